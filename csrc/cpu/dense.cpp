@@ -1,0 +1,49 @@
+// The dense (fully-connected) layer on the CPU: y = act(x w + b) and its backward, in terms of gemm.
+// Row-major, weight (in x out) as in Keras/scikit-learn; the three products of the backward read x and
+// w through transposed strides instead of copying them.
+#include <algorithm>
+
+#include "fastmlp/ops.h"
+
+namespace fastmlp {
+
+template <class T>
+void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationSpec act, Matrix<T> y) {
+  const index_t n = x.rows, k = x.cols, m = w.cols;
+  // Seed y with the bias, then accumulate x w on top (beta = 1), then the activation in place.
+  for (index_t i = 0; i < n; ++i) std::copy(b, b + m, y.row(i));
+  gemm<T>(false, false, n, m, k, T(1), x.data, x.stride, w.data, w.stride, T(1), y.data, y.stride);
+  if (act.kind != Activation::identity)
+    for (index_t i = 0; i < n; ++i) activation_forward<T>(act, y.row(i), y.row(i), m);
+}
+
+template <class T>
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
+                    Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
+  const index_t n = x.rows, k = x.cols, m = w.cols;
+  if (act.kind != Activation::identity)
+    for (index_t i = 0; i < n; ++i) activation_backward_from_output<T>(act, y.row(i), grad_y.row(i), m);
+  // grad_b = column sums of grad_z, summed row by row in a fixed order (deterministic).
+  std::fill(grad_b, grad_b + m, T(0));
+  for (index_t i = 0; i < n; ++i) {
+    const T* g = grad_y.row(i);
+    for (index_t j = 0; j < m; ++j) grad_b[j] += g[j];
+  }
+  // grad_w (k x m) = x^T grad_z; grad_x (n x k) = grad_z w^T.
+  gemm<T>(true, false, k, m, n, T(1), x.data, x.stride, grad_y.data, grad_y.stride, T(0), grad_w.data,
+          grad_w.stride);
+  if (grad_x.data)
+    gemm<T>(false, true, n, k, m, T(1), grad_y.data, grad_y.stride, w.data, w.stride, T(0), grad_x.data,
+            grad_x.stride);
+}
+
+#define FASTMLP_INSTANTIATE(T)                                                                     \
+  template void dense_forward<T>(Matrix<const T>, Matrix<const T>, const T*, ActivationSpec,       \
+                                 Matrix<T>);                                                       \
+  template void dense_backward<T>(Matrix<const T>, Matrix<const T>, Matrix<const T>, ActivationSpec, \
+                                  Matrix<T>, Matrix<T>, Matrix<T>, T*);
+FASTMLP_INSTANTIATE(float)
+FASTMLP_INSTANTIATE(double)
+#undef FASTMLP_INSTANTIATE
+
+}  // namespace fastmlp

@@ -1,0 +1,203 @@
+// General matrix multiply, C = alpha * op(A) op(B) + beta * C, row-major, for float and double.
+// The classic blocked scheme (Goto & van de Geijn, "Anatomy of high-performance matrix multiplication",
+// 2008): a kc x nc panel of B and an mc x kc block of A are packed into contiguous slivers, and a
+// register-tiled microkernel (gemm_kernel.inc) sweeps them. Packing reads A and B through (row, col)
+// strides, so a transposed operand costs nothing extra: dense_backward never materializes x^T or W^T.
+// Each element of C is owned by one work item and summed in one fixed k order, so the result is
+// bitwise the same whatever the thread count.
+#include "fastmlp/ops.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fastmlp/parallel.h"
+#include "gemm_kernel.h"
+
+namespace fastmlp {
+namespace {
+
+constexpr index_t kKC = 256;   // depth of a packed panel: A sliver + B sliver stay in L1
+constexpr index_t kMCTiles = 16;  // an A block is 16 microkernel tiles tall (L2-resident)
+constexpr index_t kNC = 4096;  // width of a packed B panel (L3 / memory)
+
+template <class T>
+GemmKernel<T> pick(const char* isa);
+
+template <>
+GemmKernel<float> pick<float>(const char* isa) {
+  std::string want = isa ? isa : "";
+#if defined(FASTMLP_X86)
+  __builtin_cpu_init();
+  bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512dq");
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (want == "avx512" && avx512) return isa_avx512::kernel_f32();
+  if (want == "avx2" && avx2) return isa_avx2::kernel_f32();
+  if (want.empty() || want == "auto") {
+    if (avx512) return isa_avx512::kernel_f32();
+    if (avx2) return isa_avx2::kernel_f32();
+  }
+#endif
+  return isa_generic::kernel_f32();
+}
+
+template <>
+GemmKernel<double> pick<double>(const char* isa) {
+  std::string want = isa ? isa : "";
+#if defined(FASTMLP_X86)
+  __builtin_cpu_init();
+  bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512dq");
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (want == "avx512" && avx512) return isa_avx512::kernel_f64();
+  if (want == "avx2" && avx2) return isa_avx2::kernel_f64();
+  if (want.empty() || want == "auto") {
+    if (avx512) return isa_avx512::kernel_f64();
+    if (avx2) return isa_avx2::kernel_f64();
+  }
+#endif
+  return isa_generic::kernel_f64();
+}
+
+// The kernel is chosen once per process; FASTMLP_ISA=generic|avx2|avx512 forces a path (tests use it
+// to check every path against the reference on a machine that has them all).
+template <class T>
+const GemmKernel<T>& kernel() {
+  static const GemmKernel<T> k = pick<T>(std::getenv("FASTMLP_ISA"));
+  return k;
+}
+
+// Buffers that grow to the largest size seen and are then reused: no allocation per call in steady
+// state. thread_local because two Python threads may run GEMMs at the same time.
+template <class T>
+T* scratch(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// Packs rows [0, mc) x depth [0, kc) of A (element (i, p) at a[i * rs + p * cs]) into MR-tall slivers,
+// each stored p-major: sliver[p * MR + i]. Rows past mc are zero so edge tiles need no special case.
+template <class T>
+void pack_a(const T* a, index_t rs, index_t cs, index_t mc, index_t kc, int mr, T* out) {
+  for (index_t i0 = 0; i0 < mc; i0 += mr) {
+    index_t rows = std::min<index_t>(mr, mc - i0);
+    for (index_t p = 0; p < kc; ++p) {
+      const T* src = a + i0 * rs + p * cs;
+      index_t i = 0;
+      for (; i < rows; ++i) out[i] = src[i * rs];
+      for (; i < mr; ++i) out[i] = T(0);
+      out += mr;
+    }
+  }
+}
+
+// Packs depth [0, kc) x columns [j0, j1) of B (element (p, j) at b[p * rs + j * cs]) into NR-wide
+// slivers stored p-major; sliver s starts at out + s * kc * NR.
+template <class T>
+void pack_b_slivers(const T* b, index_t rs, index_t cs, index_t kc, index_t nc, int nr, index_t s0,
+                    index_t s1, T* out) {
+  for (index_t s = s0; s < s1; ++s) {
+    index_t j0 = s * nr;
+    index_t cols = std::min<index_t>(nr, nc - j0);
+    T* dst = out + s * kc * nr;
+    for (index_t p = 0; p < kc; ++p) {
+      const T* src = b + p * rs + j0 * cs;
+      index_t j = 0;
+      if (cs == 1) {
+        std::memcpy(dst, src, sizeof(T) * cols);
+        j = cols;
+      } else {
+        for (; j < cols; ++j) dst[j] = src[j * cs];
+      }
+      for (; j < nr; ++j) dst[j] = T(0);
+      dst += nr;
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == T(0)) {  // C = beta * C, without reading C when beta == 0
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    return;
+  }
+  const GemmKernel<T>& kern = kernel<T>();
+  const int mr = kern.mr, nr = kern.nr;
+  const index_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
+  const index_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
+  const index_t mc_max = kMCTiles * mr;
+
+  const int threads = threads_for(double(m) * double(n) * double(k));
+  thread_local std::vector<T> b_buf;
+  T* b_packed = scratch(b_buf, size_t(std::min(kKC, k)) * size_t((std::min(kNC, n) + nr - 1) / nr * nr));
+
+  for (index_t jc = 0; jc < n; jc += kNC) {
+    const index_t nc = std::min(kNC, n - jc);
+    const index_t n_slivers = (nc + nr - 1) / nr;
+    for (index_t pc = 0; pc < k; pc += kKC) {
+      const index_t kc = std::min(kKC, k - pc);
+      const T beta_here = pc == 0 ? beta : T(1);
+      const T* a_panel = a + pc * acs;
+      const T* b_panel = b + pc * brs + jc * bcs;
+
+      // Work items: (A block, column chunk) pairs. With few A blocks (a small batch), the columns are
+      // split instead so both cores still have work.
+      const index_t m_blocks = (m + mc_max - 1) / mc_max;
+      index_t n_chunks = std::max<index_t>(1, (threads + m_blocks - 1) / m_blocks);
+      n_chunks = std::min(n_chunks, n_slivers);
+      const index_t items = m_blocks * n_chunks;
+      const index_t slivers_per_chunk = (n_slivers + n_chunks - 1) / n_chunks;
+
+#pragma omp parallel num_threads(threads) if (threads > 1)
+      {
+#pragma omp for schedule(static)
+        for (index_t s = 0; s < n_slivers; ++s)
+          pack_b_slivers(b_panel, brs, bcs, kc, nc, nr, s, s + 1, b_packed);
+
+        thread_local std::vector<T> a_buf;
+        T* a_packed = scratch(a_buf, size_t(mc_max) * size_t(kKC));
+#pragma omp for schedule(static)
+        for (index_t item = 0; item < items; ++item) {
+          const index_t ib = item / n_chunks, chunk = item % n_chunks;
+          const index_t ic = ib * mc_max;
+          const index_t mc = std::min(mc_max, m - ic);
+          const index_t s0 = chunk * slivers_per_chunk;
+          const index_t s1 = std::min(n_slivers, s0 + slivers_per_chunk);
+          if (s0 >= s1) continue;
+          pack_a(a_panel + ic * ars, ars, acs, mc, kc, mr, a_packed);
+          for (index_t s = s0; s < s1; ++s) {
+            const index_t j0 = s * nr;
+            const int n_rem = int(std::min<index_t>(nr, nc - j0));
+            for (index_t i0 = 0; i0 < mc; i0 += mr) {
+              const int m_rem = int(std::min<index_t>(mr, mc - i0));
+              kern.kernel(kc, a_packed + i0 * kc, b_packed + s * kc * nr,
+                          c + (ic + i0) * ldc + jc + j0, ldc, m_rem, n_rem, alpha, beta_here);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+const char* gemm_isa() {
+  return kernel<T>().isa;
+}
+
+template void gemm<float>(bool, bool, index_t, index_t, index_t, float, const float*, index_t,
+                          const float*, index_t, float, float*, index_t);
+template void gemm<double>(bool, bool, index_t, index_t, index_t, double, const double*, index_t,
+                           const double*, index_t, double, double*, index_t);
+template const char* gemm_isa<float>();
+template const char* gemm_isa<double>();
+
+}  // namespace fastmlp

@@ -1,0 +1,40 @@
+// The process-wide thread setting shared by every CPU kernel (see parallel.h).
+#include "fastmlp/parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace fastmlp {
+namespace {
+
+int default_threads() {
+#ifdef _OPENMP
+  return std::max(1, omp_get_max_threads());
+#else
+  return 1;
+#endif
+}
+
+std::atomic<int> g_threads{0};  // 0: not set yet, use the default
+
+}  // namespace
+
+int get_num_threads() {
+  int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : default_threads();
+}
+
+void set_num_threads(int n) { g_threads.store(std::max(1, n), std::memory_order_relaxed); }
+
+int threads_for(double work) {
+  // ~1 microsecond of single-core work per extra thread is the break-even point of waking a team.
+  constexpr double kWorkPerThread = 64.0 * 64.0 * 64.0;
+  int want = int(work / kWorkPerThread);
+  return std::max(1, std::min(get_num_threads(), want));
+}
+
+}  // namespace fastmlp

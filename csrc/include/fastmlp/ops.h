@@ -1,0 +1,146 @@
+// The operations both backends implement: GEMM, dense layer, activations, losses, initializers,
+// optimizer updates and the whole-epoch training loop. Plain C++ types only: no pybind11 and no CUDA
+// headers here, so the binding layer and the CUDA backend both include it as it is.
+// Shapes use n (batch), k (inputs), m (outputs). Kernels trust their arguments: validation happens in
+// bindings.cpp before any of these is called.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "fastmlp/tensor.h"
+
+namespace fastmlp {
+
+// ---- GEMM ------------------------------------------------------------------------------------------
+// C (m x n) = alpha * op(A) op(B) + beta * C, row-major; op(A) is m x k. beta == 0 never reads C.
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
+template <class T>
+const char* gemm_isa();  // which microkernel runs: "avx512", "avx2" or "generic"
+
+// ---- Activations -----------------------------------------------------------------------------------
+enum class Activation { identity, step, sigmoid, tanh, relu, leaky_relu };
+
+struct ActivationSpec {
+  Activation kind = Activation::identity;
+  double negative_slope = 0.01;  // leaky_relu only; >= 0 so the derivative can be read off the output
+};
+
+template <class T>
+void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);
+// grad_z = grad_a * act'(z). The unit step's derivative is taken as 0 everywhere (also at 0).
+template <class T>
+void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count);
+// The same derivative read off the output a = act(z), in place on grad: what training uses, since it
+// keeps only the outputs (sigmoid' = a(1-a), tanh' = 1-a^2, relu' = [a > 0]).
+template <class T>
+void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count);
+
+// ---- Dense layer -----------------------------------------------------------------------------------
+// y = act(x w + b): x (n x k), w (k x m), b (m), y (n x m).
+template <class T>
+void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationSpec act, Matrix<T> y);
+// Backward of y = act(x w + b) given grad_y = dL/dy. grad_y is overwritten with dL/dz. y (the forward
+// output) is read only when act is not the identity. grad_x may have data == nullptr (not wanted).
+template <class T>
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
+                    Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
+
+// ---- Losses ----------------------------------------------------------------------------------------
+enum class Loss { mse, mae };
+enum class Reduction { mean, sum };
+
+template <class T>
+double loss_value(Loss loss, Reduction red, const T* pred, const T* target, index_t count);
+// Loss and its gradient with respect to pred, in one pass (Reduction::mean divides by count).
+template <class T>
+double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count);
+
+// ---- Initializers ----------------------------------------------------------------------------------
+enum class Init {
+  zeros, ones, constant, uniform, normal,
+  lecun_uniform, lecun_normal, xavier_uniform, xavier_normal, he_uniform, he_normal
+};
+
+struct InitSpec {
+  Init kind = Init::zeros;
+  double value = 0.0;               // constant
+  double low = 0.0, high = 1.0;     // uniform
+  double mean = 0.0, std = 1.0;     // normal
+  bool truncated = false;           // normal kinds: redraw outside +-2 sigma (Keras' truncated normal)
+};
+
+// Fills out[0..count) for a tensor with the given fans; element i depends only on (seed, stream, i).
+template <class T>
+void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream,
+               T* out, index_t count);
+
+// Fisher-Yates permutation of 0..n-1 drawn from (seed, epoch): the order of one epoch.
+void permutation(std::uint64_t seed, std::uint64_t epoch, std::int64_t* out, index_t n);
+
+// ---- Optimizers ------------------------------------------------------------------------------------
+enum class Optimizer { sgd };
+
+struct OptimizerSpec {
+  Optimizer kind = Optimizer::sgd;
+  double lr = 0.01;
+  double momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+// How many state buffers (each the size of the parameter) an optimizer keeps per parameter.
+int optimizer_state_count(const OptimizerSpec& spec);
+
+// One fused step on a parameter. `state` holds optimizer_state_count(spec) buffers of `count`
+// elements; `step` is the 1-based step number (the first step seeds the momentum buffer, as PyTorch).
+template <class T>
+void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad,
+                    T* const* state, index_t count);
+
+// ---- The network and its training loop -------------------------------------------------------------
+template <class T>
+struct LayerRef {
+  T* w = nullptr;  // in x out
+  T* b = nullptr;  // out
+  index_t in = 0, out = 0;
+  ActivationSpec act;
+  std::vector<T*> w_state, b_state;  // optimizer state buffers, owned by the caller
+};
+
+struct TrainOptions {
+  Loss loss = Loss::mse;
+  index_t batch_size = 0;  // 0: the whole data set (full-batch gradient descent)
+  bool shuffle = true;
+  bool drop_last = false;
+  std::uint64_t seed = 0;
+  OptimizerSpec optimizer;
+};
+
+// Forward over a whole data set in chunks: out (n x last width). Threads as set by set_num_threads.
+template <class T>
+void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matrix<T> out);
+
+// Loss of the batch (mean reduction) and the gradient of every parameter, written into grads
+// (grads[2l] is dL/dW_l, grads[2l+1] is dL/db_l).
+template <class T>
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
+                     Matrix<const T> y, const std::vector<T*>& grads);
+
+// One fit's worth of training state: workspaces are allocated in the constructor and reused by every
+// epoch. x and y must outlive the trainer (the binding keeps their arrays alive).
+class TrainerBase {
+ public:
+  virtual ~TrainerBase() = default;
+  // Runs one epoch with learning rate lr; returns the sample-weighted mean of the batch losses, each
+  // taken before its step's update. `step` is the optimizer's step count, advanced per batch.
+  virtual double run_epoch(std::uint64_t epoch, double lr, std::int64_t& step) = 0;
+  virtual index_t steps_per_epoch() const = 0;
+};
+
+template <class T>
+std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x,
+                                          Matrix<const T> y, const TrainOptions& options);
+
+}  // namespace fastmlp

@@ -1,0 +1,183 @@
+// Boundary checks for the bindings: every array that reaches a kernel has passed through here, so
+// kernels may assume floating dtype, C-contiguous aligned memory, matching shapes and finite values.
+// Each failure is a Python exception (TypeError for the kind of thing, ValueError for its value) that
+// names the argument, what was expected and, where there is one, the fix.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fastmlp/ops.h"
+
+namespace fastmlp {
+namespace py = pybind11;
+
+enum class DType { f32, f64 };
+
+inline std::string shape_str(const py::array& a) {
+  std::ostringstream os;
+  os << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) os << (i ? ", " : "") << a.shape(i) << (a.ndim() == 1 ? "," : "");
+  os << ")";
+  return os.str();
+}
+
+[[noreturn]] inline void value_error(const std::string& msg) { throw py::value_error(msg); }
+[[noreturn]] inline void type_error(const std::string& msg) { throw py::type_error(msg); }
+
+inline DType dtype_of(const py::array& a, const char* name) {
+  const py::dtype dt = a.dtype();
+  if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::f32;
+  if (dt.kind() == 'f' && dt.itemsize() == 8) return DType::f64;
+  std::string got = py::str(dt);
+  type_error(std::string(name) + " has dtype " + got +
+             "; expected float32 or float64 (convert it, e.g. " + name + ".astype(numpy.float32))");
+}
+
+// An array the kernel only reads: any array-like of float32/float64; a non-contiguous, misaligned or
+// negatively strided view is copied into a fresh C-contiguous array (same values, so nothing silent).
+inline py::array input_array(py::handle obj, const char* name) {
+  if (obj.is_none()) type_error(std::string(name) + " is None; expected a float array");
+  py::array a = py::array::ensure(obj);
+  if (!a) {
+    PyErr_Clear();
+    type_error(std::string(name) + " is not array-like (got " + std::string(py::str(py::type::handle_of(obj))) + ")");
+  }
+  dtype_of(a, name);
+  constexpr int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if ((a.flags() & want) != want) a = py::array::ensure(a, want);
+  return a;
+}
+
+// An array a kernel writes into: it must already be what the kernel needs, since a copy would leave
+// the caller's array unchanged without a word.
+inline py::array output_array(py::handle obj, const char* name) {
+  if (!py::isinstance<py::array>(obj))
+    type_error(std::string(name) + " must be a numpy.ndarray (it is updated in place)");
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  dtype_of(a, name);
+  constexpr int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if ((a.flags() & want) != want)
+    value_error(std::string(name) + " must be C-contiguous and aligned because it is updated in place; "
+                "pass numpy.ascontiguousarray(" + name + ") and keep that array");
+  if (!a.writeable()) value_error(std::string(name) + " is read-only; it is updated in place");
+  return a;
+}
+
+inline void check_ndim(const py::array& a, const char* name, int ndim, const char* layout) {
+  if (a.ndim() != ndim)
+    value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D " + layout + ", got shape " +
+                shape_str(a));
+}
+
+inline void check_same_dtype(const py::array& a, const char* a_name, const py::array& ref,
+                             const char* ref_name) {
+  if (dtype_of(a, a_name) != dtype_of(ref, ref_name))
+    type_error(std::string(a_name) + " has dtype " + std::string(py::str(a.dtype())) + " but " + ref_name +
+               " has " + std::string(py::str(ref.dtype())) + "; all arrays of one call share a dtype");
+}
+
+template <class T>
+inline void check_finite_typed(const py::array& a, const char* name) {
+  const T* p = static_cast<const T*>(a.data());
+  const py::ssize_t n = a.size();
+  for (py::ssize_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i])) {
+      std::ostringstream os;
+      os << name << " contains " << (std::isnan(p[i]) ? "NaN" : "Inf") << " (first at flat index " << i
+         << "); remove or impute non-finite values first";
+      value_error(os.str());
+    }
+}
+
+inline void check_finite(const py::array& a, const char* name) {
+  if (dtype_of(a, name) == DType::f32)
+    check_finite_typed<float>(a, name);
+  else
+    check_finite_typed<double>(a, name);
+}
+
+// An input that must be finite: the common case for data and parameters.
+inline py::array finite_input(py::handle obj, const char* name) {
+  py::array a = input_array(obj, name);
+  check_finite(a, name);
+  return a;
+}
+
+template <class T>
+inline Matrix<const T> cmat(const py::array& a) {
+  const index_t rows = a.ndim() >= 1 ? a.shape(0) : 1;
+  const index_t cols = a.ndim() >= 2 ? a.shape(1) : 1;
+  return Matrix<const T>(static_cast<const T*>(a.data()), rows, cols);
+}
+template <class T>
+inline Matrix<T> mmat(py::array& a) {
+  const index_t rows = a.ndim() >= 1 ? a.shape(0) : 1;
+  const index_t cols = a.ndim() >= 2 ? a.shape(1) : 1;
+  return Matrix<T>(static_cast<T*>(a.mutable_data()), rows, cols);
+}
+
+// ---- names -> enums --------------------------------------------------------------------------------
+template <class E>
+struct Named {
+  const char* name;
+  E value;
+};
+
+template <class E, size_t N>
+E parse_name(const std::string& what, const std::string& name, const Named<E> (&table)[N]) {
+  for (const auto& entry : table)
+    if (name == entry.name) return entry.value;
+  std::string known;
+  for (size_t i = 0; i < N; ++i) known += (i ? ", " : "") + std::string(table[i].name);
+  value_error("unknown " + what + " '" + name + "'; expected one of: " + known);
+}
+
+inline Activation parse_activation(const std::string& name) {
+  static const Named<Activation> table[] = {
+      {"identity", Activation::identity}, {"linear", Activation::identity}, {"step", Activation::step},
+      {"sigmoid", Activation::sigmoid},   {"tanh", Activation::tanh},       {"relu", Activation::relu},
+      {"leaky_relu", Activation::leaky_relu}};
+  return parse_name("activation", name, table);
+}
+
+inline ActivationSpec activation_spec(const std::string& name, double negative_slope) {
+  ActivationSpec s{parse_activation(name), negative_slope};
+  if (!(negative_slope >= 0.0) || !std::isfinite(negative_slope))
+    value_error("negative_slope must be a finite number >= 0, got " + std::to_string(negative_slope));
+  return s;
+}
+
+inline Loss parse_loss(const std::string& name) {
+  static const Named<Loss> table[] = {{"mse", Loss::mse}, {"mae", Loss::mae}};
+  return parse_name("loss", name, table);
+}
+
+inline Reduction parse_reduction(const std::string& name) {
+  static const Named<Reduction> table[] = {{"mean", Reduction::mean}, {"sum", Reduction::sum}};
+  return parse_name("reduction", name, table);
+}
+
+inline Init parse_init(const std::string& name) {
+  static const Named<Init> table[] = {
+      {"zeros", Init::zeros},           {"ones", Init::ones},
+      {"constant", Init::constant},     {"uniform", Init::uniform},
+      {"normal", Init::normal},         {"lecun_uniform", Init::lecun_uniform},
+      {"lecun_normal", Init::lecun_normal}, {"xavier_uniform", Init::xavier_uniform},
+      {"glorot_uniform", Init::xavier_uniform}, {"xavier_normal", Init::xavier_normal},
+      {"glorot_normal", Init::xavier_normal}, {"he_uniform", Init::he_uniform},
+      {"kaiming_uniform", Init::he_uniform}, {"he_normal", Init::he_normal},
+      {"kaiming_normal", Init::he_normal}};
+  return parse_name("initializer", name, table);
+}
+
+inline DType parse_dtype(const std::string& name) {
+  static const Named<DType> table[] = {{"float32", DType::f32}, {"float64", DType::f64}};
+  return parse_name("dtype", name, table);
+}
+
+}  // namespace fastmlp

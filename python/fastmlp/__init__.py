@@ -1,0 +1,40 @@
+"""fastmlp: train multi-layer perceptrons with C++ kernels, checked against a NumPy reference.
+
+    import fastmlp
+    model = fastmlp.MLP([1, 1])                      # a single neuron: y = a x + b
+    model.fit(x, y, optimizer=fastmlp.optim.SGD(lr=0.1), batch_size=4, epochs=200)
+    model.predict([[57.5]])
+"""
+
+from . import _core, data, init, losses, ops, optim, reference
+from .model import MLP, load
+from .train import DivergenceError, History
+
+__version__ = getattr(_core, "__version__", "0.0.0")
+
+__all__ = [
+    "MLP", "load", "History", "DivergenceError", "ops", "optim", "reference", "init", "losses", "data",
+    "cuda_built", "cuda_available", "set_num_threads", "get_num_threads", "__version__",
+]
+
+
+def cuda_built():
+    """True when this build of fastmlp contains CUDA kernels."""
+    return bool(_core.cuda_built)
+
+
+def cuda_available():
+    """True when CUDA kernels are built in and a CUDA device can be used."""
+    return False
+
+
+def set_num_threads(n):
+    """Threads the CPU kernels may use (default: all cores). Results do not depend on it."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads takes an int, got {type(n).__name__}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads():
+    """Threads the CPU kernels may use."""
+    return _core.get_num_threads()

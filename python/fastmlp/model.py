@@ -1,0 +1,291 @@
+"""MLP: a stack of dense layers, its parameters, and the calls that use the C++ kernels on them
+(fit, predict, evaluate, gradients), plus save and load."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from . import _core, ops
+from . import init as _init
+from .losses import check_loss
+from .optim import SGD, Optimizer, from_config
+from .train import run_fit
+
+__all__ = ["MLP", "load"]
+
+FORMAT_NAME = "fastmlp.MLP"
+FORMAT_VERSION = 1
+
+
+def _check_activation(name, what):
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a name (str), got {type(name).__name__}")
+    name = "identity" if name == "linear" else name
+    if name not in ops.ACTIVATIONS:
+        raise ValueError(f"unknown {what} {name!r}; expected one of: {', '.join(ops.ACTIVATIONS)}")
+    return name
+
+
+def _as_float_array(a, name, dtype):
+    """Data in: any float array-like converted to the model's dtype (a read-only copy is fine here);
+    integers, booleans and objects are refused rather than guessed at."""
+    arr = np.asarray(a)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected floating-point data "
+                        f"(convert it, e.g. {name}.astype(numpy.float32))")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+class MLP:
+    """A multi-layer perceptron: dense layers sizes[0] -> sizes[1] -> ... -> sizes[-1].
+
+    MLP([1, 1]) is a single neuron, y = a x + b (linear regression). Hidden layers use `activation`
+    (a name, or one name per hidden layer), the last layer `output_activation`. Weights are (in, out),
+    y = x @ W + b (PyTorch stores W transposed). init="auto" picks He for ReLU-family activations and
+    Xavier/Glorot otherwise; `seed` makes the weights reproducible on any thread count.
+    """
+
+    def __init__(self, sizes, activation="relu", output_activation="identity", init="auto",
+                 bias_init="zeros", seed=0, dtype="float32", negative_slope=0.01, init_kwargs=None):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"every layer size must be >= 1, got {sizes}")
+        hidden = len(sizes) - 2
+        acts = [activation] * hidden if isinstance(activation, str) else list(activation)
+        if len(acts) != hidden:
+            raise ValueError(f"activation lists {len(acts)} names but the network has {hidden} hidden layers")
+        self.activations = [_check_activation(a, "activation") for a in acts]
+        self.activations.append(_check_activation(output_activation, "output_activation"))
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.negative_slope = float(negative_slope)
+        if not (self.negative_slope >= 0.0 and np.isfinite(self.negative_slope)):
+            raise ValueError(f"negative_slope must be a finite number >= 0, got {negative_slope}")
+        self.sizes = sizes
+        self.seed = int(seed)
+        init_kwargs = dict(init_kwargs or {})
+        self.weights, self.biases = [], []
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            w_init = _init.default_for(self.activations[layer]) if init == "auto" else init
+            self.weights.append(ops.init(w_init, fan_in, fan_out, seed, dtype=self.dtype.name,
+                                         stream=2 * layer, **init_kwargs))
+            self.biases.append(ops.init(bias_init, fan_in, fan_out, seed, shape=(fan_out,),
+                                        dtype=self.dtype.name, stream=2 * layer + 1, **init_kwargs))
+        self.init, self.bias_init = init, bias_init
+        self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
+
+    # ---- structure -----------------------------------------------------------------------------------
+    @property
+    def n_layers(self):
+        return len(self.weights)
+
+    @property
+    def n_params(self):
+        return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
+
+    def __repr__(self):
+        acts = ",".join(self.activations)
+        return f"MLP({self.sizes}, activations=[{acts}], dtype={self.dtype.name}, params={self.n_params})"
+
+    def get_weights(self):
+        """[(W0, b0), (W1, b1), ...] as copies."""
+        return [(w.copy(), b.copy()) for w, b in zip(self.weights, self.biases)]
+
+    def set_weights(self, weights):
+        """Replace every (W, b) pair; shapes must match the architecture and values must be finite."""
+        weights = list(weights)
+        if len(weights) != self.n_layers:
+            raise ValueError(f"expected {self.n_layers} (W, b) pairs, got {len(weights)}")
+        new = []
+        for layer, pair in enumerate(weights):
+            w, b = pair
+            w = _as_float_array(w, f"W{layer}", self.dtype)
+            b = _as_float_array(b, f"b{layer}", self.dtype)
+            if w.shape != self.weights[layer].shape or b.shape != self.biases[layer].shape:
+                raise ValueError(f"layer {layer}: expected W {self.weights[layer].shape} and b "
+                                 f"{self.biases[layer].shape}, got {w.shape} and {b.shape}")
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise ValueError(f"layer {layer}: weights contain NaN or Inf")
+            new.append((w, b))
+        for layer, (w, b) in enumerate(new):  # all checked first: no half-updated model
+            self.weights[layer][...] = w
+            self.biases[layer][...] = b
+
+    # ---- data ----------------------------------------------------------------------------------------
+    def _x(self, x, name="X"):
+        x = _as_float_array(x, name, self.dtype)
+        if x.ndim == 1 and self.sizes[0] == 1:
+            x = x.reshape(-1, 1)
+        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {x.shape}")
+        return x
+
+    def _y(self, y, n, name="y"):
+        y = _as_float_array(y, name, self.dtype)
+        out = self.sizes[-1]
+        if y.ndim == 1 and out == 1:
+            y = y.reshape(-1, 1)
+        if y.ndim != 2 or y.shape[1] != out:
+            raise ValueError(f"{name} must have shape (n,) or (n, {out}) for {out} output(s), got {y.shape}"
+                             if out == 1 else f"{name} must have shape (n, {out}), got {y.shape}")
+        if y.shape[0] != n:
+            raise ValueError(f"X has {n} samples but {name} has {y.shape[0]}")
+        return y
+
+    # ---- inference -----------------------------------------------------------------------------------
+    def predict(self, x):
+        """The network's output for X (n, in) -> (n, out). A 1-D X is accepted when in == 1."""
+        x = self._x(x)
+        return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x)
+
+    def evaluate(self, x, y, loss="mse"):
+        """The loss (mean over all elements) of the predictions for X against y."""
+        x = self._x(x)
+        y = self._y(y, x.shape[0])
+        if x.shape[0] == 0:
+            raise ValueError("X and y are empty; the loss of no samples is undefined")
+        return ops.loss(check_loss(loss), self.predict(x), y)
+
+    def gradients(self, x, y, loss="mse"):
+        """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
+        x = self._x(x)
+        y = self._y(y, x.shape[0])
+        value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
+                                           check_loss(loss), x, y)
+        return value, [tuple(g) for g in grads]
+
+    # ---- training ------------------------------------------------------------------------------------
+    def fit(self, x, y, loss="mse", optimizer=None, batch_size=32, epochs=100, shuffle=True, seed=0,
+            validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise"):
+        """Train with mini-batch gradient descent; returns a History.
+
+        batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
+        replacement and reshuffled every epoch), k is mini-batch SGD; the last short batch is kept
+        unless drop_last. The default optimizer is SGD(lr=0.01). Optimizer state (e.g. momentum)
+        carries over to the next fit with the same kind of optimizer. If the loss or a weight becomes
+        NaN/Inf, the last finite weights are restored and DivergenceError is raised
+        (on_nonfinite="stop" returns instead, with History.stopped_reason set).
+        """
+        x = self._x(x)
+        y = self._y(y, x.shape[0])
+        if x.shape[0] == 0:
+            raise ValueError("X and y are empty; there is nothing to train on")
+        check_loss(loss)
+        optimizer = SGD(lr=0.01) if optimizer is None else optimizer
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01)), "
+                            f"got {type(optimizer).__name__}")
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+                raise TypeError(f"batch_size must be an int or None, got {type(batch_size).__name__}")
+            if batch_size < 1:
+                raise ValueError(f"batch_size must be >= 1 (or None for full-batch), got {batch_size}")
+            batch_size = int(batch_size)
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+        if on_nonfinite not in ("raise", "stop"):
+            raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
+        if seed is None:
+            seed = int.from_bytes(os.urandom(8), "little")
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            xv = self._x(validation_data[0], "X_val")
+            validation_data = (xv, self._y(validation_data[1], xv.shape[0], "y_val"))
+        return run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
+                       shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
+                       verbose=verbose, drop_last=bool(drop_last), on_nonfinite=on_nonfinite)
+
+    def _optimizer_state_for(self, optimizer):
+        """The state buffers for `optimizer`: kept from the last fit when the kind and layout match
+        (a warm start), fresh zeros otherwise."""
+        cfg = optimizer.config()
+        count = optimizer.state_count()
+        if self._opt is not None and self._opt["config"]["name"] == cfg["name"] and len(self._opt["w"][0]) == count:
+            self._opt["config"] = cfg
+            return self._opt
+        self._opt = {"config": cfg, "step": 0,
+                     "w": [[np.zeros_like(w) for _ in range(count)] for w in self.weights],
+                     "b": [[np.zeros_like(b) for _ in range(count)] for b in self.biases]}
+        return self._opt
+
+    @property
+    def optimizer(self):
+        """The optimizer of the last fit (None before any), rebuilt from its configuration."""
+        return None if self._opt is None else from_config(self._opt["config"])
+
+    # ---- persistence ---------------------------------------------------------------------------------
+    def save(self, path):
+        """Write architecture, weights and optimizer state to an .npz file, atomically: a temporary
+        file in the same directory is written, flushed to disk, then renamed over `path`."""
+        path = os.fspath(path)
+        meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "sizes": self.sizes,
+                "activations": self.activations, "dtype": self.dtype.name, "negative_slope": self.negative_slope,
+                "seed": self.seed, "init": self.init, "bias_init": self.bias_init,
+                "optimizer": None if self._opt is None else {"config": self._opt["config"], "step": self._opt["step"],
+                                                             "count": len(self._opt["w"][0])}}
+        arrays = {"meta": np.array(json.dumps(meta))}
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
+            if self._opt is not None:
+                for s, (ws, bs) in enumerate(zip(self._opt["w"][layer], self._opt["b"][layer])):
+                    arrays[f"opt_W{layer}_{s}"], arrays[f"opt_b{layer}_{s}"] = ws, bs
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".npz.tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+
+def load(path):
+    """An MLP saved by MLP.save. Never unpickles: files with object arrays are refused."""
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as f:
+            files = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated zip, bad CRC, pickled arrays, not an npz at all
+        raise ValueError(f"{path} is not a readable fastmlp model file ({type(e).__name__}: {e})") from None
+    try:
+        meta = json.loads(str(files.pop("meta")))
+        assert meta["format"] == FORMAT_NAME
+    except Exception:
+        raise ValueError(f"{path} is not a fastmlp model file (no valid 'meta' entry)") from None
+    if meta["version"] != FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {meta['version']}; this fastmlp reads version {FORMAT_VERSION}")
+    sizes, acts = meta["sizes"], meta["activations"]
+    model = MLP(sizes, activation=acts[:-1], output_activation=acts[-1], init="zeros", bias_init="zeros",
+                seed=meta["seed"], dtype=meta["dtype"], negative_slope=meta["negative_slope"])
+    model.init, model.bias_init = meta["init"], meta["bias_init"]
+    try:
+        model.set_weights([(files[f"W{l}"], files[f"b{l}"]) for l in range(model.n_layers)])
+    except KeyError as e:
+        raise ValueError(f"{path} lacks the array {e}") from None
+    opt = meta.get("optimizer")
+    if opt is not None:
+        count = int(opt["count"])
+        try:
+            model._opt = {"config": opt["config"], "step": int(opt["step"]),
+                          "w": [[np.ascontiguousarray(files[f"opt_W{l}_{s}"], dtype=model.dtype) for s in range(count)]
+                                for l in range(model.n_layers)],
+                          "b": [[np.ascontiguousarray(files[f"opt_b{l}_{s}"], dtype=model.dtype) for s in range(count)]
+                                for l in range(model.n_layers)]}
+        except KeyError as e:
+            raise ValueError(f"{path} lacks the optimizer array {e}") from None
+        from_config(opt["config"])  # refuses an unknown optimizer now rather than at the next fit
+    return model

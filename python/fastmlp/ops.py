@@ -1,0 +1,86 @@
+"""The kernels as functions: NumPy arrays in, NumPy arrays out, each computed by the C++ backend.
+
+Every function here has a twin of the same name in `fastmlp.reference` (float64 NumPy, the spec).
+Arrays must be float32 or float64 (one dtype per call) and finite; read-only inputs may be any
+layout (non-contiguous views are copied), arrays updated in place must be C-contiguous.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from .init import canonical as _canonical_init
+
+__all__ = [
+    "matmul", "dense_forward", "dense_backward", "activation_forward", "activation_backward",
+    "loss", "loss_grad", "init", "permutation", "sgd_update", "ACTIVATIONS",
+]
+
+ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu")
+
+
+def _name(value, what):
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a name (str), got {type(value).__name__}")
+    return value
+
+
+def matmul(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) with the library's GEMM (op = transpose when asked, without copying)."""
+    return _core.matmul(a, b, bool(trans_a), bool(trans_b))
+
+
+def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01):
+    """y = activation(x @ w + b); x (n, in), w (in, out), b (out,) -> y (n, out)."""
+    return _core.dense_forward(x, w, b, _name(activation, "activation"), float(negative_slope))
+
+
+def dense_backward(x, w, grad_y, activation="identity", y=None, *, negative_slope=0.01):
+    """Gradients of a dense layer: (grad_x, grad_w, grad_b) given grad_y = dL/dy.
+
+    With an activation other than identity, `y` is the forward output and grad_y the gradient with
+    respect to it; the activation's derivative is applied first (read off y)."""
+    return _core.dense_backward(x, w, grad_y, _name(activation, "activation"), y, float(negative_slope))
+
+
+def activation_forward(name, z, *, negative_slope=0.01):
+    """a = act(z) elementwise; name in ACTIVATIONS."""
+    return _core.activation_forward(_name(name, "activation"), z, float(negative_slope))
+
+
+def activation_backward(name, z, grad_a, *, negative_slope=0.01):
+    """grad_z = grad_a * act'(z) elementwise (the unit step's derivative is 0)."""
+    return _core.activation_backward(_name(name, "activation"), z, grad_a, float(negative_slope))
+
+
+def loss(name, pred, target, reduction="mean"):
+    """MSE or MAE between pred and target (same shape), as a Python float."""
+    return _core.loss(_name(name, "loss"), pred, target, _name(reduction, "reduction"))
+
+
+def loss_grad(name, pred, target, reduction="mean"):
+    """dL/dpred for loss(name, pred, target, reduction)."""
+    return _core.loss_grad(_name(name, "loss"), pred, target, _name(reduction, "reduction"))
+
+
+def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0, truncated=False,
+         value=0.0, low=0.0, high=1.0, mean=0.0, std=1.0):
+    """Initial values for a (fan_in, fan_out) weight (or `shape`), drawn from Philox by `seed` and
+    `stream`: the same arguments give the same numbers on any thread count. See fastmlp.init."""
+    name = _canonical_init(name)
+    shape = (int(fan_in), int(fan_out)) if shape is None else tuple(int(s) for s in np.atleast_1d(shape))
+    dtype = np.dtype(dtype).name
+    return _core.init(name, int(fan_in), int(fan_out), int(seed) & 0xFFFFFFFFFFFFFFFF, list(shape), dtype,
+                      int(stream), bool(truncated), float(value), float(low), float(high), float(mean),
+                      float(std))
+
+
+def permutation(n, seed, epoch=0):
+    """The order in which an epoch visits n samples (Fisher-Yates from Philox; int64 array)."""
+    return _core.permutation(int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, int(epoch))
+
+
+def sgd_update(param, grad, lr):
+    """param -= lr * grad, in place (param must be a C-contiguous, writeable float array)."""
+    _core.sgd_update(param, grad, float(lr))

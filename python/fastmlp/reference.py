@@ -1,0 +1,293 @@
+"""The NumPy reference: the specification every C++ and CUDA kernel is tested against.
+
+Each function is the simplest correct float64 code for one kernel, with the formula it implements and
+its source in the docstring. Nothing here is fast on purpose; everything here is meant to be read.
+Shapes: x (n, k) a batch of n samples with k features; w (k, m) a dense layer's weight; b (m,).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "philox4x32", "uniform01", "standard_normal", "matmul",
+    "activation_forward", "activation_backward", "activation_backward_from_output",
+    "dense_forward", "dense_backward", "loss", "loss_grad", "init", "permutation",
+    "sgd_update", "sgd_step", "mlp_forward", "mlp_loss_grad", "train_epoch",
+]
+
+_M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+_W0, _W1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
+_MASK = np.uint64(0xFFFFFFFF)
+DOMAIN_INIT, DOMAIN_SHUFFLE = 1, 2
+TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
+
+
+def philox4x32(counter, key):
+    """Philox4x32-10 (Salmon et al., SC'11, "Parallel random numbers: as easy as 1, 2, 3").
+
+    counter: (..., 4) uint32 words, key: (..., 2) words. Ten rounds of
+    (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)),
+    with the key bumped by the Weyl constants (W0, W1) after each round.
+    """
+    c = np.asarray(counter, dtype=np.uint64)
+    k = np.asarray(key, dtype=np.uint64)
+    c0, c1, c2, c3 = c[..., 0], c[..., 1], c[..., 2], c[..., 3]
+    k0, k1 = k[..., 0] + 0 * c0, k[..., 1] + 0 * c0
+    for _ in range(10):
+        p0, p1 = _M0 * c0, _M1 * c2
+        c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0) & _MASK, p1 & _MASK, ((p0 >> 32) ^ c3 ^ k1) & _MASK, p0 & _MASK
+        k0, k1 = (k0 + _W0) & _MASK, (k1 + _W1) & _MASK
+    return np.stack([c0, c1, c2, c3], axis=-1).astype(np.uint32)
+
+
+def _philox_at(seed, domain, stream, index, attempt=0):
+    """Words for elements `index` of `stream` in `domain`: counter (lo(i), hi(i), stream, domain<<24 | attempt),
+    key (lo(seed), hi(seed)) — the layout of csrc/include/fastmlp/rng.h."""
+    index = np.asarray(index, dtype=np.uint64)
+    seed = int(seed) & 0xFFFFFFFFFFFFFFFF
+    ctr = np.stack([index & _MASK, index >> np.uint64(32),
+                    np.full_like(index, int(stream) & 0xFFFFFFFF),
+                    np.full_like(index, (int(domain) << 24) | int(attempt))], axis=-1)
+    return philox4x32(ctr, np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint64))
+
+
+def uniform01(hi, lo):
+    """53 random bits -> float64 in [0, 1): ((hi << 32 | lo) >> 11) * 2^-53."""
+    bits = (np.asarray(hi, dtype=np.uint64) << np.uint64(32)) | np.asarray(lo, dtype=np.uint64)
+    return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def standard_normal(words):
+    """Box-Muller (1958) on one Philox draw: sqrt(-2 ln(1 - u1)) cos(2 pi u2)."""
+    u1 = 1.0 - uniform01(words[..., 0], words[..., 1])
+    u2 = uniform01(words[..., 2], words[..., 3])
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(6.283185307179586 * u2)
+
+
+def matmul(a, b, trans_a=False, trans_b=False):
+    """C = op(a) op(b), op(t) = t.T when asked: the GEMM every dense product is made of."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return (a.T if trans_a else a) @ (b.T if trans_b else b)
+
+
+def activation_forward(name, z, negative_slope=0.01):
+    """a = act(z): identity z; step [z >= 0] (Heaviside, the perceptron's); sigmoid 1 / (1 + e^-z);
+    tanh; relu max(z, 0); leaky_relu z if z > 0 else negative_slope * z (Maas et al. 2013)."""
+    z = np.asarray(z, dtype=np.float64)
+    if name in ("identity", "linear"):
+        return z.copy()
+    if name == "step":
+        return (z >= 0).astype(np.float64)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.where(z > 0, z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, negative_slope * z)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def activation_backward(name, z, grad_a, negative_slope=0.01):
+    """grad_z = grad_a * act'(z): identity 1; step 0 (taken as 0 everywhere, also at 0); sigmoid
+    s(1 - s); tanh 1 - tanh^2; relu [z > 0]; leaky_relu 1 if z > 0 else negative_slope."""
+    z = np.asarray(z, dtype=np.float64)
+    g = np.asarray(grad_a, dtype=np.float64)
+    if name in ("identity", "linear"):
+        return g.copy()
+    if name == "step":
+        return np.zeros_like(z)
+    if name == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-z))
+        return g * s * (1.0 - s)
+    if name == "tanh":
+        return g * (1.0 - np.tanh(z) ** 2)
+    if name == "relu":
+        return np.where(z > 0, g, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, g, negative_slope * g)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def activation_backward_from_output(name, a, grad_a, negative_slope=0.01):
+    """The same derivative read off the output a = act(z) (what training stores): sigmoid a(1 - a),
+    tanh 1 - a^2, relu [a > 0], leaky_relu [a > 0] or negative_slope (needs negative_slope >= 0)."""
+    a = np.asarray(a, dtype=np.float64)
+    g = np.asarray(grad_a, dtype=np.float64)
+    if name in ("identity", "linear"):
+        return g.copy()
+    if name == "step":
+        return np.zeros_like(a)
+    if name == "sigmoid":
+        return g * a * (1.0 - a)
+    if name == "tanh":
+        return g * (1.0 - a * a)
+    if name == "relu":
+        return np.where(a > 0, g, 0.0)
+    if name == "leaky_relu":
+        return np.where(a > 0, g, negative_slope * g)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def dense_forward(x, w, b, activation="identity", negative_slope=0.01):
+    """y = act(x w + b), x (n, k), w (k, m), b (m,): a fully-connected layer (Rosenblatt's perceptron
+    with the step; any activation for an MLP)."""
+    z = np.asarray(x, np.float64) @ np.asarray(w, np.float64) + np.asarray(b, np.float64)
+    return activation_forward(activation, z, negative_slope)
+
+
+def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0.01):
+    """Backward of y = act(x w + b) by the chain rule: grad_z = grad_y * act'(z) (read off y),
+    grad_x = grad_z w^T, grad_w = x^T grad_z, grad_b = sum over the batch of grad_z."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    gz = np.asarray(grad_y, np.float64)
+    if activation not in ("identity", "linear"):
+        gz = activation_backward_from_output(activation, y, gz, negative_slope)
+    return gz @ w.T, x.T @ gz, gz.sum(axis=0)
+
+
+def loss(name, pred, target, reduction="mean"):
+    """MSE: mean (or sum) of (pred - target)^2; MAE: of |pred - target|. The mean is over every
+    element, as torch.nn.MSELoss / L1Loss with reduction='mean'."""
+    d = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
+    e = d * d if name == "mse" else np.abs(d) if name == "mae" else None
+    if e is None:
+        raise ValueError(f"unknown loss {name!r}")
+    return float(e.mean() if reduction == "mean" else e.sum())
+
+
+def loss_grad(name, pred, target, reduction="mean"):
+    """dL/dpred: MSE 2 (pred - target), MAE sign(pred - target) with sign(0) = 0 (PyTorch's
+    subgradient); divided by the element count for reduction='mean'."""
+    d = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
+    g = 2.0 * d if name == "mse" else np.sign(d)
+    return g / d.size if reduction == "mean" else g
+
+
+def init(name, fan_in, fan_out, seed=0, shape=None, stream=0, truncated=False, value=0.0, low=0.0,
+         high=1.0, mean=0.0, std=1.0):
+    """Initial weights, element i drawn from Philox at counter i (fan_in = in, fan_out = out):
+    zeros, ones, constant(value), uniform U[low, high), normal N(mean, std^2),
+    lecun_uniform U(+-sqrt(3/fan_in)), lecun_normal N(0, 1/fan_in) (LeCun et al. 1998),
+    xavier_uniform U(+-sqrt(6/(fan_in+fan_out))), xavier_normal N(0, 2/(fan_in+fan_out)) (Glorot & Bengio 2010),
+    he_uniform U(+-sqrt(6/fan_in)), he_normal N(0, 2/fan_in) (He et al. 2015).
+    truncated: redraw |z| > 2 (next attempt of the same counter); fan-scaled ones divide sigma by
+    0.87962566103423978 so the variance is the formula's (Keras' VarianceScaling)."""
+    aliases = {"glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal",
+               "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal"}
+    name = aliases.get(name, name)
+    shape = (fan_in, fan_out) if shape is None else tuple(shape)
+    count = int(np.prod(shape, dtype=np.int64))
+    if name in ("zeros", "ones", "constant"):
+        return np.full(shape, {"zeros": 0.0, "ones": 1.0}.get(name, value))
+    fi, fo = float(fan_in), float(fan_out)
+    rescale = 1.0 / TRUNCATED_STD if truncated else 1.0
+    bound = {"lecun_uniform": np.sqrt(3.0 / fi), "xavier_uniform": np.sqrt(6.0 / (fi + fo)),
+             "he_uniform": np.sqrt(6.0 / fi)}
+    sigma = {"lecun_normal": np.sqrt(1.0 / fi) * rescale, "xavier_normal": np.sqrt(2.0 / (fi + fo)) * rescale,
+             "he_normal": np.sqrt(2.0 / fi) * rescale, "normal": std}
+    words = _philox_at(seed, DOMAIN_INIT, stream, np.arange(count, dtype=np.uint64))
+    if name == "uniform" or name in bound:
+        lo, hi = (low, high) if name == "uniform" else (-bound[name], bound[name])
+        return (lo + (hi - lo) * uniform01(words[:, 0], words[:, 1])).reshape(shape)
+    if name not in sigma:
+        raise ValueError(f"unknown initializer {name!r}")
+    z = standard_normal(words)
+    attempt = 1
+    while truncated and np.any(np.abs(z) > 2.0):
+        redo = np.flatnonzero(np.abs(z) > 2.0)
+        z[redo] = standard_normal(_philox_at(seed, DOMAIN_INIT, stream, redo.astype(np.uint64), attempt))
+        attempt += 1
+    return ((mean if name == "normal" else 0.0) + sigma[name] * z).reshape(shape)
+
+
+def permutation(n, seed, epoch):
+    """One epoch's order: Fisher-Yates (Durstenfeld 1964) from the top, position i swapping with
+    j = r_i mod (i + 1), r_i the 64-bit Philox draw at counter (i, epoch) in the shuffle domain."""
+    order = np.arange(n, dtype=np.int64)
+    if n < 2:
+        return order
+    idx = np.arange(n - 1, 0, -1, dtype=np.uint64)
+    words = _philox_at(seed, DOMAIN_SHUFFLE, int(epoch) & 0xFFFFFFFF, idx, (int(epoch) >> 32) & 0xFFFFFF)
+    r = (words[:, 0].astype(np.uint64) << np.uint64(32)) | words[:, 1].astype(np.uint64)
+    for i, ri in zip(idx.astype(np.int64), r):
+        j = int(ri % np.uint64(i + 1))
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def sgd_update(param, grad, lr):
+    """Plain gradient descent: p <- p - lr * g."""
+    return np.asarray(param, np.float64) - lr * np.asarray(grad, np.float64)
+
+
+def sgd_step(param, grad, buf, step, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    """torch.optim.SGD's documented algorithm: g += weight_decay p; with momentum,
+    buf = g on the first step else momentum buf + (1 - dampening) g, and g = g + momentum buf
+    (nesterov) or buf; p -= lr g. Returns (param, buf)."""
+    p = np.asarray(param, np.float64)
+    g = np.asarray(grad, np.float64) + weight_decay * p
+    if momentum != 0.0:
+        buf = g.copy() if step <= 1 else momentum * buf + (1.0 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return p - lr * g, buf
+
+
+def mlp_forward(weights, biases, activations, x, negative_slope=0.01):
+    """The network's output: x through dense_forward layer after layer."""
+    a = np.asarray(x, np.float64)
+    for w, b, act in zip(weights, biases, activations):
+        a = dense_forward(a, w, b, act, negative_slope)
+    return a
+
+
+def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01):
+    """Backpropagation (Rumelhart, Hinton & Williams 1986): the mean loss of the batch and
+    [(dL/dW_l, dL/db_l)] for every layer."""
+    outs = [np.asarray(x, np.float64)]
+    for w, b, act in zip(weights, biases, activations):
+        outs.append(dense_forward(outs[-1], w, b, act, negative_slope))
+    value = loss(loss_name, outs[-1], y)
+    g = loss_grad(loss_name, outs[-1], y)
+    grads = []
+    for l in range(len(weights) - 1, -1, -1):
+        gx, gw, gb = dense_backward(outs[l], weights[l], g, activations[l], outs[l + 1], negative_slope)
+        grads.append((gw, gb))
+        g = gx
+    return value, grads[::-1]
+
+
+def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuffle, seed, epoch, lr,
+                optimizer=None, state=None, step=0, drop_last=False, negative_slope=0.01):
+    """One epoch of mini-batch training, the loop the C++ trainer runs: order = permutation(n, seed,
+    epoch) when shuffling (a full batch is never reordered), batches of batch_size rows (None: all;
+    the last short batch kept unless drop_last), and per batch: loss and gradients at the current
+    parameters, then one optimizer step on each W and b. Returns (mean loss weighted by batch size,
+    weights, biases, state, step)."""
+    opt = dict(optimizer or {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0})
+    opt.pop("name", None)
+    opt.pop("lr", None)
+    weights = [np.array(w, np.float64) for w in weights]
+    biases = [np.array(b, np.float64) for b in biases]
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    n = x.shape[0]
+    bs = n if batch_size is None else min(batch_size, n)
+    order = permutation(n, seed, epoch) if shuffle and bs < n else np.arange(n)
+    steps = n // bs if drop_last else -(-n // bs)
+    state = state if state is not None else [[None, None] for _ in weights]
+    total, seen = 0.0, 0
+    for s in range(steps):
+        rows = order[s * bs:(s + 1) * bs]
+        value, grads = mlp_loss_grad(weights, biases, activations, loss_name, x[rows], y[rows], negative_slope)
+        total += value * len(rows)
+        seen += len(rows)
+        step += 1
+        for l, (gw, gb) in enumerate(grads):
+            weights[l], state[l][0] = sgd_step(weights[l], gw, state[l][0], step, lr, **opt)
+            biases[l], state[l][1] = sgd_step(biases[l], gb, state[l][1], step, lr, **opt)
+    return total / seen, weights, biases, state, step
