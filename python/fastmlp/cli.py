@@ -1,0 +1,182 @@
+"""The `fastmlp` command: demo (the seed lesson on real data), train and predict on CSV files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from . import __version__
+from .data import load_women, read_csv
+from .model import MLP, load
+from .optim import SGD
+
+__all__ = ["main"]
+
+
+def _standardize(v):
+    mean, std = float(v.mean()), float(v.std())
+    return (v - mean) / (std if std > 0 else 1.0), mean, (std if std > 0 else 1.0)
+
+
+def demo(args):
+    """Fit y = a x + b to the women data (height in -> weight lb), then a small ReLU MLP to a curve."""
+    height, weight = load_women()
+    print("fastmlp demo: a single neuron y = a*x + b is linear regression (R datasets::women,")
+    print(f"{len(height)} rows: average weight in lb by height in inches, World Almanac 1975)\n")
+    # Standardized inputs make one learning rate fit both parameters (the loss landscape is round).
+    xs, mx, sx = _standardize(height)
+    ys, my, sy = _standardize(weight)
+    model = MLP([1, 1], seed=args.seed)
+    start = time.perf_counter()
+    # Mini-batch SGD first, then a few full-batch steps to settle the noise of the small batches.
+    hist = model.fit(xs, ys, optimizer=SGD(lr=0.05, momentum=0.5), batch_size=4, epochs=300, seed=args.seed)
+    hist2 = model.fit(xs, ys, optimizer=SGD(lr=0.1), batch_size=None, epochs=200, seed=args.seed)
+    elapsed = time.perf_counter() - start
+    (w, b), = model.get_weights()
+    a = float(w[0, 0]) * sy / sx
+    b0 = float(b[0]) * sy + my - a * mx
+    pred = model.predict(xs).ravel() * sy + my
+    mse = float(np.mean((pred - weight) ** 2))
+    mae = float(np.mean(np.abs(pred - weight)))
+    steps = hist.params["steps"] * len(hist.epoch) + hist2.params["steps"] * len(hist2.epoch)
+    print(f"trained {steps} SGD steps (batch 4, then full batch) in {elapsed * 1e3:.1f} ms")
+    print(f"  weight = {a:.4f} lb/in * height + ({b0:.3f} lb)")
+    exact = np.polyfit(height, weight, 1)
+    print(f"  least squares gives a = {exact[0]:.4f}, b = {exact[1]:.3f}")
+    print(f"  MSE {mse:.4f} lb^2, MAE {mae:.4f} lb on the training data\n")
+    print("predictions for heights the model never saw:")
+    for h in (57.5, 64.5, 73.0, 76.0):
+        p = float(model.predict(np.array([(h - mx) / sx])).ravel()[0]) * sy + my
+        print(f"  {h:5.1f} in -> {p:6.1f} lb")
+
+    # A curve a line cannot follow: y = sin(2x) + x/2 with noise. A 1-32-32-1 ReLU MLP follows it.
+    print("\na nonlinear target, y = sin(2x) + x/2 + noise on x in [-3, 3], 2000 samples:")
+    rng = np.random.default_rng(args.seed)
+    x = rng.uniform(-3, 3, size=(2000, 1))
+    y = np.sin(2 * x) + 0.5 * x + 0.05 * rng.standard_normal(x.shape)
+    x_test = np.linspace(-3, 3, 501).reshape(-1, 1)
+    y_test = np.sin(2 * x_test) + 0.5 * x_test
+    line = MLP([1, 1], seed=args.seed)
+    line.fit(x, y, optimizer=SGD(lr=0.05), batch_size=32, epochs=30, seed=args.seed)
+    mlp = MLP([1, 32, 32, 1], activation="relu", init="he_uniform", seed=args.seed)
+    start = time.perf_counter()
+    h3 = mlp.fit(x, y, optimizer=SGD(lr=0.005, momentum=0.9), batch_size=32, epochs=args.epochs, seed=args.seed)
+    elapsed = time.perf_counter() - start
+    lin_mse, mlp_mse = line.evaluate(x_test, y_test), mlp.evaluate(x_test, y_test)
+    print(f"  linear fit  test MSE {lin_mse:.4f}")
+    print(f"  ReLU MLP    test MSE {mlp_mse:.4f}  ({mlp.n_params} parameters, {len(h3.epoch)} epochs, "
+          f"{elapsed:.2f} s)")
+    verdict = "beats" if mlp_mse < lin_mse else "does NOT beat"
+    print(f"  the MLP {verdict} the line by a factor of {lin_mse / max(mlp_mse, 1e-12):.1f}")
+    return 0
+
+
+def _parse_hidden(text):
+    if not text:
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SystemExit(f"fastmlp: --hidden must be comma-separated integers, got {text!r}") from None
+    return sizes
+
+
+def _columns(header, data, target, path):
+    targets = [t.strip() for t in target.split(",")]
+    for t in targets:
+        if t not in header:
+            raise SystemExit(f"fastmlp: column {t!r} not in {path}; columns are: {', '.join(header)}")
+    t_idx = [header.index(t) for t in targets]
+    f_idx = [i for i in range(len(header)) if i not in t_idx]
+    if not f_idx:
+        raise SystemExit(f"fastmlp: {path} has no feature columns besides the target")
+    return data[:, f_idx], data[:, t_idx], [header[i] for i in f_idx], targets
+
+
+def train(args):
+    try:
+        header, data = read_csv(args.csv)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+    x, y, features, targets = _columns(header, data, args.target, args.csv)
+    sizes = [x.shape[1], *_parse_hidden(args.hidden), y.shape[1]]
+    try:
+        model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed)
+        if args.optimizer != "sgd":
+            raise ValueError(f"unknown optimizer {args.optimizer!r}; expected one of: sgd")
+        opt = SGD(lr=args.lr, momentum=args.momentum)
+        hist = model.fit(x, y, loss=args.loss, optimizer=opt, batch_size=args.batch_size or None,
+                         epochs=args.epochs, seed=args.seed, verbose=args.verbose)
+    except (ValueError, TypeError, FloatingPointError) as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+    print(f"{model} on {x.shape[0]} rows: features {features} -> {targets}")
+    print(f"final training {args.loss}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs")
+    if args.save:
+        model.save(args.save)
+        print(f"saved to {args.save}")
+    return 0
+
+
+def predict(args):
+    try:
+        model = load(args.model)
+        header, data = read_csv(args.csv)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+    n_in = model.sizes[0]
+    if args.target:
+        x, _, _, _ = _columns(header, data, args.target, args.csv)
+    else:
+        x = data
+    if x.shape[1] != n_in:
+        raise SystemExit(f"fastmlp: the model takes {n_in} features but {args.csv} gives {x.shape[1]} columns "
+                         f"(name the target column(s) to drop with --target)")
+    pred = model.predict(x)
+    out = sys.stdout
+    out.write(",".join(f"pred{i}" for i in range(pred.shape[1])) + "\n")
+    for row in pred:
+        out.write(",".join(f"{v:.9g}" for v in row) + "\n")
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="fastmlp", description="Train multi-layer perceptrons with C++ kernels.")
+    p.add_argument("--version", action="version", version=f"fastmlp {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="linear regression on height -> weight, then an MLP on a curve")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--epochs", type=int, default=100, help="epochs of the MLP part (default 100)")
+    d.set_defaults(func=demo)
+
+    t = sub.add_parser("train", help="train an MLP on a numeric CSV file with a header row")
+    t.add_argument("csv")
+    t.add_argument("--target", required=True, help="target column name(s), comma-separated")
+    t.add_argument("--hidden", default="64,64", help="hidden layer sizes, e.g. 64,64 ('' for none)")
+    t.add_argument("--activation", default="relu")
+    t.add_argument("--init", default="auto")
+    t.add_argument("--loss", default="mse")
+    t.add_argument("--optimizer", default="sgd")
+    t.add_argument("--lr", type=float, default=0.01)
+    t.add_argument("--momentum", type=float, default=0.0)
+    t.add_argument("--batch-size", type=int, default=32, help="0 for full-batch gradient descent")
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--save", help="write the trained model to this .npz file")
+    t.add_argument("--verbose", action="store_true")
+    t.set_defaults(func=train)
+
+    q = sub.add_parser("predict", help="predict with a saved model for the rows of a CSV file")
+    q.add_argument("model")
+    q.add_argument("csv")
+    q.add_argument("--target", help="column(s) to drop before predicting (e.g. the training target)")
+    q.set_defaults(func=predict)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)
