@@ -388,20 +388,81 @@ py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, cons
   });
 }
 
+// An optimizer's configuration as fastmlp.optim's config() gives it: {"name": ..., hyperparameters}.
+// fastmlp.optim validates with messages for users; these checks keep the kernels safe from any caller.
 OptimizerSpec optimizer_spec(const py::dict& d) {
+  static const Named<Optimizer> table[] = {{"sgd", Optimizer::sgd},
+                                           {"adam", Optimizer::adam},
+                                           {"adamw", Optimizer::adamw},
+                                           {"rmsprop", Optimizer::rmsprop},
+                                           {"adagrad", Optimizer::adagrad}};
   OptimizerSpec s;
-  const std::string kind = py::str(d["name"]);
-  if (kind != "sgd") value_error("unknown optimizer '" + kind + "'; expected one of: sgd");
-  s.kind = Optimizer::sgd;
-  s.lr = d["lr"].cast<double>();
-  s.momentum = d["momentum"].cast<double>();
-  s.dampening = d["dampening"].cast<double>();
-  s.weight_decay = d["weight_decay"].cast<double>();
-  s.nesterov = d["nesterov"].cast<bool>();
+  s.kind = parse_name("optimizer", py::str(d["name"]), table);
+  auto num = [&](const char* key, double& out) {
+    if (d.contains(key)) out = d[key].cast<double>();
+    if (!std::isfinite(out)) value_error(std::string(key) + " must be finite");
+  };
+  auto flag = [&](const char* key, bool& out) {
+    if (d.contains(key)) out = d[key].cast<bool>();
+  };
+  num("lr", s.lr);
+  num("weight_decay", s.weight_decay);
+  num("momentum", s.momentum);
+  num("dampening", s.dampening);
+  num("eps", s.eps);
+  num("alpha", s.alpha);
+  num("lr_decay", s.lr_decay);
+  num("initial_accumulator_value", s.initial_accumulator_value);
+  flag("nesterov", s.nesterov);
+  flag("amsgrad", s.amsgrad);
+  flag("centered", s.centered);
+  if (d.contains("betas")) {
+    auto betas = d["betas"].cast<std::pair<double, double>>();
+    s.beta1 = betas.first;
+    s.beta2 = betas.second;
+  }
   check_positive_scalar(s.lr, "lr");
   if (!(s.momentum >= 0.0)) value_error("momentum must be >= 0");
   if (!(s.weight_decay >= 0.0)) value_error("weight_decay must be >= 0");
+  if (!(s.eps >= 0.0)) value_error("eps must be >= 0");
+  if (!(s.beta1 >= 0.0 && s.beta1 < 1.0 && s.beta2 >= 0.0 && s.beta2 < 1.0))
+    value_error("betas must lie in [0, 1)");
   return s;
+}
+
+// Updates param in place with one optimizer step (state buffers in place too).
+void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::list& state, std::int64_t step,
+                         double lr, const py::dict& config) {
+  const OptimizerSpec spec = optimizer_spec(config);
+  check_positive_scalar(lr, "lr");
+  if (step < 1) value_error("step must be >= 1 (the 1-based number of this update)");
+  py::array p = output_array(param_obj, "param");
+  check_finite(p, "param");
+  py::array g = finite_input(grad_obj, "grad");
+  check_same_dtype(g, "grad", p, "param");
+  if (shape_str(p) != shape_str(g)) value_error("grad has shape " + shape_str(g) + " but param has " + shape_str(p));
+  const int want = optimizer_state_count(spec);
+  if (int(state.size()) != want)
+    value_error("this optimizer keeps " + std::to_string(want) + " state buffers per parameter, got " +
+                std::to_string(state.size()));
+  std::vector<py::array> bufs;
+  for (size_t i = 0; i < state.size(); ++i) {
+    py::array b = output_array(state[i], "state");
+    check_same_dtype(b, "state", p, "param");
+    if (shape_str(b) != shape_str(p)) value_error("state buffers must have the parameter's shape " + shape_str(p));
+    bufs.push_back(b);
+  }
+  dispatch(dtype_of(p, "param"), [&](auto t) {
+    using T = decltype(t);
+    std::vector<T*> ptrs;
+    for (auto& b : bufs) ptrs.push_back(static_cast<T*>(b.mutable_data()));
+    T* pp = static_cast<T*>(p.mutable_data());
+    const T* gp = static_cast<const T*>(g.data());
+    const index_t count = p.size();
+    py::gil_scoped_release nogil;
+    optimizer_step<T>(spec, lr, step, pp, gp, ptrs.data(), count);
+    return 0;
+  });
 }
 
 // A fit's trainer: the C++ trainer plus the Python arrays it points into, so none is freed under it.
@@ -410,7 +471,7 @@ class PyTrainer {
   PyTrainer(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
             double negative_slope, const py::list& w_states, const py::list& b_states, py::handle x_obj,
             py::handle y_obj, const std::string& loss, index_t batch_size, bool shuffle, bool drop_last,
-            std::uint64_t seed, const py::dict& optimizer) {
+            std::uint64_t seed, const py::dict& optimizer, double clip_grad_norm, double clip_grad_value) {
     net_ = network_args(weights, biases, acts, negative_slope, true);
     TrainOptions opt;
     opt.loss = parse_loss(loss);
@@ -418,6 +479,10 @@ class PyTrainer {
     opt.shuffle = shuffle;
     opt.drop_last = drop_last;
     opt.seed = seed;
+    if (!(clip_grad_norm >= 0.0) || !(clip_grad_value >= 0.0))
+      value_error("clip_grad_norm and clip_grad_value must be > 0 (or 0/None for no clipping)");
+    opt.clip_grad_norm = clip_grad_norm;
+    opt.clip_grad_value = clip_grad_value;
     x_ = data_array(x_obj, "x", net_, net_.in.front(), "(n, in)");
     y_ = data_array(y_obj, "y", net_, net_.out.back(), "(n, out)");
     const index_t n = x_.shape(0);
@@ -456,12 +521,20 @@ class PyTrainer {
     });
   }
 
-  py::tuple run_epoch(std::uint64_t epoch, double lr, std::int64_t step) {
-    check_positive_scalar(lr, "lr");
+  // lr: one learning rate per step of the epoch (a schedule evaluated ahead by Python).
+  py::tuple run_epoch(std::uint64_t epoch, py::handle lr_obj, std::int64_t step) {
+    py::array lr = input_array(lr_obj, "lr");
+    if (lr.ndim() != 1 || lr.shape(0) != trainer_->steps_per_epoch() || dtype_of(lr, "lr") != DType::f64)
+      value_error("lr must be a float64 array with one rate per step (" +
+                  std::to_string(trainer_->steps_per_epoch()) + ")");
+    const double* rates = static_cast<const double*>(lr.data());
+    for (index_t s = 0; s < lr.shape(0); ++s)
+      if (!(rates[s] >= 0.0) || !std::isfinite(rates[s]))
+        value_error("every learning rate of a schedule must be finite and >= 0");
     double loss;
     {
       py::gil_scoped_release nogil;
-      loss = trainer_->run_epoch(epoch, lr, step);
+      loss = trainer_->run_epoch(epoch, rates, step);
     }
     return py::make_tuple(loss, step);
   }
@@ -514,6 +587,8 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("counter"), py::arg("key"));
   m.def("permutation", &permutation_py, py::arg("n"), py::arg("seed"), py::arg("epoch"));
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("lr"));
+  m.def("optimizer_update", &optimizer_update_py, py::arg("param"), py::arg("grad"), py::arg("state"),
+        py::arg("step"), py::arg("lr"), py::arg("config"));
   m.def("mlp_forward", &mlp_forward_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("x"));
   m.def("mlp_loss_grad", &mlp_loss_grad_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
@@ -521,10 +596,11 @@ PYBIND11_MODULE(_core, m) {
   py::class_<PyTrainer>(m, "Trainer")
       .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
                     const py::list&, py::handle, py::handle, const std::string&, index_t, bool, bool,
-                    std::uint64_t, const py::dict&>(),
+                    std::uint64_t, const py::dict&, double, double>(),
            py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
            py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("loss"),
-           py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"))
+           py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"),
+           py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0)
       .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
       .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch);
 }

@@ -31,8 +31,9 @@ int get_num_threads() {
 void set_num_threads(int n) { g_threads.store(std::max(1, n), std::memory_order_relaxed); }
 
 int threads_for(double work) {
-  // ~1 microsecond of single-core work per extra thread is the break-even point of waking a team.
-  constexpr double kWorkPerThread = 64.0 * 64.0 * 64.0;
+  // Waking a team costs a few microseconds, more on a busy machine: only products of 2M+ multiply-adds
+  // (~50 microseconds on one core) are split.
+  constexpr double kWorkPerThread = 128.0 * 128.0 * 128.0;
   int want = int(work / kWorkPerThread);
   return std::max(1, std::min(get_num_threads(), want));
 }

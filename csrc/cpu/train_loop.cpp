@@ -2,6 +2,7 @@
 // every batch, with no Python in between (reference: fastmlp.reference.train_epoch). Everything a step
 // needs is allocated once, when the trainer is made for a fit; a step allocates nothing.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "fastmlp/ops.h"
@@ -89,7 +90,7 @@ class Trainer final : public TrainerBase {
     return opt_.drop_last ? n / batch_ : (n + batch_ - 1) / batch_;
   }
 
-  double run_epoch(std::uint64_t epoch, double lr, std::int64_t& step) override {
+  double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
     if (gather_) permutation(opt_.seed, epoch, order_.data(), x_.rows);
     const index_t n = x_.rows, steps = steps_per_epoch();
     double loss_sum = 0.0;
@@ -112,16 +113,36 @@ class Trainer final : public TrainerBase {
       loss_sum += forward_backward(layers_, opt_.loss, xb, yb, ws_, grads_) * double(rows);
       seen += rows;
       ++step;
+      clip_gradients();
       for (size_t l = 0; l < layers_.size(); ++l) {
         const LayerRef<T>& L = layers_[l];
-        optimizer_step<T>(opt_.optimizer, lr, step, L.w, grads_[2 * l], L.w_state.data(), L.in * L.out);
-        optimizer_step<T>(opt_.optimizer, lr, step, L.b, grads_[2 * l + 1], L.b_state.data(), L.out);
+        optimizer_step<T>(opt_.optimizer, lr[s], step, L.w, grads_[2 * l], L.w_state.data(), L.in * L.out);
+        optimizer_step<T>(opt_.optimizer, lr[s], step, L.b, grads_[2 * l + 1], L.b_state.data(), L.out);
       }
     }
     return seen > 0 ? loss_sum / double(seen) : 0.0;
   }
 
  private:
+  // As torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1) and
+  // clip_grad_value_; the norm is summed in double in a fixed order.
+  void clip_gradients() {
+    if (opt_.clip_grad_value > 0.0) {
+      const T v = T(opt_.clip_grad_value);
+      for (size_t g = 0; g < grads_.size(); ++g)
+        for (T& x : grad_store_[g]) x = std::min(v, std::max(-v, x));
+    }
+    if (opt_.clip_grad_norm > 0.0) {
+      double sq = 0.0;
+      for (const auto& g : grad_store_)
+        for (T x : g) sq += double(x) * double(x);
+      const double coef = opt_.clip_grad_norm / (std::sqrt(sq) + 1e-6);
+      if (coef < 1.0)
+        for (auto& g : grad_store_)
+          for (T& x : g) x *= T(coef);
+    }
+  }
+
   std::vector<LayerRef<T>> layers_;
   Matrix<const T> x_, y_;
   TrainOptions opt_;

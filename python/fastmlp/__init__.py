@@ -6,14 +6,16 @@
     model.predict([[57.5]])
 """
 
-from . import _core, data, init, losses, ops, optim, reference
+from . import _core, data, init, losses, ops, optim, reference, schedules
 from .model import MLP, load
+from .schedules import scale_lr
 from .train import DivergenceError, History
 
 __version__ = getattr(_core, "__version__", "0.0.0")
 
 __all__ = [
-    "MLP", "load", "History", "DivergenceError", "ops", "optim", "reference", "init", "losses", "data",
+    "MLP", "load", "History", "DivergenceError", "ops", "optim", "schedules", "scale_lr", "reference", "init",
+    "losses", "data",
     "cuda_built", "cuda_available", "set_num_threads", "get_num_threads", "__version__",
 ]
 

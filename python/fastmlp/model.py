@@ -13,6 +13,7 @@ from . import _core, ops
 from . import init as _init
 from .losses import check_loss
 from .optim import SGD, Optimizer, from_config
+from .schedules import Schedule, goyal_warmup, scale_lr
 from .train import run_fit
 
 __all__ = ["MLP", "load"]
@@ -163,7 +164,8 @@ class MLP:
 
     # ---- training ------------------------------------------------------------------------------------
     def fit(self, x, y, loss="mse", optimizer=None, batch_size=32, epochs=100, shuffle=True, seed=0,
-            validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise"):
+            validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise", schedule=None,
+            lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None):
         """Train with mini-batch gradient descent; returns a History.
 
         batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
@@ -172,6 +174,12 @@ class MLP:
         carries over to the next fit with the same kind of optimizer. If the loss or a weight becomes
         NaN/Inf, the last finite weights are restored and DivergenceError is raised
         (on_nonfinite="stop" returns instead, with History.stopped_reason set).
+
+        schedule: a fastmlp.schedules schedule of the learning rate (history["lr"] records the rate of
+        each epoch's first step). lr_scaling="linear"|"sqrt" with base_batch_size: the optimizer's lr was
+        tuned for base_batch_size; scale it for batch_size (fastmlp.scale_lr) and reach the scaled rate
+        by Goyal et al.'s gradual warmup over warmup_epochs (default 5; 0 for none). clip_grad_norm /
+        clip_grad_value: clip the gradients of each step by their global L2 norm / elementwise.
         """
         x = self._x(x)
         y = self._y(y, x.shape[0])
@@ -199,21 +207,46 @@ class MLP:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             xv = self._x(validation_data[0], "X_val")
             validation_data = (xv, self._y(validation_data[1], xv.shape[0], "y_val"))
+        clip = []
+        for name, value in (("clip_grad_norm", clip_grad_norm), ("clip_grad_value", clip_grad_value)):
+            if value is not None and not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a number > 0 (or None), got {value!r}")
+            clip.append(0.0 if value is None else float(value))
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a fastmlp.schedules schedule, got {type(schedule).__name__}")
+        if lr_scaling is not None:
+            if base_batch_size is None:
+                raise ValueError("lr_scaling needs base_batch_size, the batch size the learning rate was tuned for")
+            full = batch_size is None or (drop_last is False and batch_size >= x.shape[0])
+            batch = x.shape[0] if full else batch_size
+            scaled = scale_lr(optimizer.lr, base_batch_size, batch, lr_scaling)
+            k = scaled / optimizer.lr
+            optimizer = from_config({**optimizer.config(), "lr": scaled})
+            steps = x.shape[0] // batch if drop_last else -(-x.shape[0] // batch)
+            warm = 5 if warmup_epochs is None else int(warmup_epochs)
+            if warm < 0:
+                raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+            # Goyal et al. warm up only when scaling up (k > 1); a smaller batch starts at its rate.
+            schedule = goyal_warmup(k, warm * steps if k > 1 else 0, after=schedule, steps_per_epoch=steps)
+        elif warmup_epochs is not None:
+            raise ValueError("warmup_epochs goes with lr_scaling (use schedules.warmup for a plain warmup)")
         return run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
                        shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
-                       verbose=verbose, drop_last=bool(drop_last), on_nonfinite=on_nonfinite)
+                       verbose=verbose, drop_last=bool(drop_last), on_nonfinite=on_nonfinite,
+                       schedule=schedule, clip_grad_norm=clip[0], clip_grad_value=clip[1])
 
     def _optimizer_state_for(self, optimizer):
         """The state buffers for `optimizer`: kept from the last fit when the kind and layout match
-        (a warm start), fresh zeros otherwise."""
+        (a warm start), fresh ones otherwise (zeros, or Adagrad's initial accumulator value)."""
         cfg = optimizer.config()
-        count = optimizer.state_count()
-        if self._opt is not None and self._opt["config"]["name"] == cfg["name"] and len(self._opt["w"][0]) == count:
+        names = optimizer.state_names()
+        if self._opt is not None and self._opt["config"]["name"] == cfg["name"] and self._opt.get("names") == names:
             self._opt["config"] = cfg
             return self._opt
-        self._opt = {"config": cfg, "step": 0,
-                     "w": [[np.zeros_like(w) for _ in range(count)] for w in self.weights],
-                     "b": [[np.zeros_like(b) for _ in range(count)] for b in self.biases]}
+        init = optimizer.state_initial_values()
+        self._opt = {"config": cfg, "names": names, "step": 0,
+                     "w": [[np.full_like(w, v) for v in init] for w in self.weights],
+                     "b": [[np.full_like(b, v) for v in init] for b in self.biases]}
         return self._opt
 
     @property
@@ -230,7 +263,7 @@ class MLP:
                 "activations": self.activations, "dtype": self.dtype.name, "negative_slope": self.negative_slope,
                 "seed": self.seed, "init": self.init, "bias_init": self.bias_init,
                 "optimizer": None if self._opt is None else {"config": self._opt["config"], "step": self._opt["step"],
-                                                             "count": len(self._opt["w"][0])}}
+                                                             "names": self._opt["names"]}}
         arrays = {"meta": np.array(json.dumps(meta))}
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
@@ -278,9 +311,9 @@ def load(path):
         raise ValueError(f"{path} lacks the array {e}") from None
     opt = meta.get("optimizer")
     if opt is not None:
-        count = int(opt["count"])
+        count = len(opt["names"])
         try:
-            model._opt = {"config": opt["config"], "step": int(opt["step"]),
+            model._opt = {"config": opt["config"], "names": list(opt["names"]), "step": int(opt["step"]),
                           "w": [[np.ascontiguousarray(files[f"opt_W{l}_{s}"], dtype=model.dtype) for s in range(count)]
                                 for l in range(model.n_layers)],
                           "b": [[np.ascontiguousarray(files[f"opt_b{l}_{s}"], dtype=model.dtype) for s in range(count)]

@@ -14,7 +14,7 @@ from .init import canonical as _canonical_init
 
 __all__ = [
     "matmul", "dense_forward", "dense_backward", "activation_forward", "activation_backward",
-    "loss", "loss_grad", "init", "permutation", "sgd_update", "ACTIVATIONS",
+    "loss", "loss_grad", "init", "permutation", "sgd_update", "optimizer_update", "ACTIVATIONS",
 ]
 
 ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu")
@@ -84,3 +84,12 @@ def permutation(n, seed, epoch=0):
 def sgd_update(param, grad, lr):
     """param -= lr * grad, in place (param must be a C-contiguous, writeable float array)."""
     _core.sgd_update(param, grad, float(lr))
+
+
+def optimizer_update(optimizer, param, grad, state, step, lr=None):
+    """One step of `optimizer` (a fastmlp.optim optimizer) on param, in place, with its state buffers
+    (a list of arrays shaped like param, see optimizer.state_names()) updated in place too. step is the
+    1-based number of this update (bias corrections and first-step rules depend on it); lr defaults to
+    the optimizer's."""
+    cfg = optimizer.config()
+    _core.optimizer_update(param, grad, list(state), int(step), float(cfg["lr"] if lr is None else lr), cfg)

@@ -13,7 +13,8 @@ __all__ = [
     "philox4x32", "uniform01", "standard_normal", "matmul",
     "activation_forward", "activation_backward", "activation_backward_from_output",
     "dense_forward", "dense_backward", "loss", "loss_grad", "init", "permutation",
-    "sgd_update", "sgd_step", "mlp_forward", "mlp_loss_grad", "train_epoch",
+    "sgd_update", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "optimizer_step",
+    "clip_gradients", "mlp_forward", "mlp_loss_grad", "train_epoch",
 ]
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
@@ -237,6 +238,108 @@ def sgd_step(param, grad, buf, step, lr, momentum=0.0, dampening=0.0, nesterov=F
     return p - lr * g, buf
 
 
+def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+              decoupled=False):
+    """Adam (Kingma & Ba 2015) as torch.optim.Adam documents it; AdamW (Loshchilov & Hutter 2019) when
+    decoupled: p *= 1 - lr wd instead of g += wd p. m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+    v_max = max(v_max, v) with amsgrad, p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+    state = [m, v(, v_max)] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64).copy()
+    g = np.asarray(grad, np.float64)
+    b1, b2 = betas
+    m, v = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
+    if decoupled:
+        p = p * (1.0 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    new_state = [m, v]
+    second = v
+    if amsgrad:
+        vmax = np.zeros_like(p) if state[2] is None else np.asarray(state[2], np.float64)
+        vmax = np.maximum(vmax, v)
+        new_state.append(vmax)
+        second = vmax
+    p = p - lr / (1 - b1 ** step) * m / (np.sqrt(second) / np.sqrt(1 - b2 ** step) + eps)
+    return p, new_state
+
+
+def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False):
+    """RMSprop (Hinton 2012) as torch.optim.RMSprop documents it: g += wd p; v = alpha v + (1-alpha) g^2;
+    centered: g_avg = alpha g_avg + (1-alpha) g and v - g_avg^2 in place of v; d = g / (sqrt(v) + eps);
+    momentum: buf = momentum buf + d, p -= lr buf; else p -= lr d.
+    state = [square_avg(, momentum_buffer)(, grad_avg)] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64)
+    g = np.asarray(grad, np.float64) + weight_decay * p
+    state = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state]
+    sq = alpha * state[0] + (1 - alpha) * g * g
+    new_state = [sq]
+    var = sq
+    if momentum != 0.0:
+        new_state.append(state[1])
+    if centered:
+        gavg = alpha * state[-1] + (1 - alpha) * g
+        var = sq - gavg * gavg
+        new_state.append(gavg)
+    d = g / (np.sqrt(var) + eps)
+    if momentum != 0.0:
+        new_state[1] = momentum * new_state[1] + d
+        return p - lr * new_state[1], new_state
+    return p - lr * d, new_state
+
+
+def adagrad_step(param, grad, state, step, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10):
+    """Adagrad (Duchi et al. 2011) as torch.optim.Adagrad documents it: g += wd p;
+    clr = lr / (1 + (t-1) lr_decay); s += g^2 (s starts at initial_accumulator_value);
+    p -= clr g / (sqrt(s) + eps). Returns (param, [s])."""
+    p = np.asarray(param, np.float64)
+    g = np.asarray(grad, np.float64) + weight_decay * p
+    s = np.full_like(p, initial_accumulator_value) if state[0] is None else np.asarray(state[0], np.float64)
+    s = s + g * g
+    clr = lr / (1 + (step - 1) * lr_decay)
+    return p - clr * g / (np.sqrt(s) + eps), [s]
+
+
+def optimizer_step(config, param, grad, state, step, lr):
+    """One step of the optimizer a fastmlp.optim config() describes; state is a list of buffers (or
+    None entries for fresh ones). Returns (param, state)."""
+    cfg = dict(config)
+    name = cfg.pop("name", "sgd")
+    cfg.pop("lr", None)
+    if name == "sgd":
+        buf = state[0] if state else None
+        p, buf = sgd_step(param, grad, buf, step, lr, **cfg)
+        return p, ([buf] if cfg.get("momentum", 0.0) != 0.0 else [])
+    if name in ("adam", "adamw"):
+        cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
+        state = list(state) + [None] * (3 - len(state))
+        return adam_step(param, grad, state, step, lr, decoupled=name == "adamw", **cfg)
+    if name == "rmsprop":
+        count = 1 + (cfg.get("momentum", 0.0) != 0.0) + bool(cfg.get("centered", False))
+        state = list(state) + [None] * (count - len(state))
+        return rmsprop_step(param, grad, state, step, lr, **cfg)
+    if name == "adagrad":
+        return adagrad_step(param, grad, list(state) or [None], step, lr, **cfg)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def clip_gradients(grads, clip_grad_norm=None, clip_grad_value=None):
+    """Clamp every element to [-v, v] (torch.nn.utils.clip_grad_value_), then scale all gradients by
+    max_norm / (norm + 1e-6) when that is below 1, norm the global L2 norm (clip_grad_norm_)."""
+    grads = [np.asarray(g, np.float64) for g in grads]
+    if clip_grad_value:
+        grads = [np.clip(g, -clip_grad_value, clip_grad_value) for g in grads]
+    if clip_grad_norm:
+        norm = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
+        coef = clip_grad_norm / (norm + 1e-6)
+        if coef < 1.0:
+            grads = [g * coef for g in grads]
+    return grads
+
+
 def mlp_forward(weights, biases, activations, x, negative_slope=0.01):
     """The network's output: x through dense_forward layer after layer."""
     a = np.asarray(x, np.float64)
@@ -262,15 +365,15 @@ def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=
 
 
 def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuffle, seed, epoch, lr,
-                optimizer=None, state=None, step=0, drop_last=False, negative_slope=0.01):
+                optimizer=None, state=None, step=0, drop_last=False, negative_slope=0.01, clip_grad_norm=None,
+                clip_grad_value=None):
     """One epoch of mini-batch training, the loop the C++ trainer runs: order = permutation(n, seed,
     epoch) when shuffling (a full batch is never reordered), batches of batch_size rows (None: all;
     the last short batch kept unless drop_last), and per batch: loss and gradients at the current
-    parameters, then one optimizer step on each W and b. Returns (mean loss weighted by batch size,
-    weights, biases, state, step)."""
-    opt = dict(optimizer or {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0})
-    opt.pop("name", None)
-    opt.pop("lr", None)
+    parameters, clipping, then one optimizer step on each W and b. lr is one rate or one per step;
+    optimizer a fastmlp.optim config() (default plain SGD). Returns (mean loss weighted by batch size,
+    weights, biases, state, step); state[l] = [W buffers, b buffers]."""
+    opt = dict(optimizer or {"name": "sgd"})
     weights = [np.array(w, np.float64) for w in weights]
     biases = [np.array(b, np.float64) for b in biases]
     x = np.asarray(x, np.float64)
@@ -279,15 +382,17 @@ def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuff
     bs = n if batch_size is None else min(batch_size, n)
     order = permutation(n, seed, epoch) if shuffle and bs < n else np.arange(n)
     steps = n // bs if drop_last else -(-n // bs)
-    state = state if state is not None else [[None, None] for _ in weights]
+    rates = np.broadcast_to(np.asarray(lr, np.float64), (steps,))
+    state = state if state is not None else [[[], []] for _ in weights]
     total, seen = 0.0, 0
     for s in range(steps):
         rows = order[s * bs:(s + 1) * bs]
         value, grads = mlp_loss_grad(weights, biases, activations, loss_name, x[rows], y[rows], negative_slope)
+        flat = clip_gradients([g for pair in grads for g in pair], clip_grad_norm, clip_grad_value)
         total += value * len(rows)
         seen += len(rows)
         step += 1
-        for l, (gw, gb) in enumerate(grads):
-            weights[l], state[l][0] = sgd_step(weights[l], gw, state[l][0], step, lr, **opt)
-            biases[l], state[l][1] = sgd_step(biases[l], gb, state[l][1], step, lr, **opt)
+        for l in range(len(weights)):
+            weights[l], state[l][0] = optimizer_step(opt, weights[l], flat[2 * l], state[l][0], step, rates[s])
+            biases[l], state[l][1] = optimizer_step(opt, biases[l], flat[2 * l + 1], state[l][1], step, rates[s])
     return total / seen, weights, biases, state, step

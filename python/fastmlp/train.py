@@ -33,22 +33,31 @@ class History:
 
 
 def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
-            drop_last, on_nonfinite):
+            drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value):
     """The body of MLP.fit (arguments already validated and converted by it)."""
     state = model._optimizer_state_for(optimizer)
     trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
                             state["w"], state["b"], x, y, loss, 0 if batch_size is None else batch_size,
-                            shuffle, drop_last, seed, optimizer.config())
-    hist = History({"epochs": epochs, "batch_size": batch_size, "steps": trainer.steps_per_epoch,
+                            shuffle, drop_last, seed, optimizer.config(), clip_grad_norm, clip_grad_value)
+    steps = trainer.steps_per_epoch
+    hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps,
                     "samples": x.shape[0], "loss": loss, "optimizer": repr(optimizer)})
+    hist.history["lr"] = []
     if validation_data is not None:
         hist.history["val_loss"] = []
-    lr = optimizer.lr
     for epoch in range(epochs):
+        if schedule is None:
+            rates = np.full(steps, optimizer.lr)
+        else:
+            rates = schedule.rates(optimizer.lr, epoch, steps, epoch * steps)
+        if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
+            raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch {epoch + 1}: "
+                             f"{rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
+        lr = float(rates[0])
         saved = [(w.copy(), b.copy()) for w, b in zip(model.weights, model.biases)]
         saved_state = state_copy(state)
         start = time.perf_counter()
-        value, state["step"] = trainer.run_epoch(epoch, lr, state["step"])
+        value, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
         elapsed = time.perf_counter() - start
         if not (np.isfinite(value) and all(np.isfinite(w).all() and np.isfinite(b).all()
                                            for w, b in zip(model.weights, model.biases))):
@@ -64,8 +73,11 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             break
         hist.epoch.append(epoch)
         hist.history["loss"].append(float(value))
+        hist.history["lr"].append(lr)
         if validation_data is not None:
             hist.history["val_loss"].append(model.evaluate(*validation_data, loss=loss))
+        if schedule is not None:
+            schedule.end_epoch({k: v[-1] for k, v in hist.history.items()})
         if verbose:
             line = f"epoch {epoch + 1}/{epochs} - loss {value:.6g}"
             if validation_data is not None:

@@ -81,16 +81,28 @@ void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t see
 void permutation(std::uint64_t seed, std::uint64_t epoch, std::int64_t* out, index_t n);
 
 // ---- Optimizers ------------------------------------------------------------------------------------
-enum class Optimizer { sgd };
+enum class Optimizer { sgd, adam, adamw, rmsprop, adagrad };
 
+// Hyperparameters of every optimizer, named as in torch.optim; each optimizer reads its own.
 struct OptimizerSpec {
   Optimizer kind = Optimizer::sgd;
   double lr = 0.01;
-  double momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
-  bool nesterov = false;
+  double weight_decay = 0.0;                            // all (AdamW: decoupled)
+  double momentum = 0.0, dampening = 0.0;               // SGD; momentum also RMSprop
+  bool nesterov = false;                                // SGD
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;        // Adam, AdamW; eps also RMSprop, Adagrad
+  bool amsgrad = false;                                 // Adam, AdamW
+  double alpha = 0.99;                                  // RMSprop smoothing constant
+  bool centered = false;                                // RMSprop
+  double lr_decay = 0.0;                                // Adagrad
+  double initial_accumulator_value = 0.0;               // Adagrad
 };
 
-// How many state buffers (each the size of the parameter) an optimizer keeps per parameter.
+// How many state buffers (each the size of the parameter) an optimizer keeps per parameter, in order:
+//   SGD: [momentum_buffer] when momentum != 0
+//   Adam/AdamW: [exp_avg, exp_avg_sq] + [max_exp_avg_sq] when amsgrad
+//   RMSprop: [square_avg] + [momentum_buffer] when momentum != 0 + [grad_avg] when centered
+//   Adagrad: [sum] (starts at initial_accumulator_value)
 int optimizer_state_count(const OptimizerSpec& spec);
 
 // One fused step on a parameter. `state` holds optimizer_state_count(spec) buffers of `count`
@@ -111,6 +123,8 @@ struct LayerRef {
 
 struct TrainOptions {
   Loss loss = Loss::mse;
+  double clip_grad_norm = 0.0;   // > 0: scale all gradients so their global L2 norm is at most this
+  double clip_grad_value = 0.0;  // > 0: clamp every gradient element to [-v, v]
   index_t batch_size = 0;  // 0: the whole data set (full-batch gradient descent)
   bool shuffle = true;
   bool drop_last = false;
@@ -133,9 +147,10 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<c
 class TrainerBase {
  public:
   virtual ~TrainerBase() = default;
-  // Runs one epoch with learning rate lr; returns the sample-weighted mean of the batch losses, each
-  // taken before its step's update. `step` is the optimizer's step count, advanced per batch.
-  virtual double run_epoch(std::uint64_t epoch, double lr, std::int64_t& step) = 0;
+  // Runs one epoch; step s of it uses learning rate lr[s] (steps_per_epoch() values: schedules are
+  // evaluated ahead, so no Python runs between steps). Returns the sample-weighted mean of the batch
+  // losses, each taken before its step's update. `step` is the optimizer's step count, advanced per batch.
+  virtual double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) = 0;
   virtual index_t steps_per_epoch() const = 0;
 };
 
