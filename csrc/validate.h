@@ -48,6 +48,9 @@ inline py::array input_array(py::handle obj, const char* name) {
     type_error(std::string(name) + " is not array-like (got " + std::string(py::str(py::type::handle_of(obj))) + ")");
   }
   dtype_of(a, name);
+  // Byte-swapped data (e.g. '>f4' read from a file) is converted to native order: a copy like any other.
+  if (!a.dtype().attr("isnative").cast<bool>())
+    return py::module_::import("numpy").attr("ascontiguousarray")(a, a.dtype().attr("newbyteorder")("="));
   constexpr int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
   if ((a.flags() & want) != want) a = py::array::ensure(a, want);
   return a;
@@ -65,6 +68,9 @@ inline py::array output_array(py::handle obj, const char* name) {
     value_error(std::string(name) + " must be C-contiguous and aligned because it is updated in place; "
                 "pass numpy.ascontiguousarray(" + name + ") and keep that array");
   if (!a.writeable()) value_error(std::string(name) + " is read-only; it is updated in place");
+  if (!a.dtype().attr("isnative").cast<bool>())
+    value_error(std::string(name) + " is byte-swapped (dtype " + std::string(py::str(a.dtype())) +
+                "); it is updated in place, so pass an array in native byte order");
   return a;
 }
 

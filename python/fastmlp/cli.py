@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -11,7 +12,7 @@ import numpy as np
 from . import __version__
 from .data import load_women, read_csv
 from .model import MLP, load
-from .optim import SGD
+from .optim import OPTIMIZERS, SGD
 
 __all__ = ["main"]
 
@@ -103,19 +104,30 @@ def train(args):
         raise SystemExit(f"fastmlp: {e}") from None
     x, y, features, targets = _columns(header, data, args.target, args.csv)
     sizes = [x.shape[1], *_parse_hidden(args.hidden), y.shape[1]]
+    if args.save:  # fail before training, not after it
+        target_dir = os.path.dirname(os.path.abspath(args.save))
+        if os.path.isdir(args.save) or not os.path.isdir(target_dir) or not os.access(target_dir, os.W_OK):
+            raise SystemExit(f"fastmlp: cannot write the model to {args.save!r} (not a writable file path)")
     try:
         model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed)
-        if args.optimizer != "sgd":
-            raise ValueError(f"unknown optimizer {args.optimizer!r}; expected one of: sgd")
-        opt = SGD(lr=args.lr, momentum=args.momentum)
+        if args.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
+        extra = {"momentum": args.momentum} if args.optimizer in ("sgd", "rmsprop") else {}
+        opt = OPTIMIZERS[args.optimizer](lr=args.lr, **extra)
         hist = model.fit(x, y, loss=args.loss, optimizer=opt, batch_size=args.batch_size or None,
                          epochs=args.epochs, seed=args.seed, verbose=args.verbose)
     except (ValueError, TypeError, FloatingPointError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
     print(f"{model} on {x.shape[0]} rows: features {features} -> {targets}")
-    print(f"final training {args.loss}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs")
+    if hist.history["loss"]:
+        print(f"final training {args.loss}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs")
+    else:
+        print("no epochs were run (--epochs 0): the model keeps its initial weights")
     if args.save:
-        model.save(args.save)
+        try:
+            model.save(args.save)
+        except OSError as e:
+            raise SystemExit(f"fastmlp: cannot write the model to {args.save!r}: {e.strerror or e}") from None
         print(f"saved to {args.save}")
     return 0
 
@@ -159,9 +171,9 @@ def build_parser():
     t.add_argument("--activation", default="relu")
     t.add_argument("--init", default="auto")
     t.add_argument("--loss", default="mse")
-    t.add_argument("--optimizer", default="sgd")
+    t.add_argument("--optimizer", default="sgd", help="sgd, adam, adamw, rmsprop or adagrad")
     t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--momentum", type=float, default=0.0)
+    t.add_argument("--momentum", type=float, default=0.0, help="for sgd and rmsprop")
     t.add_argument("--batch-size", type=int, default=32, help="0 for full-batch gradient descent")
     t.add_argument("--epochs", type=int, default=50)
     t.add_argument("--seed", type=int, default=0)

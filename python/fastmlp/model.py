@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import os
 import tempfile
 
@@ -41,6 +42,14 @@ def _as_float_array(a, name, dtype):
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
+def _check_finite(a, name):
+    if not np.isfinite(a).all():
+        bad = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
+        kind = "NaN" if np.isnan(a.ravel()[bad]) else "Inf"
+        raise ValueError(f"{name} contains {kind} (first at row {bad // max(a.shape[1], 1)}); "
+                         f"remove or impute non-finite values first")
+
+
 class MLP:
     """A multi-layer perceptron: dense layers sizes[0] -> sizes[1] -> ... -> sizes[-1].
 
@@ -52,13 +61,22 @@ class MLP:
 
     def __init__(self, sizes, activation="relu", output_activation="identity", init="auto",
                  bias_init="zeros", seed=0, dtype="float32", negative_slope=0.01, init_kwargs=None):
-        sizes = [int(s) for s in sizes]
+        try:
+            sizes = [operator.index(s) for s in sizes]
+        except TypeError:
+            raise TypeError(f"sizes must be a sequence of ints (layer widths), got {sizes!r}") from None
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
         if any(s < 1 for s in sizes):
             raise ValueError(f"every layer size must be >= 1, got {sizes}")
         hidden = len(sizes) - 2
-        acts = [activation] * hidden if isinstance(activation, str) else list(activation)
+        if isinstance(activation, str):
+            acts = [activation] * hidden
+        elif isinstance(activation, (list, tuple)):
+            acts = list(activation)
+        else:
+            raise TypeError(f"activation must be a name or a list of names (one per hidden layer), got "
+                            f"{type(activation).__name__}")
         if len(acts) != hidden:
             raise ValueError(f"activation lists {len(acts)} names but the network has {hidden} hidden layers")
         self.activations = [_check_activation(a, "activation") for a in acts]
@@ -126,6 +144,7 @@ class MLP:
             x = x.reshape(-1, 1)
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
             raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {x.shape}")
+        _check_finite(x, name)
         return x
 
     def _y(self, y, n, name="y"):
@@ -138,6 +157,7 @@ class MLP:
                              if out == 1 else f"{name} must have shape (n, {out}), got {y.shape}")
         if y.shape[0] != n:
             raise ValueError(f"X has {n} samples but {name} has {y.shape[0]}")
+        _check_finite(y, name)
         return y
 
     # ---- inference -----------------------------------------------------------------------------------
@@ -288,9 +308,10 @@ class MLP:
 def load(path):
     """An MLP saved by MLP.save. Never unpickles: files with object arrays are refused."""
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as f:
+        # The file is opened here, not by np.load, so that it is closed even when np.load fails.
+        with open(os.fspath(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
             files = {k: f[k] for k in f.files}
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except Exception as e:  # truncated zip, bad CRC, pickled arrays, not an npz at all
         raise ValueError(f"{path} is not a readable fastmlp model file ({type(e).__name__}: {e})") from None

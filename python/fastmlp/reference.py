@@ -379,6 +379,8 @@ def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuff
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     n = x.shape[0]
+    if drop_last and batch_size is not None and batch_size > n:
+        raise ValueError(f"drop_last=True with batch_size {batch_size} > {n} samples would leave no batch at all")
     bs = n if batch_size is None else min(batch_size, n)
     order = permutation(n, seed, epoch) if shuffle and bs < n else np.arange(n)
     steps = n // bs if drop_last else -(-n // bs)

@@ -59,14 +59,14 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
         start = time.perf_counter()
         value, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
         elapsed = time.perf_counter() - start
-        if not (np.isfinite(value) and all(np.isfinite(w).all() and np.isfinite(b).all()
-                                           for w, b in zip(model.weights, model.biases))):
+        bad = _nonfinite(value, model)
+        if bad:
             for (w, b), (w0, b0) in zip(zip(model.weights, model.biases), saved):
                 w[...] = w0
                 b[...] = b0
             restore_state(state, saved_state)
-            reason = (f"loss became {value} in epoch {epoch + 1} (lr={lr:g}); the weights of the last finite "
-                      f"epoch were restored. The learning rate is probably too large: try a smaller one.")
+            reason = (f"{bad} in epoch {epoch + 1} (lr={lr:g}); the weights of the last finite epoch were "
+                      f"restored. The learning rate is probably too large: try a smaller one.")
             hist.stopped_reason, hist.stopped_epoch = reason, epoch
             if on_nonfinite == "raise":
                 raise DivergenceError(reason)
@@ -85,6 +85,18 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             line += f" - {x.shape[0] / max(elapsed, 1e-12):,.0f} samples/s"
             print(line, file=sys.stdout, flush=True)
     return hist
+
+
+def _nonfinite(loss, model):
+    """What went non-finite after an epoch ('' when nothing did)."""
+    if not np.isfinite(loss):
+        return f"the training loss became {loss}"
+    for layer, (w, b) in enumerate(zip(model.weights, model.biases)):
+        for name, a in (("W", w), ("b", b)):
+            if not np.isfinite(a).all():
+                kind = "NaN" if np.isnan(a).any() else "Inf"
+                return f"the weights became non-finite ({name}{layer} holds {kind}; the loss was {loss:.4g})"
+    return ""
 
 
 def state_copy(state):

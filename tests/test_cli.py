@@ -1,0 +1,228 @@
+"""The `fastmlp` command (python -m fastmlp): demo, train, predict, --version, and its error messages.
+
+Each call runs in a child process, as a user would run it. Errors must be one clear line on stderr and
+a non-zero exit status, never a Python traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastmlp
+
+
+def fastmlp_cli(*args, cwd=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def assert_clean_error(proc, *words):
+    assert proc.returncode != 0, f"exit status 0 for a failing command\nstdout:\n{proc.stdout}"
+    assert "Traceback" not in proc.stderr, f"a traceback instead of a message:\n{proc.stderr}"
+    assert proc.stderr.strip(), "no message on stderr"
+    for word in words:
+        assert word in proc.stderr, f"{word!r} not in the message: {proc.stderr!r}"
+
+
+def write_csv(path, header, rows):
+    lines = [",".join(header)] + [",".join(f"{v!r}" if isinstance(v, float) else str(v) for v in r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def linear_csvs(tmp_path_factory):
+    """train.csv: y = 2 x1 - x2 + 1 on 200 rows; query.csv: 5 new points without y; their truth."""
+    d = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (200, 2))
+    y = 2 * x[:, 0] - x[:, 1] + 1
+    write_csv(d / "train.csv", ["x1", "x2", "y"], np.column_stack([x, y]).tolist())
+    q = np.array([[0.5, 0.25], [-0.5, 0.5], [0.0, 0.0], [0.9, -0.9], [-1.0, 1.0]])
+    write_csv(d / "query.csv", ["x1", "x2"], q.tolist())
+    write_csv(d / "query_with_y.csv", ["x1", "x2", "y"], np.column_stack([q, 2 * q[:, 0] - q[:, 1] + 1]).tolist())
+    return d, 2 * q[:, 0] - q[:, 1] + 1
+
+
+# ---- demo -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_output():
+    proc = fastmlp_cli("demo", timeout=60)
+    assert proc.returncode == 0, f"fastmlp demo failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_demo_recovers_least_squares_line(demo_output):
+    m = re.search(r"weight = (-?[\d.]+) lb/in \* height \+ \((-?[\d.]+) lb\)", demo_output)
+    assert m, f"no fitted line in the demo output:\n{demo_output}"
+    a, b = float(m.group(1)), float(m.group(2))
+    height, weight = fastmlp.data.load_women()
+    a_ls, b_ls = np.polyfit(height, weight, 1)  # 3.45, -87.52
+    assert abs(a - 3.45) < 0.05 and abs(a - a_ls) < 0.05, a
+    assert abs(b - (-87.52)) < 2 and abs(b - b_ls) < 2, b
+
+
+def test_demo_predicts_unseen_heights(demo_output):
+    height, weight = fastmlp.data.load_women()
+    a_ls, b_ls = np.polyfit(height, weight, 1)
+    for h in (57.5, 73.0):
+        m = re.search(rf"{h:5.1f} in -> +(-?[\d.]+) lb", demo_output)
+        assert m, f"no prediction for {h} in:\n{demo_output}"
+        assert abs(float(m.group(1)) - (a_ls * h + b_ls)) < 1.0, (h, m.group(1))
+
+
+def test_demo_mlp_beats_the_line(demo_output):
+    lin = re.search(r"linear fit\s+test MSE ([\d.]+)", demo_output)
+    mlp = re.search(r"ReLU MLP\s+test MSE ([\d.]+)", demo_output)
+    assert lin and mlp, demo_output
+    assert float(mlp.group(1)) < float(lin.group(1))
+    assert "the MLP beats the line" in demo_output
+    assert "does NOT beat" not in demo_output
+
+
+# ---- train and predict -----------------------------------------------------------------------------------
+def test_train_save_predict(linear_csvs):
+    d, truth = linear_csvs
+    model_path = d / "linear.npz"
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--lr", "0.1",
+                       "--epochs", "100", "--save", model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "saved to" in proc.stdout and model_path.exists()
+    assert "Traceback" not in proc.stderr
+    loss = float(re.search(r"final training mse: (\S+)", proc.stdout).group(1))
+    assert loss < 1e-6
+
+    for query, extra in (("query.csv", []), ("query_with_y.csv", ["--target", "y"])):
+        proc = fastmlp_cli("predict", model_path, d / query, *extra)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.strip().splitlines()
+        assert lines[0] == "pred0"
+        pred = np.array([float(v) for v in lines[1:]])
+        np.testing.assert_allclose(pred, truth, atol=1e-3)
+
+    # The saved file is an ordinary model.
+    model = fastmlp.load(model_path)
+    (w, b), = model.get_weights()
+    np.testing.assert_allclose(w.ravel(), [2.0, -1.0], atol=1e-3)
+    np.testing.assert_allclose(b, [1.0], atol=1e-3)
+
+
+def test_train_hidden_layers(linear_csvs):
+    d, truth = linear_csvs
+    model_path = d / "mlp.npz"
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "16", "--activation", "tanh",
+                       "--lr", "0.05", "--momentum", "0.9", "--batch-size", "16", "--epochs", "60",
+                       "--save", model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert fastmlp.load(model_path).sizes == [2, 16, 1]
+    proc = fastmlp_cli("predict", model_path, d / "query.csv")
+    assert proc.returncode == 0, proc.stderr
+    pred = np.array([float(v) for v in proc.stdout.split()[1:]])
+    np.testing.assert_allclose(pred, truth, atol=0.15)
+
+
+def test_version():
+    proc = fastmlp_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"fastmlp {fastmlp.__version__}"
+
+
+# ---- errors ------------------------------------------------------------------------------------------------
+def test_missing_csv(tmp_path):
+    assert_clean_error(fastmlp_cli("train", tmp_path / "nope.csv", "--target", "y"), "nope.csv")
+
+
+def test_missing_target_column(linear_csvs):
+    d, _ = linear_csvs
+    assert_clean_error(fastmlp_cli("train", d / "train.csv", "--target", "weight"), "'weight'", "x1, x2, y")
+
+
+def test_target_option_required(linear_csvs):
+    d, _ = linear_csvs
+    assert_clean_error(fastmlp_cli("train", d / "train.csv"), "--target")
+
+
+def test_non_numeric_cell(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("x1,x2,y\n1,2,3\n4,five,6\n")
+    assert_clean_error(fastmlp_cli("train", path, "--target", "y"), "line 3", "'x2'", "'five'")
+
+
+def test_ragged_row(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("x1,x2,y\n1,2,3\n4,5\n")
+    assert_clean_error(fastmlp_cli("train", path, "--target", "y"), "line 3")
+
+
+@pytest.mark.parametrize("text,word", [("", "empty"), ("x,y\n", "no data rows")])
+def test_empty_csv(tmp_path, text, word):
+    path = tmp_path / "empty.csv"
+    path.write_text(text)
+    assert_clean_error(fastmlp_cli("train", path, "--target", "y"), word)
+
+
+@pytest.mark.parametrize("args,word", [
+    (["--activation", "swish"], "unknown activation"),
+    (["--loss", "huber"], "unknown loss"),
+    (["--optimizer", "lbfgs"], "unknown optimizer"),
+    (["--lr", "-1"], "lr"),
+    (["--batch-size", "-3"], "batch_size"),
+    (["--hidden", "4,x"], "--hidden"),
+    (["--hidden", "0"], "size"),
+    (["--epochs", "-1"], "epochs"),
+])
+def test_bad_training_options(linear_csvs, args, word):
+    d, _ = linear_csvs
+    assert_clean_error(fastmlp_cli("train", d / "train.csv", "--target", "y", "--epochs", "1", *args), word)
+
+
+def test_diverging_training_is_reported(linear_csvs):
+    d, _ = linear_csvs
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--lr", "1e9", "--epochs", "50")
+    assert_clean_error(proc, "learning rate")
+
+
+def test_zero_epochs(linear_csvs):
+    # Zero epochs trains nothing; that is either fine (exit 0) or a clear error, never a traceback.
+    d, _ = linear_csvs
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--epochs", "0")
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("where", ["missing_dir", "is_a_dir"])
+def test_unwritable_save_path(linear_csvs, tmp_path, where):
+    d, _ = linear_csvs
+    target = tmp_path / "no" / "such" / "dir" / "m.npz" if where == "missing_dir" else tmp_path
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--epochs", "1", "--save", target)
+    assert_clean_error(proc)
+    assert str(target) in proc.stderr or target.name in proc.stderr, proc.stderr
+    assert not list(tmp_path.glob("**/.fastmlp-*")), "temporary file left behind"
+
+
+def test_predict_missing_model(linear_csvs, tmp_path):
+    d, _ = linear_csvs
+    assert_clean_error(fastmlp_cli("predict", tmp_path / "none.npz", d / "query.csv"), "none.npz")
+
+
+def test_predict_not_a_model(linear_csvs):
+    d, _ = linear_csvs
+    assert_clean_error(fastmlp_cli("predict", d / "train.csv", d / "query.csv"), "not a")
+
+
+def test_predict_wrong_number_of_columns(linear_csvs):
+    d, _ = linear_csvs
+    model_path = d / "cols.npz"
+    assert fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--epochs", "1",
+                       "--save", model_path).returncode == 0
+    assert_clean_error(fastmlp_cli("predict", model_path, d / "train.csv"), "--target")
+
+
+def test_no_command():
+    proc = fastmlp_cli()
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "usage" in proc.stderr

@@ -1,0 +1,173 @@
+"""Losses: ops.loss / ops.loss_grad (MSE, MAE; reduction mean and sum) against the reference, their
+special points, finite differences, argument validation, and PyTorch when it is installed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastmlp import ops, reference
+
+DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
+LOSSES = ["mse", "mae"]
+REDUCTIONS = ["mean", "sum"]
+SHAPES = [(1, 1), (3,), (17, 4), (129, 3)]
+
+
+def _shape_id(s):
+    return "x".join(map(str, s))
+
+
+def _pair(rng, shape, dtype, zeros=True):
+    pred = rng.standard_normal(shape).astype(dtype)
+    target = (pred + rng.standard_normal(shape)).astype(dtype)
+    if zeros and pred.size >= 3:
+        target.reshape(-1)[::3] = pred.reshape(-1)[::3]  # exact zero residuals
+    return pred, target
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+def test_loss_matches_reference(rng, assert_close, shape, dtype, loss, reduction):
+    pred, target = _pair(rng, shape, dtype)
+    value = ops.loss(loss, pred, target, reduction)
+    assert isinstance(value, float), f"loss returned {type(value).__name__}, not float"
+    want = reference.loss(loss, pred, target, reduction)
+    # the value is accumulated in double whatever the dtype
+    assert_close(value, want, np.float64, f"{loss} {reduction} value {shape} ({np.dtype(dtype).name} inputs)",
+                 rtol=1e-12, atol=0.0, check_dtype=False)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+def test_loss_grad_matches_reference(rng, assert_close, shape, dtype, loss, reduction):
+    pred, target = _pair(rng, shape, dtype)
+    got = ops.loss_grad(loss, pred, target, reduction)
+    want = reference.loss_grad(loss, pred, target, reduction)
+    assert_close(got, want, dtype, f"{loss} {reduction} grad {shape}")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mae_grad_zero_at_zero_residual(rng, assert_close, dtype, reduction):
+    pred = rng.standard_normal((17, 4)).astype(dtype)
+    target = pred.copy()
+    target[::2] += 1.0
+    g = ops.loss_grad("mae", pred, target, reduction)
+    assert_close(g[1::2], np.zeros_like(g[1::2]), dtype, "MAE gradient at zero residual", rtol=0, atol=0)
+    scale = 1.0 / pred.size if reduction == "mean" else 1.0
+    assert_close(g[::2], np.full(g[::2].shape, -scale), dtype, "MAE gradient -1 (scaled) where pred < target")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_loss_zero_at_equality_and_nonnegative(rng, loss, dtype):
+    pred = rng.standard_normal((129, 3)).astype(dtype)
+    for reduction in REDUCTIONS:
+        at_eq = ops.loss(loss, pred, pred.copy(), reduction)
+        assert at_eq == 0.0, f"{loss}({reduction}) at pred == target is {at_eq} (max error {abs(at_eq):.3e})"
+        g = ops.loss_grad(loss, pred, pred.copy(), reduction)
+        assert not g.any(), f"{loss} gradient at equality not 0: max abs {np.abs(g).max():.3e}"
+        for _ in range(5):
+            value = ops.loss(loss, pred, rng.standard_normal(pred.shape).astype(dtype), reduction)
+            assert value >= 0.0, f"{loss}({reduction}) negative: {value} (error {-value:.3e} below 0)"
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_loss_grad_finite_differences(rng, assert_close, loss, reduction):
+    h = 1e-6
+    pred = rng.standard_normal((17, 4))
+    sign = np.where(rng.random(pred.shape) < 0.5, -1.0, 1.0)
+    target = pred + sign * rng.uniform(0.1, 2.0, pred.shape)  # residuals away from MAE's kink
+    numeric = np.empty_like(pred)
+    for idx in np.ndindex(pred.shape):
+        p = pred.copy()
+        p[idx] += h
+        up = ops.loss(loss, p, target, reduction)
+        p[idx] -= 2 * h
+        down = ops.loss(loss, p, target, reduction)
+        numeric[idx] = (up - down) / (2 * h)
+    got = ops.loss_grad(loss, pred, target, reduction)
+    assert_close(got, numeric, np.float64, f"{loss} {reduction} grad vs central differences", rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_loss_noncontiguous_inputs(rng, assert_bitwise, loss, reduction):
+    pred = rng.standard_normal((10, 8))[::2, 1::2]
+    target = np.asfortranarray(rng.standard_normal(pred.shape))
+    c = np.ascontiguousarray
+    v1, v2 = ops.loss(loss, pred, target, reduction), ops.loss(loss, c(pred), c(target), reduction)
+    assert v1 == v2, f"{loss} on views {v1!r} vs contiguous {v2!r} (error {abs(v1 - v2):.3e})"
+    assert_bitwise(ops.loss_grad(loss, pred, target, reduction), ops.loss_grad(loss, c(pred), c(target), reduction),
+                   f"{loss} gradient on views")
+
+
+@pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (3, 0)], ids=_shape_id)
+def test_empty_input_raises(call, shape):
+    with pytest.raises(ValueError, match="empty"):
+        call("mse", np.zeros(shape), np.zeros(shape))
+
+
+@pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
+@pytest.mark.parametrize("p_shape, t_shape", [((3,), (3, 1)), ((3, 2), (2, 3)), ((4,), (5,))],
+                         ids=["3-vs-3x1", "3x2-vs-2x3", "4-vs-5"])
+def test_mismatched_shapes_raise(call, p_shape, t_shape):
+    with pytest.raises(ValueError) as info:
+        call("mae", np.zeros(p_shape), np.zeros(t_shape))
+    msg = str(info.value)
+    assert "pred" in msg and "target" in msg, f"message does not name pred and target: {msg}"
+
+
+@pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
+def test_unknown_names_list_choices(call):
+    p = np.zeros(3)
+    with pytest.raises(ValueError) as info:
+        call("huber", p, p)
+    msg = str(info.value)
+    assert "huber" in msg and "mse" in msg and "mae" in msg, f"unknown loss message lacks the choices: {msg}"
+    with pytest.raises(ValueError) as info:
+        call("mse", p, p, "max")
+    msg = str(info.value)
+    assert "max" in msg and "mean" in msg and "sum" in msg, f"unknown reduction message lacks the choices: {msg}"
+
+
+@pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
+@pytest.mark.parametrize("pred, target, exc, word", [
+    pytest.param(np.zeros(3, np.float32), np.zeros(3), TypeError, "target", id="dtype-mix"),
+    pytest.param(np.zeros(3, np.int64), np.zeros(3, np.int64), TypeError, "pred", id="int"),
+    pytest.param(np.array([0.0, np.inf, 1.0]), np.zeros(3), ValueError, "pred", id="inf"),
+    pytest.param(np.zeros(3), np.array([0.0, np.nan, 1.0]), ValueError, "target", id="nan"),
+])
+def test_bad_arrays(call, pred, target, exc, word):
+    with pytest.raises(exc) as info:
+        call("mse", pred, target)
+    assert word in str(info.value), f"message does not name {word!r}: {info.value}"
+
+
+def test_name_must_be_str():
+    with pytest.raises(TypeError, match="loss"):
+        ops.loss(1, np.zeros(3), np.zeros(3))
+    with pytest.raises(TypeError, match="reduction"):
+        ops.loss_grad("mse", np.zeros(3), np.zeros(3), None)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_matches_torch(rng, assert_close, loss, reduction):
+    torch = pytest.importorskip("torch")
+    fn = {"mse": torch.nn.functional.mse_loss, "mae": torch.nn.functional.l1_loss}[loss]
+    pred, target = _pair(rng, (17, 4), np.float64)  # includes exact zero residuals
+    p = torch.tensor(pred, requires_grad=True)
+    value = fn(p, torch.tensor(target), reduction=reduction)
+    value.backward()
+    assert_close(ops.loss(loss, pred, target, reduction), value.item(), np.float64,
+                 f"{loss} {reduction} vs torch", check_dtype=False)
+    assert_close(ops.loss_grad(loss, pred, target, reduction), p.grad.numpy(), np.float64,
+                 f"{loss} {reduction} gradient vs torch")

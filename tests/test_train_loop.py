@@ -1,0 +1,203 @@
+"""The C++ training epoch behind MLP.fit against reference.train_epoch (full batch, SGD, mini-batches
+with a short or dropped last batch, with and without shuffling), float32 against the float64 reference,
+whole-network gradients against finite differences and reference.mlp_loss_grad, and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import reference
+from fastmlp.optim import SGD
+
+SIZES = [3, 5, 4, 2]
+N = 23  # 7 does not divide it: batches of 7, 7, 7 and a short one of 2
+EPOCHS = 3
+LR = 0.1
+BATCHES = [
+    pytest.param(None, False, id="full"),
+    pytest.param(1, False, id="sgd1"),
+    pytest.param(7, False, id="mini7"),
+    pytest.param(7, True, id="mini7-drop_last"),
+]
+HIDDEN = ["tanh", "relu", "sigmoid"]
+
+
+def _data(rng, n=N):
+    x = rng.standard_normal((n, SIZES[0]))
+    y = np.stack([np.tanh(x[:, 0] - x[:, 1]), 0.5 * x[:, 2] ** 2 - 0.3], axis=1)
+    return x, y
+
+
+def _model(hidden, dtype="float64", seed=5):
+    return fastmlp.MLP(SIZES, activation=hidden, seed=seed, dtype=dtype, bias_init="uniform",
+                       init_kwargs={"low": -0.1, "high": 0.1})
+
+
+def _params(model):
+    return [w.astype(np.float64) for w in model.weights], [b.astype(np.float64) for b in model.biases]
+
+
+def _reference_fit(weights, biases, acts, x, y, batch_size, shuffle, drop_last, seed, epochs, loss="mse"):
+    losses, state, step = [], None, 0
+    for epoch in range(epochs):
+        value, weights, biases, state, step = reference.train_epoch(
+            weights, biases, acts, x, y, loss, batch_size, shuffle, seed, epoch, LR,
+            optimizer=SGD(lr=LR).config(), state=state, step=step, drop_last=drop_last)
+        losses.append(value)
+    return losses, weights, biases, step
+
+
+def _rel_close(assert_close, got, want, dtype, what, rel):
+    """Relative error below `rel`, against the array's largest value (normwise)."""
+    want = np.asarray(want, np.float64)
+    scale = float(np.abs(want).max()) if want.size else 0.0
+    assert_close(got, want, dtype, what, rtol=rel, atol=rel * scale)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("shuffle", [False, True], ids=["ordered", "shuffled"])
+@pytest.mark.parametrize("batch_size, drop_last", BATCHES)
+def test_fit_matches_reference_float64(rng, assert_close, batch_size, drop_last, shuffle, hidden):
+    x, y = _data(rng)
+    model = _model(hidden)
+    w0, b0 = _params(model)
+    hist = model.fit(x, y, loss="mse", optimizer=SGD(lr=LR), batch_size=batch_size, epochs=EPOCHS,
+                     shuffle=shuffle, seed=17, drop_last=drop_last)
+    losses, weights, biases, step = _reference_fit(w0, b0, model.activations, x, y, batch_size, shuffle,
+                                                   drop_last, 17, EPOCHS)
+    expected_steps = {None: 1, 1: N, 7: N // 7 if drop_last else -(-N // 7)}[batch_size]
+    assert hist.params["steps"] == expected_steps, f"steps per epoch {hist.params['steps']}, expected {expected_steps}"
+    assert step == EPOCHS * expected_steps
+    what = f"batch_size={batch_size} drop_last={drop_last} shuffle={shuffle} {hidden}"
+    _rel_close(assert_close, hist.history["loss"], losses, np.float64, f"{what}: loss per epoch", 1e-10)
+    for l in range(len(weights)):
+        _rel_close(assert_close, model.weights[l], weights[l], np.float64, f"{what}: W{l}", 1e-10)
+        _rel_close(assert_close, model.biases[l], biases[l], np.float64, f"{what}: b{l}", 1e-10)
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae"])
+def test_fit_matches_reference_each_epoch(rng, assert_close, loss):
+    """The weights after every epoch, not only the last: fits of 1, 2 and 3 epochs from the same start."""
+    x, y = _data(rng)
+    w0, b0 = _params(_model("tanh"))
+    for epochs in (1, 2, 3):
+        model = _model("tanh")
+        model.fit(x, y, loss=loss, optimizer=SGD(lr=LR), batch_size=7, epochs=epochs, shuffle=True, seed=2)
+        _, ref_w, ref_b, _ = _reference_fit(w0, b0, model.activations, x, y, 7, True, False, 2, epochs, loss)
+        for l in range(len(ref_w)):
+            _rel_close(assert_close, model.weights[l], ref_w[l], np.float64, f"{loss}: W{l} after epoch {epochs}", 1e-10)
+            _rel_close(assert_close, model.biases[l], ref_b[l], np.float64, f"{loss}: b{l} after epoch {epochs}", 1e-10)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("batch_size, drop_last", BATCHES)
+def test_fit_float32_matches_float64_reference(rng, assert_close, batch_size, drop_last, hidden):
+    x, y = _data(rng)
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    model = _model(hidden, dtype="float32")
+    w0, b0 = _params(model)  # the float32 initial weights, exactly
+    hist = model.fit(x32, y32, optimizer=SGD(lr=LR), batch_size=batch_size, epochs=EPOCHS, shuffle=True, seed=9,
+                     drop_last=drop_last)
+    losses, weights, biases, _ = _reference_fit(w0, b0, model.activations, x32.astype(np.float64),
+                                                y32.astype(np.float64), batch_size, True, drop_last, 9, EPOCHS)
+    what = f"float32 batch_size={batch_size} drop_last={drop_last} {hidden}"
+    _rel_close(assert_close, np.asarray(hist.history["loss"]), losses, np.float64, f"{what}: loss per epoch", 1e-4)
+    for l in range(len(weights)):
+        assert model.weights[l].dtype == np.float32
+        _rel_close(assert_close, model.weights[l], weights[l], np.float32, f"{what}: W{l}", 1e-4)
+        _rel_close(assert_close, model.biases[l], biases[l], np.float32, f"{what}: b{l}", 1e-4)
+
+
+# ---- whole-network gradients --------------------------------------------------------------------------
+@pytest.mark.parametrize("loss", ["mse", "mae"])
+def test_model_gradients_finite_differences(rng, assert_close, loss):
+    x, y = _data(rng, n=9)
+    model = _model("tanh")
+    if loss == "mae":  # keep every residual away from |.|'s kink
+        pred = model.predict(x)
+        y = pred + np.where(rng.random(pred.shape) < 0.5, -1.0, 1.0) * rng.uniform(0.2, 1.0, pred.shape)
+    value, grads = model.gradients(x, y, loss=loss)
+    assert len(grads) == 3
+    assert_close(value, model.evaluate(x, y, loss=loss), np.float64, "gradients' loss vs evaluate",
+                 check_dtype=False)
+    h = 1e-6
+    for l in range(3):
+        for which, param in (("W", model.weights[l]), ("b", model.biases[l])):
+            numeric = np.empty_like(param)
+            for idx in np.ndindex(param.shape):
+                old = param[idx]
+                param[idx] = old + h
+                up = model.evaluate(x, y, loss=loss)
+                param[idx] = old - h
+                down = model.evaluate(x, y, loss=loss)
+                param[idx] = old
+                numeric[idx] = (up - down) / (2 * h)
+            analytic = grads[l][0 if which == "W" else 1]
+            assert_close(analytic, numeric, np.float64, f"{loss} dL/d{which}{l} vs central differences",
+                         rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [pytest.param("float32", id="f32"), pytest.param("float64", id="f64")])
+@pytest.mark.parametrize("hidden", HIDDEN + ["leaky_relu", "identity"])
+def test_model_gradients_match_reference(rng, assert_close, tol, hidden, dtype):
+    x, y = _data(rng, n=16)
+    model = fastmlp.MLP(SIZES, activation=hidden, output_activation="sigmoid", seed=3, dtype=dtype,
+                        bias_init="uniform", negative_slope=0.05)
+    w, b = _params(model)
+    x_in, y_in = x.astype(dtype), y.astype(dtype)
+    value, grads = model.gradients(x_in, y_in)
+    ref_value, ref_grads = reference.mlp_loss_grad(w, b, model.activations, "mse", x_in, y_in, negative_slope=0.05)
+    rel = tol[np.dtype(dtype)][0]
+    assert_close(value, ref_value, np.float64, f"{hidden} loss value", rtol=rel, atol=0.0, check_dtype=False)
+    for l, ((gw, gb), (rw, rb)) in enumerate(zip(grads, ref_grads)):
+        _rel_close(assert_close, gw, rw, np.dtype(dtype), f"{hidden} dL/dW{l}", 10 * rel)
+        _rel_close(assert_close, gb, rb, np.dtype(dtype), f"{hidden} dL/db{l}", 10 * rel)
+    assert_close(model.predict(x_in), reference.mlp_forward(w, b, model.activations, x_in, negative_slope=0.05),
+                 np.dtype(dtype), f"{hidden} predict vs mlp_forward")
+
+
+# ---- determinism ----------------------------------------------------------------------------------------
+def _fit_weights(x, y, sizes, batch_size, epochs, hidden="tanh"):
+    model = fastmlp.MLP(sizes, activation=hidden, seed=8, dtype="float32")
+    hist = model.fit(x, y, optimizer=SGD(lr=0.01, momentum=0.9), batch_size=batch_size, epochs=epochs,
+                     shuffle=True, seed=21)
+    return hist.history["loss"], [a.copy() for pair in zip(model.weights, model.biases) for a in pair]
+
+
+def test_fit_same_seed_bitwise(rng, assert_bitwise):
+    x, y = _data(rng)
+    loss1, p1 = _fit_weights(x.astype(np.float32), y.astype(np.float32), SIZES, 7, EPOCHS)
+    loss2, p2 = _fit_weights(x.astype(np.float32), y.astype(np.float32), SIZES, 7, EPOCHS)
+    assert loss1 == loss2, f"loss history differs between identical fits: {loss1} vs {loss2}"
+    for i, (a, b) in enumerate(zip(p1, p2)):
+        assert_bitwise(b, a, f"parameter #{i} of two identical fits")
+
+
+@pytest.mark.parametrize("sizes, n, batch", [
+    pytest.param(SIZES, N, 7, id="small"),
+    # big enough that each GEMM of a step (>= 2*128^3 multiply-adds) is split over 2 threads
+    pytest.param([96, 256, 256, 16], 384, 128, id="threaded"),
+])
+def test_fit_thread_count_bitwise(rng, assert_bitwise, num_threads, sizes, n, batch):
+    x = rng.standard_normal((n, sizes[0])).astype(np.float32)
+    y = np.tanh(x[:, :sizes[-1]] * 0.5).astype(np.float32)
+    num_threads(1)
+    loss1, p1 = _fit_weights(x, y, sizes, batch, 2)
+    num_threads(2)
+    loss2, p2 = _fit_weights(x, y, sizes, batch, 2)
+    assert loss1 == loss2, (f"loss history depends on the thread count: {loss1} vs {loss2} "
+                            f"(max error {max(abs(a - b) for a, b in zip(loss1, loss2)):.3e})")
+    for i, (a, b) in enumerate(zip(p1, p2)):
+        assert_bitwise(b, a, f"parameter #{i} after fit with 2 threads vs 1")
+
+
+@pytest.mark.parametrize("dtype", [pytest.param("float32", id="f32"), pytest.param("float64", id="f64")])
+def test_predict_many_rows_matches_reference(rng, assert_close, tol, dtype):
+    """More rows than predict's 4096-row chunk, and a ragged last chunk."""
+    x = rng.standard_normal((9000, SIZES[0])).astype(dtype)
+    model = fastmlp.MLP(SIZES, activation="tanh", seed=2, dtype=dtype, bias_init="uniform")
+    w, b = _params(model)
+    want = reference.mlp_forward(w, b, model.activations, x)
+    assert_close(model.predict(x), want, np.dtype(dtype), "predict on 9000 rows")
