@@ -22,6 +22,7 @@ namespace {
 constexpr index_t kKC = 256;   // depth of a packed panel: A sliver + B sliver stay in L1
 constexpr index_t kMCTiles = 16;  // an A block is 16 microkernel tiles tall (L2-resident)
 constexpr index_t kNC = 4096;  // width of a packed B panel (L3 / memory)
+constexpr double kSmallWork = 16.0 * 16.0 * 16.0;  // multiply-adds below which packing does not pay
 
 template <class T>
 GemmKernel<T> pick(const char* isa);
@@ -130,12 +131,19 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
     return;
   }
   const GemmKernel<T>& kern = kernel<T>();
+  // Small products, and thin ones whose edge tiles would be mostly padding, skip packing. The
+  // choice depends on the shape only, never on the thread count, so results stay reproducible.
+  const double work = double(m) * double(n) * double(k);
+  if (work <= kSmallWork || (n == 1 && work <= 64.0 * kSmallWork)) {
+    kern.small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   const int mr = kern.mr, nr = kern.nr;
   const index_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
   const index_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
   const index_t mc_max = kMCTiles * mr;
 
-  const int threads = threads_for(double(m) * double(n) * double(k));
+  const int threads = threads_for(work);
   thread_local std::vector<T> b_buf;
   T* b_packed = scratch(b_buf, size_t(std::min(kKC, k)) * size_t((std::min(kNC, n) + nr - 1) / nr * nr));
 

@@ -11,11 +11,18 @@ template <class T>
 using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b_packed, T* c, index_t ldc,
                              int m_rem, int n_rem, T alpha, T beta);
 
+// The whole product without packing, for products so small that packing would cost more than it
+// saves (a tiny network's layers, or a layer of width 1).
+template <class T>
+using SmallGemm = void (*)(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+                           index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
+
 template <class T>
 struct GemmKernel {
   const char* isa;
   int mr, nr;  // tile shape: MR rows of A, NR columns of B
   MicroKernel<T> kernel;
+  SmallGemm<T> small;
 };
 
 namespace isa_generic {

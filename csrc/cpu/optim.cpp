@@ -56,7 +56,9 @@ void sgd(const OptimizerSpec& s, T lr, std::int64_t step, T* p, const T* grad, T
 template <class T>
 void adam(const OptimizerSpec& s, T lr, std::int64_t step, T* p, const T* grad, T* const* state, index_t n) {
   const bool decoupled = s.kind == Optimizer::adamw;
+  // 1 - beta is formed in double and rounded once: from a float32 beta2 = 0.999 it would be ~200 ulp off.
   const T b1 = T(s.beta1), b2 = T(s.beta2), eps = T(s.eps), wd = T(s.weight_decay);
+  const T one_b1 = T(1.0 - s.beta1), one_b2 = T(1.0 - s.beta2);
   // Bias corrections in double, then rounded once, as torch computes them from Python floats.
   const T step_size = T(double(lr) / (1.0 - std::pow(s.beta1, double(step))));
   const T bc2_sqrt = T(std::sqrt(1.0 - std::pow(s.beta2, double(step))));
@@ -68,8 +70,8 @@ void adam(const OptimizerSpec& s, T lr, std::int64_t step, T* p, const T* grad, 
       p[i] *= decay;
     else
       g += wd * p[i];
-    m[i] = b1 * m[i] + (T(1) - b1) * g;
-    v[i] = b2 * v[i] + (T(1) - b2) * g * g;
+    m[i] = b1 * m[i] + one_b1 * g;
+    v[i] = b2 * v[i] + one_b2 * g * g;
     T second = v[i];
     if (vmax) {
       vmax[i] = std::max(vmax[i], v[i]);
@@ -82,15 +84,16 @@ void adam(const OptimizerSpec& s, T lr, std::int64_t step, T* p, const T* grad, 
 template <class T>
 void rmsprop(const OptimizerSpec& s, T lr, T* p, const T* grad, T* const* state, index_t n) {
   const T alpha = T(s.alpha), eps = T(s.eps), wd = T(s.weight_decay), mu = T(s.momentum);
+  const T one_alpha = T(1.0 - s.alpha);
   T* sq = state[0];
   T* buf = s.momentum != 0.0 ? state[1] : nullptr;
   T* gavg = s.centered ? state[s.momentum != 0.0 ? 2 : 1] : nullptr;
   for (index_t i = 0; i < n; ++i) {
     const T g = grad[i] + wd * p[i];
-    sq[i] = alpha * sq[i] + (T(1) - alpha) * g * g;
+    sq[i] = alpha * sq[i] + one_alpha * g * g;
     T var = sq[i];
     if (gavg) {
-      gavg[i] = alpha * gavg[i] + (T(1) - alpha) * g;
+      gavg[i] = alpha * gavg[i] + one_alpha * g;
       var -= gavg[i] * gavg[i];
     }
     const T d = g / (std::sqrt(var) + eps);

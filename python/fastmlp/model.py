@@ -13,7 +13,7 @@ import numpy as np
 from . import _core, ops
 from . import init as _init
 from .losses import check_loss
-from .optim import SGD, Optimizer, from_config
+from .optim import SGD, Optimizer, from_config, is_number
 from .schedules import Schedule, goyal_warmup, scale_lr
 from .train import run_fit
 
@@ -229,14 +229,25 @@ class MLP:
             validation_data = (xv, self._y(validation_data[1], xv.shape[0], "y_val"))
         clip = []
         for name, value in (("clip_grad_norm", clip_grad_norm), ("clip_grad_value", clip_grad_value)):
-            if value is not None and not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+            if value is not None and not (is_number(value) and np.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a number > 0 (or None), got {value!r}")
             clip.append(0.0 if value is None else float(value))
         if schedule is not None and not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be a fastmlp.schedules schedule, got {type(schedule).__name__}")
+        if schedule is not None:
+            logged = {"loss", "lr"} | ({"val_loss"} if validation_data is not None else set())
+            missing = schedule.monitors() - logged
+            if missing:
+                raise ValueError(f"the schedule monitors {', '.join(sorted(missing))}, which this fit does not log "
+                                 f"(it logs {', '.join(sorted(logged))}); pass validation_data or monitor='loss'")
         if lr_scaling is not None:
+            if lr_scaling not in ("linear", "sqrt"):
+                raise ValueError(f"lr_scaling must be 'linear' or 'sqrt', got {lr_scaling!r}")
             if base_batch_size is None:
                 raise ValueError("lr_scaling needs base_batch_size, the batch size the learning rate was tuned for")
+            if not isinstance(base_batch_size, (int, np.integer)) or isinstance(base_batch_size, bool) \
+                    or base_batch_size < 1:
+                raise ValueError(f"base_batch_size must be an int >= 1, got {base_batch_size!r}")
             full = batch_size is None or (drop_last is False and batch_size >= x.shape[0])
             batch = x.shape[0] if full else batch_size
             scaled = scale_lr(optimizer.lr, base_batch_size, batch, lr_scaling)

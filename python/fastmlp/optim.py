@@ -4,13 +4,21 @@ parameter (csrc/cpu/optim.cpp). Names, arguments and formulas follow torch.optim
 from __future__ import annotations
 
 import math
+import numbers
+
+import numpy as np
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "from_config"]
 
 
+def is_number(value):
+    """A real number (Python or NumPy scalar), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _check(name, value, *, low=None, low_inclusive=True, high=None, high_inclusive=False):
     """A finite float within bounds, else ValueError naming the hyperparameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)
     ok = math.isfinite(value)
@@ -79,12 +87,12 @@ class SGD(Optimizer):
 
 def _betas(betas):
     try:
-        b1, b2 = (float(b) for b in betas)
-    except (TypeError, ValueError):
-        raise ValueError(f"betas must be a pair of numbers, got {betas!r}") from None
-    _check("betas[0]", b1, low=0.0, high=1.0)
-    _check("betas[1]", b2, low=0.0, high=1.0)
-    return (b1, b2)
+        b1, b2 = betas
+    except TypeError:
+        raise TypeError(f"betas must be a pair of numbers, got {betas!r}") from None
+    except ValueError:
+        raise ValueError(f"betas must be a pair of numbers (beta1, beta2), got {betas!r}") from None
+    return (_check("betas[0]", b1, low=0.0, high=1.0), _check("betas[1]", b2, low=0.0, high=1.0))
 
 
 class Adam(Optimizer):

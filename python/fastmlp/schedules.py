@@ -58,6 +58,10 @@ class Schedule:
     def end_epoch(self, logs):
         """Called after each epoch with its logs (ReduceLROnPlateau watches them)."""
 
+    def monitors(self):
+        """Names of the logged values this schedule reads (fit checks they will exist)."""
+        return set()
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
@@ -157,6 +161,13 @@ class SequentialLR(Schedule):
             raise ValueError("every schedule of a SequentialLR must have the same interval")
         self.interval = intervals.pop()
 
+    def end_epoch(self, logs):
+        for sched in self.schedules:
+            sched.end_epoch(logs)
+
+    def monitors(self):
+        return set().union(*(s.monitors() for s in self.schedules))
+
     def lr(self, base_lr, t):
         t = np.asarray(t, dtype=np.int64)
         out = np.empty(t.shape, dtype=np.float64)
@@ -177,8 +188,10 @@ def warmup(schedule, warmup_iters, start_factor=0.1):
 
 class ReduceLROnPlateau(Schedule):
     """Multiply the rate by `factor` once `monitor` has not improved for `patience` epochs
-    (torch.optim.lr_scheduler.ReduceLROnPlateau: mode, threshold, threshold_mode, cooldown, min_lr).
-    Per epoch only; monitor is "val_loss" (needs validation_data) or "loss"."""
+    (torch.optim.lr_scheduler.ReduceLROnPlateau: mode, threshold, threshold_mode, cooldown, min_lr, eps).
+    Per epoch only; monitor is "val_loss" (needs validation_data) or "loss". The reduction is kept as a
+    scale on the base rate, so inside warmup() or after lr_scaling it scales whatever rate it is given;
+    its state persists across fit() calls."""
 
     interval = "epoch"
 
@@ -188,6 +201,8 @@ class ReduceLROnPlateau(Schedule):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a name such as 'val_loss' or 'loss', got {type(monitor).__name__}")
         self.monitor, self.mode, self.threshold_mode = monitor, mode, threshold_mode
         self.factor = _finite("factor", factor, 0.0, 1.0)
         if self.factor >= 1.0:
@@ -197,13 +212,21 @@ class ReduceLROnPlateau(Schedule):
         self.cooldown = int(cooldown)
         self.min_lr = _finite("min_lr", min_lr, 0.0)
         self.eps = float(eps)
-        self._current = None  # the rate now in force (None: the optimizer's base rate)
+        self._scale = 1.0      # product of the reductions so far
+        self._base = None      # the base rate last asked for
         self._best = None
         self._bad_epochs = 0
         self._cooldown_left = 0
 
+    def monitors(self):
+        return {self.monitor}
+
     def lr(self, base_lr, t):
-        return np.full(np.shape(t), base_lr if self._current is None else self._current, dtype=np.float64)
+        self._base = float(base_lr)
+        return np.full(np.shape(t), self._rate(), dtype=np.float64)
+
+    def _rate(self):
+        return max(self._base * self._scale, self.min_lr) if self._scale != 1.0 else self._base
 
     def _better(self, value):
         if self._best is None:
@@ -219,7 +242,6 @@ class ReduceLROnPlateau(Schedule):
             raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r}, which this fit does not log "
                              f"(logged: {', '.join(logs)}); pass validation_data or monitor='loss'")
         value = float(logs[self.monitor])
-        current = logs["lr"] if self._current is None else self._current
         if self._better(value):
             self._best, self._bad_epochs = value, 0
         else:
@@ -228,12 +250,12 @@ class ReduceLROnPlateau(Schedule):
             self._cooldown_left -= 1
             self._bad_epochs = 0
         if self._bad_epochs > self.patience:
-            new = max(current * self.factor, self.min_lr)
-            if current - new > self.eps:
-                self._current = new
+            if self._base is not None:
+                old = self._rate()
+                new = max(old * self.factor, self.min_lr)
+                if old - new > self.eps:
+                    self._scale = new / self._base
             self._cooldown_left, self._bad_epochs = self.cooldown, 0
-        elif self._current is None:
-            self._current = current
 
 
 def scale_lr(base_lr, base_batch, batch, rule="linear"):
@@ -281,3 +303,6 @@ class goyal_warmup(Schedule):  # noqa: N801 (a function-like name for a small ad
     def end_epoch(self, logs):
         if self.after is not None:
             self.after.end_epoch(logs)
+
+    def monitors(self):
+        return set() if self.after is None else self.after.monitors()
