@@ -4,7 +4,8 @@ For each config an SGD training step (ReLU MLP, MSE, mini-batch with a fresh shu
 timed as: fastmlp `fit` over an epoch of several steps (one Python call per epoch), PyTorch's eager loop
 (nn.Sequential + MSELoss + optim.SGD, indexing a shuffled batch each step, same thread count), and the
 float64 NumPy reference (fastmlp.reference.train_epoch). Each repeat runs every contender once, in
-turn; the table shows medians of the repeats after a warm-up, in microseconds per step, GFLOP/s counted
+turn (rotating the order, with a pause between contenders so no library pays for another's spinning
+worker threads); the table shows medians of the repeats after a warm-up, in microseconds per step, GFLOP/s counted
 as 6 x params x batch per step, and PyTorch's time divided by fastmlp's (> 1: fastmlp is faster).
 
     python benchmarks/bench_train.py [--repeats 7] [--quick] [--json out.json] [--threads N]
@@ -149,8 +150,12 @@ def main(argv=None):
         for c in contenders:  # warm-up: page in data, spin up thread pools
             c.run()
         times = {c.name: [] for c in contenders}
-        for _ in range(repeats):
-            for c in contenders:
+        for rep in range(repeats):
+            # Rotate who goes first, and pause between contenders: OpenBLAS and OpenMP worker threads
+            # keep spinning for up to ~0.1 s after a call, and would otherwise steal the cores of
+            # whichever library runs next.
+            for c in contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]:
+                time.sleep(0.25)
                 times[c.name].append(c.run())
         med = {k: statistics.median(v) for k, v in times.items()}
         flops = 6.0 * n_params(sizes) * batch

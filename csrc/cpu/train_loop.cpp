@@ -64,6 +64,18 @@ double forward_backward(const std::vector<LayerRef<T>>& layers, Loss loss, Matri
   return value;
 }
 
+// Copies rows idx[0..rows) of src into dst (rows x src.cols, packed). Narrow rows (a single feature)
+// are copied as scalars: a memcpy call per 4-byte row costs more than the copy.
+template <class T>
+void gather(Matrix<const T> src, const std::int64_t* idx, index_t rows, T* dst) {
+  const index_t cols = src.cols;
+  if (cols == 1) {
+    for (index_t i = 0; i < rows; ++i) dst[i] = src.data[idx[i] * src.stride];
+    return;
+  }
+  for (index_t i = 0; i < rows; ++i) std::memcpy(dst + i * cols, src.row(idx[i]), sizeof(T) * cols);
+}
+
 template <class T>
 class Trainer final : public TrainerBase {
  public:
@@ -99,11 +111,8 @@ class Trainer final : public TrainerBase {
       const index_t begin = s * batch_, rows = std::min(batch_, n - begin);
       Matrix<const T> xb, yb;
       if (gather_) {
-        for (index_t i = 0; i < rows; ++i) {
-          const index_t src = order_[size_t(begin + i)];
-          std::memcpy(xb_.data() + i * x_.cols, x_.row(src), sizeof(T) * x_.cols);
-          std::memcpy(yb_.data() + i * y_.cols, y_.row(src), sizeof(T) * y_.cols);
-        }
+        gather(x_, order_.data() + begin, rows, xb_.data());
+        gather(y_, order_.data() + begin, rows, yb_.data());
         xb = Matrix<const T>(xb_.data(), rows, x_.cols);
         yb = Matrix<const T>(yb_.data(), rows, y_.cols);
       } else {
