@@ -1,6 +1,6 @@
 """GEMM alone: fastmlp.ops.matmul vs numpy.matmul (OpenBLAS) on square float32 products.
 
-Median of repeats, interleaved; prints GFLOP/s (2 n^3 per product) and fastmlp's speed relative to
+Median of repeats, interleaved with pauses; prints GFLOP/s (2 n^3 per product) and fastmlp's speed relative to
 NumPy (> 1: fastmlp is faster).
 
     python benchmarks/bench_ops.py [--sizes 64,128,256,512,1024,2048] [--repeats 7] [--dtype float32]
@@ -43,13 +43,18 @@ def main(argv=None):
         b = rng.standard_normal((n, n)).astype(args.dtype)
         err = np.abs(fastmlp.ops.matmul(a, b) - a @ b).max()
         assert err < 1e-2 * np.sqrt(n), f"fastmlp.ops.matmul disagrees with numpy at n={n}: max error {err}"
-        inner = max(1, int(2e8 / (2 * n ** 3)))
+        inner = max(3, int(2e8 / (2 * n ** 3)))
         t_f, t_n = [], []
         timed(fastmlp.ops.matmul, a, b, inner)
         timed(np.matmul, a, b, inner)
-        for _ in range(args.repeats):
-            t_f.append(timed(fastmlp.ops.matmul, a, b, inner))
-            t_n.append(timed(np.matmul, a, b, inner))
+        for rep in range(args.repeats):
+            # Alternate who goes first and pause between the two: OpenBLAS's and OpenMP's worker threads
+            # spin for up to ~0.1 s after a call and would steal the cores of the other library.
+            order = [(fastmlp.ops.matmul, t_f), (np.matmul, t_n)]
+            for f, out in order if rep % 2 == 0 else order[::-1]:
+                time.sleep(0.2)
+                f(a, b)  # wake this library's worker threads (an idle core takes ~10 ms to wake here)
+                out.append(timed(f, a, b, inner))
         tf, tn = statistics.median(t_f), statistics.median(t_n)
         flops = 2.0 * n ** 3
         ratios.append(tn / tf)

@@ -5,7 +5,7 @@ timed as: fastmlp `fit` over an epoch of several steps (one Python call per epoc
 (nn.Sequential + MSELoss + optim.SGD, indexing a shuffled batch each step, same thread count), and the
 float64 NumPy reference (fastmlp.reference.train_epoch). Each repeat runs every contender once, in
 turn (rotating the order, with a pause between contenders so no library pays for another's spinning
-worker threads); the table shows medians of the repeats after a warm-up, in microseconds per step, GFLOP/s counted
+worker threads, then a small product to wake its own threads); the table shows medians of the repeats after a warm-up, in microseconds per step, GFLOP/s counted
 as 6 x params x batch per step, and PyTorch's time divided by fastmlp's (> 1: fastmlp is faster).
 
     python benchmarks/bench_train.py [--repeats 7] [--quick] [--json out.json] [--threads N]
@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
 
-import numpy as np
+# The NumPy reference is the spec, not a speed contender: its BLAS runs on one thread, because idle
+# OpenBLAS workers keep waking on the cores that the next library is being timed on.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import fastmlp
-from fastmlp import reference
+import numpy as np  # noqa: E402
+
+import fastmlp  # noqa: E402
+from fastmlp import reference  # noqa: E402
 
 # name, layer sizes, batch, steps per timed epoch
 CONFIGS = [
@@ -46,8 +51,14 @@ def make_data(sizes, n, seed=0):
     return x, y
 
 
+WAKE = np.random.default_rng(1).standard_normal((256, 256)).astype(np.float32)
+
+
 class FastMLP:
     name = "fastmlp"
+
+    def wake(self):
+        fastmlp.ops.matmul(WAKE, WAKE)
 
     def __init__(self, sizes, batch, steps):
         self.model = fastmlp.MLP(sizes, activation="relu", init="he_uniform", seed=0)
@@ -64,6 +75,9 @@ class FastMLP:
 
 class Torch:
     name = "pytorch"
+
+    def wake(self):
+        self.torch.mm(self.wake_t, self.wake_t)
 
     def __init__(self, sizes, batch, steps):
         import torch
@@ -82,6 +96,7 @@ class Torch:
         self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
         self.batch, self.steps = batch, steps
         self.gen = torch.Generator().manual_seed(0)
+        self.wake_t = torch.from_numpy(WAKE)
 
     def run(self):
         torch = self.torch
@@ -99,6 +114,9 @@ class Torch:
 
 class Reference:
     name = "numpy-ref"
+
+    def wake(self):
+        np.matmul(WAKE.astype(np.float64), WAKE.astype(np.float64))
 
     def __init__(self, sizes, batch, steps, budget_steps):
         model = fastmlp.MLP(sizes, activation="relu", init="he_uniform", seed=0, dtype="float64")
@@ -153,9 +171,11 @@ def main(argv=None):
         for rep in range(repeats):
             # Rotate who goes first, and pause between contenders: OpenBLAS and OpenMP worker threads
             # keep spinning for up to ~0.1 s after a call, and would otherwise steal the cores of
-            # whichever library runs next.
+            # whichever library runs next. Then wake the contender's own threads with a small product
+            # (on this VM an idle core takes ~10 ms to wake), as they are during back-to-back epochs.
             for c in contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]:
                 time.sleep(0.25)
+                c.wake()
                 times[c.name].append(c.run())
         med = {k: statistics.median(v) for k, v in times.items()}
         flops = 6.0 * n_params(sizes) * batch
