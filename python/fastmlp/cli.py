@@ -154,6 +154,33 @@ def predict(args):
     return 0
 
 
+def lesson(args):
+    from .lessons import LESSONS, run
+
+    if args.name == "list":
+        for name, (_, _, _, what) in LESSONS.items():
+            print(f"{name:<14} {what}")
+        return 0
+    try:
+        from .plots import require_matplotlib
+
+        require_matplotlib()
+        have_plot = True
+    except ImportError:
+        have_plot = False
+    try:
+        results = run(args.name, out=args.out if have_plot else None)
+    except ValueError as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+    for name, (_, text, path) in results.items():
+        print(f"[{name}] {text}")
+        if path:
+            print(f"  figure: {path}")
+    if not have_plot:
+        print('(no figures: matplotlib is not installed; pip install "fastmlp[plot]" to get them)')
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="fastmlp", description="Train multi-layer perceptrons with C++ kernels.")
     p.add_argument("--version", action="version", version=f"fastmlp {__version__}")
@@ -186,6 +213,11 @@ def build_parser():
     q.add_argument("csv")
     q.add_argument("--target", help="column(s) to drop before predicting (e.g. the training target)")
     q.set_defaults(func=predict)
+
+    le = sub.add_parser("lesson", help="run a lesson of the seed lecture and draw its figure ('list' lists them)")
+    le.add_argument("name", help="landscape, learning-rate, optimizers, init, batch-size, deep, all, or list")
+    le.add_argument("--out", default="figs", help="directory for the PNG figures (default: figs)")
+    le.set_defaults(func=lesson)
     return p
 
 

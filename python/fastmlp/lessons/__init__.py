@@ -1,0 +1,55 @@
+"""The seed lecture's lessons as runnable experiments: `fastmlp lesson NAME` or fastmlp.lessons.NAME().
+
+Each function computes with fastmlp's kernels and returns the numbers behind its figure (a dict), so
+they can be checked; `run(name, out)` also draws the figure (PNG, needs matplotlib) and returns a
+short text summary.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import figures
+from .deep import deep, init
+from .regression import batch_size, landscape, learning_rate, optimizers
+
+__all__ = ["LESSONS", "run", "landscape", "learning_rate", "optimizers", "init", "batch_size", "deep"]
+
+# CLI name -> (function, figure drawer, summary writer, what the seed says)
+LESSONS = {
+    "landscape": (landscape, figures.landscape, figures.landscape_text,
+                  "the loss over (a, b) and the path gradient descent takes to its minimum"),
+    "learning-rate": (learning_rate, figures.learning_rate, figures.learning_rate_text,
+                      "too small crawls, too large overshoots and diverges"),
+    "optimizers": (optimizers, figures.optimizers, figures.optimizers_text,
+                   "GD, SGD, mini-batch, momentum, Adam, RMSprop, Adagrad on one problem"),
+    "init": (init, figures.init, figures.init_text,
+             "zeros and ones fail; LeCun / Xavier / He keep a deep network's signals alive"),
+    "batch-size": (batch_size, figures.batch_size, figures.batch_size_text,
+                   "batch 1 to full batch, with and without the linear scaling rule"),
+    "deep": (deep, figures.deep, figures.deep_text, "a 100-layer MLP trains with He initialization"),
+}
+
+
+def run(name, out=None):
+    """Run lesson `name` (a key of LESSONS, or "all"): returns {name: (data, summary text, png path or
+    None)}. Figures go to directory `out` when given and matplotlib is installed."""
+    names = list(LESSONS) if name == "all" else [name]
+    for n in names:
+        if n not in LESSONS:
+            raise ValueError(f"unknown lesson {n!r}; expected one of: {', '.join(LESSONS)}, all")
+    results = {}
+    for n in names:
+        compute, draw, describe, _ = LESSONS[n]
+        data = compute()
+        path = None
+        if out is not None:
+            os.makedirs(out, exist_ok=True)
+            try:
+                from ..plots import save
+
+                path = save(draw(data), os.path.join(out, f"{n}.png"))
+            except ImportError:
+                path = None
+        results[n] = (data, describe(data), path)
+    return results

@@ -1,0 +1,133 @@
+"""Lessons on one regression problem: the loss landscape of ax + b, the learning rate, the optimizers
+and the batch size (seed points 4-8, 12 and 13). Every number is computed by fastmlp's kernels."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import ops, optim
+from ..data import load_women
+from ..model import MLP
+from ..schedules import scale_lr
+
+
+def _women_standardized():
+    h, w = load_women()
+    return (h - h.mean()) / h.std(), (w - w.mean()) / w.std()
+
+
+def landscape(grid=121, lr=0.1, steps=40, seed=0):
+    """MSE of y = a x + b on the women data (x standardized, y in pounds) over an (a, b) grid, and the
+    path gradient descent takes from a random start. The whole grid is one batched dense_forward:
+    every (a, b) pair is one output unit of a 1 -> grid^2 layer."""
+    h, w = load_women()
+    x = ((h - h.mean()) / h.std()).reshape(-1, 1)
+    a_star, b_star = np.polyfit(x.ravel(), w, 1)
+    a_axis = np.linspace(a_star - 25, a_star + 25, grid)
+    b_axis = np.linspace(b_star - 50, b_star + 50, grid)
+    A, B = np.meshgrid(a_axis, b_axis)
+    pred = ops.dense_forward(x, A.reshape(1, -1), B.ravel())            # (15, grid^2), one kernel call
+    loss = ((pred - w.reshape(-1, 1)) ** 2).mean(axis=0).reshape(A.shape)
+    rng = np.random.default_rng(seed)
+    start = np.array([a_star + rng.uniform(-22, 22), b_star + rng.uniform(-45, -25)])
+    model = MLP([1, 1], dtype="float64")
+    model.set_weights([(start[:1].reshape(1, 1), start[1:])])
+    path = [start.copy()]
+    for _ in range(steps):  # full-batch GD, one step per fit call so the path can be drawn
+        model.fit(x, w, optimizer=optim.SGD(lr=lr), batch_size=None, epochs=1)
+        (wt, bt), = model.get_weights()
+        path.append(np.array([wt[0, 0], bt[0]]))
+    i = np.unravel_index(np.argmin(loss), loss.shape)
+    return {"a": a_axis, "b": b_axis, "loss": loss, "grid_min": (A[i], B[i]), "least_squares": (a_star, b_star),
+            "path": np.array(path), "lr": lr}
+
+
+def learning_rate(rates=(0.002, 0.1, 1.05), epochs=60):
+    """Full-batch GD on the standardized women data with a too small, a good and a too large rate.
+    With standardized x the MSE's curvature is 2, so any rate above 1 overshoots more every step."""
+    x, y = _women_standardized()
+    curves, verdicts = {}, {}
+    for lr in rates:
+        model = MLP([1, 1], dtype="float64", seed=3)
+        model.set_weights([(np.array([[-1.0]]), np.array([1.0]))])
+        hist = model.fit(x, y, optimizer=optim.SGD(lr=lr), batch_size=None, epochs=epochs, on_nonfinite="stop")
+        loss = np.array(hist.history["loss"])
+        curves[lr] = loss
+        if hist.stopped_reason or loss[-1] > loss[0]:
+            verdicts[lr] = "diverges"
+        elif loss[-1] > 0.1 * loss[0] + 0.02:
+            verdicts[lr] = "too slow"
+        else:
+            verdicts[lr] = "converges"
+    return {"curves": curves, "verdicts": verdicts, "epochs": epochs}
+
+
+def _curve_problem(n=1000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, size=(n, 1)).astype(np.float32)
+    y = (np.sin(2 * x) + 0.5 * x + 0.05 * rng.standard_normal(x.shape)).astype(np.float32)
+    return x, y
+
+
+def _timed_fit(model, x, y, epochs, **kw):
+    """Per-epoch losses and cumulative wall time (one fit call per epoch, seeds varied per epoch)."""
+    losses, times, total = [], [], 0.0
+    for e in range(epochs):
+        start = time.perf_counter()
+        hist = model.fit(x, y, epochs=1, seed=e, on_nonfinite="stop", **kw)
+        total += time.perf_counter() - start
+        if not hist.history["loss"]:
+            break
+        losses.append(hist.history["loss"][0])
+        times.append(total)
+    return np.array(losses), np.array(times)
+
+
+OPTIMIZER_RUNS = {
+    "GD (full batch)": (None, lambda: optim.SGD(lr=0.01)),
+    "SGD (batch 1)": (1, lambda: optim.SGD(lr=0.005)),
+    "mini-batch (32)": (32, lambda: optim.SGD(lr=0.02)),
+    "momentum 0.9 (32)": (32, lambda: optim.SGD(lr=0.005, momentum=0.9)),
+    "Adam (32)": (32, lambda: optim.Adam(lr=3e-3)),
+    "RMSprop (32)": (32, lambda: optim.RMSprop(lr=1e-3)),
+    "Adagrad (32)": (32, lambda: optim.Adagrad(lr=0.05)),
+}
+
+
+def optimizers(epochs=40, seed=0):
+    """Each optimizer trains the same 1-32-32-1 ReLU network from the same initial weights on a curve
+    y = sin(2x) + x/2 + noise: loss per epoch and against wall time."""
+    x, y = _curve_problem(seed=seed)
+    out = {}
+    for name, (batch, make) in OPTIMIZER_RUNS.items():
+        model = MLP([1, 32, 32, 1], activation="relu", seed=seed)
+        out[name] = _timed_fit(model, x, y, epochs, optimizer=make(), batch_size=batch)
+    return {"runs": out, "epochs": epochs}
+
+
+def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epochs=15, n=4096, seed=0):
+    """The same network trained with batch 1, 8, 64, 512 and the full batch, once at one learning rate
+    and once with fit(lr_scaling="linear"): the rate tuned for base_batch is multiplied by
+    batch / base_batch and reached by Goyal et al.'s gradual warmup over the first 2 epochs. Loss
+    against optimizer steps and against wall time; a run whose loss blows up is marked diverged."""
+    x, y = _curve_problem(n=n, seed=seed)
+    runs = {}
+    for scaled in (False, True):
+        for b in batches:
+            size = n if b is None else b
+            model = MLP([1, 32, 32, 1], activation="relu", seed=seed)
+            kw = {"lr_scaling": "linear", "base_batch_size": base_batch, "warmup_epochs": 2} if scaled else {}
+            start = time.perf_counter()
+            hist = model.fit(x, y, optimizer=optim.SGD(lr=base_lr), batch_size=b, epochs=epochs, seed=seed,
+                             on_nonfinite="stop", **kw)
+            elapsed = time.perf_counter() - start
+            losses = np.array(hist.history["loss"])
+            steps_per_epoch = -(-n // size)
+            runs[(b, scaled)] = {
+                "lr": scale_lr(base_lr, base_batch, size, "linear") if scaled else base_lr,
+                "loss": losses, "time": elapsed * np.arange(1, len(losses) + 1) / max(len(losses), 1),
+                "steps": steps_per_epoch * np.arange(1, len(losses) + 1),
+                "diverged": hist.stopped_reason is not None or (len(losses) > 0 and losses[-1] > 10 * losses[0])}
+    return {"runs": runs, "epochs": epochs, "n": n, "base_lr": base_lr, "base_batch": base_batch}
