@@ -15,6 +15,9 @@
 #include "fastmlp/parallel.h"
 #include "fastmlp/rng.h"
 #include "validate.h"
+#ifdef FASTMLP_WITH_CUDA
+#include "fastmlp/cuda_ops.h"
+#endif
 
 namespace py = pybind11;
 using namespace fastmlp;
@@ -38,8 +41,33 @@ void check_positive_scalar(double v, const char* name) {
     value_error(std::string(name) + " must be a finite number > 0, got " + std::to_string(v));
 }
 
+// ---- devices --------------------------------------------------------------------------------------
+int cuda_device_count() {
+#ifdef FASTMLP_WITH_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+// true for "cuda", false for "cpu"; a RuntimeError that says why when CUDA cannot be used.
+bool use_cuda(const std::string& device) {
+  if (device == "cpu") return false;
+  if (device != "cuda") value_error("device must be 'cpu' or 'cuda', got '" + device + "'");
+#ifndef FASTMLP_WITH_CUDA
+  throw std::runtime_error(
+      "device='cuda' but this build of fastmlp has no CUDA kernels (no CUDA compiler was found when it was "
+      "built, or FASTMLP_CUDA=OFF); reinstall with nvcc on PATH, or use device='cpu'");
+#else
+  if (cuda::device_count() == 0)
+    throw std::runtime_error("device='cuda' but no CUDA device is available (no GPU, or no driver); use device='cpu'");
+  return true;
+#endif
+}
+
 // ---- GEMM and the dense layer ----------------------------------------------------------------------
-py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b) {
+py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, const std::string& device) {
+  const bool gpu = use_cuda(device);
   py::array a = finite_input(a_obj, "a"), b = finite_input(b_obj, "b");
   check_ndim(a, "a", 2, "(rows, cols)");
   check_ndim(b, "b", 2, "(rows, cols)");
@@ -56,6 +84,13 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b)
     const T *ap = static_cast<const T*>(a.data()), *bp = static_cast<const T*>(b.data());
     const index_t lda = a.shape(1), ldb = b.shape(1);
     py::gil_scoped_release nogil;
+#ifdef FASTMLP_WITH_CUDA
+    if (gpu) {
+      cuda::matmul<T>(trans_a, trans_b, m, n, k, ap, lda, bp, ldb, cp);
+      return c;
+    }
+#endif
+    (void)gpu;
     gemm<T>(trans_a, trans_b, m, n, k, T(1), ap, lda, bp, ldb, T(0), cp, n);
     return c;
   });
@@ -343,7 +378,8 @@ py::array data_array(py::handle obj, const char* name, const Network& net, index
 }
 
 py::array mlp_forward_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
-                         double negative_slope, py::handle x_obj) {
+                         double negative_slope, py::handle x_obj, const std::string& device) {
+  const bool gpu = use_cuda(device);
   Network net = network_args(weights, biases, acts, negative_slope, false);
   py::array x = data_array(x_obj, "x", net, net.in.front(), "(n, in)");
   return dispatch(net.dtype, [&](auto t) -> py::array {
@@ -352,6 +388,13 @@ py::array mlp_forward_py(const py::list& weights, const py::list& biases, const 
     Matrix<T> om = mmat<T>(out);
     auto layers = layer_refs<T>(net);
     py::gil_scoped_release nogil;
+#ifdef FASTMLP_WITH_CUDA
+    if (gpu) {
+      cuda::mlp_forward<T>(layers, cmat<T>(x), om);
+      return out;
+    }
+#endif
+    (void)gpu;
     mlp_forward<T>(layers, cmat<T>(x), om);
     return out;
   });
@@ -471,7 +514,9 @@ class PyTrainer {
   PyTrainer(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
             double negative_slope, const py::list& w_states, const py::list& b_states, py::handle x_obj,
             py::handle y_obj, const std::string& loss, index_t batch_size, bool shuffle, bool drop_last,
-            std::uint64_t seed, const py::dict& optimizer, double clip_grad_norm, double clip_grad_value) {
+            std::uint64_t seed, const py::dict& optimizer, double clip_grad_norm, double clip_grad_value,
+            const std::string& device) {
+    const bool gpu = use_cuda(device);
     net_ = network_args(weights, biases, acts, negative_slope, true);
     TrainOptions opt;
     opt.loss = parse_loss(loss);
@@ -517,6 +562,13 @@ class PyTrainer {
           state_.push_back(ba);
         }
       }
+#ifdef FASTMLP_WITH_CUDA
+      if (gpu) {
+        py::gil_scoped_release nogil;  // the upload of the data set can take a while
+        return cuda::make_trainer<T>(std::move(layers), cmat<T>(x_), cmat<T>(y_), opt);
+      }
+#endif
+      (void)gpu;
       return make_trainer<T>(std::move(layers), cmat<T>(x_), cmat<T>(y_), opt);
     });
   }
@@ -568,7 +620,26 @@ PYBIND11_MODULE(_core, m) {
   m.def("gemm_isa", [](const std::string& dtype) -> std::string {
     return parse_dtype(dtype) == DType::f32 ? gemm_isa<float>() : gemm_isa<double>();
   });
-  m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false);
+  m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
+        py::arg("device") = "cpu");
+  m.def("cuda_device_count", &cuda_device_count);
+  m.def("cuda_device_description", []() -> std::string {
+#ifdef FASTMLP_WITH_CUDA
+    use_cuda("cuda");
+    return cuda::device_description();
+#else
+    use_cuda("cuda");
+    return "";
+#endif
+  });
+  m.def("cuda_memory_info", []() -> std::pair<std::size_t, std::size_t> {
+    use_cuda("cuda");
+    std::size_t free_bytes = 0, total_bytes = 0;
+#ifdef FASTMLP_WITH_CUDA
+    cuda::memory_info(free_bytes, total_bytes);
+#endif
+    return {free_bytes, total_bytes};
+  });
   m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("activation"),
         py::arg("negative_slope"));
   m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("w"), py::arg("grad_y"),
@@ -590,17 +661,17 @@ PYBIND11_MODULE(_core, m) {
   m.def("optimizer_update", &optimizer_update_py, py::arg("param"), py::arg("grad"), py::arg("state"),
         py::arg("step"), py::arg("lr"), py::arg("config"));
   m.def("mlp_forward", &mlp_forward_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
-        py::arg("negative_slope"), py::arg("x"));
+        py::arg("negative_slope"), py::arg("x"), py::arg("device") = "cpu");
   m.def("mlp_loss_grad", &mlp_loss_grad_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"));
   py::class_<PyTrainer>(m, "Trainer")
       .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
                     const py::list&, py::handle, py::handle, const std::string&, index_t, bool, bool,
-                    std::uint64_t, const py::dict&, double, double>(),
+                    std::uint64_t, const py::dict&, double, double, const std::string&>(),
            py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
            py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("loss"),
            py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"),
-           py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0)
+           py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu")
       .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
       .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch);
 }

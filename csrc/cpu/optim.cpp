@@ -10,11 +10,13 @@
 //            d = g / (sqrt(v~) + eps); momentum: buf = mu buf + d, p -= lr buf; else p -= lr d  (Hinton 2012)
 //   Adagrad  g += wd p; clr = lr / (1 + (t - 1) lr_decay); s += g^2; p -= clr g / (sqrt(s) + eps)
 //            (Duchi et al. 2011)
-// Arithmetic runs in T: float32 parameters get float32 updates, as in PyTorch.
+// Arithmetic runs in T: float32 parameters get float32 updates, as in PyTorch. The per-element
+// updates live in fastmlp/optim_step.h, shared with the CUDA kernels.
 #include <algorithm>
 #include <cmath>
 
 #include "fastmlp/ops.h"
+#include "fastmlp/optim_step.h"
 
 namespace fastmlp {
 
@@ -29,110 +31,67 @@ int optimizer_state_count(const OptimizerSpec& spec) {
   return 0;
 }
 
-namespace {
-
 template <class T>
-void sgd(const OptimizerSpec& s, T lr, std::int64_t step, T* p, const T* grad, T* const* state, index_t n) {
-  const T wd = T(s.weight_decay);
-  if (s.momentum == 0.0) {
-    if (s.weight_decay == 0.0) {
-      for (index_t i = 0; i < n; ++i) p[i] -= lr * grad[i];
-    } else {
-      for (index_t i = 0; i < n; ++i) p[i] -= lr * (grad[i] + wd * p[i]);
-    }
-    return;
-  }
-  const T mu = T(s.momentum), damp = T(1.0 - s.dampening);
-  T* buf = state[0];
-  const bool first = step <= 1;
-  for (index_t i = 0; i < n; ++i) {
-    const T g = grad[i] + wd * p[i];
-    const T b = first ? g : mu * buf[i] + damp * g;
-    buf[i] = b;
-    p[i] -= lr * (s.nesterov ? g + mu * b : b);
-  }
-}
-
-template <class T>
-void adam(const OptimizerSpec& s, T lr, std::int64_t step, T* p, const T* grad, T* const* state, index_t n) {
-  const bool decoupled = s.kind == Optimizer::adamw;
+StepCoefficients<T> step_coefficients(const OptimizerSpec& s, double lr, std::int64_t step) {
+  StepCoefficients<T> c{};
+  c.lr = T(lr);
+  c.wd = T(s.weight_decay);
+  c.mu = T(s.momentum);
+  c.damp = T(1.0 - s.dampening);
   // 1 - beta is formed in double and rounded once: from a float32 beta2 = 0.999 it would be ~200 ulp off.
-  const T b1 = T(s.beta1), b2 = T(s.beta2), eps = T(s.eps), wd = T(s.weight_decay);
-  const T one_b1 = T(1.0 - s.beta1), one_b2 = T(1.0 - s.beta2);
+  c.b1 = T(s.beta1);
+  c.b2 = T(s.beta2);
+  c.one_b1 = T(1.0 - s.beta1);
+  c.one_b2 = T(1.0 - s.beta2);
+  c.eps = T(s.eps);
   // Bias corrections in double, then rounded once, as torch computes them from Python floats.
-  const T step_size = T(double(lr) / (1.0 - std::pow(s.beta1, double(step))));
-  const T bc2_sqrt = T(std::sqrt(1.0 - std::pow(s.beta2, double(step))));
-  const T decay = T(1.0 - double(lr) * s.weight_decay);
-  T *m = state[0], *v = state[1], *vmax = s.amsgrad ? state[2] : nullptr;
-  for (index_t i = 0; i < n; ++i) {
-    T g = grad[i];
-    if (decoupled)
-      p[i] *= decay;
-    else
-      g += wd * p[i];
-    m[i] = b1 * m[i] + one_b1 * g;
-    v[i] = b2 * v[i] + one_b2 * g * g;
-    T second = v[i];
-    if (vmax) {
-      vmax[i] = std::max(vmax[i], v[i]);
-      second = vmax[i];
-    }
-    p[i] -= step_size * m[i] / (std::sqrt(second) / bc2_sqrt + eps);
-  }
+  c.step_size = T(lr / (1.0 - std::pow(s.beta1, double(step))));
+  c.bc2_sqrt = T(std::sqrt(1.0 - std::pow(s.beta2, double(step))));
+  c.decay = T(1.0 - lr * s.weight_decay);
+  c.alpha = T(s.alpha);
+  c.one_alpha = T(1.0 - s.alpha);
+  c.clr = T(lr / (1.0 + double(step - 1) * s.lr_decay));
+  c.first = step <= 1;
+  c.nesterov = s.nesterov;
+  c.amsgrad = s.amsgrad;
+  c.decoupled = s.kind == Optimizer::adamw;
+  c.centered = s.centered;
+  c.momentum = s.momentum != 0.0;
+  return c;
 }
 
 template <class T>
-void rmsprop(const OptimizerSpec& s, T lr, T* p, const T* grad, T* const* state, index_t n) {
-  const T alpha = T(s.alpha), eps = T(s.eps), wd = T(s.weight_decay), mu = T(s.momentum);
-  const T one_alpha = T(1.0 - s.alpha);
-  T* sq = state[0];
-  T* buf = s.momentum != 0.0 ? state[1] : nullptr;
-  T* gavg = s.centered ? state[s.momentum != 0.0 ? 2 : 1] : nullptr;
-  for (index_t i = 0; i < n; ++i) {
-    const T g = grad[i] + wd * p[i];
-    sq[i] = alpha * sq[i] + one_alpha * g * g;
-    T var = sq[i];
-    if (gavg) {
-      gavg[i] = alpha * gavg[i] + one_alpha * g;
-      var -= gavg[i] * gavg[i];
-    }
-    const T d = g / (std::sqrt(var) + eps);
-    if (buf) {
-      buf[i] = mu * buf[i] + d;
-      p[i] -= lr * buf[i];
-    } else {
-      p[i] -= lr * d;
-    }
-  }
-}
-
-template <class T>
-void adagrad(const OptimizerSpec& s, T lr, std::int64_t step, T* p, const T* grad, T* const* state, index_t n) {
-  const T eps = T(s.eps), wd = T(s.weight_decay);
-  const T clr = T(double(lr) / (1.0 + double(step - 1) * s.lr_decay));
-  T* sum = state[0];
-  for (index_t i = 0; i < n; ++i) {
-    const T g = grad[i] + wd * p[i];
-    sum[i] += g * g;
-    p[i] -= clr * g / (std::sqrt(sum[i]) + eps);
-  }
-}
-
-}  // namespace
-
-template <class T>
-void optimizer_step(const OptimizerSpec& spec, double lr_d, std::int64_t step, T* param, const T* grad,
-                    T* const* state, index_t count) {
-  const T lr = T(lr_d);
+void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* p, const T* g,
+                    T* const* state, index_t n) {
+  const StepCoefficients<T> c = step_coefficients<T>(spec, lr, step);
   switch (spec.kind) {
-    case Optimizer::sgd: return sgd(spec, lr, step, param, grad, state, count);
+    case Optimizer::sgd:
+      if (!c.momentum && spec.weight_decay == 0.0) {  // the plain case, kept branch-free
+        for (index_t i = 0; i < n; ++i) p[i] -= c.lr * g[i];
+        return;
+      }
+      for (index_t i = 0; i < n; ++i) sgd_element(c, p[i], g[i], c.momentum ? &state[0][i] : nullptr);
+      return;
     case Optimizer::adam:
-    case Optimizer::adamw: return adam(spec, lr, step, param, grad, state, count);
-    case Optimizer::rmsprop: return rmsprop(spec, lr, param, grad, state, count);
-    case Optimizer::adagrad: return adagrad(spec, lr, step, param, grad, state, count);
+    case Optimizer::adamw:
+      for (index_t i = 0; i < n; ++i)
+        adam_element(c, p[i], g[i], state[0][i], state[1][i], c.amsgrad ? &state[2][i] : nullptr);
+      return;
+    case Optimizer::rmsprop: {
+      T* buf = c.momentum ? state[1] : nullptr;
+      T* gavg = c.centered ? state[c.momentum ? 2 : 1] : nullptr;
+      for (index_t i = 0; i < n; ++i)
+        rmsprop_element(c, p[i], g[i], state[0][i], buf ? &buf[i] : nullptr, gavg ? &gavg[i] : nullptr);
+      return;
+    }
+    case Optimizer::adagrad:
+      for (index_t i = 0; i < n; ++i) adagrad_element(c, p[i], g[i], state[0][i]);
+      return;
   }
 }
 
+template StepCoefficients<float> step_coefficients<float>(const OptimizerSpec&, double, std::int64_t);
+template StepCoefficients<double> step_coefficients<double>(const OptimizerSpec&, double, std::int64_t);
 template void optimizer_step<float>(const OptimizerSpec&, double, std::int64_t, float*, const float*,
                                     float* const*, index_t);
 template void optimizer_step<double>(const OptimizerSpec&, double, std::int64_t, double*, const double*,

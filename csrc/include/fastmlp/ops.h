@@ -111,6 +111,13 @@ template <class T>
 void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad,
                     T* const* state, index_t count);
 
+// The per-step coefficients of an optimizer (bias corrections, 1 - beta, ...): computed once per step
+// on the host and shared by the CPU loop and the CUDA kernels (fastmlp/optim_step.h).
+template <class T>
+struct StepCoefficients;
+template <class T>
+StepCoefficients<T> step_coefficients(const OptimizerSpec& spec, double lr, std::int64_t step);
+
 // ---- The network and its training loop -------------------------------------------------------------
 template <class T>
 struct LayerRef {

@@ -2,6 +2,7 @@
 // workspace, a CUDA allocation) is the caller's business. Nothing clever lives here on purpose.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 namespace fastmlp {
 
@@ -20,7 +21,11 @@ struct Matrix {
   T& operator()(index_t i, index_t j) const { return data[i * stride + j]; }
   T* row(index_t i) const { return data + i * stride; }
   index_t size() const { return rows * cols; }
-  operator Matrix<const T>() const { return {data, rows, cols, stride}; }
+  // A mutable view converts to a read-only one (and a read-only one is already that).
+  template <class U = T, class = std::enable_if_t<!std::is_const_v<U>>>
+  operator Matrix<const U>() const {
+    return {data, rows, cols, stride};
+  }
 };
 
 }  // namespace fastmlp

@@ -1,0 +1,54 @@
+// Launchers of the CUDA kernels, one group per stem (gemm.cu, activation.cu, dense.cu, loss.cu,
+// optim.cu). All take device pointers, run on the default stream and check their launch.
+#pragma once
+#include <cstdint>
+
+#include "fastmlp/ops.h"
+#include "fastmlp/optim_step.h"
+
+namespace fastmlp {
+namespace cuda {
+
+// C = act(op(A) op(B) + beta C + bias): one thread per element of C, k summed in a fixed order
+// (deterministic). bias may be null; beta == 0 never reads C.
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b,
+          index_t ldb, T beta, T* c, index_t ldc, const T* bias, ActivationSpec act);
+
+// grad *= act'(z), read off the output a = act(z) (as the CPU's activation_backward_from_output).
+template <class T>
+void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count);
+
+// out[j] = sum over rows of g[i, j], one thread per column, rows in order.
+template <class T>
+void column_sums(const T* g, index_t rows, index_t cols, T* out);
+
+// dst[i, :] = src[idx[i], :] for i < rows.
+template <class T>
+void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t cols, T* dst);
+
+// grad = dL/dpred (mean over count elements) and acc[0] += weight * L, with L summed in double in a
+// fixed order (per-block partial sums, then one thread adds the partials). partial needs
+// loss_partials() doubles.
+int loss_partials();
+template <class T>
+void loss_and_grad(Loss loss, const T* pred, const T* target, T* grad, index_t count, double weight,
+                   double* partial, double* acc);
+
+// Sum of squares of `count` elements added to acc[0] (deterministic, as loss_and_grad).
+template <class T>
+void sum_squares(const T* x, index_t count, double* partial, double* acc);
+// x = clamp(x, -v, v).
+template <class T>
+void clamp(T* x, index_t count, T v);
+// x *= min(1, max_norm / (sqrt(sumsq[0]) + 1e-6)), the factor read on the device.
+template <class T>
+void scale_by_norm(T* x, index_t count, const double* sumsq, double max_norm);
+
+// One optimizer step on a parameter (state: the optimizer's buffers, as on the CPU).
+template <class T>
+void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad,
+                    T* const* state, index_t count);
+
+}  // namespace cuda
+}  // namespace fastmlp

@@ -1,0 +1,266 @@
+// The whole training epoch on the GPU (twin of cpu/train_loop.cpp): data, weights, optimizer state
+// and every workspace live on the device for the whole fit. Per step: gather, forward (GEMM with fused
+// bias + activation), loss and gradient, backward, clipping, update — all kernel launches, no host
+// round trip. The epoch's order is drawn on the host (the same Philox permutation as the CPU) and
+// uploaded once per epoch. Also here: device queries, matmul and the forward pass for predict().
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "common.cuh"
+#include "fastmlp/cuda_ops.h"
+#include "kernels.cuh"
+
+namespace fastmlp {
+namespace cuda {
+
+int device_count() noexcept {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+std::string device_description() {
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "%s (sm_%d%d, %.1f GiB)", prop.name, prop.major, prop.minor,
+                double(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+void memory_info(std::size_t& free_bytes, std::size_t& total_bytes) {
+  CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+}
+
+template <class T>
+void matmul(bool ta, bool tb, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
+            T* c) {
+  const index_t a_rows = ta ? k : m, b_rows = tb ? n : k;
+  DeviceBuffer<T> da(a_rows * lda), db(b_rows * ldb), dc(m * n);
+  da.upload(a, a_rows * lda);
+  db.upload(b, b_rows * ldb);
+  cuda::gemm<T>(ta, tb, m, n, k, da.get(), lda, db.get(), ldb, T(0), dc.get(), n, nullptr, ActivationSpec{});
+  dc.download(c, m * n);  // synchronizes: execution errors surface here
+}
+
+namespace {
+
+// Device copies of a network's parameters (and, for training, optimizer state and gradients).
+template <class T>
+struct DeviceNet {
+  std::vector<LayerRef<T>> host;
+  std::vector<DeviceBuffer<T>> w, b, gw, gb;
+  std::vector<std::vector<DeviceBuffer<T>>> ws, bs;  // optimizer state per layer
+
+  DeviceNet(std::vector<LayerRef<T>> layers, bool training) : host(std::move(layers)) {
+    for (const auto& L : host) {
+      w.emplace_back(L.in * L.out);
+      w.back().upload(L.w, L.in * L.out);
+      b.emplace_back(L.out);
+      b.back().upload(L.b, L.out);
+      if (!training) continue;
+      gw.emplace_back(L.in * L.out);
+      gb.emplace_back(L.out);
+      ws.emplace_back();
+      bs.emplace_back();
+      for (T* s : L.w_state) {
+        ws.back().emplace_back(L.in * L.out);
+        ws.back().back().upload(s, L.in * L.out);
+      }
+      for (T* s : L.b_state) {
+        bs.back().emplace_back(L.out);
+        bs.back().back().upload(s, L.out);
+      }
+    }
+  }
+
+  void download() const {
+    for (size_t l = 0; l < host.size(); ++l) {
+      const auto& L = host[l];
+      w[l].download(L.w, L.in * L.out);
+      b[l].download(L.b, L.out);
+      for (size_t s = 0; s < L.w_state.size(); ++s) ws[l][s].download(L.w_state[s], L.in * L.out);
+      for (size_t s = 0; s < L.b_state.size(); ++s) bs[l][s].download(L.b_state[s], L.out);
+    }
+  }
+};
+
+// Activations of every layer for up to `rows` samples.
+template <class T>
+struct DeviceWorkspace {
+  std::vector<DeviceBuffer<T>> act;
+  DeviceBuffer<T> grad_a, grad_b;
+
+  DeviceWorkspace(const std::vector<LayerRef<T>>& layers, index_t rows) {
+    index_t widest = 0;
+    for (const auto& L : layers) {
+      act.emplace_back(rows * L.out);
+      widest = std::max({widest, L.in, L.out});
+    }
+    grad_a = DeviceBuffer<T>(rows * widest);
+    grad_b = DeviceBuffer<T>(rows * widest);
+  }
+};
+
+template <class T>
+const T* forward(const DeviceNet<T>& net, const T* x, index_t rows, DeviceWorkspace<T>& ws) {
+  const T* in = x;
+  for (size_t l = 0; l < net.host.size(); ++l) {
+    const auto& L = net.host[l];
+    cuda::gemm<T>(false, false, rows, L.out, L.in, in, L.in, net.w[l].get(), L.out, T(0), ws.act[l].get(), L.out,
+            net.b[l].get(), L.act);
+    in = ws.act[l].get();
+  }
+  return in;
+}
+
+template <class T>
+class Trainer final : public TrainerBase {
+ public:
+  Trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y, const TrainOptions& opt)
+      : opt_(opt), n_(x.rows), in_(x.cols), out_(y.cols),
+        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows),
+        net_(std::move(layers), true), ws_(net_.host, batch_),
+        x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
+    x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
+    y_.upload(y.data, y.rows * y.cols);
+    gather_ = opt_.shuffle && batch_ < n_;
+    if (gather_) {
+      order_host_.resize(size_t(n_));
+      order_ = DeviceBuffer<std::int64_t>(n_);
+      xb_ = DeviceBuffer<T>(batch_ * in_);
+      yb_ = DeviceBuffer<T>(batch_ * out_);
+    }
+  }
+
+  index_t steps_per_epoch() const override { return opt_.drop_last ? n_ / batch_ : (n_ + batch_ - 1) / batch_; }
+
+  double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
+    if (gather_) {
+      permutation(opt_.seed, epoch, order_host_.data(), n_);
+      order_.upload(order_host_.data(), n_);
+    }
+    CUDA_CHECK(cudaMemset(acc_.get(), 0, sizeof(double) * 2));
+    const index_t steps = steps_per_epoch();
+    index_t seen = 0;
+    for (index_t s = 0; s < steps; ++s) {
+      const index_t begin = s * batch_, rows = std::min(batch_, n_ - begin);
+      const T *xb = x_.get() + begin * in_, *yb = y_.get() + begin * out_;
+      if (gather_) {
+        cuda::gather_rows<T>(x_.get(), order_.get() + begin, rows, in_, xb_.get());
+        cuda::gather_rows<T>(y_.get(), order_.get() + begin, rows, out_, yb_.get());
+        xb = xb_.get();
+        yb = yb_.get();
+      }
+      step_once(xb, yb, rows, lr[s], ++step);
+      seen += rows;
+    }
+    double sum = 0.0;
+    CUDA_CHECK(cudaMemcpy(&sum, acc_.get(), sizeof(double), cudaMemcpyDeviceToHost));
+    net_.download();
+    return seen > 0 ? sum / double(seen) : 0.0;
+  }
+
+ private:
+  void step_once(const T* xb, const T* yb, index_t rows, double lr, std::int64_t step) {
+    const auto& layers = net_.host;
+    const size_t L = layers.size();
+    const T* out = forward(net_, xb, rows, ws_);
+    T* g = ws_.grad_a.get();
+    T* g_next = ws_.grad_b.get();
+    cuda::loss_and_grad<T>(opt_.loss, out, yb, g, rows * out_, double(rows), partial_.get(), acc_.get());
+    for (size_t l = L; l-- > 0;) {
+      const auto& Ly = layers[l];
+      const T* in = l == 0 ? xb : ws_.act[l - 1].get();
+      cuda::activation_backward_from_output<T>(Ly.act, ws_.act[l].get(), g, rows * Ly.out);
+      cuda::column_sums<T>(g, rows, Ly.out, net_.gb[l].get());
+      cuda::gemm<T>(true, false, Ly.in, Ly.out, rows, in, Ly.in, g, Ly.out, T(0), net_.gw[l].get(), Ly.out, nullptr,
+              ActivationSpec{});
+      if (l > 0)
+        cuda::gemm<T>(false, true, rows, Ly.in, Ly.out, g, Ly.out, net_.w[l].get(), Ly.out, T(0), g_next, Ly.in,
+                nullptr, ActivationSpec{});
+      std::swap(g, g_next);
+    }
+    clip();
+    const StepCoefficients<T> c = step_coefficients<T>(opt_.optimizer, lr, step);
+    for (size_t l = 0; l < L; ++l) {
+      std::vector<T*> wst, bst;
+      for (auto& s : net_.ws[l]) wst.push_back(s.get());
+      for (auto& s : net_.bs[l]) bst.push_back(s.get());
+      cuda::optimizer_step<T>(opt_.optimizer, c, net_.w[l].get(), net_.gw[l].get(), wst.data(),
+                        layers[l].in * layers[l].out);
+      cuda::optimizer_step<T>(opt_.optimizer, c, net_.b[l].get(), net_.gb[l].get(), bst.data(), layers[l].out);
+    }
+  }
+
+  // Value clamp, then global-norm scaling, as the CPU trainer (torch.nn.utils' semantics).
+  void clip() {
+    const auto& layers = net_.host;
+    if (opt_.clip_grad_value > 0.0)
+      for (size_t l = 0; l < layers.size(); ++l) {
+        cuda::clamp<T>(net_.gw[l].get(), layers[l].in * layers[l].out, T(opt_.clip_grad_value));
+        cuda::clamp<T>(net_.gb[l].get(), layers[l].out, T(opt_.clip_grad_value));
+      }
+    if (opt_.clip_grad_norm > 0.0) {
+      double* sumsq = acc_.get() + 1;
+      CUDA_CHECK(cudaMemset(sumsq, 0, sizeof(double)));
+      for (size_t l = 0; l < layers.size(); ++l) {
+        cuda::sum_squares<T>(net_.gw[l].get(), layers[l].in * layers[l].out, partial_.get(), sumsq);
+        cuda::sum_squares<T>(net_.gb[l].get(), layers[l].out, partial_.get(), sumsq);
+      }
+      for (size_t l = 0; l < layers.size(); ++l) {
+        cuda::scale_by_norm<T>(net_.gw[l].get(), layers[l].in * layers[l].out, sumsq, opt_.clip_grad_norm);
+        cuda::scale_by_norm<T>(net_.gb[l].get(), layers[l].out, sumsq, opt_.clip_grad_norm);
+      }
+    }
+  }
+
+  TrainOptions opt_;
+  index_t n_, in_, out_, batch_;
+  DeviceNet<T> net_;
+  DeviceWorkspace<T> ws_;
+  DeviceBuffer<T> x_, y_, xb_, yb_;
+  DeviceBuffer<double> partial_, acc_;  // acc_[0]: epoch loss sum, acc_[1]: squared gradient norm
+  bool gather_ = false;
+  std::vector<std::int64_t> order_host_;
+  DeviceBuffer<std::int64_t> order_;
+};
+
+}  // namespace
+
+template <class T>
+void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matrix<T> out) {
+  constexpr index_t kChunk = 65536;
+  const index_t chunk = std::min(kChunk, std::max<index_t>(x.rows, 1));
+  DeviceNet<T> net(layers, false);
+  DeviceWorkspace<T> ws(layers, chunk);
+  DeviceBuffer<T> xd(chunk * x.cols);
+  for (index_t begin = 0; begin < x.rows; begin += chunk) {
+    const index_t rows = std::min(chunk, x.rows - begin);
+    xd.upload(x.row(begin), rows * x.cols);
+    const T* y = forward(net, xd.get(), rows, ws);
+    CUDA_CHECK(cudaMemcpy(out.row(begin), y, sizeof(T) * size_t(rows * out.cols), cudaMemcpyDeviceToHost));
+  }
+}
+
+template <class T>
+std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y,
+                                          const TrainOptions& options) {
+  return std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
+}
+
+#define FASTMLP_INSTANTIATE(T)                                                                              \
+  template void matmul<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*);  \
+  template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);                \
+  template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>,           \
+                                                        Matrix<const T>, const TrainOptions&);
+FASTMLP_INSTANTIATE(float)
+FASTMLP_INSTANTIATE(double)
+#undef FASTMLP_INSTANTIATE
+
+}  // namespace cuda
+}  // namespace fastmlp
