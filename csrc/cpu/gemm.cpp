@@ -24,43 +24,39 @@ constexpr index_t kMCTiles = 16;  // an A block is 16 microkernel tiles tall (L2
 constexpr index_t kNC = 4096;  // width of a packed B panel (L3 / memory)
 constexpr double kSmallWork = 16.0 * 16.0 * 16.0;  // multiply-adds below which packing does not pay
 
+// The three compiled variants of the microkernel, per element type.
 template <class T>
-GemmKernel<T> pick(const char* isa);
-
+struct Variants;
 template <>
-GemmKernel<float> pick<float>(const char* isa) {
-  std::string want = isa ? isa : "";
+struct Variants<float> {
+  static GemmKernel<float> generic() { return isa_generic::kernel_f32(); }
+  static GemmKernel<float> avx2() { return isa_avx2::kernel_f32(); }
+  static GemmKernel<float> avx512() { return isa_avx512::kernel_f32(); }
+};
+template <>
+struct Variants<double> {
+  static GemmKernel<double> generic() { return isa_generic::kernel_f64(); }
+  static GemmKernel<double> avx2() { return isa_avx2::kernel_f64(); }
+  static GemmKernel<double> avx512() { return isa_avx512::kernel_f64(); }
+};
+
+// The best variant this CPU runs, or the one `isa` names if the CPU runs it.
+template <class T>
+GemmKernel<T> pick(const char* isa) {
+  const std::string want = isa ? isa : "";
 #if defined(FASTMLP_X86)
   __builtin_cpu_init();
-  bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                __builtin_cpu_supports("avx512dq");
-  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (want == "avx512" && avx512) return isa_avx512::kernel_f32();
-  if (want == "avx2" && avx2) return isa_avx2::kernel_f32();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                      __builtin_cpu_supports("avx512dq");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (want == "avx512" && avx512) return Variants<T>::avx512();
+  if (want == "avx2" && avx2) return Variants<T>::avx2();
   if (want.empty() || want == "auto") {
-    if (avx512) return isa_avx512::kernel_f32();
-    if (avx2) return isa_avx2::kernel_f32();
+    if (avx512) return Variants<T>::avx512();
+    if (avx2) return Variants<T>::avx2();
   }
 #endif
-  return isa_generic::kernel_f32();
-}
-
-template <>
-GemmKernel<double> pick<double>(const char* isa) {
-  std::string want = isa ? isa : "";
-#if defined(FASTMLP_X86)
-  __builtin_cpu_init();
-  bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                __builtin_cpu_supports("avx512dq");
-  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (want == "avx512" && avx512) return isa_avx512::kernel_f64();
-  if (want == "avx2" && avx2) return isa_avx2::kernel_f64();
-  if (want.empty() || want == "auto") {
-    if (avx512) return isa_avx512::kernel_f64();
-    if (avx2) return isa_avx2::kernel_f64();
-  }
-#endif
-  return isa_generic::kernel_f64();
+  return Variants<T>::generic();
 }
 
 // The kernel is chosen once per process; FASTMLP_ISA=generic|avx2|avx512 forces a path (tests use it
