@@ -50,20 +50,26 @@ int cuda_device_count() {
 #endif
 }
 
-// true for "cuda", false for "cpu"; a RuntimeError that says why when CUDA cannot be used.
+// true for "cuda", false for "cpu"; "auto" is CUDA when it can be used. A RuntimeError that says why
+// when CUDA is asked for and cannot be used.
 bool use_cuda(const std::string& device) {
   if (device == "cpu") return false;
-  if (device != "cuda") value_error("device must be 'cpu' or 'cuda', got '" + device + "'");
+  if (device != "cuda" && device != "auto")
+    value_error("device must be 'cpu', 'cuda' or 'auto', got '" + device + "'");
 #ifndef FASTMLP_WITH_CUDA
+  if (device == "auto") return false;
   throw std::runtime_error(
       "device='cuda' but this build of fastmlp has no CUDA kernels (no CUDA compiler was found when it was "
       "built, or FASTMLP_CUDA=OFF); reinstall with nvcc on PATH, or use device='cpu'");
 #else
-  if (cuda::device_count() == 0)
+  const bool present = cuda::device_count() > 0;
+  if (device == "auto") return present;
+  if (!present)
     throw std::runtime_error("device='cuda' but no CUDA device is available (no GPU, or no driver); use device='cpu'");
   return true;
 #endif
 }
+
 
 // ---- GEMM and the dense layer ----------------------------------------------------------------------
 py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, const std::string& device) {
@@ -343,8 +349,10 @@ Network network_args(const py::list& weights, const py::list& biases, const std:
     net.acts.push_back(activation_spec(acts[l], negative_slope));
     net.in.push_back(w.shape(0));
     net.out.push_back(w.shape(1));
-    net.w.push_back(w.mutable_data());
-    net.b.push_back(b.mutable_data());
+    // Read-only callers (predict, evaluate, gradients) never write through these pointers, so a
+    // read-only array (frozen by the user, or a memory map) is used as it is, without a copy.
+    net.w.push_back(writable ? w.mutable_data() : const_cast<void*>(w.data()));
+    net.b.push_back(writable ? b.mutable_data() : const_cast<void*>(b.data()));
     net.keep.push_back(w);
     net.keep.push_back(b);
   }
@@ -623,6 +631,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
         py::arg("device") = "cpu");
   m.def("cuda_device_count", &cuda_device_count);
+  m.def("check_device", &use_cuda, py::arg("device"),
+        "True for 'cuda', False for 'cpu'; raises when the name is unknown or CUDA cannot be used");
   m.def("cuda_device_description", []() -> std::string {
 #ifdef FASTMLP_WITH_CUDA
     use_cuda("cuda");

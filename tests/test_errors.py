@@ -599,3 +599,22 @@ def test_zero_rows_through_the_model_in_child():
     rc, out, err = run_child(ZERO_ROWS_MODEL)
     assert rc == 0, f"child exited with {rc}\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
     assert "ALL OK" in out
+
+
+def test_a_model_with_read_only_parameters_predicts_but_is_not_trained_silently():
+    # Read-only parameters (frozen by the user, or memory-mapped by joblib) are read in place by predict,
+    # evaluate and gradients; fit, which writes them, refuses them with a clear error.
+    model = fastmlp.MLP([3, 5, 2], seed=1, dtype="float64")
+    x = np.random.default_rng(0).normal(size=(7, 3))
+    y = np.zeros((7, 2))
+    want = (model.predict(x), model.evaluate(x, y), model.gradients(x, y))
+    for a in model.weights + model.biases:
+        a.flags.writeable = False
+    got = (model.predict(x), model.evaluate(x, y), model.gradients(x, y))
+    _same(got[0], want[0], "predict with read-only weights")
+    assert got[1] == want[1]
+    for (gw, gb), (ww, wb) in zip(got[2][1], want[2][1]):
+        _same(gw, ww, "gradients with read-only weights")
+        _same(gb, wb, "gradients with read-only biases")
+    with pytest.raises(ValueError, match="read-only"):
+        model.fit(x, y, epochs=1)

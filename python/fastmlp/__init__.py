@@ -6,7 +6,8 @@
     model.predict([[57.5]])
 """
 
-from . import _core, data, init, losses, ops, optim, reference, schedules
+from . import _core, callbacks, data, init, losses, ops, optim, reference, schedules
+from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .model import MLP, load
 from .schedules import scale_lr
 from .train import DivergenceError, History
@@ -15,7 +16,7 @@ __version__ = getattr(_core, "__version__", "0.0.0")
 
 __all__ = [
     "MLP", "load", "History", "DivergenceError", "ops", "optim", "schedules", "scale_lr", "reference", "init",
-    "losses", "data",
+    "losses", "data", "callbacks", "Callback", "EarlyStopping", "LambdaCallback",
     "cuda_built", "cuda_available", "set_num_threads", "get_num_threads", "__version__",
 ]
 
@@ -27,7 +28,7 @@ def cuda_built():
 
 def cuda_available():
     """True when CUDA kernels are built in and a CUDA device can be used."""
-    return False
+    return bool(_core.cuda_built) and _core.cuda_device_count() > 0
 
 
 def set_num_threads(n):

@@ -13,9 +13,13 @@ import numpy as np
 from . import _core, ops
 from . import init as _init
 from .losses import check_loss
+from .ops import resolve_device
 from .optim import SGD, Optimizer, from_config, is_number
 from .schedules import Schedule, goyal_warmup, scale_lr
-from .train import run_fit
+
+
+from .callbacks import check_callbacks
+from .train import run_fit, verbosity
 
 __all__ = ["MLP", "load"]
 
@@ -60,7 +64,7 @@ class MLP:
     """
 
     def __init__(self, sizes, activation="relu", output_activation="identity", init="auto",
-                 bias_init="zeros", seed=0, dtype="float32", negative_slope=0.01, init_kwargs=None):
+                 bias_init="zeros", seed=0, dtype="float32", negative_slope=0.01, init_kwargs=None, device="cpu"):
         try:
             sizes = [operator.index(s) for s in sizes]
         except TypeError:
@@ -98,7 +102,15 @@ class MLP:
             self.biases.append(ops.init(bias_init, fan_in, fan_out, seed, shape=(fan_out,),
                                         dtype=self.dtype.name, stream=2 * layer + 1, **init_kwargs))
         self.init, self.bias_init = init, bias_init
+        self.device = resolve_device(device)
         self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
+        self.stop_training = False  # a callback sets it to end fit after the current epoch
+
+    def to(self, device):
+        """Run fit and predict on `device` ("cpu", "cuda" or "auto") from now on; returns the model.
+        The weights stay NumPy arrays: on CUDA they move to the device once per fit or predict call."""
+        self.device = resolve_device(device)
+        return self
 
     # ---- structure -----------------------------------------------------------------------------------
     @property
@@ -161,6 +173,21 @@ class MLP:
         return y
 
     # ---- inference -----------------------------------------------------------------------------------
+    def __setstate__(self, state):
+        # An unpickled model owns writeable parameters (joblib may unpickle them as read-only memory maps),
+        # so that it can be trained as well as used.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("stop_training", False)
+        for arrays in (self.weights, self.biases):
+            for i, a in enumerate(arrays):
+                if not (a.flags.writeable and a.flags.c_contiguous and type(a) is np.ndarray):
+                    arrays[i] = np.array(a, order="C")
+        if self._opt is not None:
+            for group in self._opt["w"] + self._opt["b"]:
+                for i, a in enumerate(group):
+                    if not (a.flags.writeable and a.flags.c_contiguous and type(a) is np.ndarray):
+                        group[i] = np.array(a, order="C")
+
     def predict(self, x):
         """The network's output for X (n, in) -> (n, out). A 1-D X is accepted when in == 1."""
         x = self._x(x)
@@ -185,7 +212,8 @@ class MLP:
     # ---- training ------------------------------------------------------------------------------------
     def fit(self, x, y, loss="mse", optimizer=None, batch_size=32, epochs=100, shuffle=True, seed=0,
             validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise", schedule=None,
-            lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None):
+            lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None,
+            callbacks=None):
         """Train with mini-batch gradient descent; returns a History.
 
         batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
@@ -200,6 +228,13 @@ class MLP:
         tuned for base_batch_size; scale it for batch_size (fastmlp.scale_lr) and reach the scaled rate
         by Goyal et al.'s gradual warmup over warmup_epochs (default 5; 0 for none). clip_grad_norm /
         clip_grad_value: clip the gradients of each step by their global L2 norm / elementwise.
+
+        callbacks: a list of objects with any of on_train_begin(logs), on_epoch_end(epoch, logs) and
+        on_train_end(logs), called once per epoch, never per step (see fastmlp.callbacks, e.g.
+        fastmlp.EarlyStopping); on_epoch_end returning True or setting model.stop_training = True ends
+        training after that epoch. verbose: True (or 1) shows a progress bar on stderr when tqdm is
+        installed, else prints a line every max(1, epochs // 20) epochs and after the last; 2 (or
+        "epoch") prints a line after every epoch.
         """
         x = self._x(x)
         y = self._y(y, x.shape[0])
@@ -234,8 +269,10 @@ class MLP:
             clip.append(0.0 if value is None else float(value))
         if schedule is not None and not isinstance(schedule, Schedule):
             raise TypeError(f"schedule must be a fastmlp.schedules schedule, got {type(schedule).__name__}")
+        logged = {"loss", "lr"} | ({"val_loss"} if validation_data is not None else set())
+        callbacks = check_callbacks(callbacks, logged)
+        verbose = verbosity(verbose)
         if schedule is not None:
-            logged = {"loss", "lr"} | ({"val_loss"} if validation_data is not None else set())
             missing = schedule.monitors() - logged
             if missing:
                 raise ValueError(f"the schedule monitors {', '.join(sorted(missing))}, which this fit does not log "
@@ -264,7 +301,7 @@ class MLP:
         return run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
                        shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
                        verbose=verbose, drop_last=bool(drop_last), on_nonfinite=on_nonfinite,
-                       schedule=schedule, clip_grad_norm=clip[0], clip_grad_value=clip[1])
+                       schedule=schedule, clip_grad_norm=clip[0], clip_grad_value=clip[1], callbacks=callbacks)
 
     def _optimizer_state_for(self, optimizer):
         """The state buffers for `optimizer`: kept from the last fit when the kind and layout match

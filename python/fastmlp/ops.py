@@ -26,9 +26,18 @@ def _name(value, what):
     return value
 
 
-def matmul(a, b, trans_a=False, trans_b=False):
-    """op(a) @ op(b) with the library's GEMM (op = transpose when asked, without copying)."""
-    return _core.matmul(a, b, bool(trans_a), bool(trans_b))
+def resolve_device(device):
+    """"cpu" or "cuda" for a device argument; "auto" picks CUDA when it can be used. Asking for CUDA
+    where it cannot be used raises RuntimeError saying why (not built, or no device)."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    return "cuda" if _core.check_device(device) else "cpu"
+
+
+def matmul(a, b, trans_a=False, trans_b=False, *, device="cpu"):
+    """op(a) @ op(b) with the library's GEMM (op = transpose when asked, without copying);
+    device="cuda" runs the CUDA kernel (arrays are copied to the device and back)."""
+    return _core.matmul(a, b, bool(trans_a), bool(trans_b), resolve_device(device))
 
 
 def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01):

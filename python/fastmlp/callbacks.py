@@ -1,0 +1,226 @@
+"""Callbacks for MLP.fit: objects whose hooks fit calls once per epoch (never per step).
+
+A callback is any object with some of these methods (each is optional):
+
+    on_train_begin(logs)          before the first epoch; logs is {}
+    on_epoch_end(epoch, logs)     after each epoch (epoch counts from 0 within the fit); logs holds this
+                                  epoch's "loss", "lr" and, with validation_data, "val_loss"
+    on_train_end(logs)            after the last epoch run (the last epoch's logs); not called when
+                                  fit raises (e.g. DivergenceError)
+    set_model(model)              called by fit before on_train_begin with the MLP being trained
+    monitors()                    names of the logged values it reads; fit refuses, before training,
+                                  a callback that monitors a value the fit will not log
+
+on_epoch_end returning True (the bool, or numpy.True_: other truthy values such as the count a
+file.write returns do not stop), or setting model.stop_training = True, ends training after that epoch;
+History.stopped_reason then names the callback (and gives its `stop_reason` attribute when it has one).
+Every callback still sees the epoch on which training stops.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .optim import is_number
+
+__all__ = ["Callback", "EarlyStopping", "LambdaCallback"]
+
+
+class Callback:
+    """Base class (optional: fit accepts any object with some of the hook methods). `model` is the MLP
+    being trained, set by fit before on_train_begin."""
+
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def monitors(self):
+        """Names of the logged values this callback reads (fit checks that they will be logged)."""
+        return set()
+
+    _repr_fields = ()  # the constructor arguments __repr__ shows
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._repr_fields)
+        return f"{type(self).__name__}({args})"
+
+
+class EarlyStopping(Callback):
+    """Stop training when `monitor` ("val_loss", "loss", or another logged value) has stopped improving,
+    with the semantics of keras.callbacks.EarlyStopping:
+
+    - an epoch improves when its value beats the best so far by more than min_delta
+      (mode="min": value < best - min_delta; mode="max": value > best + min_delta); the first epoch
+      always sets the best;
+    - `wait` counts the epochs since the last improvement, and training stops after the first epoch at
+      which wait >= patience (patience=0 stops at the first epoch that does not improve; never at the
+      first epoch of a fit);
+    - baseline: an improvement resets `wait` only if the value also beats the baseline, so training
+      stops after `patience` epochs unless the baseline is beaten;
+    - restore_best_weights=True: at the end of training the weights and biases of the best epoch are put
+      back — whether or not training stopped early (the optimizer state is not rolled back).
+
+    After fit: best (the best value), best_epoch (0-based epoch within the fit), stopped_epoch (the
+    epoch after which it stopped training, 0 when it did not), wait. The state is reset at the start of
+    every fit, so one instance can serve several fits.
+    """
+
+    _repr_fields = ("monitor", "patience", "min_delta", "mode", "restore_best_weights", "baseline")
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="min", restore_best_weights=False,
+                 baseline=None):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be the name of a logged value such as 'val_loss' or 'loss', "
+                            f"got {type(monitor).__name__}")
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise ValueError(f"patience must be an int >= 0, got {patience!r}")
+        if not (is_number(min_delta) and math.isfinite(min_delta)):
+            raise ValueError(f"min_delta must be a finite number, got {min_delta!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if baseline is not None and not (is_number(baseline) and not math.isnan(baseline)):
+            raise ValueError(f"baseline must be a number or None, got {baseline!r}")
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = abs(float(min_delta))  # as Keras: the sign comes from mode
+        self.mode = mode
+        self.restore_best_weights = bool(restore_best_weights)
+        self.baseline = None if baseline is None else float(baseline)
+        self._reset()
+
+    def _reset(self):
+        self.wait = 0
+        self.best = None
+        self.best_epoch = 0
+        self.best_weights = None   # [(W, b), ...] copies, kept only with restore_best_weights
+        self.stopped_epoch = 0
+        self.stop_reason = None
+
+    def monitors(self):
+        return {self.monitor}
+
+    def _is_improvement(self, value, reference):
+        if reference is None:   # Keras starts from +-inf: any value but NaN improves on it
+            return not math.isnan(value)
+        if self.mode == "min":
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not log "
+                             f"(logged: {', '.join(logs) or 'nothing'})")
+        value = float(logs[self.monitor])
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self._copy_weights()   # the first epoch's weights are the best so far
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(value, self.best):
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                self._copy_weights(into=self.best_weights)
+            if self.baseline is None or self._is_improvement(value, self.baseline):
+                self.wait = 0
+            return False
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            beat = "" if self.baseline is None else f" and the baseline {self.baseline:g}"
+            self.stop_reason = (f"{self.monitor} did not improve on its best ({self.best:.6g} in epoch "
+                                f"{self.best_epoch + 1}){beat} by more than min_delta={self.min_delta:g} "
+                                f"for {self.wait} epoch(s) (patience={self.patience})")
+            return True
+        return False
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            for (w, b), (w0, b0) in zip(zip(self.model.weights, self.model.biases), self.best_weights):
+                w[...] = w0
+                b[...] = b0
+
+    def _copy_weights(self, into=None):
+        """Copies of the model's weights and biases (into existing buffers when given: no allocation)."""
+        if into is None:
+            return [(w.copy(), b.copy()) for w, b in zip(self.model.weights, self.model.biases)]
+        for (w, b), (w0, b0) in zip(zip(self.model.weights, self.model.biases), into):
+            w0[...] = w
+            b0[...] = b
+        return into
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: on_epoch_end(epoch, logs), on_train_begin(logs),
+    on_train_end(logs); each may be None. on_epoch_end returning True stops training.
+
+        fit(..., callbacks=[fastmlp.LambdaCallback(on_epoch_end=lambda e, logs: print(e, logs["loss"]))])
+    """
+
+    def __init__(self, on_epoch_end=None, on_train_begin=None, on_train_end=None):
+        for name, fn in (("on_epoch_end", on_epoch_end), ("on_train_begin", on_train_begin),
+                         ("on_train_end", on_train_end)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
+        self._epoch_end, self._train_begin, self._train_end = on_epoch_end, on_train_begin, on_train_end
+
+    def on_train_begin(self, logs=None):
+        if self._train_begin is not None:
+            self._train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        return None if self._epoch_end is None else self._epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        if self._train_end is not None:
+            self._train_end(logs)
+
+    def __repr__(self):
+        named = {"on_epoch_end": self._epoch_end, "on_train_begin": self._train_begin,
+                 "on_train_end": self._train_end}
+        return "LambdaCallback(" + ", ".join(f"{k}={v!r}" for k, v in named.items() if v is not None) + ")"
+
+
+def check_callbacks(callbacks, logged):
+    """The callbacks of a fit as a list, refused early (TypeError / ValueError) when they cannot work:
+    not a list, a class instead of an instance, an object without any hook, or a monitored value that
+    the fit will not log (`logged`: the names it logs)."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__} "
+                        f"(for one callback write callbacks=[cb])")
+    out = []
+    for i, cb in enumerate(callbacks):
+        if isinstance(cb, type):
+            raise TypeError(f"callbacks[{i}] is the class {cb.__name__}; pass an instance, e.g. {cb.__name__}()")
+        if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
+            raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of the methods "
+                            f"{', '.join(HOOKS)}")
+        monitors = getattr(cb, "monitors", None)
+        if callable(monitors):
+            names = monitors()
+            names = {names} if isinstance(names, str) else set(names)
+            missing = names - set(logged)
+            if missing:
+                hint = "; pass validation_data or monitor='loss'" if "val_loss" in missing else ""
+                raise ValueError(f"callbacks[{i}] ({type(cb).__name__}) monitors {', '.join(sorted(missing))}, "
+                                 f"which this fit does not log (it logs {', '.join(sorted(logged))}){hint}")
+        out.append(cb)
+    return out
+
+
+HOOKS = ("on_train_begin", "on_epoch_end", "on_train_end")

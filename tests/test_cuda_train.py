@@ -1,0 +1,107 @@
+"""The CUDA backend against the NumPy reference and the CPU kernels (skipped without a GPU).
+
+Run on a GPU machine with tools/gpu_check.sh, which builds for sm_90 and runs `pytest -m cuda`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import reference
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not fastmlp.cuda_available(),
+                       reason="needs a CUDA build of fastmlp and a CUDA device "
+                              f"(built with CUDA: {fastmlp.cuda_built()})"),
+]
+
+SHAPES = [(1, 1, 1), (3, 17, 5), (17, 129, 3), (129, 1000, 17), (1000, 3, 4097), (4097, 17, 129)]
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES, ids=lambda v: str(v))
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_matmul_matches_reference_and_cpu(m, n, k, ta, tb, dtype):
+    rng = np.random.default_rng(m + n + k)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    got = fastmlp.ops.matmul(a, b, ta, tb, device="cuda")
+    want = reference.matmul(a, b, ta, tb)
+    bound = 2 * k * np.finfo(dtype).eps * (np.abs(reference.matmul(np.abs(a), np.abs(b), ta, tb)) + 1e-30)
+    err = np.abs(got - want)
+    assert np.all(err <= bound), f"max error {err.max():.3e}, max allowed {bound.max():.3e}"
+    cpu = fastmlp.ops.matmul(a, b, ta, tb)
+    assert np.abs(got - cpu).max() <= 2 * bound.max()
+
+
+OPTIMIZERS = [
+    fastmlp.optim.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    fastmlp.optim.Adam(lr=1e-2, amsgrad=True, weight_decay=1e-3),
+    fastmlp.optim.AdamW(lr=1e-2),
+    fastmlp.optim.RMSprop(lr=1e-3, momentum=0.5, centered=True),
+    fastmlp.optim.Adagrad(lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
+]
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=lambda o: o.name)
+@pytest.mark.parametrize("batch_size", [None, 1, 7])
+def test_cuda_fit_float64_matches_reference(opt, batch_size):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((37, 3))
+    y = rng.standard_normal((37, 2))
+    model = fastmlp.MLP([3, 8, 5, 2], activation="tanh", dtype="float64", seed=1, device="cuda")
+    w0 = [w.copy() for w in model.weights]
+    b0 = [b.copy() for b in model.biases]
+    hist = model.fit(x, y, optimizer=opt, batch_size=batch_size, epochs=3, seed=4, clip_grad_norm=1.0)
+    ws, bs, state, step = w0, b0, None, 0
+    for epoch in range(3):
+        loss, ws, bs, state, step = reference.train_epoch(ws, bs, model.activations, x, y, "mse", batch_size, True,
+                                                          4, epoch, opt.lr, optimizer=opt.config(), state=state,
+                                                          step=step, clip_grad_norm=1.0)
+        assert hist.history["loss"][epoch] == pytest.approx(loss, rel=1e-9)
+    for got, want in zip(model.weights + model.biases, ws + bs):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu", "step"])
+def test_cuda_fit_float32_reaches_the_cpu_loss(activation):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, size=(4097, 4)).astype(np.float32)
+    y = np.sin(x[:, :2]) + x[:, 2:3] * x[:, 3:4]
+    runs = {}
+    for device in ("cpu", "cuda"):
+        model = fastmlp.MLP([4, 64, 64, 2], activation=activation, seed=3, device=device)
+        hist = model.fit(x, y, optimizer=fastmlp.optim.Adam(lr=1e-3), batch_size=129, epochs=5, seed=2)
+        runs[device] = (hist.history["loss"], model.predict(x))
+    np.testing.assert_allclose(runs["cuda"][0], runs["cpu"][0], rtol=1e-3)
+    np.testing.assert_allclose(runs["cuda"][1], runs["cpu"][1], rtol=1e-2, atol=1e-3)
+
+
+def test_cuda_predict_matches_cpu_on_many_rows():
+    model = fastmlp.MLP([17, 129, 3], activation="relu", seed=0, dtype="float64")
+    x = np.random.default_rng(2).standard_normal((70000, 17))
+    cpu = model.predict(x)
+    gpu = model.to("cuda").predict(x)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-10, atol=1e-12)
+
+
+def test_same_seed_same_initial_weights_on_cpu_and_cuda():
+    a = fastmlp.MLP([5, 7, 1], seed=9, device="cpu")
+    b = fastmlp.MLP([5, 7, 1], seed=9, device="cuda")
+    for (wa, ba), (wb, bb) in zip(a.get_weights(), b.get_weights()):
+        assert np.array_equal(wa, wb) and np.array_equal(ba, bb)
+
+
+def test_cuda_fit_is_deterministic():
+    x = np.random.default_rng(3).standard_normal((1000, 8)).astype(np.float32)
+    y = x[:, :1] ** 2
+    out = []
+    for _ in range(2):
+        m = fastmlp.MLP([8, 32, 1], seed=0, device="cuda")
+        m.fit(x, y, optimizer=fastmlp.optim.SGD(lr=0.01), batch_size=64, epochs=3)
+        out.append(m.get_weights())
+    for (w1, b1), (w2, b2) in zip(*out):
+        assert np.array_equal(w1, w2) and np.array_equal(b1, b2)

@@ -1,0 +1,317 @@
+"""fastmlp.sklearn.MLPRegressor: scikit-learn's estimator protocol (its own check_estimator included),
+Pipeline, cross_val_score, partial_fit, target shapes and fit quality. Skipped without scikit-learn (an
+optional dependency, extra "sklearn"), except the check that `import fastmlp` does not import it."""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+try:
+    import sklearn
+except ImportError:
+    sklearn = None
+
+needs_sklearn = pytest.mark.skipif(sklearn is None, reason="scikit-learn is not installed (extra 'sklearn')")
+
+
+def test_import_fastmlp_does_not_import_sklearn():
+    code = "import sys, fastmlp; assert 'sklearn' not in sys.modules, 'import fastmlp imported sklearn'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_missing_sklearn_gives_an_install_hint(monkeypatch):
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.") or m == "fastmlp.sklearn"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(ImportError, match=r"pip install \"fastmlp\[sklearn\]\""):
+        importlib.import_module("fastmlp.sklearn")
+
+
+if sklearn is not None:
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fastmlp.sklearn import MLPRegressor
+
+    SKLEARN_VERSION = tuple(int(p) for p in sklearn.__version__.split(".")[:2])
+
+
+@pytest.fixture
+def problem():
+    """A noise-free nonlinear regression: y = sin(2 x0) + x1^2 / 2 on [-2, 2]^2, 500 rows to train on and
+    200 to test on. The best linear fit has R^2 ~ 0 on it (sin(2 x0) is nearly uncorrelated with x0 on
+    this interval and x1^2 / 2 is even), so a high R^2 can only come from the hidden layers."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (700, 2))
+    y = np.sin(2 * x[:, 0]) + 0.5 * x[:, 1] ** 2
+    return x[:500], y[:500], x[500:], y[500:]
+
+
+def fast(**kwargs):
+    """A small, quickly trained regressor for the protocol tests."""
+    params = dict(hidden_layer_sizes=(32, 32), learning_rate=1e-2, epochs=60, random_state=0)
+    params.update(kwargs)
+    return MLPRegressor(**params)
+
+
+# ---- scikit-learn's own checks ---------------------------------------------------------------------------------
+# float32 (the default dtype) computes each prediction in float32, and the kernels' rounding depends on how
+# many rows are predicted at once (one row alone vs. twenty together differ by up to ~1 ulp in the first
+# layer), so predicting rows one by one can differ from predicting them all in the last bit or two:
+# ~5e-7 on values ~1, above the 1e-7 tolerance of check_methods_subset_invariance. In float64 it passes.
+# Not strict: on another CPU the kernels may happen to agree for the check's data.
+FLOAT32_EXPECTED_FAILURES = {
+    "check_methods_subset_invariance": "float32 predictions of single rows may differ from those of the full "
+                                       "batch in the last ulp (the kernels' rounding depends on the row "
+                                       "count); passes with dtype='float64'",
+}
+
+
+def _expected_failures(estimator):
+    return FLOAT32_EXPECTED_FAILURES if np.dtype(estimator.dtype) == np.float32 else {}
+
+
+if sklearn is not None and SKLEARN_VERSION >= (1, 6):
+    import inspect
+
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    # xfail_strict (scikit-learn >= 1.7) overrides pytest's xfail_strict = true for these checks only.
+    _lenient = ({"xfail_strict": False} if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters
+                else {})
+
+    @parametrize_with_checks([MLPRegressor(), MLPRegressor(dtype="float64")],
+                             expected_failed_checks=_expected_failures, **_lenient)
+    def test_sklearn_check_estimator(estimator, check):
+        check(estimator)
+else:
+    @pytest.mark.skip(reason="scikit-learn is not installed" if sklearn is None else
+                      "scikit-learn >= 1.6 is needed for check_estimator with expected failures")
+    def test_sklearn_check_estimator():
+        pass
+
+
+# ---- the estimator protocol ------------------------------------------------------------------------------------
+@needs_sklearn
+def test_get_set_params_and_clone():
+    est = MLPRegressor(hidden_layer_sizes=(8, 4), optimizer="sgd", momentum=0.9)
+    params = est.get_params()
+    assert params["hidden_layer_sizes"] == (8, 4) and params["optimizer"] == "sgd" and params["dtype"] == "float32"
+    assert set(params) == {"hidden_layer_sizes", "activation", "init", "optimizer", "learning_rate", "batch_size",
+                           "epochs", "loss", "momentum", "weight_decay", "shuffle", "random_state", "dtype",
+                           "early_stopping", "validation_fraction", "n_iter_no_change", "tol", "verbose"}
+    assert est.set_params(learning_rate=0.1, epochs=3) is est
+    assert est.learning_rate == 0.1 and est.epochs == 3
+    twin = clone(est)
+    assert twin is not est and twin.get_params() == est.get_params()
+
+
+@needs_sklearn
+def test_fit_sets_attributes(problem):
+    x, y, _, _ = problem
+    est = fast()
+    with pytest.raises(NotFittedError):
+        est.predict(x)
+    assert est.fit(x, y) is est
+    assert est.n_features_in_ == 2 and est.n_outputs_ == 1
+    assert est.model_.sizes == [2, 32, 32, 1]
+    assert len(est.loss_curve_) == est.n_iter_ <= 60 and est.loss_ == est.loss_curve_[-1]
+    assert est.best_loss_ == min(est.loss_curve_)
+    assert est.t_ == est.n_iter_ * 500
+    assert est.history_.history["loss"] == est.loss_curve_
+    assert [c.shape for c in est.coefs_] == [(2, 32), (32, 32), (32, 1)]
+    assert [b.shape for b in est.intercepts_] == [(32,), (32,), (1,)]
+    assert est.validation_loss_curve_ is None and est.best_validation_loss_ is None
+    assert not hasattr(est, "feature_names_in_")
+    pred = est.predict(x)
+    assert pred.shape == (500,) and pred.dtype == np.float64
+
+
+@needs_sklearn
+def test_r2_on_a_nonlinear_problem(problem):
+    # Threshold 0.95: the best linear model scores ~0 here (see `problem`), and this network reaches ~0.99
+    # on the held-out rows within 60 epochs; 0.95 leaves room for other BLAS-free summation orders
+    # and seeds while still requiring the curvature to be learned.
+    x, y, xt, yt = problem
+    est = fast().fit(x, y)
+    assert est.score(xt, yt) > 0.95
+
+
+@needs_sklearn
+def test_default_parameters_learn_too(problem):
+    x, y, xt, yt = problem
+    assert MLPRegressor(random_state=0, epochs=100).fit(x, y).score(xt, yt) > 0.9
+
+
+@needs_sklearn
+def test_reproducible_with_an_int_random_state(problem):
+    x, y, xt, _ = problem
+    a = fast(epochs=5).fit(x, y).predict(xt)
+    b = fast(epochs=5).fit(x, y).predict(xt)
+    np.testing.assert_array_equal(a, b)
+    c = fast(epochs=5, random_state=1).fit(x, y).predict(xt)
+    assert not np.array_equal(a, c)
+
+
+@needs_sklearn
+def test_one_and_two_dimensional_targets(problem):
+    x, y, xt, _ = problem
+    assert fast(epochs=3).fit(x, y).predict(xt).shape == (200,)
+    assert fast(epochs=3).fit(x, y[:, None]).predict(xt).shape == (200, 1)
+    two = np.c_[y, np.cos(x[:, 0])]
+    est = fast(epochs=40).fit(x, two)
+    assert est.n_outputs_ == 2 and est.model_.sizes[-1] == 2
+    assert est.predict(xt).shape == (200, 2)
+    assert est.score(x, two) > 0.9
+
+
+@needs_sklearn
+def test_integer_inputs_are_converted(problem):
+    x, y, _, _ = problem
+    xi, yi = np.round(x * 10).astype(np.int64), np.round(y * 10).astype(np.int32)
+    a = fast(epochs=3).fit(xi, yi)
+    b = fast(epochs=3).fit(xi.astype(np.float64), yi.astype(np.float64))
+    np.testing.assert_array_equal(a.predict(xi), b.predict(xi.astype(np.float64)))
+    assert a.model_.dtype == np.float32
+
+
+@needs_sklearn
+def test_float64_dtype(problem):
+    x, y, _, _ = problem
+    est = fast(epochs=3, dtype="float64").fit(x, y)
+    assert est.model_.dtype == np.float64 and est.coefs_[0].dtype == np.float64
+
+
+@needs_sklearn
+def test_pipeline_with_standard_scaler_and_cross_val_score(problem):
+    x, y, _, _ = problem
+    # Unscaled inputs (x * 50 + 3) that the scaler must standardize for the network to learn quickly.
+    pipe = make_pipeline(StandardScaler(), fast())
+    scores = cross_val_score(pipe, x * 50 + 3, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.9
+
+
+@needs_sklearn
+def test_grid_search(problem):
+    x, y, _, _ = problem
+    grid = GridSearchCV(fast(epochs=10), {"learning_rate": [1e-4, 1e-2]}, cv=2).fit(x, y)
+    assert grid.best_params_ == {"learning_rate": 1e-2}
+
+
+@needs_sklearn
+def test_feature_names_from_a_dataframe(problem):
+    pd = pytest.importorskip("pandas")
+    x, y, _, _ = problem
+    frame = pd.DataFrame(x, columns=["a", "b"])
+    est = fast(epochs=2).fit(frame, y)
+    assert list(est.feature_names_in_) == ["a", "b"]
+    assert est.predict(frame).shape == (500,)
+
+
+@needs_sklearn
+def test_partial_fit(problem):
+    x, y, xt, yt = problem
+    est = fast()
+    assert est.partial_fit(x, y) is est
+    assert est.n_iter_ == 1 and len(est.loss_curve_) == 1 and est.t_ == 500
+    first = est.model_
+    for _ in range(39):
+        est.partial_fit(x, y)
+    assert est.model_ is first and est.n_iter_ == 40
+    assert est.loss_curve_[-1] < est.loss_curve_[0] / 5
+    assert est.score(xt, yt) > 0.9
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(x[:, :1], y)
+    with pytest.raises(ValueError, match="shape"):
+        est.partial_fit(x, np.c_[y, y])
+
+
+@needs_sklearn
+def test_partial_fit_continues_a_fit_and_fit_starts_over(problem):
+    x, y, _, _ = problem
+    est = fast(epochs=5, n_iter_no_change=None).fit(x, y)
+    model = est.model_
+    est.partial_fit(x, y)
+    assert est.model_ is model and est.n_iter_ == 6 and len(est.loss_curve_) == 6
+    est.fit(x, y)
+    assert est.model_ is not model and est.n_iter_ == 5
+
+
+@needs_sklearn
+def test_partial_fit_is_reproducible(problem):
+    x, y, _, _ = problem
+    a, b = fast(batch_size=16), fast(batch_size=16)
+    for _ in range(3):
+        a.partial_fit(x, y)
+        b.partial_fit(x, y)
+    assert a.loss_curve_ == b.loss_curve_
+
+
+@needs_sklearn
+def test_stopping_on_a_training_loss_plateau(problem):
+    x, y, _, _ = problem
+    # tol larger than any possible improvement: epoch 1 sets the best, and patience 3 runs out at epoch 4
+    est = fast(epochs=50, tol=1e9, n_iter_no_change=3).fit(x, y)
+    assert est.n_iter_ == 4
+    assert fast(epochs=7, tol=1e9, n_iter_no_change=None).fit(x, y).n_iter_ == 7
+
+
+@needs_sklearn
+def test_early_stopping_on_held_out_data(problem):
+    x, y, _, _ = problem
+    est = fast(epochs=300, early_stopping=True, n_iter_no_change=3, tol=1e-3).fit(x, y)
+    assert est.n_iter_ < 300
+    assert len(est.validation_loss_curve_) == est.n_iter_ == len(est.loss_curve_)
+    assert est.best_validation_loss_ == min(est.validation_loss_curve_)
+    assert est.best_loss_ is None
+    assert est.t_ == est.n_iter_ * 450  # validation_fraction=0.1 of 500 rows held out
+
+
+@needs_sklearn
+@pytest.mark.parametrize("params, match", [
+    ({"optimizer": "lbfgs"}, "optimizer"), ({"epochs": -1}, "epochs"), ({"batch_size": 0}, "batch_size"),
+    ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes"), ({"dtype": "float16"}, "dtype"),
+    ({"loss": "huber"}, "loss"), ({"early_stopping": True, "validation_fraction": 1.0}, "validation_fraction"),
+    ({"n_iter_no_change": 0}, "n_iter_no_change"), ({"tol": -1.0}, "tol"), ({"activation": "softmax"}, "activation"),
+    ({"learning_rate": 0.0}, "lr"),
+])
+def test_bad_parameters_fail_in_fit_not_init(problem, params, match):
+    x, y, _, _ = problem
+    est = fast(**params)  # no validation here, as scikit-learn requires
+    with pytest.raises(ValueError, match=match):
+        est.fit(x, y)
+
+
+@needs_sklearn
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop", "adagrad"])
+def test_every_optimizer(problem, optimizer):
+    x, y, _, _ = problem
+    est = fast(epochs=3, optimizer=optimizer, momentum=0.5 if optimizer in ("sgd", "rmsprop") else 0.0,
+               learning_rate=1e-3, weight_decay=1e-4).fit(x, y)
+    assert est.model_.optimizer.name == optimizer
+    assert np.isfinite(est.loss_)
+
+
+@needs_sklearn
+def test_logistic_is_sigmoid(problem):
+    x, y, _, _ = problem
+    assert fast(epochs=1, activation="logistic").fit(x, y).model_.activations[:-1] == ["sigmoid", "sigmoid"]
+
+
+@needs_sklearn
+def test_pickle_a_fitted_estimator(problem):
+    x, y, xt, _ = problem
+    est = fast(epochs=3).fit(x, y)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict(xt), est.predict(xt))
+    again.partial_fit(x, y)  # and it can be trained further
