@@ -3,9 +3,10 @@ kind of thing) or ValueError (wrong value) with a message that names the problem
 the interpreter. Inputs the kernels only read may come in any layout and give the same result as a
 contiguous copy; arrays updated in place are never silently copied.
 
-The cases that could take the process down if a check were missing (huge shapes, mismatched shapes
-reaching a kernel, zero-sized dimensions) run in a child interpreter, so that a segfault fails one
-test instead of killing pytest.
+Every test here is marked `isolated` and runs in a forked child process (see conftest.py), so that a
+missing check that segfaults or aborts fails that one test instead of killing pytest. The cases that
+need a pristine process (huge allocations, zero-sized dimensions reaching the kernels) run in a fresh
+interpreter besides.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pytest
 
 import fastmlp
 from fastmlp import ops
+
+pytestmark = pytest.mark.isolated
 
 F32, F64 = np.float32, np.float64
 

@@ -1,0 +1,61 @@
+"""The `isolated` marker (conftest.py) really contains crashes: a test that segfaults or aborts fails
+alone, named with its signal, and the tests after it still run and report their own outcomes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+CRASHING = '''
+import ctypes
+import os
+
+import pytest
+
+pytestmark = pytest.mark.isolated
+
+
+def test_segfault():
+    ctypes.string_at(0)
+
+
+def test_abort():
+    os.abort()
+
+
+def test_passes():
+    assert os.getpid() > 0
+
+
+def test_fails():
+    assert 1 + 1 == 3, "arithmetic"
+
+
+def test_skips():
+    pytest.skip("not here")
+
+
+def test_changes_stay_in_the_child():
+    os.environ["FASTMLP_ISOLATION_PROBE"] = "set"
+
+
+def test_sees_no_change_from_the_previous_test():
+    assert "FASTMLP_ISOLATION_PROBE" not in os.environ
+'''
+
+
+def test_isolated_tests_survive_crashes(tmp_path):
+    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    (tmp_path / "test_crashing.py").write_text(textwrap.dedent(CRASHING))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-q",
+                           "-W", "ignore::pytest.PytestAssertRewriteWarning", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "3 failed, 3 passed, 1 skipped" in out, out
+    assert "killed by signal SIGSEGV" in out and "killed by signal SIGABRT" in out, out
+    assert "arithmetic" in out, out
+    assert "SKIPPED" in out and "not here" in out, out
