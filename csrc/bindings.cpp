@@ -71,6 +71,14 @@ bool use_cuda(const std::string& device) {
 }
 
 
+// The CPU kernel, or its CUDA twin (cuda_ops.h: same signature, host arrays) when gpu; `fn` names a
+// template instance: on_device(gpu, dense_forward<T>)(args...).
+#ifdef FASTMLP_WITH_CUDA
+#define on_device(gpu, fn) ((gpu) ? &cuda::fn : &::fastmlp::fn)
+#else
+#define on_device(gpu, fn) ((void)(gpu), &::fastmlp::fn)
+#endif
+
 // ---- GEMM and the dense layer ----------------------------------------------------------------------
 py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, const std::string& device) {
   const bool gpu = use_cuda(device);
@@ -114,7 +122,8 @@ void check_dense_shapes(const py::array& x, const py::array& w) {
 }
 
 py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj, const std::string& act,
-                           double negative_slope) {
+                           double negative_slope, const std::string& device) {
+  const bool gpu = use_cuda(device);
   py::array x = finite_input(x_obj, "x"), w = finite_input(w_obj, "w"), b = finite_input(b_obj, "b");
   check_dense_shapes(x, w);
   check_ndim(b, "b", 1, "(out,)");
@@ -127,13 +136,14 @@ py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
     auto y = empty2<T>(x.shape(0), w.shape(1));
     Matrix<T> ym = mmat<T>(y);
     py::gil_scoped_release nogil;
-    dense_forward<T>(cmat<T>(x), cmat<T>(w), static_cast<const T*>(b.data()), spec, ym);
+    on_device(gpu, dense_forward<T>)(cmat<T>(x), cmat<T>(w), static_cast<const T*>(b.data()), spec, ym);
     return y;
   });
 }
 
 py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle gy_obj, const std::string& act,
-                            py::handle y_obj, double negative_slope) {
+                            py::handle y_obj, double negative_slope, const std::string& device) {
+  const bool gpu = use_cuda(device);
   py::array x = finite_input(x_obj, "x"), w = finite_input(w_obj, "w"), gy = finite_input(gy_obj, "grad_y");
   check_dense_shapes(x, w);
   check_ndim(gy, "grad_y", 2, "(n, out)");
@@ -164,14 +174,16 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle gy_ob
     T* gbp = gb.mutable_data();
     {
       py::gil_scoped_release nogil;
-      dense_backward<T>(cmat<T>(x), cmat<T>(w), ym, spec, gzm, gxm, gwm, gbp);
+      on_device(gpu, dense_backward<T>)(cmat<T>(x), cmat<T>(w), ym, spec, gzm, gxm, gwm, gbp);
     }
     return py::make_tuple(gx, gw, gb);
   });
 }
 
 // ---- activations and losses ------------------------------------------------------------------------
-py::array activation_forward_py(const std::string& act, py::handle z_obj, double negative_slope) {
+py::array activation_forward_py(const std::string& act, py::handle z_obj, double negative_slope,
+                                const std::string& device) {
+  const bool gpu = use_cuda(device);
   const ActivationSpec spec = activation_spec(act, negative_slope);
   py::array z = finite_input(z_obj, "z");
   return dispatch(dtype_of(z, "z"), [&](auto t) -> py::array {
@@ -181,13 +193,14 @@ py::array activation_forward_py(const std::string& act, py::handle z_obj, double
     T* ap = a.mutable_data();
     const index_t count = z.size();
     py::gil_scoped_release nogil;
-    activation_forward<T>(spec, zp, ap, count);
+    on_device(gpu, activation_forward<T>)(spec, zp, ap, count);
     return a;
   });
 }
 
 py::array activation_backward_py(const std::string& act, py::handle z_obj, py::handle ga_obj,
-                                 double negative_slope) {
+                                 double negative_slope, const std::string& device) {
+  const bool gpu = use_cuda(device);
   const ActivationSpec spec = activation_spec(act, negative_slope);
   py::array z = finite_input(z_obj, "z"), ga = finite_input(ga_obj, "grad_a");
   check_same_dtype(ga, "grad_a", z, "z");
@@ -200,7 +213,7 @@ py::array activation_backward_py(const std::string& act, py::handle z_obj, py::h
     T* out = gz.mutable_data();
     const index_t count = z.size();
     py::gil_scoped_release nogil;
-    activation_backward<T>(spec, zp, gp, out, count);
+    on_device(gpu, activation_backward<T>)(spec, zp, gp, out, count);
     return gz;
   });
 }
@@ -215,7 +228,9 @@ std::pair<py::array, py::array> loss_args(py::handle p_obj, py::handle t_obj) {
   return {p, t};
 }
 
-double loss_py(const std::string& name, py::handle p_obj, py::handle t_obj, const std::string& reduction) {
+double loss_py(const std::string& name, py::handle p_obj, py::handle t_obj, const std::string& reduction,
+               const std::string& device) {
+  const bool gpu = use_cuda(device);
   const Loss loss = parse_loss(name);
   const Reduction red = parse_reduction(reduction);
   auto [p, t] = loss_args(p_obj, t_obj);
@@ -224,12 +239,13 @@ double loss_py(const std::string& name, py::handle p_obj, py::handle t_obj, cons
     const T *pp = static_cast<const T*>(p.data()), *tp = static_cast<const T*>(t.data());
     const index_t count = p.size();
     py::gil_scoped_release nogil;
-    return loss_value<T>(loss, red, pp, tp, count);
+    return on_device(gpu, loss_value<T>)(loss, red, pp, tp, count);
   });
 }
 
 py::array loss_grad_py(const std::string& name, py::handle p_obj, py::handle t_obj,
-                       const std::string& reduction) {
+                       const std::string& reduction, const std::string& device) {
+  const bool gpu = use_cuda(device);
   const Loss loss = parse_loss(name);
   const Reduction red = parse_reduction(reduction);
   auto [p, t] = loss_args(p_obj, t_obj);
@@ -240,7 +256,7 @@ py::array loss_grad_py(const std::string& name, py::handle p_obj, py::handle t_o
     T* gp = g.mutable_data();
     const index_t count = p.size();
     py::gil_scoped_release nogil;
-    loss_and_grad<T>(loss, red, pp, tp, gp, count);
+    on_device(gpu, loss_and_grad<T>)(loss, red, pp, tp, gp, count);
     return g;
   });
 }
@@ -248,7 +264,9 @@ py::array loss_grad_py(const std::string& name, py::handle p_obj, py::handle t_o
 // ---- initializers, shuffle, SGD --------------------------------------------------------------------
 py::array init_py(const std::string& name, index_t fan_in, index_t fan_out, std::uint64_t seed,
                   std::vector<py::ssize_t> shape, const std::string& dtype, std::uint32_t stream,
-                  bool truncated, double value, double low, double high, double mean, double std_) {
+                  bool truncated, double value, double low, double high, double mean, double std_,
+                  const std::string& device) {
+  const bool gpu = use_cuda(device);
   InitSpec spec;
   spec.kind = parse_init(name);
   const DType dt = parse_dtype(dtype);
@@ -279,7 +297,7 @@ py::array init_py(const std::string& name, index_t fan_in, index_t fan_out, std:
     T* p = out.mutable_data();
     const index_t count = out.size();
     py::gil_scoped_release nogil;
-    init_fill<T>(spec, fan_in, fan_out, seed, stream, p, count);
+    on_device(gpu, init_fill<T>)(spec, fan_in, fan_out, seed, stream, p, count);
     return out;
   });
 }
@@ -293,7 +311,8 @@ py::array permutation_py(index_t n, std::uint64_t seed, std::uint64_t epoch) {
   return out;
 }
 
-void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr) {
+void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr, const std::string& device) {
+  const bool gpu = use_cuda(device);
   py::array p = output_array(param_obj, "param");
   check_finite(p, "param");
   py::array g = finite_input(grad_obj, "grad");
@@ -308,7 +327,7 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr) {
     const T* gp = static_cast<const T*>(g.data());
     const index_t count = p.size();
     py::gil_scoped_release nogil;
-    optimizer_step<T>(spec, lr, 1, pp, gp, nullptr, count);
+    on_device(gpu, optimizer_step<T>)(spec, lr, 1, pp, gp, nullptr, count);
     return 0;
   });
 }
@@ -396,21 +415,15 @@ py::array mlp_forward_py(const py::list& weights, const py::list& biases, const 
     Matrix<T> om = mmat<T>(out);
     auto layers = layer_refs<T>(net);
     py::gil_scoped_release nogil;
-#ifdef FASTMLP_WITH_CUDA
-    if (gpu) {
-      cuda::mlp_forward<T>(layers, cmat<T>(x), om);
-      return out;
-    }
-#endif
-    (void)gpu;
-    mlp_forward<T>(layers, cmat<T>(x), om);
+    on_device(gpu, mlp_forward<T>)(layers, cmat<T>(x), om);
     return out;
   });
 }
 
 py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
                            double negative_slope, const std::string& loss_name, py::handle x_obj,
-                           py::handle y_obj) {
+                           py::handle y_obj, const std::string& device) {
+  const bool gpu = use_cuda(device);
   Network net = network_args(weights, biases, acts, negative_slope, false);
   const Loss loss = parse_loss(loss_name);
   py::array x = data_array(x_obj, "x", net, net.in.front(), "(n, in)");
@@ -433,7 +446,7 @@ py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, cons
     double value;
     {
       py::gil_scoped_release nogil;
-      value = mlp_loss_grad<T>(layers, loss, cmat<T>(x), cmat<T>(y), ptrs);
+      value = on_device(gpu, mlp_loss_grad<T>)(layers, loss, cmat<T>(x), cmat<T>(y), ptrs);
     }
     return py::make_tuple(value, grads);
   });
@@ -483,7 +496,8 @@ OptimizerSpec optimizer_spec(const py::dict& d) {
 
 // Updates param in place with one optimizer step (state buffers in place too).
 void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::list& state, std::int64_t step,
-                         double lr, const py::dict& config) {
+                         double lr, const py::dict& config, const std::string& device) {
+  const bool gpu = use_cuda(device);
   const OptimizerSpec spec = optimizer_spec(config);
   check_positive_scalar(lr, "lr");
   if (step < 1) value_error("step must be >= 1 (the 1-based number of this update)");
@@ -511,7 +525,7 @@ void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::li
     const T* gp = static_cast<const T*>(g.data());
     const index_t count = p.size();
     py::gil_scoped_release nogil;
-    optimizer_step<T>(spec, lr, step, pp, gp, ptrs.data(), count);
+    on_device(gpu, optimizer_step<T>)(spec, lr, step, pp, gp, ptrs.data(), count);
     return 0;
   });
 }
@@ -651,29 +665,32 @@ PYBIND11_MODULE(_core, m) {
     return {free_bytes, total_bytes};
   });
   m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("activation"),
-        py::arg("negative_slope"));
+        py::arg("negative_slope"), py::arg("device") = "cpu");
   m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("w"), py::arg("grad_y"),
-        py::arg("activation"), py::arg("y"), py::arg("negative_slope"));
-  m.def("activation_forward", &activation_forward_py, py::arg("name"), py::arg("z"), py::arg("negative_slope"));
+        py::arg("activation"), py::arg("y"), py::arg("negative_slope"), py::arg("device") = "cpu");
+  m.def("activation_forward", &activation_forward_py, py::arg("name"), py::arg("z"), py::arg("negative_slope"),
+        py::arg("device") = "cpu");
   m.def("activation_backward", &activation_backward_py, py::arg("name"), py::arg("z"), py::arg("grad_a"),
-        py::arg("negative_slope"));
-  m.def("loss", &loss_py, py::arg("name"), py::arg("pred"), py::arg("target"), py::arg("reduction"));
-  m.def("loss_grad", &loss_grad_py, py::arg("name"), py::arg("pred"), py::arg("target"), py::arg("reduction"));
+        py::arg("negative_slope"), py::arg("device") = "cpu");
+  m.def("loss", &loss_py, py::arg("name"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
+        py::arg("device") = "cpu");
+  m.def("loss_grad", &loss_grad_py, py::arg("name"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
+        py::arg("device") = "cpu");
   m.def("init", &init_py, py::arg("name"), py::arg("fan_in"), py::arg("fan_out"), py::arg("seed"),
         py::arg("shape"), py::arg("dtype"), py::arg("stream"), py::arg("truncated"), py::arg("value"),
-        py::arg("low"), py::arg("high"), py::arg("mean"), py::arg("std"));
+        py::arg("low"), py::arg("high"), py::arg("mean"), py::arg("std"), py::arg("device") = "cpu");
   m.def("philox4x32", [](std::array<std::uint32_t, 4> ctr, std::array<std::uint32_t, 2> key) {
     Philox4 r = philox4x32(Philox4{{ctr[0], ctr[1], ctr[2], ctr[3]}}, key[0], key[1]);
     return std::array<std::uint32_t, 4>{r.v[0], r.v[1], r.v[2], r.v[3]};
   }, py::arg("counter"), py::arg("key"));
   m.def("permutation", &permutation_py, py::arg("n"), py::arg("seed"), py::arg("epoch"));
-  m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("lr"));
+  m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("lr"), py::arg("device") = "cpu");
   m.def("optimizer_update", &optimizer_update_py, py::arg("param"), py::arg("grad"), py::arg("state"),
-        py::arg("step"), py::arg("lr"), py::arg("config"));
+        py::arg("step"), py::arg("lr"), py::arg("config"), py::arg("device") = "cpu");
   m.def("mlp_forward", &mlp_forward_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("x"), py::arg("device") = "cpu");
   m.def("mlp_loss_grad", &mlp_loss_grad_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
-        py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"));
+        py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"), py::arg("device") = "cpu");
   py::class_<PyTrainer>(m, "Trainer")
       .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
                     const py::list&, py::handle, py::handle, const std::string&, index_t, bool, bool,

@@ -1,6 +1,9 @@
-// Activation derivatives on the GPU, read off the forward output (twin of the CPU's
-// activation_backward_from_output; the forward activation is fused into gemm.cu's epilogue).
+// Activations on the GPU: the forward and the derivative from z (fastmlp.ops.*(device="cuda")), and
+// the derivative read off the forward output that training uses (twin of the CPU's
+// activation_backward_from_output; the forward activation of a layer is fused into gemm.cu's epilogue).
+#include "activation.cuh"
 #include "common.cuh"
+#include "fastmlp/cuda_ops.h"
 #include "kernels.cuh"
 
 namespace fastmlp {
@@ -8,19 +11,24 @@ namespace cuda {
 namespace {
 
 template <class T>
+__global__ void forward_kernel(Activation kind, const T* __restrict__ z, T* __restrict__ a, index_t n, T slope) {
+  const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) a[i] = activate(kind, z[i], slope);
+}
+
+// grad_z = grad_a * act'(z); act'(z) is read off act(z) as in training (same value as the CPU's).
+template <class T>
+__global__ void backward_kernel(Activation kind, const T* __restrict__ z, const T* __restrict__ ga,
+                                T* __restrict__ gz, index_t n, T slope) {
+  const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) gz[i] = apply_derivative(kind, activate(kind, z[i], slope), ga[i], slope);
+}
+
+template <class T>
 __global__ void backward_from_output(Activation kind, const T* __restrict__ a, T* __restrict__ g, index_t n,
                                      T slope) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  const T ai = a[i];
-  switch (kind) {
-    case Activation::identity: break;
-    case Activation::step: g[i] = T(0); break;
-    case Activation::sigmoid: g[i] *= ai * (T(1) - ai); break;
-    case Activation::tanh: g[i] *= T(1) - ai * ai; break;
-    case Activation::relu: g[i] = ai > T(0) ? g[i] : T(0); break;
-    case Activation::leaky_relu: g[i] = ai > T(0) ? g[i] : slope * g[i]; break;
-  }
+  if (i < n) g[i] = apply_derivative(kind, a[i], g[i], slope);
 }
 
 }  // namespace
@@ -28,12 +36,39 @@ __global__ void backward_from_output(Activation kind, const T* __restrict__ a, T
 template <class T>
 void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count) {
   if (count == 0 || act.kind == Activation::identity) return;
-  backward_from_output<T><<<ceil_div(count, 256), 256>>>(act.kind, a, grad, count, T(act.negative_slope));
+  backward_from_output<T><<<blocks_for(count, 256), 256>>>(act.kind, a, grad, count, T(act.negative_slope));
   CUDA_CHECK_LAUNCH();
 }
 
-template void activation_backward_from_output<float>(ActivationSpec, const float*, float*, index_t);
-template void activation_backward_from_output<double>(ActivationSpec, const double*, double*, index_t);
+template <class T>
+void activation_forward(ActivationSpec act, const T* z, T* a, index_t count) {
+  if (count == 0) return;
+  DeviceBuffer<T> dz(count), da(count);
+  dz.upload(z, count);
+  forward_kernel<T><<<blocks_for(count, 256), 256>>>(act.kind, dz.get(), da.get(), count, T(act.negative_slope));
+  CUDA_CHECK_LAUNCH();
+  da.download(a, count);
+}
+
+template <class T>
+void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count) {
+  if (count == 0) return;
+  DeviceBuffer<T> dz(count), dga(count), dgz(count);
+  dz.upload(z, count);
+  dga.upload(grad_a, count);
+  backward_kernel<T><<<blocks_for(count, 256), 256>>>(act.kind, dz.get(), dga.get(), dgz.get(), count,
+                                                      T(act.negative_slope));
+  CUDA_CHECK_LAUNCH();
+  dgz.download(grad_z, count);
+}
+
+#define FASTMLP_INSTANTIATE(T)                                                                  \
+  template void activation_backward_from_output<T>(ActivationSpec, const T*, T*, index_t);      \
+  template void activation_forward<T>(ActivationSpec, const T*, T*, index_t);                   \
+  template void activation_backward<T>(ActivationSpec, const T*, const T*, T*, index_t);
+FASTMLP_INSTANTIATE(float)
+FASTMLP_INSTANTIATE(double)
+#undef FASTMLP_INSTANTIATE
 
 }  // namespace cuda
 }  // namespace fastmlp

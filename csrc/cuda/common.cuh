@@ -5,6 +5,7 @@
 
 #include <sstream>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "fastmlp/tensor.h"
@@ -28,6 +29,14 @@ namespace cuda {
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 
 inline unsigned ceil_div(index_t a, index_t b) { return unsigned((a + b - 1) / b); }
+
+// Blocks of `threads` covering `count` elements with one thread each (1-D grids allow 2^31 - 1 blocks).
+inline unsigned blocks_for(index_t count, int threads) {
+  const index_t blocks = (count + threads - 1) / threads;
+  if (blocks > index_t(0x7FFFFFFF))
+    throw std::runtime_error("CUDA launch: " + std::to_string(count) + " elements is more than one grid covers");
+  return unsigned(blocks);
+}
 
 // Owning device allocation (cudaMalloc), moved not copied, freed in the destructor.
 template <class T>
@@ -61,6 +70,14 @@ class DeviceBuffer {
   T* ptr_ = nullptr;
   index_t count_ = 0;
 };
+
+// A device copy of `count` host elements.
+template <class T>
+DeviceBuffer<T> to_device(const T* host, index_t count) {
+  DeviceBuffer<T> d(count);
+  d.upload(host, count);
+  return d;
+}
 
 }  // namespace cuda
 }  // namespace fastmlp

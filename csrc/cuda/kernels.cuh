@@ -19,6 +19,13 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* 
 template <class T>
 void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count);
 
+// Backward of y = act(x w + b) on device memory, x (rows x in), w (in x out): g holds dL/dy and
+// becomes dL/dz; writes grad_w, grad_b and, when grad_x is not null, dL/dx. y is read unless act is
+// the identity. Used by the trainer and by the host-array dense_backward.
+template <class T>
+void dense_backward(const T* x, const T* w, const T* y, ActivationSpec act, index_t rows, index_t in,
+                    index_t out, T* g, T* grad_x, T* grad_w, T* grad_b);
+
 // out[j] = sum over rows of g[i, j], one thread per column, rows in order.
 template <class T>
 void column_sums(const T* g, index_t rows, index_t cols, T* out);
@@ -27,13 +34,13 @@ void column_sums(const T* g, index_t rows, index_t cols, T* out);
 template <class T>
 void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t cols, T* dst);
 
-// grad = dL/dpred (mean over count elements) and acc[0] += weight * L, with L summed in double in a
-// fixed order (per-block partial sums, then one thread adds the partials). partial needs
-// loss_partials() doubles.
+// grad = dL/dpred (unless grad is null) and acc[0] += weight * L, L the mean or the sum over count
+// elements, summed in double in a fixed order (per-block partial sums, then one thread adds the
+// partials). partial needs loss_partials() doubles.
 int loss_partials();
 template <class T>
-void loss_and_grad(Loss loss, const T* pred, const T* target, T* grad, index_t count, double weight,
-                   double* partial, double* acc);
+void loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count,
+                   double weight, double* partial, double* acc);
 
 // Sum of squares of `count` elements added to acc[0] (deterministic, as loss_and_grad).
 template <class T>

@@ -3,6 +3,7 @@
 // pattern), then a single thread adds the partials in order. No atomics, so the same inputs always
 // give the same bits.
 #include "common.cuh"
+#include "fastmlp/cuda_ops.h"
 #include "kernels.cuh"
 
 namespace fastmlp {
@@ -32,10 +33,10 @@ __global__ void loss_grad_kernel(Loss loss, const T* __restrict__ pred, const T*
     const T d = pred[i] - target[i];
     if (loss == Loss::mse) {
       local += double(d) * double(d);
-      grad[i] = g * d;
+      if (grad) grad[i] = g * d;
     } else {
       local += fabs(double(d));
-      grad[i] = d > T(0) ? g : (d < T(0) ? -g : T(0));
+      if (grad) grad[i] = d > T(0) ? g : (d < T(0) ? -g : T(0));
     }
   }
   block_sum(local, partial);
@@ -73,9 +74,9 @@ __global__ void scale_by_norm_kernel(T* x, index_t n, const double* sumsq, doubl
 int loss_partials() { return kBlocks; }
 
 template <class T>
-void loss_and_grad(Loss loss, const T* pred, const T* target, T* grad, index_t count, double weight,
-                   double* partial, double* acc) {
-  const double scale = 1.0 / double(count);
+void loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count,
+                   double weight, double* partial, double* acc) {
+  const double scale = red == Reduction::mean ? 1.0 / double(count) : 1.0;
   loss_grad_kernel<T><<<kBlocks, kThreads>>>(loss, pred, target, grad, count, scale, partial);
   CUDA_CHECK_LAUNCH();
   finish_sum<<<1, 1>>>(partial, kBlocks, weight * scale, acc);
@@ -93,19 +94,39 @@ void sum_squares(const T* x, index_t count, double* partial, double* acc) {
 template <class T>
 void clamp(T* x, index_t count, T v) {
   if (count == 0) return;
-  clamp_kernel<T><<<ceil_div(count, 256), 256>>>(x, count, v);
+  clamp_kernel<T><<<blocks_for(count, 256), 256>>>(x, count, v);
   CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void scale_by_norm(T* x, index_t count, const double* sumsq, double max_norm) {
   if (count == 0) return;
-  scale_by_norm_kernel<T><<<ceil_div(count, 256), 256>>>(x, count, sumsq, max_norm);
+  scale_by_norm_kernel<T><<<blocks_for(count, 256), 256>>>(x, count, sumsq, max_norm);
   CUDA_CHECK_LAUNCH();
 }
 
+// The host-array forms behind fastmlp.ops.loss / loss_grad(device="cuda").
+template <class T>
+double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count) {
+  DeviceBuffer<T> dp = to_device(pred, count), dt = to_device(target, count), dg(grad ? count : 0);
+  DeviceBuffer<double> partial(kBlocks), acc(1);
+  CUDA_CHECK(cudaMemset(acc.get(), 0, sizeof(double)));
+  cuda::loss_and_grad<T>(loss, red, dp.get(), dt.get(), dg.get(), count, 1.0, partial.get(), acc.get());
+  double value = 0.0;
+  acc.download(&value, 1);
+  if (grad) dg.download(grad, count);
+  return value;
+}
+
+template <class T>
+double loss_value(Loss loss, Reduction red, const T* pred, const T* target, index_t count) {
+  return cuda::loss_and_grad<T>(loss, red, pred, target, nullptr, count);
+}
+
 #define FASTMLP_INSTANTIATE(T)                                                                     \
-  template void loss_and_grad<T>(Loss, const T*, const T*, T*, index_t, double, double*, double*); \
+  template void loss_and_grad<T>(Loss, Reduction, const T*, const T*, T*, index_t, double, double*, double*); \
+  template double loss_and_grad<T>(Loss, Reduction, const T*, const T*, T*, index_t);               \
+  template double loss_value<T>(Loss, Reduction, const T*, const T*, index_t);                      \
   template void sum_squares<T>(const T*, index_t, double*, double*);                               \
   template void clamp<T>(T*, index_t, T);                                                          \
   template void scale_by_norm<T>(T*, index_t, const double*, double);

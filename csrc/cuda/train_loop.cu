@@ -118,6 +118,26 @@ const T* forward(const DeviceNet<T>& net, const T* x, index_t rows, DeviceWorksp
   return in;
 }
 
+// Loss of a batch and the gradient of every parameter into net.gw / net.gb: forward, loss and its
+// gradient (acc[0] += weight * mean loss), then each layer's backward from the last. Shared by the
+// trainer's step and mlp_loss_grad.
+template <class T>
+void loss_and_gradients(DeviceNet<T>& net, Loss loss, const T* xb, const T* yb, index_t rows, DeviceWorkspace<T>& ws,
+                        double weight, double* partial, double* acc) {
+  const auto& layers = net.host;
+  const T* out = forward(net, xb, rows, ws);
+  T* g = ws.grad_a.get();
+  T* g_next = ws.grad_b.get();
+  cuda::loss_and_grad<T>(loss, Reduction::mean, out, yb, g, rows * layers.back().out, weight, partial, acc);
+  for (size_t l = layers.size(); l-- > 0;) {
+    const auto& Ly = layers[l];
+    const T* in = l == 0 ? xb : ws.act[l - 1].get();
+    cuda::dense_backward<T>(in, net.w[l].get(), ws.act[l].get(), Ly.act, rows, Ly.in, Ly.out, g,
+                            l > 0 ? g_next : nullptr, net.gw[l].get(), net.gb[l].get());
+    std::swap(g, g_next);
+  }
+}
+
 template <class T>
 class Trainer final : public TrainerBase {
  public:
@@ -169,22 +189,7 @@ class Trainer final : public TrainerBase {
   void step_once(const T* xb, const T* yb, index_t rows, double lr, std::int64_t step) {
     const auto& layers = net_.host;
     const size_t L = layers.size();
-    const T* out = forward(net_, xb, rows, ws_);
-    T* g = ws_.grad_a.get();
-    T* g_next = ws_.grad_b.get();
-    cuda::loss_and_grad<T>(opt_.loss, out, yb, g, rows * out_, double(rows), partial_.get(), acc_.get());
-    for (size_t l = L; l-- > 0;) {
-      const auto& Ly = layers[l];
-      const T* in = l == 0 ? xb : ws_.act[l - 1].get();
-      cuda::activation_backward_from_output<T>(Ly.act, ws_.act[l].get(), g, rows * Ly.out);
-      cuda::column_sums<T>(g, rows, Ly.out, net_.gb[l].get());
-      cuda::gemm<T>(true, false, Ly.in, Ly.out, rows, in, Ly.in, g, Ly.out, T(0), net_.gw[l].get(), Ly.out, nullptr,
-              ActivationSpec{});
-      if (l > 0)
-        cuda::gemm<T>(false, true, rows, Ly.in, Ly.out, g, Ly.out, net_.w[l].get(), Ly.out, T(0), g_next, Ly.in,
-                nullptr, ActivationSpec{});
-      std::swap(g, g_next);
-    }
+    loss_and_gradients(net_, opt_.loss, xb, yb, rows, ws_, double(rows), partial_.get(), acc_.get());
     clip();
     const StepCoefficients<T> c = step_coefficients<T>(opt_.optimizer, lr, step);
     for (size_t l = 0; l < L; ++l) {
@@ -248,6 +253,24 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 }
 
 template <class T>
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x, Matrix<const T> y,
+                     const std::vector<T*>& grads) {
+  DeviceNet<T> net(layers, true);
+  DeviceWorkspace<T> ws(layers, x.rows);
+  DeviceBuffer<T> xd = to_device(x.data, x.rows * x.cols), yd = to_device(y.data, y.rows * y.cols);
+  DeviceBuffer<double> partial(loss_partials()), acc(1);
+  CUDA_CHECK(cudaMemset(acc.get(), 0, sizeof(double)));
+  loss_and_gradients(net, loss, xd.get(), yd.get(), x.rows, ws, 1.0, partial.get(), acc.get());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    net.gw[l].download(grads[2 * l], layers[l].in * layers[l].out);
+    net.gb[l].download(grads[2 * l + 1], layers[l].out);
+  }
+  double value = 0.0;
+  acc.download(&value, 1);
+  return value;
+}
+
+template <class T>
 std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y,
                                           const TrainOptions& options) {
   return std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
@@ -256,6 +279,8 @@ std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matri
 #define FASTMLP_INSTANTIATE(T)                                                                              \
   template void matmul<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*);  \
   template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);                \
+  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, Loss, Matrix<const T>, Matrix<const T>,  \
+                                   const std::vector<T*>&);                                                 \
   template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>,           \
                                                         Matrix<const T>, const TrainOptions&);
 FASTMLP_INSTANTIATE(float)

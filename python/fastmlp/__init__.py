@@ -8,6 +8,7 @@
 
 from . import _core, callbacks, data, init, losses, ops, optim, reference, schedules
 from .callbacks import Callback, EarlyStopping, LambdaCallback
+from .memory import max_batch_size
 from .model import MLP, load
 from .schedules import scale_lr
 from .train import DivergenceError, History
@@ -15,7 +16,7 @@ from .train import DivergenceError, History
 __version__ = getattr(_core, "__version__", "0.0.0")
 
 __all__ = [
-    "MLP", "load", "History", "DivergenceError", "ops", "optim", "schedules", "scale_lr", "reference", "init",
+    "MLP", "load", "max_batch_size", "History", "DivergenceError", "ops", "optim", "schedules", "scale_lr", "reference", "init",
     "losses", "data", "callbacks", "Callback", "EarlyStopping", "LambdaCallback",
     "cuda_built", "cuda_available", "set_num_threads", "get_num_threads", "__version__",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 from . import _core, ops
 from . import init as _init
 from .losses import check_loss
+from .memory import max_batch_size
 from .ops import resolve_device
 from .optim import SGD, Optimizer, from_config, is_number
 from .schedules import Schedule, goyal_warmup, scale_lr
@@ -191,7 +192,8 @@ class MLP:
     def predict(self, x):
         """The network's output for X (n, in) -> (n, out). A 1-D X is accepted when in == 1."""
         x = self._x(x)
-        return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x)
+        return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x,
+                                 self.device)
 
     def evaluate(self, x, y, loss="mse"):
         """The loss (mean over all elements) of the predictions for X against y."""
@@ -199,14 +201,14 @@ class MLP:
         y = self._y(y, x.shape[0])
         if x.shape[0] == 0:
             raise ValueError("X and y are empty; the loss of no samples is undefined")
-        return ops.loss(check_loss(loss), self.predict(x), y)
+        return ops.loss(check_loss(loss), self.predict(x), y, device=self.device)
 
     def gradients(self, x, y, loss="mse"):
         """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
         x = self._x(x)
         y = self._y(y, x.shape[0])
         value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
-                                           check_loss(loss), x, y)
+                                           check_loss(loss), x, y, self.device)
         return value, [tuple(g) for g in grads]
 
     # ---- training ------------------------------------------------------------------------------------
@@ -218,7 +220,8 @@ class MLP:
 
         batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
         replacement and reshuffled every epoch), k is mini-batch SGD; the last short batch is kept
-        unless drop_last. The default optimizer is SGD(lr=0.01). Optimizer state (e.g. momentum)
+        unless drop_last. batch_size="max" takes the largest batch whose training workspaces fit the
+        free memory of the device (fastmlp.max_batch_size): the full batch when the data set fits. The default optimizer is SGD(lr=0.01). Optimizer state (e.g. momentum)
         carries over to the next fit with the same kind of optimizer. If the loss or a weight becomes
         NaN/Inf, the last finite weights are restored and DivergenceError is raised
         (on_nonfinite="stop" returns instead, with History.stopped_reason set).
@@ -245,9 +248,13 @@ class MLP:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01)), "
                             f"got {type(optimizer).__name__}")
+        if isinstance(batch_size, str) and batch_size == "max":
+            batch_size = max_batch_size(self, n_samples=x.shape[0], optimizer=optimizer)
+            if batch_size >= x.shape[0]:
+                batch_size = None  # the whole data set fits: full-batch gradient descent
         if batch_size is not None:
             if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-                raise TypeError(f"batch_size must be an int or None, got {type(batch_size).__name__}")
+                raise TypeError(f"batch_size must be an int, None or 'max', got {type(batch_size).__name__}")
             if batch_size < 1:
                 raise ValueError(f"batch_size must be >= 1 (or None for full-batch), got {batch_size}")
             batch_size = int(batch_size)

@@ -3,6 +3,10 @@
 Every function here has a twin of the same name in `fastmlp.reference` (float64 NumPy, the spec).
 Arrays must be float32 or float64 (one dtype per call) and finite; read-only inputs may be any
 layout (non-contiguous views are copied), arrays updated in place must be C-contiguous.
+
+Each also takes device="cpu" (default), "cuda" or "auto": on CUDA the inputs are copied to the GPU, the
+CUDA kernel runs, and the results come back as NumPy arrays (or are written back in place), so the
+same call can be checked on both backends. Asking for CUDA where it cannot be used raises RuntimeError.
 """
 
 from __future__ import annotations
@@ -40,49 +44,55 @@ def matmul(a, b, trans_a=False, trans_b=False, *, device="cpu"):
     return _core.matmul(a, b, bool(trans_a), bool(trans_b), resolve_device(device))
 
 
-def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01):
+def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01, device="cpu"):
     """y = activation(x @ w + b); x (n, in), w (in, out), b (out,) -> y (n, out)."""
-    return _core.dense_forward(x, w, b, _name(activation, "activation"), float(negative_slope))
+    return _core.dense_forward(x, w, b, _name(activation, "activation"), float(negative_slope),
+                               resolve_device(device))
 
 
-def dense_backward(x, w, grad_y, activation="identity", y=None, *, negative_slope=0.01):
+def dense_backward(x, w, grad_y, activation="identity", y=None, *, negative_slope=0.01, device="cpu"):
     """Gradients of a dense layer: (grad_x, grad_w, grad_b) given grad_y = dL/dy.
 
     With an activation other than identity, `y` is the forward output and grad_y the gradient with
     respect to it; the activation's derivative is applied first (read off y)."""
-    return _core.dense_backward(x, w, grad_y, _name(activation, "activation"), y, float(negative_slope))
+    return _core.dense_backward(x, w, grad_y, _name(activation, "activation"), y, float(negative_slope),
+                                resolve_device(device))
 
 
-def activation_forward(name, z, *, negative_slope=0.01):
+def activation_forward(name, z, *, negative_slope=0.01, device="cpu"):
     """a = act(z) elementwise; name in ACTIVATIONS."""
-    return _core.activation_forward(_name(name, "activation"), z, float(negative_slope))
+    return _core.activation_forward(_name(name, "activation"), z, float(negative_slope), resolve_device(device))
 
 
-def activation_backward(name, z, grad_a, *, negative_slope=0.01):
+def activation_backward(name, z, grad_a, *, negative_slope=0.01, device="cpu"):
     """grad_z = grad_a * act'(z) elementwise (the unit step's derivative is 0)."""
-    return _core.activation_backward(_name(name, "activation"), z, grad_a, float(negative_slope))
+    return _core.activation_backward(_name(name, "activation"), z, grad_a, float(negative_slope),
+                                     resolve_device(device))
 
 
-def loss(name, pred, target, reduction="mean"):
+def loss(name, pred, target, reduction="mean", *, device="cpu"):
     """MSE or MAE between pred and target (same shape), as a Python float."""
-    return _core.loss(_name(name, "loss"), pred, target, _name(reduction, "reduction"))
+    return _core.loss(_name(name, "loss"), pred, target, _name(reduction, "reduction"), resolve_device(device))
 
 
-def loss_grad(name, pred, target, reduction="mean"):
+def loss_grad(name, pred, target, reduction="mean", *, device="cpu"):
     """dL/dpred for loss(name, pred, target, reduction)."""
-    return _core.loss_grad(_name(name, "loss"), pred, target, _name(reduction, "reduction"))
+    return _core.loss_grad(_name(name, "loss"), pred, target, _name(reduction, "reduction"),
+                           resolve_device(device))
 
 
 def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0, truncated=False,
-         value=0.0, low=0.0, high=1.0, mean=0.0, std=1.0):
+         value=0.0, low=0.0, high=1.0, mean=0.0, std=1.0, device="cpu"):
     """Initial values for a (fan_in, fan_out) weight (or `shape`), drawn from Philox by `seed` and
-    `stream`: the same arguments give the same numbers on any thread count. See fastmlp.init."""
+    `stream`: the same arguments give the same numbers on any thread count, and on CUDA (uniform and
+    constant kinds bit for bit; normal kinds up to the last bit of the device's log and cos). See
+    fastmlp.init."""
     name = _canonical_init(name)
     shape = (int(fan_in), int(fan_out)) if shape is None else tuple(int(s) for s in np.atleast_1d(shape))
     dtype = np.dtype(dtype).name
     return _core.init(name, int(fan_in), int(fan_out), int(seed) & 0xFFFFFFFFFFFFFFFF, list(shape), dtype,
                       int(stream), bool(truncated), float(value), float(low), float(high), float(mean),
-                      float(std))
+                      float(std), resolve_device(device))
 
 
 def permutation(n, seed, epoch=0):
@@ -90,15 +100,16 @@ def permutation(n, seed, epoch=0):
     return _core.permutation(int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, int(epoch))
 
 
-def sgd_update(param, grad, lr):
+def sgd_update(param, grad, lr, *, device="cpu"):
     """param -= lr * grad, in place (param must be a C-contiguous, writeable float array)."""
-    _core.sgd_update(param, grad, float(lr))
+    _core.sgd_update(param, grad, float(lr), resolve_device(device))
 
 
-def optimizer_update(optimizer, param, grad, state, step, lr=None):
+def optimizer_update(optimizer, param, grad, state, step, lr=None, *, device="cpu"):
     """One step of `optimizer` (a fastmlp.optim optimizer) on param, in place, with its state buffers
     (a list of arrays shaped like param, see optimizer.state_names()) updated in place too. step is the
     1-based number of this update (bias corrections and first-step rules depend on it); lr defaults to
     the optimizer's."""
     cfg = optimizer.config()
-    _core.optimizer_update(param, grad, list(state), int(step), float(cfg["lr"] if lr is None else lr), cfg)
+    _core.optimizer_update(param, grad, list(state), int(step), float(cfg["lr"] if lr is None else lr), cfg,
+                           resolve_device(device))

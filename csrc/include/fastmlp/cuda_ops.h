@@ -3,6 +3,7 @@
 // std::runtime_error carrying the CUDA error string (Python: RuntimeError), never an abort.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,32 @@ void memory_info(std::size_t& free_bytes, std::size_t& total_bytes);
 template <class T>
 void matmul(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b,
             index_t ldb, T* c);
+
+// Host-array twins of the CPU operations in ops.h, with the same signatures: inputs are copied to the
+// device, the CUDA kernels run, results are copied back (fastmlp.ops.*(device="cuda")). The bindings
+// pick the CPU or the CUDA function with one expression, so both paths validate and return alike.
+template <class T>
+void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationSpec act, Matrix<T> y);
+template <class T>
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
+                    Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
+template <class T>
+void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);
+template <class T>
+void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count);
+template <class T>
+double loss_value(Loss loss, Reduction red, const T* pred, const T* target, index_t count);
+template <class T>
+double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count);
+template <class T>
+void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream,
+               T* out, index_t count);
+template <class T>
+void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad,
+                    T* const* state, index_t count);
+template <class T>
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
+                     Matrix<const T> y, const std::vector<T*>& grads);
 
 // The network's output for host x; weights are copied to the device once per call.
 template <class T>

@@ -1,0 +1,75 @@
+"""How large a mini-batch fits in memory: "make mini-batches as large as the GPU allows".
+
+The trainers (cpu/train_loop.cpp and cuda/train_loop.cu) allocate, once per fit:
+  per batch row:  every layer's output (sum of the layer widths), two gradient buffers as wide as the
+                  widest layer, and the gathered input and target rows (in + out);
+  per parameter:  the parameter and its gradient, plus the optimizer's state buffers;
+  on CUDA also:   the whole data set (n x (in + out)) and the epoch's order (n int64).
+max_batch_size solves  fixed + rows * per_row <= safety * budget  for rows.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import _core
+from .ops import resolve_device
+
+__all__ = ["max_batch_size", "training_bytes"]
+
+
+def _layout(model):
+    sizes = [w.shape[0] for w in model.weights] + [model.weights[-1].shape[1]]
+    params = sum(w.size + b.size for w, b in zip(model.weights, model.biases))
+    return sizes, params, np.dtype(model.dtype).itemsize
+
+
+def training_bytes(model, batch_size, *, n_samples=0, optimizer=None, device=None):
+    """Bytes the trainer allocates for a fit of `model` with this batch size (see the module text);
+    n_samples counts only on CUDA, where the data set is copied to the device."""
+    device = resolve_device(model.device if device is None else device)
+    sizes, params, item = _layout(model)
+    states = len(optimizer.state_names()) if optimizer is not None else 0
+    per_row = item * (sum(sizes[1:]) + 2 * max(sizes) + sizes[0] + sizes[-1])
+    fixed = item * params * (1 + states) + (item * params if device == "cuda" else 0)
+    if device == "cuda":
+        fixed += n_samples * (item * (sizes[0] + sizes[-1]) + 8)
+    return fixed + int(batch_size) * per_row
+
+
+def _available_host_bytes():
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX: assume a modest 4 GiB
+        return 4 << 30
+
+
+def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory_budget=None, safety=0.8):
+    """The largest batch size whose training workspaces (activations, gradients, optimizer state and,
+    on CUDA, the data set) fit in `safety` x the memory budget.
+
+    The budget is `memory_budget` bytes when given; otherwise the free memory of the GPU
+    (cudaMemGetInfo) for device="cuda", and the available physical memory for "cpu". With n_samples
+    the answer is at most n_samples (a larger batch is the full batch). Raises MemoryError when not
+    even a batch of one fits.
+    """
+    device = resolve_device(model.device if device is None else device)
+    if not (0.0 < float(safety) <= 1.0):
+        raise ValueError(f"safety must be in (0, 1], got {safety!r}")
+    if n_samples is not None and (isinstance(n_samples, bool) or int(n_samples) < 1):
+        raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
+    if memory_budget is None:
+        memory_budget = _core.cuda_memory_info()[0] if device == "cuda" else _available_host_bytes()
+    elif isinstance(memory_budget, bool) or not float(memory_budget) > 0:
+        raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+    n = 0 if n_samples is None else int(n_samples)
+    fixed = training_bytes(model, 0, n_samples=n, optimizer=optimizer, device=device)
+    per_row = training_bytes(model, 1, n_samples=n, optimizer=optimizer, device=device) - fixed
+    rows = int((float(safety) * float(memory_budget) - fixed) // per_row)
+    if rows < 1:
+        raise MemoryError(f"not even a batch of 1 fits: the model and its training state need {fixed} bytes "
+                          f"plus {per_row} per sample, and the budget is {safety} x {int(memory_budget)} bytes "
+                          f"on {device}")
+    return min(rows, n) if n else rows

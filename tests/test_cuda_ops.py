@@ -1,0 +1,214 @@
+"""Every CUDA kernel through fastmlp.ops.*(device="cuda") against the NumPy reference and the CPU kernel,
+on odd shapes (1, 3, 17, 129, 1000, 4097 and 0). Skipped without a CUDA build and a GPU; run on a GPU
+machine by tools/gpu_check.sh (`pytest -m cuda`).
+
+Bounds: a float32 product summed over k terms is within about k eps (|a| |b|) of the exact one
+(Higham, "Accuracy and Stability of Numerical Algorithms", 3.1); the tests allow 2 k eps of that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import ops, reference
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not fastmlp.cuda_available(),
+                       reason="needs a CUDA build of fastmlp and a CUDA device "
+                              f"(built with CUDA: {fastmlp.cuda_built()})"),
+]
+
+DTYPES = [np.float32, np.float64]
+ACTS = ["identity", "step", "sigmoid", "tanh", "relu", "leaky_relu"]
+# (n, k, m): batch, inputs, outputs.
+DENSE_SHAPES = [(1, 1, 1), (3, 17, 5), (17, 129, 3), (129, 1000, 17), (1000, 3, 4097), (4097, 17, 129),
+                (0, 3, 5)]
+
+
+def check_within(got, want, bound, what):
+    got = np.asarray(got, np.float64)
+    assert got.shape == np.shape(want), f"{what}: shape {got.shape}, expected {np.shape(want)}"
+    err = np.abs(got - want)
+    bad = err > bound
+    assert not bad.any(), (f"{what}: {int(bad.sum())} of {err.size} out of bound; max error {err.max():.3e}, "
+                           f"bound there {np.broadcast_to(bound, err.shape)[np.unravel_index(err.argmax(), err.shape)]:.3e}")
+
+
+def product_bound(abs_product, k, dtype):
+    return 2 * max(k, 1) * np.finfo(dtype).eps * abs_product + np.finfo(dtype).tiny
+
+
+@pytest.mark.parametrize("n,k,m", DENSE_SHAPES, ids=str)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_dense_forward(n, k, m, act, dtype):
+    rng = np.random.default_rng(n * 7 + k * 3 + m)
+    x = rng.standard_normal((n, k)).astype(dtype)
+    w = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    got = ops.dense_forward(x, w, b, act, device="cuda")
+    assert got.dtype == dtype
+    z_bound = product_bound(np.abs(x.astype(np.float64)) @ np.abs(w) + np.abs(b), k + 1, dtype)
+    if act == "step":  # a z within the bound of 0 may land on either side
+        z = reference.dense_forward(x, w, b)
+        sure = np.abs(z) > z_bound
+        np.testing.assert_array_equal(got[sure], reference.activation_forward("step", z)[sure])
+        return
+    want = reference.dense_forward(x, w, b, act)
+    check_within(got, want, z_bound + 4 * np.finfo(dtype).eps * np.abs(want), f"dense_forward {act}")
+    check_within(got, ops.dense_forward(x, w, b, act), 2 * z_bound + 8 * np.finfo(dtype).eps * np.abs(want),
+                 f"dense_forward {act} vs CPU")
+
+
+@pytest.mark.parametrize("n,k,m", DENSE_SHAPES, ids=str)
+@pytest.mark.parametrize("act", ["identity", "sigmoid", "tanh", "relu", "leaky_relu"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_dense_backward(n, k, m, act, dtype):
+    rng = np.random.default_rng(n + 5 * k + 11 * m)
+    x = rng.standard_normal((n, k)).astype(dtype)
+    w = rng.standard_normal((k, m)).astype(dtype)
+    y = ops.dense_forward(x, w, np.zeros(m, dtype), act)
+    gy = rng.standard_normal((n, m)).astype(dtype)
+    gx, gw, gb = ops.dense_backward(x, w, gy, act, y if act != "identity" else None, device="cuda")
+    wgx, wgw, wgb = reference.dense_backward(x, w, gy, act, y)
+    gz = np.abs(reference.activation_backward_from_output(act, y, gy)) if act != "identity" else np.abs(gy)
+    # act'(z) read off y is exact up to an absolute error of a few eps (1 - y^2 cancels near |y| = 1),
+    # so the error of grad_z is bounded by eps |grad_y|, not by eps |grad_z|.
+    gy_abs, eps = np.abs(gy.astype(np.float64)), np.finfo(dtype).eps
+    x64 = np.abs(x.astype(np.float64))
+    check_within(gw, wgw, product_bound(x64.T @ gz, n, dtype) + 4 * eps * (x64.T @ gy_abs), "grad_w")
+    check_within(gb, wgb, product_bound(gz.sum(axis=0), n, dtype) + 4 * eps * gy_abs.sum(axis=0), "grad_b")
+    check_within(gx, wgx, product_bound(gz @ np.abs(w.T), m, dtype) + 4 * eps * (gy_abs @ np.abs(w.T)), "grad_x")
+
+
+@pytest.mark.parametrize("size", [1, 3, 17, 129, 1000, 4097, 0])
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_activations(size, act, dtype, assert_close):
+    rng = np.random.default_rng(size)
+    z = (rng.standard_normal((size, 3)) * 4).astype(dtype)
+    z[: min(size, 2), 0] = 0.0  # the kink and the step's edge
+    ga = rng.standard_normal((size, 3)).astype(dtype)
+    a = ops.activation_forward(act, z, negative_slope=0.1, device="cuda")
+    assert_close(a, reference.activation_forward(act, z, 0.1), dtype, f"{act} forward")
+    gz = ops.activation_backward(act, z, ga, negative_slope=0.1, device="cuda")
+    assert_close(gz, reference.activation_backward(act, z, ga, 0.1), dtype, f"{act} backward")
+    assert_close(gz, ops.activation_backward(act, z, ga, negative_slope=0.1), dtype, f"{act} backward vs CPU")
+
+
+@pytest.mark.parametrize("size", [1, 3, 17, 129, 1000, 4097, 1 << 20])
+@pytest.mark.parametrize("name", ["mse", "mae"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_losses(size, name, reduction, dtype, assert_close):
+    rng = np.random.default_rng(size)
+    pred = rng.standard_normal(size).astype(dtype)
+    target = rng.standard_normal(size).astype(dtype)
+    target[: size // 3] = pred[: size // 3]  # MAE's gradient at 0 is 0
+    got = ops.loss(name, pred, target, reduction, device="cuda")
+    # The differences are taken in the dtype, then summed in float64 on the device in a fixed order.
+    rel = max(4 * np.finfo(dtype).eps, 1e-12)
+    assert got == pytest.approx(reference.loss(name, pred, target, reduction), rel=rel)
+    assert got == pytest.approx(ops.loss(name, pred, target, reduction), rel=rel)
+    assert got == ops.loss(name, pred, target, reduction, device="cuda"), "the reduction is deterministic"
+    grad = ops.loss_grad(name, pred, target, reduction, device="cuda")
+    assert_close(grad, reference.loss_grad(name, pred, target, reduction), dtype, f"{name} grad")
+
+
+INITS = [("zeros", {}), ("ones", {}), ("constant", {"value": 0.25}), ("uniform", {"low": -2.0, "high": 3.0}),
+         ("normal", {"mean": 1.0, "std": 0.5}), ("lecun_uniform", {}), ("lecun_normal", {}),
+         ("xavier_uniform", {}), ("xavier_normal", {"truncated": True}), ("he_uniform", {}), ("he_normal", {}),
+         ("he_normal", {"truncated": True})]
+
+
+@pytest.mark.parametrize("name,kw", INITS, ids=lambda v: v if isinstance(v, str) else str(v))
+@pytest.mark.parametrize("shape", [(1, 1), (3, 17), (129, 1000), (4097, 3), (0, 5)], ids=str)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_init_draws_the_cpu_stream(name, kw, shape, dtype):
+    args = dict(seed=12345, shape=shape, dtype=np.dtype(dtype).name, stream=3, **kw)
+    gpu = ops.init(name, max(shape[0], 1), max(shape[1], 1), device="cuda", **args)
+    cpu = ops.init(name, max(shape[0], 1), max(shape[1], 1), **args)
+    assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape
+    if "normal" not in name:
+        assert gpu.tobytes() == cpu.tobytes(), f"{name}: not bitwise identical to the CPU"
+        return
+    # Normals go through the device's log and cos, which may differ from the host's in the last bit
+    # of a double: after rounding to the dtype, at most one ulp apart, and nearly always identical.
+    ulp = np.spacing(np.abs(cpu).astype(dtype))
+    assert np.all(np.abs(gpu - cpu) <= ulp), f"{name}: max difference {np.abs(gpu - cpu).max():.3e}"
+    assert gpu.size == 0 or np.mean(gpu == cpu) >= 0.99
+    np.testing.assert_allclose(gpu, reference.init(name, max(shape[0], 1), max(shape[1], 1), **{
+        k: v for k, v in args.items() if k != "dtype"}), rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-7)
+
+
+OPTIMIZERS = [
+    fastmlp.optim.SGD(lr=0.1),
+    fastmlp.optim.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    fastmlp.optim.SGD(lr=0.05, momentum=0.9, dampening=0.1),
+    fastmlp.optim.Adam(lr=1e-2),
+    fastmlp.optim.Adam(lr=1e-2, amsgrad=True, weight_decay=1e-3),
+    fastmlp.optim.AdamW(lr=1e-2, amsgrad=True),
+    fastmlp.optim.RMSprop(lr=1e-3),
+    fastmlp.optim.RMSprop(lr=1e-3, momentum=0.5, centered=True, weight_decay=1e-2),
+    fastmlp.optim.Adagrad(lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
+]
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=lambda o: repr(o))
+@pytest.mark.parametrize("size", [1, 17, 4097])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_optimizer_update_matches_cpu_and_reference(opt, size, dtype, assert_close):
+    rng = np.random.default_rng(size)
+    p0 = rng.standard_normal(size).astype(dtype)
+    gpu_p, cpu_p = p0.copy(), p0.copy()
+    gpu_s = [np.full(size, v, dtype) for v in opt.state_initial_values()]
+    cpu_s = [s.copy() for s in gpu_s]
+    ref_p, ref_s = p0.astype(np.float64), [None] * len(gpu_s)
+    for step in range(1, 6):
+        g = rng.standard_normal(size).astype(dtype)
+        ops.optimizer_update(opt, gpu_p, g, gpu_s, step, device="cuda")
+        ops.optimizer_update(opt, cpu_p, g, cpu_s, step)
+        ref_p, ref_s = reference.optimizer_step(opt.config(), ref_p, g, ref_s, step, opt.lr)
+    # The same per-element arithmetic (fastmlp/optim_step.h) on both: equal up to the device's
+    # sqrt and division rounding and FMA contraction.
+    assert_close(gpu_p, cpu_p, dtype, "param vs CPU")
+    assert_close(gpu_p, ref_p, dtype, "param vs reference")
+    for a, b in zip(gpu_s, cpu_s):
+        assert_close(a, b, dtype, "state vs CPU")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_sgd_update(dtype):
+    p = np.arange(4097, dtype=dtype)
+    g = np.linspace(-1, 1, 4097).astype(dtype)
+    want = reference.sgd_update(p, g, 0.5)
+    ops.sgd_update(p, g, 0.5, device="cuda")
+    np.testing.assert_allclose(p, want, rtol=np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_gradients_match_reference(dtype):
+    rng = np.random.default_rng(7)
+    model = fastmlp.MLP([17, 129, 3, 2], activation="tanh", seed=2, dtype=np.dtype(dtype).name, device="cuda")
+    x = rng.standard_normal((1000, 17)).astype(dtype)
+    y = rng.standard_normal((1000, 2)).astype(dtype)
+    value, grads = model.gradients(x, y)
+    want_value, want = reference.mlp_loss_grad(model.weights, model.biases, model.activations, "mse", x, y)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    assert value == pytest.approx(want_value, rel=tol)
+    for (gw, gb), (ww, wb) in zip(grads, want):
+        np.testing.assert_allclose(gw, ww, rtol=tol, atol=tol * np.abs(ww).max())
+        np.testing.assert_allclose(gb, wb, rtol=tol, atol=tol * np.abs(wb).max())
+    assert model.evaluate(x, y) == pytest.approx(want_value, rel=tol)
+
+
+def test_cuda_gemm_covers_more_row_tiles_than_a_grid_dimension():
+    # 16-row tiles: more than 65535 of them need the kernel's stride over row tiles.
+    x = np.random.default_rng(0).standard_normal((16 * 65535 + 37, 2))
+    w = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]])
+    b = np.array([0.5, 0.0, -0.5])
+    got = ops.dense_forward(x, w, b, device="cuda")
+    np.testing.assert_allclose(got, x @ w + b, rtol=1e-13, atol=1e-13)
