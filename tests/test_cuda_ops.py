@@ -135,11 +135,15 @@ def test_cuda_init_draws_the_cpu_stream(name, kw, shape, dtype):
     if "normal" not in name:
         assert gpu.tobytes() == cpu.tobytes(), f"{name}: not bitwise identical to the CPU"
         return
-    # Normals go through the device's log and cos, which may differ from the host's in the last bit
-    # of a double: after rounding to the dtype, at most one ulp apart, and nearly always identical.
+    # Normals go through the device's log (within 1 ulp) and cos (within 2 ulp, CUDA Math API), while
+    # glibc's are nearly correctly rounded: a few ulp apart in float64; after rounding to float32, at
+    # most one ulp apart and nearly always identical.
     ulp = np.spacing(np.abs(cpu).astype(dtype))
-    assert np.all(np.abs(gpu - cpu) <= ulp), f"{name}: max difference {np.abs(gpu - cpu).max():.3e}"
-    assert gpu.size == 0 or np.mean(gpu == cpu) >= 0.99
+    if dtype == np.float32:
+        assert np.all(np.abs(gpu - cpu) <= ulp), f"{name}: max difference {np.abs(gpu - cpu).max():.3e}"
+        assert gpu.size == 0 or np.mean(gpu == cpu) >= 0.99
+    else:
+        assert np.all(np.abs(gpu - cpu) <= 8 * ulp), f"{name}: max difference {np.abs(gpu - cpu).max():.3e}"
     np.testing.assert_allclose(gpu, reference.init(name, max(shape[0], 1), max(shape[1], 1), **{
         k: v for k, v in args.items() if k != "dtype"}), rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-7)
 
@@ -172,12 +176,13 @@ def test_cuda_optimizer_update_matches_cpu_and_reference(opt, size, dtype, asser
         ops.optimizer_update(opt, gpu_p, g, gpu_s, step, device="cuda")
         ops.optimizer_update(opt, cpu_p, g, cpu_s, step)
         ref_p, ref_s = reference.optimizer_step(opt.config(), ref_p, g, ref_s, step, opt.lr)
-    # The same per-element arithmetic (fastmlp/optim_step.h) on both: equal up to the device's
-    # sqrt and division rounding and FMA contraction.
-    assert_close(gpu_p, cpu_p, dtype, "param vs CPU")
-    assert_close(gpu_p, ref_p, dtype, "param vs reference")
+    # The same per-element arithmetic (fastmlp/optim_step.h) on both, with coefficients computed on
+    # the host, no FMA contraction (optim.cu is built with --fmad=false) and IEEE-rounded sqrt and
+    # division on both: the same bits.
+    assert gpu_p.tobytes() == cpu_p.tobytes(), f"param differs from the CPU's by {np.abs(gpu_p - cpu_p).max():.3e}"
     for a, b in zip(gpu_s, cpu_s):
-        assert_close(a, b, dtype, "state vs CPU")
+        assert a.tobytes() == b.tobytes(), f"state differs from the CPU's by {np.abs(a - b).max():.3e}"
+    assert_close(gpu_p, ref_p, dtype, "param vs reference")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

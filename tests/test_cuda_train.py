@@ -105,3 +105,25 @@ def test_cuda_fit_is_deterministic():
         out.append(m.get_weights())
     for (w1, b1), (w2, b2) in zip(*out):
         assert np.array_equal(w1, w2) and np.array_equal(b1, b2)
+
+
+def test_cuda_fit_sees_weights_changed_between_epochs():
+    # A callback that edits the weights in place after an epoch changes the next epoch on CUDA as on
+    # the CPU: the trainer uploads the host parameters at the start of every epoch.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 4))
+    y = np.tanh(x[:, :1]) - x[:, 1:2]
+    out = {}
+    for device in ("cpu", "cuda"):
+        model = fastmlp.MLP([4, 16, 1], activation="tanh", dtype="float64", seed=0, device=device)
+
+        def halve(epoch, logs, model=model):
+            if epoch == 0:
+                model.weights[0][...] *= 0.5
+
+        model.fit(x, y, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=32, epochs=3,
+                  callbacks=[fastmlp.LambdaCallback(on_epoch_end=halve)])
+        out[device] = model.get_weights()
+    for (wc, bc), (wg, bg) in zip(out["cpu"], out["cuda"]):
+        np.testing.assert_allclose(wg, wc, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(bg, bc, rtol=1e-9, atol=1e-12)

@@ -739,7 +739,7 @@ def test_thread_count_does_not_change_results():
 def test_version_and_cuda():
     assert isinstance(fastmlp.__version__, str) and fastmlp.__version__
     assert re.match(r"\d+\.\d+", fastmlp.__version__)
-    assert fastmlp.cuda_available() is False
+    assert isinstance(fastmlp.cuda_available(), bool)
     assert isinstance(fastmlp.cuda_built(), bool)
 
 

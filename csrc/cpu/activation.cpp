@@ -56,7 +56,7 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
     case Activation::sigmoid:
       for (index_t i = 0; i < count; ++i) {
         T s = sigmoid(z[i]);
-        grad_z[i] = grad_a[i] * s * (T(1) - s);
+        grad_z[i] = grad_a[i] * (s * (T(1) - s));  // as activation_backward_from_output
       }
       break;
     case Activation::tanh:

@@ -139,7 +139,7 @@ class Trainer final : public TrainerBase {
     if (opt_.clip_grad_value > 0.0) {
       const T v = T(opt_.clip_grad_value);
       for (size_t g = 0; g < grads_.size(); ++g)
-        for (T& x : grad_store_[g]) x = std::min(v, std::max(-v, x));
+        for (T& x : grad_store_[g]) x = x > v ? v : (x < -v ? -v : x);  // a NaN stays NaN (as torch)
     }
     if (opt_.clip_grad_norm > 0.0) {
       double sq = 0.0;

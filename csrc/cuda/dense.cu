@@ -1,5 +1,5 @@
 // The dense layer on the GPU: its backward on device memory (activation derivative, bias gradient as
-// column sums summed in row order, so deterministic, and the two GEMMs), the row gather of a shuffled
+// column sums (gemm.cu), and the two GEMMs), the row gather of a shuffled
 // mini-batch, and the host-array forms of forward and backward behind fastmlp.ops.*(device="cuda").
 #include "common.cuh"
 #include "fastmlp/cuda_ops.h"
@@ -8,15 +8,6 @@
 namespace fastmlp {
 namespace cuda {
 namespace {
-
-template <class T>
-__global__ void column_sums_kernel(const T* __restrict__ g, index_t rows, index_t cols, T* __restrict__ out) {
-  const index_t j = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j >= cols) return;
-  T s = T(0);
-  for (index_t i = 0; i < rows; ++i) s += g[i * cols + j];  // neighbouring threads read neighbouring columns
-  out[j] = s;
-}
 
 template <class T>
 __global__ void gather_kernel(const T* __restrict__ src, const std::int64_t* __restrict__ idx, index_t rows,
@@ -28,13 +19,6 @@ __global__ void gather_kernel(const T* __restrict__ src, const std::int64_t* __r
 }
 
 }  // namespace
-
-template <class T>
-void column_sums(const T* g, index_t rows, index_t cols, T* out) {
-  if (cols == 0) return;
-  column_sums_kernel<T><<<blocks_for(cols, 128), 128>>>(g, rows, cols, out);
-  CUDA_CHECK_LAUNCH();
-}
 
 template <class T>
 void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t cols, T* dst) {
@@ -75,8 +59,6 @@ void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, Act
   dgb.download(grad_b, m);
 }
 
-template void column_sums<float>(const float*, index_t, index_t, float*);
-template void column_sums<double>(const double*, index_t, index_t, double*);
 template void gather_rows<float>(const float*, const std::int64_t*, index_t, index_t, float*);
 template void gather_rows<double>(const double*, const std::int64_t*, index_t, index_t, double*);
 

@@ -26,7 +26,8 @@ template <class T>
 void dense_backward(const T* x, const T* w, const T* y, ActivationSpec act, index_t rows, index_t in,
                     index_t out, T* g, T* grad_x, T* grad_w, T* grad_b);
 
-// out[j] = sum over rows of g[i, j], one thread per column, rows in order.
+// out[j] = sum over rows of g[i, j], rows in a fixed order (split in slices for long columns, as
+// gemm's split-K; gemm.cu).
 template <class T>
 void column_sums(const T* g, index_t rows, index_t cols, T* out);
 

@@ -26,7 +26,7 @@ int device_count() noexcept {
 std::string device_description() {
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  char buf[256];
+  char buf[320];
   std::snprintf(buf, sizeof(buf), "%s (sm_%d%d, %.1f GiB)", prop.name, prop.major, prop.minor,
                 double(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
   return buf;
@@ -59,22 +59,28 @@ struct DeviceNet {
   DeviceNet(std::vector<LayerRef<T>> layers, bool training) : host(std::move(layers)) {
     for (const auto& L : host) {
       w.emplace_back(L.in * L.out);
-      w.back().upload(L.w, L.in * L.out);
       b.emplace_back(L.out);
-      b.back().upload(L.b, L.out);
       if (!training) continue;
       gw.emplace_back(L.in * L.out);
       gb.emplace_back(L.out);
       ws.emplace_back();
       bs.emplace_back();
-      for (T* s : L.w_state) {
-        ws.back().emplace_back(L.in * L.out);
-        ws.back().back().upload(s, L.in * L.out);
-      }
-      for (T* s : L.b_state) {
-        bs.back().emplace_back(L.out);
-        bs.back().back().upload(s, L.out);
-      }
+      for (size_t s = 0; s < L.w_state.size(); ++s) ws.back().emplace_back(L.in * L.out);
+      for (size_t s = 0; s < L.b_state.size(); ++s) bs.back().emplace_back(L.out);
+    }
+    upload();
+  }
+
+  // Host parameters (and optimizer state) to the device: at the start of every epoch, so that what
+  // Python changed between epochs (a callback, set_weights) counts, as it does on the CPU.
+  void upload() {
+    for (size_t l = 0; l < host.size(); ++l) {
+      const auto& L = host[l];
+      w[l].upload(L.w, L.in * L.out);
+      b[l].upload(L.b, L.out);
+      if (l >= ws.size()) continue;  // inference: no optimizer state
+      for (size_t s = 0; s < L.w_state.size(); ++s) ws[l][s].upload(L.w_state[s], L.in * L.out);
+      for (size_t s = 0; s < L.b_state.size(); ++s) bs[l][s].upload(L.b_state[s], L.out);
     }
   }
 
@@ -106,14 +112,17 @@ struct DeviceWorkspace {
   }
 };
 
-template <class T>
-const T* forward(const DeviceNet<T>& net, const T* x, index_t rows, DeviceWorkspace<T>& ws) {
+// x through every layer (GEMM with fused bias and activation); layer l writes into out(l), a device
+// buffer of rows x out_l. Returns the last layer's output.
+template <class T, class Out>
+const T* forward(const DeviceNet<T>& net, const T* x, index_t rows, Out out) {
   const T* in = x;
   for (size_t l = 0; l < net.host.size(); ++l) {
     const auto& L = net.host[l];
-    cuda::gemm<T>(false, false, rows, L.out, L.in, in, L.in, net.w[l].get(), L.out, T(0), ws.act[l].get(), L.out,
-            net.b[l].get(), L.act);
-    in = ws.act[l].get();
+    T* o = out(l);
+    cuda::gemm<T>(false, false, rows, L.out, L.in, in, L.in, net.w[l].get(), L.out, T(0), o, L.out, net.b[l].get(),
+                  L.act);
+    in = o;
   }
   return in;
 }
@@ -125,7 +134,7 @@ template <class T>
 void loss_and_gradients(DeviceNet<T>& net, Loss loss, const T* xb, const T* yb, index_t rows, DeviceWorkspace<T>& ws,
                         double weight, double* partial, double* acc) {
   const auto& layers = net.host;
-  const T* out = forward(net, xb, rows, ws);
+  const T* out = forward(net, xb, rows, [&](size_t l) { return ws.act[l].get(); });
   T* g = ws.grad_a.get();
   T* g_next = ws.grad_b.get();
   cuda::loss_and_grad<T>(loss, Reduction::mean, out, yb, g, rows * layers.back().out, weight, partial, acc);
@@ -148,6 +157,12 @@ class Trainer final : public TrainerBase {
         x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
     x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
     y_.upload(y.data, y.rows * y.cols);
+    for (size_t l = 0; l < net_.host.size(); ++l) {  // the state pointers every step hands the optimizer
+      w_state_.emplace_back();
+      b_state_.emplace_back();
+      for (auto& s : net_.ws[l]) w_state_.back().push_back(s.get());
+      for (auto& s : net_.bs[l]) b_state_.back().push_back(s.get());
+    }
     gather_ = opt_.shuffle && batch_ < n_;
     if (gather_) {
       order_host_.resize(size_t(n_));
@@ -160,6 +175,7 @@ class Trainer final : public TrainerBase {
   index_t steps_per_epoch() const override { return opt_.drop_last ? n_ / batch_ : (n_ + batch_ - 1) / batch_; }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
+    if (epoch_runs_++ > 0) net_.upload();  // the constructor uploaded for the first epoch
     if (gather_) {
       permutation(opt_.seed, epoch, order_host_.data(), n_);
       order_.upload(order_host_.data(), n_);
@@ -193,12 +209,10 @@ class Trainer final : public TrainerBase {
     clip();
     const StepCoefficients<T> c = step_coefficients<T>(opt_.optimizer, lr, step);
     for (size_t l = 0; l < L; ++l) {
-      std::vector<T*> wst, bst;
-      for (auto& s : net_.ws[l]) wst.push_back(s.get());
-      for (auto& s : net_.bs[l]) bst.push_back(s.get());
-      cuda::optimizer_step<T>(opt_.optimizer, c, net_.w[l].get(), net_.gw[l].get(), wst.data(),
-                        layers[l].in * layers[l].out);
-      cuda::optimizer_step<T>(opt_.optimizer, c, net_.b[l].get(), net_.gb[l].get(), bst.data(), layers[l].out);
+      cuda::optimizer_step<T>(opt_.optimizer, c, net_.w[l].get(), net_.gw[l].get(), w_state_[l].data(),
+                              layers[l].in * layers[l].out);
+      cuda::optimizer_step<T>(opt_.optimizer, c, net_.b[l].get(), net_.gb[l].get(), b_state_[l].data(),
+                              layers[l].out);
     }
   }
 
@@ -231,6 +245,8 @@ class Trainer final : public TrainerBase {
   DeviceBuffer<T> x_, y_, xb_, yb_;
   DeviceBuffer<double> partial_, acc_;  // acc_[0]: epoch loss sum, acc_[1]: squared gradient norm
   bool gather_ = false;
+  std::int64_t epoch_runs_ = 0;
+  std::vector<std::vector<T*>> w_state_, b_state_;
   std::vector<std::int64_t> order_host_;
   DeviceBuffer<std::int64_t> order_;
 };
@@ -239,15 +255,18 @@ class Trainer final : public TrainerBase {
 
 template <class T>
 void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matrix<T> out) {
-  constexpr index_t kChunk = 65536;
-  const index_t chunk = std::min(kChunk, std::max<index_t>(x.rows, 1));
+  // Inference keeps no activations for a backward pass: two buffers as wide as the widest layer take
+  // turns. Rows go in chunks of at most 65536, fewer when those buffers would pass 1 GiB.
+  index_t widest = 1;
+  for (const auto& L : layers) widest = std::max(widest, L.out);
+  const index_t by_bytes = std::max<index_t>(1, (index_t(1) << 30) / index_t(2 * widest * sizeof(T)));
+  const index_t chunk = std::min({index_t(65536), by_bytes, std::max<index_t>(x.rows, 1)});
   DeviceNet<T> net(layers, false);
-  DeviceWorkspace<T> ws(layers, chunk);
-  DeviceBuffer<T> xd(chunk * x.cols);
+  DeviceBuffer<T> ping(chunk * widest), pong(chunk * widest), xd(chunk * x.cols);
   for (index_t begin = 0; begin < x.rows; begin += chunk) {
     const index_t rows = std::min(chunk, x.rows - begin);
     xd.upload(x.row(begin), rows * x.cols);
-    const T* y = forward(net, xd.get(), rows, ws);
+    const T* y = forward(net, xd.get(), rows, [&](size_t l) { return (l % 2 ? pong : ping).get(); });
     CUDA_CHECK(cudaMemcpy(out.row(begin), y, sizeof(T) * size_t(rows * out.cols), cudaMemcpyDeviceToHost));
   }
 }

@@ -179,6 +179,7 @@ class MLP:
         # so that it can be trained as well as used.
         self.__dict__.update(state)
         self.__dict__.setdefault("stop_training", False)
+        self.__dict__.setdefault("device", "cpu")
         for arrays in (self.weights, self.biases):
             for i, a in enumerate(arrays):
                 if not (a.flags.writeable and a.flags.c_contiguous and type(a) is np.ndarray):

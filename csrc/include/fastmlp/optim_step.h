@@ -33,6 +33,7 @@ FASTMLP_HD void sgd_element(const StepCoefficients<T>& c, T& p, T grad, T* buf) 
 
 template <class T>
 FASTMLP_HD void adam_element(const StepCoefficients<T>& c, T& p, T grad, T& m, T& v, T* vmax) {
+  using std::sqrt;  // the T overload: float32 stays float32 on the host too
   T g = grad;
   if (c.decoupled)
     p *= c.decay;
@@ -50,6 +51,7 @@ FASTMLP_HD void adam_element(const StepCoefficients<T>& c, T& p, T grad, T& m, T
 
 template <class T>
 FASTMLP_HD void rmsprop_element(const StepCoefficients<T>& c, T& p, T grad, T& sq, T* buf, T* gavg) {
+  using std::sqrt;  // the T overload: float32 stays float32 on the host too
   const T g = grad + c.wd * p;
   sq = c.alpha * sq + c.one_alpha * g * g;
   T var = sq;
@@ -68,6 +70,7 @@ FASTMLP_HD void rmsprop_element(const StepCoefficients<T>& c, T& p, T grad, T& s
 
 template <class T>
 FASTMLP_HD void adagrad_element(const StepCoefficients<T>& c, T& p, T grad, T& sum) {
+  using std::sqrt;  // the T overload: float32 stays float32 on the host too
   const T g = grad + c.wd * p;
   sum += g * g;
   p -= c.clr * g / (sqrt(sum) + c.eps);
