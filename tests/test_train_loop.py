@@ -179,6 +179,8 @@ def test_fit_same_seed_bitwise(rng, assert_bitwise):
     pytest.param(SIZES, N, 7, id="small"),
     # big enough that each GEMM of a step (>= 2*128^3 multiply-adds) is split over 2 threads
     pytest.param([96, 256, 256, 16], 384, 128, id="threaded"),
+    # a small network's batches cut in two parts, one per core (the last, 100 rows, is cut too)
+    pytest.param([16, 64, 64, 1], 356, 128, id="batch-parts"),
 ])
 def test_fit_thread_count_bitwise(rng, assert_bitwise, num_threads, sizes, n, batch):
     x = rng.standard_normal((n, sizes[0])).astype(np.float32)
@@ -201,3 +203,25 @@ def test_predict_many_rows_matches_reference(rng, assert_close, tol, dtype):
     w, b = _params(model)
     want = reference.mlp_forward(w, b, model.activations, x)
     assert_close(model.predict(x), want, np.dtype(dtype), "predict on 9000 rows")
+
+
+@pytest.mark.parametrize("optimizer", [SGD(lr=LR), fastmlp.optim.Adam(lr=1e-2)], ids=["sgd", "adam"])
+def test_batches_cut_in_parts_match_the_reference(rng, assert_close, optimizer):
+    """A small network with batches of >= 64 rows: the trainer computes the gradients of the two halves
+    of each batch side by side and adds them. Batches of 128, 128 and a last one of 100 (cut into 50 +
+    50), and of 40 (not cut), against the reference's whole-batch gradients, in float64."""
+    sizes = [16, 64, 64, 1]
+    x = rng.standard_normal((396, sizes[0]))
+    y = np.tanh(x[:, :1] - 0.5 * x[:, 1:2])
+    for batch in (128, 40):
+        model = fastmlp.MLP(sizes, activation="tanh", seed=3, dtype="float64")
+        weights, biases = _params(model)
+        hist = model.fit(x, y, optimizer=optimizer, batch_size=batch, epochs=2, seed=9)
+        state, step = None, 0
+        for epoch in range(2):
+            value, weights, biases, state, step = reference.train_epoch(
+                weights, biases, model.activations, x, y, "mse", batch, True, 9, epoch, optimizer.lr,
+                optimizer=optimizer.config(), state=state, step=step)
+            assert hist.history["loss"][epoch] == pytest.approx(value, rel=1e-12)
+        for got, want in zip(model.weights + model.biases, weights + biases):
+            _rel_close(assert_close, got, want, np.float64, f"batch {batch}", 1e-11)

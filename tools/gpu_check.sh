@@ -33,7 +33,7 @@ python3 -c "import fastmlp, sys; sys.exit(not fastmlp.cuda_available())" \
   || { grep -i "cuda" "$OUT/build.log" | tail -5; echo "gpu_check: the build has no usable CUDA backend" >&2; exit 1; }
 
 step "CUDA tests"
-timeout 240 python3 -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_memory.py tests/test_devices.py \
+timeout 180 python3 -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_memory.py tests/test_devices.py \
   -q -p no:cacheprovider -rs --maxfail=20 2>&1 | tee "$OUT/pytest_cuda.txt" || status=1
 
 step "compute-sanitizer memcheck (short test)"
@@ -41,7 +41,7 @@ sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-san
 if [ -n "$sanitizer" ]; then
   # Small cases of every kernel: GEMM edges, dense backward, losses, init, every optimizer, a fit with
   # gather and clipping. Some runtimes (gVisor) refuse the tool: reported, not counted as a failure.
-  timeout 240 "$sanitizer" --tool memcheck --error-exitcode 3 python3 -m pytest tests/test_cuda_ops.py \
+  timeout 120 "$sanitizer" --tool memcheck --error-exitcode 3 python3 -m pytest tests/test_cuda_ops.py \
     tests/test_cuda_train.py -q -p no:cacheprovider \
     -k "1-1-1 or 3-17-5 or (float64_matches_reference and 7) or deterministic or (optimizer_update and 17)" \
     >"$OUT/memcheck_full.txt" 2>&1
@@ -57,7 +57,7 @@ else
 fi
 
 step "benchmark vs PyTorch CUDA"
-timeout 300 python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt" || status=1
+timeout 150 python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt" || status=1
 
 step "summary"
 grep -E "passed|failed|error" "$OUT/pytest_cuda.txt" | tail -n 1

@@ -24,6 +24,11 @@ double loss_value(Loss loss, Reduction red, const T* pred, const T* target, inde
 template <class T>
 double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count) {
   const double scale = red == Reduction::mean ? 1.0 / double(count) : 1.0;
+  return loss_sum_and_grad<T>(loss, pred, target, grad, count, scale) * scale;
+}
+
+template <class T>
+double loss_sum_and_grad(Loss loss, const T* pred, const T* target, T* grad, index_t count, double scale) {
   double sum = 0.0;
   if (loss == Loss::mse) {
     const T g = T(2.0 * scale);  // d/dp (p - t)^2 = 2 (p - t)
@@ -40,12 +45,13 @@ double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T
       grad[i] = d > T(0) ? g : (d < T(0) ? -g : T(0));
     }
   }
-  return sum * scale;
+  return sum;
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                          \
   template double loss_value<T>(Loss, Reduction, const T*, const T*, index_t);          \
-  template double loss_and_grad<T>(Loss, Reduction, const T*, const T*, T*, index_t);
+  template double loss_and_grad<T>(Loss, Reduction, const T*, const T*, T*, index_t);               \
+  template double loss_sum_and_grad<T>(Loss, const T*, const T*, T*, index_t, double);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

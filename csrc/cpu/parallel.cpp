@@ -33,7 +33,6 @@ void set_num_threads(int n) { g_threads.store(std::max(1, n), std::memory_order_
 int threads_for(double work) {
   // Waking a team costs a few microseconds, more on a busy machine: only products of 2M+ multiply-adds
   // (~50 microseconds on one core) are split.
-  constexpr double kWorkPerThread = 128.0 * 128.0 * 128.0;
   int want = int(work / kWorkPerThread);
   return std::max(1, std::min(get_num_threads(), want));
 }

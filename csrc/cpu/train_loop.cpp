@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "fastmlp/ops.h"
+#include "fastmlp/parallel.h"
 
 namespace fastmlp {
 namespace {
@@ -42,16 +43,17 @@ Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Wor
   return out;
 }
 
-// Loss (mean over the batch's elements) and gradients of every parameter for batch (x, y).
+// The loss summed over the elements of batch (x, y), and the gradient of every parameter scaled by
+// grad_scale (1 / the element count of the whole mini-batch, of which (x, y) may be a part).
 // grads[2l], grads[2l+1] receive dL/dW_l, dL/db_l.
 template <class T>
 double forward_backward(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
-                        Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads) {
+                        Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale) {
   const index_t rows = x.rows;
   Matrix<T> out = forward(layers, x, ws);
   T* g = ws.grad_a.data();
   T* g_next = ws.grad_b.data();
-  const double value = loss_and_grad<T>(loss, Reduction::mean, out.data, y.data, g, out.size());
+  const double value = loss_sum_and_grad<T>(loss, out.data, y.data, g, out.size(), grad_scale);
   for (size_t l = layers.size(); l-- > 0;) {
     const LayerRef<T>& L = layers[l];
     Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
@@ -76,25 +78,62 @@ void gather(Matrix<const T> src, const std::int64_t* idx, index_t rows, T* dst) 
   for (index_t i = 0; i < rows; ++i) std::memcpy(dst + i * cols, src.row(idx[i]), sizeof(T) * cols);
 }
 
+// How many parts a mini-batch of `rows` is cut into, their gradients computed side by side (one per
+// core) and added in a fixed order. Two when none of the batch's products is big enough to be threaded
+// by the GEMM itself (a small network) and there is work enough to pay for a second thread's wake-up.
+// The cut depends on the shape alone, never on the thread count: one thread runs the two parts one
+// after the other and gets the very same bits.
+template <class T>
+int parts_for(const std::vector<LayerRef<T>>& layers, index_t rows) {
+  constexpr index_t kMinPartRows = 32;
+  constexpr double kMinWork = 65536.0;  // multiply-adds of a forward pass, a few microseconds
+  if (rows < 2 * kMinPartRows) return 1;
+  double total = 0.0, biggest = 0.0;
+  for (const auto& L : layers) {
+    const double w = double(rows) * double(L.in) * double(L.out);
+    total += w;
+    biggest = std::max(biggest, w);
+  }
+  return biggest < kWorkPerThread && total >= kMinWork ? 2 : 1;
+}
+
+// What one part of a mini-batch needs: its workspace, its gathered rows and its gradients.
+template <class T>
+struct Part {
+  Workspace<T> ws;
+  std::vector<T> xb, yb;
+  std::vector<std::vector<T>> grad_store;
+  std::vector<T*> grads;
+
+  Part(const std::vector<LayerRef<T>>& layers, index_t rows, index_t x_cols, index_t y_cols, bool gather)
+      : ws(layers, rows) {
+    if (gather) {
+      xb.resize(size_t(rows * x_cols));
+      yb.resize(size_t(rows * y_cols));
+    }
+    for (const auto& L : layers) {
+      grad_store.emplace_back(size_t(L.in * L.out));
+      grad_store.emplace_back(size_t(L.out));
+    }
+    for (auto& g : grad_store) grads.push_back(g.data());
+  }
+};
+
 template <class T>
 class Trainer final : public TrainerBase {
  public:
   Trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y, const TrainOptions& opt)
       : layers_(std::move(layers)), x_(x), y_(y), opt_(opt),
-        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows),
-        ws_(layers_, batch_) {
+        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows) {
     const bool full = batch_ == x_.rows;
     gather_ = opt_.shuffle && !full;  // a full batch's gradient does not depend on the order
-    if (gather_) {
-      order_.resize(size_t(x_.rows));
-      xb_.resize(size_t(batch_ * x_.cols));
-      yb_.resize(size_t(batch_ * y_.cols));
-    }
-    for (const auto& L : layers_) {
-      grad_store_.emplace_back(size_t(L.in * L.out));
-      grad_store_.emplace_back(size_t(L.out));
-    }
-    for (auto& g : grad_store_) grads_.push_back(g.data());
+    if (gather_) order_.resize(size_t(x_.rows));
+    // Part 0 holds a whole batch (steps that are not cut use it alone); part 1 half of one, made only
+    // when some step of the epoch is cut (the last, shorter batch may be cut when a full one is not).
+    parts_.emplace_back(layers_, batch_, x_.cols, y_.cols, gather_);
+    const index_t last = x_.rows % batch_;
+    if (parts_for(layers_, batch_) == 2 || (last > 0 && parts_for(layers_, last) == 2))
+      parts_.emplace_back(layers_, (batch_ + 1) / 2, x_.cols, y_.cols, gather_);
   }
 
   index_t steps_per_epoch() const override {
@@ -107,47 +146,75 @@ class Trainer final : public TrainerBase {
     const index_t n = x_.rows, steps = steps_per_epoch();
     double loss_sum = 0.0;
     index_t seen = 0;
+    const std::vector<T*>& grads = parts_[0].grads;
     for (index_t s = 0; s < steps; ++s) {
       const index_t begin = s * batch_, rows = std::min(batch_, n - begin);
-      Matrix<const T> xb, yb;
-      if (gather_) {
-        gather(x_, order_.data() + begin, rows, xb_.data());
-        gather(y_, order_.data() + begin, rows, yb_.data());
-        xb = Matrix<const T>(xb_.data(), rows, x_.cols);
-        yb = Matrix<const T>(yb_.data(), rows, y_.cols);
+      const int parts = parts_for(layers_, rows);
+      const index_t first = parts == 2 ? (rows + 1) / 2 : rows;
+      const double scale = 1.0 / double(rows * y_.cols);  // the mean over the whole batch's elements
+      double sums[2] = {0.0, 0.0};
+      auto run = [&](int p) {
+        sums[p] = run_part(parts_[size_t(p)], begin + (p == 0 ? 0 : first), p == 0 ? first : rows - first, scale);
+      };
+      if (parts == 2 && get_num_threads() > 1) {
+        // Only here a parallel region: around a step that is not cut, it would make the GEMM's own
+        // threads a nested team, which OpenMP runtimes start afresh at every call.
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+        for (int p = 0; p < 2; ++p) run(p);
       } else {
-        xb = Matrix<const T>(x_.row(begin), rows, x_.cols, x_.stride);
-        yb = Matrix<const T>(y_.row(begin), rows, y_.cols, y_.stride);
+        for (int p = 0; p < parts; ++p) run(p);
       }
-      loss_sum += forward_backward(layers_, opt_.loss, xb, yb, ws_, grads_) * double(rows);
+      if (parts == 2)  // part 0's gradients plus part 1's, in that order
+        for (size_t g = 0; g < grads.size(); ++g) {
+          T* dst = parts_[0].grad_store[g].data();
+          const T* add = parts_[1].grad_store[g].data();
+          for (size_t i = 0; i < parts_[0].grad_store[g].size(); ++i) dst[i] += add[i];
+        }
+      loss_sum += (sums[0] + sums[1]) * scale * double(rows);
       seen += rows;
       ++step;
       clip_gradients();
       for (size_t l = 0; l < layers_.size(); ++l) {
         const LayerRef<T>& L = layers_[l];
-        optimizer_step<T>(opt_.optimizer, lr[s], step, L.w, grads_[2 * l], L.w_state.data(), L.in * L.out);
-        optimizer_step<T>(opt_.optimizer, lr[s], step, L.b, grads_[2 * l + 1], L.b_state.data(), L.out);
+        optimizer_step<T>(opt_.optimizer, lr[s], step, L.w, grads[2 * l], L.w_state.data(), L.in * L.out);
+        optimizer_step<T>(opt_.optimizer, lr[s], step, L.b, grads[2 * l + 1], L.b_state.data(), L.out);
       }
     }
     return seen > 0 ? loss_sum / double(seen) : 0.0;
   }
 
  private:
+  // Rows [start, start + rows) of the epoch's order through `part`: the loss summed over them, their
+  // gradients scaled by `scale` into part.grads.
+  double run_part(Part<T>& part, index_t start, index_t rows, double scale) {
+    Matrix<const T> xb, yb;
+    if (gather_) {
+      gather(x_, order_.data() + start, rows, part.xb.data());
+      gather(y_, order_.data() + start, rows, part.yb.data());
+      xb = Matrix<const T>(part.xb.data(), rows, x_.cols);
+      yb = Matrix<const T>(part.yb.data(), rows, y_.cols);
+    } else {
+      xb = Matrix<const T>(x_.row(start), rows, x_.cols, x_.stride);
+      yb = Matrix<const T>(y_.row(start), rows, y_.cols, y_.stride);
+    }
+    return forward_backward(layers_, opt_.loss, xb, yb, part.ws, part.grads, scale);
+  }
+
   // As torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1) and
   // clip_grad_value_; the norm is summed in double in a fixed order.
   void clip_gradients() {
     if (opt_.clip_grad_value > 0.0) {
       const T v = T(opt_.clip_grad_value);
-      for (size_t g = 0; g < grads_.size(); ++g)
-        for (T& x : grad_store_[g]) x = x > v ? v : (x < -v ? -v : x);  // a NaN stays NaN (as torch)
+      for (auto& g : parts_[0].grad_store)
+        for (T& x : g) x = x > v ? v : (x < -v ? -v : x);  // a NaN stays NaN (as torch)
     }
     if (opt_.clip_grad_norm > 0.0) {
       double sq = 0.0;
-      for (const auto& g : grad_store_)
+      for (const auto& g : parts_[0].grad_store)
         for (T x : g) sq += double(x) * double(x);
       const double coef = opt_.clip_grad_norm / (std::sqrt(sq) + 1e-6);
       if (coef < 1.0)
-        for (auto& g : grad_store_)
+        for (auto& g : parts_[0].grad_store)
           for (T& x : g) x *= T(coef);
     }
   }
@@ -156,12 +223,9 @@ class Trainer final : public TrainerBase {
   Matrix<const T> x_, y_;
   TrainOptions opt_;
   index_t batch_;
-  Workspace<T> ws_;
   bool gather_ = false;
   std::vector<std::int64_t> order_;
-  std::vector<T> xb_, yb_;
-  std::vector<std::vector<T>> grad_store_;
-  std::vector<T*> grads_;
+  std::vector<Part<T>> parts_;  // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half
 };
 
 }  // namespace
@@ -183,7 +247,8 @@ template <class T>
 double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
                      Matrix<const T> y, const std::vector<T*>& grads) {
   Workspace<T> ws(layers, x.rows);
-  return forward_backward(layers, loss, x, y, ws, grads);
+  const double scale = 1.0 / double(x.rows * y.cols);
+  return forward_backward(layers, loss, x, y, ws, grads, scale) * scale;
 }
 
 template <class T>

@@ -110,7 +110,8 @@ template <class T>
 T* workspace(index_t count) {
   thread_local DeviceBuffer<T> buf;
   if (buf.size() < count) {
-    buf = DeviceBuffer<T>();  // free the old one first
+    CUDA_CHECK(cudaDeviceSynchronize());  // kernels queued on the old buffer finish before it is freed
+    buf = DeviceBuffer<T>();
     buf = DeviceBuffer<T>(count);
   }
   return buf.get();

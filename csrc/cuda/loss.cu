@@ -31,7 +31,7 @@ __global__ void loss_grad_kernel(Loss loss, const T* __restrict__ pred, const T*
   const T g = T(loss == Loss::mse ? 2.0 * scale : scale);
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += index_t(gridDim.x) * blockDim.x) {
     const T d = pred[i] - target[i];
-    const double dd = double(pred[i]) - double(target[i]);  // the value in double, as the CPU's
+    const double dd = double(pred[i]) - double(target[i]);  // the value in double, as cpu loss_value
     if (loss == Loss::mse) {
       local += dd * dd;
       if (grad) grad[i] = g * d;

@@ -72,7 +72,7 @@ struct DeviceNet {
   }
 
   // Host parameters (and optimizer state) to the device: at the start of every epoch, so that what
-  // Python changed between epochs (a callback, set_weights) counts, as it does on the CPU.
+  // Python changed before it (a callback, set_weights) counts, as it does on the CPU.
   void upload() {
     for (size_t l = 0; l < host.size(); ++l) {
       const auto& L = host[l];
@@ -175,7 +175,7 @@ class Trainer final : public TrainerBase {
   index_t steps_per_epoch() const override { return opt_.drop_last ? n_ / batch_ : (n_ + batch_ - 1) / batch_; }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
-    if (epoch_runs_++ > 0) net_.upload();  // the constructor uploaded for the first epoch
+    net_.upload();  // what Python changed since the trainer was made (on_train_begin, between epochs)
     if (gather_) {
       permutation(opt_.seed, epoch, order_host_.data(), n_);
       order_.upload(order_host_.data(), n_);
@@ -245,7 +245,6 @@ class Trainer final : public TrainerBase {
   DeviceBuffer<T> x_, y_, xb_, yb_;
   DeviceBuffer<double> partial_, acc_;  // acc_[0]: epoch loss sum, acc_[1]: squared gradient norm
   bool gather_ = false;
-  std::int64_t epoch_runs_ = 0;
   std::vector<std::vector<T*>> w_state_, b_state_;
   std::vector<std::int64_t> order_host_;
   DeviceBuffer<std::int64_t> order_;

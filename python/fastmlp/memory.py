@@ -4,7 +4,8 @@ The trainers (cpu/train_loop.cpp and cuda/train_loop.cu) allocate, once per fit:
   per batch row:  every layer's output (sum of the layer widths), two gradient buffers as wide as the
                   widest layer, and the gathered input and target rows (in + out);
   per parameter:  the parameter and its gradient, plus the optimizer's state buffers;
-  on CUDA also:   the whole data set (n x (in + out)) and the epoch's order (n int64).
+  on CUDA also:   the whole data set (n x (in + out)), the epoch's order (n int64) and the split-K
+                  workspace of the gradient products (at most 2^24 elements, kept per thread).
 max_batch_size solves  fixed + rows * per_row <= safety * budget  for rows.
 """
 
@@ -35,7 +36,7 @@ def training_bytes(model, batch_size, *, n_samples=0, optimizer=None, device=Non
     per_row = item * (sum(sizes[1:]) + 2 * max(sizes) + sizes[0] + sizes[-1])
     fixed = item * params * (1 + states) + (item * params if device == "cuda" else 0)
     if device == "cuda":
-        fixed += n_samples * (item * (sizes[0] + sizes[-1]) + 8)
+        fixed += n_samples * (item * (sizes[0] + sizes[-1]) + 8) + item * (1 << 24)
     return fixed + int(batch_size) * per_row
 
 

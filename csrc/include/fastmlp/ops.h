@@ -57,6 +57,10 @@ double loss_value(Loss loss, Reduction red, const T* pred, const T* target, inde
 // Loss and its gradient with respect to pred, in one pass (Reduction::mean divides by count).
 template <class T>
 double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count);
+// The loss summed over count elements, and grad = scale * d(sum)/dpred: the trainer's form when a batch
+// is cut into parts, each part's gradient scaled by the whole batch's element count.
+template <class T>
+double loss_sum_and_grad(Loss loss, const T* pred, const T* target, T* grad, index_t count, double scale);
 
 // ---- Initializers ----------------------------------------------------------------------------------
 enum class Init {
