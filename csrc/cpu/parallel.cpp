@@ -31,8 +31,12 @@ int get_num_threads() {
 void set_num_threads(int n) { g_threads.store(std::max(1, n), std::memory_order_relaxed); }
 
 int threads_for(double work) {
+#ifdef _OPENMP
+  if (omp_in_parallel()) return 1;  // already one of a team (a part of a cut batch): no nested team
+#endif
   // Waking a team costs a few microseconds, more on a busy machine: only products of 2M+ multiply-adds
   // (~50 microseconds on one core) are split.
+  constexpr double kWorkPerThread = 128.0 * 128.0 * 128.0;
   int want = int(work / kWorkPerThread);
   return std::max(1, std::min(get_num_threads(), want));
 }

@@ -4,6 +4,8 @@ The trainers (cpu/train_loop.cpp and cuda/train_loop.cu) allocate, once per fit:
   per batch row:  every layer's output (sum of the layer widths), two gradient buffers as wide as the
                   widest layer, and the gathered input and target rows (in + out);
   per parameter:  the parameter and its gradient, plus the optimizer's state buffers;
+  on the CPU, when a batch is cut in two parts computed side by side (parts_for in
+  cpu/train_loop.cpp): a second workspace for half a batch and a second set of gradients;
   on CUDA also:   the whole data set (n x (in + out)), the epoch's order (n int64) and the split-K
                   workspace of the gradient products (at most 2^24 elements, kept per thread).
 max_batch_size solves  fixed + rows * per_row <= safety * budget  for rows.
@@ -35,9 +37,18 @@ def training_bytes(model, batch_size, *, n_samples=0, optimizer=None, device=Non
     states = len(optimizer.state_names()) if optimizer is not None else 0
     per_row = item * (sum(sizes[1:]) + 2 * max(sizes) + sizes[0] + sizes[-1])
     fixed = item * params * (1 + states) + (item * params if device == "cuda" else 0)
+    if device == "cpu" and _cut_in_parts(sizes, batch_size):
+        return fixed + item * params + int(batch_size) * per_row + (int(batch_size) + 1) // 2 * per_row
     if device == "cuda":
         fixed += n_samples * (item * (sizes[0] + sizes[-1]) + 8) + item * (1 << 24)
     return fixed + int(batch_size) * per_row
+
+
+def _cut_in_parts(sizes, rows):
+    """Whether the CPU trainer cuts a batch of `rows` in two parts (the rule of parts_for in
+    cpu/train_loop.cpp: 64+ rows, 65536+ multiply-adds, no product of 2^27 or more)."""
+    products = [float(rows) * a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return rows >= 64 and sum(products) >= 65536.0 and max(products) < 2.0 ** 27
 
 
 def _available_host_bytes():
@@ -66,11 +77,21 @@ def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory
     elif isinstance(memory_budget, bool) or not float(memory_budget) > 0:
         raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
     n = 0 if n_samples is None else int(n_samples)
-    fixed = training_bytes(model, 0, n_samples=n, optimizer=optimizer, device=device)
-    per_row = training_bytes(model, 1, n_samples=n, optimizer=optimizer, device=device) - fixed
-    rows = int((float(safety) * float(memory_budget) - fixed) // per_row)
-    if rows < 1:
-        raise MemoryError(f"not even a batch of 1 fits: the model and its training state need {fixed} bytes "
-                          f"plus {per_row} per sample, and the budget is {safety} x {int(memory_budget)} bytes "
-                          f"on {device}")
-    return min(rows, n) if n else rows
+    budget = float(safety) * float(memory_budget)
+
+    def fits(rows):
+        return training_bytes(model, rows, n_samples=n, optimizer=optimizer, device=device) <= budget
+
+    if not fits(1):
+        need = training_bytes(model, 1, n_samples=n, optimizer=optimizer, device=device)
+        raise MemoryError(f"not even a batch of 1 fits: training needs {need} bytes for it, and the budget is "
+                          f"{safety} x {int(memory_budget)} bytes on {device}")
+    lo, hi = 1, 2  # the bytes grow with the batch: double, then bisect for the largest that fits
+    while fits(hi):
+        if n and hi >= n:
+            return n
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # lo fits, hi does not
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return min(lo, n) if n else lo

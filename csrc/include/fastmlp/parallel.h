@@ -9,9 +9,6 @@ namespace fastmlp {
 int get_num_threads();
 void set_num_threads(int n);
 
-// Multiply-adds below which one product runs on one thread (about 50 microseconds on one core).
-constexpr double kWorkPerThread = 128.0 * 128.0 * 128.0;
-
 // Threads worth using for `work` multiply-adds (or comparable units), never more than the setting.
 int threads_for(double work);
 
