@@ -23,6 +23,7 @@ constexpr index_t kKC = 256;   // depth of a packed panel: A sliver + B sliver s
 constexpr index_t kMCTiles = 16;  // an A block is 16 microkernel tiles tall (L2-resident)
 constexpr index_t kNC = 4096;  // width of a packed B panel (L3 / memory)
 constexpr double kSmallWork = 16.0 * 16.0 * 16.0;  // multiply-adds below which packing does not pay
+constexpr double kDirectWork = 128.0 * 128.0 * 128.0;  // below which a product runs on one thread
 
 // The three compiled variants of the microkernel, per element type.
 template <class T>
@@ -136,6 +137,16 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
   }
   const int mr = kern.mr, nr = kern.nr;
   const index_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
+  // Products that one thread does anyway, with one k panel and B's rows contiguous in whole tiles,
+  // skip packing: their operands already sit in cache, and packing them would cost as much as the
+  // product (a small network's layers, or the parts of a cut batch). Same k order, same bits.
+  if (!trans_b && n % nr == 0 && k <= kKC && work < kDirectWork) {
+    for (index_t j0 = 0; j0 < n; j0 += nr)  // one B sliver (k x NR) stays in L1 across the rows of A
+      for (index_t i0 = 0; i0 < m; i0 += mr)
+        kern.direct(k, a + i0 * ars, ars, acs, b + j0, ldb, c + i0 * ldc + j0, ldc,
+                    int(std::min<index_t>(mr, m - i0)), alpha, beta);
+    return;
+  }
   const index_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
   const index_t mc_max = kMCTiles * mr;
 

@@ -11,6 +11,12 @@ template <class T>
 using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b_packed, T* c, index_t ldc,
                              int m_rem, int n_rem, T alpha, T beta);
 
+// One tile from unpacked operands: A element (i, p) at a[i * ars + p * acs], B row p at b + p * ldb
+// (the tile's NR columns inside B). For small products whose operands sit in L1 anyway.
+template <class T>
+using DirectKernel = void (*)(index_t kc, const T* a, index_t ars, index_t acs, const T* b, index_t ldb, T* c,
+                              index_t ldc, int m_rem, T alpha, T beta);
+
 // The whole product without packing, for products so small that packing would cost more than it
 // saves (a tiny network's layers, or a layer of width 1).
 template <class T>
@@ -22,6 +28,7 @@ struct GemmKernel {
   const char* isa;
   int mr, nr;  // tile shape: MR rows of A, NR columns of B
   MicroKernel<T> kernel;
+  DirectKernel<T> direct;
   SmallGemm<T> small;
 };
 
