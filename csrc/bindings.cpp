@@ -76,7 +76,11 @@ bool use_cuda(const std::string& device) {
 #ifdef FASTMLP_WITH_CUDA
 #define on_device(gpu, fn) ((gpu) ? &cuda::fn : &::fastmlp::fn)
 #else
-#define on_device(gpu, fn) ((void)(gpu), &::fastmlp::fn)
+template <class F>
+F* cpu_kernel(bool /*gpu: always false here, use_cuda refused it*/, F* f) {
+  return f;
+}
+#define on_device(gpu, fn) cpu_kernel(gpu, &::fastmlp::fn)
 #endif
 
 // ---- GEMM and the dense layer ----------------------------------------------------------------------
