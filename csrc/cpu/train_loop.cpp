@@ -52,10 +52,13 @@ Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Wor
 
 // The loss summed over the elements of batch (x, y), and the gradient of every parameter scaled by
 // grad_scale (1 / the element count of the whole mini-batch, of which (x, y) may be a part).
-// grads[2l], grads[2l+1] receive dL/dW_l, dL/db_l.
+// grads[2l], grads[2l+1] receive dL/dW_l, dL/db_l. With w_t (w_t[l] = W_l transposed, out x in, for
+// l >= 1), dL/dx = g W^T reads W^T row by row: a plain product, which small layers run without
+// packing (the same sums in the same order, so the same bits).
 template <class T>
 double forward_backward(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
-                        Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale) {
+                        Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale,
+                        const std::vector<std::vector<T>>* w_t = nullptr) {
   const index_t rows = x.rows;
   Matrix<T> out = forward(layers, x, ws);
   T* g = ws.grad_a.data();
@@ -64,10 +67,13 @@ double forward_backward(const std::vector<LayerRef<T>>& layers, Loss loss, Matri
   for (size_t l = layers.size(); l-- > 0;) {
     const LayerRef<T>& L = layers[l];
     Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
-    Matrix<T> grad_x = l == 0 ? Matrix<T>() : Matrix<T>(g_next, rows, L.in);
+    const bool via_transpose = w_t && l > 0;
+    Matrix<T> grad_x = l == 0 || via_transpose ? Matrix<T>() : Matrix<T>(g_next, rows, L.in);
     dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), Matrix<const T>(ws.act[l].data(), rows, L.out),
                       L.act, Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out),
                       grads[2 * l + 1]);
+    if (via_transpose)  // g now holds dL/dz
+      gemm<T>(false, false, rows, L.in, L.out, T(1), g, L.out, (*w_t)[l].data(), L.in, T(0), g_next, L.in);
     std::swap(g, g_next);
   }
   return value;
@@ -140,6 +146,7 @@ class Trainer final : public TrainerBase {
     // Part 0 holds a whole batch (steps that are not cut use it alone); part 1 half of one, made only
     // when some step of the epoch is cut (the last, shorter batch may be cut when a full one is not).
     parts_.emplace_back(layers_, batch_, x_.cols, y_.cols, gather_);
+    for (size_t l = 0; l < layers_.size(); ++l) w_t_.emplace_back(l == 0 ? 0 : size_t(layers_[l].in * layers_[l].out));
     const index_t last = x_.rows % batch_;
     if (parts_for(layers_, batch_) == 2 || (last > 0 && parts_for(layers_, last) == 2))
       parts_.emplace_back(layers_, (batch_ + 1) / 2, x_.cols, y_.cols, gather_);
@@ -162,6 +169,7 @@ class Trainer final : public TrainerBase {
       const index_t first = parts == 2 ? (rows + 1) / 2 : rows;
       const double scale = 1.0 / double(rows * y_.cols);  // the mean over the whole batch's elements
       double sums[2] = {0.0, 0.0};
+      transpose_weights();
       auto run = [&](int p) {
         sums[p] = run_part(parts_[size_t(p)], begin + (p == 0 ? 0 : first), p == 0 ? first : rows - first, scale);
       };
@@ -213,6 +221,17 @@ class Trainer final : public TrainerBase {
   }
 
  private:
+  // w_t_[l] = W_l transposed (l >= 1), refreshed before every step: O(parameters), against the step's
+  // O(rows x parameters).
+  void transpose_weights() {
+    for (size_t l = 1; l < layers_.size(); ++l) {
+      const LayerRef<T>& L = layers_[l];
+      T* dst = w_t_[l].data();
+      for (index_t i = 0; i < L.in; ++i)
+        for (index_t j = 0; j < L.out; ++j) dst[j * L.in + i] = L.w[i * L.out + j];
+    }
+  }
+
   // One optimizer step on elements [count t / team, count (t + 1) / team) of a parameter.
   void update_share(T* param, const T* grad, const std::vector<T*>& state, index_t count, double lr,
                     std::int64_t step, int t, int team) {
@@ -235,7 +254,7 @@ class Trainer final : public TrainerBase {
       xb = Matrix<const T>(x_.row(start), rows, x_.cols, x_.stride);
       yb = Matrix<const T>(y_.row(start), rows, y_.cols, y_.stride);
     }
-    return forward_backward(layers_, opt_.loss, xb, yb, part.ws, part.grads, scale);
+    return forward_backward(layers_, opt_.loss, xb, yb, part.ws, part.grads, scale, &w_t_);
   }
 
   // As torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1) and
@@ -264,6 +283,7 @@ class Trainer final : public TrainerBase {
   bool gather_ = false;
   std::vector<std::int64_t> order_;
   std::vector<Part<T>> parts_;  // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half
+  std::vector<std::vector<T>> w_t_;  // transposed weights of layers 1.. (layer 0's grad_x is not needed)
 };
 
 }  // namespace
