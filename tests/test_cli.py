@@ -226,3 +226,27 @@ def test_no_command():
     proc = fastmlp_cli()
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and "usage" in proc.stderr
+
+
+# ---- devices -------------------------------------------------------------------------------------------------
+def test_device_auto_runs_and_gives_the_cpu_result(linear_csvs):
+    # auto is the GPU when there is one, the CPU otherwise; the demo's line is the same either way.
+    proc = fastmlp_cli("demo", "--device", "auto", "--epochs", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert "a = 3.45" in proc.stdout
+    d, _ = linear_csvs
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--epochs", "2", "--device", "auto")
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.skipif(fastmlp.cuda_available(), reason="a CUDA device is present")
+@pytest.mark.parametrize("command", [["demo"], ["lesson", "landscape"], ["train", "x.csv", "--target", "y"],
+                                     ["predict", "m.npz", "x.csv"]], ids=lambda c: c[0])
+def test_device_cuda_without_it_is_a_clean_error(command):
+    reason = "no CUDA device" if fastmlp.cuda_built() else "no CUDA kernels"
+    assert_clean_error(fastmlp_cli(*command, "--device", "cuda"), reason)
+
+
+def test_unknown_device_is_refused():
+    proc = fastmlp_cli("demo", "--device", "tpu")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -116,3 +117,14 @@ def test_lesson_cli_writes_figures_or_says_how(tmp_path):
 def test_unknown_lesson_is_a_clean_error():
     proc = subprocess.run([sys.executable, "-m", "fastmlp", "lesson", "nope"], capture_output=True, text=True)
     assert proc.returncode != 0 and "unknown lesson" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_lessons_take_a_device():
+    # Every lesson runs on device="auto" (the GPU when there is one); on the CPU the numbers are the same.
+    for name, (compute, _, _, _) in lessons.LESSONS.items():
+        assert "device" in inspect.signature(compute).parameters, f"lesson {name} takes no device"
+    cpu = lessons.learning_rate(epochs=10)
+    auto = lessons.learning_rate(epochs=10, device="auto")
+    assert cpu["verdicts"] == auto["verdicts"]
+    for lr in cpu["curves"]:
+        np.testing.assert_allclose(auto["curves"][lr], cpu["curves"][lr], rtol=1e-9)

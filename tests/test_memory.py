@@ -3,6 +3,7 @@ allocates (peak RSS of a child process), the answer respects the budget, and "ma
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -54,6 +55,8 @@ def test_fit_with_batch_size_max():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="under AddressSanitizer (tools/sanitize.sh) redzones and the quarantine inflate RSS")
 def test_the_memory_model_matches_the_trainers_allocation():
     # Peak RSS of a fresh process around one fit with a large batch: the trainer's workspaces are what
     # training_bytes says per batch row (parameters' gradients were already allocated by a warm-up fit).

@@ -109,7 +109,7 @@ def test_get_set_params_and_clone():
     assert params["hidden_layer_sizes"] == (8, 4) and params["optimizer"] == "sgd" and params["dtype"] == "float32"
     assert set(params) == {"hidden_layer_sizes", "activation", "init", "optimizer", "learning_rate", "batch_size",
                            "epochs", "loss", "momentum", "weight_decay", "shuffle", "random_state", "dtype",
-                           "early_stopping", "validation_fraction", "n_iter_no_change", "tol", "verbose"}
+                           "early_stopping", "validation_fraction", "n_iter_no_change", "tol", "verbose", "device"}
     assert est.set_params(learning_rate=0.1, epochs=3) is est
     assert est.learning_rate == 0.1 and est.epochs == 3
     twin = clone(est)

@@ -30,7 +30,7 @@ def demo(args):
     # Standardized inputs make one learning rate fit both parameters (the loss landscape is round).
     xs, mx, sx = _standardize(height)
     ys, my, sy = _standardize(weight)
-    model = MLP([1, 1], seed=args.seed)
+    model = MLP([1, 1], seed=args.seed, device=args.device)
     start = time.perf_counter()
     # Mini-batch SGD first, then a few full-batch steps to settle the noise of the small batches.
     hist = model.fit(xs, ys, optimizer=SGD(lr=0.05, momentum=0.5), batch_size=4, epochs=300, seed=args.seed)
@@ -60,9 +60,9 @@ def demo(args):
     y = np.sin(2 * x) + 0.5 * x + 0.05 * rng.standard_normal(x.shape)
     x_test = np.linspace(-3, 3, 501).reshape(-1, 1)
     y_test = np.sin(2 * x_test) + 0.5 * x_test
-    line = MLP([1, 1], seed=args.seed)
+    line = MLP([1, 1], seed=args.seed, device=args.device)
     line.fit(x, y, optimizer=SGD(lr=0.05), batch_size=32, epochs=30, seed=args.seed)
-    mlp = MLP([1, 32, 32, 1], activation="relu", init="he_uniform", seed=args.seed)
+    mlp = MLP([1, 32, 32, 1], activation="relu", init="he_uniform", seed=args.seed, device=args.device)
     start = time.perf_counter()
     h3 = mlp.fit(x, y, optimizer=SGD(lr=0.005, momentum=0.9), batch_size=32, epochs=args.epochs, seed=args.seed)
     elapsed = time.perf_counter() - start
@@ -109,7 +109,7 @@ def train(args):
         if os.path.isdir(args.save) or not os.path.isdir(target_dir) or not os.access(target_dir, os.W_OK):
             raise SystemExit(f"fastmlp: cannot write the model to {args.save!r} (not a writable file path)")
     try:
-        model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed)
+        model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed, device=args.device)
         if args.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
         extra = {"momentum": args.momentum} if args.optimizer in ("sgd", "rmsprop") else {}
@@ -134,7 +134,7 @@ def train(args):
 
 def predict(args):
     try:
-        model = load(args.model)
+        model = load(args.model).to(args.device)
         header, data = read_csv(args.csv)
     except (OSError, ValueError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
@@ -169,8 +169,8 @@ def lesson(args):
     except ImportError:
         have_plot = False
     try:
-        results = run(args.name, out=args.out if have_plot else None)
-    except ValueError as e:
+        results = run(args.name, out=args.out if have_plot else None, device=args.device)
+    except (ValueError, RuntimeError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
     for name, (_, text, path) in results.items():
         print(f"[{name}] {text}")
@@ -181,6 +181,11 @@ def lesson(args):
     return 0
 
 
+def add_device(parser):
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                        help="where the kernels run (default cpu; auto: the GPU when there is one)")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="fastmlp", description="Train multi-layer perceptrons with C++ kernels.")
     p.add_argument("--version", action="version", version=f"fastmlp {__version__}")
@@ -189,6 +194,7 @@ def build_parser():
     d = sub.add_parser("demo", help="linear regression on height -> weight, then an MLP on a curve")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--epochs", type=int, default=100, help="epochs of the MLP part (default 100)")
+    add_device(d)
     d.set_defaults(func=demo)
 
     t = sub.add_parser("train", help="train an MLP on a numeric CSV file with a header row")
@@ -206,21 +212,31 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--save", help="write the trained model to this .npz file")
     t.add_argument("--verbose", action="store_true")
+    add_device(t)
     t.set_defaults(func=train)
 
     q = sub.add_parser("predict", help="predict with a saved model for the rows of a CSV file")
     q.add_argument("model")
     q.add_argument("csv")
     q.add_argument("--target", help="column(s) to drop before predicting (e.g. the training target)")
+    add_device(q)
     q.set_defaults(func=predict)
 
     le = sub.add_parser("lesson", help="run a lesson of the seed lecture and draw its figure ('list' lists them)")
     le.add_argument("name", help="landscape, learning-rate, optimizers, init, batch-size, deep, all, or list")
     le.add_argument("--out", default="figs", help="directory for the PNG figures (default: figs)")
+    add_device(le)
     le.set_defaults(func=lesson)
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if hasattr(args, "device"):
+        from .ops import resolve_device
+
+        try:
+            args.device = resolve_device(args.device)
+        except RuntimeError as e:  # CUDA asked for where it cannot be used: say why, no traceback
+            raise SystemExit(f"fastmlp: {e}") from None
     return args.func(args)

@@ -46,7 +46,7 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
     `momentum` is used by "sgd" and "rmsprop", `weight_decay` by all. A 1-D y gives 1-D predictions, a
     2-D y (n, k) gives (n, k) predictions. X and y may be integers (they are converted to `dtype`);
     "logistic" is accepted for activation="sigmoid", as in scikit-learn. batch_size=None is full-batch
-    gradient descent.
+    gradient descent. device="cpu", "cuda" or "auto" picks where the kernels run.
 
     Stopping, as in sklearn.neural_network.MLPRegressor:
 
@@ -89,7 +89,7 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", init="auto", optimizer="adam",
                  learning_rate=1e-3, batch_size=32, epochs=200, loss="mse", momentum=0.0, weight_decay=0.0,
                  shuffle=True, random_state=None, dtype="float32", early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, verbose=False):
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, verbose=False, device="cpu"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.init = init
@@ -108,6 +108,7 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.verbose = verbose
+        self.device = device
 
     # ---- scikit-learn protocol -----------------------------------------------------------------------
     def fit(self, X, y):
@@ -190,7 +191,8 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         activation = "sigmoid" if self.activation == "logistic" else self.activation
         self.model_ = MLP([X.shape[1], *self._hidden(), self.n_outputs_], activation=activation,
-                          output_activation="identity", init=self.init, seed=init_seed, dtype=self.dtype)
+                          output_activation="identity", init=self.init, seed=init_seed, dtype=self.dtype,
+                          device=self.device)
         self.loss_curve_ = []
         self.validation_loss_curve_ = [] if self.early_stopping else None
         self.best_loss_ = None

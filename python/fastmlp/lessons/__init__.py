@@ -2,7 +2,7 @@
 
 Each function computes with fastmlp's kernels and returns the numbers behind its figure (a dict), so
 they can be checked; `run(name, out)` also draws the figure (PNG, needs matplotlib) and returns a
-short text summary.
+short text summary. Every lesson takes device="cpu", "cuda" or "auto".
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ LESSONS = {
 }
 
 
-def run(name, out=None):
-    """Run lesson `name` (a key of LESSONS, or "all"): returns {name: (data, summary text, png path or
-    None)}. Figures go to directory `out` when given and matplotlib is installed."""
+def run(name, out=None, device="cpu"):
+    """Run lesson `name` (a key of LESSONS, or "all") on `device`: returns {name: (data, summary text, png
+    path or None)}. Figures go to directory `out` when given and matplotlib is installed."""
     names = list(LESSONS) if name == "all" else [name]
     for n in names:
         if n not in LESSONS:
@@ -41,7 +41,7 @@ def run(name, out=None):
     results = {}
     for n in names:
         compute, draw, describe, _ = LESSONS[n]
-        data = compute()
+        data = compute(device=device)
         path = None
         if out is not None:
             os.makedirs(out, exist_ok=True)

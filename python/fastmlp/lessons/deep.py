@@ -18,14 +18,14 @@ INITS = {  # label -> (initializer name, keyword arguments)
 }
 
 
-def _spreads(activation, init, kwargs, depth, width, x, seed):
+def _spreads(activation, init, kwargs, depth, width, x, seed, device):
     """Per-layer std of the activations (forward) and of dL/dW (backward) of a deep stack."""
     model = MLP([width] * (depth + 1) + [1], activation=activation, init=init, dtype="float64", seed=seed,
-                init_kwargs=kwargs)
+                init_kwargs=kwargs, device=device)
     acts = []
     a = x
     for w, b, act in zip(model.weights[:-1], model.biases[:-1], model.activations[:-1]):
-        a = ops.dense_forward(a, w, b, act)
+        a = ops.dense_forward(a, w, b, act, device=device)
         acts.append(float(a.std()))
     y = np.sin(x[:, :1])
     with np.errstate(all="ignore"):
@@ -37,7 +37,7 @@ def _spreads(activation, init, kwargs, depth, width, x, seed):
     return np.array(acts), np.array(grad_std)
 
 
-def init(depth=50, width=64, n=256, seed=0):
+def init(depth=50, width=64, n=256, seed=0, device="cpu"):
     """For 50 tanh layers and 50 ReLU layers (width 64): the spread of every layer's activations and
     weight gradients under each initializer, plus the symmetry problem of constant initializations:
     after training, every hidden unit of a zeros- or ones-initialized layer is still identical."""
@@ -47,26 +47,27 @@ def init(depth=50, width=64, n=256, seed=0):
     for activation in ("tanh", "relu"):
         for label, (name, kwargs) in INITS.items():
             with np.errstate(over="ignore", invalid="ignore"):
-                spreads[(activation, label)] = _spreads(activation, name, kwargs, depth, width, x, seed)
+                spreads[(activation, label)] = _spreads(activation, name, kwargs, depth, width, x, seed, device)
     # Symmetry: a small tanh net from constant weights stays symmetric however long it trains.
     xs = rng.standard_normal((200, 4))
     ys = np.sin(xs[:, :1]) + xs[:, 1:2] ** 2
     symmetric = {}
     for name in ("zeros", "ones", "xavier_uniform"):
-        model = MLP([4, 8, 8, 1], activation="tanh", init=name, bias_init="zeros", dtype="float64", seed=seed)
+        model = MLP([4, 8, 8, 1], activation="tanh", init=name, bias_init="zeros", dtype="float64", seed=seed,
+                    device=device)
         model.fit(xs, ys, optimizer=optim.SGD(lr=0.05), batch_size=20, epochs=30, on_nonfinite="stop")
         w1 = model.weights[1]
         symmetric[name] = bool(np.allclose(w1, w1[:, :1]) and np.allclose(model.weights[0], model.weights[0][:, :1]))
     return {"spreads": spreads, "depth": depth, "width": width, "symmetric_after_training": symmetric}
 
 
-def deep(depth=100, width=32, epochs=20, seed=0):
+def deep(depth=100, width=32, epochs=20, seed=0, device="cpu"):
     """A 100-hidden-layer ReLU MLP with He initialization learns y = sin(2x) + x/2 (seed point 2:
     "100 layers and more")."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-3, 3, size=(2048, 1)).astype(np.float32)
     y = (np.sin(2 * x) + 0.5 * x).astype(np.float32)
-    model = MLP([1] + [width] * depth + [1], activation="relu", init="he_uniform", seed=seed)
+    model = MLP([1] + [width] * depth + [1], activation="relu", init="he_uniform", seed=seed, device=device)
     before = model.evaluate(x, y)
     hist = model.fit(x, y, optimizer=optim.Adam(lr=1e-3), batch_size=64, epochs=epochs, seed=seed,
                      on_nonfinite="stop")

@@ -18,7 +18,7 @@ def _women_standardized():
     return (h - h.mean()) / h.std(), (w - w.mean()) / w.std()
 
 
-def landscape(grid=121, lr=0.1, steps=40, seed=0):
+def landscape(grid=121, lr=0.1, steps=40, seed=0, device="cpu"):
     """MSE of y = a x + b on the women data (x standardized, y in pounds) over an (a, b) grid, and the
     path gradient descent takes from a random start. The whole grid is one batched dense_forward:
     every (a, b) pair is one output unit of a 1 -> grid^2 layer."""
@@ -28,11 +28,11 @@ def landscape(grid=121, lr=0.1, steps=40, seed=0):
     a_axis = np.linspace(a_star - 25, a_star + 25, grid)
     b_axis = np.linspace(b_star - 50, b_star + 50, grid)
     A, B = np.meshgrid(a_axis, b_axis)
-    pred = ops.dense_forward(x, A.reshape(1, -1), B.ravel())            # (15, grid^2), one kernel call
+    pred = ops.dense_forward(x, A.reshape(1, -1), B.ravel(), device=device)  # (15, grid^2), one call
     loss = ((pred - w.reshape(-1, 1)) ** 2).mean(axis=0).reshape(A.shape)
     rng = np.random.default_rng(seed)
     start = np.array([a_star + rng.uniform(-22, 22), b_star + rng.uniform(-45, -25)])
-    model = MLP([1, 1], dtype="float64")
+    model = MLP([1, 1], dtype="float64", device=device)
     model.set_weights([(start[:1].reshape(1, 1), start[1:])])
     path = [start.copy()]
     for _ in range(steps):  # full-batch GD, one step per fit call so the path can be drawn
@@ -44,13 +44,13 @@ def landscape(grid=121, lr=0.1, steps=40, seed=0):
             "path": np.array(path), "lr": lr}
 
 
-def learning_rate(rates=(0.002, 0.1, 1.05), epochs=60):
+def learning_rate(rates=(0.002, 0.1, 1.05), epochs=60, device="cpu"):
     """Full-batch GD on the standardized women data with a too small, a good and a too large rate.
     With standardized x the MSE's curvature is 2, so any rate above 1 overshoots more every step."""
     x, y = _women_standardized()
     curves, verdicts = {}, {}
     for lr in rates:
-        model = MLP([1, 1], dtype="float64", seed=3)
+        model = MLP([1, 1], dtype="float64", seed=3, device=device)
         model.set_weights([(np.array([[-1.0]]), np.array([1.0]))])
         hist = model.fit(x, y, optimizer=optim.SGD(lr=lr), batch_size=None, epochs=epochs, on_nonfinite="stop")
         loss = np.array(hist.history["loss"])
@@ -96,18 +96,19 @@ OPTIMIZER_RUNS = {
 }
 
 
-def optimizers(epochs=40, seed=0):
+def optimizers(epochs=40, seed=0, device="cpu"):
     """Each optimizer trains the same 1-32-32-1 ReLU network from the same initial weights on a curve
     y = sin(2x) + x/2 + noise: loss per epoch and against wall time."""
     x, y = _curve_problem(seed=seed)
     out = {}
     for name, (batch, make) in OPTIMIZER_RUNS.items():
-        model = MLP([1, 32, 32, 1], activation="relu", seed=seed)
+        model = MLP([1, 32, 32, 1], activation="relu", seed=seed, device=device)
         out[name] = _timed_fit(model, x, y, epochs, optimizer=make(), batch_size=batch)
     return {"runs": out, "epochs": epochs}
 
 
-def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epochs=15, n=4096, seed=0):
+def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epochs=15, n=4096, seed=0,
+               device="cpu"):
     """The same network trained with batch 1, 8, 64, 512 and the full batch, once at one learning rate
     and once with fit(lr_scaling="linear"): the rate tuned for base_batch is multiplied by
     batch / base_batch and reached by Goyal et al.'s gradual warmup over the first 2 epochs. Loss
@@ -117,7 +118,7 @@ def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epoch
     for scaled in (False, True):
         for b in batches:
             size = n if b is None else b
-            model = MLP([1, 32, 32, 1], activation="relu", seed=seed)
+            model = MLP([1, 32, 32, 1], activation="relu", seed=seed, device=device)
             kw = {"lr_scaling": "linear", "base_batch_size": base_batch, "warmup_epochs": 2} if scaled else {}
             start = time.perf_counter()
             hist = model.fit(x, y, optimizer=optim.SGD(lr=base_lr), batch_size=b, epochs=epochs, seed=seed,
