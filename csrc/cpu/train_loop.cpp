@@ -52,9 +52,9 @@ Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Wor
 
 // The loss summed over the elements of batch (x, y), and the gradient of every parameter scaled by
 // grad_scale (1 / the element count of the whole mini-batch, of which (x, y) may be a part).
-// grads[2l], grads[2l+1] receive dL/dW_l, dL/db_l. With w_t (w_t[l] = W_l transposed, out x in, for
-// l >= 1), dL/dx = g W^T reads W^T row by row: a plain product, which small layers run without
-// packing (the same sums in the same order, so the same bits).
+// grads[2l], grads[2l+1] receive dL/dW_l, dL/db_l. Where w_t[l] is not empty (W_l transposed, out x
+// in), dL/dx = g W^T reads W^T row by row: a plain product, which small layers run without packing
+// (the same sums in the same order, so the same bits).
 template <class T>
 double forward_backward(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
                         Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale,
@@ -67,7 +67,7 @@ double forward_backward(const std::vector<LayerRef<T>>& layers, Loss loss, Matri
   for (size_t l = layers.size(); l-- > 0;) {
     const LayerRef<T>& L = layers[l];
     Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
-    const bool via_transpose = w_t && l > 0;
+    const bool via_transpose = w_t && l > 0 && !(*w_t)[l].empty();
     Matrix<T> grad_x = l == 0 || via_transpose ? Matrix<T>() : Matrix<T>(g_next, rows, L.in);
     dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), Matrix<const T>(ws.act[l].data(), rows, L.out),
                       L.act, Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out),
@@ -134,6 +134,9 @@ struct Part {
   }
 };
 
+// Multiply-adds of a part's dL/dx product below which the trainer keeps a transposed copy of W.
+constexpr double kSmallLayerProduct = 128.0 * 128.0 * 128.0;
+
 template <class T>
 class Trainer final : public TrainerBase {
  public:
@@ -146,7 +149,11 @@ class Trainer final : public TrainerBase {
     // Part 0 holds a whole batch (steps that are not cut use it alone); part 1 half of one, made only
     // when some step of the epoch is cut (the last, shorter batch may be cut when a full one is not).
     parts_.emplace_back(layers_, batch_, x_.cols, y_.cols, gather_);
-    for (size_t l = 0; l < layers_.size(); ++l) w_t_.emplace_back(l == 0 ? 0 : size_t(layers_[l].in * layers_[l].out));
+    const double part_rows = double((batch_ + 1) / 2);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const double product = part_rows * double(layers_[l].in) * double(layers_[l].out);
+      w_t_.emplace_back(l > 0 && product < kSmallLayerProduct ? size_t(layers_[l].in * layers_[l].out) : 0);
+    }
     const index_t last = x_.rows % batch_;
     if (parts_for(layers_, batch_) == 2 || (last > 0 && parts_for(layers_, last) == 2))
       parts_.emplace_back(layers_, (batch_ + 1) / 2, x_.cols, y_.cols, gather_);
@@ -221,11 +228,13 @@ class Trainer final : public TrainerBase {
   }
 
  private:
-  // w_t_[l] = W_l transposed (l >= 1), refreshed before every step: O(parameters), against the step's
-  // O(rows x parameters).
+  // w_t_[l] = W_l transposed, refreshed before every step, for the layers (after the first) whose
+  // dL/dx product is small enough to skip packing; larger ones pack W^T inside the GEMM, which costs
+  // less than a transposed copy per step.
   void transpose_weights() {
     for (size_t l = 1; l < layers_.size(); ++l) {
       const LayerRef<T>& L = layers_[l];
+      if (w_t_[l].empty()) continue;
       T* dst = w_t_[l].data();
       for (index_t i = 0; i < L.in; ++i)
         for (index_t j = 0; j < L.out; ++j) dst[j * L.in + i] = L.w[i * L.out + j];

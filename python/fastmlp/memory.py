@@ -4,7 +4,7 @@ The trainers (cpu/train_loop.cpp and cuda/train_loop.cu) allocate, once per fit:
   per batch row:  every layer's output (sum of the layer widths), two gradient buffers as wide as the
                   widest layer, and the gathered input and target rows (in + out);
   per parameter:  the parameter and its gradient, plus the optimizer's state buffers (and on the CPU a
-                  transposed copy of the weights after the first layer);
+                  transposed copy of the small layers' weights after the first);
   on the CPU, when a batch is cut in two parts computed side by side (parts_for in
   cpu/train_loop.cpp): a second workspace for half a batch and a second set of gradients;
   on CUDA also:   the whole data set (n x (in + out)), the epoch's order (n int64) and the split-K
@@ -38,8 +38,9 @@ def training_bytes(model, batch_size, *, n_samples=0, optimizer=None, device=Non
     states = len(optimizer.state_names()) if optimizer is not None else 0
     per_row = item * (sum(sizes[1:]) + 2 * max(sizes) + sizes[0] + sizes[-1])
     fixed = item * params * (1 + states) + (item * params if device == "cuda" else 0)
-    if device == "cpu":
-        fixed += item * sum(w.size for w in model.weights[1:])
+    if device == "cpu":  # transposed copies of the small layers' weights (kSmallLayerProduct in cpu/train_loop.cpp)
+        half = (int(batch_size) + 1) // 2
+        fixed += item * sum(w.size for w in model.weights[1:] if half * w.size < 128.0 ** 3)
     if device == "cpu" and _cut_in_parts(sizes, batch_size):
         return fixed + item * params + int(batch_size) * per_row + (int(batch_size) + 1) // 2 * per_row
     if device == "cuda":
