@@ -76,7 +76,7 @@ def test_the_memory_model_matches_the_trainers_allocation():
         before = peak()
         model.fit(x, y, batch_size=B, epochs=1)
         grown = peak() - before
-        print(grown / (training_bytes(model, B) - training_bytes(model, 0)))
+        print(grown / (training_bytes(model, B) - training_bytes(model, 1)))  # B - 1 rows
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
