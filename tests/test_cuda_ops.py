@@ -164,7 +164,7 @@ OPTIMIZERS = [
 
 
 @pytest.mark.parametrize("opt", OPTIMIZERS, ids=lambda o: repr(o))
-@pytest.mark.parametrize("size", [1, 17, 4097])
+@pytest.mark.parametrize("size", [1, 3, 17, 129, 1000, 4097])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cuda_optimizer_update_matches_cpu_and_reference(opt, size, dtype, assert_close):
     rng = np.random.default_rng(size)
