@@ -153,6 +153,10 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
   const int threads = threads_for(work);
   thread_local std::vector<T> b_buf;
   T* b_packed = scratch(b_buf, size_t(std::min(kKC, k)) * size_t((std::min(kNC, n) + nr - 1) / nr * nr));
+  // Every thread's A block, allocated here: nothing may throw inside the parallel region below.
+  thread_local std::vector<T> a_buf;
+  const size_t a_block = size_t(mc_max) * size_t(kKC);
+  T* a_blocks = scratch(a_buf, a_block * size_t(threads));
 
   for (index_t jc = 0; jc < n; jc += kNC) {
     const index_t nc = std::min(kNC, n - jc);
@@ -177,8 +181,7 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
         for (index_t s = 0; s < n_slivers; ++s)
           pack_b_slivers(b_panel, brs, bcs, kc, nc, nr, s, s + 1, b_packed);
 
-        thread_local std::vector<T> a_buf;
-        T* a_packed = scratch(a_buf, size_t(mc_max) * size_t(kKC));
+        T* a_packed = a_blocks + a_block * size_t(team_rank());
 #pragma omp for schedule(static)
         for (index_t item = 0; item < items; ++item) {
           const index_t ib = item / n_chunks, chunk = item % n_chunks;

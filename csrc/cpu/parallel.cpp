@@ -28,6 +28,22 @@ int get_num_threads() {
   return n > 0 ? n : default_threads();
 }
 
+int team_rank() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 void set_num_threads(int n) { g_threads.store(std::max(1, n), std::memory_order_relaxed); }
 
 int threads_for(double work) {

@@ -4,16 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 
 #include "fastmlp/ops.h"
 #include "fastmlp/parallel.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#else
-inline int omp_get_thread_num() { return 0; }
-inline int omp_get_num_threads() { return 1; }
-#endif
 
 namespace fastmlp {
 namespace {
@@ -203,14 +197,26 @@ class Trainer final : public TrainerBase {
         // The only parallel region of a step: one part per thread, then the sum of their gradients
         // and (without clipping, which needs them all) the update, split between the two threads.
         // Around a step that is not cut, a region would make the GEMM's own threads a nested team.
+        // Nothing may leave a parallel region by an exception (a thread past the barrier would wait
+        // forever, and OpenMP terminates the process): a failure (e.g. out of memory in a GEMM's
+        // scratch buffer) is kept and rethrown after the region.
+        std::exception_ptr failure;
 #pragma omp parallel num_threads(2)
         {
-          const int t = omp_get_thread_num(), team = omp_get_num_threads();
-          for (int p = t; p < 2; p += team) run(p);
+          const int t = team_rank(), team = team_size();
+          try {
+            for (int p = t; p < 2; p += team) run(p);
+          } catch (...) {
+#pragma omp critical(fastmlp_train_failure)
+            if (!failure) failure = std::current_exception();
+          }
 #pragma omp barrier
-          add_parts(t, team);
-          if (!clipping) update(t, team);
+          if (!failure) {
+            add_parts(t, team);
+            if (!clipping) update(t, team);
+          }
         }
+        if (failure) std::rethrow_exception(failure);
         if (clipping) {
           clip_gradients();
           update(0, 1);

@@ -12,4 +12,9 @@ void set_num_threads(int n);
 // Threads worth using for `work` multiply-adds (or comparable units), never more than the setting.
 int threads_for(double work);
 
+// Inside a parallel region: this thread's number and the team's size (0 and 1 outside, or without
+// OpenMP).
+int team_rank();
+int team_size();
+
 }  // namespace fastmlp
