@@ -225,3 +225,18 @@ def test_batches_cut_in_parts_match_the_reference(rng, assert_close, optimizer):
             assert hist.history["loss"][epoch] == pytest.approx(value, rel=1e-12)
         for got, want in zip(model.weights + model.biases, weights + biases):
             _rel_close(assert_close, got, want, np.float64, f"batch {batch}", 1e-11)
+
+
+@pytest.mark.parametrize("sizes", [[16, 64, 64, 1], [256, 256, 2]], ids=["chunks-side-by-side", "gemm-threads"])
+def test_predict_thread_count_bitwise(rng, assert_bitwise, assert_close, tol, num_threads, sizes):
+    """predict runs the 4096-row chunks of a small network one per thread, and splits each product of a
+    larger one: either way the same bits as on one thread, and the reference's values."""
+    x = rng.standard_normal((3 * 4096 + 77, sizes[0])).astype(np.float32)
+    model = fastmlp.MLP(sizes, activation="tanh", seed=4)
+    num_threads(1)
+    one = model.predict(x)
+    num_threads(2)
+    two = model.predict(x)
+    assert_bitwise(two, one, "predict with 2 threads vs 1")
+    want = reference.mlp_forward(model.weights, model.biases, model.activations, x)
+    assert_close(two, want, np.float32, "predict of many rows", rtol=1e-4, atol=1e-5)

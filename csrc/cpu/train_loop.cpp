@@ -305,15 +305,39 @@ class Trainer final : public TrainerBase {
 
 template <class T>
 void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matrix<T> out) {
-  // Chunks bound the workspace to chunk x widest whatever the data set's size.
+  // Chunks bound the workspace to chunk x widest whatever the data set's size. A network whose chunk
+  // products stay below 2^27 multiply-adds (the rule of parts_for) runs its chunks side by side, one
+  // per thread, each with its own workspace; larger ones run chunk after chunk, every product split by
+  // the GEMM. A chunk is computed the same way on any thread, so the bits never depend on the count.
   constexpr index_t kChunk = 4096;
+  constexpr double kMaxProduct = 134217728.0;
   const index_t chunk = std::min(kChunk, std::max<index_t>(x.rows, 1));
-  Workspace<T> ws(layers, chunk);
-  for (index_t begin = 0; begin < x.rows; begin += chunk) {
-    const index_t rows = std::min(chunk, x.rows - begin);
-    Matrix<T> y = forward(layers, Matrix<const T>(x.row(begin), rows, x.cols, x.stride), ws);
+  const index_t chunks = (x.rows + chunk - 1) / chunk;
+  double biggest = 0.0;
+  for (const auto& L : layers) biggest = std::max(biggest, double(chunk) * double(L.in) * double(L.out));
+  const int threads = biggest < kMaxProduct ? int(std::min<index_t>(get_num_threads(), chunks)) : 1;
+  std::vector<Workspace<T>> ws;
+  for (int t = 0; t < std::max(threads, 1); ++t) ws.emplace_back(layers, chunk);
+  auto run = [&](index_t c, Workspace<T>& w) {
+    const index_t begin = c * chunk, rows = std::min(chunk, x.rows - begin);
+    Matrix<T> y = forward(layers, Matrix<const T>(x.row(begin), rows, x.cols, x.stride), w);
     for (index_t i = 0; i < rows; ++i) std::memcpy(out.row(begin + i), y.row(i), sizeof(T) * y.cols);
+  };
+  if (threads <= 1) {
+    for (index_t c = 0; c < chunks; ++c) run(c, ws[0]);
+    return;
   }
+  std::exception_ptr failure;  // kept and rethrown after the region: nothing may leave it by an exception
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (index_t c = 0; c < chunks; ++c) {
+    try {
+      run(c, ws[size_t(team_rank())]);
+    } catch (...) {
+#pragma omp critical(fastmlp_forward_failure)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 template <class T>
