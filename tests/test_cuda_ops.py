@@ -110,7 +110,7 @@ def test_cuda_losses(size, name, reduction, dtype, assert_close):
     target[: size // 3] = pred[: size // 3]  # MAE's gradient at 0 is 0
     got = ops.loss(name, pred, target, reduction, device="cuda")
     # The differences are taken in the dtype, then summed in float64 on the device in a fixed order.
-    rel = max(4 * np.finfo(dtype).eps, 1e-12)
+    rel = max(4 * float(np.finfo(dtype).eps), 1e-12)
     assert got == pytest.approx(reference.loss(name, pred, target, reduction), rel=rel)
     assert got == pytest.approx(ops.loss(name, pred, target, reduction), rel=rel)
     assert got == ops.loss(name, pred, target, reduction, device="cuda"), "the reduction is deterministic"

@@ -36,7 +36,7 @@ __global__ void backward_from_output(Activation kind, const T* __restrict__ a, T
 template <class T>
 void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count) {
   if (count == 0 || act.kind == Activation::identity) return;
-  backward_from_output<T><<<blocks_for(count, 256), 256>>>(act.kind, a, grad, count, T(act.negative_slope));
+  FASTMLP_LAUNCH(backward_from_output<T>, blocks_for(count, 256), 256)(act.kind, a, grad, count, T(act.negative_slope));
   CUDA_CHECK_LAUNCH();
 }
 
@@ -45,7 +45,7 @@ void activation_forward(ActivationSpec act, const T* z, T* a, index_t count) {
   if (count == 0) return;
   DeviceBuffer<T> dz(count), da(count);
   dz.upload(z, count);
-  forward_kernel<T><<<blocks_for(count, 256), 256>>>(act.kind, dz.get(), da.get(), count, T(act.negative_slope));
+  FASTMLP_LAUNCH(forward_kernel<T>, blocks_for(count, 256), 256)(act.kind, dz.get(), da.get(), count, T(act.negative_slope));
   CUDA_CHECK_LAUNCH();
   da.download(a, count);
 }
@@ -56,7 +56,7 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
   DeviceBuffer<T> dz(count), dga(count), dgz(count);
   dz.upload(z, count);
   dga.upload(grad_a, count);
-  backward_kernel<T><<<blocks_for(count, 256), 256>>>(act.kind, dz.get(), dga.get(), dgz.get(), count,
+  FASTMLP_LAUNCH(backward_kernel<T>, blocks_for(count, 256), 256)(act.kind, dz.get(), dga.get(), dgz.get(), count,
                                                       T(act.negative_slope));
   CUDA_CHECK_LAUNCH();
   dgz.download(grad_z, count);

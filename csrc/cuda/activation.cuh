@@ -1,6 +1,8 @@
 // The activations and their derivatives as device functions, shared by the GEMM epilogue (gemm.cu)
 // and the elementwise kernels (activation.cu). Same formulas as cpu/activation.cpp.
 #pragma once
+#include <cuda_runtime.h>
+
 #include "fastmlp/ops.h"
 
 namespace fastmlp {

@@ -25,6 +25,12 @@ namespace cuda {
     if (fastmlp_err_ != cudaSuccess) ::fastmlp::cuda::throw_cuda(fastmlp_err_, #call, __FILE__, __LINE__); \
   } while (0)
 
+// kernel<<<grid, block>>>, written FASTMLP_LAUNCH(kernel, grid, block)(args...) so that the CPU
+// emulation (tools/cuda_emu, FASTMLP_CUDA_EMULATE=ON) can run the same source.
+#ifndef FASTMLP_LAUNCH
+#define FASTMLP_LAUNCH(kernel, grid, block) kernel<<<grid, block>>>
+#endif
+
 // After a kernel launch: launch errors now, execution errors at the next synchronizing call.
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 

@@ -23,7 +23,7 @@ __global__ void gather_kernel(const T* __restrict__ src, const std::int64_t* __r
 template <class T>
 void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t cols, T* dst) {
   if (rows * cols == 0) return;
-  gather_kernel<T><<<blocks_for(rows * cols, 256), 256>>>(src, idx, rows, cols, dst);
+  FASTMLP_LAUNCH(gather_kernel<T>, blocks_for(rows * cols, 256), 256)(src, idx, rows, cols, dst);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -24,7 +24,7 @@ void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t see
                index_t count) {
   if (count == 0) return;
   DeviceBuffer<T> d(count);
-  init_kernel<T><<<blocks_for(count, 256), 256>>>(init_plan(spec, fan_in, fan_out), seed, stream, d.get(), count);
+  FASTMLP_LAUNCH(init_kernel<T>, blocks_for(count, 256), 256)(init_plan(spec, fan_in, fan_out), seed, stream, d.get(), count);
   CUDA_CHECK_LAUNCH();
   d.download(out, count);
 }

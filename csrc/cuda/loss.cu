@@ -78,31 +78,31 @@ template <class T>
 void loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count,
                    double weight, double* partial, double* acc) {
   const double scale = red == Reduction::mean ? 1.0 / double(count) : 1.0;
-  loss_grad_kernel<T><<<kBlocks, kThreads>>>(loss, pred, target, grad, count, scale, partial);
+  FASTMLP_LAUNCH(loss_grad_kernel<T>, kBlocks, kThreads)(loss, pred, target, grad, count, scale, partial);
   CUDA_CHECK_LAUNCH();
-  finish_sum<<<1, 1>>>(partial, kBlocks, weight * scale, acc);
+  FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight * scale, acc);
   CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void sum_squares(const T* x, index_t count, double* partial, double* acc) {
-  sum_squares_kernel<T><<<kBlocks, kThreads>>>(x, count, partial);
+  FASTMLP_LAUNCH(sum_squares_kernel<T>, kBlocks, kThreads)(x, count, partial);
   CUDA_CHECK_LAUNCH();
-  finish_sum<<<1, 1>>>(partial, kBlocks, 1.0, acc);
+  FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, 1.0, acc);
   CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void clamp(T* x, index_t count, T v) {
   if (count == 0) return;
-  clamp_kernel<T><<<blocks_for(count, 256), 256>>>(x, count, v);
+  FASTMLP_LAUNCH(clamp_kernel<T>, blocks_for(count, 256), 256)(x, count, v);
   CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void scale_by_norm(T* x, index_t count, const double* sumsq, double max_norm) {
   if (count == 0) return;
-  scale_by_norm_kernel<T><<<blocks_for(count, 256), 256>>>(x, count, sumsq, max_norm);
+  FASTMLP_LAUNCH(scale_by_norm_kernel<T>, blocks_for(count, 256), 256)(x, count, sumsq, max_norm);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -42,7 +42,7 @@ void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* 
       break;
     case Optimizer::adagrad: s0 = state[0]; break;
   }
-  step_kernel<T><<<blocks_for(count, 256), 256>>>(spec.kind, c, param, grad, s0, s1, s2, count);
+  FASTMLP_LAUNCH(step_kernel<T>, blocks_for(count, 256), 256)(spec.kind, c, param, grad, s0, s1, s2, count);
   CUDA_CHECK_LAUNCH();
 }
 
