@@ -4,17 +4,8 @@
 # The interpreter itself is not instrumented, so libasan is preloaded and leak checking is off.
 #   tools/sanitize.sh [WORKDIR] [pytest args...]
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-work="${1:-$(mktemp -d)}"
+source "$(dirname "$0")/side_build.sh"
 shift || true
-mkdir -p "$work"
-
-if [ ! -x "$work/venv/bin/python" ]; then
-  python3 -m venv "$work/venv"
-  "$work/venv/bin/python" -m pip install --quiet --upgrade pip
-  "$work/venv/bin/python" -m pip install --quiet numpy pytest hypothesis pybind11 cmake ninja
-fi
-py="$work/venv/bin/python"
 
 flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 cmake -S "$root" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFASTMLP_CUDA=OFF \
@@ -23,9 +14,7 @@ cmake -S "$root" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DF
   -DSKBUILD_PROJECT_VERSION=0.0.0+asan >/dev/null
 cmake --build "$work/build"
 
-rm -rf "$work/site" && mkdir -p "$work/site"
-cp -r "$root/python/fastmlp" "$work/site/"
-cp "$work/build"/_core*.so "$work/site/fastmlp/"
+install_site
 
 asan="$(gcc -print-file-name=libasan.so)"
 ubsan="$(gcc -print-file-name=libubsan.so)"
