@@ -91,11 +91,14 @@ void gather(Matrix<const T> src, const std::int64_t* idx, index_t rows, T* dst) 
 // (1024-wide layers and up; measured about 2% faster there, and no second workspace). The cut depends
 // on the shape alone, never on the thread count: one thread runs the two parts one after the other
 // and gets the very same bits.
+// A product of this many multiply-adds (2^27, a 512^3 product) or more keeps both cores busy on its
+// own: work on such a network is split inside each GEMM, not between batch parts or predict chunks.
+constexpr double kMaxSideBySideProduct = 134217728.0;
+
 template <class T>
 int parts_for(const std::vector<LayerRef<T>>& layers, index_t rows) {
   constexpr index_t kMinPartRows = 32;
-  constexpr double kMinWork = 65536.0;          // multiply-adds of a forward pass: a few microseconds
-  constexpr double kMaxProduct = 134217728.0;   // 2^27 multiply-adds: a 512^3 product
+  constexpr double kMinWork = 65536.0;  // multiply-adds of a forward pass: a few microseconds
   if (rows < 2 * kMinPartRows) return 1;
   double total = 0.0, biggest = 0.0;
   for (const auto& L : layers) {
@@ -103,7 +106,7 @@ int parts_for(const std::vector<LayerRef<T>>& layers, index_t rows) {
     total += w;
     biggest = std::max(biggest, w);
   }
-  return total >= kMinWork && biggest < kMaxProduct ? 2 : 1;
+  return total >= kMinWork && biggest < kMaxSideBySideProduct ? 2 : 1;
 }
 
 // What one part of a mini-batch needs: its workspace, its gathered rows and its gradients.
@@ -310,12 +313,11 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
   // per thread, each with its own workspace; larger ones run chunk after chunk, every product split by
   // the GEMM. A chunk is computed the same way on any thread, so the bits never depend on the count.
   constexpr index_t kChunk = 4096;
-  constexpr double kMaxProduct = 134217728.0;
   const index_t chunk = std::min(kChunk, std::max<index_t>(x.rows, 1));
   const index_t chunks = (x.rows + chunk - 1) / chunk;
   double biggest = 0.0;
   for (const auto& L : layers) biggest = std::max(biggest, double(chunk) * double(L.in) * double(L.out));
-  const int threads = biggest < kMaxProduct ? int(std::min<index_t>(get_num_threads(), chunks)) : 1;
+  const int threads = biggest < kMaxSideBySideProduct ? int(std::min<index_t>(get_num_threads(), chunks)) : 1;
   std::vector<Workspace<T>> ws;
   for (int t = 0; t < std::max(threads, 1); ++t) ws.emplace_back(layers, chunk);
   auto run = [&](index_t c, Workspace<T>& w) {
