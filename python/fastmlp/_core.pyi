@@ -1,4 +1,4 @@
-# Type stub of the compiled extension fastmlp._core (csrc/bindings.cpp). Private: use fastmlp.ops.
+# Type stub of the compiled extension fastmlp._core (csrc/bindings/). Private: use fastmlp.ops.
 from typing import Any, Sequence
 
 import numpy as np

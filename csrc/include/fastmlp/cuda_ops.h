@@ -1,4 +1,4 @@
-// The CUDA backend's entry points, in plain C++ types so that bindings.cpp includes no CUDA header.
+// The CUDA backend's entry points, in plain C++ types so that the bindings include no CUDA header.
 // Compiled only when CMake found a CUDA compiler (FASTMLP_WITH_CUDA); every CUDA error becomes a
 // std::runtime_error carrying the CUDA error string (Python: RuntimeError), never an abort.
 #pragma once

@@ -2,7 +2,7 @@
 // optimizer updates and the whole-epoch training loop. Plain C++ types only: no pybind11 and no CUDA
 // headers here, so the binding layer and the CUDA backend both include it as it is.
 // Shapes use n (batch), k (inputs), m (outputs). Kernels trust their arguments: validation happens in
-// bindings.cpp before any of these is called.
+// csrc/bindings/ before any of these is called.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,87 +1,15 @@
-// fastmlp._core: the only pybind11 file. Each function validates its arguments (validate.h), makes
-// its outputs, releases the GIL and calls the plain C++ ops of ops.h. Python's fastmlp.ops wraps these
-// with keyword defaults and docs; nothing here is meant to be called by users directly.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
+// fastmlp._core's kernel functions: GEMM, the dense layer, activations, losses, initializers and the
+// optimizer updates, the shuffle and the raw Philox stream, one call each, on the CPU or (device="cuda") on the GPU.
 #include <array>
-#include <cmath>
-#include <memory>
+#include <cstdint>
 #include <string>
 #include <vector>
 
-#include "fastmlp/ops.h"
-#include "fastmlp/parallel.h"
+#include "bindings/common.h"
 #include "fastmlp/rng.h"
-#include "validate.h"
-#ifdef FASTMLP_WITH_CUDA
-#include "fastmlp/cuda_ops.h"
-#endif
 
-namespace py = pybind11;
-using namespace fastmlp;
-
+namespace fastmlp::bindings {
 namespace {
-
-// Calls f(T{}) with T = float or double according to dt.
-template <class F>
-auto dispatch(DType dt, F&& f) {
-  if (dt == DType::f32) return f(float{});
-  return f(double{});
-}
-
-template <class T>
-py::array_t<T> empty2(index_t rows, index_t cols) {
-  return py::array_t<T>({py::ssize_t(rows), py::ssize_t(cols)});
-}
-
-void check_positive_scalar(double v, const char* name) {
-  if (!(v > 0.0) || !std::isfinite(v))
-    value_error(std::string(name) + " must be a finite number > 0, got " + std::to_string(v));
-}
-
-// ---- devices --------------------------------------------------------------------------------------
-int cuda_device_count() {
-#ifdef FASTMLP_WITH_CUDA
-  return cuda::device_count();
-#else
-  return 0;
-#endif
-}
-
-// true for "cuda", false for "cpu"; "auto" is CUDA when it can be used. A RuntimeError that says why
-// when CUDA is asked for and cannot be used.
-bool use_cuda(const std::string& device) {
-  if (device == "cpu") return false;
-  if (device != "cuda" && device != "auto")
-    value_error("device must be 'cpu', 'cuda' or 'auto', got '" + device + "'");
-#ifndef FASTMLP_WITH_CUDA
-  if (device == "auto") return false;
-  throw std::runtime_error(
-      "device='cuda' but this build of fastmlp has no CUDA kernels (no CUDA compiler was found when it was "
-      "built, or FASTMLP_CUDA=OFF); reinstall with nvcc on PATH, or use device='cpu'");
-#else
-  const bool present = cuda::device_count() > 0;
-  if (device == "auto") return present;
-  if (!present)
-    throw std::runtime_error("device='cuda' but no CUDA device is available (no GPU, or no driver); use device='cpu'");
-  return true;
-#endif
-}
-
-
-// The CPU kernel, or its CUDA twin (cuda_ops.h: same signature, host arrays) when gpu; `fn` names a
-// template instance: on_device(gpu, dense_forward<T>)(args...).
-#ifdef FASTMLP_WITH_CUDA
-#define on_device(gpu, fn) ((gpu) ? &cuda::fn : &::fastmlp::fn)
-#else
-template <class F>
-F* cpu_kernel(bool /*gpu: always false here, use_cuda refused it*/, F* f) {
-  return f;
-}
-#define on_device(gpu, fn) cpu_kernel(gpu, &::fastmlp::fn)
-#endif
 
 // ---- GEMM and the dense layer ----------------------------------------------------------------------
 py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, const std::string& device) {
@@ -336,128 +264,10 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr, const s
   });
 }
 
-// ---- networks --------------------------------------------------------------------------------------
-// The parameters of an MLP as Python passes them: lists of W (in, out) and b (out,) arrays that the
-// model owns, the activation names and the leaky slope. Checked once; kept alive by `keep`.
-struct Network {
-  DType dtype;
-  std::vector<py::array> keep;
-  std::vector<ActivationSpec> acts;
-  std::vector<index_t> in, out;
-  std::vector<void*> w, b;
-};
-
-Network network_args(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
-                     double negative_slope, bool writable) {
-  const size_t L = weights.size();
-  if (L == 0) value_error("a network needs at least one layer");
-  if (biases.size() != L || acts.size() != L)
-    value_error("weights, biases and activations must have one entry per layer");
-  Network net;
-  for (size_t l = 0; l < L; ++l) {
-    const std::string wn = "weights[" + std::to_string(l) + "]", bn = "biases[" + std::to_string(l) + "]";
-    py::array w = writable ? output_array(weights[l], wn.c_str()) : input_array(weights[l], wn.c_str());
-    py::array b = writable ? output_array(biases[l], bn.c_str()) : input_array(biases[l], bn.c_str());
-    check_finite(w, wn.c_str());
-    check_finite(b, bn.c_str());
-    check_ndim(w, wn.c_str(), 2, "(in, out)");
-    check_ndim(b, bn.c_str(), 1, "(out,)");
-    if (l == 0) net.dtype = dtype_of(w, wn.c_str());
-    if (dtype_of(w, wn.c_str()) != net.dtype || dtype_of(b, bn.c_str()) != net.dtype)
-      type_error("all weights and biases must share one dtype (" + wn + " or " + bn + " differs)");
-    if (b.shape(0) != w.shape(1)) value_error(bn + " has shape " + shape_str(b) + " but " + wn + " has shape " + shape_str(w));
-    if (l > 0 && w.shape(0) != net.out.back())
-      value_error(wn + " takes " + std::to_string(w.shape(0)) + " inputs but layer " + std::to_string(l - 1) +
-                  " gives " + std::to_string(net.out.back()));
-    net.acts.push_back(activation_spec(acts[l], negative_slope));
-    net.in.push_back(w.shape(0));
-    net.out.push_back(w.shape(1));
-    // Read-only callers (predict, evaluate, gradients) never write through these pointers, so a
-    // read-only array (frozen by the user, or a memory map) is used as it is, without a copy.
-    net.w.push_back(writable ? w.mutable_data() : const_cast<void*>(w.data()));
-    net.b.push_back(writable ? b.mutable_data() : const_cast<void*>(b.data()));
-    net.keep.push_back(w);
-    net.keep.push_back(b);
-  }
-  return net;
-}
-
-template <class T>
-std::vector<LayerRef<T>> layer_refs(const Network& net) {
-  std::vector<LayerRef<T>> layers(net.w.size());
-  for (size_t l = 0; l < layers.size(); ++l) {
-    layers[l].w = static_cast<T*>(net.w[l]);
-    layers[l].b = static_cast<T*>(net.b[l]);
-    layers[l].in = net.in[l];
-    layers[l].out = net.out[l];
-    layers[l].act = net.acts[l];
-  }
-  return layers;
-}
-
-// The data of a fit or an evaluation: x (n, in) and y (n, out) in the network's dtype.
-py::array data_array(py::handle obj, const char* name, const Network& net, index_t cols, const char* what) {
-  py::array a = finite_input(obj, name);
-  check_ndim(a, name, 2, what);
-  if (dtype_of(a, name) != net.dtype)
-    type_error(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) +
-               " but the network's parameters are " + (net.dtype == DType::f32 ? "float32" : "float64"));
-  if (a.shape(1) != cols)
-    value_error(std::string(name) + " has " + std::to_string(a.shape(1)) + " columns (shape " + shape_str(a) +
-                ") but the network expects " + std::to_string(cols));
-  return a;
-}
-
-py::array mlp_forward_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
-                         double negative_slope, py::handle x_obj, const std::string& device) {
-  const bool gpu = use_cuda(device);
-  Network net = network_args(weights, biases, acts, negative_slope, false);
-  py::array x = data_array(x_obj, "x", net, net.in.front(), "(n, in)");
-  return dispatch(net.dtype, [&](auto t) -> py::array {
-    using T = decltype(t);
-    auto out = empty2<T>(x.shape(0), net.out.back());
-    Matrix<T> om = mmat<T>(out);
-    auto layers = layer_refs<T>(net);
-    py::gil_scoped_release nogil;
-    on_device(gpu, mlp_forward<T>)(layers, cmat<T>(x), om);
-    return out;
-  });
-}
-
-py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
-                           double negative_slope, const std::string& loss_name, py::handle x_obj,
-                           py::handle y_obj, const std::string& device) {
-  const bool gpu = use_cuda(device);
-  Network net = network_args(weights, biases, acts, negative_slope, false);
-  const Loss loss = parse_loss(loss_name);
-  py::array x = data_array(x_obj, "x", net, net.in.front(), "(n, in)");
-  py::array y = data_array(y_obj, "y", net, net.out.back(), "(n, out)");
-  if (x.shape(0) != y.shape(0))
-    value_error("x has " + std::to_string(x.shape(0)) + " samples but y has " + std::to_string(y.shape(0)));
-  if (x.shape(0) == 0) value_error("x and y are empty; the loss of no samples is undefined");
-  return dispatch(net.dtype, [&](auto t) -> py::tuple {
-    using T = decltype(t);
-    py::list grads;
-    std::vector<T*> ptrs;
-    for (size_t l = 0; l < net.w.size(); ++l) {
-      auto gw = empty2<T>(net.in[l], net.out[l]);
-      py::array_t<T> gb({py::ssize_t(net.out[l])});
-      ptrs.push_back(gw.mutable_data());
-      ptrs.push_back(gb.mutable_data());
-      grads.append(py::make_tuple(gw, gb));
-    }
-    auto layers = layer_refs<T>(net);
-    double value;
-    {
-      py::gil_scoped_release nogil;
-      value = on_device(gpu, mlp_loss_grad<T>)(layers, loss, cmat<T>(x), cmat<T>(y), ptrs);
-    }
-    return py::make_tuple(value, grads);
-  });
-}
-
 // An optimizer's configuration as fastmlp.optim's config() gives it: {"name": ..., hyperparameters}.
 // fastmlp.optim validates with messages for users; these checks keep the kernels safe from any caller.
+}  // namespace
+
 OptimizerSpec optimizer_spec(const py::dict& d) {
   static const Named<Optimizer> table[] = {{"sgd", Optimizer::sgd},
                                            {"adam", Optimizer::adam},
@@ -498,6 +308,8 @@ OptimizerSpec optimizer_spec(const py::dict& d) {
   return s;
 }
 
+namespace {
+
 // Updates param in place with one optimizer step (state buffers in place too).
 void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::list& state, std::int64_t step,
                          double lr, const py::dict& config, const std::string& device) {
@@ -534,140 +346,11 @@ void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::li
   });
 }
 
-// A fit's trainer: the C++ trainer plus the Python arrays it points into, so none is freed under it.
-class PyTrainer {
- public:
-  PyTrainer(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
-            double negative_slope, const py::list& w_states, const py::list& b_states, py::handle x_obj,
-            py::handle y_obj, const std::string& loss, index_t batch_size, bool shuffle, bool drop_last,
-            std::uint64_t seed, const py::dict& optimizer, double clip_grad_norm, double clip_grad_value,
-            const std::string& device) {
-    const bool gpu = use_cuda(device);
-    net_ = network_args(weights, biases, acts, negative_slope, true);
-    TrainOptions opt;
-    opt.loss = parse_loss(loss);
-    opt.optimizer = optimizer_spec(optimizer);
-    opt.shuffle = shuffle;
-    opt.drop_last = drop_last;
-    opt.seed = seed;
-    if (!(clip_grad_norm >= 0.0) || !(clip_grad_value >= 0.0))
-      value_error("clip_grad_norm and clip_grad_value must be > 0 (or 0/None for no clipping)");
-    opt.clip_grad_norm = clip_grad_norm;
-    opt.clip_grad_value = clip_grad_value;
-    x_ = data_array(x_obj, "x", net_, net_.in.front(), "(n, in)");
-    y_ = data_array(y_obj, "y", net_, net_.out.back(), "(n, out)");
-    const index_t n = x_.shape(0);
-    if (y_.shape(0) != n)
-      value_error("x has " + std::to_string(n) + " samples but y has " + std::to_string(y_.shape(0)));
-    if (n == 0) value_error("x and y are empty; there is nothing to train on");
-    if (batch_size < 0) value_error("batch_size must be >= 1 (or None for the full batch)");
-    opt.batch_size = batch_size;
-    if (drop_last && batch_size > n)
-      value_error("drop_last=True with batch_size " + std::to_string(batch_size) + " > " + std::to_string(n) +
-                  " samples would leave no batch at all");
-    const size_t L = net_.w.size();
-    const int n_state = optimizer_state_count(opt.optimizer);
-    if (w_states.size() != L || b_states.size() != L)
-      value_error("optimizer state must have one entry per layer");
-    trainer_ = dispatch(net_.dtype, [&](auto t) -> std::unique_ptr<TrainerBase> {
-      using T = decltype(t);
-      auto layers = layer_refs<T>(net_);
-      for (size_t l = 0; l < L; ++l) {
-        py::list ws = w_states[l], bs = b_states[l];
-        if (int(ws.size()) != n_state || int(bs.size()) != n_state)
-          value_error("optimizer state of layer " + std::to_string(l) + " must hold " + std::to_string(n_state) +
-                      " buffers per parameter");
-        for (int s = 0; s < n_state; ++s) {
-          py::array wa = output_array(ws[s], "optimizer state"), ba = output_array(bs[s], "optimizer state");
-          if (dtype_of(wa, "optimizer state") != net_.dtype || dtype_of(ba, "optimizer state") != net_.dtype ||
-              wa.size() != layers[l].in * layers[l].out || ba.size() != layers[l].out)
-            value_error("optimizer state of layer " + std::to_string(l) + " does not match its parameters");
-          layers[l].w_state.push_back(static_cast<T*>(wa.mutable_data()));
-          layers[l].b_state.push_back(static_cast<T*>(ba.mutable_data()));
-          state_.push_back(wa);
-          state_.push_back(ba);
-        }
-      }
-#ifdef FASTMLP_WITH_CUDA
-      if (gpu) {
-        py::gil_scoped_release nogil;  // the upload of the data set can take a while
-        return cuda::make_trainer<T>(std::move(layers), cmat<T>(x_), cmat<T>(y_), opt);
-      }
-#endif
-      (void)gpu;
-      return make_trainer<T>(std::move(layers), cmat<T>(x_), cmat<T>(y_), opt);
-    });
-  }
-
-  // lr: one learning rate per step of the epoch (a schedule evaluated ahead by Python).
-  py::tuple run_epoch(std::uint64_t epoch, py::handle lr_obj, std::int64_t step) {
-    py::array lr = input_array(lr_obj, "lr");
-    if (lr.ndim() != 1 || lr.shape(0) != trainer_->steps_per_epoch() || dtype_of(lr, "lr") != DType::f64)
-      value_error("lr must be a float64 array with one rate per step (" +
-                  std::to_string(trainer_->steps_per_epoch()) + ")");
-    const double* rates = static_cast<const double*>(lr.data());
-    for (index_t s = 0; s < lr.shape(0); ++s)
-      if (!(rates[s] >= 0.0) || !std::isfinite(rates[s]))
-        value_error("every learning rate of a schedule must be finite and >= 0");
-    double loss;
-    {
-      py::gil_scoped_release nogil;
-      loss = trainer_->run_epoch(epoch, rates, step);
-    }
-    return py::make_tuple(loss, step);
-  }
-
-  index_t steps_per_epoch() const { return trainer_->steps_per_epoch(); }
-
- private:
-  Network net_;
-  py::array x_, y_;
-  std::vector<py::array> state_;
-  std::unique_ptr<TrainerBase> trainer_;
-};
-
 }  // namespace
 
-PYBIND11_MODULE(_core, m) {
-  m.doc() = "fastmlp's C++ kernels (private: use fastmlp.ops and fastmlp.MLP)";
-#ifdef FASTMLP_VERSION
-  m.attr("__version__") = FASTMLP_VERSION;
-#endif
-#ifdef FASTMLP_WITH_CUDA
-  m.attr("cuda_built") = true;
-#else
-  m.attr("cuda_built") = false;
-#endif
-  m.def("get_num_threads", &get_num_threads);
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) value_error("set_num_threads needs n >= 1, got " + std::to_string(n));
-    set_num_threads(n);
-  });
-  m.def("gemm_isa", [](const std::string& dtype) -> std::string {
-    return parse_dtype(dtype) == DType::f32 ? gemm_isa<float>() : gemm_isa<double>();
-  });
+void bind_kernels(py::module_& m) {
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
         py::arg("device") = "cpu");
-  m.def("cuda_device_count", &cuda_device_count);
-  m.def("check_device", &use_cuda, py::arg("device"),
-        "True for 'cuda', False for 'cpu'; raises when the name is unknown or CUDA cannot be used");
-  m.def("cuda_device_description", []() -> std::string {
-#ifdef FASTMLP_WITH_CUDA
-    use_cuda("cuda");
-    return cuda::device_description();
-#else
-    use_cuda("cuda");
-    return "";
-#endif
-  });
-  m.def("cuda_memory_info", []() -> std::pair<std::size_t, std::size_t> {
-    use_cuda("cuda");
-    std::size_t free_bytes = 0, total_bytes = 0;
-#ifdef FASTMLP_WITH_CUDA
-    cuda::memory_info(free_bytes, total_bytes);
-#endif
-    return {free_bytes, total_bytes};
-  });
   m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("activation"),
         py::arg("negative_slope"), py::arg("device") = "cpu");
   m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("w"), py::arg("grad_y"),
@@ -691,18 +374,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("lr"), py::arg("device") = "cpu");
   m.def("optimizer_update", &optimizer_update_py, py::arg("param"), py::arg("grad"), py::arg("state"),
         py::arg("step"), py::arg("lr"), py::arg("config"), py::arg("device") = "cpu");
-  m.def("mlp_forward", &mlp_forward_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
-        py::arg("negative_slope"), py::arg("x"), py::arg("device") = "cpu");
-  m.def("mlp_loss_grad", &mlp_loss_grad_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
-        py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"), py::arg("device") = "cpu");
-  py::class_<PyTrainer>(m, "Trainer")
-      .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
-                    const py::list&, py::handle, py::handle, const std::string&, index_t, bool, bool,
-                    std::uint64_t, const py::dict&, double, double, const std::string&>(),
-           py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
-           py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("loss"),
-           py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"),
-           py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu")
-      .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
-      .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch);
 }
+
+}  // namespace fastmlp::bindings

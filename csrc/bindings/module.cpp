@@ -1,0 +1,85 @@
+// fastmlp._core: the module itself (version, build facts, threads, devices); its functions are bound by
+// area in kernels.cpp and network.cpp. Python's fastmlp.ops and fastmlp.MLP wrap them with keyword
+// defaults and docs; nothing here is meant to be called by users directly.
+#include <cstddef>
+#include <string>
+#include <utility>
+
+#include "bindings/common.h"
+#include "fastmlp/parallel.h"
+
+namespace fastmlp::bindings {
+
+bool use_cuda(const std::string& device) {
+  if (device == "cpu") return false;
+  if (device != "cuda" && device != "auto")
+    value_error("device must be 'cpu', 'cuda' or 'auto', got '" + device + "'");
+#ifndef FASTMLP_WITH_CUDA
+  if (device == "auto") return false;
+  throw std::runtime_error(
+      "device='cuda' but this build of fastmlp has no CUDA kernels (no CUDA compiler was found when it was "
+      "built, or FASTMLP_CUDA=OFF); reinstall with nvcc on PATH, or use device='cpu'");
+#else
+  const bool present = cuda::device_count() > 0;
+  if (device == "auto") return present;
+  if (!present)
+    throw std::runtime_error("device='cuda' but no CUDA device is available (no GPU, or no driver); use device='cpu'");
+  return true;
+#endif
+}
+
+namespace {
+
+int cuda_device_count() {
+#ifdef FASTMLP_WITH_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace
+}  // namespace fastmlp::bindings
+
+PYBIND11_MODULE(_core, m) {
+  using namespace fastmlp;
+  using namespace fastmlp::bindings;
+  m.doc() = "fastmlp's C++ kernels (private: use fastmlp.ops and fastmlp.MLP)";
+#ifdef FASTMLP_VERSION
+  m.attr("__version__") = FASTMLP_VERSION;
+#endif
+#ifdef FASTMLP_WITH_CUDA
+  m.attr("cuda_built") = true;
+#else
+  m.attr("cuda_built") = false;
+#endif
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) value_error("set_num_threads needs n >= 1, got " + std::to_string(n));
+    set_num_threads(n);
+  });
+  m.def("gemm_isa", [](const std::string& dtype) -> std::string {
+    return parse_dtype(dtype) == DType::f32 ? gemm_isa<float>() : gemm_isa<double>();
+  });
+  m.def("cuda_device_count", &cuda_device_count);
+  m.def("check_device", &use_cuda, py::arg("device"),
+        "True for 'cuda', False for 'cpu'; raises when the name is unknown or CUDA cannot be used");
+  m.def("cuda_device_description", []() -> std::string {
+    use_cuda("cuda");
+#ifdef FASTMLP_WITH_CUDA
+    return cuda::device_description();
+#else
+    return "";
+#endif
+  });
+  m.def("cuda_memory_info", []() -> std::pair<std::size_t, std::size_t> {
+    use_cuda("cuda");
+    std::size_t free_bytes = 0, total_bytes = 0;
+#ifdef FASTMLP_WITH_CUDA
+    cuda::memory_info(free_bytes, total_bytes);
+#endif
+    return {free_bytes, total_bytes};
+  });
+  bind_kernels(m);
+  bind_networks(m);
+}

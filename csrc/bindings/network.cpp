@@ -1,0 +1,243 @@
+// fastmlp._core's network functions: a whole MLP's forward pass and gradients in one call, and the
+// trainer that runs fit's epochs. Python's fastmlp.MLP owns the parameter arrays; these point into them.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bindings/common.h"
+
+namespace fastmlp::bindings {
+namespace {
+
+// ---- networks --------------------------------------------------------------------------------------
+// The parameters of an MLP as Python passes them: lists of W (in, out) and b (out,) arrays that the
+// model owns, the activation names and the leaky slope. Checked once; kept alive by `keep`.
+struct Network {
+  DType dtype;
+  std::vector<py::array> keep;
+  std::vector<ActivationSpec> acts;
+  std::vector<index_t> in, out;
+  std::vector<void*> w, b;
+};
+
+Network network_args(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
+                     double negative_slope, bool writable) {
+  const size_t L = weights.size();
+  if (L == 0) value_error("a network needs at least one layer");
+  if (biases.size() != L || acts.size() != L)
+    value_error("weights, biases and activations must have one entry per layer");
+  Network net;
+  for (size_t l = 0; l < L; ++l) {
+    const std::string wn = "weights[" + std::to_string(l) + "]", bn = "biases[" + std::to_string(l) + "]";
+    py::array w = writable ? output_array(weights[l], wn.c_str()) : input_array(weights[l], wn.c_str());
+    py::array b = writable ? output_array(biases[l], bn.c_str()) : input_array(biases[l], bn.c_str());
+    check_finite(w, wn.c_str());
+    check_finite(b, bn.c_str());
+    check_ndim(w, wn.c_str(), 2, "(in, out)");
+    check_ndim(b, bn.c_str(), 1, "(out,)");
+    if (l == 0) net.dtype = dtype_of(w, wn.c_str());
+    if (dtype_of(w, wn.c_str()) != net.dtype || dtype_of(b, bn.c_str()) != net.dtype)
+      type_error("all weights and biases must share one dtype (" + wn + " or " + bn + " differs)");
+    if (b.shape(0) != w.shape(1)) value_error(bn + " has shape " + shape_str(b) + " but " + wn + " has shape " + shape_str(w));
+    if (l > 0 && w.shape(0) != net.out.back())
+      value_error(wn + " takes " + std::to_string(w.shape(0)) + " inputs but layer " + std::to_string(l - 1) +
+                  " gives " + std::to_string(net.out.back()));
+    net.acts.push_back(activation_spec(acts[l], negative_slope));
+    net.in.push_back(w.shape(0));
+    net.out.push_back(w.shape(1));
+    // Read-only callers (predict, evaluate, gradients) never write through these pointers, so a
+    // read-only array (frozen by the user, or a memory map) is used as it is, without a copy.
+    net.w.push_back(writable ? w.mutable_data() : const_cast<void*>(w.data()));
+    net.b.push_back(writable ? b.mutable_data() : const_cast<void*>(b.data()));
+    net.keep.push_back(w);
+    net.keep.push_back(b);
+  }
+  return net;
+}
+
+template <class T>
+std::vector<LayerRef<T>> layer_refs(const Network& net) {
+  std::vector<LayerRef<T>> layers(net.w.size());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    layers[l].w = static_cast<T*>(net.w[l]);
+    layers[l].b = static_cast<T*>(net.b[l]);
+    layers[l].in = net.in[l];
+    layers[l].out = net.out[l];
+    layers[l].act = net.acts[l];
+  }
+  return layers;
+}
+
+// The data of a fit or an evaluation: x (n, in) and y (n, out) in the network's dtype.
+py::array data_array(py::handle obj, const char* name, const Network& net, index_t cols, const char* what) {
+  py::array a = finite_input(obj, name);
+  check_ndim(a, name, 2, what);
+  if (dtype_of(a, name) != net.dtype)
+    type_error(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) +
+               " but the network's parameters are " + (net.dtype == DType::f32 ? "float32" : "float64"));
+  if (a.shape(1) != cols)
+    value_error(std::string(name) + " has " + std::to_string(a.shape(1)) + " columns (shape " + shape_str(a) +
+                ") but the network expects " + std::to_string(cols));
+  return a;
+}
+
+py::array mlp_forward_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
+                         double negative_slope, py::handle x_obj, const std::string& device) {
+  const bool gpu = use_cuda(device);
+  Network net = network_args(weights, biases, acts, negative_slope, false);
+  py::array x = data_array(x_obj, "x", net, net.in.front(), "(n, in)");
+  return dispatch(net.dtype, [&](auto t) -> py::array {
+    using T = decltype(t);
+    auto out = empty2<T>(x.shape(0), net.out.back());
+    Matrix<T> om = mmat<T>(out);
+    auto layers = layer_refs<T>(net);
+    py::gil_scoped_release nogil;
+    on_device(gpu, mlp_forward<T>)(layers, cmat<T>(x), om);
+    return out;
+  });
+}
+
+py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
+                           double negative_slope, const std::string& loss_name, py::handle x_obj,
+                           py::handle y_obj, const std::string& device) {
+  const bool gpu = use_cuda(device);
+  Network net = network_args(weights, biases, acts, negative_slope, false);
+  const Loss loss = parse_loss(loss_name);
+  py::array x = data_array(x_obj, "x", net, net.in.front(), "(n, in)");
+  py::array y = data_array(y_obj, "y", net, net.out.back(), "(n, out)");
+  if (x.shape(0) != y.shape(0))
+    value_error("x has " + std::to_string(x.shape(0)) + " samples but y has " + std::to_string(y.shape(0)));
+  if (x.shape(0) == 0) value_error("x and y are empty; the loss of no samples is undefined");
+  return dispatch(net.dtype, [&](auto t) -> py::tuple {
+    using T = decltype(t);
+    py::list grads;
+    std::vector<T*> ptrs;
+    for (size_t l = 0; l < net.w.size(); ++l) {
+      auto gw = empty2<T>(net.in[l], net.out[l]);
+      py::array_t<T> gb({py::ssize_t(net.out[l])});
+      ptrs.push_back(gw.mutable_data());
+      ptrs.push_back(gb.mutable_data());
+      grads.append(py::make_tuple(gw, gb));
+    }
+    auto layers = layer_refs<T>(net);
+    double value;
+    {
+      py::gil_scoped_release nogil;
+      value = on_device(gpu, mlp_loss_grad<T>)(layers, loss, cmat<T>(x), cmat<T>(y), ptrs);
+    }
+    return py::make_tuple(value, grads);
+  });
+}
+
+// A fit's trainer: the C++ trainer plus the Python arrays it points into, so none is freed under it.
+class PyTrainer {
+ public:
+  PyTrainer(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
+            double negative_slope, const py::list& w_states, const py::list& b_states, py::handle x_obj,
+            py::handle y_obj, const std::string& loss, index_t batch_size, bool shuffle, bool drop_last,
+            std::uint64_t seed, const py::dict& optimizer, double clip_grad_norm, double clip_grad_value,
+            const std::string& device) {
+    const bool gpu = use_cuda(device);
+    net_ = network_args(weights, biases, acts, negative_slope, true);
+    TrainOptions opt;
+    opt.loss = parse_loss(loss);
+    opt.optimizer = optimizer_spec(optimizer);
+    opt.shuffle = shuffle;
+    opt.drop_last = drop_last;
+    opt.seed = seed;
+    if (!(clip_grad_norm >= 0.0) || !(clip_grad_value >= 0.0))
+      value_error("clip_grad_norm and clip_grad_value must be > 0 (or 0/None for no clipping)");
+    opt.clip_grad_norm = clip_grad_norm;
+    opt.clip_grad_value = clip_grad_value;
+    x_ = data_array(x_obj, "x", net_, net_.in.front(), "(n, in)");
+    y_ = data_array(y_obj, "y", net_, net_.out.back(), "(n, out)");
+    const index_t n = x_.shape(0);
+    if (y_.shape(0) != n)
+      value_error("x has " + std::to_string(n) + " samples but y has " + std::to_string(y_.shape(0)));
+    if (n == 0) value_error("x and y are empty; there is nothing to train on");
+    if (batch_size < 0) value_error("batch_size must be >= 1 (or None for the full batch)");
+    opt.batch_size = batch_size;
+    if (drop_last && batch_size > n)
+      value_error("drop_last=True with batch_size " + std::to_string(batch_size) + " > " + std::to_string(n) +
+                  " samples would leave no batch at all");
+    const size_t L = net_.w.size();
+    const int n_state = optimizer_state_count(opt.optimizer);
+    if (w_states.size() != L || b_states.size() != L)
+      value_error("optimizer state must have one entry per layer");
+    trainer_ = dispatch(net_.dtype, [&](auto t) -> std::unique_ptr<TrainerBase> {
+      using T = decltype(t);
+      auto layers = layer_refs<T>(net_);
+      for (size_t l = 0; l < L; ++l) {
+        py::list ws = w_states[l], bs = b_states[l];
+        if (int(ws.size()) != n_state || int(bs.size()) != n_state)
+          value_error("optimizer state of layer " + std::to_string(l) + " must hold " + std::to_string(n_state) +
+                      " buffers per parameter");
+        for (int s = 0; s < n_state; ++s) {
+          py::array wa = output_array(ws[s], "optimizer state"), ba = output_array(bs[s], "optimizer state");
+          if (dtype_of(wa, "optimizer state") != net_.dtype || dtype_of(ba, "optimizer state") != net_.dtype ||
+              wa.size() != layers[l].in * layers[l].out || ba.size() != layers[l].out)
+            value_error("optimizer state of layer " + std::to_string(l) + " does not match its parameters");
+          layers[l].w_state.push_back(static_cast<T*>(wa.mutable_data()));
+          layers[l].b_state.push_back(static_cast<T*>(ba.mutable_data()));
+          state_.push_back(wa);
+          state_.push_back(ba);
+        }
+      }
+#ifdef FASTMLP_WITH_CUDA
+      if (gpu) {
+        py::gil_scoped_release nogil;  // the upload of the data set can take a while
+        return cuda::make_trainer<T>(std::move(layers), cmat<T>(x_), cmat<T>(y_), opt);
+      }
+#endif
+      (void)gpu;
+      return make_trainer<T>(std::move(layers), cmat<T>(x_), cmat<T>(y_), opt);
+    });
+  }
+
+  // lr: one learning rate per step of the epoch (a schedule evaluated ahead by Python).
+  py::tuple run_epoch(std::uint64_t epoch, py::handle lr_obj, std::int64_t step) {
+    py::array lr = input_array(lr_obj, "lr");
+    if (lr.ndim() != 1 || lr.shape(0) != trainer_->steps_per_epoch() || dtype_of(lr, "lr") != DType::f64)
+      value_error("lr must be a float64 array with one rate per step (" +
+                  std::to_string(trainer_->steps_per_epoch()) + ")");
+    const double* rates = static_cast<const double*>(lr.data());
+    for (index_t s = 0; s < lr.shape(0); ++s)
+      if (!(rates[s] >= 0.0) || !std::isfinite(rates[s]))
+        value_error("every learning rate of a schedule must be finite and >= 0");
+    double loss;
+    {
+      py::gil_scoped_release nogil;
+      loss = trainer_->run_epoch(epoch, rates, step);
+    }
+    return py::make_tuple(loss, step);
+  }
+
+  index_t steps_per_epoch() const { return trainer_->steps_per_epoch(); }
+
+ private:
+  Network net_;
+  py::array x_, y_;
+  std::vector<py::array> state_;
+  std::unique_ptr<TrainerBase> trainer_;
+};
+
+}  // namespace
+
+void bind_networks(py::module_& m) {
+  m.def("mlp_forward", &mlp_forward_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
+        py::arg("negative_slope"), py::arg("x"), py::arg("device") = "cpu");
+  m.def("mlp_loss_grad", &mlp_loss_grad_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
+        py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"), py::arg("device") = "cpu");
+  py::class_<PyTrainer>(m, "Trainer")
+      .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
+                    const py::list&, py::handle, py::handle, const std::string&, index_t, bool, bool,
+                    std::uint64_t, const py::dict&, double, double, const std::string&>(),
+           py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
+           py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("loss"),
+           py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"),
+           py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu")
+      .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
+      .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch);
+}
+
+}  // namespace fastmlp::bindings
