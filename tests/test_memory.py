@@ -76,7 +76,7 @@ def test_the_memory_model_matches_the_trainers_allocation():
         before = peak()
         model.fit(x, y, batch_size=B, epochs=1)
         grown = peak() - before
-        print(grown / (training_bytes(model, B) - training_bytes(model, 1)))  # B - 1 rows
+        print(grown / (training_bytes(model, B, n_samples=B) - training_bytes(model, 8, n_samples=8)))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -95,3 +95,80 @@ def test_cuda_max_batch_size_trains_within_device_memory():
     y = x[:, :1] ** 2
     hist = model.fit(x, y, batch_size="max", epochs=2, optimizer=fastmlp.optim.SGD(lr=1e-3))
     assert np.all(np.isfinite(hist.history["loss"]))
+
+
+def _trainer(model, x, y, optimizer, batch_size, shuffle, drop_last, device="cpu"):
+    state = model._optimizer_state_for(optimizer)
+    return fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
+                                 state["w"], state["b"], x, y, "mse", batch_size, shuffle, drop_last, 0,
+                                 optimizer.config(), 0.0, 0.0, device)
+
+
+def _plan_cases():
+    # Shapes on both sides of every rule of the plan: a batch cut in two parts (64+ rows, 65536+
+    # multiply-adds, no product of 2^27 or more), a last batch cut when a full one is not, a dropped
+    # last batch, transposed copies of small layers, gathering only when shuffling a part of the data.
+    yield [1, 1], 15, 0, True, False
+    yield [16, 64, 64, 1], 1000, 128, True, False
+    yield [16, 64, 64, 1], 1000, 128, False, False
+    yield [16, 64, 64, 1], 1000, 1000, True, False
+    yield [16, 64, 64, 1], 1000, 63, True, True
+    yield [3, 200, 5], 1000, 400, True, False   # two parts of 200 rows, layer 1 transposed
+    yield [3, 200, 5], 300, 200, True, False    # the last 100 rows are cut, the full 200 are too
+    yield [64, 700, 700, 2], 600, 500, True, False  # parts of 250 rows; 250*700*700 >= 128^3: no copy
+    yield [512, 1024, 8], 300, 256, True, False  # 256*512*1024 = 2^27: one part
+    yield [512, 1024, 8], 300, 256, True, True   # and the dropped last batch is never cut
+    yield [512, 1024, 8], 600, 256, True, False  # the last 88 rows are cut in two
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", list(_plan_cases()), ids=lambda c: f"{c[0]}-n{c[1]}-b{c[2]}-s{int(c[3])}d{int(c[4])}")
+def test_trainer_bytes_is_what_the_trainer_allocates(case, dtype):
+    sizes, n, batch, shuffle, drop_last = case
+    model = fastmlp.MLP(sizes, dtype=dtype, seed=0)
+    x = np.zeros((n, sizes[0]), dtype)
+    y = np.zeros((n, sizes[-1]), dtype)
+    for optimizer in (fastmlp.optim.SGD(lr=0.1), fastmlp.optim.Adam()):
+        trainer = _trainer(model, x, y, optimizer, batch, shuffle, drop_last)
+        states = len(optimizer.state_names())
+        planned = fastmlp._core.trainer_bytes(sizes, dtype, n, batch, shuffle, drop_last, states)
+        assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
+        params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
+        assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
+                              drop_last=drop_last) == planned + params * (1 + states)
+
+
+def test_the_plan_follows_the_rules():
+    # Concrete numbers for one network, worked by hand: 16-64-64-1 float32, a batch of 128 of 1000 rows.
+    item, widths, widest, params = 4, 64 + 64 + 1, 64, 16 * 64 + 64 + 64 * 64 + 64 + 64 + 1
+    part = lambda rows, gathered: rows * (widths + 2 * widest + gathered) + params  # noqa: E731
+    transposed = 64 * 64 + 64  # layers 1 and 2 (64 rows x 64 x 64 < 128^3)
+    n = 1000
+    want = item * (part(128, 17) + part(64, 17) + transposed) + 8 * n
+    assert fastmlp._core.trainer_bytes([16, 64, 64, 1], "float32", n, 128, True, False, 0) == want
+    # Not shuffled: nothing gathered, no order. 63 rows: never cut (the last 55 neither).
+    assert fastmlp._core.trainer_bytes([16, 64, 64, 1], "float32", n, 128, False, False, 0) == \
+        item * (part(128, 0) + part(64, 0) + transposed)
+    assert fastmlp._core.trainer_bytes([16, 64, 64, 1], "float32", n, 63, False, False, 0) == \
+        item * (part(63, 0) + transposed)
+    with pytest.raises(ValueError, match="sizes"):
+        fastmlp._core.trainer_bytes([16], "float32", n, 63, False, False, 0)
+    with pytest.raises(ValueError, match="n must be"):
+        fastmlp._core.trainer_bytes([16, 1], "float32", 0, 63, False, False, 0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not fastmlp.cuda_available(), reason="needs a CUDA build of fastmlp and a CUDA device")
+@pytest.mark.parametrize("case", list(_plan_cases())[:6], ids=lambda c: f"{c[0]}-n{c[1]}-b{c[2]}-s{int(c[3])}")
+def test_cuda_trainer_bytes_is_what_the_trainer_allocates(case):
+    sizes, n, batch, shuffle, drop_last = case
+    model = fastmlp.MLP(sizes, seed=0, device="cuda")
+    x = np.zeros((n, sizes[0]), np.float32)
+    y = np.zeros((n, sizes[-1]), np.float32)
+    for optimizer in (fastmlp.optim.SGD(lr=0.1), fastmlp.optim.Adam()):
+        trainer = _trainer(model, x, y, optimizer, batch, shuffle, drop_last, device="cuda")
+        states = len(optimizer.state_names())
+        planned = fastmlp._core.trainer_bytes(sizes, "float32", n, batch, shuffle, drop_last, states, "cuda")
+        assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
+        assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
+                              drop_last=drop_last) == planned + fastmlp._core.cuda_gemm_scratch_bytes("float32")

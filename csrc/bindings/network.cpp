@@ -213,6 +213,7 @@ class PyTrainer {
   }
 
   index_t steps_per_epoch() const { return trainer_->steps_per_epoch(); }
+  std::size_t allocated_bytes() const { return trainer_->allocated_bytes(); }
 
  private:
   Network net_;
@@ -220,6 +221,43 @@ class PyTrainer {
   std::vector<py::array> state_;
   std::unique_ptr<TrainerBase> trainer_;
 };
+
+// The bytes a trainer for a network of these layer sizes ([in, hidden..., out]) will hold: host memory
+// on the CPU, device memory on CUDA (where the parameters and optimizer state are copied too).
+std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::string& dtype, index_t n,
+                             index_t batch_size, bool shuffle, bool drop_last, int state_buffers,
+                             const std::string& device) {
+  const bool gpu = use_cuda(device);
+  const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
+  if (sizes.size() < 2) value_error("sizes must list at least the input and output widths");
+  for (index_t s : sizes)
+    if (s < 1) value_error("every layer size must be >= 1");
+  if (n < 1) value_error("n must be >= 1, got " + std::to_string(n));
+  if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch)");
+  if (state_buffers < 0 || state_buffers > 3) value_error("state_buffers must be in [0, 3]");
+  std::vector<LayerShape> layers;
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) layers.push_back({sizes[l], sizes[l + 1]});
+  TrainOptions opt;
+  opt.batch_size = batch_size;
+  opt.shuffle = shuffle;
+  opt.drop_last = drop_last;
+#ifdef FASTMLP_WITH_CUDA
+  if (gpu) return cuda::trainer_bytes(layers, item, n, state_buffers, opt);
+#endif
+  (void)gpu;
+  return trainer_bytes(layers, item, n, opt);
+}
+
+std::size_t cuda_gemm_scratch_bytes(const std::string& dtype) {
+  use_cuda("cuda");  // raises in a build without CUDA
+  const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
+#ifdef FASTMLP_WITH_CUDA
+  return cuda::gemm_scratch_bytes(item);
+#else
+  (void)item;
+  return 0;
+#endif
+}
 
 }  // namespace
 
@@ -237,7 +275,11 @@ void bind_networks(py::module_& m) {
            py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"),
            py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu")
       .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
-      .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch);
+      .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch)
+      .def_property_readonly("allocated_bytes", &PyTrainer::allocated_bytes);
+  m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("n"), py::arg("batch_size"),
+        py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu");
+  m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
 }
 
 }  // namespace fastmlp::bindings

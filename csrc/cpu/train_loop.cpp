@@ -95,8 +95,8 @@ void gather(Matrix<const T> src, const std::int64_t* idx, index_t rows, T* dst) 
 // own: work on such a network is split inside each GEMM, not between batch parts or predict chunks.
 constexpr double kMaxSideBySideProduct = 134217728.0;
 
-template <class T>
-int parts_for(const std::vector<LayerRef<T>>& layers, index_t rows) {
+template <class Layers>
+int parts_for(const Layers& layers, index_t rows) {
   constexpr index_t kMinPartRows = 32;
   constexpr double kMinWork = 65536.0;  // multiply-adds of a forward pass: a few microseconds
   if (rows < 2 * kMinPartRows) return 1;
@@ -129,31 +129,61 @@ struct Part {
     }
     for (auto& g : grad_store) grads.push_back(g.data());
   }
+
+  std::size_t bytes() const {
+    std::size_t count = ws.grad_a.size() + ws.grad_b.size() + xb.size() + yb.size();
+    for (const auto& a : ws.act) count += a.size();
+    for (const auto& g : grad_store) count += g.size();
+    return sizeof(T) * count;
+  }
 };
 
 // Multiply-adds of a part's dL/dx product below which the trainer keeps a transposed copy of W.
 constexpr double kSmallLayerProduct = 128.0 * 128.0 * 128.0;
 
+// What a trainer allocates, decided from the shapes alone, so that trainer_bytes can tell it before.
+struct Plan {
+  index_t batch = 0;             // rows of a full batch
+  bool gather = false;           // batches are gathered through a shuffled order
+  index_t half = 0;              // rows of the second part's buffers; 0 when no step of the epoch is cut
+  std::vector<bool> transposed;  // layer l keeps a transposed copy of W_l
+};
+
+template <class Layers>
+Plan plan_for(const Layers& layers, index_t n, const TrainOptions& opt) {
+  Plan p;
+  p.batch = opt.batch_size > 0 ? std::min(opt.batch_size, n) : n;
+  p.gather = opt.shuffle && p.batch < n;  // a full batch's gradient does not depend on the order
+  // Part 0 holds a whole batch (steps that are not cut use it alone); part 1 half of one, made only
+  // when some step of the epoch is cut (the last, shorter batch may be cut when a full one is not).
+  const index_t last = opt.drop_last ? 0 : n % p.batch;  // a dropped last batch is never run
+  if (parts_for(layers, p.batch) == 2 || (last > 0 && parts_for(layers, last) == 2)) p.half = (p.batch + 1) / 2;
+  const double part_rows = double((p.batch + 1) / 2);
+  for (size_t l = 0; l < layers.size(); ++l)
+    p.transposed.push_back(l > 0 && part_rows * double(layers[l].in) * double(layers[l].out) < kSmallLayerProduct);
+  return p;
+}
+
 template <class T>
 class Trainer final : public TrainerBase {
  public:
   Trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y, const TrainOptions& opt)
-      : layers_(std::move(layers)), x_(x), y_(y), opt_(opt),
-        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows) {
-    const bool full = batch_ == x_.rows;
-    gather_ = opt_.shuffle && !full;  // a full batch's gradient does not depend on the order
+      : layers_(std::move(layers)), x_(x), y_(y), opt_(opt) {
+    const Plan plan = plan_for(layers_, x_.rows, opt_);
+    batch_ = plan.batch;
+    gather_ = plan.gather;
     if (gather_) order_.resize(size_t(x_.rows));
-    // Part 0 holds a whole batch (steps that are not cut use it alone); part 1 half of one, made only
-    // when some step of the epoch is cut (the last, shorter batch may be cut when a full one is not).
     parts_.emplace_back(layers_, batch_, x_.cols, y_.cols, gather_);
-    const double part_rows = double((batch_ + 1) / 2);
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      const double product = part_rows * double(layers_[l].in) * double(layers_[l].out);
-      w_t_.emplace_back(l > 0 && product < kSmallLayerProduct ? size_t(layers_[l].in * layers_[l].out) : 0);
-    }
-    const index_t last = x_.rows % batch_;
-    if (parts_for(layers_, batch_) == 2 || (last > 0 && parts_for(layers_, last) == 2))
-      parts_.emplace_back(layers_, (batch_ + 1) / 2, x_.cols, y_.cols, gather_);
+    if (plan.half > 0) parts_.emplace_back(layers_, plan.half, x_.cols, y_.cols, gather_);
+    for (size_t l = 0; l < layers_.size(); ++l)
+      w_t_.emplace_back(plan.transposed[l] ? size_t(layers_[l].in * layers_[l].out) : 0);
+  }
+
+  std::size_t allocated_bytes() const override {
+    std::size_t bytes = sizeof(std::int64_t) * order_.size();
+    for (const auto& p : parts_) bytes += p.bytes();
+    for (const auto& w : w_t_) bytes += sizeof(T) * w.size();
+    return bytes;
   }
 
   index_t steps_per_epoch() const override {
@@ -297,7 +327,7 @@ class Trainer final : public TrainerBase {
   std::vector<LayerRef<T>> layers_;
   Matrix<const T> x_, y_;
   TrainOptions opt_;
-  index_t batch_;
+  index_t batch_ = 0;
   bool gather_ = false;
   std::vector<std::int64_t> order_;
   std::vector<Part<T>> parts_;  // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half
@@ -354,6 +384,25 @@ template <class T>
 std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x,
                                           Matrix<const T> y, const TrainOptions& options) {
   return std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
+}
+
+std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n,
+                          const TrainOptions& options) {
+  if (layers.empty() || n < 1) return 0;
+  const Plan plan = plan_for(layers, n, options);
+  index_t widths = 0, widest = 0, params = 0, transposed = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    widths += layers[l].out;
+    widest = std::max({widest, layers[l].in, layers[l].out});
+    params += layers[l].in * layers[l].out + layers[l].out;
+    if (plan.transposed[l]) transposed += layers[l].in * layers[l].out;
+  }
+  // A part of `rows`: each layer's output, two gradient buffers as wide as the widest layer, the
+  // gathered input and target rows, and a gradient per parameter (as Part allocates them).
+  const index_t gathered = plan.gather ? layers.front().in + layers.back().out : 0;
+  auto part = [&](index_t rows) { return rows * (widths + 2 * widest + gathered) + params; };
+  index_t count = part(plan.batch) + transposed + (plan.half > 0 ? part(plan.half) : 0);
+  return item * std::size_t(count) + (plan.gather ? sizeof(std::int64_t) * std::size_t(n) : 0);
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                    \

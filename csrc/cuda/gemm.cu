@@ -70,6 +70,8 @@ void column_sums(const T* g, index_t rows, index_t cols, T* out) {
   if (slices > 1) finish_slices<T>(partial, slices, 1, cols, T(0), out, cols, nullptr, ActivationSpec{});
 }
 
+std::size_t gemm_scratch_bytes(std::size_t item) { return item * std::size_t(kMaxWorkspace); }
+
 #define FASTMLP_INSTANTIATE(T)                                                                               \
   template void gemm<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T, T*, \
                         index_t, const T*, ActivationSpec);                                                 \

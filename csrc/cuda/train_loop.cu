@@ -174,6 +174,18 @@ class Trainer final : public TrainerBase {
 
   index_t steps_per_epoch() const override { return opt_.drop_last ? n_ / batch_ : (n_ + batch_ - 1) / batch_; }
 
+  std::size_t allocated_bytes() const override {
+    std::size_t count = x_.size() + y_.size() + xb_.size() + yb_.size() + ws_.grad_a.size() + ws_.grad_b.size();
+    for (const auto& a : ws_.act) count += a.size();
+    for (const auto* group : {&net_.w, &net_.b, &net_.gw, &net_.gb})
+      for (const auto& p : *group) count += p.size();
+    for (const auto* states : {&net_.ws, &net_.bs})
+      for (const auto& layer : *states)
+        for (const auto& p : layer) count += p.size();
+    return sizeof(T) * count + sizeof(double) * (partial_.size() + acc_.size()) +
+           sizeof(std::int64_t) * order_.size();
+  }
+
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
     net_.upload();  // what Python changed since the trainer was made (on_train_begin, between epochs)
     if (gather_) {
@@ -292,6 +304,26 @@ template <class T>
 std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y,
                                           const TrainOptions& options) {
   return std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
+}
+
+std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n, int state_buffers,
+                          const TrainOptions& options) {
+  if (layers.empty() || n < 1) return 0;
+  const index_t batch = options.batch_size > 0 ? std::min(options.batch_size, n) : n;
+  const bool gather = options.shuffle && batch < n;
+  const index_t in = layers.front().in, out = layers.back().out;
+  index_t widths = 0, widest = 0, params = 0;
+  for (const auto& L : layers) {
+    widths += L.out;
+    widest = std::max({widest, L.in, L.out});
+    params += L.in * L.out + L.out;
+  }
+  // Parameters, gradients and optimizer state; activations and two gradient buffers for a batch; the
+  // data set; gathered batches and the order when shuffling (as Trainer allocates them).
+  const index_t count = params * (2 + state_buffers) + batch * (widths + 2 * widest) + n * (in + out) +
+                        (gather ? batch * (in + out) : 0);
+  return item * std::size_t(count) + sizeof(double) * std::size_t(loss_partials() + 2) +
+         (gather ? sizeof(std::int64_t) * std::size_t(n) : 0);
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                              \

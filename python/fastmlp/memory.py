@@ -1,22 +1,21 @@
 """How large a mini-batch fits in memory: "make mini-batches as large as the GPU allows".
 
-The trainers (cpu/train_loop.cpp and cuda/train_loop.cu) allocate, once per fit:
-  per batch row:  every layer's output (sum of the layer widths), two gradient buffers as wide as the
-                  widest layer, and the gathered input and target rows (in + out);
-  per parameter:  the parameter and its gradient, plus the optimizer's state buffers (and on the CPU a
-                  transposed copy of the small layers' weights after the first);
-  on the CPU, when a batch is cut in two parts computed side by side (parts_for in
-  cpu/train_loop.cpp): a second workspace for half a batch and a second set of gradients;
-  on CUDA also:   the whole data set (n x (in + out)), the epoch's order (n int64) and the split-K
-                  workspace of the gradient products (at most 2^24 elements, kept per thread).
-max_batch_size solves  fixed + rows * per_row <= safety * budget  for rows.
+A fit holds the model's parameters and the optimizer's state (NumPy arrays in host memory) and a
+trainer, which allocates everything else once per fit. The trainer's bytes come from the C++ side
+(fastmlp._core.trainer_bytes, the same plan the trainer follows; tests check it against the bytes a
+trainer reports once made):
+  on the CPU:   per part of a batch (a batch of 64+ rows may be cut in two parts computed side by side),
+                every layer's output, two gradient buffers as wide as the widest layer, the gathered
+                input and target rows, and a gradient per parameter; transposed copies of the small
+                layers' weights; the epoch's order when shuffling (8 bytes a sample);
+  on CUDA:      all of that for one part, plus the device copies of the parameters and optimizer state
+                and of the whole data set (n x (in + out)); the GEMM's split-K scratch comes on top.
+max_batch_size finds the largest batch whose bytes stay within safety x budget.
 """
 
 from __future__ import annotations
 
 import os
-
-import numpy as np
 
 from . import _core
 from .ops import resolve_device
@@ -24,35 +23,24 @@ from .ops import resolve_device
 __all__ = ["max_batch_size", "training_bytes"]
 
 
-def _layout(model):
-    sizes = [w.shape[0] for w in model.weights] + [model.weights[-1].shape[1]]
-    params = sum(w.size + b.size for w, b in zip(model.weights, model.biases))
-    return sizes, params, np.dtype(model.dtype).itemsize
-
-
-def training_bytes(model, batch_size, *, n_samples=0, optimizer=None, device=None):
-    """Bytes the trainer allocates for a fit of `model` with this batch size (see the module text);
-    n_samples counts only on CUDA, where the data set is copied to the device."""
+def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=None, shuffle=True,
+                   drop_last=False):
+    """Bytes a fit of `model` with this batch size takes in the memory of `device` (host memory for
+    "cpu", device memory for "cuda"): see the module text. Without n_samples the data set is taken to
+    hold two batches (its size matters on CUDA, where it is copied to the device, and for the order)."""
     device = resolve_device(model.device if device is None else device)
-    sizes, params, item = _layout(model)
+    batch = int(batch_size)
+    if batch < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    n = 2 * batch if n_samples is None else int(n_samples)
+    sizes = [w.shape[0] for w in model.weights] + [model.weights[-1].shape[1]]
     states = len(optimizer.state_names()) if optimizer is not None else 0
-    per_row = item * (sum(sizes[1:]) + 2 * max(sizes) + sizes[0] + sizes[-1])
-    fixed = item * params * (1 + states) + (item * params if device == "cuda" else 0)
-    if device == "cpu":  # transposed copies of the small layers' weights (kSmallLayerProduct in cpu/train_loop.cpp)
-        half = (int(batch_size) + 1) // 2
-        fixed += item * sum(w.size for w in model.weights[1:] if half * w.size < 128.0 ** 3)
-    if device == "cpu" and _cut_in_parts(sizes, batch_size):
-        return fixed + item * params + int(batch_size) * per_row + (int(batch_size) + 1) // 2 * per_row
+    dtype = str(model.dtype)
+    held = _core.trainer_bytes(sizes, dtype, n, batch, bool(shuffle), bool(drop_last), states, device)
     if device == "cuda":
-        fixed += n_samples * (item * (sizes[0] + sizes[-1]) + 8) + item * (1 << 24)
-    return fixed + int(batch_size) * per_row
-
-
-def _cut_in_parts(sizes, rows):
-    """Whether the CPU trainer cuts a batch of `rows` in two parts (the rule of parts_for in
-    cpu/train_loop.cpp: 64+ rows, 65536+ multiply-adds, no product of 2^27 or more)."""
-    products = [float(rows) * a * b for a, b in zip(sizes[:-1], sizes[1:])]
-    return rows >= 64 and sum(products) >= 65536.0 and max(products) < 2.0 ** 27
+        return held + _core.cuda_gemm_scratch_bytes(dtype)
+    params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
+    return held + params * (1 + states)
 
 
 def _available_host_bytes():
@@ -80,7 +68,7 @@ def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory
         memory_budget = _core.cuda_memory_info()[0] if device == "cuda" else _available_host_bytes()
     elif isinstance(memory_budget, bool) or not float(memory_budget) > 0:
         raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
-    n = 0 if n_samples is None else int(n_samples)
+    n = None if n_samples is None else int(n_samples)
     budget = float(safety) * float(memory_budget)
 
     def fits(rows):

@@ -62,5 +62,13 @@ template <class T>
 std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x,
                                           Matrix<const T> y, const TrainOptions& options);
 
+// The device bytes such a trainer holds (TrainerBase::allocated_bytes): parameters, gradients,
+// state_buffers optimizer buffers per parameter, workspaces, the data set and the shuffle order.
+std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n, int state_buffers,
+                          const TrainOptions& options);
+
+// The most device memory the GEMM's split-K scratch takes (one per host thread, kept between calls).
+std::size_t gemm_scratch_bytes(std::size_t item);
+
 }  // namespace cuda
 }  // namespace fastmlp

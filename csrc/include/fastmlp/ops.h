@@ -4,6 +4,7 @@
 // Shapes use n (batch), k (inputs), m (outputs). Kernels trust their arguments: validation happens in
 // csrc/bindings/ before any of these is called.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -163,7 +164,21 @@ class TrainerBase {
   // losses, each taken before its step's update. `step` is the optimizer's step count, advanced per batch.
   virtual double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) = 0;
   virtual index_t steps_per_epoch() const = 0;
+  // Bytes of the buffers the trainer itself holds (host memory on the CPU, device memory on CUDA),
+  // counted from the buffers as allocated; trainer_bytes predicts it before anything is allocated.
+  virtual std::size_t allocated_bytes() const = 0;
 };
+
+// The shape of a dense layer, all that a trainer's memory depends on.
+struct LayerShape {
+  index_t in = 0, out = 0;
+};
+
+// The bytes a CPU trainer for these layers, n samples and these options will hold
+// (TrainerBase::allocated_bytes); item is the size of an element (4 or 8). The optimizer state and the
+// parameters are the caller's arrays, not counted.
+std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n,
+                          const TrainOptions& options);
 
 template <class T>
 std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x,
