@@ -193,6 +193,7 @@ class Trainer final : public TrainerBase {
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
     if (gather_) permutation(opt_.seed, epoch, order_.data(), x_.rows);
+    transpose_weights();  // Python may have changed the weights since the last epoch
     const index_t n = x_.rows, steps = steps_per_epoch();
     double loss_sum = 0.0;
     index_t seen = 0;
@@ -203,7 +204,6 @@ class Trainer final : public TrainerBase {
       const index_t first = parts == 2 ? (rows + 1) / 2 : rows;
       const double scale = 1.0 / double(rows * y_.cols);  // the mean over the whole batch's elements
       double sums[2] = {0.0, 0.0};
-      transpose_weights();
       auto run = [&](int p) {
         sums[p] = run_part(parts_[size_t(p)], begin + (p == 0 ? 0 : first), p == 0 ? first : rows - first, scale);
       };
@@ -223,6 +223,7 @@ class Trainer final : public TrainerBase {
         for (size_t l = 0; l < layers_.size(); ++l) {
           const LayerRef<T>& L = layers_[l];
           update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, lr[s], step, t, team);
+          transpose_share(l, t, team);
           update_share(L.b, grads[2 * l + 1], L.b_state, L.out, lr[s], step, t, team);
         }
       };
@@ -267,16 +268,25 @@ class Trainer final : public TrainerBase {
   }
 
  private:
-  // w_t_[l] = W_l transposed, refreshed before every step, for the layers (after the first) whose
-  // dL/dx product is small enough to skip packing; larger ones pack W^T inside the GEMM, which costs
-  // less than a transposed copy per step.
+  // w_t_[l] = W_l transposed, for the layers (after the first) whose dL/dx product is small enough to
+  // skip packing; larger ones pack W^T inside the GEMM, which costs less than a transposed copy per step.
+  // Kept in step with W: whole at the start of an epoch, then each thread, right after its share of
+  // an update, copies the elements it has just written (no step waits for a transpose).
   void transpose_weights() {
-    for (size_t l = 1; l < layers_.size(); ++l) {
-      const LayerRef<T>& L = layers_[l];
-      if (w_t_[l].empty()) continue;
-      T* dst = w_t_[l].data();
-      for (index_t i = 0; i < L.in; ++i)
-        for (index_t j = 0; j < L.out; ++j) dst[j * L.in + i] = L.w[i * L.out + j];
+    for (size_t l = 1; l < layers_.size(); ++l) transpose_share(l, 0, 1);
+  }
+
+  // Elements [count t / team, count (t + 1) / team) of W_l in row-major order, the share of
+  // update_share, into w_t_[l].
+  void transpose_share(size_t l, int t, int team) {
+    if (w_t_[l].empty()) return;
+    const LayerRef<T>& L = layers_[l];
+    const index_t count = L.in * L.out, lo = count * t / team, hi = count * (t + 1) / team;
+    T* dst = w_t_[l].data();
+    for (index_t e = lo; e < hi;) {
+      const index_t i = e / L.out, j0 = e - i * L.out, j1 = std::min(L.out, j0 + (hi - e));
+      for (index_t j = j0; j < j1; ++j) dst[j * L.in + i] = L.w[i * L.out + j];
+      e += j1 - j0;
     }
   }
 
