@@ -155,6 +155,10 @@ def test_the_plan_follows_the_rules():
         fastmlp._core.trainer_bytes([16], "float32", n, 63, False, False, 0)
     with pytest.raises(ValueError, match="n must be"):
         fastmlp._core.trainer_bytes([16, 1], "float32", 0, 63, False, False, 0)
+    with pytest.raises(ValueError, match="64-bit"):
+        fastmlp._core.trainer_bytes([16, 1 << 40, 1], "float32", 10, 10, False, False, 0)
+    with pytest.raises(ValueError, match="64-bit"):
+        training_bytes(fastmlp.MLP([16, 1]), 1 << 60)
 
 
 @pytest.mark.cuda

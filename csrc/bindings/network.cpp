@@ -235,6 +235,15 @@ std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::strin
   if (n < 1) value_error("n must be >= 1, got " + std::to_string(n));
   if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch)");
   if (state_buffers < 0 || state_buffers > 3) value_error("state_buffers must be in [0, 3]");
+  // Every term of the count is at most (n + params) x (sum of the widths) elements: keep that, in
+  // bytes, far from where a 64-bit count overflows.
+  double widths = 0.0, params = 0.0;
+  for (size_t l = 0; l < sizes.size(); ++l) {
+    widths += double(sizes[l]);
+    if (l + 1 < sizes.size()) params += double(sizes[l]) * double(sizes[l + 1] + 1);
+  }
+  if ((double(n) + params) * widths * 8.0 * double(state_buffers + 4) > 0x1p62)
+    throw py::value_error("a network and data set this large cannot be counted in 64-bit bytes");
   std::vector<LayerShape> layers;
   for (size_t l = 0; l + 1 < sizes.size(); ++l) layers.push_back({sizes[l], sizes[l + 1]});
   TrainOptions opt;
