@@ -93,7 +93,9 @@ from fastmlp import ops, reference
 out = {"isa": {"float32": fastmlp._core.gemm_isa("float32"), "float64": fastmlp._core.gemm_isa("float64")},
        "results": []}
 rng = np.random.default_rng(7)
-shapes = [(1, 1, 1), (5, 3, 7), (13, 31, 29), (17, 129, 3), (129, 65, 257), (200, 150, 300), (31, 4100, 9)]
+# k = 1100 is deeper than one packed panel (1024), so later panels accumulate onto the first.
+shapes = [(1, 1, 1), (5, 3, 7), (13, 31, 29), (17, 129, 3), (129, 65, 257), (200, 150, 300), (31, 4100, 9),
+          (45, 70, 1100)]
 for dtype in (np.float32, np.float64):
     eps = np.finfo(dtype).eps
     for m, n, k in shapes:
@@ -111,7 +113,7 @@ for dtype in (np.float32, np.float64):
                                        "out_shape": list(got.shape)})
 out["threads"] = []
 for dtype in (np.float32, np.float64):
-    for m, n, k in [(300, 257, 513), (64, 1000, 300)]:
+    for m, n, k in [(300, 257, 513), (64, 1000, 300), (70, 96, 1100)]:
         a = rng.standard_normal((m, k)).astype(dtype)
         b = rng.standard_normal((k, n)).astype(dtype)
         fastmlp.set_num_threads(1)
@@ -166,6 +168,7 @@ def test_matmul_each_isa(best_isa, isa):
     (300, 257, 513),  # ~40M multiply-adds: several row blocks, split over threads
     (64, 1000, 300),  # one row block: the columns are split instead
     (100, 4200, 16),  # wider than one packed B panel (4096 columns), columns split
+    (90, 200, 2100),  # deeper than one packed panel (1024): three panels summed in turn
 ], ids=_shape_id)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_thread_count_bitwise(rng, assert_bitwise, assert_close, num_threads, dtype, shape):

@@ -19,9 +19,14 @@
 namespace fastmlp {
 namespace {
 
-constexpr index_t kKC = 256;   // depth of a packed panel: A sliver + B sliver stay in L1
-constexpr index_t kMCTiles = 16;  // an A block is 16 microkernel tiles tall (L2-resident)
+// Block sizes, measured on a 2-core Zen 4 (1 MB L2 per core; see benchmarks/RESULTS.md). A deep panel
+// pays: each tile's C is loaded and stored once per panel, and with k <= kKC only once in all. The
+// A block (32 x 1024) and one B sliver (1024 x NR) are 128 KB each at 4 bytes, so both stay in L2
+// while the microkernel streams them; kc = 256 (slivers in L1) was 10-15% slower.
+constexpr index_t kKC = 1024;  // depth of a packed panel
+constexpr index_t kMCTiles = 4;  // an A block is 4 microkernel tiles tall
 constexpr index_t kNC = 4096;  // width of a packed B panel (L3 / memory)
+constexpr index_t kDirectDepth = 256;  // deepest product that may skip packing (see gemm below)
 constexpr double kSmallWork = 16.0 * 16.0 * 16.0;  // multiply-adds below which packing does not pay
 constexpr double kDirectWork = 128.0 * 128.0 * 128.0;  // below which a product runs on one thread
 
@@ -140,7 +145,7 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
   // Products that one thread does anyway, with one k panel and B's rows contiguous in whole tiles,
   // skip packing: their operands already sit in cache, and packing them would cost as much as the
   // product (a small network's layers, or the parts of a cut batch). Same k order, same bits.
-  if (!trans_b && n % nr == 0 && k <= kKC && work < kDirectWork) {
+  if (!trans_b && n % nr == 0 && k <= kDirectDepth && work < kDirectWork) {
     for (index_t j0 = 0; j0 < n; j0 += nr)  // one B sliver (k x NR) stays in L1 across the rows of A
       for (index_t i0 = 0; i0 < m; i0 += mr)
         kern.direct(k, a + i0 * ars, ars, acs, b + j0, ldb, c + i0 * ldc + j0, ldc,
