@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -81,46 +80,6 @@ T* scratch(std::vector<T>& buf, size_t n) {
   return buf.data();
 }
 
-// Packs rows [0, mc) x depth [0, kc) of A (element (i, p) at a[i * rs + p * cs]) into MR-tall slivers,
-// each stored p-major: sliver[p * MR + i]. Rows past mc are zero so edge tiles need no special case.
-template <class T>
-void pack_a(const T* a, index_t rs, index_t cs, index_t mc, index_t kc, int mr, T* out) {
-  for (index_t i0 = 0; i0 < mc; i0 += mr) {
-    index_t rows = std::min<index_t>(mr, mc - i0);
-    for (index_t p = 0; p < kc; ++p) {
-      const T* src = a + i0 * rs + p * cs;
-      index_t i = 0;
-      for (; i < rows; ++i) out[i] = src[i * rs];
-      for (; i < mr; ++i) out[i] = T(0);
-      out += mr;
-    }
-  }
-}
-
-// Packs depth [0, kc) x columns [j0, j1) of B (element (p, j) at b[p * rs + j * cs]) into NR-wide
-// slivers stored p-major; sliver s starts at out + s * kc * NR.
-template <class T>
-void pack_b_slivers(const T* b, index_t rs, index_t cs, index_t kc, index_t nc, int nr, index_t s0,
-                    index_t s1, T* out) {
-  for (index_t s = s0; s < s1; ++s) {
-    index_t j0 = s * nr;
-    index_t cols = std::min<index_t>(nr, nc - j0);
-    T* dst = out + s * kc * nr;
-    for (index_t p = 0; p < kc; ++p) {
-      const T* src = b + p * rs + j0 * cs;
-      index_t j = 0;
-      if (cs == 1) {
-        std::memcpy(dst, src, sizeof(T) * cols);
-        j = cols;
-      } else {
-        for (; j < cols; ++j) dst[j] = src[j * cs];
-      }
-      for (; j < nr; ++j) dst[j] = T(0);
-      dst += nr;
-    }
-  }
-}
-
 }  // namespace
 
 template <class T>
@@ -184,7 +143,7 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
       {
 #pragma omp for schedule(static)
         for (index_t s = 0; s < n_slivers; ++s)
-          pack_b_slivers(b_panel, brs, bcs, kc, nc, nr, s, s + 1, b_packed);
+          kern.pack_b(b_panel, brs, bcs, kc, nc, s, s + 1, b_packed);
 
         T* a_packed = a_blocks + a_block * size_t(team_rank());
 #pragma omp for schedule(static)
@@ -195,7 +154,7 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
           const index_t s0 = chunk * slivers_per_chunk;
           const index_t s1 = std::min(n_slivers, s0 + slivers_per_chunk);
           if (s0 >= s1) continue;
-          pack_a(a_panel + ic * ars, ars, acs, mc, kc, mr, a_packed);
+          kern.pack_a(a_panel + ic * ars, ars, acs, mc, kc, a_packed);
           for (index_t s = s0; s < s1; ++s) {
             const index_t j0 = s * nr;
             const int n_rem = int(std::min<index_t>(nr, nc - j0));

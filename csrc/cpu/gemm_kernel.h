@@ -23,6 +23,17 @@ template <class T>
 using SmallGemm = void (*)(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
                            index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
 
+// Packs rows [0, mc) x depth [0, kc) of A (element (i, p) at a[i * rs + p * cs]) into MR-tall slivers,
+// each stored p-major: sliver[p * MR + i]. Rows past mc are zero so edge tiles need no special case.
+template <class T>
+using PackA = void (*)(const T* a, index_t rs, index_t cs, index_t mc, index_t kc, T* out);
+
+// Packs depth [0, kc) x columns [s0 * NR, min(s1 * NR, nc)) of B (element (p, j) at b[p * rs + j * cs])
+// into NR-wide slivers stored p-major; sliver s starts at out + s * kc * NR. Columns past nc are zero.
+template <class T>
+using PackB = void (*)(const T* b, index_t rs, index_t cs, index_t kc, index_t nc, index_t s0, index_t s1,
+                       T* out);
+
 template <class T>
 struct GemmKernel {
   const char* isa;
@@ -30,6 +41,8 @@ struct GemmKernel {
   MicroKernel<T> kernel;
   DirectKernel<T> direct;
   SmallGemm<T> small;
+  PackA<T> pack_a;  // packing is compiled with the kernel, so its copies use the same vector width
+  PackB<T> pack_b;
 };
 
 namespace isa_generic {
