@@ -350,11 +350,44 @@ def test_numpy_integer_batch_size_is_fine():
     ({"validation_data": (np.ones((2, 2)), np.ones(3))}, ValueError, "y_val"),
     ({"clip_grad_norm": 0.0}, ValueError, "clip_grad_norm"),
     ({"clip_grad_value": -1.0}, ValueError, "clip_grad_value"),
+    ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*64\), got"),
+    ({"seed": 2**64}, ValueError, r"seed must be in \[0, 2\*\*64\), got"),
+    ({"seed": 1.5}, TypeError, "seed must be an int, got float"),
+    ({"seed": "a"}, TypeError, "seed must be an int, got str"),
+    ({"shuffle": "no"}, TypeError, "shuffle must be True or False"),
+    ({"drop_last": "x"}, TypeError, "drop_last must be True or False"),
+    ({"batch_size": 2**70, "drop_last": True}, ValueError, "no batch at all"),
 ])
 def test_other_fit_arguments(kw, exc, match):
     kw = dict(kw)
     with pytest.raises(exc, match=match):
         small_model().fit(*xy(), epochs=kw.pop("epochs", 1), **kw)
+
+
+@pytest.mark.parametrize("seed,exc", [(-1, ValueError), (2**64, ValueError), (0.5, TypeError), (True, TypeError)])
+def test_model_seed_validation(seed, exc):
+    with pytest.raises(exc, match="seed"):
+        fastmlp.MLP([2, 1], seed=seed)
+
+
+def test_a_batch_larger_than_any_index_is_the_full_batch():
+    x, y = xy()
+    full = small_model().fit(x, y, batch_size=None, epochs=2, shuffle=False)
+    huge = small_model().fit(x, y, batch_size=2**70, epochs=2, shuffle=False)
+    assert huge.params["batch_size"] == 2**70 and huge.params["steps"] == 1
+    assert huge.history["loss"] == full.history["loss"]
+
+
+def test_float64_data_beyond_float32_range_is_named_not_called_inf():
+    x, y = xy()
+    x[2, 1] = 1e300
+    with pytest.raises(ValueError, match="outside the range of float32"):
+        small_model().fit(x, y, epochs=1)
+    with pytest.raises(ValueError, match="outside the range of float32"):
+        small_model().predict(x)
+    x[2, 1] = np.inf  # a real Inf is still called one
+    with pytest.raises(ValueError, match="X contains Inf"):
+        small_model().fit(x, y, epochs=1)
 
 
 def test_momentum_and_negative_slope_validation():
@@ -378,6 +411,10 @@ def layouts(a):
     ro = a.copy()
     ro.flags.writeable = False
     swapped = a.astype(a.dtype.newbyteorder())  # same values, non-native byte order
+    raw = np.zeros(a.nbytes + 1, np.uint8)[1:]  # one byte past an aligned start: misaligned elements
+    misaligned = raw.view(a.dtype).reshape(a.shape)
+    misaligned[...] = a
+    assert not misaligned.flags.aligned
     return {
         "fortran": np.asfortranarray(a),
         "transposed": np.ascontiguousarray(a.T).T,
@@ -385,10 +422,11 @@ def layouts(a):
         "negative_stride": flipped[::-1, ::-1],
         "read_only": ro,
         "byteswapped": swapped,
+        "misaligned": misaligned,
     }
 
 
-LAYOUTS = ["fortran", "transposed", "strided", "negative_stride", "read_only", "byteswapped"]
+LAYOUTS = ["fortran", "transposed", "strided", "negative_stride", "read_only", "byteswapped", "misaligned"]
 
 
 def _same(got, want, what):
@@ -447,13 +485,45 @@ def test_sgd_update_grad_in_any_layout(layout):
     _same(got, want, f"sgd_update with a {layout} grad")
 
 
-@pytest.mark.parametrize("layout", ["fortran", "transposed", "strided", "negative_stride", "read_only"])
+IN_PLACE_REFUSED = ["fortran", "transposed", "strided", "negative_stride", "read_only", "misaligned"]
+
+
+@pytest.mark.parametrize("layout", IN_PLACE_REFUSED)
 def test_sgd_update_refuses_a_param_it_cannot_update_in_place(layout):
     param = layouts(np.arange(12.0).reshape(3, 4))[layout]
     snapshot = param.copy()
     with pytest.raises(ValueError, match="read-only" if layout == "read_only" else "C-contiguous"):
         ops.sgd_update(param, np.ones((3, 4)), 0.1)
     assert np.array_equal(param, snapshot)
+
+
+@pytest.mark.parametrize("which", ["param", "state"])
+@pytest.mark.parametrize("layout", IN_PLACE_REFUSED)
+def test_optimizer_update_refuses_arrays_it_cannot_update_in_place(layout, which):
+    # Adam writes param and both moment buffers: each must be updated where it lies, or refused.
+    opt = fastmlp.optim.Adam(lr=0.1)
+    param, state = np.arange(12.0).reshape(3, 4), [np.zeros((3, 4)), np.zeros((3, 4))]
+    if which == "param":
+        param = layouts(param)[layout]
+    else:
+        state[1] = layouts(state[1])[layout]
+    snapshot = [param.copy()] + [s.copy() for s in state]
+    with pytest.raises(ValueError, match="read-only" if layout == "read_only" else "C-contiguous"):
+        ops.optimizer_update(opt, param, np.ones((3, 4)), state, step=1)
+    for got, want in zip([param] + state, snapshot):
+        assert np.array_equal(got, want), "an array was written before the refusal"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_optimizer_update_grad_in_any_layout(layout):
+    rng = np.random.default_rng(5)
+    g = rng.standard_normal((3, 4))
+    opt = fastmlp.optim.Adam(lr=0.1)
+    want, want_state = np.ones((3, 4)), [np.zeros((3, 4)), np.zeros((3, 4))]
+    ops.optimizer_update(opt, want, g, want_state, step=1)
+    got, got_state = np.ones((3, 4)), [np.zeros((3, 4)), np.zeros((3, 4))]
+    ops.optimizer_update(opt, got, layouts(g)[layout], got_state, step=1)
+    _same((got, *got_state), (want, *want_state), f"optimizer_update with a {layout} grad")
 
 
 def test_sgd_update_on_a_byteswapped_param_is_right_or_refused():
@@ -519,6 +589,18 @@ CHILD_CASES = {
     "model_weights_replaced_by_transposed_view": (
         "m = fastmlp.MLP([3, 4, 2]); m.weights[0] = np.ones((4, 3), np.float32).T\n"
         "expect(ValueError, lambda: m.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=1))"),
+    # Real allocations that cannot succeed (512 GiB of activations for one 4096-row chunk, 2^45 bytes of
+    # workspace for a batch): MemoryError naming what was being done, not a crash.
+    "predict_real_allocation_failure": (
+        "m = fastmlp.MLP([1, 2**25, 1])\n"
+        "expect(MemoryError, lambda: m.predict(np.ones((2**16, 1), np.float32)))"),
+    "fit_real_allocation_failure": (
+        "m = fastmlp.MLP([1, 2**25, 1])\n"
+        "expect(MemoryError, lambda: m.fit(np.ones((2**16, 1), np.float32), np.ones(2**16, np.float32), "
+        "batch_size=None, epochs=1))"),
+    "gradients_real_allocation_failure": (
+        "m = fastmlp.MLP([1, 2**25, 1])\n"
+        "expect(MemoryError, lambda: m.gradients(np.ones((2**16, 1), np.float32), np.ones(2**16, np.float32)))"),
     "fit_drop_last_bigger_batch": "expect(ValueError, lambda: fastmlp.MLP([2, 1]).fit(np.ones((3, 2)), np.ones(3), batch_size=8, drop_last=True, epochs=1))",
     "fit_batch_huge": (
         "m = fastmlp.MLP([2, 1]); m.fit(np.ones((3, 2)), np.ones(3), batch_size=2**40, epochs=2)\n"
@@ -531,6 +613,8 @@ def test_dangerous_case_in_child(case):
     rc, out, err = run_child(CHILD_PRELUDE + CHILD_CASES[case])
     assert rc == 0, f"child exited with {rc} (negative: killed by a signal)\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
     assert "CAUGHT" in out, out
+    if "real_allocation" in case:  # the message says what did not fit, beyond "std::bad_alloc"
+        assert "CAUGHT MemoryError" in out and "not enough" in out, out
 
 
 ZERO_SIZED = """

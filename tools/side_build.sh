@@ -8,7 +8,7 @@ mkdir -p "$work"
 if [ ! -x "$work/venv/bin/python" ]; then
   python3 -m venv "$work/venv"
   "$work/venv/bin/python" -m pip install --quiet --upgrade pip
-  "$work/venv/bin/python" -m pip install --quiet numpy pytest hypothesis pybind11 cmake ninja
+  "$work/venv/bin/python" -m pip install --quiet numpy pytest hypothesis pybind11 cmake ninja scikit-learn
 fi
 py="$work/venv/bin/python"
 

@@ -44,7 +44,29 @@ def _as_float_array(a, name, dtype):
     if arr.dtype.kind != "f":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected floating-point data "
                         f"(convert it, e.g. {name}.astype(numpy.float32))")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # a float64 value past float32's range becomes Inf: said below
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.dtype.itemsize < arr.dtype.itemsize and out.size and not np.isfinite(out).all():
+        if np.isfinite(arr[~np.isfinite(out.reshape(arr.shape))]).any():
+            raise ValueError(f"{name} has values outside the range of {np.dtype(dtype).name} (largest "
+                             f"{np.finfo(dtype).max:.4g}); scale the data, or use dtype='float64'")
+    return out
+
+
+def _check_int(value, name, low, high):
+    """An int (Python or NumPy, not bool) in [low, high), as a Python int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if not low <= int(value) < high:
+        top = f"2**{high.bit_length() - 1}" if high > 2**32 and high & (high - 1) == 0 else str(high)
+        raise ValueError(f"{name} must be in [{low}, {top}), got {value}")
+    return int(value)
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def _check_finite(a, name):
@@ -93,7 +115,7 @@ class MLP:
         if not (self.negative_slope >= 0.0 and np.isfinite(self.negative_slope)):
             raise ValueError(f"negative_slope must be a finite number >= 0, got {negative_slope}")
         self.sizes = sizes
-        self.seed = int(seed)
+        self.seed = _check_int(seed, "seed", 0, 2**64)
         init_kwargs = dict(init_kwargs or {})
         self.weights, self.biases = [], []
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -193,8 +215,13 @@ class MLP:
     def predict(self, x):
         """The network's output for X (n, in) -> (n, out). A 1-D X is accepted when in == 1."""
         x = self._x(x)
-        return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x,
-                                 self.device)
+        try:
+            return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x,
+                                     self.device)
+        except MemoryError as e:
+            raise MemoryError(f"predict: not enough {'device' if self.device == 'cuda' else 'host'} memory to "
+                              f"run {x.shape[0]} rows through layers {self.sizes} ({self.dtype.name}); every "
+                              f"layer's output for a chunk of up to 4096 rows must fit ({e})") from e
 
     def evaluate(self, x, y, loss="mse"):
         """The loss (mean over all elements) of the predictions for X against y."""
@@ -208,8 +235,12 @@ class MLP:
         """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
         x = self._x(x)
         y = self._y(y, x.shape[0])
-        value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
-                                           check_loss(loss), x, y, self.device)
+        try:
+            value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
+                                               check_loss(loss), x, y, self.device)
+        except MemoryError as e:
+            raise MemoryError(f"gradients: not enough memory for the activations of {x.shape[0]} rows through "
+                              f"layers {self.sizes} ({self.dtype.name}); pass fewer rows ({e})") from e
         return value, [tuple(g) for g in grads]
 
     # ---- training ------------------------------------------------------------------------------------
@@ -258,13 +289,17 @@ class MLP:
                 raise TypeError(f"batch_size must be an int, None or 'max', got {type(batch_size).__name__}")
             if batch_size < 1:
                 raise ValueError(f"batch_size must be >= 1 (or None for full-batch), got {batch_size}")
-            batch_size = int(batch_size)
+            batch_size = int(batch_size)  # any size: one larger than the data set is one full batch
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
         if on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
-        if seed is None:
-            seed = int.from_bytes(os.urandom(8), "little")
+        shuffle = _check_bool(shuffle, "shuffle")
+        drop_last = _check_bool(drop_last, "drop_last")
+        if drop_last and batch_size is not None and batch_size > x.shape[0]:
+            raise ValueError(f"drop_last=True with batch_size {batch_size} > {x.shape[0]} samples would leave "
+                             f"no batch at all")
+        seed = int.from_bytes(os.urandom(8), "little") if seed is None else _check_int(seed, "seed", 0, 2**64)
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a pair (X_val, y_val)")

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from . import _core
+from .memory import training_bytes
 
 __all__ = ["History", "DivergenceError"]
 
@@ -39,10 +40,19 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
     """The body of MLP.fit (arguments already validated and converted by it; verbose is 0, 1 or 2 and
     callbacks a checked list, see fastmlp.callbacks)."""
     state = model._optimizer_state_for(optimizer)
-    trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                            state["w"], state["b"], x, y, loss, 0 if batch_size is None else batch_size,
-                            shuffle, drop_last, seed, optimizer.config(), clip_grad_norm, clip_grad_value,
-                            model.device)
+    # A batch larger than the data set is the whole set (fit has refused it with drop_last).
+    rows = 0 if batch_size is None else min(batch_size, x.shape[0])
+    try:
+        trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
+                                state["w"], state["b"], x, y, loss, rows,
+                                shuffle, drop_last, seed, optimizer.config(), clip_grad_norm, clip_grad_value,
+                                model.device)
+    except MemoryError as e:
+        need = training_bytes(model, rows or x.shape[0], n_samples=x.shape[0], optimizer=optimizer,
+                              shuffle=shuffle, drop_last=drop_last)
+        raise MemoryError(f"fit: not enough {'device' if model.device == 'cuda' else 'host'} memory for "
+                          f"batch_size={batch_size}: the fit needs {need / 2**30:.3g} GiB; use a smaller "
+                          f"batch (fastmlp.max_batch_size(model) gives the largest that fits) ({e})") from e
     steps = trainer.steps_per_epoch
     hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps,
                     "samples": x.shape[0], "loss": loss, "optimizer": repr(optimizer)})
