@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
+import stat
 import threading
 import warnings
 import zipfile
@@ -565,6 +567,92 @@ def test_load_refuses_other_format_versions(tmp_path):
     np.savez(bad, **arrays)
     with pytest.raises(ValueError, match="version"):
         fastmlp.load(bad)
+
+
+def _edited_copy(tmp_path, edit, name="edited.npz"):
+    """A trained model's file with edit(arrays, meta) applied to its entries."""
+    model, _, _ = trained_model()
+    good = tmp_path / "good.npz"
+    model.save(good)
+    with np.load(good) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    edit(arrays, meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    bad = tmp_path / name
+    np.savez(bad, **arrays)
+    return bad
+
+
+def test_load_refuses_a_flipped_byte(tmp_path):
+    model, _, _ = trained_model()
+    path = tmp_path / "m.npz"
+    model.save(path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:  # a byte inside W1's stored data (np.savez does not compress)
+        info = z.getinfo("W1.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + info.compress_size - 3] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="not a readable fastmlp model file.*CRC"):
+        fastmlp.load(path)
+
+
+@pytest.mark.parametrize("key", sorted(fastmlp.model._META_KEYS))
+def test_load_names_a_missing_meta_entry(tmp_path, key):
+    bad = _edited_copy(tmp_path, lambda arrays, meta: meta.pop(key))
+    with pytest.raises(ValueError, match="version" if key == "version" else
+                       ("not a fastmlp model" if key == "format" else f"lacks '{key}'")):
+        fastmlp.load(bad)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("sizes", "3,5", "'sizes' is '3,5'"),
+    ("sizes", [3, 0, 1], "no valid network"),
+    ("activations", ["tanh"], "no valid network"),
+    ("dtype", "float16", "no valid network"),
+    ("seed", -4, "no valid network"),
+    ("negative_slope", None, "'negative_slope' is None"),
+])
+def test_load_refuses_ill_typed_meta(tmp_path, key, value, match):
+    bad = _edited_copy(tmp_path, lambda arrays, meta: meta.__setitem__(key, value))
+    with pytest.raises(ValueError, match=match):
+        fastmlp.load(bad)
+
+
+def test_load_refuses_weights_that_do_not_fit_the_network(tmp_path):
+    bad = _edited_copy(tmp_path, lambda arrays, meta: arrays.__setitem__("W1", np.ones((4, 5), np.float32)))
+    with pytest.raises(ValueError, match="do not fit"):
+        fastmlp.load(bad)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda arrays, meta: arrays.__setitem__("opt_W1_0", np.ones((4, 5), np.float32)), "opt_W1_0.*shaped like"),
+    (lambda arrays, meta: arrays.__setitem__("opt_b0_0", np.full(5, np.nan, np.float32)), "opt_b0_0.*non-finite"),
+    (lambda arrays, meta: arrays.pop("opt_b2_0"), "lacks the optimizer array 'opt_b2_0'"),
+    (lambda arrays, meta: meta["optimizer"].__setitem__("names", ["exp_avg"]), "optimizer's state is"),
+    (lambda arrays, meta: meta["optimizer"].__setitem__("step", -1), "step count"),
+    (lambda arrays, meta: meta["optimizer"]["config"].__setitem__("name", "lion"), "invalid optimizer entry"),
+], ids=["state-shape", "state-nan", "state-missing", "state-names", "step", "unknown-optimizer"])
+def test_load_refuses_optimizer_state_that_does_not_fit(tmp_path, edit, match):
+    bad = _edited_copy(tmp_path, edit)
+    with pytest.raises(ValueError, match=match):
+        fastmlp.load(bad)
+
+
+def test_saved_file_gets_the_mode_a_new_file_would(tmp_path):
+    model, _, _ = trained_model(fit=False)
+    old = os.umask(0o027)
+    try:
+        model.save(tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o640
+    kept = tmp_path / "kept.npz"
+    model.save(kept)
+    os.chmod(kept, 0o604)
+    model.save(kept)  # overwriting keeps the file's mode
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o604
 
 
 def test_load_refuses_an_npz_that_is_not_a_model(tmp_path):

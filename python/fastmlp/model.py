@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import stat
 import tempfile
 
 import numpy as np
@@ -387,6 +388,8 @@ class MLP:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
+                # mkstemp makes the file private (0600); give it the mode a plain open() would have.
+                os.fchmod(f.fileno(), _new_file_mode(path))
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
@@ -394,6 +397,28 @@ class MLP:
                 os.unlink(tmp)
             raise
         return path
+
+
+def _new_file_mode(path):
+    """The permission bits of the file at `path` if it exists, else those open() would give a new file
+    (0666 less the process's umask)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/status") as f:  # reads the umask without changing it (Linux)
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+# What a version-1 file's meta entry holds, and the type each value must have.
+_META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list, "dtype": str,
+              "negative_slope": (int, float), "seed": int, "init": (str, type(None)),
+              "bias_init": (str, type(None)), "optimizer": (dict, type(None))}
 
 
 def load(path):
@@ -411,26 +436,54 @@ def load(path):
         assert meta["format"] == FORMAT_NAME
     except Exception:
         raise ValueError(f"{path} is not a fastmlp model file (no valid 'meta' entry)") from None
-    if meta["version"] != FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {meta['version']}; this fastmlp reads version {FORMAT_VERSION}")
+    if meta.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {meta.get('version')}; this fastmlp reads version "
+                         f"{FORMAT_VERSION}")
+    for key, kind in _META_KEYS.items():
+        if key not in meta:
+            raise ValueError(f"{path}: the model's meta entry lacks {key!r}")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise ValueError(f"{path}: the meta entry's {key!r} is {meta[key]!r}, not a {kind}")
     sizes, acts = meta["sizes"], meta["activations"]
-    model = MLP(sizes, activation=acts[:-1], output_activation=acts[-1], init="zeros", bias_init="zeros",
-                seed=meta["seed"], dtype=meta["dtype"], negative_slope=meta["negative_slope"])
+    try:
+        model = MLP(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None, init="zeros",
+                    bias_init="zeros", seed=meta["seed"], dtype=meta["dtype"],
+                    negative_slope=meta["negative_slope"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path} describes no valid network: {e}") from None
     model.init, model.bias_init = meta["init"], meta["bias_init"]
     try:
         model.set_weights([(files[f"W{l}"], files[f"b{l}"]) for l in range(model.n_layers)])
     except KeyError as e:
         raise ValueError(f"{path} lacks the array {e}") from None
-    opt = meta.get("optimizer")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path} holds weights that do not fit its network: {e}") from None
+    opt = meta["optimizer"]
     if opt is not None:
-        count = len(opt["names"])
         try:
-            model._opt = {"config": opt["config"], "names": list(opt["names"]), "step": int(opt["step"]),
-                          "w": [[np.ascontiguousarray(files[f"opt_W{l}_{s}"], dtype=model.dtype) for s in range(count)]
-                                for l in range(model.n_layers)],
-                          "b": [[np.ascontiguousarray(files[f"opt_b{l}_{s}"], dtype=model.dtype) for s in range(count)]
-                                for l in range(model.n_layers)]}
-        except KeyError as e:
-            raise ValueError(f"{path} lacks the optimizer array {e}") from None
-        from_config(opt["config"])  # refuses an unknown optimizer now rather than at the next fit
+            optimizer = from_config(opt["config"])  # an unknown optimizer is refused now, not at the next fit
+            names, step = list(opt["names"]), opt["step"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path} holds an invalid optimizer entry ({type(e).__name__}: {e})") from None
+        if names != list(optimizer.state_names()):
+            raise ValueError(f"{path}: the optimizer's state is {names}, but {type(optimizer).__name__} keeps "
+                             f"{list(optimizer.state_names())}")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"{path}: the optimizer's step count is {step!r}, not an int >= 0")
+        state = {"w": [], "b": []}
+        for l, (w, b) in enumerate(zip(model.weights, model.biases)):
+            for kind, param in (("W", w), ("b", b)):
+                buffers = []
+                for s in range(len(names)):
+                    key = f"opt_{kind}{l}_{s}"
+                    if key not in files:
+                        raise ValueError(f"{path} lacks the optimizer array '{key}'")
+                    a = files[key]
+                    if a.shape != param.shape or a.dtype.kind != "f" or not np.isfinite(a).all():
+                        raise ValueError(f"{path}: optimizer array '{key}' has {a.dtype}{a.shape} or non-finite "
+                                         f"values; it must be finite floats shaped like its parameter "
+                                         f"{param.shape}")
+                    buffers.append(np.ascontiguousarray(a, dtype=model.dtype))
+                state["w" if kind == "W" else "b"].append(buffers)
+        model._opt = {"config": opt["config"], "names": names, "step": step, **state}
     return model
