@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import threading
+import time
 import warnings
 import zipfile
 
@@ -774,6 +775,43 @@ def test_different_fit_seeds_shuffle_differently():
     assert weights_differ(fit_copy(fit_seed=1), fit_copy(fit_seed=2))
     # ... and without shuffling the fit seed has nothing to act on.
     assert_weights_bitwise(fit_copy(fit_seed=1, shuffle=False), fit_copy(fit_seed=2, shuffle=False))
+
+
+@pytest.mark.parametrize("call", ["fit", "predict", "matmul"])
+def test_kernels_release_the_gil(num_threads, call):
+    # While one thread is inside a long C++ call, a Python thread keeps running: the largest pause
+    # between its loop iterations stays far below the call's length. A call that held the GIL would
+    # stop it for the whole call.
+    num_threads(1)  # the kernel on one core, the Python loop on the other
+    rng = np.random.default_rng(0)
+    model = fastmlp.MLP([64, 384, 384, 1], seed=0)
+    x = rng.standard_normal((16384, 64)).astype(np.float32)
+    y = rng.standard_normal(16384).astype(np.float32)
+    a = rng.standard_normal((1536, 1536))
+    run = {"fit": lambda: model.fit(x, y, batch_size=None, epochs=1),
+           "predict": lambda: [model.predict(x) for _ in range(3)],
+           "matmul": lambda: ops.matmul(a, a)}[call]
+    run()  # warm-up: workspaces, pages
+    span = {}
+
+    def worker():
+        start = time.perf_counter()
+        run()
+        span["call"] = time.perf_counter() - start
+
+    t = threading.Thread(target=worker)
+    last = time.perf_counter()
+    gaps = []
+    t.start()
+    while t.is_alive():
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+    t.join()
+    worst = max(gaps)
+    assert span["call"] > 0.08, f"{call} took only {span['call'] * 1e3:.0f} ms: too short to tell"
+    assert worst < span["call"] / 3, (f"the Python thread stalled {worst * 1e3:.0f} ms during a "
+                                      f"{span['call'] * 1e3:.0f} ms {call}: the GIL was held")
 
 
 def test_concurrent_fits_in_threads_match_sequential():
