@@ -64,6 +64,9 @@ def xy(n=6, n_in=2, dtype=F64):
     (lambda: ops.init("he_uniform", 0, 3), r"fan_in and fan_out"),
     (lambda: ops.init("zeros", 2, 2, shape=(2, -1)), r"negative"),
     (lambda: ops.permutation(-1, 0), r"n must be >= 0"),
+    (lambda: ops.permutation(5, -1), r"seed must be in \[0, 2\*\*64\)"),
+    (lambda: ops.init("he_normal", 2, 2, -1), r"seed must be in \[0, 2\*\*64\)"),
+    (lambda: ops.init("he_normal", 2, 2, 2**64), r"seed must be in \[0, 2\*\*64\)"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_ops_shape_errors(call, match):
     with pytest.raises(ValueError, match=match):

@@ -421,6 +421,18 @@ def test_non_number_hyperparameters_raise_type_error(cls, kwargs, word):
     assert word in str(info.value), f"{cls.__name__}({kwargs}): the TypeError does not name {word!r}: {info.value}"
 
 
+@pytest.mark.parametrize("cls, kwargs, word", [
+    (SGD, {"momentum": 0.9, "nesterov": "no"}, "nesterov"), (SGD, {"momentum": 0.9, "nesterov": 1}, "nesterov"),
+    (Adam, {"amsgrad": "no"}, "amsgrad"), (AdamW, {"amsgrad": None}, "amsgrad"),
+    (RMSprop, {"centered": "False"}, "centered"), (RMSprop, {"centered": 0}, "centered"),
+])
+def test_flags_must_be_booleans(cls, kwargs, word):
+    """A flag given as a string ("no", "False") would read as True and switch the algorithm silently."""
+    with pytest.raises(TypeError, match=f"{word} must be True or False"):
+        cls(**kwargs)
+    assert cls(**{**kwargs, word: np.bool_(True)}).config()[word] is True
+
+
 @pytest.mark.parametrize("cls", ADAMS)
 @pytest.mark.parametrize("betas", [("0.9", 0.999), (0.9, None), (False, 0.999), (0.9, "x")],
                          ids=["str-accepted-by-float", "none", "bool", "str"])

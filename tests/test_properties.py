@@ -146,3 +146,72 @@ def test_fit_is_invariant_to_permuting_the_data_under_full_batch(dtype):
     for (wa, ba), (wb, bb) in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=tol, atol=tol)
         np.testing.assert_allclose(ba, bb, rtol=tol, atol=tol)
+
+
+# ---- the remaining kernels against the reference on drawn shapes, 0 included -----------------------------
+@SETTINGS
+@given(dense_case(), st.sampled_from(ACTS), st.data())
+def test_dense_backward_matches_reference_on_any_small_shape(case, act, data):
+    x, w, b = case
+    grad_y = data.draw(hnp.arrays(np.float64, (x.shape[0], w.shape[1]), elements=finite))
+    y = None if act == "identity" else reference.dense_forward(x, w, b, act)  # the same y for both
+    got = ops.dense_backward(x, w, grad_y, act, y)
+    want = reference.dense_backward(x, w, grad_y, act, y)
+    for name, g, r in zip(("grad_x", "grad_w", "grad_b"), got, want):
+        assert g.shape == r.shape, (name, g.shape, r.shape)
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-11, err_msg=f"{name} ({act})")
+
+
+@SETTINGS
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=9), elements=finite),
+       st.sampled_from(["mse", "mae"]), st.sampled_from(["mean", "sum"]), st.data())
+def test_loss_and_its_gradient_match_reference_on_any_shape(pred, loss, reduction, data):
+    # target sometimes equals pred somewhere, where MAE's gradient must be exactly 0
+    target = np.where(data.draw(hnp.arrays(np.bool_, pred.shape)), pred,
+                      data.draw(hnp.arrays(np.float64, pred.shape, elements=finite)))
+    np.testing.assert_allclose(ops.loss(loss, pred, target, reduction), reference.loss(loss, pred, target, reduction),
+                               rtol=1e-12, atol=1e-12)
+    got, want = ops.loss_grad(loss, pred, target, reduction), reference.loss_grad(loss, pred, target, reduction)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    if loss == "mae":
+        assert np.all(got[pred == target] == 0.0)
+
+
+OPTIMIZERS = [
+    fastmlp.optim.SGD(lr=0.1),
+    fastmlp.optim.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    fastmlp.optim.SGD(lr=0.05, momentum=0.8, dampening=0.3),
+    fastmlp.optim.Adam(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, amsgrad=True),
+    fastmlp.optim.AdamW(lr=0.01, weight_decay=0.1),
+    fastmlp.optim.RMSprop(lr=0.01, alpha=0.9, momentum=0.5, centered=True, weight_decay=0.01),
+    fastmlp.optim.Adagrad(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
+]
+
+
+@SETTINGS
+@given(hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=9), st.sampled_from(OPTIMIZERS),
+       st.integers(1, 4), st.data())
+def test_optimizer_updates_match_reference_on_any_shape(shape, opt, steps, data):
+    param = data.draw(hnp.arrays(np.float64, shape, elements=finite))
+    state = [np.full(shape, v) for v in opt.state_initial_values()]
+    want, want_state = param.copy(), [None] * len(state)
+    for step in range(1, steps + 1):
+        grad = data.draw(hnp.arrays(np.float64, shape, elements=finite))
+        ops.optimizer_update(opt, param, grad, state, step)
+        want, want_state = reference.optimizer_step(opt.config(), want, grad, want_state, step, opt.lr)
+        np.testing.assert_allclose(param, want, rtol=1e-10, atol=1e-12, err_msg=f"{opt!r} step {step}")
+        for name, got, ref in zip(opt.state_names(), state, want_state):
+            np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12, err_msg=f"{opt!r} {name} step {step}")
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(fastmlp.init.INITIALIZERS)), st.integers(1, 40), st.integers(1, 40),
+       st.integers(0, 2**64 - 1), st.one_of(st.none(), hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=7)),
+       st.booleans(), st.integers(0, 3))
+def test_init_matches_reference_on_any_shape(name, fan_in, fan_out, seed, shape, truncated, stream):
+    truncated = truncated and "normal" in name  # the only kinds it applies to (others refuse it)
+    got = ops.init(name, fan_in, fan_out, seed, shape=shape, dtype="float64", stream=stream, truncated=truncated)
+    want = reference.init(name, fan_in, fan_out, seed, shape=shape, stream=stream, truncated=truncated)
+    assert got.shape == want.shape == ((fan_in, fan_out) if shape is None else shape)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15, err_msg=f"{name} seed {seed}")

@@ -575,6 +575,7 @@ def test_fit_lr_scaling_then_reduce_on_plateau_reaches_the_scaled_rate(rng):
     pytest.param({"warmup_epochs": 3}, "lr_scaling", id="warmup-without-scaling"),
     pytest.param({"warmup_epochs": 0}, "lr_scaling", id="warmup0-without-scaling"),
     pytest.param({"base_batch_size": 4, "warmup_epochs": 3}, "lr_scaling", id="warmup-base-without-scaling"),
+    pytest.param({"base_batch_size": 4}, "lr_scaling", id="base-without-scaling"),
     pytest.param({"lr_scaling": "linear", "base_batch_size": 4, "warmup_epochs": -1}, "warmup_epochs",
                  id="negative-warmup"),
 ])

@@ -12,6 +12,7 @@ import tempfile
 import numpy as np
 
 from . import _core, ops
+from ._args import check_bool, check_int
 from . import init as _init
 from .losses import check_loss
 from .memory import max_batch_size
@@ -52,22 +53,6 @@ def _as_float_array(a, name, dtype):
             raise ValueError(f"{name} has values outside the range of {np.dtype(dtype).name} (largest "
                              f"{np.finfo(dtype).max:.4g}); scale the data, or use dtype='float64'")
     return out
-
-
-def _check_int(value, name, low, high):
-    """An int (Python or NumPy, not bool) in [low, high), as a Python int."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if not low <= int(value) < high:
-        top = f"2**{high.bit_length() - 1}" if high > 2**32 and high & (high - 1) == 0 else str(high)
-        raise ValueError(f"{name} must be in [{low}, {top}), got {value}")
-    return int(value)
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
 
 
 def _check_finite(a, name):
@@ -116,7 +101,7 @@ class MLP:
         if not (self.negative_slope >= 0.0 and np.isfinite(self.negative_slope)):
             raise ValueError(f"negative_slope must be a finite number >= 0, got {negative_slope}")
         self.sizes = sizes
-        self.seed = _check_int(seed, "seed", 0, 2**64)
+        self.seed = check_int(seed, "seed", 0, 2**64)
         init_kwargs = dict(init_kwargs or {})
         self.weights, self.biases = [], []
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -295,12 +280,12 @@ class MLP:
             raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
         if on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
-        shuffle = _check_bool(shuffle, "shuffle")
-        drop_last = _check_bool(drop_last, "drop_last")
+        shuffle = check_bool(shuffle, "shuffle")
+        drop_last = check_bool(drop_last, "drop_last")
         if drop_last and batch_size is not None and batch_size > x.shape[0]:
             raise ValueError(f"drop_last=True with batch_size {batch_size} > {x.shape[0]} samples would leave "
                              f"no batch at all")
-        seed = int.from_bytes(os.urandom(8), "little") if seed is None else _check_int(seed, "seed", 0, 2**64)
+        seed = int.from_bytes(os.urandom(8), "little") if seed is None else check_int(seed, "seed", 0, 2**64)
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
@@ -342,6 +327,9 @@ class MLP:
             schedule = goyal_warmup(k, warm * steps if k > 1 else 0, after=schedule, steps_per_epoch=steps)
         elif warmup_epochs is not None:
             raise ValueError("warmup_epochs goes with lr_scaling (use schedules.warmup for a plain warmup)")
+        elif base_batch_size is not None:
+            raise ValueError("base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is "
+                             "nothing to scale)")
         return run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
                        shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
                        verbose=verbose, drop_last=bool(drop_last), on_nonfinite=on_nonfinite,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._args import check_int
 from .init import canonical as _canonical_init
 
 __all__ = [
@@ -90,14 +91,14 @@ def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0
     name = _canonical_init(name)
     shape = (int(fan_in), int(fan_out)) if shape is None else tuple(int(s) for s in np.atleast_1d(shape))
     dtype = np.dtype(dtype).name
-    return _core.init(name, int(fan_in), int(fan_out), int(seed) & 0xFFFFFFFFFFFFFFFF, list(shape), dtype,
-                      int(stream), bool(truncated), float(value), float(low), float(high), float(mean),
-                      float(std), resolve_device(device))
+    seed = check_int(seed, "seed", 0, 2**64)
+    return _core.init(name, int(fan_in), int(fan_out), seed, list(shape), dtype, int(stream), bool(truncated),
+                      float(value), float(low), float(high), float(mean), float(std), resolve_device(device))
 
 
 def permutation(n, seed, epoch=0):
     """The order in which an epoch visits n samples (Fisher-Yates from Philox; int64 array)."""
-    return _core.permutation(int(n), int(seed) & 0xFFFFFFFFFFFFFFFF, int(epoch))
+    return _core.permutation(int(n), check_int(seed, "seed", 0, 2**64), int(epoch))
 
 
 def sgd_update(param, grad, lr, *, device="cpu"):

@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from ._args import check_bool
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "from_config"]
 
 
@@ -73,7 +75,7 @@ class SGD(Optimizer):
         self.momentum = _check("momentum", momentum, low=0.0)
         self.dampening = _check("dampening", dampening, low=0.0, high=1.0, high_inclusive=True)
         self.weight_decay = _check("weight_decay", weight_decay, low=0.0)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov")
         if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening = 0")
 
@@ -111,7 +113,7 @@ class Adam(Optimizer):
         self.betas = _betas(betas)
         self.eps = _check("eps", eps, low=0.0)
         self.weight_decay = _check("weight_decay", weight_decay, low=0.0)
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
 
     def config(self):
         return {"name": self.name, "lr": self.lr, "betas": list(self.betas), "eps": self.eps,
@@ -149,7 +151,7 @@ class RMSprop(Optimizer):
         self.eps = _check("eps", eps, low=0.0)
         self.weight_decay = _check("weight_decay", weight_decay, low=0.0)
         self.momentum = _check("momentum", momentum, low=0.0)
-        self.centered = bool(centered)
+        self.centered = check_bool(centered, "centered")
 
     def config(self):
         return {"name": self.name, "lr": self.lr, "alpha": self.alpha, "eps": self.eps,
