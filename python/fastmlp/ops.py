@@ -1,6 +1,7 @@
 """The kernels as functions: NumPy arrays in, NumPy arrays out, each computed by the C++ backend.
 
-Every function here has a twin of the same name in `fastmlp.reference` (float64 NumPy, the spec).
+Every function here has a twin of the same name in `fastmlp.reference` (float64 NumPy, the spec), except
+`optimizer_update`, which updates in place: its twin `reference.optimizer_step` returns the new values.
 Arrays must be float32 or float64 (one dtype per call) and finite; read-only inputs may be any
 layout (non-contiguous views are copied), arrays updated in place must be C-contiguous.
 
