@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import fastmlp
 from fastmlp import lessons
 
 
@@ -81,6 +82,13 @@ def test_init_lesson_shows_saturation_explosion_and_stable_spreads(init_lesson):
     assert 0.05 < acts[-1] < 5, "He keeps ReLU activations in range"
     acts, _ = s[("relu", "Xavier")]
     assert acts[-1] < 0.01 * s[("relu", "He")][0][-1], "Xavier shrinks a deep ReLU stack (variance halves per layer)"
+    acts, grads = s[("tanh", "Xavier")]
+    assert acts[-1] > 0.05 and grads.max() / grads.min() < 5, "Xavier keeps tanh's gradients level across layers"
+    _, grads = s[("tanh", "normal(0,1)")]
+    assert grads.max() / grads.min() > 100, "N(0, 1) weights saturate tanh and the gradients explode backwards"
+    assert np.array_equal(s[("tanh", "LeCun")][0], s[("tanh", "Xavier")][0]), "LeCun = Xavier when fan_in = fan_out"
+    trained = init_lesson["trained_first_layer"]
+    assert np.all(trained["ones"] == trained["ones"][:, :1]) and np.all(trained["zeros"] == 0)
 
 
 def test_batch_size_lesson_scaling_helps_until_it_breaks():
@@ -97,6 +105,23 @@ def test_deep_lesson_trains_a_hundred_layers():
     d = lessons.deep(epochs=6)
     assert d["layers"] == 101 and d["stopped"] is None
     assert d["final_loss"] < 0.5 * d["initial_loss"]
+
+
+def test_plots_history_draws_a_fit(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastmlp import plots
+    from fastmlp.schedules import StepLR
+
+    x = np.linspace(-1, 1, 64).reshape(-1, 1)
+    hist = fastmlp.MLP([1, 8, 1], seed=0).fit(x, x ** 2, epochs=4, validation_data=(x, x ** 2),
+                                              schedule=StepLR(2, 0.5))
+    fig = plots.history(hist)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["loss", "val_loss"]
+    assert np.allclose(ax.get_lines()[0].get_ydata(), hist.history["loss"])
+    assert len(fig.axes) == 2, "a changing learning rate gets its own axis"
+    path = plots.save(fig, tmp_path / "history.png")
+    assert (tmp_path / "history.png").stat().st_size > 1000 and str(path).endswith("history.png")
 
 
 def test_lesson_cli_writes_figures_or_says_how(tmp_path):

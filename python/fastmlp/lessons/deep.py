@@ -51,14 +51,16 @@ def init(depth=50, width=64, n=256, seed=0, device="cpu"):
     # Symmetry: a small tanh net from constant weights stays symmetric however long it trains.
     xs = rng.standard_normal((200, 4))
     ys = np.sin(xs[:, :1]) + xs[:, 1:2] ** 2
-    symmetric = {}
+    symmetric, trained = {}, {}
     for name in ("zeros", "ones", "xavier_uniform"):
         model = MLP([4, 8, 8, 1], activation="tanh", init=name, bias_init="zeros", dtype="float64", seed=seed,
                     device=device)
         model.fit(xs, ys, optimizer=optim.SGD(lr=0.05), batch_size=20, epochs=30, on_nonfinite="stop")
         w1 = model.weights[1]
         symmetric[name] = bool(np.allclose(w1, w1[:, :1]) and np.allclose(model.weights[0], model.weights[0][:, :1]))
-    return {"spreads": spreads, "depth": depth, "width": width, "symmetric_after_training": symmetric}
+        trained[name] = model.weights[0].copy()
+    return {"spreads": spreads, "depth": depth, "width": width, "symmetric_after_training": symmetric,
+            "trained_first_layer": trained}
 
 
 def deep(depth=100, width=32, epochs=20, seed=0, device="cpu"):

@@ -71,23 +71,42 @@ def optimizers_text(d):
 
 def init(d):
     plt = require_matplotlib()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+    fig = plt.figure(figsize=(11, 10))
+    grid = fig.add_gridspec(3, 6, height_ratios=[1, 1, 0.8])
+    axes = [[fig.add_subplot(grid[row, 3 * col:3 * col + 3]) for col in range(2)] for row in range(2)]
+    styles = {"LeCun": {"lw": 3, "alpha": 0.5}, "Xavier": {"ls": "--"}}  # equal when fan_in = fan_out
     for col, act in enumerate(("tanh", "relu")):
         for (a, label), (acts, grads) in d["spreads"].items():
             if a != act:
                 continue
             layers = np.arange(1, len(acts) + 1)
             with np.errstate(all="ignore"):
-                axes[0, col].plot(layers, np.where(acts > 0, acts, np.nan), label=label)
-                axes[1, col].plot(layers, np.where(grads > 0, grads, np.nan), label=label)
-        axes[0, col].set_title(f"{d['depth']} {act} layers: std of activations")
-        axes[1, col].set_title(f"{d['depth']} {act} layers: std of dL/dW")
+                axes[0][col].plot(layers, np.where(acts > 0, acts, np.nan), label=label, **styles.get(label, {}))
+                axes[1][col].plot(layers, np.where((grads > 0) & np.isfinite(grads), grads, np.nan), label=label,
+                                  **styles.get(label, {}))
+        axes[0][col].set_title(f"{d['depth']} {act} layers: std of activations")
+        axes[1][col].set_title(f"{d['depth']} {act} layers: std of dL/dW")
         for row in range(2):
-            axes[row, col].set_yscale("log")
-        axes[1, col].set_xlabel("layer")
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle("Initialization: zeros give nothing (the symmetry problem), ones saturate tanh and explode ReLU\n"
-                 "(zeros everywhere and the gradients of tanh with ones are exactly 0, so the log axes omit them)",
+            axes[row][col].set_yscale("log")
+        axes[1][col].set_xlabel("layer")
+    axes[0][0].legend(fontsize=8)
+    notes = {"tanh": "not drawn: zeros (all 0), ones' gradients (exactly 0)",
+             "relu": "not drawn: zeros (all 0), ones' gradients (overflow to Inf)"}
+    for col, act in enumerate(("tanh", "relu")):
+        axes[1][col].text(0.02, 0.02, notes[act], transform=axes[1][col].transAxes, fontsize=8, color="gray")
+    # The symmetry problem itself: the first layer of a 4-8-8-1 tanh net after training.
+    names = {"zeros": "zeros", "ones": "ones", "xavier_uniform": "Xavier (random)"}
+    for i, (name, w) in enumerate(d["trained_first_layer"].items()):
+        ax = fig.add_subplot(grid[2, 2 * i:2 * i + 2])
+        ax.imshow(w, cmap="coolwarm", aspect="auto")
+        same = d["symmetric_after_training"][name]
+        ax.set_title(f"{names[name]} init, trained: {'every unit identical' if same else 'units differ'}",
+                     fontsize=9)
+        ax.set_xlabel("hidden unit")
+        ax.set_ylabel("input")
+    fig.suptitle("Initialization: zeros and ones keep every unit identical (the symmetry problem), ones saturate "
+                 "tanh and explode ReLU;\nXavier (= LeCun here, fan_in = fan_out) keeps tanh's gradients level "
+                 "across layers (its activations shrink slowly with depth); He keeps ReLU's signal level",
                  fontsize=10)
     return fig
 
@@ -115,7 +134,8 @@ def batch_size(d):
         ax.set_yscale("log")
         ax.set_xlabel(xl)
         ax.set_ylabel("training MSE")
-    axes[0].set_ylim(top=10)
+    for ax in axes:  # the diverged run would squash every other curve
+        ax.set_ylim(top=10)
     axes[0].set_title(f"Batch size at lr={d['base_lr']} (solid) and linearly scaled (dashed)")
     axes[0].legend(fontsize=7)
     return fig
