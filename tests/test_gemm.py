@@ -22,7 +22,9 @@ _V = (1, 3, 17, 64, 129)
 SHAPES = sorted({(_V[i], _V[(i + 1) % 5], _V[(i + 2) % 5]) for i in range(5)}
                 | {(_V[i], _V[(i + 3) % 5], _V[(i + 1) % 5]) for i in range(5)})
 ZERO_SHAPES = [(0, 3, 17), (3, 0, 17), (3, 17, 0), (0, 0, 0)]
-LARGE = (1000, 517, 1031)
+# Deeper than one packed panel (1024), with B packed (m > 512, ragged n) and with B read in place
+# (m <= 512, n a multiple of every tile width).
+LARGE = [(1000, 517, 1031), (500, 512, 1031)]
 
 
 def _shape_id(s):
@@ -73,11 +75,12 @@ def test_matmul_zero_sized(rng, assert_close, shape, dtype, trans_a, trans_b):
 
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_large(rng, assert_close, dtype, trans_a, trans_b):
-    m, n, k = LARGE
+@pytest.mark.parametrize("shape", LARGE, ids=_shape_id)
+def test_matmul_large(rng, assert_close, shape, dtype, trans_a, trans_b):
+    m, n, k = shape
     a, b = _operands(rng, m, n, k, dtype, trans_a, trans_b)
     got = ops.matmul(a, b, trans_a, trans_b)
-    _check(assert_close, got, a, b, trans_a, trans_b, dtype, f"matmul {LARGE} trans=({trans_a}, {trans_b})")
+    _check(assert_close, got, a, b, trans_a, trans_b, dtype, f"matmul {shape} trans=({trans_a}, {trans_b})")
 
 
 # ---- every ISA path -------------------------------------------------------------------------------------
@@ -94,8 +97,9 @@ out = {"isa": {"float32": fastmlp._core.gemm_isa("float32"), "float64": fastmlp.
        "results": []}
 rng = np.random.default_rng(7)
 # k = 1100 is deeper than one packed panel (1024), so later panels accumulate onto the first.
+# (300, 256, 300) and (45, 64, 1100) read B in place (few rows, whole tiles); the others pack it.
 shapes = [(1, 1, 1), (5, 3, 7), (13, 31, 29), (17, 129, 3), (129, 65, 257), (200, 150, 300), (31, 4100, 9),
-          (45, 70, 1100)]
+          (45, 70, 1100), (300, 256, 300), (45, 64, 1100)]
 for dtype in (np.float32, np.float64):
     eps = np.finfo(dtype).eps
     for m, n, k in shapes:
@@ -113,7 +117,7 @@ for dtype in (np.float32, np.float64):
                                        "out_shape": list(got.shape)})
 out["threads"] = []
 for dtype in (np.float32, np.float64):
-    for m, n, k in [(300, 257, 513), (64, 1000, 300), (70, 96, 1100)]:
+    for m, n, k in [(300, 257, 513), (64, 1000, 300), (70, 96, 1100), (600, 256, 300), (300, 256, 300)]:
         a = rng.standard_normal((m, k)).astype(dtype)
         b = rng.standard_normal((k, n)).astype(dtype)
         fastmlp.set_num_threads(1)
@@ -169,6 +173,7 @@ def test_matmul_each_isa(best_isa, isa):
     (64, 1000, 300),  # one row block: the columns are split instead
     (100, 4200, 16),  # wider than one packed B panel (4096 columns), columns split
     (90, 200, 2100),  # deeper than one packed panel (1024): three panels summed in turn
+    (200, 256, 1500),  # B read in place (few rows, whole tiles), two panels
 ], ids=_shape_id)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_thread_count_bitwise(rng, assert_bitwise, assert_close, num_threads, dtype, shape):

@@ -26,6 +26,7 @@ constexpr index_t kKC = 1024;  // depth of a packed panel
 constexpr index_t kMCTiles = 4;  // an A block is 4 microkernel tiles tall
 constexpr index_t kNC = 4096;  // width of a packed B panel (L3 / memory)
 constexpr index_t kDirectDepth = 256;  // deepest product that may skip packing (see gemm below)
+constexpr index_t kBInPlaceRows = 512;  // most rows of A for which B is read unpacked (see gemm below)
 constexpr double kSmallWork = 16.0 * 16.0 * 16.0;  // multiply-adds below which packing does not pay
 constexpr double kDirectWork = 128.0 * 128.0 * 128.0;  // below which a product runs on one thread
 
@@ -113,10 +114,14 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
   }
   const index_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
   const index_t mc_max = kMCTiles * mr;
+  // With few rows of A, each B sliver serves few tiles, and packing B costs about what it saves: the
+  // microkernel then reads B's rows where they lie (whole NR-wide slivers only). Same sums, same bits.
+  const bool b_in_place = !trans_b && n % nr == 0 && m <= kBInPlaceRows;
 
   const int threads = threads_for(work);
   thread_local std::vector<T> b_buf;
-  T* b_packed = scratch(b_buf, size_t(std::min(kKC, k)) * size_t((std::min(kNC, n) + nr - 1) / nr * nr));
+  T* b_packed = b_in_place ? nullptr
+                           : scratch(b_buf, size_t(std::min(kKC, k)) * size_t((std::min(kNC, n) + nr - 1) / nr * nr));
   // Every thread's A block, allocated here: nothing may throw inside the parallel region below.
   thread_local std::vector<T> a_buf;
   const size_t a_block = size_t(mc_max) * size_t(kKC);
@@ -141,9 +146,11 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
       {
+        if (!b_in_place) {
 #pragma omp for schedule(static)
-        for (index_t s = 0; s < n_slivers; ++s)
-          kern.pack_b(b_panel, brs, bcs, kc, nc, s, s + 1, b_packed);
+          for (index_t s = 0; s < n_slivers; ++s)
+            kern.pack_b(b_panel, brs, bcs, kc, nc, s, s + 1, b_packed);
+        }
 
         T* a_packed = a_blocks + a_block * size_t(team_rank());
 #pragma omp for schedule(static)
@@ -160,8 +167,12 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
             const int n_rem = int(std::min<index_t>(nr, nc - j0));
             for (index_t i0 = 0; i0 < mc; i0 += mr) {
               const int m_rem = int(std::min<index_t>(mr, mc - i0));
-              kern.kernel(kc, a_packed + i0 * kc, b_packed + s * kc * nr,
-                          c + (ic + i0) * ldc + jc + j0, ldc, m_rem, n_rem, alpha, beta_here);
+              if (b_in_place)
+                kern.kernel(kc, a_packed + i0 * kc, b_panel + j0, brs, c + (ic + i0) * ldc + jc + j0, ldc, m_rem,
+                            n_rem, alpha, beta_here);
+              else
+                kern.kernel(kc, a_packed + i0 * kc, b_packed + s * kc * nr, nr, c + (ic + i0) * ldc + jc + j0, ldc,
+                            m_rem, n_rem, alpha, beta_here);
             }
           }
         }

@@ -1,6 +1,7 @@
 // The register-tiled GEMM microkernel, compiled once per instruction set (gemm_kernel_<isa>.cpp) and
-// chosen at run time by gemm.cpp. A kernel multiplies one packed MR x kc sliver of A by one packed
-// kc x NR sliver of B and writes C = alpha * A*B + beta * C on an MR x NR tile (or the part of it that
+// chosen at run time by gemm.cpp. A kernel multiplies one packed MR x kc sliver of A by a kc x NR
+// sliver of B (row p at b + p * ldb: ldb = NR when packed, B's own row stride when read in place) and
+// writes C = alpha * A*B + beta * C on an MR x NR tile (or the part of it that
 // lies inside C: edge tiles are computed whole and stored partially).
 #pragma once
 #include "fastmlp/tensor.h"
@@ -8,7 +9,7 @@
 namespace fastmlp {
 
 template <class T>
-using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b_packed, T* c, index_t ldc,
+using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b, index_t ldb, T* c, index_t ldc,
                              int m_rem, int n_rem, T alpha, T beta);
 
 // One tile from unpacked operands: A element (i, p) at a[i * ars + p * acs], B row p at b + p * ldb
