@@ -115,6 +115,23 @@ for dtype in (np.float32, np.float64):
                 out["results"].append({"dtype": np.dtype(dtype).name, "shape": [m, n, k], "trans": [ta, tb],
                                        "max_abs": float(err.max()), "ratio": float((err / bound).max()),
                                        "out_shape": list(got.shape)})
+# The dense layer's fused epilogue (bias, then the activation, in the kernel's store or right after it)
+# on the small, direct, packed, B-in-place and multi-panel paths.
+for dtype in (np.float32, np.float64):
+    eps = np.finfo(dtype).eps
+    for n, m, k in [(5, 3, 7), (64, 64, 64), (200, 150, 300), (300, 256, 300), (45, 64, 1100), (70, 37, 1100)]:
+        for act in ("identity", "relu", "leaky_relu", "tanh", "sigmoid"):
+            x = rng.standard_normal((n, k)).astype(dtype)
+            w = rng.standard_normal((k, m)).astype(dtype)
+            b = rng.standard_normal(m).astype(dtype)
+            got = ops.dense_forward(x, w, b, act).astype(np.float64)
+            want = reference.dense_forward(x, w, b, act)
+            bound = 2.0 * (k + 1) * eps * (np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64)
+                                           + np.abs(b)) + np.finfo(dtype).tiny
+            err = np.abs(got - want)
+            out["results"].append({"dtype": np.dtype(dtype).name, "shape": [n, m, k], "trans": act,
+                                   "max_abs": float(err.max()), "ratio": float((err / bound).max()),
+                                   "out_shape": list(got.shape)})
 out["threads"] = []
 for dtype in (np.float32, np.float64):
     for m, n, k in [(300, 257, 513), (64, 1000, 300), (70, 96, 1100), (600, 256, 300), (300, 256, 300)]:

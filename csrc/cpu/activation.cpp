@@ -2,45 +2,14 @@
 // One switch per call, a tight loop per case: the branch is taken once, not per element.
 #include <cmath>
 
+#include "activation_inline.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
-namespace {
-
-template <class T>
-inline T sigmoid(T z) {
-  // Split by sign so exp never overflows: for z < 0, e^z / (1 + e^z).
-  if (z >= T(0)) return T(1) / (T(1) + std::exp(-z));
-  T e = std::exp(z);
-  return e / (T(1) + e);
-}
-
-}  // namespace
 
 template <class T>
 void activation_forward(ActivationSpec act, const T* z, T* a, index_t count) {
-  const T slope = T(act.negative_slope);
-  switch (act.kind) {
-    case Activation::identity:
-      if (a != z)
-        for (index_t i = 0; i < count; ++i) a[i] = z[i];
-      break;
-    case Activation::step:
-      for (index_t i = 0; i < count; ++i) a[i] = z[i] >= T(0) ? T(1) : T(0);
-      break;
-    case Activation::sigmoid:
-      for (index_t i = 0; i < count; ++i) a[i] = sigmoid(z[i]);
-      break;
-    case Activation::tanh:
-      for (index_t i = 0; i < count; ++i) a[i] = std::tanh(z[i]);
-      break;
-    case Activation::relu:
-      for (index_t i = 0; i < count; ++i) a[i] = z[i] > T(0) ? z[i] : T(0);
-      break;
-    case Activation::leaky_relu:
-      for (index_t i = 0; i < count; ++i) a[i] = z[i] > T(0) ? z[i] : slope * z[i];
-      break;
-  }
+  detail::activate(act, z, a, count);
 }
 
 template <class T>
@@ -55,7 +24,7 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
       break;
     case Activation::sigmoid:
       for (index_t i = 0; i < count; ++i) {
-        T s = sigmoid(z[i]);
+        T s = detail::sigmoid(z[i]);
         grad_z[i] = grad_a[i] * (s * (T(1) - s));  // as activation_backward_from_output
       }
       break;

@@ -1,4 +1,5 @@
-// The dense (fully-connected) layer on the CPU: y = act(x w + b) and its backward, in terms of gemm.
+// The dense (fully-connected) layer on the CPU: y = act(x w + b) and its backward, in terms of gemm
+// (the forward's bias and activation fused into the GEMM's tiles: gemm_bias_act).
 // Row-major, weight (in x out) as in Keras/scikit-learn; the three products of the backward read x and
 // w through transposed strides instead of copying them.
 #include <algorithm>
@@ -9,24 +10,20 @@ namespace fastmlp {
 
 template <class T>
 void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationSpec act, Matrix<T> y) {
-  const index_t n = x.rows, k = x.cols, m = w.cols;
-  // Seed y with the bias, then accumulate x w on top (beta = 1), then the activation in place.
-  for (index_t i = 0; i < n; ++i) std::copy(b, b + m, y.row(i));
-  gemm<T>(false, false, n, m, k, T(1), x.data, x.stride, w.data, w.stride, T(1), y.data, y.stride);
-  if (act.kind != Activation::identity)
-    for (index_t i = 0; i < n; ++i) activation_forward<T>(act, y.row(i), y.row(i), m);
+  // x w, with the bias and the activation applied to each tile of y as the GEMM finishes it.
+  gemm_bias_act<T>(x.rows, w.cols, x.cols, x.data, x.stride, w.data, w.stride, b, act, y.data, y.stride);
 }
 
 template <class T>
 void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
                     Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
   const index_t n = x.rows, k = x.cols, m = w.cols;
-  if (act.kind != Activation::identity)
-    for (index_t i = 0; i < n; ++i) activation_backward_from_output<T>(act, y.row(i), grad_y.row(i), m);
-  // grad_b = column sums of grad_z, summed row by row in a fixed order (deterministic).
+  // One pass over grad_y: each row becomes grad_z (the activation's derivative, read off y) and, while
+  // it is in cache, is added to grad_b, the column sums taken row by row in a fixed order.
   std::fill(grad_b, grad_b + m, T(0));
   for (index_t i = 0; i < n; ++i) {
-    const T* g = grad_y.row(i);
+    T* g = grad_y.row(i);
+    if (act.kind != Activation::identity) activation_backward_from_output<T>(act, y.row(i), g, m);
     for (index_t j = 0; j < m; ++j) grad_b[j] += g[j];
   }
   // grad_w (k x m) = x^T grad_z; grad_x (n x k) = grad_z w^T.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "activation_inline.h"
 #include "fastmlp/parallel.h"
 #include "gemm_kernel.h"
 
@@ -81,22 +82,64 @@ T* scratch(std::vector<T>& buf, size_t n) {
   return buf.data();
 }
 
-}  // namespace
+// What gemm_bias_act adds to a plain product: a bias added to every row of C and an activation applied
+// to C, both done on each tile as the microkernel stores it (see in_store and after_store).
+template <class T>
+struct Epilogue {
+  const T* bias = nullptr;  // none: plain gemm
+  ActivationSpec act;
+  bool active() const { return bias != nullptr; }
+};
+
+// The part of the epilogue the microkernel does in its store: the bias after the first panel (C was
+// stored with beta = 0 there, so acc + bias rounds as bias + 1 * acc did) and a ReLU or leaky ReLU after
+// the last.
+template <class T>
+TileEpilogue<T> in_store(const Epilogue<T>& ep, index_t j0, bool first, bool last) {
+  TileEpilogue<T> t;
+  if (!ep.active()) return t;
+  if (first) t.bias = ep.bias + j0;
+  if (last && ep.act.kind == Activation::relu) t.act = 1;
+  if (last && ep.act.kind == Activation::leaky_relu) {
+    t.act = 2;
+    t.slope = T(ep.act.negative_slope);
+  }
+  return t;
+}
+
+// The rest, after the last panel's store: the activations the store does not do (step, sigmoid, tanh),
+// with activation_forward's own code, on rows x cols of C.
+template <class T>
+void after_store(const Epilogue<T>& ep, T* c, index_t ldc, index_t rows, index_t cols, bool last) {
+  const Activation kind = ep.act.kind;
+  if (!ep.active() || !last || kind == Activation::identity || kind == Activation::relu ||
+      kind == Activation::leaky_relu)
+    return;
+  for (index_t i = 0; i < rows; ++i) detail::activate(ep.act, c + i * ldc, c + i * ldc, cols);
+}
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+               const T* b, index_t ldb, T beta, T* c, index_t ldc, const Epilogue<T>& ep) {
   if (m == 0 || n == 0) return;
+  const GemmKernel<T>& kern = kernel<T>();
+  // Small products, and thin ones whose edge tiles would be mostly padding, skip packing. The
+  // choice depends on the shape only, never on the thread count, so results stay reproducible.
+  const double work = double(m) * double(n) * double(k);
+  const bool small = work <= kSmallWork || (n == 1 && work <= 64.0 * kSmallWork);
+  if (ep.active() && (small || k == 0)) {  // C = bias row by row, accumulate, then the activation
+    for (index_t i = 0; i < m; ++i) std::copy(ep.bias, ep.bias + n, c + i * ldc);
+    if (k > 0) kern.small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, T(1), c, ldc);
+    if (ep.act.kind != Activation::identity)
+      for (index_t i = 0; i < m; ++i) detail::activate(ep.act, c + i * ldc, c + i * ldc, n);
+    return;
+  }
   if (k == 0 || alpha == T(0)) {  // C = beta * C, without reading C when beta == 0
     for (index_t i = 0; i < m; ++i)
       for (index_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
     return;
   }
-  const GemmKernel<T>& kern = kernel<T>();
-  // Small products, and thin ones whose edge tiles would be mostly padding, skip packing. The
-  // choice depends on the shape only, never on the thread count, so results stay reproducible.
-  const double work = double(m) * double(n) * double(k);
-  if (work <= kSmallWork || (n == 1 && work <= 64.0 * kSmallWork)) {
+  if (small) {
     kern.small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
@@ -109,7 +152,8 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
     for (index_t j0 = 0; j0 < n; j0 += nr)  // one B sliver (k x NR) stays in L1 across the rows of A
       for (index_t i0 = 0; i0 < m; i0 += mr)
         kern.direct(k, a + i0 * ars, ars, acs, b + j0, ldb, c + i0 * ldc + j0, ldc,
-                    int(std::min<index_t>(mr, m - i0)), alpha, beta);
+                    int(std::min<index_t>(mr, m - i0)), alpha, beta, in_store(ep, j0, true, true));
+    after_store(ep, c, ldc, m, n, true);  // whole rows: C is small enough to be in L1 still
     return;
   }
   const index_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
@@ -167,18 +211,35 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
             const int n_rem = int(std::min<index_t>(nr, nc - j0));
             for (index_t i0 = 0; i0 < mc; i0 += mr) {
               const int m_rem = int(std::min<index_t>(mr, mc - i0));
+              T* tile = c + (ic + i0) * ldc + jc + j0;
+              const TileEpilogue<T> tile_ep = in_store(ep, jc + j0, pc == 0, pc + kc == k);
               if (b_in_place)
-                kern.kernel(kc, a_packed + i0 * kc, b_panel + j0, brs, c + (ic + i0) * ldc + jc + j0, ldc, m_rem,
-                            n_rem, alpha, beta_here);
+                kern.kernel(kc, a_packed + i0 * kc, b_panel + j0, brs, tile, ldc, m_rem, n_rem, alpha, beta_here,
+                            tile_ep);
               else
-                kern.kernel(kc, a_packed + i0 * kc, b_packed + s * kc * nr, nr, c + (ic + i0) * ldc + jc + j0, ldc,
-                            m_rem, n_rem, alpha, beta_here);
+                kern.kernel(kc, a_packed + i0 * kc, b_packed + s * kc * nr, nr, tile, ldc, m_rem, n_rem, alpha,
+                            beta_here, tile_ep);
+              after_store(ep, tile, ldc, m_rem, n_rem, pc + kc == k);
             }
           }
         }
       }
     }
   }
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  gemm_impl(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Epilogue<T>{});
+}
+
+template <class T>
+void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
+                   const T* bias, ActivationSpec act, T* c, index_t ldc) {
+  gemm_impl(false, false, m, n, k, T(1), a, lda, b, ldb, T(0), c, ldc, Epilogue<T>{bias, act});
 }
 
 template <class T>
@@ -190,6 +251,10 @@ template void gemm<float>(bool, bool, index_t, index_t, index_t, float, const fl
                           const float*, index_t, float, float*, index_t);
 template void gemm<double>(bool, bool, index_t, index_t, index_t, double, const double*, index_t,
                            const double*, index_t, double, double*, index_t);
+template void gemm_bias_act<float>(index_t, index_t, index_t, const float*, index_t, const float*, index_t,
+                                   const float*, ActivationSpec, float*, index_t);
+template void gemm_bias_act<double>(index_t, index_t, index_t, const double*, index_t, const double*, index_t,
+                                    const double*, ActivationSpec, double*, index_t);
 template const char* gemm_isa<float>();
 template const char* gemm_isa<double>();
 

@@ -8,15 +8,25 @@
 
 namespace fastmlp {
 
+// What a kernel's store does after C = alpha * acc + beta * C: add a bias to the tile's columns
+// (bias points at the tile's first column), then a ReLU or leaky ReLU. Other activations are applied by
+// gemm.cpp after the store, with the code of activation_forward.
+template <class T>
+struct TileEpilogue {
+  const T* bias = nullptr;
+  int act = 0;  // 0: none, 1: relu, 2: leaky_relu
+  T slope = T(0);
+};
+
 template <class T>
 using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b, index_t ldb, T* c, index_t ldc,
-                             int m_rem, int n_rem, T alpha, T beta);
+                             int m_rem, int n_rem, T alpha, T beta, TileEpilogue<T> ep);
 
 // One tile from unpacked operands: A element (i, p) at a[i * ars + p * acs], B row p at b + p * ldb
 // (the tile's NR columns inside B). For small products whose operands sit in L1 anyway.
 template <class T>
 using DirectKernel = void (*)(index_t kc, const T* a, index_t ars, index_t acs, const T* b, index_t ldb, T* c,
-                              index_t ldc, int m_rem, T alpha, T beta);
+                              index_t ldc, int m_rem, T alpha, T beta, TileEpilogue<T> ep);
 
 // The whole product without packing, for products so small that packing would cost more than it
 // saves (a tiny network's layers, or a layer of width 1).

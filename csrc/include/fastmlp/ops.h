@@ -29,6 +29,13 @@ struct ActivationSpec {
   double negative_slope = 0.01;  // leaky_relu only; >= 0 so the derivative can be read off the output
 };
 
+// C (m x n) = act(A B + bias), A (m x k) and B (k x n) row-major, bias (n,) added to every row: the
+// dense layer's forward with bias and activation applied to each tile of C as the GEMM finishes it.
+// The same bits as C = bias, gemm(beta = 1), then activation_forward on every row.
+template <class T>
+void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
+                   const T* bias, ActivationSpec act, T* c, index_t ldc);
+
 template <class T>
 void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);
 // grad_z = grad_a * act'(z). The unit step's derivative is taken as 0 everywhere (also at 0).
