@@ -3,7 +3,8 @@
 // 2008): a kc x nc panel of B and an mc x kc block of A are packed into contiguous slivers, and a
 // register-tiled microkernel (gemm_kernel.inc) sweeps them. Packing reads A and B through (row, col)
 // strides, so a transposed operand costs nothing extra: dense_backward never materializes x^T or W^T.
-// Each element of C is owned by one work item and summed in one fixed k order, so the result is
+// Products too small to repay packing skip it (all of it, or B's when few rows of A share it), and
+// gemm_bias_act finishes each tile with the dense layer's bias and activation. Each element of C is owned by one work item and summed in one fixed k order, so the result is
 // bitwise the same whatever the thread count.
 #include "fastmlp/ops.h"
 
@@ -164,8 +165,8 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
 
   const int threads = threads_for(work);
   thread_local std::vector<T> b_buf;
-  T* b_packed = b_in_place ? nullptr
-                           : scratch(b_buf, size_t(std::min(kKC, k)) * size_t((std::min(kNC, n) + nr - 1) / nr * nr));
+  const size_t b_size = size_t(std::min(kKC, k)) * size_t((std::min(kNC, n) + nr - 1) / nr * nr);
+  T* b_packed = b_in_place ? nullptr : scratch(b_buf, b_size);
   // Every thread's A block, allocated here: nothing may throw inside the parallel region below.
   thread_local std::vector<T> a_buf;
   const size_t a_block = size_t(mc_max) * size_t(kKC);
@@ -209,10 +210,10 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
           for (index_t s = s0; s < s1; ++s) {
             const index_t j0 = s * nr;
             const int n_rem = int(std::min<index_t>(nr, nc - j0));
+            const TileEpilogue<T> tile_ep = in_store(ep, jc + j0, pc == 0, pc + kc == k);
             for (index_t i0 = 0; i0 < mc; i0 += mr) {
               const int m_rem = int(std::min<index_t>(mr, mc - i0));
               T* tile = c + (ic + i0) * ldc + jc + j0;
-              const TileEpilogue<T> tile_ep = in_store(ep, jc + j0, pc == 0, pc + kc == k);
               if (b_in_place)
                 kern.kernel(kc, a_packed + i0 * kc, b_panel + j0, brs, tile, ldc, m_rem, n_rem, alpha, beta_here,
                             tile_ep);
