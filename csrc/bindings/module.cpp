@@ -1,6 +1,7 @@
 // fastmlp._core: the module itself (version, build facts, threads, devices); its functions are bound by
 // area in kernels.cpp and network.cpp. Python's fastmlp.ops and fastmlp.MLP wrap them with keyword
 // defaults and docs; nothing here is meant to be called by users directly.
+#include <atomic>
 #include <cstddef>
 #include <string>
 #include <utility>
@@ -30,6 +31,18 @@ bool use_cuda(const std::string& device) {
 
 namespace {
 
+// Installed as the library's interrupt check (parallel.h): runs Python's signal handlers for signals
+// that arrived while a kernel ran. A Ctrl-C makes the default handler raise KeyboardInterrupt, which
+// leaves here as error_already_set, unwinds the kernel, and is raised again at the binding boundary.
+// Only the main thread handles signals, so other threads never take the GIL for it.
+std::atomic<unsigned long> g_main_thread{0};
+
+void raise_pending_interrupt() {
+  if (PyThread_get_thread_ident() != g_main_thread.load(std::memory_order_relaxed)) return;
+  py::gil_scoped_acquire gil;
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
 int cuda_device_count() {
 #ifdef FASTMLP_WITH_CUDA
   return cuda::device_count();
@@ -45,6 +58,7 @@ PYBIND11_MODULE(_core, m) {
   using namespace fastmlp;
   using namespace fastmlp::bindings;
   m.doc() = "fastmlp's C++ kernels (private: use fastmlp.ops and fastmlp.MLP)";
+  g_main_thread.store(py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>());
 #ifdef FASTMLP_VERSION
   m.attr("__version__") = FASTMLP_VERSION;
 #endif
@@ -53,10 +67,27 @@ PYBIND11_MODULE(_core, m) {
 #else
   m.attr("cuda_built") = false;
 #endif
+  // A bad FASTMLP_ISA fails the import with its reason, not the first product.
+  try {
+    gemm_isa<float>();
+    gemm_isa<double>();
+  } catch (const std::invalid_argument& e) {
+    throw py::import_error(e.what());
+  }
+  set_interrupt_check(&raise_pending_interrupt);
   m.def("get_num_threads", &get_num_threads);
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) value_error("set_num_threads needs n >= 1, got " + std::to_string(n));
-    set_num_threads(n);
+  m.def("max_threads", &max_threads);
+  m.def("forked_after_threads", &forked_after_threads);
+  m.def("set_num_threads", [](long long n) {
+    if (n < 1 || n > max_threads())
+      value_error("set_num_threads needs 1 <= n <= " + std::to_string(max_threads()) + " (4 per core this process "
+                  "may use), got " + std::to_string(n));
+    if (n > 1 && forked_after_threads())
+      throw std::runtime_error(
+          "set_num_threads(" + std::to_string(n) + ") in a process made by fork() after its parent had started "
+          "fastmlp's threads: OpenMP's threads do not survive fork, so fastmlp runs on one thread here. Start "
+          "worker processes with multiprocessing.get_context('spawn') or 'forkserver' to use more threads.");
+    set_num_threads(int(n));
   });
   m.def("gemm_isa", [](const std::string& dtype) -> std::string {
     return parse_dtype(dtype) == DType::f32 ? gemm_isa<float>() : gemm_isa<double>();

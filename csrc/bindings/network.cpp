@@ -1,6 +1,9 @@
 // fastmlp._core's network functions: a whole MLP's forward pass and gradients in one call, and the
 // trainer that runs fit's epochs. Python's fastmlp.MLP owns the parameter arrays; these point into them.
+#include <algorithm>
+#include <cmath>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -69,8 +72,10 @@ std::vector<LayerRef<T>> layer_refs(const Network& net) {
 }
 
 // The data of a fit or an evaluation: x (n, in) and y (n, out) in the network's dtype.
-py::array data_array(py::handle obj, const char* name, const Network& net, index_t cols, const char* what) {
-  py::array a = finite_input(obj, name);
+py::array data_array(py::handle obj, const char* name, const Network& net, index_t cols, const char* what,
+                     double* max_abs = nullptr) {
+  py::array a = input_array(obj, name);
+  check_finite(a, name, max_abs);
   check_ndim(a, name, 2, what);
   if (dtype_of(a, name) != net.dtype)
     type_error(std::string(name) + " has dtype " + std::string(py::str(a.dtype())) +
@@ -149,7 +154,7 @@ class PyTrainer {
       value_error("clip_grad_norm and clip_grad_value must be > 0 (or 0/None for no clipping)");
     opt.clip_grad_norm = clip_grad_norm;
     opt.clip_grad_value = clip_grad_value;
-    x_ = data_array(x_obj, "x", net_, net_.in.front(), "(n, in)");
+    x_ = data_array(x_obj, "x", net_, net_.in.front(), "(n, in)", &x_max_);
     y_ = data_array(y_obj, "y", net_, net_.out.back(), "(n, out)");
     const index_t n = x_.shape(0);
     if (y_.shape(0) != n)
@@ -205,14 +210,19 @@ class PyTrainer {
       if (!(rates[s] >= 0.0) || !std::isfinite(rates[s]))
         value_error("every learning rate of a schedule must be finite and >= 0");
     double loss;
+    step_ = step;
     {
       py::gil_scoped_release nogil;
-      loss = trainer_->run_epoch(epoch, rates, step);
+      loss = trainer_->run_epoch(epoch, rates, step_);  // advances step_ per completed step, even if it throws
     }
-    return py::make_tuple(loss, step);
+    return py::make_tuple(loss, step_);
   }
 
   index_t steps_per_epoch() const { return trainer_->steps_per_epoch(); }
+  // The optimizer's step count after the last run_epoch: after an interrupted one, the steps it completed.
+  std::int64_t step() const { return step_; }
+  // max |x| over the training data, for output_bound.
+  double x_max() const { return x_max_; }
   std::size_t allocated_bytes() const { return trainer_->allocated_bytes(); }
 
  private:
@@ -220,6 +230,8 @@ class PyTrainer {
   py::array x_, y_;
   std::vector<py::array> state_;
   std::unique_ptr<TrainerBase> trainer_;
+  std::int64_t step_ = 0;
+  double x_max_ = 0.0;
 };
 
 // The bytes a trainer for a network of these layer sizes ([in, hidden..., out]) will hold: host memory
@@ -235,26 +247,79 @@ std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::strin
   if (n < 1) value_error("n must be >= 1, got " + std::to_string(n));
   if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch)");
   if (state_buffers < 0 || state_buffers > 3) value_error("state_buffers must be in [0, 3]");
-  // Every term of the count is at most (n + params) x (sum of the widths) elements: keep that, in
-  // bytes, far from where a 64-bit count overflows.
-  double widths = 0.0, params = 0.0;
-  for (size_t l = 0; l < sizes.size(); ++l) {
-    widths += double(sizes[l]);
-    if (l + 1 < sizes.size()) params += double(sizes[l]) * double(sizes[l + 1] + 1);
-  }
-  if ((double(n) + params) * widths * 8.0 * double(state_buffers + 4) > 0x1p62)
-    throw py::value_error("a network and data set this large cannot be counted in 64-bit bytes");
   std::vector<LayerShape> layers;
   for (size_t l = 0; l + 1 < sizes.size(); ++l) layers.push_back({sizes[l], sizes[l + 1]});
   TrainOptions opt;
   opt.batch_size = batch_size;
   opt.shuffle = shuffle;
   opt.drop_last = drop_last;
+  try {  // the counts throw past 2^64 bytes rather than wrap
 #ifdef FASTMLP_WITH_CUDA
-  if (gpu) return cuda::trainer_bytes(layers, item, n, state_buffers, opt);
+    if (gpu) return cuda::trainer_bytes(layers, item, n, state_buffers, opt);
 #endif
-  (void)gpu;
-  return trainer_bytes(layers, item, n, opt);
+    (void)gpu;
+    return trainer_bytes(layers, item, n, opt);
+  } catch (const std::overflow_error& e) {
+    value_error(e.what());
+  }
+}
+
+// The first of `arrays` (float32/float64, any shape) that holds a NaN or an Inf, as its index; -1 when
+// all are finite. One pass, no temporaries: fit asks it of the weights and optimizer state every epoch.
+long all_finite_py(const py::list& arrays) {
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    py::array a = input_array(arrays[i], "arrays[i]");
+    const bool ok = dispatch(dtype_of(a, "arrays[i]"), [&](auto t) {
+      using T = decltype(t);
+      const T* p = static_cast<const T*>(a.data());
+      bool finite = true;
+      for (py::ssize_t k = 0, n = a.size(); k < n; ++k) finite &= std::isfinite(p[k]);
+      return finite;
+    });
+    if (!ok) return long(i);
+  }
+  return -1;
+}
+
+// An upper bound on |every value the forward pass computes| (each product's partial sums included),
+// for inputs with |x| <= x_max: per layer, max_j sum_i |W_ij| times the bound of its input, plus
+// max |b|, then the activation's own bound (1 for step, sigmoid and tanh; the leaky slope scales it
+// when above 1). In double, so it reaches Inf only far past any float range. fit compares it with the
+// dtype's largest value, so that a forward pass over the training data is needed only when the bound
+// cannot rule out an overflow.
+double output_bound_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
+                       double negative_slope, double x_max) {
+  Network net = network_args(weights, biases, acts, negative_slope, false);
+  double bound = x_max;
+  for (size_t l = 0; l < net.w.size(); ++l) {
+    const index_t in = net.in[l], out = net.out[l];
+    std::vector<double> column(size_t(out), 0.0);
+    double b_max = 0.0;
+    dispatch(net.dtype, [&](auto t) {
+      using T = decltype(t);
+      const T* w = static_cast<const T*>(net.w[l]);
+      const T* b = static_cast<const T*>(net.b[l]);
+      for (index_t i = 0; i < in; ++i)
+        for (index_t j = 0; j < out; ++j) column[size_t(j)] += std::fabs(double(w[i * out + j]));
+      for (index_t j = 0; j < out; ++j) b_max = std::max(b_max, std::fabs(double(b[j])));
+      return 0;
+    });
+    const double gain = out > 0 ? *std::max_element(column.begin(), column.end()) : 0.0;
+    const double z = gain * bound + b_max;
+    switch (net.acts[l].kind) {
+      case Activation::step:
+      case Activation::sigmoid:
+      case Activation::tanh:
+        bound = std::max(1.0, z);  // z itself is computed before the activation squashes it
+        break;
+      case Activation::leaky_relu:
+        bound = z * std::max(1.0, net.acts[l].negative_slope);
+        break;
+      default:
+        bound = z;
+    }
+  }
+  return bound;
 }
 
 std::size_t cuda_gemm_scratch_bytes(const std::string& dtype) {
@@ -285,10 +350,15 @@ void bind_networks(py::module_& m) {
            py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu")
       .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
       .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch)
+      .def_property_readonly("step", &PyTrainer::step)
+      .def_property_readonly("x_max", &PyTrainer::x_max)
       .def_property_readonly("allocated_bytes", &PyTrainer::allocated_bytes);
   m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("n"), py::arg("batch_size"),
         py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu");
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
+  m.def("all_finite", &all_finite_py, py::arg("arrays"));
+  m.def("output_bound", &output_bound_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
+        py::arg("negative_slope"), py::arg("x_max"));
 }
 
 }  // namespace fastmlp::bindings

@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -88,23 +89,30 @@ inline void check_same_dtype(const py::array& a, const char* a_name, const py::a
 }
 
 template <class T>
-inline void check_finite_typed(const py::array& a, const char* name) {
+inline void check_finite_typed(const py::array& a, const char* name, double* max_abs) {
   const T* p = static_cast<const T*>(a.data());
   const py::ssize_t n = a.size();
-  for (py::ssize_t i = 0; i < n; ++i)
+  T largest = 0;
+  for (py::ssize_t i = 0; i < n; ++i) {
+    // The GIL is held here: a Ctrl-C during the scan of a large array is seen every 2^22 elements.
+    if ((i & 0x3FFFFF) == 0x3FFFFF && PyErr_CheckSignals() != 0) throw py::error_already_set();
     if (!std::isfinite(p[i])) {
       std::ostringstream os;
       os << name << " contains " << (std::isnan(p[i]) ? "NaN" : "Inf") << " (first at flat index " << i
          << "); remove or impute non-finite values first";
       value_error(os.str());
     }
+    if (max_abs) largest = std::max(largest, std::fabs(p[i]));
+  }
+  if (max_abs) *max_abs = double(largest);
 }
 
-inline void check_finite(const py::array& a, const char* name) {
+// Refuses NaN and Inf; with max_abs, also gives max |a| (found in the same pass).
+inline void check_finite(const py::array& a, const char* name, double* max_abs = nullptr) {
   if (dtype_of(a, name) == DType::f32)
-    check_finite_typed<float>(a, name);
+    check_finite_typed<float>(a, name, max_abs);
   else
-    check_finite_typed<double>(a, name);
+    check_finite_typed<double>(a, name, max_abs);
 }
 
 // An input that must be finite: the common case for data and parameters.

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,10 +49,16 @@ struct Variants<double> {
   static GemmKernel<double> avx512() { return isa_avx512::kernel_f64(); }
 };
 
-// The best variant this CPU runs, or the one `isa` names if the CPU runs it.
+// The best variant this CPU runs, or the one `isa` names. A name that is not one of the variants, or
+// one this CPU cannot run, is refused: a silent fallback to the portable kernel would cost 5-10x.
 template <class T>
 GemmKernel<T> pick(const char* isa) {
   const std::string want = isa ? isa : "";
+  if (!(want.empty() || want == "auto" || want == "generic" || want == "avx2" || want == "avx512"))
+    throw std::invalid_argument("FASTMLP_ISA='" + want +
+                                "' is not an instruction set of fastmlp's GEMM; use generic, avx2, avx512 or "
+                                "auto (lower case), or unset it");
+  if (want == "generic") return Variants<T>::generic();
 #if defined(FASTMLP_X86)
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
@@ -62,9 +69,13 @@ GemmKernel<T> pick(const char* isa) {
   if (want.empty() || want == "auto") {
     if (avx512) return Variants<T>::avx512();
     if (avx2) return Variants<T>::avx2();
+    return Variants<T>::generic();
   }
+#else
+  if (want.empty() || want == "auto") return Variants<T>::generic();
 #endif
-  return Variants<T>::generic();
+  throw std::invalid_argument("FASTMLP_ISA=" + want + " but this CPU (or this build) cannot run " + want +
+                              "; use auto, or unset it");
 }
 
 // The kernel is chosen once per process; FASTMLP_ISA=generic|avx2|avx512 forces a path (tests use it
@@ -176,6 +187,7 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
     const index_t nc = std::min(kNC, n - jc);
     const index_t n_slivers = (nc + nr - 1) / nr;
     for (index_t pc = 0; pc < k; pc += kKC) {
+      poll_interrupt();  // between panels (a 4096^3 product has 4 per column block, ~0.1 s each)
       const index_t kc = std::min(kKC, k - pc);
       const T beta_here = pc == 0 ? beta : T(1);
       const T* a_panel = a + pc * acs;

@@ -1,8 +1,15 @@
-// The process-wide thread setting shared by every CPU kernel (see parallel.h).
+// The process-wide thread setting shared by every CPU kernel, what fork does to it, and the rate-limited
+// Ctrl-C poll (see parallel.h).
 #include "fastmlp/parallel.h"
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
 #ifdef _OPENMP
 #include <omp.h>
@@ -11,19 +18,47 @@
 namespace fastmlp {
 namespace {
 
+// Cores this process may run on (its affinity mask: a container's cpuset or `taskset`), at least 1.
+int usable_cores() {
+#ifdef CPU_COUNT
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return std::max(1, int(std::thread::hardware_concurrency()));
+}
+
+std::atomic<int> g_threads{0};             // 0: not set yet, use the default
+std::atomic<bool> g_team_started{false};   // a team of 2+ threads has run in this process
+std::atomic<bool> g_forked{false};         // this process is a fork of one whose team had started
+std::atomic<InterruptCheck> g_interrupt{nullptr};
+
+void after_fork_in_child() {
+  if (g_team_started.load()) g_forked.store(true);
+}
+
+// Registered once, when the library is loaded: the handler runs in every child of every fork(), from
+// Python's os.fork and multiprocessing as much as from C.
+const bool g_atfork_registered = pthread_atfork(nullptr, nullptr, after_fork_in_child) == 0;
+
 int default_threads() {
 #ifdef _OPENMP
-  return std::max(1, omp_get_max_threads());
+  return std::clamp(omp_get_max_threads(), 1, max_threads());  // OMP_NUM_THREADS, capped
 #else
   return 1;
 #endif
 }
 
-std::atomic<int> g_threads{0};  // 0: not set yet, use the default
-
 }  // namespace
 
+int max_threads() {
+  static const int limit = 4 * usable_cores();
+  return limit;
+}
+
+bool forked_after_threads() { return g_forked.load(std::memory_order_relaxed); }
+
 int get_num_threads() {
+  if (forked_after_threads()) return 1;
   int n = g_threads.load(std::memory_order_relaxed);
   return n > 0 ? n : default_threads();
 }
@@ -44,7 +79,12 @@ int team_size() {
 #endif
 }
 
-void set_num_threads(int n) { g_threads.store(std::max(1, n), std::memory_order_relaxed); }
+void set_num_threads(int n) { g_threads.store(std::clamp(n, 1, max_threads()), std::memory_order_relaxed); }
+
+int start_team(int n) {
+  if (n > 1 && !g_team_started.load(std::memory_order_relaxed)) g_team_started.store(true);
+  return n;
+}
 
 int threads_for(double work) {
 #ifdef _OPENMP
@@ -53,8 +93,25 @@ int threads_for(double work) {
   // Waking a team costs a few microseconds, more on a busy machine: only products of 2M+ multiply-adds
   // (~50 microseconds on one core) are split.
   constexpr double kWorkPerThread = 128.0 * 128.0 * 128.0;
-  int want = int(work / kWorkPerThread);
-  return std::max(1, std::min(get_num_threads(), want));
+  int want = int(std::min(work / kWorkPerThread, 1e6));
+  return start_team(std::max(1, std::min(get_num_threads(), want)));
+}
+
+void set_interrupt_check(InterruptCheck check) { g_interrupt.store(check); }
+
+void poll_interrupt() {
+  // A clock read costs ~20 ns; the check itself takes the GIL, so it runs at most every 5 ms.
+  constexpr auto kEvery = std::chrono::milliseconds(5);
+  InterruptCheck check = g_interrupt.load(std::memory_order_relaxed);
+  if (check == nullptr) return;
+#ifdef _OPENMP
+  if (omp_in_parallel()) return;
+#endif
+  thread_local auto last = std::chrono::steady_clock::time_point{};
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last < kEvery) return;
+  last = now;
+  check();
 }
 
 }  // namespace fastmlp

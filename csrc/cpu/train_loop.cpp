@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 
+#include "fastmlp/checked.h"
 #include "fastmlp/ops.h"
 #include "fastmlp/parallel.h"
 
@@ -30,18 +31,25 @@ struct Workspace {
   }
 };
 
-// Forward pass of a batch x (rows x in_0) through every layer into ws.act; returns the output view.
-template <class T>
-Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Workspace<T>& ws) {
+// Forward pass of a batch x (rows x in_0) through every layer; layer l writes its output to
+// buffer(l) (rows x out_l, packed unless buffer returns a Matrix). Returns the last layer's output.
+template <class T, class Buffer>
+Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Buffer buffer) {
   Matrix<const T> in = x;
   Matrix<T> out;
   for (size_t l = 0; l < layers.size(); ++l) {
     const LayerRef<T>& L = layers[l];
-    out = Matrix<T>(ws.act[l].data(), x.rows, L.out);
+    out = buffer(l);
     dense_forward<T>(in, Matrix<const T>(L.w, L.in, L.out), L.b, L.act, out);
     in = out;
   }
   return out;
+}
+
+// Forward pass into ws.act, where the backward pass reads every layer's output.
+template <class T>
+Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Workspace<T>& ws) {
+  return forward(layers, x, [&](size_t l) { return Matrix<T>(ws.act[l].data(), x.rows, layers[l].out); });
 }
 
 // The loss summed over the elements of batch (x, y), and the gradient of every parameter scaled by
@@ -197,77 +205,87 @@ class Trainer final : public TrainerBase {
     const index_t n = x_.rows, steps = steps_per_epoch();
     double loss_sum = 0.0;
     index_t seen = 0;
-    const std::vector<T*>& grads = parts_[0].grads;
     for (index_t s = 0; s < steps; ++s) {
+      poll_interrupt();  // Ctrl-C between steps: the weights are those of the last completed step
       const index_t begin = s * batch_, rows = std::min(batch_, n - begin);
-      const int parts = parts_for(layers_, rows);
-      const index_t first = parts == 2 ? (rows + 1) / 2 : rows;
-      const double scale = 1.0 / double(rows * y_.cols);  // the mean over the whole batch's elements
-      double sums[2] = {0.0, 0.0};
-      auto run = [&](int p) {
-        sums[p] = run_part(parts_[size_t(p)], begin + (p == 0 ? 0 : first), p == 0 ? first : rows - first, scale);
-      };
-      // Part 0's gradients plus part 1's, elementwise (thread t of `team` adds its share of each buffer).
-      auto add_parts = [&](int t, int team) {
-        for (size_t g = 0; g < parts_[0].grad_store.size(); ++g) {
-          T* dst = parts_[0].grad_store[g].data();
-          const T* add = parts_[1].grad_store[g].data();
-          const size_t size = parts_[0].grad_store[g].size(), lo = size * t / team, hi = size * (t + 1) / team;
-          for (size_t i = lo; i < hi; ++i) dst[i] += add[i];
-        }
-      };
-      // The optimizer step on thread t's share of every parameter (elementwise: any split, same bits).
-      const bool clipping = opt_.clip_grad_norm > 0.0 || opt_.clip_grad_value > 0.0;
+      loss_sum += train_step(begin, rows, lr[s], step + 1);
       ++step;
-      auto update = [&](int t, int team) {
-        for (size_t l = 0; l < layers_.size(); ++l) {
-          const LayerRef<T>& L = layers_[l];
-          update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, lr[s], step, t, team);
-          transpose_share(l, t, team);
-          update_share(L.b, grads[2 * l + 1], L.b_state, L.out, lr[s], step, t, team);
-        }
-      };
-      if (parts == 2 && get_num_threads() > 1) {
-        // The only parallel region of a step: one part per thread, then the sum of their gradients
-        // and (without clipping, which needs them all) the update, split between the two threads.
-        // Around a step that is not cut, a region would make the GEMM's own threads a nested team.
-        // Nothing may leave a parallel region by an exception (a thread past the barrier would wait
-        // forever, and OpenMP terminates the process): a failure (e.g. out of memory in a GEMM's
-        // scratch buffer) is kept and rethrown after the region.
-        std::exception_ptr failure;
-#pragma omp parallel num_threads(2)
-        {
-          const int t = team_rank(), team = team_size();
-          try {
-            for (int p = t; p < 2; p += team) run(p);
-          } catch (...) {
-#pragma omp critical(fastmlp_train_failure)
-            if (!failure) failure = std::current_exception();
-          }
-#pragma omp barrier
-          if (!failure) {
-            add_parts(t, team);
-            if (!clipping) update(t, team);
-          }
-        }
-        if (failure) std::rethrow_exception(failure);
-        if (clipping) {
-          clip_gradients();
-          update(0, 1);
-        }
-      } else {
-        for (int p = 0; p < parts; ++p) run(p);
-        if (parts == 2) add_parts(0, 1);
-        clip_gradients();
-        update(0, 1);
-      }
-      loss_sum += (sums[0] + sums[1]) * scale * double(rows);
       seen += rows;
     }
     return seen > 0 ? loss_sum / double(seen) : 0.0;
   }
 
  private:
+  // One optimizer step on rows [begin, begin + rows) of the epoch's order, in its phases: gradients
+  // (of one or two parts of the batch), their sum, clipping, update. Returns the batch's loss sum.
+  double train_step(index_t begin, index_t rows, double lr, std::int64_t step) {
+    const int parts = parts_for(layers_, rows);
+    const index_t first = parts == 2 ? (rows + 1) / 2 : rows;
+    const double scale = 1.0 / double(rows * y_.cols);  // the mean over the whole batch's elements
+    double sums[2] = {0.0, 0.0};
+    auto gradients = [&](int p) {
+      sums[p] = run_part(parts_[size_t(p)], begin + (p == 0 ? 0 : first), p == 0 ? first : rows - first, scale);
+    };
+    const bool clipping = opt_.clip_grad_norm > 0.0 || opt_.clip_grad_value > 0.0;
+    if (parts == 2 && get_num_threads() > 1) {
+      // The only parallel region of a step: one part per thread, then the sum of their gradients and
+      // (without clipping, which needs them all) the update, split between the two threads. Around a
+      // step that is not cut, a region would make the GEMM's own threads a nested team. Nothing may
+      // leave a parallel region by an exception (a thread past the barrier would wait forever, and
+      // OpenMP terminates the process): a failure (e.g. out of memory in a GEMM's scratch buffer) is
+      // kept and rethrown after the region.
+      std::exception_ptr failure;
+#pragma omp parallel num_threads(start_team(2))
+      {
+        const int t = team_rank(), team = team_size();
+        try {
+          for (int p = t; p < 2; p += team) gradients(p);
+        } catch (...) {
+#pragma omp critical(fastmlp_train_failure)
+          if (!failure) failure = std::current_exception();
+        }
+#pragma omp barrier
+        if (!failure) {
+          sum_parts(t, team);
+          if (!clipping) update(lr, step, t, team);
+        }
+      }
+      if (failure) std::rethrow_exception(failure);
+      if (clipping) {
+        clip_gradients();
+        update(lr, step, 0, 1);
+      }
+    } else {
+      for (int p = 0; p < parts; ++p) gradients(p);
+      if (parts == 2) sum_parts(0, 1);
+      clip_gradients();
+      update(lr, step, 0, 1);
+    }
+    return (sums[0] + sums[1]) * scale * double(rows);
+  }
+
+  // Part 0's gradients plus part 1's, elementwise (thread t of `team` adds its share of each buffer).
+  void sum_parts(int t, int team) {
+    for (size_t g = 0; g < parts_[0].grad_store.size(); ++g) {
+      T* dst = parts_[0].grad_store[g].data();
+      const T* add = parts_[1].grad_store[g].data();
+      const size_t size = parts_[0].grad_store[g].size(), lo = size * t / team, hi = size * (t + 1) / team;
+      for (size_t i = lo; i < hi; ++i) dst[i] += add[i];
+    }
+  }
+
+  // The optimizer step on thread t's share of every parameter (elementwise: any split, same bits), and
+  // the transposed copies of what it wrote.
+  void update(double lr, std::int64_t step, int t, int team) {
+    const std::vector<T*>& grads = parts_[0].grads;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const LayerRef<T>& L = layers_[l];
+      update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, lr, step, t, team);
+      transpose_share(l, t, team);
+      update_share(L.b, grads[2 * l + 1], L.b_state, L.out, lr, step, t, team);
+    }
+  }
+
   // w_t_[l] = W_l transposed, for the layers (after the first) whose dL/dx product is small enough to
   // skip packing; larger ones pack W^T inside the GEMM, which costs less than a transposed copy per step.
   // Kept in step with W: whole at the start of an epoch, then each thread, right after its share of
@@ -348,38 +366,55 @@ class Trainer final : public TrainerBase {
 
 template <class T>
 void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matrix<T> out) {
-  // Chunks bound the workspace to chunk x widest whatever the data set's size. A network whose chunk
-  // products stay below 2^27 multiply-adds (the rule of parts_for) runs its chunks side by side, one
-  // per thread, each with its own workspace; larger ones run chunk after chunk, every product split by
-  // the GEMM. A chunk is computed the same way on any thread, so the bits never depend on the count.
+  // Chunks bound the workspace to chunk x widest whatever the data set's size. Inference keeps no
+  // layer's output for a backward pass: hidden layers alternate between two buffers, and the last
+  // layer writes straight into `out`. A network whose chunk products stay below 2^27 multiply-adds
+  // (the rule of parts_for) runs its chunks side by side, one per thread, each with its own two
+  // buffers; larger ones run chunk after chunk, every product split by the GEMM. A chunk is computed
+  // the same way on any thread, so the bits never depend on the count.
   constexpr index_t kChunk = 4096;
   const index_t chunk = std::min(kChunk, std::max<index_t>(x.rows, 1));
   const index_t chunks = (x.rows + chunk - 1) / chunk;
   double biggest = 0.0;
-  for (const auto& L : layers) biggest = std::max(biggest, double(chunk) * double(L.in) * double(L.out));
+  index_t widest_hidden = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    biggest = std::max(biggest, double(chunk) * double(layers[l].in) * double(layers[l].out));
+    if (l + 1 < layers.size()) widest_hidden = std::max(widest_hidden, layers[l].out);
+  }
   const int threads = biggest < kMaxSideBySideProduct ? int(std::min<index_t>(get_num_threads(), chunks)) : 1;
-  std::vector<Workspace<T>> ws;
-  for (int t = 0; t < std::max(threads, 1); ++t) ws.emplace_back(layers, chunk);
-  auto run = [&](index_t c, Workspace<T>& w) {
+  const size_t buffer = size_t(chunk * widest_hidden);
+  std::vector<T> buffers(size_t(std::max(threads, 1)) * 2 * buffer);  // before any work: may throw
+  auto run = [&](index_t c, int t) {
     const index_t begin = c * chunk, rows = std::min(chunk, x.rows - begin);
-    Matrix<T> y = forward(layers, Matrix<const T>(x.row(begin), rows, x.cols, x.stride), w);
-    for (index_t i = 0; i < rows; ++i) std::memcpy(out.row(begin + i), y.row(i), sizeof(T) * y.cols);
+    T* ping = buffers.data() + size_t(t) * 2 * buffer;
+    forward(layers, Matrix<const T>(x.row(begin), rows, x.cols, x.stride), [&](size_t l) {
+      if (l + 1 == layers.size()) return Matrix<T>(out.row(begin), rows, out.cols, out.stride);
+      return Matrix<T>(ping + (l % 2) * buffer, rows, layers[l].out);
+    });
   };
   if (threads <= 1) {
-    for (index_t c = 0; c < chunks; ++c) run(c, ws[0]);
+    for (index_t c = 0; c < chunks; ++c) {
+      poll_interrupt();
+      run(c, 0);
+    }
     return;
   }
-  std::exception_ptr failure;  // kept and rethrown after the region: nothing may leave it by an exception
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (index_t c = 0; c < chunks; ++c) {
-    try {
-      run(c, ws[size_t(team_rank())]);
-    } catch (...) {
+  // Rounds of one chunk per thread, with a Ctrl-C poll between rounds (a region cannot be left early).
+  for (index_t round = 0; round < chunks; round += threads) {
+    poll_interrupt();
+    const index_t last = std::min(chunks, round + threads);
+    std::exception_ptr failure;  // kept and rethrown after the region: nothing may leave it by an exception
+#pragma omp parallel for num_threads(start_team(threads)) schedule(static)
+    for (index_t c = round; c < last; ++c) {
+      try {
+        run(c, team_rank());
+      } catch (...) {
 #pragma omp critical(fastmlp_forward_failure)
-      if (!failure) failure = std::current_exception();
+        if (!failure) failure = std::current_exception();
+      }
     }
+    if (failure) std::rethrow_exception(failure);
   }
-  if (failure) std::rethrow_exception(failure);
 }
 
 template <class T>
@@ -400,19 +435,21 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
                           const TrainOptions& options) {
   if (layers.empty() || n < 1) return 0;
   const Plan plan = plan_for(layers, n, options);
-  index_t widths = 0, widest = 0, params = 0, transposed = 0;
+  Count widths = 0, widest = 0, params = 0, transposed = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
-    widths += layers[l].out;
-    widest = std::max({widest, layers[l].in, layers[l].out});
-    params += layers[l].in * layers[l].out + layers[l].out;
-    if (plan.transposed[l]) transposed += layers[l].in * layers[l].out;
+    const Count in = std::uint64_t(layers[l].in), out = std::uint64_t(layers[l].out);
+    widths = widths + out;
+    widest.v = std::max({widest.v, in.v, out.v});
+    params = params + in * out + out;
+    if (plan.transposed[l]) transposed = transposed + in * out;
   }
   // A part of `rows`: each layer's output, two gradient buffers as wide as the widest layer, the
-  // gathered input and target rows, and a gradient per parameter (as Part allocates them).
-  const index_t gathered = plan.gather ? layers.front().in + layers.back().out : 0;
-  auto part = [&](index_t rows) { return rows * (widths + 2 * widest + gathered) + params; };
-  index_t count = part(plan.batch) + transposed + (plan.half > 0 ? part(plan.half) : 0);
-  return item * std::size_t(count) + (plan.gather ? sizeof(std::int64_t) * std::size_t(n) : 0);
+  // gathered input and target rows, and a gradient per parameter (as Part allocates them). Counted
+  // without wrapping (Count throws past 2^64).
+  const Count gathered = plan.gather ? Count(std::uint64_t(layers.front().in + layers.back().out)) : Count(0);
+  auto part = [&](index_t rows) { return Count(std::uint64_t(rows)) * (widths + Count(2) * widest + gathered) + params; };
+  const Count count = part(plan.batch) + transposed + (plan.half > 0 ? part(plan.half) : Count(0));
+  return (Count(item) * count + (plan.gather ? Count(sizeof(std::int64_t)) * Count(std::uint64_t(n)) : Count(0))).v;
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                    \

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "common.cuh"
+#include "fastmlp/checked.h"
 #include "fastmlp/cuda_ops.h"
+#include "fastmlp/parallel.h"
 #include "kernels.cuh"
 
 namespace fastmlp {
@@ -196,6 +198,12 @@ class Trainer final : public TrainerBase {
     const index_t steps = steps_per_epoch();
     index_t seen = 0;
     for (index_t s = 0; s < steps; ++s) {
+      try {
+        poll_interrupt();  // Ctrl-C: the host gets the weights and state of the steps done, then it raises
+      } catch (...) {
+        net_.download();
+        throw;
+      }
       const index_t begin = s * batch_, rows = std::min(batch_, n_ - begin);
       const T *xb = x_.get() + begin * in_, *yb = y_.get() + begin * out_;
       if (gather_) {
@@ -204,7 +212,8 @@ class Trainer final : public TrainerBase {
         xb = xb_.get();
         yb = yb_.get();
       }
-      step_once(xb, yb, rows, lr[s], ++step);
+      step_once(xb, yb, rows, lr[s], step + 1);
+      ++step;
       seen += rows;
     }
     double sum = 0.0;
@@ -309,21 +318,23 @@ std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matri
 std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n, int state_buffers,
                           const TrainOptions& options) {
   if (layers.empty() || n < 1) return 0;
-  const index_t batch = options.batch_size > 0 ? std::min(options.batch_size, n) : n;
-  const bool gather = options.shuffle && batch < n;
-  const index_t in = layers.front().in, out = layers.back().out;
-  index_t widths = 0, widest = 0, params = 0;
+  const index_t batch_rows = options.batch_size > 0 ? std::min(options.batch_size, n) : n;
+  const bool gather = options.shuffle && batch_rows < n;
+  const Count in = std::uint64_t(layers.front().in), out = std::uint64_t(layers.back().out);
+  const Count batch = std::uint64_t(batch_rows), rows = std::uint64_t(n);
+  Count widths = 0, widest = 0, params = 0;
   for (const auto& L : layers) {
-    widths += L.out;
-    widest = std::max({widest, L.in, L.out});
-    params += L.in * L.out + L.out;
+    widths = widths + Count(std::uint64_t(L.out));
+    widest.v = std::max<std::uint64_t>({widest.v, std::uint64_t(L.in), std::uint64_t(L.out)});
+    params = params + Count(std::uint64_t(L.in)) * Count(std::uint64_t(L.out)) + Count(std::uint64_t(L.out));
   }
   // Parameters, gradients and optimizer state; activations and two gradient buffers for a batch; the
-  // data set; gathered batches and the order when shuffling (as Trainer allocates them).
-  const index_t count = params * (2 + state_buffers) + batch * (widths + 2 * widest) + n * (in + out) +
-                        (gather ? batch * (in + out) : 0);
-  return item * std::size_t(count) + sizeof(double) * std::size_t(loss_partials() + 2) +
-         (gather ? sizeof(std::int64_t) * std::size_t(n) : 0);
+  // data set; gathered batches and the order when shuffling (as Trainer allocates them). Counted
+  // without wrapping (Count throws past 2^64).
+  const Count count = params * Count(std::uint64_t(2 + state_buffers)) + batch * (widths + Count(2) * widest) +
+                      rows * (in + out) + (gather ? batch * (in + out) : Count(0));
+  return (Count(item) * count + Count(sizeof(double)) * Count(std::uint64_t(loss_partials() + 2)) +
+          (gather ? Count(sizeof(std::int64_t)) * rows : Count(0))).v;
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                              \

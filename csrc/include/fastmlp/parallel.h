@@ -7,14 +7,37 @@
 namespace fastmlp {
 
 int get_num_threads();
+// n in [1, max_threads()]; the bindings refuse anything else with a message (see max_threads).
 void set_num_threads(int n);
+
+// The most threads a setting may ask for: 4 per core this process may run on. More never speeds up a
+// compute-bound kernel, and a runaway count (OMP_NUM_THREADS=100000) makes thread creation fail
+// inside the OpenMP runtime, which aborts the process.
+int max_threads();
+
+// True in a child made by fork() after this process had started a team of threads: GNU OpenMP's
+// threads do not survive fork, and a team started in the child waits for them forever. Such a child
+// runs every kernel on its own thread.
+bool forked_after_threads();
 
 // Threads worth using for `work` multiply-adds (or comparable units), never more than the setting.
 int threads_for(double work);
+
+// Every parallel region with more than one thread asks here first: returns n, and remembers that a
+// team now exists (what forked_after_threads needs to know).
+int start_team(int n);
 
 // Inside a parallel region: this thread's number and the team's size (0 and 1 outside, or without
 // OpenMP).
 int team_rank();
 int team_size();
+
+// Ctrl-C. The bindings install a check that raises the pending KeyboardInterrupt (it throws); long
+// loops call poll_interrupt() between pieces of work. It calls the check at most every few
+// milliseconds, only on the thread that called into the library and never inside a parallel region
+// (nothing may leave a region by an exception), so a loop may call it as often as it likes.
+using InterruptCheck = void (*)();
+void set_interrupt_check(InterruptCheck check);
+void poll_interrupt();
 
 }  // namespace fastmlp
