@@ -135,7 +135,7 @@ def test_trainer_bytes_is_what_the_trainer_allocates(case, dtype):
         assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
         params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
         assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
-                              drop_last=drop_last) == planned + params * (1 + states)
+                              drop_last=drop_last) == planned + 3 * params * (1 + states)
 
 
 def test_the_plan_follows_the_rules():
@@ -155,10 +155,27 @@ def test_the_plan_follows_the_rules():
         fastmlp._core.trainer_bytes([16], "float32", n, 63, False, False, 0)
     with pytest.raises(ValueError, match="n must be"):
         fastmlp._core.trainer_bytes([16, 1], "float32", 0, 63, False, False, 0)
+    # Counted exactly as long as the bytes fit 64 bits, refused (not wrapped) past that.
+    big = 1 << 40  # 16-2^40-1 float32, 10 rows, one batch: 18 * 2^40 + 1 parameters
+    params = 16 * big + big + big + 1
+    assert fastmlp._core.trainer_bytes([16, big, 1], "float32", 10, 10, False, False, 0) == \
+        4 * (10 * (big + 1 + 2 * big) + params)
     with pytest.raises(ValueError, match="64-bit"):
-        fastmlp._core.trainer_bytes([16, 1 << 40, 1], "float32", 10, 10, False, False, 0)
+        fastmlp._core.trainer_bytes([16, 1 << 62, 1], "float32", 10, 10, False, False, 0)
+    with pytest.raises(ValueError, match="64-bit"):
+        fastmlp._core.trainer_bytes([16, 1 << 30, 1], "float32", 1 << 40, 1 << 40, False, False, 0)
     with pytest.raises(ValueError, match="64-bit"):
         training_bytes(fastmlp.MLP([16, 1]), 1 << 60)
+
+
+def test_training_bytes_counts_a_billion_parameter_model():
+    # 0.9 G parameters: counted (the fit's MemoryError can then say how much it needed), not refused.
+    # One 300M-wide hidden layer: every batch row holds 3 x 300M floats (its output, two gradient rows).
+    wide = 300_000_000
+    params = wide + wide + wide + 1
+    n, batch = 64, 32
+    got = fastmlp._core.trainer_bytes([1, wide, 1], "float32", n, batch, False, False, 2)
+    assert got == 4 * (batch * (wide + 1 + 2 * wide) + params), got
 
 
 @pytest.mark.cuda

@@ -6,7 +6,7 @@
     model.predict([[57.5]])
 """
 
-from . import _core, callbacks, data, init, losses, ops, optim, reference, schedules
+from . import _args, _core, callbacks, data, init, losses, ops, optim, reference, schedules
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .memory import max_batch_size
 from .model import MLP, load
@@ -33,10 +33,12 @@ def cuda_available():
 
 
 def set_num_threads(n):
-    """Threads the CPU kernels may use (default: all cores). Results do not depend on it."""
+    """Threads the CPU kernels may use (default: the cores this process may run on, or OMP_NUM_THREADS;
+    at most 4 per core). Results do not depend on it. In a child made by fork() after fastmlp had started
+    its threads, kernels run on one thread (OpenMP's threads do not survive fork) and n > 1 is refused."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads takes an int, got {type(n).__name__}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(_args.check_int(n, "set_num_threads' n", 1, _core.max_threads() + 1))
 
 
 def get_num_threads():

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from ._args import check_bool
 from .optim import is_number
 
 __all__ = ["Callback", "EarlyStopping", "LambdaCallback"]
@@ -96,7 +97,7 @@ class EarlyStopping(Callback):
         self.patience = int(patience)
         self.min_delta = abs(float(min_delta))  # as Keras: the sign comes from mode
         self.mode = mode
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
         self.baseline = None if baseline is None else float(baseline)
         self._reset()
 

@@ -6,7 +6,7 @@ The values themselves come from the C++ kernel (`fastmlp.ops.init`), twin of
 
 from __future__ import annotations
 
-__all__ = ["INITIALIZERS", "ALIASES", "default_for", "canonical"]
+__all__ = ["INITIALIZERS", "ALIASES", "default_for", "canonical", "takes_argument"]
 
 # name -> (distribution, source)
 INITIALIZERS = {
@@ -40,3 +40,13 @@ def canonical(name):
 def default_for(activation):
     """He for the rectifiers, Xavier/Glorot otherwise: each scheme's derivation assumes that family."""
     return "he_uniform" if activation in ("relu", "leaky_relu") else "xavier_uniform"
+
+
+# The keyword arguments of fastmlp.ops.init that each kind reads.
+_ARGUMENTS = {"constant": {"value"}, "uniform": {"low", "high"}, "normal": {"mean", "std", "truncated"},
+              "lecun_normal": {"truncated"}, "xavier_normal": {"truncated"}, "he_normal": {"truncated"}}
+
+
+def takes_argument(name, argument):
+    """Whether initializer `name` reads keyword `argument` of fastmlp.ops.init."""
+    return argument in _ARGUMENTS.get(canonical(name), set())

@@ -4,10 +4,11 @@ A fit holds the model's parameters and the optimizer's state (NumPy arrays in ho
 trainer, which allocates everything else once per fit. The trainer's bytes come from the C++ side
 (fastmlp._core.trainer_bytes, the same plan the trainer follows; tests check it against the bytes a
 trainer reports once made):
-  on the CPU:   per part of a batch (a batch of 64+ rows may be cut in two parts computed side by side),
-                every layer's output, two gradient buffers as wide as the widest layer, the gathered
-                input and target rows, and a gradient per parameter; transposed copies of the small
-                layers' weights; the epoch's order when shuffling (8 bytes a sample);
+  on the CPU:   the parameters and optimizer state, and fit's two copies of them; per part of a batch
+                (a batch of 64+ rows may be cut in two parts computed side by side), every layer's
+                output, two gradient buffers as wide as the widest layer, the gathered input and
+                target rows, and a gradient per parameter; transposed copies of the small layers'
+                weights; the epoch's order when shuffling (8 bytes a sample);
   on CUDA:      all of that for one part, plus the device copies of the parameters and optimizer state
                 and of the whole data set (n x (in + out)); the GEMM's split-K scratch comes on top.
 max_batch_size finds the largest batch whose bytes stay within safety x budget.
@@ -20,7 +21,7 @@ import os
 from . import _core
 from .ops import resolve_device
 
-__all__ = ["max_batch_size", "training_bytes"]
+__all__ = ["max_batch_size", "training_bytes", "available_memory"]
 
 
 def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=None, shuffle=True,
@@ -39,15 +40,122 @@ def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=
     held = _core.trainer_bytes(sizes, dtype, n, batch, bool(shuffle), bool(drop_last), states, device)
     if device == "cuda":
         return held + _core.cuda_gemm_scratch_bytes(dtype)
+    # The parameters and optimizer state themselves, and fit's two copies of them (the weights from
+    # before the fit and the last finite epoch's, which it restores after a divergence or Ctrl-C).
     params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
-    return held + params * (1 + states)
+    return held + 3 * params * (1 + states)
 
 
-def _available_host_bytes():
+def available_memory():
+    """Bytes of host memory this process can still take: the kernel's MemAvailable, or less where a
+    container's memory limit (cgroup v1 or v2) leaves less. A container's limit is not visible to the
+    host's free-memory figures, and going past it gets the process killed, not a MemoryError."""
+    host = _host_available()
+    limit = cgroup_available()
+    return host if limit is None else min(host, limit)
+
+
+def _host_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # not POSIX: assume a modest 4 GiB
         return 4 << 30
+
+
+_V1_UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a number near 2^63
+
+
+def cgroup_available(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup"):
+    """The least memory left under any cgroup limit that applies to this process (its own group and
+    every group above it, v1 and v2), in bytes; None when no limit is set or none can be read. Page
+    cache the kernel would reclaim first (inactive file pages) counts as available."""
+    try:
+        with open(proc_cgroup) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    best = None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":  # v2: memory.max in the unified hierarchy
+            mounts, files = [root, os.path.join(root, "unified")], ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            mounts = [os.path.join(root, "memory")]
+            files = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+        else:
+            continue
+        for mount in mounts:
+            for directory in _cgroup_dirs(mount, path):
+                left = _cgroup_left(directory, *files)
+                if left is not None:
+                    best = left if best is None else min(best, left)
+    return best
+
+
+def _cgroup_dirs(mount, path):
+    """The group's directory and its ancestors up to the mount. Inside a container the group's path
+    (from the host's view) may not exist in the container's mount, whose root is then its own group."""
+    if not os.path.isdir(mount):
+        return []
+    parts = [p for p in path.strip("/").split("/") if p and p != ".."]
+    dirs = [os.path.join(mount, *parts[:i]) for i in range(len(parts), 0, -1)]
+    return [d for d in dirs if os.path.isdir(d)] + [mount]
+
+
+def _cgroup_left(directory, limit_file, usage_file, inactive_key):
+    try:
+        with open(os.path.join(directory, limit_file)) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    if text == "max" or not text.isdigit() or int(text) >= _V1_UNLIMITED:
+        return None
+    limit = int(text)
+    try:
+        with open(os.path.join(directory, usage_file)) as f:
+            usage = int(f.read().strip())
+    except (OSError, ValueError):
+        return limit
+    inactive = 0
+    try:
+        with open(os.path.join(directory, "memory.stat")) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == inactive_key:
+                    inactive = int(value)
+                    break
+    except (OSError, ValueError):
+        pass
+    return max(0, limit - max(0, usage - inactive))
+
+
+def check_fit_memory(model, batch, n, optimizer, shuffle, drop_last):
+    """Raises MemoryError, before anything is allocated, when what a CPU fit allocates (training_bytes
+    less the parameters and state that exist already) is more than the memory left to this process."""
+    if model.device != "cpu":
+        return  # the device's allocator answers for device memory: a failed cudaMalloc is a MemoryError
+    try:
+        total = training_bytes(model, batch, n_samples=n, optimizer=optimizer, shuffle=shuffle, drop_last=drop_last)
+    except ValueError as e:
+        raise MemoryError(f"fit: {e}") from None
+    params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
+    need = total - params * (1 + len(optimizer.state_names()))
+    left = available_memory()
+    if need > left:
+        raise MemoryError(f"fit: not enough host memory: the fit needs {need / 2**30:.3g} GiB for batch_size={batch} "
+                          f"but only {left / 2**30:.3g} GiB are available to this process (container limits "
+                          f"included); use a smaller batch (fastmlp.max_batch_size(model) gives the largest that "
+                          f"fits) or a smaller network")
 
 
 def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory_budget=None, safety=0.8):
@@ -55,7 +163,8 @@ def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory
     on CUDA, the data set) fit in `safety` x the memory budget.
 
     The budget is `memory_budget` bytes when given; otherwise the free memory of the GPU
-    (cudaMemGetInfo) for device="cuda", and the available physical memory for "cpu". With n_samples
+    (cudaMemGetInfo) for device="cuda", and for "cpu" the memory available to this process
+    (available_memory: the host's, or a container's cgroup limit where that leaves less). With n_samples
     the answer is at most n_samples (a larger batch is the full batch). Raises MemoryError when not
     even a batch of one fits.
     """
@@ -65,7 +174,7 @@ def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory
     if n_samples is not None and (isinstance(n_samples, bool) or int(n_samples) < 1):
         raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
     if memory_budget is None:
-        memory_budget = _core.cuda_memory_info()[0] if device == "cuda" else _available_host_bytes()
+        memory_budget = _core.cuda_memory_info()[0] if device == "cuda" else available_memory()
     elif isinstance(memory_budget, bool) or not float(memory_budget) > 0:
         raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
     n = None if n_samples is None else int(n_samples)

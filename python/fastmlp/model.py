@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import operator
 import os
-import stat
-import tempfile
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -19,15 +18,13 @@ from .memory import max_batch_size
 from .ops import resolve_device
 from .optim import SGD, Optimizer, from_config, is_number
 from .schedules import Schedule, goyal_warmup, scale_lr
-
-
 from .callbacks import check_callbacks
 from .train import run_fit, verbosity
+# The file format lives in fastmlp.persist; its names are kept here too for code that reads them here.
+from .persist import FORMAT_NAME, FORMAT_VERSION, load, save as save_model  # noqa: F401
+from .persist import META_KEYS as _META_KEYS  # noqa: F401
 
 __all__ = ["MLP", "load"]
-
-FORMAT_NAME = "fastmlp.MLP"
-FORMAT_VERSION = 1
 
 
 def _check_activation(name, what):
@@ -63,6 +60,17 @@ def _check_finite(a, name):
                          f"remove or impute non-finite values first")
 
 
+def _check_parameter_memory(sizes, dtype):
+    """MemoryError before a network whose parameters cannot fit is allocated (and slowly written)."""
+    from .memory import available_memory
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    need = count * np.dtype(dtype).itemsize
+    left = available_memory()
+    if need > left:
+        raise MemoryError(f"MLP({sizes}) has {count:,} parameters: {need / 2**30:.3g} GiB of {np.dtype(dtype).name}, "
+                          f"more than the {left / 2**30:.3g} GiB of memory available to this process")
+
+
 class MLP:
     """A multi-layer perceptron: dense layers sizes[0] -> sizes[1] -> ... -> sizes[-1].
 
@@ -75,6 +83,8 @@ class MLP:
     def __init__(self, sizes, activation="relu", output_activation="identity", init="auto",
                  bias_init="zeros", seed=0, dtype="float32", negative_slope=0.01, init_kwargs=None, device="cpu"):
         try:
+            if any(isinstance(s, (bool, np.bool_)) for s in sizes):
+                raise TypeError
             sizes = [operator.index(s) for s in sizes]
         except TypeError:
             raise TypeError(f"sizes must be a sequence of ints (layer widths), got {sizes!r}") from None
@@ -82,6 +92,8 @@ class MLP:
             raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
         if any(s < 1 for s in sizes):
             raise ValueError(f"every layer size must be >= 1, got {sizes}")
+        if any(s >= 2**62 for s in sizes):
+            raise ValueError(f"every layer size must be < 2**62, got {sizes}")
         hidden = len(sizes) - 2
         if isinstance(activation, str):
             acts = [activation] * hidden
@@ -103,17 +115,41 @@ class MLP:
         self.sizes = sizes
         self.seed = check_int(seed, "seed", 0, 2**64)
         init_kwargs = dict(init_kwargs or {})
+        _check_parameter_memory(sizes, self.dtype)
         self.weights, self.biases = [], []
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             w_init = _init.default_for(self.activations[layer]) if init == "auto" else init
             self.weights.append(ops.init(w_init, fan_in, fan_out, seed, dtype=self.dtype.name,
                                          stream=2 * layer, **init_kwargs))
+            # init_kwargs are the weight initializer's (truncated=True means nothing to zeros); the bias
+            # initializer gets those it understands: the plain kinds' parameters.
+            bias_kwargs = {k: v for k, v in init_kwargs.items() if _init.takes_argument(bias_init, k)}
             self.biases.append(ops.init(bias_init, fan_in, fan_out, seed, shape=(fan_out,),
-                                        dtype=self.dtype.name, stream=2 * layer + 1, **init_kwargs))
+                                        dtype=self.dtype.name, stream=2 * layer + 1, **bias_kwargs))
         self.init, self.bias_init = init, bias_init
         self.device = resolve_device(device)
         self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
         self.stop_training = False  # a callback sets it to end fit after the current epoch
+        self._lock = threading.RLock()  # held by fit, set_weights and save (see _exclusive)
+
+    @contextmanager
+    def _exclusive(self, what):
+        """Held while `what` changes or reads the parameters as a whole. A second thread that asks while
+        another holds it gets a RuntimeError instead of a race; the holding thread itself may ask again
+        (a callback may save the model during fit)."""
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(f"{what}: another thread is fitting (or saving) this model right now; one model "
+                               f"trains in one thread at a time (wait for that call to return, or use a copy: "
+                               f"copy.deepcopy(model))")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_lock", None)  # a lock cannot be pickled or copied; the copy gets its own
+        return state
 
     def to(self, device):
         """Run fit and predict on `device` ("cpu", "cuda" or "auto") from now on; returns the model.
@@ -140,6 +176,10 @@ class MLP:
 
     def set_weights(self, weights):
         """Replace every (W, b) pair; shapes must match the architecture and values must be finite."""
+        with self._exclusive("set_weights"):
+            self._set_weights(weights)
+
+    def _set_weights(self, weights):
         weights = list(weights)
         if len(weights) != self.n_layers:
             raise ValueError(f"expected {self.n_layers} (W, b) pairs, got {len(weights)}")
@@ -186,6 +226,7 @@ class MLP:
         # An unpickled model owns writeable parameters (joblib may unpickle them as read-only memory maps),
         # so that it can be trained as well as used.
         self.__dict__.update(state)
+        self.__dict__["_lock"] = threading.RLock()
         self.__dict__.setdefault("stop_training", False)
         self.__dict__.setdefault("device", "cpu")
         for arrays in (self.weights, self.biases):
@@ -257,6 +298,14 @@ class MLP:
         installed, else prints a line every max(1, epochs // 20) epochs and after the last; 2 (or
         "epoch") prints a line after every epoch.
         """
+        with self._exclusive("fit"):
+            return self._fit(x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
+                             drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs,
+                             clip_grad_norm, clip_grad_value, callbacks)
+
+    def _fit(self, x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose, drop_last,
+             on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm, clip_grad_value,
+             callbacks):
         x = self._x(x)
         y = self._y(y, x.shape[0])
         if x.shape[0] == 0:
@@ -291,6 +340,8 @@ class MLP:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             xv = self._x(validation_data[0], "X_val")
             validation_data = (xv, self._y(validation_data[1], xv.shape[0], "y_val"))
+            if xv.shape[0] == 0:
+                raise ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
         clip = []
         for name, value in (("clip_grad_norm", clip_grad_norm), ("clip_grad_value", clip_grad_value)):
             if value is not None and not (is_number(value) and np.isfinite(value) and value > 0):
@@ -357,121 +408,9 @@ class MLP:
     # ---- persistence ---------------------------------------------------------------------------------
     def save(self, path):
         """Write architecture, weights and optimizer state to an .npz file, atomically: a temporary
-        file in the same directory is written, flushed to disk, then renamed over `path`."""
-        path = os.fspath(path)
-        meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "sizes": self.sizes,
-                "activations": self.activations, "dtype": self.dtype.name, "negative_slope": self.negative_slope,
-                "seed": self.seed, "init": self.init, "bias_init": self.bias_init,
-                "optimizer": None if self._opt is None else {"config": self._opt["config"], "step": self._opt["step"],
-                                                             "names": self._opt["names"]}}
-        arrays = {"meta": np.array(json.dumps(meta))}
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
-            arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
-            if self._opt is not None:
-                for s, (ws, bs) in enumerate(zip(self._opt["w"][layer], self._opt["b"][layer])):
-                    arrays[f"opt_W{layer}_{s}"], arrays[f"opt_b{layer}_{s}"] = ws, bs
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".npz.tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-                os.fchmod(f.fileno(), _new_file_mode(path))
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
-
-
-def _new_file_mode(path):
-    """The permission bits of the file at `path` if it exists, else those open() would give a new file
-    (0666 less the process's umask)."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        pass
-    try:
-        with open("/proc/self/status") as f:  # reads the umask without changing it (Linux)
-            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError):
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return 0o666 & ~mask
-
-
-# What a version-1 file's meta entry holds, and the type each value must have.
-_META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list, "dtype": str,
-              "negative_slope": (int, float), "seed": int, "init": (str, type(None)),
-              "bias_init": (str, type(None)), "optimizer": (dict, type(None))}
-
-
-def load(path):
-    """An MLP saved by MLP.save. Never unpickles: files with object arrays are refused."""
-    try:
-        # The file is opened here, not by np.load, so that it is closed even when np.load fails.
-        with open(os.fspath(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
-            files = {k: f[k] for k in f.files}
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except Exception as e:  # truncated zip, bad CRC, pickled arrays, not an npz at all
-        raise ValueError(f"{path} is not a readable fastmlp model file ({type(e).__name__}: {e})") from None
-    try:
-        meta = json.loads(str(files.pop("meta")))
-        assert meta["format"] == FORMAT_NAME
-    except Exception:
-        raise ValueError(f"{path} is not a fastmlp model file (no valid 'meta' entry)") from None
-    if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {meta.get('version')}; this fastmlp reads version "
-                         f"{FORMAT_VERSION}")
-    for key, kind in _META_KEYS.items():
-        if key not in meta:
-            raise ValueError(f"{path}: the model's meta entry lacks {key!r}")
-        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
-            raise ValueError(f"{path}: the meta entry's {key!r} is {meta[key]!r}, not a {kind}")
-    sizes, acts = meta["sizes"], meta["activations"]
-    try:
-        model = MLP(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None, init="zeros",
-                    bias_init="zeros", seed=meta["seed"], dtype=meta["dtype"],
-                    negative_slope=meta["negative_slope"])
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path} describes no valid network: {e}") from None
-    model.init, model.bias_init = meta["init"], meta["bias_init"]
-    try:
-        model.set_weights([(files[f"W{l}"], files[f"b{l}"]) for l in range(model.n_layers)])
-    except KeyError as e:
-        raise ValueError(f"{path} lacks the array {e}") from None
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path} holds weights that do not fit its network: {e}") from None
-    opt = meta["optimizer"]
-    if opt is not None:
-        try:
-            optimizer = from_config(opt["config"])  # an unknown optimizer is refused now, not at the next fit
-            names, step = list(opt["names"]), opt["step"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path} holds an invalid optimizer entry ({type(e).__name__}: {e})") from None
-        if names != list(optimizer.state_names()):
-            raise ValueError(f"{path}: the optimizer's state is {names}, but {type(optimizer).__name__} keeps "
-                             f"{list(optimizer.state_names())}")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"{path}: the optimizer's step count is {step!r}, not an int >= 0")
-        state = {"w": [], "b": []}
-        for l, (w, b) in enumerate(zip(model.weights, model.biases)):
-            for kind, param in (("W", w), ("b", b)):
-                buffers = []
-                for s in range(len(names)):
-                    key = f"opt_{kind}{l}_{s}"
-                    if key not in files:
-                        raise ValueError(f"{path} lacks the optimizer array '{key}'")
-                    a = files[key]
-                    if a.shape != param.shape or a.dtype.kind != "f" or not np.isfinite(a).all():
-                        raise ValueError(f"{path}: optimizer array '{key}' has {a.dtype}{a.shape} or non-finite "
-                                         f"values; it must be finite floats shaped like its parameter "
-                                         f"{param.shape}")
-                    buffers.append(np.ascontiguousarray(a, dtype=model.dtype))
-                state["w" if kind == "W" else "b"].append(buffers)
-        model._opt = {"config": opt["config"], "names": names, "step": step, **state}
-    return model
+        file in the same directory is written, flushed to disk, then renamed over `path`. A symlink is
+        written through (the file it names is replaced); anything but a regular file is refused, and so
+        is a model holding NaN/Inf (load would refuse the file). Temporary files that a killed save left
+        for the same path are removed. See fastmlp.persist."""
+        with self._exclusive("save"):
+            return save_model(self, path)

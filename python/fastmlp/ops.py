@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._args import check_int
+from ._args import check_bool, check_int
 from .init import canonical as _canonical_init
 
 __all__ = [
@@ -32,6 +32,14 @@ def _name(value, what):
     return value
 
 
+def _size(value, name):
+    """A count or size: an int, not a bool, refused when negative (or absurdly large) by name."""
+    value = check_int(value, name, -(2**63), 2**62)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got a negative {value}")
+    return value
+
+
 def resolve_device(device):
     """"cpu" or "cuda" for a device argument; "auto" picks CUDA when it can be used. Asking for CUDA
     where it cannot be used raises RuntimeError saying why (not built, or no device)."""
@@ -43,7 +51,7 @@ def resolve_device(device):
 def matmul(a, b, trans_a=False, trans_b=False, *, device="cpu"):
     """op(a) @ op(b) with the library's GEMM (op = transpose when asked, without copying);
     device="cuda" runs the CUDA kernel (arrays are copied to the device and back)."""
-    return _core.matmul(a, b, bool(trans_a), bool(trans_b), resolve_device(device))
+    return _core.matmul(a, b, check_bool(trans_a, "trans_a"), check_bool(trans_b, "trans_b"), resolve_device(device))
 
 
 def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01, device="cpu"):
@@ -90,16 +98,23 @@ def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0
     constant kinds bit for bit; normal kinds up to the last bit of the device's log and cos). See
     fastmlp.init."""
     name = _canonical_init(name)
-    shape = (int(fan_in), int(fan_out)) if shape is None else tuple(int(s) for s in np.atleast_1d(shape))
+    fan_in, fan_out = _size(fan_in, "fan_in"), _size(fan_out, "fan_out")
+    shape = (fan_in, fan_out) if shape is None else tuple(_size(s, "shape") for s in np.atleast_1d(shape).tolist())
     dtype = np.dtype(dtype).name
     seed = check_int(seed, "seed", 0, 2**64)
-    return _core.init(name, int(fan_in), int(fan_out), seed, list(shape), dtype, int(stream), bool(truncated),
-                      float(value), float(low), float(high), float(mean), float(std), resolve_device(device))
+    stream = check_int(stream, "stream", 0, 2**64)
+    out = _core.init(name, fan_in, fan_out, seed, list(shape), dtype, stream, check_bool(truncated, "truncated"),
+                     float(value), float(low), float(high), float(mean), float(std), resolve_device(device))
+    if out.size and not np.isfinite(out).all():  # e.g. constant 1e300 in float32
+        raise ValueError(f"init {name!r} gives values outside the range of {dtype} (value={value}, low={low}, "
+                         f"high={high}, mean={mean}, std={std}); choose parameters that {dtype} can hold")
+    return out
 
 
 def permutation(n, seed, epoch=0):
     """The order in which an epoch visits n samples (Fisher-Yates from Philox; int64 array)."""
-    return _core.permutation(int(n), check_int(seed, "seed", 0, 2**64), int(epoch))
+    return _core.permutation(_size(n, "n"), check_int(seed, "seed", 0, 2**64),
+                             check_int(epoch, "epoch", 0, 2**64))
 
 
 def sgd_update(param, grad, lr, *, device="cpu"):

@@ -31,7 +31,15 @@ def _positive_int(name, value):
     return int(value)
 
 
+def _nonnegative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return int(value)
+
+
 def _finite(name, value, low=None, high=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     value = float(value)
     if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {value}")
@@ -72,7 +80,7 @@ class ConstantLR(Schedule):
 
     def __init__(self, factor=1.0 / 3, total_iters=5, interval="epoch"):
         self.factor = _finite("factor", factor, 0.0, 1.0)
-        self.total_iters = int(total_iters)
+        self.total_iters = _nonnegative_int("total_iters", total_iters)
         self.interval = _interval(interval)
 
     def lr(self, base_lr, t):
@@ -95,7 +103,7 @@ class MultiStepLR(Schedule):
     """base_lr * gamma ** (number of milestones <= t)."""
 
     def __init__(self, milestones, gamma=0.1, interval="epoch"):
-        self.milestones = sorted(int(m) for m in milestones)
+        self.milestones = sorted(_nonnegative_int("milestones[i]", m) for m in milestones)
         self.gamma = _finite("gamma", gamma, 0.0)
         self.interval = _interval(interval)
 
@@ -207,11 +215,11 @@ class ReduceLROnPlateau(Schedule):
         self.factor = _finite("factor", factor, 0.0, 1.0)
         if self.factor >= 1.0:
             raise ValueError("factor must be < 1")
-        self.patience = int(patience)
+        self.patience = _nonnegative_int("patience", patience)
         self.threshold = _finite("threshold", threshold, 0.0)
-        self.cooldown = int(cooldown)
+        self.cooldown = _nonnegative_int("cooldown", cooldown)
         self.min_lr = _finite("min_lr", min_lr, 0.0)
-        self.eps = float(eps)
+        self.eps = _finite("eps", eps, 0.0)
         self._scale = 1.0      # product of the reductions so far
         self._base = None      # the base rate last asked for
         self._best = None

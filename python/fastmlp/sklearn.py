@@ -21,6 +21,7 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
                       '(or pip install scikit-learn)') from e
 
 from . import optim as _optim
+from ._args import check_bool
 from .callbacks import EarlyStopping
 from .losses import check_loss
 from .model import MLP
@@ -149,6 +150,9 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
 
     # ---- internals -----------------------------------------------------------------------------------
     def _check_params(self):
+        for flag in ("shuffle", "early_stopping", "warm_start"):
+            if hasattr(self, flag):
+                check_bool(getattr(self, flag), flag)
         np.dtype(self.dtype)  # TypeError for a name numpy does not know; MLP refuses non-float dtypes
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")

@@ -9,14 +9,16 @@ import time
 
 import numpy as np
 
-from . import _core
-from .memory import training_bytes
+from . import _core, ops
+from .memory import check_fit_memory, training_bytes
 
 __all__ = ["History", "DivergenceError"]
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss or weight; the model holds the last finite weights."""
+    """Training produced a non-finite loss, weight, optimizer state or output. The model then holds the
+    weights of the last finite epoch if their outputs on the training data are finite, else exactly the
+    weights it had before the fit; the message says which."""
 
 
 class History:
@@ -38,10 +40,15 @@ class History:
 def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
             drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=()):
     """The body of MLP.fit (arguments already validated and converted by it; verbose is 0, 1 or 2 and
-    callbacks a checked list, see fastmlp.callbacks)."""
+    callbacks a checked list, see fastmlp.callbacks).
+
+    Whatever happens (divergence, Ctrl-C, an exception in a callback), fit leaves the model with weights
+    whose outputs on the training data are finite, or with exactly the weights it had before the fit;
+    the error says which."""
     state = model._optimizer_state_for(optimizer)
     # A batch larger than the data set is the whole set (fit has refused it with drop_last).
     rows = 0 if batch_size is None else min(batch_size, x.shape[0])
+    check_fit_memory(model, rows or x.shape[0], x.shape[0], optimizer, shuffle, drop_last)
     try:
         trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
                                 state["w"], state["b"], x, y, loss, rows,
@@ -59,18 +66,20 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
     hist.history["lr"] = []
     if validation_data is not None:
         hist.history["val_loss"] = []
+    guard = _Guard(model, state, trainer, x)
     # The hooks are looked up once here; per epoch only the ones that exist are called.
     model.stop_training = False
-    for cb in callbacks:
-        if callable(getattr(cb, "set_model", None)):
-            cb.set_model(model)
-    for cb in callbacks:
-        if callable(getattr(cb, "on_train_begin", None)):
-            cb.on_train_begin({})
-    epoch_end = [(cb, cb.on_epoch_end) for cb in callbacks if callable(getattr(cb, "on_epoch_end", None))]
     logs = {}
+    diverged = False
     progress = _Progress(verbose, epochs)
     try:
+        for cb in callbacks:
+            if callable(getattr(cb, "set_model", None)):
+                cb.set_model(model)
+        for cb in callbacks:
+            if callable(getattr(cb, "on_train_begin", None)):
+                cb.on_train_begin({})
+        epoch_end = [(cb, cb.on_epoch_end) for cb in callbacks if callable(getattr(cb, "on_epoch_end", None))]
         for epoch in range(epochs):
             if schedule is None:
                 rates = np.full(steps, optimizer.lr)
@@ -80,28 +89,28 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
                 raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch {epoch + 1}: "
                                  f"{rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
             lr = float(rates[0])
-            saved = [(w.copy(), b.copy()) for w, b in zip(model.weights, model.biases)]
-            saved_state = state_copy(state)
-            start = time.perf_counter()
-            value, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
-            elapsed = time.perf_counter() - start
-            bad = _nonfinite(value, model)
+            bad = guard.epoch_start(epoch)  # non-finite values written between epochs (e.g. by a callback)
             if bad:
-                for (w, b), (w0, b0) in zip(zip(model.weights, model.biases), saved):
-                    w[...] = w0
-                    b[...] = b0
-                restore_state(state, saved_state)
-                reason = (f"{bad} in epoch {epoch + 1} (lr={lr:g}); the weights of the last finite epoch were "
-                          f"restored. The learning rate is probably too large: try a smaller one.")
-                hist.stopped_reason, hist.stopped_epoch = reason, epoch
-                if on_nonfinite == "raise":
-                    raise DivergenceError(reason)
+                diverged = True
+                _diverged(guard, hist, on_nonfinite, bad, epoch)
+                break
+            start = time.perf_counter()
+            guard.in_epoch = True
+            value, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
+            guard.in_epoch = False
+            elapsed = time.perf_counter() - start
+            bad = guard.nonfinite(value)
+            if not bad and validation_data is not None:
+                val_loss, bad = _validation_loss(model, validation_data, loss)
+            if bad:
+                diverged = True
+                _diverged(guard, hist, on_nonfinite, f"{bad} in epoch {epoch + 1} (lr={lr:g})", epoch)
                 break
             hist.epoch.append(epoch)
             hist.history["loss"].append(float(value))
             hist.history["lr"].append(lr)
             if validation_data is not None:
-                hist.history["val_loss"].append(model.evaluate(*validation_data, loss=loss))
+                hist.history["val_loss"].append(val_loss)
             logs = {k: v[-1] for k, v in hist.history.items()}
             if schedule is not None:
                 schedule.end_epoch(dict(logs))
@@ -119,12 +128,150 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
                     hist.stopped_reason, hist.stopped_epoch = _stop_reason(stopper, epoch), epoch
                     hist.stopped_by = stopper
                 break
+        if not diverged:
+            # The last step's weights were never run forward: check them on the training data, and
+            # what a callback may have left after the last epoch.
+            bad = guard.final()
+            if bad:
+                last = hist.epoch[-1] if hist.epoch else 0
+                _diverged(guard, hist, on_nonfinite, f"{bad} after epoch {last + 1}", last)
+    except DivergenceError:
+        raise
+    except BaseException as e:  # Ctrl-C, an error in a callback or in the trainer: settle the weights first
+        note = guard.settle()
+        if hasattr(e, "add_note"):
+            e.add_note(f"fastmlp: {note}")
+        raise
     finally:
         progress.close()
     for cb in callbacks:
         if callable(getattr(cb, "on_train_end", None)):
             cb.on_train_end(dict(logs))
     return hist
+
+
+def _diverged(guard, hist, on_nonfinite, what, epoch):
+    """Restore weights that give finite outputs (or the pre-fit ones), then raise or record the stop."""
+    restored = guard.restore()
+    hint = "" if "callback" in what else " The learning rate is probably too large: try a smaller one."
+    reason = f"{what}; {restored}.{hint}"
+    hist.stopped_reason, hist.stopped_epoch, hist.stopped_by = reason, epoch, None
+    if on_nonfinite == "raise":
+        raise DivergenceError(reason)
+
+
+def _validation_loss(model, validation_data, loss):
+    """(val_loss, '') or (None, what went non-finite)."""
+    pred = model.predict(validation_data[0])
+    if not np.isfinite(pred).all():
+        return None, f"the predictions on the validation data became {_kind(pred)}"
+    value = ops.loss(loss, pred, validation_data[1], device=model.device)
+    if not np.isfinite(value):
+        return None, f"the validation loss became {value}"
+    return value, ""
+
+
+def _kind(a):
+    return "NaN" if np.isnan(a).any() else "Inf"
+
+
+class _Guard:
+    """What fit needs to keep its promise about the weights it leaves: a copy of the weights and
+    optimizer state from before the fit, one from the start of the current epoch (the last finite
+    epoch's), and the checks that decide which of them to restore."""
+
+    def __init__(self, model, state, trainer, x):
+        self.model, self.state, self.trainer, self.x = model, state, trainer, x
+        self.initial = self._snapshot()
+        self.good, self.good_epoch = self.initial, None  # None: the weights from before this fit
+        self.in_epoch = False
+        # Outputs beyond half the dtype's range are treated as overflowing (rounding may add the rest).
+        self.limit = 0.5 * float(np.finfo(model.dtype).max)
+
+    def _arrays(self):
+        m, s = self.model, self.state
+        return m.weights + m.biases + [a for bufs in s["w"] + s["b"] for a in bufs]
+
+    def _snapshot(self):
+        return [a.copy() for a in self._arrays()], self.state["step"]
+
+    def _restore(self, snap):
+        arrays, step = snap
+        for a, a0 in zip(self._arrays(), arrays):
+            a[...] = a0
+        self.state["step"] = step
+
+    def _first_nonfinite(self):
+        """'' when every weight and optimizer state value is finite, else what is not."""
+        i = _core.all_finite(self._arrays())
+        if i < 0:
+            return ""
+        n = self.model.n_layers
+        if i < 2 * n:
+            name = f"W{i}" if i < n else f"b{i - n}"
+            return f"the weights became non-finite ({name} holds {_kind(self._arrays()[i])})"
+        return "the optimizer's state became non-finite (its steps would be NaN or 0 from now on)"
+
+    def epoch_start(self, epoch):
+        bad = self._first_nonfinite()
+        if bad:
+            when = "before the first epoch" if epoch == 0 else f"between epochs {epoch} and {epoch + 1}"
+            return f"{bad} {when} (written by a callback?)"
+        if epoch > 0:
+            self.good, self.good_epoch = self._snapshot(), epoch - 1
+        return ""
+
+    def nonfinite(self, loss):
+        if not np.isfinite(loss):
+            return f"the training loss became {loss}"
+        bad = self._first_nonfinite()
+        return f"{bad}; the loss was {loss:.4g}" if bad else ""
+
+    def outputs_finite(self):
+        """Whether the model's outputs on the training data are finite: a bound from the weights first
+        (cheap), the forward pass itself only when the bound cannot rule out an overflow."""
+        m = self.model
+        if self._first_nonfinite():
+            return False
+        if _core.output_bound(m.weights, m.biases, m.activations, m.negative_slope, self.trainer.x_max) < self.limit:
+            return True
+        return bool(np.isfinite(m.predict(self.x)).all())
+
+    def final(self):
+        """'' when the weights fit ends with are usable, else what is wrong with them."""
+        bad = self._first_nonfinite()
+        if bad:
+            return bad
+        if not self.outputs_finite():
+            return "the weights give non-finite outputs on the training data"
+        return ""
+
+    def restore(self):
+        """Puts back the last finite epoch's weights if their outputs on the training data are finite,
+        else the weights from before the fit; says which."""
+        if self.good_epoch is not None:
+            self._restore(self.good)
+            if self.outputs_finite():
+                return (f"the weights of the last finite epoch were restored (the end of epoch "
+                        f"{self.good_epoch + 1}; their outputs on the training data are finite)")
+            self._restore(self.initial)
+            return ("the weights of the last finite epoch gave non-finite outputs on the training data, so the "
+                    "weights from before this fit were restored")
+        self._restore(self.initial)
+        return "the weights from before this fit were restored"
+
+    def settle(self):
+        """After an exception: keep the weights if they are usable, else restore; says which."""
+        if self.in_epoch:
+            self.state["step"] = self.trainer.step  # the steps the interrupted epoch completed
+        try:
+            if self.outputs_finite():
+                return (f"the model keeps the weights of its last completed step (optimizer step "
+                        f"{self.state['step']}); their outputs on the training data are finite")
+        except BaseException:  # a second Ctrl-C during the check: fall back to the safe answer
+            self._restore(self.initial)
+            return "the weights from before this fit were restored"
+        return self.restore()
 
 
 def _stop_reason(callback, epoch):
@@ -192,27 +339,3 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-def _nonfinite(loss, model):
-    """What went non-finite after an epoch ('' when nothing did)."""
-    if not np.isfinite(loss):
-        return f"the training loss became {loss}"
-    for layer, (w, b) in enumerate(zip(model.weights, model.biases)):
-        for name, a in (("W", w), ("b", b)):
-            if not np.isfinite(a).all():
-                kind = "NaN" if np.isnan(a).any() else "Inf"
-                return f"the weights became non-finite ({name}{layer} holds {kind}; the loss was {loss:.4g})"
-    return ""
-
-
-def state_copy(state):
-    return [[a.copy() for a in bufs] for bufs in state["w"] + state["b"]], state["step"]
-
-
-def restore_state(state, saved):
-    arrays, step = saved
-    for bufs, old in zip(state["w"] + state["b"], arrays):
-        for a, a0 in zip(bufs, old):
-            a[...] = a0
-    state["step"] = step

@@ -1,0 +1,310 @@
+"""Saving and loading models: an .npz file holding a JSON `meta` entry (architecture, dtype, seeds,
+optimizer configuration) and one array per parameter and optimizer state buffer. Never pickles.
+
+save writes atomically (a temporary file beside the target, flushed and renamed over it), only regular
+files (through symlinks, to the file they name), and never a file that load would refuse. load reads
+every array's header before any array, so a crafted or damaged file is refused by shape and size
+before anything large is allocated or decompressed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import tempfile
+
+import numpy as np
+
+from . import _core
+from .optim import from_config
+
+__all__ = ["save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "fastmlp.MLP"
+FORMAT_VERSION = 1
+
+# What a version-1 file's meta entry holds, and the type each value must have.
+META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list, "dtype": str,
+             "negative_slope": (int, float), "seed": int, "init": (str, type(None)),
+             "bias_init": (str, type(None)), "optimizer": (dict, type(None))}
+
+_TMP_PREFIX = ".fastmlp-"  # temporary files are .fastmlp-<target name>.<pid>.<random>.tmp
+_TMP_NAME_CHARS = 100      # of the target's name, so that the temporary name stays short enough
+
+
+# ---- save --------------------------------------------------------------------------------------------
+def save(model, path):
+    """Write `model` to `path` (see the module text); returns path."""
+    user_path = os.fspath(path)
+    arrays = _model_arrays(model)
+    bad = _core.all_finite(list(arrays.values())[1:])
+    if bad >= 0:
+        name = list(arrays)[1 + bad]
+        raise ValueError(f"cannot save the model to {user_path!r}: its array {name!r} holds NaN or Inf, and load "
+                         f"refuses such a file (fit restores finite weights after a divergence; fix or "
+                         f"reinitialize the model first)")
+    target = os.path.realpath(user_path)  # a symlink is written through: the file it names is replaced
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise _named(e, user_path) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, f"cannot save the model to {user_path!r}: it is a directory", user_path)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"cannot save the model to {user_path!r}: it is {_kind_of(st.st_mode)}, not a regular file "
+                         f"(save replaces the file at the path, which would destroy it)")
+    directory, name = os.path.split(target)
+    _remove_stale_temporaries(directory, name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{name[:_TMP_NAME_CHARS]}.{os.getpid()}.", suffix=".tmp",
+                                   dir=directory)
+    except OSError as e:
+        raise _named(e, user_path) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            # mkstemp makes the file private (0600); give it the mode a plain open() would have.
+            os.fchmod(f.fileno(), _new_file_mode(target))
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _named(e, user_path) from None
+        raise
+    return user_path
+
+
+def _model_arrays(model):
+    opt = model._opt
+    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "sizes": model.sizes,
+            "activations": model.activations, "dtype": model.dtype.name, "negative_slope": model.negative_slope,
+            "seed": model.seed, "init": model.init, "bias_init": model.bias_init,
+            "optimizer": None if opt is None else {"config": opt["config"], "step": opt["step"], "names": opt["names"]}}
+    arrays = {"meta": np.array(json.dumps(meta))}
+    for layer, (w, b) in enumerate(zip(model.weights, model.biases)):
+        arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
+        if opt is not None:
+            for s, (ws, bs) in enumerate(zip(opt["w"][layer], opt["b"][layer])):
+                arrays[f"opt_W{layer}_{s}"], arrays[f"opt_b{layer}_{s}"] = ws, bs
+    return arrays
+
+
+def _named(e, user_path):
+    """The same kind of OSError, naming the user's path rather than a temporary or resolved one."""
+    if e.errno is None:
+        return OSError(f"cannot save the model to {user_path!r}: {e}")
+    return OSError(e.errno, f"cannot save the model to {user_path!r}: {e.strerror}", user_path)
+
+
+def _kind_of(mode):
+    for test, what in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def _remove_stale_temporaries(directory, name):
+    """Temporary files of earlier saves to the same target whose process no longer runs (killed
+    mid-save); those of live processes may still be renamed into place and are left alone."""
+    prefix = f"{_TMP_PREFIX}{name[:_TMP_NAME_CHARS]}."
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
+        pid = entry[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except OSError:
+            pass
+
+
+def _process_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _new_file_mode(path):
+    """The permission bits of the file at `path` if it exists, else those open() would give a new file
+    (0666 less the process's umask)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/status") as f:  # reads the umask without changing it (Linux)
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+# ---- load --------------------------------------------------------------------------------------------
+class ModelFileError(ValueError):
+    """A model file that load refuses; the message names the file and what is wrong with it."""
+
+
+def load(path):
+    """An MLP saved by MLP.save. Never unpickles: files with object arrays are refused. Every entry's
+    shape, dtype and size is checked against the meta entry before any array is read, and entries that
+    save does not write are refused unread."""
+    from .model import MLP
+
+    try:
+        # The file is opened here, not by np.load, so that it is closed even when np.load fails.
+        with open(os.fspath(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            meta = _read_meta(f, path)
+            sizes, acts, opt = meta["sizes"], meta["activations"], meta["optimizer"]
+            expected = _expected_entries(path, sizes, opt)
+            _check_entries(f, path, expected, meta["dtype"])
+            try:
+                model = MLP(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None, init="zeros",
+                            bias_init="zeros", seed=meta["seed"], dtype=meta["dtype"],
+                            negative_slope=meta["negative_slope"])
+            except (TypeError, ValueError) as e:
+                raise ModelFileError(f"{path} describes no valid network: {e}") from None
+            files = {k: f[k] for k in expected}
+    except (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError, ModelFileError):
+        raise
+    except Exception as e:  # truncated zip, bad CRC, pickled arrays, not an npz at all
+        raise ModelFileError(f"{path} is not a readable fastmlp model file ({type(e).__name__}: {e})") from None
+    model.init, model.bias_init = meta["init"], meta["bias_init"]
+    try:
+        model.set_weights([(files[f"W{l}"], files[f"b{l}"]) for l in range(model.n_layers)])
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{path} holds weights that do not fit its network: {e}") from None
+    if opt is not None:
+        model._opt = _read_optimizer(path, model, opt, files)
+    return model
+
+
+def _read_meta(f, path):
+    if "meta" not in f.files:
+        raise ModelFileError(f"{path} is not a fastmlp model file (no valid 'meta' entry)")
+    try:
+        header = _npy_header(f, "meta")
+        if header[0] != () or header[2].kind != "U" or header[2].itemsize > 1 << 20:
+            raise ValueError("not a short string")
+        meta = json.loads(str(f["meta"]))
+        assert meta["format"] == FORMAT_NAME
+    except Exception:
+        raise ModelFileError(f"{path} is not a fastmlp model file (no valid 'meta' entry)") from None
+    if meta.get("version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path} has format version {meta.get('version')}; this fastmlp reads version "
+                         f"{FORMAT_VERSION}")
+    for key, kind in META_KEYS.items():
+        if key not in meta:
+            raise ModelFileError(f"{path}: the model's meta entry lacks {key!r}")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise ModelFileError(f"{path}: the meta entry's {key!r} is {meta[key]!r}, not a {kind}")
+    sizes = meta["sizes"]
+    if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s < 2**62 for s in sizes):
+        raise ModelFileError(f"{path} describes no valid network: sizes {sizes!r} are not two or more ints >= 1")
+    return meta
+
+
+def _expected_entries(path, sizes, opt):
+    """Each array entry save writes for this network, with the shape it must have."""
+    shapes = {}
+    for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"W{l}"], shapes[f"b{l}"] = (fan_in, fan_out), (fan_out,)
+    if opt is not None:
+        names = opt.get("names") if isinstance(opt, dict) else None
+        if not isinstance(names, list) or len(names) > 3:
+            raise ModelFileError(f"{path} holds an invalid optimizer entry (state names {names!r})")
+        for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            for s in range(len(names)):
+                shapes[f"opt_W{l}_{s}"], shapes[f"opt_b{l}_{s}"] = (fan_in, fan_out), (fan_out,)
+    return shapes
+
+
+def _check_entries(f, path, expected, dtype):
+    """Refuses unknown entries (unread), missing ones, and any whose header disagrees with the network;
+    then MemoryError if the arrays cannot fit in the memory left."""
+    from .memory import available_memory
+
+    unknown = sorted(set(f.files) - set(expected) - {"meta"})
+    if unknown:
+        raise ModelFileError(f"{path} holds entries that a fastmlp model file does not have: {', '.join(unknown[:5])} "
+                         f"(refused without reading them)")
+    total = 0
+    for name, shape in expected.items():
+        if name not in f.files:
+            kind = "optimizer array" if name.startswith("opt_") else "array"
+            raise ModelFileError(f"{path} lacks the {kind} '{name}'")
+        got, fortran, dt = _npy_header(f, name)
+        if dt.kind != "f" or got != shape:
+            what = (f"optimizer array '{name}' is {dt}{got}; it must be floats shaped like its parameter {shape}"
+                    if name.startswith("opt_") else
+                    f"holds weights that do not fit its network: '{name}' is {dt}{got}, its meta needs floats "
+                    f"of shape {shape}")
+            raise ModelFileError(f"{path}: {what}")
+        info = f.zip.getinfo(name + ".npy")
+        nbytes = int(np.prod(shape, dtype=np.float64)) * dt.itemsize
+        if info.file_size < nbytes:
+            raise ModelFileError(f"{path}: entry '{name}' declares {nbytes} bytes of data but holds {info.file_size}")
+        total += nbytes
+    left = available_memory()
+    if total > left:
+        raise MemoryError(f"{path}: its arrays take {total / 2**30:.3g} GiB, more than the {left / 2**30:.3g} GiB "
+                          f"of memory available to this process")
+
+
+def _npy_header(f, name):
+    """(shape, fortran_order, dtype) of an .npz entry, read from its header alone."""
+    with f.zip.open(name + ".npy") as fp:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(fp)
+        if version == (2, 0):
+            return np.lib.format.read_array_header_2_0(fp)
+        raise ValueError(f"entry {name!r} has .npy format version {version}")
+
+
+def _read_optimizer(path, model, opt, files):
+    try:
+        optimizer = from_config(opt["config"])  # an unknown optimizer is refused now, not at the next fit
+        names, step = list(opt["names"]), opt["step"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path} holds an invalid optimizer entry ({type(e).__name__}: {e})") from None
+    if names != list(optimizer.state_names()):
+        raise ModelFileError(f"{path}: the optimizer's state is {names}, but {type(optimizer).__name__} keeps "
+                         f"{list(optimizer.state_names())}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ModelFileError(f"{path}: the optimizer's step count is {step!r}, not an int >= 0")
+    state = {"w": [], "b": []}
+    for l, (w, b) in enumerate(zip(model.weights, model.biases)):
+        for kind, param in (("W", w), ("b", b)):
+            buffers = []
+            for s in range(len(names)):
+                key = f"opt_{kind}{l}_{s}"
+                a = files[key]
+                if a.shape != param.shape or a.dtype.kind != "f" or not np.isfinite(a).all():
+                    raise ModelFileError(f"{path}: optimizer array '{key}' has {a.dtype}{a.shape} or non-finite "
+                                     f"values; it must be finite floats shaped like its parameter {param.shape}")
+                buffers.append(np.ascontiguousarray(a, dtype=model.dtype))
+            state["w" if kind == "W" else "b"].append(buffers)
+    return {"config": opt["config"], "names": names, "step": step, **state}
+

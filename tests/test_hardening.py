@@ -1,0 +1,577 @@
+"""What a hostile user tries: fork after threads, divergence in every corner, Ctrl-C inside long kernels,
+container memory limits, crafted model files, odd save targets, strings as flags, two threads on one
+model. Anything that could hang or kill the interpreter runs in a subprocess with a timeout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp.memory import available_memory, cgroup_available
+from fastmlp.optim import SGD
+
+
+def run_py(code, timeout=60, env=None, **kw):
+    """Runs `code` in a fresh interpreter; a hang fails the test after `timeout` seconds."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    try:
+        return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                              timeout=timeout, env=full_env, **kw)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the child hung (killed after {timeout} s); its output so far: {e.stdout!r} {e.stderr!r}")
+
+
+def same_weights(model, initial):
+    return all(a.tobytes() == c.tobytes() and b.tobytes() == d.tobytes()
+               for (a, b), (c, d) in zip(initial, model.get_weights()))
+
+
+def finite_outputs_or_initial(model, x, initial):
+    """The promise fit keeps: finite outputs on the training data, or exactly the weights it began with."""
+    if all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights()) and \
+            np.isfinite(model.predict(x)).all():
+        return "finite"
+    same = all(a.tobytes() == c.tobytes() and b.tobytes() == d.tobytes()
+               for (a, b), (c, d) in zip(initial, model.get_weights()))
+    return "initial" if same else "broken"
+
+
+# ---- 1. fork ----------------------------------------------------------------------------------------
+FORK_CHILD = """
+import multiprocessing as mp, numpy as np, fastmlp
+a = np.ones((600, 600), np.float32)
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2048, 64)).astype(np.float32); y = x[:, :1] * 2
+model = fastmlp.MLP([64, 128, 1], seed=0)
+{warm}
+def work(i):
+    m = fastmlp.MLP([64, 128, 1], seed=0)
+    m.fit(x, y, batch_size=256, epochs=1)
+    return float(fastmlp.ops.matmul(a, a)[0, 0]) + float(m.predict(x[:300]).sum() * 0) + i
+ctx = mp.get_context("fork")
+p = ctx.Process(target=fastmlp.ops.matmul, args=(a, a))
+p.start(); p.join(30)
+assert not p.is_alive(), "Process after fork hung"
+assert p.exitcode == 0, p.exitcode
+with ctx.Pool(2) as pool:
+    out = pool.map(work, range(4), chunksize=1)
+assert out == [600.0, 601.0, 602.0, 603.0], out
+print("OK", fastmlp.get_num_threads())
+"""
+
+
+@pytest.mark.parametrize("warm", ["fastmlp.ops.matmul(a, a)", "model.fit(x, y, batch_size=256, epochs=1)",
+                                  "model.predict(np.repeat(x, 8, axis=0))"], ids=["matmul", "fit", "predict"])
+def test_fork_after_threads_does_not_hang(warm):
+    proc = run_py(FORK_CHILD.format(warm=warm), timeout=120)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_forked_child_runs_on_one_thread_and_says_why():
+    proc = run_py("""
+        import os, numpy as np, fastmlp
+        a = np.ones((600, 600), np.float32); fastmlp.ops.matmul(a, a)
+        pid = os.fork()
+        if pid == 0:
+            ok = fastmlp.get_num_threads() == 1 and fastmlp._core.forked_after_threads()
+            fastmlp.set_num_threads(1)  # allowed
+            try:
+                fastmlp.set_num_threads(2)
+                ok = False
+            except RuntimeError as e:
+                ok = ok and "fork" in str(e) and "spawn" in str(e)
+            ok = ok and fastmlp.ops.matmul(a, a)[0, 0] == 600.0
+            os._exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status), "parent threads", fastmlp.get_num_threads())
+    """, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "child 0" in proc.stdout, proc.stdout + proc.stderr
+
+
+# ---- 2. divergence --------------------------------------------------------------------------------------
+def test_weights_whose_outputs_overflow_are_not_returned_silently():
+    x = np.array([[1e18]], np.float32)
+    y = np.array([[0.0]], np.float32)
+    model = fastmlp.MLP([1, 1])
+    initial = model.get_weights()
+    with pytest.raises(fastmlp.DivergenceError) as info:
+        model.fit(x, y, optimizer=SGD(lr=1.0), batch_size=1, epochs=1)
+    assert "before this fit were restored" in str(info.value)
+    assert same_weights(model, initial)
+    model = fastmlp.MLP([1, 1])
+    hist = model.fit(x, y, optimizer=SGD(lr=1.0), batch_size=1, epochs=1, on_nonfinite="stop")
+    assert hist.stopped_reason and "non-finite outputs" in hist.stopped_reason
+    assert same_weights(model, initial)
+
+
+def test_validation_overflow_is_a_divergence_with_the_weights_restored():
+    x = np.array([[1e18]], np.float32)
+    y = np.array([[0.0]], np.float32)
+    model = fastmlp.MLP([1, 1])
+    initial = model.get_weights()
+    with pytest.raises(fastmlp.DivergenceError, match="validation"):
+        model.fit(x, y, optimizer=SGD(lr=1.0), batch_size=1, epochs=3, validation_data=(x, y))
+    assert same_weights(model, initial)
+
+
+def test_restored_weights_give_finite_outputs():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1024, 1024)).astype(np.float32)
+    y = rng.standard_normal((1024, 1)).astype(np.float32)
+    model = fastmlp.MLP([1024, 1024, 1])
+    initial = model.get_weights()
+    with pytest.raises(fastmlp.DivergenceError) as info:
+        model.fit(x, y, batch_size=256, epochs=100)
+    if "before this fit" in str(info.value):
+        assert same_weights(model, initial), str(info.value)
+    else:
+        assert finite_outputs_or_initial(model, x, initial) == "finite", str(info.value)
+
+
+def test_nan_written_by_a_callback_is_not_kept():
+    x = np.linspace(-1, 1, 50, dtype=np.float32)[:, None]
+    y = 2 * x
+    model = fastmlp.MLP([1, 4, 1], seed=0)
+    initial = model.get_weights()
+
+    def poison(epoch, logs):
+        if epoch == 2:
+            model.weights[0][0, 0] = np.nan
+
+    with pytest.raises(fastmlp.DivergenceError, match="callback") as info:
+        model.fit(x, y, epochs=5, callbacks=[fastmlp.LambdaCallback(on_epoch_end=poison)])
+    assert "learning rate" not in str(info.value)
+    assert finite_outputs_or_initial(model, x, initial) == "finite"
+    ref = fastmlp.MLP([1, 4, 1], seed=0)
+    ref.fit(x, y, epochs=2)  # the last finite epoch: the second
+    assert all(a.tobytes() == c.tobytes() for (a, _), (c, _) in zip(model.get_weights(), ref.get_weights()))
+
+
+def test_nan_left_by_a_callback_after_the_last_epoch_is_not_kept():
+    x = np.linspace(-1, 1, 50, dtype=np.float32)[:, None]
+    model = fastmlp.MLP([1, 4, 1], seed=0)
+    initial = model.get_weights()
+
+    def poison(epoch, logs):
+        if epoch == 1:
+            model.weights[1][0, 0] = np.inf
+
+    with pytest.raises(fastmlp.DivergenceError):
+        model.fit(x, 2 * x, epochs=2, callbacks=[fastmlp.LambdaCallback(on_epoch_end=poison)])
+    assert finite_outputs_or_initial(model, x, initial) == "finite"
+
+
+@pytest.mark.parametrize("optimizer", [fastmlp.optim.RMSprop(lr=0.01), fastmlp.optim.Adagrad(lr=0.01)],
+                         ids=["rmsprop", "adagrad"])
+def test_non_finite_optimizer_state_is_divergence(optimizer, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 2)).astype(np.float32)
+    y = np.full((64, 1), 1e20, np.float32)  # squared gradients overflow float32 in the state
+    model = fastmlp.MLP([2, 1], seed=0)
+    with pytest.raises(fastmlp.DivergenceError, match="optimizer's state"):
+        model.fit(x, y, optimizer=optimizer, epochs=3)
+    assert all(np.isfinite(a).all() for bufs in model._opt["w"] + model._opt["b"] for a in bufs)
+    model.save(tmp_path / "m.npz")
+    fastmlp.load(tmp_path / "m.npz")  # what save writes, load reads
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    model = fastmlp.MLP([2, 3, 1], seed=0)
+    model.fit(np.ones((8, 2), np.float32), np.ones((8, 1), np.float32), optimizer=fastmlp.optim.Adam(), epochs=1)
+    model._opt["w"][1][1][0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        model.save(tmp_path / "m.npz")
+    assert not os.listdir(tmp_path)
+
+
+CTRL_C_FIT = """
+import json, os, sys, time, signal, threading, numpy as np, fastmlp
+rng = np.random.default_rng(0)
+x = rng.standard_normal((400_000, 32)).astype(np.float32); y = x[:, :1] * x[:, 1:2]
+model = fastmlp.MLP([32, 256, 256, 1], seed=0)
+initial = model.get_weights()
+lr = float(sys.argv[1])
+opt = fastmlp.optim.SGD(lr=lr, momentum=0.9)
+threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+start = time.perf_counter()
+try:
+    model.fit(x, y, optimizer=opt, batch_size=64, epochs=100)
+    print("NOT INTERRUPTED")
+except KeyboardInterrupt as e:
+    took = time.perf_counter() - start - 1.0
+    finite = all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights())
+    same = all(a.tobytes() == c.tobytes() for (a, _), (c, _) in zip(initial, model.get_weights()))
+    out_ok = finite and bool(np.isfinite(model.predict(x[:10000])).all())
+    print(json.dumps({"after_signal_s": took, "finite": bool(out_ok), "initial": same, "step": model._opt["step"],
+                      "notes": getattr(e, "__notes__", [])}))
+"""
+
+
+@pytest.mark.parametrize("lr", [1e-4, 1e3], ids=["stable", "diverging"])
+def test_ctrl_c_inside_an_epoch_stops_within_a_second(lr):
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_FIT, str(lr)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line != "NOT INTERRUPTED"
+    out = json.loads(line)
+    assert out["after_signal_s"] < 1.0, out
+    assert out["finite"] or out["initial"], out
+    if lr < 1:
+        assert out["finite"] and not out["initial"] and out["step"] > 0, out
+    if sys.version_info >= (3, 11):
+        assert out["notes"] and "fastmlp:" in out["notes"][0], out
+
+
+@pytest.mark.parametrize("call", [
+    "fastmlp.ops.matmul(a, a)",
+    "model.predict(x)",
+], ids=["matmul", "predict"])
+def test_ctrl_c_inside_a_long_kernel_call(call):
+    proc = run_py(f"""
+        import os, time, signal, threading, numpy as np, fastmlp
+        a = np.ones((6144, 6144), np.float32)
+        model, x = fastmlp.MLP([2048, 2048, 2048, 1]), np.ones((60_000, 2048), np.float32)  # ~8 s of predict
+        threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        start = time.perf_counter()
+        try:
+            {call}
+            print("NOT INTERRUPTED", time.perf_counter() - start)
+        except KeyboardInterrupt:
+            print("INTERRUPTED", time.perf_counter() - start - 1.0)
+    """, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    word, seconds = proc.stdout.split()
+    assert word == "INTERRUPTED" and float(seconds) < 1.0, proc.stdout
+
+
+# ---- 3. memory ---------------------------------------------------------------------------------------
+def _fake_cgroup(tmp_path, version, limit, usage, inactive):
+    proc = tmp_path / "cgroup"
+    root = tmp_path / "fs"
+    if version == 2:
+        proc.write_text("0::/box/job\n")
+        group = root / "box" / "job"
+        group.mkdir(parents=True)
+        (root / "box" / "memory.max").write_text("max\n")
+        (group / "memory.max").write_text(f"{limit}\n")
+        (group / "memory.current").write_text(f"{usage}\n")
+        (group / "memory.stat").write_text(f"anon 1\ninactive_file {inactive}\nactive_file 5\n")
+    else:
+        proc.write_text("5:cpu:/\n4:memory:/docker/abc\n0::/\n")
+        group = root / "memory" / "docker" / "abc"
+        group.mkdir(parents=True)
+        (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+        (group / "memory.limit_in_bytes").write_text(f"{limit}\n")
+        (group / "memory.usage_in_bytes").write_text(f"{usage}\n")
+        (group / "memory.stat").write_text(f"cache 7\ntotal_inactive_file {inactive}\n")
+    return str(proc), str(root)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_cgroup_limit_is_read(tmp_path, version):
+    proc, root = _fake_cgroup(tmp_path, version, limit=3 << 30, usage=1 << 30, inactive=256 << 20)
+    assert cgroup_available(proc, root) == (3 << 30) - (1 << 30) + (256 << 20)
+    assert cgroup_available(str(tmp_path / "none"), root) is None
+    assert available_memory() > 0
+
+
+def _memory_cgroup(limit):
+    """A v1 memory cgroup with this limit that the test may move a child into, or skip."""
+    base = "/sys/fs/cgroup/memory"
+    path = os.path.join(base, f"fastmlp-test-{os.getpid()}")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(limit))
+    except OSError as e:
+        pytest.skip(f"cannot make a memory cgroup here ({e})")
+    return path
+
+
+def test_fit_in_a_container_with_a_memory_limit_raises_instead_of_being_killed():
+    group = _memory_cgroup(3 << 30)
+    try:
+        code = f"""
+            import os
+            with open({os.path.join(group, "cgroup.procs")!r}, "w") as f:
+                f.write(str(os.getpid()))
+            import numpy as np, fastmlp
+            from fastmlp.memory import available_memory
+            print("avail", available_memory() / 2**30)
+            x = np.zeros((20000, 4096), np.float32); y = np.zeros((20000, 1), np.float32)
+            model = fastmlp.MLP([4096, 16384, 1], seed=0)  # a batch of 20000 needs ~4 GiB
+            try:
+                model.fit(x, y, batch_size=20000, epochs=1)
+                print("FIT RAN")
+            except MemoryError as e:
+                print("MEMORYERROR", e)
+            b = fastmlp.max_batch_size(model, n_samples=20000)
+            model.fit(x[:2 * b], y[:2 * b], batch_size=b, epochs=1, optimizer=fastmlp.optim.SGD(lr=1e-9))
+            print("MAX OK", b)
+        """
+        proc = run_py(code, timeout=300)
+        assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+        assert "MEMORYERROR" in proc.stdout and "MAX OK" in proc.stdout, proc.stdout
+        assert float(proc.stdout.split()[1]) < 3.0, proc.stdout
+    finally:
+        os.rmdir(group)
+
+
+def _write_npz(path, entries, compress=False):
+    """An .npz file with these entries (name -> array or raw bytes of an .npy file)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as z:
+        for name, value in entries.items():
+            if isinstance(value, bytes):
+                z.writestr(name + ".npy", value)
+            else:
+                with z.open(name + ".npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asarray(value))
+
+
+def _meta(sizes):
+    return np.array(json.dumps({"format": "fastmlp.MLP", "version": 1, "sizes": sizes,
+                                "activations": ["relu"] * (len(sizes) - 2) + ["identity"], "dtype": "float32",
+                                "negative_slope": 0.01, "seed": 0, "init": None, "bias_init": None,
+                                "optimizer": None}))
+
+
+def test_load_checks_shapes_against_meta_before_allocating(tmp_path):
+    path = tmp_path / "bomb.npz"
+    _write_npz(path, {"meta": _meta([3, 2**28, 2]), "W0": np.zeros((3, 2), np.float32),
+                      "b0": np.zeros(2, np.float32), "W1": np.zeros((2, 2), np.float32), "b1": np.zeros(2, np.float32)})
+    assert path.stat().st_size < 4096
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="W0"):
+        fastmlp.load(path)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_load_refuses_unknown_entries_unread(tmp_path):
+    model = fastmlp.MLP([3, 4, 1], seed=0)
+    model.save(tmp_path / "m.npz")
+    with zipfile.ZipFile(tmp_path / "m.npz", "a", zipfile.ZIP_DEFLATED) as z:
+        header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float64))
+        header["shape"] = (2**28,)  # 2 GiB declared; the data is never there and must never be read
+        import io
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, header)
+        z.writestr("extra.npy", buf.getvalue() + b"\0" * 64)
+    with pytest.raises(ValueError, match="extra"):
+        fastmlp.load(tmp_path / "m.npz")
+
+
+def test_load_refuses_a_file_whose_arrays_cannot_fit(tmp_path, monkeypatch):
+    model = fastmlp.MLP([3, 4, 1], seed=0)
+    model.save(tmp_path / "m.npz")
+    monkeypatch.setattr(fastmlp.memory, "available_memory", lambda: 16)
+    with pytest.raises(MemoryError, match="m.npz"):
+        fastmlp.load(tmp_path / "m.npz")
+
+
+def test_predict_workspace_holds_no_training_buffers():
+    # 4096 rows through three 2048-wide layers on one thread: a training workspace would hold every
+    # layer's output and two gradient buffers (5 x 32 MiB); inference needs two buffers (64 MiB).
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak RSS")
+    proc = run_py("""
+        import numpy as np, fastmlp
+
+        def status(key):
+            with open("/proc/self/status") as f:
+                return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
+
+        fastmlp.set_num_threads(1)
+        m = fastmlp.MLP([64, 2048, 2048, 2048, 1], seed=0)
+        x = np.ones((4096, 64), np.float32)
+        m.predict(x[:10])
+        before = status("VmRSS")
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # the peak (VmHWM) starts again from the current RSS
+        m.predict(x)
+        print((status("VmHWM") - before) / 1024)
+    """, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    grown_mib = float(proc.stdout.split()[-1])
+    assert grown_mib < 100, f"predict's peak memory grew by {grown_mib:.0f} MiB"
+
+
+# ---- 4. threads --------------------------------------------------------------------------------------
+def test_thread_count_is_capped(num_threads):
+    limit = fastmlp._core.max_threads()
+    assert limit >= 4
+    for bad in (10**9, 2**31, limit + 1):
+        with pytest.raises(ValueError, match="set_num_threads"):
+            num_threads(bad)
+    num_threads(limit)
+    assert fastmlp.get_num_threads() == limit
+    proc = run_py("""
+        import numpy as np, fastmlp
+        a = np.ones((2048, 2048), np.float32)
+        print(fastmlp.get_num_threads(), fastmlp._core.max_threads(), fastmlp.ops.matmul(a, a)[0, 0])
+    """, env={"OMP_NUM_THREADS": "100000"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    threads, cap, value = proc.stdout.split()
+    assert int(threads) == int(cap) and float(value) == 2048.0
+
+
+@pytest.mark.parametrize("isa", ["AVX2", "avx", "sse9"])
+def test_unknown_isa_names_are_refused(isa):
+    proc = run_py("import fastmlp", env={"FASTMLP_ISA": isa}, timeout=60)
+    assert proc.returncode != 0
+    assert "FASTMLP_ISA" in proc.stderr and isa in proc.stderr and "Traceback" in proc.stderr
+
+
+# ---- 6. save -----------------------------------------------------------------------------------------
+def test_save_refuses_non_regular_targets(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="named pipe"):
+        fastmlp.MLP([2, 1]).save(fifo)
+    assert os.path.exists(fifo) and not os.path.isfile(fifo)
+    with pytest.raises(IsADirectoryError, match=str(tmp_path)):
+        fastmlp.MLP([2, 1]).save(tmp_path)
+    if os.path.exists("/dev/null"):
+        with pytest.raises(ValueError, match="character device"):
+            fastmlp.MLP([2, 1]).save("/dev/null")
+
+
+def test_save_writes_through_symlinks(tmp_path):
+    real = tmp_path / "real.npz"
+    link = tmp_path / "link.npz"
+    fastmlp.MLP([2, 1], seed=1).save(real)
+    link.symlink_to(real)
+    model = fastmlp.MLP([2, 3, 1], seed=2)
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert fastmlp.load(real).sizes == [2, 3, 1]
+
+
+def test_save_errors_name_the_users_path(tmp_path):
+    missing = tmp_path / "no" / "such" / "m.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        fastmlp.MLP([2, 1]).save(missing)
+    assert str(missing) in str(info.value) and ".tmp" not in str(info.value)
+
+
+def test_next_save_removes_temporaries_of_killed_saves(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f".fastmlp-ckpt.npz.{dead}.abc123.tmp"
+    stale.write_bytes(b"half a file")
+    other = tmp_path / f".fastmlp-other.npz.{dead}.abc123.tmp"  # another target's: not ours to remove
+    other.write_bytes(b"half a file")
+    live = tmp_path / f".fastmlp-ckpt.npz.{os.getppid()}.abc123.tmp"  # a live process may still rename it
+    live.write_bytes(b"half a file")
+    fastmlp.MLP([2, 1]).save(path)
+    assert not stale.exists() and other.exists() and live.exists()
+
+
+# ---- 8. flags and arguments --------------------------------------------------------------------------
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: fastmlp.ops.matmul(np.eye(2), np.eye(2), trans_a="False"), TypeError, "trans_a"),
+    (lambda: fastmlp.ops.matmul(np.eye(2), np.eye(2), trans_b=1), TypeError, "trans_b"),
+    (lambda: fastmlp.ops.init("he_normal", 3, 3, truncated="no"), TypeError, "truncated"),
+    (lambda: fastmlp.EarlyStopping(restore_best_weights="no"), TypeError, "restore_best_weights"),
+    (lambda: fastmlp.MLP([True, 1]), TypeError, "sizes"),
+    (lambda: fastmlp.MLP([2**63, 1]), ValueError, "sizes|size"),
+    (lambda: fastmlp.ops.permutation(5, 0, -1), ValueError, "epoch"),
+    (lambda: fastmlp.set_num_threads(2**31), ValueError, "set_num_threads"),
+    (lambda: fastmlp.schedules.ReduceLROnPlateau(patience=-1), ValueError, "patience"),
+    (lambda: fastmlp.schedules.ReduceLROnPlateau(cooldown=-2), ValueError, "cooldown"),
+    (lambda: fastmlp.schedules.ReduceLROnPlateau(eps=float("nan")), ValueError, "eps"),
+    (lambda: fastmlp.schedules.ConstantLR(total_iters=2.9), ValueError, "total_iters"),
+    (lambda: fastmlp.schedules.MultiStepLR([2.5]), ValueError, "milestones"),
+    (lambda: fastmlp.ops.init("constant", 2, 2, value=1e300), ValueError, "range of float32"),
+    (lambda: fastmlp.MLP([2, 2], init="constant", init_kwargs={"value": 1e300}), ValueError, "float32"),
+    (lambda: fastmlp.ops.init("uniform", 2.5, 2), TypeError, "fan_in"),
+])
+def test_arguments_are_checked_by_name(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_sklearn_flags_are_booleans():
+    pytest.importorskip("sklearn")
+    from fastmlp.sklearn import MLPRegressor
+    x = np.ones((20, 2), np.float32)
+    y = np.ones(20, np.float32)
+    with pytest.raises(TypeError, match="early_stopping"):
+        MLPRegressor(early_stopping="no").fit(x, y)
+
+
+def test_truncated_init_kwargs_reach_only_the_weights():
+    model = fastmlp.MLP([8, 16, 1], init="he_normal", init_kwargs={"truncated": True}, seed=3)
+    w = model.weights[0]
+    assert np.abs(w).max() <= 2 * np.sqrt(2 / 8) / 0.87962566103423978 + 1e-6  # Keras' truncated normal
+    assert not model.biases[0].any()
+
+
+def test_empty_validation_data_is_refused_before_training():
+    x = np.ones((10, 2), np.float32)
+    y = np.ones((10, 1), np.float32)
+    model = fastmlp.MLP([2, 1], seed=0)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="validation_data is empty"):
+        model.fit(x, y, epochs=3, validation_data=(x[:0], y[:0]))
+    assert all(a.tobytes() == c.tobytes() for (a, _), (c, _) in zip(before, model.get_weights()))
+
+
+# ---- 9. one model, two threads -----------------------------------------------------------------------
+def test_a_model_fitted_from_two_threads_refuses_the_second(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20000, 32)).astype(np.float32)
+    y = x[:, :1].copy()
+    model = fastmlp.MLP([32, 256, 1], seed=0)
+    errors, started = [], threading.Event()
+
+    def first():
+        started.set()
+        model.fit(x, y, batch_size=32, epochs=60)  # a second or more
+
+    t = threading.Thread(target=first)
+    t.start()
+    started.wait()
+    time.sleep(0.2)
+    for call in (lambda: model.fit(x, y, epochs=1), lambda: model.set_weights(model.get_weights()),
+                 lambda: model.save(tmp_path / "never.npz")):
+        try:
+            call()
+        except RuntimeError as e:
+            errors.append(str(e))
+    t.join(120)
+    assert len(errors) == 3 and all("another thread" in e for e in errors), errors
+    ref = fastmlp.MLP([32, 256, 1], seed=0)
+    ref.fit(x, y, batch_size=32, epochs=60)
+    assert not (tmp_path / "never.npz").exists()
+    assert all(a.tobytes() == c.tobytes() for (a, _), (c, _) in zip(model.get_weights(), ref.get_weights()))
+
+
+def test_a_callback_may_save_during_fit(tmp_path):
+    x = np.ones((16, 2), np.float32)
+    model = fastmlp.MLP([2, 1], seed=0)
+    cb = fastmlp.LambdaCallback(on_epoch_end=lambda epoch, logs: model.save(tmp_path / f"e{epoch}.npz"))
+    model.fit(x, x[:, :1], epochs=2, callbacks=[cb])
+    assert (tmp_path / "e1.npz").exists()
+
+
+def test_models_are_still_picklable_and_copyable():
+    import copy
+    import pickle
+    model = fastmlp.MLP([2, 3, 1], seed=0)
+    for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        other.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1)
+        assert other._lock is not model._lock
+
