@@ -141,7 +141,7 @@ class PyTrainer {
             double negative_slope, const py::list& w_states, const py::list& b_states, py::handle x_obj,
             py::handle y_obj, const std::string& loss, index_t batch_size, bool shuffle, bool drop_last,
             std::uint64_t seed, const py::dict& optimizer, double clip_grad_norm, double clip_grad_value,
-            const std::string& device) {
+            const std::string& device, index_t global_rows, index_t row_offset, py::object reduce) {
     const bool gpu = use_cuda(device);
     net_ = network_args(weights, biases, acts, negative_slope, true);
     TrainOptions opt;
@@ -159,11 +159,23 @@ class PyTrainer {
     const index_t n = x_.shape(0);
     if (y_.shape(0) != n)
       value_error("x has " + std::to_string(n) + " samples but y has " + std::to_string(y_.shape(0)));
-    if (n == 0) value_error("x and y are empty; there is nothing to train on");
+    if (n == 0 && global_rows == 0) value_error("x and y are empty; there is nothing to train on");
+    if (global_rows != 0) {  // data parallel: this process's block of the global rows, and the reduce
+      if (global_rows < 1 || row_offset < 0 || row_offset + n > global_rows)
+        value_error("rows [" + std::to_string(row_offset) + ", " + std::to_string(row_offset + n) +
+                    ") are not a block of a data set of " + std::to_string(global_rows) + " rows");
+      if (reduce.is_none() || !PyCallable_Check(reduce.ptr()))
+        type_error("a data parallel trainer needs reduce, a callable that sums an array over all processes");
+      opt.global_rows = global_rows;
+      opt.row_offset = row_offset;
+      reduce_ = reduce;
+      opt.reduce = [this](void* data, std::size_t count) { call_reduce(data, count); };
+    }
     if (batch_size < 0) value_error("batch_size must be >= 1 (or None for the full batch)");
     opt.batch_size = batch_size;
-    if (drop_last && batch_size > n)
-      value_error("drop_last=True with batch_size " + std::to_string(batch_size) + " > " + std::to_string(n) +
+    const index_t total = global_rows != 0 ? global_rows : n;
+    if (drop_last && batch_size > total)
+      value_error("drop_last=True with batch_size " + std::to_string(batch_size) + " > " + std::to_string(total) +
                   " samples would leave no batch at all");
     const size_t L = net_.w.size();
     const int n_state = optimizer_state_count(opt.optimizer);
@@ -219,6 +231,10 @@ class PyTrainer {
   }
 
   index_t steps_per_epoch() const { return trainer_->steps_per_epoch(); }
+  // Data parallel: the last epoch's loss summed over this process's rows, and their count.
+  double epoch_loss_sum() const { return trainer_->epoch_loss_sum(); }
+  index_t epoch_rows() const { return trainer_->epoch_rows(); }
+
   // The optimizer's step count after the last run_epoch: after an interrupted one, the steps it completed.
   std::int64_t step() const { return step_; }
   // max |x| over the training data, for output_bound.
@@ -226,8 +242,24 @@ class PyTrainer {
   std::size_t allocated_bytes() const { return trainer_->allocated_bytes(); }
 
  private:
+  // The per-step reduce: the Python callable (an mpi4py all-reduce) gets a NumPy view of the trainer's
+  // flat gradient buffer, made once (the buffer never moves), and sums it in place.
+  void call_reduce(void* data, std::size_t count) {
+    py::gil_scoped_acquire gil;
+    if (data != reduce_data_) {
+      const py::dtype dt = net_.dtype == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>();
+      reduce_view_ = py::array(dt, {py::ssize_t(count)}, {py::ssize_t(dt.itemsize())}, data,
+                               py::capsule(data, [](void*) {}));  // a view: the trainer owns the memory
+      reduce_data_ = data;
+    }
+    reduce_(reduce_view_);
+  }
+
   Network net_;
   py::array x_, y_;
+  py::object reduce_ = py::none();
+  py::array reduce_view_;
+  void* reduce_data_ = nullptr;
   std::vector<py::array> state_;
   std::unique_ptr<TrainerBase> trainer_;
   std::int64_t step_ = 0;
@@ -238,13 +270,15 @@ class PyTrainer {
 // on the CPU, device memory on CUDA (where the parameters and optimizer state are copied too).
 std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::string& dtype, index_t n,
                              index_t batch_size, bool shuffle, bool drop_last, int state_buffers,
-                             const std::string& device) {
+                             const std::string& device, index_t global_rows) {
   const bool gpu = use_cuda(device);
   const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
   if (sizes.size() < 2) value_error("sizes must list at least the input and output widths");
   for (index_t s : sizes)
     if (s < 1) value_error("every layer size must be >= 1");
-  if (n < 1) value_error("n must be >= 1, got " + std::to_string(n));
+  if (n < (global_rows > 0 ? 0 : 1)) value_error("n must be >= 1, got " + std::to_string(n));
+  if (global_rows < 0 || (global_rows > 0 && global_rows < n))
+    value_error("global_rows must be 0 (one process) or at least n, got " + std::to_string(global_rows));
   if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch)");
   if (state_buffers < 0 || state_buffers > 3) value_error("state_buffers must be in [0, 3]");
   std::vector<LayerShape> layers;
@@ -343,18 +377,23 @@ void bind_networks(py::module_& m) {
   py::class_<PyTrainer>(m, "Trainer")
       .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
                     const py::list&, py::handle, py::handle, const std::string&, index_t, bool, bool,
-                    std::uint64_t, const py::dict&, double, double, const std::string&>(),
+                    std::uint64_t, const py::dict&, double, double, const std::string&, index_t, index_t,
+                    py::object>(),
            py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
            py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("loss"),
            py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"),
-           py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu")
+           py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu",
+           py::arg("global_rows") = 0, py::arg("row_offset") = 0, py::arg("reduce") = py::none())
       .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
       .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch)
       .def_property_readonly("step", &PyTrainer::step)
+      .def_property_readonly("epoch_loss_sum", &PyTrainer::epoch_loss_sum)
+      .def_property_readonly("epoch_rows", &PyTrainer::epoch_rows)
       .def_property_readonly("x_max", &PyTrainer::x_max)
       .def_property_readonly("allocated_bytes", &PyTrainer::allocated_bytes);
   m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("n"), py::arg("batch_size"),
-        py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu");
+        py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu",
+        py::arg("global_rows") = 0);
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
   m.def("all_finite", &all_finite_py, py::arg("arrays"));
   m.def("output_bound", &output_bound_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),

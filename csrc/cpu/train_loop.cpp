@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 
 #include "fastmlp/checked.h"
+#include "fastmlp/data_parallel.h"
 #include "fastmlp/ops.h"
 #include "fastmlp/parallel.h"
 
@@ -117,31 +119,37 @@ int parts_for(const Layers& layers, index_t rows) {
   return total >= kMinWork && biggest < kMaxSideBySideProduct ? 2 : 1;
 }
 
-// What one part of a mini-batch needs: its workspace, its gathered rows and its gradients.
+// What one part of a mini-batch needs: its workspace, its gathered rows and its gradients. The
+// gradients of all parameters lie in one flat buffer (W0, b0, W1, b1, ...), which a data parallel step
+// sums over processes in one call; `extra` more elements follow them (the step's status there).
 template <class T>
 struct Part {
   Workspace<T> ws;
   std::vector<T> xb, yb;
-  std::vector<std::vector<T>> grad_store;
-  std::vector<T*> grads;
+  std::vector<T> grad;  // every parameter's gradient, then `extra` elements
+  std::vector<T*> grads;  // grads[2l], grads[2l+1]: dL/dW_l, dL/db_l inside `grad`
+  std::size_t params = 0;
 
-  Part(const std::vector<LayerRef<T>>& layers, index_t rows, index_t x_cols, index_t y_cols, bool gather)
+  Part(const std::vector<LayerRef<T>>& layers, index_t rows, index_t x_cols, index_t y_cols, bool gather,
+       std::size_t extra = 0)
       : ws(layers, rows) {
     if (gather) {
       xb.resize(size_t(rows * x_cols));
       yb.resize(size_t(rows * y_cols));
     }
+    for (const auto& L : layers) params += size_t(L.in * L.out + L.out);
+    grad.resize(params + extra);
+    T* at = grad.data();
     for (const auto& L : layers) {
-      grad_store.emplace_back(size_t(L.in * L.out));
-      grad_store.emplace_back(size_t(L.out));
+      grads.push_back(at);
+      grads.push_back(at + L.in * L.out);
+      at += L.in * L.out + L.out;
     }
-    for (auto& g : grad_store) grads.push_back(g.data());
   }
 
   std::size_t bytes() const {
-    std::size_t count = ws.grad_a.size() + ws.grad_b.size() + xb.size() + yb.size();
+    std::size_t count = ws.grad_a.size() + ws.grad_b.size() + xb.size() + yb.size() + grad.size();
     for (const auto& a : ws.act) count += a.size();
-    for (const auto& g : grad_store) count += g.size();
     return sizeof(T) * count;
   }
 };
@@ -151,7 +159,9 @@ constexpr double kSmallLayerProduct = 128.0 * 128.0 * 128.0;
 
 // What a trainer allocates, decided from the shapes alone, so that trainer_bytes can tell it before.
 struct Plan {
-  index_t batch = 0;             // rows of a full batch
+  index_t total = 0;             // rows of the (global) data set
+  index_t batch = 0;             // rows of a full (global) batch
+  index_t rows = 0;              // most rows a step of this process runs: a batch, or its share of one
   bool gather = false;           // batches are gathered through a shuffled order
   index_t half = 0;              // rows of the second part's buffers; 0 when no step of the epoch is cut
   std::vector<bool> transposed;  // layer l keeps a transposed copy of W_l
@@ -160,17 +170,38 @@ struct Plan {
 template <class Layers>
 Plan plan_for(const Layers& layers, index_t n, const TrainOptions& opt) {
   Plan p;
-  p.batch = opt.batch_size > 0 ? std::min(opt.batch_size, n) : n;
-  p.gather = opt.shuffle && p.batch < n;  // a full batch's gradient does not depend on the order
+  p.total = opt.global_rows > 0 ? opt.global_rows : n;
+  p.batch = opt.batch_size > 0 ? std::min(opt.batch_size, p.total) : p.total;
+  p.gather = opt.shuffle && p.batch < p.total;  // a full batch's gradient does not depend on the order
   // Part 0 holds a whole batch (steps that are not cut use it alone); part 1 half of one, made only
   // when some step of the epoch is cut (the last, shorter batch may be cut when a full one is not).
-  const index_t last = opt.drop_last ? 0 : n % p.batch;  // a dropped last batch is never run
-  if (parts_for(layers, p.batch) == 2 || (last > 0 && parts_for(layers, last) == 2)) p.half = (p.batch + 1) / 2;
-  const double part_rows = double((p.batch + 1) / 2);
+  if (opt.global_rows == 0) {
+    p.rows = p.batch;
+    const index_t last = opt.drop_last ? 0 : n % p.batch;  // a dropped last batch is never run
+    if (parts_for(layers, p.batch) == 2 || (last > 0 && parts_for(layers, last) == 2)) p.half = (p.batch + 1) / 2;
+  } else {
+    // A process's share of a batch may be any count up to min(batch, n): cut when the largest is, or
+    // when the largest count still run side by side is (parts_for stops cutting past 2^27 products).
+    p.rows = std::max<index_t>(1, std::min(p.batch, n));
+    double widest = 1.0;
+    for (const auto& L : layers) widest = std::max(widest, double(L.in) * double(L.out));
+    const index_t side_by_side = index_t(std::min(double(p.rows), std::ceil(kMaxSideBySideProduct / widest) - 1));
+    if (parts_for(layers, p.rows) == 2 || (side_by_side > 0 && parts_for(layers, side_by_side) == 2))
+      p.half = (p.rows + 1) / 2;
+  }
+  const double part_rows = double((p.rows + 1) / 2);
   for (size_t l = 0; l < layers.size(); ++l)
     p.transposed.push_back(l > 0 && part_rows * double(layers[l].in) * double(layers[l].out) < kSmallLayerProduct);
   return p;
 }
+
+// The rows of one step that this process runs: order[first .. first + count) when gathered through
+// an order, else the contiguous rows first .. first + count.
+struct StepRows {
+  const std::int64_t* order = nullptr;
+  index_t first = 0, count = 0;
+  StepRows part(index_t begin, index_t rows) const { return {order, first + begin, rows}; }
+};
 
 template <class T>
 class Trainer final : public TrainerBase {
@@ -178,68 +209,104 @@ class Trainer final : public TrainerBase {
   Trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y, const TrainOptions& opt)
       : layers_(std::move(layers)), x_(x), y_(y), opt_(opt) {
     const Plan plan = plan_for(layers_, x_.rows, opt_);
+    total_ = plan.total;
     batch_ = plan.batch;
     gather_ = plan.gather;
-    if (gather_) order_.resize(size_t(x_.rows));
-    parts_.emplace_back(layers_, batch_, x_.cols, y_.cols, gather_);
+    distributed_ = opt_.global_rows > 0;
+    if (gather_) order_.resize(size_t(distributed_ ? total_ : x_.rows));
+    if (distributed_ && gather_) local_order_.resize(size_t(x_.rows));
+    if (distributed_) step_first_.resize(size_t(steps_per_epoch() + 1));
+    parts_.emplace_back(layers_, plan.rows, x_.cols, y_.cols, gather_, distributed_ ? 1 : 0);
     if (plan.half > 0) parts_.emplace_back(layers_, plan.half, x_.cols, y_.cols, gather_);
     for (size_t l = 0; l < layers_.size(); ++l)
       w_t_.emplace_back(plan.transposed[l] ? size_t(layers_[l].in * layers_[l].out) : 0);
   }
 
   std::size_t allocated_bytes() const override {
-    std::size_t bytes = sizeof(std::int64_t) * order_.size();
+    std::size_t bytes = sizeof(std::int64_t) * (order_.size() + local_order_.size() + step_first_.size());
     for (const auto& p : parts_) bytes += p.bytes();
     for (const auto& w : w_t_) bytes += sizeof(T) * w.size();
     return bytes;
   }
 
   index_t steps_per_epoch() const override {
-    const index_t n = x_.rows;
-    return opt_.drop_last ? n / batch_ : (n + batch_ - 1) / batch_;
+    return opt_.drop_last ? total_ / batch_ : (total_ + batch_ - 1) / batch_;
   }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
-    if (gather_) permutation(opt_.seed, epoch, order_.data(), x_.rows);
+    if (gather_) permutation(opt_.seed, epoch, order_.data(), total_);
+    if (distributed_) share_of_steps();
     transpose_weights();  // Python may have changed the weights since the last epoch
-    const index_t n = x_.rows, steps = steps_per_epoch();
-    double loss_sum = 0.0;
-    index_t seen = 0;
+    const index_t steps = steps_per_epoch();
+    epoch_loss_sum_ = 0.0;
+    epoch_rows_ = 0;
     for (index_t s = 0; s < steps; ++s) {
-      poll_interrupt();  // Ctrl-C between steps: the weights are those of the last completed step
-      const index_t begin = s * batch_, rows = std::min(batch_, n - begin);
-      loss_sum += train_step(begin, rows, lr[s], step + 1);
+      const index_t begin = s * batch_, rows = std::min(batch_, total_ - begin);
+      StepRows mine{gather_ ? order_.data() : nullptr, begin, rows};
+      if (distributed_) mine = {gather_ ? local_order_.data() : nullptr, step_first_[s], step_first_[s + 1] - step_first_[s]};
+      epoch_loss_sum_ += train_step(mine, rows, lr[s], step + 1);
       ++step;
-      seen += rows;
+      epoch_rows_ += mine.count;
     }
-    return seen > 0 ? loss_sum / double(seen) : 0.0;
+    return epoch_rows_ > 0 ? epoch_loss_sum_ / double(epoch_rows_) : 0.0;
   }
 
  private:
-  // One optimizer step on rows [begin, begin + rows) of the epoch's order, in its phases: gradients
-  // (of one or two parts of the batch), their sum, clipping, update. Returns the batch's loss sum.
-  double train_step(index_t begin, index_t rows, double lr, std::int64_t step) {
-    const int parts = parts_for(layers_, rows);
-    const index_t first = parts == 2 ? (rows + 1) / 2 : rows;
-    const double scale = 1.0 / double(rows * y_.cols);  // the mean over the whole batch's elements
+  // Data parallel: which of this process's rows each step of the epoch runs (see data_parallel.h).
+  void share_of_steps() {
+    fastmlp::share_of_steps(gather_ ? order_.data() : nullptr, total_, batch_, steps_per_epoch(), opt_.row_offset,
+                            x_.rows, local_order_.data(), step_first_.data());
+  }
+
+  // One optimizer step in its phases: the gradients of this process's rows of the batch (in one or two
+  // parts), their sum over processes (data parallel), clipping, the update. batch_rows is the whole
+  // (global) batch, whose element count scales the mean. Returns the sum over the rows run of each row's
+  // loss (the mean over its elements).
+  double train_step(const StepRows& mine, index_t batch_rows, double lr, std::int64_t step) {
+    const bool fuse_update = !opt_.reduce && opt_.clip_grad_norm <= 0.0 && opt_.clip_grad_value <= 0.0;
+    double sum = 0.0;
+    bool updated = false;
+    std::exception_ptr failure;
+    try {
+      poll_interrupt();  // Ctrl-C between steps: the weights are those of the last completed step
+      sum = gradients(mine, 1.0 / double(batch_rows * y_.cols), fuse_update ? &lr : nullptr, step, updated);
+    } catch (...) {
+      if (!opt_.reduce) throw;
+      failure = std::current_exception();  // every process must still join this step's reduce
+    }
+    if (opt_.reduce) reduce_gradients(failure);
+    if (!updated) {
+      clip_gradients();
+      update(lr, step, 0, 1);
+    }
+    return sum / double(y_.cols);  // the loss of each row is the mean over its elements
+  }
+
+  // Phase 1: the gradients of `mine` into parts_[0].grad, scaled by `scale`. Cut in two parts when the
+  // rows are many; with two threads the parts run side by side, and then (given `lr`: no clipping, no
+  // reduce) the update too, split between the threads, in the same parallel region.
+  double gradients(const StepRows& mine, double scale, const double* lr, std::int64_t step, bool& updated) {
+    if (mine.count == 0) {  // none of this batch's rows lives here: this process adds zero
+      std::fill(parts_[0].grad.begin(), parts_[0].grad.begin() + std::ptrdiff_t(parts_[0].params), T(0));
+      return 0.0;
+    }
+    const int parts = parts_for(layers_, mine.count);
+    const index_t first = parts == 2 ? (mine.count + 1) / 2 : mine.count;
     double sums[2] = {0.0, 0.0};
-    auto gradients = [&](int p) {
-      sums[p] = run_part(parts_[size_t(p)], begin + (p == 0 ? 0 : first), p == 0 ? first : rows - first, scale);
+    auto run = [&](int p) {
+      sums[p] = run_part(parts_[size_t(p)], p == 0 ? mine.part(0, first) : mine.part(first, mine.count - first), scale);
     };
-    const bool clipping = opt_.clip_grad_norm > 0.0 || opt_.clip_grad_value > 0.0;
     if (parts == 2 && get_num_threads() > 1) {
-      // The only parallel region of a step: one part per thread, then the sum of their gradients and
-      // (without clipping, which needs them all) the update, split between the two threads. Around a
-      // step that is not cut, a region would make the GEMM's own threads a nested team. Nothing may
-      // leave a parallel region by an exception (a thread past the barrier would wait forever, and
-      // OpenMP terminates the process): a failure (e.g. out of memory in a GEMM's scratch buffer) is
-      // kept and rethrown after the region.
+      // The only parallel region of a step. Around a step that is not cut, a region would make the
+      // GEMM's own threads a nested team. Nothing may leave a parallel region by an exception (a thread
+      // past the barrier would wait forever, and OpenMP terminates the process): a failure (e.g. out of
+      // memory in a GEMM's scratch buffer) is kept and rethrown after the region.
       std::exception_ptr failure;
 #pragma omp parallel num_threads(start_team(2))
       {
         const int t = team_rank(), team = team_size();
         try {
-          for (int p = t; p < 2; p += team) gradients(p);
+          for (int p = t; p < 2; p += team) run(p);
         } catch (...) {
 #pragma omp critical(fastmlp_train_failure)
           if (!failure) failure = std::current_exception();
@@ -247,35 +314,45 @@ class Trainer final : public TrainerBase {
 #pragma omp barrier
         if (!failure) {
           sum_parts(t, team);
-          if (!clipping) update(lr, step, t, team);
+          if (lr) update(*lr, step, t, team);
         }
       }
       if (failure) std::rethrow_exception(failure);
-      if (clipping) {
-        clip_gradients();
-        update(lr, step, 0, 1);
-      }
+      updated = lr != nullptr;
     } else {
-      for (int p = 0; p < parts; ++p) gradients(p);
+      for (int p = 0; p < parts; ++p) run(p);
       if (parts == 2) sum_parts(0, 1);
-      clip_gradients();
-      update(lr, step, 0, 1);
     }
-    return (sums[0] + sums[1]) * scale * double(rows);
+    return sums[0] + sums[1];
   }
 
-  // Part 0's gradients plus part 1's, elementwise (thread t of `team` adds its share of each buffer).
+  // Phase 2 (data parallel): the sum over all processes, in place, with each one's status after the
+  // gradients. Every process calls it once per step, failed or not, so none waits forever for one that
+  // threw; then all stop together.
+  void reduce_gradients(const std::exception_ptr& failure) {
+    Part<T>& p = parts_[0];
+    p.grad[p.params] = failure ? T(1) : T(0);
+    opt_.reduce(p.grad.data(), p.grad.size());
+    if (failure) std::rethrow_exception(failure);
+    if (p.grad[p.params] != T(0))
+      throw std::runtime_error("another process of this data parallel fit failed in the same step (its own "
+                               "error says why); every process stops");
+  }
+
+  // Part 0's gradients plus part 1's, elementwise. Thread t of `team` adds the same share of each
+  // parameter that update(t, team) then updates, so the two need no barrier between them.
   void sum_parts(int t, int team) {
-    for (size_t g = 0; g < parts_[0].grad_store.size(); ++g) {
-      T* dst = parts_[0].grad_store[g].data();
-      const T* add = parts_[1].grad_store[g].data();
-      const size_t size = parts_[0].grad_store[g].size(), lo = size * t / team, hi = size * (t + 1) / team;
-      for (size_t i = lo; i < hi; ++i) dst[i] += add[i];
+    for (size_t g = 0; g < parts_[0].grads.size(); ++g) {
+      const LayerRef<T>& L = layers_[g / 2];
+      const index_t size = g % 2 == 0 ? L.in * L.out : L.out, lo = size * t / team, hi = size * (t + 1) / team;
+      T* dst = parts_[0].grads[g];
+      const T* add = parts_[1].grads[g];
+      for (index_t i = lo; i < hi; ++i) dst[i] += add[i];
     }
   }
 
-  // The optimizer step on thread t's share of every parameter (elementwise: any split, same bits), and
-  // the transposed copies of what it wrote.
+  // Phase 4: the optimizer step on thread t's share of every parameter (elementwise: any split, same
+  // bits), and the transposed copies of what it wrote.
   void update(double lr, std::int64_t step, int t, int team) {
     const std::vector<T*>& grads = parts_[0].grads;
     for (size_t l = 0; l < layers_.size(); ++l) {
@@ -317,47 +394,47 @@ class Trainer final : public TrainerBase {
     optimizer_step<T>(opt_.optimizer, lr, step, param + lo, grad + lo, shifted, hi - lo);
   }
 
-  // Rows [start, start + rows) of the epoch's order through `part`: the loss summed over them, their
-  // gradients scaled by `scale` into part.grads.
-  double run_part(Part<T>& part, index_t start, index_t rows, double scale) {
+  // The rows `rows` through `part`: the loss summed over them, their gradients scaled by `scale` into
+  // part.grads.
+  double run_part(Part<T>& part, const StepRows& rows, double scale) {
     Matrix<const T> xb, yb;
-    if (gather_) {
-      gather(x_, order_.data() + start, rows, part.xb.data());
-      gather(y_, order_.data() + start, rows, part.yb.data());
-      xb = Matrix<const T>(part.xb.data(), rows, x_.cols);
-      yb = Matrix<const T>(part.yb.data(), rows, y_.cols);
+    if (rows.order) {
+      gather(x_, rows.order + rows.first, rows.count, part.xb.data());
+      gather(y_, rows.order + rows.first, rows.count, part.yb.data());
+      xb = Matrix<const T>(part.xb.data(), rows.count, x_.cols);
+      yb = Matrix<const T>(part.yb.data(), rows.count, y_.cols);
     } else {
-      xb = Matrix<const T>(x_.row(start), rows, x_.cols, x_.stride);
-      yb = Matrix<const T>(y_.row(start), rows, y_.cols, y_.stride);
+      xb = Matrix<const T>(x_.row(rows.first), rows.count, x_.cols, x_.stride);
+      yb = Matrix<const T>(y_.row(rows.first), rows.count, y_.cols, y_.stride);
     }
     return forward_backward(layers_, opt_.loss, xb, yb, part.ws, part.grads, scale, &w_t_);
   }
 
-  // As torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1) and
-  // clip_grad_value_; the norm is summed in double in a fixed order.
+  // Phase 3: as torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1)
+  // and clip_grad_value_; the norm is summed in double in a fixed order.
   void clip_gradients() {
+    T* g = parts_[0].grad.data();
+    const size_t n = parts_[0].params;
     if (opt_.clip_grad_value > 0.0) {
       const T v = T(opt_.clip_grad_value);
-      for (auto& g : parts_[0].grad_store)
-        for (T& x : g) x = x > v ? v : (x < -v ? -v : x);  // a NaN stays NaN (as torch)
+      for (size_t i = 0; i < n; ++i) g[i] = g[i] > v ? v : (g[i] < -v ? -v : g[i]);  // a NaN stays NaN (as torch)
     }
     if (opt_.clip_grad_norm > 0.0) {
       double sq = 0.0;
-      for (const auto& g : parts_[0].grad_store)
-        for (T x : g) sq += double(x) * double(x);
+      for (size_t i = 0; i < n; ++i) sq += double(g[i]) * double(g[i]);
       const double coef = opt_.clip_grad_norm / (std::sqrt(sq) + 1e-6);
       if (coef < 1.0)
-        for (auto& g : parts_[0].grad_store)
-          for (T& x : g) x *= T(coef);
+        for (size_t i = 0; i < n; ++i) g[i] *= T(coef);
     }
   }
 
   std::vector<LayerRef<T>> layers_;
   Matrix<const T> x_, y_;
   TrainOptions opt_;
-  index_t batch_ = 0;
-  bool gather_ = false;
-  std::vector<std::int64_t> order_;
+  index_t total_ = 0, batch_ = 0;  // rows of the (global) data set and of a full (global) batch
+  bool gather_ = false, distributed_ = false;
+  std::vector<std::int64_t> order_;  // the epoch's (global) order
+  std::vector<std::int64_t> local_order_, step_first_;  // data parallel: see share_of_steps
   std::vector<Part<T>> parts_;  // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half
   std::vector<std::vector<T>> w_t_;  // transposed weights of layers 1.. (layer 0's grad_x is not needed)
 };
@@ -433,8 +510,9 @@ std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matri
 
 std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n,
                           const TrainOptions& options) {
-  if (layers.empty() || n < 1) return 0;
+  if (layers.empty() || (n < 1 && options.global_rows == 0)) return 0;
   const Plan plan = plan_for(layers, n, options);
+  const bool distributed = options.global_rows > 0;
   Count widths = 0, widest = 0, params = 0, transposed = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
     const Count in = std::uint64_t(layers[l].in), out = std::uint64_t(layers[l].out);
@@ -444,12 +522,16 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
     if (plan.transposed[l]) transposed = transposed + in * out;
   }
   // A part of `rows`: each layer's output, two gradient buffers as wide as the widest layer, the
-  // gathered input and target rows, and a gradient per parameter (as Part allocates them). Counted
-  // without wrapping (Count throws past 2^64).
+  // gathered input and target rows, and a gradient per parameter (as Part allocates them; data
+  // parallel, part 0 also holds the step's status). Counted without wrapping (Count throws past 2^64).
   const Count gathered = plan.gather ? Count(std::uint64_t(layers.front().in + layers.back().out)) : Count(0);
   auto part = [&](index_t rows) { return Count(std::uint64_t(rows)) * (widths + Count(2) * widest + gathered) + params; };
-  const Count count = part(plan.batch) + transposed + (plan.half > 0 ? part(plan.half) : Count(0));
-  return (Count(item) * count + (plan.gather ? Count(sizeof(std::int64_t)) * Count(std::uint64_t(n)) : Count(0))).v;
+  const Count count = part(plan.rows) + Count(distributed ? 1 : 0) + transposed + (plan.half > 0 ? part(plan.half) : Count(0));
+  // The epoch's order (global when data parallel, with the local rows' order and the steps' bounds).
+  const index_t steps = options.drop_last ? plan.total / plan.batch : (plan.total + plan.batch - 1) / plan.batch;
+  Count orders = plan.gather ? Count(std::uint64_t(plan.total)) : Count(0);
+  if (distributed) orders = orders + Count(plan.gather ? std::uint64_t(n) : 0) + Count(std::uint64_t(steps + 1));
+  return (Count(item) * count + Count(sizeof(std::int64_t)) * orders).v;
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                    \

@@ -5,11 +5,14 @@
 // uploaded once per epoch. Also here: device queries, matmul and the forward pass for predict().
 #include <algorithm>
 #include <cstdio>
+#include <exception>
+#include <stdexcept>
 #include <vector>
 
 #include "common.cuh"
 #include "fastmlp/checked.h"
 #include "fastmlp/cuda_ops.h"
+#include "fastmlp/data_parallel.h"
 #include "fastmlp/parallel.h"
 #include "kernels.cuh"
 
@@ -153,9 +156,9 @@ template <class T>
 class Trainer final : public TrainerBase {
  public:
   Trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y, const TrainOptions& opt)
-      : opt_(opt), n_(x.rows), in_(x.cols), out_(y.cols),
-        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows),
-        net_(std::move(layers), true), ws_(net_.host, batch_),
+      : opt_(opt), n_(x.rows), in_(x.cols), out_(y.cols), total_(opt.global_rows > 0 ? opt.global_rows : x.rows),
+        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, total_) : total_),
+        net_(std::move(layers), true), ws_(net_.host, std::max<index_t>(1, std::min(batch_, x.rows))),
         x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
     x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
     y_.upload(y.data, y.rows * y.cols);
@@ -165,16 +168,25 @@ class Trainer final : public TrainerBase {
       for (auto& s : net_.ws[l]) w_state_.back().push_back(s.get());
       for (auto& s : net_.bs[l]) b_state_.back().push_back(s.get());
     }
-    gather_ = opt_.shuffle && batch_ < n_;
+    gather_ = opt_.shuffle && batch_ < total_;
+    const index_t rows = std::max<index_t>(1, std::min(batch_, n_));  // most rows of a step here
     if (gather_) {
-      order_host_.resize(size_t(n_));
-      order_ = DeviceBuffer<std::int64_t>(n_);
-      xb_ = DeviceBuffer<T>(batch_ * in_);
-      yb_ = DeviceBuffer<T>(batch_ * out_);
+      order_host_.resize(size_t(total_));
+      order_ = DeviceBuffer<std::int64_t>(std::max<index_t>(n_, 1));
+      xb_ = DeviceBuffer<T>(rows * in_);
+      yb_ = DeviceBuffer<T>(rows * out_);
+    }
+    if (opt_.global_rows > 0) {  // data parallel: the host's share of each step, and the staged gradients
+      if (gather_) local_order_host_.resize(size_t(n_));
+      step_first_.resize(size_t(steps_per_epoch() + 1));
+      for (const auto& L : net_.host) params_ += size_t(L.in * L.out + L.out);
+      staged_.resize(params_ + 1);
     }
   }
 
-  index_t steps_per_epoch() const override { return opt_.drop_last ? n_ / batch_ : (n_ + batch_ - 1) / batch_; }
+  index_t steps_per_epoch() const override {
+    return opt_.drop_last ? total_ / batch_ : (total_ + batch_ - 1) / batch_;
+  }
 
   std::size_t allocated_bytes() const override {
     std::size_t count = x_.size() + y_.size() + xb_.size() + yb_.size() + ws_.grad_a.size() + ws_.grad_b.size();
@@ -190,43 +202,108 @@ class Trainer final : public TrainerBase {
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
     net_.upload();  // what Python changed since the trainer was made (on_train_begin, between epochs)
+    const bool distributed = opt_.global_rows > 0;
     if (gather_) {
-      permutation(opt_.seed, epoch, order_host_.data(), n_);
-      order_.upload(order_host_.data(), n_);
+      permutation(opt_.seed, epoch, order_host_.data(), total_);
+      if (!distributed) order_.upload(order_host_.data(), n_);
+    }
+    if (distributed) {
+      share_of_steps(gather_ ? order_host_.data() : nullptr, total_, batch_, steps_per_epoch(), opt_.row_offset, n_,
+                     local_order_host_.data(), step_first_.data());
+      if (gather_ && n_ > 0) order_.upload(local_order_host_.data(), n_);
     }
     CUDA_CHECK(cudaMemset(acc_.get(), 0, sizeof(double) * 2));
     const index_t steps = steps_per_epoch();
     index_t seen = 0;
     for (index_t s = 0; s < steps; ++s) {
+      const index_t begin = s * batch_, batch_rows = std::min(batch_, total_ - begin);
+      const index_t first = distributed ? step_first_[size_t(s)] : begin;
+      const index_t rows = distributed ? step_first_[size_t(s) + 1] - first : batch_rows;
+      std::exception_ptr failure;
       try {
         poll_interrupt();  // Ctrl-C: the host gets the weights and state of the steps done, then it raises
+        if (rows > 0) {
+          const T *xb = x_.get() + first * in_, *yb = y_.get() + first * out_;
+          if (gather_) {
+            cuda::gather_rows<T>(x_.get(), order_.get() + first, rows, in_, xb_.get());
+            cuda::gather_rows<T>(y_.get(), order_.get() + first, rows, out_, yb_.get());
+            xb = xb_.get();
+            yb = yb_.get();
+          }
+          loss_and_gradients(net_, opt_.loss, xb, yb, rows, ws_, double(rows), partial_.get(), acc_.get());
+        } else {
+          zero_gradients();  // none of this batch's rows lives here: this process adds zero
+        }
       } catch (...) {
+        failure = std::current_exception();
+      }
+      if (distributed) {
+        reduce(failure, double(rows) / double(batch_rows));
+      } else if (failure) {
         net_.download();
-        throw;
+        std::rethrow_exception(failure);
       }
-      const index_t begin = s * batch_, rows = std::min(batch_, n_ - begin);
-      const T *xb = x_.get() + begin * in_, *yb = y_.get() + begin * out_;
-      if (gather_) {
-        cuda::gather_rows<T>(x_.get(), order_.get() + begin, rows, in_, xb_.get());
-        cuda::gather_rows<T>(y_.get(), order_.get() + begin, rows, out_, yb_.get());
-        xb = xb_.get();
-        yb = yb_.get();
-      }
-      step_once(xb, yb, rows, lr[s], step + 1);
+      step_once(lr[s], step + 1);
       ++step;
       seen += rows;
     }
     double sum = 0.0;
     CUDA_CHECK(cudaMemcpy(&sum, acc_.get(), sizeof(double), cudaMemcpyDeviceToHost));
     net_.download();
+    epoch_loss_sum_ = sum;
+    epoch_rows_ = seen;
     return seen > 0 ? sum / double(seen) : 0.0;
   }
 
  private:
-  void step_once(const T* xb, const T* yb, index_t rows, double lr, std::int64_t step) {
+  void zero_gradients() {
+    const auto& layers = net_.host;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      CUDA_CHECK(cudaMemset(net_.gw[l].get(), 0, sizeof(T) * size_t(layers[l].in * layers[l].out)));
+      CUDA_CHECK(cudaMemset(net_.gb[l].get(), 0, sizeof(T) * size_t(layers[l].out)));
+    }
+  }
+
+  // Data parallel: the gradients go to the host (one flat buffer, the step's status after them),
+  // scaled from this process's mean to its share of the global batch's mean, are summed over all
+  // processes by opt_.reduce, and come back. Host staging works with any MPI; NCCL on the device is
+  // the faster way (README). A failure here or elsewhere makes every process throw after the sum.
+  void reduce(const std::exception_ptr& failure, double share) {
+    const auto& layers = net_.host;
+    size_t at = 0;
+    if (!failure) {
+      for (size_t l = 0; l < layers.size(); ++l) {
+        net_.gw[l].download(staged_.data() + at, layers[l].in * layers[l].out);
+        at += size_t(layers[l].in * layers[l].out);
+        net_.gb[l].download(staged_.data() + at, layers[l].out);
+        at += size_t(layers[l].out);
+      }
+      for (size_t i = 0; i < params_; ++i) staged_[i] = T(double(staged_[i]) * share);
+    }
+    staged_[params_] = failure ? T(1) : T(0);
+    opt_.reduce(staged_.data(), staged_.size());
+    if (failure) {
+      net_.download();
+      std::rethrow_exception(failure);
+    }
+    if (staged_[params_] != T(0)) {
+      net_.download();
+      throw std::runtime_error("another process of this data parallel fit failed in the same step (its own "
+                               "error says why); every process stops");
+    }
+    at = 0;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      net_.gw[l].upload(staged_.data() + at, layers[l].in * layers[l].out);
+      at += size_t(layers[l].in * layers[l].out);
+      net_.gb[l].upload(staged_.data() + at, layers[l].out);
+      at += size_t(layers[l].out);
+    }
+  }
+
+  // Clipping and the update, on the gradients in net_.gw / net_.gb.
+  void step_once(double lr, std::int64_t step) {
     const auto& layers = net_.host;
     const size_t L = layers.size();
-    loss_and_gradients(net_, opt_.loss, xb, yb, rows, ws_, double(rows), partial_.get(), acc_.get());
     clip();
     const StepCoefficients<T> c = step_coefficients<T>(opt_.optimizer, lr, step);
     for (size_t l = 0; l < L; ++l) {
@@ -260,7 +337,7 @@ class Trainer final : public TrainerBase {
   }
 
   TrainOptions opt_;
-  index_t n_, in_, out_, batch_;
+  index_t n_, in_, out_, total_, batch_;
   DeviceNet<T> net_;
   DeviceWorkspace<T> ws_;
   DeviceBuffer<T> x_, y_, xb_, yb_;
@@ -268,6 +345,9 @@ class Trainer final : public TrainerBase {
   bool gather_ = false;
   std::vector<std::vector<T*>> w_state_, b_state_;
   std::vector<std::int64_t> order_host_;
+  std::vector<std::int64_t> local_order_host_, step_first_;  // data parallel: see share_of_steps
+  std::vector<T> staged_;  // data parallel: the step's gradients and status, on the host
+  size_t params_ = 0;
   DeviceBuffer<std::int64_t> order_;
 };
 

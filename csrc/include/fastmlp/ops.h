@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -149,6 +150,15 @@ struct TrainOptions {
   bool drop_last = false;
   std::uint64_t seed = 0;
   OptimizerSpec optimizer;
+  // Data parallel (fastmlp.distributed): this process holds rows [row_offset, row_offset + n) of a
+  // data set of global_rows rows. Batches, the order and the gradient's scale are the global data
+  // set's; each step computes the gradient of the rows it holds (maybe none) and calls `reduce` on one
+  // flat buffer, every gradient followed by a status value (0: this process's step went well), which
+  // must return the elementwise sum over all processes (an in-place all-reduce). global_rows = 0: one
+  // process, no reduce.
+  index_t global_rows = 0;
+  index_t row_offset = 0;
+  std::function<void(void* data, std::size_t count)> reduce;
 };
 
 // Forward over a whole data set in chunks: out (n x last width). Threads as set by set_num_threads.
@@ -171,9 +181,17 @@ class TrainerBase {
   // losses, each taken before its step's update. `step` is the optimizer's step count, advanced per batch.
   virtual double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) = 0;
   virtual index_t steps_per_epoch() const = 0;
+  // The last epoch's loss summed over the rows this process ran, and their count (data parallel fits
+  // add them up over all processes).
+  double epoch_loss_sum() const { return epoch_loss_sum_; }
+  index_t epoch_rows() const { return epoch_rows_; }
   // Bytes of the buffers the trainer itself holds (host memory on the CPU, device memory on CUDA),
   // counted from the buffers as allocated; trainer_bytes predicts it before anything is allocated.
   virtual std::size_t allocated_bytes() const = 0;
+
+ protected:
+  double epoch_loss_sum_ = 0.0;
+  index_t epoch_rows_ = 0;
 };
 
 // The shape of a dense layer, all that a trainer's memory depends on.

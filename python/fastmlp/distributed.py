@@ -1,0 +1,186 @@
+"""Data-parallel training over MPI, through mpi4py (an optional extra: pip install "fastmlp[mpi]").
+
+P processes each hold a contiguous block of the global rows, in rank order (rank 0 the first rows).
+`MLP.fit(X_block, y_block, ..., comm=comm)` then computes what a one-process fit on the concatenated
+data computes: every rank walks the same global order of each epoch, computes the gradient of the
+rows of each global batch that it holds (possibly none) scaled by the global batch size, and one
+in-place SUM all-reduce of one flat gradient buffer per step adds them up; clipping and the update
+follow, identical on every rank. Epoch losses, validation losses, stopping decisions and failures are
+agreed on by all ranks, so they stop together.
+
+    # mpiexec -n 4 python -m mpi4py train.py
+    import fastmlp
+    from fastmlp import distributed
+    comm = distributed.init()
+    X, y = distributed.read_rows("X.npy", comm), distributed.read_rows("y.npy", comm)
+    model = fastmlp.MLP([X.shape[1], 64, 1])
+    model.fit(X, y, batch_size=1024, epochs=10, comm=comm)   # batch_size is the global batch
+    if distributed.is_main(comm):
+        model.save("model.npz")                               # save writes from rank 0 only anyway
+
+`python -m mpi4py` makes an uncaught exception on any rank abort the whole job; init() installs the
+same guard for scripts started without it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+__all__ = ["init", "rank", "size", "is_main", "block", "read_rows", "launched_under_mpi"]
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise ImportError("data-parallel training needs mpi4py and an MPI library: pip install 'fastmlp[mpi]' "
+                          f"(mpi4py with the mpich wheel), or mpi4py built against your cluster's MPI ({e})") from e
+    return MPI
+
+
+def init():
+    """COMM_WORLD, with an excepthook that aborts every rank when one raises an uncaught exception
+    (else the others would wait for it forever in their next collective)."""
+    MPI = _mpi()
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() > 1 and not getattr(sys.excepthook, "_fastmlp_abort", False):
+        previous = sys.excepthook
+
+        def abort_all(kind, value, tb):
+            previous(kind, value, tb)
+            sys.stderr.flush()
+            comm.Abort(1)
+
+        abort_all._fastmlp_abort = True
+        sys.excepthook = abort_all
+    return comm
+
+
+def _world(comm):
+    return _mpi().COMM_WORLD if comm is None else comm
+
+
+def rank(comm=None):
+    """This process's rank in comm (COMM_WORLD by default)."""
+    return _world(comm).Get_rank()
+
+
+def size(comm=None):
+    """The number of processes in comm (COMM_WORLD by default)."""
+    return _world(comm).Get_size()
+
+
+def is_main(comm=None):
+    """True on rank 0: the rank that prints and saves."""
+    return rank(comm) == 0
+
+
+def launched_under_mpi():
+    """True when this process was started by mpiexec/mpirun with more than one process (read from the
+    launcher's environment, without importing MPI)."""
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS"):
+        value = os.environ.get(key, "")
+        if value.isdigit() and int(value) > 1 and (key != "SLURM_NTASKS" or "PMI_RANK" in os.environ):
+            return True
+    return False
+
+
+def block(n, rank, size):
+    """(start, stop) of rank's contiguous block of n rows: the first n % size ranks get one row more."""
+    if not (isinstance(size, int) and size >= 1 and isinstance(rank, int) and 0 <= rank < size and n >= 0):
+        raise ValueError(f"block needs n >= 0 and 0 <= rank < size, got n={n}, rank={rank}, size={size}")
+    base, extra = divmod(int(n), size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
+def read_rows(path, comm=None, *, rank=None, size=None):
+    """Rank r's block of rows of the array in `path` (.npy: memory-mapped, so only that block is read
+    from disk; .npz: its only array, or the one named by path 'file.npz:name'). rank and size default
+    to comm's (COMM_WORLD's)."""
+    if rank is None or size is None:
+        world = _world(comm)
+        rank = world.Get_rank() if rank is None else rank
+        size = world.Get_size() if size is None else size
+    path = os.fspath(path)
+    name = None
+    if ".npz:" in path:
+        path, name = path.rsplit(":", 1)
+    if path.endswith(".npy"):
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    elif path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as f:
+            if name is None:
+                if len(f.files) != 1:
+                    raise ValueError(f"{path} holds {len(f.files)} arrays ({', '.join(f.files)}); name one as "
+                                     f"'{path}:NAME'")
+                name = f.files[0]
+            data = f[name]
+    else:
+        raise ValueError(f"read_rows reads .npy and .npz files, not {path!r} (for CSV see fastmlp.data and "
+                         f"the CLI's data-parallel train)")
+    start, stop = block(data.shape[0], rank, size)
+    return np.array(data[start:stop])
+
+
+class Collective:
+    """The collectives one data-parallel fit uses, in one place: all-reduces of small values, the
+    per-step gradient reduce, broadcasts of the parameters, and the agreement on failures."""
+
+    def __init__(self, comm):
+        self.MPI = _mpi()
+        self.comm = comm
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+
+    def sum(self, values):
+        a = np.array(values, dtype=np.float64)
+        self.comm.Allreduce(self.MPI.IN_PLACE, a, op=self.MPI.SUM)
+        return a
+
+    def any(self, flag):
+        return bool(self.sum([1.0 if flag else 0.0])[0] > 0)
+
+    def reduce_hook(self):
+        """The trainer's per-step reduce: an in-place SUM all-reduce of its flat gradient buffer."""
+        comm, in_place, op = self.comm, self.MPI.IN_PLACE, self.MPI.SUM
+
+        def reduce(buffer):
+            comm.Allreduce(in_place, buffer, op=op)
+
+        return reduce
+
+    def broadcast(self, arrays):
+        for a in arrays:
+            self.comm.Bcast(a, root=0)
+
+    def bcast(self, value):
+        return self.comm.bcast(value, root=0)
+
+    def agree(self, error):
+        """Every rank passes the exception it hit (or None); if any rank failed, every rank raises: its
+        own exception where it failed, a RuntimeError naming the failed ranks elsewhere."""
+        reports = self.comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
+        failed = [(r, m) for r, m in enumerate(reports) if m is not None]
+        if not failed:
+            return
+        if error is not None:
+            raise error
+        detail = "; ".join(f"rank {r}: {m}" for r, m in failed[:4])
+        raise RuntimeError(f"data-parallel fit: {len(failed)} of {self.size} rank(s) failed, so every rank stops "
+                           f"({detail})")
+
+    def check_same(self, what):
+        """Raises on every rank, naming the ranks and keys that differ, unless `what` (a dict of plain
+        values) is the same on all ranks."""
+        everyone = self.comm.allgather(what)
+        diffs = []
+        for r, other in enumerate(everyone):
+            for key in sorted(set(other) | set(everyone[0])):
+                if other.get(key) != everyone[0].get(key):
+                    diffs.append(f"{key} is {everyone[0].get(key)!r} on rank 0 but {other.get(key)!r} on rank {r}")
+        if diffs:
+            raise ValueError("data-parallel fit: the ranks disagree on the fit (" + "; ".join(diffs[:4]) +
+                             "); every rank must build the same network and call fit with the same arguments")
