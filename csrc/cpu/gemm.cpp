@@ -9,6 +9,8 @@
 #include "fastmlp/ops.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -201,6 +203,11 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
       const index_t items = m_blocks * n_chunks;
       const index_t slivers_per_chunk = (n_slivers + n_chunks - 1) / n_chunks;
 
+      // Ctrl-C is polled between work items too (a panel of a big product takes ~0.1-0.5 s): the thread
+      // that sees it keeps the exception, the others skip their remaining items, and it is rethrown
+      // after the region.
+      std::exception_ptr interrupted;
+      std::atomic<bool> stop{false};
 #pragma omp parallel num_threads(threads) if (threads > 1)
       {
         if (!b_in_place) {
@@ -212,6 +219,15 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
         T* a_packed = a_blocks + a_block * size_t(team_rank());
 #pragma omp for schedule(static)
         for (index_t item = 0; item < items; ++item) {
+          if (stop.load(std::memory_order_relaxed)) continue;
+          try {
+            poll_interrupt();
+          } catch (...) {
+#pragma omp critical(fastmlp_gemm_interrupt)
+            if (!interrupted) interrupted = std::current_exception();
+            stop.store(true);
+            continue;
+          }
           const index_t ib = item / n_chunks, chunk = item % n_chunks;
           const index_t ic = ib * mc_max;
           const index_t mc = std::min(mc_max, m - ic);
@@ -237,6 +253,7 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
           }
         }
       }
+      if (interrupted) std::rethrow_exception(interrupted);
     }
   }
 }

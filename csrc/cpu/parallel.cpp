@@ -104,9 +104,6 @@ void poll_interrupt() {
   constexpr auto kEvery = std::chrono::milliseconds(5);
   InterruptCheck check = g_interrupt.load(std::memory_order_relaxed);
   if (check == nullptr) return;
-#ifdef _OPENMP
-  if (omp_in_parallel()) return;
-#endif
   thread_local auto last = std::chrono::steady_clock::time_point{};
   const auto now = std::chrono::steady_clock::now();
   if (now - last < kEvery) return;

@@ -34,8 +34,9 @@ int team_size();
 
 // Ctrl-C. The bindings install a check that raises the pending KeyboardInterrupt (it throws); long
 // loops call poll_interrupt() between pieces of work. It calls the check at most every few
-// milliseconds, only on the thread that called into the library and never inside a parallel region
-// (nothing may leave a region by an exception), so a loop may call it as often as it likes.
+// milliseconds per thread, and the check acts only on Python's main thread, so a loop may call it as
+// often as it likes. Inside a parallel region (a thread of a team may be the main thread) the caller
+// must catch what it throws before the region ends: nothing may leave a region by an exception.
 using InterruptCheck = void (*)();
 void set_interrupt_check(InterruptCheck check);
 void poll_interrupt();
