@@ -63,6 +63,23 @@ def _check_finite(a, name):
                          f"remove or impute non-finite values first")
 
 
+def _check_names(names, width, what):
+    """None, or `width` distinct non-empty str (column names), as a list."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what} must be a list of str (or None), got {names!r}")
+    names = list(names)
+    if len(names) != width:
+        raise ValueError(f"{what} must name {width} column(s), got {len(names)}: {names}")
+    if any(not n for n in names):
+        raise ValueError(f"{what} holds an empty name: {names}")
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"{what} names a column more than once: {', '.join(map(repr, dup))}")
+    return names
+
+
 class MLP:
     """A multi-layer perceptron: dense layers sizes[0] -> sizes[1] -> ... -> sizes[-1].
 
@@ -113,6 +130,8 @@ class MLP:
         self.init, self.bias_init = init, bias_init
         self.device = resolve_device(device)
         self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
+        self._feature_names = self._target_names = None  # column names, when the data had them
+        self._scaling = None  # standardization statistics, see set_standardization
         self.stop_training = False  # a callback sets it to end fit after the current epoch
 
     def to(self, device):
@@ -133,6 +152,93 @@ class MLP:
     def __repr__(self):
         acts = ",".join(self.activations)
         return f"MLP({self.sizes}, activations=[{acts}], dtype={self.dtype.name}, params={self.n_params})"
+
+    # ---- names and standardization ---------------------------------------------------------------------
+    @property
+    def feature_names(self):
+        """The names of the input columns (a list of sizes[0] str), or None. `fastmlp train` sets them;
+        `save` keeps them, `fastmlp predict` selects a table's columns by them."""
+        return None if self._feature_names is None else list(self._feature_names)
+
+    @feature_names.setter
+    def feature_names(self, names):
+        self._feature_names = _check_names(names, self.sizes[0], "feature_names")
+
+    @property
+    def target_names(self):
+        """The names of the outputs (a list of sizes[-1] str), or None."""
+        return None if self._target_names is None else list(self._target_names)
+
+    @target_names.setter
+    def target_names(self, names):
+        self._target_names = _check_names(names, self.sizes[-1], "target_names")
+
+    @property
+    def standardization(self):
+        """None, or a dict of copies of the statistics set by set_standardization: x_mean, x_std (one
+        per input, or None) and y_mean, y_std (one per output, or None)."""
+        if self._scaling is None:
+            return None
+        return {k: None if v is None else v.copy() for k, v in self._scaling.items()}
+
+    def set_standardization(self, x_mean=None, x_std=None, y_mean=None, y_std=None):
+        """Make the model standardize its data: predict takes X in its own units, computes
+        (X - x_mean) / x_std in the model's dtype, runs the network and returns y * y_std + y_mean.
+        fit, evaluate and gradients take data in its own units too and apply the same statistics, so
+        their losses are those of the network, in standardized units. Each pair is given together or
+        not at all; all None removes the standardization. Saved by `save`, applied by `to_onnx`."""
+        pairs = {}
+        for (mean_name, mean), (std_name, std), width in ((("x_mean", x_mean), ("x_std", x_std), self.sizes[0]),
+                                                           (("y_mean", y_mean), ("y_std", y_std), self.sizes[-1])):
+            if (mean is None) != (std is None):
+                raise ValueError(f"{mean_name} and {std_name} go together: give both or neither")
+            if mean is None:
+                pairs[mean_name] = pairs[std_name] = None
+                continue
+            for name, value in ((mean_name, mean), (std_name, std)):
+                a = np.asarray(value, dtype=np.float64)
+                if a.ndim == 0:
+                    a = np.full(width, float(a))
+                if a.shape != (width,):
+                    raise ValueError(f"{name} must hold {width} values (one per "
+                                     f"{'input' if name[0] == 'x' else 'output'}), got shape {a.shape}")
+                if not np.isfinite(a).all() or (name.endswith("std") and not (a > 0).all()):
+                    raise ValueError(f"{name} must be finite{' and > 0' if name.endswith('std') else ''}, got {a}")
+                with np.errstate(over="ignore"):
+                    cast = a.astype(self.dtype)
+                if not np.isfinite(cast).all() or (name.endswith("std") and not (cast > 0).all()):
+                    raise ValueError(f"{name} does not fit the model's dtype {self.dtype.name}: {a}")
+                pairs[name] = cast
+        self._scaling = None if all(v is None for v in pairs.values()) else pairs
+
+    def _net_x(self, x):
+        """Validated X in the data's units -> the network's input (standardized when the model says so)."""
+        s = self._scaling
+        if s is None or s["x_mean"] is None:
+            return x
+        x = (x - s["x_mean"]) / s["x_std"]
+        _check_finite(x, "X standardized by the model's x_mean and x_std")
+        return x
+
+    def _net_y(self, y):
+        s = self._scaling
+        return y if s is None or s["y_mean"] is None else (y - s["y_mean"]) / s["y_std"]
+
+    def _data_y(self, out):
+        s = self._scaling
+        return out if s is None or s["y_mean"] is None else out * s["y_std"] + s["y_mean"]
+
+    def to_onnx(self, path, *, opset=None, input_name="input", output_name="output"):
+        """Write the model to `path` as an ONNX graph (needs `pip install "fastmlp[onnx]"`).
+
+        The graph computes predict: the standardization when the model carries it, per layer a Gemm
+        and the activation, in the model's dtype (float or double), opset fastmlp.export.OPSET (17)
+        unless `opset` is given. Input (n, sizes[0]) named `input_name`, output (n, sizes[-1]) named
+        `output_name`; feature and target names go into the file's metadata. Returns the path."""
+        from .export import OPSET, to_onnx
+
+        return to_onnx(self, path, opset=OPSET if opset is None else opset, input_name=input_name,
+                       output_name=output_name)
 
     def get_weights(self):
         """[(W0, b0), (W1, b1), ...] as copies."""
@@ -188,6 +294,8 @@ class MLP:
         self.__dict__.update(state)
         self.__dict__.setdefault("stop_training", False)
         self.__dict__.setdefault("device", "cpu")
+        for key in ("_feature_names", "_target_names", "_scaling"):
+            self.__dict__.setdefault(key, None)
         for arrays in (self.weights, self.biases):
             for i, a in enumerate(arrays):
                 if not (a.flags.writeable and a.flags.c_contiguous and type(a) is np.ndarray):
@@ -200,7 +308,10 @@ class MLP:
 
     def predict(self, x):
         """The network's output for X (n, in) -> (n, out). A 1-D X is accepted when in == 1."""
-        x = self._x(x)
+        return self._data_y(self._forward(self._net_x(self._x(x))))
+
+    def _forward(self, x):
+        """The network's output for an already validated and standardized X."""
         try:
             return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x,
                                      self.device)
@@ -215,12 +326,13 @@ class MLP:
         y = self._y(y, x.shape[0])
         if x.shape[0] == 0:
             raise ValueError("X and y are empty; the loss of no samples is undefined")
-        return ops.loss(check_loss(loss), self.predict(x), y, device=self.device)
+        return ops.loss(check_loss(loss), self._forward(self._net_x(x)), self._net_y(y), device=self.device)
 
     def gradients(self, x, y, loss="mse"):
         """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
         x = self._x(x)
-        y = self._y(y, x.shape[0])
+        y = self._net_y(self._y(y, x.shape[0]))
+        x = self._net_x(x)
         try:
             value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
                                                check_loss(loss), x, y, self.device)
@@ -261,6 +373,7 @@ class MLP:
         y = self._y(y, x.shape[0])
         if x.shape[0] == 0:
             raise ValueError("X and y are empty; there is nothing to train on")
+        x, y = self._net_x(x), self._net_y(y)  # validation_data stays as given: evaluate standardizes it
         check_loss(loss)
         optimizer = SGD(lr=0.01) if optimizer is None else optimizer
         if not isinstance(optimizer, Optimizer):
@@ -363,7 +476,11 @@ class MLP:
                 "activations": self.activations, "dtype": self.dtype.name, "negative_slope": self.negative_slope,
                 "seed": self.seed, "init": self.init, "bias_init": self.bias_init,
                 "optimizer": None if self._opt is None else {"config": self._opt["config"], "step": self._opt["step"],
-                                                             "names": self._opt["names"]}}
+                                                             "names": self._opt["names"]},
+                "feature_names": self._feature_names, "target_names": self._target_names,
+                # float32/64 statistics as JSON numbers: repr round-trips them exactly
+                "standardization": None if self._scaling is None else
+                {k: None if v is None else v.astype(np.float64).tolist() for k, v in self._scaling.items()}}
         arrays = {"meta": np.array(json.dumps(meta))}
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
@@ -407,6 +524,10 @@ def _new_file_mode(path):
 _META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list, "dtype": str,
               "negative_slope": (int, float), "seed": int, "init": (str, type(None)),
               "bias_init": (str, type(None)), "optimizer": (dict, type(None))}
+# Entries added later in version 1: a file without them (written before) loads with None.
+_META_OPTIONAL_KEYS = {"feature_names": (list, type(None)), "target_names": (list, type(None)),
+                       "standardization": (dict, type(None))}
+_SCALING_KEYS = ("x_mean", "x_std", "y_mean", "y_std")
 
 
 def load(path):
@@ -432,6 +553,9 @@ def load(path):
             raise ValueError(f"{path}: the model's meta entry lacks {key!r}")
         if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
             raise ValueError(f"{path}: the meta entry's {key!r} is {meta[key]!r}, not a {kind}")
+    for key, kind in _META_OPTIONAL_KEYS.items():
+        if not isinstance(meta.get(key), kind):
+            raise ValueError(f"{path}: the meta entry's {key!r} is {meta[key]!r}, not a {kind}")
     sizes, acts = meta["sizes"], meta["activations"]
     try:
         model = MLP(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None, init="zeros",
@@ -440,6 +564,21 @@ def load(path):
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path} describes no valid network: {e}") from None
     model.init, model.bias_init = meta["init"], meta["bias_init"]
+    try:
+        model.feature_names = meta.get("feature_names")
+        model.target_names = meta.get("target_names")
+        scaling = meta.get("standardization")
+        if scaling is not None:
+            if sorted(scaling) != sorted(_SCALING_KEYS):
+                raise ValueError(f"its keys are {sorted(scaling)}, expected {list(_SCALING_KEYS)}")
+            for key in _SCALING_KEYS:
+                v = scaling[key]
+                if v is not None and not (isinstance(v, list) and all(
+                        isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)):
+                    raise ValueError(f"{key} is {v!r}, not a list of numbers or null")
+            model.set_standardization(**scaling)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path} holds invalid column names or standardization statistics: {e}") from None
     try:
         model.set_weights([(files[f"W{l}"], files[f"b{l}"]) for l in range(model.n_layers)])
     except KeyError as e:
