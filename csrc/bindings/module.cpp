@@ -82,4 +82,5 @@ PYBIND11_MODULE(_core, m) {
   });
   bind_kernels(m);
   bind_networks(m);
+  bind_data(m);
 }

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _core, ops
 from ._args import check_bool, check_int
+from .data import as_array
 from . import init as _init
 from .losses import check_loss
 from .memory import max_batch_size
@@ -40,9 +41,10 @@ def _check_activation(name, what):
 
 
 def _as_float_array(a, name, dtype):
-    """Data in: any float array-like converted to the model's dtype (a read-only copy is fine here);
-    integers, booleans and objects are refused rather than guessed at."""
-    arr = np.asarray(a)
+    """Data in: any float array-like (NumPy, or anything with __dlpack__ or __array__: fastmlp.data.as_array)
+    converted to the model's dtype, copied only when its dtype or layout differs (a read-only copy is fine
+    here); integers, booleans and objects are refused rather than guessed at."""
+    arr = as_array(a, name)
     if arr.dtype.kind != "f":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected floating-point data "
                         f"(convert it, e.g. {name}.astype(numpy.float32))")
