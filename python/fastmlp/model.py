@@ -134,6 +134,7 @@ class MLP:
         self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
         self._feature_names = self._target_names = None  # column names, when the data had them
         self._scaling = None  # standardization statistics, see set_standardization
+        self._training = None  # what the fits so far did, see training_summary
         self.stop_training = False  # a callback sets it to end fit after the current epoch
 
     def to(self, device):
@@ -296,7 +297,7 @@ class MLP:
         self.__dict__.update(state)
         self.__dict__.setdefault("stop_training", False)
         self.__dict__.setdefault("device", "cpu")
-        for key in ("_feature_names", "_target_names", "_scaling"):
+        for key in ("_feature_names", "_target_names", "_scaling", "_training"):
             self.__dict__.setdefault(key, None)
         for arrays in (self.weights, self.biases):
             for i, a in enumerate(arrays):
@@ -445,10 +446,29 @@ class MLP:
         elif base_batch_size is not None:
             raise ValueError("base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is "
                              "nothing to scale)")
-        return run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
+        hist = run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
                        shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
                        verbose=verbose, drop_last=bool(drop_last), on_nonfinite=on_nonfinite,
                        schedule=schedule, clip_grad_norm=clip[0], clip_grad_value=clip[1], callbacks=callbacks)
+        self._record_fit(hist)
+        return hist
+
+    def _record_fit(self, hist):
+        """Keep a summary of the fits (saved with the model; `fastmlp info` prints it)."""
+        done = self._training or {"fits": 0, "epochs": 0}
+        last = {"epochs": len(hist.epoch), "samples": int(hist.params["samples"]),
+                "batch_size": hist.params["batch_size"], "loss": hist.params["loss"],
+                "optimizer": hist.params["optimizer"],
+                "final_loss": hist.history["loss"][-1] if hist.history["loss"] else None,
+                "final_val_loss": hist.history["val_loss"][-1] if hist.history.get("val_loss") else None,
+                "stopped_reason": hist.stopped_reason}
+        self._training = {"fits": done["fits"] + 1, "epochs": done["epochs"] + len(hist.epoch), "last": last}
+
+    @property
+    def training_summary(self):
+        """None before any fit; else {"fits", "epochs" (in all), "last": the last fit's epochs, samples,
+        batch_size, loss, optimizer, final_loss, final_val_loss, stopped_reason}. Saved with the model."""
+        return None if self._training is None else json.loads(json.dumps(self._training))
 
     def _optimizer_state_for(self, optimizer):
         """The state buffers for `optimizer`: kept from the last fit when the kind and layout match
@@ -480,6 +500,7 @@ class MLP:
                 "optimizer": None if self._opt is None else {"config": self._opt["config"], "step": self._opt["step"],
                                                              "names": self._opt["names"]},
                 "feature_names": self._feature_names, "target_names": self._target_names,
+                "training": self._training,
                 # float32/64 statistics as JSON numbers: repr round-trips them exactly
                 "standardization": None if self._scaling is None else
                 {k: None if v is None else v.astype(np.float64).tolist() for k, v in self._scaling.items()}}
@@ -528,7 +549,10 @@ _META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list,
               "bias_init": (str, type(None)), "optimizer": (dict, type(None))}
 # Entries added later in version 1: a file without them (written before) loads with None.
 _META_OPTIONAL_KEYS = {"feature_names": (list, type(None)), "target_names": (list, type(None)),
-                       "standardization": (dict, type(None))}
+                       "standardization": (dict, type(None)), "training": (dict, type(None))}
+_TRAINING_LAST_KEYS = {"epochs": int, "samples": int, "batch_size": (int, type(None)), "loss": str,
+                       "optimizer": str, "final_loss": (int, float, type(None)),
+                       "final_val_loss": (int, float, type(None)), "stopped_reason": (str, type(None))}
 _SCALING_KEYS = ("x_mean", "x_std", "y_mean", "y_std")
 
 
@@ -579,8 +603,20 @@ def load(path):
                         isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)):
                     raise ValueError(f"{key} is {v!r}, not a list of numbers or null")
             model.set_standardization(**scaling)
+        training = meta.get("training")
+        if training is not None:
+            last = training.get("last")
+            ok = (sorted(training) == ["epochs", "fits", "last"] and isinstance(last, dict)
+                  and sorted(last) == sorted(_TRAINING_LAST_KEYS)
+                  and all(isinstance(training[k], int) and not isinstance(training[k], bool) and training[k] >= 0
+                          for k in ("fits", "epochs"))
+                  and all(isinstance(last[k], t) and not isinstance(last[k], bool) for k, t in _TRAINING_LAST_KEYS.items()))
+            if not ok:
+                raise ValueError(f"the training summary {training!r} is not one fastmlp writes")
+            model._training = training
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path} holds invalid column names or standardization statistics: {e}") from None
+        raise ValueError(f"{path} holds invalid column names, standardization statistics or training summary: "
+                         f"{e}") from None
     try:
         model.set_weights([(files[f"W{l}"], files[f"b{l}"]) for l in range(model.n_layers)])
     except KeyError as e:
