@@ -139,3 +139,24 @@ def test_load_refuses_ill_formed_names_and_statistics(tmp_path, key, value, matc
     bad = edited_copy(tmp_path, lambda meta: meta.__setitem__(key, value))
     with pytest.raises(ValueError, match=match):
         fastmlp.load(bad)
+
+
+def test_training_summary_is_kept_and_checked(tmp_path, rng):
+    x, y = scaled_data(rng, 50)
+    model = with_stats(fastmlp.MLP([3, 2, 1], seed=0), x, y)
+    assert model.training_summary is None
+    model.fit(x, y, epochs=2)
+    model.fit(x, y, epochs=3, batch_size=None, validation_data=(x, y))
+    summary = model.training_summary
+    assert summary["fits"] == 2 and summary["epochs"] == 5
+    assert summary["last"]["epochs"] == 3 and summary["last"]["batch_size"] is None
+    assert summary["last"]["final_val_loss"] == pytest.approx(model.evaluate(x, y))
+    model.save(tmp_path / "s.npz")
+    assert fastmlp.load(tmp_path / "s.npz").training_summary == summary
+
+
+@pytest.mark.parametrize("value", [{"fits": 1}, {"fits": -1, "epochs": 0, "last": {}}, "x"])
+def test_load_refuses_ill_formed_training_summary(tmp_path, value):
+    bad = edited_copy(tmp_path, lambda meta: meta.__setitem__("training", value))
+    with pytest.raises(ValueError, match="training"):
+        fastmlp.load(bad)
