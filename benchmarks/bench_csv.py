@@ -48,7 +48,7 @@ def main(argv=None):
             for row in values:
                 f.write(",".join(repr(float(v)) for v in row) + "\n")
         size = os.path.getsize(path) / 1e6
-        names, ours = fastmlp.data.read_csv(path)
+        _, ours = fastmlp.data.read_csv(path)
         assert np.array_equal(ours, values), "read_csv does not give the written values back"
 
         def arrow():

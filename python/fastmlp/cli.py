@@ -172,13 +172,12 @@ def train(args):
             raise SystemExit(f"fastmlp: cannot write the model to {args.save!r} (not a writable file path)")
     _check_memory(sizes, "float32", args.batch_size, x.shape[0], args.optimizer)
     # The held-out rows: a seeded random choice, so that a sorted file does not hold out only its tail.
-    n_val = int(round(args.validation_split * x.shape[0]))
+    n_val = round(args.validation_split * x.shape[0])
     if args.validation_split and not 1 <= n_val < x.shape[0]:
         raise SystemExit(f"fastmlp: --validation-split {args.validation_split} of {x.shape[0]} rows leaves "
                          f"{n_val} for validation and {x.shape[0] - n_val} for training; both need at least one")
     order = np.random.default_rng(args.seed).permutation(x.shape[0])
-    val, fit_rows = order[:n_val], np.sort(order[n_val:])
-    val = np.sort(val)
+    val, fit_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
     x_fit, y_fit = x[fit_rows], y[fit_rows]
     try:
         model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed, device=args.device)

@@ -55,7 +55,6 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output"):
         x = node("Sub", [x, const("x_mean", scaling["x_mean"])], "x_centered")
         x = node("Div", [x, const("x_std", scaling["x_std"])], "x_standardized")
     zero = None
-    last = model.n_layers - 1
     for layer, (w, b, act) in enumerate(zip(model.weights, model.biases, model.activations)):
         z = node("Gemm", [x, const(f"W{layer}", w), const(f"b{layer}", b)], f"z{layer}")
         a = f"a{layer}"
