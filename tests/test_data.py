@@ -266,3 +266,15 @@ def test_torch_tensors(rng):
 
     reg = MLPRegressor(hidden_layer_sizes=(4,), epochs=3, random_state=0).fit(torch.from_numpy(x), x[:, 0])
     np.testing.assert_array_equal(reg.predict(torch.from_numpy(x)), reg.predict(x))
+
+
+def test_the_fast_path_takes_plain_files_and_leaves_the_rest(rng):
+    # The C++ parser itself: an array for plain numbers, None (the reference's turn) for anything else.
+    body = b"1,2\n3.5,-4e-3\n\n"
+    got = fastmlp._core.parse_csv(b"a,b\n" + body, 4, 2)
+    np.testing.assert_array_equal(got, [[1.0, 2.0], [3.5, -4e-3]])
+    for other in (b'"1",2\n', b"+1,2\n", b"1,2,3\n", b"1\n", b"1,x\n", b"1,\n", b"1e400,2\n", b"nan(1),2\n"):
+        assert fastmlp._core.parse_csv(other, 0, 2) is None, other
+    assert fastmlp._core.parse_csv(b"", 0, 2).shape == (0, 2)
+    with pytest.raises(ValueError, match="offset"):
+        fastmlp._core.parse_csv(b"1,2\n", 9, 2)

@@ -34,7 +34,7 @@ bool parse_line(const char* p, const char* end, std::int64_t cols, double* row) 
     while (b > a && is_space(b[-1])) --b;
     if (a == b) return false;
     // float() and from_chars differ on a leading '+', "nan(...)", quotes: leave those to the reference.
-    if (*a == '+' || *a == '"') return false;
+    if (*a == '+' || *a == '"' || std::memchr(a, '(', std::size_t(b - a))) return false;
     auto [ptr, ec] = std::from_chars(a, b, row[c], std::chars_format::general);
     if (ec != std::errc() || ptr != b) return false;
     p = cell_end + 1;
