@@ -24,6 +24,9 @@ bool is_blank(const char* p, const char* end) {
 
 // Parses the line [p, end) into row[0..cols); false when it is not exactly `cols` plain numbers.
 bool parse_line(const char* p, const char* end, std::int64_t cols, double* row) {
+  // The csv module also ends a record at a lone '\r': only a "\r\n" ending is ours to read.
+  const void* cr = std::memchr(p, '\r', std::size_t(end - p));
+  if (cr && static_cast<const char*>(cr) != end - 1) return false;
   for (std::int64_t c = 0; c < cols; ++c) {
     const char* comma = static_cast<const char*>(std::memchr(p, ',', std::size_t(end - p)));
     const char* cell_end = comma ? comma : end;
