@@ -83,6 +83,19 @@ def test_edge_cases_follow_the_reference(tmp_path, body):
     assert_same_table(read_csv(path), want)
 
 
+@pytest.mark.parametrize("header", ["a,b\r", "a\r,b", "a,\rb", " a , b "])
+def test_header_follows_the_reference(tmp_path, header):
+    path = write(tmp_path / "h.csv", header + "\n1,2\n")
+    try:
+        want = spec(path)
+    except ValueError as e:
+        with pytest.raises(ValueError) as info:
+            read_csv(path)
+        assert str(info.value) == str(e)
+        return
+    assert_same_table(read_csv(path), want)
+
+
 def test_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
     # Excel's "CSV UTF-8" starts the file with EF BB BF.
     path = write(tmp_path / "excel.csv", b"\xef\xbb\xbfheight,weight\r\n58,115\r\n59,117\r\n")

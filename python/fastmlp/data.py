@@ -46,10 +46,12 @@ def read_csv(path):
     newline = data.find(b"\n", start)
     header_end = len(data) if newline < 0 else newline + 1
     header_line = data[start:header_end]
+    header_line = header_line[:-2] if header_line.endswith(b"\r\n") else header_line.rstrip(b"\n")
     table = None
-    if b'"' not in header_line:  # a quoted header is left to the csv module
+    # A quoted header, or one with a lone carriage return (a record end for the csv module), is left to it.
+    if b'"' not in header_line and b"\r" not in header_line:
         try:
-            header = [h.strip() for h in header_line.decode("utf-8").rstrip("\r\n").split(",")]
+            header = [h.strip() for h in header_line.decode("utf-8").split(",")]
         except UnicodeDecodeError:
             header = None
         if header and any(header):
