@@ -69,9 +69,13 @@ def _check_names(names, width, what):
     """None, or `width` distinct non-empty str (column names), as a list."""
     if names is None:
         return None
-    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-        raise TypeError(f"{what} must be a list of str (or None), got {names!r}")
-    names = list(names)
+    given = names
+    try:
+        names = None if isinstance(names, str) else list(names)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what} must be a list of str (or None), got {given!r}")
     if len(names) != width:
         raise ValueError(f"{what} must name {width} column(s), got {len(names)}: {names}")
     if any(not n for n in names):
