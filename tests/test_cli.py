@@ -89,8 +89,9 @@ def test_demo_mlp_beats_the_line(demo_output):
 def test_train_save_predict(linear_csvs):
     d, truth = linear_csvs
     model_path = d / "linear.npz"
+    # Unstandardized, so that the saved weights are the line's own a and b.
     proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--lr", "0.1",
-                       "--epochs", "100", "--save", model_path)
+                       "--epochs", "100", "--standardize", "none", "--save", model_path)
     assert proc.returncode == 0, proc.stderr
     assert "saved to" in proc.stdout and model_path.exists()
     assert "Traceback" not in proc.stderr
@@ -101,7 +102,7 @@ def test_train_save_predict(linear_csvs):
         proc = fastmlp_cli("predict", model_path, d / query, *extra)
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.strip().splitlines()
-        assert lines[0] == "pred0"
+        assert lines[0] == "y"  # the target's name, which the model keeps
         pred = np.array([float(v) for v in lines[1:]])
         np.testing.assert_allclose(pred, truth, atol=1e-3)
 
@@ -219,6 +220,10 @@ def test_predict_wrong_number_of_columns(linear_csvs):
     model_path = d / "cols.npz"
     assert fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--epochs", "1",
                        "--save", model_path).returncode == 0
+    # A model without feature names (saved by older versions, or built in Python) cannot pick columns.
+    model = fastmlp.load(model_path)
+    model.feature_names = model.target_names = None
+    model.save(model_path)
     assert_clean_error(fastmlp_cli("predict", model_path, d / "train.csv"), "--target")
 
 

@@ -38,6 +38,9 @@ def test_readme_python_block_runs(tmp_path, index):
     code = python_blocks(readme_text())[index]
     if "sklearn" in code:  # an optional dependency (extra "sklearn"; the test extra installs it)
         pytest.importorskip("sklearn")
+    if "onnx" in code:  # extra "onnx", and onnxruntime to run the file (.ci/run installs both)
+        pytest.importorskip("onnx", reason="the onnx package is not installed")
+        pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     proc = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, (f"README python block {index} failed ({proc.returncode}):\n{code}\n"

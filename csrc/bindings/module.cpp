@@ -113,4 +113,5 @@ PYBIND11_MODULE(_core, m) {
   });
   bind_kernels(m);
   bind_networks(m);
+  bind_data(m);
 }

@@ -1,4 +1,5 @@
-"""The `fastmlp` command: demo (the seed lesson on real data), train and predict on CSV files."""
+"""The `fastmlp` command: demo (the seed lesson on real data), train and predict on tables (CSV, Parquet,
+Feather/Arrow, .npy/.npz), export to ONNX, info on a saved model, and the lessons."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import numpy as np
 
 from . import __version__
-from .data import load_women, read_csv
+from .data import column_stats, load_women, read_table
 from .model import MLP, load
 from .optim import OPTIMIZERS, SGD
 
@@ -82,11 +83,42 @@ def _parse_hidden(text):
         sizes = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise SystemExit(f"fastmlp: --hidden must be comma-separated integers, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise SystemExit(f"fastmlp: every --hidden layer size must be >= 1, got {text!r}")
     return sizes
+
+
+def _seed(text):
+    """argparse type of --seed: an int in [0, 2**64)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**64), got {value}")
+    return value
+
+
+def _read(path):
+    """(names, float64 array) of a table file, or a clean exit naming what is wrong."""
+    try:
+        return read_table(path)
+    except (OSError, ValueError, ImportError) as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+
+
+def _check_finite(values, names, path):
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise SystemExit(f"fastmlp: {path}, data row {row + 1}, column {names[col]!r}: {values[row, col]} is not "
+                         f"a finite number ({int(bad.sum())} such cell(s)); remove or impute them first")
 
 
 def _columns(header, data, target, path):
     targets = [t.strip() for t in target.split(",")]
+    if len(set(targets)) != len(targets):
+        raise SystemExit(f"fastmlp: --target names a column more than once: {target!r}")
     for t in targets:
         if t not in header:
             raise SystemExit(f"fastmlp: column {t!r} not in {path}; columns are: {', '.join(header)}")
@@ -97,32 +129,90 @@ def _columns(header, data, target, path):
     return data[:, f_idx], data[:, t_idx], [header[i] for i in f_idx], targets
 
 
+def _check_memory(sizes, dtype, batch_size, rows, optimizer):
+    """Refuse a network whose training cannot fit in memory before any of it is allocated: the
+    parameters, their gradients and the optimizer's state, and every layer's output for a batch."""
+    from .memory import available_memory
+
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    states = len(OPTIMIZERS[optimizer](lr=1.0).state_names())
+    itemsize = np.dtype(dtype).itemsize
+    need = itemsize * (params * (2 + states) + min(batch_size or rows, rows) * sum(sizes))
+    have = available_memory()
+    if need > have:
+        raise SystemExit(f"fastmlp: layers {sizes} have {params:,} parameters; training them needs at least "
+                         f"{need / 2**30:.3g} GiB but {have / 2**30:.3g} GiB of memory are available; use "
+                         f"smaller --hidden layers")
+
+
+def _scores(pred, truth):
+    """R2 (1 - SSE/SST over all outputs, scikit-learn's uniform average per output) and MAE."""
+    err = pred - truth
+    sst = ((truth - truth.mean(axis=0)) ** 2).sum(axis=0)
+    sse = (err ** 2).sum(axis=0)
+    r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.where(sse == 0, 1.0, 0.0))
+    return float(r2.mean()), float(np.abs(err).mean())
+
+
 def train(args):
-    try:
-        header, data = read_csv(args.csv)
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"fastmlp: {e}") from None
+    header, data = _read(args.csv)
     x, y, features, targets = _columns(header, data, args.target, args.csv)
+    _check_finite(data, header, args.csv)
     sizes = [x.shape[1], *_parse_hidden(args.hidden), y.shape[1]]
+    if args.optimizer not in OPTIMIZERS:
+        raise SystemExit(f"fastmlp: unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
+    if args.momentum is not None and args.optimizer not in ("sgd", "rmsprop"):
+        raise SystemExit(f"fastmlp: --momentum applies to sgd and rmsprop; {args.optimizer} has its own moment "
+                         f"estimates (leave --momentum out)")
+    if not 0.0 <= args.validation_split < 1.0:
+        raise SystemExit(f"fastmlp: --validation-split must be in [0, 1), got {args.validation_split}")
     if args.save:  # fail before training, not after it
         target_dir = os.path.dirname(os.path.abspath(args.save))
         if os.path.isdir(args.save) or not os.path.isdir(target_dir) or not os.access(target_dir, os.W_OK):
             raise SystemExit(f"fastmlp: cannot write the model to {args.save!r} (not a writable file path)")
+    _check_memory(sizes, "float32", args.batch_size, x.shape[0], args.optimizer)
+    # The held-out rows: a seeded random choice, so that a sorted file does not hold out only its tail.
+    n_val = round(args.validation_split * x.shape[0])
+    if args.validation_split and not 1 <= n_val < x.shape[0]:
+        raise SystemExit(f"fastmlp: --validation-split {args.validation_split} of {x.shape[0]} rows leaves "
+                         f"{n_val} for validation and {x.shape[0] - n_val} for training; both need at least one")
+    order = np.random.default_rng(args.seed).permutation(x.shape[0])
+    val, fit_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+    x_fit, y_fit = x[fit_rows], y[fit_rows]
     try:
         model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed, device=args.device)
-        if args.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
-        extra = {"momentum": args.momentum} if args.optimizer in ("sgd", "rmsprop") else {}
+        model.feature_names, model.target_names = features, targets
+        if args.standardize != "none":
+            x_mean, x_std = column_stats(x_fit)
+            y_mean, y_std = column_stats(y_fit) if args.standardize == "all" else (None, None)
+            model.set_standardization(x_mean, x_std, y_mean, y_std)
+        extra = {"momentum": args.momentum} if args.momentum is not None else {}
         opt = OPTIMIZERS[args.optimizer](lr=args.lr, **extra)
-        hist = model.fit(x, y, loss=args.loss, optimizer=opt, batch_size=args.batch_size or None,
-                         epochs=args.epochs, seed=args.seed, verbose=args.verbose)
-    except (ValueError, TypeError, FloatingPointError) as e:
+        if args.quiet:
+            verbose = 0
+        else:
+            verbose = 2 if args.verbose else (1 if sys.stderr.isatty() else 0)
+        start = time.perf_counter()
+        hist = model.fit(x_fit, y_fit, loss=args.loss, optimizer=opt, batch_size=args.batch_size or None,
+                         epochs=args.epochs, seed=args.seed, verbose=verbose,
+                         validation_data=(x[val], y[val]) if n_val else None)
+        elapsed = time.perf_counter() - start
+    except (ValueError, TypeError, FloatingPointError, MemoryError, OverflowError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
-    print(f"{model} on {x.shape[0]} rows: features {features} -> {targets}")
+    scaled = {"all": " (features and targets standardized)", "features": " (features standardized)",
+              "none": ""}[args.standardize]
+    print(f"{model} on {x_fit.shape[0]} rows: features {features} -> {targets}{scaled}")
     if hist.history["loss"]:
-        print(f"final training {args.loss}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs")
+        units = ", standardized" if args.standardize == "all" else ""
+        print(f"final training {args.loss}{units}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs "
+              f"({elapsed:.2f} s)")
     else:
         print("no epochs were run (--epochs 0): the model keeps its initial weights")
+    r2, mae = _scores(model.predict(x_fit), y_fit)
+    print(f"training rows:   R2 {r2:.4f}, MAE {mae:.6g}")
+    if n_val:
+        r2, mae = _scores(model.predict(x[val]), y[val])
+        print(f"validation rows: R2 {r2:.4f}, MAE {mae:.6g} ({n_val} rows held out)")
     if args.save:
         try:
             model.save(args.save)
@@ -132,25 +222,116 @@ def train(args):
     return 0
 
 
-def predict(args):
+def _load(path, device="cpu"):
     try:
-        model = load(args.model).to(args.device)
-        header, data = read_csv(args.csv)
+        return load(path).to(device)
     except (OSError, ValueError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
-    n_in = model.sizes[0]
-    if args.target:
-        x, _, _, _ = _columns(header, data, args.target, args.csv)
+
+
+def _write_predictions(pred, names, out):
+    """The predictions as CSV on stdout, or to `out` (.csv, or .parquet with pyarrow)."""
+    if out is None or out.lower().endswith(".csv"):
+        lines = [",".join(names)] + [",".join(f"{v:.9g}" for v in row) for row in pred]
+        text = "\n".join(lines) + "\n"
+        if out is None:
+            sys.stdout.write(text)
+            return
+        with open(out, "w") as f:
+            f.write(text)
+    elif out.lower().endswith(".parquet"):
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise SystemExit('fastmlp: writing Parquet needs pyarrow: pip install "fastmlp[data]"') from None
+        pq.write_table(pa.table({n: pred[:, i] for i, n in enumerate(names)}), out)
     else:
-        x = data
-    if x.shape[1] != n_in:
-        raise SystemExit(f"fastmlp: the model takes {n_in} features but {args.csv} gives {x.shape[1]} columns "
+        raise SystemExit(f"fastmlp: --out must end in .csv or .parquet, got {out!r}")
+
+
+def predict(args):
+    model = _load(args.model, args.device)
+    header, data = _read(args.csv)
+    n_in = model.sizes[0]
+    names = model.feature_names
+    if names is not None:  # the model knows its columns: take them by name, ignore the others
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise SystemExit(f"fastmlp: {args.csv} lacks the model's feature column(s) {', '.join(map(repr, missing))}; "
+                             f"it has: {', '.join(header)}")
+        cols = [header.index(n) for n in names]
+    elif args.target:
+        _, _, names, _ = _columns(header, data, args.target, args.csv)
+        cols = [header.index(n) for n in names]
+    else:
+        names, cols = header, list(range(len(header)))
+    if len(cols) != n_in:
+        raise SystemExit(f"fastmlp: the model takes {n_in} features but {args.csv} gives {len(cols)} columns "
                          f"(name the target column(s) to drop with --target)")
-    pred = model.predict(x)
-    out = sys.stdout
-    out.write(",".join(f"pred{i}" for i in range(pred.shape[1])) + "\n")
-    for row in pred:
-        out.write(",".join(f"{v:.9g}" for v in row) + "\n")
+    x = data[:, cols]
+    _check_finite(x, names, args.csv)
+    try:
+        pred = model.predict(x)
+    except (ValueError, MemoryError) as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+    out_names = model.target_names or [f"pred{i}" for i in range(pred.shape[1])]
+    try:
+        _write_predictions(pred, out_names, args.out)
+    except OSError as e:
+        raise SystemExit(f"fastmlp: cannot write the predictions to {args.out!r}: {e.strerror or e}") from None
+    if args.out:
+        print(f"wrote {pred.shape[0]} predictions of {', '.join(out_names)} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def export(args):
+    model = _load(args.model)
+    try:
+        path = model.to_onnx(args.onnx, opset=args.opset)
+    except ImportError as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"fastmlp: cannot export to {args.onnx!r}: {e}") from None
+    from .export import OPSET
+
+    print(f"wrote {path}: ONNX opset {args.opset or OPSET}, input 'input' (n, {model.sizes[0]}) "
+          f"{model.dtype.name} -> output 'output' (n, {model.sizes[-1]})")
+    return 0
+
+
+def info(args):
+    model = _load(args.model)
+    print(f"{args.model}: fastmlp model")
+    print(f"  network:     {' -> '.join(map(str, model.sizes))}, activations {', '.join(model.activations)}"
+          f"{f', negative_slope {model.negative_slope:g}' if 'leaky_relu' in model.activations else ''}")
+    print(f"  parameters:  {model.n_params:,} ({model.dtype.name}), init {model.init}, seed {model.seed}")
+    opt = model.optimizer
+    print(f"  optimizer:   {opt!r}, {model._opt['step']} steps taken" if opt is not None else
+          "  optimizer:   none (never trained)")
+    print(f"  features:    {', '.join(model.feature_names) if model.feature_names else '(unnamed)'}")
+    print(f"  targets:     {', '.join(model.target_names) if model.target_names else '(unnamed)'}")
+    scaling = model.standardization
+    if scaling is None:
+        print("  standardize: no")
+    else:
+        parts = [w for w, k in (("features", "x_mean"), ("targets", "y_mean")) if scaling[k] is not None]
+        print(f"  standardize: {' and '.join(parts)} (statistics stored in the model)")
+    summary = model.training_summary
+    if summary is None:
+        print("  training:    none recorded")
+    else:
+        last = summary["last"]
+        line = (f"  training:    {summary['fits']} fit(s), {summary['epochs']} epochs in all; the last: "
+                f"{last['epochs']} epochs on {last['samples']} rows, batch {last['batch_size'] or 'full'}, "
+                f"{last['loss']}")
+        if last["final_loss"] is not None:
+            line += f" {last['final_loss']:.6g}"
+        if last["final_val_loss"] is not None:
+            line += f", validation {last['final_val_loss']:.6g}"
+        print(line)
+        if last["stopped_reason"]:
+            print(f"               stopped early: {last['stopped_reason']}")
     return 0
 
 
@@ -168,10 +349,19 @@ def lesson(args):
         have_plot = True
     except ImportError:
         have_plot = False
+    if have_plot:  # a directory that cannot be written is refused before the lessons run
+        try:
+            os.makedirs(args.out, exist_ok=True)
+        except OSError as e:
+            raise SystemExit(f"fastmlp: cannot write figures to {args.out!r}: {e.strerror or e}") from None
+        if not os.access(args.out, os.W_OK):
+            raise SystemExit(f"fastmlp: cannot write figures to {args.out!r}: not writable")
     try:
         results = run(args.name, out=args.out if have_plot else None, device=args.device)
     except (ValueError, RuntimeError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
+    except OSError as e:
+        raise SystemExit(f"fastmlp: cannot write figures to {args.out!r}: {e.strerror or e}") from None
     for name, (_, text, path) in results.items():
         print(f"[{name}] {text}")
         if path:
@@ -192,13 +382,14 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="linear regression on height -> weight, then an MLP on a curve")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=_seed, default=0)
     d.add_argument("--epochs", type=int, default=100, help="epochs of the MLP part (default 100)")
     add_device(d)
     d.set_defaults(func=demo)
 
-    t = sub.add_parser("train", help="train an MLP on a numeric CSV file with a header row")
-    t.add_argument("csv")
+    formats = "CSV with a header row, Parquet, Feather/Arrow, .npy or .npz"
+    t = sub.add_parser("train", help=f"train an MLP on a numeric table ({formats})")
+    t.add_argument("csv", metavar="table", help=formats)
     t.add_argument("--target", required=True, help="target column name(s), comma-separated")
     t.add_argument("--hidden", default="64,64", help="hidden layer sizes, e.g. 64,64 ('' for none)")
     t.add_argument("--activation", default="relu")
@@ -206,21 +397,38 @@ def build_parser():
     t.add_argument("--loss", default="mse")
     t.add_argument("--optimizer", default="sgd", help="sgd, adam, adamw, rmsprop or adagrad")
     t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--momentum", type=float, default=0.0, help="for sgd and rmsprop")
+    t.add_argument("--momentum", type=float, default=None, help="for sgd and rmsprop (default 0)")
     t.add_argument("--batch-size", type=int, default=32, help="0 for full-batch gradient descent")
     t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
+    t.add_argument("--standardize", default="all", choices=("all", "features", "none"),
+                   help="standardize features and targets (all, the default), features only, or nothing; the "
+                        "statistics are saved in the model, and predictions come back in the target's units")
+    t.add_argument("--validation-split", type=float, default=0.0, metavar="FRACTION",
+                   help="hold out this fraction of the rows (chosen at random by --seed) and report R2 and MAE on them")
     t.add_argument("--save", help="write the trained model to this .npz file")
-    t.add_argument("--verbose", action="store_true")
+    t.add_argument("--verbose", action="store_true", help="a line per epoch")
+    t.add_argument("--quiet", action="store_true", help="no progress bar (it is drawn on a terminal)")
     add_device(t)
     t.set_defaults(func=train)
 
-    q = sub.add_parser("predict", help="predict with a saved model for the rows of a CSV file")
+    q = sub.add_parser("predict", help="predict with a saved model for the rows of a table")
     q.add_argument("model")
-    q.add_argument("csv")
-    q.add_argument("--target", help="column(s) to drop before predicting (e.g. the training target)")
+    q.add_argument("csv", metavar="table", help=formats)
+    q.add_argument("--target", help="for a model without feature names: column(s) to drop before predicting")
+    q.add_argument("--out", help="write the predictions to this .csv or .parquet file (default: CSV on stdout)")
     add_device(q)
     q.set_defaults(func=predict)
+
+    x = sub.add_parser("export", help="write a saved model as an ONNX file")
+    x.add_argument("model")
+    x.add_argument("onnx", help="the .onnx file to write")
+    x.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    x.set_defaults(func=export)
+
+    i = sub.add_parser("info", help="print a saved model's network, optimizer, column names and training")
+    i.add_argument("model")
+    i.set_defaults(func=info)
 
     le = sub.add_parser("lesson", help="run a lesson of the seed lecture and draw its figure ('list' lists them)")
     le.add_argument("name", help="landscape, learning-rate, optimizers, init, batch-size, deep, all, or list")

@@ -1,4 +1,5 @@
-"""Data sets and CSV reading for the CLI.
+"""Data in: tables from files (CSV, Parquet, Feather/Arrow, .npy/.npz), arrays from other libraries, and
+the embedded data set.
 
 `women` is R's datasets::women (source: The World Almanac and Book of Facts, 1975): average weight
 in pounds of American women aged 30-39 by height in inches, 15 rows. It is the seed lesson's
@@ -7,49 +8,197 @@ height -> weight regression, shipped with the package so the demo needs no downl
 
 from __future__ import annotations
 
-import csv
+import codecs
+import io
+import os
 from importlib import resources
 
 import numpy as np
 
-__all__ = ["load_women", "read_csv"]
+from . import _core, reference
+
+__all__ = ["load_women", "read_csv", "read_table", "as_array", "column_stats", "TABLE_FORMATS"]
+
+# File name endings read_table knows, and what reads them.
+TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".feather": "arrow", ".arrow": "arrow",
+                 ".ipc": "arrow", ".npy": "npy", ".npz": "npz"}
 
 
 def load_women():
     """(height in inches, weight in pounds): two float64 arrays of 15 values."""
     text = resources.files("fastmlp").joinpath("data/women.csv").read_text()
-    header, columns = _parse_csv(text.splitlines(), "women.csv")
+    header, columns = reference.parse_csv(text.splitlines(), "women.csv")
     return columns[:, header.index("height")].copy(), columns[:, header.index("weight")].copy()
 
 
 def read_csv(path):
     """A numeric CSV with a header row -> (column names, float64 array of shape (rows, columns)).
 
-    Raises FileNotFoundError for a missing file and ValueError naming the row and column of any cell
-    that is not a number."""
-    with open(path, newline="") as f:
-        return _parse_csv(f, str(path))
+    A UTF-8 byte order mark (as Excel writes) is dropped. Plain files (numbers and commas) are parsed
+    in C++ on all threads; anything else (quotes, a bad cell) goes through fastmlp.reference.parse_csv,
+    which accepts exactly what Python's csv module and float() accept. Raises FileNotFoundError for a
+    missing file and ValueError naming the row and column of any cell that is not a number, or the
+    column names that appear twice."""
+    where = str(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    newline = data.find(b"\n", start)
+    header_end = len(data) if newline < 0 else newline + 1
+    header_line = data[start:header_end]
+    header_line = header_line[:-2] if header_line.endswith(b"\r\n") else header_line.rstrip(b"\n")
+    table = None
+    # A quoted header, or one with a lone carriage return (a record end for the csv module), is left to it.
+    if b'"' not in header_line and b"\r" not in header_line:
+        try:
+            header = [h.strip() for h in header_line.decode("utf-8").split(",")]
+        except UnicodeDecodeError:
+            header = None
+        if header and any(header):
+            values = _core.parse_csv(data, header_end, len(header))
+            if values is not None and values.shape[0] > 0:
+                table = header, values
+    if table is None:
+        try:
+            text = data[start:].decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{where} is not UTF-8 text (byte {e.start + start} is {data[e.start + start]:#04x}); "
+                             f"a CSV file must be, and Parquet/Feather files are read by "
+                             f"fastmlp.data.read_table") from None
+        table = reference.parse_csv(io.StringIO(text, newline=""), where)
+    _check_unique(table[0], where)
+    return table
 
 
-def _parse_csv(lines, where):
-    reader = csv.reader(lines)
+def _check_unique(names, where):
+    seen = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"{where}: the column name {name!r} appears twice (columns {seen[name] + 1} and "
+                             f"{i + 1}); rename one so that each column is known by its name")
+        seen[name] = i
+
+
+def _require_pyarrow(what):
     try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ValueError(f"{where} is empty; expected a header row and numeric rows") from None
-    rows = []
-    for line_no, row in enumerate(reader, start=2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise ValueError(f"{where} line {line_no} has {len(row)} cells but the header has {len(header)}")
-        values = []
-        for name, cell in zip(header, row):
-            try:
-                values.append(float(cell))
-            except ValueError:
-                raise ValueError(f"{where} line {line_no}, column {name!r}: {cell!r} is not a number") from None
-        rows.append(values)
-    if not rows:
-        raise ValueError(f"{where} has a header but no data rows")
-    return header, np.array(rows, dtype=np.float64)
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError(f'reading {what} needs pyarrow: pip install "fastmlp[data]"') from None
+
+
+def _arrow_to_numpy(table, where):
+    """A pyarrow Table of numeric columns -> (names, float64 array); text or null cells are refused by
+    column (and row, for nulls)."""
+    import pyarrow as pa
+
+    names = [str(n) for n in table.column_names]
+    _check_unique(names, where)
+    out = np.empty((table.num_rows, len(names)), dtype=np.float64)
+    for j, (name, column) in enumerate(zip(names, table.columns)):
+        kind = column.type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+                or pa.types.is_decimal(kind)):
+            raise ValueError(f"{where}, column {name!r}: holds {kind} values, not numbers; drop or encode it")
+        if column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+            raise ValueError(f"{where}, column {name!r}: row {row + 1} is empty (null); drop or impute it")
+        out[:, j] = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    return names, out
+
+
+def read_table(path):
+    """A table of numbers from a file -> (column names, float64 array (rows, columns)), by the file's
+    ending: .csv (read_csv), .parquet/.pq, .feather/.arrow/.ipc (Arrow IPC files; these two need
+    pyarrow: pip install "fastmlp[data]"), .npy (a 2-D array; columns named "0", "1", ...) and .npz
+    (1-D arrays of one length, each a column named by its key, or a single 2-D array). Never unpickles.
+    Text, null or duplicate columns are refused with a ValueError that names them."""
+    where = str(path)
+    ext = os.path.splitext(where)[1].lower()
+    kind = TABLE_FORMATS.get(ext)
+    if kind is None:
+        raise ValueError(f"{where}: unknown table format {ext or '(no ending)'!r}; expected one of "
+                         f"{', '.join(TABLE_FORMATS)}")
+    if kind == "csv":
+        return read_csv(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such file: {where!r}")
+    if kind in ("parquet", "arrow"):
+        _require_pyarrow("Parquet and Feather/Arrow files")
+        try:
+            if kind == "parquet":
+                import pyarrow.parquet as pq
+
+                table = pq.read_table(path)
+            else:
+                import pyarrow.feather as feather
+
+                table = feather.read_table(path)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{where} is not a readable {kind} file: {e}") from None
+        return _arrow_to_numpy(table, where)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{where} is not a readable {kind} file: {e}") from None
+    if kind == "npz":
+        with loaded:
+            arrays = {k: loaded[k] for k in loaded.files}
+        if len(arrays) == 1 and next(iter(arrays.values())).ndim == 2:
+            loaded = next(iter(arrays.values()))
+        else:
+            lengths = {a.shape for a in arrays.values()}
+            if not arrays or len(lengths) != 1 or len(next(iter(lengths))) != 1:
+                raise ValueError(f"{where}: expected 1-D arrays of one length (one per column) or a single 2-D "
+                                 f"array, got {', '.join(f'{k} {a.shape}' for k, a in arrays.items()) or 'none'}")
+            loaded = np.column_stack(list(arrays.values())) if arrays else None
+            names = list(arrays)
+            return names, _numeric(loaded, where)
+    if loaded.ndim != 2:
+        raise ValueError(f"{where}: expected a 2-D array (rows, columns), got shape {loaded.shape}")
+    return [str(i) for i in range(loaded.shape[1])], _numeric(loaded, where)
+
+
+def _numeric(a, where):
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: holds {a.dtype} values, not numbers")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def column_stats(a):
+    """(mean, std) of each column of a 2-D array, in float64; a constant column's std is 1, so that
+    standardizing it gives zeros rather than NaN (the numbers MLP.set_standardization takes)."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        a = a.reshape(-1, 1)
+    mean, std = a.mean(axis=0), a.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def as_array(data, name="X"):
+    """Any array-like in host memory as a NumPy array, without copying when it can be avoided.
+
+    A NumPy array is returned as it is. An object with `__dlpack__` whose data is in host memory (a
+    PyTorch CPU tensor, a JAX CPU array, a NumPy-backed array of another library) is wrapped by
+    numpy.from_dlpack: a view of its memory, no copy. Otherwise `__array__` (numpy.asarray) is used,
+    which copies or not as that library decides. Data on a GPU is refused by name: copy it to the
+    host first. fastmlp never writes into data it is given."""
+    if isinstance(data, np.ndarray):
+        return data
+    if hasattr(data, "__dlpack__") and hasattr(data, "__dlpack_device__"):
+        try:
+            device_type = int(data.__dlpack_device__()[0])
+        except Exception:  # noqa: BLE001 - a broken exporter: let __array__ try
+            device_type = None
+        if device_type not in (None, 1, 3):  # 1: CPU, 3: CUDA host (pinned) memory
+            raise TypeError(f"{name} is in device memory (DLPack device type {device_type}); fastmlp reads host "
+                            f"memory: copy it first (e.g. tensor.cpu(), cupy.asnumpy(a), jax.device_get(a))")
+        try:
+            return np.from_dlpack(data)
+        except (BufferError, TypeError, RuntimeError, ValueError) as e:
+            if not hasattr(data, "__array__"):
+                raise TypeError(f"{name} ({type(data).__name__}) could not be read through DLPack: {e}") from None
+    try:
+        return np.asarray(data)
+    except (TypeError, RuntimeError, ValueError) as e:  # e.g. a tensor that requires grad, a CuPy array
+        raise TypeError(f"{name} ({type(data).__module__}.{type(data).__name__}) could not be read as a NumPy "
+                        f"array: {e}") from None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import operator
 import os
 import threading
@@ -12,6 +13,7 @@ import numpy as np
 
 from . import _core, ops
 from ._args import check_bool, check_int
+from .data import as_array
 from . import init as _init
 from .losses import check_loss
 from .memory import max_batch_size
@@ -37,9 +39,10 @@ def _check_activation(name, what):
 
 
 def _as_float_array(a, name, dtype):
-    """Data in: any float array-like converted to the model's dtype (a read-only copy is fine here);
-    integers, booleans and objects are refused rather than guessed at."""
-    arr = np.asarray(a)
+    """Data in: any float array-like (NumPy, or anything with __dlpack__ or __array__: fastmlp.data.as_array)
+    converted to the model's dtype, copied only when its dtype or layout differs (a read-only copy is fine
+    here); integers, booleans and objects are refused rather than guessed at."""
+    arr = as_array(a, name)
     if arr.dtype.kind != "f":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected floating-point data "
                         f"(convert it, e.g. {name}.astype(numpy.float32))")
@@ -60,6 +63,19 @@ def _check_finite(a, name):
                          f"remove or impute non-finite values first")
 
 
+def _collective(comm):
+    """fastmlp.distributed's collectives over comm, or None for one process (no comm, or a comm of one)."""
+    if comm is None:
+        return None
+    if not (callable(getattr(comm, "Get_size", None)) and callable(getattr(comm, "Allreduce", None))):
+        raise TypeError(f"comm must be an mpi4py communicator (e.g. fastmlp.distributed.init()), got "
+                        f"{type(comm).__name__}")
+    if comm.Get_size() == 1:
+        return None
+    from .distributed import Collective
+    return Collective(comm)
+
+
 def _check_parameter_memory(sizes, dtype):
     """MemoryError before a network whose parameters cannot fit is allocated (and slowly written)."""
     from .memory import available_memory
@@ -69,6 +85,27 @@ def _check_parameter_memory(sizes, dtype):
     if need > left:
         raise MemoryError(f"MLP({sizes}) has {count:,} parameters: {need / 2**30:.3g} GiB of {np.dtype(dtype).name}, "
                           f"more than the {left / 2**30:.3g} GiB of memory available to this process")
+
+
+def _check_names(names, width, what):
+    """None, or `width` distinct non-empty str (column names), as a list."""
+    if names is None:
+        return None
+    given = names
+    try:
+        names = None if isinstance(names, str) else list(names)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what} must be a list of str (or None), got {given!r}")
+    if len(names) != width:
+        raise ValueError(f"{what} must name {width} column(s), got {len(names)}: {names}")
+    if any(not n for n in names):
+        raise ValueError(f"{what} holds an empty name: {names}")
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"{what} names a column more than once: {', '.join(map(repr, dup))}")
+    return names
 
 
 class MLP:
@@ -129,6 +166,9 @@ class MLP:
         self.init, self.bias_init = init, bias_init
         self.device = resolve_device(device)
         self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
+        self._feature_names = self._target_names = None  # column names, when the data had them
+        self._scaling = None  # standardization statistics, see set_standardization
+        self._training = None  # what the fits so far did, see training_summary
         self.stop_training = False  # a callback sets it to end fit after the current epoch
         self._lock = threading.RLock()  # held by fit, set_weights and save (see _exclusive)
 
@@ -169,6 +209,93 @@ class MLP:
     def __repr__(self):
         acts = ",".join(self.activations)
         return f"MLP({self.sizes}, activations=[{acts}], dtype={self.dtype.name}, params={self.n_params})"
+
+    # ---- names and standardization ---------------------------------------------------------------------
+    @property
+    def feature_names(self):
+        """The names of the input columns (a list of sizes[0] str), or None. `fastmlp train` sets them;
+        `save` keeps them, `fastmlp predict` selects a table's columns by them."""
+        return None if self._feature_names is None else list(self._feature_names)
+
+    @feature_names.setter
+    def feature_names(self, names):
+        self._feature_names = _check_names(names, self.sizes[0], "feature_names")
+
+    @property
+    def target_names(self):
+        """The names of the outputs (a list of sizes[-1] str), or None."""
+        return None if self._target_names is None else list(self._target_names)
+
+    @target_names.setter
+    def target_names(self, names):
+        self._target_names = _check_names(names, self.sizes[-1], "target_names")
+
+    @property
+    def standardization(self):
+        """None, or a dict of copies of the statistics set by set_standardization: x_mean, x_std (one
+        per input, or None) and y_mean, y_std (one per output, or None)."""
+        if self._scaling is None:
+            return None
+        return {k: None if v is None else v.copy() for k, v in self._scaling.items()}
+
+    def set_standardization(self, x_mean=None, x_std=None, y_mean=None, y_std=None):
+        """Make the model standardize its data: predict takes X in its own units, computes
+        (X - x_mean) / x_std in the model's dtype, runs the network and returns y * y_std + y_mean.
+        fit, evaluate and gradients take data in its own units too and apply the same statistics, so
+        their losses are those of the network, in standardized units. Each pair is given together or
+        not at all; all None removes the standardization. Saved by `save`, applied by `to_onnx`."""
+        pairs = {}
+        for (mean_name, mean), (std_name, std), width in ((("x_mean", x_mean), ("x_std", x_std), self.sizes[0]),
+                                                           (("y_mean", y_mean), ("y_std", y_std), self.sizes[-1])):
+            if (mean is None) != (std is None):
+                raise ValueError(f"{mean_name} and {std_name} go together: give both or neither")
+            if mean is None:
+                pairs[mean_name] = pairs[std_name] = None
+                continue
+            for name, value in ((mean_name, mean), (std_name, std)):
+                a = np.asarray(value, dtype=np.float64)
+                if a.ndim == 0:
+                    a = np.full(width, float(a))
+                if a.shape != (width,):
+                    raise ValueError(f"{name} must hold {width} values (one per "
+                                     f"{'input' if name[0] == 'x' else 'output'}), got shape {a.shape}")
+                if not np.isfinite(a).all() or (name.endswith("std") and not (a > 0).all()):
+                    raise ValueError(f"{name} must be finite{' and > 0' if name.endswith('std') else ''}, got {a}")
+                with np.errstate(over="ignore"):
+                    cast = a.astype(self.dtype)
+                if not np.isfinite(cast).all() or (name.endswith("std") and not (cast > 0).all()):
+                    raise ValueError(f"{name} does not fit the model's dtype {self.dtype.name}: {a}")
+                pairs[name] = cast
+        self._scaling = None if all(v is None for v in pairs.values()) else pairs
+
+    def _net_x(self, x):
+        """Validated X in the data's units -> the network's input (standardized when the model says so)."""
+        s = self._scaling
+        if s is None or s["x_mean"] is None:
+            return x
+        x = (x - s["x_mean"]) / s["x_std"]
+        _check_finite(x, "X standardized by the model's x_mean and x_std")
+        return x
+
+    def _net_y(self, y):
+        s = self._scaling
+        return y if s is None or s["y_mean"] is None else (y - s["y_mean"]) / s["y_std"]
+
+    def _data_y(self, out):
+        s = self._scaling
+        return out if s is None or s["y_mean"] is None else out * s["y_std"] + s["y_mean"]
+
+    def to_onnx(self, path, *, opset=None, input_name="input", output_name="output"):
+        """Write the model to `path` as an ONNX graph (needs `pip install "fastmlp[onnx]"`).
+
+        The graph computes predict: the standardization when the model carries it, per layer a Gemm
+        and the activation, in the model's dtype (float or double), opset fastmlp.export.OPSET (17)
+        unless `opset` is given. Input (n, sizes[0]) named `input_name`, output (n, sizes[-1]) named
+        `output_name`; feature and target names go into the file's metadata. Returns the path."""
+        from .export import OPSET, to_onnx
+
+        return to_onnx(self, path, opset=OPSET if opset is None else opset, input_name=input_name,
+                       output_name=output_name)
 
     def get_weights(self):
         """[(W0, b0), (W1, b1), ...] as copies."""
@@ -229,6 +356,8 @@ class MLP:
         self.__dict__["_lock"] = threading.RLock()
         self.__dict__.setdefault("stop_training", False)
         self.__dict__.setdefault("device", "cpu")
+        for key in ("_feature_names", "_target_names", "_scaling", "_training"):
+            self.__dict__.setdefault(key, None)
         for arrays in (self.weights, self.biases):
             for i, a in enumerate(arrays):
                 if not (a.flags.writeable and a.flags.c_contiguous and type(a) is np.ndarray):
@@ -241,7 +370,10 @@ class MLP:
 
     def predict(self, x):
         """The network's output for X (n, in) -> (n, out). A 1-D X is accepted when in == 1."""
-        x = self._x(x)
+        return self._data_y(self._forward(self._net_x(self._x(x))))
+
+    def _forward(self, x):
+        """The network's output for an already validated and standardized X."""
         try:
             return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x,
                                      self.device)
@@ -256,12 +388,13 @@ class MLP:
         y = self._y(y, x.shape[0])
         if x.shape[0] == 0:
             raise ValueError("X and y are empty; the loss of no samples is undefined")
-        return ops.loss(check_loss(loss), self.predict(x), y, device=self.device)
+        return ops.loss(check_loss(loss), self._forward(self._net_x(x)), self._net_y(y), device=self.device)
 
     def gradients(self, x, y, loss="mse"):
         """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
         x = self._x(x)
-        y = self._y(y, x.shape[0])
+        y = self._net_y(self._y(y, x.shape[0]))
+        x = self._net_x(x)
         try:
             value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
                                                check_loss(loss), x, y, self.device)
@@ -274,7 +407,7 @@ class MLP:
     def fit(self, x, y, loss="mse", optimizer=None, batch_size=32, epochs=100, shuffle=True, seed=0,
             validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise", schedule=None,
             lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None,
-            callbacks=None):
+            callbacks=None, comm=None):
         """Train with mini-batch gradient descent; returns a History.
 
         batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
@@ -297,27 +430,80 @@ class MLP:
         training after that epoch. verbose: True (or 1) shows a progress bar on stderr when tqdm is
         installed, else prints a line every max(1, epochs // 20) epochs and after the last; 2 (or
         "epoch") prints a line after every epoch.
+
+        comm: an mpi4py communicator for data-parallel training over its processes (see
+        fastmlp.distributed): each rank passes its contiguous block of the global rows, in rank order,
+        and batch_size is the global batch; the weights are those of a one-process fit on all the rows
+        (up to the order of a sum), identical on every rank. validation_data is each rank's block of
+        the validation rows. Progress is printed by rank 0, and save() writes from rank 0 only.
         """
         with self._exclusive("fit"):
-            return self._fit(x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
-                             drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs,
-                             clip_grad_norm, clip_grad_value, callbacks)
+            args = (loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose, drop_last,
+                    on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm,
+                    clip_grad_value, callbacks)
+            dist = _collective(comm)
+            self._save_rank = None if dist is None else dist.rank
+            if dist is None:
+                return self._fit(x, y, *args)
+            return self._fit_distributed(dist, x, y, *args)
+
+    def _fit_distributed(self, dist, x, y, *args):
+        """fit over dist's processes: the local checks agreed on by all ranks (one failing rank fails them
+        all, with its error named), the same arguments checked on every rank, then run_fit."""
+        error = None
+        try:
+            x = self._x(x)
+            y = self._y(y, x.shape[0])
+        except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
+            error = e
+        dist.agree(error)
+        counts = dist.comm.allgather(int(x.shape[0]))
+        rows = (sum(counts), sum(counts[:dist.rank]))
+        if rows[0] == 0:
+            raise ValueError("X and y are empty on every rank; there is nothing to train on")
+        return self._fit(x, y, *args, dist=dist, rows=rows)
 
     def _fit(self, x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose, drop_last,
              on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm, clip_grad_value,
-             callbacks):
-        x = self._x(x)
-        y = self._y(y, x.shape[0])
-        if x.shape[0] == 0:
-            raise ValueError("X and y are empty; there is nothing to train on")
+             callbacks, dist=None, rows=None):
+        if dist is None:
+            return self._fit_checked(x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data,
+                                     verbose, drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size,
+                                     warmup_epochs, clip_grad_norm, clip_grad_value, callbacks)
+        error, prepared = None, None
+        try:
+            prepared = self._fit_checked(x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data,
+                                         verbose, drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size,
+                                         warmup_epochs, clip_grad_norm, clip_grad_value, callbacks, dist=dist,
+                                         rows=rows)
+        except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
+            error = e
+        dist.agree(error)
+        return prepared()
+
+    def _fit_checked(self, x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
+                     drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm,
+                     clip_grad_value, callbacks, dist=None, rows=None):
+        """Checks and converts fit's arguments; runs the fit (one process), or returns a function that
+        runs it once every rank has passed the checks (data parallel: rows = (global rows, offset))."""
+        if dist is None:
+            x = self._x(x)
+            y = self._y(y, x.shape[0])
+            if x.shape[0] == 0:
+                raise ValueError("X and y are empty; there is nothing to train on")
+        n = x.shape[0] if dist is None else rows[0]  # the (global) number of rows
+        x, y = self._net_x(x), self._net_y(y)  # validation_data stays as given: evaluate standardizes it
         check_loss(loss)
         optimizer = SGD(lr=0.01) if optimizer is None else optimizer
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01)), "
                             f"got {type(optimizer).__name__}")
         if isinstance(batch_size, str) and batch_size == "max":
-            batch_size = max_batch_size(self, n_samples=x.shape[0], optimizer=optimizer)
-            if batch_size >= x.shape[0]:
+            if dist is not None:
+                raise ValueError("batch_size='max' is one process's answer; a data-parallel fit needs the same "
+                                 "global batch on every rank: pass an int")
+            batch_size = max_batch_size(self, n_samples=n, optimizer=optimizer)
+            if batch_size >= n:
                 batch_size = None  # the whole data set fits: full-batch gradient descent
         if batch_size is not None:
             if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
@@ -331,16 +517,20 @@ class MLP:
             raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
         shuffle = check_bool(shuffle, "shuffle")
         drop_last = check_bool(drop_last, "drop_last")
-        if drop_last and batch_size is not None and batch_size > x.shape[0]:
-            raise ValueError(f"drop_last=True with batch_size {batch_size} > {x.shape[0]} samples would leave "
+        if drop_last and batch_size is not None and batch_size > n:
+            raise ValueError(f"drop_last=True with batch_size {batch_size} > {n} samples would leave "
                              f"no batch at all")
-        seed = int.from_bytes(os.urandom(8), "little") if seed is None else check_int(seed, "seed", 0, 2**64)
+        if seed is None:  # a fresh seed, rank 0's on every rank
+            seed = int.from_bytes(os.urandom(8), "little")
+            seed = seed if dist is None else dist.bcast(seed)
+        seed = check_int(seed, "seed", 0, 2**64)
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             xv = self._x(validation_data[0], "X_val")
             validation_data = (xv, self._y(validation_data[1], xv.shape[0], "y_val"))
-            if xv.shape[0] == 0:
+            empty = xv.shape[0] == 0 if dist is None else dist.sum([xv.shape[0]])[0] == 0
+            if empty:
                 raise ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
         clip = []
         for name, value in (("clip_grad_norm", clip_grad_norm), ("clip_grad_value", clip_grad_value)):
@@ -365,12 +555,12 @@ class MLP:
             if not isinstance(base_batch_size, (int, np.integer)) or isinstance(base_batch_size, bool) \
                     or base_batch_size < 1:
                 raise ValueError(f"base_batch_size must be an int >= 1, got {base_batch_size!r}")
-            full = batch_size is None or (drop_last is False and batch_size >= x.shape[0])
-            batch = x.shape[0] if full else batch_size
+            full = batch_size is None or (drop_last is False and batch_size >= n)
+            batch = n if full else batch_size
             scaled = scale_lr(optimizer.lr, base_batch_size, batch, lr_scaling)
             k = scaled / optimizer.lr
             optimizer = from_config({**optimizer.config(), "lr": scaled})
-            steps = x.shape[0] // batch if drop_last else -(-x.shape[0] // batch)
+            steps = n // batch if drop_last else -(-n // batch)
             warm = 5 if warmup_epochs is None else int(warmup_epochs)
             if warm < 0:
                 raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
@@ -381,10 +571,41 @@ class MLP:
         elif base_batch_size is not None:
             raise ValueError("base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is "
                              "nothing to scale)")
-        return run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
-                       shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
-                       verbose=verbose, drop_last=bool(drop_last), on_nonfinite=on_nonfinite,
-                       schedule=schedule, clip_grad_norm=clip[0], clip_grad_value=clip[1], callbacks=callbacks)
+        def run():
+            hist = run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
+                           shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
+                           verbose=verbose if dist is None or dist.rank == 0 else 0, drop_last=bool(drop_last),
+                           on_nonfinite=on_nonfinite, schedule=schedule, clip_grad_norm=clip[0],
+                           clip_grad_value=clip[1], callbacks=callbacks, dist=dist, rows=rows)
+            self._record_fit(hist)
+            return hist
+
+        if dist is None:
+            return run()
+        # Every rank must run the same fit: the same network, dtype, optimizer, batch, epochs, seed, ...
+        dist.check_same({"sizes": self.sizes, "activations": self.activations, "dtype": self.dtype.name,
+                         "negative_slope": self.negative_slope, "loss": loss, "optimizer": optimizer.config(),
+                         "batch_size": batch_size, "epochs": int(epochs), "shuffle": shuffle, "drop_last": drop_last,
+                         "seed": seed, "clip": clip, "schedule": repr(schedule), "on_nonfinite": on_nonfinite,
+                         "validation": validation_data is not None, "standardization": repr(self._scaling)})
+        return run
+
+    def _record_fit(self, hist):
+        """Keep a summary of the fits (saved with the model; `fastmlp info` prints it)."""
+        done = self._training or {"fits": 0, "epochs": 0}
+        last = {"epochs": len(hist.epoch), "samples": int(hist.params["samples"]),
+                "batch_size": hist.params["batch_size"], "loss": hist.params["loss"],
+                "optimizer": hist.params["optimizer"],
+                "final_loss": hist.history["loss"][-1] if hist.history["loss"] else None,
+                "final_val_loss": hist.history["val_loss"][-1] if hist.history.get("val_loss") else None,
+                "stopped_reason": hist.stopped_reason}
+        self._training = {"fits": done["fits"] + 1, "epochs": done["epochs"] + len(hist.epoch), "last": last}
+
+    @property
+    def training_summary(self):
+        """None before any fit; else {"fits", "epochs" (in all), "last": the last fit's epochs, samples,
+        batch_size, loss, optimizer, final_loss, final_val_loss, stopped_reason}. Saved with the model."""
+        return None if self._training is None else json.loads(json.dumps(self._training))
 
     def _optimizer_state_for(self, optimizer):
         """The state buffers for `optimizer`: kept from the last fit when the kind and layout match
@@ -411,6 +632,9 @@ class MLP:
         file in the same directory is written, flushed to disk, then renamed over `path`. A symlink is
         written through (the file it names is replaced); anything but a regular file is refused, and so
         is a model holding NaN/Inf (load would refuse the file). Temporary files that a killed save left
-        for the same path are removed. See fastmlp.persist."""
+        for the same path are removed. After a data-parallel fit (fit(comm=...)) only rank 0 writes: on
+        the other ranks save returns without writing. See fastmlp.persist."""
+        if getattr(self, "_save_rank", None):  # fitted data-parallel, on a rank other than 0: rank 0 writes
+            return os.fspath(path)
         with self._exclusive("save"):
             return save_model(self, path)

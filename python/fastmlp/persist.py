@@ -30,6 +30,14 @@ META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list, 
              "negative_slope": (int, float), "seed": int, "init": (str, type(None)),
              "bias_init": (str, type(None)), "optimizer": (dict, type(None))}
 
+# Entries added later in version 1: a file without them (written before) loads with None.
+META_OPTIONAL_KEYS = {"feature_names": (list, type(None)), "target_names": (list, type(None)),
+                      "standardization": (dict, type(None)), "training": (dict, type(None))}
+_TRAINING_LAST_KEYS = {"epochs": int, "samples": int, "batch_size": (int, type(None)), "loss": str,
+                       "optimizer": str, "final_loss": (int, float, type(None)),
+                       "final_val_loss": (int, float, type(None)), "stopped_reason": (str, type(None))}
+_SCALING_KEYS = ("x_mean", "x_std", "y_mean", "y_std")
+
 _TMP_PREFIX = ".fastmlp-"  # temporary files are .fastmlp-<target name>.<pid>.<random>.tmp
 _TMP_NAME_CHARS = 100      # of the target's name, so that the temporary name stays short enough
 
@@ -86,7 +94,11 @@ def _model_arrays(model):
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "sizes": model.sizes,
             "activations": model.activations, "dtype": model.dtype.name, "negative_slope": model.negative_slope,
             "seed": model.seed, "init": model.init, "bias_init": model.bias_init,
-            "optimizer": None if opt is None else {"config": opt["config"], "step": opt["step"], "names": opt["names"]}}
+            "optimizer": None if opt is None else {"config": opt["config"], "step": opt["step"], "names": opt["names"]},
+            "feature_names": model._feature_names, "target_names": model._target_names, "training": model._training,
+            # float32/64 statistics as JSON numbers: repr round-trips them exactly
+            "standardization": None if model._scaling is None else
+            {k: None if v is None else v.astype(np.float64).tolist() for k, v in model._scaling.items()}}
     arrays = {"meta": np.array(json.dumps(meta))}
     for layer, (w, b) in enumerate(zip(model.weights, model.biases)):
         arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
@@ -191,6 +203,7 @@ def load(path):
     except Exception as e:  # truncated zip, bad CRC, pickled arrays, not an npz at all
         raise ModelFileError(f"{path} is not a readable fastmlp model file ({type(e).__name__}: {e})") from None
     model.init, model.bias_init = meta["init"], meta["bias_init"]
+    _apply_optional_meta(path, model, meta)
     try:
         model.set_weights([(files[f"W{l}"], files[f"b{l}"]) for l in range(model.n_layers)])
     except (TypeError, ValueError) as e:
@@ -219,10 +232,45 @@ def _read_meta(f, path):
             raise ModelFileError(f"{path}: the model's meta entry lacks {key!r}")
         if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
             raise ModelFileError(f"{path}: the meta entry's {key!r} is {meta[key]!r}, not a {kind}")
+    for key, kind in META_OPTIONAL_KEYS.items():
+        if not isinstance(meta.get(key), kind):
+            raise ModelFileError(f"{path}: the meta entry's {key!r} is {meta[key]!r}, not a {kind}")
     sizes = meta["sizes"]
     if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s < 2**62 for s in sizes):
         raise ModelFileError(f"{path} describes no valid network: sizes {sizes!r} are not two or more ints >= 1")
     return meta
+
+
+def _apply_optional_meta(path, model, meta):
+    """Column names, standardization statistics and the training summary, each checked."""
+    try:
+        model.feature_names = meta.get("feature_names")
+        model.target_names = meta.get("target_names")
+        scaling = meta.get("standardization")
+        if scaling is not None:
+            if sorted(scaling) != sorted(_SCALING_KEYS):
+                raise ValueError(f"its keys are {sorted(scaling)}, expected {list(_SCALING_KEYS)}")
+            for key in _SCALING_KEYS:
+                v = scaling[key]
+                if v is not None and not (isinstance(v, list) and all(
+                        isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)):
+                    raise ValueError(f"{key} is {v!r}, not a list of numbers or null")
+            model.set_standardization(**scaling)
+        training = meta.get("training")
+        if training is not None:
+            last = training.get("last")
+            ok = (sorted(training) == ["epochs", "fits", "last"] and isinstance(last, dict)
+                  and sorted(last) == sorted(_TRAINING_LAST_KEYS)
+                  and all(isinstance(training[k], int) and not isinstance(training[k], bool) and training[k] >= 0
+                          for k in ("fits", "epochs"))
+                  and all(isinstance(last[k], t) and not isinstance(last[k], bool)
+                          for k, t in _TRAINING_LAST_KEYS.items()))
+            if not ok:
+                raise ValueError(f"the training summary {training!r} is not one fastmlp writes")
+            model._training = training
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{path} holds invalid column names, standardization statistics or training summary: "
+                             f"{e}") from None
 
 
 def _expected_entries(path, sizes, opt):

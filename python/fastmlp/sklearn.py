@@ -23,6 +23,7 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
 from . import optim as _optim
 from ._args import check_bool
 from .callbacks import EarlyStopping
+from .data import as_array
 from .losses import check_loss
 from .model import MLP
 
@@ -36,6 +37,12 @@ __all__ = ["MLPRegressor"]
 
 _OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 _SEED_MAX = np.iinfo(np.int32).max
+
+
+def _from_dlpack(data, name):
+    """A DLPack array (PyTorch, JAX, CuPy...) as a NumPy view when it is in host memory (fastmlp.data.as_array);
+    anything else goes to scikit-learn's own validation as it is."""
+    return as_array(data, name) if hasattr(data, "__dlpack__") and not isinstance(data, np.ndarray) else data
 
 
 class MLPRegressor(RegressorMixin, BaseEstimator):
@@ -135,7 +142,7 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
         """The predictions for X as float64 (computed in `dtype`): shape (n,) when fitted to a 1-D y, else
         (n, n_outputs_)."""
         check_is_fitted(self, "model_")
-        X = _validate_data(self, X, reset=False, dtype=np.dtype(self.dtype))
+        X = _validate_data(self, _from_dlpack(X, "X"), reset=False, dtype=np.dtype(self.dtype))
         out = self.model_.predict(X).astype(np.float64, copy=False)  # scikit-learn's convention, whatever dtype
         return out.ravel() if self._y_ndim == 1 else out
 
@@ -181,6 +188,7 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
         return [int(s) for s in sizes]
 
     def _validate(self, X, y, reset):
+        X, y = _from_dlpack(X, "X"), _from_dlpack(y, "y")
         X, y = _validate_data(self, X, y, reset=reset, dtype=np.dtype(self.dtype), multi_output=True,
                               y_numeric=True)
         y = np.asarray(y, dtype=np.dtype(self.dtype))  # integer or boolean targets become floats

@@ -38,47 +38,70 @@ class History:
 
 
 def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
-            drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=()):
+            drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=(), dist=None, rows=None):
     """The body of MLP.fit (arguments already validated and converted by it; verbose is 0, 1 or 2 and
     callbacks a checked list, see fastmlp.callbacks).
 
     Whatever happens (divergence, Ctrl-C, an exception in a callback), fit leaves the model with weights
     whose outputs on the training data are finite, or with exactly the weights it had before the fit;
-    the error says which."""
+    the error says which.
+
+    dist (fastmlp.distributed.Collective) and rows = (global rows, this rank's first row): a data-parallel
+    fit, in which every decision below is taken on values all ranks share."""
     state = model._optimizer_state_for(optimizer)
+    total, offset = (x.shape[0], 0) if dist is None else rows
+    if dist is not None:  # every rank starts from rank 0's weights and optimizer state
+        dist.broadcast(model.weights + model.biases + [a for bufs in state["w"] + state["b"] for a in bufs])
+        state["step"] = dist.bcast(state["step"])
     # A batch larger than the data set is the whole set (fit has refused it with drop_last).
-    rows = 0 if batch_size is None else min(batch_size, x.shape[0])
-    check_fit_memory(model, rows or x.shape[0], x.shape[0], optimizer, shuffle, drop_last)
+    batch = 0 if batch_size is None else min(batch_size, total)
+    error, trainer = None, None
     try:
+        check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last)
         trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                state["w"], state["b"], x, y, loss, rows,
+                                state["w"], state["b"], x, y, loss, batch,
                                 shuffle, drop_last, seed, optimizer.config(), clip_grad_norm, clip_grad_value,
-                                model.device)
+                                model.device, total if dist else 0, offset, dist.reduce_hook() if dist else None)
     except MemoryError as e:
-        need = training_bytes(model, rows or x.shape[0], n_samples=x.shape[0], optimizer=optimizer,
+        need = training_bytes(model, batch or total, n_samples=x.shape[0], optimizer=optimizer,
                               shuffle=shuffle, drop_last=drop_last)
-        raise MemoryError(f"fit: not enough {'device' if model.device == 'cuda' else 'host'} memory for "
-                          f"batch_size={batch_size}: the fit needs {need / 2**30:.3g} GiB; use a smaller "
-                          f"batch (fastmlp.max_batch_size(model) gives the largest that fits) ({e})") from e
+        error = MemoryError(f"fit: not enough {'device' if model.device == 'cuda' else 'host'} memory for "
+                            f"batch_size={batch_size}: the fit needs {need / 2**30:.3g} GiB; use a smaller "
+                            f"batch (fastmlp.max_batch_size(model) gives the largest that fits) ({e})")
+        error.__cause__ = e
+    except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+        error = e
+    if dist is not None:
+        dist.agree(error)
+    elif error is not None:
+        raise error
     steps = trainer.steps_per_epoch
     hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps,
-                    "samples": x.shape[0], "loss": loss, "optimizer": repr(optimizer)})
+                    "samples": total, "loss": loss, "optimizer": repr(optimizer)})
     hist.history["lr"] = []
     if validation_data is not None:
         hist.history["val_loss"] = []
-    guard = _Guard(model, state, trainer, x)
+    guard = _Guard(model, state, trainer, x, dist)
     # The hooks are looked up once here; per epoch only the ones that exist are called.
     model.stop_training = False
     logs = {}
     diverged = False
     progress = _Progress(verbose, epochs)
     try:
-        for cb in callbacks:
-            if callable(getattr(cb, "set_model", None)):
-                cb.set_model(model)
-        for cb in callbacks:
-            if callable(getattr(cb, "on_train_begin", None)):
-                cb.on_train_begin({})
+        error = None
+        try:
+            for cb in callbacks:
+                if callable(getattr(cb, "set_model", None)):
+                    cb.set_model(model)
+            for cb in callbacks:
+                if callable(getattr(cb, "on_train_begin", None)):
+                    cb.on_train_begin({})
+        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+            if dist is None:
+                raise
+            error = e
+        if dist is not None:
+            dist.agree(error)
         epoch_end = [(cb, cb.on_epoch_end) for cb in callbacks if callable(getattr(cb, "on_epoch_end", None))]
         for epoch in range(epochs):
             if schedule is None:
@@ -99,9 +122,12 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             value, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
             guard.in_epoch = False
             elapsed = time.perf_counter() - start
+            if dist is not None:  # the epoch's loss over every rank's rows
+                loss_sum, seen = dist.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
+                value = loss_sum / seen if seen else 0.0
             bad = guard.nonfinite(value)
             if not bad and validation_data is not None:
-                val_loss, bad = _validation_loss(model, validation_data, loss)
+                val_loss, bad = _validation_loss(model, validation_data, loss, dist)
             if bad:
                 diverged = True
                 _diverged(guard, hist, on_nonfinite, f"{bad} in epoch {epoch + 1} (lr={lr:g})", epoch)
@@ -116,12 +142,23 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
                 schedule.end_epoch(dict(logs))
             stopper = None
             cb_logs = dict(logs)  # shared by this epoch's callbacks: one may add values for those after it
-            for cb, hook in epoch_end:
-                result = hook(epoch, cb_logs)
-                if stopper is None and (result is True or (isinstance(result, np.bool_) and result)
-                                        or model.stop_training):
-                    stopper = cb
+            error = None
+            try:
+                for cb, hook in epoch_end:
+                    result = hook(epoch, cb_logs)
+                    if stopper is None and (result is True or (isinstance(result, np.bool_) and result)
+                                            or model.stop_training):
+                        stopper = cb
+                        model.stop_training = True
+            except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+                if dist is None:
+                    raise
+                error = e
+            if dist is not None:  # a callback's error, or its stop, on any rank is every rank's
+                dist.agree(error)
+                if dist.any(model.stop_training) and not model.stop_training:
                     model.stop_training = True
+                    stopper = _OtherRank()
             progress.epoch_end(epoch, logs, x.shape[0] / max(elapsed, 1e-12), last=model.stop_training)
             if model.stop_training:
                 if epoch < epochs - 1:  # a stop requested after the last epoch ends nothing early
@@ -160,15 +197,31 @@ def _diverged(guard, hist, on_nonfinite, what, epoch):
         raise DivergenceError(reason)
 
 
-def _validation_loss(model, validation_data, loss):
-    """(val_loss, '') or (None, what went non-finite)."""
-    pred = model.predict(validation_data[0])
-    if not np.isfinite(pred).all():
-        return None, f"the predictions on the validation data became {_kind(pred)}"
-    value = ops.loss(loss, pred, validation_data[1], device=model.device)
+def _validation_loss(model, validation_data, loss, dist=None):
+    """(val_loss, '') or (None, what went non-finite). Data parallel: over every rank's validation rows."""
+    # As evaluate: the network's own units (standardized, when the model standardizes).
+    pred = model._forward(model._net_x(validation_data[0]))
+    target = model._net_y(validation_data[1])
+    finite = bool(np.isfinite(pred).all())
+    if dist is None:
+        if not finite:
+            return None, f"the predictions on the validation data became {_kind(pred)}"
+        value = ops.loss(loss, pred, target, device=model.device)
+    else:
+        local = ops.loss(loss, pred, target, "sum", device=model.device) if finite and pred.size else 0.0
+        bad, total, count = dist.sum([0.0 if finite else 1.0, local, pred.size])
+        if bad:
+            return None, "the predictions on the validation data became non-finite"
+        value = total / count
     if not np.isfinite(value):
         return None, f"the validation loss became {value}"
     return value, ""
+
+
+class _OtherRank:
+    """Stands for a callback on another rank of a data-parallel fit that asked to stop."""
+
+    stop_reason = "a callback on another rank asked to stop"
 
 
 def _kind(a):
@@ -180,8 +233,8 @@ class _Guard:
     optimizer state from before the fit, one from the start of the current epoch (the last finite
     epoch's), and the checks that decide which of them to restore."""
 
-    def __init__(self, model, state, trainer, x):
-        self.model, self.state, self.trainer, self.x = model, state, trainer, x
+    def __init__(self, model, state, trainer, x, dist=None):
+        self.model, self.state, self.trainer, self.x, self.dist = model, state, trainer, x, dist
         self.initial = self._snapshot()
         self.good, self.good_epoch = self.initial, None  # None: the weights from before this fit
         self.in_epoch = False
@@ -214,6 +267,8 @@ class _Guard:
 
     def epoch_start(self, epoch):
         bad = self._first_nonfinite()
+        if self.dist is not None and self.dist.any(bool(bad)) and not bad:
+            bad = "the weights became non-finite on another rank"
         if bad:
             when = "before the first epoch" if epoch == 0 else f"between epochs {epoch} and {epoch + 1}"
             return f"{bad} {when} (written by a callback?)"
@@ -229,13 +284,19 @@ class _Guard:
 
     def outputs_finite(self):
         """Whether the model's outputs on the training data are finite: a bound from the weights first
-        (cheap), the forward pass itself only when the bound cannot rule out an overflow."""
+        (cheap), the forward pass itself only when the bound cannot rule out an overflow. Data parallel:
+        on every rank's rows (all ranks answer the same)."""
+        ok = self._outputs_finite_here()
+        return ok if self.dist is None else not self.dist.any(not ok)
+
+    def _outputs_finite_here(self):
         m = self.model
         if self._first_nonfinite():
             return False
         if _core.output_bound(m.weights, m.biases, m.activations, m.negative_slope, self.trainer.x_max) < self.limit:
             return True
-        return bool(np.isfinite(m.predict(self.x)).all())
+        return bool(np.isfinite(_core.mlp_forward(m.weights, m.biases, m.activations, m.negative_slope, self.x,
+                                                  m.device)).all())
 
     def final(self):
         """'' when the weights fit ends with are usable, else what is wrong with them."""

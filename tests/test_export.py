@@ -1,0 +1,104 @@
+"""ONNX export: the exported graph, run by onnxruntime, gives what MLP.predict gives, for every activation,
+both dtypes, with and without standardization; onnx.checker accepts every file."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import export
+
+onnx = pytest.importorskip("onnx", reason="the onnx package is not installed (pip install 'fastmlp[onnx]')")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (it is in the test extra)")
+
+# The issue's tolerances: float32 within 1e-5, float64 within 1e-12 (relative to the output's scale).
+EXPORT_TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def run_onnx(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: x})
+    return out
+
+
+def assert_matches_predict(model, path, x):
+    want = model.predict(x)
+    got = run_onnx(path, x)
+    assert got.dtype == model.dtype and got.shape == want.shape
+    tol = EXPORT_TOL[model.dtype.type]
+    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+    err = float(np.abs(got.astype(np.float64) - want).max(initial=0.0))
+    print(f"max |onnxruntime - predict| = {err:.3e} (allowed {tol * scale:.1e})")
+    assert err <= tol * scale, f"onnxruntime differs from predict by {err:.3e} > {tol * scale:.1e}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("activation", fastmlp.ops.ACTIVATIONS)
+@pytest.mark.parametrize("standardized", [False, True], ids=["raw", "standardized"])
+def test_export_matches_predict(tmp_path, rng, dtype, activation, standardized):
+    model = fastmlp.MLP([3, 17, 1, 4], activation=activation, output_activation=activation, dtype=dtype, seed=3,
+                        negative_slope=0.07)
+    x = rng.standard_normal((129, 3)).astype(dtype)
+    if standardized:
+        x = (x * [3.0, 0.5, 100.0] + [10.0, -2.0, 1e3]).astype(dtype)
+        model.set_standardization(x.mean(0), x.std(0), y_mean=[1.0, -2.0, 3.0, 0.5], y_std=[2.0, 0.1, 7.0, 1.0])
+    path = model.to_onnx(tmp_path / "m.onnx")
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    assert_matches_predict(model, path, x)
+    assert_matches_predict(model, path, x[:1])  # a single row, and an empty batch
+    assert run_onnx(path, x[:0]).shape == (0, 4)
+
+
+@pytest.mark.parametrize("sizes", [[1, 1], [1, 3, 1], [17, 64, 64, 3]])
+def test_export_trained_models_and_shapes(tmp_path, rng, sizes):
+    model = fastmlp.MLP(sizes, activation="relu", seed=1)
+    x = rng.standard_normal((200, sizes[0])).astype(np.float32)
+    y = np.tanh(x[:, :1]) + np.zeros((1, sizes[-1]), np.float32)
+    model.fit(x, y, optimizer=fastmlp.optim.Adam(lr=0.01), epochs=3)
+    path = tmp_path / "t.onnx"
+    model.to_onnx(path)
+    assert_matches_predict(model, path, x)
+
+
+def test_step_and_leaky_relu_at_zero(tmp_path):
+    # z = 0 exactly: the step gives 1 ([z >= 0]), leaky ReLU gives 0, as the kernels do.
+    for act in ("step", "leaky_relu", "relu"):
+        model = fastmlp.MLP([2, 1], output_activation=act, dtype="float64", init="zeros")
+        path = model.to_onnx(tmp_path / f"{act}.onnx")
+        x = np.array([[0.0, 0.0], [1.0, -1.0]])
+        np.testing.assert_array_equal(run_onnx(path, x), model.predict(x))
+
+
+def test_metadata_names_and_opset(tmp_path):
+    model = fastmlp.MLP([2, 4, 1], seed=0)
+    model.feature_names, model.target_names = ["height", "age"], ["weight"]
+    path = model.to_onnx(tmp_path / "named.onnx")
+    proto = onnx.load(path)
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [export.OPSET]
+    assert proto.ir_version == export.IR_VERSION
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["feature_names"]) == ["height", "age"]
+    assert json.loads(props["target_names"]) == ["weight"]
+    assert json.loads(props["sizes"]) == [2, 4, 1]
+    assert proto.graph.input[0].name == "input" and proto.graph.output[0].name == "output"
+    p2 = model.to_onnx(tmp_path / "renamed.onnx", opset=13, input_name="features", output_name="weight")
+    proto2 = onnx.load(p2)
+    assert proto2.graph.input[0].name == "features" and proto2.graph.output[0].name == "weight"
+    assert_matches_predict(model, p2, np.ones((3, 2), np.float32))
+
+
+@pytest.mark.parametrize("kwargs,word", [({"opset": 7}, "opset"), ({"opset": True}, "opset"),
+                                         ({"input_name": ""}, "input_name")])
+def test_bad_export_arguments(tmp_path, kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        fastmlp.MLP([2, 1]).to_onnx(tmp_path / "x.onnx", **kwargs)
+
+
+def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    with pytest.raises(ImportError, match=r"fastmlp\[onnx\]"):
+        fastmlp.MLP([2, 1]).to_onnx(tmp_path / "x.onnx")
