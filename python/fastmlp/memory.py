@@ -25,10 +25,11 @@ __all__ = ["max_batch_size", "training_bytes", "available_memory"]
 
 
 def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=None, shuffle=True,
-                   drop_last=False):
+                   drop_last=False, global_rows=0):
     """Bytes a fit of `model` with this batch size takes in the memory of `device` (host memory for
     "cpu", device memory for "cuda"): see the module text. Without n_samples the data set is taken to
-    hold two batches (its size matters on CUDA, where it is copied to the device, and for the order)."""
+    hold two batches (its size matters on CUDA, where it is copied to the device, and for the order).
+    global_rows: a data-parallel fit's global row count (n_samples is then this process's rows)."""
     device = resolve_device(model.device if device is None else device)
     batch = int(batch_size)
     if batch < 1:
@@ -37,7 +38,8 @@ def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=
     sizes = [w.shape[0] for w in model.weights] + [model.weights[-1].shape[1]]
     states = len(optimizer.state_names()) if optimizer is not None else 0
     dtype = str(model.dtype)
-    held = _core.trainer_bytes(sizes, dtype, n, batch, bool(shuffle), bool(drop_last), states, device)
+    held = _core.trainer_bytes(sizes, dtype, n, batch, bool(shuffle), bool(drop_last), states, device,
+                               int(global_rows))
     if device == "cuda":
         return held + _core.cuda_gemm_scratch_bytes(dtype)
     # The parameters and optimizer state themselves, and fit's two copies of them (the weights from
@@ -139,13 +141,14 @@ def _cgroup_left(directory, limit_file, usage_file, inactive_key):
     return max(0, limit - max(0, usage - inactive))
 
 
-def check_fit_memory(model, batch, n, optimizer, shuffle, drop_last):
+def check_fit_memory(model, batch, n, optimizer, shuffle, drop_last, global_rows=0):
     """Raises MemoryError, before anything is allocated, when what a CPU fit allocates (training_bytes
     less the parameters and state that exist already) is more than the memory left to this process."""
     if model.device != "cpu":
         return  # the device's allocator answers for device memory: a failed cudaMalloc is a MemoryError
     try:
-        total = training_bytes(model, batch, n_samples=n, optimizer=optimizer, shuffle=shuffle, drop_last=drop_last)
+        total = training_bytes(model, batch, n_samples=n, optimizer=optimizer, shuffle=shuffle, drop_last=drop_last,
+                               global_rows=global_rows)
     except ValueError as e:
         raise MemoryError(f"fit: {e}") from None
     params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))

@@ -57,7 +57,7 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
     batch = 0 if batch_size is None else min(batch_size, total)
     error, trainer = None, None
     try:
-        check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last)
+        check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last, total if dist else 0)
         trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
                                 state["w"], state["b"], x, y, loss, batch,
                                 shuffle, drop_last, seed, optimizer.config(), clip_grad_norm, clip_grad_value,

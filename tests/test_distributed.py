@@ -1,0 +1,227 @@
+"""Data-parallel fits over MPI (fastmlp.distributed): `mpiexec -n 2` and `-n 3` fits equal the one-process
+fit on the concatenated rows, every rank ends with the same bits, and a failure on one rank stops all
+ranks quickly. Each case runs mpiexec in a subprocess with a timeout; the whole file skips where mpi4py
+or mpiexec is missing (pip install ".[mpi]")."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import distributed
+
+pytest.importorskip("mpi4py", reason="data-parallel tests need mpi4py and an MPI (pip install '.[mpi]')")
+MPIEXEC = shutil.which("mpiexec") or shutil.which("mpirun")
+pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH (pip install '.[mpi]' brings MPICH's)")
+
+TIMEOUT = 120
+
+# Run by every rank: builds the data from a seed, fits its block with comm, and rank 0 compares with a
+# one-process fit on all rows. Prints one JSON line from rank 0.
+WORKER = r"""
+import json, sys, numpy as np, fastmlp
+from fastmlp import distributed
+case = json.loads(sys.argv[1])
+comm = distributed.init()
+r, P = comm.Get_rank(), comm.Get_size()
+N, dtype = case["n"], case["dtype"]
+rng = np.random.default_rng(case.get("data_seed", 0))
+X = rng.standard_normal((N, 5)).astype(dtype)
+Y = np.sin(X[:, :2] * 1.5).astype(dtype)
+sizes = [5, 16, 16, 2]
+
+def optimizer():
+    if case["opt"] == "sgd":
+        return fastmlp.optim.SGD(lr=0.05, momentum=0.9, nesterov=True)
+    return fastmlp.optim.Adam(lr=0.01)
+
+def fit(model, x, y, val, comm=None, callbacks=None):
+    kw = dict(optimizer=optimizer(), batch_size=case["batch"], epochs=case.get("epochs", 4), seed=11,
+              shuffle=case.get("shuffle", True), drop_last=case.get("drop_last", False),
+              clip_grad_norm=case.get("clip"), validation_data=val, callbacks=callbacks)
+    if case.get("plateau"):
+        kw["schedule"] = fastmlp.schedules.ReduceLROnPlateau(monitor="val_loss", patience=0, factor=0.5)
+    if case.get("early"):
+        kw["callbacks"] = [fastmlp.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)]
+    return model.fit(x, y, comm=comm, **kw)
+
+blocks = [distributed.block(N, q, P) for q in range(P)]
+lo, hi = blocks[r]
+vrows = [np.arange(a, min(b, a + 7)) for a, b in blocks]  # each rank's first 7 rows validate
+model = fastmlp.MLP(sizes, activation="tanh", seed=3, dtype=dtype)
+hist = fit(model, X[lo:hi], Y[lo:hi], (X[vrows[r]], Y[vrows[r]]), comm)
+weights = comm.gather(b"".join(w.tobytes() + b.tobytes() for w, b in model.get_weights()), root=0)
+if r == 0:
+    one = fastmlp.MLP(sizes, activation="tanh", seed=3, dtype=dtype)
+    v = np.concatenate(vrows)
+    ref = fit(one, X, Y, (X[v], Y[v]))
+    err = max(float(np.max(np.abs(a.astype(np.float64) - c) / (np.abs(c.astype(np.float64)) + 1e-12)))
+              for pair, ref_pair in zip(model.get_weights(), one.get_weights()) for a, c in zip(pair, ref_pair))
+    print(json.dumps({"identical": all(w == weights[0] for w in weights), "max_rel_err": err,
+                      "loss": hist.history["loss"], "ref_loss": ref.history["loss"],
+                      "val": hist.history["val_loss"], "ref_val": ref.history["val_loss"],
+                      "lr": hist.history["lr"], "ref_lr": ref.history["lr"],
+                      "stopped": hist.stopped_epoch, "ref_stopped": ref.stopped_epoch}))
+"""
+
+
+def mpirun(n, script, *args, timeout=TIMEOUT):
+    """Runs `script` (Python source) on n ranks under `python -m mpi4py`; a hang fails the test."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", "-c", textwrap.dedent(script), *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"mpiexec -n {n} hung (killed after {timeout} s): {e.stdout!r} {e.stderr!r}")
+
+
+def run_case(ranks, **case):
+    proc = mpirun(ranks, WORKER, json.dumps(case))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+CASES = [
+    # dtype, optimizer, rows, global batch: shards that do not divide the batch, a last short batch
+    pytest.param(dict(dtype="float64", opt="sgd", n=203, batch=32), id="f64-sgd-momentum"),
+    pytest.param(dict(dtype="float64", opt="adam", n=203, batch=50), id="f64-adam"),
+    pytest.param(dict(dtype="float32", opt="sgd", n=203, batch=32), id="f32-sgd-momentum"),
+    pytest.param(dict(dtype="float32", opt="adam", n=150, batch=17), id="f32-adam"),
+    # without shuffling, batches of 4 rows leave some ranks with no row in some batches
+    pytest.param(dict(dtype="float64", opt="adam", n=61, batch=4, shuffle=False), id="f64-ordered-small-batches"),
+    pytest.param(dict(dtype="float64", opt="sgd", n=97, batch=10, drop_last=True, clip=0.5), id="f64-drop-last-clip"),
+    pytest.param(dict(dtype="float64", opt="sgd", n=120, batch=None), id="f64-full-batch"),
+    pytest.param(dict(dtype="float64", opt="adam", n=203, batch=16, plateau=True, epochs=6), id="f64-plateau"),
+    pytest.param(dict(dtype="float64", opt="sgd", n=203, batch=64, early=True, epochs=12), id="f64-early-stop"),
+]
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("case", CASES)
+def test_data_parallel_fit_equals_one_process(ranks, case):
+    out = run_case(ranks, **case)
+    assert out["identical"], "ranks ended with different weights"
+    bound = 1e-9 if case["dtype"] == "float64" else 1e-3  # float32: sums in another order, over a few steps
+    assert out["max_rel_err"] < bound, out
+    np.testing.assert_allclose(out["loss"], out["ref_loss"], rtol=1e-9 if case["dtype"] == "float64" else 1e-5)
+    np.testing.assert_allclose(out["val"], out["ref_val"], rtol=1e-9 if case["dtype"] == "float64" else 1e-5)
+    assert out["lr"] == out["ref_lr"] and out["stopped"] == out["ref_stopped"], out
+
+
+def test_a_rank_with_no_rows_at_all():
+    out = run_case(3, dtype="float64", opt="adam", n=2, batch=1)
+    assert out["identical"] and out["max_rel_err"] < 1e-9, out
+
+
+# ---- failures: every rank stops, quickly ------------------------------------------------------------
+FAILING = r"""
+import sys, numpy as np, fastmlp
+from fastmlp import distributed
+what = sys.argv[1]
+comm = distributed.init()
+r = comm.Get_rank()
+rng = np.random.default_rng(r)
+x = rng.standard_normal((40, 3)).astype(np.float32)
+y = x[:, :1].copy()
+epochs, opt = 3, fastmlp.optim.SGD(lr=0.01)
+callbacks = None
+if what == "nan" and r == 1:
+    x[5, 1] = np.nan
+if what == "shape" and r == 1:
+    x = x[:, :2]
+if what == "diverge":
+    opt = fastmlp.optim.SGD(lr=1e6)
+    y = y * 1e3
+if what == "callback" and r == 1:
+    def boom(epoch, logs):
+        if epoch == 1:
+            raise RuntimeError("callback failed on purpose")
+    callbacks = [fastmlp.LambdaCallback(on_epoch_end=boom)]
+if what == "args" and r == 1:
+    epochs = 4
+model = fastmlp.MLP([3, 8, 1], seed=0)
+try:
+    model.fit(x, y, optimizer=opt, batch_size=8, epochs=epochs, comm=comm, callbacks=callbacks)
+    print(f"rank {r}: returned", flush=True)
+except Exception as e:
+    print(f"rank {r}: {type(e).__name__}: {e}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("what, error", [
+    ("nan", "contains NaN"),
+    ("shape", "shape"),
+    ("diverge", "DivergenceError"),
+    ("callback", "callback failed on purpose"),
+    ("args", "disagree"),
+])
+def test_a_failure_on_one_rank_stops_every_rank(what, error):
+    proc = mpirun(3, FAILING, what, timeout=60)
+    # One report per rank (lines of different ranks may interleave, so they are split at "rank N: ")
+    reports = re.split(r"(?=rank \d: )", proc.stdout)
+    reports = {int(m.group(1)): m.group(2) for m in (re.match(r"rank (\d): (.*)", t, re.S) for t in reports) if m}
+    assert sorted(reports) == [0, 1, 2], proc.stdout + proc.stderr
+    assert not any(text.startswith("returned") for text in reports.values()), reports
+    assert any(error in text for text in reports.values()), reports
+
+
+def test_an_uncaught_exception_aborts_the_job():
+    proc = mpirun(2, """
+        import time
+        from fastmlp import distributed
+        comm = distributed.init()
+        if comm.Get_rank() == 1:
+            raise SystemError("rank 1 fails outside any fit")
+        comm.Barrier()            # rank 0 would wait here forever without the abort
+        print("rank 0 passed the barrier")
+    """, timeout=60)
+    assert proc.returncode != 0 and "passed the barrier" not in proc.stdout
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+def test_blocks_cover_the_rows_in_rank_order():
+    for n in (0, 1, 2, 7, 100):
+        for size in (1, 2, 3, 8):
+            blocks = [distributed.block(n, r, size) for r in range(size)]
+            assert blocks[0][0] == 0 and blocks[-1][1] == n
+            assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+            assert max(b - a for a, b in blocks) - min(b - a for a, b in blocks) <= 1
+    with pytest.raises(ValueError):
+        distributed.block(10, 3, 3)
+
+
+def test_read_rows_reads_a_block_of_a_npy_file(tmp_path):
+    a = np.arange(35, dtype=np.float32).reshape(7, 5)
+    np.save(tmp_path / "a.npy", a)
+    np.savez(tmp_path / "b.npz", x=a)
+    parts = [distributed.read_rows(tmp_path / "a.npy", rank=r, size=3) for r in range(3)]
+    np.testing.assert_array_equal(np.concatenate(parts), a)
+    np.testing.assert_array_equal(distributed.read_rows(f"{tmp_path / 'b.npz'}:x", rank=1, size=2), a[4:])
+
+
+def test_save_writes_from_rank_0_only(tmp_path):
+    proc = mpirun(2, f"""
+        import numpy as np, fastmlp
+        from fastmlp import distributed
+        comm = distributed.init()
+        model = fastmlp.MLP([2, 1], seed=0)
+        x = np.ones((4, 2), np.float32)
+        model.fit(x, x[:, :1], epochs=1, comm=comm)
+        model.save({str(tmp_path)!r} + f"/m{{comm.Get_rank()}}.npz")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["m0.npz"]
+
+
+def test_comm_must_be_a_communicator():
+    with pytest.raises(TypeError, match="mpi4py communicator"):
+        fastmlp.MLP([2, 1]).fit(np.ones((4, 2), np.float32), np.ones(4, np.float32), comm="world")
