@@ -174,6 +174,33 @@ def test_a_failure_on_one_rank_stops_every_rank(what, error):
     assert any(error in text for text in reports.values()), reports
 
 
+def test_ctrl_c_on_one_rank_inside_an_epoch_stops_every_rank():
+    # Rank 1 alone gets SIGINT in the middle of a long epoch: it joins that step's reduce with a failed
+    # status, so the others stop at the same step instead of waiting for it forever.
+    proc = mpirun(3, """
+        import os, signal, threading, numpy as np, fastmlp
+        from fastmlp import distributed
+        comm = distributed.init()
+        r = comm.Get_rank()
+        x = np.random.default_rng(r).standard_normal((20_000, 16)).astype(np.float32)
+        model = fastmlp.MLP([16, 64, 1], seed=0)
+        if r == 1:  # a second in: inside an epoch, or between two (then it waits for the next agreement)
+            threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        try:
+            model.fit(x, x[:, :1], batch_size=64, epochs=50, comm=comm)
+            print(f"rank {r}: returned", flush=True)
+        except BaseException as e:
+            ok = all(np.isfinite(w).all() for w, _ in model.get_weights())
+            print(f"rank {r}: {type(e).__name__} step={model._opt['step']} finite={ok}", flush=True)
+    """, timeout=90)
+    reports = dict(re.findall(r"rank (\d): (\S+ step=\d+ finite=(?:True|False)|returned)", proc.stdout))
+    assert sorted(reports) == ["0", "1", "2"], proc.stdout + proc.stderr
+    assert reports["1"].startswith("KeyboardInterrupt"), reports
+    assert all(reports[r].startswith("RuntimeError") for r in "02"), reports
+    steps = {text.split()[1] for text in reports.values()}
+    assert len(steps) == 1 and all(text.endswith("finite=True") for text in reports.values()), reports
+
+
 def test_an_uncaught_exception_aborts_the_job():
     proc = mpirun(2, """
         import time

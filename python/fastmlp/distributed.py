@@ -25,7 +25,10 @@ same guard for scripts started without it.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -134,6 +137,26 @@ class Collective:
         self.MPI = _mpi()
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.pending_interrupt = False  # a Ctrl-C not yet told to the other ranks (see deferred_interrupts)
+
+    @contextmanager
+    def deferred_interrupts(self):
+        """While a fit runs, a Ctrl-C is only noted: the next step's reduce carries it in the step's
+        status (so every rank stops after the same step, a few milliseconds later), or, between epochs,
+        the next agree(). No rank leaves the fit while the others wait for it in a collective; the rank
+        that was interrupted raises KeyboardInterrupt, the others RuntimeError."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            self.pending_interrupt = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def sum(self, values):
         a = np.array(values, dtype=np.float64)
@@ -148,6 +171,8 @@ class Collective:
         comm, in_place, op = self.comm, self.MPI.IN_PLACE, self.MPI.SUM
 
         def reduce(buffer):
+            if self.pending_interrupt:  # the last value is the step's status: this rank stops all
+                buffer[-1] += 1
             comm.Allreduce(in_place, buffer, op=op)
 
         return reduce
@@ -161,7 +186,11 @@ class Collective:
 
     def agree(self, error):
         """Every rank passes the exception it hit (or None); if any rank failed, every rank raises: its
-        own exception where it failed, a RuntimeError naming the failed ranks elsewhere."""
+        own exception where it failed, a RuntimeError naming the failed ranks elsewhere. A Ctrl-C kept by
+        deferred_interrupts counts as this rank's failure."""
+        if error is None and self.pending_interrupt:
+            self.pending_interrupt = False
+            error = KeyboardInterrupt("Ctrl-C on this rank")
         reports = self.comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
         failed = [(r, m) for r, m in enumerate(reports) if m is not None]
         if not failed:

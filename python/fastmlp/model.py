@@ -445,7 +445,8 @@ class MLP:
             self._save_rank = None if dist is None else dist.rank
             if dist is None:
                 return self._fit(x, y, *args)
-            return self._fit_distributed(dist, x, y, *args)
+            with dist.deferred_interrupts():  # Ctrl-C waits for a point where every rank can hear of it
+                return self._fit_distributed(dist, x, y, *args)
 
     def _fit_distributed(self, dist, x, y, *args):
         """fit over dist's processes: the local checks agreed on by all ranks (one failing rank fails them

@@ -38,7 +38,7 @@ class History:
 
 
 def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
-            drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=(), dist=None, rows=None):
+             drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=(), dist=None, rows=None):
     """The body of MLP.fit (arguments already validated and converted by it; verbose is 0, 1 or 2 and
     callbacks a checked list, see fastmlp.callbacks).
 
@@ -112,6 +112,8 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
                 raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch {epoch + 1}: "
                                  f"{rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
             lr = float(rates[0])
+            if dist is not None:
+                dist.agree(None)  # a Ctrl-C since the last agreement stops every rank here
             bad = guard.epoch_start(epoch)  # non-finite values written between epochs (e.g. by a callback)
             if bad:
                 diverged = True
@@ -172,13 +174,19 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             if bad:
                 last = hist.epoch[-1] if hist.epoch else 0
                 _diverged(guard, hist, on_nonfinite, f"{bad} after epoch {last + 1}", last)
+        if dist is not None:
+            dist.agree(None)
     except DivergenceError:
         raise
     except BaseException as e:  # Ctrl-C, an error in a callback or in the trainer: settle the weights first
         note = guard.settle()
-        if hasattr(e, "add_note"):
-            e.add_note(f"fastmlp: {note}")
-        raise
+        error = e
+        if dist is not None and dist.pending_interrupt:  # this rank's Ctrl-C stopped every rank
+            dist.pending_interrupt = False
+            error = KeyboardInterrupt("Ctrl-C on this rank stopped the data-parallel fit")
+        if hasattr(error, "add_note"):
+            error.add_note(f"fastmlp: {note}")
+        raise error
     finally:
         progress.close()
     for cb in callbacks:
