@@ -252,3 +252,43 @@ def test_save_writes_from_rank_0_only(tmp_path):
 def test_comm_must_be_a_communicator():
     with pytest.raises(TypeError, match="mpi4py communicator"):
         fastmlp.MLP([2, 1]).fit(np.ones((4, 2), np.float32), np.ones(4, np.float32), comm="world")
+
+
+def test_cli_train_under_mpiexec_equals_one_process(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1001, 4)) * [1, 10, 100, 0.1] + 5
+    y = np.sin(x[:, 0]) + x[:, 1] / 10
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.column_stack([x, y]), delimiter=",", header="a,b,c,d,y", comments="")
+    args = ["train", str(data), "--target", "y", "--epochs", "4", "--validation-split", "0.2", "--seed", "3"]
+    one = subprocess.run([sys.executable, "-m", "fastmlp", *args, "--save", str(tmp_path / "one.npz")],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert one.returncode == 0, one.stderr
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    many = subprocess.run([MPIEXEC, "-n", "3", sys.executable, "-m", "mpi4py", "-m", "fastmlp", *args,
+                           "--save", str(tmp_path / "many.npz")], capture_output=True, text=True, timeout=TIMEOUT,
+                          env=env)
+    assert many.returncode == 0, many.stdout + many.stderr
+    assert many.stdout.count("saved to") == 1 and "3 processes" in many.stdout, many.stdout  # rank 0 alone
+    # The same scores, to the printed digits, and the same model up to float32 rounding.
+    scores = [line for line in one.stdout.splitlines() if "R2" in line]
+    assert scores and all(line in many.stdout for line in scores), (one.stdout, many.stdout)
+    a, b = fastmlp.load(tmp_path / "one.npz"), fastmlp.load(tmp_path / "many.npz")
+    for (w1, b1), (w2, b2) in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(w2, w1, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(b2, b1, rtol=1e-4, atol=1e-6)
+    for key, value in a.standardization.items():
+        np.testing.assert_allclose(b.standardization[key], value, rtol=1e-6)
+    assert sorted(os.listdir(tmp_path)) == ["d.csv", "many.npz", "one.npz"]
+
+
+def test_each_rank_reads_only_its_block_of_a_csv(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n1,2,3\n\n4,5,6\r\n7,8,9\n10,11,12")  # a blank line, a CRLF, no final newline
+    from fastmlp.data import read_table_block
+    for size in (1, 2, 3, 5):
+        blocks = [read_table_block(path, r, size) for r in range(size)]
+        assert all(b[0] == ["a", "b", "y"] and b[2] == 4 for b in blocks)
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in blocks]),
+                                      [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]])
+        assert [b[3] for b in blocks] == [distributed.block(4, r, size)[0] for r in range(size)]

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from . import __version__
-from .data import column_stats, load_women, read_table
+from .data import column_stats, load_women, read_table, read_table_block
 from .model import MLP, load
 from .optim import OPTIMIZERS, SGD
 
@@ -107,10 +107,11 @@ def _read(path):
         raise SystemExit(f"fastmlp: {e}") from None
 
 
-def _check_finite(values, names, path):
+def _check_finite(values, names, path, first_row=0):
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
+        row += first_row
         raise SystemExit(f"fastmlp: {path}, data row {row + 1}, column {names[col]!r}: {values[row, col]} is not "
                          f"a finite number ({int(bad.sum())} such cell(s)); remove or impute them first")
 
@@ -145,19 +146,80 @@ def _check_memory(sizes, dtype, batch_size, rows, optimizer):
                          f"smaller --hidden layers")
 
 
-def _scores(pred, truth):
-    """R2 (1 - SSE/SST over all outputs, scikit-learn's uniform average per output) and MAE."""
+def _scores(pred, truth, dist=None):
+    """R2 (1 - SSE/SST over all outputs, scikit-learn's uniform average per output) and MAE; data
+    parallel, over every rank's rows."""
     err = pred - truth
+    if dist is not None:
+        k = truth.shape[1]
+        sums = dist.sum(np.concatenate([truth.sum(axis=0), [truth.shape[0]], [np.abs(err).sum()]]))
+        mean, rows = sums[:k] / sums[k], sums[k]
+        sq = dist.sum(np.concatenate([((truth - mean) ** 2).sum(axis=0), (err ** 2).sum(axis=0)]))
+        sst, sse = sq[:k], sq[k:]
+        r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.where(sse == 0, 1.0, 0.0))
+        return float(r2.mean()), float(sums[k + 1] / (rows * k))
     sst = ((truth - truth.mean(axis=0)) ** 2).sum(axis=0)
     sse = (err ** 2).sum(axis=0)
     r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.where(sse == 0, 1.0, 0.0))
     return float(r2.mean()), float(np.abs(err).mean())
 
 
+def _launch():
+    """Under mpiexec with 2+ processes: fastmlp.distributed's collectives over COMM_WORLD; else None."""
+    from . import distributed
+
+    if not distributed.launched_under_mpi():
+        return None
+    try:
+        comm = distributed.init()
+    except ImportError as e:
+        raise SystemExit(f"fastmlp: started by mpiexec, but {e}") from None
+    return None if comm.Get_size() == 1 else distributed.Collective(comm)
+
+
+def _agreed(dist, work):
+    """work(); data parallel, every rank learns of a rank's failure (its SystemExit message) and exits."""
+    if dist is None:
+        return work()
+    error = result = None
+    try:
+        result = work()
+    except SystemExit as e:
+        error = ValueError(str(e.code))
+    try:
+        dist.agree(error)
+    except Exception as e:  # noqa: BLE001
+        raise SystemExit(str(e) if str(e).startswith("fastmlp:") else f"fastmlp: {e}") from None
+    return result
+
+
+def _column_stats(a, dist):
+    """column_stats over every rank's rows: two passes (mean, then the squared deviations)."""
+    if dist is None:
+        return column_stats(a)
+    a = np.asarray(a, dtype=np.float64)
+    sums = dist.sum(np.concatenate([a.sum(axis=0), [a.shape[0]]]))
+    mean = sums[:-1] / sums[-1]
+    std = np.sqrt(dist.sum(((a - mean) ** 2).sum(axis=0)) / sums[-1])
+    return mean, np.where(std > 0, std, 1.0)
+
+
 def train(args):
-    header, data = _read(args.csv)
+    dist = _launch()
+    main = dist is None or dist.rank == 0
+    say = print if main else (lambda *a, **k: None)
+    if dist is None:
+        header, data = _read(args.csv)
+        n, offset = data.shape[0], 0
+    else:  # each rank reads and parses only its block of the rows
+        def read_block():
+            try:
+                return read_table_block(args.csv, dist.rank, dist.size)
+            except (OSError, ValueError, ImportError) as e:
+                raise SystemExit(f"fastmlp: {e}") from None
+        header, data, n, offset = _agreed(dist, read_block)
     x, y, features, targets = _columns(header, data, args.target, args.csv)
-    _check_finite(data, header, args.csv)
+    _agreed(dist, lambda: _check_finite(data, header, args.csv, offset))
     sizes = [x.shape[1], *_parse_hidden(args.hidden), y.shape[1]]
     if args.optimizer not in OPTIMIZERS:
         raise SystemExit(f"fastmlp: unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
@@ -172,19 +234,21 @@ def train(args):
             raise SystemExit(f"fastmlp: cannot write the model to {args.save!r} (not a writable file path)")
     _check_memory(sizes, "float32", args.batch_size, x.shape[0], args.optimizer)
     # The held-out rows: a seeded random choice, so that a sorted file does not hold out only its tail.
-    n_val = round(args.validation_split * x.shape[0])
-    if args.validation_split and not 1 <= n_val < x.shape[0]:
-        raise SystemExit(f"fastmlp: --validation-split {args.validation_split} of {x.shape[0]} rows leaves "
-                         f"{n_val} for validation and {x.shape[0] - n_val} for training; both need at least one")
-    order = np.random.default_rng(args.seed).permutation(x.shape[0])
-    val, fit_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+    # Data parallel, every rank draws the same choice over all n rows and keeps those of its block.
+    n_val = round(args.validation_split * n)
+    if args.validation_split and not 1 <= n_val < n:
+        raise SystemExit(f"fastmlp: --validation-split {args.validation_split} of {n} rows leaves "
+                         f"{n_val} for validation and {n - n_val} for training; both need at least one")
+    order = np.random.default_rng(args.seed).permutation(n)
+    val, fit_rows = np.sort(order[:n_val]) - offset, np.sort(order[n_val:]) - offset
+    val, fit_rows = val[(val >= 0) & (val < x.shape[0])], fit_rows[(fit_rows >= 0) & (fit_rows < x.shape[0])]
     x_fit, y_fit = x[fit_rows], y[fit_rows]
     try:
         model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed, device=args.device)
         model.feature_names, model.target_names = features, targets
         if args.standardize != "none":
-            x_mean, x_std = column_stats(x_fit)
-            y_mean, y_std = column_stats(y_fit) if args.standardize == "all" else (None, None)
+            x_mean, x_std = _column_stats(x_fit, dist)
+            y_mean, y_std = _column_stats(y_fit, dist) if args.standardize == "all" else (None, None)
             model.set_standardization(x_mean, x_std, y_mean, y_std)
         extra = {"momentum": args.momentum} if args.momentum is not None else {}
         opt = OPTIMIZERS[args.optimizer](lr=args.lr, **extra)
@@ -195,24 +259,27 @@ def train(args):
         start = time.perf_counter()
         hist = model.fit(x_fit, y_fit, loss=args.loss, optimizer=opt, batch_size=args.batch_size or None,
                          epochs=args.epochs, seed=args.seed, verbose=verbose,
-                         validation_data=(x[val], y[val]) if n_val else None)
+                         validation_data=(x[val], y[val]) if n_val else None, comm=dist and dist.comm)
         elapsed = time.perf_counter() - start
-    except (ValueError, TypeError, FloatingPointError, MemoryError, OverflowError) as e:
+    except (ValueError, TypeError, FloatingPointError, MemoryError, OverflowError, RuntimeError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
     scaled = {"all": " (features and targets standardized)", "features": " (features standardized)",
               "none": ""}[args.standardize]
-    print(f"{model} on {x_fit.shape[0]} rows: features {features} -> {targets}{scaled}")
+    ranks = "" if dist is None else f" ({dist.size} processes, data parallel)"
+    say(f"{model} on {n - n_val} rows{ranks}: features {features} -> {targets}{scaled}")
     if hist.history["loss"]:
         units = ", standardized" if args.standardize == "all" else ""
-        print(f"final training {args.loss}{units}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs "
-              f"({elapsed:.2f} s)")
+        say(f"final training {args.loss}{units}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs "
+            f"({elapsed:.2f} s)")
     else:
-        print("no epochs were run (--epochs 0): the model keeps its initial weights")
-    r2, mae = _scores(model.predict(x_fit), y_fit)
-    print(f"training rows:   R2 {r2:.4f}, MAE {mae:.6g}")
+        say("no epochs were run (--epochs 0): the model keeps its initial weights")
+    r2, mae = _scores(model.predict(x_fit), y_fit, dist)
+    say(f"training rows:   R2 {r2:.4f}, MAE {mae:.6g}")
     if n_val:
-        r2, mae = _scores(model.predict(x[val]), y[val])
-        print(f"validation rows: R2 {r2:.4f}, MAE {mae:.6g} ({n_val} rows held out)")
+        r2, mae = _scores(model.predict(x[val]), y[val], dist)
+        say(f"validation rows: R2 {r2:.4f}, MAE {mae:.6g} ({n_val} rows held out)")
+    if args.save and not main:  # rank 0 writes the model (save() writes from rank 0 only anyway)
+        return 0
     if args.save:
         try:
             model.save(args.save)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core, reference
 
-__all__ = ["load_women", "read_csv", "read_table", "as_array", "column_stats", "TABLE_FORMATS"]
+__all__ = ["load_women", "read_csv", "read_table", "read_table_block", "as_array", "column_stats", "TABLE_FORMATS"]
 
 # File name endings read_table knows, and what reads them.
 TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".feather": "arrow", ".arrow": "arrow",
@@ -39,9 +39,13 @@ def read_csv(path):
     which accepts exactly what Python's csv module and float() accept. Raises FileNotFoundError for a
     missing file and ValueError naming the row and column of any cell that is not a number, or the
     column names that appear twice."""
-    where = str(path)
     with open(path, "rb") as f:
         data = f.read()
+    return _parse_csv_bytes(data, str(path))
+
+
+def _parse_csv_bytes(data, where):
+    """read_csv on a file's bytes (or a header line and some of its data lines)."""
     start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     newline = data.find(b"\n", start)
     header_end = len(data) if newline < 0 else newline + 1
@@ -156,6 +160,80 @@ def read_table(path):
     if loaded.ndim != 2:
         raise ValueError(f"{where}: expected a 2-D array (rows, columns), got shape {loaded.shape}")
     return [str(i) for i in range(loaded.shape[1])], _numeric(loaded, where)
+
+
+def read_table_block(path, rank, size):
+    """Rank `rank` of `size`'s contiguous block of a table's data rows (fastmlp.distributed.block) ->
+    (column names, float64 array of the block, rows in the whole table, index of the block's first row).
+    Only the block is parsed: a CSV file is scanned for line ends and only the block's lines are read as
+    numbers (blank lines are not rows); a .npy file is memory-mapped; a Parquet file reads the row groups
+    that hold the block. Other formats are read whole, then cut."""
+    from .distributed import block
+
+    where = str(path)
+    ext = os.path.splitext(where)[1].lower()
+    if ext == ".csv":
+        import mmap
+
+        with open(path, "rb") as f:
+            size_bytes = os.fstat(f.fileno()).st_size
+            if size_bytes == 0:
+                return read_csv(path) + (0, 0)
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                raw = np.frombuffer(mm, dtype=np.uint8)
+                ends = np.flatnonzero(raw == 10)
+                if raw[-1] != 10:
+                    ends = np.append(ends, raw.size)  # a last line without its newline
+                starts = np.concatenate([[0], ends[:-1] + 1])
+                lengths = ends - starts - (raw[np.maximum(ends - 1, 0)] == 13)  # less a "\r" before "\n"
+                rows = np.flatnonzero(lengths[1:] > 0) + 1  # data lines: not the header, not blank
+                lo, hi = block(rows.size, rank, size)
+                header = mm[starts[0]:ends[0] + 1 if ends[0] < raw.size else raw.size]
+                body = mm[starts[rows[lo]]:min(ends[rows[hi - 1]] + 1, raw.size)] if hi > lo else b""
+                del raw  # the view must go before the map closes
+        head = header if header.endswith(b"\n") else header + b"\n"
+        if not body:  # a block of no rows: the names alone (a row of zeros lets the reader parse them)
+            import csv
+
+            fields = next(csv.reader([head.decode("utf-8-sig", "replace").rstrip("\r\n")]))
+            names, _ = _parse_csv_bytes(head + ",".join("0" * len(fields)).encode() + b"\n", where)
+            return names, np.empty((0, len(names))), rows.size, lo
+        names, values = _parse_csv_bytes(head + body, f"{where} (data rows {lo + 1} to {hi})")
+        if values.ndim != 2 or values.shape[0] != hi - lo:
+            values = np.asarray(values, dtype=np.float64).reshape(hi - lo, len(names))
+        return names, values, rows.size, lo
+    if ext == ".npy":
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+        if data.ndim != 2:
+            raise ValueError(f"{where}: expected a 2-D array (rows, columns), got shape {data.shape}")
+        lo, hi = block(data.shape[0], rank, size)
+        return [str(i) for i in range(data.shape[1])], _numeric(np.asarray(data[lo:hi]), where), data.shape[0], lo
+    if ext in (".parquet", ".pq"):
+        _require_pyarrow("Parquet files")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{where} is not a readable parquet file: {e}") from None
+        n = pf.metadata.num_rows
+        lo, hi = block(n, rank, size)
+        groups, first, at = [], None, 0
+        for g in range(pf.metadata.num_row_groups):
+            count = pf.metadata.row_group(g).num_rows
+            if at + count > lo and at < hi:
+                groups.append(g)
+                first = at if first is None else first
+            at += count
+        table = pf.read_row_groups(groups) if groups else pa.table({c: [] for c in pf.schema_arrow.names})
+        if groups:
+            table = table.slice(lo - first, hi - lo)
+        names, values = _arrow_to_numpy(table, where)
+        return names, values, n, lo
+    names, values = read_table(path)
+    lo, hi = block(values.shape[0], rank, size)
+    return names, values[lo:hi], values.shape[0], lo
 
 
 def _numeric(a, where):
