@@ -86,6 +86,11 @@ def test_edge_cases_follow_the_reference(tmp_path, body):
 @pytest.mark.parametrize("header", ["a,b\r", "a\r,b", "a,\rb", " a , b "])
 def test_header_follows_the_reference(tmp_path, header):
     path = write(tmp_path / "h.csv", header + "\n1,2\n")
+    assert_reads_as_the_reference(path)
+
+
+def assert_reads_as_the_reference(path):
+    """read_csv gives the reference's table, or raises the reference's error, word for word."""
     try:
         want = spec(path)
     except ValueError as e:
@@ -323,13 +328,6 @@ def test_fast_path_agrees_with_the_reference_on_arbitrary_text():
             path = os.path.join(d, "t.csv")
             with open(path, "w", newline="") as f:
                 f.write(",".join(f"c{j}" for j in range(cols)) + "\n" + body)
-            try:
-                want = spec(path)
-            except ValueError as e:
-                with pytest.raises(ValueError) as info:
-                    read_csv(path)
-                assert str(info.value) == str(e)
-                return
-            assert_same_table(read_csv(path), want)
+            assert_reads_as_the_reference(path)
 
     check()
