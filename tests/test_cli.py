@@ -168,7 +168,7 @@ def test_empty_csv(tmp_path, text, word):
 
 @pytest.mark.parametrize("args,word", [
     (["--activation", "swish"], "unknown activation"),
-    (["--loss", "huber"], "unknown loss"),
+    (["--loss", "hinge"], "unknown loss"),
     (["--optimizer", "lbfgs"], "unknown optimizer"),
     (["--lr", "-1"], "lr"),
     (["--batch-size", "-3"], "batch_size"),

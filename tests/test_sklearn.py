@@ -281,7 +281,7 @@ def test_early_stopping_on_held_out_data(problem):
 @pytest.mark.parametrize("params, match", [
     ({"optimizer": "lbfgs"}, "optimizer"), ({"epochs": -1}, "epochs"), ({"batch_size": 0}, "batch_size"),
     ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes"), ({"dtype": "float16"}, "dtype"),
-    ({"loss": "huber"}, "loss"), ({"early_stopping": True, "validation_fraction": 1.0}, "validation_fraction"),
+    ({"loss": "hinge"}, "loss"), ({"early_stopping": True, "validation_fraction": 1.0}, "validation_fraction"),
     ({"n_iter_no_change": 0}, "n_iter_no_change"), ({"tol": -1.0}, "tol"), ({"activation": "softmax"}, "activation"),
     ({"learning_rate": 0.0}, "lr"),
 ])

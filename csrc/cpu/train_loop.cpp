@@ -50,14 +50,14 @@ Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Wor
 // in), dL/dx = g W^T reads W^T row by row: a plain product, which small layers run without packing
 // (the same sums in the same order, so the same bits).
 template <class T>
-double forward_backward(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
+double forward_backward(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                         Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale,
                         const std::vector<std::vector<T>>* w_t = nullptr) {
   const index_t rows = x.rows;
   Matrix<T> out = forward(layers, x, ws);
   T* g = ws.grad_a.data();
   T* g_next = ws.grad_b.data();
-  const double value = loss_sum_and_grad<T>(loss, out.data, y.data, g, out.size(), grad_scale);
+  const double value = loss_sum_and_grad<T>(loss, out, y, g, grad_scale);
   for (size_t l = layers.size(); l-- > 0;) {
     const LayerRef<T>& L = layers[l];
     Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
@@ -202,7 +202,10 @@ class Trainer final : public TrainerBase {
       const index_t begin = s * batch_, rows = std::min(batch_, n - begin);
       const int parts = parts_for(layers_, rows);
       const index_t first = parts == 2 ? (rows + 1) / 2 : rows;
-      const double scale = 1.0 / double(rows * y_.cols);  // the mean over the whole batch's elements
+      // The mean over the whole batch: its rows (or their weights' sum) times the loss's terms per row.
+      const double weight = batch_weight(begin, rows);
+      const double scale = weight > 0.0 ? 1.0 / (weight * double(terms_per_row_)) : 0.0;
+      const double penalty = l2_penalty(weight);  // of the weights before this step's update
       double sums[2] = {0.0, 0.0};
       auto run = [&](int p) {
         sums[p] = run_part(parts_[size_t(p)], begin + (p == 0 ? 0 : first), p == 0 ? first : rows - first, scale);
@@ -218,13 +221,14 @@ class Trainer final : public TrainerBase {
       };
       // The optimizer step on thread t's share of every parameter (elementwise: any split, same bits).
       const bool clipping = opt_.clip_grad_norm > 0.0 || opt_.clip_grad_value > 0.0;
+      const double l2_coef = weight > 0.0 ? opt_.l2 / weight : 0.0;  // d penalty / dW = l2 W / weight
       ++step;
       auto update = [&](int t, int team) {
         for (size_t l = 0; l < layers_.size(); ++l) {
           const LayerRef<T>& L = layers_[l];
-          update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, lr[s], step, t, team);
+          update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, lr[s], step, t, team, l2_coef);
           transpose_share(l, t, team);
-          update_share(L.b, grads[2 * l + 1], L.b_state, L.out, lr[s], step, t, team);
+          update_share(L.b, grads[2 * l + 1], L.b_state, L.out, lr[s], step, t, team, 0.0);
         }
       };
       if (parts == 2 && get_num_threads() > 1) {
@@ -261,7 +265,7 @@ class Trainer final : public TrainerBase {
         clip_gradients();
         update(0, 1);
       }
-      loss_sum += (sums[0] + sums[1]) * scale * double(rows);
+      loss_sum += ((sums[0] + sums[1]) * scale + penalty) * double(rows);
       seen += rows;
     }
     return seen > 0 ? loss_sum / double(seen) : 0.0;
@@ -290,13 +294,34 @@ class Trainer final : public TrainerBase {
     }
   }
 
-  // One optimizer step on elements [count t / team, count (t + 1) / team) of a parameter.
-  void update_share(T* param, const T* grad, const std::vector<T*>& state, index_t count, double lr,
-                    std::int64_t step, int t, int team) {
+  // One optimizer step on elements [count t / team, count (t + 1) / team) of a parameter, after adding
+  // the L2 penalty's gradient decay * param to its gradient (weights only; decay = 0 for biases).
+  void update_share(T* param, T* grad, const std::vector<T*>& state, index_t count, double lr,
+                    std::int64_t step, int t, int team, double decay) {
     const index_t lo = count * t / team, hi = count * (t + 1) / team;
+    if (decay != 0.0)
+      for (index_t i = lo; i < hi; ++i) grad[i] += T(decay) * param[i];
     T* shifted[4] = {nullptr, nullptr, nullptr, nullptr};  // at most 3 state buffers per parameter
     for (size_t i = 0; i < state.size(); ++i) shifted[i] = state[i] + lo;
     optimizer_step<T>(opt_.optimizer, lr, step, param + lo, grad + lo, shifted, hi - lo);
+  }
+
+  // What a batch's mean divides by, per term: its rows, or the sum of its rows' weights (y's last column).
+  double batch_weight(index_t begin, index_t rows) const {
+    if (!opt_.loss.weighted) return double(rows);
+    double sum = 0.0;
+    const index_t wcol = y_.cols - 1;
+    for (index_t i = 0; i < rows; ++i) sum += double(y_.row(gather_ ? order_[size_t(begin + i)] : begin + i)[wcol]);
+    return sum;
+  }
+
+  // scikit-learn's L2 term of a batch's loss: (l2 / 2) sum ||W_l||^2 / weight (biases are not penalized).
+  double l2_penalty(double weight) const {
+    if (opt_.l2 == 0.0 || !(weight > 0.0)) return 0.0;
+    double sq = 0.0;
+    for (const auto& L : layers_)
+      for (index_t i = 0; i < L.in * L.out; ++i) sq += double(L.w[i]) * double(L.w[i]);
+    return 0.5 * opt_.l2 * sq / weight;
   }
 
   // Rows [start, start + rows) of the epoch's order through `part`: the loss summed over them, their
@@ -342,6 +367,7 @@ class Trainer final : public TrainerBase {
   std::vector<std::int64_t> order_;
   std::vector<Part<T>> parts_;  // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half
   std::vector<std::vector<T>> w_t_;  // transposed weights of layers 1.. (layer 0's grad_x is not needed)
+  index_t terms_per_row_ = loss_terms_per_row(opt_.loss, layers_.back().out);
 };
 
 }  // namespace
@@ -383,10 +409,11 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 }
 
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                      Matrix<const T> y, const std::vector<T*>& grads) {
   Workspace<T> ws(layers, x.rows);
-  const double scale = 1.0 / double(x.rows * y.cols);
+  const double weight = loss_denominator(loss, y, layers.back().out);
+  const double scale = weight > 0.0 ? 1.0 / weight : 0.0;
   return forward_backward(layers, loss, x, y, ws, grads, scale) * scale;
 }
 
@@ -417,7 +444,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
 
 #define FASTMLP_INSTANTIATE(T)                                                                    \
   template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);      \
-  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, Loss, Matrix<const T>,        \
+  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, \
                                    Matrix<const T>, const std::vector<T*>&);                      \
   template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>, \
                                                         Matrix<const T>, const TrainOptions&);

@@ -35,13 +35,15 @@ void column_sums(const T* g, index_t rows, index_t cols, T* out);
 template <class T>
 void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t cols, T* dst);
 
-// grad = dL/dpred (unless grad is null) and acc[0] += weight * L, L the mean or the sum over count
-// elements, summed in double in a fixed order (per-block partial sums, then one thread adds the
-// partials). partial needs loss_partials() doubles.
+// grad = scale * dL/dpred over rows x m (unless grad is null) and acc[0] += weight * scale * L, L the
+// loss summed over the rows (loss.factor and any row weights included), in double in a fixed order
+// (per-block partial sums, then one thread adds the partials). target is rows x (labels ? 1 : m), plus
+// a weight column when weighted; class_weight is a device array of m (or null). partial needs
+// loss_partials() doubles.
 int loss_partials();
 template <class T>
-void loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count,
-                   double weight, double* partial, double* acc);
+void loss_and_grad(const LossSpec& loss, const T* pred, const T* target, T* grad, index_t rows, index_t m,
+                   const double* class_weight, double scale, double weight, double* partial, double* acc);
 
 // Sum of squares of `count` elements added to acc[0] (deterministic, as loss_and_grad).
 template <class T>

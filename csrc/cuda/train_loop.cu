@@ -5,6 +5,7 @@
 // uploaded once per epoch. Also here: device queries, matmul and the forward pass for predict().
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 #include <vector>
 
 #include "common.cuh"
@@ -131,13 +132,13 @@ const T* forward(const DeviceNet<T>& net, const T* x, index_t rows, Out out) {
 // gradient (acc[0] += weight * mean loss), then each layer's backward from the last. Shared by the
 // trainer's step and mlp_loss_grad.
 template <class T>
-void loss_and_gradients(DeviceNet<T>& net, Loss loss, const T* xb, const T* yb, index_t rows, DeviceWorkspace<T>& ws,
-                        double weight, double* partial, double* acc) {
+void loss_and_gradients(DeviceNet<T>& net, const LossSpec& loss, const double* class_weight, const T* xb, const T* yb,
+                        index_t rows, double scale, DeviceWorkspace<T>& ws, double weight, double* partial, double* acc) {
   const auto& layers = net.host;
   const T* out = forward(net, xb, rows, [&](size_t l) { return ws.act[l].get(); });
   T* g = ws.grad_a.get();
   T* g_next = ws.grad_b.get();
-  cuda::loss_and_grad<T>(loss, Reduction::mean, out, yb, g, rows * layers.back().out, weight, partial, acc);
+  cuda::loss_and_grad<T>(loss, out, yb, g, rows, layers.back().out, class_weight, scale, weight, partial, acc);
   for (size_t l = layers.size(); l-- > 0;) {
     const auto& Ly = layers[l];
     const T* in = l == 0 ? xb : ws.act[l - 1].get();
@@ -155,6 +156,10 @@ class Trainer final : public TrainerBase {
         batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows),
         net_(std::move(layers), true), ws_(net_.host, batch_),
         x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
+    if (opt.loss.weighted || opt.l2 > 0.0)
+      throw std::invalid_argument(
+          "sample weights and the L2 penalty (l2/alpha) are not supported by the CUDA trainer yet; use device='cpu'");
+    if (opt.loss.class_weight) class_weight_ = to_device(opt.loss.class_weight, net_.host.back().out);
     x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
     y_.upload(y.data, y.rows * y.cols);
     for (size_t l = 0; l < net_.host.size(); ++l) {  // the state pointers every step hands the optimizer
@@ -217,7 +222,9 @@ class Trainer final : public TrainerBase {
   void step_once(const T* xb, const T* yb, index_t rows, double lr, std::int64_t step) {
     const auto& layers = net_.host;
     const size_t L = layers.size();
-    loss_and_gradients(net_, opt_.loss, xb, yb, rows, ws_, double(rows), partial_.get(), acc_.get());
+    const double scale = 1.0 / double(rows * loss_terms_per_row(opt_.loss, layers.back().out));  // the batch mean
+    loss_and_gradients(net_, opt_.loss, class_weight_.get(), xb, yb, rows, scale, ws_, double(rows), partial_.get(),
+                       acc_.get());
     clip();
     const StepCoefficients<T> c = step_coefficients<T>(opt_.optimizer, lr, step);
     for (size_t l = 0; l < L; ++l) {
@@ -256,6 +263,7 @@ class Trainer final : public TrainerBase {
   DeviceWorkspace<T> ws_;
   DeviceBuffer<T> x_, y_, xb_, yb_;
   DeviceBuffer<double> partial_, acc_;  // acc_[0]: epoch loss sum, acc_[1]: squared gradient norm
+  DeviceBuffer<double> class_weight_;   // cross_entropy's class weights, when given
   bool gather_ = false;
   std::vector<std::vector<T*>> w_state_, b_state_;
   std::vector<std::int64_t> order_host_;
@@ -283,14 +291,17 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 }
 
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x, Matrix<const T> y,
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x, Matrix<const T> y,
                      const std::vector<T*>& grads) {
   DeviceNet<T> net(layers, true);
   DeviceWorkspace<T> ws(layers, x.rows);
   DeviceBuffer<T> xd = to_device(x.data, x.rows * x.cols), yd = to_device(y.data, y.rows * y.cols);
   DeviceBuffer<double> partial(loss_partials()), acc(1);
   CUDA_CHECK(cudaMemset(acc.get(), 0, sizeof(double)));
-  loss_and_gradients(net, loss, xd.get(), yd.get(), x.rows, ws, 1.0, partial.get(), acc.get());
+  DeviceBuffer<double> cw;
+  if (loss.class_weight) cw = to_device(loss.class_weight, layers.back().out);
+  const double scale = 1.0 / fastmlp::loss_denominator<T>(loss, y, layers.back().out);  // the mean (weights: on the host)
+  loss_and_gradients(net, loss, cw.get(), xd.get(), yd.get(), x.rows, scale, ws, 1.0, partial.get(), acc.get());
   for (size_t l = 0; l < layers.size(); ++l) {
     net.gw[l].download(grads[2 * l], layers[l].in * layers[l].out);
     net.gb[l].download(grads[2 * l + 1], layers[l].out);
@@ -329,7 +340,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
 #define FASTMLP_INSTANTIATE(T)                                                                              \
   template void matmul<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*);  \
   template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);                \
-  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, Loss, Matrix<const T>, Matrix<const T>,  \
+  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, Matrix<const T>,  \
                                    const std::vector<T*>&);                                                 \
   template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>,           \
                                                         Matrix<const T>, const TrainOptions&);

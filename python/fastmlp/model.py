@@ -19,6 +19,7 @@ from .memory import max_batch_size
 from .ops import resolve_device
 from .optim import SGD, Optimizer, from_config, is_number
 from .schedules import Schedule, goyal_warmup, scale_lr
+from . import targets as _targets
 
 
 from .callbacks import check_callbacks
@@ -33,7 +34,7 @@ FORMAT_VERSION = 1
 def _check_activation(name, what):
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a name (str), got {type(name).__name__}")
-    name = "identity" if name == "linear" else name
+    name = _core.aliases["activation"].get(name, name)  # "linear" -> "identity", "logistic" -> "sigmoid"
     if name not in ops.ACTIVATIONS:
         raise ValueError(f"unknown {what} {name!r}; expected one of: {', '.join(ops.ACTIVATIONS)}")
     return name
@@ -209,21 +210,42 @@ class MLP:
                               f"run {x.shape[0]} rows through layers {self.sizes} ({self.dtype.name}); every "
                               f"layer's output for a chunk of up to 4096 rows must fit ({e})") from e
 
-    def evaluate(self, x, y, loss="mse"):
-        """The loss (mean over all elements) of the predictions for X against y."""
+    def evaluate(self, x, y, loss="mse", *, sample_weight=None, class_weight=None, metrics=None):
+        """The loss (its mean, see fastmlp.losses) of the predictions for X against y. For cross_entropy,
+        y may be class indices (n,); sample_weight and class_weight as in fit. metrics=["accuracy"]
+        (classification losses) returns {"loss": ..., "accuracy": ...} instead of the loss alone."""
         x = self._x(x)
-        y = self._y(y, x.shape[0])
+        if isinstance(loss, dict):  # fit's validation pass: y is already laid out for this spec
+            return _core.loss(loss, self.predict(x), y, "mean", self.device)
+        spec, t = _targets.loss_targets(self, y, x.shape[0], loss, sample_weight, class_weight)
         if x.shape[0] == 0:
             raise ValueError("X and y are empty; the loss of no samples is undefined")
-        return ops.loss(check_loss(loss), self.predict(x), y, device=self.device)
+        pred = self.predict(x)
+        value = _core.loss(spec, pred, t, "mean", self.device)
+        if metrics is None:
+            return value
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+        if metrics != ["accuracy"]:
+            raise ValueError(f"metrics may be ['accuracy'] (or None), got {metrics!r}")
+        return {"loss": value, "accuracy": _targets.accuracy(pred, y, check_loss(loss))}
 
-    def gradients(self, x, y, loss="mse"):
+    def predict_proba(self, x, kind=None):
+        """Class probabilities for X: softmax over the output logits (a model trained with cross_entropy)
+        or the sigmoid of each (bce: binary or multi-label). kind="softmax"|"sigmoid" chooses; by
+        default, the last fit's loss decides, else softmax for several outputs and sigmoid for one."""
+        if kind is None:
+            last = getattr(self, "classification_loss", None)
+            kind = {"cross_entropy": "softmax", "bce": "sigmoid"}.get(last) or \
+                ("softmax" if self.sizes[-1] > 1 else "sigmoid")
+        return _targets.probabilities(self.predict(x), kind)
+
+    def gradients(self, x, y, loss="mse", *, sample_weight=None, class_weight=None):
         """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
         x = self._x(x)
-        y = self._y(y, x.shape[0])
+        spec, y = _targets.loss_targets(self, y, x.shape[0], loss, sample_weight, class_weight)
         try:
             value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
-                                               check_loss(loss), x, y, self.device)
+                                               spec, x, y, self.device)
         except MemoryError as e:
             raise MemoryError(f"gradients: not enough memory for the activations of {x.shape[0]} rows through "
                               f"layers {self.sizes} ({self.dtype.name}); pass fewer rows ({e})") from e
@@ -233,8 +255,13 @@ class MLP:
     def fit(self, x, y, loss="mse", optimizer=None, batch_size=32, epochs=100, shuffle=True, seed=0,
             validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise", schedule=None,
             lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None,
-            callbacks=None):
+            callbacks=None, sample_weight=None, class_weight=None):
         """Train with mini-batch gradient descent; returns a History.
+
+        loss: a name of fastmlp.losses.LOSSES. For cross_entropy (softmax over the outputs) y is class
+        indices (n,) or one-hot/probability rows (n, classes); for bce (sigmoid per output) 0/1 or
+        [0, 1] targets, several columns for multi-label. sample_weight (n,) weighs each sample's loss;
+        class_weight (classes,) or {class: weight} each class's (cross_entropy).
 
         batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
         replacement and reshuffled every epoch), k is mini-batch SGD; the last short batch is kept
@@ -258,10 +285,10 @@ class MLP:
         "epoch") prints a line after every epoch.
         """
         x = self._x(x)
-        y = self._y(y, x.shape[0])
+        loss_name = check_loss(loss)
+        loss, y = _targets.loss_targets(self, y, x.shape[0], loss_name, sample_weight, class_weight)
         if x.shape[0] == 0:
             raise ValueError("X and y are empty; there is nothing to train on")
-        check_loss(loss)
         optimizer = SGD(lr=0.01) if optimizer is None else optimizer
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01)), "
@@ -290,7 +317,10 @@ class MLP:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             xv = self._x(validation_data[0], "X_val")
-            validation_data = (xv, self._y(validation_data[1], xv.shape[0], "y_val"))
+            # The training spec scores the validation set too: with sample weights, each weight 1.
+            ones = None if sample_weight is None else np.ones(xv.shape[0])
+            yv = _targets.loss_targets(self, validation_data[1], xv.shape[0], loss_name, ones, class_weight, "y_val")[1]
+            validation_data = (xv, yv)
         clip = []
         for name, value in (("clip_grad_norm", clip_grad_norm), ("clip_grad_value", clip_grad_value)):
             if value is not None and not (is_number(value) and np.isfinite(value) and value > 0):
@@ -330,6 +360,7 @@ class MLP:
         elif base_batch_size is not None:
             raise ValueError("base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is "
                              "nothing to scale)")
+        self.classification_loss = loss_name if loss_name in ("cross_entropy", "bce") else None
         return run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
                        shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
                        verbose=verbose, drop_last=bool(drop_last), on_nonfinite=on_nonfinite,

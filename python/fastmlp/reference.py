@@ -12,7 +12,7 @@ import numpy as np
 __all__ = [
     "philox4x32", "uniform01", "standard_normal", "matmul",
     "activation_forward", "activation_backward", "activation_backward_from_output",
-    "dense_forward", "dense_backward", "loss", "loss_grad", "init", "permutation",
+    "dense_forward", "dense_backward", "softmax", "sigmoid", "loss", "loss_grad", "init", "permutation",
     "sgd_update", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "optimizer_step",
     "clip_gradients", "mlp_forward", "mlp_loss_grad", "train_epoch",
 ]
@@ -151,22 +151,101 @@ def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0
     return gz @ w.T, x.T @ gz, gz.sum(axis=0)
 
 
-def loss(name, pred, target, reduction="mean"):
-    """MSE: mean (or sum) of (pred - target)^2; MAE: of |pred - target|. The mean is over every
-    element, as torch.nn.MSELoss / L1Loss with reduction='mean'."""
-    d = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
-    e = d * d if name == "mse" else np.abs(d) if name == "mae" else None
-    if e is None:
+def softmax(z):
+    """Row-wise softmax e^(z - max z) / sum e^(z - max z) (the max subtracted so nothing overflows)."""
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(z):
+    """The logistic function 1 / (1 + e^-z), computed without overflow for either sign of z."""
+    z = np.asarray(z, np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _targets(name, pred, target, class_weight):
+    """(pred, target as one row per sample, per-row label indices or None) for cross_entropy; class
+    indices (a 1-D integer-valued target) become one-hot rows times nothing (handled by the caller)."""
+    p = np.asarray(pred, np.float64)
+    t = np.asarray(target, np.float64)
+    if name == "cross_entropy" and t.ndim == 1 and p.ndim == 2:
+        onehot = np.zeros_like(p)
+        onehot[np.arange(p.shape[0]), t.astype(np.int64)] = 1.0
+        return p, onehot
+    return p, t
+
+
+def _loss_terms(name, p, t, delta, class_weight):
+    """Per-element terms (elementwise losses) or per-row values (cross_entropy, shape (n,))."""
+    d = p - t
+    if name == "mse":
+        return d * d
+    if name == "mae":
+        return np.abs(d)
+    if name == "huber":  # torch.nn.HuberLoss: quadratic within delta, linear beyond
+        return np.where(np.abs(d) <= delta, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
+    if name == "poisson":  # half Poisson deviance, log link: t log(t / mu) - t + mu with mu = e^p
+        tlogt = np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)
+        return np.exp(p) - t * p + tlogt - t
+    if name == "bce":  # torch.nn.BCEWithLogitsLoss: -t log s(p) - (1 - t) log(1 - s(p))
+        return np.maximum(p, 0.0) - p * t + np.log1p(np.exp(-np.abs(p)))
+    if name == "cross_entropy":  # torch.nn.CrossEntropyLoss: -sum_c w_c t_c log softmax(p)_c
+        w = np.ones(p.shape[-1]) if class_weight is None else np.asarray(class_weight, np.float64)
+        mx = p.max(axis=-1, keepdims=True)
+        lse = mx + np.log(np.exp(p - mx).sum(axis=-1, keepdims=True))
+        return (w * t * (lse - p)).sum(axis=-1)
+    raise ValueError(f"unknown loss {name!r}")
+
+
+def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0):
+    """The loss of pred against target. Per element (p, t): mse (p - t)^2; mae |p - t|; huber
+    (p - t)^2 / 2 within delta, delta (|p - t| - delta / 2) beyond (torch.nn.HuberLoss); poisson, the
+    half Poisson deviance with log link, t log(t / e^p) - t + e^p (0 log 0 = 0; scikit-learn's
+    HalfPoissonLoss); bce, binary cross-entropy of sigmoid(p), max(p, 0) - p t + log(1 + e^-|p|)
+    (torch.nn.BCEWithLogitsLoss). Per row of logits z: cross_entropy, sum_c w_c t_c (logsumexp(z) - z_c)
+    with t one-hot/probabilities, or a class index per row (1-D target), and class weights w
+    (torch.nn.CrossEntropyLoss). Rows are weighted by sample_weight; the mean divides by the number of
+    rows (or the weights' sum) times the terms per row (the row's width; 1 for cross_entropy)."""
+    p, t = _targets(name, pred, target, class_weight)
+    terms = _loss_terms(name, p, t, delta, class_weight)
+    if sample_weight is None and name != "cross_entropy":
+        return float(terms.mean() if reduction == "mean" else terms.sum())
+    rows = terms if name == "cross_entropy" else terms.reshape(p.shape[0], -1).sum(axis=1)
+    sw = np.ones(p.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    total = float((sw * rows).sum())
+    per_row = 1 if name == "cross_entropy" else terms.reshape(p.shape[0], -1).shape[1]
+    return total / (sw.sum() * per_row) if reduction == "mean" else total
+
+
+def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0):
+    """dL/dpred of loss(...): mse 2 (p - t); mae sign(p - t) with sign(0) = 0 (PyTorch's subgradient);
+    huber clip(p - t, -delta, delta); poisson e^p - t; bce sigmoid(p) - t; cross_entropy
+    (sum_c w_c t_c) softmax(z) - w t. Times the row's weight; divided as the mean divides."""
+    p, t = _targets(name, pred, target, class_weight)
+    d = p - t
+    if name == "mse":
+        g = 2.0 * d
+    elif name == "mae":
+        g = np.sign(d)
+    elif name == "huber":
+        g = np.clip(d, -delta, delta)
+    elif name == "poisson":
+        g = np.exp(p) - t
+    elif name == "bce":
+        g = sigmoid(p) - t
+    elif name == "cross_entropy":
+        w = np.ones(p.shape[-1]) if class_weight is None else np.asarray(class_weight, np.float64)
+        g = (w * t).sum(axis=-1, keepdims=True) * softmax(p) - w * t
+    else:
         raise ValueError(f"unknown loss {name!r}")
-    return float(e.mean() if reduction == "mean" else e.sum())
-
-
-def loss_grad(name, pred, target, reduction="mean"):
-    """dL/dpred: MSE 2 (pred - target), MAE sign(pred - target) with sign(0) = 0 (PyTorch's
-    subgradient); divided by the element count for reduction='mean'."""
-    d = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
-    g = 2.0 * d if name == "mse" else np.sign(d)
-    return g / d.size if reduction == "mean" else g
+    if sample_weight is None and name != "cross_entropy":
+        return g / d.size if reduction == "mean" else g
+    sw = np.ones(p.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    g = g * sw.reshape(-1, *([1] * (g.ndim - 1)))
+    per_row = 1 if name == "cross_entropy" else g.reshape(p.shape[0], -1).shape[1]
+    return g / (sw.sum() * per_row) if reduction == "mean" else g
 
 
 def init(name, fan_in, fan_out, seed=0, shape=None, stream=0, truncated=False, value=0.0, low=0.0,
