@@ -127,3 +127,16 @@ def test_cuda_fit_sees_weights_changed_between_epochs():
     for (wc, bc), (wg, bg) in zip(out["cpu"], out["cuda"]):
         np.testing.assert_allclose(wg, wc, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(bg, bc, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "bce"])
+def test_cuda_fit_classification_matches_cpu(loss):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 4))
+    y = rng.integers(0, 3, 300) if loss == "cross_entropy" else rng.integers(0, 2, (300, 3)).astype(np.float64)
+    models = [fastmlp.MLP([4, 16, 3], activation="tanh", seed=1, dtype="float64", device=d) for d in ("cpu", "cuda")]
+    hists = [m.fit(x, y, loss=loss, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=50, epochs=5, seed=2)
+             for m in models]
+    np.testing.assert_allclose(hists[1].history["loss"], hists[0].history["loss"], rtol=1e-9)
+    for (w1, b1), (w0, b0) in zip(models[1].get_weights(), models[0].get_weights()):
+        np.testing.assert_allclose(w1, w0, rtol=1e-8, atol=1e-10)

@@ -427,14 +427,14 @@ def mlp_forward(weights, biases, activations, x, negative_slope=0.01):
     return a
 
 
-def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01):
-    """Backpropagation (Rumelhart, Hinton & Williams 1986): the mean loss of the batch and
-    [(dL/dW_l, dL/db_l)] for every layer."""
+def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01, sample_weight=None):
+    """Backpropagation (Rumelhart, Hinton & Williams 1986): the mean loss of the batch (rows weighted by
+    sample_weight) and [(dL/dW_l, dL/db_l)] for every layer."""
     outs = [np.asarray(x, np.float64)]
     for w, b, act in zip(weights, biases, activations):
         outs.append(dense_forward(outs[-1], w, b, act, negative_slope))
-    value = loss(loss_name, outs[-1], y)
-    g = loss_grad(loss_name, outs[-1], y)
+    value = loss(loss_name, outs[-1], y, sample_weight=sample_weight)
+    g = loss_grad(loss_name, outs[-1], y, sample_weight=sample_weight)
     grads = []
     for l in range(len(weights) - 1, -1, -1):
         gx, gw, gb = dense_backward(outs[l], weights[l], g, activations[l], outs[l + 1], negative_slope)
@@ -445,13 +445,15 @@ def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=
 
 def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuffle, seed, epoch, lr,
                 optimizer=None, state=None, step=0, drop_last=False, negative_slope=0.01, clip_grad_norm=None,
-                clip_grad_value=None):
+                clip_grad_value=None, sample_weight=None, l2=0.0):
     """One epoch of mini-batch training, the loop the C++ trainer runs: order = permutation(n, seed,
     epoch) when shuffling (a full batch is never reordered), batches of batch_size rows (None: all;
     the last short batch kept unless drop_last), and per batch: loss and gradients at the current
     parameters, clipping, then one optimizer step on each W and b. lr is one rate or one per step;
     optimizer a fastmlp.optim config() (default plain SGD). Returns (mean loss weighted by batch size,
-    weights, biases, state, step); state[l] = [W buffers, b buffers]."""
+    weights, biases, state, step); state[l] = [W buffers, b buffers]. sample_weight weighs rows; l2 > 0
+    adds scikit-learn's penalty (l2 / 2) sum ||W||^2 / (the batch's rows or weight sum) to each batch's
+    loss and its gradient l2 W / (rows or weight sum) to the weights' (after clipping), biases exempt."""
     opt = dict(optimizer or {"name": "sgd"})
     weights = [np.array(w, np.float64) for w in weights]
     biases = [np.array(b, np.float64) for b in biases]
@@ -468,8 +470,13 @@ def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuff
     total, seen = 0.0, 0
     for s in range(steps):
         rows = order[s * bs:(s + 1) * bs]
-        value, grads = mlp_loss_grad(weights, biases, activations, loss_name, x[rows], y[rows], negative_slope)
+        sw = None if sample_weight is None else np.asarray(sample_weight, np.float64)[rows]
+        value, grads = mlp_loss_grad(weights, biases, activations, loss_name, x[rows], y[rows], negative_slope, sw)
         flat = clip_gradients([g for pair in grads for g in pair], clip_grad_norm, clip_grad_value)
+        if l2 > 0:
+            weight = len(rows) if sw is None else sw.sum()
+            value += 0.5 * l2 * sum(float((w * w).sum()) for w in weights) / weight
+            flat = [g + l2 * weights[i // 2] / weight if i % 2 == 0 else g for i, g in enumerate(flat)]
         total += value * len(rows)
         seen += len(rows)
         step += 1
