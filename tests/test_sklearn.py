@@ -351,3 +351,77 @@ def test_pickle_a_fitted_estimator(problem):
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.predict(xt), est.predict(xt))
     again.partial_fit(x, y)  # and it can be trained further
+
+
+# ---- the classifier --------------------------------------------------------------------------------------------
+@pytest.fixture
+def blobs():
+    rng = np.random.default_rng(1)
+    centers = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
+    idx = rng.integers(0, 3, 300)
+    x = centers[idx] + 0.6 * rng.standard_normal((300, 2))
+    return x, np.array(["ant", "bee", "cat"])[idx]
+
+
+@needs_sklearn
+def test_classifier_string_labels_and_probabilities(blobs):
+    x, y = blobs
+    est = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, max_iter=300).fit(x, y)
+    assert list(est.classes_) == ["ant", "bee", "cat"] and est.out_activation_ == "softmax"
+    assert est.predict(x).dtype == y.dtype and est.score(x, y) > 0.95
+    proba = est.predict_proba(x)
+    assert proba.shape == (300, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(est.classes_[proba.argmax(axis=1)], est.predict(x))
+    np.testing.assert_allclose(est.predict_log_proba(x), np.log(proba), rtol=1e-6)
+
+
+@needs_sklearn
+def test_classifier_binary_and_multilabel(blobs):
+    x, y = blobs
+    binary = MLPClassifier(hidden_layer_sizes=(8,), random_state=0, max_iter=200).fit(x, y == "ant")
+    assert binary.out_activation_ == "logistic" and binary.n_outputs_ == 1
+    assert binary.predict_proba(x).shape == (300, 2) and binary.score(x, y == "ant") > 0.95
+    multi = np.c_[y == "ant", x[:, 1] > 1.0].astype(int)
+    est = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, max_iter=300).fit(x, multi)
+    assert est.n_outputs_ == 2 and est.predict(x).shape == (300, 2) and est.score(x, multi) > 0.85
+
+
+@needs_sklearn
+def test_zero_sample_weight_is_a_removed_row(blobs):
+    """Full-batch L-BFGS from the same start: weight 0 on the last 50 rows is the fit without them."""
+    x, y = blobs
+    sw = np.r_[np.ones(250), np.zeros(50)]
+    kw = dict(hidden_layer_sizes=(6,), solver="lbfgs", random_state=0, max_iter=30, dtype="float64")
+    a = MLPClassifier(**kw).fit(x, y, sample_weight=sw)
+    b = MLPClassifier(**kw).fit(x[:250], y[:250])
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(p, q, rtol=1e-7, atol=1e-9)
+
+
+@needs_sklearn
+def test_sparse_input_equals_dense(blobs):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    x, y = blobs
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=20)
+    dense = MLPClassifier(**kw).fit(x, y)
+    for fmt in (scipy_sparse.csr_matrix, scipy_sparse.csc_matrix):
+        sparse = MLPClassifier(**kw).fit(fmt(x), y)
+        np.testing.assert_array_equal(sparse.predict_proba(fmt(x)), dense.predict_proba(x))
+
+
+@needs_sklearn
+def test_classifier_pickle_warm_start_and_partial_fit_classes(blobs):
+    x, y = blobs
+    est = MLPClassifier(hidden_layer_sizes=(8,), random_state=0, max_iter=5, warm_start=True).fit(x, y)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict_proba(x), est.predict_proba(x))
+    before = [c.copy() for c in est.coefs_]
+    est.fit(x, y)  # warm start: continues from the weights it has
+    assert len(est.loss_curve_) == 10 and not np.array_equal(est.coefs_[0], before[0])
+    inc = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        inc.partial_fit(x[:10], y[:10])
+    inc.partial_fit(x[:100], y[:100], classes=["ant", "bee", "cat"])
+    inc.partial_fit(x[100:], y[100:])
+    assert inc.t_ == 300 and list(inc.classes_) == ["ant", "bee", "cat"]
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")  # stochastic solvers only

@@ -140,6 +140,8 @@ class _BaseMLP(BaseEstimator):
         X = _dense(X, dtype)
         coefs = [np.asarray(c, dtype) for c in self.coefs_]
         intercepts = [np.asarray(b, dtype) for b in self.intercepts_]
+        if not all(np.isfinite(p).all() for p in coefs + intercepts):  # a diverged fit predicts NaN, as scikit-learn's
+            return np.full((X.shape[0], coefs[-1].shape[1]), np.nan, dtype)
         return _core.mlp_forward(coefs, intercepts, self._activations(), 0.01, X, resolve_device(self.device))
 
     def _forward_pass_fast(self, X, check_input=True):
@@ -368,16 +370,18 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _fit_lbfgs(self, X, y, sample_weight):
-        dtype = X.dtype
+    def _lbfgs_objective(self, X, y, sample_weight):
+        """f(packed parameters) -> (loss, packed gradient) as scikit-learn's L-BFGS sees them: the
+        coefficients then the intercepts, flattened; the loss with its L2 term, all from the C++ kernels."""
         spec = self._loss_spec(sample_weight)
-        targets = self._targets(y, sample_weight, spec, dtype)
+        dtype = np.asarray(self.coefs_[0]).dtype
+        X = _dense(X, dtype)
+        targets = self._targets(np.asarray(y).reshape(X.shape[0], -1), sample_weight, spec, dtype)
         weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
-        coefs, intercepts = self.coefs_, self.intercepts_
-        shapes = [c.shape for c in coefs] + [b.shape for b in intercepts]
-        sizes = [int(np.prod(s)) for s in shapes]
+        coefs, intercepts = self._parameters(dtype)
         params = coefs + intercepts
-        acts, device = self._activations(), resolve_device(self.device)
+        sizes = [p.size for p in params]
+        acts, device, alpha = self._activations(), resolve_device(self.device), self.alpha
 
         def loss_grad(flat):
             start = 0
@@ -386,12 +390,21 @@ class _BaseMLP(BaseEstimator):
                 start += size
             value, grads = _core.mlp_loss_grad(coefs, intercepts, acts, 0.01, spec, X, targets, device)
             penalty = sum(float(np.dot(c.ravel().astype(np.float64), c.ravel())) for c in coefs)
-            value += 0.5 * self.alpha * penalty / weight
-            g_w = [gw.astype(np.float64) + self.alpha * c / weight for (gw, _), c in zip(grads, coefs)]
+            value += 0.5 * alpha * penalty / weight
+            g_w = [gw.astype(np.float64) + alpha * c / weight for (gw, _), c in zip(grads, coefs)]
             g_b = [gb.astype(np.float64) for _, gb in grads]
             return value, np.concatenate([g.ravel() for g in g_w + g_b])
 
-        x0 = np.concatenate([p.ravel().astype(np.float64) for p in params])
+        return loss_grad
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, *workspaces):
+        """scikit-learn's private objective of L-BFGS (its tests check its gradient by finite
+        differences); the workspaces it passes are not needed here."""
+        return self._lbfgs_objective(X, y, sample_weight)(np.asarray(packed_coef_inter, np.float64))
+
+    def _fit_lbfgs(self, X, y, sample_weight):
+        loss_grad = self._lbfgs_objective(X, y, sample_weight)
+        x0 = np.concatenate([p.ravel().astype(np.float64) for p in self.coefs_ + self.intercepts_])
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         try:  # SciPy < 1.15 takes iprint; newer ones dropped it
