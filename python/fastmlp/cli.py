@@ -103,7 +103,10 @@ def train(args):
     except (OSError, ValueError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
     x, y, features, targets = _columns(header, data, args.target, args.csv)
-    sizes = [x.shape[1], *_parse_hidden(args.hidden), y.shape[1]]
+    classes = _class_labels(y, args) if args.task == "classify" else None
+    if classes is not None:
+        y = np.searchsorted(classes, y[:, 0])  # class indices
+    sizes = [x.shape[1], *_parse_hidden(args.hidden), y.shape[1] if classes is None else len(classes)]
     if args.save:  # fail before training, not after it
         target_dir = os.path.dirname(os.path.abspath(args.save))
         if os.path.isdir(args.save) or not os.path.isdir(target_dir) or not os.access(target_dir, os.W_OK):
@@ -114,15 +117,18 @@ def train(args):
             raise ValueError(f"unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
         extra = {"momentum": args.momentum} if args.optimizer in ("sgd", "rmsprop") else {}
         opt = OPTIMIZERS[args.optimizer](lr=args.lr, **extra)
-        hist = model.fit(x, y, loss=args.loss, optimizer=opt, batch_size=args.batch_size or None,
+        loss = args.loss if classes is None else "cross_entropy"
+        hist = model.fit(x, y, loss=loss, optimizer=opt, batch_size=args.batch_size or None,
                          epochs=args.epochs, seed=args.seed, verbose=args.verbose)
     except (ValueError, TypeError, FloatingPointError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
     print(f"{model} on {x.shape[0]} rows: features {features} -> {targets}")
     if hist.history["loss"]:
-        print(f"final training {args.loss}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs")
+        print(f"final training {loss}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs")
     else:
         print("no epochs were run (--epochs 0): the model keeps its initial weights")
+    if classes is not None:
+        _classification_report(model, x, y, classes)
     if args.save:
         try:
             model.save(args.save)
@@ -130,6 +136,33 @@ def train(args):
             raise SystemExit(f"fastmlp: cannot write the model to {args.save!r}: {e.strerror or e}") from None
         print(f"saved to {args.save}")
     return 0
+
+
+def _class_labels(y, args):
+    """--task classify: the sorted distinct labels of the one target column (at most 1000 of them)."""
+    if y.shape[1] != 1:
+        raise SystemExit("fastmlp: --task classify takes one target column (the class labels)")
+    if args.loss != "mse":
+        raise SystemExit("fastmlp: --task classify trains with cross_entropy; leave --loss out")
+    classes = np.unique(y[:, 0])
+    if len(classes) < 2 or len(classes) > 1000:
+        raise SystemExit(f"fastmlp: --task classify needs 2 to 1000 distinct labels, {args.target!r} has {len(classes)}")
+    return classes
+
+
+def _classification_report(model, x, y, classes):
+    """Training accuracy and the confusion matrix (rows: true class, columns: predicted)."""
+    from .targets import confusion_matrix
+
+    pred = model.predict(x).argmax(axis=1)
+    print(f"training accuracy: {float((pred == y).mean()):.4f} ({int((pred == y).sum())} of {len(y)})")
+    counts = confusion_matrix(y, pred, len(classes))
+    names = [f"{c:g}" for c in classes]
+    width = max(6, *(len(n) for n in names), len(str(counts.max())))
+    print("confusion matrix (rows: true label, columns: predicted):")
+    print(" " * width + "".join(f" {n:>{width}}" for n in names))
+    for name, row in zip(names, counts):
+        print(f"{name:>{width}}" + "".join(f" {v:>{width}}" for v in row))
 
 
 def predict(args):
@@ -204,6 +237,9 @@ def build_parser():
     t.add_argument("--activation", default="relu")
     t.add_argument("--init", default="auto")
     t.add_argument("--loss", default="mse")
+    t.add_argument("--task", default="regress", choices=("regress", "classify"),
+                   help="classify: the target column holds class labels; trains with cross_entropy and prints "
+                        "accuracy and a confusion matrix")
     t.add_argument("--optimizer", default="sgd", help="sgd, adam, adamw, rmsprop or adagrad")
     t.add_argument("--lr", type=float, default=0.01)
     t.add_argument("--momentum", type=float, default=0.0, help="for sgd and rmsprop")
