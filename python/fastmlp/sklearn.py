@@ -348,9 +348,27 @@ class _BaseMLP(BaseEstimator):
             self.intercepts_ = self._best_intercepts
         self._optimizer = _OptimizerView(self.solver, self._learning_rate)
 
+    def _validation_score(self, X, y, sample_weight):
+        """self._score(X, y, sample_weight) (accuracy or R^2, as scikit-learn computes them) without
+        re-validating X each epoch: X is the held-out part of fit's already checked data."""
+        z = self._logits(X)
+        if not np.isfinite(z).all():
+            return np.nan
+        w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+        if is_classifier(self):
+            if self.out_activation_ == "softmax":
+                pred = self.classes_[z.argmax(axis=1)]
+            else:  # logistic: p > 1/2 exactly when the logit is > 0
+                pred = self._label_binarizer.inverse_transform((z > 0).astype(np.float64))
+            right = pred == y if pred.ndim == 1 else (pred == y).all(axis=1)
+            return float(np.average(right, weights=w))
+        if self.out_activation_ == "exp":
+            z = np.exp(z)
+        return r2_score(y, z.ravel() if z.shape[1] == 1 else z, sample_weight=w)
+
     def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
         if early_stopping:
-            score = self._score(X, y, sample_weight=sample_weight)
+            score = self._validation_score(X, y, sample_weight)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)

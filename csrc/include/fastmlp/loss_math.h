@@ -62,7 +62,11 @@ FASTMLP_HD double cross_entropy_row(const T* z, const T* t, index_t m, bool labe
   double mx = double(z[0]);
   for (index_t j = 1; j < m; ++j) mx = double(z[j]) > mx ? double(z[j]) : mx;
   double s = 0.0;
-  for (index_t j = 0; j < m; ++j) s += exp(double(z[j]) - mx);
+  for (index_t j = 0; j < m; ++j) {
+    const double e = exp(double(z[j]) - mx);
+    s += e;
+    if (g) g[j] = T(e);  // kept for the gradient: one exp per logit, not two
+  }
   const double lse = mx + log(s);
   double value = 0.0, tw = 0.0;
   const index_t y = labels ? index_t(t[0]) : 0;
@@ -79,7 +83,7 @@ FASTMLP_HD double cross_entropy_row(const T* z, const T* t, index_t m, bool labe
   if (g) {
     for (index_t j = 0; j < m; ++j) {
       const double target = labels ? (j == y ? tw : 0.0) : (cw ? cw[j] : 1.0) * double(t[j]);
-      g[j] = T(coef * (tw * exp(double(z[j]) - lse) - target));
+      g[j] = T(coef * (tw * (double(g[j]) / s) - target));  // softmax_j = e^(z_j - max) / s
     }
   }
   return value;
