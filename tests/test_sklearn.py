@@ -425,3 +425,17 @@ def test_classifier_pickle_warm_start_and_partial_fit_classes(blobs):
     inc.partial_fit(x[100:], y[100:])
     assert inc.t_ == 300 and list(inc.classes_) == ["ant", "bee", "cat"]
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")  # stochastic solvers only
+
+
+@needs_sklearn
+@pytest.mark.parametrize("loss", ["absolute_error", "huber", "poisson"])
+def test_regressor_extra_losses_and_init(problem, loss):
+    x, y, xt, yt = problem
+    y, yt = (np.exp(y / 2), np.exp(yt / 2)) if loss == "poisson" else (y, yt)
+    est = fast(loss=loss, init="he_uniform", max_iter=100).fit(x, y)
+    assert est.out_activation_ == ("exp" if loss == "poisson" else "identity")
+    assert est.score(xt, yt) > 0.8, f"{loss}: R^2 {est.score(xt, yt):.3f}"
+    if loss == "poisson":
+        assert (est.predict(xt) > 0).all()
+        with pytest.raises(ValueError, match=">= 0"):
+            fast(loss="poisson").fit(x, -y)
