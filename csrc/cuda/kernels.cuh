@@ -47,7 +47,10 @@ void loss_and_grad(const LossSpec& loss, const T* pred, const T* target, T* grad
 
 // Sum of squares of `count` elements added to acc[0] (deterministic, as loss_and_grad).
 template <class T>
-void sum_squares(const T* x, index_t count, double* partial, double* acc);
+void sum_squares(const T* x, index_t count, double* partial, double* acc, double weight = 1.0);  // acc += weight * sum
+// g += a * w elementwise: the gradient of the L2 penalty (a = l2 / batch rows) added to a weight's.
+template <class T>
+void add_scaled(T* g, const T* w, index_t count, T a);
 // x = clamp(x, -v, v).
 template <class T>
 void clamp(T* x, index_t count, T v);

@@ -81,6 +81,12 @@ __global__ void finish_sum(const double* partial, int count, double weight, doub
 }
 
 template <class T>
+__global__ void add_scaled_kernel(T* __restrict__ g, const T* __restrict__ w, index_t n, T a) {
+  const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) g[i] += a * w[i];  // the CPU trainer's grad += T(decay) * param
+}
+
+template <class T>
 __global__ void clamp_kernel(T* x, index_t n, T v) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) x[i] = x[i] > v ? v : (x[i] < -v ? -v : x[i]);
@@ -119,10 +125,17 @@ void loss_and_grad(const LossSpec& loss, const T* pred, const T* target, T* grad
 }
 
 template <class T>
-void sum_squares(const T* x, index_t count, double* partial, double* acc) {
+void sum_squares(const T* x, index_t count, double* partial, double* acc, double weight) {
   FASTMLP_LAUNCH(sum_squares_kernel<T>, kBlocks, kThreads)(x, count, partial);
   CUDA_CHECK_LAUNCH();
-  FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, 1.0, acc);
+  FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight, acc);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void add_scaled(T* g, const T* w, index_t count, T a) {
+  if (count == 0) return;
+  FASTMLP_LAUNCH(add_scaled_kernel<T>, blocks_for(count, 256), 256)(g, w, count, a);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -162,7 +175,8 @@ double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, 
   template void loss_and_grad<T>(const LossSpec&, const T*, const T*, T*, index_t, index_t, const double*, double, \
                                  double, double*, double*);                                                   \
   template double loss_and_grad<T>(const LossSpec&, Reduction, Matrix<const T>, Matrix<const T>, T*);           \
-  template void sum_squares<T>(const T*, index_t, double*, double*);                               \
+  template void sum_squares<T>(const T*, index_t, double*, double*, double);                       \
+  template void add_scaled<T>(T*, const T*, index_t, T);                                           \
   template void clamp<T>(T*, index_t, T);                                                          \
   template void scale_by_norm<T>(T*, index_t, const double*, double);
 FASTMLP_INSTANTIATE(float)

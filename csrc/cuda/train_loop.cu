@@ -156,9 +156,8 @@ class Trainer final : public TrainerBase {
         batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows),
         net_(std::move(layers), true), ws_(net_.host, batch_),
         x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
-    if (opt.loss.weighted || opt.l2 > 0.0)
-      throw std::invalid_argument(
-          "sample weights and the L2 penalty (l2/alpha) are not supported by the CUDA trainer yet; use device='cpu'");
+    if (opt.loss.weighted)
+      throw std::invalid_argument("sample weights are not supported by the CUDA trainer yet; use device='cpu'");
     if (opt.loss.class_weight) class_weight_ = to_device(opt.loss.class_weight, net_.host.back().out);
     x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
     y_.upload(y.data, y.rows * y.cols);
@@ -226,12 +225,24 @@ class Trainer final : public TrainerBase {
     loss_and_gradients(net_, opt_.loss, class_weight_.get(), xb, yb, rows, scale, ws_, double(rows), partial_.get(),
                        acc_.get());
     clip();
+    if (opt_.l2 > 0.0) add_l2_penalty(rows);
     const StepCoefficients<T> c = step_coefficients<T>(opt_.optimizer, lr, step);
     for (size_t l = 0; l < L; ++l) {
       cuda::optimizer_step<T>(opt_.optimizer, c, net_.w[l].get(), net_.gw[l].get(), w_state_[l].data(),
                               layers[l].in * layers[l].out);
       cuda::optimizer_step<T>(opt_.optimizer, c, net_.b[l].get(), net_.gb[l].get(), b_state_[l].data(),
                               layers[l].out);
+    }
+  }
+
+  // scikit-learn's L2 term, as the CPU trainer: (l2 / 2) ||W||^2 / rows joins the batch's mean loss (the
+  // epoch sum takes it times rows), and l2 W / rows each weight's gradient, after clipping, biases exempt.
+  void add_l2_penalty(index_t rows) {
+    const auto& layers = net_.host;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const index_t count = layers[l].in * layers[l].out;
+      cuda::sum_squares<T>(net_.w[l].get(), count, partial_.get(), acc_.get(), 0.5 * opt_.l2);
+      cuda::add_scaled<T>(net_.gw[l].get(), net_.w[l].get(), count, T(opt_.l2 / double(rows)));
     }
   }
 

@@ -230,7 +230,8 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
 
     def _loss_spec(self, sample_weight):
-        """The kernels' loss spec and a function making the target array of (y, sample_weight) for it."""
+        """The kernels' loss spec: scikit-learn's loss for this output, its scaling, and whether the
+        targets carry a sample-weight column (see fastmlp.targets for the layout)."""
         name, factor = self._loss_name_and_factor()
         spec = {"name": name, "factor": factor, "weighted": sample_weight is not None}
         if name == "cross_entropy":
