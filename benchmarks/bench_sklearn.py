@@ -52,9 +52,9 @@ def data_sets(quick):
     return prepared
 
 
-def fit_time(make, data):
+def fit_time(cls, params, data):
     xt, xs, yt, ys = data
-    est = make()
+    est = cls(**params)
     start = time.perf_counter()
     est.fit(xt, yt)
     return time.perf_counter() - start, est.score(xs, ys)
@@ -86,7 +86,7 @@ def main(argv=None):
                 order = [("fm", ours_cls), ("sk", theirs_cls)][:: 1 if r % 2 == 0 else -1]  # alternate who goes first
                 for lib, cls in order:
                     extra = {"dtype": args.dtype} if (lib == "fm" and args.dtype) else {}
-                    t, s = fit_time(lambda: cls(random_state=0, **kw, **extra), data)
+                    t, s = fit_time(cls, {"random_state": 0, **kw, **extra}, data)
                     times[lib].append(t)
                     scores[lib] = s
             fm, sk = statistics.median(times["fm"]), statistics.median(times["sk"])

@@ -158,6 +158,7 @@ def test_fit_sets_attributes(problem):
     assert [c.shape for c in est.coefs_] == [(2, 32), (32, 32), (32, 1)]
     assert [b.shape for b in est.intercepts_] == [(32,), (32,), (1,)]
     assert est.validation_scores_ is None and est.best_validation_score_ is None
+    assert est.model_.sizes == [2, 32, 32, 1] and est.model_.weights[0] is est.coefs_[0]  # fastmlp's view
     assert not hasattr(est, "feature_names_in_")
     pred = est.predict(x)
     assert pred.shape == (500,) and pred.dtype == np.float64

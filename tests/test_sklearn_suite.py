@@ -20,13 +20,13 @@ import pytest
 
 sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed (extra 'sklearn')")
 
-from sklearn import datasets  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.neural_network import MLPClassifier as SkMLPClassifier, MLPRegressor as SkMLPRegressor  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn import datasets
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier, MLPRegressor as SkMLPRegressor
+from sklearn.preprocessing import StandardScaler
 
-from fastmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from fastmlp.sklearn import MLPClassifier, MLPRegressor
 
 IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
 EXCEPTIONS: dict[str, str] = {}  # test name -> why it cannot pass against fastmlp (none today)

@@ -46,6 +46,7 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
                       '(or pip install scikit-learn)') from e
 
 from . import _core, optim as _optim
+from .model import MLP
 from .ops import resolve_device
 from .train import History
 
@@ -62,9 +63,10 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-_STOCHASTIC = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+_STOCHASTIC = tuple(_core.names["optimizer"])  # every optimizer the kernels know; "lbfgs" is SciPy's
 _SEED_MAX = np.iinfo(np.int32).max
-_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+# scikit-learn's hidden activations, by the kernels' names ("logistic" is an alias of "sigmoid")
+_HIDDEN = {a: _core.aliases["activation"].get(a, a) for a in ("identity", "logistic", "tanh", "relu")}
 
 
 def _extra_constraints(base, **extra):
@@ -461,6 +463,18 @@ class _BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+    @property
+    def model_(self):
+        """The network as a fastmlp.MLP sharing coefs_ and intercepts_ (training it trains this estimator;
+        its predict gives the output layer before out_activation_: logits for a classifier)."""
+        check_is_fitted(self, "coefs_")
+        dtype = self._parameters(np.asarray(self.coefs_[0]).dtype)[0][0].dtype
+        sizes = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        model = MLP(sizes, activation=_HIDDEN[self.activation], output_activation="identity", init="zeros",
+                    dtype=dtype.name, device=self.device)
+        model.weights, model.biases = list(self.coefs_), list(self.intercepts_)
+        return model
 
     @property
     def history_(self):
