@@ -43,14 +43,19 @@ void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t co
 int loss_partials();
 template <class T>
 void loss_and_grad(const LossSpec& loss, const T* pred, const T* target, T* grad, index_t rows, index_t m,
-                   const double* class_weight, double scale, double weight, double* partial, double* acc);
+                   const double* class_weight, double scale, double weight, double* partial, double* acc,
+                   const double* denom = nullptr);  // denom: scale is divided by denom[0] (device), when given
+// sum[0] = the sum of a batch's sample weights (the last of target's tcols columns), summed in a fixed order.
+template <class T>
+void weight_sum(const T* target, index_t rows, index_t tcols, double* partial, double* sum);
 
 // Sum of squares of `count` elements added to acc[0] (deterministic, as loss_and_grad).
 template <class T>
-void sum_squares(const T* x, index_t count, double* partial, double* acc, double weight = 1.0);  // acc += weight * sum
-// g += a * w elementwise: the gradient of the L2 penalty (a = l2 / batch rows) added to a weight's.
+void sum_squares(const T* x, index_t count, double* partial, double* acc, double weight = 1.0,
+                 const double* denom = nullptr);  // acc += weight * sum (/ denom[0] when given)
+// g += (a / denom[0], or a) * w elementwise: the L2 penalty's gradient added to a weight's.
 template <class T>
-void add_scaled(T* g, const T* w, index_t count, T a);
+void add_scaled(T* g, const T* w, index_t count, double a, const double* denom = nullptr);
 // x = clamp(x, -v, v).
 template <class T>
 void clamp(T* x, index_t count, T v);

@@ -44,8 +44,10 @@ __global__ void loss_grad_kernel(Loss loss, const T* __restrict__ pred, const T*
 template <class T>
 __global__ void loss_rows_kernel(LossSpec loss, const T* __restrict__ pred, const T* __restrict__ target,
                                  T* __restrict__ grad, index_t rows, index_t m, index_t tcols,
-                                 const double* __restrict__ class_weight, double scale, double* partial) {
+                                 const double* __restrict__ class_weight, double scale, const double* denom,
+                                 double* partial) {
   double local = 0.0;
+  if (denom) scale = denom[0] > 0.0 ? scale / denom[0] : 0.0;  // the mean over the batch's weight sum
   const double coef = loss_grad_coefficient(loss.kind, scale) * loss.factor;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < rows; i += index_t(gridDim.x) * blockDim.x) {
     const T* p = pred + i * m;
@@ -74,16 +76,30 @@ __global__ void sum_squares_kernel(const T* __restrict__ x, index_t n, double* p
   block_sum(local, partial);
 }
 
-__global__ void finish_sum(const double* partial, int count, double weight, double* acc) {
+// acc[0] += weight * (sum of the partials), divided by denom[0] when denom is given (a batch's sample-weight
+// sum, known only on the device; a zero sum adds nothing, as the CPU trainer's zero scale).
+__global__ void finish_sum(const double* partial, int count, double weight, double* acc, const double* denom) {
   double s = 0.0;
   for (int i = 0; i < count; ++i) s += partial[i];
+  if (denom) weight = denom[0] > 0.0 ? weight / denom[0] : 0.0;
   acc[0] += weight * s;
 }
 
+// The sum of a batch's sample weights (target's last column) into partial (per block).
 template <class T>
-__global__ void add_scaled_kernel(T* __restrict__ g, const T* __restrict__ w, index_t n, T a) {
+__global__ void weight_sum_kernel(const T* __restrict__ target, index_t rows, index_t tcols, double* partial) {
+  double local = 0.0;
+  for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < rows; i += index_t(gridDim.x) * blockDim.x)
+    local += double(target[i * tcols + tcols - 1]);
+  block_sum(local, partial);
+}
+
+template <class T>
+__global__ void add_scaled_kernel(T* __restrict__ g, const T* __restrict__ w, index_t n, double a,
+                                  const double* denom) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) g[i] += a * w[i];  // the CPU trainer's grad += T(decay) * param
+  if (denom) a = denom[0] > 0.0 ? a / denom[0] : 0.0;
+  if (i < n) g[i] += T(a) * w[i];  // the CPU trainer's grad += T(decay) * param
 }
 
 template <class T>
@@ -105,37 +121,47 @@ int loss_partials() { return kBlocks; }
 
 template <class T>
 void loss_and_grad(const LossSpec& loss, const T* pred, const T* target, T* grad, index_t rows, index_t m,
-                   const double* class_weight, double scale, double weight, double* partial, double* acc) {
+                   const double* class_weight, double scale, double weight, double* partial, double* acc,
+                   const double* denom) {
   if (!loss.weighted && loss.kind != Loss::cross_entropy) {
     const double coef = loss_grad_coefficient(loss.kind, scale) * loss.factor;
     FASTMLP_LAUNCH(loss_grad_kernel<T>, kBlocks, kThreads)(loss.kind, pred, target, grad, rows * m, coef,
                                                            T(loss.delta), partial);
     CUDA_CHECK_LAUNCH();
-    FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight * scale * loss.factor, acc);
+    FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight * scale * loss.factor, acc, nullptr);
   } else {
     LossSpec spec = loss;
     spec.class_weight = nullptr;  // a host pointer; the kernel reads the device copy
     FASTMLP_LAUNCH(loss_rows_kernel<T>, kBlocks, kThreads)(spec, pred, target, grad, rows, m,
                                                            index_t(loss.labels ? 1 : m) + (loss.weighted ? 1 : 0),
-                                                           class_weight, scale, partial);
+                                                           class_weight, scale, denom, partial);
     CUDA_CHECK_LAUNCH();
-    FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight * scale, acc);
+    FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight * scale, acc, denom);
   }
   CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
-void sum_squares(const T* x, index_t count, double* partial, double* acc, double weight) {
+void sum_squares(const T* x, index_t count, double* partial, double* acc, double weight, const double* denom) {
   FASTMLP_LAUNCH(sum_squares_kernel<T>, kBlocks, kThreads)(x, count, partial);
   CUDA_CHECK_LAUNCH();
-  FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight, acc);
+  FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight, acc, denom);
   CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
-void add_scaled(T* g, const T* w, index_t count, T a) {
+void add_scaled(T* g, const T* w, index_t count, double a, const double* denom) {
   if (count == 0) return;
-  FASTMLP_LAUNCH(add_scaled_kernel<T>, blocks_for(count, 256), 256)(g, w, count, a);
+  FASTMLP_LAUNCH(add_scaled_kernel<T>, blocks_for(count, 256), 256)(g, w, count, a, denom);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void weight_sum(const T* target, index_t rows, index_t tcols, double* partial, double* sum) {
+  CUDA_CHECK(cudaMemset(sum, 0, sizeof(double)));
+  FASTMLP_LAUNCH(weight_sum_kernel<T>, kBlocks, kThreads)(target, rows, tcols, partial);
+  CUDA_CHECK_LAUNCH();
+  FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, 1.0, sum, nullptr);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -173,10 +199,11 @@ double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, 
 
 #define FASTMLP_INSTANTIATE(T)                                                                     \
   template void loss_and_grad<T>(const LossSpec&, const T*, const T*, T*, index_t, index_t, const double*, double, \
-                                 double, double*, double*);                                                   \
+                                 double, double*, double*, const double*);                                    \
+  template void weight_sum<T>(const T*, index_t, index_t, double*, double*);                                  \
   template double loss_and_grad<T>(const LossSpec&, Reduction, Matrix<const T>, Matrix<const T>, T*);           \
-  template void sum_squares<T>(const T*, index_t, double*, double*, double);                       \
-  template void add_scaled<T>(T*, const T*, index_t, T);                                           \
+  template void sum_squares<T>(const T*, index_t, double*, double*, double, const double*);        \
+  template void add_scaled<T>(T*, const T*, index_t, double, const double*);                       \
   template void clamp<T>(T*, index_t, T);                                                          \
   template void scale_by_norm<T>(T*, index_t, const double*, double);
 FASTMLP_INSTANTIATE(float)

@@ -133,12 +133,13 @@ const T* forward(const DeviceNet<T>& net, const T* x, index_t rows, Out out) {
 // trainer's step and mlp_loss_grad.
 template <class T>
 void loss_and_gradients(DeviceNet<T>& net, const LossSpec& loss, const double* class_weight, const T* xb, const T* yb,
-                        index_t rows, double scale, DeviceWorkspace<T>& ws, double weight, double* partial, double* acc) {
+                        index_t rows, double scale, DeviceWorkspace<T>& ws, double weight, double* partial, double* acc,
+                        const double* denom = nullptr) {
   const auto& layers = net.host;
   const T* out = forward(net, xb, rows, [&](size_t l) { return ws.act[l].get(); });
   T* g = ws.grad_a.get();
   T* g_next = ws.grad_b.get();
-  cuda::loss_and_grad<T>(loss, out, yb, g, rows, layers.back().out, class_weight, scale, weight, partial, acc);
+  cuda::loss_and_grad<T>(loss, out, yb, g, rows, layers.back().out, class_weight, scale, weight, partial, acc, denom);
   for (size_t l = layers.size(); l-- > 0;) {
     const auto& Ly = layers[l];
     const T* in = l == 0 ? xb : ws.act[l - 1].get();
@@ -156,8 +157,6 @@ class Trainer final : public TrainerBase {
         batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows),
         net_(std::move(layers), true), ws_(net_.host, batch_),
         x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
-    if (opt.loss.weighted)
-      throw std::invalid_argument("sample weights are not supported by the CUDA trainer yet; use device='cpu'");
     if (opt.loss.class_weight) class_weight_ = to_device(opt.loss.class_weight, net_.host.back().out);
     x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
     y_.upload(y.data, y.rows * y.cols);
@@ -221,11 +220,18 @@ class Trainer final : public TrainerBase {
   void step_once(const T* xb, const T* yb, index_t rows, double lr, std::int64_t step) {
     const auto& layers = net_.host;
     const size_t L = layers.size();
-    const double scale = 1.0 / double(rows * loss_terms_per_row(opt_.loss, layers.back().out));  // the batch mean
+    // The batch mean: over rows times terms per row, or, with sample weights, over their sum (on the device).
+    const index_t terms = loss_terms_per_row(opt_.loss, layers.back().out);
+    const double* denom = nullptr;
+    if (opt_.loss.weighted) {
+      cuda::weight_sum<T>(yb, rows, out_, partial_.get(), weight_sum_.get());
+      denom = weight_sum_.get();
+    }
+    const double scale = denom ? 1.0 / double(terms) : 1.0 / double(rows * terms);
     loss_and_gradients(net_, opt_.loss, class_weight_.get(), xb, yb, rows, scale, ws_, double(rows), partial_.get(),
-                       acc_.get());
+                       acc_.get(), denom);
     clip();
-    if (opt_.l2 > 0.0) add_l2_penalty(rows);
+    if (opt_.l2 > 0.0) add_l2_penalty(rows, denom);
     const StepCoefficients<T> c = step_coefficients<T>(opt_.optimizer, lr, step);
     for (size_t l = 0; l < L; ++l) {
       cuda::optimizer_step<T>(opt_.optimizer, c, net_.w[l].get(), net_.gw[l].get(), w_state_[l].data(),
@@ -237,12 +243,18 @@ class Trainer final : public TrainerBase {
 
   // scikit-learn's L2 term, as the CPU trainer: (l2 / 2) ||W||^2 / rows joins the batch's mean loss (the
   // epoch sum takes it times rows), and l2 W / rows each weight's gradient, after clipping, biases exempt.
-  void add_l2_penalty(index_t rows) {
+  // With sample weights, the batch's weight sum (denom, on the device) takes the place of rows.
+  void add_l2_penalty(index_t rows, const double* denom) {
     const auto& layers = net_.host;
     for (size_t l = 0; l < layers.size(); ++l) {
       const index_t count = layers[l].in * layers[l].out;
-      cuda::sum_squares<T>(net_.w[l].get(), count, partial_.get(), acc_.get(), 0.5 * opt_.l2);
-      cuda::add_scaled<T>(net_.gw[l].get(), net_.w[l].get(), count, T(opt_.l2 / double(rows)));
+      if (denom) {
+        cuda::sum_squares<T>(net_.w[l].get(), count, partial_.get(), acc_.get(), 0.5 * opt_.l2 * double(rows), denom);
+        cuda::add_scaled<T>(net_.gw[l].get(), net_.w[l].get(), count, opt_.l2, denom);
+      } else {
+        cuda::sum_squares<T>(net_.w[l].get(), count, partial_.get(), acc_.get(), 0.5 * opt_.l2);
+        cuda::add_scaled<T>(net_.gw[l].get(), net_.w[l].get(), count, opt_.l2 / double(rows));
+      }
     }
   }
 
@@ -275,6 +287,7 @@ class Trainer final : public TrainerBase {
   DeviceBuffer<T> x_, y_, xb_, yb_;
   DeviceBuffer<double> partial_, acc_;  // acc_[0]: epoch loss sum, acc_[1]: squared gradient norm
   DeviceBuffer<double> class_weight_;   // cross_entropy's class weights, when given
+  DeviceBuffer<double> weight_sum_{1};  // the current batch's sample-weight sum (weighted losses)
   bool gather_ = false;
   std::vector<std::vector<T*>> w_state_, b_state_;
   std::vector<std::int64_t> order_host_;
