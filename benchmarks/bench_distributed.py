@@ -78,12 +78,12 @@ n = batch * steps
 x = rng.standard_normal((n, sizes[0])).astype(np.float32)
 y = rng.standard_normal((n, sizes[-1])).astype(np.float32)
 out = {}
-for label, extra in (("plain", (0, 0, None)), ("hook", (n, 0, lambda buf: None))):
+for label, extra in (("plain", {}), ("hook", {"global_rows": n, "reduce": lambda buf: None})):
     m = fastmlp.MLP(sizes, seed=0)
     opt = fastmlp.optim.SGD(lr=1e-4)
     st = m._optimizer_state_for(opt)
     tr = _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, y, "mse", batch,
-                       True, False, 0, opt.config(), 0.0, 0.0, "cpu", *extra)
+                       True, False, 0, opt.config(), 0.0, 0.0, "cpu", **extra)
     rates = np.full(tr.steps_per_epoch, 1e-4)
     ts = []
     for r in range(repeats + 1):

@@ -169,7 +169,7 @@ def test_empty_csv(tmp_path, text, word):
 
 @pytest.mark.parametrize("args,word", [
     (["--activation", "swish"], "unknown activation"),
-    (["--loss", "huber"], "unknown loss"),
+    (["--loss", "hinge"], "unknown loss"),
     (["--optimizer", "lbfgs"], "unknown optimizer"),
     (["--lr", "-1"], "lr"),
     (["--batch-size", "-3"], "batch_size"),
@@ -255,3 +255,19 @@ def test_device_cuda_without_it_is_a_clean_error(command):
 def test_unknown_device_is_refused():
     proc = fastmlp_cli("demo", "--device", "tpu")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_train_classify_prints_accuracy_and_confusion_matrix(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 2))
+    label = np.where(x[:, 0] > 0, 7, 3)  # any numeric labels: 3 and 7
+    path = tmp_path / "cls.csv"
+    write_csv(path, ["a", "b", "label"], [[float(a), float(b), int(c)] for a, b, c in zip(x[:, 0], x[:, 1], label)])
+    proc = fastmlp_cli("train", str(path), "--target", "label", "--task", "classify", "--optimizer", "adam",
+                       "--lr", "0.01", "--epochs", "20")
+    assert proc.returncode == 0, proc.stderr
+    acc = float(re.search(r"training accuracy: ([0-9.]+)", proc.stdout).group(1))
+    assert acc > 0.95, proc.stdout
+    assert "confusion matrix" in proc.stdout and re.search(r"^\s+3\s+\d+\s+\d+$", proc.stdout, re.M), proc.stdout
+    bad = fastmlp_cli("train", str(path), "--target", "a,label", "--task", "classify")
+    assert_clean_error(bad, "one target column")

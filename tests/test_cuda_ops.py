@@ -117,6 +117,41 @@ def test_cuda_losses(size, name, reduction, dtype, assert_close):
     grad = ops.loss_grad(name, pred, target, reduction, device="cuda")
     assert_close(grad, reference.loss_grad(name, pred, target, reduction), dtype, f"{name} grad")
 
+# (name, kwargs builder) of the row losses: class indices, probability rows, class and sample weights.
+def _row_case(rng, name, n, m, dtype):
+    pred = (3.0 * rng.standard_normal((n, m))).astype(dtype)
+    kw = {}
+    if name == "cross_entropy-labels":
+        target = rng.integers(0, m, n)
+        kw["class_weight"] = rng.random(m) + 0.5
+    elif name == "cross_entropy-probs":
+        p = rng.random((n, m)) + 0.1
+        target = (p / p.sum(axis=1, keepdims=True)).astype(dtype)
+    elif name == "bce":
+        target = rng.random((n, m)).astype(dtype)
+    elif name == "poisson":
+        target = rng.poisson(2.0, (n, m)).astype(dtype)
+    else:  # huber, weighted
+        target = (pred + rng.standard_normal((n, m))).astype(dtype)
+        kw["sample_weight"] = (rng.random(n) + 0.1).astype(dtype)
+        kw["delta"] = 0.5
+    return name.split("-")[0], pred, target, kw
+
+
+@pytest.mark.parametrize("n, m", [(1, 2), (3, 3), (17, 5), (129, 2), (4097, 17)])
+@pytest.mark.parametrize("case", ["cross_entropy-labels", "cross_entropy-probs", "bce", "poisson", "huber"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_classification_losses(n, m, case, reduction, dtype, assert_close):
+    name, pred, target, kw = _row_case(np.random.default_rng(n * m), case, n, m, dtype)
+    got = ops.loss(name, pred, target, reduction, device="cuda", **kw)
+    want = reference.loss(name, pred, target, reduction, **kw)
+    assert got == pytest.approx(want, rel=1e-10), f"{case}: {got} vs {want}"
+    assert got == pytest.approx(ops.loss(name, pred, target, reduction, **kw), rel=1e-12)
+    grad = ops.loss_grad(name, pred, target, reduction, device="cuda", **kw)
+    assert_close(grad, reference.loss_grad(name, pred, target, reduction, **kw), dtype, f"{case} grad")
+
+
 
 INITS = [("zeros", {}), ("ones", {}), ("constant", {"value": 0.25}), ("uniform", {"low": -2.0, "high": 3.0}),
          ("normal", {"mean": 1.0, "std": 0.5}), ("lecun_uniform", {}), ("lecun_normal", {}),

@@ -127,3 +127,73 @@ def test_cuda_fit_sees_weights_changed_between_epochs():
     for (wc, bc), (wg, bg) in zip(out["cpu"], out["cuda"]):
         np.testing.assert_allclose(wg, wc, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(bg, bc, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "bce"])
+def test_cuda_fit_classification_matches_cpu(loss):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 4))
+    y = rng.integers(0, 3, 300) if loss == "cross_entropy" else rng.integers(0, 2, (300, 3)).astype(np.float64)
+    models = [fastmlp.MLP([4, 16, 3], activation="tanh", seed=1, dtype="float64", device=d) for d in ("cpu", "cuda")]
+    hists = [m.fit(x, y, loss=loss, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=50, epochs=5, seed=2)
+             for m in models]
+    np.testing.assert_allclose(hists[1].history["loss"], hists[0].history["loss"], rtol=1e-9)
+    for (w1, b1), (w0, b0) in zip(models[1].get_weights(), models[0].get_weights()):
+        np.testing.assert_allclose(w1, w0, rtol=1e-8, atol=1e-10)
+
+
+def test_cuda_trainer_l2_penalty_matches_cpu():
+    """scikit-learn's alpha (the trainer's l2) on the device: the same epoch losses and weights as the CPU."""
+    from fastmlp import _core
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((90, 4))
+    y = rng.integers(0, 3, 90).reshape(-1, 1).astype(np.float64)
+    results = []
+    for device in ("cpu", "cuda"):
+        model = fastmlp.MLP([4, 8, 3], activation="relu", seed=1, dtype="float64")
+        opt = fastmlp.optim.SGD(lr=0.05, momentum=0.9)
+        st = model._optimizer_state_for(opt)
+        trainer = _core.Trainer(model.weights, model.biases, model.activations, 0.01, st["w"], st["b"], x, y,
+                                {"name": "cross_entropy", "labels": True}, 16, True, False, 3, opt.config(),
+                                device=device, l2=0.5)
+        losses, step = [], 0
+        for epoch in range(3):
+            value, step = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, 0.05), step)
+            losses.append(value)
+        results.append((losses, model.get_weights()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)
+    for (w1, b1), (w0, b0) in zip(results[1][1], results[0][1]):
+        np.testing.assert_allclose(w1, w0, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b1, b0, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_cuda_trainer_sample_weights_match_cpu(loss):
+    """Sample weights (the targets' last column) with the L2 penalty: the device's batch weight sums give
+    the same epoch losses and weights as the CPU trainer."""
+    from fastmlp import _core
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((70, 4))
+    sw = rng.random(70) + 0.2
+    if loss == "cross_entropy":
+        t = np.c_[rng.integers(0, 3, 70), sw]
+        spec = {"name": "cross_entropy", "labels": True, "weighted": True}
+    else:
+        t = np.c_[rng.standard_normal((70, 3)), sw]
+        spec = {"name": "mse", "weighted": True, "factor": 0.5}
+    results = []
+    for device in ("cpu", "cuda"):
+        model = fastmlp.MLP([4, 8, 3], activation="tanh", seed=2, dtype="float64")
+        opt = fastmlp.optim.Adam(lr=0.01)
+        st = model._optimizer_state_for(opt)
+        trainer = _core.Trainer(model.weights, model.biases, model.activations, 0.01, st["w"], st["b"], x,
+                                np.ascontiguousarray(t), spec, 16, True, False, 5, opt.config(), device=device, l2=0.1)
+        losses, step = [], 0
+        for epoch in range(3):
+            value, step = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, 0.01), step)
+            losses.append(value)
+        results.append((losses, model.get_weights()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)
+    for (w1, b1), (w0, b0) in zip(results[1][1], results[0][1]):
+        np.testing.assert_allclose(w1, w0, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b1, b0, rtol=1e-9, atol=1e-12)

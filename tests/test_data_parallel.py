@@ -50,7 +50,7 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
         models.append(m)
         trainers.append(_core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"],
                                       x[lo:hi], y[lo:hi], "mse", batch, shuffle, False, 9, opt.config(), 0.0, 0.0,
-                                      device, n, lo, allreduce.hook(r)))
+                                      device, global_rows=n, row_offset=lo, reduce=allreduce.hook(r)))
 
     def work(r):
         step = 0
@@ -95,7 +95,9 @@ def test_trainer_refuses_a_block_outside_the_rows():
     x = np.ones((5, 2), np.float32)
     with pytest.raises(ValueError, match="block"):
         _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], "mse",
-                      2, True, False, 0, {"name": "sgd", "lr": 0.1}, 0.0, 0.0, "cpu", 6, 3, lambda b: None)
+                      2, True, False, 0, {"name": "sgd", "lr": 0.1}, 0.0, 0.0, "cpu", global_rows=6, row_offset=3,
+                      reduce=lambda b: None)
     with pytest.raises(TypeError, match="reduce"):
         _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], "mse",
-                      2, True, False, 0, {"name": "sgd", "lr": 0.1}, 0.0, 0.0, "cpu", 10, 0, None)
+                      2, True, False, 0, {"name": "sgd", "lr": 0.1}, 0.0, 0.0, "cpu", global_rows=10, row_offset=0,
+                      reduce=None)

@@ -153,3 +153,24 @@ def test_lessons_take_a_device():
     assert cpu["verdicts"] == auto["verdicts"]
     for lr in cpu["curves"]:
         np.testing.assert_allclose(auto["curves"][lr], cpu["curves"][lr], rtol=1e-9)
+
+
+def test_perceptron_lesson_learns_and_or_not_xor_and_the_mlp_learns_xor():
+    d = lessons.perceptron()
+    for gate in ("AND", "OR"):
+        assert d["gates"][gate]["converged"] and d["gates"][gate]["accuracy"] == 1.0, gate
+    xor = d["gates"]["XOR"]
+    # no line separates XOR: Rosenblatt's rule never stops making mistakes, at most 3 of 4 can be right
+    assert not xor["converged"] and min(xor["errors"]) > 0 and xor["accuracy"] <= 0.75
+    assert d["mlp"]["accuracy"] == 1.0 and d["mlp"]["loss"][-1] < 0.05
+    assert list(d["mlp"]["model"].sizes) == [2, 2, 1]
+
+
+def test_rosenblatt_rule_by_hand():
+    """One epoch on AND from w = 0, b = 0, lr 0.1, samples in order: only (0,0) (output 1, target 0)
+    and (1,1) (output 0 after the first update, target 1) change the weights."""
+    from fastmlp.lessons.perceptron import GATES, X, rosenblatt
+    w, b, errors = rosenblatt(X, GATES["AND"], lr=0.1, epochs=1)
+    assert errors == [2]
+    np.testing.assert_allclose(w[:, 0], [0.1, 0.1])
+    np.testing.assert_allclose(b, [0.0])

@@ -129,9 +129,9 @@ def test_mismatched_shapes_raise(call, p_shape, t_shape):
 def test_unknown_names_list_choices(call):
     p = np.zeros(3)
     with pytest.raises(ValueError) as info:
-        call("huber", p, p)
+        call("hinge", p, p)
     msg = str(info.value)
-    assert "huber" in msg and "mse" in msg and "mae" in msg, f"unknown loss message lacks the choices: {msg}"
+    assert "hinge" in msg and "mse" in msg and "mae" in msg, f"unknown loss message lacks the choices: {msg}"
     with pytest.raises(ValueError) as info:
         call("mse", p, p, "max")
     msg = str(info.value)
@@ -171,3 +171,142 @@ def test_matches_torch(rng, assert_close, loss, reduction):
                  f"{loss} {reduction} vs torch", check_dtype=False)
     assert_close(ops.loss_grad(loss, pred, target, reduction), p.grad.numpy(), np.float64,
                  f"{loss} {reduction} gradient vs torch")
+
+
+# ---- the classification and count losses ------------------------------------------------------------
+# Each case: (name, options) for ops.loss/loss_grad and the reference; targets drawn to suit the loss.
+KINDS = [
+    ("huber", {}), ("huber", {"delta": 0.3}), ("poisson", {}), ("bce", {}),
+    ("cross_entropy", {"labels": True}), ("cross_entropy", {"labels": False}),
+    ("cross_entropy", {"labels": True, "class_weight": True}), ("mse", {"sample_weight": True}),
+    ("cross_entropy", {"labels": True, "sample_weight": True}), ("bce", {"sample_weight": True}),
+]
+ROW_SHAPES = [(1, 2), (3, 3), (17, 5), (129, 2), (1, 1), (17, 1)]
+
+
+def _kind_id(kind):
+    name, opts = kind
+    return name + "".join(f"-{k}" if v is True else f"-{k}={v}" for k, v in opts.items())
+
+
+def _case(rng, name, opts, shape, dtype):
+    """(pred, target, keyword arguments) for one loss case; None when the shape does not fit it."""
+    n, m = shape
+    pred = (3.0 * rng.standard_normal(shape)).astype(dtype)
+    kw = {}
+    if name == "cross_entropy":
+        if m < 2:
+            return None
+        if opts.get("labels"):
+            target = rng.integers(0, m, n)
+        else:
+            p = rng.random(shape) + 0.1
+            target = (p / p.sum(axis=1, keepdims=True)).astype(dtype)
+        if opts.get("class_weight"):
+            kw["class_weight"] = rng.random(m) + 0.5
+    elif name == "bce":
+        target = rng.random(shape).astype(dtype)
+        target.reshape(-1)[::2] = np.round(target.reshape(-1)[::2])
+    elif name == "poisson":
+        target = rng.poisson(2.0, shape).astype(dtype)
+    else:
+        target = (pred + rng.standard_normal(shape)).astype(dtype)
+    if opts.get("sample_weight"):
+        kw["sample_weight"] = (rng.random(n) + 0.1).astype(dtype)  # travels in the dtype
+    if "delta" in opts:
+        kw["delta"] = opts["delta"]
+    return pred, target, kw
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, kind", [  # cross_entropy needs two classes at least
+    pytest.param(s, k, id=f"{_shape_id(s)}-{_kind_id(k)}") for s in ROW_SHAPES for k in KINDS
+    if s[1] > 1 or k[0] != "cross_entropy"])
+def test_classification_losses_match_reference(rng, assert_close, shape, dtype, kind, reduction):
+    name, opts = kind
+    pred, target, kw = _case(rng, name, opts, shape, dtype)
+    value = ops.loss(name, pred, target, reduction, **kw)
+    want = reference.loss(name, pred, target, reduction, **kw)
+    # values are summed in double from the (rounded) inputs: only the order of the sums differs
+    assert_close(value, want, np.float64, f"{name} {reduction} value {shape}", rtol=1e-11, atol=1e-12,
+                 check_dtype=False)
+    got = ops.loss_grad(name, pred, target, reduction, **kw)
+    assert got.shape == pred.shape and got.dtype == pred.dtype
+    # the cross-entropy gradient is computed in double and rounded once; the others in the dtype
+    assert_close(got, reference.loss_grad(name, pred, target, reduction, **kw), dtype, f"{name} {reduction} grad {shape}")
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=_kind_id)
+def test_classification_losses_finite_differences(rng, kind):
+    """Central differences of the float64 kernel's value against its gradient."""
+    name, opts = kind
+    pred, target, kw = _case(rng, name, opts, (5, 3), np.float64)
+    if name == "huber":  # keep every residual off the kink at |d| = delta, where the derivative jumps
+        d = pred - target
+        pred = np.where(np.abs(np.abs(d) - kw.get("delta", 1.0)) < 1e-3, pred + 0.01, pred)
+    g = ops.loss_grad(name, pred, target, **kw)
+    h = 1e-6
+    num = np.zeros_like(pred)
+    for idx in np.ndindex(pred.shape):
+        up, down = pred.copy(), pred.copy()
+        up[idx] += h
+        down[idx] -= h
+        num[idx] = (ops.loss(name, up, target, **kw) - ops.loss(name, down, target, **kw)) / (2 * h)
+    err = np.abs(num - g).max()
+    # rounding of the values (~1e-16 |L| / h) bounds what the differences can show
+    bound = 1e-7 * max(1.0, abs(ops.loss(name, pred, target, **kw)))
+    assert err < bound, f"{name}: max |finite difference - gradient| = {err:.3e} (bound {bound:.1e})"
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    pred = np.array([[1000.0, 0.0, -1000.0], [-800.0, 800.0, 0.0]])
+    value = ops.loss("cross_entropy", pred, np.array([0, 2]))
+    assert value == pytest.approx(400.0), f"log-sum-exp lost the large logits: {value}"
+    g = ops.loss_grad("cross_entropy", pred, np.array([0, 2]))
+    assert np.isfinite(g).all() and np.allclose(g, [[0, 0, 0], [0, 0.5, -0.5]]), g
+    b = ops.loss("bce", np.array([800.0, -800.0]), np.array([0.0, 1.0]))
+    assert b == pytest.approx(800.0), f"BCE with logits overflowed: {b}"
+
+
+def test_cross_entropy_labels_equal_one_hot(rng):
+    pred = rng.standard_normal((17, 4))
+    labels = rng.integers(0, 4, 17)
+    onehot = np.eye(4)[labels]
+    assert ops.loss("cross_entropy", pred, labels) == pytest.approx(ops.loss("cross_entropy", pred, onehot), rel=1e-14)
+    np.testing.assert_allclose(ops.loss_grad("cross_entropy", pred, labels),
+                               ops.loss_grad("cross_entropy", pred, onehot), rtol=1e-14, atol=1e-16)
+
+
+def test_poisson_and_bce_at_their_minimum(rng):
+    """Half deviance is 0 where e^pred = target; BCE's gradient vanishes where sigmoid(pred) = target."""
+    t = rng.random(7) + 0.5
+    assert ops.loss("poisson", np.log(t), t) == pytest.approx(0.0, abs=1e-15)
+    np.testing.assert_allclose(ops.loss_grad("bce", np.log(t / (1 + t)) - np.log(1 - t / (1 + t)), t / (1 + t)),
+                               0.0, atol=1e-16)
+
+
+@pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
+@pytest.mark.parametrize("args, word", [
+    (("cross_entropy", np.zeros((3, 2)), np.array([0, 2, 1])), "class labels"),
+    (("cross_entropy", np.zeros((3, 2)), np.array([0, 0.5, 1])), "class labels"),
+    (("bce", np.zeros(3), np.array([0.0, 1.5, 1.0])), "[0, 1]"),
+    (("poisson", np.zeros(3), np.array([0.0, -1.0, 1.0])), ">= 0"),
+    (("cross_entropy", np.zeros(3), np.zeros(3)), "2-D"),
+], ids=["label-range", "label-fraction", "bce-range", "poisson-negative", "ce-1d"])
+def test_bad_classification_targets_raise(call, args, word):
+    with pytest.raises(ValueError) as info:
+        call(*args)
+    assert word in str(info.value), f"message does not say {word!r}: {info.value}"
+
+
+def test_bad_weights_raise():
+    p = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=">= 0"):
+        ops.loss("mse", p, p, sample_weight=[1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="sum to 0"):
+        ops.loss("mse", p, p, sample_weight=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="3 classes|2 classes"):
+        ops.loss("cross_entropy", p, np.array([0, 1, 1]), class_weight=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="'cross_entropy' only"):
+        ops.loss("mse", p, p, class_weight=[1.0, 2.0])

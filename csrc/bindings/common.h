@@ -9,6 +9,7 @@
 #include <cmath>
 #include <string>
 
+#include "bindings/loss_args.h"
 #include "bindings/validate.h"
 #include "fastmlp/ops.h"
 #ifdef FASTMLP_WITH_CUDA

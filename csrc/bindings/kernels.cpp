@@ -150,45 +150,75 @@ py::array activation_backward_py(const std::string& act, py::handle z_obj, py::h
   });
 }
 
-std::pair<py::array, py::array> loss_args(py::handle p_obj, py::handle t_obj) {
-  py::array p = finite_input(p_obj, "pred"), t = finite_input(t_obj, "target");
-  check_same_dtype(t, "target", p, "pred");
-  if (shape_str(p) != shape_str(t))
-    value_error("pred has shape " + shape_str(p) + " but target has " + shape_str(t) +
-                "; they must match (reshape target, e.g. target.reshape(-1, 1))");
-  if (p.size() == 0) value_error("pred and target are empty; the loss of no samples is undefined");
-  return {p, t};
+// pred (n, m) (or any shape for an elementwise loss without labels or weights: then each element is a
+// row of one) and target (n, target_columns) in pred's dtype, checked against the loss.
+struct LossCall {
+  LossArg arg;
+  py::array p, t;
+  index_t rows = 0, m = 0;
+};
+
+void loss_args(py::handle spec, py::handle p_obj, py::handle t_obj, LossCall& c) {
+  c.p = finite_input(p_obj, "pred");
+  c.t = finite_input(t_obj, "target");
+  check_same_dtype(c.t, "target", c.p, "pred");
+  if (c.p.size() == 0) value_error("pred and target are empty; the loss of no samples is undefined");
+  const bool rowwise = c.p.ndim() == 2;
+  c.m = rowwise ? c.p.shape(1) : 1;
+  parse_loss_arg(spec, c.m, c.arg);
+  const LossSpec& s = c.arg.spec;
+  const bool flat = !s.labels && !s.weighted && s.kind != Loss::cross_entropy;
+  if (flat) {  // elementwise: any shape, as long as pred and target agree
+    if (shape_str(c.p) != shape_str(c.t))
+      value_error("pred has shape " + shape_str(c.p) + " but target has " + shape_str(c.t) +
+                  "; they must match (reshape target, e.g. target.reshape(-1, 1))");
+    c.rows = c.p.size();
+    c.m = 1;
+  } else {
+    if (!rowwise) value_error("pred must be 2-D (n, m) for this loss, got shape " + shape_str(c.p));
+    c.rows = c.p.shape(0);
+    const index_t cols = target_columns(s, c.m);
+    if (c.t.ndim() != 2 || c.t.shape(0) != c.rows || c.t.shape(1) != cols)
+      value_error("target has shape " + shape_str(c.t) + " but must be (" + std::to_string(c.rows) + ", " +
+                  std::to_string(cols) + ")" + (s.labels ? ": one class index per row" : "") +
+                  (s.weighted ? ", plus the sample weight as last column" : ""));
+  }
+  check_targets(s, c.t, c.m, "target");
 }
 
-double loss_py(const std::string& name, py::handle p_obj, py::handle t_obj, const std::string& reduction,
+double loss_py(py::handle spec, py::handle p_obj, py::handle t_obj, const std::string& reduction,
                const std::string& device) {
   const bool gpu = use_cuda(device);
-  const Loss loss = parse_loss(name);
   const Reduction red = parse_reduction(reduction);
-  auto [p, t] = loss_args(p_obj, t_obj);
-  return dispatch(dtype_of(p, "pred"), [&](auto tag) -> double {
+  LossCall c;
+  loss_args(spec, p_obj, t_obj, c);
+  return dispatch(dtype_of(c.p, "pred"), [&](auto tag) -> double {
     using T = decltype(tag);
-    const T *pp = static_cast<const T*>(p.data()), *tp = static_cast<const T*>(t.data());
-    const index_t count = p.size();
+    Matrix<const T> pm(static_cast<const T*>(c.p.data()), c.rows, c.m);
+    Matrix<const T> tm(static_cast<const T*>(c.t.data()), c.rows, target_columns(c.arg.spec, c.m));
+    if (red == Reduction::mean && !(loss_denominator<T>(c.arg.spec, tm, c.m) > 0.0))
+      value_error("the sample weights sum to 0: the mean of the loss is undefined");
     py::gil_scoped_release nogil;
-    return on_device(gpu, loss_value<T>)(loss, red, pp, tp, count);
+    return on_device(gpu, loss_and_grad<T>)(c.arg.spec, red, pm, tm, nullptr);
   });
 }
 
-py::array loss_grad_py(const std::string& name, py::handle p_obj, py::handle t_obj,
-                       const std::string& reduction, const std::string& device) {
+py::array loss_grad_py(py::handle spec, py::handle p_obj, py::handle t_obj, const std::string& reduction,
+                       const std::string& device) {
   const bool gpu = use_cuda(device);
-  const Loss loss = parse_loss(name);
   const Reduction red = parse_reduction(reduction);
-  auto [p, t] = loss_args(p_obj, t_obj);
-  return dispatch(dtype_of(p, "pred"), [&](auto tag) -> py::array {
+  LossCall c;
+  loss_args(spec, p_obj, t_obj, c);
+  return dispatch(dtype_of(c.p, "pred"), [&](auto tag) -> py::array {
     using T = decltype(tag);
-    py::array_t<T> g(std::vector<py::ssize_t>(p.shape(), p.shape() + p.ndim()));
-    const T *pp = static_cast<const T*>(p.data()), *tp = static_cast<const T*>(t.data());
+    py::array_t<T> g(std::vector<py::ssize_t>(c.p.shape(), c.p.shape() + c.p.ndim()));
+    Matrix<const T> pm(static_cast<const T*>(c.p.data()), c.rows, c.m);
+    Matrix<const T> tm(static_cast<const T*>(c.t.data()), c.rows, target_columns(c.arg.spec, c.m));
+    if (red == Reduction::mean && !(loss_denominator<T>(c.arg.spec, tm, c.m) > 0.0))
+      value_error("the sample weights sum to 0: the mean of the loss is undefined");
     T* gp = g.mutable_data();
-    const index_t count = p.size();
     py::gil_scoped_release nogil;
-    on_device(gpu, loss_and_grad<T>)(loss, red, pp, tp, gp, count);
+    on_device(gpu, loss_and_grad<T>)(c.arg.spec, red, pm, tm, gp);
     return g;
   });
 }
@@ -269,13 +299,8 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr, const s
 }  // namespace
 
 OptimizerSpec optimizer_spec(const py::dict& d) {
-  static const Named<Optimizer> table[] = {{"sgd", Optimizer::sgd},
-                                           {"adam", Optimizer::adam},
-                                           {"adamw", Optimizer::adamw},
-                                           {"rmsprop", Optimizer::rmsprop},
-                                           {"adagrad", Optimizer::adagrad}};
   OptimizerSpec s;
-  s.kind = parse_name("optimizer", py::str(d["name"]), table);
+  s.kind = parse_optimizer(py::str(d["name"]));
   auto num = [&](const char* key, double& out) {
     if (d.contains(key)) out = d[key].cast<double>();
     if (!std::isfinite(out)) value_error(std::string(key) + " must be finite");
@@ -359,9 +384,9 @@ void bind_kernels(py::module_& m) {
         py::arg("device") = "cpu");
   m.def("activation_backward", &activation_backward_py, py::arg("name"), py::arg("z"), py::arg("grad_a"),
         py::arg("negative_slope"), py::arg("device") = "cpu");
-  m.def("loss", &loss_py, py::arg("name"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
+  m.def("loss", &loss_py, py::arg("spec"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
         py::arg("device") = "cpu");
-  m.def("loss_grad", &loss_grad_py, py::arg("name"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
+  m.def("loss_grad", &loss_grad_py, py::arg("spec"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
         py::arg("device") = "cpu");
   m.def("init", &init_py, py::arg("name"), py::arg("fan_in"), py::arg("fan_out"), py::arg("seed"),
         py::arg("shape"), py::arg("dtype"), py::arg("stream"), py::arg("truncated"), py::arg("value"),

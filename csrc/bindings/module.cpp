@@ -43,6 +43,20 @@ void raise_pending_interrupt() {
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
+// name -> description of the canonical names, and alias -> canonical name, of one table of names.h.
+template <class E, std::size_t N>
+void export_table(py::dict& names, py::dict& aliases, const char* kind, const Named<E> (&table)[N]) {
+  py::dict canonical, alias;
+  for (const auto& entry : table) {
+    if (entry.alias)
+      alias[entry.name] = name_of(entry.value, table);
+    else
+      canonical[entry.name] = entry.doc;
+  }
+  names[kind] = canonical;
+  aliases[kind] = alias;
+}
+
 int cuda_device_count() {
 #ifdef FASTMLP_WITH_CUDA
   return cuda::device_count();
@@ -75,6 +89,15 @@ PYBIND11_MODULE(_core, m) {
     throw py::import_error(e.what());
   }
   set_interrupt_check(&raise_pending_interrupt);
+  py::dict names, aliases;
+  export_table(names, aliases, "activation", kActivations);
+  export_table(names, aliases, "loss", kLosses);
+  export_table(names, aliases, "reduction", kReductions);
+  export_table(names, aliases, "init", kInits);
+  export_table(names, aliases, "optimizer", kOptimizers);
+  export_table(names, aliases, "dtype", kDTypes);
+  m.attr("names") = names;      // kind -> {name: description}, in the enums' order
+  m.attr("aliases") = aliases;  // kind -> {alias: canonical name}
   m.def("get_num_threads", &get_num_threads);
   m.def("max_threads", &max_threads);
   m.def("forked_after_threads", &forked_after_threads);

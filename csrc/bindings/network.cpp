@@ -103,13 +103,15 @@ py::array mlp_forward_py(const py::list& weights, const py::list& biases, const 
 }
 
 py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
-                           double negative_slope, const std::string& loss_name, py::handle x_obj,
+                           double negative_slope, py::handle loss_obj, py::handle x_obj,
                            py::handle y_obj, const std::string& device) {
   const bool gpu = use_cuda(device);
   Network net = network_args(weights, biases, acts, negative_slope, false);
-  const Loss loss = parse_loss(loss_name);
+  LossArg loss;
+  parse_loss_arg(loss_obj, net.out.back(), loss);
   py::array x = data_array(x_obj, "x", net, net.in.front(), "(n, in)");
-  py::array y = data_array(y_obj, "y", net, net.out.back(), "(n, out)");
+  py::array y = data_array(y_obj, "y", net, target_columns(loss.spec, net.out.back()), "(n, out)");
+  check_targets(loss.spec, y, net.out.back(), "y");
   if (x.shape(0) != y.shape(0))
     value_error("x has " + std::to_string(x.shape(0)) + " samples but y has " + std::to_string(y.shape(0)));
   if (x.shape(0) == 0) value_error("x and y are empty; the loss of no samples is undefined");
@@ -128,7 +130,7 @@ py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, cons
     double value;
     {
       py::gil_scoped_release nogil;
-      value = on_device(gpu, mlp_loss_grad<T>)(layers, loss, cmat<T>(x), cmat<T>(y), ptrs);
+      value = on_device(gpu, mlp_loss_grad<T>)(layers, loss.spec, cmat<T>(x), cmat<T>(y), ptrs);
     }
     return py::make_tuple(value, grads);
   });
@@ -139,13 +141,16 @@ class PyTrainer {
  public:
   PyTrainer(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
             double negative_slope, const py::list& w_states, const py::list& b_states, py::handle x_obj,
-            py::handle y_obj, const std::string& loss, index_t batch_size, bool shuffle, bool drop_last,
+            py::handle y_obj, py::handle loss, index_t batch_size, bool shuffle, bool drop_last,
             std::uint64_t seed, const py::dict& optimizer, double clip_grad_norm, double clip_grad_value,
-            const std::string& device, index_t global_rows, index_t row_offset, py::object reduce) {
+            const std::string& device, double l2, index_t global_rows, index_t row_offset, py::object reduce) {
     const bool gpu = use_cuda(device);
     net_ = network_args(weights, biases, acts, negative_slope, true);
     TrainOptions opt;
-    opt.loss = parse_loss(loss);
+    parse_loss_arg(loss, net_.out.back(), loss_);
+    opt.loss = loss_.spec;
+    if (!(l2 >= 0.0) || !std::isfinite(l2)) value_error("l2 (alpha) must be a finite number >= 0");
+    opt.l2 = l2;
     opt.optimizer = optimizer_spec(optimizer);
     opt.shuffle = shuffle;
     opt.drop_last = drop_last;
@@ -155,7 +160,8 @@ class PyTrainer {
     opt.clip_grad_norm = clip_grad_norm;
     opt.clip_grad_value = clip_grad_value;
     x_ = data_array(x_obj, "x", net_, net_.in.front(), "(n, in)", &x_max_);
-    y_ = data_array(y_obj, "y", net_, net_.out.back(), "(n, out)");
+    y_ = data_array(y_obj, "y", net_, target_columns(opt.loss, net_.out.back()), "(n, out)");
+    check_targets(opt.loss, y_, net_.out.back(), "y");
     const index_t n = x_.shape(0);
     if (y_.shape(0) != n)
       value_error("x has " + std::to_string(n) + " samples but y has " + std::to_string(y_.shape(0)));
@@ -256,6 +262,7 @@ class PyTrainer {
   }
 
   Network net_;
+  LossArg loss_;  // the trainer's LossSpec points into its class weights
   py::array x_, y_;
   py::object reduce_ = py::none();
   py::array reduce_view_;
@@ -376,14 +383,15 @@ void bind_networks(py::module_& m) {
         py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"), py::arg("device") = "cpu");
   py::class_<PyTrainer>(m, "Trainer")
       .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
-                    const py::list&, py::handle, py::handle, const std::string&, index_t, bool, bool,
-                    std::uint64_t, const py::dict&, double, double, const std::string&, index_t, index_t,
+                    const py::list&, py::handle, py::handle, py::handle, index_t, bool, bool,
+                    std::uint64_t, const py::dict&, double, double, const std::string&, double, index_t, index_t,
                     py::object>(),
            py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
            py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("loss"),
            py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"),
            py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu",
-           py::arg("global_rows") = 0, py::arg("row_offset") = 0, py::arg("reduce") = py::none())
+           py::arg("l2") = 0.0, py::arg("global_rows") = 0, py::arg("row_offset") = 0,
+           py::arg("reduce") = py::none())
       .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
       .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch)
       .def_property_readonly("step", &PyTrainer::step)

@@ -12,12 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "bindings/names.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
 namespace py = pybind11;
-
-enum class DType { f32, f64 };
 
 inline std::string shape_str(const py::array& a) {
   std::ostringstream os;
@@ -27,8 +26,6 @@ inline std::string shape_str(const py::array& a) {
   return os.str();
 }
 
-[[noreturn]] inline void value_error(const std::string& msg) { throw py::value_error(msg); }
-[[noreturn]] inline void type_error(const std::string& msg) { throw py::type_error(msg); }
 
 inline DType dtype_of(const py::array& a, const char* name) {
   const py::dtype dt = a.dtype();
@@ -135,63 +132,12 @@ inline Matrix<T> mmat(py::array& a) {
   return Matrix<T>(static_cast<T*>(a.mutable_data()), rows, cols);
 }
 
-// ---- names -> enums --------------------------------------------------------------------------------
-template <class E>
-struct Named {
-  const char* name;
-  E value;
-};
-
-template <class E, size_t N>
-E parse_name(const std::string& what, const std::string& name, const Named<E> (&table)[N]) {
-  for (const auto& entry : table)
-    if (name == entry.name) return entry.value;
-  std::string known;
-  for (size_t i = 0; i < N; ++i) known += (i ? ", " : "") + std::string(table[i].name);
-  value_error("unknown " + what + " '" + name + "'; expected one of: " + known);
-}
-
-inline Activation parse_activation(const std::string& name) {
-  static const Named<Activation> table[] = {
-      {"identity", Activation::identity}, {"linear", Activation::identity}, {"step", Activation::step},
-      {"sigmoid", Activation::sigmoid},   {"tanh", Activation::tanh},       {"relu", Activation::relu},
-      {"leaky_relu", Activation::leaky_relu}};
-  return parse_name("activation", name, table);
-}
-
+// ---- names -> enums (the tables are in names.h) ----------------------------------------------------
 inline ActivationSpec activation_spec(const std::string& name, double negative_slope) {
   ActivationSpec s{parse_activation(name), negative_slope};
   if (!(negative_slope >= 0.0) || !std::isfinite(negative_slope))
     value_error("negative_slope must be a finite number >= 0, got " + std::to_string(negative_slope));
   return s;
-}
-
-inline Loss parse_loss(const std::string& name) {
-  static const Named<Loss> table[] = {{"mse", Loss::mse}, {"mae", Loss::mae}};
-  return parse_name("loss", name, table);
-}
-
-inline Reduction parse_reduction(const std::string& name) {
-  static const Named<Reduction> table[] = {{"mean", Reduction::mean}, {"sum", Reduction::sum}};
-  return parse_name("reduction", name, table);
-}
-
-inline Init parse_init(const std::string& name) {
-  static const Named<Init> table[] = {
-      {"zeros", Init::zeros},           {"ones", Init::ones},
-      {"constant", Init::constant},     {"uniform", Init::uniform},
-      {"normal", Init::normal},         {"lecun_uniform", Init::lecun_uniform},
-      {"lecun_normal", Init::lecun_normal}, {"xavier_uniform", Init::xavier_uniform},
-      {"glorot_uniform", Init::xavier_uniform}, {"xavier_normal", Init::xavier_normal},
-      {"glorot_normal", Init::xavier_normal}, {"he_uniform", Init::he_uniform},
-      {"kaiming_uniform", Init::he_uniform}, {"he_normal", Init::he_normal},
-      {"kaiming_normal", Init::he_normal}};
-  return parse_name("initializer", name, table);
-}
-
-inline DType parse_dtype(const std::string& name) {
-  static const Named<DType> table[] = {{"float32", DType::f32}, {"float64", DType::f64}};
-  return parse_name("dtype", name, table);
 }
 
 }  // namespace fastmlp

@@ -1,7 +1,6 @@
 // Elementwise activations and their derivatives (reference: fastmlp.reference.activation_*).
-// One switch per call, a tight loop per case: the branch is taken once, not per element.
-#include <cmath>
-
+// One switch per call, a tight loop per case: the branch is taken once, not per element. The formulas
+// are fastmlp/activation_math.h's, shared with the CUDA kernels.
 #include "activation_inline.h"
 #include "fastmlp/ops.h"
 
@@ -12,59 +11,26 @@ void activation_forward(ActivationSpec act, const T* z, T* a, index_t count) {
   detail::activate(act, z, a, count);
 }
 
+// grad_z = grad_a * act'(z), with act'(z) read off act(z) as in training (the same values as from z:
+// a > 0 exactly when z > 0 for the ReLU family).
 template <class T>
 void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count) {
   const T slope = T(act.negative_slope);
-  switch (act.kind) {
-    case Activation::identity:
-      for (index_t i = 0; i < count; ++i) grad_z[i] = grad_a[i];
-      break;
-    case Activation::step:
-      for (index_t i = 0; i < count; ++i) grad_z[i] = T(0);
-      break;
-    case Activation::sigmoid:
-      for (index_t i = 0; i < count; ++i) {
-        T s = detail::sigmoid(z[i]);
-        grad_z[i] = grad_a[i] * (s * (T(1) - s));  // as activation_backward_from_output
-      }
-      break;
-    case Activation::tanh:
-      for (index_t i = 0; i < count; ++i) {
-        T t = std::tanh(z[i]);
-        grad_z[i] = grad_a[i] * (T(1) - t * t);
-      }
-      break;
-    case Activation::relu:
-      for (index_t i = 0; i < count; ++i) grad_z[i] = z[i] > T(0) ? grad_a[i] : T(0);
-      break;
-    case Activation::leaky_relu:
-      for (index_t i = 0; i < count; ++i) grad_z[i] = z[i] > T(0) ? grad_a[i] : slope * grad_a[i];
-      break;
-  }
+  dispatch_activation(act.kind, [&](auto tag) {
+    constexpr Activation K = decltype(tag)::kind;
+    for (index_t i = 0; i < count; ++i)
+      grad_z[i] = activation_grad_from_output<K>(activation_value<K>(z[i], slope), grad_a[i], slope);
+  });
 }
 
 template <class T>
 void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count) {
   const T slope = T(act.negative_slope);
-  switch (act.kind) {
-    case Activation::identity:
-      break;
-    case Activation::step:
-      for (index_t i = 0; i < count; ++i) grad[i] = T(0);
-      break;
-    case Activation::sigmoid:
-      for (index_t i = 0; i < count; ++i) grad[i] *= a[i] * (T(1) - a[i]);
-      break;
-    case Activation::tanh:
-      for (index_t i = 0; i < count; ++i) grad[i] *= T(1) - a[i] * a[i];
-      break;
-    case Activation::relu:
-      for (index_t i = 0; i < count; ++i) grad[i] = a[i] > T(0) ? grad[i] : T(0);
-      break;
-    case Activation::leaky_relu:  // slope >= 0, so a > 0 exactly when z > 0
-      for (index_t i = 0; i < count; ++i) grad[i] = a[i] > T(0) ? grad[i] : slope * grad[i];
-      break;
-  }
+  dispatch_activation(act.kind, [&](auto tag) {
+    constexpr Activation K = decltype(tag)::kind;
+    if (K == Activation::identity) return;
+    for (index_t i = 0; i < count; ++i) grad[i] = activation_grad_from_output<K>(a[i], grad[i], slope);
+  });
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                              \

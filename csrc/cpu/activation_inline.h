@@ -1,47 +1,23 @@
-// The forward activations as inline code, shared by activation.cpp (activation_forward) and by the
-// GEMM's fused epilogue (gemm_bias_act), so that a fused layer and a separate pass give the same bits:
-// both translation units are compiled with the same flags (no FMA contraction).
+// The forward activation over a range as inline code, shared by activation.cpp (activation_forward) and
+// by the GEMM's fused epilogue (gemm_bias_act), so that a fused layer and a separate pass give the same
+// bits: both translation units are compiled with the same flags (no FMA contraction). The formulas
+// themselves are in fastmlp/activation_math.h, shared with the CUDA kernels.
 #pragma once
-#include <cmath>
-
+#include "fastmlp/activation_math.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
 namespace detail {
 
-template <class T>
-inline T sigmoid(T z) {
-  // Split by sign so exp never overflows: for z < 0, e^z / (1 + e^z).
-  if (z >= T(0)) return T(1) / (T(1) + std::exp(-z));
-  T e = std::exp(z);
-  return e / (T(1) + e);
-}
-
-// a[i] = act(z[i]) for i < count; a may be z.
+// a[i] = act(z[i]) for i < count; a may be z. One loop per kind: the switch is taken once per call.
 template <class T>
 inline void activate(ActivationSpec act, const T* z, T* a, index_t count) {
   const T slope = T(act.negative_slope);
-  switch (act.kind) {
-    case Activation::identity:
-      if (a != z)
-        for (index_t i = 0; i < count; ++i) a[i] = z[i];
-      break;
-    case Activation::step:
-      for (index_t i = 0; i < count; ++i) a[i] = z[i] >= T(0) ? T(1) : T(0);
-      break;
-    case Activation::sigmoid:
-      for (index_t i = 0; i < count; ++i) a[i] = sigmoid(z[i]);
-      break;
-    case Activation::tanh:
-      for (index_t i = 0; i < count; ++i) a[i] = std::tanh(z[i]);
-      break;
-    case Activation::relu:
-      for (index_t i = 0; i < count; ++i) a[i] = z[i] > T(0) ? z[i] : T(0);
-      break;
-    case Activation::leaky_relu:
-      for (index_t i = 0; i < count; ++i) a[i] = z[i] > T(0) ? z[i] : slope * z[i];
-      break;
-  }
+  dispatch_activation(act.kind, [&](auto tag) {
+    constexpr Activation K = decltype(tag)::kind;
+    if (K == Activation::identity && a == z) return;
+    for (index_t i = 0; i < count; ++i) a[i] = activation_value<K>(z[i], slope);
+  });
 }
 
 }  // namespace detail

@@ -113,9 +113,8 @@ TileEpilogue<T> in_store(const Epilogue<T>& ep, index_t j0, bool first, bool las
   TileEpilogue<T> t;
   if (!ep.active()) return t;
   if (first) t.bias = ep.bias + j0;
-  if (last && ep.act.kind == Activation::relu) t.act = 1;
-  if (last && ep.act.kind == Activation::leaky_relu) {
-    t.act = 2;
+  if (last && fused_in_store(ep.act.kind)) {
+    t.act = ep.act.kind;
     t.slope = T(ep.act.negative_slope);
   }
   return t;
@@ -126,9 +125,7 @@ TileEpilogue<T> in_store(const Epilogue<T>& ep, index_t j0, bool first, bool las
 template <class T>
 void after_store(const Epilogue<T>& ep, T* c, index_t ldc, index_t rows, index_t cols, bool last) {
   const Activation kind = ep.act.kind;
-  if (!ep.active() || !last || kind == Activation::identity || kind == Activation::relu ||
-      kind == Activation::leaky_relu)
-    return;
+  if (!ep.active() || !last || kind == Activation::identity || fused_in_store(kind)) return;
   for (index_t i = 0; i < rows; ++i) detail::activate(ep.act, c + i * ldc, c + i * ldc, cols);
 }
 

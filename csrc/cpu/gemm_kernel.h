@@ -4,19 +4,25 @@
 // writes C = alpha * A*B + beta * C on an MR x NR tile (or the part of it that
 // lies inside C: edge tiles are computed whole and stored partially).
 #pragma once
+#include "fastmlp/ops.h"
 #include "fastmlp/tensor.h"
 
 namespace fastmlp {
 
 // What a kernel's store does after C = alpha * acc + beta * C: add a bias to the tile's columns
 // (bias points at the tile's first column), then a ReLU or leaky ReLU. Other activations are applied by
-// gemm.cpp after the store, with the code of activation_forward.
+// gemm.cpp after the store, with the code of activation_forward (fused_in_store says which).
 template <class T>
 struct TileEpilogue {
   const T* bias = nullptr;
-  int act = 0;  // 0: none, 1: relu, 2: leaky_relu
+  Activation act = Activation::identity;  // identity, relu or leaky_relu
   T slope = T(0);
 };
+
+// The activations a microkernel's store applies itself (two vector selections, no function call).
+constexpr bool fused_in_store(Activation kind) {
+  return kind == Activation::relu || kind == Activation::leaky_relu;
+}
 
 template <class T>
 using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b, index_t ldb, T* c, index_t ldc,

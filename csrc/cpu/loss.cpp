@@ -1,57 +1,79 @@
-// Losses on the CPU (reference: fastmlp.reference.loss / loss_grad). PyTorch's semantics: the mean is
-// over every element of the batch; MAE's gradient at a zero residual is 0 (sign(0) = 0). Sums run in
-// double in one fixed order, so the value does not depend on the thread count.
+// Losses on the CPU (reference: fastmlp.reference.loss / loss_grad; the scalar formulas are
+// fastmlp/loss_math.h's, shared with CUDA). Per term, with p the prediction and t the target:
+//   mse      (p - t)^2;  mae |p - t| (gradient 0 at 0)           torch.nn.MSELoss / L1Loss
+//   huber    (p - t)^2 / 2 if |p - t| <= delta, else delta (|p - t| - delta / 2)   torch.nn.HuberLoss
+//   poisson  half Poisson deviance with log link: mu = e^p, t log(t / mu) - t + mu (0 log 0 = 0);
+//            gradient e^p - t  (McCullagh & Nelder, Generalized Linear Models, 2nd ed., sec. 6.2;
+//            scikit-learn's HalfPoissonLoss)
+//   bce      binary cross-entropy of sigmoid(p): max(p, 0) - p t + log(1 + e^-|p|); gradient
+//            sigmoid(p) - t  (torch.nn.BCEWithLogitsLoss; any t in [0, 1], so multi-label too)
+//   cross_entropy  per row of logits z: sum_c w_c t_c (logsumexp(z) - z_c), t a one-hot/probability row
+//            or a class index; gradient tw softmax(z) - w t  (torch.nn.CrossEntropyLoss)
+// The mean divides by the rows (or the sum of their weights) times the terms per row (m, or 1 for
+// cross_entropy). Sums run in double in one fixed order, so the value does not depend on the thread count.
 #include <cmath>
 
+#include "fastmlp/loss_math.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
 
 template <class T>
-double loss_value(Loss loss, Reduction red, const T* pred, const T* target, index_t count) {
+double loss_sum_and_grad(const LossSpec& loss, Matrix<const T> pred, Matrix<const T> target, T* grad,
+                         double scale) {
+  const index_t n = pred.rows, m = pred.cols;
+  const index_t wcol = target.cols - 1;  // the weight column, when weighted
   double sum = 0.0;
-  if (loss == Loss::mse) {
-    for (index_t i = 0; i < count; ++i) {
-      double d = double(pred[i]) - double(target[i]);
-      sum += d * d;
+  if (loss.kind == Loss::cross_entropy) {
+    for (index_t i = 0; i < n; ++i) {
+      const T* t = target.row(i);
+      const double w = loss.factor * (loss.weighted ? double(t[wcol]) : 1.0);
+      sum += w * cross_entropy_row<T>(pred.row(i), t, m, loss.labels, loss.class_weight, w * scale,
+                                      grad ? grad + i * m : nullptr);
     }
-  } else {
-    for (index_t i = 0; i < count; ++i) sum += std::fabs(double(pred[i]) - double(target[i]));
+    return sum;
   }
-  return red == Reduction::mean ? sum / double(count) : sum;
-}
-
-template <class T>
-double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count) {
-  const double scale = red == Reduction::mean ? 1.0 / double(count) : 1.0;
-  return loss_sum_and_grad<T>(loss, pred, target, grad, count, scale) * scale;
-}
-
-template <class T>
-double loss_sum_and_grad(Loss loss, const T* pred, const T* target, T* grad, index_t count, double scale) {
-  double sum = 0.0;
-  if (loss == Loss::mse) {
-    const T g = T(2.0 * scale);  // d/dp (p - t)^2 = 2 (p - t)
-    for (index_t i = 0; i < count; ++i) {
-      T d = pred[i] - target[i];
-      sum += double(d) * double(d);
-      grad[i] = g * d;
-    }
-  } else {
-    const T g = T(scale);  // d/dp |p - t| = sign(p - t), 0 at 0
-    for (index_t i = 0; i < count; ++i) {
-      T d = pred[i] - target[i];
-      sum += std::fabs(double(d));
-      grad[i] = d > T(0) ? g : (d < T(0) ? -g : T(0));
+  const double coef = loss_grad_coefficient(loss.kind, scale) * loss.factor;
+  const T delta = T(loss.delta);
+  for (index_t i = 0; i < n; ++i) {
+    const T* p = pred.row(i);
+    const T* t = target.row(i);
+    const double w = loss.weighted ? double(t[wcol]) : 1.0;
+    // Unweighted and unscaled, terms go straight into the sum: the order (and bits) of a flat sum.
+    const bool plain = !loss.weighted && loss.factor == 1.0;
+    double row = 0.0;
+    double& acc = plain ? sum : row;
+    for (index_t j = 0; j < m; ++j) acc += loss_term(loss.kind, double(p[j]), double(t[j]), loss.delta);
+    if (!plain) sum += loss.factor * w * row;
+    if (grad) {
+      const T c = T(loss.weighted ? coef * w : coef);
+      T* g = grad + i * m;
+      for (index_t j = 0; j < m; ++j) g[j] = loss_grad_term<T>(loss.kind, p[j], t[j], c, delta);
     }
   }
   return sum;
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                          \
-  template double loss_value<T>(Loss, Reduction, const T*, const T*, index_t);          \
-  template double loss_and_grad<T>(Loss, Reduction, const T*, const T*, T*, index_t);               \
-  template double loss_sum_and_grad<T>(Loss, const T*, const T*, T*, index_t, double);
+template <class T>
+double loss_denominator(const LossSpec& loss, Matrix<const T> target, index_t m) {
+  double rows = double(target.rows);
+  if (loss.weighted) {
+    rows = 0.0;
+    for (index_t i = 0; i < target.rows; ++i) rows += double(target.row(i)[target.cols - 1]);
+  }
+  return rows * double(loss_terms_per_row(loss, m));
+}
+
+template <class T>
+double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, Matrix<const T> target, T* grad) {
+  const double scale = red == Reduction::mean ? 1.0 / loss_denominator(loss, target, pred.cols) : 1.0;
+  return loss_sum_and_grad<T>(loss, pred, target, grad, scale) * scale;
+}
+
+#define FASTMLP_INSTANTIATE(T)                                                                          \
+  template double loss_sum_and_grad<T>(const LossSpec&, Matrix<const T>, Matrix<const T>, T*, double); \
+  template double loss_denominator<T>(const LossSpec&, Matrix<const T>, index_t);                      \
+  template double loss_and_grad<T>(const LossSpec&, Reduction, Matrix<const T>, Matrix<const T>, T*);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

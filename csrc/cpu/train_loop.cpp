@@ -60,14 +60,14 @@ Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Wor
 // in), dL/dx = g W^T reads W^T row by row: a plain product, which small layers run without packing
 // (the same sums in the same order, so the same bits).
 template <class T>
-double forward_backward(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
+double forward_backward(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                         Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale,
                         const std::vector<std::vector<T>>* w_t = nullptr) {
   const index_t rows = x.rows;
   Matrix<T> out = forward(layers, x, ws);
   T* g = ws.grad_a.data();
   T* g_next = ws.grad_b.data();
-  const double value = loss_sum_and_grad<T>(loss, out.data, y.data, g, out.size(), grad_scale);
+  const double value = loss_sum_and_grad<T>(loss, out, y, g, grad_scale);
   for (size_t l = layers.size(); l-- > 0;) {
     const LayerRef<T>& L = layers[l];
     Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
@@ -244,7 +244,7 @@ class Trainer final : public TrainerBase {
       const index_t begin = s * batch_, rows = std::min(batch_, total_ - begin);
       StepRows mine{gather_ ? order_.data() : nullptr, begin, rows};
       if (distributed_) mine = {gather_ ? local_order_.data() : nullptr, step_first_[s], step_first_[s + 1] - step_first_[s]};
-      epoch_loss_sum_ += train_step(mine, rows, lr[s], step + 1);
+      epoch_loss_sum_ += train_step(mine, begin, rows, lr[s], step + 1);
       ++step;
       epoch_rows_ += mine.count;
     }
@@ -260,16 +260,22 @@ class Trainer final : public TrainerBase {
 
   // One optimizer step in its phases: the gradients of this process's rows of the batch (in one or two
   // parts), their sum over processes (data parallel), clipping, the update. batch_rows is the whole
-  // (global) batch, whose element count scales the mean. Returns the sum over the rows run of each row's
-  // loss (the mean over its elements).
-  double train_step(const StepRows& mine, index_t batch_rows, double lr, std::int64_t step) {
+  // (global) batch, whose rows (or weight) scale the mean. Returns the sum over the rows run of each
+  // row's loss (the mean over its terms, plus its share of the L2 term).
+  double train_step(const StepRows& mine, index_t begin, index_t batch_rows, double lr, std::int64_t step) {
     const bool fuse_update = !opt_.reduce && opt_.clip_grad_norm <= 0.0 && opt_.clip_grad_value <= 0.0;
+    // The mean over the whole batch: its rows (or their weights' sum) times the loss's terms per row.
+    // Data parallel, the global batch's rows (a weighted loss is refused there).
+    const double weight = distributed_ ? double(batch_rows) : batch_weight(begin, batch_rows);
+    const double scale = weight > 0.0 ? 1.0 / (weight * double(terms_per_row_)) : 0.0;
+    const double penalty = l2_penalty(weight);  // of the weights before this step's update
+    const double l2_coef = weight > 0.0 ? opt_.l2 / weight : 0.0;  // d penalty / dW = l2 W / weight
     double sum = 0.0;
     bool updated = false;
     std::exception_ptr failure;
     try {
       poll_interrupt();  // Ctrl-C between steps: the weights are those of the last completed step
-      sum = gradients(mine, 1.0 / double(batch_rows * y_.cols), fuse_update ? &lr : nullptr, step, updated);
+      sum = gradients(mine, scale, fuse_update ? &lr : nullptr, step, l2_coef, updated);
     } catch (...) {
       if (!opt_.reduce) throw;
       failure = std::current_exception();  // every process must still join this step's reduce
@@ -277,15 +283,17 @@ class Trainer final : public TrainerBase {
     if (opt_.reduce) reduce_gradients(failure);
     if (!updated) {
       clip_gradients();
-      update(lr, step, 0, 1);
+      update(lr, step, l2_coef, 0, 1);
     }
-    return sum / double(y_.cols);  // the loss of each row is the mean over its elements
+    // Each row's loss (and its share of the batch's L2 term), summed over the rows run here.
+    return sum * scale * double(batch_rows) + penalty * double(mine.count);
   }
 
   // Phase 1: the gradients of `mine` into parts_[0].grad, scaled by `scale`. Cut in two parts when the
   // rows are many; with two threads the parts run side by side, and then (given `lr`: no clipping, no
   // reduce) the update too, split between the threads, in the same parallel region.
-  double gradients(const StepRows& mine, double scale, const double* lr, std::int64_t step, bool& updated) {
+  double gradients(const StepRows& mine, double scale, const double* lr, std::int64_t step, double l2_coef,
+                   bool& updated) {
     if (mine.count == 0) {  // none of this batch's rows lives here: this process adds zero
       std::fill(parts_[0].grad.begin(), parts_[0].grad.begin() + std::ptrdiff_t(parts_[0].params), T(0));
       return 0.0;
@@ -314,7 +322,7 @@ class Trainer final : public TrainerBase {
 #pragma omp barrier
         if (!failure) {
           sum_parts(t, team);
-          if (lr) update(*lr, step, t, team);
+          if (lr) update(*lr, step, l2_coef, t, team);
         }
       }
       if (failure) std::rethrow_exception(failure);
@@ -353,13 +361,13 @@ class Trainer final : public TrainerBase {
 
   // Phase 4: the optimizer step on thread t's share of every parameter (elementwise: any split, same
   // bits), and the transposed copies of what it wrote.
-  void update(double lr, std::int64_t step, int t, int team) {
+  void update(double lr, std::int64_t step, double l2_coef, int t, int team) {
     const std::vector<T*>& grads = parts_[0].grads;
     for (size_t l = 0; l < layers_.size(); ++l) {
       const LayerRef<T>& L = layers_[l];
-      update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, lr, step, t, team);
+      update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, lr, step, t, team, l2_coef);
       transpose_share(l, t, team);
-      update_share(L.b, grads[2 * l + 1], L.b_state, L.out, lr, step, t, team);
+      update_share(L.b, grads[2 * l + 1], L.b_state, L.out, lr, step, t, team, 0.0);
     }
   }
 
@@ -385,13 +393,34 @@ class Trainer final : public TrainerBase {
     }
   }
 
-  // One optimizer step on elements [count t / team, count (t + 1) / team) of a parameter.
-  void update_share(T* param, const T* grad, const std::vector<T*>& state, index_t count, double lr,
-                    std::int64_t step, int t, int team) {
+  // One optimizer step on elements [count t / team, count (t + 1) / team) of a parameter, after adding
+  // the L2 penalty's gradient decay * param to its gradient (weights only; decay = 0 for biases).
+  void update_share(T* param, T* grad, const std::vector<T*>& state, index_t count, double lr,
+                    std::int64_t step, int t, int team, double decay) {
     const index_t lo = count * t / team, hi = count * (t + 1) / team;
+    if (decay != 0.0)
+      for (index_t i = lo; i < hi; ++i) grad[i] += T(decay) * param[i];
     T* shifted[4] = {nullptr, nullptr, nullptr, nullptr};  // at most 3 state buffers per parameter
     for (size_t i = 0; i < state.size(); ++i) shifted[i] = state[i] + lo;
     optimizer_step<T>(opt_.optimizer, lr, step, param + lo, grad + lo, shifted, hi - lo);
+  }
+
+  // What a batch's mean divides by, per term: its rows, or the sum of its rows' weights (y's last column).
+  double batch_weight(index_t begin, index_t rows) const {
+    if (!opt_.loss.weighted) return double(rows);
+    double sum = 0.0;
+    const index_t wcol = y_.cols - 1;
+    for (index_t i = 0; i < rows; ++i) sum += double(y_.row(gather_ ? order_[size_t(begin + i)] : begin + i)[wcol]);
+    return sum;
+  }
+
+  // scikit-learn's L2 term of a batch's loss: (l2 / 2) sum ||W_l||^2 / weight (biases are not penalized).
+  double l2_penalty(double weight) const {
+    if (opt_.l2 == 0.0 || !(weight > 0.0)) return 0.0;
+    double sq = 0.0;
+    for (const auto& L : layers_)
+      for (index_t i = 0; i < L.in * L.out; ++i) sq += double(L.w[i]) * double(L.w[i]);
+    return 0.5 * opt_.l2 * sq / weight;
   }
 
   // The rows `rows` through `part`: the loss summed over them, their gradients scaled by `scale` into
@@ -437,6 +466,7 @@ class Trainer final : public TrainerBase {
   std::vector<std::int64_t> local_order_, step_first_;  // data parallel: see share_of_steps
   std::vector<Part<T>> parts_;  // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half
   std::vector<std::vector<T>> w_t_;  // transposed weights of layers 1.. (layer 0's grad_x is not needed)
+  index_t terms_per_row_ = loss_terms_per_row(opt_.loss, layers_.back().out);
 };
 
 }  // namespace
@@ -495,10 +525,11 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 }
 
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                      Matrix<const T> y, const std::vector<T*>& grads) {
   Workspace<T> ws(layers, x.rows);
-  const double scale = 1.0 / double(x.rows * y.cols);
+  const double weight = loss_denominator(loss, y, layers.back().out);
+  const double scale = weight > 0.0 ? 1.0 / weight : 0.0;
   return forward_backward(layers, loss, x, y, ws, grads, scale) * scale;
 }
 
@@ -536,7 +567,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
 
 #define FASTMLP_INSTANTIATE(T)                                                                    \
   template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);      \
-  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, Loss, Matrix<const T>,        \
+  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, \
                                    Matrix<const T>, const std::vector<T*>&);                      \
   template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>, \
                                                         Matrix<const T>, const TrainOptions&);

@@ -1,8 +1,9 @@
 // Activations on the GPU: the forward and the derivative from z (fastmlp.ops.*(device="cuda")), and
 // the derivative read off the forward output that training uses (twin of the CPU's
 // activation_backward_from_output; the forward activation of a layer is fused into gemm.cu's epilogue).
-#include "activation.cuh"
+// The formulas are fastmlp/activation_math.h's, shared with the CPU.
 #include "common.cuh"
+#include "fastmlp/activation_math.h"
 #include "fastmlp/cuda_ops.h"
 #include "kernels.cuh"
 
@@ -13,7 +14,7 @@ namespace {
 template <class T>
 __global__ void forward_kernel(Activation kind, const T* __restrict__ z, T* __restrict__ a, index_t n, T slope) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) a[i] = activate(kind, z[i], slope);
+  if (i < n) a[i] = activation_value(kind, z[i], slope);
 }
 
 // grad_z = grad_a * act'(z); act'(z) is read off act(z) as in training (same value as the CPU's).
@@ -21,14 +22,14 @@ template <class T>
 __global__ void backward_kernel(Activation kind, const T* __restrict__ z, const T* __restrict__ ga,
                                 T* __restrict__ gz, index_t n, T slope) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) gz[i] = apply_derivative(kind, activate(kind, z[i], slope), ga[i], slope);
+  if (i < n) gz[i] = activation_grad_from_output(kind, activation_value(kind, z[i], slope), ga[i], slope);
 }
 
 template <class T>
 __global__ void backward_from_output(Activation kind, const T* __restrict__ a, T* __restrict__ g, index_t n,
                                      T slope) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) g[i] = apply_derivative(kind, a[i], g[i], slope);
+  if (i < n) g[i] = activation_grad_from_output(kind, a[i], g[i], slope);
 }
 
 }  // namespace

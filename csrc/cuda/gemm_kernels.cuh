@@ -4,7 +4,7 @@
 #pragma once
 #include <algorithm>
 
-#include "activation.cuh"
+#include "fastmlp/activation_math.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
@@ -56,7 +56,7 @@ __global__ void gemm_tiled(bool ta, bool tb, index_t m, index_t n, index_t k, in
         T v = acc;
         if (beta != T(0)) v += beta * c[row * ldc + col];
         if (bias) v += bias[col];
-        c[row * ldc + col] = activate(act, v, slope);
+        c[row * ldc + col] = activation_value(act, v, slope);
       }
     }
   }
@@ -73,7 +73,7 @@ __global__ void sum_slices_kernel(const T* __restrict__ partial, index_t slices,
   for (index_t z = 0; z < slices; ++z) v += partial[z * m * n + e];  // in slice order: deterministic
   if (beta != T(0)) v += beta * c[row * ldc + col];
   if (bias) v += bias[col];
-  c[row * ldc + col] = activate(act, v, slope);
+  c[row * ldc + col] = activation_value(act, v, slope);
 }
 
 // Column sums of one slice of rows: partial[z, j] = sum of g[i, j] for i in slice z, rows in order.

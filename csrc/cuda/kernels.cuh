@@ -35,17 +35,27 @@ void column_sums(const T* g, index_t rows, index_t cols, T* out);
 template <class T>
 void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t cols, T* dst);
 
-// grad = dL/dpred (unless grad is null) and acc[0] += weight * L, L the mean or the sum over count
-// elements, summed in double in a fixed order (per-block partial sums, then one thread adds the
-// partials). partial needs loss_partials() doubles.
+// grad = scale * dL/dpred over rows x m (unless grad is null) and acc[0] += weight * scale * L, L the
+// loss summed over the rows (loss.factor and any row weights included), in double in a fixed order
+// (per-block partial sums, then one thread adds the partials). target is rows x (labels ? 1 : m), plus
+// a weight column when weighted; class_weight is a device array of m (or null). partial needs
+// loss_partials() doubles.
 int loss_partials();
 template <class T>
-void loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count,
-                   double weight, double* partial, double* acc);
+void loss_and_grad(const LossSpec& loss, const T* pred, const T* target, T* grad, index_t rows, index_t m,
+                   const double* class_weight, double scale, double weight, double* partial, double* acc,
+                   const double* denom = nullptr);  // denom: scale is divided by denom[0] (device), when given
+// sum[0] = the sum of a batch's sample weights (the last of target's tcols columns), summed in a fixed order.
+template <class T>
+void weight_sum(const T* target, index_t rows, index_t tcols, double* partial, double* sum);
 
 // Sum of squares of `count` elements added to acc[0] (deterministic, as loss_and_grad).
 template <class T>
-void sum_squares(const T* x, index_t count, double* partial, double* acc);
+void sum_squares(const T* x, index_t count, double* partial, double* acc, double weight = 1.0,
+                 const double* denom = nullptr);  // acc += weight * sum (/ denom[0] when given)
+// g += (a / denom[0], or a) * w elementwise: the L2 penalty's gradient added to a weight's.
+template <class T>
+void add_scaled(T* g, const T* w, index_t count, double a, const double* denom = nullptr);
 // x = clamp(x, -v, v).
 template <class T>
 void clamp(T* x, index_t count, T v);

@@ -136,13 +136,14 @@ const T* forward(const DeviceNet<T>& net, const T* x, index_t rows, Out out) {
 // gradient (acc[0] += weight * mean loss), then each layer's backward from the last. Shared by the
 // trainer's step and mlp_loss_grad.
 template <class T>
-void loss_and_gradients(DeviceNet<T>& net, Loss loss, const T* xb, const T* yb, index_t rows, DeviceWorkspace<T>& ws,
-                        double weight, double* partial, double* acc) {
+void loss_and_gradients(DeviceNet<T>& net, const LossSpec& loss, const double* class_weight, const T* xb, const T* yb,
+                        index_t rows, double scale, DeviceWorkspace<T>& ws, double weight, double* partial, double* acc,
+                        const double* denom = nullptr) {
   const auto& layers = net.host;
   const T* out = forward(net, xb, rows, [&](size_t l) { return ws.act[l].get(); });
   T* g = ws.grad_a.get();
   T* g_next = ws.grad_b.get();
-  cuda::loss_and_grad<T>(loss, Reduction::mean, out, yb, g, rows * layers.back().out, weight, partial, acc);
+  cuda::loss_and_grad<T>(loss, out, yb, g, rows, layers.back().out, class_weight, scale, weight, partial, acc, denom);
   for (size_t l = layers.size(); l-- > 0;) {
     const auto& Ly = layers[l];
     const T* in = l == 0 ? xb : ws.act[l - 1].get();
@@ -160,6 +161,7 @@ class Trainer final : public TrainerBase {
         batch_(opt.batch_size > 0 ? std::min(opt.batch_size, total_) : total_),
         net_(std::move(layers), true), ws_(net_.host, std::max<index_t>(1, std::min(batch_, x.rows))),
         x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
+    if (opt.loss.class_weight) class_weight_ = to_device(opt.loss.class_weight, net_.host.back().out);
     x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
     y_.upload(y.data, y.rows * y.cols);
     for (size_t l = 0; l < net_.host.size(); ++l) {  // the state pointers every step hands the optimizer
@@ -220,6 +222,7 @@ class Trainer final : public TrainerBase {
       const index_t first = distributed ? step_first_[size_t(s)] : begin;
       const index_t rows = distributed ? step_first_[size_t(s) + 1] - first : batch_rows;
       std::exception_ptr failure;
+      const double* denom = nullptr;
       try {
         poll_interrupt();  // Ctrl-C: the host gets the weights and state of the steps done, then it raises
         if (rows > 0) {
@@ -230,7 +233,18 @@ class Trainer final : public TrainerBase {
             xb = xb_.get();
             yb = yb_.get();
           }
-          loss_and_gradients(net_, opt_.loss, xb, yb, rows, ws_, double(rows), partial_.get(), acc_.get());
+          // The batch mean: over rows times terms per row, or, with sample weights, over their sum (on
+          // the device). Data parallel, over the global batch's rows (weighted losses are refused there),
+          // and the epoch sum gets this process's rows' losses.
+          const index_t terms = loss_terms_per_row(opt_.loss, net_.host.back().out);
+          if (opt_.loss.weighted) {
+            cuda::weight_sum<T>(yb, rows, out_, partial_.get(), weight_sum_.get());
+            denom = weight_sum_.get();
+          }
+          const double mean_rows = double(distributed ? batch_rows : rows);
+          const double scale = denom ? 1.0 / double(terms) : 1.0 / (mean_rows * double(terms));
+          loss_and_gradients(net_, opt_.loss, class_weight_.get(), xb, yb, rows, scale, ws_, mean_rows, partial_.get(),
+                             acc_.get(), denom);
         } else {
           zero_gradients();  // none of this batch's rows lives here: this process adds zero
         }
@@ -238,12 +252,12 @@ class Trainer final : public TrainerBase {
         failure = std::current_exception();
       }
       if (distributed) {
-        reduce(failure, double(rows) / double(batch_rows));
+        reduce(failure);
       } else if (failure) {
         net_.download();
         std::rethrow_exception(failure);
       }
-      step_once(lr[s], step + 1);
+      step_once(lr[s], step + 1, distributed ? batch_rows : rows, denom, double(rows) / double(batch_rows));
       ++step;
       seen += rows;
     }
@@ -264,11 +278,11 @@ class Trainer final : public TrainerBase {
     }
   }
 
-  // Data parallel: the gradients go to the host (one flat buffer, the step's status after them),
-  // scaled from this process's mean to its share of the global batch's mean, are summed over all
-  // processes by opt_.reduce, and come back. Host staging works with any MPI; NCCL on the device is
+  // Data parallel: the gradients (already scaled by the global batch) go to the host, into one flat
+  // buffer with the step's status after them, are summed over all processes by opt_.reduce, and come
+  // back. Host staging works with any MPI; NCCL on the device is
   // the faster way (README). A failure here or elsewhere makes every process throw after the sum.
-  void reduce(const std::exception_ptr& failure, double share) {
+  void reduce(const std::exception_ptr& failure) {
     const auto& layers = net_.host;
     size_t at = 0;
     if (!failure) {
@@ -278,7 +292,6 @@ class Trainer final : public TrainerBase {
         net_.gb[l].download(staged_.data() + at, layers[l].out);
         at += size_t(layers[l].out);
       }
-      for (size_t i = 0; i < params_; ++i) staged_[i] = T(double(staged_[i]) * share);
     }
     staged_[params_] = failure ? T(1) : T(0);
     opt_.reduce(staged_.data(), staged_.size());
@@ -301,16 +314,37 @@ class Trainer final : public TrainerBase {
   }
 
   // Clipping and the update, on the gradients in net_.gw / net_.gb.
-  void step_once(double lr, std::int64_t step) {
+  // Clipping, the L2 term and the update, on the gradients in net_.gw / net_.gb. rows: what the batch's
+  // mean divides by (denom on the device when weighted); loss_share: this process's part of the batch.
+  void step_once(double lr, std::int64_t step, index_t rows, const double* denom, double loss_share) {
     const auto& layers = net_.host;
     const size_t L = layers.size();
     clip();
+    if (opt_.l2 > 0.0) add_l2_penalty(rows, denom, loss_share);
     const StepCoefficients<T> c = step_coefficients<T>(opt_.optimizer, lr, step);
     for (size_t l = 0; l < L; ++l) {
       cuda::optimizer_step<T>(opt_.optimizer, c, net_.w[l].get(), net_.gw[l].get(), w_state_[l].data(),
                               layers[l].in * layers[l].out);
       cuda::optimizer_step<T>(opt_.optimizer, c, net_.b[l].get(), net_.gb[l].get(), b_state_[l].data(),
                               layers[l].out);
+    }
+  }
+
+  // scikit-learn's L2 term, as the CPU trainer: (l2 / 2) ||W||^2 / rows joins the batch's mean loss (the
+  // epoch sum takes it times rows), and l2 W / rows each weight's gradient, after clipping, biases exempt.
+  // With sample weights, the batch's weight sum (denom, on the device) takes the place of rows.
+  // Data parallel, each process's epoch sum takes its share of the batch's term (loss_share).
+  void add_l2_penalty(index_t rows, const double* denom, double loss_share) {
+    const auto& layers = net_.host;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const index_t count = layers[l].in * layers[l].out;
+      if (denom) {
+        cuda::sum_squares<T>(net_.w[l].get(), count, partial_.get(), acc_.get(), 0.5 * opt_.l2 * double(rows), denom);
+        cuda::add_scaled<T>(net_.gw[l].get(), net_.w[l].get(), count, opt_.l2, denom);
+      } else {
+        cuda::sum_squares<T>(net_.w[l].get(), count, partial_.get(), acc_.get(), 0.5 * opt_.l2 * loss_share);
+        cuda::add_scaled<T>(net_.gw[l].get(), net_.w[l].get(), count, opt_.l2 / double(rows));
+      }
     }
   }
 
@@ -342,6 +376,8 @@ class Trainer final : public TrainerBase {
   DeviceWorkspace<T> ws_;
   DeviceBuffer<T> x_, y_, xb_, yb_;
   DeviceBuffer<double> partial_, acc_;  // acc_[0]: epoch loss sum, acc_[1]: squared gradient norm
+  DeviceBuffer<double> class_weight_;   // cross_entropy's class weights, when given
+  DeviceBuffer<double> weight_sum_{1};  // the current batch's sample-weight sum (weighted losses)
   bool gather_ = false;
   std::vector<std::vector<T*>> w_state_, b_state_;
   std::vector<std::int64_t> order_host_;
@@ -372,14 +408,17 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 }
 
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x, Matrix<const T> y,
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x, Matrix<const T> y,
                      const std::vector<T*>& grads) {
   DeviceNet<T> net(layers, true);
   DeviceWorkspace<T> ws(layers, x.rows);
   DeviceBuffer<T> xd = to_device(x.data, x.rows * x.cols), yd = to_device(y.data, y.rows * y.cols);
   DeviceBuffer<double> partial(loss_partials()), acc(1);
   CUDA_CHECK(cudaMemset(acc.get(), 0, sizeof(double)));
-  loss_and_gradients(net, loss, xd.get(), yd.get(), x.rows, ws, 1.0, partial.get(), acc.get());
+  DeviceBuffer<double> cw;
+  if (loss.class_weight) cw = to_device(loss.class_weight, layers.back().out);
+  const double scale = 1.0 / fastmlp::loss_denominator<T>(loss, y, layers.back().out);  // the mean (weights: on the host)
+  loss_and_gradients(net, loss, cw.get(), xd.get(), yd.get(), x.rows, scale, ws, 1.0, partial.get(), acc.get());
   for (size_t l = 0; l < layers.size(); ++l) {
     net.gw[l].download(grads[2 * l], layers[l].in * layers[l].out);
     net.gb[l].download(grads[2 * l + 1], layers[l].out);
@@ -420,7 +459,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
 #define FASTMLP_INSTANTIATE(T)                                                                              \
   template void matmul<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*);  \
   template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);                \
-  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, Loss, Matrix<const T>, Matrix<const T>,  \
+  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, Matrix<const T>,  \
                                    const std::vector<T*>&);                                                 \
   template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>,           \
                                                         Matrix<const T>, const TrainOptions&);

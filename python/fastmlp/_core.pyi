@@ -7,6 +7,12 @@ from numpy.typing import ArrayLike, NDArray
 
 __version__: str
 cuda_built: bool
+names: dict[str, dict[str, str]]  # kind ("activation", "loss", ...) -> {canonical name: description}
+aliases: dict[str, dict[str, str]]  # kind -> {alias: canonical name}
+
+# A loss: its name, or {"name", "delta", "labels", "weighted", "factor", "class_weight"} (see LossSpec in
+# csrc/include/fastmlp/ops.h: class indices and sample weights travel as columns of the target array).
+LossArg = str | dict[str, Any]
 
 def get_num_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
@@ -31,8 +37,8 @@ def activation_forward(name: str, z: ArrayLike, negative_slope: float, device: s
 def activation_backward(
     name: str, z: ArrayLike, grad_a: ArrayLike, negative_slope: float, device: str = "cpu"
 ) -> NDArray[Any]: ...
-def loss(name: str, pred: ArrayLike, target: ArrayLike, reduction: str, device: str = "cpu") -> float: ...
-def loss_grad(name: str, pred: ArrayLike, target: ArrayLike, reduction: str, device: str = "cpu") -> NDArray[Any]: ...
+def loss(spec: LossArg, pred: ArrayLike, target: ArrayLike, reduction: str, device: str = "cpu") -> float: ...
+def loss_grad(spec: LossArg, pred: ArrayLike, target: ArrayLike, reduction: str, device: str = "cpu") -> NDArray[Any]: ...
 def init(
     name: str, fan_in: int, fan_out: int, seed: int, shape: Sequence[int], dtype: str, stream: int,
     truncated: bool, value: float, low: float, high: float, mean: float, std: float, device: str = "cpu",
@@ -50,7 +56,7 @@ def mlp_forward(
 ) -> NDArray[Any]: ...
 def mlp_loss_grad(
     weights: list[NDArray[Any]], biases: list[NDArray[Any]], activations: list[str], negative_slope: float,
-    loss: str, x: ArrayLike, y: ArrayLike, device: str = "cpu",
+    loss: LossArg, x: ArrayLike, y: ArrayLike, device: str = "cpu",
 ) -> tuple[float, list[tuple[NDArray[Any], NDArray[Any]]]]: ...
 def trainer_bytes(
     sizes: Sequence[int], dtype: str, n: int, batch_size: int, shuffle: bool, drop_last: bool, state_buffers: int,
@@ -67,8 +73,9 @@ class Trainer:
     def __init__(
         self, weights: list[NDArray[Any]], biases: list[NDArray[Any]], activations: list[str],
         negative_slope: float, w_states: list[list[NDArray[Any]]], b_states: list[list[NDArray[Any]]],
-        x: ArrayLike, y: ArrayLike, loss: str, batch_size: int, shuffle: bool, drop_last: bool, seed: int,
+        x: ArrayLike, y: ArrayLike, loss: LossArg, batch_size: int, shuffle: bool, drop_last: bool, seed: int,
         optimizer: dict[str, Any], clip_grad_norm: float = 0.0, clip_grad_value: float = 0.0, device: str = "cpu",
+        l2: float = 0.0,
     ) -> None: ...
     def run_epoch(self, epoch: int, lr: NDArray[np.float64], step: int) -> tuple[float, int]: ...
     @property

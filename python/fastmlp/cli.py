@@ -228,6 +228,10 @@ def train(args):
                          f"estimates (leave --momentum out)")
     if not 0.0 <= args.validation_split < 1.0:
         raise SystemExit(f"fastmlp: --validation-split must be in [0, 1), got {args.validation_split}")
+    classes = _class_labels(y, args, dist) if args.task == "classify" else None
+    if classes is not None:
+        y = np.searchsorted(classes, y[:, 0]).reshape(-1, 1).astype(np.float64)  # class indices
+        sizes[-1] = len(classes)
     if args.save:  # fail before training, not after it
         target_dir = os.path.dirname(os.path.abspath(args.save))
         if os.path.isdir(args.save) or not os.path.isdir(target_dir) or not os.access(target_dir, os.W_OK):
@@ -245,10 +249,13 @@ def train(args):
     x_fit, y_fit = x[fit_rows], y[fit_rows]
     try:
         model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed, device=args.device)
-        model.feature_names, model.target_names = features, targets
+        model.feature_names = features
+        # A classifier's outputs are its classes' scores: "label=0", "label=1", ...
+        model.target_names = targets if classes is None else [f"{targets[0]}={c:g}" for c in classes]
         if args.standardize != "none":
             x_mean, x_std = _column_stats(x_fit, dist)
-            y_mean, y_std = _column_stats(y_fit, dist) if args.standardize == "all" else (None, None)
+            y_mean, y_std = (_column_stats(y_fit, dist) if args.standardize == "all" and classes is None
+                             else (None, None))
             model.set_standardization(x_mean, x_std, y_mean, y_std)
         extra = {"momentum": args.momentum} if args.momentum is not None else {}
         opt = OPTIMIZERS[args.optimizer](lr=args.lr, **extra)
@@ -257,9 +264,13 @@ def train(args):
         else:
             verbose = 2 if args.verbose else (1 if sys.stderr.isatty() else 0)
         start = time.perf_counter()
-        hist = model.fit(x_fit, y_fit, loss=args.loss, optimizer=opt, batch_size=args.batch_size or None,
+        loss = args.loss if classes is None else "cross_entropy"
+        if classes is not None:  # class indices as a 1-D array (fastmlp.targets)
+            y_fit, y_val = y_fit[:, 0], (y[val][:, 0] if n_val else None)
+        hist = model.fit(x_fit, y_fit, loss=loss, optimizer=opt, batch_size=args.batch_size or None,
                          epochs=args.epochs, seed=args.seed, verbose=verbose,
-                         validation_data=(x[val], y[val]) if n_val else None, comm=dist and dist.comm)
+                         validation_data=((x[val], y[val] if classes is None else y_val) if n_val else None),
+                         comm=dist and dist.comm)
         elapsed = time.perf_counter() - start
     except (ValueError, TypeError, FloatingPointError, MemoryError, OverflowError, RuntimeError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
@@ -268,14 +279,19 @@ def train(args):
     ranks = "" if dist is None else f" ({dist.size} processes, data parallel)"
     say(f"{model} on {n - n_val} rows{ranks}: features {features} -> {targets}{scaled}")
     if hist.history["loss"]:
-        units = ", standardized" if args.standardize == "all" else ""
-        say(f"final training {args.loss}{units}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs "
+        units = ", standardized" if args.standardize == "all" and classes is None else ""
+        say(f"final training {loss}{units}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs "
             f"({elapsed:.2f} s)")
     else:
         say("no epochs were run (--epochs 0): the model keeps its initial weights")
-    r2, mae = _scores(model.predict(x_fit), y_fit, dist)
-    say(f"training rows:   R2 {r2:.4f}, MAE {mae:.6g}")
-    if n_val:
+    if classes is not None:
+        _classification_report(model, x_fit, y_fit, classes, dist, say)
+    else:
+        r2, mae = _scores(model.predict(x_fit), y_fit, dist)
+        say(f"training rows:   R2 {r2:.4f}, MAE {mae:.6g}")
+    if n_val and classes is not None:
+        _classification_report(model, x[val], y[val], classes, dist, say, "validation")
+    elif n_val:
         r2, mae = _scores(model.predict(x[val]), y[val], dist)
         say(f"validation rows: R2 {r2:.4f}, MAE {mae:.6g} ({n_val} rows held out)")
     if args.save and not main:  # rank 0 writes the model (save() writes from rank 0 only anyway)
@@ -287,6 +303,41 @@ def train(args):
             raise SystemExit(f"fastmlp: cannot write the model to {args.save!r}: {e.strerror or e}") from None
         print(f"saved to {args.save}")
     return 0
+
+
+def _class_labels(y, args, dist=None):
+    """--task classify: the sorted distinct labels of the one target column (at most 1000 of them); data
+    parallel, of every rank's rows."""
+    if y.shape[1] != 1:
+        raise SystemExit("fastmlp: --task classify takes one target column (the class labels)")
+    if args.loss != "mse":
+        raise SystemExit("fastmlp: --task classify trains with cross_entropy; leave --loss out")
+    classes = np.unique(y[:, 0])
+    if dist is not None:
+        classes = np.unique(np.concatenate(dist.comm.allgather(classes)))
+    if len(classes) < 2 or len(classes) > 1000:
+        raise SystemExit(f"fastmlp: --task classify needs 2 to 1000 distinct labels, {args.target!r} has {len(classes)}")
+    return classes
+
+
+def _classification_report(model, x, y, classes, dist=None, say=print, what="training"):
+    """Accuracy and the confusion matrix (rows: true class, columns: predicted); data parallel, over
+    every rank's rows."""
+    from .targets import confusion_matrix
+
+    y = np.asarray(y).reshape(-1).astype(np.int64)
+    pred = model.predict(x).argmax(axis=1) if len(y) else np.zeros(0, np.int64)
+    counts = confusion_matrix(y, pred, len(classes))
+    if dist is not None:
+        counts = dist.sum(counts.ravel()).reshape(counts.shape).astype(np.int64)
+    right, total = int(np.trace(counts)), int(counts.sum())
+    say(f"{what} accuracy: {right / max(total, 1):.4f} ({right} of {total})")
+    names = [f"{c:g}" for c in classes]
+    width = max(6, *(len(n) for n in names), len(str(counts.max())))
+    say("confusion matrix (rows: true label, columns: predicted):")
+    say(" " * width + "".join(f" {n:>{width}}" for n in names))
+    for name, row in zip(names, counts):
+        say(f"{name:>{width}}" + "".join(f" {v:>{width}}" for v in row))
 
 
 def _load(path, device="cpu"):
@@ -462,6 +513,9 @@ def build_parser():
     t.add_argument("--activation", default="relu")
     t.add_argument("--init", default="auto")
     t.add_argument("--loss", default="mse")
+    t.add_argument("--task", default="regress", choices=("regress", "classify"),
+                   help="classify: the target column holds class labels; trains with cross_entropy and prints "
+                        "accuracy and a confusion matrix")
     t.add_argument("--optimizer", default="sgd", help="sgd, adam, adamw, rmsprop or adagrad")
     t.add_argument("--lr", type=float, default=0.01)
     t.add_argument("--momentum", type=float, default=None, help="for sgd and rmsprop (default 0)")

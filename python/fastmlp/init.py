@@ -6,24 +6,18 @@ The values themselves come from the C++ kernel (`fastmlp.ops.init`), twin of
 
 from __future__ import annotations
 
+from . import _core
+
 __all__ = ["INITIALIZERS", "ALIASES", "default_for", "canonical", "takes_argument"]
 
-# name -> (distribution, source)
-INITIALIZERS = {
-    "zeros": ("0 (every unit identical: the symmetry problem)", ""),
-    "ones": ("1 (saturates sigmoid/tanh, explodes ReLU)", ""),
-    "constant": ("value", ""),
-    "uniform": ("U[low, high), default U[0, 1)", "torch.nn.init.uniform_"),
-    "normal": ("N(mean, std^2), default N(0, 1)", "torch.nn.init.normal_"),
-    "lecun_uniform": ("U(-sqrt(3/fan_in), +sqrt(3/fan_in))", "LeCun et al. 1998, Efficient BackProp"),
-    "lecun_normal": ("N(0, 1/fan_in)", "LeCun et al. 1998"),
-    "xavier_uniform": ("U(+-sqrt(6/(fan_in+fan_out)))", "Glorot & Bengio 2010"),
-    "xavier_normal": ("N(0, 2/(fan_in+fan_out))", "Glorot & Bengio 2010"),
-    "he_uniform": ("U(+-sqrt(6/fan_in))", "He et al. 2015, Delving deep into rectifiers"),
-    "he_normal": ("N(0, 2/fan_in)", "He et al. 2015"),
-}
-ALIASES = {"glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal",
-           "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal"}
+# name -> (distribution, source); the names and distributions are the kernels' own table
+# (csrc/bindings/names.h), the sources are said here.
+_SOURCES = {"uniform": "torch.nn.init.uniform_", "normal": "torch.nn.init.normal_",
+            "lecun_uniform": "LeCun et al. 1998, Efficient BackProp", "lecun_normal": "LeCun et al. 1998",
+            "xavier_uniform": "Glorot & Bengio 2010", "xavier_normal": "Glorot & Bengio 2010",
+            "he_uniform": "He et al. 2015, Delving deep into rectifiers", "he_normal": "He et al. 2015"}
+INITIALIZERS = {name: (doc, _SOURCES.get(name, "")) for name, doc in _core.names["init"].items()}
+ALIASES = dict(_core.aliases["init"])
 
 
 def canonical(name):

@@ -1,13 +1,17 @@
-"""Loss names. MSE squares the residual, so it reacts more strongly to large errors than MAE, which
-grows linearly; both are means over every element (PyTorch's reduction='mean')."""
+"""Loss names, read from the kernels' own table (csrc/bindings/names.h). MSE squares the residual, so
+it reacts more strongly to large errors than MAE, which grows linearly; Huber is MSE near zero and MAE
+far out. These, Poisson and BCE are means over every element (PyTorch's reduction='mean');
+cross_entropy's mean is over rows (each row's class distribution is one term)."""
 
 from __future__ import annotations
 
-__all__ = ["LOSSES", "REDUCTIONS", "check_loss"]
+from . import _core
 
-LOSSES = {"mse": "mean squared error, mean((pred - target)^2)",
-          "mae": "mean absolute error, mean(|pred - target|)"}
-REDUCTIONS = ("mean", "sum")
+__all__ = ["LOSSES", "REDUCTIONS", "CLASSIFICATION_LOSSES", "check_loss"]
+
+LOSSES = dict(_core.names["loss"])
+REDUCTIONS = tuple(_core.names["reduction"])
+CLASSIFICATION_LOSSES = ("cross_entropy", "bce")  # predictions are logits; evaluate reports accuracy
 
 
 def check_loss(name):

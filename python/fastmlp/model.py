@@ -20,6 +20,7 @@ from .memory import max_batch_size
 from .ops import resolve_device
 from .optim import SGD, Optimizer, from_config, is_number
 from .schedules import Schedule, goyal_warmup, scale_lr
+from . import targets as _targets
 from .callbacks import check_callbacks
 from .train import run_fit, verbosity
 # The file format lives in fastmlp.persist; its names are kept here too for code that reads them here.
@@ -32,7 +33,7 @@ __all__ = ["MLP", "load"]
 def _check_activation(name, what):
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a name (str), got {type(name).__name__}")
-    name = "identity" if name == "linear" else name
+    name = _core.aliases["activation"].get(name, name)  # "linear" -> "identity", "logistic" -> "sigmoid"
     if name not in ops.ACTIVATIONS:
         raise ValueError(f"unknown {what} {name!r}; expected one of: {', '.join(ops.ACTIVATIONS)}")
     return name
@@ -281,6 +282,14 @@ class MLP:
         s = self._scaling
         return y if s is None or s["y_mean"] is None else (y - s["y_mean"]) / s["y_std"]
 
+    def _loss_targets(self, y, n, loss, sample_weight=None, class_weight=None, name="y"):
+        """fastmlp.targets.loss_targets in the network's units: a regression target is standardized by the
+        model's y statistics when it has them (class labels and probabilities never are)."""
+        if check_loss(loss) not in ("cross_entropy", "bce") and self._scaling is not None \
+                and self._scaling["y_mean"] is not None:
+            y = self._net_y(self._y(y, n, name))
+        return _targets.loss_targets(self, y, n, loss, sample_weight, class_weight, name)
+
     def _data_y(self, out):
         s = self._scaling
         return out if s is None or s["y_mean"] is None else out * s["y_std"] + s["y_mean"]
@@ -382,22 +391,43 @@ class MLP:
                               f"run {x.shape[0]} rows through layers {self.sizes} ({self.dtype.name}); every "
                               f"layer's output for a chunk of up to 4096 rows must fit ({e})") from e
 
-    def evaluate(self, x, y, loss="mse"):
-        """The loss (mean over all elements) of the predictions for X against y."""
+    def evaluate(self, x, y, loss="mse", *, sample_weight=None, class_weight=None, metrics=None):
+        """The loss (its mean, see fastmlp.losses) of the predictions for X against y. For cross_entropy,
+        y may be class indices (n,); sample_weight and class_weight as in fit. metrics=["accuracy"]
+        (classification losses) returns {"loss": ..., "accuracy": ...} instead of the loss alone."""
         x = self._x(x)
-        y = self._y(y, x.shape[0])
+        if isinstance(loss, dict):  # fit's validation pass: y is already laid out for this spec
+            return _core.loss(loss, self.predict(x), y, "mean", self.device)
+        spec, t = self._loss_targets(y, x.shape[0], loss, sample_weight, class_weight)
         if x.shape[0] == 0:
             raise ValueError("X and y are empty; the loss of no samples is undefined")
-        return ops.loss(check_loss(loss), self._forward(self._net_x(x)), self._net_y(y), device=self.device)
+        pred = self._forward(self._net_x(x))  # the network's own units, as fit's losses
+        value = _core.loss(spec, pred, t, "mean", self.device)
+        if metrics is None:
+            return value
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+        if metrics != ["accuracy"]:
+            raise ValueError(f"metrics may be ['accuracy'] (or None), got {metrics!r}")
+        return {"loss": value, "accuracy": _targets.accuracy(pred, y, check_loss(loss))}
 
-    def gradients(self, x, y, loss="mse"):
+    def predict_proba(self, x, kind=None):
+        """Class probabilities for X: softmax over the output logits (a model trained with cross_entropy)
+        or the sigmoid of each (bce: binary or multi-label). kind="softmax"|"sigmoid" chooses; by
+        default, the last fit's loss decides, else softmax for several outputs and sigmoid for one."""
+        if kind is None:
+            last = getattr(self, "classification_loss", None)
+            kind = {"cross_entropy": "softmax", "bce": "sigmoid"}.get(last) or \
+                ("softmax" if self.sizes[-1] > 1 else "sigmoid")
+        return _targets.probabilities(self.predict(x), kind)
+
+    def gradients(self, x, y, loss="mse", *, sample_weight=None, class_weight=None):
         """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
         x = self._x(x)
-        y = self._net_y(self._y(y, x.shape[0]))
+        spec, y = self._loss_targets(y, x.shape[0], loss, sample_weight, class_weight)
         x = self._net_x(x)
         try:
             value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
-                                               check_loss(loss), x, y, self.device)
+                                               spec, x, y, self.device)
         except MemoryError as e:
             raise MemoryError(f"gradients: not enough memory for the activations of {x.shape[0]} rows through "
                               f"layers {self.sizes} ({self.dtype.name}); pass fewer rows ({e})") from e
@@ -407,8 +437,13 @@ class MLP:
     def fit(self, x, y, loss="mse", optimizer=None, batch_size=32, epochs=100, shuffle=True, seed=0,
             validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise", schedule=None,
             lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None,
-            callbacks=None, comm=None):
+            callbacks=None, sample_weight=None, class_weight=None, comm=None):
         """Train with mini-batch gradient descent; returns a History.
+
+        loss: a name of fastmlp.losses.LOSSES. For cross_entropy (softmax over the outputs) y is class
+        indices (n,) or one-hot/probability rows (n, classes); for bce (sigmoid per output) 0/1 or
+        [0, 1] targets, several columns for multi-label. sample_weight (n,) weighs each sample's loss;
+        class_weight (classes,) or {class: weight} each class's (cross_entropy).
 
         batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
         replacement and reshuffled every epoch), k is mini-batch SGD; the last short batch is kept
@@ -440,7 +475,7 @@ class MLP:
         with self._exclusive("fit"):
             args = (loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose, drop_last,
                     on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm,
-                    clip_grad_value, callbacks)
+                    clip_grad_value, callbacks, sample_weight, class_weight)
             dist = _collective(comm)
             self._save_rank = None if dist is None else dist.rank
             if dist is None:
@@ -454,7 +489,6 @@ class MLP:
         error = None
         try:
             x = self._x(x)
-            y = self._y(y, x.shape[0])
         except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
             error = e
         dist.agree(error)
@@ -466,17 +500,18 @@ class MLP:
 
     def _fit(self, x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose, drop_last,
              on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm, clip_grad_value,
-             callbacks, dist=None, rows=None):
+             callbacks, sample_weight=None, class_weight=None, dist=None, rows=None):
         if dist is None:
             return self._fit_checked(x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data,
                                      verbose, drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size,
-                                     warmup_epochs, clip_grad_norm, clip_grad_value, callbacks)
+                                     warmup_epochs, clip_grad_norm, clip_grad_value, callbacks, sample_weight,
+                                     class_weight)
         error, prepared = None, None
         try:
             prepared = self._fit_checked(x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data,
                                          verbose, drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size,
-                                         warmup_epochs, clip_grad_norm, clip_grad_value, callbacks, dist=dist,
-                                         rows=rows)
+                                         warmup_epochs, clip_grad_norm, clip_grad_value, callbacks, sample_weight,
+                                         class_weight, dist=dist, rows=rows)
         except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
             error = e
         dist.agree(error)
@@ -484,17 +519,21 @@ class MLP:
 
     def _fit_checked(self, x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
                      drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm,
-                     clip_grad_value, callbacks, dist=None, rows=None):
+                     clip_grad_value, callbacks, sample_weight=None, class_weight=None, dist=None, rows=None):
         """Checks and converts fit's arguments; runs the fit (one process), or returns a function that
         runs it once every rank has passed the checks (data parallel: rows = (global rows, offset))."""
         if dist is None:
             x = self._x(x)
-            y = self._y(y, x.shape[0])
-            if x.shape[0] == 0:
-                raise ValueError("X and y are empty; there is nothing to train on")
+        loss_name = check_loss(loss)
+        if dist is not None and sample_weight is not None:
+            raise ValueError("sample_weight in a data-parallel fit is not supported: the batch's weight sum would "
+                             "need its own all-reduce per step; fit without comm, or repeat rows instead")
+        # The targets laid out for the loss (fastmlp.targets), in the network's units.
+        loss, y = self._loss_targets(y, x.shape[0], loss_name, sample_weight, class_weight)
+        if dist is None and x.shape[0] == 0:
+            raise ValueError("X and y are empty; there is nothing to train on")
         n = x.shape[0] if dist is None else rows[0]  # the (global) number of rows
-        x, y = self._net_x(x), self._net_y(y)  # validation_data stays as given: evaluate standardizes it
-        check_loss(loss)
+        x = self._net_x(x)
         optimizer = SGD(lr=0.01) if optimizer is None else optimizer
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01)), "
@@ -529,7 +568,10 @@ class MLP:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             xv = self._x(validation_data[0], "X_val")
-            validation_data = (xv, self._y(validation_data[1], xv.shape[0], "y_val"))
+            # The training spec scores the validation set too: with sample weights, each weight 1.
+            ones = None if sample_weight is None else np.ones(xv.shape[0])
+            yv = self._loss_targets(validation_data[1], xv.shape[0], loss_name, ones, class_weight, "y_val")[1]
+            validation_data = (xv, yv)
             empty = xv.shape[0] == 0 if dist is None else dist.sum([xv.shape[0]])[0] == 0
             if empty:
                 raise ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
@@ -572,6 +614,8 @@ class MLP:
         elif base_batch_size is not None:
             raise ValueError("base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is "
                              "nothing to scale)")
+        self.classification_loss = loss_name if loss_name in ("cross_entropy", "bce") else None
+
         def run():
             hist = run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
                            shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
@@ -585,7 +629,7 @@ class MLP:
             return run()
         # Every rank must run the same fit: the same network, dtype, optimizer, batch, epochs, seed, ...
         dist.check_same({"sizes": self.sizes, "activations": self.activations, "dtype": self.dtype.name,
-                         "negative_slope": self.negative_slope, "loss": loss, "optimizer": optimizer.config(),
+                         "negative_slope": self.negative_slope, "loss": repr(loss), "optimizer": optimizer.config(),
                          "batch_size": batch_size, "epochs": int(epochs), "shuffle": shuffle, "drop_last": drop_last,
                          "seed": seed, "clip": clip, "schedule": repr(schedule), "on_nonfinite": on_nonfinite,
                          "validation": validation_data is not None, "standardization": repr(self._scaling)})
@@ -594,8 +638,9 @@ class MLP:
     def _record_fit(self, hist):
         """Keep a summary of the fits (saved with the model; `fastmlp info` prints it)."""
         done = self._training or {"fits": 0, "epochs": 0}
+        loss = hist.params["loss"]
         last = {"epochs": len(hist.epoch), "samples": int(hist.params["samples"]),
-                "batch_size": hist.params["batch_size"], "loss": hist.params["loss"],
+                "batch_size": hist.params["batch_size"], "loss": loss if isinstance(loss, str) else loss["name"],
                 "optimizer": hist.params["optimizer"],
                 "final_loss": hist.history["loss"][-1] if hist.history["loss"] else None,
                 "final_val_loss": hist.history["val_loss"][-1] if hist.history.get("val_loss") else None,

@@ -23,7 +23,7 @@ __all__ = [
     "loss", "loss_grad", "init", "permutation", "sgd_update", "optimizer_update", "ACTIVATIONS",
 ]
 
-ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu")
+ACTIVATIONS = tuple(_core.names["activation"])  # the kernels' own table (csrc/bindings/names.h)
 
 
 def _name(value, what):
@@ -80,15 +80,56 @@ def activation_backward(name, z, grad_a, *, negative_slope=0.01, device="cpu"):
                                      resolve_device(device))
 
 
-def loss(name, pred, target, reduction="mean", *, device="cpu"):
-    """MSE or MAE between pred and target (same shape), as a Python float."""
-    return _core.loss(_name(name, "loss"), pred, target, _name(reduction, "reduction"), resolve_device(device))
+def _loss_args(name, pred, target, sample_weight, class_weight, delta):
+    """(spec, pred, target) as _core takes them: class indices and sample weights travel as columns of
+    the target array in pred's dtype (a class index per row, then the row's weight), see LossSpec."""
+    name = _name(name, "loss")
+    if sample_weight is None and class_weight is None and delta == 1.0:
+        if not (name == "cross_entropy" and np.ndim(target) == 1 and np.ndim(pred) == 2):
+            return name, pred, target
+    spec = {"name": name, "delta": float(delta)}
+    p = np.asarray(pred)
+    t = np.asarray(target)
+    dtype = p.dtype if p.dtype.kind == "f" else np.float64  # a bad pred dtype is refused by the kernel
+    if name == "cross_entropy" and p.ndim == 2 and t.ndim == 1:
+        if t.dtype.kind not in "iuf" or t.dtype == bool:
+            raise TypeError(f"class labels must be integers, got dtype {t.dtype}")
+        spec["labels"] = True
+        t = t.reshape(-1, 1)
+    if class_weight is not None:
+        spec["class_weight"] = [float(w) for w in np.asarray(class_weight, np.float64).ravel()]
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, np.float64)
+        if p.ndim == 1:
+            p, t = p.reshape(-1, 1), t.reshape(-1, 1)
+        if sw.shape != (p.shape[0],):
+            raise ValueError(f"sample_weight must have shape ({p.shape[0]},), one weight per row, got {sw.shape}")
+        spec["weighted"] = True
+        t = np.hstack([t.astype(dtype, copy=False), sw.reshape(-1, 1).astype(dtype)])
+    if spec.get("labels") or spec.get("weighted"):
+        t = np.ascontiguousarray(t, dtype=dtype)
+    return spec, p, t
 
 
-def loss_grad(name, pred, target, reduction="mean", *, device="cpu"):
-    """dL/dpred for loss(name, pred, target, reduction)."""
-    return _core.loss_grad(_name(name, "loss"), pred, target, _name(reduction, "reduction"),
-                           resolve_device(device))
+def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0,
+         device="cpu"):
+    """The loss (a Python float) of pred against target; name in fastmlp.losses.LOSSES.
+
+    Elementwise losses (mse, mae, huber, poisson, bce) take pred and target of one shape; bce and
+    poisson read pred as logits / log-rates. cross_entropy takes pred (n, classes) logits and target
+    either (n,) class indices or (n, classes) one-hot/probability rows; class_weight (classes,) weighs
+    each class's term. sample_weight (n,) weighs rows. reduction="mean" divides by the rows (or the
+    weights' sum) times the terms per row (the row's width; 1 for cross_entropy)."""
+    spec, p, t = _loss_args(name, pred, target, sample_weight, class_weight, delta)
+    return _core.loss(spec, p, t, _name(reduction, "reduction"), resolve_device(device))
+
+
+def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0,
+              device="cpu"):
+    """dL/dpred for loss(name, pred, target, reduction, ...), shaped like pred."""
+    spec, p, t = _loss_args(name, pred, target, sample_weight, class_weight, delta)
+    g = _core.loss_grad(spec, p, t, _name(reduction, "reduction"), resolve_device(device))
+    return g.reshape(np.shape(pred))
 
 
 def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0, truncated=False,

@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from . import _core
 from ._args import check_bool
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "from_config"]
@@ -191,7 +192,9 @@ class Adagrad(Optimizer):
         return [self.initial_accumulator_value]
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)}
+# In the order of the kernels' table (csrc/bindings/names.h), which must know each class's name.
+OPTIMIZERS = {cls.name: cls for cls in sorted((SGD, Adam, AdamW, RMSprop, Adagrad),
+                                              key=lambda c: list(_core.names["optimizer"]).index(c.name))}
 
 
 def from_config(config):

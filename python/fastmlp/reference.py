@@ -12,7 +12,7 @@ import numpy as np
 __all__ = [
     "philox4x32", "uniform01", "standard_normal", "matmul",
     "activation_forward", "activation_backward", "activation_backward_from_output",
-    "dense_forward", "dense_backward", "loss", "loss_grad", "init", "permutation",
+    "dense_forward", "dense_backward", "softmax", "sigmoid", "loss", "loss_grad", "init", "permutation",
     "sgd_update", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "optimizer_step",
     "clip_gradients", "mlp_forward", "mlp_loss_grad", "train_epoch", "parse_csv",
 ]
@@ -151,22 +151,101 @@ def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0
     return gz @ w.T, x.T @ gz, gz.sum(axis=0)
 
 
-def loss(name, pred, target, reduction="mean"):
-    """MSE: mean (or sum) of (pred - target)^2; MAE: of |pred - target|. The mean is over every
-    element, as torch.nn.MSELoss / L1Loss with reduction='mean'."""
-    d = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
-    e = d * d if name == "mse" else np.abs(d) if name == "mae" else None
-    if e is None:
+def softmax(z):
+    """Row-wise softmax e^(z - max z) / sum e^(z - max z) (the max subtracted so nothing overflows)."""
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(z):
+    """The logistic function 1 / (1 + e^-z), computed without overflow for either sign of z."""
+    z = np.asarray(z, np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _targets(name, pred, target, class_weight):
+    """(pred, target as one row per sample, per-row label indices or None) for cross_entropy; class
+    indices (a 1-D integer-valued target) become one-hot rows times nothing (handled by the caller)."""
+    p = np.asarray(pred, np.float64)
+    t = np.asarray(target, np.float64)
+    if name == "cross_entropy" and t.ndim == 1 and p.ndim == 2:
+        onehot = np.zeros_like(p)
+        onehot[np.arange(p.shape[0]), t.astype(np.int64)] = 1.0
+        return p, onehot
+    return p, t
+
+
+def _loss_terms(name, p, t, delta, class_weight):
+    """Per-element terms (elementwise losses) or per-row values (cross_entropy, shape (n,))."""
+    d = p - t
+    if name == "mse":
+        return d * d
+    if name == "mae":
+        return np.abs(d)
+    if name == "huber":  # torch.nn.HuberLoss: quadratic within delta, linear beyond
+        return np.where(np.abs(d) <= delta, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
+    if name == "poisson":  # half Poisson deviance, log link: t log(t / mu) - t + mu with mu = e^p
+        tlogt = np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)
+        return np.exp(p) - t * p + tlogt - t
+    if name == "bce":  # torch.nn.BCEWithLogitsLoss: -t log s(p) - (1 - t) log(1 - s(p))
+        return np.maximum(p, 0.0) - p * t + np.log1p(np.exp(-np.abs(p)))
+    if name == "cross_entropy":  # torch.nn.CrossEntropyLoss: -sum_c w_c t_c log softmax(p)_c
+        w = np.ones(p.shape[-1]) if class_weight is None else np.asarray(class_weight, np.float64)
+        mx = p.max(axis=-1, keepdims=True)
+        lse = mx + np.log(np.exp(p - mx).sum(axis=-1, keepdims=True))
+        return (w * t * (lse - p)).sum(axis=-1)
+    raise ValueError(f"unknown loss {name!r}")
+
+
+def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0):
+    """The loss of pred against target. Per element (p, t): mse (p - t)^2; mae |p - t|; huber
+    (p - t)^2 / 2 within delta, delta (|p - t| - delta / 2) beyond (torch.nn.HuberLoss); poisson, the
+    half Poisson deviance with log link, t log(t / e^p) - t + e^p (0 log 0 = 0; scikit-learn's
+    HalfPoissonLoss); bce, binary cross-entropy of sigmoid(p), max(p, 0) - p t + log(1 + e^-|p|)
+    (torch.nn.BCEWithLogitsLoss). Per row of logits z: cross_entropy, sum_c w_c t_c (logsumexp(z) - z_c)
+    with t one-hot/probabilities, or a class index per row (1-D target), and class weights w
+    (torch.nn.CrossEntropyLoss). Rows are weighted by sample_weight; the mean divides by the number of
+    rows (or the weights' sum) times the terms per row (the row's width; 1 for cross_entropy)."""
+    p, t = _targets(name, pred, target, class_weight)
+    terms = _loss_terms(name, p, t, delta, class_weight)
+    if sample_weight is None and name != "cross_entropy":
+        return float(terms.mean() if reduction == "mean" else terms.sum())
+    rows = terms if name == "cross_entropy" else terms.reshape(p.shape[0], -1).sum(axis=1)
+    sw = np.ones(p.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    total = float((sw * rows).sum())
+    per_row = 1 if name == "cross_entropy" else terms.reshape(p.shape[0], -1).shape[1]
+    return total / (sw.sum() * per_row) if reduction == "mean" else total
+
+
+def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0):
+    """dL/dpred of loss(...): mse 2 (p - t); mae sign(p - t) with sign(0) = 0 (PyTorch's subgradient);
+    huber clip(p - t, -delta, delta); poisson e^p - t; bce sigmoid(p) - t; cross_entropy
+    (sum_c w_c t_c) softmax(z) - w t. Times the row's weight; divided as the mean divides."""
+    p, t = _targets(name, pred, target, class_weight)
+    d = p - t
+    if name == "mse":
+        g = 2.0 * d
+    elif name == "mae":
+        g = np.sign(d)
+    elif name == "huber":
+        g = np.clip(d, -delta, delta)
+    elif name == "poisson":
+        g = np.exp(p) - t
+    elif name == "bce":
+        g = sigmoid(p) - t
+    elif name == "cross_entropy":
+        w = np.ones(p.shape[-1]) if class_weight is None else np.asarray(class_weight, np.float64)
+        g = (w * t).sum(axis=-1, keepdims=True) * softmax(p) - w * t
+    else:
         raise ValueError(f"unknown loss {name!r}")
-    return float(e.mean() if reduction == "mean" else e.sum())
-
-
-def loss_grad(name, pred, target, reduction="mean"):
-    """dL/dpred: MSE 2 (pred - target), MAE sign(pred - target) with sign(0) = 0 (PyTorch's
-    subgradient); divided by the element count for reduction='mean'."""
-    d = np.asarray(pred, np.float64) - np.asarray(target, np.float64)
-    g = 2.0 * d if name == "mse" else np.sign(d)
-    return g / d.size if reduction == "mean" else g
+    if sample_weight is None and name != "cross_entropy":
+        return g / d.size if reduction == "mean" else g
+    sw = np.ones(p.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    g = g * sw.reshape(-1, *([1] * (g.ndim - 1)))
+    per_row = 1 if name == "cross_entropy" else g.reshape(p.shape[0], -1).shape[1]
+    return g / (sw.sum() * per_row) if reduction == "mean" else g
 
 
 def init(name, fan_in, fan_out, seed=0, shape=None, stream=0, truncated=False, value=0.0, low=0.0,
@@ -348,14 +427,14 @@ def mlp_forward(weights, biases, activations, x, negative_slope=0.01):
     return a
 
 
-def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01):
-    """Backpropagation (Rumelhart, Hinton & Williams 1986): the mean loss of the batch and
-    [(dL/dW_l, dL/db_l)] for every layer."""
+def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01, sample_weight=None):
+    """Backpropagation (Rumelhart, Hinton & Williams 1986): the mean loss of the batch (rows weighted by
+    sample_weight) and [(dL/dW_l, dL/db_l)] for every layer."""
     outs = [np.asarray(x, np.float64)]
     for w, b, act in zip(weights, biases, activations):
         outs.append(dense_forward(outs[-1], w, b, act, negative_slope))
-    value = loss(loss_name, outs[-1], y)
-    g = loss_grad(loss_name, outs[-1], y)
+    value = loss(loss_name, outs[-1], y, sample_weight=sample_weight)
+    g = loss_grad(loss_name, outs[-1], y, sample_weight=sample_weight)
     grads = []
     for l in range(len(weights) - 1, -1, -1):
         gx, gw, gb = dense_backward(outs[l], weights[l], g, activations[l], outs[l + 1], negative_slope)
@@ -366,13 +445,15 @@ def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=
 
 def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuffle, seed, epoch, lr,
                 optimizer=None, state=None, step=0, drop_last=False, negative_slope=0.01, clip_grad_norm=None,
-                clip_grad_value=None):
+                clip_grad_value=None, sample_weight=None, l2=0.0):
     """One epoch of mini-batch training, the loop the C++ trainer runs: order = permutation(n, seed,
     epoch) when shuffling (a full batch is never reordered), batches of batch_size rows (None: all;
     the last short batch kept unless drop_last), and per batch: loss and gradients at the current
     parameters, clipping, then one optimizer step on each W and b. lr is one rate or one per step;
     optimizer a fastmlp.optim config() (default plain SGD). Returns (mean loss weighted by batch size,
-    weights, biases, state, step); state[l] = [W buffers, b buffers]."""
+    weights, biases, state, step); state[l] = [W buffers, b buffers]. sample_weight weighs rows; l2 > 0
+    adds scikit-learn's penalty (l2 / 2) sum ||W||^2 / (the batch's rows or weight sum) to each batch's
+    loss and its gradient l2 W / (rows or weight sum) to the weights' (after clipping), biases exempt."""
     opt = dict(optimizer or {"name": "sgd"})
     weights = [np.array(w, np.float64) for w in weights]
     biases = [np.array(b, np.float64) for b in biases]
@@ -389,8 +470,13 @@ def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuff
     total, seen = 0.0, 0
     for s in range(steps):
         rows = order[s * bs:(s + 1) * bs]
-        value, grads = mlp_loss_grad(weights, biases, activations, loss_name, x[rows], y[rows], negative_slope)
+        sw = None if sample_weight is None else np.asarray(sample_weight, np.float64)[rows]
+        value, grads = mlp_loss_grad(weights, biases, activations, loss_name, x[rows], y[rows], negative_slope, sw)
         flat = clip_gradients([g for pair in grads for g in pair], clip_grad_norm, clip_grad_value)
+        if l2 > 0:
+            weight = len(rows) if sw is None else sw.sum()
+            value += 0.5 * l2 * sum(float((w * w).sum()) for w in weights) / weight
+            flat = [g + l2 * weights[i // 2] / weight if i % 2 == 0 else g for i, g in enumerate(flat)]
         total += value * len(rows)
         seen += len(rows)
         step += 1

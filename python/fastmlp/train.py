@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import _core, ops
+from . import _core
 from .memory import check_fit_memory, training_bytes
 
 __all__ = ["History", "DivergenceError"]
@@ -61,7 +61,8 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
         trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
                                 state["w"], state["b"], x, y, loss, batch,
                                 shuffle, drop_last, seed, optimizer.config(), clip_grad_norm, clip_grad_value,
-                                model.device, total if dist else 0, offset, dist.reduce_hook() if dist else None)
+                                model.device, global_rows=total if dist else 0, row_offset=offset,
+                                reduce=dist.reduce_hook() if dist else None)
     except MemoryError as e:
         need = training_bytes(model, batch or total, n_samples=x.shape[0], optimizer=optimizer,
                               shuffle=shuffle, drop_last=drop_last)
@@ -208,16 +209,18 @@ def _diverged(guard, hist, on_nonfinite, what, epoch):
 def _validation_loss(model, validation_data, loss, dist=None):
     """(val_loss, '') or (None, what went non-finite). Data parallel: over every rank's validation rows."""
     # As evaluate: the network's own units (standardized, when the model standardizes).
+    # fit laid the targets out for the loss (fastmlp.targets), in the network's units already.
     pred = model._forward(model._net_x(validation_data[0]))
-    target = model._net_y(validation_data[1])
+    target = validation_data[1]
     finite = bool(np.isfinite(pred).all())
     if dist is None:
         if not finite:
             return None, f"the predictions on the validation data became {_kind(pred)}"
-        value = ops.loss(loss, pred, target, device=model.device)
-    else:
-        local = ops.loss(loss, pred, target, "sum", device=model.device) if finite and pred.size else 0.0
-        bad, total, count = dist.sum([0.0 if finite else 1.0, local, pred.size])
+        value = _core.loss(loss, pred, target, "mean", model.device)
+    else:  # each rank's mean, weighted by its rows
+        rows = pred.shape[0]
+        local = _core.loss(loss, pred, target, "mean", model.device) * rows if finite and rows else 0.0
+        bad, total, count = dist.sum([0.0 if finite else 1.0, local, rows])
         if bad:
             return None, "the predictions on the validation data became non-finite"
         value = total / count

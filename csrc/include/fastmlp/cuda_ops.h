@@ -38,9 +38,7 @@ void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);
 template <class T>
 void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count);
 template <class T>
-double loss_value(Loss loss, Reduction red, const T* pred, const T* target, index_t count);
-template <class T>
-double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count);
+double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, Matrix<const T> target, T* grad);
 template <class T>
 void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream,
                T* out, index_t count);
@@ -48,7 +46,7 @@ template <class T>
 void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad,
                     T* const* state, index_t count);
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                      Matrix<const T> y, const std::vector<T*>& grads);
 
 // The network's output for host x; weights are copied to the device once per call.

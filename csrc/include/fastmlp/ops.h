@@ -58,18 +58,40 @@ void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, Act
                     Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
 
 // ---- Losses ----------------------------------------------------------------------------------------
-enum class Loss { mse, mae };
+// Formulas and sources: cpu/loss.cpp's opening comment; the scalar forms are in fastmlp/loss_math.h.
+enum class Loss { mse, mae, huber, poisson, cross_entropy, bce };
 enum class Reduction { mean, sum };
 
+// A loss and the layout of its targets. pred is n x m. target is n x m, except for cross_entropy with
+// labels: n x 1 holding each row's class index (a float with an integer value in [0, m)). When
+// weighted, target has one more column, last: the row's (sample) weight, >= 0.
+struct LossSpec {
+  Loss kind = Loss::mse;
+  double delta = 1.0;      // huber: where the quadratic turns linear (> 0)
+  bool labels = false;     // cross_entropy: targets are class indices, not one-hot/probability rows
+  bool weighted = false;   // target's last column is a per-row weight
+  double factor = 1.0;     // the loss (and its gradient) times this (scikit-learn's scalings)
+  const double* class_weight = nullptr;  // cross_entropy: m per-class weights (host memory), or none
+};
+
+// Terms per row that a mean divides by: m for the elementwise losses, 1 for cross_entropy (a row's
+// distribution is one term). The mean of a batch divides by this times its rows (or their weights' sum).
+inline index_t loss_terms_per_row(const LossSpec& loss, index_t m) {
+  return loss.kind == Loss::cross_entropy ? 1 : m;
+}
+
+// The loss of pred against target summed over rows (each row's terms times its weight and
+// loss.factor), and, unless grad is null, grad (n x m, packed) = scale * d(sum)/dpred. Sums run in
+// double in one fixed order, so the value does not depend on the thread count.
 template <class T>
-double loss_value(Loss loss, Reduction red, const T* pred, const T* target, index_t count);
-// Loss and its gradient with respect to pred, in one pass (Reduction::mean divides by count).
+double loss_sum_and_grad(const LossSpec& loss, Matrix<const T> pred, Matrix<const T> target, T* grad,
+                         double scale);
+// The reduction's divisor for these targets: rows (or the sum of their weights) times terms per row.
 template <class T>
-double loss_and_grad(Loss loss, Reduction red, const T* pred, const T* target, T* grad, index_t count);
-// The loss summed over count elements, and grad = scale * d(sum)/dpred: the trainer's form when a batch
-// is cut into parts, each part's gradient scaled by the whole batch's element count.
+double loss_denominator(const LossSpec& loss, Matrix<const T> target, index_t m);
+// Loss (sum, or mean: the sum over loss_denominator) and, unless grad is null, its gradient.
 template <class T>
-double loss_sum_and_grad(Loss loss, const T* pred, const T* target, T* grad, index_t count, double scale);
+double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, Matrix<const T> target, T* grad);
 
 // ---- Initializers ----------------------------------------------------------------------------------
 enum class Init {
@@ -142,7 +164,8 @@ struct LayerRef {
 };
 
 struct TrainOptions {
-  Loss loss = Loss::mse;
+  LossSpec loss;                 // y's layout follows it (labels, a weight column)
+  double l2 = 0.0;               // > 0: scikit-learn's alpha, (l2 / 2) ||W||^2 / (batch weight) on weights only
   double clip_grad_norm = 0.0;   // > 0: scale all gradients so their global L2 norm is at most this
   double clip_grad_value = 0.0;  // > 0: clamp every gradient element to [-v, v]
   index_t batch_size = 0;  // 0: the whole data set (full-batch gradient descent)
@@ -168,7 +191,7 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 // Loss of the batch (mean reduction) and the gradient of every parameter, written into grads
 // (grads[2l] is dL/dW_l, grads[2l+1] is dL/db_l).
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, Loss loss, Matrix<const T> x,
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                      Matrix<const T> y, const std::vector<T*>& grads);
 
 // One fit's worth of training state: workspaces are allocated in the constructor and reused by every

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 
 from . import figures
+from . import perceptron as _perceptron
 from .deep import deep, init
+from .perceptron import perceptron
 from .regression import batch_size, landscape, learning_rate, optimizers
 
-__all__ = ["LESSONS", "run", "landscape", "learning_rate", "optimizers", "init", "batch_size", "deep"]
+__all__ = ["LESSONS", "run", "landscape", "learning_rate", "optimizers", "init", "batch_size", "deep",
+           "perceptron"]
 
 # CLI name -> (function, figure drawer, summary writer, what the seed says)
 LESSONS = {
@@ -28,6 +31,8 @@ LESSONS = {
     "batch-size": (batch_size, figures.batch_size, figures.batch_size_text,
                    "batch 1 to full batch, with and without the linear scaling rule"),
     "deep": (deep, figures.deep, figures.deep_text, "a 100-layer MLP trains with He initialization"),
+    "perceptron": (perceptron, _perceptron.figure, _perceptron.summary,
+                   "a unit-step perceptron learns AND and OR, not XOR; a hidden layer learns XOR"),
 }
 
 
