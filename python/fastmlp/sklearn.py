@@ -150,7 +150,14 @@ class _BaseMLP(BaseEstimator):
         """The output layer's activation (probabilities, or the regression output) for X."""
         if check_input:
             X = _validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32))
+        # Computed in the parameters' dtype, returned in X's (as scikit-learn: float32 X, float32 results).
+        out_dtype = getattr(X, "dtype", None)
+        out_dtype = out_dtype if out_dtype in (np.float32, np.float64) else np.dtype(np.float64)
         z = self._logits(X)
+        return self._output(z).astype(out_dtype, copy=False)
+
+    def _output(self, z):
+        """The output activation applied to the last layer's values z."""
         act = self.out_activation_
         if act == "softmax":
             e = np.exp(z - z.max(axis=1, keepdims=True))
@@ -662,3 +669,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights (created on the first call)."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6: several target columns are fitted together
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True}
