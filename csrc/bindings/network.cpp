@@ -312,10 +312,10 @@ long all_finite_py(const py::list& arrays) {
     py::array a = input_array(arrays[i], "arrays[i]");
     const bool ok = dispatch(dtype_of(a, "arrays[i]"), [&](auto t) {
       using T = decltype(t);
-      const T* p = static_cast<const T*>(a.data());
-      bool finite = true;
-      for (py::ssize_t k = 0, n = a.size(); k < n; ++k) finite &= std::isfinite(p[k]);
-      return finite;
+      const auto largest = max_abs_bits(static_cast<const T*>(a.data()), a.size());
+      T top;
+      std::memcpy(&top, &largest, sizeof(T));
+      return bool(std::isfinite(top));
     });
     if (!ok) return long(i);
   }

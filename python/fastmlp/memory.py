@@ -141,6 +141,9 @@ def _cgroup_left(directory, limit_file, usage_file, inactive_key):
     return max(0, limit - max(0, usage - inactive))
 
 
+_SMALL = 64 << 20  # allocations this small are not checked against the memory left (see check_fit_memory)
+
+
 def check_fit_memory(model, batch, n, optimizer, shuffle, drop_last, global_rows=0):
     """Raises MemoryError, before anything is allocated, when what a CPU fit allocates (training_bytes
     less the parameters and state that exist already) is more than the memory left to this process."""
@@ -153,6 +156,8 @@ def check_fit_memory(model, batch, n, optimizer, shuffle, drop_last, global_rows
         raise MemoryError(f"fit: {e}") from None
     params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
     need = total - params * (1 + len(optimizer.state_names()))
+    if need < _SMALL:
+        return  # reading the limits costs more than such a fit's allocation can risk
     left = available_memory()
     if need > left:
         raise MemoryError(f"fit: not enough host memory: the fit needs {need / 2**30:.3g} GiB for batch_size={batch} "

@@ -82,6 +82,8 @@ def _check_parameter_memory(sizes, dtype):
     from .memory import available_memory
     count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     need = count * np.dtype(dtype).itemsize
+    if need < 64 << 20:
+        return  # small enough not to be worth reading the limits
     left = available_memory()
     if need > left:
         raise MemoryError(f"MLP({sizes}) has {count:,} parameters: {need / 2**30:.3g} GiB of {np.dtype(dtype).name}, "

@@ -46,15 +46,26 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
                       '(or pip install scikit-learn)') from e
 
 from . import _core, optim as _optim
+from .data import as_array
 from .model import MLP
 from .ops import resolve_device
 from .train import History
 
 try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data as _validate_data
+    from sklearn.utils.validation import validate_data as _sklearn_validate_data
 except ImportError:  # older scikit-learn: the estimator method it replaced
-    def _validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):
+    def _sklearn_validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):
         return estimator._validate_data(X, y, reset=reset, **check_params)
+
+
+def _validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):
+    """scikit-learn's validation, after arrays of other libraries (PyTorch, JAX, ...) become NumPy views
+    by fastmlp.data.as_array: the same data gives the same numbers whatever holds it."""
+    def host(a):
+        if a is None or isinstance(a, (str, np.ndarray)) or not hasattr(a, "__dlpack__"):
+            return a
+        return as_array(a, "X")
+    return _sklearn_validate_data(estimator, host(X), host(y), reset=reset, **check_params)
 
 try:
     from sklearn.utils._param_validation import StrOptions

@@ -277,7 +277,9 @@ class _Guard:
         return "the optimizer's state became non-finite (its steps would be NaN or 0 from now on)"
 
     def epoch_start(self, epoch):
-        bad = self._first_nonfinite()
+        # Epoch 0 starts from the weights the trainer has just checked; later ones from what the last
+        # epoch and the callbacks left.
+        bad = self._first_nonfinite() if epoch > 0 else ""
         if self.dist is not None and self.dist.any(bool(bad)) and not bad:
             bad = "the weights became non-finite on another rank"
         if bad:
@@ -293,16 +295,16 @@ class _Guard:
         bad = self._first_nonfinite()
         return f"{bad}; the loss was {loss:.4g}" if bad else ""
 
-    def outputs_finite(self):
+    def outputs_finite(self, checked=False):
         """Whether the model's outputs on the training data are finite: a bound from the weights first
         (cheap), the forward pass itself only when the bound cannot rule out an overflow. Data parallel:
-        on every rank's rows (all ranks answer the same)."""
-        ok = self._outputs_finite_here()
+        on every rank's rows (all ranks answer the same). checked: the weights are known finite."""
+        ok = self._outputs_finite_here(checked)
         return ok if self.dist is None else not self.dist.any(not ok)
 
-    def _outputs_finite_here(self):
+    def _outputs_finite_here(self, checked):
         m = self.model
-        if self._first_nonfinite():
+        if not checked and self._first_nonfinite():
             return False
         if _core.output_bound(m.weights, m.biases, m.activations, m.negative_slope, self.trainer.x_max) < self.limit:
             return True
@@ -312,9 +314,11 @@ class _Guard:
     def final(self):
         """'' when the weights fit ends with are usable, else what is wrong with them."""
         bad = self._first_nonfinite()
+        if self.dist is not None and self.dist.any(bool(bad)) and not bad:
+            bad = "the weights became non-finite on another rank"
         if bad:
             return bad
-        if not self.outputs_finite():
+        if not self.outputs_finite(checked=True):
             return "the weights give non-finite outputs on the training data"
         return ""
 
