@@ -102,3 +102,33 @@ def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
     with pytest.raises(ImportError, match=r"fastmlp\[onnx\]"):
         fastmlp.MLP([2, 1]).to_onnx(tmp_path / "x.onnx")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss, classes", [("cross_entropy", 3), ("bce", 1), ("bce", 4)],
+                         ids=["softmax", "sigmoid", "multi-label"])
+def test_classifier_heads_match_predict_proba(tmp_path, dtype, loss, classes):
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((129, 5)).astype(dtype)
+    if loss == "cross_entropy":
+        y = rng.integers(0, classes, 129)
+    else:
+        y = (rng.random((129, classes)) < 0.5).astype(dtype)
+    model = fastmlp.MLP([5, 16, classes], activation="tanh", seed=1, dtype=dtype)
+    model.fit(x, y, loss=loss, epochs=3, optimizer=fastmlp.optim.Adam(lr=0.01))
+    path = model.to_onnx(tmp_path / "clf.onnx")
+    model.save(tmp_path / "clf.npz")  # the head survives save/load: fastmlp export writes the same graph
+    again = fastmlp.load(tmp_path / "clf.npz").to_onnx(tmp_path / "again.onnx")
+    want = model.predict_proba(x)
+    for p in (path, again):
+        session = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input": x})[0]
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12,
+                                   atol=1e-6 if dtype == "float32" else 1e-14)
+    logits = ort.InferenceSession(str(model.to_onnx(tmp_path / "logits.onnx", head="logits")),
+                                  providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.testing.assert_allclose(logits, model.predict(x), rtol=1e-5 if dtype == "float32" else 1e-12,
+                               atol=1e-6 if dtype == "float32" else 1e-14)
+    with pytest.raises(ValueError, match="head"):
+        model.to_onnx(tmp_path / "bad.onnx", head="probit")

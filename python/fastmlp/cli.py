@@ -406,15 +406,18 @@ def predict(args):
 def export(args):
     model = _load(args.model)
     try:
-        path = model.to_onnx(args.onnx, opset=args.opset)
+        path = model.to_onnx(args.onnx, opset=args.opset, head=args.head)
     except ImportError as e:
         raise SystemExit(f"fastmlp: {e}") from None
     except (OSError, ValueError) as e:
         raise SystemExit(f"fastmlp: cannot export to {args.onnx!r}: {e}") from None
     from .export import OPSET
 
+    from .export import _head
+
+    what = "class probabilities" if _head(model, args.head) else "predictions"
     print(f"wrote {path}: ONNX opset {args.opset or OPSET}, input 'input' (n, {model.sizes[0]}) "
-          f"{model.dtype.name} -> output 'output' (n, {model.sizes[-1]})")
+          f"{model.dtype.name} -> output 'output' (n, {model.sizes[-1]}), the model's {what}")
     return 0
 
 
@@ -545,6 +548,8 @@ def build_parser():
     x.add_argument("model")
     x.add_argument("onnx", help="the .onnx file to write")
     x.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    x.add_argument("--head", default="auto", choices=("auto", "softmax", "sigmoid", "logits"),
+                   help="a classifier's output: its probabilities (auto: as it was trained) or the logits")
     x.set_defaults(func=export)
 
     i = sub.add_parser("info", help="print a saved model's network, optimizer, column names and training")

@@ -27,7 +27,18 @@ def _require_onnx():
     return onnx
 
 
-def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output"):
+def _head(model, head):
+    """None, "softmax" or "sigmoid": what follows the network's outputs in the exported graph."""
+    if head == "auto":
+        return {"cross_entropy": "softmax", "bce": "sigmoid"}.get(getattr(model, "classification_loss", None))
+    if head in (None, "logits"):
+        return None
+    if head not in ("softmax", "sigmoid"):
+        raise ValueError(f"head must be 'auto', 'softmax', 'sigmoid' or 'logits' (None), got {head!r}")
+    return head
+
+
+def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", head="auto"):
     """The model as an onnx.ModelProto (see the module text); `to_onnx` writes it to a file."""
     onnx = _require_onnx()
     from onnx import TensorProto, helper, numpy_helper
@@ -76,6 +87,11 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output"):
     if scaling is not None and scaling.get("y_mean") is not None:  # y * std + mean
         x = node("Mul", [x, const("y_std", scaling["y_std"])], "y_scaled")
         x = node("Add", [x, const("y_mean", scaling["y_mean"])], "y_unstandardized")
+    kind = _head(model, head)
+    if kind == "softmax":  # a classifier's class probabilities, as predict_proba
+        x = node("Softmax", [x], "probabilities", axis=1)
+    elif kind == "sigmoid":  # binary or multi-label probabilities
+        x = node("Sigmoid", [x], "probabilities")
     nodes.append(helper.make_node("Identity", [x], [output_name], name=output_name))
     graph = helper.make_graph(
         nodes, "fastmlp_mlp",
@@ -85,7 +101,8 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output"):
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="fastmlp", doc_string=repr(model))
     proto.ir_version = IR_VERSION
-    meta = {"sizes": json.dumps(model.sizes), "activations": json.dumps(model.activations)}
+    meta = {"sizes": json.dumps(model.sizes), "activations": json.dumps(model.activations),
+            "output": "probabilities" if kind else "predictions"}
     if model.feature_names is not None:
         meta["feature_names"] = json.dumps(model.feature_names)
     if model.target_names is not None:
@@ -95,10 +112,10 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output"):
     return proto
 
 
-def to_onnx(model, path, *, opset=OPSET, input_name="input", output_name="output"):
+def to_onnx(model, path, *, opset=OPSET, input_name="input", output_name="output", head="auto"):
     """Write `model` to `path` as an ONNX file; returns the path. See MLP.to_onnx."""
     onnx = _require_onnx()
-    proto = build_onnx(model, opset=opset, input_name=input_name, output_name=output_name)
+    proto = build_onnx(model, opset=opset, input_name=input_name, output_name=output_name, head=head)
     path = os.fspath(path)
     onnx.save_model(proto, path)
     return path

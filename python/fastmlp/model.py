@@ -172,6 +172,7 @@ class MLP:
         self._feature_names = self._target_names = None  # column names, when the data had them
         self._scaling = None  # standardization statistics, see set_standardization
         self._training = None  # what the fits so far did, see training_summary
+        self.classification_loss = None  # "cross_entropy" or "bce" after a classifier's fit (predict_proba)
         self.stop_training = False  # a callback sets it to end fit after the current epoch
         self._lock = threading.RLock()  # held by fit, set_weights and save (see _exclusive)
 
@@ -296,17 +297,21 @@ class MLP:
         s = self._scaling
         return out if s is None or s["y_mean"] is None else out * s["y_std"] + s["y_mean"]
 
-    def to_onnx(self, path, *, opset=None, input_name="input", output_name="output"):
+    def to_onnx(self, path, *, opset=None, input_name="input", output_name="output", head="auto"):
         """Write the model to `path` as an ONNX graph (needs `pip install "fastmlp[onnx]"`).
 
         The graph computes predict: the standardization when the model carries it, per layer a Gemm
         and the activation, in the model's dtype (float or double), opset fastmlp.export.OPSET (17)
         unless `opset` is given. Input (n, sizes[0]) named `input_name`, output (n, sizes[-1]) named
-        `output_name`; feature and target names go into the file's metadata. Returns the path."""
+        `output_name`; feature and target names go into the file's metadata. head: what the graph
+        outputs after the last layer: "auto" (the default) gives a classifier's probabilities, as
+        predict_proba (softmax after cross_entropy, sigmoid after bce) and a regressor's predictions;
+        "softmax"/"sigmoid" ask for probabilities, "logits" (or None) for the raw outputs. Returns the
+        path."""
         from .export import OPSET, to_onnx
 
         return to_onnx(self, path, opset=OPSET if opset is None else opset, input_name=input_name,
-                       output_name=output_name)
+                       output_name=output_name, head=head)
 
     def get_weights(self):
         """[(W0, b0), (W1, b1), ...] as copies."""
@@ -367,7 +372,7 @@ class MLP:
         self.__dict__["_lock"] = threading.RLock()
         self.__dict__.setdefault("stop_training", False)
         self.__dict__.setdefault("device", "cpu")
-        for key in ("_feature_names", "_target_names", "_scaling", "_training"):
+        for key in ("_feature_names", "_target_names", "_scaling", "_training", "classification_loss"):
             self.__dict__.setdefault(key, None)
         for arrays in (self.weights, self.biases):
             for i, a in enumerate(arrays):

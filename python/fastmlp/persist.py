@@ -32,7 +32,8 @@ META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list, 
 
 # Entries added later in version 1: a file without them (written before) loads with None.
 META_OPTIONAL_KEYS = {"feature_names": (list, type(None)), "target_names": (list, type(None)),
-                      "standardization": (dict, type(None)), "training": (dict, type(None))}
+                      "standardization": (dict, type(None)), "training": (dict, type(None)),
+                      "classification_loss": (str, type(None))}
 _TRAINING_LAST_KEYS = {"epochs": int, "samples": int, "batch_size": (int, type(None)), "loss": str,
                        "optimizer": str, "final_loss": (int, float, type(None)),
                        "final_val_loss": (int, float, type(None)), "stopped_reason": (str, type(None))}
@@ -96,6 +97,7 @@ def _model_arrays(model):
             "seed": model.seed, "init": model.init, "bias_init": model.bias_init,
             "optimizer": None if opt is None else {"config": opt["config"], "step": opt["step"], "names": opt["names"]},
             "feature_names": model._feature_names, "target_names": model._target_names, "training": model._training,
+            "classification_loss": getattr(model, "classification_loss", None),
             # float32/64 statistics as JSON numbers: repr round-trips them exactly
             "standardization": None if model._scaling is None else
             {k: None if v is None else v.astype(np.float64).tolist() for k, v in model._scaling.items()}}
@@ -243,6 +245,11 @@ def _read_meta(f, path):
 
 def _apply_optional_meta(path, model, meta):
     """Column names, standardization statistics and the training summary, each checked."""
+    kind = meta.get("classification_loss")
+    if kind not in (None, "cross_entropy", "bce"):
+        raise ModelFileError(f"{path}: the meta entry's 'classification_loss' is {kind!r}, not cross_entropy, bce "
+                             f"or null")
+    model.classification_loss = kind
     try:
         model.feature_names = meta.get("feature_names")
         model.target_names = meta.get("target_names")
