@@ -142,23 +142,20 @@ def test_cuda_fit_classification_matches_cpu(loss):
         np.testing.assert_allclose(w1, w0, rtol=1e-8, atol=1e-10)
 
 
-def test_cuda_trainer_l2_penalty_matches_cpu():
-    """scikit-learn's alpha (the trainer's l2) on the device: the same epoch losses and weights as the CPU."""
+def _cpu_and_cuda_trainers_agree(x, t, spec, activation, seed, optimizer, rate, l2, train_seed):
+    """Three epochs of the trainer on the CPU and on CUDA from the same weights: the same epoch losses
+    and weights (float64)."""
     from fastmlp import _core
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal((90, 4))
-    y = rng.integers(0, 3, 90).reshape(-1, 1).astype(np.float64)
     results = []
     for device in ("cpu", "cuda"):
-        model = fastmlp.MLP([4, 8, 3], activation="relu", seed=1, dtype="float64")
-        opt = fastmlp.optim.SGD(lr=0.05, momentum=0.9)
-        st = model._optimizer_state_for(opt)
-        trainer = _core.Trainer(model.weights, model.biases, model.activations, 0.01, st["w"], st["b"], x, y,
-                                {"name": "cross_entropy", "labels": True}, 16, True, False, 3, opt.config(),
-                                device=device, l2=0.5)
+        model = fastmlp.MLP([4, 8, 3], activation=activation, seed=seed, dtype="float64")
+        st = model._optimizer_state_for(optimizer)
+        trainer = _core.Trainer(model.weights, model.biases, model.activations, 0.01, st["w"], st["b"], x,
+                                np.ascontiguousarray(t), spec, 16, True, False, train_seed, optimizer.config(),
+                                device=device, l2=l2)
         losses, step = [], 0
         for epoch in range(3):
-            value, step = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, 0.05), step)
+            value, step = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, rate), step)
             losses.append(value)
         results.append((losses, model.get_weights()))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)
@@ -167,11 +164,19 @@ def test_cuda_trainer_l2_penalty_matches_cpu():
         np.testing.assert_allclose(b1, b0, rtol=1e-9, atol=1e-12)
 
 
+def test_cuda_trainer_l2_penalty_matches_cpu():
+    """scikit-learn's alpha (the trainer's l2) on the device: the same epoch losses and weights as the CPU."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((90, 4))
+    y = rng.integers(0, 3, 90).reshape(-1, 1).astype(np.float64)
+    _cpu_and_cuda_trainers_agree(x, y, {"name": "cross_entropy", "labels": True}, "relu", 1,
+                                 fastmlp.optim.SGD(lr=0.05, momentum=0.9), 0.05, 0.5, 3)
+
+
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
 def test_cuda_trainer_sample_weights_match_cpu(loss):
     """Sample weights (the targets' last column) with the L2 penalty: the device's batch weight sums give
     the same epoch losses and weights as the CPU trainer."""
-    from fastmlp import _core
     rng = np.random.default_rng(7)
     x = rng.standard_normal((70, 4))
     sw = rng.random(70) + 0.2
@@ -181,19 +186,4 @@ def test_cuda_trainer_sample_weights_match_cpu(loss):
     else:
         t = np.c_[rng.standard_normal((70, 3)), sw]
         spec = {"name": "mse", "weighted": True, "factor": 0.5}
-    results = []
-    for device in ("cpu", "cuda"):
-        model = fastmlp.MLP([4, 8, 3], activation="tanh", seed=2, dtype="float64")
-        opt = fastmlp.optim.Adam(lr=0.01)
-        st = model._optimizer_state_for(opt)
-        trainer = _core.Trainer(model.weights, model.biases, model.activations, 0.01, st["w"], st["b"], x,
-                                np.ascontiguousarray(t), spec, 16, True, False, 5, opt.config(), device=device, l2=0.1)
-        losses, step = [], 0
-        for epoch in range(3):
-            value, step = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, 0.01), step)
-            losses.append(value)
-        results.append((losses, model.get_weights()))
-    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)
-    for (w1, b1), (w0, b0) in zip(results[1][1], results[0][1]):
-        np.testing.assert_allclose(w1, w0, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(b1, b0, rtol=1e-9, atol=1e-12)
+    _cpu_and_cuda_trainers_agree(x, t, spec, "tanh", 2, fastmlp.optim.Adam(lr=0.01), 0.01, 0.1, 5)
