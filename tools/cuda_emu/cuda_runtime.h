@@ -6,8 +6,10 @@
 // A launch runs the grid block after block. The threads of a block are fibers (ucontext): each runs
 // until it reaches __syncthreads() or returns, then the next; a block's round ends when every thread
 // has arrived, so a barrier means what it means on the device. __shared__ variables are function
-// statics, shared by the threads of the block running. Device memory is host memory from malloc,
-// filled with NaN bytes so that reading memory no kernel wrote shows up in the results.
+// statics, shared by the threads of the block running. Every host thread launches on its own (the
+// emulator's state is thread_local), as two host threads' kernels run independently on a device.
+// Device memory is host memory from malloc, filled with NaN bytes so that reading memory no kernel
+// wrote shows up in the results.
 #pragma once
 #include <ucontext.h>
 
@@ -23,14 +25,14 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static
+#define __shared__ static thread_local
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
   dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
-inline dim3 threadIdx, blockIdx, blockDim, gridDim;
+inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
@@ -92,10 +94,10 @@ struct Fiber {
   dim3 tid;
 };
 
-inline ucontext_t scheduler;
-inline Fiber* current = nullptr;
-inline std::vector<Fiber> fibers;  // one pool for every launch: kernels do not launch kernels
-inline std::function<void()> body;
+inline thread_local ucontext_t scheduler;
+inline thread_local Fiber* current = nullptr;
+inline thread_local std::vector<Fiber> fibers;  // one pool per host thread: kernels do not launch kernels
+inline thread_local std::function<void()> body;
 
 inline void trampoline() {
   body();
