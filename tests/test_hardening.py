@@ -575,3 +575,40 @@ def test_models_are_still_picklable_and_copyable():
         other.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1)
         assert other._lock is not model._lock
 
+
+
+# ---- the guard's own kernels -------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sizes", [[1, 1], [3, 17, 1], [5, 1, 4], [17, 64, 3]])
+@pytest.mark.parametrize("act", ["identity", "step", "sigmoid", "tanh", "relu", "leaky_relu"])
+def test_output_bound_matches_the_reference_and_bounds_the_outputs(dtype, sizes, act):
+    from fastmlp import reference
+    rng = np.random.default_rng(len(sizes) * 7 + sizes[1])
+    model = fastmlp.MLP(sizes, activation=act, output_activation=act, seed=3, dtype=dtype, negative_slope=2.5)
+    model.biases[-1][...] = rng.standard_normal(sizes[-1])
+    x = rng.standard_normal((129, sizes[0])).astype(dtype) * 3
+    x_max = float(np.abs(x).max())
+    got = fastmlp._core.output_bound(model.weights, model.biases, model.activations, model.negative_slope, x_max)
+    want = reference.output_bound(model.weights, model.biases, model.activations, x_max, model.negative_slope)
+    assert got == pytest.approx(want, rel=1e-12), (got, want)
+    # The bound holds for every layer's output (and so for the network's).
+    a = x.astype(np.float64)
+    for w, b, layer_act in zip(model.weights, model.biases, model.activations):
+        a = reference.dense_forward(a, w, b, layer_act, model.negative_slope)
+    assert np.abs(a).max() <= got * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 17, 4099])
+def test_all_finite_names_the_first_array_with_nan_or_inf(dtype, n):
+    rng = np.random.default_rng(n)
+    arrays = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
+    assert fastmlp._core.all_finite(arrays) == -1
+    if n:
+        for bad in (np.nan, np.inf, -np.inf):
+            spoiled = [a.copy() for a in arrays]
+            spoiled[1][n - 1] = bad
+            spoiled[2][0] = bad
+            assert fastmlp._core.all_finite(spoiled) == 1
+        big = [np.full(n, np.finfo(dtype).max, dtype)]  # the largest finite value is finite
+        assert fastmlp._core.all_finite(big) == -1

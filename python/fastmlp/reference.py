@@ -427,6 +427,24 @@ def mlp_forward(weights, biases, activations, x, negative_slope=0.01):
     return a
 
 
+def output_bound(weights, biases, activations, x_max, negative_slope=0.01):
+    """An upper bound on |every value the forward pass computes| for inputs with |x| <= x_max, partial
+    sums included (the triangle inequality, layer by layer): B_0 = x_max, z_l = max_j sum_i |W_ij| B_l
+    + max |b|, and B_{l+1} = max(1, z_l) for step/sigmoid/tanh (bounded by 1, but z_l is computed before
+    they squash it), z_l max(1, slope) for leaky ReLU, z_l otherwise."""
+    bound = float(x_max)
+    for w, b, act in zip(weights, biases, activations):
+        w, b = np.abs(np.asarray(w, np.float64)), np.abs(np.asarray(b, np.float64))
+        z = (w.sum(axis=0).max() if w.size else 0.0) * bound + (b.max() if b.size else 0.0)
+        if act in ("step", "sigmoid", "tanh"):
+            bound = max(1.0, z)
+        elif act == "leaky_relu":
+            bound = z * max(1.0, negative_slope)
+        else:
+            bound = z
+    return bound
+
+
 def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01, sample_weight=None):
     """Backpropagation (Rumelhart, Hinton & Williams 1986): the mean loss of the batch (rows weighted by
     sample_weight) and [(dL/dW_l, dL/db_l)] for every layer."""
