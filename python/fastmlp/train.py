@@ -276,12 +276,17 @@ class _Guard:
             return f"the weights became non-finite ({name} holds {_kind(self._arrays()[i])})"
         return "the optimizer's state became non-finite (its steps would be NaN or 0 from now on)"
 
+    def _agreed(self, bad):
+        """This rank's finding, or (data parallel) another rank's: weights a callback changed on one rank
+        only must stop every rank."""
+        if self.dist is not None and self.dist.any(bool(bad)) and not bad:
+            return "the weights became non-finite on another rank"
+        return bad
+
     def epoch_start(self, epoch):
         # Epoch 0 starts from the weights the trainer has just checked; later ones from what the last
         # epoch and the callbacks left.
-        bad = self._first_nonfinite() if epoch > 0 else ""
-        if self.dist is not None and self.dist.any(bool(bad)) and not bad:
-            bad = "the weights became non-finite on another rank"
+        bad = self._agreed(self._first_nonfinite() if epoch > 0 else "")
         if bad:
             when = "before the first epoch" if epoch == 0 else f"between epochs {epoch} and {epoch + 1}"
             return f"{bad} {when} (written by a callback?)"
@@ -313,9 +318,7 @@ class _Guard:
 
     def final(self):
         """'' when the weights fit ends with are usable, else what is wrong with them."""
-        bad = self._first_nonfinite()
-        if self.dist is not None and self.dist.any(bool(bad)) and not bad:
-            bad = "the weights became non-finite on another rank"
+        bad = self._agreed(self._first_nonfinite())
         if bad:
             return bad
         if not self.outputs_finite(checked=True):
