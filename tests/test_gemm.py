@@ -23,8 +23,8 @@ SHAPES = sorted({(_V[i], _V[(i + 1) % 5], _V[(i + 2) % 5]) for i in range(5)}
                 | {(_V[i], _V[(i + 3) % 5], _V[(i + 1) % 5]) for i in range(5)})
 ZERO_SHAPES = [(0, 3, 17), (3, 0, 17), (3, 17, 0), (0, 0, 0)]
 # Deeper than one packed panel (1024), with B packed (m > 512, ragged n) and with B read in place
-# (m <= 512, n a multiple of every tile width).
-LARGE = [(1000, 517, 1031), (500, 512, 1031)]
+# (m <= 512: n a multiple of every tile width, and a ragged n whose last sliver alone is packed).
+LARGE = [(1000, 517, 1031), (500, 512, 1031), (500, 517, 1031)]
 
 
 def _shape_id(s):
@@ -97,9 +97,11 @@ out = {"isa": {"float32": fastmlp._core.gemm_isa("float32"), "float64": fastmlp.
        "results": []}
 rng = np.random.default_rng(7)
 # k = 1100 is deeper than one packed panel (1024), so later panels accumulate onto the first.
-# (300, 256, 300) and (45, 64, 1100) read B in place (few rows, whole tiles); the others pack it.
+# (300, 256, 300) and (45, 64, 1100) read B in place (few rows, whole tiles); (300, 100, 300) and
+# (45, 70, 1100) too, but with a ragged last sliver packed alone; (133, 100, 13) and (13, 31, 29) take the
+# direct path (no packing) with a ragged last sliver; the others pack B.
 shapes = [(1, 1, 1), (5, 3, 7), (13, 31, 29), (17, 129, 3), (129, 65, 257), (200, 150, 300), (31, 4100, 9),
-          (45, 70, 1100), (300, 256, 300), (45, 64, 1100)]
+          (45, 70, 1100), (300, 256, 300), (45, 64, 1100), (300, 100, 300), (133, 100, 13)]
 for dtype in (np.float32, np.float64):
     eps = np.finfo(dtype).eps
     for m, n, k in shapes:
@@ -119,7 +121,8 @@ for dtype in (np.float32, np.float64):
 # on the small, direct, packed, B-in-place and multi-panel paths.
 for dtype in (np.float32, np.float64):
     eps = np.finfo(dtype).eps
-    for n, m, k in [(5, 3, 7), (64, 64, 64), (200, 150, 300), (300, 256, 300), (45, 64, 1100), (70, 37, 1100)]:
+    for n, m, k in [(5, 3, 7), (64, 64, 64), (200, 150, 300), (300, 256, 300), (45, 64, 1100), (70, 37, 1100),
+                    (133, 100, 13), (300, 100, 300)]:
         for act in ("identity", "relu", "leaky_relu", "tanh", "sigmoid"):
             x = rng.standard_normal((n, k)).astype(dtype)
             w = rng.standard_normal((k, m)).astype(dtype)
@@ -134,7 +137,8 @@ for dtype in (np.float32, np.float64):
                                    "out_shape": list(got.shape)})
 out["threads"] = []
 for dtype in (np.float32, np.float64):
-    for m, n, k in [(300, 257, 513), (64, 1000, 300), (70, 96, 1100), (600, 256, 300), (300, 256, 300)]:
+    for m, n, k in [(300, 257, 513), (64, 1000, 300), (70, 96, 1100), (600, 256, 300), (300, 256, 300),
+                    (300, 100, 300)]:
         a = rng.standard_normal((m, k)).astype(dtype)
         b = rng.standard_normal((k, n)).astype(dtype)
         fastmlp.set_num_threads(1)

@@ -440,3 +440,97 @@ def test_regressor_extra_losses_and_init(problem, loss):
         assert (est.predict(xt) > 0).all()
         with pytest.raises(ValueError, match=">= 0"):
             fast(loss="poisson").fit(x, -y)
+
+
+# ---- the plain-array fast path of the input checks (fastmlp._sklearn_input) -------------------------------
+_LABELS = {
+    "int binary": np.array([3, 7, 7, 3, 7, 3, 3]),
+    "int multiclass": np.array([2, 0, 1, 2, 2, 1, 0]),
+    "strings": np.array(["cat", "dog", "ant", "dog", "cat", "ant", "ant"]),
+    "bools": np.array([True, False, True, True, False, False, True]),
+    "integral floats": np.array([1.0, 4.0, 1.0, 2.0, 4.0, 4.0, 2.0]),
+    "uint8": np.array([5, 9, 9, 5, 5, 9, 5], dtype=np.uint8),
+}
+
+
+@needs_sklearn
+@pytest.mark.parametrize("kind", list(_LABELS))
+def test_fast_label_path_equals_scikit_learns(kind):
+    """For 1-D labels in plain arrays the fast path gives what scikit-learn's checks give: the same
+    classes, the same fitted LabelBinarizer (its attributes compared one by one), the same one-hot."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from fastmlp import _sklearn_input as fast
+    from fastmlp.sklearn import MLPClassifier
+    y = _LABELS[kind]
+    X = np.arange(2.0 * len(y)).reshape(len(y), 2)
+    est = MLPClassifier()
+    got = fast.classification_xy(est, X, y, reset=True)
+    assert got is not None, f"{kind}: the fast path refused plain arrays"
+    X_out, classes, index = got
+    assert X_out is X and est.n_features_in_ == 2
+    want = LabelBinarizer().fit(y)
+    have = fast.fitted_binarizer(classes)
+    assert set(vars(have)) == set(vars(want)), f"{kind}: attributes {sorted(vars(have))} vs {sorted(vars(want))}"
+    for name, value in vars(want).items():
+        assert np.array_equal(getattr(have, name), value), f"{kind}: {name} = {getattr(have, name)!r}, want {value!r}"
+        assert np.asarray(getattr(have, name)).dtype == np.asarray(value).dtype, f"{kind}: {name}'s dtype"
+    np.testing.assert_array_equal(fast.one_hot(index, len(classes)), want.transform(y).astype(bool))
+    np.testing.assert_array_equal(have.inverse_transform(want.transform(y)), y)
+    # and a fit through it predicts the very labels a fit through scikit-learn's checks predicts
+    slow = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X.tolist(), y.tolist())
+    quick = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(quick.predict(X), slow.predict(X))
+    np.testing.assert_array_equal(quick.coefs_[0], slow.coefs_[0])
+
+
+@needs_sklearn
+def test_fast_input_path_declines_what_it_does_not_handle():
+    """Everything but plain, finite float arrays with plain labels goes to scikit-learn's checks (which
+    raise or warn as scikit-learn does)."""
+    import scipy.sparse
+
+    from fastmlp import _sklearn_input as fast
+    from fastmlp.sklearn import MLPClassifier, MLPRegressor
+    X = np.random.default_rng(0).standard_normal((6, 3))
+    y = np.array([0, 1, 0, 1, 2, 2])
+    clf = MLPClassifier()
+    nan_x = X.copy()
+    nan_x[2, 1] = np.nan
+    declined = {
+        "list X": (X.tolist(), y), "list y": (X, y.tolist()), "int X": (X.astype(int), y),
+        "NaN in X": (nan_x, y), "sparse X": (scipy.sparse.csr_matrix(X), y), "one class": (X, np.zeros(6)),
+        "continuous labels": (X, np.linspace(0, 1, 6)), "2-D labels": (X, y.reshape(-1, 1)),
+        "object labels": (X, y.astype(object)), "rows differ": (X, y[:5]), "no columns": (X[:, :0], y),
+    }
+    for what, (xx, yy) in declined.items():
+        assert fast.classification_xy(clf, xx, yy, reset=True) is None, f"classifier, {what}: not declined"
+    reg = MLPRegressor()
+    for what, (xx, yy) in {"NaN in y": (X, np.array([0.0, np.nan, 1, 2, 3, 4])), "(n, 1) y": (X, X[:, :1]),
+                           "string y": (X, y.astype(str)), "NaN in X": (nan_x, X[:, 0])}.items():
+        assert fast.regression_xy(reg, xx, yy, reset=True) is None, f"regressor, {what}: not declined"
+    fitted = MLPRegressor(max_iter=2).fit(X, X[:, 0])
+    assert fast.regression_xy(fitted, X[:, :2], X[:, 0], reset=False) is None, "a changed feature count"
+    with pytest.raises(ValueError, match="features"):  # and scikit-learn's check then says why
+        fitted.partial_fit(X[:, :2], X[:, 0])
+    with pytest.raises(ValueError, match="NaN"):
+        MLPClassifier().fit(nan_x, y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MLPClassifier().fit(X, np.linspace(0, 1, 6))
+
+
+@needs_sklearn
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_fast_r2_equals_r2_score(rng, outputs):
+    from sklearn.metrics import r2_score
+
+    from fastmlp import _sklearn_input as fast
+    y = rng.standard_normal((40, outputs))
+    pred = y + 0.3 * rng.standard_normal((40, outputs))
+    w = rng.uniform(0.1, 3.0, 40)
+    flat = (lambda a: a.ravel()) if outputs == 1 else (lambda a: a)
+    for sw in (None, w):
+        assert fast.r2(flat(y), pred, sw) == pytest.approx(r2_score(flat(y), flat(pred), sample_weight=sw), rel=1e-12)
+    const = np.ones((40, outputs))  # SS_tot = 0: 1 when the prediction is exact, else 0 (force_finite)
+    assert fast.r2(flat(const), const) == r2_score(flat(const), flat(const)) == 1.0
+    assert fast.r2(flat(const), pred) == r2_score(flat(const), flat(pred)) == 0.0

@@ -240,3 +240,74 @@ def test_predict_thread_count_bitwise(rng, assert_bitwise, assert_close, tol, nu
     assert_bitwise(two, one, "predict with 2 threads vs 1")
     want = reference.mlp_forward(model.weights, model.biases, model.activations, x)
     assert_close(two, want, np.float32, "predict of many rows", rtol=1e-4, atol=1e-5)
+
+
+# ---- the whole data set's gradient in chunks (L-BFGS's objective) ------------------------------------------
+@pytest.mark.parametrize("n", [1, 255, 256, 257, 1000, 1031])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_gradients_over_many_chunks_match_reference(rng, assert_close, assert_bitwise, n, loss):
+    """MLP.gradients runs its rows in chunks of 256, cut into two parts that run side by side: any count
+    of rows (one chunk, a chunk and one row, several) gives the reference's loss and gradients, with
+    and without sample weights, and one thread gives the same bits as two."""
+    sizes = [7, 33, 100, 5]
+    model = fastmlp.MLP(sizes, activation="relu", seed=4, dtype="float64", bias_init="uniform")
+    x = rng.standard_normal((n, sizes[0]))
+    y = rng.integers(0, 5, n) if loss == "cross_entropy" else rng.standard_normal((n, 5))
+    w, b = _params(model)
+    for sw in (None, rng.uniform(0.1, 2.0, n)):
+        results, before = [], fastmlp.get_num_threads()
+        for threads in (1, 2):
+            fastmlp.set_num_threads(threads)
+            try:
+                results.append(model.gradients(x, y, loss=loss, sample_weight=sw))
+            finally:
+                fastmlp.set_num_threads(before)
+        value, grads = results[0]
+        ref_y = np.eye(5)[y] if loss == "cross_entropy" else y
+        ref_value, ref_grads = reference.mlp_loss_grad(w, b, model.activations, loss, x, ref_y, sample_weight=sw)
+        what = f"n={n} {loss} {'weighted' if sw is not None else ''}"
+        assert_close(value, ref_value, np.float64, f"{what} loss", rtol=1e-12, atol=0.0, check_dtype=False)
+        for l, ((gw, gb), (rw, rb)) in enumerate(zip(grads, ref_grads)):
+            assert_close(gw, rw, np.float64, f"{what} dL/dW{l}", rtol=1e-10, atol=1e-13)
+            assert_close(gb, rb, np.float64, f"{what} dL/db{l}", rtol=1e-10, atol=1e-13)
+        assert results[0][0] == results[1][0], f"{what}: loss differs between 1 and 2 threads"
+        for l, (one, two) in enumerate(zip(results[0][1], results[1][1])):
+            assert_bitwise(two[0], one[0], f"{what} dL/dW{l}, 2 threads vs 1")
+            assert_bitwise(two[1], one[1], f"{what} dL/db{l}, 2 threads vs 1")
+
+
+def test_loss_grad_writes_into_given_arrays(rng):
+    """_core.mlp_loss_grad(out=...) (L-BFGS's flat gradient) writes the very values it would return, and
+    refuses arrays of the wrong shape, dtype or layout, and arrays that share memory with an input."""
+    from fastmlp import _core
+    sizes = [4, 9, 3]
+    w = [rng.standard_normal((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    b = [rng.standard_normal(n) for n in sizes[1:]]
+    x, y = rng.standard_normal((300, 4)), rng.standard_normal((300, 3))
+    args = (w, b, ["tanh", "identity"], 0.01, {"name": "mse", "factor": 0.5}, x, y)
+    value, grads = _core.mlp_loss_grad(*args)
+    flat = np.full(sum(a.size for a in w + b), np.nan)
+    views, start = [], 0
+    for a in w + b:
+        views.append(flat[start:start + a.size].reshape(a.shape))
+        start += a.size
+    out = [(views[0], views[2]), (views[1], views[3])]
+    value2, grads2 = _core.mlp_loss_grad(*args, out=out)
+    assert value2 == value
+    for (gw, gb), (ow, ob) in zip(grads, out):
+        assert np.array_equal(gw, ow) and np.array_equal(gb, ob)
+    assert grads2[0][0] is out[0][0]
+    bad = {
+        "shape": ([(flat[:36].reshape(9, 4), views[2]), out[1]], "shape"),
+        "dtype": ([(views[0].astype(np.float32), views[2]), out[1]], "dtype"),
+        "count": ([out[0]], "one \\(dW, db\\) pair per layer"),
+        "aliases a weight": ([(w[0], views[2]), out[1]], "shares memory with weights\\[0\\]"),
+        "aliases x": ([(x.reshape(-1)[:36].reshape(4, 9), views[2]), out[1]], "shares memory with x"),
+        "aliases out": ([(views[0], views[2]), (views[1], flat[:3])], "shares memory with out"),
+        "read-only": ([(np.zeros((4, 9)).view(), views[2]), out[1]], "read-only"),
+    }
+    bad["read-only"][0][0][0].flags.writeable = False
+    bad["layout"] = ([(np.zeros((9, 4)).T, views[2]), out[1]], "C-contiguous")
+    for what, (o, match) in bad.items():
+        with pytest.raises((ValueError, TypeError), match=match):
+            _core.mlp_loss_grad(*args, out=o)

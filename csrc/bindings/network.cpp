@@ -102,9 +102,17 @@ py::array mlp_forward_py(const py::list& weights, const py::list& biases, const 
   });
 }
 
+// Whether the bytes of two arrays intersect (both C-contiguous here: [data, data + nbytes)).
+bool overlap(const py::array& a, const py::array& b) {
+  const auto* a0 = static_cast<const char*>(a.data());
+  const auto* b0 = static_cast<const char*>(b.data());
+  return a.nbytes() > 0 && b.nbytes() > 0 && a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// out: None (new arrays), or [(dW_l, dB_l), ...] to write into, e.g. views of L-BFGS's flat gradient.
 py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
                            double negative_slope, py::handle loss_obj, py::handle x_obj,
-                           py::handle y_obj, const std::string& device) {
+                           py::handle y_obj, const std::string& device, py::handle out) {
   const bool gpu = use_cuda(device);
   Network net = network_args(weights, biases, acts, negative_slope, false);
   LossArg loss;
@@ -115,15 +123,50 @@ py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, cons
   if (x.shape(0) != y.shape(0))
     value_error("x has " + std::to_string(x.shape(0)) + " samples but y has " + std::to_string(y.shape(0)));
   if (x.shape(0) == 0) value_error("x and y are empty; the loss of no samples is undefined");
+  const size_t L = net.w.size();
+  std::vector<py::array> given;
+  if (!out.is_none()) {
+    if (!py::isinstance<py::list>(out) && !py::isinstance<py::tuple>(out))
+      type_error("out must be None or a list of (dW, db) pairs, one per layer");
+    py::sequence pairs = py::reinterpret_borrow<py::sequence>(out);
+    if (pairs.size() != L) value_error("out must hold one (dW, db) pair per layer (" + std::to_string(L) + ")");
+    for (size_t l = 0; l < L; ++l) {
+      py::sequence pair = py::reinterpret_borrow<py::sequence>(pairs[l]);
+      if (pair.size() != 2) value_error("out[" + std::to_string(l) + "] must be a (dW, db) pair");
+      for (int k = 0; k < 2; ++k) {
+        const std::string name = "out[" + std::to_string(l) + "][" + std::to_string(k) + "]";
+        py::array a = output_array(pair[size_t(k)], name.c_str());
+        check_same_dtype(a, name.c_str(), net.keep[2 * l], "the weights");
+        const bool shape_ok = k == 0 ? a.ndim() == 2 && a.shape(0) == net.in[l] && a.shape(1) == net.out[l]
+                                     : a.ndim() == 1 && a.shape(0) == net.out[l];
+        if (!shape_ok)
+          value_error(name + " has shape " + shape_str(a) + "; it must have the shape of layer " +
+                      std::to_string(l) + "'s " + (k == 0 ? "weights" : "biases"));
+        given.push_back(a);
+      }
+    }
+    // A gradient written over an input (or over another gradient) would be read back half-written.
+    std::vector<std::pair<py::array, std::string>> inputs = {{x, "x"}, {y, "y"}};
+    for (size_t i = 0; i < net.keep.size(); ++i)  // W0, b0, W1, b1, ...
+      inputs.emplace_back(net.keep[i], (i % 2 == 0 ? "weights[" : "biases[") + std::to_string(i / 2) + "]");
+    for (size_t i = 0; i < given.size(); ++i) {
+      const std::string name = "out[" + std::to_string(i / 2) + "][" + std::to_string(i % 2) + "]";
+      for (const auto& in : inputs)
+        if (overlap(given[i], in.first)) value_error(name + " shares memory with " + in.second);
+      for (size_t j = 0; j < i; ++j)
+        if (overlap(given[i], given[j]))
+          value_error(name + " shares memory with out[" + std::to_string(j / 2) + "][" + std::to_string(j % 2) + "]");
+    }
+  }
   return dispatch(net.dtype, [&](auto t) -> py::tuple {
     using T = decltype(t);
     py::list grads;
     std::vector<T*> ptrs;
-    for (size_t l = 0; l < net.w.size(); ++l) {
-      auto gw = empty2<T>(net.in[l], net.out[l]);
-      py::array_t<T> gb({py::ssize_t(net.out[l])});
-      ptrs.push_back(gw.mutable_data());
-      ptrs.push_back(gb.mutable_data());
+    for (size_t l = 0; l < L; ++l) {
+      py::array gw = given.empty() ? py::array(empty2<T>(net.in[l], net.out[l])) : given[2 * l];
+      py::array gb = given.empty() ? py::array(py::array_t<T>({py::ssize_t(net.out[l])})) : given[2 * l + 1];
+      ptrs.push_back(static_cast<T*>(gw.mutable_data()));
+      ptrs.push_back(static_cast<T*>(gb.mutable_data()));
       grads.append(py::make_tuple(gw, gb));
     }
     auto layers = layer_refs<T>(net);
@@ -380,7 +423,8 @@ void bind_networks(py::module_& m) {
   m.def("mlp_forward", &mlp_forward_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("x"), py::arg("device") = "cpu");
   m.def("mlp_loss_grad", &mlp_loss_grad_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
-        py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"), py::arg("device") = "cpu");
+        py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"), py::arg("device") = "cpu",
+        py::arg("out") = py::none());
   py::class_<PyTrainer>(m, "Trainer")
       .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
                     const py::list&, py::handle, py::handle, py::handle, index_t, bool, bool,

@@ -137,7 +137,9 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
   // Small products, and thin ones whose edge tiles would be mostly padding, skip packing. The
   // choice depends on the shape only, never on the thread count, so results stay reproducible.
   const double work = double(m) * double(n) * double(k);
-  const bool small = work <= kSmallWork || (n == 1 && work <= 64.0 * kSmallWork);
+  // A layer of width 1 (n == 1) is a matrix-vector product: a packed 8 x NR tile would be 1/NR useful,
+  // so it always takes the small path's dot (or axpy, for op(A) = A^T) loops.
+  const bool small = work <= kSmallWork || (n == 1 && (work <= 64.0 * kSmallWork || (!trans_b && (trans_a ? ldc == 1 : ldb == 1 && k >= 16))));
   if (ep.active() && (small || k == 0)) {  // C = bias row by row, accumulate, then the activation
     for (index_t i = 0; i < m; ++i) std::copy(ep.bias, ep.bias + n, c + i * ldc);
     if (k > 0) kern.small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, T(1), c, ldc);
@@ -156,27 +158,39 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
   }
   const int mr = kern.mr, nr = kern.nr;
   const index_t ars = trans_a ? 1 : lda, acs = trans_a ? lda : 1;
-  // Products that one thread does anyway, with one k panel and B's rows contiguous in whole tiles,
-  // skip packing: their operands already sit in cache, and packing them would cost as much as the
-  // product (a small network's layers, or the parts of a cut batch). Same k order, same bits.
-  if (!trans_b && n % nr == 0 && k <= kDirectDepth && work < kDirectWork) {
-    for (index_t j0 = 0; j0 < n; j0 += nr)  // one B sliver (k x NR) stays in L1 across the rows of A
+  // Products that one thread does anyway, with one k panel and B's rows contiguous, skip packing:
+  // their operands already sit in cache, and packing them would cost as much as the product (a small
+  // network's layers, or the parts of a cut batch). A last sliver narrower than NR (a width of 100, say)
+  // is packed alone, with zero columns, so the kernel never reads past B's rows. Same k order, same bits.
+  thread_local std::vector<T> b_buf;
+  if (!trans_b && k <= kDirectDepth && work < kDirectWork) {
+    for (index_t j0 = 0; j0 < n; j0 += nr) {  // one B sliver (k x NR) stays in L1 across the rows of A
+      const int n_rem = int(std::min<index_t>(nr, n - j0));
+      const T* sliver = b + j0;
+      index_t ld = ldb;
+      if (n_rem < nr) {
+        T* packed = scratch(b_buf, size_t(k) * size_t(nr));
+        kern.pack_b(b + j0, ldb, 1, k, n_rem, 0, 1, packed);
+        sliver = packed;
+        ld = nr;
+      }
       for (index_t i0 = 0; i0 < m; i0 += mr)
-        kern.direct(k, a + i0 * ars, ars, acs, b + j0, ldb, c + i0 * ldc + j0, ldc,
-                    int(std::min<index_t>(mr, m - i0)), alpha, beta, in_store(ep, j0, true, true));
+        kern.direct(k, a + i0 * ars, ars, acs, sliver, ld, c + i0 * ldc + j0, ldc, int(std::min<index_t>(mr, m - i0)),
+                    n_rem, alpha, beta, in_store(ep, j0, true, true));
+    }
     after_store(ep, c, ldc, m, n, true);  // whole rows: C is small enough to be in L1 still
     return;
   }
   const index_t brs = trans_b ? 1 : ldb, bcs = trans_b ? ldb : 1;
   const index_t mc_max = kMCTiles * mr;
   // With few rows of A, each B sliver serves few tiles, and packing B costs about what it saves: the
-  // microkernel then reads B's rows where they lie (whole NR-wide slivers only). Same sums, same bits.
-  const bool b_in_place = !trans_b && n % nr == 0 && m <= kBInPlaceRows;
+  // microkernel then reads whole NR-wide slivers of B where they lie, and only a narrower last sliver is
+  // packed (with zero columns). Same sums, same bits.
+  const bool b_in_place = !trans_b && m <= kBInPlaceRows;
 
   const int threads = threads_for(work);
-  thread_local std::vector<T> b_buf;
-  const size_t b_size = size_t(std::min(kKC, k)) * size_t((std::min(kNC, n) + nr - 1) / nr * nr);
-  T* b_packed = b_in_place ? nullptr : scratch(b_buf, b_size);
+  const size_t b_size = size_t(std::min(kKC, k)) * size_t(b_in_place ? nr : (std::min(kNC, n) + nr - 1) / nr * nr);
+  T* b_packed = scratch(b_buf, b_size);
   // Every thread's A block, allocated here: nothing may throw inside the parallel region below.
   thread_local std::vector<T> a_buf;
   const size_t a_block = size_t(mc_max) * size_t(kKC);
@@ -191,6 +205,8 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
       const T beta_here = pc == 0 ? beta : T(1);
       const T* a_panel = a + pc * acs;
       const T* b_panel = b + pc * brs + jc * bcs;
+      const index_t edge = b_in_place && nc % nr != 0 ? n_slivers - 1 : -1;  // the packed narrow sliver
+      if (edge >= 0) kern.pack_b(b_panel + edge * nr, brs, 1, kc, nc - edge * nr, 0, 1, b_packed);
 
       // Work items: (A block, column chunk) pairs. With few A blocks (a small batch), the columns are
       // split instead so both cores still have work.
@@ -239,7 +255,9 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
             for (index_t i0 = 0; i0 < mc; i0 += mr) {
               const int m_rem = int(std::min<index_t>(mr, mc - i0));
               T* tile = c + (ic + i0) * ldc + jc + j0;
-              if (b_in_place)
+              if (s == edge)
+                kern.kernel(kc, a_packed + i0 * kc, b_packed, nr, tile, ldc, m_rem, n_rem, alpha, beta_here, tile_ep);
+              else if (b_in_place)
                 kern.kernel(kc, a_packed + i0 * kc, b_panel + j0, brs, tile, ldc, m_rem, n_rem, alpha, beta_here,
                             tile_ep);
               else

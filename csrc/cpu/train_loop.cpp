@@ -157,6 +157,10 @@ struct Part {
 // Multiply-adds of a part's dL/dx product below which the trainer keeps a transposed copy of W.
 constexpr double kSmallLayerProduct = 128.0 * 128.0 * 128.0;
 
+// Rows of a chunk of mlp_loss_grad (a full-batch pass): a 100-wide layer's chunk output is 200 KB in
+// float64, so a chunk's activations stay in L2 between the forward and the backward pass.
+constexpr index_t kLossChunk = 256;
+
 // What a trainer allocates, decided from the shapes alone, so that trainer_bytes can tell it before.
 struct Plan {
   index_t total = 0;             // rows of the (global) data set
@@ -527,10 +531,78 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 template <class T>
 double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                      Matrix<const T> y, const std::vector<T*>& grads) {
-  Workspace<T> ws(layers, x.rows);
+  // The whole data set's loss and gradient (L-BFGS calls this once per iteration). Its rows go through
+  // in chunks: a chunk's activations stay in cache, and its products are small enough to skip packing
+  // (the trainer's step, with its transposed copies of small weights). The chunks are cut into at most
+  // two parts by parts_for's rule, the parts run side by side, each part sums its chunks' gradients in
+  // order, and part 1's sum is added to part 0's: the cut depends on the shape alone, so one thread or
+  // two give the same bits.
   const double weight = loss_denominator(loss, y, layers.back().out);
   const double scale = weight > 0.0 ? 1.0 / weight : 0.0;
-  return forward_backward(layers, loss, x, y, ws, grads, scale) * scale;
+  const index_t n = x.rows;
+  const index_t chunk = std::min<index_t>(kLossChunk, std::max<index_t>(n, 1));
+  const index_t chunks = (n + chunk - 1) / chunk;
+  const int parts = chunks >= 2 && parts_for(layers, chunk) == 2 ? 2 : 1;
+  std::vector<std::vector<T>> w_t;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const LayerRef<T>& L = layers[l];
+    const bool small = l > 0 && double(chunk) * double(L.in) * double(L.out) < kSmallLayerProduct;
+    w_t.emplace_back(small ? size_t(L.in * L.out) : 0);
+    for (index_t i = 0; small && i < L.in; ++i)
+      for (index_t j = 0; j < L.out; ++j) w_t[l][size_t(j * L.in + i)] = L.w[i * L.out + j];
+  }
+  // Part p: its workspace, the gradients of its current chunk, and (part 1 only) its running sum; part
+  // 0 sums straight into `grads`. Everything is allocated here, before any parallel region.
+  std::vector<Part<T>> work;
+  for (int p = 0; p < parts; ++p) work.emplace_back(layers, chunk, x.cols, y.cols, false);
+  std::vector<T> sum1(parts == 2 ? work[0].params : 0);
+  std::vector<T*> sum1_ptrs;
+  for (size_t l = 0, at = 0; parts == 2 && l < layers.size(); ++l) {
+    sum1_ptrs.push_back(sum1.data() + at);
+    sum1_ptrs.push_back(sum1.data() + at + size_t(layers[l].in * layers[l].out));
+    at += size_t(layers[l].in * layers[l].out + layers[l].out);
+  }
+  const index_t split = parts == 2 ? (chunks + 1) / 2 : chunks;  // part 0: chunks [0, split)
+  double sums[2] = {0.0, 0.0};
+  auto run = [&](int p) {
+    const std::vector<T*>& total = p == 0 ? grads : sum1_ptrs;
+    Part<T>& part = work[size_t(p)];
+    for (index_t c = p == 0 ? 0 : split, last = p == 0 ? split : chunks; c < last; ++c) {
+      if (p == 0) poll_interrupt();
+      const index_t begin = c * chunk, rows = std::min(chunk, n - begin);
+      const bool first = c == (p == 0 ? 0 : split);
+      sums[p] += forward_backward(layers, loss, Matrix<const T>(x.row(begin), rows, x.cols, x.stride),
+                                  Matrix<const T>(y.row(begin), rows, y.cols, y.stride), part.ws,
+                                  first ? total : part.grads, scale, &w_t);
+      if (first) continue;
+      for (size_t g = 0; g < total.size(); ++g) {
+        const LayerRef<T>& L = layers[g / 2];
+        const index_t size = g % 2 == 0 ? L.in * L.out : L.out;
+        for (index_t i = 0; i < size; ++i) total[g][i] += part.grads[g][i];
+      }
+    }
+  };
+  if (parts == 2 && get_num_threads() > 1) {
+    std::exception_ptr failure;  // kept and rethrown after the region: nothing may leave it by an exception
+#pragma omp parallel num_threads(start_team(2))
+    {
+      try {
+        for (int p = team_rank(); p < 2; p += team_size()) run(p);
+      } catch (...) {
+#pragma omp critical(fastmlp_loss_grad_failure)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+  } else {
+    for (int p = 0; p < parts; ++p) run(p);
+  }
+  for (size_t g = 0; parts == 2 && g < grads.size(); ++g) {
+    const LayerRef<T>& L = layers[g / 2];
+    const index_t size = g % 2 == 0 ? L.in * L.out : L.out;
+    for (index_t i = 0; i < size; ++i) grads[g][i] += sum1_ptrs[g][i];
+  }
+  return (sums[0] + sums[1]) * scale;
 }
 
 template <class T>

@@ -45,7 +45,8 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
     raise ImportError('fastmlp.sklearn needs scikit-learn and SciPy: pip install "fastmlp[sklearn]" '
                       '(or pip install scikit-learn)') from e
 
-from . import _core, optim as _optim
+from . import _core, _sklearn_input as _input, optim as _optim
+from ._lbfgs import Objective
 from .data import as_array
 from .model import MLP
 from .ops import resolve_device
@@ -385,7 +386,7 @@ class _BaseMLP(BaseEstimator):
             return float(np.average(right, weights=w))
         if self.out_activation_ == "exp":
             z = np.exp(z)
-        return r2_score(y, z.ravel() if z.shape[1] == 1 else z, sample_weight=w)
+        return _input.r2(y, z, sample_weight=w)
 
     def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
         if early_stopping:
@@ -410,31 +411,18 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     def _lbfgs_objective(self, X, y, sample_weight):
-        """f(packed parameters) -> (loss, packed gradient) as scikit-learn's L-BFGS sees them: the
-        coefficients then the intercepts, flattened; the loss with its L2 term, all from the C++ kernels."""
+        """f(packed parameters) -> (loss, packed gradient) as scikit-learn's L-BFGS sees them (see
+        fastmlp._lbfgs); coefs_ and intercepts_ become views of the point last evaluated."""
         spec = self._loss_spec(sample_weight)
         dtype = np.asarray(self.coefs_[0]).dtype
         X = _dense(X, dtype)
         targets = self._targets(np.asarray(y).reshape(X.shape[0], -1), sample_weight, spec, dtype)
         weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         coefs, intercepts = self._parameters(dtype)
-        params = coefs + intercepts
-        sizes = [p.size for p in params]
-        acts, device, alpha = self._activations(), resolve_device(self.device), self.alpha
-
-        def loss_grad(flat):
-            start = 0
-            for p, size in zip(params, sizes):
-                p.reshape(-1)[...] = flat[start:start + size]
-                start += size
-            value, grads = _core.mlp_loss_grad(coefs, intercepts, acts, 0.01, spec, X, targets, device)
-            penalty = sum(float(np.dot(c.ravel().astype(np.float64), c.ravel())) for c in coefs)
-            value += 0.5 * alpha * penalty / weight
-            g_w = [gw.astype(np.float64) + alpha * c / weight for (gw, _), c in zip(grads, coefs)]
-            g_b = [gb.astype(np.float64) for _, gb in grads]
-            return value, np.concatenate([g.ravel() for g in g_w + g_b])
-
-        return loss_grad
+        objective = Objective(coefs, intercepts, self._activations(), spec, X, targets, weight, self.alpha,
+                              resolve_device(self.device))
+        self.coefs_, self.intercepts_ = list(objective.coefs), list(objective.intercepts)
+        return objective
 
     def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, *workspaces):
         """scikit-learn's private objective of L-BFGS (its tests check its gradient by finite
@@ -443,7 +431,7 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X, y, sample_weight):
         loss_grad = self._lbfgs_objective(X, y, sample_weight)
-        x0 = np.concatenate([p.ravel().astype(np.float64) for p in self.coefs_ + self.intercepts_])
+        x0 = loss_grad.point()
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         try:  # SciPy < 1.15 takes iprint; newer ones dropped it
@@ -458,7 +446,7 @@ class _BaseMLP(BaseEstimator):
         except ImportError:  # pragma: no cover
             self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
-        loss_grad(result.x)  # the parameters at the solution (the last evaluation may have been another point)
+        loss_grad.params[...] = result.x  # the solution (the last evaluation may have been another point)
 
     # ---- scikit-learn protocol --------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -552,11 +540,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "bce", float(self.n_outputs_)  # scikit-learn sums the binary log-loss over the outputs
 
     def _validate_input(self, X, y, incremental, reset):
+        fresh = (not hasattr(self, "classes_")) or (not self.warm_start and not incremental)
+        plain = _input.classification_xy(self, X, y, reset) if fresh else None
+        if plain is not None:  # plain arrays: scikit-learn's checks' answer, without their cost
+            X, self.classes_, index = plain
+            self._label_binarizer = _input.fitted_binarizer(self.classes_)
+            return X, _input.one_hot(index, len(self.classes_))
         X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                               dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+        if fresh:
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
@@ -654,10 +648,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                 "absolute_error": ("mae", 1.0), "huber": ("huber", 1.0)}[self.loss]
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
-                              dtype=(np.float64, np.float32), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        plain = _input.regression_xy(self, X, y, reset)  # plain arrays: scikit-learn's checks' answer
+        if plain is not None:
+            X, y = plain
+        else:
+            X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
+                                  dtype=(np.float64, np.float32), reset=reset)
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("loss='poisson' needs targets >= 0 (counts or rates)")
         return X, y

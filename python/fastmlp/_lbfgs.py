@@ -1,0 +1,66 @@
+"""The objective that scikit-learn's solver="lbfgs" hands to SciPy's L-BFGS-B: the network's mean loss
+plus the L2 term, and its gradient, from the C++ kernels (fastmlp._core.mlp_loss_grad).
+
+L-BFGS-B works on one float64 vector, in scikit-learn's packing: every coefficient matrix flattened,
+then every intercept vector. Here the network's parameters are views of one buffer in that same
+packing, and the kernel writes its gradient through views of a second one, so an evaluation copies the
+point in once and the gradient out once, whatever the depth; nothing is packed or unpacked layer by
+layer in Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+
+def _views(buffer, shapes):
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(buffer[start:start + size].reshape(shape))
+        start += size
+    return out
+
+
+class Objective:
+    """f(point) -> (loss, gradient) for the network whose parameters start as (coefs, intercepts).
+
+    loss = the kernels' mean loss over (X, targets) + alpha / 2 * sum ||W_l||^2 / weight, where weight is
+    the row count or the sample weights' sum (scikit-learn's L2 term; biases are not penalized).
+    `coefs` and `intercepts` are views of `params` (the last point evaluated), in the network's dtype.
+    """
+
+    def __init__(self, coefs, intercepts, activations, spec, X, targets, weight, alpha, device):
+        dtype = np.asarray(coefs[0]).dtype
+        shapes = [np.shape(c) for c in coefs] + [np.shape(b) for b in intercepts]
+        layers = len(coefs)
+        total = sum(int(np.prod(s)) for s in shapes)
+        self.params = np.empty(total, dtype)
+        self.grad = np.empty(total, dtype)
+        views = _views(self.params, shapes)
+        for view, value in zip(views, list(coefs) + list(intercepts)):
+            view[...] = value
+        self.coefs, self.intercepts = views[:layers], views[layers:]
+        grads = _views(self.grad, shapes)
+        self._out = [(grads[l], grads[layers + l]) for l in range(layers)]
+        self._n_coef = sum(int(np.prod(s)) for s in shapes[:layers])
+        self._args = (activations, 0.01, spec, X, targets, device)
+        self._weight, self._alpha = float(weight), float(alpha)
+
+    def point(self):
+        """The current parameters as L-BFGS's float64 vector."""
+        return self.params.astype(np.float64)
+
+    def __call__(self, point):
+        self.params[...] = point  # (rounded to float32 for a float32 network)
+        acts, slope, spec, X, targets, device = self._args
+        value, _ = _core.mlp_loss_grad(self.coefs, self.intercepts, acts, slope, spec, X, targets, device,
+                                       out=self._out)
+        grad = self.grad.astype(np.float64)  # a new array: SciPy may keep the previous gradient
+        if self._alpha:
+            w = self.params[:self._n_coef].astype(np.float64, copy=False)
+            value += 0.5 * self._alpha * float(np.dot(w, w)) / self._weight
+            grad[:self._n_coef] += self._alpha * w / self._weight
+        return value, grad
