@@ -528,6 +528,17 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
   }
 }
 
+// What mlp_loss_grad keeps on a thread between calls: its parts and transposed weights for one shape
+// (the chunk's rows, x's and y's columns, the part count, every layer's in and out).
+template <class T>
+struct LossGradScratch {
+  std::vector<index_t> shape;
+  std::vector<Part<T>> parts;
+  std::vector<T> sum1;
+  std::vector<std::vector<T>> w_t;
+};
+constexpr double kKeptScratchBytes = 64.0 * 1024 * 1024;
+
 template <class T>
 double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                      Matrix<const T> y, const std::vector<T*>& grads) {
@@ -543,19 +554,32 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
   const index_t chunk = std::min<index_t>(kLossChunk, std::max<index_t>(n, 1));
   const index_t chunks = (n + chunk - 1) / chunk;
   const int parts = chunks >= 2 && parts_for(layers, chunk) == 2 ? 2 : 1;
-  std::vector<std::vector<T>> w_t;
+  // Part p: its workspace and the gradients of its current chunk; part 1 also keeps its running sum
+  // (part 0 sums straight into `grads`). Made before any parallel region, and kept on this thread for
+  // the next call with the same shapes (L-BFGS makes hundreds): fresh buffers of this size come from
+  // mmap, a page fault per page, which cost more than the products of a small data set.
+  thread_local LossGradScratch<T> cache;
+  std::vector<index_t> shape = {chunk, x.cols, y.cols, parts};
+  for (const auto& L : layers) shape.insert(shape.end(), {L.in, L.out});
+  if (cache.shape != shape) {
+    cache = LossGradScratch<T>();
+    for (int p = 0; p < parts; ++p) cache.parts.emplace_back(layers, chunk, x.cols, y.cols, false);
+    cache.sum1.resize(parts == 2 ? cache.parts[0].params : 0);
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const LayerRef<T>& L = layers[l];
+      const bool small = l > 0 && double(chunk) * double(L.in) * double(L.out) < kSmallLayerProduct;
+      cache.w_t.emplace_back(small ? size_t(L.in * L.out) : 0);
+    }
+    cache.shape = shape;
+  }
+  std::vector<Part<T>>& work = cache.parts;
+  std::vector<std::vector<T>>& w_t = cache.w_t;
   for (size_t l = 0; l < layers.size(); ++l) {
     const LayerRef<T>& L = layers[l];
-    const bool small = l > 0 && double(chunk) * double(L.in) * double(L.out) < kSmallLayerProduct;
-    w_t.emplace_back(small ? size_t(L.in * L.out) : 0);
-    for (index_t i = 0; small && i < L.in; ++i)
+    for (index_t i = 0; !w_t[l].empty() && i < L.in; ++i)
       for (index_t j = 0; j < L.out; ++j) w_t[l][size_t(j * L.in + i)] = L.w[i * L.out + j];
   }
-  // Part p: its workspace, the gradients of its current chunk, and (part 1 only) its running sum; part
-  // 0 sums straight into `grads`. Everything is allocated here, before any parallel region.
-  std::vector<Part<T>> work;
-  for (int p = 0; p < parts; ++p) work.emplace_back(layers, chunk, x.cols, y.cols, false);
-  std::vector<T> sum1(parts == 2 ? work[0].params : 0);
+  std::vector<T>& sum1 = cache.sum1;
   std::vector<T*> sum1_ptrs;
   for (size_t l = 0, at = 0; parts == 2 && l < layers.size(); ++l) {
     sum1_ptrs.push_back(sum1.data() + at);
@@ -602,6 +626,9 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
     const index_t size = g % 2 == 0 ? L.in * L.out : L.out;
     for (index_t i = 0; i < size; ++i) grads[g][i] += sum1_ptrs[g][i];
   }
+  double bytes = 0.0;
+  for (const auto& p : work) bytes += double(p.bytes());
+  if (bytes > kKeptScratchBytes) cache = LossGradScratch<T>();  // a big network's: not held between calls
   return (sums[0] + sums[1]) * scale;
 }
 
