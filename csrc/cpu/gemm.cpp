@@ -174,9 +174,7 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
         sliver = packed;
         ld = nr;
       }
-      for (index_t i0 = 0; i0 < m; i0 += mr)
-        kern.direct(k, a + i0 * ars, ars, acs, sliver, ld, c + i0 * ldc + j0, ldc, int(std::min<index_t>(mr, m - i0)),
-                    n_rem, alpha, beta, in_store(ep, j0, true, true));
+      kern.direct(k, a, ars, acs, sliver, ld, c + j0, ldc, m, n_rem, alpha, beta, in_store(ep, j0, true, true));
     }
     after_store(ep, c, ldc, m, n, true);  // whole rows: C is small enough to be in L1 still
     return;

@@ -28,12 +28,12 @@ template <class T>
 using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b, index_t ldb, T* c, index_t ldc,
                              int m_rem, int n_rem, T alpha, T beta, TileEpilogue<T> ep);
 
-// One tile from unpacked operands: A element (i, p) at a[i * ars + p * acs], B row p at b + p * ldb
-// (NR readable columns: B's own, or a packed, zero-padded edge sliver), the first m_rem x n_rem of the
-// tile stored. For small products whose operands sit in L1 anyway.
+// One column sliver of C (all m rows, MR at a time) from unpacked operands: A element (i, p) at
+// a[i * ars + p * acs], B row p at b + p * ldb (NR readable columns: B's own, or a packed, zero-padded
+// edge sliver), the first n_rem columns stored. For small products whose operands sit in L1 anyway.
 template <class T>
 using DirectKernel = void (*)(index_t kc, const T* a, index_t ars, index_t acs, const T* b, index_t ldb, T* c,
-                              index_t ldc, int m_rem, int n_rem, T alpha, T beta, TileEpilogue<T> ep);
+                              index_t ldc, index_t m, int n_rem, T alpha, T beta, TileEpilogue<T> ep);
 
 // The whole product without packing, for products so small that packing would cost more than it
 // saves (a tiny network's layers, or a layer of width 1).
