@@ -2,6 +2,7 @@
 // One switch per call, a tight loop per case: the branch is taken once, not per element. The formulas
 // are fastmlp/activation_math.h's, shared with the CUDA kernels.
 #include "activation_inline.h"
+#include "fastmlp/clones.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
@@ -14,7 +15,7 @@ void activation_forward(ActivationSpec act, const T* z, T* a, index_t count) {
 // grad_z = grad_a * act'(z), with act'(z) read off act(z) as in training (the same values as from z:
 // a > 0 exactly when z > 0 for the ReLU family).
 template <class T>
-void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count) {
+FASTMLP_CLONES void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count) {
   const T slope = T(act.negative_slope);
   dispatch_activation(act.kind, [&](auto tag) {
     constexpr Activation K = decltype(tag)::kind;
@@ -24,7 +25,7 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
 }
 
 template <class T>
-void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count) {
+FASTMLP_CLONES void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count) {
   const T slope = T(act.negative_slope);
   dispatch_activation(act.kind, [&](auto tag) {
     constexpr Activation K = decltype(tag)::kind;

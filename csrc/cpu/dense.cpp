@@ -4,6 +4,7 @@
 // w through transposed strides instead of copying them.
 #include <algorithm>
 
+#include "fastmlp/clones.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
@@ -15,7 +16,7 @@ void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationS
 }
 
 template <class T>
-void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
+FASTMLP_CLONES void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
                     Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
   const index_t n = x.rows, k = x.cols, m = w.cols;
   // One pass over grad_y: each row becomes grad_z (the activation's derivative, read off y) and, while

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "fastmlp/clones.h"
 #include "fastmlp/ops.h"
 #include "fastmlp/optim_step.h"
 
@@ -61,7 +62,7 @@ StepCoefficients<T> step_coefficients(const OptimizerSpec& s, double lr, std::in
 }
 
 template <class T>
-void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* p, const T* g,
+FASTMLP_CLONES void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* p, const T* g,
                     T* const* state, index_t n) {
   const StepCoefficients<T> c = step_coefficients<T>(spec, lr, step);
   switch (spec.kind) {
