@@ -31,7 +31,7 @@ import numpy as np
 try:
     import scipy.optimize
     import scipy.sparse
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
@@ -298,7 +298,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
-            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+            stratify = y if self._classifier and self.n_outputs_ == 1 else None
             parts = train_test_split(X, y, *(() if sample_weight is None else (sample_weight,)),
                                      random_state=self._random_state, test_size=self.validation_fraction,
                                      stratify=stratify)
@@ -307,7 +307,7 @@ class _BaseMLP(BaseEstimator):
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
                                  "your dataset.")
-            if is_classifier(self):
+            if self._classifier:
                 y_val = self._label_binarizer.inverse_transform(y_val)
         else:
             X_train, y_train, sw_train = X, y, sample_weight
@@ -377,10 +377,12 @@ class _BaseMLP(BaseEstimator):
         if not np.isfinite(z).all():
             return np.nan
         w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
-        if is_classifier(self):
+        if self._classifier:
             if self.out_activation_ == "softmax":
                 pred = self.classes_[z.argmax(axis=1)]
-            else:  # logistic: p > 1/2 exactly when the logit is > 0
+            elif z.shape[1] == 1 and len(self.classes_) == 2:  # logistic: p > 1/2 exactly when the logit is > 0
+                pred = self.classes_[(z[:, 0] > 0).astype(np.intp)]
+            else:  # several labels (or a single class)
                 pred = self._label_binarizer.inverse_transform((z > 0).astype(np.float64))
             right = pred == y if pred.ndim == 1 else (pred == y).all(axis=1)
             return float(np.average(right, weights=w))
@@ -515,6 +517,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     in fastmlp's kernels). See the module docstring for fastmlp's extra arguments and the differences."""
 
     _parameter_constraints = _extra_constraints(_SkClassifier)
+    _classifier = True
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
@@ -621,6 +624,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _parameter_constraints = _extra_constraints(
         _SkRegressor, **({"loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})]}
                          if StrOptions is not None else {}))
+    _classifier = False
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
