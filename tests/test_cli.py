@@ -271,3 +271,25 @@ def test_train_classify_prints_accuracy_and_confusion_matrix(tmp_path):
     assert "confusion matrix" in proc.stdout and re.search(r"^\s+3\s+\d+\s+\d+$", proc.stdout, re.M), proc.stdout
     bad = fastmlp_cli("train", str(path), "--target", "a,label", "--task", "classify")
     assert_clean_error(bad, "one target column")
+
+
+def test_predict_of_a_classifier_gives_labels_and_probabilities(tmp_path):
+    """A model saved by `train --task classify` predicts the label itself (first column, named after the
+    target), then each class's probability; a regression model still predicts its outputs."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 2))
+    label = np.where(x[:, 0] > 0.3, 7, np.where(x[:, 1] > 0, 3, -2))
+    path, model = tmp_path / "cls.csv", tmp_path / "cls.fmlp"
+    write_csv(path, ["a", "b", "label"], [[float(a), float(b), int(c)] for a, b, c in zip(x[:, 0], x[:, 1], label)])
+    proc = fastmlp_cli("train", str(path), "--target", "label", "--task", "classify", "--optimizer", "adam",
+                       "--lr", "0.02", "--epochs", "60", "--save", str(model))
+    assert proc.returncode == 0, proc.stderr
+    out = fastmlp_cli("predict", str(model), str(path))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "label,label=-2,label=3,label=7", lines[0]
+    rows = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    assert rows.shape == (300, 4)
+    np.testing.assert_allclose(rows[:, 1:].sum(axis=1), 1.0, atol=1e-6)
+    assert np.array_equal(rows[:, 0], np.array([-2.0, 3.0, 7.0])[rows[:, 1:].argmax(axis=1)])
+    assert (rows[:, 0] == label).mean() > 0.9, (rows[:, 0] == label).mean()

@@ -368,6 +368,22 @@ def _write_predictions(pred, names, out):
         raise SystemExit(f"fastmlp: --out must end in .csv or .parquet, got {out!r}")
 
 
+def _saved_classes(model):
+    """(target name, class labels) of a model trained by `train --task classify` (a cross_entropy fit
+    whose outputs are named "target=label"), else None."""
+    names = model.target_names
+    if getattr(model, "classification_loss", None) != "cross_entropy" or not names:
+        return None
+    parts = [n.rpartition("=") for n in names]
+    if any(not sep for _, sep, _ in parts) or len({t for t, _, _ in parts}) != 1:
+        return None
+    try:
+        values = np.array([float(v) for _, _, v in parts])
+    except ValueError:
+        return None
+    return parts[0][0], values
+
+
 def predict(args):
     model = _load(args.model, args.device)
     header, data = _read(args.csv)
@@ -389,11 +405,16 @@ def predict(args):
                          f"(name the target column(s) to drop with --target)")
     x = data[:, cols]
     _check_finite(x, names, args.csv)
+    classes = _saved_classes(model)
     try:
-        pred = model.predict(x)
+        pred = model.predict(x) if classes is None else model.predict_proba(x)
     except (ValueError, MemoryError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
     out_names = model.target_names or [f"pred{i}" for i in range(pred.shape[1])]
+    if classes is not None:  # a --task classify model: the predicted label, then each class's probability
+        target, values = classes
+        pred = np.column_stack([values[pred.argmax(axis=1)], pred])
+        out_names = [target] + out_names
     try:
         _write_predictions(pred, out_names, args.out)
     except OSError as e:
