@@ -550,9 +550,14 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
   // two give the same bits.
   const double weight = loss_denominator(loss, y, layers.back().out);
   const double scale = weight > 0.0 ? 1.0 / weight : 0.0;
+  // Chunks of equal size (at most kLossChunk rows), an even count of them, so that the two parts are
+  // equal too; two chunks even when the rows would fit one, if half of them is worth a thread.
   const index_t n = x.rows;
-  const index_t chunk = std::min<index_t>(kLossChunk, std::max<index_t>(n, 1));
-  const index_t chunks = (n + chunk - 1) / chunk;
+  index_t chunks = std::max<index_t>(1, (n + kLossChunk - 1) / kLossChunk);
+  if (chunks == 1 && parts_for(layers, (n + 1) / 2) == 2) chunks = 2;
+  if (chunks > 1 && chunks % 2 == 1) ++chunks;
+  const index_t chunk = (n + chunks - 1) / chunks;
+  chunks = (n + chunk - 1) / chunk;
   const int parts = chunks >= 2 && parts_for(layers, chunk) == 2 ? 2 : 1;
   // Part p: its workspace and the gradients of its current chunk; part 1 also keeps its running sum
   // (part 0 sums straight into `grads`). Made before any parallel region, and kept on this thread for
