@@ -534,3 +534,21 @@ def test_fast_r2_equals_r2_score(rng, outputs):
     const = np.ones((40, outputs))  # SS_tot = 0: 1 when the prediction is exact, else 0 (force_finite)
     assert fast.r2(flat(const), const) == r2_score(flat(const), flat(const)) == 1.0
     assert fast.r2(flat(const), pred) == r2_score(flat(const), flat(pred)) == 0.0
+
+
+@needs_sklearn
+@pytest.mark.parametrize("n, positives", [(40, 20), (40, 3), (40, 2), (23, 11)])
+def test_early_stopping_split_equals_scikit_learns(n, positives):
+    """A binary classifier's early-stopping split is stratified by raveled targets (cheaper than
+    scikit-learn's per-row strings): the same rows go to validation as with scikit-learn's 2-D targets."""
+    from sklearn.model_selection import train_test_split
+
+    from fastmlp.sklearn import _stratify_by
+    y = np.zeros((n, 1), dtype=bool)
+    y[np.random.default_rng(n).choice(n, positives, replace=False)] = True
+    X = np.arange(n, dtype=float).reshape(n, 1)
+    for fraction in (0.1, 0.2, 0.5):
+        want = train_test_split(X, y, random_state=3, test_size=fraction, stratify=y)
+        got = train_test_split(X, y, random_state=3, test_size=fraction, stratify=_stratify_by(y, fraction))
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)

@@ -298,7 +298,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
-            stratify = y if self._classifier and self.n_outputs_ == 1 else None
+            stratify = _stratify_by(y, self.validation_fraction) if self._classifier and self.n_outputs_ == 1 else None
             parts = train_test_split(X, y, *(() if sample_weight is None else (sample_weight,)),
                                      random_state=self._random_state, test_size=self.validation_fraction,
                                      stratify=stratify)
@@ -494,6 +494,19 @@ class _BaseMLP(BaseEstimator):
         if getattr(self, "validation_scores_", None) is not None:
             hist.history["val_score"] = list(self.validation_scores_)
         return hist
+
+
+def _stratify_by(y, test_size):
+    """What early stopping stratifies a binary classifier's split by: its (n, 1) boolean targets. Given
+    as a 2-D array, scikit-learn first turns every row into a string ("True"/"False"), which costs more
+    than the epochs on a small data set; raveled, the classes sort the same (False < True as "False" <
+    "True"), so the split is the same. Kept 2-D where the split may fail, so that its error names the
+    classes as scikit-learn's does."""
+    n = len(y)
+    n_test = int(np.ceil(test_size * n))
+    if np.bincount(y.ravel().astype(np.intp), minlength=2).min() < 2 or min(n_test, n - n_test) < 2:
+        return y
+    return y.ravel()
 
 
 class _OptimizerView:
