@@ -174,7 +174,10 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
         sliver = packed;
         ld = nr;
       }
-      kern.direct(k, a, ars, acs, sliver, ld, c + j0, ldc, m, n_rem, alpha, beta, in_store(ep, j0, true, true));
+      // A sliver of at most NR / 2 columns (a few classes' outputs) takes the half-width kernel, twice as
+      // tall: half the padded columns, the same sums.
+      (n_rem <= nr / 2 ? kern.direct_narrow : kern.direct)(k, a, ars, acs, sliver, ld, c + j0, ldc, m, n_rem, alpha,
+                                                           beta, in_store(ep, j0, true, true));
     }
     after_store(ep, c, ldc, m, n, true);  // whole rows: C is small enough to be in L1 still
     return;

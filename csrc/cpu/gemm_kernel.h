@@ -58,6 +58,7 @@ struct GemmKernel {
   int mr, nr;  // tile shape: MR rows of A, NR columns of B
   MicroKernel<T> kernel;
   DirectKernel<T> direct;
+  DirectKernel<T> direct_narrow;  // 2 MR rows x NR / 2 columns: a sliver of at most NR / 2 columns
   SmallGemm<T> small;
   PackA<T> pack_a;  // packing is compiled with the kernel, so its copies use the same vector width
   PackB<T> pack_b;
