@@ -195,6 +195,47 @@ def test_fit_thread_count_bitwise(rng, assert_bitwise, num_threads, sizes, n, ba
         assert_bitwise(b, a, f"parameter #{i} after fit with 2 threads vs 1")
 
 
+def test_fits_on_two_python_threads_match_one_thread(rng, assert_bitwise, num_threads):
+    """Two fits at once on two Python threads (one of them gets the step's helper thread, the other runs
+    its parts in order), and a third thread's full-data gradients meanwhile: every result is bitwise
+    the single-threaded one."""
+    import threading
+    sizes, n, batch = [16, 64, 64, 1], 356, 128
+    x = rng.standard_normal((n, sizes[0])).astype(np.float32)
+    y = np.tanh(x[:, :1] * 0.5).astype(np.float32)
+    grad_model = fastmlp.MLP([16, 64, 1], seed=2)
+    xg = rng.standard_normal((1000, 16)).astype(np.float32)
+    yg = rng.standard_normal((1000, 1)).astype(np.float32)
+    num_threads(1)
+    want = _fit_weights(x, y, sizes, batch, 3)
+    want_grad = grad_model.gradients(xg, yg)
+    num_threads(2)
+    got, errors = [None, None, None], []
+
+    def run(i):
+        try:
+            for _ in range(5):
+                got[i] = grad_model.gradients(xg, yg) if i == 2 else _fit_weights(x, y, sizes, batch, 3)
+        except BaseException as e:  # reported below: a thread's exception would otherwise vanish
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads), "a fit did not finish in 120 s"
+    for i in range(2):
+        assert got[i][0] == want[0], f"thread {i}: loss history {got[i][0]} vs {want[0]}"
+        for j, (a, b) in enumerate(zip(want[1], got[i][1])):
+            assert_bitwise(b, a, f"thread {i}, parameter #{j}")
+    assert got[2][0] == want_grad[0]
+    for l, ((a, b), (c, d)) in enumerate(zip(want_grad[1], got[2][1])):
+        assert_bitwise(c, a, f"gradients thread, dW{l}")
+        assert_bitwise(d, b, f"gradients thread, db{l}")
+
+
 @pytest.mark.parametrize("dtype", [pytest.param("float32", id="f32"), pytest.param("float64", id="f64")])
 def test_predict_many_rows_matches_reference(rng, assert_close, tol, dtype):
     """More rows than predict's 4096-row chunk, and a ragged last chunk."""

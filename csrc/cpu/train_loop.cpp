@@ -309,27 +309,13 @@ class Trainer final : public TrainerBase {
       sums[p] = run_part(parts_[size_t(p)], p == 0 ? mine.part(0, first) : mine.part(first, mine.count - first), scale);
     };
     if (parts == 2 && get_num_threads() > 1) {
-      // The only parallel region of a step. Around a step that is not cut, a region would make the
-      // GEMM's own threads a nested team. Nothing may leave a parallel region by an exception (a thread
-      // past the barrier would wait forever, and OpenMP terminates the process): a failure (e.g. out of
-      // memory in a GEMM's scratch buffer) is kept and rethrown after the region.
-      std::exception_ptr failure;
-#pragma omp parallel num_threads(start_team(2))
-      {
-        const int t = team_rank(), team = team_size();
-        try {
-          for (int p = t; p < 2; p += team) run(p);
-        } catch (...) {
-#pragma omp critical(fastmlp_train_failure)
-          if (!failure) failure = std::current_exception();
-        }
-#pragma omp barrier
-        if (!failure) {
-          sum_parts(t, team);
-          if (lr) update(*lr, step, l2_coef, t, team);
-        }
-      }
-      if (failure) std::rethrow_exception(failure);
+      // The parts side by side (parallel.h: on a busy machine this thread runs both rather than wait
+      // for a helper that has no core), then the sum of the parts and the update, halved the same way.
+      side_by_side([&](int p) { run(p); });
+      side_by_side([&](int t) {
+        sum_parts(t, 2);
+        if (lr) update(*lr, step, l2_coef, t, 2);
+      });
       updated = lr != nullptr;
     } else {
       for (int p = 0; p < parts; ++p) run(p);
@@ -611,21 +597,10 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
       }
     }
   };
-  if (parts == 2 && get_num_threads() > 1) {
-    std::exception_ptr failure;  // kept and rethrown after the region: nothing may leave it by an exception
-#pragma omp parallel num_threads(start_team(2))
-    {
-      try {
-        for (int p = team_rank(); p < 2; p += team_size()) run(p);
-      } catch (...) {
-#pragma omp critical(fastmlp_loss_grad_failure)
-        if (!failure) failure = std::current_exception();
-      }
-    }
-    if (failure) std::rethrow_exception(failure);
-  } else {
-    for (int p = 0; p < parts; ++p) run(p);
-  }
+  if (parts == 2)
+    side_by_side([&](int p) { run(p); });
+  else
+    run(0);
   for (size_t g = 0; parts == 2 && g < grads.size(); ++g) {
     const LayerRef<T>& L = layers[g / 2];
     const index_t size = g % 2 == 0 ? L.in * L.out : L.out;

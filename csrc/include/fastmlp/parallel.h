@@ -3,6 +3,7 @@
 // team costs microseconds, which is the whole budget of a tiny network's training step.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 namespace fastmlp {
 
@@ -31,6 +32,22 @@ int start_team(int n);
 // OpenMP).
 int team_rank();
 int team_size();
+
+// Runs fn(ctx, 0) and fn(ctx, 1), the two fixed parts of a training step: part 0 on this thread, part
+// 1 on a helper thread, unless this thread finishes part 0 before the helper has begun part 1, in which
+// case it runs part 1 itself. On a busy machine the helper may wait milliseconds for a core; an OpenMP
+// team would wait for it at every step (a step of a few hundred microseconds then took 10 ms), while
+// this waits only for a part the helper has actually begun. Which thread runs a part changes nothing in
+// its result. Both run here, in order, when the setting is one thread, in a forked child, or while
+// another caller has the helper. What a part throws is rethrown here (part 0's first) after both ended.
+// Inside a part, threads_for() is 1: a part's products do not start a team of their own.
+void side_by_side(void (*fn)(void* ctx, int part), void* ctx);
+
+template <class F>
+void side_by_side(F&& f) {
+  side_by_side([](void* ctx, int part) { (*static_cast<std::remove_reference_t<F>*>(ctx))(part); },
+               static_cast<void*>(&f));
+}
 
 // Ctrl-C. The bindings install a check that raises the pending KeyboardInterrupt (it throws); long
 // loops call poll_interrupt() between pieces of work. It calls the check at most every few
