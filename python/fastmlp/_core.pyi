@@ -57,6 +57,7 @@ def mlp_forward(
 def mlp_loss_grad(
     weights: list[NDArray[Any]], biases: list[NDArray[Any]], activations: list[str], negative_slope: float,
     loss: LossArg, x: ArrayLike, y: ArrayLike, device: str = "cpu",
+    out: list[tuple[NDArray[Any], NDArray[Any]]] | None = None,
 ) -> tuple[float, list[tuple[NDArray[Any], NDArray[Any]]]]: ...
 def trainer_bytes(
     sizes: Sequence[int], dtype: str, n: int, batch_size: int, shuffle: bool, drop_last: bool, state_buffers: int,
