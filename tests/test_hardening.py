@@ -237,12 +237,15 @@ def test_ctrl_c_inside_an_epoch_stops_within_a_second(lr):
 @pytest.mark.parametrize("call", [
     "fastmlp.ops.matmul(a, a)",
     "model.predict(x)",
-], ids=["matmul", "predict"])
+    "wide.gradients(g, g[:, :1])",  # 256-row chunks in two parts side by side: ~6 s on 2 cores
+], ids=["matmul", "predict", "gradients"])
 def test_ctrl_c_inside_a_long_kernel_call(call):
     proc = run_py(f"""
         import os, time, signal, threading, numpy as np, fastmlp
-        a = np.ones((6144, 6144), np.float32)
+        a = np.ones((6144, 6144), np.float32) if "matmul" in {call!r} else None
         model, x = fastmlp.MLP([2048, 2048, 2048, 1]), np.ones((60_000, 2048), np.float32)  # ~8 s of predict
+        wide = fastmlp.MLP([256, 1536, 1])
+        g = np.ones((300_000, 256), np.float32) if "gradients" in {call!r} else None
         threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         start = time.perf_counter()
         try:

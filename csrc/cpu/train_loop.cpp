@@ -2,6 +2,7 @@
 // every batch, with no Python in between (reference: fastmlp.reference.train_epoch). Everything a step
 // needs is allocated once, when the trainer is made for a fit; a step allocates nothing.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -579,21 +580,33 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
   }
   const index_t split = parts == 2 ? (chunks + 1) / 2 : chunks;  // part 0: chunks [0, split)
   double sums[2] = {0.0, 0.0};
-  auto run = [&](int p) {
+  // A part that fails (Ctrl-C, seen between chunks or inside a product, or out of memory) stops the
+  // other at its next chunk; the failure is rethrown once both have ended.
+  std::atomic<bool> stop{false};
+  auto chunk_of = [&](int p, index_t c) {
     const std::vector<T*>& total = p == 0 ? grads : sum1_ptrs;
     Part<T>& part = work[size_t(p)];
+    poll_interrupt();  // acts on Python's main thread only: whichever part that thread runs
+    const index_t begin = c * chunk, rows = std::min(chunk, n - begin);
+    const bool first = c == (p == 0 ? 0 : split);
+    sums[p] += forward_backward(layers, loss, Matrix<const T>(x.row(begin), rows, x.cols, x.stride),
+                                Matrix<const T>(y.row(begin), rows, y.cols, y.stride), part.ws,
+                                first ? total : part.grads, scale, &w_t);
+    if (first) return;
+    for (size_t g = 0; g < total.size(); ++g) {
+      const LayerRef<T>& L = layers[g / 2];
+      const index_t size = g % 2 == 0 ? L.in * L.out : L.out;
+      for (index_t i = 0; i < size; ++i) total[g][i] += part.grads[g][i];
+    }
+  };
+  auto run = [&](int p) {
     for (index_t c = p == 0 ? 0 : split, last = p == 0 ? split : chunks; c < last; ++c) {
-      if (p == 0) poll_interrupt();
-      const index_t begin = c * chunk, rows = std::min(chunk, n - begin);
-      const bool first = c == (p == 0 ? 0 : split);
-      sums[p] += forward_backward(layers, loss, Matrix<const T>(x.row(begin), rows, x.cols, x.stride),
-                                  Matrix<const T>(y.row(begin), rows, y.cols, y.stride), part.ws,
-                                  first ? total : part.grads, scale, &w_t);
-      if (first) continue;
-      for (size_t g = 0; g < total.size(); ++g) {
-        const LayerRef<T>& L = layers[g / 2];
-        const index_t size = g % 2 == 0 ? L.in * L.out : L.out;
-        for (index_t i = 0; i < size; ++i) total[g][i] += part.grads[g][i];
+      if (stop.load(std::memory_order_relaxed)) return;
+      try {
+        chunk_of(p, c);
+      } catch (...) {
+        stop.store(true);
+        throw;
       }
     }
   };
