@@ -45,9 +45,12 @@ StepCoefficients<T> step_coefficients(const OptimizerSpec& s, double lr, std::in
   c.one_b1 = T(1.0 - s.beta1);
   c.one_b2 = T(1.0 - s.beta2);
   c.eps = T(s.eps);
-  // Bias corrections in double, then rounded once, as torch computes them from Python floats.
-  c.step_size = T(lr / (1.0 - std::pow(s.beta1, double(step))));
-  c.bc2_sqrt = T(std::sqrt(1.0 - std::pow(s.beta2, double(step))));
+  // Bias corrections in double, then rounded once, as torch computes them from Python floats (Adam's
+  // alone: two pow calls would be a tenth of a tiny network's step).
+  if (s.kind == Optimizer::adam || s.kind == Optimizer::adamw) {
+    c.step_size = T(lr / (1.0 - std::pow(s.beta1, double(step))));
+    c.bc2_sqrt = T(std::sqrt(1.0 - std::pow(s.beta2, double(step))));
+  }
   c.decay = T(1.0 - lr * s.weight_decay);
   c.alpha = T(s.alpha);
   c.one_alpha = T(1.0 - s.alpha);
