@@ -85,6 +85,9 @@ def main(argv=None):
             for r in range(repeats):
                 order = [("fm", ours_cls), ("sk", theirs_cls)][:: 1 if r % 2 == 0 else -1]  # alternate who goes first
                 for lib, cls in order:
+                    # OpenBLAS's and fastmlp's idle threads spin for a while after a call: a pause keeps
+                    # them from taking cores from the other library's fit that comes next.
+                    time.sleep(0.2)
                     extra = {"dtype": args.dtype} if (lib == "fm" and args.dtype) else {}
                     t, s = fit_time(cls, {"random_state": 0, **kw, **extra}, data)
                     times[lib].append(t)
