@@ -122,11 +122,12 @@ struct Helper {
   void loop() {
     std::uint64_t seen = 0;
     for (;;) {
-      // Spin ~100 us for the next item (the steps of an epoch come back to back), then sleep.
+      // Spin up to 2 ms for the next item, then sleep: the steps of an epoch come back to back, and
+      // the Python between epochs, or between L-BFGS's evaluations, takes a few hundred microseconds.
       auto start = std::chrono::steady_clock::now();
       for (int i = 0; posted.load(std::memory_order_acquire) == seen; ++i) {
         relax();
-        if ((i & 255) == 255 && std::chrono::steady_clock::now() - start > std::chrono::microseconds(100)) {
+        if ((i & 255) == 255 && std::chrono::steady_clock::now() - start > std::chrono::milliseconds(2)) {
           std::unique_lock<std::mutex> lock(m);
           sleeping.store(true);
           cv.wait(lock, [&] { return posted.load() != seen; });
@@ -186,6 +187,18 @@ void side_by_side(void (*fn)(void*, int), void* ctx) {
     h->owned.store(false, std::memory_order_release);
     h = nullptr;
   }
+  if (h != nullptr && h->sleeping.load()) {
+    // Waking a sleeping helper takes tens of microseconds, and one that then began part 1 late would
+    // be waited for: this call runs in order, and the helper is only woken (an item with nothing to
+    // take), so that it is spinning, ready, for the calls that follow.
+    h->posted.fetch_add(1);
+    {
+      std::lock_guard<std::mutex> lock(h->m);
+      h->cv.notify_one();
+    }
+    h->owned.store(false, std::memory_order_release);
+    h = nullptr;
+  }
   if (h == nullptr) {  // in order, on this thread
     run_part(fn, ctx, 0, error);
     run_part(fn, ctx, 1, error);
@@ -197,7 +210,7 @@ void side_by_side(void (*fn)(void*, int), void* ctx) {
   h->error = nullptr;
   h->state.store(Helper::kOpen, std::memory_order_release);
   h->posted.fetch_add(1);  // seq_cst, as the helper's `sleeping` store: one of the two sees the other
-  const bool was_sleeping = h->sleeping.load();
+  const bool was_sleeping = h->sleeping.load();  // it fell asleep just now
   if (was_sleeping) {
     std::lock_guard<std::mutex> lock(h->m);
     h->cv.notify_one();
