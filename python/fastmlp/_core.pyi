@@ -7,6 +7,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __version__: str
 cuda_built: bool
+cuda_emulated: bool
 names: dict[str, dict[str, str]]  # kind ("activation", "loss", ...) -> {canonical name: description}
 aliases: dict[str, dict[str, str]]  # kind -> {alias: canonical name}
 
