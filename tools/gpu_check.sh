@@ -64,5 +64,5 @@ timeout 150 python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | 
 step "summary"
 grep -E "passed|failed|error" "$OUT/pytest_cuda.txt" | tail -n 1
 grep -E "ERROR SUMMARY|memcheck skipped" "$OUT/memcheck.txt" | tail -n 1
-tail -n 12 "$OUT/bench_gpu.txt"
+tail -n 22 "$OUT/bench_gpu.txt"
 exit $status

@@ -69,6 +69,9 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
 // limit less the kernel's static arrays): what fastmlp/fused_plan.h plans against.
 std::size_t fused_shared_limit();
 
+// The median seconds of an n x n x n float32 GEMM on device-resident operands (benchmarks/bench_gpu.py).
+double gemm_seconds(index_t n, int repeats);
+
 // The most device memory the GEMM's split-K scratch takes (one per host thread, kept between calls).
 std::size_t gemm_scratch_bytes(std::size_t item);
 
