@@ -142,6 +142,27 @@ def test_fused_fit_losses_match_cpu(loss):
 
 
 @needs_cuda
+def test_fused_cross_entropy_with_class_weights_matches_cpu():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((150, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 150)
+    _fused_fit_agrees_with_cpu([5, 16, 3], "tanh", 3, x, y, "class weights", loss="cross_entropy",
+                               class_weight={0: 0.5, 2: 3.0}, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=40,
+                               epochs=2, seed=1)
+
+
+@needs_cuda
+def test_fused_epochs_replay_their_step_graphs_with_each_epochs_rates():
+    # 67 steps an epoch are captured as graphs of 32, 32 and 3 steps in the first epoch and replayed in
+    # the next ones; a per-step schedule and Adam's bias corrections change every step's coefficients,
+    # which the replayed updates read from the device.
+    x, y = _data(200, 4, 2, 10)
+    _fused_fit_agrees_with_cpu([4, 16, 2], "tanh", 4, x, y, "replayed epochs", weight_atol=1e-4,
+                               optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=3, epochs=3, seed=5,
+                               schedule=fastmlp.schedules.CosineAnnealingLR(T_max=150, interval="step"))
+
+
+@needs_cuda
 def test_fused_fit_with_more_tiles_than_blocks_matches_cpu():
     # 264 blocks of 64 rows cover 16896 rows; a batch of 17000 makes some blocks add a second tile to
     # their slot. Without shuffling and with the full batch, the order is the rows themselves.

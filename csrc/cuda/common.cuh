@@ -30,9 +30,10 @@ namespace cuda {
 #ifndef FASTMLP_LAUNCH
 #define FASTMLP_LAUNCH(kernel, grid, block) kernel<<<grid, block>>>
 #endif
-// The same with `bytes` of dynamic shared memory, which a kernel reaches as FASTMLP_DYNAMIC_SHARED(T, name).
-#ifndef FASTMLP_LAUNCH_SHARED
-#define FASTMLP_LAUNCH_SHARED(kernel, grid, block, bytes) kernel<<<grid, block, bytes>>>
+// The same with `bytes` of dynamic shared memory, which a kernel reaches as FASTMLP_DYNAMIC_SHARED(T, name),
+// on `stream` (a capturing stream records the launch into a graph: fused_train.cu).
+#ifndef FASTMLP_LAUNCH_ON
+#define FASTMLP_LAUNCH_ON(kernel, grid, block, bytes, stream) kernel<<<grid, block, bytes, stream>>>
 #define FASTMLP_DYNAMIC_SHARED(T, name)                               \
   extern __shared__ __align__(16) unsigned char fastmlp_dynamic_shared_[]; \
   T* name = reinterpret_cast<T*>(fastmlp_dynamic_shared_)

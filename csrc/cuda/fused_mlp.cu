@@ -204,20 +204,23 @@ std::size_t fused_shared_limit() {
   return std::size_t(optin) > fixed ? std::size_t(optin) - fixed : 0;
 }
 
-void fused_step(const FusedNet& net, const FusedLoss& loss, int tile_rows, const float* params, const float* x,
-                const float* y, const std::int64_t* order, index_t first, index_t rows, const double* class_weight,
-                double scale, float* slots, double* loss_slots) {
-  std::vector<LayerShape> shapes;
-  for (int l = 0; l < net.layers; ++l) shapes.push_back({net.width[l], net.width[l + 1]});
-  const std::size_t bytes = fused_shared_bytes(shapes, tile_rows);
-  static const bool raised = [] {  // past 48 KiB a kernel must ask for its dynamic shared memory
+void fused_allow_shared_memory() {
+  static const bool done = [] {  // past 48 KiB a kernel must ask for its dynamic shared memory
     CUDA_CHECK(cudaFuncSetAttribute(fused_step_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     int(fused_shared_limit())));
     return true;
   }();
-  (void)raised;
-  FASTMLP_LAUNCH_SHARED(fused_step_kernel, unsigned(fused_blocks(rows, tile_rows)), kFusedThreads, bytes)(
-      net, loss, tile_rows, params, x, y, order, first, rows, class_weight, scale, slots, loss_slots);
+  (void)done;
+}
+
+void fused_step(const FusedNet& net, const FusedLoss& loss, int tile_rows, const float* params, const float* x,
+                const float* y, const std::int64_t* order, index_t first, index_t rows, const double* class_weight,
+                double scale, float* slots, double* loss_slots, cudaStream_t stream) {
+  std::vector<LayerShape> shapes;
+  for (int l = 0; l < net.layers; ++l) shapes.push_back({net.width[l], net.width[l + 1]});
+  FASTMLP_LAUNCH_ON(fused_step_kernel, unsigned(fused_blocks(rows, tile_rows)), kFusedThreads,
+                    fused_shared_bytes(shapes, tile_rows), stream)(net, loss, tile_rows, params, x, y, order, first,
+                                                                   rows, class_weight, scale, slots, loss_slots);
   CUDA_CHECK_LAUNCH();
 }
 

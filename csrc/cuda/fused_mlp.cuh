@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "common.cuh"
 #include "fastmlp/cuda_ops.h"
 #include "fastmlp/fused_plan.h"
 #include "fastmlp/ops.h"
@@ -38,19 +39,24 @@ struct FusedLoss {
 // One block's share of a step: rows [first, first + rows) of the epoch's order (order null: no
 // shuffle, the rows themselves) in tiles of plan rows, blocks = min(tiles, kFusedMaxSlots). Block z
 // writes its gradient sum to slots + z * net.params and its loss sum (times loss.factor) to
-// loss_slots[z]. The gradient is scale * d(loss sum)/d(parameters).
+// loss_slots[z]. The gradient is scale * d(loss sum)/d(parameters). Enqueued on `stream`.
 void fused_step(const FusedNet& net, const FusedLoss& loss, int tile_rows, const float* params, const float* x,
                 const float* y, const std::int64_t* order, index_t first, index_t rows, const double* class_weight,
-                double scale, float* slots, double* loss_slots);
+                double scale, float* slots, double* loss_slots, cudaStream_t stream);
 
 // Blocks (= slots) a step of `rows` rows takes.
 index_t fused_blocks(index_t rows, int tile_rows);
 
+// Lets fused_step use the shared memory fused_plan planned with (once per process, before a capture).
+void fused_allow_shared_memory();
+
 // params -= the optimizer's step for the gradient sum of slots [0, slot_count) (each clamped to
-// [-clip_value, clip_value] when clip_value > 0); acc[0] += loss_weight * (sum of loss_slots).
-void fused_update(const OptimizerSpec& spec, const StepCoefficients<float>& c, float* params, float* const* state,
+// [-clip_value, clip_value] when clip_value > 0), with the step's coefficients read from the device
+// (coefs: so that a captured step takes each epoch's new ones); acc[0] += loss_weight * (sum of
+// loss_slots). Enqueued on `stream`.
+void fused_update(Optimizer kind, StateBuffers<float> state, const StepCoefficients<float>* coefs, float* params,
                   const float* slots, index_t slot_count, index_t count, double clip_value, const double* loss_slots,
-                  double loss_weight, double* acc);
+                  double loss_weight, double* acc, cudaStream_t stream);
 
 // The fused trainer, and the device bytes it holds (trainer_bytes' fused case).
 std::unique_ptr<TrainerBase> make_fused_trainer(std::vector<LayerRef<float>> layers, Matrix<const float> x,

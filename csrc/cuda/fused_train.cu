@@ -1,9 +1,13 @@
 // The trainer of the fused path (fastmlp/fused_plan.h says when): the epoch of cuda/train_loop.cu's
 // Trainer with each step as two launches, fused_step and fused_update, and nothing else on the way:
 // the rows are gathered through the epoch's order inside fused_step, the loss is summed on the device,
-// the host only computes the optimizer's step coefficients and enqueues. Parameters and optimizer state
-// live in flat device arrays (one pointer each for the update), copied from and to the caller's
-// per-layer arrays at each epoch's start and end, as the GEMM path's trainer does.
+// and the optimizer's coefficients of every step of the epoch go up in one copy. Steps are captured
+// once as CUDA graphs, a few at a time, and replayed every epoch: the host launches one graph for up
+// to 32 steps (2^16 rows at the most, so that Ctrl-C, looked at between graphs, still stops within
+// milliseconds), so at small batches the launches' own cost no longer sets the pace.
+// Parameters and optimizer state live in flat device arrays (one pointer each for the update),
+// copied from and to the caller's per-layer arrays at each epoch's start and end, as the GEMM path's
+// trainer does.
 #include <algorithm>
 #include <exception>
 #include <vector>
@@ -15,6 +19,51 @@
 namespace fastmlp {
 namespace cuda {
 namespace {
+
+// A stream and the graphs captured on it, released with the trainer.
+class StepGraphs {
+ public:
+  StepGraphs() { CUDA_CHECK(cudaStreamCreate(&stream_)); }
+  StepGraphs(const StepGraphs&) = delete;
+  StepGraphs& operator=(const StepGraphs&) = delete;
+  ~StepGraphs() {
+    for (cudaGraphExec_t g : graphs_)
+      if (g) cudaGraphExecDestroy(g);
+    cudaStreamDestroy(stream_);  // no throw from a destructor; a failure shows at the next call
+  }
+
+  // Launches graph i on the stream; the first time, what enqueue(stream) enqueues is captured into it.
+  template <class Enqueue>
+  void run(size_t i, Enqueue&& enqueue) {
+    if (graphs_.size() <= i) graphs_.resize(i + 1, nullptr);
+    if (!graphs_[i]) {
+      cudaGraph_t graph = nullptr;
+      CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      try {
+        enqueue(stream_);
+      } catch (...) {
+        if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+        throw;
+      }
+      CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+      cudaGraphExec_t exec = nullptr;
+      const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      CUDA_CHECK(err);
+      graphs_[i] = exec;
+    }
+    CUDA_CHECK(cudaGraphLaunch(graphs_[i], stream_));
+  }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  std::vector<cudaGraphExec_t> graphs_;
+};
+
+// Steps per graph: at most 32, and at most 2^16 rows.
+index_t steps_per_graph(index_t batch) {
+  return std::max<index_t>(1, std::min<index_t>(32, (index_t(1) << 16) / batch));
+}
 
 class FusedTrainer final : public TrainerBase {
  public:
@@ -41,8 +90,14 @@ class FusedTrainer final : public TrainerBase {
     loss_.factor = opt.loss.factor;
     if (opt.loss.class_weight) class_weight_ = to_device(opt.loss.class_weight, host_.back().out);
     params_ = DeviceBuffer<float>(net_.params);
-    for (size_t s = 0; s < host_.front().w_state.size(); ++s) state_.emplace_back(net_.params);
-    for (auto& s : state_) state_ptr_.push_back(s.get());
+    for (size_t s = 0; s < host_.front().w_state.size(); ++s) state_buffers_.emplace_back(net_.params);
+    for (auto& s : state_buffers_) state_ptr_.push_back(s.get());
+    // Which buffers the update reads depends on the hyperparameters only, not on the step.
+    state_ = state_buffers(opt_.optimizer.kind, step_coefficients<float>(opt_.optimizer, opt_.optimizer.lr, 1),
+                           state_ptr_.data());
+    coefs_host_.resize(size_t(steps_per_epoch()));
+    coefs_ = DeviceBuffer<StepCoefficients<float>>(steps_per_epoch());
+    fused_allow_shared_memory();
     const index_t blocks = fused_blocks(batch_, plan_.rows);
     slots_ = DeviceBuffer<float>(blocks * net_.params);
     loss_slots_ = DeviceBuffer<double>(blocks);
@@ -55,8 +110,9 @@ class FusedTrainer final : public TrainerBase {
   index_t steps_per_epoch() const override { return opt_.drop_last ? n_ / batch_ : (n_ + batch_ - 1) / batch_; }
 
   std::size_t allocated_bytes() const override {
-    return sizeof(float) * std::size_t(x_.size() + y_.size() + params_.size() * index_t(1 + state_.size()) +
+    return sizeof(float) * std::size_t(x_.size() + y_.size() + params_.size() * index_t(1 + state_buffers_.size()) +
                                        slots_.size()) +
+           sizeof(StepCoefficients<float>) * std::size_t(coefs_.size()) +
            sizeof(double) * std::size_t(loss_slots_.size() + acc_.size()) +
            sizeof(std::int64_t) * std::size_t(order_.size());
   }
@@ -69,28 +125,25 @@ class FusedTrainer final : public TrainerBase {
       permutation(opt_.seed, epoch, order_host_.data(), n_);
       order_.upload(order_host_.data(), n_);
     }
+    const index_t steps = steps_per_epoch(), chunk = steps_per_graph(batch_);
+    for (index_t s = 0; s < steps; ++s)
+      coefs_host_[size_t(s)] = step_coefficients<float>(opt_.optimizer, lr[s], step + 1 + s);
+    coefs_.upload(coefs_host_.data(), steps);
     CUDA_CHECK(cudaMemset(acc_.get(), 0, sizeof(double)));
-    const index_t steps = steps_per_epoch(), terms = loss_terms_per_row(opt_.loss, host_.back().out);
     index_t seen = 0;
-    for (index_t s = 0; s < steps; ++s) {
-      const index_t first = s * batch_, rows = std::min(batch_, n_ - first);
+    for (index_t begin = 0; begin < steps; begin += chunk) {
+      const index_t end = std::min(steps, begin + chunk);
       try {
         poll_interrupt();  // Ctrl-C: the host gets the weights and state of the steps done, then it raises
-        // The batch mean: the gradient is scaled by 1 / (rows x terms), and the epoch sum gets the
-        // batch's mean loss times its rows (as the GEMM path's loss_and_grad).
-        const double scale = 1.0 / double(rows * terms);
-        fused_step(net_, loss_, plan_.rows, params_.get(), x_.get(), y_.get(), order_.size() ? order_.get() : nullptr,
-                   first, rows, class_weight_.get(), scale, slots_.get(), loss_slots_.get());
-        const StepCoefficients<float> c = step_coefficients<float>(opt_.optimizer, lr[s], step + 1);
-        fused_update(opt_.optimizer, c, params_.get(), state_ptr_.data(), slots_.get(),
-                     fused_blocks(rows, plan_.rows), net_.params, opt_.clip_grad_value, loss_slots_.get(),
-                     double(rows) * scale, acc_.get());
+        graphs_.run(size_t(begin / chunk), [&](cudaStream_t stream) {
+          for (index_t s = begin; s < end; ++s) enqueue_step(s, stream);
+        });
       } catch (...) {
         copy_parameters(false);
         throw;
       }
-      ++step;
-      seen += rows;
+      step += end - begin;
+      seen = std::min(n_, end * batch_);
     }
     double sum = 0.0;
     acc_.download(&sum, 1);  // synchronizes: an execution error of any step surfaces here
@@ -101,6 +154,19 @@ class FusedTrainer final : public TrainerBase {
   }
 
  private:
+  // Step s of every epoch: its rows, its gradient, its update with the coefficients coefs_[s].
+  void enqueue_step(index_t s, cudaStream_t stream) {
+    const index_t first = s * batch_, rows = std::min(batch_, n_ - first);
+    // The batch mean: the gradient is scaled by 1 / (rows x terms), and the epoch sum gets the batch's
+    // mean loss times its rows (as the GEMM path's loss_and_grad).
+    const double scale = 1.0 / double(rows * loss_terms_per_row(opt_.loss, host_.back().out));
+    fused_step(net_, loss_, plan_.rows, params_.get(), x_.get(), y_.get(), order_.size() ? order_.get() : nullptr,
+               first, rows, class_weight_.get(), scale, slots_.get(), loss_slots_.get(), stream);
+    fused_update(opt_.optimizer.kind, state_, coefs_.get() + s, params_.get(), slots_.get(),
+                 fused_blocks(rows, plan_.rows), net_.params, opt_.clip_grad_value, loss_slots_.get(),
+                 double(rows) * scale, acc_.get(), stream);
+  }
+
   // Between the caller's per-layer arrays and the flat device ones: to the device (up) or back.
   void copy_parameters(bool up) {
     for (size_t l = 0; l < host_.size(); ++l) {
@@ -108,9 +174,9 @@ class FusedTrainer final : public TrainerBase {
       const index_t w = net_.w_off[l], b = net_.b_off[l];
       copy(L.w, params_.get() + w, L.in * L.out, up);
       copy(L.b, params_.get() + b, L.out, up);
-      for (size_t s = 0; s < state_.size(); ++s) {
-        copy(L.w_state[s], state_[s].get() + w, L.in * L.out, up);
-        copy(L.b_state[s], state_[s].get() + b, L.out, up);
+      for (size_t s = 0; s < state_buffers_.size(); ++s) {
+        copy(L.w_state[s], state_buffers_[s].get() + w, L.in * L.out, up);
+        copy(L.b_state[s], state_buffers_[s].get() + b, L.out, up);
       }
     }
   }
@@ -131,11 +197,15 @@ class FusedTrainer final : public TrainerBase {
   FusedNet net_;
   FusedLoss loss_;
   DeviceBuffer<float> x_, y_, params_, slots_;
-  std::vector<DeviceBuffer<float>> state_;
+  std::vector<DeviceBuffer<float>> state_buffers_;
   std::vector<float*> state_ptr_;
   DeviceBuffer<double> loss_slots_, acc_, class_weight_;
   std::vector<std::int64_t> order_host_;
   DeviceBuffer<std::int64_t> order_;
+  StateBuffers<float> state_;  // the optimizer's buffers as its update reads them
+  std::vector<StepCoefficients<float>> coefs_host_;
+  DeviceBuffer<StepCoefficients<float>> coefs_;  // this epoch's coefficients, one per step
+  StepGraphs graphs_;  // last: its graphs are released before the buffers they point into
 };
 
 }  // namespace
@@ -152,12 +222,14 @@ std::size_t fused_trainer_bytes(const std::vector<LayerShape>& layers, index_t n
   for (const auto& L : layers) params += L.in * L.out + L.out;
   const index_t blocks = fused_blocks(batch, plan.rows);
   const bool gather = options.shuffle && batch < n;
+  const index_t steps = options.drop_last ? n / batch : (n + batch - 1) / batch;
   // The data set (targets as wide as the outputs), parameters and optimizer state, the slots; the
-  // loss slots and the epoch sum; the order when shuffling. (Small: no overflow check needed past the
+  // loss slots and the epoch sum; the order when shuffling; each step's optimizer coefficients. (Small: no overflow check needed past the
   // data set's own size, which the caller has allocated on the host.)
   return sizeof(float) * std::size_t(n * (layers.front().in + layers.back().out) + params * (1 + state_buffers) +
                                      blocks * params) +
-         sizeof(double) * std::size_t(blocks + 1) + sizeof(std::int64_t) * std::size_t(gather ? n : 0);
+         sizeof(double) * std::size_t(blocks + 1) + sizeof(std::int64_t) * std::size_t(gather ? n : 0) +
+         sizeof(StepCoefficients<float>) * std::size_t(steps);
 }
 
 }  // namespace cuda

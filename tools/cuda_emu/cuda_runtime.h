@@ -42,6 +42,7 @@ struct dim3 {
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1 };
 enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
@@ -103,6 +104,60 @@ inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cud
 }
 inline cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
   std::memset(p, value, bytes);
+  return cudaSuccess;
+}
+
+// Streams and graphs. Work on a stream runs at once (the emulated device is synchronous), except while
+// the stream captures: then each launch is recorded with its arguments, and launching the graph made
+// of them replays the launches in order, as the device would.
+struct CUstream_st {
+  bool capturing = false;
+  std::vector<std::function<void()>> recorded;
+};
+struct CUgraph_st {
+  std::vector<std::function<void()>> work;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> work;
+};
+using cudaStream_t = CUstream_st*;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
+
+inline cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  *s = new CUstream_st;
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  s->capturing = true;
+  s->recorded.clear();
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
+  *g = new CUgraph_st{std::move(s->recorded)};
+  s->recorded.clear();
+  s->capturing = false;
+  return cudaSuccess;
+}
+inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* e, cudaGraph_t g, unsigned long long) {
+  *e = new CUgraphExec_st{g->work};
+  return cudaSuccess;
+}
+inline cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
+  for (auto& work : e->work) work();
+  return cudaSuccess;
+}
+inline cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+  delete g;
+  return cudaSuccess;
+}
+inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+  delete e;
   return cudaSuccess;
 }
 
@@ -261,11 +316,17 @@ inline dim3 as_dim3(unsigned n) { return dim3(n); }
 inline dim3 as_dim3(int n) { return dim3(unsigned(n)); }
 
 template <class Kernel>
-auto launch(dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0) {
+auto launch(dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
   return [=](auto... args) {
-    dynamic_shared.resize((shared_bytes + sizeof(double) - 1) / sizeof(double));
-    dynamic_shared_bytes = shared_bytes;
-    run_grid(grid, block, kernel, args...);
+    auto run = [=] {
+      dynamic_shared.resize((shared_bytes + sizeof(double) - 1) / sizeof(double));
+      dynamic_shared_bytes = shared_bytes;
+      run_grid(grid, block, kernel, args...);
+    };
+    if (stream && stream->capturing)
+      stream->recorded.push_back(run);  // the arguments as they are now, as a captured launch keeps them
+    else
+      run();
   };
 }
 
@@ -275,6 +336,6 @@ inline void __syncthreads() { fastmlp_emu::yield_to_scheduler(); }
 
 #define FASTMLP_LAUNCH(kernel, grid, block) \
   ::fastmlp_emu::launch(::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel)
-#define FASTMLP_LAUNCH_SHARED(kernel, grid, block, bytes) \
-  ::fastmlp_emu::launch(::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel, bytes)
+#define FASTMLP_LAUNCH_ON(kernel, grid, block, bytes, stream) \
+  ::fastmlp_emu::launch(::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel, bytes, stream)
 #define FASTMLP_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::fastmlp_emu::dynamic_shared.data())
