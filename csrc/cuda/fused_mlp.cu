@@ -18,9 +18,14 @@
 // too: each block adds its tiles' a^T g into its own slot of global memory (no atomics), and
 // fused_update adds the slots in slot order, so the sum, and the fit, has the same bits on every run.
 //
-// Napkin math (width 128, 4 hidden layers, batch 2^14, R = 32): 6 x 66 K parameters x 16 K rows =
-// 6.4 GFLOP per step, ~0.1 ms at 60 TFLOP/s; the slots add a write and a read of blocks x 66 K floats
-// (264 blocks: 70 MB, ~15 us at 4.8 TB/s), the rows a read of 2^14 x 129 floats.
+// Napkin math (width 128, 4 hidden layers, batch 2^14, an H200: R = 64, 256 blocks): 6 x 66 K
+// parameters x 16 K rows = 6.4 GFLOP a step, ~0.1 ms at 60 TFLOP/s; the slots add a write and a read of
+// 256 x 66 K floats (68 MB, ~15 us at 4.8 TB/s), the rows a read of 2^14 x 129 floats. The weights are
+// the open question: the activations take nearly all the shared memory, so little is left for L1, and
+// each tile re-reads its layer's weights from L2, one float per 4 multiply-adds (2 FLOP per byte: near
+// 20 TFLOP/s at ~10 TB/s of L2). Staging each layer's weights in shared memory instead, with fewer
+// activations kept there (tiny-cuda-nn writes its forward activations to global memory), is the next
+// version to try once benchmarks/bench_gpu.py has measured this one on a GPU.
 #include <algorithm>
 #include <vector>
 
