@@ -11,6 +11,10 @@ multiple of float32's eps times the sums' lengths (widths <= 128, batches <= 129
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -200,3 +204,34 @@ def test_the_gemm_path_takes_what_the_fused_kernel_leaves():
     assert path([4, 16, 1], "float64") == "cuda-gemm"
     assert path([4, 16, 1], clip_grad_norm=1.0) == "cuda-gemm"
     assert fastmlp.MLP([4, 16, 1], seed=0).fit(x, y, optimizer=sgd, epochs=1).params["path"] == "cpu"
+
+
+CTRL_C_FIT = """
+import json, os, signal, threading, time, numpy as np, fastmlp
+rng = np.random.default_rng(0)
+x = rng.standard_normal((400_000, 32)).astype(np.float32); y = x[:, :1] * x[:, 1:2]
+model = fastmlp.MLP([32, 64, 64, 1], seed=0, device="cuda")
+initial = model.get_weights()
+threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+start = time.perf_counter()
+try:
+    hist = model.fit(x, y, optimizer=fastmlp.optim.SGD(lr=1e-3), batch_size=64, epochs=1000)
+    print("NOT INTERRUPTED")
+except KeyboardInterrupt:
+    took = time.perf_counter() - start - 1.0
+    finite = all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights())
+    same = all(a.tobytes() == c.tobytes() for (a, _), (c, _) in zip(initial, model.get_weights()))
+    print(json.dumps({"after_signal_s": took, "finite": bool(finite), "initial": same, "step": model._opt["step"]}))
+"""
+
+
+@needs_cuda
+def test_ctrl_c_stops_a_fused_fit_between_its_step_graphs():
+    # 6250 steps an epoch, in graphs of 32: the host looks at Ctrl-C between graphs and keeps at most
+    # two in flight, so the fit stops within a second with the weights of the steps it ran.
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_FIT], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line != "NOT INTERRUPTED"
+    out = json.loads(line)
+    assert out["after_signal_s"] < 1.0 and out["finite"] and not out["initial"] and out["step"] > 0, out

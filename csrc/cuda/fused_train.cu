@@ -20,16 +20,23 @@ namespace fastmlp {
 namespace cuda {
 namespace {
 
-// A stream and the graphs captured on it, released with the trainer.
+// A stream and the graphs captured on it, released with the trainer. At most two graphs are in flight:
+// the host waits for the one before the last before it launches another, so the device stays busy
+// while the host never runs more than a graph ahead (Ctrl-C, seen by the host, then waits for two
+// graphs' work at the most, not for a queue of a thousand launches).
 class StepGraphs {
  public:
-  StepGraphs() { CUDA_CHECK(cudaStreamCreate(&stream_)); }
+  StepGraphs() {
+    CUDA_CHECK(cudaStreamCreate(&stream_));
+    for (cudaEvent_t& e : done_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  }
   StepGraphs(const StepGraphs&) = delete;
   StepGraphs& operator=(const StepGraphs&) = delete;
-  ~StepGraphs() {
+  ~StepGraphs() {  // no throw from a destructor; a failure shows at the next call
     for (cudaGraphExec_t g : graphs_)
       if (g) cudaGraphExecDestroy(g);
-    cudaStreamDestroy(stream_);  // no throw from a destructor; a failure shows at the next call
+    for (cudaEvent_t e : done_) cudaEventDestroy(e);
+    cudaStreamDestroy(stream_);
   }
 
   // Launches graph i on the stream; the first time, what enqueue(stream) enqueues is captured into it.
@@ -52,11 +59,16 @@ class StepGraphs {
       CUDA_CHECK(err);
       graphs_[i] = exec;
     }
+    cudaEvent_t& done = done_[launched_++ % 2];
+    if (launched_ > 2) CUDA_CHECK(cudaEventSynchronize(done));  // the graph before the last has finished
     CUDA_CHECK(cudaGraphLaunch(graphs_[i], stream_));
+    CUDA_CHECK(cudaEventRecord(done, stream_));
   }
 
  private:
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t done_[2] = {nullptr, nullptr};
+  std::uint64_t launched_ = 0;
   std::vector<cudaGraphExec_t> graphs_;
 };
 

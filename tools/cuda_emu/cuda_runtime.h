@@ -152,6 +152,20 @@ inline cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
   for (auto& work : e->work) work();
   return cudaSuccess;
 }
+// Events: what they wait for has already happened on the synchronous emulated device.
+struct CUevent_st {};
+using cudaEvent_t = CUevent_st*;
+constexpr unsigned cudaEventDisableTiming = 2;
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  *e = new CUevent_st;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 inline cudaError_t cudaGraphDestroy(cudaGraph_t g) {
   delete g;
   return cudaSuccess;
