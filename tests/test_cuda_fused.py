@@ -167,6 +167,28 @@ def test_fused_epochs_replay_their_step_graphs_with_each_epochs_rates():
 
 
 @needs_cuda
+def test_fused_fit_sees_weights_changed_between_epochs():
+    # The weights go up at every epoch's start (the captured graphs read them where they are), so a
+    # callback's edit counts as on the CPU.
+    x, y = _data(120, 4, 1, 11)
+    out = {}
+    for device in ("cpu", "cuda"):
+        model = fastmlp.MLP([4, 16, 1], activation="tanh", seed=0, device=device)
+
+        def halve(epoch, logs, model=model):
+            if epoch == 0:
+                model.weights[0][...] *= 0.5
+
+        hist = model.fit(x, y, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=32, epochs=3, seed=2,
+                         callbacks=[fastmlp.LambdaCallback(on_epoch_end=halve)])
+        out[device] = (hist, model)
+    assert out["cuda"][0].params["path"] == "cuda-fused"
+    _assert_close(out["cuda"][0].history["loss"], out["cpu"][0].history["loss"], 1e-4, 1e-6, "losses")
+    for i, (got, want) in enumerate(zip(out["cuda"][1].weights, out["cpu"][1].weights)):
+        _assert_close(got, want, 1e-4, 2e-5, f"weight {i}")
+
+
+@needs_cuda
 def test_fused_fit_with_more_tiles_than_blocks_matches_cpu():
     # 264 blocks of 64 rows cover 16896 rows; a batch of 17000 makes some blocks add a second tile to
     # their slot. Without shuffling and with the full batch, the order is the rows themselves.
