@@ -3,6 +3,8 @@
 // bias + activation), loss and gradient, backward, clipping, update — all kernel launches, no host
 // round trip. The epoch's order is drawn on the host (the same Philox permutation as the CPU) and
 // uploaded once per epoch. Also here: device queries, matmul and the forward pass for predict().
+// Narrow float32 networks train on the fused path instead (fused_train.cu): make_trainer asks
+// fastmlp/fused_plan.h, the one place that decides.
 #include <algorithm>
 #include <cstdio>
 #include <exception>
