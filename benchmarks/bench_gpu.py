@@ -6,21 +6,23 @@ Training: MLPs of 4 hidden layers of width 64 and of width 128 (inputs as wide, 
 at batch 2^10, 2^14, 2^18 and 2^20, with SGD and with Adam: shuffled mini-batches of a data set that
 stays on the GPU for both libraries (fastmlp moves it once per fit; its epochs are timed inside one fit,
 each ending when the weights are back on the host). Per config: samples per second of each, their
-ratio, and the path fastmlp took ("cuda-fused": the fused narrow-MLP kernel, two launches a step;
-"cuda-gemm": per-layer GEMMs). Times are medians of repeated epochs after a warm-up epoch.
+ratio, and the path fastmlp took ("cuda-fused": the fused narrow-MLP kernel, two launches a step, timed
+in each version listed by --fused-kernels; "cuda-gemm": per-layer GEMMs). Times are medians of repeated
+epochs after a warm-up epoch.
 GEMM: C = A B at n = 4096, float32, operands already on the device, median of repeats, against
 torch.matmul on the same card.
 
 A time budget (--budget seconds, 110 by default: gpu_check.sh stops the script at 150 s) bounds the
 run: no config starts past it, and those not reached are listed as skipped.
 
-    python benchmarks/bench_gpu.py [--repeats 3] [--budget 110] [--json out.json]
+    python benchmarks/bench_gpu.py [--repeats 3] [--budget 110] [--fused-kernels 1,2] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -119,6 +121,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--budget", type=float, default=110.0, help="seconds; configs past it are skipped")
+    p.add_argument("--fused-kernels", default="1,2",
+                   help="versions of the fused kernel to time (FASTMLP_FUSED_KERNEL), comma-separated")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     if not fastmlp.cuda_available():
@@ -143,7 +147,7 @@ def main(argv=None):
                            "train": results, "skipped": skipped, "gemm": gemm,
                            "seconds": time.perf_counter() - start}, f, indent=1)
 
-    print(f"{'width':>5} {'batch':>8} {'opt':>4} {'path':>10} {'fastmlp samples/s':>18} {'torch samples/s':>16} "
+    print(f"{'width':>5} {'batch':>8} {'opt':>4} {'path':>12} {'fastmlp samples/s':>18} {'torch samples/s':>16} "
           f"{'ratio':>7}")
     for batch in ORDER:
         steps = STEPS[batch]
@@ -154,17 +158,22 @@ def main(argv=None):
                 if time.perf_counter() - start > args.budget:
                     skipped.append(f"{width}x4 b{batch} {opt}")
                     continue
-                tf, path = fastmlp_step_seconds(x, y, width, batch, steps, opt, args.repeats)
                 tt = torch_step_seconds(torch, x, y, width, batch, steps, opt, args.repeats) if torch else None
-                r = {"width": width, "hidden_layers": 4, "batch": batch, "optimizer": opt, "path": path,
-                     "samples_per_s_fastmlp": batch / tf, "samples_per_s_torch": tt and batch / tt,
-                     "ratio": tt and tt / tf}
-                results.append(r)
-                torch_col = f"{r['samples_per_s_torch']:16.3g}" if tt else f"{'-':>16}"
-                ratio_col = f"{r['ratio']:6.2f}x" if tt else f"{'-':>7}"
-                print(f"{width:>5} {batch:>8} {opt:>4} {path:>10} {r['samples_per_s_fastmlp']:18.3g} {torch_col} "
-                      f"{ratio_col}", flush=True)
-                save()
+                for kernel in args.fused_kernels.split(","):  # the fused kernel's versions, side by side
+                    os.environ["FASTMLP_FUSED_KERNEL"] = kernel
+                    tf, path = fastmlp_step_seconds(x, y, width, batch, steps, opt, args.repeats)
+                    path += f" v{kernel}" if path == "cuda-fused" else ""
+                    r = {"width": width, "hidden_layers": 4, "batch": batch, "optimizer": opt, "path": path,
+                         "samples_per_s_fastmlp": batch / tf, "samples_per_s_torch": tt and batch / tt,
+                         "ratio": tt and tt / tf}
+                    results.append(r)
+                    torch_col = f"{r['samples_per_s_torch']:16.3g}" if tt else f"{'-':>16}"
+                    ratio_col = f"{r['ratio']:6.2f}x" if tt else f"{'-':>7}"
+                    print(f"{width:>5} {batch:>8} {opt:>4} {path:>12} {r['samples_per_s_fastmlp']:18.3g} "
+                          f"{torch_col} {ratio_col}", flush=True)
+                    save()
+                    if not path.startswith("cuda-fused"):
+                        break  # the GEMM path has no versions
     if skipped:
         print(f"skipped (past the {args.budget:g} s budget): {', '.join(skipped)}")
     t_t = gemm["s_torch"]

@@ -47,8 +47,24 @@ def test_fused_plan_takes_narrow_float32_networks_and_says_why_not():
     assert plan([4, 16, 1], data_parallel=True)[0] == 0
     assert plan([128] * 6, shared_limit=48 * 1024)[0] == 0  # 16 rows of it need 57 KiB
     assert plan([64, 64, 1], shared_limit=48 * 1024)[0] == 32
+
+
+def test_fused_plan_of_the_staged_weights_version_makes_room_for_them(monkeypatch):
+    sizes = [128] * 5 + [1]  # 4 hidden layers of 128: 64 rows of activations take 224 KiB
+    assert plan(sizes)[0] == 64
+    monkeypatch.setenv("FASTMLP_FUSED_KERNEL", "2")
+    assert plan(sizes)[0] == 32  # and 64.5 KiB of one layer's weights
+    assert plan([4, 16, 1])[0] == 64
     with pytest.raises(ValueError, match="layer size"):
         plan([4, 0, 1])
+
+
+@pytest.fixture(params=["1", "2"])
+def fused_kernel(request, monkeypatch):
+    """The fused kernel's version (FASTMLP_FUSED_KERNEL): 1 reads each layer's weights from global memory,
+    2 stages them in shared memory."""
+    monkeypatch.setenv("FASTMLP_FUSED_KERNEL", request.param)
+    return request.param
 
 
 def _data(n, k, m, seed):
@@ -79,8 +95,9 @@ def _assert_close(got, want, rtol, atol, what):
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     err = np.abs(got - want)
     allowed = atol + rtol * np.abs(want)
+    rel = np.max(err / (np.abs(want) + 1e-30))
     assert np.all(err <= allowed), (f"{what}: max abs error {err.max():.3e} (allowed there "
-                                    f"{allowed.ravel()[err.argmax()]:.3e}), max rel {np.max(err / (np.abs(want) + 1e-30)):.3e}")
+                                    f"{allowed.ravel()[err.argmax()]:.3e}), max rel {rel:.3e}")
 
 
 OPTIMIZERS = [fastmlp.optim.SGD(lr=0.05, momentum=0.9), fastmlp.optim.Adam(lr=1e-2)]
@@ -91,7 +108,7 @@ OPTIMIZERS = [fastmlp.optim.SGD(lr=0.05, momentum=0.9), fastmlp.optim.Adam(lr=1e
 @pytest.mark.parametrize("width", [16, 48, 64, 128])
 @pytest.mark.parametrize("batch", [1, 3, 127, 129])
 @pytest.mark.parametrize("opt", OPTIMIZERS, ids=lambda o: o.name)
-def test_fused_fit_matches_reference_and_cpu(batch, width, depth, opt):
+def test_fused_fit_matches_reference_and_cpu(batch, width, depth, opt, fused_kernel):
     # Two epochs of a data set a little longer than two batches (a short last batch), so the order,
     # the tiles' tail rows and the optimizer state over steps are all in play.
     n = 2 * batch + 1
@@ -122,7 +139,7 @@ def _fused_fit_agrees_with_cpu(sizes, activation, init_seed, x, y, what, weight_
 
 @needs_cuda
 @pytest.mark.parametrize("activation", ["identity", "relu", "sigmoid", "leaky_relu", "step"])
-def test_fused_fit_activations_match_cpu(activation):
+def test_fused_fit_activations_match_cpu(activation, fused_kernel):
     x, y = _data(300, 6, 2, 1)
     _fused_fit_agrees_with_cpu([6, 48, 32, 2], activation, 2, x, y, activation, optimizer=fastmlp.optim.Adam(lr=1e-2),
                                batch_size=77, epochs=3, seed=1, clip_grad_value=0.5)
@@ -189,7 +206,7 @@ def test_fused_fit_sees_weights_changed_between_epochs():
 
 
 @needs_cuda
-def test_fused_fit_with_more_tiles_than_blocks_matches_cpu():
+def test_fused_fit_with_more_tiles_than_blocks_matches_cpu(fused_kernel):
     # 264 blocks of 64 rows cover 16896 rows; a batch of 17000 makes some blocks add a second tile to
     # their slot. Without shuffling and with the full batch, the order is the rows themselves.
     x, y = _data(17000, 3, 1, 6)
@@ -198,7 +215,7 @@ def test_fused_fit_with_more_tiles_than_blocks_matches_cpu():
 
 
 @needs_cuda
-def test_fused_fit_is_deterministic():
+def test_fused_fit_is_deterministic(fused_kernel):
     # Several blocks per step (1000 rows: 16 tiles of 64), summed through the slots in a fixed order.
     x, y = _data(3000, 8, 2, 7)
     out = []

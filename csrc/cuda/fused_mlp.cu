@@ -11,6 +11,11 @@
 // read 32 neighbouring weights (one coalesced line) and the same few activation rows (a broadcast).
 // Per k it loads 8 values for 16 multiply-adds.
 //
+// Two versions, side by side until a GPU has measured them (fastmlp/fused_plan.h picks; benchmarks/
+// bench_gpu.py times both): version 1 reads each layer's weights from global memory; version 2
+// (FASTMLP_FUSED_KERNEL=2) first copies them into shared memory, rows padded by one float so that
+// input_grads' column reads hit 32 different banks, at the price of fewer rows per tile.
+//
 // tiny-cuda-nn's FullyFusedMLP, for comparison (half precision, tensor-core fragments): a block owns
 // 16 x N rows, each warp a 16-column slice of a layer's output with its weights in registers, the
 // activations in shared memory padded against bank conflicts; its weight gradients are separate
@@ -56,8 +61,9 @@ __device__ void tile_product(int len, LoadA a, LoadB b, float (&acc)[4][4]) {
   }
 }
 
-// out (n x m) = act(in (n x k) w (k x m) + b): thread tiles of rows r0..r0+3 and columns j0 + c groups.
-__device__ void layer_forward(const float* in, float* out, const float* __restrict__ w, const float* __restrict__ b,
+// out (n x m) = act(in (n x k) w (k x m) + b), w's rows ldw apart: thread tiles of rows r0..r0+3 and
+// columns j0 + c groups.
+__device__ void layer_forward(const float* in, float* out, const float* w, int ldw, const float* __restrict__ b,
                               int k, int m, int n, Activation act, float slope) {
   const int groups = (m + 3) / 4, quads = (n + 3) / 4;
   for (int e = threadIdx.x; e < quads * groups; e += blockDim.x) {
@@ -65,7 +71,7 @@ __device__ void layer_forward(const float* in, float* out, const float* __restri
     float acc[4][4];
     tile_product(
         k, [&](int i, int t) { return r0 + i < n ? in[(r0 + i) * k + t] : 0.0f; },
-        [&](int c, int t) { return j0 + c * groups < m ? w[t * m + j0 + c * groups] : 0.0f; }, acc);
+        [&](int c, int t) { return j0 + c * groups < m ? w[t * ldw + j0 + c * groups] : 0.0f; }, acc);
     for (int i = 0; i < 4 && r0 + i < n; ++i)
       for (int c = 0; c < 4 && j0 + c * groups < m; ++c) {
         const int j = j0 + c * groups;
@@ -98,7 +104,7 @@ __device__ void weight_grads(const float* a, const float* g, int k, int m, int n
 }
 
 // gin (n x k) = (g (n x m) w^T) * act'(a), a = the previous layer's output: the gradient one layer down.
-__device__ void input_grads(const float* g, const float* __restrict__ w, const float* a, int k, int m, int n,
+__device__ void input_grads(const float* g, const float* w, int ldw, const float* a, int k, int m, int n,
                             Activation act, float slope, float* gin) {
   const int groups = (k + 3) / 4, quads = (n + 3) / 4;
   for (int e = threadIdx.x; e < quads * groups; e += blockDim.x) {
@@ -106,13 +112,27 @@ __device__ void input_grads(const float* g, const float* __restrict__ w, const f
     float acc[4][4];
     tile_product(
         m, [&](int i, int j) { return r0 + i < n ? g[(r0 + i) * m + j] : 0.0f; },
-        [&](int c, int j) { return t0 + c * groups < k ? w[(t0 + c * groups) * m + j] : 0.0f; }, acc);
+        [&](int c, int j) { return t0 + c * groups < k ? w[(t0 + c * groups) * ldw + j] : 0.0f; }, acc);
     for (int i = 0; i < 4 && r0 + i < n; ++i)
       for (int c = 0; c < 4 && t0 + c * groups < k; ++c) {
         const int at = (r0 + i) * k + t0 + c * groups;
         gin[at] = activation_grad_from_output(act, a[at], acc[i][c], slope);
       }
   }
+}
+
+// Version 2's weights: layer's w (k x m, global) copied into shared memory with rows m + 1 apart (the
+// padding puts input_grads' 32 reads of a column, one row each, in 32 different banks). Returns where
+// the layer reads its weights and sets ldw; version 1 reads them from global memory.
+__device__ const float* layer_weights(const float* __restrict__ w, int k, int m, float* staged, int& ldw) {
+  if (!staged) {
+    ldw = m;
+    return w;
+  }
+  ldw = m + 1;
+  for (int e = threadIdx.x; e < k * m; e += blockDim.x) staged[(e / m) * ldw + e % m] = w[e];
+  __syncthreads();
+  return staged;
 }
 
 // The tile's loss (summed, times loss.factor) for this thread's share, and g = scale d(loss)/dz of
@@ -141,7 +161,7 @@ __device__ double loss_tile(const FusedLoss& loss, const float* p, const float* 
 }
 
 __global__ void __launch_bounds__(kFusedThreads)
-    fused_step_kernel(FusedNet net, FusedLoss loss, int tile_rows, const float* __restrict__ params,
+    fused_step_kernel(FusedNet net, FusedLoss loss, int tile_rows, bool stage_weights, const float* __restrict__ params,
                       const float* __restrict__ x, const float* __restrict__ y, const std::int64_t* __restrict__ order,
                       index_t first, index_t rows, const double* __restrict__ class_weight, double scale,
                       float* __restrict__ slots, double* __restrict__ loss_slots) {
@@ -160,6 +180,7 @@ __global__ void __launch_bounds__(kFusedThreads)
   }
   float* grad_a = at;
   float* grad_b = at + R * widest;
+  float* staged = stage_weights ? grad_b + R * widest : nullptr;
   float* slot = slots + index_t(blockIdx.x) * net.params;
   const index_t tiles = (rows + R - 1) / R;
   double loss_sum = 0.0;
@@ -173,8 +194,10 @@ __global__ void __launch_bounds__(kFusedThreads)
     for (int e = threadIdx.x; e < n * in; e += blockDim.x) act[0][e] = x[src[e / in] * in + e % in];
     __syncthreads();
     for (int l = 0; l < L; ++l) {
-      layer_forward(act[l], act[l + 1], params + net.w_off[l], params + net.b_off[l], net.width[l], net.width[l + 1],
-                    n, net.act[l], net.slope[l]);
+      int ldw;
+      const float* w = layer_weights(params + net.w_off[l], net.width[l], net.width[l + 1], staged, ldw);
+      layer_forward(act[l], act[l + 1], w, ldw, params + net.b_off[l], net.width[l], net.width[l + 1], n, net.act[l],
+                    net.slope[l]);
       __syncthreads();
     }
     loss_sum += loss_tile(loss, act[L], y, src, n, net.width[L], class_weight, scale, net.act[L - 1],
@@ -182,10 +205,12 @@ __global__ void __launch_bounds__(kFusedThreads)
     __syncthreads();
     float *g = grad_a, *g_next = grad_b;
     for (int l = L - 1; l >= 0; --l) {  // g: dL/dz of layer l
+      int ldw = 0;
+      const float* w =
+          l > 0 ? layer_weights(params + net.w_off[l], net.width[l], net.width[l + 1], staged, ldw) : nullptr;
       weight_grads(act[l], g, net.width[l], net.width[l + 1], n, slot + net.w_off[l], slot + net.b_off[l], first_tile);
       if (l > 0)
-        input_grads(g, params + net.w_off[l], act[l], net.width[l], net.width[l + 1], n, net.act[l - 1],
-                    net.slope[l - 1], g_next);
+        input_grads(g, w, ldw, act[l], net.width[l], net.width[l + 1], n, net.act[l - 1], net.slope[l - 1], g_next);
       __syncthreads();
       float* done = g;
       g = g_next;
@@ -218,14 +243,15 @@ void fused_allow_shared_memory() {
   (void)done;
 }
 
-void fused_step(const FusedNet& net, const FusedLoss& loss, int tile_rows, const float* params, const float* x,
+void fused_step(const FusedNet& net, const FusedLoss& loss, const FusedPlan& plan, const float* params, const float* x,
                 const float* y, const std::int64_t* order, index_t first, index_t rows, const double* class_weight,
                 double scale, float* slots, double* loss_slots, cudaStream_t stream) {
   std::vector<LayerShape> shapes;
   for (int l = 0; l < net.layers; ++l) shapes.push_back({net.width[l], net.width[l + 1]});
-  FASTMLP_LAUNCH_ON(fused_step_kernel, unsigned(fused_blocks(rows, tile_rows)), kFusedThreads,
-                    fused_shared_bytes(shapes, tile_rows), stream)(net, loss, tile_rows, params, x, y, order, first,
-                                                                   rows, class_weight, scale, slots, loss_slots);
+  FASTMLP_LAUNCH_ON(fused_step_kernel, unsigned(fused_blocks(rows, plan.rows)), kFusedThreads,
+                    fused_shared_bytes(shapes, plan.rows, plan.staged_weights), stream)(
+      net, loss, plan.rows, plan.staged_weights, params, x, y, order, first, rows, class_weight, scale, slots,
+      loss_slots);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -37,10 +37,10 @@ struct FusedLoss {
 };
 
 // One block's share of a step: rows [first, first + rows) of the epoch's order (order null: no
-// shuffle, the rows themselves) in tiles of plan rows, blocks = min(tiles, kFusedMaxSlots). Block z
+// shuffle, the rows themselves) in tiles of plan.rows rows, blocks = min(tiles, kFusedMaxSlots). Block z
 // writes its gradient sum to slots + z * net.params and its loss sum (times loss.factor) to
 // loss_slots[z]. The gradient is scale * d(loss sum)/d(parameters). Enqueued on `stream`.
-void fused_step(const FusedNet& net, const FusedLoss& loss, int tile_rows, const float* params, const float* x,
+void fused_step(const FusedNet& net, const FusedLoss& loss, const FusedPlan& plan, const float* params, const float* x,
                 const float* y, const std::int64_t* order, index_t first, index_t rows, const double* class_weight,
                 double scale, float* slots, double* loss_slots, cudaStream_t stream);
 

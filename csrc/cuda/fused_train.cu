@@ -172,7 +172,7 @@ class FusedTrainer final : public TrainerBase {
     // The batch mean: the gradient is scaled by 1 / (rows x terms), and the epoch sum gets the batch's
     // mean loss times its rows (as the GEMM path's loss_and_grad).
     const double scale = 1.0 / double(rows * loss_terms_per_row(opt_.loss, host_.back().out));
-    fused_step(net_, loss_, plan_.rows, params_.get(), x_.get(), y_.get(), order_.size() ? order_.get() : nullptr,
+    fused_step(net_, loss_, plan_, params_.get(), x_.get(), y_.get(), order_.size() ? order_.get() : nullptr,
                first, rows, class_weight_.get(), scale, slots_.get(), loss_slots_.get(), stream);
     fused_update(opt_.optimizer.kind, state_, coefs_.get() + s, params_.get(), slots_.get(),
                  fused_blocks(rows, plan_.rows), net_.params, opt_.clip_grad_value, loss_slots_.get(),
@@ -236,8 +236,8 @@ std::size_t fused_trainer_bytes(const std::vector<LayerShape>& layers, index_t n
   const bool gather = options.shuffle && batch < n;
   const index_t steps = options.drop_last ? n / batch : (n + batch - 1) / batch;
   // The data set (targets as wide as the outputs), parameters and optimizer state, the slots; the
-  // loss slots and the epoch sum; the order when shuffling; each step's optimizer coefficients. (Small: no overflow check needed past the
-  // data set's own size, which the caller has allocated on the host.)
+  // loss slots and the epoch sum; the order when shuffling; each step's optimizer coefficients.
+  // (No overflow check: all of it is small next to the data set, which the host already holds.)
   return sizeof(float) * std::size_t(n * (layers.front().in + layers.back().out) + params * (1 + state_buffers) +
                                      blocks * params) +
          sizeof(double) * std::size_t(blocks + 1) + sizeof(std::int64_t) * std::size_t(gather ? n : 0) +

@@ -21,18 +21,22 @@ constexpr index_t kFusedMaxSlots = 264;  // blocks of a step (= gradient slots):
 struct FusedPlan {
   int rows = 0;                // rows of a block's tile; 0: the GEMM path
   const char* reason = "";     // why the GEMM path, when rows == 0
+  bool staged_weights = false;  // kernel version 2: each layer's weights staged in shared memory
   bool fused() const { return rows > 0; }
 };
 
 // Shared memory of a fused block with `rows` rows: the activations of every layer (the input tile
-// included) for the backward pass, and two gradient tiles as wide as the widest layer.
-inline std::size_t fused_shared_bytes(const std::vector<LayerShape>& layers, int rows) {
-  index_t widths = layers.front().in, widest = layers.front().in;
+// included) for the backward pass, and two gradient tiles as wide as the widest layer; with staged
+// weights also the largest layer's weights, rows padded by one float (in x (out + 1)).
+inline std::size_t fused_shared_bytes(const std::vector<LayerShape>& layers, int rows, bool staged_weights) {
+  index_t widths = layers.front().in, widest = layers.front().in, weights = 0;
   for (const auto& L : layers) {
     widths += L.out;
     widest = widest > L.out ? widest : L.out;
+    weights = weights > L.in * (L.out + 1) ? weights : L.in * (L.out + 1);
   }
-  return sizeof(float) * std::size_t(rows) * std::size_t(widths + 2 * widest);
+  return sizeof(float) * (std::size_t(rows) * std::size_t(widths + 2 * widest) +
+                          (staged_weights ? std::size_t(weights) : 0));
 }
 
 // item: bytes per element (4: float32); shared_limit: the device's shared memory per block (opt-in).
@@ -51,8 +55,13 @@ inline FusedPlan fused_plan(const std::vector<LayerShape>& layers, std::size_t i
   if (opt.loss.weighted) return {0, "sample weights"};
   if (opt.l2 > 0.0) return {0, "an L2 penalty"};
   if (opt.clip_grad_norm > 0.0) return {0, "clip_grad_norm"};
+  // FASTMLP_FUSED_KERNEL=2 picks the version that stages each layer's weights in shared memory (fewer
+  // rows per tile, weights read from L2 once per tile instead of once per 4 rows), until a GPU has
+  // measured which is faster.
+  const char* version = std::getenv("FASTMLP_FUSED_KERNEL");
+  const bool staged = version && std::strcmp(version, "2") == 0;
   for (int rows : kFusedRowChoices)
-    if (fused_shared_bytes(layers, rows) <= shared_limit) return {rows, ""};
+    if (fused_shared_bytes(layers, rows, staged) <= shared_limit) return {rows, "", staged};
   return {0, "the activations of 16 rows do not fit in shared memory"};
 }
 
