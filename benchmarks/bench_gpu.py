@@ -1,12 +1,21 @@
-"""GPU: fastmlp's CUDA backend vs PyTorch CUDA (fp32, TF32 off) per training step, and the GEMM alone
-vs torch.matmul. Runs where a CUDA device is present (tools/gpu_check.sh runs it on the device machine).
+"""GPU: training steps of fastmlp's CUDA backend vs PyTorch CUDA eager (float32, TF32 off), and the dense
+GEMM alone vs torch.matmul. Runs where a CUDA device is present (tools/gpu_check.sh runs it on the
+device machine, within 150 s).
 
-Training: the configs of bench_train.py plus a width-64, 4-hidden-layer MLP at batch 2^18; SGD, MSE,
-shuffled mini-batches, data resident on the GPU for both (fastmlp's epochs are timed inside one fit).
-Times are medians of repeated epochs after a warm-up epoch, each ending with a device synchronization
-(fastmlp copies the weights back to the host at every epoch's end).
+Training: MLPs of 4 hidden layers of width 64 and of width 128 (inputs as wide, one output, ReLU, MSE),
+at batch 2^10, 2^14, 2^18 and 2^20, with SGD and with Adam: shuffled mini-batches of a data set that
+stays on the GPU for both libraries (fastmlp moves it once per fit; its epochs are timed inside one fit,
+each ending when the weights are back on the host). Per config: samples per second of each, their
+ratio, and the path fastmlp took ("cuda-fused": the fused narrow-MLP kernel, two launches a step, timed
+in each version listed by --fused-kernels; "cuda-gemm": per-layer GEMMs). Times are medians of repeated
+epochs after a warm-up epoch.
+GEMM: C = A B at n = 4096, float32, operands already on the device, median of repeats, against
+torch.matmul on the same card.
 
-    python benchmarks/bench_gpu.py [--repeats 5] [--json out.json]
+A time budget (--budget seconds, 110 by default: gpu_check.sh stops the script at 150 s) bounds the
+run: no config starts past it, and those not reached are listed as skipped.
+
+    python benchmarks/bench_gpu.py [--repeats 3] [--budget 110] [--fused-kernels 1,2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -15,50 +24,54 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
+import fastmlp
 import numpy as np
 
-import fastmlp
+WIDTHS = (64, 128)
+# Steps per epoch for each batch: enough steps that an epoch's fixed costs (the weights' copies, the
+# host's permutation) are a small part of it, with at most 2^21 rows of data.
+STEPS = {2 ** 10: 64, 2 ** 14: 16, 2 ** 18: 4, 2 ** 20: 2}
+ORDER = (2 ** 14, 2 ** 20, 2 ** 10, 2 ** 18)  # the batches the targets name first, should time run out
+LR = {"sgd": 1e-3, "adam": 1e-4}
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_train import CONFIGS, LR, make_data, n_params  # noqa: E402
 
-GPU_CONFIGS = CONFIGS + [("64x4 b2^18", [64, 64, 64, 64, 64, 1], 2 ** 18, 4)]
+def sizes_for(width):
+    return [width] * 5 + [1]
 
 
-def time_fastmlp(sizes, batch, steps, repeats):
-    """Epochs of one fit, timed at each epoch's end: the data set moves to the GPU once, as torch's
-    stays there; the first epoch (upload, workspaces) is not counted."""
-    x, y = make_data(sizes, batch * steps)
-    model = fastmlp.MLP(sizes, activation="relu", init="he_uniform", seed=0, device="cuda")
+def fastmlp_step_seconds(x, y, width, batch, steps, opt, repeats):
+    """Seconds per step (median over epochs) and the path fastmlp's fit took."""
+    model = fastmlp.MLP(sizes_for(width), activation="relu", init="he_uniform", seed=0, device="cuda")
+    optimizer = fastmlp.optim.SGD(lr=LR["sgd"]) if opt == "sgd" else fastmlp.optim.Adam(lr=LR["adam"])
     marks = []
     clock = fastmlp.LambdaCallback(on_epoch_end=lambda epoch, logs: marks.append(time.perf_counter()))
-    model.fit(x, y, optimizer=fastmlp.optim.SGD(lr=LR), batch_size=batch, epochs=repeats + 1, callbacks=[clock])
-    return statistics.median([(b - a) / steps for a, b in zip(marks, marks[1:])])
+    hist = model.fit(x, y, optimizer=optimizer, batch_size=batch, epochs=repeats + 1, callbacks=[clock])
+    return statistics.median([(b - a) / steps for a, b in zip(marks, marks[1:])]), hist.params["path"]
 
 
-def time_torch(torch, sizes, batch, steps, repeats):
+def torch_step_seconds(torch, x, y, width, batch, steps, opt, repeats):
     dev = torch.device("cuda")
+    sizes = sizes_for(width)
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
     net = torch.nn.Sequential(*layers).to(dev)
-    opt = torch.optim.SGD(net.parameters(), lr=LR)
+    optimizer = (torch.optim.SGD(net.parameters(), lr=LR["sgd"]) if opt == "sgd"
+                 else torch.optim.Adam(net.parameters(), lr=LR["adam"]))
     lossf = torch.nn.MSELoss()
-    x, y = make_data(sizes, batch * steps)
-    x, y = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+    xd, yd = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
 
     def epoch():
-        order = torch.randperm(x.shape[0], device=dev)
+        order = torch.randperm(xd.shape[0], device=dev)
         for s in range(steps):
             idx = order[s * batch:(s + 1) * batch]
-            opt.zero_grad(set_to_none=True)
-            lossf(net(x[idx]), y[idx]).backward()
-            opt.step()
+            optimizer.zero_grad(set_to_none=True)
+            lossf(net(xd[idx]), yd[idx]).backward()
+            optimizer.step()
         torch.cuda.synchronize()
 
     epoch()
@@ -70,74 +83,107 @@ def time_torch(torch, sizes, batch, steps, repeats):
     return statistics.median(times)
 
 
-def gemm_rows(torch, repeats):
-    rows = []
-    for n in (256, 1024, 4096):
-        a = np.random.default_rng(n).standard_normal((n, n)).astype(np.float32)
-        got = fastmlp.ops.matmul(a, a, device="cuda")
-        assert np.allclose(got, a.astype(np.float64) @ a, rtol=1e-3, atol=1e-2 * np.sqrt(n)), "CUDA GEMM is wrong"
-        t_f = []
-        for _ in range(repeats):  # includes the host<->device copies of fastmlp.ops.matmul
+def gemm_row(torch, repeats, n=4096):
+    a = np.random.default_rng(n).standard_normal((256, 256)).astype(np.float32)
+    got = fastmlp.ops.matmul(a, a, device="cuda")  # the kernel is right before it is timed
+    assert np.allclose(got, a.astype(np.float64) @ a, rtol=1e-3, atol=1e-2 * 16), "CUDA GEMM is wrong"
+    t_f = fastmlp._core.cuda_gemm_seconds(n, repeats)
+    t_t = None
+    if torch is not None:
+        ta = torch.zeros((n, n), device="cuda")
+        torch.matmul(ta, ta)
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(repeats):
             start = time.perf_counter()
-            fastmlp.ops.matmul(a, a, device="cuda")
-            t_f.append(time.perf_counter() - start)
-        t_t = None
-        if torch is not None:
-            ta = torch.from_numpy(a).cuda()
             torch.matmul(ta, ta)
             torch.cuda.synchronize()
-            t_t = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                torch.matmul(ta, ta)
-                torch.cuda.synchronize()
-                t_t.append(time.perf_counter() - start)
-            t_t = statistics.median(t_t)
-        rows.append((n, statistics.median(t_f), t_t))
-    return rows
+            times.append(time.perf_counter() - start)
+        t_t = statistics.median(times)
+    return {"n": n, "s_fastmlp": t_f, "s_torch": t_t, "tflops_fastmlp": 2 * n ** 3 / t_f / 1e12,
+            "tflops_torch": t_t and 2 * n ** 3 / t_t / 1e12, "fraction_of_torch": t_t and t_t / t_f}
+
+
+def import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 against float32: no TF32 tensor cores
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    return torch
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--budget", type=float, default=110.0, help="seconds; configs past it are skipped")
+    p.add_argument("--fused-kernels", default="1,2",
+                   help="versions of the fused kernel to time (FASTMLP_FUSED_KERNEL), comma-separated")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     if not fastmlp.cuda_available():
-        print("bench_gpu: no CUDA device available to fastmlp (cuda_built=%s)" % fastmlp.cuda_built())
+        print(f"bench_gpu: no CUDA device available to fastmlp (cuda_built={fastmlp.cuda_built()})")
         return 2
-    try:
-        import torch
+    start = time.perf_counter()
+    torch = import_torch()
+    print(f"device: {fastmlp._core.cuda_device_description()}; PyTorch {torch.__version__ if torch else 'missing'}"
+          f" (eager, float32, TF32 off)")
+    gemm = gemm_row(torch, max(args.repeats, 5))
+    rows = max(b * s for b, s in STEPS.items())
+    rng = np.random.default_rng(0)
+    x_all = rng.standard_normal((rows, max(WIDTHS)), dtype=np.float32)
+    y_all = rng.standard_normal((rows, 1), dtype=np.float32)
+    results, skipped = [], []
 
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        if not torch.cuda.is_available():
-            torch = None
-    except ImportError:
-        torch = None
-    print(f"device: {fastmlp._core.cuda_device_description()}; PyTorch {torch.__version__ if torch else 'missing'}")
-    results = []
-    for name, sizes, batch, steps in GPU_CONFIGS:
-        tf = time_fastmlp(sizes, batch, steps, args.repeats)
-        tt = time_torch(torch, sizes, batch, steps, args.repeats) if torch else None
-        results.append({"config": name, "batch": batch, "us_fastmlp": tf * 1e6, "us_torch": tt and tt * 1e6,
-                        "gflops_fastmlp": 6 * n_params(sizes) * batch / tf / 1e9,
-                        "speedup_vs_torch": tt / tf if tt else None})
-    gemm = gemm_rows(torch, args.repeats)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"date": time.strftime("%Y-%m-%d"), "device": fastmlp._core.cuda_device_description(),
-                       "train": results, "gemm": gemm}, f, indent=1)
-    print(f"{'config':<12} {'batch':>7} {'fastmlp us':>11} {'torch us':>10} {'GF/s':>8} {'vs torch':>9}")
-    for r in results:
-        torch_us = f"{r['us_torch']:10.1f}" if r["us_torch"] else "         -"
-        ratio = f"{r['speedup_vs_torch']:8.2f}x" if r["speedup_vs_torch"] else "        -"
-        print(f"{r['config']:<12} {r['batch']:>7} {r['us_fastmlp']:11.1f} {torch_us} {r['gflops_fastmlp']:8.1f} {ratio}")
-    print(f"{'GEMM n':<12} {'fastmlp ms (with copies)':>26} {'torch ms':>10}")
-    for n, tf, tt in gemm:
-        print(f"{n:<12} {tf * 1e3:26.2f} {(tt or float('nan')) * 1e3:10.3f}")
-    ratios = [r["speedup_vs_torch"] for r in results if r["speedup_vs_torch"]]
-    if ratios:
-        print(f"fastmlp CUDA vs PyTorch CUDA: geometric mean {float(np.exp(np.mean(np.log(ratios)))):.2f}x per step")
+    def save():  # after every config, so that a run stopped by its caller's timeout keeps what it measured
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"date": time.strftime("%Y-%m-%d"), "device": fastmlp._core.cuda_device_description(),
+                           "torch": torch.__version__ if torch else None, "repeats": args.repeats,
+                           "train": results, "skipped": skipped, "gemm": gemm,
+                           "seconds": time.perf_counter() - start}, f, indent=1)
+
+    print(f"{'width':>5} {'batch':>8} {'opt':>4} {'path':>12} {'fastmlp samples/s':>18} {'torch samples/s':>16} "
+          f"{'ratio':>7}")
+    for batch in ORDER:
+        steps = STEPS[batch]
+        for width in WIDTHS:
+            x = np.ascontiguousarray(x_all[:batch * steps, :width])
+            y = y_all[:batch * steps]
+            for opt in ("sgd", "adam"):
+                if time.perf_counter() - start > args.budget:
+                    skipped.append(f"{width}x4 b{batch} {opt}")
+                    continue
+                tt = torch_step_seconds(torch, x, y, width, batch, steps, opt, args.repeats) if torch else None
+                for kernel in args.fused_kernels.split(","):  # the fused kernel's versions, side by side
+                    os.environ["FASTMLP_FUSED_KERNEL"] = kernel
+                    tf, path = fastmlp_step_seconds(x, y, width, batch, steps, opt, args.repeats)
+                    path += f" v{kernel}" if path == "cuda-fused" else ""
+                    r = {"width": width, "hidden_layers": 4, "batch": batch, "optimizer": opt, "path": path,
+                         "samples_per_s_fastmlp": batch / tf, "samples_per_s_torch": tt and batch / tt,
+                         "ratio": tt and tt / tf}
+                    results.append(r)
+                    torch_col = f"{r['samples_per_s_torch']:16.3g}" if tt else f"{'-':>16}"
+                    ratio_col = f"{r['ratio']:6.2f}x" if tt else f"{'-':>7}"
+                    print(f"{width:>5} {batch:>8} {opt:>4} {path:>12} {r['samples_per_s_fastmlp']:18.3g} "
+                          f"{torch_col} {ratio_col}", flush=True)
+                    save()
+                    if not path.startswith("cuda-fused"):
+                        break  # the GEMM path has no versions
+    if skipped:
+        print(f"skipped (past the {args.budget:g} s budget): {', '.join(skipped)}")
+    t_t = gemm["s_torch"]
+    print(f"GEMM {gemm['n']}^3 float32 on the device: fastmlp {gemm['tflops_fastmlp']:.1f} TFLOP/s, torch.matmul "
+          + (f"{gemm['tflops_torch']:.1f} TFLOP/s: {100 * gemm['fraction_of_torch']:.0f}% of cuBLAS" if t_t else "-"))
+    save()
+    by_batch = {b: [r["ratio"] for r in results if r["batch"] == b and r["ratio"]] for b in STEPS}
+    heads = [f"2^{b.bit_length() - 1}: {min(v):.2f}-{max(v):.2f}x" for b, v in by_batch.items() if v]
+    if heads:
+        print("fastmlp vs PyTorch eager (float32) per training step, by batch: " + ", ".join(heads))
     return 0
 
 

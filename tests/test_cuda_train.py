@@ -18,6 +18,20 @@ pytestmark = [
                               f"(built with CUDA: {fastmlp.cuda_built()})"),
 ]
 
+# The CUDA kernels run on the CPU (tools/cuda_emulate.sh): the fits take fewer rows and epochs there,
+# so that the emulated run stays within minutes. A GPU runs the full cases.
+EMULATED = bool(getattr(fastmlp._core, "cuda_emulated", False))
+
+
+@pytest.fixture(params=["fused", "gemm"])
+def cuda_path(request, monkeypatch):
+    """Which path a float32 CUDA fit of a narrow network takes (fastmlp/fused_plan.h): the fused kernel,
+    or the per-layer GEMMs the environment can ask for."""
+    if request.param == "gemm":
+        monkeypatch.setenv("FASTMLP_CUDA_PATH", "gemm")
+    return "cuda-" + request.param
+
+
 SHAPES = [(1, 1, 1), (3, 17, 5), (17, 129, 3), (129, 1000, 17), (1000, 3, 4097), (4097, 17, 129)]
 
 
@@ -50,8 +64,9 @@ OPTIMIZERS = [
 @pytest.mark.parametrize("batch_size", [None, 1, 7])
 def test_cuda_fit_float64_matches_reference(opt, batch_size):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((37, 3))
-    y = rng.standard_normal((37, 2))
+    rows = 11 if EMULATED else 37  # both leave a short last batch of 7
+    x = rng.standard_normal((rows, 3))
+    y = rng.standard_normal((rows, 2))
     model = fastmlp.MLP([3, 8, 5, 2], activation="tanh", dtype="float64", seed=1, device="cuda")
     w0 = [w.copy() for w in model.weights]
     b0 = [b.copy() for b in model.biases]
@@ -67,15 +82,17 @@ def test_cuda_fit_float64_matches_reference(opt, batch_size):
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu", "step"])
-def test_cuda_fit_float32_reaches_the_cpu_loss(activation):
+def test_cuda_fit_float32_reaches_the_cpu_loss(activation, cuda_path):
     rng = np.random.default_rng(1)
-    x = rng.uniform(-2, 2, size=(4097, 4)).astype(np.float32)
+    rows, epochs = (1025, 3) if EMULATED else (4097, 5)
+    x = rng.uniform(-2, 2, size=(rows, 4)).astype(np.float32)
     y = np.sin(x[:, :2]) + x[:, 2:3] * x[:, 3:4]
     runs = {}
     for device in ("cpu", "cuda"):
         model = fastmlp.MLP([4, 64, 64, 2], activation=activation, seed=3, device=device)
-        hist = model.fit(x, y, optimizer=fastmlp.optim.Adam(lr=1e-3), batch_size=129, epochs=5, seed=2)
+        hist = model.fit(x, y, optimizer=fastmlp.optim.Adam(lr=1e-3), batch_size=129, epochs=epochs, seed=2)
         runs[device] = (hist.history["loss"], model.predict(x))
+    assert hist.params["path"] == cuda_path
     np.testing.assert_allclose(runs["cuda"][0], runs["cpu"][0], rtol=1e-3)
     np.testing.assert_allclose(runs["cuda"][1], runs["cpu"][1], rtol=1e-2, atol=1e-3)
 
@@ -95,13 +112,14 @@ def test_same_seed_same_initial_weights_on_cpu_and_cuda():
         assert np.array_equal(wa, wb) and np.array_equal(ba, bb)
 
 
-def test_cuda_fit_is_deterministic():
+def test_cuda_fit_is_deterministic(cuda_path):
     x = np.random.default_rng(3).standard_normal((1000, 8)).astype(np.float32)
     y = x[:, :1] ** 2
     out = []
     for _ in range(2):
         m = fastmlp.MLP([8, 32, 1], seed=0, device="cuda")
-        m.fit(x, y, optimizer=fastmlp.optim.SGD(lr=0.01), batch_size=64, epochs=3)
+        hist = m.fit(x, y, optimizer=fastmlp.optim.SGD(lr=0.01), batch_size=64, epochs=3)
+        assert hist.params["path"] == cuda_path
         out.append(m.get_weights())
     for (w1, b1), (w2, b2) in zip(*out):
         assert np.array_equal(w1, w2) and np.array_equal(b1, b2)

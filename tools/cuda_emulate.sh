@@ -17,5 +17,5 @@ install_site
 
 cd "$root"
 PYTHONPATH="$work/site" "$py" -c "import fastmlp; print(fastmlp._core.cuda_device_description())"
-PYTHONPATH="$work/site" "$py" -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_memory.py tests/test_data_parallel.py \
-  tests/test_devices.py -q -p no:cacheprovider -rs "$@"
+PYTHONPATH="$work/site" "$py" -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_cuda_fused.py \
+  tests/test_memory.py tests/test_data_parallel.py tests/test_devices.py -q -p no:cacheprovider -rs "$@"

@@ -33,7 +33,8 @@ python3 -c "import fastmlp, sys; sys.exit(not fastmlp.cuda_available())" \
   || { grep -i "cuda" "$OUT/build.log" | tail -5; echo "gpu_check: the build has no usable CUDA backend" >&2; exit 1; }
 
 step "CUDA tests"
-timeout 180 python3 -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_memory.py tests/test_devices.py \
+timeout 180 python3 -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_cuda_fused.py tests/test_memory.py \
+  tests/test_devices.py \
   -q -p no:cacheprovider -rs --maxfail=20 2>&1 | tee "$OUT/pytest_cuda.txt" || status=1
 
 step "compute-sanitizer memcheck (short test)"
@@ -42,8 +43,9 @@ if [ -n "$sanitizer" ]; then
   # Small cases of every kernel: GEMM edges, dense backward, losses, init, every optimizer, a fit with
   # gather and clipping. Some runtimes (gVisor) refuse the tool: reported, not counted as a failure.
   timeout 120 "$sanitizer" --tool memcheck --error-exitcode 3 python3 -m pytest tests/test_cuda_ops.py \
-    tests/test_cuda_train.py -q -p no:cacheprovider \
-    -k "1-1-1 or 3-17-5 or (float64_matches_reference and 7) or deterministic or (optimizer_update and 17)" \
+    tests/test_cuda_train.py tests/test_cuda_fused.py -q -p no:cacheprovider \
+    -k "1-1-1 or 3-17-5 or (float64_matches_reference and 7) or deterministic or (optimizer_update and 17) \
+        or (reference_and_cpu and (adam-3-48-6 or sgd-129-128-1)) or more_tiles" \
     >"$OUT/memcheck_full.txt" 2>&1
   rc=$?
   tail -25 "$OUT/memcheck_full.txt" | tee "$OUT/memcheck.txt"
@@ -62,5 +64,5 @@ timeout 150 python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | 
 step "summary"
 grep -E "passed|failed|error" "$OUT/pytest_cuda.txt" | tail -n 1
 grep -E "ERROR SUMMARY|memcheck skipped" "$OUT/memcheck.txt" | tail -n 1
-tail -n 12 "$OUT/bench_gpu.txt"
+tail -n 22 "$OUT/bench_gpu.txt"
 exit $status

@@ -374,6 +374,16 @@ void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::li
 }  // namespace
 
 void bind_kernels(py::module_& m) {
+  m.def("cuda_gemm_seconds", [](index_t n, int repeats) {
+    use_cuda("cuda");  // raises in a build without CUDA or without a device
+    if (n < 1 || repeats < 1) value_error("n and repeats must be >= 1");
+#ifdef FASTMLP_WITH_CUDA
+    py::gil_scoped_release nogil;
+    return cuda::gemm_seconds(n, repeats);
+#else
+    return 0.0;
+#endif
+  }, py::arg("n"), py::arg("repeats"), "median seconds of an n^3 float32 GEMM on device-resident operands");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
         py::arg("device") = "cpu");
   m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("activation"),

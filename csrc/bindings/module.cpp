@@ -81,6 +81,12 @@ PYBIND11_MODULE(_core, m) {
 #else
   m.attr("cuda_built") = false;
 #endif
+  // The CUDA kernels run on the CPU (tools/cuda_emulate.sh's build): tests take smaller cases there.
+#ifdef FASTMLP_CUDA_EMULATED
+  m.attr("cuda_emulated") = true;
+#else
+  m.attr("cuda_emulated") = false;
+#endif
   // A bad FASTMLP_ISA fails the import with its reason, not the first product.
   try {
     gemm_isa<float>();

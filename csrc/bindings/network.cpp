@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings/common.h"
+#include "fastmlp/fused_plan.h"
 
 namespace fastmlp::bindings {
 namespace {
@@ -289,6 +290,7 @@ class PyTrainer {
   // max |x| over the training data, for output_bound.
   double x_max() const { return x_max_; }
   std::size_t allocated_bytes() const { return trainer_->allocated_bytes(); }
+  std::string path() const { return trainer_->path(); }
 
  private:
   // The per-step reduce: the Python callable (an mpi4py all-reduce) gets a NumPy view of the trainer's
@@ -406,6 +408,33 @@ double output_bound_py(const py::list& weights, const py::list& biases, const st
   return bound;
 }
 
+// Which CUDA path a fit of these layer sizes and options takes (fastmlp/fused_plan.h): (rows per block
+// tile, reason); rows 0 means the GEMM path, for the reason given. shared_limit: the shared memory per
+// block to plan for (bytes), or -1 for the CUDA device's own (a CUDA build with a device only).
+py::tuple fused_plan_py(const std::vector<index_t>& sizes, const std::string& dtype, bool weighted, double l2,
+                        double clip_grad_norm, bool data_parallel, long long shared_limit) {
+  if (sizes.size() < 2) value_error("sizes must list at least the input and output widths");
+  std::vector<LayerShape> layers;
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    if (sizes[l] < 1 || sizes[l + 1] < 1) value_error("every layer size must be >= 1");
+    layers.push_back({sizes[l], sizes[l + 1]});
+  }
+  TrainOptions opt;
+  opt.loss.weighted = weighted;
+  opt.l2 = l2;
+  opt.clip_grad_norm = clip_grad_norm;
+  opt.global_rows = data_parallel ? 1 : 0;
+  if (shared_limit < 0) {
+    use_cuda("cuda");  // raises without a usable device
+#ifdef FASTMLP_WITH_CUDA
+    shared_limit = static_cast<long long>(cuda::fused_shared_limit());
+#endif
+  }
+  const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
+  const FusedPlan plan = fused_plan(layers, item, opt, std::size_t(shared_limit));
+  return py::make_tuple(plan.rows, std::string(plan.reason));
+}
+
 std::size_t cuda_gemm_scratch_bytes(const std::string& dtype) {
   use_cuda("cuda");  // raises in a build without CUDA
   const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
@@ -442,11 +471,15 @@ void bind_networks(py::module_& m) {
       .def_property_readonly("epoch_loss_sum", &PyTrainer::epoch_loss_sum)
       .def_property_readonly("epoch_rows", &PyTrainer::epoch_rows)
       .def_property_readonly("x_max", &PyTrainer::x_max)
-      .def_property_readonly("allocated_bytes", &PyTrainer::allocated_bytes);
+      .def_property_readonly("allocated_bytes", &PyTrainer::allocated_bytes)
+      .def_property_readonly("path", &PyTrainer::path);
   m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("n"), py::arg("batch_size"),
         py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu",
         py::arg("global_rows") = 0);
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
+  m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("weighted") = false,
+        py::arg("l2") = 0.0, py::arg("clip_grad_norm") = 0.0, py::arg("data_parallel") = false,
+        py::arg("shared_limit") = -1);
   m.def("all_finite", &all_finite_py, py::arg("arrays"));
   m.def("output_bound", &output_bound_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("x_max"));

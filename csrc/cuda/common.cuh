@@ -30,6 +30,14 @@ namespace cuda {
 #ifndef FASTMLP_LAUNCH
 #define FASTMLP_LAUNCH(kernel, grid, block) kernel<<<grid, block>>>
 #endif
+// The same with `bytes` of dynamic shared memory, which a kernel reaches as FASTMLP_DYNAMIC_SHARED(T, name),
+// on `stream` (a capturing stream records the launch into a graph: fused_train.cu).
+#ifndef FASTMLP_LAUNCH_ON
+#define FASTMLP_LAUNCH_ON(kernel, grid, block, bytes, stream) kernel<<<grid, block, bytes, stream>>>
+#define FASTMLP_DYNAMIC_SHARED(T, name)                               \
+  extern __shared__ __align__(16) unsigned char fastmlp_dynamic_shared_[]; \
+  T* name = reinterpret_cast<T*>(fastmlp_dynamic_shared_)
+#endif
 
 // After a kernel launch: launch errors now, execution errors at the next synchronizing call.
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())

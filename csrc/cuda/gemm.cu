@@ -10,6 +10,8 @@
 // kernel adds the S partials in order and applies beta, bias and activation. The bias gradient's
 // column sums (dense.cu) use the same workspace and the same final kernel.
 #include <algorithm>
+#include <chrono>
+#include <vector>
 
 #include "common.cuh"
 #include "gemm_kernels.cuh"
@@ -71,6 +73,23 @@ void column_sums(const T* g, index_t rows, index_t cols, T* out) {
 }
 
 std::size_t gemm_scratch_bytes(std::size_t item) { return item * std::size_t(kMaxWorkspace); }
+
+// The median seconds of C = A B (n x n, float32, every operand already on the device), each run
+// synchronized: what the GEMM itself costs, without the copies of matmul(). For the benchmarks.
+double gemm_seconds(index_t n, int repeats) {
+  DeviceBuffer<float> a(n * n), b(n * n), c(n * n);
+  CUDA_CHECK(cudaMemset(a.get(), 0, sizeof(float) * size_t(n * n)));  // the time does not depend on the values
+  CUDA_CHECK(cudaMemset(b.get(), 0, sizeof(float) * size_t(n * n)));
+  std::vector<double> times;
+  for (int r = 0; r <= repeats; ++r) {  // the first run warms up, uncounted
+    const auto start = std::chrono::steady_clock::now();
+    gemm<float>(false, false, n, n, n, a.get(), n, b.get(), n, 0.0f, c.get(), n, nullptr, ActivationSpec{});
+    CUDA_CHECK(cudaDeviceSynchronize());
+    if (r > 0) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times.empty() ? 0.0 : times[times.size() / 2];
+}
 
 #define FASTMLP_INSTANTIATE(T)                                                                               \
   template void gemm<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T, T*, \

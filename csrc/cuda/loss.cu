@@ -3,6 +3,7 @@
 // deterministic: a fixed grid of blocks writes one partial sum each (tree within the block, in a fixed
 // pattern), then a single thread adds the partials in order. No atomics, so the same inputs always
 // give the same bits.
+#include "block_sum.cuh"
 #include "common.cuh"
 #include "fastmlp/loss_math.h"
 #include "fastmlp/cuda_ops.h"
@@ -14,18 +15,6 @@ namespace {
 
 constexpr int kBlocks = 256, kThreads = 256;
 
-// Tree-reduces each thread's value in shared memory; thread 0 writes the block's sum.
-__device__ void block_sum(double v, double* partial) {
-  __shared__ double s[kThreads];
-  s[threadIdx.x] = v;
-  __syncthreads();
-  for (int w = kThreads / 2; w > 0; w /= 2) {
-    if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
-}
-
 // Elementwise losses without sample weights, one element per thread (grid-stride): count = rows * m.
 template <class T>
 __global__ void loss_grad_kernel(Loss loss, const T* __restrict__ pred, const T* __restrict__ target,
@@ -36,7 +25,7 @@ __global__ void loss_grad_kernel(Loss loss, const T* __restrict__ pred, const T*
     local += loss_term(loss, double(pred[i]), double(target[i]), double(delta));  // in double, as the CPU
     if (grad) grad[i] = loss_grad_term<T>(loss, pred[i], target[i], c, delta);
   }
-  block_sum(local, partial);
+  block_sum<kThreads>(local, partial);
 }
 
 // Any loss row by row, one row per thread (grid-stride): cross-entropy (labels or distributions) and
@@ -65,7 +54,7 @@ __global__ void loss_rows_kernel(LossSpec loss, const T* __restrict__ pred, cons
       for (index_t j = 0; j < m; ++j) grad[i * m + j] = loss_grad_term<T>(loss.kind, p[j], t[j], c, T(loss.delta));
     }
   }
-  block_sum(local, partial);
+  block_sum<kThreads>(local, partial);
 }
 
 template <class T>
@@ -73,7 +62,7 @@ __global__ void sum_squares_kernel(const T* __restrict__ x, index_t n, double* p
   double local = 0.0;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += index_t(gridDim.x) * blockDim.x)
     local += double(x[i]) * double(x[i]);
-  block_sum(local, partial);
+  block_sum<kThreads>(local, partial);
 }
 
 // acc[0] += weight * (sum of the partials), divided by denom[0] when denom is given (a batch's sample-weight
@@ -91,7 +80,7 @@ __global__ void weight_sum_kernel(const T* __restrict__ target, index_t rows, in
   double local = 0.0;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < rows; i += index_t(gridDim.x) * blockDim.x)
     local += double(target[i * tcols + tcols - 1]);
-  block_sum(local, partial);
+  block_sum<kThreads>(local, partial);
 }
 
 template <class T>

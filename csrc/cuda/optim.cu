@@ -12,16 +12,9 @@ namespace {
 
 template <class T>
 __global__ void step_kernel(Optimizer kind, StepCoefficients<T> c, T* __restrict__ p, const T* __restrict__ g,
-                            T* s0, T* s1, T* s2, index_t n) {
+                            StateBuffers<T> s, index_t n) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  switch (kind) {
-    case Optimizer::sgd: sgd_element(c, p[i], g[i], s0 ? &s0[i] : nullptr); break;
-    case Optimizer::adam:
-    case Optimizer::adamw: adam_element(c, p[i], g[i], s0[i], s1[i], s2 ? &s2[i] : nullptr); break;
-    case Optimizer::rmsprop: rmsprop_element(c, p[i], g[i], s0[i], s1 ? &s1[i] : nullptr, s2 ? &s2[i] : nullptr); break;
-    case Optimizer::adagrad: adagrad_element(c, p[i], g[i], s0[i]); break;
-  }
+  if (i < n) optimizer_element(kind, c, p[i], g[i], s, i);
 }
 
 }  // namespace
@@ -30,19 +23,8 @@ template <class T>
 void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad,
                     T* const* state, index_t count) {
   if (count == 0) return;
-  T *s0 = nullptr, *s1 = nullptr, *s2 = nullptr;
-  switch (spec.kind) {
-    case Optimizer::sgd: s0 = c.momentum ? state[0] : nullptr; break;
-    case Optimizer::adam:
-    case Optimizer::adamw: s0 = state[0]; s1 = state[1]; s2 = c.amsgrad ? state[2] : nullptr; break;
-    case Optimizer::rmsprop:  // [square_avg, momentum_buffer?, grad_avg?] as on the CPU
-      s0 = state[0];
-      s1 = c.momentum ? state[1] : nullptr;
-      s2 = c.centered ? state[c.momentum ? 2 : 1] : nullptr;
-      break;
-    case Optimizer::adagrad: s0 = state[0]; break;
-  }
-  FASTMLP_LAUNCH(step_kernel<T>, blocks_for(count, 256), 256)(spec.kind, c, param, grad, s0, s1, s2, count);
+  FASTMLP_LAUNCH(step_kernel<T>, blocks_for(count, 256), 256)(spec.kind, c, param, grad,
+                                                         state_buffers(spec.kind, c, state), count);
   CUDA_CHECK_LAUNCH();
 }
 

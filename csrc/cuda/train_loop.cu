@@ -3,10 +3,13 @@
 // bias + activation), loss and gradient, backward, clipping, update — all kernel launches, no host
 // round trip. The epoch's order is drawn on the host (the same Philox permutation as the CPU) and
 // uploaded once per epoch. Also here: device queries, matmul and the forward pass for predict().
+// Narrow float32 networks train on the fused path instead (fused_train.cu): make_trainer asks
+// fastmlp/fused_plan.h, the one place that decides.
 #include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "common.cuh"
@@ -14,6 +17,7 @@
 #include "fastmlp/cuda_ops.h"
 #include "fastmlp/data_parallel.h"
 #include "fastmlp/parallel.h"
+#include "fused_mlp.cuh"
 #include "kernels.cuh"
 
 namespace fastmlp {
@@ -201,6 +205,8 @@ class Trainer final : public TrainerBase {
     return sizeof(T) * count + sizeof(double) * (partial_.size() + acc_.size()) +
            sizeof(std::int64_t) * order_.size();
   }
+
+  const char* path() const override { return "cuda-gemm"; }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
     net_.upload();  // what Python changed since the trainer was made (on_train_begin, between epochs)
@@ -429,14 +435,27 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
 }
 
 template <class T>
+std::vector<LayerShape> shapes_of(const std::vector<LayerRef<T>>& layers) {
+  std::vector<LayerShape> shapes;
+  for (const auto& L : layers) shapes.push_back({L.in, L.out});
+  return shapes;
+}
+
+template <class T>
 std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y,
                                           const TrainOptions& options) {
+  if constexpr (std::is_same_v<T, float>) {
+    const FusedPlan plan = fused_plan(shapes_of(layers), sizeof(T), options, fused_shared_limit());
+    if (plan.fused()) return make_fused_trainer(std::move(layers), x, y, options, plan);
+  }
   return std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
 }
 
 std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n, int state_buffers,
                           const TrainOptions& options) {
   if (layers.empty() || n < 1) return 0;
+  if (const FusedPlan plan = fused_plan(layers, item, options, fused_shared_limit()); plan.fused())
+    return fused_trainer_bytes(layers, n, state_buffers, options, plan);
   const index_t batch_rows = options.batch_size > 0 ? std::min(options.batch_size, n) : n;
   const bool gather = options.shuffle && batch_rows < n;
   const Count in = std::uint64_t(layers.front().in), out = std::uint64_t(layers.back().out);

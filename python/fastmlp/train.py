@@ -78,7 +78,7 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
         raise error
     steps = trainer.steps_per_epoch
     hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps,
-                    "samples": total, "loss": loss, "optimizer": repr(optimizer)})
+                    "samples": total, "loss": loss, "optimizer": repr(optimizer), "path": trainer.path})
     hist.history["lr"] = []
     if validation_data is not None:
         hist.history["val_loss"] = []

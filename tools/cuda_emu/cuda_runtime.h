@@ -3,9 +3,13 @@
 // logic: indexing, edge tiles, split-K, reductions, the trainer's flow. Not its speed, and not what
 // only hardware shows (races between warps, memory-model subtleties): that is tools/gpu_check.sh's job.
 //
-// A launch runs the grid block after block. The threads of a block are fibers (ucontext): each runs
-// until it reaches __syncthreads() or returns, then the next; a block's round ends when every thread
-// has arrived, so a barrier means what it means on the device. __shared__ variables are function
+// A launch runs the grid block after block. The threads of a block are fibers: each runs until it
+// reaches __syncthreads() or returns, then the next; a block's round ends when every thread has
+// arrived, so a barrier means what it means on the device. On x86-64 a fiber switch is six pushes, a
+// stack swap and six pops (switch_stack below); ucontext's swapcontext, used elsewhere and under the
+// address sanitizer (which tracks its stack switches), makes a system call per switch (the signal
+// mask), and a reduction kernel of 256 blocks of 256 threads, each meeting 9 barriers, made a few
+// hundred thousand of them per launch. __shared__ variables are function
 // statics, shared by the threads of the block running. Every host thread launches on its own (the
 // emulator's state is thread_local), as two host threads' kernels run independently on a device.
 // Device memory is host memory from malloc, filled with NaN bytes so that reading memory no kernel
@@ -15,6 +19,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -25,16 +30,21 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
+#define __launch_bounds__(...)
 #define __shared__ static thread_local
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
-  dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
+// Constant-initialized (constexpr dim3), so that reading them needs no per-access initialization check.
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1 };
+enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
 
 struct cudaDeviceProp {
@@ -57,6 +67,18 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   p->major = 9;
   p->minor = 0;
   p->totalGlobalMem = std::size_t(8) << 30;
+  return cudaSuccess;
+}
+inline cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int) {
+  *value = 232448;  // an H100's or H200's 227 KiB of shared memory per block
+  return cudaSuccess;
+}
+template <class Kernel>
+cudaError_t cudaFuncSetAttribute(Kernel, cudaFuncAttribute, int) {
   return cudaSuccess;
 }
 inline cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
@@ -85,31 +107,186 @@ inline cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
   return cudaSuccess;
 }
 
+// Streams and graphs. Work on a stream runs at once (the emulated device is synchronous), except while
+// the stream captures: then each launch is recorded with its arguments, and launching the graph made
+// of them replays the launches in order, as the device would.
+struct CUstream_st {
+  bool capturing = false;
+  std::vector<std::function<void()>> recorded;
+};
+struct CUgraph_st {
+  std::vector<std::function<void()>> work;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> work;
+};
+using cudaStream_t = CUstream_st*;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
+
+inline cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  *s = new CUstream_st;
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  s->capturing = true;
+  s->recorded.clear();
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
+  *g = new CUgraph_st{std::move(s->recorded)};
+  s->recorded.clear();
+  s->capturing = false;
+  return cudaSuccess;
+}
+inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* e, cudaGraph_t g, unsigned long long) {
+  *e = new CUgraphExec_st{g->work};
+  return cudaSuccess;
+}
+inline cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
+  for (auto& work : e->work) work();
+  return cudaSuccess;
+}
+// Events: what they wait for has already happened on the synchronous emulated device.
+struct CUevent_st {};
+using cudaEvent_t = CUevent_st*;
+constexpr unsigned cudaEventDisableTiming = 2;
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  *e = new CUevent_st;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+  delete g;
+  return cudaSuccess;
+}
+inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+  delete e;
+  return cudaSuccess;
+}
+
 namespace fastmlp_emu {
 
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define FASTMLP_EMU_FAST_SWITCH 1
+// Saves the callee-saved registers on the current stack, stores its pointer in *save, continues on the
+// stack `next` (made by switch_stack or by new_stack) where the same registers were saved. Weak, so
+// that every source file including this header may define it. Floating-point control words are not
+// switched: no kernel changes them.
+extern "C" void fastmlp_emu_switch_stack(void** save, void* next);
+asm(R"(
+  .text
+  .weak fastmlp_emu_switch_stack
+  .hidden fastmlp_emu_switch_stack
+  .type fastmlp_emu_switch_stack, @function
+fastmlp_emu_switch_stack:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size fastmlp_emu_switch_stack, .-fastmlp_emu_switch_stack
+)");
+#endif
+
 struct Fiber {
+#ifdef FASTMLP_EMU_FAST_SWITCH
+  void* sp = nullptr;
+#else
   ucontext_t ctx;
+#endif
   std::vector<char> stack;
   bool done = true;
   dim3 tid;
 };
 
+#ifdef FASTMLP_EMU_FAST_SWITCH
+inline thread_local void* scheduler = nullptr;
+#else
 inline thread_local ucontext_t scheduler;
+#endif
 inline thread_local Fiber* current = nullptr;
 inline thread_local std::vector<Fiber> fibers;  // one pool per host thread: kernels do not launch kernels
 inline thread_local std::function<void()> body;
+// A launch's dynamic shared memory (FASTMLP_DYNAMIC_SHARED), NaN-filled for every block like device
+// memory, so a read of what no thread of the block wrote shows.
+inline thread_local std::vector<double> dynamic_shared;
+inline thread_local std::size_t dynamic_shared_bytes = 0;
 
-inline void trampoline() {
+// From a fiber back to the launch's loop (at a barrier, or when the thread returns).
+inline void yield_to_scheduler() {
+#ifdef FASTMLP_EMU_FAST_SWITCH
+  fastmlp_emu_switch_stack(&current->sp, scheduler);
+#else
+  swapcontext(&current->ctx, &scheduler);
+#endif
+}
+
+[[noreturn]] inline void trampoline() {
   body();
   current->done = true;
-  swapcontext(&current->ctx, &scheduler);
+  yield_to_scheduler();
+  std::abort();  // a finished fiber is never resumed
+}
+
+// Makes f start at trampoline() the next time it is resumed.
+inline void new_stack(Fiber& f) {
+  if (f.stack.empty()) f.stack.resize(1 << 16);
+#ifdef FASTMLP_EMU_FAST_SWITCH
+  // What switch_stack pops: six registers, then the address it returns to (trampoline); above that a
+  // zero return address for trampoline itself, which never returns. On entry the stack pointer is
+  // 8 modulo 16, as after a call.
+  auto top = reinterpret_cast<std::uintptr_t>(f.stack.data() + f.stack.size()) & ~std::uintptr_t(15);
+  void** sp = reinterpret_cast<void**>(top);
+  *--sp = nullptr;
+  *--sp = reinterpret_cast<void*>(&trampoline);
+  for (int r = 0; r < 6; ++r) *--sp = nullptr;
+  f.sp = sp;
+#else
+  getcontext(&f.ctx);
+  f.ctx.uc_stack.ss_sp = f.stack.data();
+  f.ctx.uc_stack.ss_size = f.stack.size();
+  f.ctx.uc_link = nullptr;
+  makecontext(&f.ctx, trampoline, 0);
+#endif
+}
+
+// From the launch's loop into fiber f, until it reaches a barrier or returns.
+inline void resume(Fiber& f) {
+  current = &f;
+#ifdef FASTMLP_EMU_FAST_SWITCH
+  fastmlp_emu_switch_stack(&scheduler, f.sp);
+#else
+  swapcontext(&scheduler, &f.ctx);
+#endif
 }
 
 // Runs kernel(args...) over the grid, one block at a time, its threads as fibers.
 template <class Kernel, class... Args>
 void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
   const unsigned threads = block.x * block.y * block.z;
-  if (fibers.size() < threads) fibers.resize(threads);
+  std::vector<Fiber>& pool = fibers;  // looked up once, not per thread
+  if (pool.size() < threads) pool.resize(threads);
   gridDim = grid;
   blockDim = block;
   body = [&] { kernel(args...); };
@@ -120,6 +297,7 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         blockIdx = dim3(bx, by, bz);
+        if (dynamic_shared_bytes) std::memset(dynamic_shared.data(), 0xFF, dynamic_shared_bytes);
         if (!barriers) {
           for (unsigned i = 0; i < threads; ++i) {
             threadIdx = dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
@@ -128,24 +306,18 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
           continue;
         }
         for (unsigned i = 0; i < threads; ++i) {
-          Fiber& f = fibers[i];
-          if (f.stack.empty()) f.stack.resize(1 << 16);
-          getcontext(&f.ctx);
-          f.ctx.uc_stack.ss_sp = f.stack.data();
-          f.ctx.uc_stack.ss_size = f.stack.size();
-          f.ctx.uc_link = nullptr;
-          makecontext(&f.ctx, trampoline, 0);
+          Fiber& f = pool[i];
+          new_stack(f);
           f.done = false;
           f.tid = dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
         }
         for (bool alive = true, first = bx == 0 && by == 0 && bz == 0; alive; first = false) {
           alive = false;  // one round: every live thread up to its next barrier
           for (unsigned i = 0; i < threads; ++i) {
-            Fiber& f = fibers[i];
+            Fiber& f = pool[i];
             if (f.done) continue;
             threadIdx = f.tid;
-            current = &f;
-            swapcontext(&scheduler, &f.ctx);
+            resume(f);
             alive = alive || !f.done;
             if (first && i == 0 && f.done) barriers = false;  // thread 0 ran through: no barrier
           }
@@ -158,15 +330,26 @@ inline dim3 as_dim3(unsigned n) { return dim3(n); }
 inline dim3 as_dim3(int n) { return dim3(unsigned(n)); }
 
 template <class Kernel>
-auto launch(dim3 grid, dim3 block, Kernel kernel) {
-  return [=](auto... args) { run_grid(grid, block, kernel, args...); };
+auto launch(dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
+  return [=](auto... args) {
+    auto run = [=] {
+      dynamic_shared.resize((shared_bytes + sizeof(double) - 1) / sizeof(double));
+      dynamic_shared_bytes = shared_bytes;
+      run_grid(grid, block, kernel, args...);
+    };
+    if (stream && stream->capturing)
+      stream->recorded.push_back(run);  // the arguments as they are now, as a captured launch keeps them
+    else
+      run();
+  };
 }
 
 }  // namespace fastmlp_emu
 
-inline void __syncthreads() {
-  swapcontext(&fastmlp_emu::current->ctx, &fastmlp_emu::scheduler);
-}
+inline void __syncthreads() { fastmlp_emu::yield_to_scheduler(); }
 
 #define FASTMLP_LAUNCH(kernel, grid, block) \
   ::fastmlp_emu::launch(::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel)
+#define FASTMLP_LAUNCH_ON(kernel, grid, block, bytes, stream) \
+  ::fastmlp_emu::launch(::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel, bytes, stream)
+#define FASTMLP_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::fastmlp_emu::dynamic_shared.data())

@@ -65,6 +65,13 @@ std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matri
 std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n, int state_buffers,
                           const TrainOptions& options);
 
+// Shared memory a block of the fused narrow-MLP kernel may use on this device (the device's opt-in
+// limit less the kernel's static arrays): what fastmlp/fused_plan.h plans against.
+std::size_t fused_shared_limit();
+
+// The median seconds of an n x n x n float32 GEMM on device-resident operands (benchmarks/bench_gpu.py).
+double gemm_seconds(index_t n, int repeats);
+
 // The most device memory the GEMM's split-K scratch takes (one per host thread, kept between calls).
 std::size_t gemm_scratch_bytes(std::size_t item);
 

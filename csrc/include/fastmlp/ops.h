@@ -211,6 +211,9 @@ class TrainerBase {
   // Bytes of the buffers the trainer itself holds (host memory on the CPU, device memory on CUDA),
   // counted from the buffers as allocated; trainer_bytes predicts it before anything is allocated.
   virtual std::size_t allocated_bytes() const = 0;
+  // Which code runs the steps: "cpu", or on CUDA "cuda-gemm" (per-layer GEMMs) or "cuda-fused" (the
+  // fused narrow-MLP kernels, chosen by fastmlp/fused_plan.h).
+  virtual const char* path() const { return "cpu"; }
 
  protected:
   double epoch_loss_sum_ = 0.0;

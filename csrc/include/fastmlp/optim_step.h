@@ -5,6 +5,7 @@
 #pragma once
 #include <cmath>
 
+#include "fastmlp/ops.h"
 #include "fastmlp/rng.h"  // FASTMLP_HD
 
 namespace fastmlp {
@@ -74,6 +75,45 @@ FASTMLP_HD void adagrad_element(const StepCoefficients<T>& c, T& p, T grad, T& s
   const T g = grad + c.wd * p;
   sum += g * g;
   p -= c.clr * g / (sqrt(sum) + c.eps);
+}
+
+// An optimizer's state buffers as its element update reads them: up to three, each null when that
+// optimizer (or its options) keeps no such buffer. `state` lists the optimizer_state_count buffers in
+// ops.h's order.
+template <class T>
+struct StateBuffers {
+  T *s0 = nullptr, *s1 = nullptr, *s2 = nullptr;
+};
+
+template <class T>
+StateBuffers<T> state_buffers(Optimizer kind, const StepCoefficients<T>& c, T* const* state) {
+  StateBuffers<T> s;
+  switch (kind) {
+    case Optimizer::sgd: s.s0 = c.momentum ? state[0] : nullptr; break;
+    case Optimizer::adam:
+    case Optimizer::adamw: s.s0 = state[0]; s.s1 = state[1]; s.s2 = c.amsgrad ? state[2] : nullptr; break;
+    case Optimizer::rmsprop:  // [square_avg, momentum_buffer?, grad_avg?]
+      s.s0 = state[0];
+      s.s1 = c.momentum ? state[1] : nullptr;
+      s.s2 = c.centered ? state[c.momentum ? 2 : 1] : nullptr;
+      break;
+    case Optimizer::adagrad: s.s0 = state[0]; break;
+  }
+  return s;
+}
+
+// The update of element i of a parameter p with gradient g: the one switch over optimizers that the
+// CUDA kernels (cuda/optim.cu, cuda/fused_update.cu) go through.
+template <class T>
+FASTMLP_HD void optimizer_element(Optimizer kind, const StepCoefficients<T>& c, T& p, T g, const StateBuffers<T>& s,
+                                  index_t i) {
+  switch (kind) {
+    case Optimizer::sgd: sgd_element(c, p, g, s.s0 ? &s.s0[i] : nullptr); break;
+    case Optimizer::adam:
+    case Optimizer::adamw: adam_element(c, p, g, s.s0[i], s.s1[i], s.s2 ? &s.s2[i] : nullptr); break;
+    case Optimizer::rmsprop: rmsprop_element(c, p, g, s.s0[i], s.s1 ? &s.s1[i] : nullptr, s.s2 ? &s.s2[i] : nullptr); break;
+    case Optimizer::adagrad: adagrad_element(c, p, g, s.s0[i]); break;
+  }
 }
 
 }  // namespace fastmlp

@@ -1,0 +1,248 @@
+// The trainer of the fused path (fastmlp/fused_plan.h says when): the epoch of cuda/train_loop.cu's
+// Trainer with each step as two launches, fused_step and fused_update, and nothing else on the way:
+// the rows are gathered through the epoch's order inside fused_step, the loss is summed on the device,
+// and the optimizer's coefficients of every step of the epoch go up in one copy. Steps are captured
+// once as CUDA graphs, a few at a time, and replayed every epoch: the host launches one graph for up
+// to 32 steps (2^16 rows at the most, so that Ctrl-C, looked at between graphs, still stops within
+// milliseconds), so at small batches the launches' own cost no longer sets the pace.
+// Parameters and optimizer state live in flat device arrays (one pointer each for the update),
+// copied from and to the caller's per-layer arrays at each epoch's start and end, as the GEMM path's
+// trainer does.
+#include <algorithm>
+#include <exception>
+#include <vector>
+
+#include "common.cuh"
+#include "fastmlp/parallel.h"
+#include "fused_mlp.cuh"
+
+namespace fastmlp {
+namespace cuda {
+namespace {
+
+// A stream and the graphs captured on it, released with the trainer. At most two graphs are in flight:
+// the host waits for the one before the last before it launches another, so the device stays busy
+// while the host never runs more than a graph ahead (Ctrl-C, seen by the host, then waits for two
+// graphs' work at the most, not for a queue of a thousand launches).
+class StepGraphs {
+ public:
+  StepGraphs() {
+    CUDA_CHECK(cudaStreamCreate(&stream_));
+    for (cudaEvent_t& e : done_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  }
+  StepGraphs(const StepGraphs&) = delete;
+  StepGraphs& operator=(const StepGraphs&) = delete;
+  ~StepGraphs() {  // no throw from a destructor; a failure shows at the next call
+    for (cudaGraphExec_t g : graphs_)
+      if (g) cudaGraphExecDestroy(g);
+    for (cudaEvent_t e : done_) cudaEventDestroy(e);
+    cudaStreamDestroy(stream_);
+  }
+
+  // Launches graph i on the stream; the first time, what enqueue(stream) enqueues is captured into it.
+  template <class Enqueue>
+  void run(size_t i, Enqueue&& enqueue) {
+    if (graphs_.size() <= i) graphs_.resize(i + 1, nullptr);
+    if (!graphs_[i]) {
+      cudaGraph_t graph = nullptr;
+      CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      try {
+        enqueue(stream_);
+      } catch (...) {
+        if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+        throw;
+      }
+      CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+      cudaGraphExec_t exec = nullptr;
+      const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      CUDA_CHECK(err);
+      graphs_[i] = exec;
+    }
+    cudaEvent_t& done = done_[launched_++ % 2];
+    if (launched_ > 2) CUDA_CHECK(cudaEventSynchronize(done));  // the graph before the last has finished
+    CUDA_CHECK(cudaGraphLaunch(graphs_[i], stream_));
+    CUDA_CHECK(cudaEventRecord(done, stream_));
+  }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t done_[2] = {nullptr, nullptr};
+  std::uint64_t launched_ = 0;
+  std::vector<cudaGraphExec_t> graphs_;
+};
+
+// Steps per graph: at most 32, and at most 2^16 rows.
+index_t steps_per_graph(index_t batch) {
+  return std::max<index_t>(1, std::min<index_t>(32, (index_t(1) << 16) / batch));
+}
+
+class FusedTrainer final : public TrainerBase {
+ public:
+  FusedTrainer(std::vector<LayerRef<float>> layers, Matrix<const float> x, Matrix<const float> y,
+               const TrainOptions& opt, FusedPlan plan)
+      : host_(std::move(layers)), opt_(opt), plan_(plan), n_(x.rows),
+        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows), x_(to_device(x.data, x.rows * x.cols)),
+        y_(to_device(y.data, y.rows * y.cols)), acc_(1) {
+    net_.layers = int(host_.size());
+    net_.width[0] = int(host_.front().in);
+    for (size_t l = 0; l < host_.size(); ++l) {
+      const auto& L = host_[l];
+      net_.width[l + 1] = int(L.out);
+      net_.act[l] = L.act.kind;
+      net_.slope[l] = float(L.act.negative_slope);
+      net_.w_off[l] = net_.params;
+      net_.b_off[l] = net_.params + L.in * L.out;
+      net_.params += L.in * L.out + L.out;
+    }
+    loss_.kind = opt.loss.kind;
+    loss_.labels = opt.loss.labels;
+    loss_.tcols = int(y.cols);
+    loss_.delta = float(opt.loss.delta);
+    loss_.factor = opt.loss.factor;
+    if (opt.loss.class_weight) class_weight_ = to_device(opt.loss.class_weight, host_.back().out);
+    params_ = DeviceBuffer<float>(net_.params);
+    for (size_t s = 0; s < host_.front().w_state.size(); ++s) state_buffers_.emplace_back(net_.params);
+    for (auto& s : state_buffers_) state_ptr_.push_back(s.get());
+    // Which buffers the update reads depends on the hyperparameters only, not on the step.
+    state_ = state_buffers(opt_.optimizer.kind, step_coefficients<float>(opt_.optimizer, opt_.optimizer.lr, 1),
+                           state_ptr_.data());
+    coefs_host_.resize(size_t(steps_per_epoch()));
+    coefs_ = DeviceBuffer<StepCoefficients<float>>(steps_per_epoch());
+    fused_allow_shared_memory();
+    const index_t blocks = fused_blocks(batch_, plan_.rows);
+    slots_ = DeviceBuffer<float>(blocks * net_.params);
+    loss_slots_ = DeviceBuffer<double>(blocks);
+    if (opt_.shuffle && batch_ < n_) {
+      order_host_.resize(size_t(n_));
+      order_ = DeviceBuffer<std::int64_t>(n_);
+    }
+  }
+
+  index_t steps_per_epoch() const override { return opt_.drop_last ? n_ / batch_ : (n_ + batch_ - 1) / batch_; }
+
+  std::size_t allocated_bytes() const override {
+    return sizeof(float) * std::size_t(x_.size() + y_.size() + params_.size() * index_t(1 + state_buffers_.size()) +
+                                       slots_.size()) +
+           sizeof(StepCoefficients<float>) * std::size_t(coefs_.size()) +
+           sizeof(double) * std::size_t(loss_slots_.size() + acc_.size()) +
+           sizeof(std::int64_t) * std::size_t(order_.size());
+  }
+
+  const char* path() const override { return "cuda-fused"; }
+
+  double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
+    copy_parameters(true);  // what Python changed since the last epoch counts, as on the CPU
+    if (order_.size() > 0) {
+      permutation(opt_.seed, epoch, order_host_.data(), n_);
+      order_.upload(order_host_.data(), n_);
+    }
+    const index_t steps = steps_per_epoch(), chunk = steps_per_graph(batch_);
+    for (index_t s = 0; s < steps; ++s)
+      coefs_host_[size_t(s)] = step_coefficients<float>(opt_.optimizer, lr[s], step + 1 + s);
+    coefs_.upload(coefs_host_.data(), steps);
+    CUDA_CHECK(cudaMemset(acc_.get(), 0, sizeof(double)));
+    index_t seen = 0;
+    for (index_t begin = 0; begin < steps; begin += chunk) {
+      const index_t end = std::min(steps, begin + chunk);
+      try {
+        poll_interrupt();  // Ctrl-C: the host gets the weights and state of the steps done, then it raises
+        graphs_.run(size_t(begin / chunk), [&](cudaStream_t stream) {
+          for (index_t s = begin; s < end; ++s) enqueue_step(s, stream);
+        });
+      } catch (...) {
+        copy_parameters(false);
+        throw;
+      }
+      step += end - begin;
+      seen = std::min(n_, end * batch_);
+    }
+    double sum = 0.0;
+    acc_.download(&sum, 1);  // synchronizes: an execution error of any step surfaces here
+    copy_parameters(false);
+    epoch_loss_sum_ = sum;
+    epoch_rows_ = seen;
+    return seen > 0 ? sum / double(seen) : 0.0;
+  }
+
+ private:
+  // Step s of every epoch: its rows, its gradient, its update with the coefficients coefs_[s].
+  void enqueue_step(index_t s, cudaStream_t stream) {
+    const index_t first = s * batch_, rows = std::min(batch_, n_ - first);
+    // The batch mean: the gradient is scaled by 1 / (rows x terms), and the epoch sum gets the batch's
+    // mean loss times its rows (as the GEMM path's loss_and_grad).
+    const double scale = 1.0 / double(rows * loss_terms_per_row(opt_.loss, host_.back().out));
+    fused_step(net_, loss_, plan_, params_.get(), x_.get(), y_.get(), order_.size() ? order_.get() : nullptr,
+               first, rows, class_weight_.get(), scale, slots_.get(), loss_slots_.get(), stream);
+    fused_update(opt_.optimizer.kind, state_, coefs_.get() + s, params_.get(), slots_.get(),
+                 fused_blocks(rows, plan_.rows), net_.params, opt_.clip_grad_value, loss_slots_.get(),
+                 double(rows) * scale, acc_.get(), stream);
+  }
+
+  // Between the caller's per-layer arrays and the flat device ones: to the device (up) or back.
+  void copy_parameters(bool up) {
+    for (size_t l = 0; l < host_.size(); ++l) {
+      const auto& L = host_[l];
+      const index_t w = net_.w_off[l], b = net_.b_off[l];
+      copy(L.w, params_.get() + w, L.in * L.out, up);
+      copy(L.b, params_.get() + b, L.out, up);
+      for (size_t s = 0; s < state_buffers_.size(); ++s) {
+        copy(L.w_state[s], state_buffers_[s].get() + w, L.in * L.out, up);
+        copy(L.b_state[s], state_buffers_[s].get() + b, L.out, up);
+      }
+    }
+  }
+
+  static void copy(float* host, float* device, index_t count, bool up) {
+    if (count == 0) return;
+    const std::size_t bytes = sizeof(float) * std::size_t(count);
+    if (up)
+      CUDA_CHECK(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice));
+    else
+      CUDA_CHECK(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost));
+  }
+
+  std::vector<LayerRef<float>> host_;
+  TrainOptions opt_;
+  FusedPlan plan_;
+  index_t n_, batch_;
+  FusedNet net_;
+  FusedLoss loss_;
+  DeviceBuffer<float> x_, y_, params_, slots_;
+  std::vector<DeviceBuffer<float>> state_buffers_;
+  std::vector<float*> state_ptr_;
+  DeviceBuffer<double> loss_slots_, acc_, class_weight_;
+  std::vector<std::int64_t> order_host_;
+  DeviceBuffer<std::int64_t> order_;
+  StateBuffers<float> state_;  // the optimizer's buffers as its update reads them
+  std::vector<StepCoefficients<float>> coefs_host_;
+  DeviceBuffer<StepCoefficients<float>> coefs_;  // this epoch's coefficients, one per step
+  StepGraphs graphs_;  // last: its graphs are released before the buffers they point into
+};
+
+}  // namespace
+
+std::unique_ptr<TrainerBase> make_fused_trainer(std::vector<LayerRef<float>> layers, Matrix<const float> x,
+                                                Matrix<const float> y, const TrainOptions& options, FusedPlan plan) {
+  return std::make_unique<FusedTrainer>(std::move(layers), x, y, options, plan);
+}
+
+std::size_t fused_trainer_bytes(const std::vector<LayerShape>& layers, index_t n, int state_buffers,
+                                const TrainOptions& options, FusedPlan plan) {
+  const index_t batch = options.batch_size > 0 ? std::min(options.batch_size, n) : n;
+  index_t params = 0;
+  for (const auto& L : layers) params += L.in * L.out + L.out;
+  const index_t blocks = fused_blocks(batch, plan.rows);
+  const bool gather = options.shuffle && batch < n;
+  const index_t steps = options.drop_last ? n / batch : (n + batch - 1) / batch;
+  // The data set (targets as wide as the outputs), parameters and optimizer state, the slots; the
+  // loss slots and the epoch sum; the order when shuffling; each step's optimizer coefficients.
+  // (No overflow check: all of it is small next to the data set, which the host already holds.)
+  return sizeof(float) * std::size_t(n * (layers.front().in + layers.back().out) + params * (1 + state_buffers) +
+                                     blocks * params) +
+         sizeof(double) * std::size_t(blocks + 1) + sizeof(std::int64_t) * std::size_t(gather ? n : 0) +
+         sizeof(StepCoefficients<float>) * std::size_t(steps);
+}
+
+}  // namespace cuda
+}  // namespace fastmlp
