@@ -12,155 +12,13 @@
 #include "fastmlp/data_parallel.h"
 #include "fastmlp/ops.h"
 #include "fastmlp/parallel.h"
+#include "network_pass.h"
 
 namespace fastmlp {
+using namespace pass;
+
 namespace {
 
-// Workspaces for a forward and backward pass of up to `rows` samples.
-template <class T>
-struct Workspace {
-  std::vector<std::vector<T>> act;  // act[l]: output of layer l (rows x out_l)
-  std::vector<T> grad_a, grad_b;    // ping-pong buffers for dL/d(activation), rows x widest layer
-
-  Workspace(const std::vector<LayerRef<T>>& layers, index_t rows) {
-    index_t widest = 0;
-    for (const auto& l : layers) {
-      act.emplace_back(size_t(rows * l.out));
-      widest = std::max(widest, l.out);
-    }
-    for (const auto& l : layers) widest = std::max(widest, l.in);
-    grad_a.resize(size_t(rows * widest));
-    grad_b.resize(size_t(rows * widest));
-  }
-};
-
-// Forward pass of a batch x (rows x in_0) through every layer; layer l writes its output to
-// buffer(l) (rows x out_l, packed unless buffer returns a Matrix). Returns the last layer's output.
-template <class T, class Buffer>
-Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Buffer buffer) {
-  Matrix<const T> in = x;
-  Matrix<T> out;
-  for (size_t l = 0; l < layers.size(); ++l) {
-    const LayerRef<T>& L = layers[l];
-    out = buffer(l);
-    dense_forward<T>(in, Matrix<const T>(L.w, L.in, L.out), L.b, L.act, out);
-    in = out;
-  }
-  return out;
-}
-
-// Forward pass into ws.act, where the backward pass reads every layer's output.
-template <class T>
-Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Workspace<T>& ws) {
-  return forward(layers, x, [&](size_t l) { return Matrix<T>(ws.act[l].data(), x.rows, layers[l].out); });
-}
-
-// The loss summed over the elements of batch (x, y), and the gradient of every parameter scaled by
-// grad_scale (1 / the element count of the whole mini-batch, of which (x, y) may be a part).
-// grads[2l], grads[2l+1] receive dL/dW_l, dL/db_l. Where w_t[l] is not empty (W_l transposed, out x
-// in), dL/dx = g W^T reads W^T row by row: a plain product, which small layers run without packing
-// (the same sums in the same order, so the same bits).
-template <class T>
-double forward_backward(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
-                        Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale,
-                        const std::vector<std::vector<T>>* w_t = nullptr) {
-  const index_t rows = x.rows;
-  Matrix<T> out = forward(layers, x, ws);
-  T* g = ws.grad_a.data();
-  T* g_next = ws.grad_b.data();
-  const double value = loss_sum_and_grad<T>(loss, out, y, g, grad_scale);
-  for (size_t l = layers.size(); l-- > 0;) {
-    const LayerRef<T>& L = layers[l];
-    Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
-    const bool via_transpose = w_t && l > 0 && !(*w_t)[l].empty();
-    Matrix<T> grad_x = l == 0 || via_transpose ? Matrix<T>() : Matrix<T>(g_next, rows, L.in);
-    dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), Matrix<const T>(ws.act[l].data(), rows, L.out),
-                      L.act, Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out),
-                      grads[2 * l + 1]);
-    if (via_transpose)  // g now holds dL/dz
-      gemm<T>(false, false, rows, L.in, L.out, T(1), g, L.out, (*w_t)[l].data(), L.in, T(0), g_next, L.in);
-    std::swap(g, g_next);
-  }
-  return value;
-}
-
-// Copies rows idx[0..rows) of src into dst (rows x src.cols, packed). Narrow rows (a single feature)
-// are copied as scalars: a memcpy call per 4-byte row costs more than the copy.
-template <class T>
-void gather(Matrix<const T> src, const std::int64_t* idx, index_t rows, T* dst) {
-  const index_t cols = src.cols;
-  if (cols == 1) {
-    for (index_t i = 0; i < rows; ++i) dst[i] = src.data[idx[i] * src.stride];
-    return;
-  }
-  for (index_t i = 0; i < rows; ++i) std::memcpy(dst + i * cols, src.row(idx[i]), sizeof(T) * cols);
-}
-
-// How many parts a mini-batch of `rows` is cut into, their gradients computed side by side (one per
-// core) and added in a fixed order. Two, unless the batch is too small to pay for a second thread's
-// wake-up, or its biggest product is so large that the GEMM's own threads use both cores as well
-// (1024-wide layers and up; measured about 2% faster there, and no second workspace). The cut depends
-// on the shape alone, never on the thread count: one thread runs the two parts one after the other
-// and gets the very same bits.
-// A product of this many multiply-adds (2^27, a 512^3 product) or more keeps both cores busy on its
-// own: work on such a network is split inside each GEMM, not between batch parts or predict chunks.
-constexpr double kMaxSideBySideProduct = 134217728.0;
-
-template <class Layers>
-int parts_for(const Layers& layers, index_t rows) {
-  constexpr index_t kMinPartRows = 32;
-  constexpr double kMinWork = 65536.0;  // multiply-adds of a forward pass: a few microseconds
-  if (rows < 2 * kMinPartRows) return 1;
-  double total = 0.0, biggest = 0.0;
-  for (const auto& L : layers) {
-    const double w = double(rows) * double(L.in) * double(L.out);
-    total += w;
-    biggest = std::max(biggest, w);
-  }
-  return total >= kMinWork && biggest < kMaxSideBySideProduct ? 2 : 1;
-}
-
-// What one part of a mini-batch needs: its workspace, its gathered rows and its gradients. The
-// gradients of all parameters lie in one flat buffer (W0, b0, W1, b1, ...), which a data parallel step
-// sums over processes in one call; `extra` more elements follow them (the step's status there).
-template <class T>
-struct Part {
-  Workspace<T> ws;
-  std::vector<T> xb, yb;
-  std::vector<T> grad;  // every parameter's gradient, then `extra` elements
-  std::vector<T*> grads;  // grads[2l], grads[2l+1]: dL/dW_l, dL/db_l inside `grad`
-  std::size_t params = 0;
-
-  Part(const std::vector<LayerRef<T>>& layers, index_t rows, index_t x_cols, index_t y_cols, bool gather,
-       std::size_t extra = 0)
-      : ws(layers, rows) {
-    if (gather) {
-      xb.resize(size_t(rows * x_cols));
-      yb.resize(size_t(rows * y_cols));
-    }
-    for (const auto& L : layers) params += size_t(L.in * L.out + L.out);
-    grad.resize(params + extra);
-    T* at = grad.data();
-    for (const auto& L : layers) {
-      grads.push_back(at);
-      grads.push_back(at + L.in * L.out);
-      at += L.in * L.out + L.out;
-    }
-  }
-
-  std::size_t bytes() const {
-    std::size_t count = ws.grad_a.size() + ws.grad_b.size() + xb.size() + yb.size() + grad.size();
-    for (const auto& a : ws.act) count += a.size();
-    return sizeof(T) * count;
-  }
-};
-
-// Multiply-adds of a part's dL/dx product below which the trainer keeps a transposed copy of W.
-constexpr double kSmallLayerProduct = 128.0 * 128.0 * 128.0;
-
-// Rows of a chunk of mlp_loss_grad (a full-batch pass): a 100-wide layer's chunk output is 200 KB in
-// float64, so a chunk's activations stay in L2 between the forward and the backward pass.
-constexpr index_t kLossChunk = 256;
 
 // What a trainer allocates, decided from the shapes alone, so that trainer_bytes can tell it before.
 struct Plan {
@@ -340,15 +198,7 @@ class Trainer final : public TrainerBase {
 
   // Part 0's gradients plus part 1's, elementwise. Thread t of `team` adds the same share of each
   // parameter that update(t, team) then updates, so the two need no barrier between them.
-  void sum_parts(int t, int team) {
-    for (size_t g = 0; g < parts_[0].grads.size(); ++g) {
-      const LayerRef<T>& L = layers_[g / 2];
-      const index_t size = g % 2 == 0 ? L.in * L.out : L.out, lo = size * t / team, hi = size * (t + 1) / team;
-      T* dst = parts_[0].grads[g];
-      const T* add = parts_[1].grads[g];
-      for (index_t i = lo; i < hi; ++i) dst[i] += add[i];
-    }
-  }
+  void sum_parts(int t, int team) { add_gradients(layers_, parts_[0].grads, parts_[1].grads, t, team); }
 
   // Phase 4: the optimizer step on thread t's share of every parameter (elementwise: any split, same
   // bits), and the transposed copies of what it wrote.
@@ -463,169 +313,6 @@ class Trainer final : public TrainerBase {
 }  // namespace
 
 template <class T>
-void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matrix<T> out) {
-  // Chunks bound the workspace to chunk x widest whatever the data set's size. Inference keeps no
-  // layer's output for a backward pass: hidden layers alternate between two buffers, and the last
-  // layer writes straight into `out`. A network whose chunk products stay below 2^27 multiply-adds
-  // (the rule of parts_for) runs its chunks side by side, one per thread, each with its own two
-  // buffers; larger ones run chunk after chunk, every product split by the GEMM. A chunk is computed
-  // the same way on any thread, so the bits never depend on the count.
-  constexpr index_t kChunk = 4096;
-  const index_t chunk = std::min(kChunk, std::max<index_t>(x.rows, 1));
-  const index_t chunks = (x.rows + chunk - 1) / chunk;
-  double biggest = 0.0;
-  index_t widest_hidden = 0;
-  for (size_t l = 0; l < layers.size(); ++l) {
-    biggest = std::max(biggest, double(chunk) * double(layers[l].in) * double(layers[l].out));
-    if (l + 1 < layers.size()) widest_hidden = std::max(widest_hidden, layers[l].out);
-  }
-  const int threads = biggest < kMaxSideBySideProduct ? int(std::min<index_t>(get_num_threads(), chunks)) : 1;
-  const size_t buffer = size_t(chunk * widest_hidden);
-  std::vector<T> buffers(size_t(std::max(threads, 1)) * 2 * buffer);  // before any work: may throw
-  auto run = [&](index_t c, int t) {
-    const index_t begin = c * chunk, rows = std::min(chunk, x.rows - begin);
-    T* ping = buffers.data() + size_t(t) * 2 * buffer;
-    forward(layers, Matrix<const T>(x.row(begin), rows, x.cols, x.stride), [&](size_t l) {
-      if (l + 1 == layers.size()) return Matrix<T>(out.row(begin), rows, out.cols, out.stride);
-      return Matrix<T>(ping + (l % 2) * buffer, rows, layers[l].out);
-    });
-  };
-  if (threads <= 1) {
-    for (index_t c = 0; c < chunks; ++c) {
-      poll_interrupt();
-      run(c, 0);
-    }
-    return;
-  }
-  // Rounds of one chunk per thread, with a Ctrl-C poll between rounds (a region cannot be left early).
-  for (index_t round = 0; round < chunks; round += threads) {
-    poll_interrupt();
-    const index_t last = std::min(chunks, round + threads);
-    std::exception_ptr failure;  // kept and rethrown after the region: nothing may leave it by an exception
-#pragma omp parallel for num_threads(start_team(threads)) schedule(static)
-    for (index_t c = round; c < last; ++c) {
-      try {
-        run(c, team_rank());
-      } catch (...) {
-#pragma omp critical(fastmlp_forward_failure)
-        if (!failure) failure = std::current_exception();
-      }
-    }
-    if (failure) std::rethrow_exception(failure);
-  }
-}
-
-// What mlp_loss_grad keeps on a thread between calls: its parts and transposed weights for one shape
-// (the chunk's rows, x's and y's columns, the part count, every layer's in and out).
-template <class T>
-struct LossGradScratch {
-  std::vector<index_t> shape;
-  std::vector<Part<T>> parts;
-  std::vector<T> sum1;
-  std::vector<std::vector<T>> w_t;
-};
-constexpr double kKeptScratchBytes = 64.0 * 1024 * 1024;
-
-template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
-                     Matrix<const T> y, const std::vector<T*>& grads) {
-  // The whole data set's loss and gradient (L-BFGS calls this once per iteration). Its rows go through
-  // in chunks: a chunk's activations stay in cache, and its products are small enough to skip packing
-  // (the trainer's step, with its transposed copies of small weights). The chunks are cut into at most
-  // two parts by parts_for's rule, the parts run side by side, each part sums its chunks' gradients in
-  // order, and part 1's sum is added to part 0's: the cut depends on the shape alone, so one thread or
-  // two give the same bits.
-  const double weight = loss_denominator(loss, y, layers.back().out);
-  const double scale = weight > 0.0 ? 1.0 / weight : 0.0;
-  // Chunks of equal size (at most kLossChunk rows), an even count of them, so that the two parts are
-  // equal too; two chunks even when the rows would fit one, if half of them is worth a thread.
-  const index_t n = x.rows;
-  index_t chunks = std::max<index_t>(1, (n + kLossChunk - 1) / kLossChunk);
-  if (chunks == 1 && parts_for(layers, (n + 1) / 2) == 2) chunks = 2;
-  if (chunks > 1 && chunks % 2 == 1) ++chunks;
-  const index_t chunk = (n + chunks - 1) / chunks;
-  chunks = (n + chunk - 1) / chunk;
-  const int parts = chunks >= 2 && parts_for(layers, chunk) == 2 ? 2 : 1;
-  // Part p: its workspace and the gradients of its current chunk; part 1 also keeps its running sum
-  // (part 0 sums straight into `grads`). Made before any parallel region, and kept on this thread for
-  // the next call with the same shapes (L-BFGS makes hundreds): fresh buffers of this size come from
-  // mmap, a page fault per page, which cost more than the products of a small data set.
-  thread_local LossGradScratch<T> cache;
-  std::vector<index_t> shape = {chunk, x.cols, y.cols, parts};
-  for (const auto& L : layers) shape.insert(shape.end(), {L.in, L.out});
-  if (cache.shape != shape) {
-    cache = LossGradScratch<T>();
-    for (int p = 0; p < parts; ++p) cache.parts.emplace_back(layers, chunk, x.cols, y.cols, false);
-    cache.sum1.resize(parts == 2 ? cache.parts[0].params : 0);
-    for (size_t l = 0; l < layers.size(); ++l) {
-      const LayerRef<T>& L = layers[l];
-      const bool small = l > 0 && double(chunk) * double(L.in) * double(L.out) < kSmallLayerProduct;
-      cache.w_t.emplace_back(small ? size_t(L.in * L.out) : 0);
-    }
-    cache.shape = shape;
-  }
-  std::vector<Part<T>>& work = cache.parts;
-  std::vector<std::vector<T>>& w_t = cache.w_t;
-  for (size_t l = 0; l < layers.size(); ++l) {
-    const LayerRef<T>& L = layers[l];
-    for (index_t i = 0; !w_t[l].empty() && i < L.in; ++i)
-      for (index_t j = 0; j < L.out; ++j) w_t[l][size_t(j * L.in + i)] = L.w[i * L.out + j];
-  }
-  std::vector<T>& sum1 = cache.sum1;
-  std::vector<T*> sum1_ptrs;
-  for (size_t l = 0, at = 0; parts == 2 && l < layers.size(); ++l) {
-    sum1_ptrs.push_back(sum1.data() + at);
-    sum1_ptrs.push_back(sum1.data() + at + size_t(layers[l].in * layers[l].out));
-    at += size_t(layers[l].in * layers[l].out + layers[l].out);
-  }
-  const index_t split = parts == 2 ? (chunks + 1) / 2 : chunks;  // part 0: chunks [0, split)
-  double sums[2] = {0.0, 0.0};
-  // A part that fails (Ctrl-C, seen between chunks or inside a product, or out of memory) stops the
-  // other at its next chunk; the failure is rethrown once both have ended.
-  std::atomic<bool> stop{false};
-  auto chunk_of = [&](int p, index_t c) {
-    const std::vector<T*>& total = p == 0 ? grads : sum1_ptrs;
-    Part<T>& part = work[size_t(p)];
-    poll_interrupt();  // acts on Python's main thread only: whichever part that thread runs
-    const index_t begin = c * chunk, rows = std::min(chunk, n - begin);
-    const bool first = c == (p == 0 ? 0 : split);
-    sums[p] += forward_backward(layers, loss, Matrix<const T>(x.row(begin), rows, x.cols, x.stride),
-                                Matrix<const T>(y.row(begin), rows, y.cols, y.stride), part.ws,
-                                first ? total : part.grads, scale, &w_t);
-    if (first) return;
-    for (size_t g = 0; g < total.size(); ++g) {
-      const LayerRef<T>& L = layers[g / 2];
-      const index_t size = g % 2 == 0 ? L.in * L.out : L.out;
-      for (index_t i = 0; i < size; ++i) total[g][i] += part.grads[g][i];
-    }
-  };
-  auto run = [&](int p) {
-    for (index_t c = p == 0 ? 0 : split, last = p == 0 ? split : chunks; c < last; ++c) {
-      if (stop.load(std::memory_order_relaxed)) return;
-      try {
-        chunk_of(p, c);
-      } catch (...) {
-        stop.store(true);
-        throw;
-      }
-    }
-  };
-  if (parts == 2)
-    side_by_side([&](int p) { run(p); });
-  else
-    run(0);
-  for (size_t g = 0; parts == 2 && g < grads.size(); ++g) {
-    const LayerRef<T>& L = layers[g / 2];
-    const index_t size = g % 2 == 0 ? L.in * L.out : L.out;
-    for (index_t i = 0; i < size; ++i) grads[g][i] += sum1_ptrs[g][i];
-  }
-  double bytes = 0.0;
-  for (const auto& p : work) bytes += double(p.bytes());
-  if (bytes > kKeptScratchBytes) cache = LossGradScratch<T>();  // a big network's: not held between calls
-  return (sums[0] + sums[1]) * scale;
-}
-
-template <class T>
 std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x,
                                           Matrix<const T> y, const TrainOptions& options) {
   return std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
@@ -658,9 +345,6 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                    \
-  template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);      \
-  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, \
-                                   Matrix<const T>, const std::vector<T*>&);                      \
   template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>, \
                                                         Matrix<const T>, const TrainOptions&);
 FASTMLP_INSTANTIATE(float)

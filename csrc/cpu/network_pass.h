@@ -1,0 +1,171 @@
+// What the trainer's step (train_loop.cpp) and the whole-data passes (network_pass.cpp: predict's
+// forward, L-BFGS's loss and gradient) share: a layer-by-layer forward and backward pass over a block
+// of rows, its workspaces, and the rule that cuts a block of rows into two parts run side by side.
+// Internal to the CPU backend.
+#pragma once
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "fastmlp/ops.h"
+
+namespace fastmlp {
+namespace pass {
+
+// Workspaces for a forward and backward pass of up to `rows` samples.
+template <class T>
+struct Workspace {
+  std::vector<std::vector<T>> act;  // act[l]: output of layer l (rows x out_l)
+  std::vector<T> grad_a, grad_b;    // ping-pong buffers for dL/d(activation), rows x widest layer
+
+  Workspace(const std::vector<LayerRef<T>>& layers, index_t rows) {
+    index_t widest = 0;
+    for (const auto& l : layers) {
+      act.emplace_back(size_t(rows * l.out));
+      widest = std::max(widest, l.out);
+    }
+    for (const auto& l : layers) widest = std::max(widest, l.in);
+    grad_a.resize(size_t(rows * widest));
+    grad_b.resize(size_t(rows * widest));
+  }
+};
+
+// Forward pass of a batch x (rows x in_0) through every layer; layer l writes its output to
+// buffer(l) (rows x out_l, packed unless buffer returns a Matrix). Returns the last layer's output.
+template <class T, class Buffer>
+Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Buffer buffer) {
+  Matrix<const T> in = x;
+  Matrix<T> out;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const LayerRef<T>& L = layers[l];
+    out = buffer(l);
+    dense_forward<T>(in, Matrix<const T>(L.w, L.in, L.out), L.b, L.act, out);
+    in = out;
+  }
+  return out;
+}
+
+// Forward pass into ws.act, where the backward pass reads every layer's output.
+template <class T>
+Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Workspace<T>& ws) {
+  return forward(layers, x, [&](size_t l) { return Matrix<T>(ws.act[l].data(), x.rows, layers[l].out); });
+}
+
+// The loss summed over the elements of batch (x, y), and the gradient of every parameter scaled by
+// grad_scale (1 / the element count of the whole mini-batch, of which (x, y) may be a part).
+// grads[2l], grads[2l+1] receive dL/dW_l, dL/db_l. Where w_t[l] is not empty (W_l transposed, out x
+// in), dL/dx = g W^T reads W^T row by row: a plain product, which small layers run without packing
+// (the same sums in the same order, so the same bits).
+template <class T>
+double forward_backward(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
+                        Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale,
+                        const std::vector<std::vector<T>>* w_t = nullptr) {
+  const index_t rows = x.rows;
+  Matrix<T> out = forward(layers, x, ws);
+  T* g = ws.grad_a.data();
+  T* g_next = ws.grad_b.data();
+  const double value = loss_sum_and_grad<T>(loss, out, y, g, grad_scale);
+  for (size_t l = layers.size(); l-- > 0;) {
+    const LayerRef<T>& L = layers[l];
+    Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
+    const bool via_transpose = w_t && l > 0 && !(*w_t)[l].empty();
+    Matrix<T> grad_x = l == 0 || via_transpose ? Matrix<T>() : Matrix<T>(g_next, rows, L.in);
+    dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), Matrix<const T>(ws.act[l].data(), rows, L.out),
+                      L.act, Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out),
+                      grads[2 * l + 1]);
+    if (via_transpose)  // g now holds dL/dz
+      gemm<T>(false, false, rows, L.in, L.out, T(1), g, L.out, (*w_t)[l].data(), L.in, T(0), g_next, L.in);
+    std::swap(g, g_next);
+  }
+  return value;
+}
+
+// Copies rows idx[0..rows) of src into dst (rows x src.cols, packed). Narrow rows (a single feature)
+// are copied as scalars: a memcpy call per 4-byte row costs more than the copy.
+template <class T>
+void gather(Matrix<const T> src, const std::int64_t* idx, index_t rows, T* dst) {
+  const index_t cols = src.cols;
+  if (cols == 1) {
+    for (index_t i = 0; i < rows; ++i) dst[i] = src.data[idx[i] * src.stride];
+    return;
+  }
+  for (index_t i = 0; i < rows; ++i) std::memcpy(dst + i * cols, src.row(idx[i]), sizeof(T) * cols);
+}
+
+// How many parts a mini-batch of `rows` is cut into, their gradients computed side by side (one per
+// core) and added in a fixed order. Two, unless the batch is too small to pay for a second thread's
+// wake-up, or its biggest product is so large that the GEMM's own threads use both cores as well
+// (1024-wide layers and up; measured about 2% faster there, and no second workspace). The cut depends
+// on the shape alone, never on the thread count: one thread runs the two parts one after the other
+// and gets the very same bits.
+// A product of this many multiply-adds (2^27, a 512^3 product) or more keeps both cores busy on its
+// own: work on such a network is split inside each GEMM, not between batch parts or predict chunks.
+constexpr double kMaxSideBySideProduct = 134217728.0;
+
+template <class Layers>
+int parts_for(const Layers& layers, index_t rows) {
+  constexpr index_t kMinPartRows = 32;
+  constexpr double kMinWork = 65536.0;  // multiply-adds of a forward pass: a few microseconds
+  if (rows < 2 * kMinPartRows) return 1;
+  double total = 0.0, biggest = 0.0;
+  for (const auto& L : layers) {
+    const double w = double(rows) * double(L.in) * double(L.out);
+    total += w;
+    biggest = std::max(biggest, w);
+  }
+  return total >= kMinWork && biggest < kMaxSideBySideProduct ? 2 : 1;
+}
+
+// What one part of a mini-batch needs: its workspace, its gathered rows and its gradients. The
+// gradients of all parameters lie in one flat buffer (W0, b0, W1, b1, ...), which a data parallel step
+// sums over processes in one call; `extra` more elements follow them (the step's status there).
+template <class T>
+struct Part {
+  Workspace<T> ws;
+  std::vector<T> xb, yb;
+  std::vector<T> grad;  // every parameter's gradient, then `extra` elements
+  std::vector<T*> grads;  // grads[2l], grads[2l+1]: dL/dW_l, dL/db_l inside `grad`
+  std::size_t params = 0;
+
+  Part(const std::vector<LayerRef<T>>& layers, index_t rows, index_t x_cols, index_t y_cols, bool gather,
+       std::size_t extra = 0)
+      : ws(layers, rows) {
+    if (gather) {
+      xb.resize(size_t(rows * x_cols));
+      yb.resize(size_t(rows * y_cols));
+    }
+    for (const auto& L : layers) params += size_t(L.in * L.out + L.out);
+    grad.resize(params + extra);
+    T* at = grad.data();
+    for (const auto& L : layers) {
+      grads.push_back(at);
+      grads.push_back(at + L.in * L.out);
+      at += L.in * L.out + L.out;
+    }
+  }
+
+  std::size_t bytes() const {
+    std::size_t count = ws.grad_a.size() + ws.grad_b.size() + xb.size() + yb.size() + grad.size();
+    for (const auto& a : ws.act) count += a.size();
+    return sizeof(T) * count;
+  }
+};
+
+// Multiply-adds of a part's dL/dx product below which the trainer keeps a transposed copy of W.
+constexpr double kSmallLayerProduct = 128.0 * 128.0 * 128.0;
+
+// dst[g] += src[g] on elements [size t / team, size (t + 1) / team) of every parameter g (W0, b0, W1,
+// ...): thread t's share of adding one part's gradients to another's (elementwise: any split, the
+// same bits).
+template <class T>
+void add_gradients(const std::vector<LayerRef<T>>& layers, const std::vector<T*>& dst, const std::vector<T*>& src,
+                   int t = 0, int team = 1) {
+  for (size_t g = 0; g < dst.size(); ++g) {
+    const LayerRef<T>& L = layers[g / 2];
+    const index_t size = g % 2 == 0 ? L.in * L.out : L.out, lo = size * t / team, hi = size * (t + 1) / team;
+    for (index_t i = lo; i < hi; ++i) dst[g][i] += src[g][i];
+  }
+}
+
+}  // namespace pass
+}  // namespace fastmlp
