@@ -543,7 +543,7 @@ def test_early_stopping_split_equals_scikit_learns(n, positives):
     scikit-learn's per-row strings): the same rows go to validation as with scikit-learn's 2-D targets."""
     from sklearn.model_selection import train_test_split
 
-    from fastmlp.sklearn import _stratify_by
+    from fastmlp._sklearn_sgd import _stratify_by
     y = np.zeros((n, 1), dtype=bool)
     y[np.random.default_rng(n).choice(n, positives, replace=False)] = True
     X = np.arange(n, dtype=float).reshape(n, 1)

@@ -24,17 +24,13 @@ does not import them.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 try:
     import scipy.optimize
     import scipy.sparse
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
-    from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as _SkClassifier, MLPRegressor as _SkRegressor
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state, column_or_1d
@@ -45,8 +41,9 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
     raise ImportError('fastmlp.sklearn needs scikit-learn and SciPy: pip install "fastmlp[sklearn]" '
                       '(or pip install scikit-learn)') from e
 
-from . import _core, _sklearn_input as _input, optim as _optim
+from . import _core, _sklearn_input as _input
 from ._lbfgs import Objective
+from ._sklearn_sgd import _SEED_MAX, StochasticSolver
 from .data import as_array
 from .model import MLP
 from .ops import resolve_device
@@ -76,7 +73,6 @@ except ImportError:  # pragma: no cover
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC = tuple(_core.names["optimizer"])  # every optimizer the kernels know; "lbfgs" is SciPy's
-_SEED_MAX = np.iinfo(np.int32).max
 # scikit-learn's hidden activations, by the kernels' names ("logistic" is an alias of "sigmoid")
 _HIDDEN = {a: _core.aliases["activation"].get(a, a) for a in ("identity", "logistic", "tanh", "relu")}
 
@@ -100,7 +96,7 @@ def _nonneg_real():
     return Interval(Real, 0, None, closed="left")
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(StochasticSolver, BaseEstimator):
     """What both estimators share: validation, initialization, the stochastic loop and L-BFGS."""
 
     def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init,
@@ -265,153 +261,6 @@ class _BaseMLP(BaseEstimator):
             t = np.hstack([t, np.asarray(sample_weight).reshape(-1, 1)])
         return np.ascontiguousarray(t, dtype=dtype)
 
-    def _make_optimizer(self, lr):
-        s = self.solver
-        if s == "sgd":
-            return _optim.SGD(lr=lr, momentum=self.momentum, nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
-                              weight_decay=self.weight_decay)
-        if s == "adam":
-            return _optim.Adam(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon, weight_decay=self.weight_decay)
-        if s == "adamw":
-            return _optim.AdamW(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                                weight_decay=self.weight_decay)
-        if s == "rmsprop":
-            return _optim.RMSprop(lr=lr, momentum=self.momentum, eps=self.epsilon, weight_decay=self.weight_decay)
-        return _optim.Adagrad(lr=lr, eps=self.epsilon, weight_decay=self.weight_decay)
-
-    def _optimizer_state(self, optimizer):
-        """The optimizer's buffers: kept from the last call when it continues training (partial_fit) with
-        the same optimizer and parameter layout, fresh otherwise (as scikit-learn makes a new optimizer)."""
-        names = optimizer.state_names()
-        layout = [(c.shape, c.dtype) for c in self.coefs_]
-        state = getattr(self, "_state", None)
-        if state is None or state["names"] != names or state["layout"] != layout:
-            init = optimizer.state_initial_values()
-            state = {"names": names, "step": 0, "layout": layout,
-                     "w": [[np.full_like(c, v) for v in init] for c in self.coefs_],
-                     "b": [[np.full_like(b, v) for v in init] for b in self.intercepts_]}
-            self._state = state
-        return state
-
-    def _fit_stochastic(self, X, y, sample_weight, incremental):
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        if early_stopping:
-            stratify = _stratify_by(y, self.validation_fraction) if self._classifier and self.n_outputs_ == 1 else None
-            parts = train_test_split(X, y, *(() if sample_weight is None else (sample_weight,)),
-                                     random_state=self._random_state, test_size=self.validation_fraction,
-                                     stratify=stratify)
-            X_train, X_val, y_train, y_val = parts[:4]
-            sw_train, sw_val = (None, None) if sample_weight is None else parts[4:]
-            if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
-                                 "your dataset.")
-            if self._classifier:
-                y_val = self._label_binarizer.inverse_transform(y_val)
-        else:
-            X_train, y_train, sw_train = X, y, sample_weight
-            X_val = y_val = sw_val = None
-        n = X_train.shape[0]
-        if self.batch_size == "auto":
-            batch = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
-            batch = int(np.clip(self.batch_size, 1, n))
-        dtype = X_train.dtype
-        spec = self._loss_spec(sw_train)
-        targets = self._targets(y_train, sw_train, spec, dtype)
-        if not incremental or not hasattr(self, "_optimizer"):  # a new optimizer, as scikit-learn's
-            self._learning_rate = float(self.learning_rate_init)
-            self._state = None
-        optimizer = self._make_optimizer(self._learning_rate)
-        state = self._optimizer_state(optimizer)
-        seed = int(self._random_state.randint(0, _SEED_MAX))
-        trainer = _core.Trainer(self.coefs_, self.intercepts_, self._activations(), 0.01, state["w"], state["b"],
-                                X_train, targets, spec, batch, bool(self.shuffle), False, seed, optimizer.config(),
-                                0.0, 0.0, resolve_device(self.device), float(self.alpha))
-        steps = trainer.steps_per_epoch
-        self.n_iter_ = 0
-        for _ in range(self.max_iter):
-            rates = np.full(steps, self._learning_rate)
-            epoch = getattr(self, "_epochs_seen", 0)  # a new order every epoch, also across partial_fit calls
-            loss, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
-            self._epochs_seen = epoch + 1
-            self.n_iter_ += 1
-            self.loss_ = float(loss)
-            self.t_ += n
-            self.loss_curve_.append(self.loss_)
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-            if self._no_improvement_count > self.n_iter_no_change:
-                what = "Validation score" if early_stopping else "Training loss"
-                msg = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
-                if self.solver == "sgd" and self.learning_rate == "adaptive" and self._learning_rate > 1e-6:
-                    self._learning_rate /= 5.0
-                    if self.verbose:
-                        print(msg + " Setting learning rate to %f" % self._learning_rate)
-                    self._no_improvement_count = 0
-                else:
-                    if self.verbose:
-                        print(msg + (" Learning rate too small." if self.learning_rate == "adaptive" else "") +
-                              " Stopping.")
-                    break
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                              "optimization hasn't converged yet.", ConvergenceWarning)
-        if early_stopping:
-            self.coefs_ = self._best_coefs
-            self.intercepts_ = self._best_intercepts
-        self._optimizer = _OptimizerView(self.solver, self._learning_rate)
-
-    def _validation_score(self, X, y, sample_weight):
-        """self._score(X, y, sample_weight) (accuracy or R^2, as scikit-learn computes them) without
-        re-validating X each epoch: X is the held-out part of fit's already checked data."""
-        z = self._logits(X)
-        if not np.isfinite(z).all():
-            return np.nan
-        w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
-        if self._classifier:
-            if self.out_activation_ == "softmax":
-                pred = self.classes_[z.argmax(axis=1)]
-            elif z.shape[1] == 1 and len(self.classes_) == 2:  # logistic: p > 1/2 exactly when the logit is > 0
-                pred = self.classes_[(z[:, 0] > 0).astype(np.intp)]
-            else:  # several labels (or a single class)
-                pred = self._label_binarizer.inverse_transform((z > 0).astype(np.float64))
-            right = pred == y if pred.ndim == 1 else (pred == y).all(axis=1)
-            return float(np.average(right, weights=w))
-        if self.out_activation_ == "exp":
-            z = np.exp(z)
-        return _input.r2(y, z, sample_weight=w)
-
-    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
-        if early_stopping:
-            score = self._validation_score(X, y, sample_weight)
-            self.validation_scores_.append(score)
-            if self.verbose:
-                print("Validation score: %f" % score)
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_coefs = [c.copy() for c in self.coefs_]
-                self._best_intercepts = [b.copy() for b in self.intercepts_]
-        else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
-
     def _lbfgs_objective(self, X, y, sample_weight):
         """f(packed parameters) -> (loss, packed gradient) as scikit-learn's L-BFGS sees them (see
         fastmlp._lbfgs); coefs_ and intercepts_ become views of the point last evaluated."""
@@ -512,26 +361,6 @@ def _blas_on_one_thread():
     if not _BLAS:
         _BLAS.append(ThreadpoolController())
     return _BLAS[0].limit(limits=1, user_api="blas")
-
-
-def _stratify_by(y, test_size):
-    """What early stopping stratifies a binary classifier's split by: its (n, 1) boolean targets. Given
-    as a 2-D array, scikit-learn first turns every row into a string ("True"/"False"), which costs more
-    than the epochs on a small data set; raveled, the classes sort the same (False < True as "False" <
-    "True"), so the split is the same. Kept 2-D where the split may fail, so that its error names the
-    classes as scikit-learn's does."""
-    n = len(y)
-    n_test = int(np.ceil(test_size * n))
-    if np.bincount(y.ravel().astype(np.intp), minlength=2).min() < 2 or min(n_test, n - n_test) < 2:
-        return y
-    return y.ravel()
-
-
-class _OptimizerView:
-    """What scikit-learn's estimators expose as _optimizer and their tests read: the current rate."""
-
-    def __init__(self, solver, learning_rate):
-        self.solver, self.learning_rate = solver, learning_rate
 
 
 def _dense(X, dtype):
