@@ -168,7 +168,7 @@ def test_empty_csv(tmp_path, text, word):
 
 
 @pytest.mark.parametrize("args,word", [
-    (["--activation", "swish"], "unknown activation"),
+    (["--activation", "mish"], "unknown activation"),
     (["--loss", "hinge"], "unknown loss"),
     (["--optimizer", "lbfgs"], "unknown optimizer"),
     (["--lr", "-1"], "lr"),

@@ -49,6 +49,15 @@ def test_fused_plan_takes_narrow_float32_networks_and_says_why_not():
     assert plan([64, 64, 1], shared_limit=48 * 1024)[0] == 32
 
 
+def test_fused_plan_sends_activations_that_need_z_to_the_gemm_path():
+    for act in ("gelu", "gelu_tanh", "silu", "elu(alpha=0.5)", "softplus", "selu"):
+        rows, reason = plan([4, 16, 16, 1], activations=[act, "relu", "identity"])
+        assert rows == 0 and "needs z" in reason and "gelu" in reason, (act, reason)
+    assert plan([4, 16, 1], activations=["relu", "sigmoid"])[0] > 0
+    with pytest.raises(ValueError, match="one activation per layer"):
+        plan([4, 16, 1], activations=["relu"])
+
+
 def test_fused_plan_of_the_staged_weights_version_makes_room_for_them(monkeypatch):
     sizes = [128] * 5 + [1]  # 4 hidden layers of 128: 64 rows of activations take 224 KiB
     assert plan(sizes)[0] == 64

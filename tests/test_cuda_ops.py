@@ -22,7 +22,10 @@ pytestmark = [
 ]
 
 DTYPES = [np.float32, np.float64]
-ACTS = ["identity", "step", "sigmoid", "tanh", "relu", "leaky_relu"]
+ACTS = ["identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "silu", "elu(alpha=0.5)",
+        "softplus(beta=2, threshold=5)", "selu"]
+# How much an activation can stretch an error of z (its largest slope); 1 for the others.
+LIPSCHITZ = {"gelu": 1.13, "gelu_tanh": 1.13, "silu": 1.1, "selu": 1.76}
 # (n, k, m): batch, inputs, outputs.
 DENSE_SHAPES = [(1, 1, 1), (3, 17, 5), (17, 129, 3), (129, 1000, 17), (1000, 3, 4097), (4097, 17, 129),
                 (0, 3, 5)]
@@ -58,23 +61,26 @@ def test_cuda_dense_forward(n, k, m, act, dtype):
         np.testing.assert_array_equal(got[sure], reference.activation_forward("step", z)[sure])
         return
     want = reference.dense_forward(x, w, b, act)
+    z_bound = z_bound * LIPSCHITZ.get(act, 1.0)
     check_within(got, want, z_bound + 4 * np.finfo(dtype).eps * np.abs(want), f"dense_forward {act}")
     check_within(got, ops.dense_forward(x, w, b, act), 2 * z_bound + 8 * np.finfo(dtype).eps * np.abs(want),
                  f"dense_forward {act} vs CPU")
 
 
 @pytest.mark.parametrize("n,k,m", DENSE_SHAPES, ids=str)
-@pytest.mark.parametrize("act", ["identity", "sigmoid", "tanh", "relu", "leaky_relu"])
+@pytest.mark.parametrize("act", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "gelu", "silu", "elu(alpha=0.5)"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cuda_dense_backward(n, k, m, act, dtype):
     rng = np.random.default_rng(n + 5 * k + 11 * m)
     x = rng.standard_normal((n, k)).astype(dtype)
     w = rng.standard_normal((k, m)).astype(dtype)
     y = ops.dense_forward(x, w, np.zeros(m, dtype), act)
+    z = ops.dense_forward(x, w, np.zeros(m, dtype))  # read instead of y where the derivative needs z
     gy = rng.standard_normal((n, m)).astype(dtype)
-    gx, gw, gb = ops.dense_backward(x, w, gy, act, y if act != "identity" else None, device="cuda")
-    wgx, wgw, wgb = reference.dense_backward(x, w, gy, act, y)
-    gz = np.abs(reference.activation_backward_from_output(act, y, gy)) if act != "identity" else np.abs(gy)
+    saved = {"z": z} if reference.needs_z(act) else {"y": y if act != "identity" else None}
+    gx, gw, gb = ops.dense_backward(x, w, gy, act, device="cuda", **saved)
+    wgx, wgw, wgb = reference.dense_backward(x, w, gy, act, y, z=z)
+    gz = np.abs(reference.activation_backward(act, z, gy))
     # act'(z) read off y is exact up to an absolute error of a few eps (1 - y^2 cancels near |y| = 1),
     # so the error of grad_z is bounded by eps |grad_y|, not by eps |grad_z|.
     gy_abs, eps = np.abs(gy.astype(np.float64)), np.finfo(dtype).eps

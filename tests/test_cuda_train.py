@@ -81,6 +81,29 @@ def test_cuda_fit_float64_matches_reference(opt, batch_size):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("activation", ["gelu", "gelu_tanh", "silu", "elu(alpha=0.5)", "softplus(beta=2)", "selu"])
+def test_cuda_fit_keeps_z_where_the_derivative_needs_it(activation):
+    # float64 on the GEMM path against the reference; float32 is sent to the GEMM path by the fused plan.
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((11, 3)), rng.standard_normal((11, 2))
+    model = fastmlp.MLP([3, 8, 5, 2], activation=activation, dtype="float64", seed=1, device="cuda")
+    ws, bs, state, step = [w.copy() for w in model.weights], [b.copy() for b in model.biases], None, 0
+    opt = fastmlp.optim.Adam(lr=0.01)
+    hist = model.fit(x, y, optimizer=opt, batch_size=4, epochs=2, seed=4)
+    for epoch in range(2):
+        loss, ws, bs, state, step = reference.train_epoch(ws, bs, model.activations, x, y, "mse", 4, True, 4, epoch,
+                                                          opt.lr, optimizer=opt.config(), state=state, step=step)
+        assert hist.history["loss"][epoch] == pytest.approx(loss, rel=1e-9)
+    for got, want in zip(model.weights + model.biases, ws + bs):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    model32 = fastmlp.MLP([3, 8, 5, 2], activation=activation, seed=1, device="cuda")
+    cpu32 = fastmlp.MLP([3, 8, 5, 2], activation=activation, seed=1)
+    h32 = model32.fit(x.astype(np.float32), y.astype(np.float32), optimizer=opt, batch_size=4, epochs=2, seed=4)
+    c32 = cpu32.fit(x.astype(np.float32), y.astype(np.float32), optimizer=opt, batch_size=4, epochs=2, seed=4)
+    assert h32.params["path"] == "cuda-gemm"
+    np.testing.assert_allclose(h32.history["loss"], c32.history["loss"], rtol=1e-4)
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu", "step"])
 def test_cuda_fit_float32_reaches_the_cpu_loss(activation, cuda_path):
     rng = np.random.default_rng(1)

@@ -10,8 +10,10 @@ from fastmlp import ops, reference
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 SLOPE = 0.15  # a non-default leaky_relu slope, so that the argument is seen to reach the kernel
+# Every activation; the last six need z for their derivative (dense_backward then takes z, not y).
 ACTS = [pytest.param(name, {"negative_slope": SLOPE} if name == "leaky_relu" else {}, id=name)
-        for name in ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu")]
+        for name in ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "silu",
+                     "elu(alpha=0.6)", "softplus(beta=1.5, threshold=2)", "selu")]
 DIFFERENTIABLE = [p for p in ACTS if p.id != "step"]
 
 _V = (1, 3, 17, 64, 129)
@@ -64,16 +66,31 @@ def test_dense_backward_matches_reference(rng, tol, assert_close, shape, dtype, 
     n, k, m = shape
     x, w, b = _layer(rng, n, k, m, dtype)
     y = ops.dense_forward(x, w, b, act, **kwargs)  # what training stores and passes back
+    z = ops.dense_forward(x, w, b)  # and, for the activations that need it, the pre-activation
     gy = rng.standard_normal((n, m)).astype(dtype)
-    y_arg = None if act == "identity" else y
-    gx, gw, gb = ops.dense_backward(x, w, gy, act, y_arg, **kwargs)
-    rx, rw, rb = reference.dense_backward(x, w, gy, act, y, **_ref_kwargs(kwargs))
+    needs_z = reference.needs_z(act)
+    y_arg = None if act == "identity" or needs_z else y
+    gx, gw, gb = ops.dense_backward(x, w, gy, act, y_arg, z=z if needs_z else None, **kwargs)
+    rx, rw, rb = reference.dense_backward(x, w, gy, act, y, z=z, **_ref_kwargs(kwargs))
     rtol, atol = tol[dtype]
-    gz = np.abs(reference.activation_backward_from_output(act, y, gy, **_ref_kwargs(kwargs)))
+    gz = np.abs(reference.activation_backward(act, z, gy, **_ref_kwargs(kwargs)))
     xa, wa = np.abs(x.astype(np.float64)), np.abs(w.astype(np.float64))
     assert_close(gx, rx, dtype, f"grad_x {act} {shape}", rtol=rtol, atol=atol + 4 * rtol * (gz @ wa.T))
     assert_close(gw, rw, dtype, f"grad_w {act} {shape}", rtol=rtol, atol=atol + 4 * rtol * (xa.T @ gz))
     assert_close(gb, rb, dtype, f"grad_b {act} {shape}", rtol=rtol, atol=atol + 4 * rtol * gz.sum(axis=0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_backward_asks_for_z_where_the_derivative_needs_it(rng, dtype):
+    x, w, b = _layer(rng, 5, 4, 3, dtype)
+    gy = rng.standard_normal((5, 3)).astype(dtype)
+    y = ops.dense_forward(x, w, b, "gelu")
+    with pytest.raises(ValueError, match="needs z, the pre-activation"):
+        ops.dense_backward(x, w, gy, "gelu", y)  # y alone cannot give GELU's derivative
+    with pytest.raises(ValueError, match="needs y"):
+        ops.dense_backward(x, w, gy, "tanh", None, z=ops.dense_forward(x, w, b))
+    with pytest.raises(ValueError, match="z has shape"):
+        ops.dense_backward(x, w, gy, "silu", z=np.ones((5, 2), dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -120,7 +137,10 @@ def _fd_setup(rng, act, loss, n=5, k=4, m=3, h=1e-6):
         x, w, b = _layer(rng, n, k, m, np.float64)
         z = x @ w + b
         margin = 50 * h * (np.abs(x).sum(axis=1, keepdims=True) + 1)  # how far a step of h can move z
-        if act in ("relu", "leaky_relu") and np.any(np.abs(z) < margin):
+        if act in ("relu", "leaky_relu") or act.startswith("elu"):  # kinks at 0 (ELU's with alpha != 1)
+            if np.any(np.abs(z) < margin):
+                continue
+        if act.startswith("softplus") and np.any(np.abs(1.5 * z - 2.0) < 1.5 * margin):  # beta z = threshold
             continue
         y = reference.activation_forward(act, z, SLOPE)
         sign = np.where(rng.random(y.shape) < 0.5, -1.0, 1.0)
@@ -143,7 +163,10 @@ def test_dense_gradient_finite_differences(rng, assert_close, act, kwargs, loss)
     f = _objective(loss, act, t, kwargs)
     y = ops.dense_forward(x, w, b, act, **kwargs)
     gy = ops.loss_grad(loss, y, t)
-    gx, gw, gb = ops.dense_backward(x, w, gy, act, None if act == "identity" else y, **kwargs)
+    if reference.needs_z(act):
+        gx, gw, gb = ops.dense_backward(x, w, gy, act, z=ops.dense_forward(x, w, b), **kwargs)
+    else:
+        gx, gw, gb = ops.dense_backward(x, w, gy, act, None if act == "identity" else y, **kwargs)
 
     def numeric(which):
         args = [x.copy(), w.copy(), b.copy()]

@@ -121,17 +121,19 @@ def _plan_cases():
     yield [512, 1024, 8], 600, 256, True, False  # the last 88 rows are cut in two
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu"])  # gelu: training keeps z too, a second buffer per layer
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", list(_plan_cases()), ids=lambda c: f"{c[0]}-n{c[1]}-b{c[2]}-s{int(c[3])}d{int(c[4])}")
-def test_trainer_bytes_is_what_the_trainer_allocates(case, dtype):
+def test_trainer_bytes_is_what_the_trainer_allocates(case, dtype, activation):
     sizes, n, batch, shuffle, drop_last = case
-    model = fastmlp.MLP(sizes, dtype=dtype, seed=0)
+    model = fastmlp.MLP(sizes, dtype=dtype, seed=0, activation=activation, output_activation=activation)
     x = np.zeros((n, sizes[0]), dtype)
     y = np.zeros((n, sizes[-1]), dtype)
     for optimizer in (fastmlp.optim.SGD(lr=0.1), fastmlp.optim.Adam()):
         trainer = _trainer(model, x, y, optimizer, batch, shuffle, drop_last)
         states = len(optimizer.state_names())
-        planned = fastmlp._core.trainer_bytes(sizes, dtype, n, batch, shuffle, drop_last, states)
+        planned = fastmlp._core.trainer_bytes(sizes, dtype, n, batch, shuffle, drop_last, states,
+                                              activations=model.activations)
         assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
         params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
         assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
@@ -180,16 +182,18 @@ def test_training_bytes_counts_a_billion_parameter_model():
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not fastmlp.cuda_available(), reason="needs a CUDA build of fastmlp and a CUDA device")
+@pytest.mark.parametrize("activation", ["relu", "gelu"])  # gelu: the GEMM path, keeping z
 @pytest.mark.parametrize("case", list(_plan_cases())[:6], ids=lambda c: f"{c[0]}-n{c[1]}-b{c[2]}-s{int(c[3])}")
-def test_cuda_trainer_bytes_is_what_the_trainer_allocates(case):
+def test_cuda_trainer_bytes_is_what_the_trainer_allocates(case, activation):
     sizes, n, batch, shuffle, drop_last = case
-    model = fastmlp.MLP(sizes, seed=0, device="cuda")
+    model = fastmlp.MLP(sizes, seed=0, device="cuda", activation=activation, output_activation=activation)
     x = np.zeros((n, sizes[0]), np.float32)
     y = np.zeros((n, sizes[-1]), np.float32)
     for optimizer in (fastmlp.optim.SGD(lr=0.1), fastmlp.optim.Adam()):
         trainer = _trainer(model, x, y, optimizer, batch, shuffle, drop_last, device="cuda")
         states = len(optimizer.state_names())
-        planned = fastmlp._core.trainer_bytes(sizes, "float32", n, batch, shuffle, drop_last, states, "cuda")
+        planned = fastmlp._core.trainer_bytes(sizes, "float32", n, batch, shuffle, drop_last, states, "cuda",
+                                              activations=model.activations)
         assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
         assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
                               drop_last=drop_last) == planned + fastmlp._core.cuda_gemm_scratch_bytes("float32")

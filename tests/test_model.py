@@ -103,7 +103,7 @@ def test_activation_list_of_wrong_length(acts):
         fastmlp.MLP([2, 3, 4, 1], activation=acts)
 
 
-@pytest.mark.parametrize("kw", [{"activation": "swish"}, {"activation": ["relu", "gelu"]},
+@pytest.mark.parametrize("kw", [{"activation": "mish"}, {"activation": ["relu", "mish"]},
                                 {"output_activation": "softmax"}])
 def test_unknown_activation_lists_the_choices(kw):
     with pytest.raises(ValueError) as info:

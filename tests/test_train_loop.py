@@ -21,7 +21,8 @@ BATCHES = [
     pytest.param(7, False, id="mini7"),
     pytest.param(7, True, id="mini7-drop_last"),
 ]
-HIDDEN = ["tanh", "relu", "sigmoid"]
+# The last ones keep z for their derivative: the trainer's second buffer per layer.
+HIDDEN = ["tanh", "relu", "sigmoid", "gelu", "gelu_tanh", "silu", "elu(alpha=0.5)", "softplus(beta=2)", "selu"]
 
 
 def _data(rng, n=N):
@@ -39,12 +40,12 @@ def _params(model):
     return [w.astype(np.float64) for w in model.weights], [b.astype(np.float64) for b in model.biases]
 
 
-def _reference_fit(weights, biases, acts, x, y, batch_size, shuffle, drop_last, seed, epochs, loss="mse"):
+def _reference_fit(weights, biases, acts, x, y, batch_size, shuffle, drop_last, seed, epochs, loss="mse", lr=LR):
     losses, state, step = [], None, 0
     for epoch in range(epochs):
         value, weights, biases, state, step = reference.train_epoch(
-            weights, biases, acts, x, y, loss, batch_size, shuffle, seed, epoch, LR,
-            optimizer=SGD(lr=LR).config(), state=state, step=step, drop_last=drop_last)
+            weights, biases, acts, x, y, loss, batch_size, shuffle, seed, epoch, lr,
+            optimizer=SGD(lr=lr).config(), state=state, step=step, drop_last=drop_last)
         losses.append(value)
     return losses, weights, biases, step
 
@@ -98,10 +99,14 @@ def test_fit_float32_matches_float64_reference(rng, assert_close, batch_size, dr
     x32, y32 = x.astype(np.float32), y.astype(np.float32)
     model = _model(hidden, dtype="float32")
     w0, b0 = _params(model)  # the float32 initial weights, exactly
-    hist = model.fit(x32, y32, optimizer=SGD(lr=LR), batch_size=batch_size, epochs=EPOCHS, shuffle=True, seed=9,
+    # SELU from its LeCun normal start at lr 0.1, one sample at a time, is chaotic here: a relative change
+    # of 1e-7 in the float64 weights moves the third epoch's loss by 2%, so float32 rounding is compared
+    # with float64 on a gentler rate.
+    lr = LR / 10 if hidden == "selu" else LR
+    hist = model.fit(x32, y32, optimizer=SGD(lr=lr), batch_size=batch_size, epochs=EPOCHS, shuffle=True, seed=9,
                      drop_last=drop_last)
     losses, weights, biases, _ = _reference_fit(w0, b0, model.activations, x32.astype(np.float64),
-                                                y32.astype(np.float64), batch_size, True, drop_last, 9, EPOCHS)
+                                                y32.astype(np.float64), batch_size, True, drop_last, 9, EPOCHS, lr=lr)
     what = f"float32 batch_size={batch_size} drop_last={drop_last} {hidden}"
     _rel_close(assert_close, np.asarray(hist.history["loss"]), losses, np.float64, f"{what}: loss per epoch", 1e-4)
     for l in range(len(weights)):
@@ -111,6 +116,19 @@ def test_fit_float32_matches_float64_reference(rng, assert_close, batch_size, dr
 
 
 # ---- whole-network gradients --------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gradients_of_nets_that_differ_only_in_activation(rng, assert_close, dtype):
+    # The full-data gradient keeps its workspaces between calls of the same shapes: a net whose
+    # activation keeps z after one of the same widths that keeps none must not reuse them as they are.
+    x, y = _data(rng, n=16)
+    for hidden in ("tanh", "gelu", "relu", "silu"):
+        model = fastmlp.MLP(SIZES, activation=hidden, seed=3, dtype=dtype)
+        _, grads = model.gradients(x.astype(dtype), y.astype(dtype))
+        _, want = reference.mlp_loss_grad(*_params(model), model.activations, "mse", x.astype(dtype), y.astype(dtype))
+        for l, ((gw, _), (rw, _)) in enumerate(zip(grads, want)):
+            _rel_close(assert_close, gw, rw, np.dtype(dtype), f"{hidden} after another net: dL/dW{l}", 1e-4)
+
+
 @pytest.mark.parametrize("loss", ["mse", "mae"])
 def test_model_gradients_finite_differences(rng, assert_close, loss):
     x, y = _data(rng, n=9)

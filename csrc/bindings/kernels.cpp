@@ -73,8 +73,10 @@ py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj,
   });
 }
 
+// The derivative is read off y, the forward output, or for the activations that need it
+// (activation_needs_z) computed from z = x w + b, which the caller then passes instead.
 py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle gy_obj, const std::string& act,
-                            py::handle y_obj, double negative_slope, const std::string& device) {
+                            py::handle y_obj, double negative_slope, const std::string& device, py::handle z_obj) {
   const bool gpu = use_cuda(device);
   py::array x = finite_input(x_obj, "x"), w = finite_input(w_obj, "w"), gy = finite_input(gy_obj, "grad_y");
   check_dense_shapes(x, w);
@@ -86,12 +88,16 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle gy_ob
   const ActivationSpec spec = activation_spec(act, negative_slope);
   py::array y;
   if (spec.kind != Activation::identity) {
-    if (y_obj.is_none())
-      value_error("activation '" + act + "' needs y, the forward output, to compute its derivative");
-    y = finite_input(y_obj, "y");
-    check_same_dtype(y, "y", x, "x");
+    const bool needs_z = activation_needs_z(spec.kind);
+    const char* what = needs_z ? "z" : "y";
+    if ((needs_z ? z_obj : y_obj).is_none())
+      value_error(needs_z ? "activation '" + act + "' needs z, the pre-activation x @ w + b, to compute its "
+                            "derivative (it cannot be read off the output y): pass z="
+                          : "activation '" + act + "' needs y, the forward output, to compute its derivative");
+    y = finite_input(needs_z ? z_obj : y_obj, what);
+    check_same_dtype(y, what, x, "x");
     if (y.ndim() != 2 || y.shape(0) != gy.shape(0) || y.shape(1) != gy.shape(1))
-      value_error("y has shape " + shape_str(y) + "; expected the shape of grad_y " + shape_str(gy));
+      value_error(std::string(what) + " has shape " + shape_str(y) + "; expected the shape of grad_y " + shape_str(gy));
   }
   return dispatch(dtype_of(x, "x"), [&](auto t) -> py::tuple {
     using T = decltype(t);
@@ -373,6 +379,25 @@ void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::li
 
 }  // namespace
 
+// fastmlp._core.activation_table: canonical name -> {"doc", "params" {name: default}, "needs_z", "init",
+// "onnx"}, in the enum's order; canonical_activation(text) spells an activation as the model stores it.
+void bind_activation_table(py::module_& m) {
+  py::dict table;
+  for (const auto& t : activation_traits()) {
+    py::dict entry, params;
+    for (const auto& p : t.params) params[p.name] = p.fallback;
+    for (const auto& named : kActivations)
+      if (named.value == t.kind && !named.alias) entry["doc"] = named.doc;
+    entry["params"] = params;
+    entry["needs_z"] = activation_needs_z(t.kind);
+    entry["init"] = t.init;
+    entry["onnx"] = t.onnx;
+    table[name_of(t.kind, kActivations)] = entry;
+  }
+  m.attr("activation_table") = table;
+  m.def("canonical_activation", &canonical_activation, py::arg("name"));
+}
+
 void bind_kernels(py::module_& m) {
   m.def("cuda_gemm_seconds", [](index_t n, int repeats) {
     use_cuda("cuda");  // raises in a build without CUDA or without a device
@@ -389,7 +414,8 @@ void bind_kernels(py::module_& m) {
   m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("activation"),
         py::arg("negative_slope"), py::arg("device") = "cpu");
   m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("w"), py::arg("grad_y"),
-        py::arg("activation"), py::arg("y"), py::arg("negative_slope"), py::arg("device") = "cpu");
+        py::arg("activation"), py::arg("y"), py::arg("negative_slope"), py::arg("device") = "cpu",
+        py::arg("z") = py::none());
   m.def("activation_forward", &activation_forward_py, py::arg("name"), py::arg("z"), py::arg("negative_slope"),
         py::arg("device") = "cpu");
   m.def("activation_backward", &activation_backward_py, py::arg("name"), py::arg("z"), py::arg("grad_a"),
@@ -409,6 +435,7 @@ void bind_kernels(py::module_& m) {
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("lr"), py::arg("device") = "cpu");
   m.def("optimizer_update", &optimizer_update_py, py::arg("param"), py::arg("grad"), py::arg("state"),
         py::arg("step"), py::arg("lr"), py::arg("config"), py::arg("device") = "cpu");
+  bind_activation_table(m);
 }
 
 }  // namespace fastmlp::bindings

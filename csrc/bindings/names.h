@@ -36,6 +36,14 @@ inline constexpr Named<Activation> kActivations[] = {
     {"tanh", Activation::tanh, "hyperbolic tangent"},
     {"relu", Activation::relu, "max(z, 0)"},
     {"leaky_relu", Activation::leaky_relu, "z if z > 0 else negative_slope * z"},
+    {"gelu", Activation::gelu, "Gaussian error linear unit z * Phi(z), Phi the standard normal CDF (exact, erf)"},
+    {"gelu_tanh", Activation::gelu_tanh,
+     "GELU's tanh approximation 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) (torch's approximate='tanh')"},
+    {"silu", Activation::silu, "sigmoid linear unit z * sigmoid(z)"},
+    {"swish", Activation::silu, "", true},
+    {"elu", Activation::elu, "z if z > 0 else alpha * (e^z - 1)"},
+    {"softplus", Activation::softplus, "log(1 + e^(beta z)) / beta, z where beta z > threshold"},
+    {"selu", Activation::selu, "scale * (z if z > 0 else alpha * (e^z - 1)), the self-normalizing constants"},
 };
 
 inline constexpr Named<Loss> kLosses[] = {

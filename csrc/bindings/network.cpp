@@ -320,21 +320,34 @@ class PyTrainer {
 
 // The bytes a trainer for a network of these layer sizes ([in, hidden..., out]) will hold: host memory
 // on the CPU, device memory on CUDA (where the parameters and optimizer state are copied too).
-std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::string& dtype, index_t n,
-                             index_t batch_size, bool shuffle, bool drop_last, int state_buffers,
-                             const std::string& device, index_t global_rows) {
-  const bool gpu = use_cuda(device);
-  const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
+// The layers' shapes from [in, hidden..., out], and from the activations (one per layer, or none: all
+// taken as keeping no z) which of them training keeps z for.
+std::vector<LayerShape> layer_shapes(const std::vector<index_t>& sizes, const std::vector<std::string>& activations) {
   if (sizes.size() < 2) value_error("sizes must list at least the input and output widths");
   for (index_t s : sizes)
     if (s < 1) value_error("every layer size must be >= 1");
+  if (!activations.empty() && activations.size() + 1 != sizes.size())
+    value_error("activations must name one activation per layer (" + std::to_string(sizes.size() - 1) + "), got " +
+                std::to_string(activations.size()));
+  std::vector<LayerShape> layers;
+  for (size_t l = 0; l + 1 < sizes.size(); ++l)
+    layers.push_back({sizes[l], sizes[l + 1],
+                      !activations.empty() && activation_needs_z(activation_spec(activations[l], 0.01).kind)});
+  return layers;
+}
+
+std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::string& dtype, index_t n,
+                             index_t batch_size, bool shuffle, bool drop_last, int state_buffers,
+                             const std::string& device, index_t global_rows,
+                             const std::vector<std::string>& activations) {
+  const bool gpu = use_cuda(device);
+  const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
+  const std::vector<LayerShape> layers = layer_shapes(sizes, activations);
   if (n < (global_rows > 0 ? 0 : 1)) value_error("n must be >= 1, got " + std::to_string(n));
   if (global_rows < 0 || (global_rows > 0 && global_rows < n))
     value_error("global_rows must be 0 (one process) or at least n, got " + std::to_string(global_rows));
   if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch)");
   if (state_buffers < 0 || state_buffers > 3) value_error("state_buffers must be in [0, 3]");
-  std::vector<LayerShape> layers;
-  for (size_t l = 0; l + 1 < sizes.size(); ++l) layers.push_back({sizes[l], sizes[l + 1]});
   TrainOptions opt;
   opt.batch_size = batch_size;
   opt.shuffle = shuffle;
@@ -370,7 +383,7 @@ long all_finite_py(const py::list& arrays) {
 // An upper bound on |every value the forward pass computes| (each product's partial sums included),
 // for inputs with |x| <= x_max: per layer, max_j sum_i |W_ij| times the bound of its input, plus
 // max |b|, then the activation's own bound (1 for step, sigmoid and tanh; the leaky slope scales it
-// when above 1). In double, so it reaches Inf only far past any float range. fit compares it with the
+// when above 1; ELU and SELU below zero are bounded by their alpha). In double, so it reaches Inf only far past any float range. fit compares it with the
 // dtype's largest value, so that a forward pass over the training data is needed only when the bound
 // cannot rule out an overflow.
 double output_bound_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
@@ -401,7 +414,19 @@ double output_bound_py(const py::list& weights, const py::list& biases, const st
       case Activation::leaky_relu:
         bound = z * std::max(1.0, net.acts[l].negative_slope);
         break;
-      default:
+      case Activation::elu:  // alpha (e^z - 1) lies within |alpha| for z <= 0
+        bound = std::max(z, std::fabs(net.acts[l].alpha));
+        break;
+      case Activation::selu:
+        bound = kSeluScale * std::max(z, kSeluAlpha);
+        break;
+      case Activation::softplus:  // beta z is computed too; the value is at most max(z, 0) + log(2) / beta
+        bound = std::max(z * std::max(1.0, net.acts[l].beta), z + std::log(2.0) / net.acts[l].beta);
+        break;
+      case Activation::gelu_tanh:  // its tanh's argument holds z^3
+        bound = std::max(z, kSqrt2OverPi * (z + kGeluCubic * z * z * z));
+        break;
+      default:  // identity, relu, and |gelu(z)|, |silu(z)| <= |z|
         bound = z;
     }
   }
@@ -412,13 +437,9 @@ double output_bound_py(const py::list& weights, const py::list& biases, const st
 // tile, reason); rows 0 means the GEMM path, for the reason given. shared_limit: the shared memory per
 // block to plan for (bytes), or -1 for the CUDA device's own (a CUDA build with a device only).
 py::tuple fused_plan_py(const std::vector<index_t>& sizes, const std::string& dtype, bool weighted, double l2,
-                        double clip_grad_norm, bool data_parallel, long long shared_limit) {
-  if (sizes.size() < 2) value_error("sizes must list at least the input and output widths");
-  std::vector<LayerShape> layers;
-  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    if (sizes[l] < 1 || sizes[l + 1] < 1) value_error("every layer size must be >= 1");
-    layers.push_back({sizes[l], sizes[l + 1]});
-  }
+                        double clip_grad_norm, bool data_parallel, long long shared_limit,
+                        const std::vector<std::string>& activations) {
+  const std::vector<LayerShape> layers = layer_shapes(sizes, activations);
   TrainOptions opt;
   opt.loss.weighted = weighted;
   opt.l2 = l2;
@@ -475,11 +496,11 @@ void bind_networks(py::module_& m) {
       .def_property_readonly("path", &PyTrainer::path);
   m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("n"), py::arg("batch_size"),
         py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu",
-        py::arg("global_rows") = 0);
+        py::arg("global_rows") = 0, py::arg("activations") = std::vector<std::string>());
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
   m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("weighted") = false,
         py::arg("l2") = 0.0, py::arg("clip_grad_norm") = 0.0, py::arg("data_parallel") = false,
-        py::arg("shared_limit") = -1);
+        py::arg("shared_limit") = -1, py::arg("activations") = std::vector<std::string>());
   m.def("all_finite", &all_finite_py, py::arg("arrays"));
   m.def("output_bound", &output_bound_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("x_max"));

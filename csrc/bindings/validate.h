@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/activation_args.h"
 #include "bindings/names.h"
 #include "fastmlp/ops.h"
 
@@ -159,12 +160,9 @@ inline Matrix<T> mmat(py::array& a) {
   return Matrix<T>(static_cast<T*>(a.mutable_data()), rows, cols);
 }
 
-// ---- names -> enums (the tables are in names.h) ----------------------------------------------------
+// ---- names -> enums (the tables are in names.h; activations with parameters: activation_args.h) ----
 inline ActivationSpec activation_spec(const std::string& name, double negative_slope) {
-  ActivationSpec s{parse_activation(name), negative_slope};
-  if (!(negative_slope >= 0.0) || !std::isfinite(negative_slope))
-    value_error("negative_slope must be a finite number >= 0, got " + std::to_string(negative_slope));
-  return s;
+  return parse_activation_spec(name, negative_slope);
 }
 
 }  // namespace fastmlp

@@ -12,11 +12,11 @@ namespace detail {
 // a[i] = act(z[i]) for i < count; a may be z. One loop per kind: the switch is taken once per call.
 template <class T>
 inline void activate(ActivationSpec act, const T* z, T* a, index_t count) {
-  const T slope = T(act.negative_slope);
+  const ActivationParams<T> p = activation_params<T>(act);
   dispatch_activation(act.kind, [&](auto tag) {
     constexpr Activation K = decltype(tag)::kind;
     if (K == Activation::identity && a == z) return;
-    for (index_t i = 0; i < count; ++i) a[i] = activation_value<K>(z[i], slope);
+    for (index_t i = 0; i < count; ++i) a[i] = activation_value<K>(z[i], p);
   });
 }
 

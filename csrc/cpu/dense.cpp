@@ -16,15 +16,15 @@ void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationS
 }
 
 template <class T>
-FASTMLP_CLONES void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
+FASTMLP_CLONES void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act,
                     Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
   const index_t n = x.rows, k = x.cols, m = w.cols;
-  // One pass over grad_y: each row becomes grad_z (the activation's derivative, read off y) and, while
-  // it is in cache, is added to grad_b, the column sums taken row by row in a fixed order.
+  // One pass over grad_y: each row becomes grad_z (the activation's derivative, from the saved y or z)
+  // and, while it is in cache, is added to grad_b, the column sums taken row by row in a fixed order.
   std::fill(grad_b, grad_b + m, T(0));
   for (index_t i = 0; i < n; ++i) {
     T* g = grad_y.row(i);
-    if (act.kind != Activation::identity) activation_backward_from_output<T>(act, y.row(i), g, m);
+    if (act.kind != Activation::identity) activation_backward_saved<T>(act, saved.row(i), g, m);
     for (index_t j = 0; j < m; ++j) grad_b[j] += g[j];
   }
   // grad_w (k x m) = x^T grad_z; grad_x (n x k) = grad_z w^T.

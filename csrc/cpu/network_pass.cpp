@@ -109,7 +109,7 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
   // mmap, a page fault per page, which cost more than the products of a small data set.
   thread_local LossGradScratch<T> cache;
   std::vector<index_t> shape = {chunk, x.cols, y.cols, parts};
-  for (const auto& L : layers) shape.insert(shape.end(), {L.in, L.out});
+  for (const auto& L : layers) shape.insert(shape.end(), {L.in, L.out, index_t(activation_needs_z(L.act.kind))});
   if (cache.shape != shape) {
     cache = LossGradScratch<T>();
     for (int p = 0; p < parts; ++p) cache.parts.emplace_back(layers, chunk, x.cols, y.cols, false);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fastmlp/activation_math.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
@@ -16,12 +17,14 @@ namespace pass {
 template <class T>
 struct Workspace {
   std::vector<std::vector<T>> act;  // act[l]: output of layer l (rows x out_l)
+  std::vector<std::vector<T>> pre;  // pre[l]: its pre-activation z where the derivative needs it, else empty
   std::vector<T> grad_a, grad_b;    // ping-pong buffers for dL/d(activation), rows x widest layer
 
   Workspace(const std::vector<LayerRef<T>>& layers, index_t rows) {
     index_t widest = 0;
     for (const auto& l : layers) {
       act.emplace_back(size_t(rows * l.out));
+      pre.emplace_back(activation_needs_z(l.act.kind) ? size_t(rows * l.out) : 0);
       widest = std::max(widest, l.out);
     }
     for (const auto& l : layers) widest = std::max(widest, l.in);
@@ -45,10 +48,32 @@ Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Buf
   return out;
 }
 
-// Forward pass into ws.act, where the backward pass reads every layer's output.
+// Forward pass into ws.act, where the backward pass reads every layer's output, and into ws.pre the
+// pre-activations of the layers whose derivative needs z: their product stops before the activation
+// (the same bits as the fused epilogue, which runs activation_forward's code on each tile).
 template <class T>
 Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Workspace<T>& ws) {
-  return forward(layers, x, [&](size_t l) { return Matrix<T>(ws.act[l].data(), x.rows, layers[l].out); });
+  const index_t rows = x.rows;
+  Matrix<const T> in = x;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const LayerRef<T>& L = layers[l];
+    T* out = ws.act[l].data();
+    if (ws.pre[l].empty()) {
+      dense_forward<T>(in, Matrix<const T>(L.w, L.in, L.out), L.b, L.act, Matrix<T>(out, rows, L.out));
+    } else {
+      dense_forward<T>(in, Matrix<const T>(L.w, L.in, L.out), L.b, ActivationSpec{},
+                       Matrix<T>(ws.pre[l].data(), rows, L.out));
+      activation_forward<T>(L.act, ws.pre[l].data(), out, rows * L.out);
+    }
+    in = Matrix<const T>(out, rows, L.out);
+  }
+  return Matrix<T>(ws.act.back().data(), rows, layers.back().out);
+}
+
+// What layer l's backward reads of its forward: z where the derivative needs it, else the output.
+template <class T>
+Matrix<const T> saved(const Workspace<T>& ws, size_t l, index_t rows, index_t cols) {
+  return Matrix<const T>(ws.pre[l].empty() ? ws.act[l].data() : ws.pre[l].data(), rows, cols);
 }
 
 // The loss summed over the elements of batch (x, y), and the gradient of every parameter scaled by
@@ -70,8 +95,7 @@ double forward_backward(const std::vector<LayerRef<T>>& layers, const LossSpec& 
     Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
     const bool via_transpose = w_t && l > 0 && !(*w_t)[l].empty();
     Matrix<T> grad_x = l == 0 || via_transpose ? Matrix<T>() : Matrix<T>(g_next, rows, L.in);
-    dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), Matrix<const T>(ws.act[l].data(), rows, L.out),
-                      L.act, Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out),
+    dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), saved(ws, l, rows, L.out), L.act, Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out),
                       grads[2 * l + 1]);
     if (via_transpose)  // g now holds dL/dz
       gemm<T>(false, false, rows, L.in, L.out, T(1), g, L.out, (*w_t)[l].data(), L.in, T(0), g_next, L.in);
@@ -147,6 +171,7 @@ struct Part {
   std::size_t bytes() const {
     std::size_t count = ws.grad_a.size() + ws.grad_b.size() + xb.size() + yb.size() + grad.size();
     for (const auto& a : ws.act) count += a.size();
+    for (const auto& z : ws.pre) count += z.size();
     return sizeof(T) * count;
   }
 };

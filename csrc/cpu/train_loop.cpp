@@ -326,12 +326,12 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   Count widths = 0, widest = 0, params = 0, transposed = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
     const Count in = std::uint64_t(layers[l].in), out = std::uint64_t(layers[l].out);
-    widths = widths + out;
+    widths = widths + (layers[l].keeps_z ? Count(2) * out : out);  // the output, and z where it is kept
     widest.v = std::max({widest.v, in.v, out.v});
     params = params + in * out + out;
     if (plan.transposed[l]) transposed = transposed + in * out;
   }
-  // A part of `rows`: each layer's output, two gradient buffers as wide as the widest layer, the
+  // A part of `rows`: each layer's output (and z where kept), two gradient buffers as wide as the widest layer, the
   // gathered input and target rows, and a gradient per parameter (as Part allocates them; data
   // parallel, part 0 also holds the step's status). Counted without wrapping (Count throws past 2^64).
   const Count gathered = plan.gather ? Count(std::uint64_t(layers.front().in + layers.back().out)) : Count(0);

@@ -1,7 +1,8 @@
-// Activations on the GPU: the forward and the derivative from z (fastmlp.ops.*(device="cuda")), and
-// the derivative read off the forward output that training uses (twin of the CPU's
-// activation_backward_from_output; the forward activation of a layer is fused into gemm.cu's epilogue).
-// The formulas are fastmlp/activation_math.h's, shared with the CPU.
+// Activations on the GPU: the forward and the derivative from z (fastmlp.ops.*(device="cuda")), the
+// forward on device memory (a layer whose z training keeps), and the derivative from what training
+// keeps of a layer (twin of the CPU's activation_backward_saved; otherwise the forward activation of a
+// layer is fused into gemm.cu's epilogue). The formulas are fastmlp/activation_math.h's, shared with
+// the CPU.
 #include "common.cuh"
 #include "fastmlp/activation_math.h"
 #include "fastmlp/cuda_ops.h"
@@ -12,32 +13,39 @@ namespace cuda {
 namespace {
 
 template <class T>
-__global__ void forward_kernel(Activation kind, const T* __restrict__ z, T* __restrict__ a, index_t n, T slope) {
+__global__ void forward_kernel(Activation kind, const T* z, T* a, index_t n, ActivationParams<T> p) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) a[i] = activation_value(kind, z[i], slope);
+  if (i < n) a[i] = activation_value(kind, z[i], p);
 }
 
-// grad_z = grad_a * act'(z); act'(z) is read off act(z) as in training (same value as the CPU's).
 template <class T>
 __global__ void backward_kernel(Activation kind, const T* __restrict__ z, const T* __restrict__ ga,
-                                T* __restrict__ gz, index_t n, T slope) {
+                                T* __restrict__ gz, index_t n, ActivationParams<T> p) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) gz[i] = activation_grad_from_output(kind, activation_value(kind, z[i], slope), ga[i], slope);
+  if (i < n) gz[i] = activation_grad_from_input(kind, z[i], ga[i], p);
 }
 
 template <class T>
-__global__ void backward_from_output(Activation kind, const T* __restrict__ a, T* __restrict__ g, index_t n,
-                                     T slope) {
+__global__ void backward_saved_kernel(Activation kind, const T* __restrict__ saved, T* __restrict__ g, index_t n,
+                                      ActivationParams<T> p) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) g[i] = activation_grad_from_output(kind, a[i], g[i], slope);
+  if (i < n) g[i] = activation_grad_saved(kind, saved[i], g[i], p);
 }
 
 }  // namespace
 
 template <class T>
-void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count) {
+void activation_apply(ActivationSpec act, const T* z, T* a, index_t count) {
+  if (count == 0) return;
+  FASTMLP_LAUNCH(forward_kernel<T>, blocks_for(count, 256), 256)(act.kind, z, a, count, activation_params<T>(act));
+  CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void activation_backward_saved(ActivationSpec act, const T* saved, T* grad, index_t count) {
   if (count == 0 || act.kind == Activation::identity) return;
-  FASTMLP_LAUNCH(backward_from_output<T>, blocks_for(count, 256), 256)(act.kind, a, grad, count, T(act.negative_slope));
+  FASTMLP_LAUNCH(backward_saved_kernel<T>, blocks_for(count, 256), 256)(act.kind, saved, grad, count,
+                                                                         activation_params<T>(act));
   CUDA_CHECK_LAUNCH();
 }
 
@@ -46,8 +54,7 @@ void activation_forward(ActivationSpec act, const T* z, T* a, index_t count) {
   if (count == 0) return;
   DeviceBuffer<T> dz(count), da(count);
   dz.upload(z, count);
-  FASTMLP_LAUNCH(forward_kernel<T>, blocks_for(count, 256), 256)(act.kind, dz.get(), da.get(), count, T(act.negative_slope));
-  CUDA_CHECK_LAUNCH();
+  activation_apply<T>(act, dz.get(), da.get(), count);
   da.download(a, count);
 }
 
@@ -58,13 +65,14 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
   dz.upload(z, count);
   dga.upload(grad_a, count);
   FASTMLP_LAUNCH(backward_kernel<T>, blocks_for(count, 256), 256)(act.kind, dz.get(), dga.get(), dgz.get(), count,
-                                                      T(act.negative_slope));
+                                                                   activation_params<T>(act));
   CUDA_CHECK_LAUNCH();
   dgz.download(grad_z, count);
 }
 
 #define FASTMLP_INSTANTIATE(T)                                                                  \
-  template void activation_backward_from_output<T>(ActivationSpec, const T*, T*, index_t);      \
+  template void activation_apply<T>(ActivationSpec, const T*, T*, index_t);                     \
+  template void activation_backward_saved<T>(ActivationSpec, const T*, T*, index_t);            \
   template void activation_forward<T>(ActivationSpec, const T*, T*, index_t);                   \
   template void activation_backward<T>(ActivationSpec, const T*, const T*, T*, index_t);
 FASTMLP_INSTANTIATE(float)

@@ -28,9 +28,9 @@ void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t co
 }
 
 template <class T>
-void dense_backward(const T* x, const T* w, const T* y, ActivationSpec act, index_t rows, index_t in,
+void dense_backward(const T* x, const T* w, const T* saved, ActivationSpec act, index_t rows, index_t in,
                     index_t out, T* g, T* grad_x, T* grad_w, T* grad_b) {
-  cuda::activation_backward_from_output<T>(act, y, g, rows * out);
+  cuda::activation_backward_saved<T>(act, saved, g, rows * out);
   cuda::column_sums<T>(g, rows, out, grad_b);
   cuda::gemm<T>(true, false, in, out, rows, x, in, g, out, T(0), grad_w, out, nullptr, ActivationSpec{});
   if (grad_x) cuda::gemm<T>(false, true, rows, in, out, g, out, w, out, T(0), grad_x, in, nullptr, ActivationSpec{});
@@ -46,11 +46,11 @@ void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationS
 }
 
 template <class T>
-void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act, Matrix<T> grad_y,
-                    Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act,
+                    Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
   const index_t n = x.rows, k = x.cols, m = w.cols;
   DeviceBuffer<T> dx = to_device(x.data, n * k), dw = to_device(w.data, k * m), dg = to_device(grad_y.data, n * m);
-  DeviceBuffer<T> dy = act.kind == Activation::identity ? DeviceBuffer<T>() : to_device(y.data, n * m);
+  DeviceBuffer<T> dy = act.kind == Activation::identity ? DeviceBuffer<T>() : to_device(saved.data, n * m);
   DeviceBuffer<T> dgx(grad_x.data ? n * k : 0), dgw(k * m), dgb(m);
   cuda::dense_backward<T>(dx.get(), dw.get(), dy.get(), act, n, k, m, dg.get(), dgx.get(), dgw.get(), dgb.get());
   dg.download(grad_y.data, n * m);

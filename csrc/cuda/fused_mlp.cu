@@ -64,7 +64,7 @@ __device__ void tile_product(int len, LoadA a, LoadB b, float (&acc)[4][4]) {
 // out (n x m) = act(in (n x k) w (k x m) + b), w's rows ldw apart: thread tiles of rows r0..r0+3 and
 // columns j0 + c groups.
 __device__ void layer_forward(const float* in, float* out, const float* w, int ldw, const float* __restrict__ b,
-                              int k, int m, int n, Activation act, float slope) {
+                              int k, int m, int n, Activation act, const ActivationParams<float>& ap) {
   const int groups = (m + 3) / 4, quads = (n + 3) / 4;
   for (int e = threadIdx.x; e < quads * groups; e += blockDim.x) {
     const int r0 = 4 * (e / groups), j0 = e % groups;
@@ -75,7 +75,7 @@ __device__ void layer_forward(const float* in, float* out, const float* w, int l
     for (int i = 0; i < 4 && r0 + i < n; ++i)
       for (int c = 0; c < 4 && j0 + c * groups < m; ++c) {
         const int j = j0 + c * groups;
-        out[(r0 + i) * m + j] = activation_value(act, acc[i][c] + b[j], slope);  // the GEMM path's order
+        out[(r0 + i) * m + j] = activation_value(act, acc[i][c] + b[j], ap);  // the GEMM path's order
       }
   }
 }
@@ -105,7 +105,7 @@ __device__ void weight_grads(const float* a, const float* g, int k, int m, int n
 
 // gin (n x k) = (g (n x m) w^T) * act'(a), a = the previous layer's output: the gradient one layer down.
 __device__ void input_grads(const float* g, const float* w, int ldw, const float* a, int k, int m, int n,
-                            Activation act, float slope, float* gin) {
+                            Activation act, const ActivationParams<float>& ap, float* gin) {
   const int groups = (k + 3) / 4, quads = (n + 3) / 4;
   for (int e = threadIdx.x; e < quads * groups; e += blockDim.x) {
     const int r0 = 4 * (e / groups), t0 = e % groups;
@@ -116,7 +116,7 @@ __device__ void input_grads(const float* g, const float* w, int ldw, const float
     for (int i = 0; i < 4 && r0 + i < n; ++i)
       for (int c = 0; c < 4 && t0 + c * groups < k; ++c) {
         const int at = (r0 + i) * k + t0 + c * groups;
-        gin[at] = activation_grad_from_output(act, a[at], acc[i][c], slope);
+        gin[at] = activation_grad_saved(act, a[at], acc[i][c], ap);
       }
   }
 }
@@ -139,14 +139,14 @@ __device__ const float* layer_weights(const float* __restrict__ w, int k, int m,
 // the output layer (the loss's gradient times its activation's derivative, read off the output p).
 __device__ double loss_tile(const FusedLoss& loss, const float* p, const float* __restrict__ y, const index_t* src,
                             int n, int m, const double* __restrict__ class_weight, double scale, Activation act,
-                            float slope, float* g) {
+                            const ActivationParams<float>& ap, float* g) {
   double local = 0.0;
   if (loss.kind == Loss::cross_entropy) {  // one row per thread (loss_math.h's row function)
     for (int r = threadIdx.x; r < n; r += blockDim.x) {
       float* gr = g + r * m;
       local += loss.factor * cross_entropy_row<float>(p + r * m, y + src[r] * loss.tcols, m, loss.labels,
                                                       class_weight, loss.factor * scale, gr);
-      for (int j = 0; j < m; ++j) gr[j] = activation_grad_from_output(act, p[r * m + j], gr[j], slope);
+      for (int j = 0; j < m; ++j) gr[j] = activation_grad_saved(act, p[r * m + j], gr[j], ap);
     }
     return local;
   }
@@ -155,7 +155,7 @@ __device__ double loss_tile(const FusedLoss& loss, const float* p, const float* 
     const int r = e / m, j = e % m;
     const float pv = p[e], tv = y[src[r] * m + j];
     local += loss.factor * loss_term(loss.kind, double(pv), double(tv), double(loss.delta));
-    g[e] = activation_grad_from_output(act, pv, loss_grad_term<float>(loss.kind, pv, tv, coef, loss.delta), slope);
+    g[e] = activation_grad_saved(act, pv, loss_grad_term<float>(loss.kind, pv, tv, coef, loss.delta), ap);
   }
   return local;
 }
@@ -197,11 +197,11 @@ __global__ void __launch_bounds__(kFusedThreads)
       int ldw;
       const float* w = layer_weights(params + net.w_off[l], net.width[l], net.width[l + 1], staged, ldw);
       layer_forward(act[l], act[l + 1], w, ldw, params + net.b_off[l], net.width[l], net.width[l + 1], n, net.act[l],
-                    net.slope[l]);
+                    net.param[l]);
       __syncthreads();
     }
     loss_sum += loss_tile(loss, act[L], y, src, n, net.width[L], class_weight, scale, net.act[L - 1],
-                          net.slope[L - 1], grad_a);
+                          net.param[L - 1], grad_a);
     __syncthreads();
     float *g = grad_a, *g_next = grad_b;
     for (int l = L - 1; l >= 0; --l) {  // g: dL/dz of layer l
@@ -210,7 +210,7 @@ __global__ void __launch_bounds__(kFusedThreads)
           l > 0 ? layer_weights(params + net.w_off[l], net.width[l], net.width[l + 1], staged, ldw) : nullptr;
       weight_grads(act[l], g, net.width[l], net.width[l + 1], n, slot + net.w_off[l], slot + net.b_off[l], first_tile);
       if (l > 0)
-        input_grads(g, w, ldw, act[l], net.width[l], net.width[l + 1], n, net.act[l - 1], net.slope[l - 1], g_next);
+        input_grads(g, w, ldw, act[l], net.width[l], net.width[l + 1], n, net.act[l - 1], net.param[l - 1], g_next);
       __syncthreads();
       float* done = g;
       g = g_next;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "fastmlp/activation_math.h"
 #include "fastmlp/cuda_ops.h"
 #include "fastmlp/fused_plan.h"
 #include "fastmlp/ops.h"
@@ -22,7 +23,7 @@ struct FusedNet {
   int layers = 0;
   int width[kFusedMaxLayers + 1] = {};  // width[0]: the inputs; width[l + 1]: layer l's outputs
   Activation act[kFusedMaxLayers] = {};
-  float slope[kFusedMaxLayers] = {};
+  ActivationParams<float> param[kFusedMaxLayers] = {};  // never an activation_needs_z kind (fused_plan)
   index_t w_off[kFusedMaxLayers] = {}, b_off[kFusedMaxLayers] = {};
   index_t params = 0;  // the length of the flat array (and of a gradient slot)
 };

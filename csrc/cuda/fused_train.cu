@@ -90,7 +90,9 @@ class FusedTrainer final : public TrainerBase {
       const auto& L = host_[l];
       net_.width[l + 1] = int(L.out);
       net_.act[l] = L.act.kind;
-      net_.slope[l] = float(L.act.negative_slope);
+      if (activation_needs_z(L.act.kind))  // fused_plan sends such nets to the GEMM path
+        throw std::logic_error("the fused kernel keeps no pre-activations");
+      net_.param[l] = activation_params<float>(L.act);
       net_.w_off[l] = net_.params;
       net_.b_off[l] = net_.params + L.in * L.out;
       net_.params += L.in * L.out + L.out;

@@ -38,7 +38,7 @@ template <class T>
 void finish_slices(const T* partial, index_t slices, index_t m, index_t n, T beta, T* c, index_t ldc, const T* bias,
                    ActivationSpec act) {
   FASTMLP_LAUNCH(sum_slices_kernel<T>, blocks_for(m * n, 256), 256)(partial, slices, m, n, beta, c, ldc, bias, act.kind,
-                                                       T(act.negative_slope));
+                                                       activation_params<T>(act));
   CUDA_CHECK_LAUNCH();
 }
 
@@ -55,7 +55,7 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* 
   dim3 grid(blocks_for(n, kTile), unsigned(std::min<index_t>(row_tiles, 65535)), unsigned(slices));
   T* out = slices > 1 ? workspace<T>(slices * m * n) : c;
   FASTMLP_LAUNCH(gemm_tiled<T>, grid, block)(trans_a, trans_b, m, n, k, k_slice, a, lda, b, ldb, beta, out, ldc, bias, act.kind,
-                                 T(act.negative_slope));
+                                 activation_params<T>(act));
   CUDA_CHECK_LAUNCH();
   if (slices > 1) finish_slices<T>(out, slices, m, n, beta, c, ldc, bias, act);
 }

@@ -20,7 +20,7 @@ constexpr index_t kMaxWorkspace = index_t(1) << 24;  // elements of the split-K 
 template <class T>
 __global__ void gemm_tiled(bool ta, bool tb, index_t m, index_t n, index_t k, index_t k_slice,
                            const T* __restrict__ a, index_t lda, const T* __restrict__ b, index_t ldb, T beta,
-                           T* __restrict__ c, index_t ldc, const T* __restrict__ bias, Activation act, T slope) {
+                           T* __restrict__ c, index_t ldc, const T* __restrict__ bias, Activation act, ActivationParams<T> p) {
   __shared__ T as[kTile][kTile + 1];  // as[row][kk]; +1: no bank conflicts on either access pattern
   __shared__ T bs[kTile][kTile + 1];  // bs[kk][col]
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -56,7 +56,7 @@ __global__ void gemm_tiled(bool ta, bool tb, index_t m, index_t n, index_t k, in
         T v = acc;
         if (beta != T(0)) v += beta * c[row * ldc + col];
         if (bias) v += bias[col];
-        c[row * ldc + col] = activation_value(act, v, slope);
+        c[row * ldc + col] = activation_value(act, v, p);
       }
     }
   }
@@ -65,7 +65,7 @@ __global__ void gemm_tiled(bool ta, bool tb, index_t m, index_t n, index_t k, in
 template <class T>
 __global__ void sum_slices_kernel(const T* __restrict__ partial, index_t slices, index_t m, index_t n, T beta,
                                   T* __restrict__ c, index_t ldc, const T* __restrict__ bias, Activation act,
-                                  T slope) {
+                                  ActivationParams<T> p) {
   const index_t e = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= m * n) return;
   const index_t row = e / n, col = e % n;
@@ -73,7 +73,7 @@ __global__ void sum_slices_kernel(const T* __restrict__ partial, index_t slices,
   for (index_t z = 0; z < slices; ++z) v += partial[z * m * n + e];  // in slice order: deterministic
   if (beta != T(0)) v += beta * c[row * ldc + col];
   if (bias) v += bias[col];
-  c[row * ldc + col] = activation_value(act, v, slope);
+  c[row * ldc + col] = activation_value(act, v, p);
 }
 
 // Column sums of one slice of rows: partial[z, j] = sum of g[i, j] for i in slice z, rows in order.

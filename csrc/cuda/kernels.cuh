@@ -15,15 +15,21 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b,
           index_t ldb, T beta, T* c, index_t ldc, const T* bias, ActivationSpec act);
 
-// grad *= act'(z), read off the output a = act(z) (as the CPU's activation_backward_from_output).
+// a = act(z) over count elements of device memory (a may be z).
 template <class T>
-void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count);
+void activation_apply(ActivationSpec act, const T* z, T* a, index_t count);
+
+// grad *= act'(z), from what training keeps of the layer (as the CPU's activation_backward_saved): the
+// output a = act(z), or z itself where the derivative needs it (activation_needs_z).
+template <class T>
+void activation_backward_saved(ActivationSpec act, const T* saved, T* grad, index_t count);
 
 // Backward of y = act(x w + b) on device memory, x (rows x in), w (in x out): g holds dL/dy and
-// becomes dL/dz; writes grad_w, grad_b and, when grad_x is not null, dL/dx. y is read unless act is
-// the identity. Used by the trainer and by the host-array dense_backward.
+// becomes dL/dz; writes grad_w, grad_b and, when grad_x is not null, dL/dx. `saved` is y, or z where
+// the derivative needs it; it is read unless act is the identity. Used by the trainer and by the
+// host-array dense_backward.
 template <class T>
-void dense_backward(const T* x, const T* w, const T* y, ActivationSpec act, index_t rows, index_t in,
+void dense_backward(const T* x, const T* w, const T* saved, ActivationSpec act, index_t rows, index_t in,
                     index_t out, T* g, T* grad_x, T* grad_w, T* grad_b);
 
 // out[j] = sum over rows of g[i, j], rows in a fixed order (split in slices for long columns, as

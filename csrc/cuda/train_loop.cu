@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "fastmlp/activation_math.h"
 #include "fastmlp/checked.h"
 #include "fastmlp/cuda_ops.h"
 #include "fastmlp/data_parallel.h"
@@ -104,16 +105,18 @@ struct DeviceNet {
   }
 };
 
-// Activations of every layer for up to `rows` samples.
+// Activations of every layer for up to `rows` samples, and the pre-activations z of the layers whose
+// derivative needs them (activation_needs_z; empty buffers elsewhere).
 template <class T>
 struct DeviceWorkspace {
-  std::vector<DeviceBuffer<T>> act;
+  std::vector<DeviceBuffer<T>> act, pre;
   DeviceBuffer<T> grad_a, grad_b;
 
   DeviceWorkspace(const std::vector<LayerRef<T>>& layers, index_t rows) {
     index_t widest = 0;
     for (const auto& L : layers) {
       act.emplace_back(rows * L.out);
+      pre.emplace_back(activation_needs_z(L.act.kind) ? rows * L.out : 0);
       widest = std::max({widest, L.in, L.out});
     }
     grad_a = DeviceBuffer<T>(rows * widest);
@@ -144,14 +147,31 @@ void loss_and_gradients(DeviceNet<T>& net, const LossSpec& loss, const double* c
                         index_t rows, double scale, DeviceWorkspace<T>& ws, double weight, double* partial, double* acc,
                         const double* denom = nullptr) {
   const auto& layers = net.host;
-  const T* out = forward(net, xb, rows, [&](size_t l) { return ws.act[l].get(); });
+  // The forward keeps z where the backward needs it: the product without the activation into pre[l],
+  // then the activation into act[l] (the same bits as the fused epilogue).
+  const T* out = xb;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const auto& L = layers[l];
+    T* a = ws.act[l].get();
+    if (ws.pre[l].size() == 0) {
+      cuda::gemm<T>(false, false, rows, L.out, L.in, out, L.in, net.w[l].get(), L.out, T(0), a, L.out,
+                    net.b[l].get(), L.act);
+    } else {
+      T* z = ws.pre[l].get();
+      cuda::gemm<T>(false, false, rows, L.out, L.in, out, L.in, net.w[l].get(), L.out, T(0), z, L.out,
+                    net.b[l].get(), ActivationSpec{});
+      cuda::activation_apply<T>(L.act, z, a, rows * L.out);
+    }
+    out = a;
+  }
   T* g = ws.grad_a.get();
   T* g_next = ws.grad_b.get();
   cuda::loss_and_grad<T>(loss, out, yb, g, rows, layers.back().out, class_weight, scale, weight, partial, acc, denom);
   for (size_t l = layers.size(); l-- > 0;) {
     const auto& Ly = layers[l];
     const T* in = l == 0 ? xb : ws.act[l - 1].get();
-    cuda::dense_backward<T>(in, net.w[l].get(), ws.act[l].get(), Ly.act, rows, Ly.in, Ly.out, g,
+    const T* saved = ws.pre[l].size() == 0 ? ws.act[l].get() : ws.pre[l].get();
+    cuda::dense_backward<T>(in, net.w[l].get(), saved, Ly.act, rows, Ly.in, Ly.out, g,
                             l > 0 ? g_next : nullptr, net.gw[l].get(), net.gb[l].get());
     std::swap(g, g_next);
   }
@@ -197,6 +217,7 @@ class Trainer final : public TrainerBase {
   std::size_t allocated_bytes() const override {
     std::size_t count = x_.size() + y_.size() + xb_.size() + yb_.size() + ws_.grad_a.size() + ws_.grad_b.size();
     for (const auto& a : ws_.act) count += a.size();
+    for (const auto& z : ws_.pre) count += z.size();
     for (const auto* group : {&net_.w, &net_.b, &net_.gw, &net_.gb})
       for (const auto& p : *group) count += p.size();
     for (const auto* states : {&net_.ws, &net_.bs})
@@ -437,7 +458,7 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
 template <class T>
 std::vector<LayerShape> shapes_of(const std::vector<LayerRef<T>>& layers) {
   std::vector<LayerShape> shapes;
-  for (const auto& L : layers) shapes.push_back({L.in, L.out});
+  for (const auto& L : layers) shapes.push_back({L.in, L.out, activation_needs_z(L.act.kind)});
   return shapes;
 }
 
@@ -462,7 +483,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   const Count batch = std::uint64_t(batch_rows), rows = std::uint64_t(n);
   Count widths = 0, widest = 0, params = 0;
   for (const auto& L : layers) {
-    widths = widths + Count(std::uint64_t(L.out));
+    widths = widths + Count(std::uint64_t(L.keeps_z ? 2 * L.out : L.out));  // the output, and z where kept
     widest.v = std::max<std::uint64_t>({widest.v, std::uint64_t(L.in), std::uint64_t(L.out)});
     params = params + Count(std::uint64_t(L.in)) * Count(std::uint64_t(L.out)) + Count(std::uint64_t(L.out));
   }

@@ -6,7 +6,7 @@
     model.predict([[57.5]])
 """
 
-from . import _args, _core, callbacks, data, init, losses, ops, optim, reference, schedules
+from . import _args, _core, activations, callbacks, data, init, losses, ops, optim, reference, schedules
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .memory import max_batch_size
 from .model import MLP, load
@@ -17,6 +17,7 @@ __version__ = getattr(_core, "__version__", "0.0.0")
 
 __all__ = [
     "MLP", "load", "max_batch_size", "History", "DivergenceError", "ops", "optim", "schedules", "scale_lr", "reference", "init",
+    "activations",
     "losses", "data", "callbacks", "Callback", "EarlyStopping", "LambdaCallback",
     "cuda_built", "cuda_available", "set_num_threads", "get_num_threads", "__version__",
 ]

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from . import __version__
+from .activations import NAMES as ACTIVATION_NAMES
 from .data import column_stats, load_women, read_table, read_table_block
 from .model import MLP, load
 from .optim import OPTIMIZERS, SGD
@@ -534,7 +535,9 @@ def build_parser():
     t.add_argument("csv", metavar="table", help=formats)
     t.add_argument("--target", required=True, help="target column name(s), comma-separated")
     t.add_argument("--hidden", default="64,64", help="hidden layer sizes, e.g. 64,64 ('' for none)")
-    t.add_argument("--activation", default="relu")
+    t.add_argument("--activation", default="relu",
+                   help=f"the hidden layers' activation: {', '.join(ACTIVATION_NAMES)}; parameters as torch "
+                        f"names them, e.g. 'elu(alpha=0.5)' (default relu)")
     t.add_argument("--init", default="auto")
     t.add_argument("--loss", default="mse")
     t.add_argument("--task", default="regress", choices=("regress", "classify"),

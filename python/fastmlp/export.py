@@ -38,6 +38,69 @@ def _head(model, head):
     return head
 
 
+def _activation(act, z, a, negative_slope, dtype, node, const):
+    """The nodes of activation `act` on tensor z, named after a; returns its output's name. Constants
+    are in the model's dtype (an attribute such as LeakyRelu's alpha is a float32, which would round
+    a float64 model's slope). Composed from elementwise ops where onnxruntime has no float64 kernel
+    of the operator itself (Elu, Selu, Softplus, Gelu) or where torch's form differs (softplus'
+    threshold). GELU's exact form needs Erf, which onnxruntime runs in float32 only (a float64 graph
+    is valid ONNX and runs in onnx.reference)."""
+    from . import activations, reference
+
+    kind, given = activations.base(act), activations.params(act)
+    p = {**activations.TABLE[kind]["params"], **given}
+    if kind == "leaky_relu" and "negative_slope" not in given:
+        p["negative_slope"] = negative_slope
+
+    def c(name, value):
+        return const(f"{a}_{name}", np.asarray(value, dtype))
+
+    def mul(u, v, name):
+        return node("Mul", [u, v], f"{a}_{name}")
+
+    if kind == "identity":
+        return z
+    if kind == "step":  # [z >= 0] as 0/1 in the dtype
+        return node("Cast", [node("GreaterOrEqual", [z, c("zero", 0.0)], f"{a}_mask")], a,
+                    to=_elem_type(dtype))
+    if kind == "leaky_relu":  # Where(z > 0, z, slope * z)
+        return node("Where", [node("Greater", [z, c("zero", 0.0)], f"{a}_mask"), z,
+                              mul(z, c("slope", p["negative_slope"]), "neg")], a)
+    if kind == "gelu":  # 0.5 z (1 + erf(z / sqrt 2))
+        e = node("Erf", [mul(z, c("sqrt_half", 0.7071067811865476), "scaled")], f"{a}_erf")
+        return node("Mul", [mul(z, c("half", 0.5), "half_z"), node("Add", [e, c("one", 1.0)], f"{a}_erf1")], a)
+    if kind == "gelu_tanh":  # 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
+        cube = mul(mul(z, z, "z2"), z, "z3")
+        inner = node("Add", [z, mul(cube, c("cubic", 0.044715), "cubic_term")], f"{a}_inner")
+        t = node("Tanh", [mul(inner, c("sqrt_2_pi", 0.7978845608028654), "u")], f"{a}_tanh")
+        return node("Mul", [mul(z, c("half", 0.5), "half_z"), node("Add", [t, c("one", 1.0)], f"{a}_t1")], a)
+    if kind == "silu":  # z sigmoid(z)
+        return node("Mul", [z, node("Sigmoid", [z], f"{a}_sigmoid")], a)
+    if kind in ("elu", "selu"):  # Where(z > 0, z, alpha (e^z - 1)), SELU's times its scale
+        alpha, scale = (p["alpha"], None) if kind == "elu" else (reference.SELU_ALPHA, reference.SELU_SCALE)
+        neg = mul(node("Sub", [node("Exp", [z], f"{a}_exp"), c("one", 1.0)], f"{a}_expm1"), c("alpha", alpha), "neg")
+        out = node("Where", [node("Greater", [z, c("zero", 0.0)], f"{a}_mask"), z, neg], a if scale is None else f"{a}_elu")
+        return out if scale is None else node("Mul", [out, c("scale", scale)], a)
+    if kind == "softplus":  # (max(u, 0) + log(1 + e^-|u|)) / beta, u = beta z; z itself where u > threshold
+        u = mul(z, c("beta", p["beta"]), "u")
+        soft = node("Add", [node("Max", [u, c("zero", 0.0)], f"{a}_relu"),
+                            node("Log", [node("Add", [node("Exp", [node("Neg", [node("Abs", [u], f"{a}_abs")],
+                                                                            f"{a}_negabs")], f"{a}_exp"),
+                                                      c("one", 1.0)], f"{a}_1p")], f"{a}_log")], f"{a}_sum")
+        soft = node("Div", [soft, c("beta_div", p["beta"])], f"{a}_soft")
+        return node("Where", [node("Greater", [u, c("threshold", p["threshold"])], f"{a}_linear"), z, soft], a)
+    onnx_op = activations.TABLE[kind]["onnx"]
+    if not onnx_op:
+        raise ValueError(f"activation {act!r} has no ONNX export")
+    return node(onnx_op, [z], a)
+
+
+def _elem_type(dtype):
+    from onnx import TensorProto
+
+    return TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+
+
 def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", head="auto"):
     """The model as an onnx.ModelProto (see the module text); `to_onnx` writes it to a file."""
     onnx = _require_onnx()
@@ -65,25 +128,9 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
     if scaling is not None:  # (x - mean) / std, in the order and dtype predict uses
         x = node("Sub", [x, const("x_mean", scaling["x_mean"])], "x_centered")
         x = node("Div", [x, const("x_std", scaling["x_std"])], "x_standardized")
-    zero = None
     for layer, (w, b, act) in enumerate(zip(model.weights, model.biases, model.activations)):
         z = node("Gemm", [x, const(f"W{layer}", w), const(f"b{layer}", b)], f"z{layer}")
-        a = f"a{layer}"
-        if act == "identity":
-            x = z
-            continue
-        if act in ("step", "leaky_relu") and zero is None:
-            zero = const("zero", np.zeros((), dtype))
-        if act == "step":  # [z >= 0] as 0/1 in the dtype
-            x = node("Cast", [node("GreaterOrEqual", [z, zero], f"{a}_mask")], a, to=elem)
-        elif act == "leaky_relu":
-            # Where(z > 0, z, slope * z) with the slope in the model's dtype: LeakyRelu's alpha attribute
-            # is a float32, which would round a float64 model's slope (0.01 -> 0.0099999998).
-            slope = const(f"slope{layer}", np.asarray(model.negative_slope, dtype))
-            x = node("Where", [node("Greater", [z, zero], f"{a}_mask"), z,
-                               node("Mul", [z, slope], f"{a}_neg")], a)
-        else:
-            x = node({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}[act], [z], a)
+        x = _activation(act, z, f"a{layer}", model.negative_slope, dtype, node, const)
     if scaling is not None and scaling.get("y_mean") is not None:  # y * std + mean
         x = node("Mul", [x, const("y_std", scaling["y_std"])], "y_scaled")
         x = node("Add", [x, const("y_mean", scaling["y_mean"])], "y_unstandardized")

@@ -7,6 +7,7 @@ The values themselves come from the C++ kernel (`fastmlp.ops.init`), twin of
 from __future__ import annotations
 
 from . import _core
+from .activations import TABLE as _ACTIVATIONS, base as _activation_base
 
 __all__ = ["INITIALIZERS", "ALIASES", "default_for", "canonical", "takes_argument"]
 
@@ -32,8 +33,10 @@ def canonical(name):
 
 
 def default_for(activation):
-    """He for the rectifiers, Xavier/Glorot otherwise: each scheme's derivation assumes that family."""
-    return "he_uniform" if activation in ("relu", "leaky_relu") else "xavier_uniform"
+    """The initializer whose derivation assumes the activation's family (the activations' table): He for
+    the rectifiers and their smooth kin (GELU, SiLU, ELU, softplus), LeCun normal for SELU,
+    Xavier/Glorot otherwise."""
+    return _ACTIVATIONS[_activation_base(activation)]["init"]
 
 
 # The keyword arguments of fastmlp.ops.init that each kind reads.

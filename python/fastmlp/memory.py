@@ -39,7 +39,7 @@ def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=
     states = len(optimizer.state_names()) if optimizer is not None else 0
     dtype = str(model.dtype)
     held = _core.trainer_bytes(sizes, dtype, n, batch, bool(shuffle), bool(drop_last), states, device,
-                               int(global_rows))
+                               int(global_rows), list(model.activations))
     if device == "cuda":
         return held + _core.cuda_gemm_scratch_bytes(dtype)
     # The parameters and optimizer state themselves, and fit's two copies of them (the weights from

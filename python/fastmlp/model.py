@@ -13,6 +13,7 @@ import numpy as np
 from . import _core, ops
 from ._args import check_int
 from .data import as_array
+from . import activations as _activations
 from . import init as _init
 from .losses import check_loss
 from .ops import resolve_device
@@ -27,12 +28,8 @@ __all__ = ["MLP", "load"]
 
 
 def _check_activation(name, what):
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a name (str), got {type(name).__name__}")
-    name = _core.aliases["activation"].get(name, name)  # "linear" -> "identity", "logistic" -> "sigmoid"
-    if name not in ops.ACTIVATIONS:
-        raise ValueError(f"unknown {what} {name!r}; expected one of: {', '.join(ops.ACTIVATIONS)}")
-    return name
+    # "linear" -> "identity", "swish" -> "silu", parameters spelled one way: "elu(alpha=.5)" -> "elu(alpha=0.5)"
+    return _activations.canonical(name, what)
 
 
 def _as_float_array(a, name, dtype):

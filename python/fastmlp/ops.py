@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 ACTIVATIONS = tuple(_core.names["activation"])  # the kernels' own table (csrc/bindings/names.h)
+# Names may carry parameters, "elu(alpha=0.5)": see fastmlp.activations.
 
 
 def _name(value, what):
@@ -60,13 +61,15 @@ def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01, device
                                resolve_device(device))
 
 
-def dense_backward(x, w, grad_y, activation="identity", y=None, *, negative_slope=0.01, device="cpu"):
+def dense_backward(x, w, grad_y, activation="identity", y=None, *, z=None, negative_slope=0.01, device="cpu"):
     """Gradients of a dense layer: (grad_x, grad_w, grad_b) given grad_y = dL/dy.
 
-    With an activation other than identity, `y` is the forward output and grad_y the gradient with
-    respect to it; the activation's derivative is applied first (read off y)."""
+    With an activation other than identity, grad_y is the gradient with respect to the output and the
+    activation's derivative is applied first: read off `y`, the forward output, or, for the activations
+    whose derivative needs it (GELU, SiLU, ELU, softplus, SELU: fastmlp.activations.needs_z), computed
+    from `z` = x @ w + b, the pre-activation."""
     return _core.dense_backward(x, w, grad_y, _name(activation, "activation"), y, float(negative_slope),
-                                resolve_device(device))
+                                resolve_device(device), z)
 
 
 def activation_forward(name, z, *, negative_slope=0.01, device="cpu"):

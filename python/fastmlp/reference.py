@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = [
     "philox4x32", "uniform01", "standard_normal", "matmul",
-    "activation_forward", "activation_backward", "activation_backward_from_output",
+    "activation_forward", "activation_backward", "activation_backward_from_output", "needs_z",
     "dense_forward", "dense_backward", "softmax", "sigmoid", "loss", "loss_grad", "init", "permutation",
     "sgd_update", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "optimizer_step",
     "clip_gradients", "mlp_forward", "mlp_loss_grad", "train_epoch", "parse_csv",
@@ -73,64 +73,140 @@ def matmul(a, b, trans_a=False, trans_b=False):
     return (a.T if trans_a else a) @ (b.T if trans_b else b)
 
 
+# SELU's constants (Klambauer et al. 2017, as torch.nn.SELU).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+_PARAMS = {"leaky_relu": {"negative_slope": None}, "elu": {"alpha": 1.0},
+           "softplus": {"beta": 1.0, "threshold": 20.0}}
+_NEEDS_Z = ("gelu", "gelu_tanh", "silu", "elu", "softplus", "selu")
+_ALIASES = {"linear": "identity", "logistic": "sigmoid", "swish": "silu"}
+
+
+def _activation(name, negative_slope):
+    """(kind, parameters) of a name such as "elu(alpha=0.5)"; a leaky_relu without its own slope takes
+    negative_slope."""
+    kind, _, inside = name.partition("(")
+    kind = _ALIASES.get(kind.strip(), kind.strip())
+    p = {k: (negative_slope if v is None else v) for k, v in _PARAMS.get(kind, {}).items()}
+    for item in filter(None, (i.strip() for i in inside.rstrip(") ").split(","))):
+        key, value = item.split("=")
+        p[key.strip()] = float(value)
+    return kind, p
+
+
+def _erf(x):
+    """The error function elementwise, from the standard library (NumPy has none)."""
+    import math
+
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
 def activation_forward(name, z, negative_slope=0.01):
     """a = act(z): identity z; step [z >= 0] (Heaviside, the perceptron's); sigmoid 1 / (1 + e^-z);
-    tanh; relu max(z, 0); leaky_relu z if z > 0 else negative_slope * z (Maas et al. 2013)."""
+    tanh; relu max(z, 0); leaky_relu z if z > 0 else negative_slope * z (Maas et al. 2013); gelu
+    z Phi(z) = z (1 + erf(z / sqrt 2)) / 2 and gelu_tanh 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
+    (Hendrycks & Gimpel 2016); silu z sigmoid(z) (Elfwing et al. 2018); elu z if z > 0 else
+    alpha (e^z - 1) (Clevert et al. 2016); softplus log(1 + e^(beta z)) / beta, z where beta z >
+    threshold (torch.nn.Softplus); selu scale * elu(z) with alpha, scale of Klambauer et al. 2017."""
+    kind, p = _activation(name, negative_slope)
     z = np.asarray(z, dtype=np.float64)
-    if name in ("identity", "linear"):
+    if kind == "identity":
         return z.copy()
-    if name == "step":
+    if kind == "step":
         return (z >= 0).astype(np.float64)
-    if name == "sigmoid":
+    if kind == "sigmoid":
         return 1.0 / (1.0 + np.exp(-z))
-    if name == "tanh":
+    if kind == "tanh":
         return np.tanh(z)
-    if name == "relu":
+    if kind == "relu":
         return np.where(z > 0, z, 0.0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, negative_slope * z)
+    if kind == "leaky_relu":
+        return np.where(z > 0, z, p["negative_slope"] * z)
+    if kind == "gelu":
+        return 0.5 * z * (1.0 + _erf(z / np.sqrt(2.0)))
+    if kind == "gelu_tanh":
+        return 0.5 * z * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (z + 0.044715 * z**3)))
+    if kind == "silu":
+        return z / (1.0 + np.exp(-z))
+    if kind == "elu":
+        return np.where(z > 0, z, p["alpha"] * np.expm1(np.minimum(z, 0.0)))
+    if kind == "softplus":
+        u = p["beta"] * z
+        return np.where(u > p["threshold"], z, np.logaddexp(0.0, u) / p["beta"])
+    if kind == "selu":
+        return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
     raise ValueError(f"unknown activation {name!r}")
 
 
 def activation_backward(name, z, grad_a, negative_slope=0.01):
     """grad_z = grad_a * act'(z): identity 1; step 0 (taken as 0 everywhere, also at 0); sigmoid
-    s(1 - s); tanh 1 - tanh^2; relu [z > 0]; leaky_relu 1 if z > 0 else negative_slope."""
+    s(1 - s); tanh 1 - tanh^2; relu [z > 0]; leaky_relu 1 if z > 0 else negative_slope; gelu
+    Phi(z) + z phi(z) (phi the normal density); gelu_tanh, by the chain rule through tanh,
+    (1 + t) / 2 + z (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 z^2) / 2; silu s (1 + z (1 - s)); elu 1 if
+    z > 0 else alpha e^z; softplus sigmoid(beta z), 1 where beta z > threshold; selu scale (1 if z > 0
+    else alpha e^z)."""
+    kind, p = _activation(name, negative_slope)
     z = np.asarray(z, dtype=np.float64)
     g = np.asarray(grad_a, dtype=np.float64)
-    if name in ("identity", "linear"):
+    if kind == "identity":
         return g.copy()
-    if name == "step":
+    if kind == "step":
         return np.zeros_like(z)
-    if name == "sigmoid":
+    if kind == "sigmoid":
         s = 1.0 / (1.0 + np.exp(-z))
         return g * s * (1.0 - s)
-    if name == "tanh":
+    if kind == "tanh":
         return g * (1.0 - np.tanh(z) ** 2)
-    if name == "relu":
+    if kind == "relu":
         return np.where(z > 0, g, 0.0)
-    if name == "leaky_relu":
-        return np.where(z > 0, g, negative_slope * g)
+    if kind == "leaky_relu":
+        return np.where(z > 0, g, p["negative_slope"] * g)
+    if kind == "gelu":
+        return g * (0.5 * (1.0 + _erf(z / np.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi))
+    if kind == "gelu_tanh":
+        c = np.sqrt(2.0 / np.pi)
+        t = np.tanh(c * (z + 0.044715 * z**3))
+        return g * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * c * (1.0 + 3 * 0.044715 * z * z))
+    if kind == "silu":
+        s = 1.0 / (1.0 + np.exp(-z))
+        return g * s * (1.0 + z * (1.0 - s))
+    if kind == "elu":
+        return np.where(z > 0, g, g * p["alpha"] * np.exp(np.minimum(z, 0.0)))
+    if kind == "softplus":
+        u = p["beta"] * z
+        return np.where(u > p["threshold"], g, g / (1.0 + np.exp(-u)))
+    if kind == "selu":
+        return g * SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0.0)))
     raise ValueError(f"unknown activation {name!r}")
 
 
 def activation_backward_from_output(name, a, grad_a, negative_slope=0.01):
-    """The same derivative read off the output a = act(z) (what training stores): sigmoid a(1 - a),
-    tanh 1 - a^2, relu [a > 0], leaky_relu [a > 0] or negative_slope (needs negative_slope >= 0)."""
+    """The same derivative read off the output a = act(z) (what training stores for these): sigmoid
+    a(1 - a), tanh 1 - a^2, relu [a > 0], leaky_relu [a > 0] or negative_slope (needs negative_slope
+    >= 0). The activations whose derivative needs z (needs_z) have no such form."""
+    kind, p = _activation(name, negative_slope)
     a = np.asarray(a, dtype=np.float64)
     g = np.asarray(grad_a, dtype=np.float64)
-    if name in ("identity", "linear"):
+    if kind == "identity":
         return g.copy()
-    if name == "step":
+    if kind == "step":
         return np.zeros_like(a)
-    if name == "sigmoid":
+    if kind == "sigmoid":
         return g * a * (1.0 - a)
-    if name == "tanh":
+    if kind == "tanh":
         return g * (1.0 - a * a)
-    if name == "relu":
+    if kind == "relu":
         return np.where(a > 0, g, 0.0)
-    if name == "leaky_relu":
-        return np.where(a > 0, g, negative_slope * g)
+    if kind == "leaky_relu":
+        return np.where(a > 0, g, p["negative_slope"] * g)
+    if kind in _NEEDS_Z:
+        raise ValueError(f"the derivative of {name!r} needs z: use activation_backward")
     raise ValueError(f"unknown activation {name!r}")
+
+
+def needs_z(name):
+    """Whether the activation's derivative needs the pre-activation z (it cannot be read off a)."""
+    return _activation(name, 0.0)[0] in _NEEDS_Z
 
 
 def dense_forward(x, w, b, activation="identity", negative_slope=0.01):
@@ -140,13 +216,16 @@ def dense_forward(x, w, b, activation="identity", negative_slope=0.01):
     return activation_forward(activation, z, negative_slope)
 
 
-def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0.01):
-    """Backward of y = act(x w + b) by the chain rule: grad_z = grad_y * act'(z) (read off y),
-    grad_x = grad_z w^T, grad_w = x^T grad_z, grad_b = sum over the batch of grad_z."""
+def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0.01, z=None):
+    """Backward of y = act(x w + b) by the chain rule: grad_z = grad_y * act'(z) (read off y, or from
+    z where the derivative needs it), grad_x = grad_z w^T, grad_w = x^T grad_z, grad_b = sum over the
+    batch of grad_z."""
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
     gz = np.asarray(grad_y, np.float64)
-    if activation not in ("identity", "linear"):
+    if needs_z(activation):
+        gz = activation_backward(activation, z, gz, negative_slope)
+    elif _activation(activation, 0.0)[0] != "identity":
         gz = activation_backward_from_output(activation, y, gz, negative_slope)
     return gz @ w.T, x.T @ gz, gz.sum(axis=0)
 
@@ -431,16 +510,26 @@ def output_bound(weights, biases, activations, x_max, negative_slope=0.01):
     """An upper bound on |every value the forward pass computes| for inputs with |x| <= x_max, partial
     sums included (the triangle inequality, layer by layer): B_0 = x_max, z_l = max_j sum_i |W_ij| B_l
     + max |b|, and B_{l+1} = max(1, z_l) for step/sigmoid/tanh (bounded by 1, but z_l is computed before
-    they squash it), z_l max(1, slope) for leaky ReLU, z_l otherwise."""
+    they squash it), z_l max(1, slope) for leaky ReLU, max(z_l, |alpha|) for ELU (SELU: times scale),
+    z_l + log(2) / beta for softplus (and beta z_l), the cubic for GELU's tanh form, z_l otherwise."""
     bound = float(x_max)
     for w, b, act in zip(weights, biases, activations):
         w, b = np.abs(np.asarray(w, np.float64)), np.abs(np.asarray(b, np.float64))
         z = (w.sum(axis=0).max() if w.size else 0.0) * bound + (b.max() if b.size else 0.0)
-        if act in ("step", "sigmoid", "tanh"):
+        kind, p = _activation(act, negative_slope)
+        if kind in ("step", "sigmoid", "tanh"):
             bound = max(1.0, z)
-        elif act == "leaky_relu":
-            bound = z * max(1.0, negative_slope)
-        else:
+        elif kind == "leaky_relu":
+            bound = z * max(1.0, p["negative_slope"])
+        elif kind == "elu":  # alpha (e^z - 1) lies within |alpha| below zero
+            bound = max(z, abs(p["alpha"]))
+        elif kind == "selu":
+            bound = SELU_SCALE * max(z, SELU_ALPHA)
+        elif kind == "softplus":  # beta z is computed too; softplus(z) <= max(z, 0) + log(2) / beta
+            bound = max(z * max(1.0, p["beta"]), z + np.log(2.0) / p["beta"])
+        elif kind == "gelu_tanh":  # its tanh's argument holds z^3
+            bound = max(z, np.sqrt(2.0 / np.pi) * (z + 0.044715 * z**3))
+        else:  # identity, relu; |gelu(z)|, |silu(z)| <= |z|
             bound = z
     return bound
 
@@ -448,14 +537,15 @@ def output_bound(weights, biases, activations, x_max, negative_slope=0.01):
 def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01, sample_weight=None):
     """Backpropagation (Rumelhart, Hinton & Williams 1986): the mean loss of the batch (rows weighted by
     sample_weight) and [(dL/dW_l, dL/db_l)] for every layer."""
-    outs = [np.asarray(x, np.float64)]
+    outs, pres = [np.asarray(x, np.float64)], []
     for w, b, act in zip(weights, biases, activations):
-        outs.append(dense_forward(outs[-1], w, b, act, negative_slope))
+        pres.append(outs[-1] @ np.asarray(w, np.float64) + np.asarray(b, np.float64))
+        outs.append(activation_forward(act, pres[-1], negative_slope))
     value = loss(loss_name, outs[-1], y, sample_weight=sample_weight)
     g = loss_grad(loss_name, outs[-1], y, sample_weight=sample_weight)
     grads = []
     for l in range(len(weights) - 1, -1, -1):
-        gx, gw, gb = dense_backward(outs[l], weights[l], g, activations[l], outs[l + 1], negative_slope)
+        gx, gw, gb = dense_backward(outs[l], weights[l], g, activations[l], outs[l + 1], negative_slope, pres[l])
         grads.append((gw, gb))
         g = gx
     return value, grads[::-1]

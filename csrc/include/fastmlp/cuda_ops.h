@@ -31,7 +31,7 @@ void matmul(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T
 template <class T>
 void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationSpec act, Matrix<T> y);
 template <class T>
-void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act,
                     Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
 template <class T>
 void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);

@@ -49,6 +49,10 @@ inline FusedPlan fused_plan(const std::vector<LayerShape>& layers, std::size_t i
   if (layers.empty() || layers.size() > kFusedMaxLayers) return {0, "more than 32 layers"};
   for (const auto& L : layers)
     if (L.in > kFusedMaxWidth || L.out > kFusedMaxWidth) return {0, "a layer wider than 128"};
+  // The fused step keeps each layer's output in shared memory and reads the derivative off it; an
+  // activation whose derivative needs z would need a second tile per layer.
+  for (const auto& L : layers)
+    if (L.keeps_z) return {0, "an activation whose derivative needs z (gelu, gelu_tanh, silu, elu, softplus, selu)"};
   // What the fused step leaves out, each needing a reduction over the whole batch or all parameters
   // before the update (the GEMM path has those kernels).
   if (opt.global_rows > 0) return {0, "data parallel (gradients staged through the host)"};

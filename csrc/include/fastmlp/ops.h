@@ -23,11 +23,16 @@ template <class T>
 const char* gemm_isa();  // which microkernel runs: "avx512", "avx2" or "generic"
 
 // ---- Activations -----------------------------------------------------------------------------------
-enum class Activation { identity, step, sigmoid, tanh, relu, leaky_relu };
+// The formulas, and which derivatives need the pre-activation z, are in fastmlp/activation_math.h.
+enum class Activation { identity, step, sigmoid, tanh, relu, leaky_relu, gelu, gelu_tanh, silu, elu, softplus, selu };
 
+// An activation and its parameters, named as in torch.nn; each kind reads its own.
 struct ActivationSpec {
   Activation kind = Activation::identity;
-  double negative_slope = 0.01;  // leaky_relu only; >= 0 so the derivative can be read off the output
+  double negative_slope = 0.01;  // leaky_relu; >= 0 so the derivative can be read off the output
+  double alpha = 1.0;            // elu
+  double beta = 1.0;             // softplus (> 0)
+  double threshold = 20.0;       // softplus: linear where beta z > threshold
 };
 
 // C (m x n) = act(A B + bias), A (m x k) and B (k x n) row-major, bias (n,) added to every row: the
@@ -42,19 +47,22 @@ void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);
 // grad_z = grad_a * act'(z). The unit step's derivative is taken as 0 everywhere (also at 0).
 template <class T>
 void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count);
-// The same derivative read off the output a = act(z), in place on grad: what training uses, since it
-// keeps only the outputs (sigmoid' = a(1-a), tanh' = 1-a^2, relu' = [a > 0]).
+// The same derivative in place on grad, read off what training keeps of a layer (`saved`): the output
+// a = act(z) where the derivative can be read off it (sigmoid' = a(1-a), tanh' = 1-a^2, relu' = [a > 0]),
+// the pre-activation z where it cannot (GELU, SiLU, ELU, softplus, SELU: activation_needs_z).
 template <class T>
-void activation_backward_from_output(ActivationSpec act, const T* a, T* grad, index_t count);
+void activation_backward_saved(ActivationSpec act, const T* saved, T* grad, index_t count);
 
 // ---- Dense layer -----------------------------------------------------------------------------------
 // y = act(x w + b): x (n x k), w (k x m), b (m), y (n x m).
 template <class T>
 void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationSpec act, Matrix<T> y);
-// Backward of y = act(x w + b) given grad_y = dL/dy. grad_y is overwritten with dL/dz. y (the forward
-// output) is read only when act is not the identity. grad_x may have data == nullptr (not wanted).
+// Backward of y = act(x w + b) given grad_y = dL/dy. grad_y is overwritten with dL/dz. `saved` is the
+// forward output y, or the pre-activation z for an activation whose derivative needs it
+// (activation_needs_z); it is read only when act is not the identity. grad_x may have data == nullptr
+// (not wanted).
 template <class T>
-void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> y, ActivationSpec act,
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act,
                     Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
 
 // ---- Losses ----------------------------------------------------------------------------------------
@@ -220,9 +228,11 @@ class TrainerBase {
   index_t epoch_rows_ = 0;
 };
 
-// The shape of a dense layer, all that a trainer's memory depends on.
+// The shape of a dense layer, and whether training keeps its pre-activation z (activation_needs_z):
+// all that a trainer's memory depends on.
 struct LayerShape {
   index_t in = 0, out = 0;
+  bool keeps_z = false;
 };
 
 // The bytes a CPU trainer for these layers, n samples and these options will hold
