@@ -127,6 +127,21 @@ def test_train_hidden_layers(linear_csvs):
     np.testing.assert_allclose(pred, truth, atol=0.15)
 
 
+@pytest.mark.parametrize("activation", ["gelu", "elu(alpha=0.5)"])
+def test_train_with_an_activation_that_keeps_z(linear_csvs, activation):
+    d, truth = linear_csvs
+    model_path = d / "act.npz"
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "16", "--activation", activation,
+                       "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16", "--epochs", "60",
+                       "--save", model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert fastmlp.load(model_path).activations == [activation, "identity"]
+    proc = fastmlp_cli("predict", model_path, d / "query.csv")
+    pred = np.array([float(v) for v in proc.stdout.split()[1:]])
+    np.testing.assert_allclose(pred, truth, atol=0.15)
+    assert "gelu" in fastmlp_cli("train", "--help").stdout  # the allowed names are listed
+
+
 def test_version():
     proc = fastmlp_cli("--version")
     assert proc.returncode == 0

@@ -93,7 +93,7 @@ def test_cuda_dense_backward(n, k, m, act, dtype):
 @pytest.mark.parametrize("size", [1, 3, 17, 129, 1000, 4097, 0])
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_cuda_activations(size, act, dtype, assert_close):
+def test_cuda_activations(size, act, dtype, assert_close, tol):
     rng = np.random.default_rng(size)
     z = (rng.standard_normal((size, 3)) * 4).astype(dtype)
     z[: min(size, 2), 0] = 0.0  # the kink and the step's edge
@@ -101,8 +101,14 @@ def test_cuda_activations(size, act, dtype, assert_close):
     a = ops.activation_forward(act, z, negative_slope=0.1, device="cuda")
     assert_close(a, reference.activation_forward(act, z, 0.1), dtype, f"{act} forward")
     gz = ops.activation_backward(act, z, ga, negative_slope=0.1, device="cuda")
-    assert_close(gz, reference.activation_backward(act, z, ga, 0.1), dtype, f"{act} backward")
-    assert_close(gz, ops.activation_backward(act, z, ga, negative_slope=0.1), dtype, f"{act} backward vs CPU")
+    rtol, atol = tol[dtype]
+    if act in ("gelu", "gelu_tanh", "silu"):
+        # Their derivatives are sums of terms of size |g| (1 + |z|) that cancel where the derivative
+        # crosses 0 (near z = -0.75 for GELU): the error is a few eps of the terms, not of the result.
+        atol = atol + 4 * np.finfo(dtype).eps * np.abs(ga.astype(np.float64)) * (1 + np.abs(z.astype(np.float64)))
+    assert_close(gz, reference.activation_backward(act, z, ga, 0.1), dtype, f"{act} backward", rtol=rtol, atol=atol)
+    assert_close(gz, ops.activation_backward(act, z, ga, negative_slope=0.1), dtype, f"{act} backward vs CPU",
+                 rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("size", [1, 3, 17, 129, 1000, 4097, 1 << 20])

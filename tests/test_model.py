@@ -446,6 +446,22 @@ def test_save_load_round_trip_bit_for_bit(tmp_path, dtype, fit):
     assert_weights_bitwise(same.get_weights(), model.get_weights(), "after resuming training")
 
 
+def test_save_load_keeps_activations_with_parameters(tmp_path, rng):
+    model = fastmlp.MLP([3, 8, 8, 2], activation=["elu(alpha=0.25)", "softplus(beta=2, threshold=5)"],
+                        output_activation="gelu_tanh", dtype="float64", seed=2)
+    x = rng.standard_normal((40, 3))
+    model.fit(x, np.tanh(x[:, :2]), optimizer=fastmlp.optim.Adam(lr=0.01), batch_size=8, epochs=2)
+    model.save(tmp_path / "m.npz")
+    same = fastmlp.load(tmp_path / "m.npz")
+    assert same.activations == ["elu(alpha=0.25)", "softplus(beta=2, threshold=5)", "gelu_tanh"]
+    assert same.predict(x).tobytes() == model.predict(x).tobytes()
+    # the parameters reach the kernels: another alpha predicts otherwise
+    other = fastmlp.MLP([3, 8, 8, 2], activation=["elu(alpha=0.5)", "softplus(beta=2, threshold=5)"],
+                        output_activation="gelu_tanh", dtype="float64")
+    other.set_weights(model.get_weights())
+    assert not np.array_equal(other.predict(x), model.predict(x))
+
+
 def test_save_accepts_str_and_overwrites(tmp_path):
     model, x, _ = trained_model()
     path = str(tmp_path / "m.npz")

@@ -552,3 +552,20 @@ def test_early_stopping_split_equals_scikit_learns(n, positives):
         got = train_test_split(X, y, random_state=3, test_size=fraction, stratify=_stratify_by(y, fraction))
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
+
+
+@needs_sklearn
+@pytest.mark.parametrize("activation", ["gelu", "silu", "selu", "swish"])
+def test_estimators_take_fastmlp_activations(problem, activation):
+    # An extra beyond scikit-learn's four: the fitted network runs the kernels' activation, and an
+    # unknown name still fails in fit with scikit-learn's parameter error.
+    x, y, _, _ = problem
+    est = fast(max_iter=5, activation=activation).fit(x, y)
+    from fastmlp import activations
+
+    kernel = activations.canonical(activation)
+    assert est._activations() == [kernel] * (est.n_layers_ - 2) + ["identity"]
+    assert est.model_.activations == est._activations()
+    np.testing.assert_allclose(est.model_.predict(x.astype(np.float32)).ravel(), est.predict(x).ravel(), rtol=1e-5)
+    with pytest.raises(ValueError, match="activation"):
+        fast(activation="mish").fit(x, y)

@@ -10,6 +10,10 @@ cuda_built: bool
 cuda_emulated: bool
 names: dict[str, dict[str, str]]  # kind ("activation", "loss", ...) -> {canonical name: description}
 aliases: dict[str, dict[str, str]]  # kind -> {alias: canonical name}
+# activation -> {"doc", "params" {name: default}, "needs_z", "init", "onnx"} (csrc/bindings/activation_args.h)
+activation_table: dict[str, dict[str, Any]]
+
+def canonical_activation(name: str) -> str: ...
 
 # A loss: its name, or {"name", "delta", "labels", "weighted", "factor", "class_weight"} (see LossSpec in
 # csrc/include/fastmlp/ops.h: class indices and sample weights travel as columns of the target array).
@@ -32,7 +36,7 @@ def dense_forward(
 ) -> NDArray[Any]: ...
 def dense_backward(
     x: ArrayLike, w: ArrayLike, grad_y: ArrayLike, activation: str, y: ArrayLike | None, negative_slope: float,
-    device: str = "cpu",
+    device: str = "cpu", z: ArrayLike | None = None,
 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]: ...
 def activation_forward(name: str, z: ArrayLike, negative_slope: float, device: str = "cpu") -> NDArray[Any]: ...
 def activation_backward(
@@ -62,13 +66,13 @@ def mlp_loss_grad(
 ) -> tuple[float, list[tuple[NDArray[Any], NDArray[Any]]]]: ...
 def trainer_bytes(
     sizes: Sequence[int], dtype: str, n: int, batch_size: int, shuffle: bool, drop_last: bool, state_buffers: int,
-    device: str = "cpu", global_rows: int = 0,
+    device: str = "cpu", global_rows: int = 0, activations: Sequence[str] = (),
 ) -> int: ...
 def cuda_gemm_scratch_bytes(dtype: str) -> int: ...
 def cuda_gemm_seconds(n: int, repeats: int) -> float: ...
 def fused_plan(
     sizes: Sequence[int], dtype: str, weighted: bool = False, l2: float = 0.0, clip_grad_norm: float = 0.0,
-    data_parallel: bool = False, shared_limit: int = -1,
+    data_parallel: bool = False, shared_limit: int = -1, activations: Sequence[str] = (),
 ) -> tuple[int, str]: ...
 def all_finite(arrays: list[NDArray[Any]]) -> int: ...
 def output_bound(

@@ -10,7 +10,9 @@ string and multi-label targets, and its fitted attributes. `solver="lbfgs"` runs
 the C++ loss and gradient (fastmlp._core.mlp_loss_grad). fastmlp's extras come after scikit-learn's
 arguments: `solver` may also be "adamw", "rmsprop" or "adagrad"; `weight_decay` (PyTorch's, for those
 optimizers), `init` (a fastmlp.init initializer instead of scikit-learn's), `dtype` (default: X's float
-dtype) and `device`; MLPRegressor's `loss` may also be "absolute_error" or "huber".
+dtype) and `device`; `activation` may also be any of fastmlp's (fastmlp.activations.NAMES: "gelu",
+"silu", "elu", "softplus", "selu", ..., with their default parameters); MLPRegressor's `loss` may also
+be "absolute_error" or "huber".
 
 Where the result differs from scikit-learn's (same distribution, different numbers): the epoch order
 comes from fastmlp's Philox permutation, not from NumPy's shuffle; Adam adds epsilon to
@@ -73,8 +75,11 @@ except ImportError:  # pragma: no cover
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC = tuple(_core.names["optimizer"])  # every optimizer the kernels know; "lbfgs" is SciPy's
-# scikit-learn's hidden activations, by the kernels' names ("logistic" is an alias of "sigmoid")
-_HIDDEN = {a: _core.aliases["activation"].get(a, a) for a in ("identity", "logistic", "tanh", "relu")}
+# The hidden activations by the kernels' names: scikit-learn's four ("logistic" is an alias of
+# "sigmoid"), and as an extra every other the kernels have (gelu, silu, elu, ...; with their default
+# parameters: the estimators take names only).
+_HIDDEN = {a: _core.aliases["activation"].get(a, a)
+           for a in ("identity", "logistic", "tanh", "relu", *_core.names["activation"], *_core.aliases["activation"])}
 
 
 def _extra_constraints(base, **extra):
@@ -84,6 +89,7 @@ def _extra_constraints(base, **extra):
         constraints["solver"] = [StrOptions({"lbfgs", *_STOCHASTIC})]
         constraints.update(extra)
         constraints.update({"weight_decay": [_nonneg_real()], "init": [None, str],
+                            "activation": [StrOptions(set(_HIDDEN))],
                             "dtype": [None, StrOptions({"float32", "float64"})],
                             "device": [StrOptions({"cpu", "cuda", "auto"})]})
     return constraints
@@ -219,7 +225,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         self.coefs_, self.intercepts_ = [], []
         for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
             if self.init is None:
-                bound = np.sqrt((2.0 if self.activation == "logistic" else 6.0) / (fan_in + fan_out))
+                bound = np.sqrt((2.0 if _HIDDEN[self.activation] == "sigmoid" else 6.0) / (fan_in + fan_out))
                 w = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
                 b = self._random_state.uniform(-bound, bound, fan_out)
             else:
