@@ -379,7 +379,8 @@ void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::li
 
 }  // namespace
 
-// fastmlp._core.activation_table: canonical name -> {"doc", "params" {name: default}, "needs_z", "init",
+// fastmlp._core.activation_table and loss_table: what the rest of fastmlp needs to know of each op.
+// activation_table: canonical name -> {"doc", "params" {name: default}, "needs_z", "init",
 // "onnx"}, in the enum's order; canonical_activation(text) spells an activation as the model stores it.
 void bind_activation_table(py::module_& m) {
   py::dict table;
@@ -396,6 +397,17 @@ void bind_activation_table(py::module_& m) {
   }
   m.attr("activation_table") = table;
   m.def("canonical_activation", &canonical_activation, py::arg("name"));
+  // The losses' table: canonical name -> {"doc", "head"}; head is the output function of a classifier's
+  // logits (predict_proba, ONNX export), "" for a regression loss.
+  py::dict losses;
+  for (const auto& named : kLosses) {
+    if (named.alias) continue;
+    py::dict entry;
+    entry["doc"] = named.doc;
+    entry["head"] = loss_head(named.value);
+    losses[named.name] = entry;
+  }
+  m.attr("loss_table") = losses;
 }
 
 void bind_kernels(py::module_& m) {

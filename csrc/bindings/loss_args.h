@@ -23,6 +23,16 @@ struct LossArg {
   LossArg& operator=(const LossArg&) = delete;
 };
 
+// What turns a classification loss's inputs (logits) into probabilities: the softmax fused into
+// cross_entropy, the sigmoid fused into bce; "" for the regression losses.
+inline const char* loss_head(Loss kind) {
+  switch (kind) {
+    case Loss::cross_entropy: return "softmax";
+    case Loss::bce: return "sigmoid";
+    default: return "";
+  }
+}
+
 // m: the prediction's width (the network's outputs, or pred's columns).
 inline void parse_loss_arg(py::handle obj, index_t m, LossArg& out) {
   LossSpec& s = out.spec;

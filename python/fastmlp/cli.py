@@ -131,22 +131,6 @@ def _columns(header, data, target, path):
     return data[:, f_idx], data[:, t_idx], [header[i] for i in f_idx], targets
 
 
-def _check_memory(sizes, dtype, batch_size, rows, optimizer):
-    """Refuse a network whose training cannot fit in memory before any of it is allocated: the
-    parameters, their gradients and the optimizer's state, and every layer's output for a batch."""
-    from .memory import available_memory
-
-    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    states = len(OPTIMIZERS[optimizer](lr=1.0).state_names())
-    itemsize = np.dtype(dtype).itemsize
-    need = itemsize * (params * (2 + states) + min(batch_size or rows, rows) * sum(sizes))
-    have = available_memory()
-    if need > have:
-        raise SystemExit(f"fastmlp: layers {sizes} have {params:,} parameters; training them needs at least "
-                         f"{need / 2**30:.3g} GiB but {have / 2**30:.3g} GiB of memory are available; use "
-                         f"smaller --hidden layers")
-
-
 def _scores(pred, truth, dist=None):
     """R2 (1 - SSE/SST over all outputs, scikit-learn's uniform average per output) and MAE; data
     parallel, over every rank's rows."""
@@ -237,7 +221,6 @@ def train(args):
         target_dir = os.path.dirname(os.path.abspath(args.save))
         if os.path.isdir(args.save) or not os.path.isdir(target_dir) or not os.access(target_dir, os.W_OK):
             raise SystemExit(f"fastmlp: cannot write the model to {args.save!r} (not a writable file path)")
-    _check_memory(sizes, "float32", args.batch_size, x.shape[0], args.optimizer)
     # The held-out rows: a seeded random choice, so that a sorted file does not hold out only its tail.
     # Data parallel, every rank draws the same choice over all n rows and keeps those of its block.
     n_val = round(args.validation_split * n)
@@ -273,7 +256,9 @@ def train(args):
                          validation_data=((x[val], y[val] if classes is None else y_val) if n_val else None),
                          comm=dist and dist.comm)
         elapsed = time.perf_counter() - start
-    except (ValueError, TypeError, FloatingPointError, MemoryError, OverflowError, RuntimeError) as e:
+    except MemoryError as e:  # the parameters (MLP) or the training workspaces (fit), before allocating them
+        raise SystemExit(f"fastmlp: {e}; use smaller --hidden layers (or a smaller --batch-size)") from None
+    except (ValueError, TypeError, FloatingPointError, OverflowError, RuntimeError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
     scaled = {"all": " (features and targets standardized)", "features": " (features standardized)",
               "none": ""}[args.standardize]

@@ -13,6 +13,9 @@ import os
 
 import numpy as np
 
+from . import activations, reference
+from .losses import HEADS
+
 __all__ = ["to_onnx", "OPSET", "IR_VERSION"]
 
 OPSET = 17
@@ -30,7 +33,7 @@ def _require_onnx():
 def _head(model, head):
     """None, "softmax" or "sigmoid": what follows the network's outputs in the exported graph."""
     if head == "auto":
-        return {"cross_entropy": "softmax", "bce": "sigmoid"}.get(getattr(model, "classification_loss", None))
+        return HEADS.get(getattr(model, "classification_loss", None))
     if head in (None, "logits"):
         return None
     if head not in ("softmax", "sigmoid"):
@@ -45,8 +48,6 @@ def _activation(act, z, a, negative_slope, dtype, node, const):
     of the operator itself (Elu, Selu, Softplus, Gelu) or where torch's form differs (softplus'
     threshold). GELU's exact form needs Erf, which onnxruntime runs in float32 only (a float64 graph
     is valid ONNX and runs in onnx.reference)."""
-    from . import activations, reference
-
     kind, given = activations.base(act), activations.params(act)
     p = {**activations.TABLE[kind]["params"], **given}
     if kind == "leaky_relu" and "negative_slope" not in given:

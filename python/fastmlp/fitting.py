@@ -11,7 +11,7 @@ import numpy as np
 
 from ._args import check_bool, check_int
 from .callbacks import check_callbacks
-from .losses import check_loss
+from .losses import CLASSIFICATION_LOSSES, check_loss
 from .memory import max_batch_size
 from .optim import SGD, Optimizer, from_config, is_number
 from .schedules import Schedule, goyal_warmup, scale_lr
@@ -168,7 +168,7 @@ class FitChecks:
         elif base_batch_size is not None:
             raise ValueError("base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is "
                              "nothing to scale)")
-        self.classification_loss = loss_name if loss_name in ("cross_entropy", "bce") else None
+        self.classification_loss = loss_name if loss_name in CLASSIFICATION_LOSSES else None
 
         def run():
             hist = run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),

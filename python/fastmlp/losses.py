@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from . import _core
 
-__all__ = ["LOSSES", "REDUCTIONS", "CLASSIFICATION_LOSSES", "check_loss"]
+__all__ = ["LOSSES", "REDUCTIONS", "CLASSIFICATION_LOSSES", "HEADS", "check_loss"]
 
 LOSSES = dict(_core.names["loss"])
 REDUCTIONS = tuple(_core.names["reduction"])
-CLASSIFICATION_LOSSES = ("cross_entropy", "bce")  # predictions are logits; evaluate reports accuracy
+# The kernels' table of what each loss implies: a classification loss's head turns the network's
+# outputs (logits) into probabilities; predictions are logits and evaluate reports accuracy.
+HEADS = {name: info["head"] for name, info in _core.loss_table.items() if info["head"]}
+CLASSIFICATION_LOSSES = tuple(HEADS)
 
 
 def check_loss(name):

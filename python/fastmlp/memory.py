@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from . import _core
 from .ops import resolve_device
 
@@ -142,6 +144,18 @@ def _cgroup_left(directory, limit_file, usage_file, inactive_key):
 
 
 _SMALL = 64 << 20  # allocations this small are not checked against the memory left (see check_fit_memory)
+
+
+def check_parameter_memory(sizes, dtype):
+    """MemoryError before a network whose parameters cannot fit is allocated (and slowly written)."""
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    need = count * np.dtype(dtype).itemsize
+    if need < 64 << 20:
+        return  # small enough not to be worth reading the limits
+    left = available_memory()
+    if need > left:
+        raise MemoryError(f"MLP({sizes}) has {count:,} parameters: {need / 2**30:.3g} GiB of {np.dtype(dtype).name}, "
+                          f"more than the {left / 2**30:.3g} GiB of memory available to this process")
 
 
 def check_fit_memory(model, batch, n, optimizer, shuffle, drop_last, global_rows=0):

@@ -13,9 +13,10 @@ import numpy as np
 from . import _core, ops
 from ._args import check_int
 from .data import as_array
+from .memory import check_parameter_memory
 from . import activations as _activations
 from . import init as _init
-from .losses import check_loss
+from .losses import CLASSIFICATION_LOSSES, check_loss
 from .ops import resolve_device
 from .optim import from_config
 from . import targets as _targets
@@ -55,19 +56,6 @@ def _check_finite(a, name):
         kind = "NaN" if np.isnan(a.ravel()[bad]) else "Inf"
         raise ValueError(f"{name} contains {kind} (first at row {bad // max(a.shape[1], 1)}); "
                          f"remove or impute non-finite values first")
-
-
-def _check_parameter_memory(sizes, dtype):
-    """MemoryError before a network whose parameters cannot fit is allocated (and slowly written)."""
-    from .memory import available_memory
-    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    need = count * np.dtype(dtype).itemsize
-    if need < 64 << 20:
-        return  # small enough not to be worth reading the limits
-    left = available_memory()
-    if need > left:
-        raise MemoryError(f"MLP({sizes}) has {count:,} parameters: {need / 2**30:.3g} GiB of {np.dtype(dtype).name}, "
-                          f"more than the {left / 2**30:.3g} GiB of memory available to this process")
 
 
 def _check_names(names, width, what):
@@ -135,7 +123,7 @@ class MLP(FitChecks):
         self.sizes = sizes
         self.seed = check_int(seed, "seed", 0, 2**64)
         init_kwargs = dict(init_kwargs or {})
-        _check_parameter_memory(sizes, self.dtype)
+        check_parameter_memory(sizes, self.dtype)
         self.weights, self.biases = [], []
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             w_init = _init.default_for(self.activations[layer]) if init == "auto" else init
@@ -268,7 +256,7 @@ class MLP(FitChecks):
     def _loss_targets(self, y, n, loss, sample_weight=None, class_weight=None, name="y"):
         """fastmlp.targets.loss_targets in the network's units: a regression target is standardized by the
         model's y statistics when it has them (class labels and probabilities never are)."""
-        if check_loss(loss) not in ("cross_entropy", "bce") and self._scaling is not None \
+        if check_loss(loss) not in CLASSIFICATION_LOSSES and self._scaling is not None \
                 and self._scaling["y_mean"] is not None:
             y = self._net_y(self._y(y, n, name))
         return _targets.loss_targets(self, y, n, loss, sample_weight, class_weight, name)

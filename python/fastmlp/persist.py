@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 
 from . import _core
+from .losses import CLASSIFICATION_LOSSES
 from .optim import from_config
 
 __all__ = ["save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -246,9 +247,9 @@ def _read_meta(f, path):
 def _apply_optional_meta(path, model, meta):
     """Column names, standardization statistics and the training summary, each checked."""
     kind = meta.get("classification_loss")
-    if kind not in (None, "cross_entropy", "bce"):
-        raise ModelFileError(f"{path}: the meta entry's 'classification_loss' is {kind!r}, not cross_entropy, bce "
-                             f"or null")
+    if kind is not None and kind not in CLASSIFICATION_LOSSES:
+        raise ModelFileError(f"{path}: the meta entry's 'classification_loss' is {kind!r}, not "
+                             f"{', '.join(CLASSIFICATION_LOSSES)} or null")
     model.classification_loss = kind
     try:
         model.feature_names = meta.get("feature_names")
