@@ -140,6 +140,24 @@ def test_trainer_bytes_is_what_the_trainer_allocates(case, dtype, activation):
                               drop_last=drop_last) == planned + 3 * params * (1 + states)
 
 
+@pytest.mark.parametrize("loss", [{"name": "mse", "weighted": True}, {"name": "cross_entropy", "labels": True},
+                                  {"name": "cross_entropy", "labels": True, "weighted": True}],
+                         ids=["weighted", "labels", "labels-weighted"])
+def test_trainer_bytes_follows_the_targets_layout(loss):
+    # Gathered target rows are as wide as the loss lays the targets out: one column of class labels,
+    # one more for a sample weight.
+    sizes, n, batch = [5, 16, 3], 300, 64
+    model = fastmlp.MLP(sizes, seed=0)
+    cols = (1 if loss.get("labels") else 3) + (1 if loss.get("weighted") else 0)
+    x, y = np.zeros((n, 5), np.float32), np.zeros((n, cols), np.float32)
+    opt = fastmlp.optim.SGD(lr=0.1)
+    state = model._optimizer_state_for(opt)
+    trainer = fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
+                                    state["w"], state["b"], x, y, loss, batch, True, False, 0, opt.config())
+    planned = fastmlp._core.trainer_bytes(sizes, "float32", n, batch, True, False, 0, loss=loss)
+    assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
+
+
 def test_the_plan_follows_the_rules():
     # Concrete numbers for one network, worked by hand: 16-64-64-1 float32, a batch of 128 of 1000 rows.
     item, widths, widest, params = 4, 64 + 64 + 1, 64, 16 * 64 + 64 + 64 * 64 + 64 + 64 + 1

@@ -339,7 +339,7 @@ std::vector<LayerShape> layer_shapes(const std::vector<index_t>& sizes, const st
 std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::string& dtype, index_t n,
                              index_t batch_size, bool shuffle, bool drop_last, int state_buffers,
                              const std::string& device, index_t global_rows,
-                             const std::vector<std::string>& activations) {
+                             const std::vector<std::string>& activations, py::handle loss_obj) {
   const bool gpu = use_cuda(device);
   const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
   const std::vector<LayerShape> layers = layer_shapes(sizes, activations);
@@ -352,6 +352,11 @@ std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::strin
   opt.batch_size = batch_size;
   opt.shuffle = shuffle;
   opt.drop_last = drop_last;
+  LossArg loss;  // the targets' layout (class labels, a sample weight column) sets their gathered width
+  if (!loss_obj.is_none()) {
+    parse_loss_arg(loss_obj, layers.back().out, loss);
+    opt.loss = loss.spec;
+  }
   try {  // the counts throw past 2^64 bytes rather than wrap
 #ifdef FASTMLP_WITH_CUDA
     if (gpu) return cuda::trainer_bytes(layers, item, n, state_buffers, opt);
@@ -496,7 +501,8 @@ void bind_networks(py::module_& m) {
       .def_property_readonly("path", &PyTrainer::path);
   m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("n"), py::arg("batch_size"),
         py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu",
-        py::arg("global_rows") = 0, py::arg("activations") = std::vector<std::string>());
+        py::arg("global_rows") = 0, py::arg("activations") = std::vector<std::string>(),
+        py::arg("loss") = py::none());
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
   m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("weighted") = false,
         py::arg("l2") = 0.0, py::arg("clip_grad_norm") = 0.0, py::arg("data_parallel") = false,

@@ -8,28 +8,24 @@
 #include <vector>
 
 #include "fastmlp/activation_math.h"
+#include "fastmlp/buffer_plan.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
 namespace pass {
 
-// Workspaces for a forward and backward pass of up to `rows` samples.
+// Workspaces for a forward and backward pass of up to `rows` samples, sized by part_sizes.
 template <class T>
 struct Workspace {
   std::vector<std::vector<T>> act;  // act[l]: output of layer l (rows x out_l)
   std::vector<std::vector<T>> pre;  // pre[l]: its pre-activation z where the derivative needs it, else empty
   std::vector<T> grad_a, grad_b;    // ping-pong buffers for dL/d(activation), rows x widest layer
 
-  Workspace(const std::vector<LayerRef<T>>& layers, index_t rows) {
-    index_t widest = 0;
-    for (const auto& l : layers) {
-      act.emplace_back(size_t(rows * l.out));
-      pre.emplace_back(activation_needs_z(l.act.kind) ? size_t(rows * l.out) : 0);
-      widest = std::max(widest, l.out);
+  explicit Workspace(const PartSizes& s) : grad_a(size_t(s.grad_ab.v)), grad_b(size_t(s.grad_ab.v)) {
+    for (size_t l = 0; l < s.act.size(); ++l) {
+      act.emplace_back(size_t(s.act[l].v));
+      pre.emplace_back(size_t(s.pre[l].v));
     }
-    for (const auto& l : layers) widest = std::max(widest, l.in);
-    grad_a.resize(size_t(rows * widest));
-    grad_b.resize(size_t(rows * widest));
   }
 };
 
@@ -145,6 +141,7 @@ int parts_for(const Layers& layers, index_t rows) {
 // sums over processes in one call; `extra` more elements follow them (the step's status there).
 template <class T>
 struct Part {
+  PartSizes sizes;  // what the buffers below are allocated from
   Workspace<T> ws;
   std::vector<T> xb, yb;
   std::vector<T> grad;  // every parameter's gradient, then `extra` elements
@@ -153,13 +150,8 @@ struct Part {
 
   Part(const std::vector<LayerRef<T>>& layers, index_t rows, index_t x_cols, index_t y_cols, bool gather,
        std::size_t extra = 0)
-      : ws(layers, rows) {
-    if (gather) {
-      xb.resize(size_t(rows * x_cols));
-      yb.resize(size_t(rows * y_cols));
-    }
-    for (const auto& L : layers) params += size_t(L.in * L.out + L.out);
-    grad.resize(params + extra);
+      : sizes(part_sizes(layers, rows, x_cols, y_cols, gather, extra)), ws(sizes), xb(size_t(sizes.xb.v)),
+        yb(size_t(sizes.yb.v)), grad(size_t(sizes.grad.v)), params(size_t(sizes.params.v)) {
     T* at = grad.data();
     for (const auto& L : layers) {
       grads.push_back(at);
@@ -168,6 +160,8 @@ struct Part {
     }
   }
 
+  // Counted from the buffers themselves, so that a plan the allocation did not follow shows up as a
+  // difference from trainer_bytes (tests/test_memory.py).
   std::size_t bytes() const {
     std::size_t count = ws.grad_a.size() + ws.grad_b.size() + xb.size() + yb.size() + grad.size();
     for (const auto& a : ws.act) count += a.size();

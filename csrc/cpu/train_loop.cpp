@@ -323,20 +323,17 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   if (layers.empty() || (n < 1 && options.global_rows == 0)) return 0;
   const Plan plan = plan_for(layers, n, options);
   const bool distributed = options.global_rows > 0;
-  Count widths = 0, widest = 0, params = 0, transposed = 0;
-  for (size_t l = 0; l < layers.size(); ++l) {
-    const Count in = std::uint64_t(layers[l].in), out = std::uint64_t(layers[l].out);
-    widths = widths + (layers[l].keeps_z ? Count(2) * out : out);  // the output, and z where it is kept
-    widest.v = std::max({widest.v, in.v, out.v});
-    params = params + in * out + out;
-    if (plan.transposed[l]) transposed = transposed + in * out;
-  }
-  // A part of `rows`: each layer's output (and z where kept), two gradient buffers as wide as the widest layer, the
-  // gathered input and target rows, and a gradient per parameter (as Part allocates them; data
-  // parallel, part 0 also holds the step's status). Counted without wrapping (Count throws past 2^64).
-  const Count gathered = plan.gather ? Count(std::uint64_t(layers.front().in + layers.back().out)) : Count(0);
-  auto part = [&](index_t rows) { return Count(std::uint64_t(rows)) * (widths + Count(2) * widest + gathered) + params; };
-  const Count count = part(plan.rows) + Count(distributed ? 1 : 0) + transposed + (plan.half > 0 ? part(plan.half) : Count(0));
+  Count transposed = 0;
+  for (size_t l = 0; l < layers.size(); ++l)
+    if (plan.transposed[l]) transposed = transposed + Count(std::uint64_t(layers[l].in)) * Count(std::uint64_t(layers[l].out));
+  // The parts as Part allocates them (part_sizes; data parallel, part 0 also holds the step's status).
+  // The targets' columns follow the loss: class labels are one column, a sample weight one more.
+  const index_t x_cols = layers.front().in;
+  const index_t y_cols = (options.loss.labels ? 1 : layers.back().out) + (options.loss.weighted ? 1 : 0);
+  auto part = [&](index_t rows, std::size_t extra) {
+    return part_sizes(layers, rows, x_cols, y_cols, plan.gather, extra).total();
+  };
+  const Count count = part(plan.rows, distributed ? 1 : 0) + transposed + (plan.half > 0 ? part(plan.half, 0) : Count(0));
   // The epoch's order (global when data parallel, with the local rows' order and the steps' bounds).
   const index_t steps = options.drop_last ? plan.total / plan.batch : (plan.total + plan.batch - 1) / plan.batch;
   Count orders = plan.gather ? Count(std::uint64_t(plan.total)) : Count(0);

@@ -14,6 +14,7 @@
 
 #include "common.cuh"
 #include "fastmlp/activation_math.h"
+#include "fastmlp/buffer_plan.h"
 #include "fastmlp/checked.h"
 #include "fastmlp/cuda_ops.h"
 #include "fastmlp/data_parallel.h"
@@ -112,15 +113,15 @@ struct DeviceWorkspace {
   std::vector<DeviceBuffer<T>> act, pre;
   DeviceBuffer<T> grad_a, grad_b;
 
+  // Sized by fastmlp/buffer_plan.h's plan of a step over `rows` samples, as trainer_bytes counts it.
   DeviceWorkspace(const std::vector<LayerRef<T>>& layers, index_t rows) {
-    index_t widest = 0;
-    for (const auto& L : layers) {
-      act.emplace_back(rows * L.out);
-      pre.emplace_back(activation_needs_z(L.act.kind) ? rows * L.out : 0);
-      widest = std::max({widest, L.in, L.out});
+    const PartSizes s = part_sizes(layers, rows, 0, 0, false, 0);
+    for (size_t l = 0; l < layers.size(); ++l) {
+      act.emplace_back(index_t(s.act[l].v));
+      pre.emplace_back(index_t(s.pre[l].v));
     }
-    grad_a = DeviceBuffer<T>(rows * widest);
-    grad_b = DeviceBuffer<T>(rows * widest);
+    grad_a = DeviceBuffer<T>(index_t(s.grad_ab.v));
+    grad_b = DeviceBuffer<T>(index_t(s.grad_ab.v));
   }
 };
 
@@ -479,18 +480,16 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
     return fused_trainer_bytes(layers, n, state_buffers, options, plan);
   const index_t batch_rows = options.batch_size > 0 ? std::min(options.batch_size, n) : n;
   const bool gather = options.shuffle && batch_rows < n;
-  const Count in = std::uint64_t(layers.front().in), out = std::uint64_t(layers.back().out);
+  // The targets are as wide as the loss lays them out: one column of class labels, one more for a
+  // sample weight.
+  const index_t y_cols = (options.loss.labels ? 1 : layers.back().out) + (options.loss.weighted ? 1 : 0);
+  const Count in = std::uint64_t(layers.front().in), out = std::uint64_t(y_cols);
   const Count batch = std::uint64_t(batch_rows), rows = std::uint64_t(n);
-  Count widths = 0, widest = 0, params = 0;
-  for (const auto& L : layers) {
-    widths = widths + Count(std::uint64_t(L.keeps_z ? 2 * L.out : L.out));  // the output, and z where kept
-    widest.v = std::max<std::uint64_t>({widest.v, std::uint64_t(L.in), std::uint64_t(L.out)});
-    params = params + Count(std::uint64_t(L.in)) * Count(std::uint64_t(L.out)) + Count(std::uint64_t(L.out));
-  }
-  // Parameters, gradients and optimizer state; activations and two gradient buffers for a batch; the
-  // data set; gathered batches and the order when shuffling (as Trainer allocates them). Counted
-  // without wrapping (Count throws past 2^64).
-  const Count count = params * Count(std::uint64_t(2 + state_buffers)) + batch * (widths + Count(2) * widest) +
+  const PartSizes step = part_sizes(layers, batch_rows, 0, 0, false, 0);
+  // Parameters, gradients and optimizer state; a batch's workspace (buffer_plan.h); the data set;
+  // gathered batches and the order when shuffling (as Trainer allocates them). Counted without
+  // wrapping (Count throws past 2^64).
+  const Count count = step.params * Count(std::uint64_t(2 + state_buffers)) + step.workspace() +
                       rows * (in + out) + (gather ? batch * (in + out) : Count(0));
   return (Count(item) * count + Count(sizeof(double)) * Count(std::uint64_t(loss_partials() + 2)) +
           (gather ? Count(sizeof(std::int64_t)) * rows : Count(0))).v;
