@@ -41,7 +41,7 @@ def _head(model, head):
     return head
 
 
-def _activation(act, z, a, negative_slope, dtype, node, const):
+def _activation(act, z, a, negative_slope, dtype, elem, node, const):
     """The nodes of activation `act` on tensor z, named after a; returns its output's name. Constants
     are in the model's dtype (an attribute such as LeakyRelu's alpha is a float32, which would round
     a float64 model's slope). Composed from elementwise ops where onnxruntime has no float64 kernel
@@ -62,8 +62,7 @@ def _activation(act, z, a, negative_slope, dtype, node, const):
     if kind == "identity":
         return z
     if kind == "step":  # [z >= 0] as 0/1 in the dtype
-        return node("Cast", [node("GreaterOrEqual", [z, c("zero", 0.0)], f"{a}_mask")], a,
-                    to=_elem_type(dtype))
+        return node("Cast", [node("GreaterOrEqual", [z, c("zero", 0.0)], f"{a}_mask")], a, to=elem)
     if kind == "leaky_relu":  # Where(z > 0, z, slope * z)
         return node("Where", [node("Greater", [z, c("zero", 0.0)], f"{a}_mask"), z,
                               mul(z, c("slope", p["negative_slope"]), "neg")], a)
@@ -96,12 +95,6 @@ def _activation(act, z, a, negative_slope, dtype, node, const):
     return node(onnx_op, [z], a)
 
 
-def _elem_type(dtype):
-    from onnx import TensorProto
-
-    return TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
-
-
 def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", head="auto"):
     """The model as an onnx.ModelProto (see the module text); `to_onnx` writes it to a file."""
     onnx = _require_onnx()
@@ -131,7 +124,7 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
         x = node("Div", [x, const("x_std", scaling["x_std"])], "x_standardized")
     for layer, (w, b, act) in enumerate(zip(model.weights, model.biases, model.activations)):
         z = node("Gemm", [x, const(f"W{layer}", w), const(f"b{layer}", b)], f"z{layer}")
-        x = _activation(act, z, f"a{layer}", model.negative_slope, dtype, node, const)
+        x = _activation(act, z, f"a{layer}", model.negative_slope, dtype, elem, node, const)
     if scaling is not None and scaling.get("y_mean") is not None:  # y * std + mean
         x = node("Mul", [x, const("y_std", scaling["y_std"])], "y_scaled")
         x = node("Add", [x, const("y_mean", scaling["y_mean"])], "y_unstandardized")
