@@ -7,26 +7,13 @@ a non-zero exit status, never a Python traceback.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastmlp
 
-
-def fastmlp_cli(*args, cwd=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
-
-
-def assert_clean_error(proc, *words):
-    assert proc.returncode != 0, f"exit status 0 for a failing command\nstdout:\n{proc.stdout}"
-    assert "Traceback" not in proc.stderr, f"a traceback instead of a message:\n{proc.stderr}"
-    assert proc.stderr.strip(), "no message on stderr"
-    for word in words:
-        assert word in proc.stderr, f"{word!r} not in the message: {proc.stderr!r}"
+from helpers import assert_clean_error, fastmlp_cli
 
 
 def write_csv(path, header, rows):

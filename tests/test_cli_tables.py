@@ -5,8 +5,6 @@ NaN cells, huge cells or layers, bad seeds and paths, duplicate names, momentum 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,19 +12,7 @@ import pytest
 
 import fastmlp
 
-
-def fastmlp_cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def assert_clean_error(proc, *words):
-    assert proc.returncode != 0, f"exit status 0 for a failing command\nstdout:\n{proc.stdout}"
-    assert "Traceback" not in proc.stderr, f"a traceback instead of a message:\n{proc.stderr}"
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 or lines[0].startswith("usage:"), f"not a one-line message:\n{proc.stderr}"
-    for word in words:
-        assert word in proc.stderr, f"{word!r} not in the message: {proc.stderr!r}"
+from helpers import assert_clean_error, fastmlp_cli
 
 
 def write_csv(path, header, rows, bom=False):

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import zipfile
@@ -20,16 +19,7 @@ import fastmlp
 from fastmlp.memory import available_memory, cgroup_available
 from fastmlp.optim import SGD
 
-
-def run_py(code, timeout=60, env=None, **kw):
-    """Runs `code` in a fresh interpreter; a hang fails the test after `timeout` seconds."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    try:
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                              timeout=timeout, env=full_env, **kw)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"the child hung (killed after {timeout} s); its output so far: {e.stdout!r} {e.stderr!r}")
+from helpers import run_python
 
 
 def same_weights(model, initial):
@@ -42,9 +32,7 @@ def finite_outputs_or_initial(model, x, initial):
     if all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights()) and \
             np.isfinite(model.predict(x)).all():
         return "finite"
-    same = all(a.tobytes() == c.tobytes() and b.tobytes() == d.tobytes()
-               for (a, b), (c, d) in zip(initial, model.get_weights()))
-    return "initial" if same else "broken"
+    return "initial" if same_weights(model, initial) else "broken"
 
 
 # ---- 1. fork ----------------------------------------------------------------------------------------
@@ -74,12 +62,12 @@ print("OK", fastmlp.get_num_threads())
 @pytest.mark.parametrize("warm", ["fastmlp.ops.matmul(a, a)", "model.fit(x, y, batch_size=256, epochs=1)",
                                   "model.predict(np.repeat(x, 8, axis=0))"], ids=["matmul", "fit", "predict"])
 def test_fork_after_threads_does_not_hang(warm):
-    proc = run_py(FORK_CHILD.format(warm=warm), timeout=120)
+    proc = run_python(FORK_CHILD.format(warm=warm), timeout=120)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_forked_child_runs_on_one_thread_and_says_why():
-    proc = run_py("""
+    proc = run_python("""
         import os, numpy as np, fastmlp
         a = np.ones((600, 600), np.float32); fastmlp.ops.matmul(a, a)
         pid = os.fork()
@@ -240,7 +228,7 @@ def test_ctrl_c_inside_an_epoch_stops_within_a_second(lr):
     "wide.gradients(g, g[:, :1])",  # 256-row chunks in two parts side by side: ~6 s on 2 cores
 ], ids=["matmul", "predict", "gradients"])
 def test_ctrl_c_inside_a_long_kernel_call(call):
-    proc = run_py(f"""
+    proc = run_python(f"""
         import os, time, signal, threading, numpy as np, fastmlp
         a = np.ones((6144, 6144), np.float32) if "matmul" in {call!r} else None
         model, x = fastmlp.MLP([2048, 2048, 2048, 1]), np.ones((60_000, 2048), np.float32)  # ~8 s of predict
@@ -324,7 +312,7 @@ def test_fit_in_a_container_with_a_memory_limit_raises_instead_of_being_killed()
             model.fit(x[:2 * b], y[:2 * b], batch_size=b, epochs=1, optimizer=fastmlp.optim.SGD(lr=1e-9))
             print("MAX OK", b)
         """
-        proc = run_py(code, timeout=300)
+        proc = run_python(code, timeout=300)
         assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
         assert "MEMORYERROR" in proc.stdout and "MAX OK" in proc.stdout, proc.stdout
         assert float(proc.stdout.split()[1]) < 3.0, proc.stdout
@@ -388,7 +376,7 @@ def test_predict_workspace_holds_no_training_buffers():
     # layer's output and two gradient buffers (5 x 32 MiB); inference needs two buffers (64 MiB).
     if not os.path.exists("/proc/self/clear_refs"):
         pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak RSS")
-    proc = run_py("""
+    proc = run_python("""
         import numpy as np, fastmlp
 
         def status(key):
@@ -419,7 +407,7 @@ def test_thread_count_is_capped(num_threads):
             num_threads(bad)
     num_threads(limit)
     assert fastmlp.get_num_threads() == limit
-    proc = run_py("""
+    proc = run_python("""
         import numpy as np, fastmlp
         a = np.ones((2048, 2048), np.float32)
         print(fastmlp.get_num_threads(), fastmlp._core.max_threads(), fastmlp.ops.matmul(a, a)[0, 0])
@@ -431,7 +419,7 @@ def test_thread_count_is_capped(num_threads):
 
 @pytest.mark.parametrize("isa", ["AVX2", "avx", "sse9"])
 def test_unknown_isa_names_are_refused(isa):
-    proc = run_py("import fastmlp", env={"FASTMLP_ISA": isa}, timeout=60)
+    proc = run_python("import fastmlp", env={"FASTMLP_ISA": isa}, timeout=60)
     assert proc.returncode != 0
     assert "FASTMLP_ISA" in proc.stderr and isa in proc.stderr and "Traceback" in proc.stderr
 
@@ -577,7 +565,6 @@ def test_models_are_still_picklable_and_copyable():
     for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
         other.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1)
         assert other._lock is not model._lock
-
 
 
 # ---- the guard's own kernels -------------------------------------------------------------------------

@@ -49,7 +49,8 @@ def test_sees_no_change_from_the_previous_test():
 
 
 def test_isolated_tests_survive_crashes(tmp_path):
-    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    for name in ("conftest.py", "helpers.py"):  # conftest.py imports helpers.py
+        shutil.copy(Path(__file__).with_name(name), tmp_path / name)
     (tmp_path / "test_crashing.py").write_text(textwrap.dedent(CRASHING))
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-q",
                            "-W", "ignore::pytest.PytestAssertRewriteWarning", str(tmp_path)],

@@ -10,10 +10,12 @@ import fastmlp
 from fastmlp import ops, reference
 from fastmlp.optim import SGD
 
+from helpers import rel_close, shape_id
+
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 
 
-@pytest.mark.parametrize("shape", [(1,), (17,), (17, 4), (3, 5, 2), (0, 3)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("shape", [(1,), (17,), (17, 4), (3, 5, 2), (0, 3)], ids=shape_id)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sgd_update_in_place(rng, assert_close, dtype, shape):
     p = rng.standard_normal(shape).astype(dtype)
@@ -126,15 +128,8 @@ SGD_CONFIGS = [
 ]
 
 
-def _rel_close(assert_close, got, want, what, rel=1e-10):
-    """Relative error below `rel`, measured against the array's largest value (normwise)."""
-    want = np.asarray(want, np.float64)
-    scale = float(np.abs(want).max()) if want.size else 0.0
-    assert_close(got, want, np.float64, what, rtol=rel, atol=rel * scale)
-
-
 @pytest.mark.parametrize("config", SGD_CONFIGS)
-def test_sgd_fit_matches_reference(rng, assert_close, config):
+def test_sgd_fit_matches_reference(rng, config):
     n, batch, epochs = 20, 4, 12  # 5 steps per epoch, 60 steps
     x = rng.standard_normal((n, 3))
     y = np.stack([np.sin(x[:, 0]) + x[:, 1], x[:, 2] * x[:, 0]], axis=1)
@@ -152,13 +147,13 @@ def test_sgd_fit_matches_reference(rng, assert_close, config):
             state=state, step=step)
         losses.append(value)
     assert step == 60
-    _rel_close(assert_close, hist.history["loss"], losses, f"SGD{config} loss per epoch")
+    rel_close(hist.history["loss"], losses, f"SGD{config} loss per epoch")
     for l in range(len(weights)):
-        _rel_close(assert_close, model.weights[l], weights[l], f"SGD{config} W{l} after {step} steps")
-        _rel_close(assert_close, model.biases[l], biases[l], f"SGD{config} b{l} after {step} steps")
+        rel_close(model.weights[l], weights[l], f"SGD{config} W{l} after {step} steps")
+        rel_close(model.biases[l], biases[l], f"SGD{config} b{l} after {step} steps")
 
 
-def test_sgd_momentum_carries_over_between_fits(rng, assert_close):
+def test_sgd_momentum_carries_over_between_fits(rng):
     """A second fit with the same kind of optimizer continues from the kept momentum buffers and step."""
     x = rng.standard_normal((12, 3))
     y = rng.standard_normal((12, 2))
@@ -174,5 +169,5 @@ def test_sgd_momentum_carries_over_between_fits(rng, assert_close):
             weights, biases, model.activations, x, y, "mse", 5, True, 3, epoch, 0.1, optimizer=opt.config(),
             state=state, step=step)
     for l in range(2):
-        _rel_close(assert_close, model.weights[l], weights[l], f"W{l} after two fits")
-        _rel_close(assert_close, model.biases[l], biases[l], f"b{l} after two fits")
+        rel_close(model.weights[l], weights[l], f"W{l} after two fits")
+        rel_close(model.biases[l], biases[l], f"b{l} after two fits")
