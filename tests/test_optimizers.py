@@ -1,7 +1,8 @@
-"""Adam, AdamW, RMSprop, Adagrad (and SGD's variants) everywhere they run: the in-place
-ops.optimizer_update kernel against reference.optimizer_step and against torch.optim, every optimizer
-through MLP.fit against reference.train_epoch, hyperparameter validation, convergence on the women
-regression, optimizer state across fit calls and through save/load, and gradient clipping."""
+"""SGD (and its variants), Adam, AdamW, RMSprop and Adagrad everywhere they run: the in-place
+ops.optimizer_update kernel against reference.optimizer_step and against torch.optim, plain SGD's
+in-place ops.sgd_update kernel and its argument checks, every optimizer through MLP.fit against
+reference.train_epoch, hyperparameter validation, convergence on the women regression, optimizer state
+across fit calls and through save/load, and gradient clipping."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import fastmlp
 from fastmlp import ops, reference
 from fastmlp.optim import SGD, Adagrad, Adam, AdamW, RMSprop, from_config
 
-from helpers import assert_weights_bitwise, fit_data, fit_model, rel_close
+from helpers import assert_weights_bitwise, fit_data, fit_model, rel_close, shape_id
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 SHAPES = [pytest.param((1,), id="1"), pytest.param((17,), id="17"), pytest.param((3, 129), id="3x129")]
@@ -252,6 +253,79 @@ def test_optimizer_update_checks_state(assert_bitwise, make_state, exc, word):
     assert_bitwise(p, np.ones(4), "param after a rejected state")
 
 
+# ---- ops.sgd_update: plain SGD's in-place kernel ------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1,), (17,), (17, 4), (3, 5, 2), (0, 3)], ids=shape_id)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_update_in_place(rng, assert_close, dtype, shape):
+    p = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    p0 = p.copy()
+    buffer_before = p.__array_interface__["data"][0]
+    result = ops.sgd_update(p, g, 0.37)
+    assert result is None, f"sgd_update returned {type(result).__name__}; it updates in place"
+    assert p.__array_interface__["data"][0] == buffer_before
+    assert_close(p, reference.sgd_update(p0, g, 0.37), dtype, f"sgd_update {shape}")
+
+
+def test_sgd_update_noncontiguous_grad_is_fine(rng, assert_close):
+    p = rng.standard_normal((6, 4))
+    wide = rng.standard_normal((6, 8))
+    p0 = p.copy()
+    ops.sgd_update(p, wide[:, ::2], 0.1)
+    assert_close(p, reference.sgd_update(p0, wide[:, ::2], 0.1), np.float64, "sgd_update with strided grad")
+
+
+def _noncontiguous():
+    return np.ones((4, 6))[:, ::2]
+
+
+def _fortran():
+    return np.asfortranarray(np.ones((4, 3)))
+
+
+def _readonly():
+    p = np.ones((4, 3))
+    p.setflags(write=False)
+    return p
+
+
+@pytest.mark.parametrize("make, word", [
+    pytest.param(_noncontiguous, "contiguous", id="strided"),
+    pytest.param(_fortran, "contiguous", id="fortran"),
+    pytest.param(_readonly, "read-only", id="readonly"),
+])
+def test_sgd_update_rejects_unwritable_param(assert_bitwise, make, word):
+    p = make()
+    before = p.copy()
+    with pytest.raises(ValueError) as info:
+        ops.sgd_update(p, np.ones(p.shape), 0.1)
+    assert "param" in str(info.value) and word in str(info.value), f"message: {info.value}"
+    assert_bitwise(p, before, "rejected param (must be untouched)")
+
+
+def test_sgd_update_rejects_non_array_param():
+    with pytest.raises(TypeError, match="param"):
+        ops.sgd_update([1.0, 2.0], np.ones(2), 0.1)
+
+
+@pytest.mark.parametrize("lr", [0.0, -0.1, float("nan"), float("inf")], ids=["zero", "negative", "nan", "inf"])
+def test_sgd_update_rejects_bad_lr(assert_bitwise, lr):
+    p = np.ones(3)
+    with pytest.raises(ValueError, match="lr"):
+        ops.sgd_update(p, np.ones(3), lr)
+    assert_bitwise(p, np.ones(3), "param after a rejected lr")
+
+
+@pytest.mark.parametrize("grad, exc, word", [
+    pytest.param(np.ones(4), ValueError, "grad", id="shape"),
+    pytest.param(np.ones(3, np.float32), TypeError, "grad", id="dtype"),
+    pytest.param(np.array([1.0, np.nan, 1.0]), ValueError, "grad", id="nan"),
+])
+def test_sgd_update_rejects_bad_grad(grad, exc, word):
+    with pytest.raises(exc, match=word):
+        ops.sgd_update(np.ones(3), grad, 0.1)
+
+
 # ---- against torch.optim -------------------------------------------------------------------------------
 def _torch_state_buffer(torch_state, name):
     return torch_state[name].detach().numpy()
@@ -301,8 +375,17 @@ def _reference_epochs(model, weights, biases, x, y, opt, batch, seed, epochs, *,
 # relative error bound for fit vs the reference: the issue asks for 1e-5; observed errors are ~1e-15.
 FIT_REL = 1e-10
 
+# SGD's other variants, each alone and all at once (FIT_CASES has Nesterov and dampening).
+SGD_FIT_CASES = [
+    pytest.param(SGD, {"lr": 0.05}, id="sgd-plain"),
+    pytest.param(SGD, {"lr": 0.05, "momentum": 0.9}, id="sgd-momentum"),
+    pytest.param(SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}, id="sgd-nesterov-no-wd"),
+    pytest.param(SGD, {"lr": 0.05, "weight_decay": 0.01}, id="sgd-wd"),
+    pytest.param(SGD, {"lr": 0.03, "momentum": 0.7, "dampening": 0.2, "weight_decay": 0.02}, id="sgd-all"),
+]
 
-@pytest.mark.parametrize("cls, kwargs", FIT_CASES)
+
+@pytest.mark.parametrize("cls, kwargs", FIT_CASES + SGD_FIT_CASES)
 def test_fit_matches_reference(rng, cls, kwargs):
     x, y = fit_data(rng)
     batch, epochs = 7, 15  # 4 steps per epoch (the last one of 2 samples): 60 steps
@@ -367,9 +450,10 @@ BAD_VALUES = (
     + [p for d in (-0.01, NAN) for p in _bad([Adagrad], {"lr_decay": d}, "lr_decay")]
     + [p for v in (-0.1, NAN, INF) for p in _bad([Adagrad], {"initial_accumulator_value": v},
                                                  "initial_accumulator_value")]
-    + _bad([SGD], {"nesterov": True}, "nesterov")
+    + _bad([SGD], {"nesterov": True}, ("nesterov", "momentum"))
     + _bad([SGD], {"nesterov": True, "momentum": 0.0}, "momentum")
-    + _bad([SGD], {"dampening": 1.5}, "dampening")
+    + _bad([SGD], {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "dampening")
+    + [p for d in (-0.5, 1.5) for p in _bad([SGD], {"dampening": d}, "dampening")]
 )
 
 
@@ -377,7 +461,8 @@ BAD_VALUES = (
 def test_invalid_hyperparameters_raise_value_error_naming_them(cls, kwargs, word):
     with pytest.raises(ValueError) as info:
         cls(**kwargs)
-    assert word in str(info.value), f"{cls.__name__}({kwargs}): the ValueError does not name {word!r}: {info.value}"
+    for w in (word,) if isinstance(word, str) else word:
+        assert w in str(info.value), f"{cls.__name__}({kwargs}): the ValueError does not name {w!r}: {info.value}"
 
 
 @pytest.mark.parametrize("cls, kwargs", [
@@ -448,6 +533,14 @@ def test_config_round_trip(cls, kwargs):
     assert again.state_names() == opt.state_names()
     assert len(opt.state_initial_values()) == len(opt.state_names()) == opt.state_count()
     assert repr(opt).startswith(cls.__name__ + "(")
+
+
+def test_sgd_config_round_trip():
+    opt = SGD(lr=0.05, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=1e-3)
+    cfg = opt.config()
+    assert cfg == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "dampening": 0.0, "nesterov": True,
+                   "weight_decay": 1e-3}, cfg
+    assert fastmlp.optim.from_config(cfg).config() == cfg
 
 
 def test_state_names_and_initial_values():
