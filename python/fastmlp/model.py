@@ -19,8 +19,9 @@ from .ops import resolve_device
 from .optim import from_config
 from . import targets as _targets
 from .fitting import FitChecks, collective as _collective
+from . import persist
 # The file format lives in fastmlp.persist; its names are kept here too for code that reads them here.
-from .persist import FORMAT_NAME, FORMAT_VERSION, load, save as save_model  # noqa: F401
+from .persist import FORMAT_NAME, FORMAT_VERSION  # noqa: F401
 from .persist import META_KEYS as _META_KEYS  # noqa: F401
 
 __all__ = ["MLP", "load"]
@@ -503,4 +504,9 @@ class MLP(FitChecks):
         if getattr(self, "_save_rank", None):  # fitted data-parallel, on a rank other than 0: rank 0 writes
             return os.fspath(path)
         with self._exclusive("save"):
-            return save_model(self, path)
+            return persist.save(self, path)
+
+
+def load(path):
+    """An MLP saved by MLP.save (fastmlp.persist.load, which checks the file, builds it as an MLP)."""
+    return persist.load(path, MLP)
