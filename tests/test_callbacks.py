@@ -443,6 +443,7 @@ def test_tqdm_bar_is_closed_when_a_callback_raises(data, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_cli_verbose_still_works(tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("a,b\n" + "\n".join(f"{i / 10},{i / 5}" for i in range(20)) + "\n")

@@ -44,6 +44,7 @@ def test_fast_path_matches_the_reference(tmp_path, rng, rows, cols, num_threads)
         assert_same_table(read_csv(path), want)
 
 
+@pytest.mark.slow
 def test_fast_path_splits_a_large_file_among_threads(tmp_path, rng, num_threads):
     # 3+ MB: the parser cuts it into slices at line starts; blank lines in between are dropped in order.
     values = rng.standard_normal((60_000, 3))
@@ -331,6 +332,7 @@ def test_the_fast_path_takes_plain_files_and_leaves_the_rest(rng):
         fastmlp._core.parse_csv(b"1,2\n", 9, 2)
 
 
+@pytest.mark.slow
 def test_fast_path_agrees_with_the_reference_on_arbitrary_text():
     # Cells drawn from the characters numbers are made of (and a few that break them): read_csv either
     # gives the reference's table bit for bit or raises the reference's error.

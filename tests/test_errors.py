@@ -607,6 +607,7 @@ CHILD_CASES = {
 UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CHILD_CASES))
 def test_dangerous_case_in_child(case):
     if UNDER_ASAN and "real_allocation" in case:
@@ -660,6 +661,7 @@ print("ALL OK")
 """
 
 
+@pytest.mark.slow
 def test_zero_sized_dimensions_in_child():
     proc = run_python(ZERO_SIZED)
     rc, out, err = proc.returncode, proc.stdout, proc.stderr
@@ -686,6 +688,7 @@ print("ALL OK")
 """
 
 
+@pytest.mark.slow
 def test_zero_rows_through_the_model_in_child():
     proc = run_python(ZERO_ROWS_MODEL)
     rc, out, err = proc.returncode, proc.stdout, proc.stderr

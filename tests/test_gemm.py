@@ -71,6 +71,7 @@ def test_matmul_zero_sized(rng, assert_close, shape, dtype, trans_a, trans_b):
     assert_close(got, np.zeros((m, n)), dtype, f"matmul {shape}", rtol=0.0, atol=0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", LARGE, ids=lambda s: shape_id(s, "mnk"))
@@ -172,6 +173,7 @@ def best_isa():
     return proc.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
 def test_matmul_each_isa(best_isa, isa):
     if ISA_RANK[isa] > ISA_RANK.get(best_isa, 0):

@@ -59,6 +59,7 @@ print("OK", fastmlp.get_num_threads())
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("warm", ["fastmlp.ops.matmul(a, a)", "model.fit(x, y, batch_size=256, epochs=1)",
                                   "model.predict(np.repeat(x, 8, axis=0))"], ids=["matmul", "fit", "predict"])
 def test_fork_after_threads_does_not_hang(warm):
@@ -66,6 +67,7 @@ def test_fork_after_threads_does_not_hang(warm):
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_forked_child_runs_on_one_thread_and_says_why():
     proc = run_python("""
         import os, numpy as np, fastmlp
@@ -114,6 +116,7 @@ def test_validation_overflow_is_a_divergence_with_the_weights_restored():
     assert same_weights(model, initial)
 
 
+@pytest.mark.slow
 def test_restored_weights_give_finite_outputs():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1024, 1024)).astype(np.float32)
@@ -207,6 +210,7 @@ except KeyboardInterrupt as e:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lr", [1e-4, 1e3], ids=["stable", "diverging"])
 def test_ctrl_c_inside_an_epoch_stops_within_a_second(lr):
     proc = subprocess.run([sys.executable, "-c", CTRL_C_FIT, str(lr)], capture_output=True, text=True, timeout=120)
@@ -222,6 +226,7 @@ def test_ctrl_c_inside_an_epoch_stops_within_a_second(lr):
         assert out["notes"] and "fastmlp:" in out["notes"][0], out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call", [
     "fastmlp.ops.matmul(a, a)",
     "model.predict(x)",
@@ -291,6 +296,7 @@ def _memory_cgroup(limit):
     return path
 
 
+@pytest.mark.slow
 def test_fit_in_a_container_with_a_memory_limit_raises_instead_of_being_killed():
     group = _memory_cgroup(3 << 30)
     try:
@@ -371,6 +377,7 @@ def test_load_refuses_a_file_whose_arrays_cannot_fit(tmp_path, monkeypatch):
         fastmlp.load(tmp_path / "m.npz")
 
 
+@pytest.mark.slow
 def test_predict_workspace_holds_no_training_buffers():
     # 4096 rows through three 2048-wide layers on one thread: a training workspace would hold every
     # layer's output and two gradient buffers (5 x 32 MiB); inference needs two buffers (64 MiB).
@@ -399,6 +406,7 @@ def test_predict_workspace_holds_no_training_buffers():
 
 
 # ---- 4. threads --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_thread_count_is_capped(num_threads):
     limit = fastmlp._core.max_threads()
     assert limit >= 4
@@ -417,6 +425,7 @@ def test_thread_count_is_capped(num_threads):
     assert int(threads) == int(cap) and float(value) == 2048.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isa", ["AVX2", "avx", "sse9"])
 def test_unknown_isa_names_are_refused(isa):
     proc = run_python("import fastmlp", env={"FASTMLP_ISA": isa}, timeout=60)
@@ -521,6 +530,7 @@ def test_empty_validation_data_is_refused_before_training():
 
 
 # ---- 9. one model, two threads -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_model_fitted_from_two_threads_refuses_the_second(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((20000, 32)).astype(np.float32)

@@ -1,5 +1,6 @@
-"""The `isolated` marker (the plugin tests/isolation.py) really contains crashes: a test that segfaults or aborts fails
-alone, named with its signal, and the tests after it still run and report their own outcomes."""
+"""The `isolated` marker (the plugin tests/isolation.py) really contains crashes: a test that segfaults or
+aborts fails alone, named with its signal, and the tests after it still run and report their own
+outcomes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 CRASHING = '''
 import ctypes
@@ -47,6 +50,7 @@ def test_sees_no_change_from_the_previous_test():
 '''
 
 
+@pytest.mark.slow
 def test_isolated_tests_survive_crashes(tmp_path):
     # A run of its own, with the plugin alone (-p isolation, importable from this directory).
     (tmp_path / "test_crashing.py").write_text(textwrap.dedent(CRASHING))

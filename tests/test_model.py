@@ -762,6 +762,7 @@ def test_different_fit_seeds_shuffle_differently():
     assert_weights_bitwise(fit_copy(fit_seed=1, shuffle=False), fit_copy(fit_seed=2, shuffle=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call", ["fit", "predict", "matmul"])
 def test_kernels_release_the_gil(num_threads, call):
     # While one thread is inside a long C++ call, a Python thread keeps running: the largest pause
