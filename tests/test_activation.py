@@ -9,6 +9,8 @@ import pytest
 
 from fastmlp import ops, reference
 
+from helpers import shape_id
+
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 NAMES = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "silu", "elu", "softplus",
          "selu")
@@ -20,10 +22,6 @@ ACTS = [pytest.param(name, {"negative_slope": SLOPE} if name == "leaky_relu" els
         for name in NAMES + WITH_PARAMS]
 SMOOTH = [p for p in ACTS if p.id not in ("identity", "step", "relu", "leaky_relu", "leaky_relu(negative_slope=0.3)")]
 SHAPES = [(1,), (3,), (17,), (129,), (1001,), (3, 17), (5, 1, 7), (0,), (4, 0)]
-
-
-def _shape_id(s):
-    return "x".join(map(str, s)) or "scalar"
 
 
 def _ref_slope(kwargs):
@@ -41,7 +39,7 @@ def _inputs(rng, shape, dtype):
 
 @pytest.mark.parametrize("act, kwargs", ACTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 def test_activation_forward_matches_reference(rng, assert_close, shape, dtype, act, kwargs):
     z = _inputs(rng, shape, dtype)
     got = ops.activation_forward(act, z, **kwargs)
@@ -51,7 +49,7 @@ def test_activation_forward_matches_reference(rng, assert_close, shape, dtype, a
 
 @pytest.mark.parametrize("act, kwargs", ACTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 def test_activation_backward_matches_reference(rng, assert_close, shape, dtype, act, kwargs):
     z = _inputs(rng, shape, dtype)
     g = rng.standard_normal(shape).astype(dtype)

@@ -20,6 +20,8 @@ import fastmlp
 from fastmlp import EarlyStopping, LambdaCallback
 from fastmlp.optim import SGD
 
+from helpers import assert_weights_bitwise
+
 
 @pytest.fixture
 def data(rng):
@@ -70,12 +72,6 @@ def run_trace(data, values, epochs=None, key="loss", **es_kwargs):
     hist = model.fit(x, y, optimizer=SGD(lr=0.05), epochs=epochs or len(values),
                      callbacks=[rec, scripted(values, key), es])
     return hist, es, rec, model
-
-
-def assert_weights_equal(model, pairs):
-    for (w, b), (w0, b0) in zip(model.get_weights(), pairs):
-        np.testing.assert_array_equal(w, w0)
-        np.testing.assert_array_equal(b, b0)
 
 
 # ---- EarlyStopping: Keras' rules on scripted traces -----------------------------------------------------
@@ -129,7 +125,7 @@ def test_restore_best_weights_after_a_stop(data):
     values = [3.0, 1.0, 2.0, 2.5, 2.6, 0.5]
     hist, es, rec, model = run_trace(data, values, patience=2, restore_best_weights=True)
     assert len(hist.epoch) == 4 and es.best_epoch == 1
-    assert_weights_equal(model, rec.weights[1])
+    assert_weights_bitwise(model.get_weights(), rec.weights[1])
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(rec.weights[1], rec.weights[3]))
 
 
@@ -139,14 +135,14 @@ def test_restore_best_weights_without_a_stop(data):
     values = [3.0, 1.0, 2.0, 1.5, 1.2]
     hist, es, rec, model = run_trace(data, values, patience=10, restore_best_weights=True)
     assert len(hist.epoch) == 5 and hist.stopped_reason is None and es.best_epoch == 1
-    assert_weights_equal(model, rec.weights[1])
+    assert_weights_bitwise(model.get_weights(), rec.weights[1])
 
 
 def test_restore_best_weights_false_keeps_the_last_weights(data):
     values = [3.0, 1.0, 2.0, 2.5]
     hist, _, rec, model = run_trace(data, values, patience=2)
     assert len(hist.epoch) == 4
-    assert_weights_equal(model, rec.weights[-1])
+    assert_weights_bitwise(model.get_weights(), rec.weights[-1])
 
 
 def test_restore_best_weights_with_real_validation_loss(data):
@@ -193,7 +189,7 @@ def test_monitoring_val_loss_without_validation_data_fails_before_training(data)
     with pytest.raises(ValueError, match=r"callbacks\[1\] \(EarlyStopping\) monitors val_loss.*validation_data"):
         model.fit(x, y, epochs=3, callbacks=[rec, EarlyStopping()])
     assert rec.calls == []
-    assert_weights_equal(model, before)
+    assert_weights_bitwise(model.get_weights(), before)
 
 
 def test_a_custom_callback_declaring_monitors_is_checked(data):
@@ -447,6 +443,7 @@ def test_tqdm_bar_is_closed_when_a_callback_raises(data, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_cli_verbose_still_works(tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("a,b\n" + "\n".join(f"{i / 10},{i / 5}" for i in range(20)) + "\n")

@@ -7,26 +7,13 @@ a non-zero exit status, never a Python traceback.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastmlp
 
-
-def fastmlp_cli(*args, cwd=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
-
-
-def assert_clean_error(proc, *words):
-    assert proc.returncode != 0, f"exit status 0 for a failing command\nstdout:\n{proc.stdout}"
-    assert "Traceback" not in proc.stderr, f"a traceback instead of a message:\n{proc.stderr}"
-    assert proc.stderr.strip(), "no message on stderr"
-    for word in words:
-        assert word in proc.stderr, f"{word!r} not in the message: {proc.stderr!r}"
+from helpers import assert_clean_error, fastmlp_cli
 
 
 def write_csv(path, header, rows):
@@ -57,6 +44,7 @@ def demo_output():
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_demo_recovers_least_squares_line(demo_output):
     m = re.search(r"weight = (-?[\d.]+) lb/in \* height \+ \((-?[\d.]+) lb\)", demo_output)
     assert m, f"no fitted line in the demo output:\n{demo_output}"
@@ -67,6 +55,7 @@ def test_demo_recovers_least_squares_line(demo_output):
     assert abs(b - (-87.52)) < 2 and abs(b - b_ls) < 2, b
 
 
+@pytest.mark.slow
 def test_demo_predicts_unseen_heights(demo_output):
     height, weight = fastmlp.data.load_women()
     a_ls, b_ls = np.polyfit(height, weight, 1)
@@ -76,6 +65,7 @@ def test_demo_predicts_unseen_heights(demo_output):
         assert abs(float(m.group(1)) - (a_ls * h + b_ls)) < 1.0, (h, m.group(1))
 
 
+@pytest.mark.slow
 def test_demo_mlp_beats_the_line(demo_output):
     lin = re.search(r"linear fit\s+test MSE ([\d.]+)", demo_output)
     mlp = re.search(r"ReLU MLP\s+test MSE ([\d.]+)", demo_output)
@@ -113,6 +103,7 @@ def test_train_save_predict(linear_csvs):
     np.testing.assert_allclose(b, [1.0], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_train_hidden_layers(linear_csvs):
     d, truth = linear_csvs
     model_path = d / "mlp.npz"
@@ -149,32 +140,38 @@ def test_version():
 
 
 # ---- errors ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_missing_csv(tmp_path):
     assert_clean_error(fastmlp_cli("train", tmp_path / "nope.csv", "--target", "y"), "nope.csv")
 
 
+@pytest.mark.slow
 def test_missing_target_column(linear_csvs):
     d, _ = linear_csvs
     assert_clean_error(fastmlp_cli("train", d / "train.csv", "--target", "weight"), "'weight'", "x1, x2, y")
 
 
+@pytest.mark.slow
 def test_target_option_required(linear_csvs):
     d, _ = linear_csvs
     assert_clean_error(fastmlp_cli("train", d / "train.csv"), "--target")
 
 
+@pytest.mark.slow
 def test_non_numeric_cell(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("x1,x2,y\n1,2,3\n4,five,6\n")
     assert_clean_error(fastmlp_cli("train", path, "--target", "y"), "line 3", "'x2'", "'five'")
 
 
+@pytest.mark.slow
 def test_ragged_row(tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text("x1,x2,y\n1,2,3\n4,5\n")
     assert_clean_error(fastmlp_cli("train", path, "--target", "y"), "line 3")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text,word", [("", "empty"), ("x,y\n", "no data rows")])
 def test_empty_csv(tmp_path, text, word):
     path = tmp_path / "empty.csv"
@@ -182,6 +179,7 @@ def test_empty_csv(tmp_path, text, word):
     assert_clean_error(fastmlp_cli("train", path, "--target", "y"), word)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,word", [
     (["--activation", "mish"], "unknown activation"),
     (["--loss", "hinge"], "unknown loss"),
@@ -197,12 +195,14 @@ def test_bad_training_options(linear_csvs, args, word):
     assert_clean_error(fastmlp_cli("train", d / "train.csv", "--target", "y", "--epochs", "1", *args), word)
 
 
+@pytest.mark.slow
 def test_diverging_training_is_reported(linear_csvs):
     d, _ = linear_csvs
     proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--lr", "1e9", "--epochs", "50")
     assert_clean_error(proc, "learning rate")
 
 
+@pytest.mark.slow
 def test_zero_epochs(linear_csvs):
     # Zero epochs trains nothing; that is either fine (exit 0) or a clear error, never a traceback.
     d, _ = linear_csvs
@@ -210,6 +210,7 @@ def test_zero_epochs(linear_csvs):
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["missing_dir", "is_a_dir"])
 def test_unwritable_save_path(linear_csvs, tmp_path, where):
     d, _ = linear_csvs
@@ -220,16 +221,19 @@ def test_unwritable_save_path(linear_csvs, tmp_path, where):
     assert not list(tmp_path.glob("**/.fastmlp-*")), "temporary file left behind"
 
 
+@pytest.mark.slow
 def test_predict_missing_model(linear_csvs, tmp_path):
     d, _ = linear_csvs
     assert_clean_error(fastmlp_cli("predict", tmp_path / "none.npz", d / "query.csv"), "none.npz")
 
 
+@pytest.mark.slow
 def test_predict_not_a_model(linear_csvs):
     d, _ = linear_csvs
     assert_clean_error(fastmlp_cli("predict", d / "train.csv", d / "query.csv"), "not a")
 
 
+@pytest.mark.slow
 def test_predict_wrong_number_of_columns(linear_csvs):
     d, _ = linear_csvs
     model_path = d / "cols.npz"
@@ -249,6 +253,7 @@ def test_no_command():
 
 
 # ---- devices -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_device_auto_runs_and_gives_the_cpu_result(linear_csvs):
     # auto is the GPU when there is one, the CPU otherwise; the demo's line is the same either way.
     proc = fastmlp_cli("demo", "--device", "auto", "--epochs", "5")
@@ -259,6 +264,7 @@ def test_device_auto_runs_and_gives_the_cpu_result(linear_csvs):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(fastmlp.cuda_available(), reason="a CUDA device is present")
 @pytest.mark.parametrize("command", [["demo"], ["lesson", "landscape"], ["train", "x.csv", "--target", "y"],
                                      ["predict", "m.npz", "x.csv"]], ids=lambda c: c[0])
@@ -267,11 +273,13 @@ def test_device_cuda_without_it_is_a_clean_error(command):
     assert_clean_error(fastmlp_cli(*command, "--device", "cuda"), reason)
 
 
+@pytest.mark.slow
 def test_unknown_device_is_refused():
     proc = fastmlp_cli("demo", "--device", "tpu")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 
+@pytest.mark.slow
 def test_train_classify_prints_accuracy_and_confusion_matrix(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 2))
@@ -288,6 +296,7 @@ def test_train_classify_prints_accuracy_and_confusion_matrix(tmp_path):
     assert_clean_error(bad, "one target column")
 
 
+@pytest.mark.slow
 def test_predict_of_a_classifier_gives_labels_and_probabilities(tmp_path):
     """A model saved by `train --task classify` predicts the label itself (first column, named after the
     target), then each class's probability; a regression model still predicts its outputs."""

@@ -5,8 +5,6 @@ NaN cells, huge cells or layers, bad seeds and paths, duplicate names, momentum 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,19 +12,7 @@ import pytest
 
 import fastmlp
 
-
-def fastmlp_cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def assert_clean_error(proc, *words):
-    assert proc.returncode != 0, f"exit status 0 for a failing command\nstdout:\n{proc.stdout}"
-    assert "Traceback" not in proc.stderr, f"a traceback instead of a message:\n{proc.stderr}"
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 or lines[0].startswith("usage:"), f"not a one-line message:\n{proc.stderr}"
-    for word in words:
-        assert word in proc.stderr, f"{word!r} not in the message: {proc.stderr!r}"
+from helpers import assert_clean_error, fastmlp_cli
 
 
 def write_csv(path, header, rows, bom=False):
@@ -65,6 +51,7 @@ def r2(pred, want):
     return 1.0 - np.mean((pred - want) ** 2) / np.var(want)
 
 
+@pytest.mark.slow
 def test_train_standardizes_by_default_and_reports_the_split(houses, trained):
     path, out = trained
     model = fastmlp.load(path)
@@ -80,6 +67,7 @@ def test_train_standardizes_by_default_and_reports_the_split(houses, trained):
     assert summary["last"]["samples"] == 480 and summary["last"]["final_val_loss"] is not None
 
 
+@pytest.mark.slow
 def test_unscaled_table_trains_badly_without_standardization(houses, trained):
     d, q = houses
     proc = fastmlp_cli("train", d / "train.csv", "--target", "price", "--hidden", "32", "--optimizer", "adam",
@@ -93,6 +81,7 @@ def test_unscaled_table_trains_badly_without_standardization(houses, trained):
         assert_clean_error(proc)
 
 
+@pytest.mark.slow
 def test_predict_selects_columns_by_name(houses, trained):
     d, q = houses
     proc = fastmlp_cli("predict", trained[0], d / "query.csv")
@@ -106,6 +95,7 @@ def test_predict_selects_columns_by_name(houses, trained):
     assert_clean_error(fastmlp_cli("predict", trained[0], d / "no_age.csv"), "'age'", "area, rooms")
 
 
+@pytest.mark.slow
 def test_predict_writes_csv_and_parquet_files(houses, trained, tmp_path):
     d, q = houses
     out = tmp_path / "preds.csv"
@@ -122,6 +112,7 @@ def test_predict_writes_csv_and_parquet_files(houses, trained, tmp_path):
     np.testing.assert_allclose(values2, values, rtol=1e-8)
 
 
+@pytest.mark.slow
 def test_train_and_predict_on_parquet(houses, tmp_path):
     pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed")
     import pyarrow.parquet as pq
@@ -138,6 +129,7 @@ def test_train_and_predict_on_parquet(houses, tmp_path):
     assert proc.stdout.splitlines()[0] == "price" and len(proc.stdout.splitlines()) == 41
 
 
+@pytest.mark.slow
 def test_info(trained):
     proc = fastmlp_cli("info", trained[0])
     assert proc.returncode == 0, proc.stderr
@@ -148,6 +140,7 @@ def test_info(trained):
     assert_clean_error(fastmlp_cli("info", trained[0].parent / "none.npz"), "none.npz")
 
 
+@pytest.mark.slow
 def test_export(trained, tmp_path):
     pytest.importorskip("onnx", reason="onnx is not installed")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
@@ -162,6 +155,7 @@ def test_export(trained, tmp_path):
     assert_clean_error(fastmlp_cli("export", trained[0], tmp_path / "x.onnx", "--opset", "3"), "opset")
 
 
+@pytest.mark.slow
 def test_verbose_prints_each_epoch(houses):
     d, _ = houses
     proc = fastmlp_cli("train", d / "train.csv", "--target", "price", "--epochs", "3", "--verbose")
@@ -169,6 +163,7 @@ def test_verbose_prints_each_epoch(houses):
     assert len(re.findall(r"epoch \d/3 - loss", proc.stdout)) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", ["1.5", "-0.1", "0.0001"])
 def test_bad_validation_split(houses, split):
     d, _ = houses
@@ -194,6 +189,7 @@ def plain_model(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["nan", "inf", "-inf"])
 def test_non_finite_cells_are_a_clean_error(plain_model, tmp_path, cell):
     path = tmp_path / "q.csv"
@@ -203,6 +199,7 @@ def test_non_finite_cells_are_a_clean_error(plain_model, tmp_path, cell):
     assert_clean_error(fastmlp_cli("train", path, "--target", "price", "--epochs", "1"), "row 2", "'price'")
 
 
+@pytest.mark.slow
 def test_a_131_kb_cell_is_a_clean_error(plain_model, tmp_path):
     path = tmp_path / "huge.csv"
     path.write_text("area,age\n1000," + "9" * 10 + "x" * 131_072 + "\n")
@@ -217,6 +214,7 @@ def test_duplicate_column_names_are_refused(tmp_path):
     assert_clean_error(fastmlp_cli("train", path, "--target", "y", "--epochs", "1"), "'y' appears twice")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hidden", ["100000,100000", "2147483648"])
 def test_huge_layers_fail_fast_before_allocating(houses, hidden):
     d, _ = houses
@@ -227,15 +225,18 @@ def test_huge_layers_fail_fast_before_allocating(houses, hidden):
     assert elapsed < 20, f"took {elapsed:.1f} s to refuse"
 
 
+@pytest.mark.slow
 def test_negative_demo_seed_is_a_clean_error():
     assert_clean_error(fastmlp_cli("demo", "--seed", "-1"), "--seed")
 
 
+@pytest.mark.slow
 def test_unwritable_lesson_directory_is_a_clean_error():
     pytest.importorskip("matplotlib", reason="without matplotlib the lessons write no figures")
     assert_clean_error(fastmlp_cli("lesson", "landscape", "--out", "/proc/x"), "/proc/x")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "adagrad"])
 def test_momentum_is_refused_for_optimizers_without_it(houses, optimizer):
     d, _ = houses

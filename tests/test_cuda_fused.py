@@ -21,6 +21,8 @@ import pytest
 import fastmlp
 from fastmlp import reference
 
+from helpers import assert_close
+
 needs_cuda = pytest.mark.skipif(not fastmlp.cuda_available(),
                                 reason="needs a CUDA build of fastmlp and a CUDA device "
                                        f"(built with CUDA: {fastmlp.cuda_built()})")
@@ -100,15 +102,6 @@ def _fit_all_three(sizes, activation, optimizer, batch, n, epochs=2, seed=0, **f
     return models, hists, (losses, ws, bs)
 
 
-def _assert_close(got, want, rtol, atol, what):
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    err = np.abs(got - want)
-    allowed = atol + rtol * np.abs(want)
-    rel = np.max(err / (np.abs(want) + 1e-30))
-    assert np.all(err <= allowed), (f"{what}: max abs error {err.max():.3e} (allowed there "
-                                    f"{allowed.ravel()[err.argmax()]:.3e}), max rel {rel:.3e}")
-
-
 OPTIMIZERS = [fastmlp.optim.SGD(lr=0.05, momentum=0.9), fastmlp.optim.Adam(lr=1e-2)]
 
 
@@ -123,15 +116,16 @@ def test_fused_fit_matches_reference_and_cpu(batch, width, depth, opt, fused_ker
     n = 2 * batch + 1
     sizes = [5] + [width] * depth + [3]
     models, hists, (losses, ws, bs) = _fit_all_three(sizes, "tanh", opt, batch, n)
-    _assert_close(hists["cuda"].history["loss"], losses, 1e-4, 1e-6, "epoch losses vs reference")
-    _assert_close(hists["cuda"].history["loss"], hists["cpu"].history["loss"], 1e-4, 1e-6, "epoch losses vs CPU")
+    assert_close(hists["cuda"].history["loss"], losses, np.float32, "epoch losses vs reference", rtol=1e-4, atol=1e-6)
+    assert_close(hists["cuda"].history["loss"], hists["cpu"].history["loss"], np.float32,
+                 "epoch losses vs CPU", rtol=1e-4, atol=1e-6)
     # Adam divides each step by sqrt(v): a weight whose gradients are near zero (~1e-7 here) moves by up
     # to lr whatever their rounding, so its weights are compared to 1% of one step (lr 1e-2).
     atol = 1e-4 if opt.name == "adam" else 2e-5
     for i, (got, want, cpu) in enumerate(zip(models["cuda"].weights + models["cuda"].biases, ws + bs,
                                              models["cpu"].weights + models["cpu"].biases)):
-        _assert_close(got, want, 1e-4, atol, f"parameter {i} vs reference")
-        _assert_close(got, cpu, 1e-4, atol, f"parameter {i} vs CPU")
+        assert_close(got, want, np.float32, f"parameter {i} vs reference", rtol=1e-4, atol=atol)
+        assert_close(got, cpu, np.float32, f"parameter {i} vs CPU", rtol=1e-4, atol=atol)
 
 
 def _fused_fit_agrees_with_cpu(sizes, activation, init_seed, x, y, what, weight_atol=2e-5, **fit):
@@ -141,9 +135,10 @@ def _fused_fit_agrees_with_cpu(sizes, activation, init_seed, x, y, what, weight_
         m = fastmlp.MLP(sizes, activation=activation, seed=init_seed, device=d)
         out[d] = (m.fit(x, y, **fit), m)
     assert out["cuda"][0].params["path"] == "cuda-fused"
-    _assert_close(out["cuda"][0].history["loss"], out["cpu"][0].history["loss"], 1e-4, 1e-6, f"{what} losses")
+    assert_close(out["cuda"][0].history["loss"], out["cpu"][0].history["loss"], np.float32,
+                 f"{what} losses", rtol=1e-4, atol=1e-6)
     for i, (got, want) in enumerate(zip(out["cuda"][1].weights, out["cpu"][1].weights)):
-        _assert_close(got, want, 1e-4, weight_atol, f"{what} weight {i}")
+        assert_close(got, want, np.float32, f"{what} weight {i}", rtol=1e-4, atol=weight_atol)
 
 
 @needs_cuda
@@ -209,9 +204,10 @@ def test_fused_fit_sees_weights_changed_between_epochs():
                          callbacks=[fastmlp.LambdaCallback(on_epoch_end=halve)])
         out[device] = (hist, model)
     assert out["cuda"][0].params["path"] == "cuda-fused"
-    _assert_close(out["cuda"][0].history["loss"], out["cpu"][0].history["loss"], 1e-4, 1e-6, "losses")
+    assert_close(out["cuda"][0].history["loss"], out["cpu"][0].history["loss"], np.float32,
+                 "losses", rtol=1e-4, atol=1e-6)
     for i, (got, want) in enumerate(zip(out["cuda"][1].weights, out["cpu"][1].weights)):
-        _assert_close(got, want, 1e-4, 2e-5, f"weight {i}")
+        assert_close(got, want, np.float32, f"weight {i}", rtol=1e-4, atol=2e-5)
 
 
 @needs_cuda

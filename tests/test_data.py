@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import reference
+from fastmlp import _core, reference
 from fastmlp.data import as_array, read_csv, read_table
 
 
@@ -44,6 +44,7 @@ def test_fast_path_matches_the_reference(tmp_path, rng, rows, cols, num_threads)
         assert_same_table(read_csv(path), want)
 
 
+@pytest.mark.slow
 def test_fast_path_splits_a_large_file_among_threads(tmp_path, rng, num_threads):
     # 3+ MB: the parser cuts it into slices at line starts; blank lines in between are dropped in order.
     values = rng.standard_normal((60_000, 3))
@@ -85,8 +86,25 @@ def test_edge_cases_follow_the_reference(tmp_path, body):
 
 @pytest.mark.parametrize("header", ["a,b\r", "a\r,b", "a,\rb", " a , b "])
 def test_header_follows_the_reference(tmp_path, header):
-    path = write(tmp_path / "h.csv", header + "\n1,2\n")
+    data = (header + "\n1,2\n").encode()
+    path = write(tmp_path / "h.csv", data)
     assert_reads_as_the_reference(path)
+    # read_csv hands a header with a lone carriage return to the reference, so the line above compares
+    # the reference with itself there. The kernel is compared here, for every header: it parses the
+    # body after the header record as the reference ends it (at the first line end; a lone \r is one,
+    # for the csv module), into as many columns as that record has, and must give the reference's
+    # values, or give up (None) where the reference refuses the file.
+    end = min(i for i in (data.find(b"\r"), data.find(b"\n")) if i >= 0)
+    end += 2 if data[end:end + 2] == b"\r\n" else 1
+    cols = data[:end].count(b",") + 1
+    got = _core.parse_csv(data, end, cols)
+    try:
+        want = spec(path)
+    except ValueError as e:
+        assert got is None, f"the kernel parsed {got!r} where the reference refuses the file: {e}"
+        return
+    assert got is not None, "the kernel gave up on a plain body"
+    assert_same_table((want[0], got), want)
 
 
 def assert_reads_as_the_reference(path):
@@ -314,6 +332,7 @@ def test_the_fast_path_takes_plain_files_and_leaves_the_rest(rng):
         fastmlp._core.parse_csv(b"1,2\n", 9, 2)
 
 
+@pytest.mark.slow
 def test_fast_path_agrees_with_the_reference_on_arbitrary_text():
     # Cells drawn from the characters numbers are made of (and a few that break them): read_csv either
     # gives the reference's table bit for bit or raises the reference's error.

@@ -8,6 +8,8 @@ import pytest
 
 from fastmlp import ops, reference
 
+from helpers import shape_id
+
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 SLOPE = 0.15  # a non-default leaky_relu slope, so that the argument is seen to reach the kernel
 # Every activation; the last six need z for their derivative (dense_backward then takes z, not y).
@@ -20,10 +22,6 @@ _V = (1, 3, 17, 64, 129)
 # (n, k, m): each size in each role, plus an empty batch.
 SHAPES = sorted({(_V[i], _V[(i + 1) % 5], _V[(i + 2) % 5]) for i in range(5)}
                 | {(_V[i], _V[(i + 4) % 5], _V[(i + 3) % 5]) for i in range(5)}) + [(0, 3, 17), (0, 17, 1), (3, 0, 5), (3, 5, 0), (0, 0, 0)]
-
-
-def _shape_id(s):
-    return "n{}-k{}-m{}".format(*s)
 
 
 def _layer(rng, n, k, m, dtype):
@@ -39,7 +37,7 @@ def _ref_kwargs(kwargs):
 
 @pytest.mark.parametrize("act, kwargs", ACTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: shape_id(s, "nkm"))
 def test_dense_forward_matches_reference(rng, tol, assert_close, shape, dtype, act, kwargs):
     n, k, m = shape
     x, w, b = _layer(rng, n, k, m, dtype)
@@ -61,7 +59,7 @@ def test_dense_forward_matches_reference(rng, tol, assert_close, shape, dtype, a
 
 @pytest.mark.parametrize("act, kwargs", ACTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: shape_id(s, "nkm"))
 def test_dense_backward_matches_reference(rng, tol, assert_close, shape, dtype, act, kwargs):
     n, k, m = shape
     x, w, b = _layer(rng, n, k, m, dtype)

@@ -105,6 +105,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks", [2, 3])
 @pytest.mark.parametrize("case", CASES)
 def test_data_parallel_fit_equals_one_process(ranks, case):
@@ -117,6 +118,7 @@ def test_data_parallel_fit_equals_one_process(ranks, case):
     assert out["lr"] == out["ref_lr"] and out["stopped"] == out["ref_stopped"], out
 
 
+@pytest.mark.slow
 def test_a_rank_with_no_rows_at_all():
     out = run_case(3, dtype="float64", opt="adam", n=2, batch=1)
     assert out["identical"] and out["max_rel_err"] < 1e-9, out
@@ -157,6 +159,7 @@ except Exception as e:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what, error", [
     ("nan", "contains NaN"),
     ("shape", "shape"),
@@ -174,6 +177,7 @@ def test_a_failure_on_one_rank_stops_every_rank(what, error):
     assert any(error in text for text in reports.values()), reports
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_one_rank_inside_an_epoch_stops_every_rank():
     # Rank 1 alone gets SIGINT in the middle of a long epoch: it joins that step's reduce with a failed
     # status, so the others stop at the same step instead of waiting for it forever.
@@ -201,6 +205,7 @@ def test_ctrl_c_on_one_rank_inside_an_epoch_stops_every_rank():
     assert len(steps) == 1 and all(text.endswith("finite=True") for text in reports.values()), reports
 
 
+@pytest.mark.slow
 def test_an_uncaught_exception_aborts_the_job():
     proc = mpirun(2, """
         import time
@@ -235,6 +240,7 @@ def test_read_rows_reads_a_block_of_a_npy_file(tmp_path):
     np.testing.assert_array_equal(distributed.read_rows(f"{tmp_path / 'b.npz'}:x", rank=1, size=2), a[4:])
 
 
+@pytest.mark.slow
 def test_save_writes_from_rank_0_only(tmp_path):
     proc = mpirun(2, f"""
         import numpy as np, fastmlp
@@ -254,6 +260,7 @@ def test_comm_must_be_a_communicator():
         fastmlp.MLP([2, 1]).fit(np.ones((4, 2), np.float32), np.ones(4, np.float32), comm="world")
 
 
+@pytest.mark.slow
 def test_cli_train_under_mpiexec_equals_one_process(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1001, 4)) * [1, 10, 100, 0.1] + 5

@@ -12,9 +12,6 @@ interpreter besides.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -22,16 +19,11 @@ import pytest
 import fastmlp
 from fastmlp import ops
 
+from helpers import run_python
+
 pytestmark = pytest.mark.isolated
 
 F32, F64 = np.float32, np.float64
-
-
-def run_child(code, timeout=60):
-    """Runs `code` in a fresh interpreter; returns (returncode, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def small_model(n_in=2, n_out=1, **kw):
@@ -615,12 +607,14 @@ CHILD_CASES = {
 UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CHILD_CASES))
 def test_dangerous_case_in_child(case):
     if UNDER_ASAN and "real_allocation" in case:
         pytest.skip("AddressSanitizer (tools/sanitize.sh) ends the process on a failed operator new instead of "
                     "throwing std::bad_alloc")
-    rc, out, err = run_child(CHILD_PRELUDE + CHILD_CASES[case])
+    proc = run_python(CHILD_PRELUDE + CHILD_CASES[case])
+    rc, out, err = proc.returncode, proc.stdout, proc.stderr
     assert rc == 0, f"child exited with {rc} (negative: killed by a signal)\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
     assert "CAUGHT" in out, out
     if "real_allocation" in case:  # the message says what did not fit, beyond "std::bad_alloc"
@@ -667,8 +661,10 @@ print("ALL OK")
 """
 
 
+@pytest.mark.slow
 def test_zero_sized_dimensions_in_child():
-    rc, out, err = run_child(ZERO_SIZED)
+    proc = run_python(ZERO_SIZED)
+    rc, out, err = proc.returncode, proc.stdout, proc.stderr
     assert rc == 0, f"child exited with {rc}\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
     assert "ALL OK" in out
 
@@ -692,8 +688,10 @@ print("ALL OK")
 """
 
 
+@pytest.mark.slow
 def test_zero_rows_through_the_model_in_child():
-    rc, out, err = run_child(ZERO_ROWS_MODEL)
+    proc = run_python(ZERO_ROWS_MODEL)
+    rc, out, err = proc.returncode, proc.stdout, proc.stderr
     assert rc == 0, f"child exited with {rc}\nstdout:\n{out}\nstderr:\n{err[-3000:]}"
     assert "ALL OK" in out
 

@@ -13,6 +13,8 @@ import pytest
 
 from fastmlp import ops, reference
 
+from helpers import shape_id
+
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 TRANS = [pytest.param(ta, tb, id=("T" if ta else "N") + ("T" if tb else "N"))
          for ta in (False, True) for tb in (False, True)]
@@ -25,10 +27,6 @@ ZERO_SHAPES = [(0, 3, 17), (3, 0, 17), (3, 17, 0), (0, 0, 0)]
 # Deeper than one packed panel (1024), with B packed (m > 512, ragged n) and with B read in place
 # (m <= 512: n a multiple of every tile width, and a ragged n whose last sliver alone is packed).
 LARGE = [(1000, 517, 1031), (500, 512, 1031), (500, 517, 1031)]
-
-
-def _shape_id(s):
-    return "m{}-n{}-k{}".format(*s)
 
 
 def _operands(rng, m, n, k, dtype, trans_a, trans_b):
@@ -54,7 +52,7 @@ def _check(assert_close, got, a, b, trans_a, trans_b, dtype, what):
 
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: shape_id(s, "mnk"))
 def test_matmul_matches_reference(rng, assert_close, shape, dtype, trans_a, trans_b):
     m, n, k = shape
     a, b = _operands(rng, m, n, k, dtype, trans_a, trans_b)
@@ -64,7 +62,7 @@ def test_matmul_matches_reference(rng, assert_close, shape, dtype, trans_a, tran
 
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", ZERO_SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", ZERO_SHAPES, ids=lambda s: shape_id(s, "mnk"))
 def test_matmul_zero_sized(rng, assert_close, shape, dtype, trans_a, trans_b):
     m, n, k = shape
     a, b = _operands(rng, m, n, k, dtype, trans_a, trans_b)
@@ -73,9 +71,10 @@ def test_matmul_zero_sized(rng, assert_close, shape, dtype, trans_a, trans_b):
     assert_close(got, np.zeros((m, n)), dtype, f"matmul {shape}", rtol=0.0, atol=0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", LARGE, ids=_shape_id)
+@pytest.mark.parametrize("shape", LARGE, ids=lambda s: shape_id(s, "mnk"))
 def test_matmul_large(rng, assert_close, shape, dtype, trans_a, trans_b):
     m, n, k = shape
     a, b = _operands(rng, m, n, k, dtype, trans_a, trans_b)
@@ -174,6 +173,7 @@ def best_isa():
     return proc.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
 def test_matmul_each_isa(best_isa, isa):
     if ISA_RANK[isa] > ISA_RANK.get(best_isa, 0):
@@ -195,7 +195,7 @@ def test_matmul_each_isa(best_isa, isa):
     (100, 4200, 16),  # wider than one packed B panel (4096 columns), columns split
     (90, 200, 2100),  # deeper than one packed panel (1024): three panels summed in turn
     (200, 256, 1500),  # B read in place (few rows, whole tiles), two panels
-], ids=_shape_id)
+], ids=lambda s: shape_id(s, "mnk"))
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_thread_count_bitwise(rng, assert_bitwise, assert_close, num_threads, dtype, shape):
     m, n, k = shape

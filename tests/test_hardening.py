@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import zipfile
@@ -20,16 +19,7 @@ import fastmlp
 from fastmlp.memory import available_memory, cgroup_available
 from fastmlp.optim import SGD
 
-
-def run_py(code, timeout=60, env=None, **kw):
-    """Runs `code` in a fresh interpreter; a hang fails the test after `timeout` seconds."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    try:
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                              timeout=timeout, env=full_env, **kw)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"the child hung (killed after {timeout} s); its output so far: {e.stdout!r} {e.stderr!r}")
+from helpers import run_python
 
 
 def same_weights(model, initial):
@@ -42,9 +32,7 @@ def finite_outputs_or_initial(model, x, initial):
     if all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights()) and \
             np.isfinite(model.predict(x)).all():
         return "finite"
-    same = all(a.tobytes() == c.tobytes() and b.tobytes() == d.tobytes()
-               for (a, b), (c, d) in zip(initial, model.get_weights()))
-    return "initial" if same else "broken"
+    return "initial" if same_weights(model, initial) else "broken"
 
 
 # ---- 1. fork ----------------------------------------------------------------------------------------
@@ -71,15 +59,17 @@ print("OK", fastmlp.get_num_threads())
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("warm", ["fastmlp.ops.matmul(a, a)", "model.fit(x, y, batch_size=256, epochs=1)",
                                   "model.predict(np.repeat(x, 8, axis=0))"], ids=["matmul", "fit", "predict"])
 def test_fork_after_threads_does_not_hang(warm):
-    proc = run_py(FORK_CHILD.format(warm=warm), timeout=120)
+    proc = run_python(FORK_CHILD.format(warm=warm), timeout=120)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_forked_child_runs_on_one_thread_and_says_why():
-    proc = run_py("""
+    proc = run_python("""
         import os, numpy as np, fastmlp
         a = np.ones((600, 600), np.float32); fastmlp.ops.matmul(a, a)
         pid = os.fork()
@@ -126,6 +116,7 @@ def test_validation_overflow_is_a_divergence_with_the_weights_restored():
     assert same_weights(model, initial)
 
 
+@pytest.mark.slow
 def test_restored_weights_give_finite_outputs():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1024, 1024)).astype(np.float32)
@@ -219,6 +210,7 @@ except KeyboardInterrupt as e:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lr", [1e-4, 1e3], ids=["stable", "diverging"])
 def test_ctrl_c_inside_an_epoch_stops_within_a_second(lr):
     proc = subprocess.run([sys.executable, "-c", CTRL_C_FIT, str(lr)], capture_output=True, text=True, timeout=120)
@@ -234,13 +226,14 @@ def test_ctrl_c_inside_an_epoch_stops_within_a_second(lr):
         assert out["notes"] and "fastmlp:" in out["notes"][0], out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call", [
     "fastmlp.ops.matmul(a, a)",
     "model.predict(x)",
     "wide.gradients(g, g[:, :1])",  # 256-row chunks in two parts side by side: ~6 s on 2 cores
 ], ids=["matmul", "predict", "gradients"])
 def test_ctrl_c_inside_a_long_kernel_call(call):
-    proc = run_py(f"""
+    proc = run_python(f"""
         import os, time, signal, threading, numpy as np, fastmlp
         a = np.ones((6144, 6144), np.float32) if "matmul" in {call!r} else None
         model, x = fastmlp.MLP([2048, 2048, 2048, 1]), np.ones((60_000, 2048), np.float32)  # ~8 s of predict
@@ -303,6 +296,7 @@ def _memory_cgroup(limit):
     return path
 
 
+@pytest.mark.slow
 def test_fit_in_a_container_with_a_memory_limit_raises_instead_of_being_killed():
     group = _memory_cgroup(3 << 30)
     try:
@@ -324,7 +318,7 @@ def test_fit_in_a_container_with_a_memory_limit_raises_instead_of_being_killed()
             model.fit(x[:2 * b], y[:2 * b], batch_size=b, epochs=1, optimizer=fastmlp.optim.SGD(lr=1e-9))
             print("MAX OK", b)
         """
-        proc = run_py(code, timeout=300)
+        proc = run_python(code, timeout=300)
         assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
         assert "MEMORYERROR" in proc.stdout and "MAX OK" in proc.stdout, proc.stdout
         assert float(proc.stdout.split()[1]) < 3.0, proc.stdout
@@ -383,12 +377,13 @@ def test_load_refuses_a_file_whose_arrays_cannot_fit(tmp_path, monkeypatch):
         fastmlp.load(tmp_path / "m.npz")
 
 
+@pytest.mark.slow
 def test_predict_workspace_holds_no_training_buffers():
     # 4096 rows through three 2048-wide layers on one thread: a training workspace would hold every
     # layer's output and two gradient buffers (5 x 32 MiB); inference needs two buffers (64 MiB).
     if not os.path.exists("/proc/self/clear_refs"):
         pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak RSS")
-    proc = run_py("""
+    proc = run_python("""
         import numpy as np, fastmlp
 
         def status(key):
@@ -411,6 +406,7 @@ def test_predict_workspace_holds_no_training_buffers():
 
 
 # ---- 4. threads --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_thread_count_is_capped(num_threads):
     limit = fastmlp._core.max_threads()
     assert limit >= 4
@@ -419,7 +415,7 @@ def test_thread_count_is_capped(num_threads):
             num_threads(bad)
     num_threads(limit)
     assert fastmlp.get_num_threads() == limit
-    proc = run_py("""
+    proc = run_python("""
         import numpy as np, fastmlp
         a = np.ones((2048, 2048), np.float32)
         print(fastmlp.get_num_threads(), fastmlp._core.max_threads(), fastmlp.ops.matmul(a, a)[0, 0])
@@ -429,9 +425,10 @@ def test_thread_count_is_capped(num_threads):
     assert int(threads) == int(cap) and float(value) == 2048.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isa", ["AVX2", "avx", "sse9"])
 def test_unknown_isa_names_are_refused(isa):
-    proc = run_py("import fastmlp", env={"FASTMLP_ISA": isa}, timeout=60)
+    proc = run_python("import fastmlp", env={"FASTMLP_ISA": isa}, timeout=60)
     assert proc.returncode != 0
     assert "FASTMLP_ISA" in proc.stderr and isa in proc.stderr and "Traceback" in proc.stderr
 
@@ -533,6 +530,7 @@ def test_empty_validation_data_is_refused_before_training():
 
 
 # ---- 9. one model, two threads -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_model_fitted_from_two_threads_refuses_the_second(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((20000, 32)).astype(np.float32)
@@ -577,7 +575,6 @@ def test_models_are_still_picklable_and_copyable():
     for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
         other.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1)
         assert other._lock is not model._lock
-
 
 
 # ---- the guard's own kernels -------------------------------------------------------------------------

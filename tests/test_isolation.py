@@ -1,14 +1,16 @@
-"""The `isolated` marker (conftest.py) really contains crashes: a test that segfaults or aborts fails
-alone, named with its signal, and the tests after it still run and report their own outcomes."""
+"""The `isolated` marker (the plugin tests/isolation.py) really contains crashes: a test that segfaults or
+aborts fails alone, named with its signal, and the tests after it still run and report their own
+outcomes."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 CRASHING = '''
 import ctypes
@@ -48,12 +50,15 @@ def test_sees_no_change_from_the_previous_test():
 '''
 
 
+@pytest.mark.slow
 def test_isolated_tests_survive_crashes(tmp_path):
-    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    # A run of its own, with the plugin alone (-p isolation, importable from this directory).
     (tmp_path / "test_crashing.py").write_text(textwrap.dedent(CRASHING))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-q",
+    path = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "isolation", "-p", "no:cacheprovider", "-rA", "-q",
                            "-W", "ignore::pytest.PytestAssertRewriteWarning", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": path})
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "3 failed, 3 passed, 1 skipped" in out, out

@@ -124,6 +124,7 @@ def test_plots_history_draws_a_fit(tmp_path):
     assert (tmp_path / "history.png").stat().st_size > 1000 and str(path).endswith("history.png")
 
 
+@pytest.mark.slow
 def test_lesson_cli_writes_figures_or_says_how(tmp_path):
     out = tmp_path / "figs"
     proc = subprocess.run([sys.executable, "-m", "fastmlp", "lesson", "learning-rate", "--out", str(out)],
@@ -139,6 +140,7 @@ def test_lesson_cli_writes_figures_or_says_how(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_unknown_lesson_is_a_clean_error():
     proc = subprocess.run([sys.executable, "-m", "fastmlp", "lesson", "nope"], capture_output=True, text=True)
     assert proc.returncode != 0 and "unknown lesson" in proc.stderr and "Traceback" not in proc.stderr

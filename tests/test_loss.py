@@ -8,14 +8,12 @@ import pytest
 
 from fastmlp import ops, reference
 
+from helpers import shape_id
+
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 LOSSES = ["mse", "mae"]
 REDUCTIONS = ["mean", "sum"]
 SHAPES = [(1, 1), (3,), (17, 4), (129, 3)]
-
-
-def _shape_id(s):
-    return "x".join(map(str, s))
 
 
 def _pair(rng, shape, dtype, zeros=True):
@@ -29,7 +27,7 @@ def _pair(rng, shape, dtype, zeros=True):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 def test_loss_matches_reference(rng, assert_close, shape, dtype, loss, reduction):
     pred, target = _pair(rng, shape, dtype)
     value = ops.loss(loss, pred, target, reduction)
@@ -43,7 +41,7 @@ def test_loss_matches_reference(rng, assert_close, shape, dtype, loss, reduction
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 def test_loss_grad_matches_reference(rng, assert_close, shape, dtype, loss, reduction):
     pred, target = _pair(rng, shape, dtype)
     got = ops.loss_grad(loss, pred, target, reduction)
@@ -109,7 +107,7 @@ def test_loss_noncontiguous_inputs(rng, assert_bitwise, loss, reduction):
 
 
 @pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
-@pytest.mark.parametrize("shape", [(0,), (0, 3), (3, 0)], ids=_shape_id)
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (3, 0)], ids=shape_id)
 def test_empty_input_raises(call, shape):
     with pytest.raises(ValueError, match="empty"):
         call("mse", np.zeros(shape), np.zeros(shape))
@@ -221,7 +219,7 @@ def _case(rng, name, opts, shape, dtype):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape, kind", [  # cross_entropy needs two classes at least
-    pytest.param(s, k, id=f"{_shape_id(s)}-{_kind_id(k)}") for s in ROW_SHAPES for k in KINDS
+    pytest.param(s, k, id=f"{shape_id(s)}-{_kind_id(k)}") for s in ROW_SHAPES for k in KINDS
     if s[1] > 1 or k[0] != "cross_entropy"])
 def test_classification_losses_match_reference(rng, assert_close, shape, dtype, kind, reduction):
     name, opts = kind

@@ -54,6 +54,7 @@ def test_fit_with_batch_size_max():
         model.fit(x, y, batch_size="min")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
                     reason="under AddressSanitizer (tools/sanitize.sh) redzones and the quarantine inflate RSS")

@@ -23,6 +23,8 @@ import fastmlp
 import fastmlp.model
 from fastmlp import ops
 
+from helpers import assert_weights_bitwise
+
 
 # ---- local helpers (test files do not import from each other) ---------------------------------------
 def women_standardized():
@@ -38,16 +40,6 @@ def toy_regression(n=64, n_in=3, seed=0):
     x = rng.standard_normal((n, n_in))
     y = np.sin(x[:, :1]) + x[:, 1:2] * x[:, -1:]
     return x, y
-
-
-def assert_weights_bitwise(got, want, what="weights"):
-    assert len(got) == len(want), f"{what}: {len(got)} layers, expected {len(want)}"
-    for layer, ((w, b), (w0, b0)) in enumerate(zip(got, want)):
-        for name, a, a0 in (("W", w, w0), ("b", b, b0)):
-            assert a.dtype == a0.dtype and a.shape == a0.shape, \
-                f"{what}: {name}{layer} is {a.dtype}{a.shape}, expected {a0.dtype}{a0.shape}"
-            assert a.tobytes() == a0.tobytes(), \
-                f"{what}: {name}{layer} differs (max abs diff {np.max(np.abs(a - a0)):.3e})"
 
 
 def weights_differ(a, b):
@@ -786,6 +778,7 @@ def test_different_fit_seeds_shuffle_differently():
     assert_weights_bitwise(fit_copy(fit_seed=1, shuffle=False), fit_copy(fit_seed=2, shuffle=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call", ["fit", "predict", "matmul"])
 def test_kernels_release_the_gil(num_threads, call):
     # While one thread is inside a long C++ call, a Python thread keeps running: the largest pause

@@ -34,6 +34,7 @@ def test_readme_has_python_examples():
     assert python_blocks(readme_text()), "README.md has no ```python block"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(python_blocks(README.read_text(encoding="utf-8")))))
 def test_readme_python_block_runs(tmp_path, index):
     code = python_blocks(readme_text())[index]

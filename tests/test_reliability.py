@@ -27,6 +27,7 @@ while True:                       # rewrite the checkpoint forever, each time wi
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.05, 0.13, 0.29])
 def test_a_process_killed_while_saving_leaves_a_loadable_checkpoint(tmp_path, delay):
     path = tmp_path / "ckpt.npz"

@@ -26,6 +26,8 @@ from fastmlp import reference
 from fastmlp import schedules as S
 from fastmlp.optim import SGD, Adam
 
+from helpers import fit_data, fit_model, rel_close
+
 BASE = 0.1
 
 
@@ -241,18 +243,8 @@ def test_schedule_validation(make, word):
 
 
 # ---- schedules through fit ---------------------------------------------------------------------------------
-N, BATCH = 23, 7  # 4 steps per epoch, the last of 2 samples
+BATCH = 7  # fit_data's 23 rows: 4 steps per epoch, the last of 2 samples
 STEPS = 4
-
-
-def _data(rng, n=N):
-    x = rng.standard_normal((n, 3))
-    y = np.stack([np.sin(x[:, 0]) + 0.5 * x[:, 1], x[:, 2] * x[:, 0] - 0.3], axis=1)
-    return x, y
-
-
-def _model():
-    return fastmlp.MLP([3, 8, 5, 2], activation="tanh", seed=4, dtype="float64", bias_init="uniform")
 
 
 def _reference(model, x, y, opt, batch, seed, per_epoch_rates):
@@ -268,17 +260,12 @@ def _reference(model, x, y, opt, batch, seed, per_epoch_rates):
     return losses, weights, biases
 
 
-def _rel_close(assert_close, got, want, what, rel=1e-10):
-    want = np.asarray(want, np.float64)
-    assert_close(got, want, np.float64, what, rtol=rel, atol=rel * float(np.abs(want).max()))
-
-
-def _check_fit_against_reference(assert_close, model, start, x, y, opt, hist, per_epoch_rates, batch=BATCH, seed=11):
+def _check_fit_against_reference(model, start, x, y, opt, hist, per_epoch_rates, batch=BATCH, seed=11):
     losses, weights, biases = _reference(start, x, y, opt, batch, seed, per_epoch_rates)
-    _rel_close(assert_close, hist.history["loss"], losses, "loss per epoch")
+    rel_close(hist.history["loss"], losses, "loss per epoch")
     for l in range(model.n_layers):
-        _rel_close(assert_close, model.weights[l], weights[l], f"W{l}")
-        _rel_close(assert_close, model.biases[l], biases[l], f"b{l}")
+        rel_close(model.weights[l], weights[l], f"W{l}")
+        rel_close(model.biases[l], biases[l], f"b{l}")
 
 
 EPOCH_SCHEDULES = [
@@ -302,22 +289,22 @@ STEP_SCHEDULES = [
 
 @pytest.mark.parametrize("make", EPOCH_SCHEDULES)
 def test_fit_epoch_schedule(rng, assert_close, make):
-    x, y = _data(rng)
+    x, y = fit_data(rng)
     epochs, opt = 13, Adam(lr=0.02, betas=(0.8, 0.99))  # 52 steps
-    model, start = _model(), _model()
+    model, start = fit_model(), fit_model()
     hist = model.fit(x, y, optimizer=opt, batch_size=BATCH, epochs=epochs, seed=11, schedule=make())
     want = [float(make().lr(0.02, e)) for e in range(epochs)]
     assert hist.history["lr"] == pytest.approx(want, rel=1e-15, abs=0), f"history lr {hist.history['lr']} != {want}"
     assert len(set(hist.history["lr"])) > 1
-    _check_fit_against_reference(assert_close, model, start, x, y, opt, hist, [[r] * STEPS for r in want])
+    _check_fit_against_reference(model, start, x, y, opt, hist, [[r] * STEPS for r in want])
     assert model.optimizer.lr == 0.02, "the schedule changed the optimizer's base rate"
 
 
 @pytest.mark.parametrize("make", STEP_SCHEDULES)
 def test_fit_step_schedule(rng, assert_close, make):
-    x, y = _data(rng)
+    x, y = fit_data(rng)
     epochs, opt = 13, SGD(lr=0.1, momentum=0.8)  # 52 steps
-    model, start = _model(), _model()
+    model, start = fit_model(), fit_model()
     hist = model.fit(x, y, optimizer=opt, batch_size=BATCH, epochs=epochs, seed=11, schedule=make())
     sched = make()
     per_epoch = [sched.lr(0.1, np.arange(e * STEPS, (e + 1) * STEPS)) for e in range(epochs)]
@@ -325,21 +312,21 @@ def test_fit_step_schedule(rng, assert_close, make):
         assert np.array_equal(per_epoch[e], sched.rates(0.1, e, STEPS, e * STEPS))
     assert hist.history["lr"] == pytest.approx([r[0] for r in per_epoch], rel=1e-15, abs=0)
     assert any(len(set(r)) > 1 for r in per_epoch), "the rate never changed within an epoch"
-    _check_fit_against_reference(assert_close, model, start, x, y, opt, hist, per_epoch)
+    _check_fit_against_reference(model, start, x, y, opt, hist, per_epoch)
 
 
 def test_step_schedule_differs_from_epoch_schedule(rng):
     """interval='step' really changes the rate within epochs: the weights differ from interval='epoch'."""
-    x, y = _data(rng)
-    a, b = _model(), _model()
+    x, y = fit_data(rng)
+    a, b = fit_model(), fit_model()
     a.fit(x, y, optimizer=SGD(lr=0.1), batch_size=BATCH, epochs=3, schedule=S.ExponentialLR(0.8))
     b.fit(x, y, optimizer=SGD(lr=0.1), batch_size=BATCH, epochs=3, schedule=S.ExponentialLR(0.8, interval="step"))
     assert not np.array_equal(a.weights[0], b.weights[0])
 
 
 def test_schedule_restarts_with_each_fit(rng):
-    x, y = _data(rng)
-    model = _model()
+    x, y = fit_data(rng)
+    model = fit_model()
     sched = S.StepLR(1, 0.5)
     h1 = model.fit(x, y, optimizer=SGD(lr=0.08), batch_size=BATCH, epochs=3, schedule=sched)
     h2 = model.fit(x, y, optimizer=SGD(lr=0.08), batch_size=BATCH, epochs=3, schedule=sched)
@@ -347,15 +334,15 @@ def test_schedule_restarts_with_each_fit(rng):
 
 
 def test_fit_without_schedule_logs_constant_lr(rng):
-    x, y = _data(rng)
-    hist = _model().fit(x, y, optimizer=Adam(lr=0.003), batch_size=BATCH, epochs=4)
+    x, y = fit_data(rng)
+    hist = fit_model().fit(x, y, optimizer=Adam(lr=0.003), batch_size=BATCH, epochs=4)
     assert hist.history["lr"] == [0.003] * 4
 
 
 def test_fit_refuses_a_schedule_that_is_not_one(rng):
-    x, y = _data(rng)
+    x, y = fit_data(rng)
     with pytest.raises(TypeError, match="schedule"):
-        _model().fit(x, y, epochs=1, schedule=lambda t: 0.1)
+        fit_model().fit(x, y, epochs=1, schedule=lambda t: 0.1)
 
 
 class _Negative(S.Schedule):
@@ -364,9 +351,9 @@ class _Negative(S.Schedule):
 
 
 def test_fit_refuses_a_negative_rate_from_a_schedule(rng):
-    x, y = _data(rng)
+    x, y = fit_data(rng)
     with pytest.raises(ValueError, match="negative or non-finite learning rate in epoch 4"):
-        _model().fit(x, y, optimizer=SGD(lr=0.1), batch_size=BATCH, epochs=5, schedule=_Negative())
+        fit_model().fit(x, y, optimizer=SGD(lr=0.1), batch_size=BATCH, epochs=5, schedule=_Negative())
 
 
 # ---- ReduceLROnPlateau through fit ---------------------------------------------------------------------------
@@ -386,33 +373,33 @@ def _plateau_expected(n_epochs, base, factor, patience):
 def test_fit_reduce_on_plateau(rng, assert_close, monitor):
     """A tiny lr keeps the loss almost constant; with threshold=0.5 (rel) no epoch counts as an improvement,
     so the rate halves after every patience + 1 = 3 epochs (and the weights follow those rates)."""
-    x, y = _data(rng)
-    xv, yv = _data(rng, 9)
+    x, y = fit_data(rng)
+    xv, yv = fit_data(rng, 9)
     opt = SGD(lr=1e-6)
-    model, start = _model(), _model()
+    model, start = fit_model(), fit_model()
     sched = S.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=2, threshold=0.5)
     kw = {"validation_data": (xv, yv)} if monitor == "val_loss" else {}
     hist = model.fit(x, y, optimizer=opt, batch_size=BATCH, epochs=13, seed=11, schedule=sched, **kw)  # 52 steps
     want = _plateau_expected(13, 1e-6, 0.5, 2)
     assert want[3] == 1e-6 and want[4] == 5e-7
     assert hist.history["lr"] == pytest.approx(want, rel=1e-15, abs=0), hist.history["lr"]
-    _check_fit_against_reference(assert_close, model, start, x, y, opt, hist, [[r] * STEPS for r in want])
+    _check_fit_against_reference(model, start, x, y, opt, hist, [[r] * STEPS for r in want])
 
 
 def test_fit_reduce_on_plateau_improving_loss_keeps_the_rate(rng):
-    x, y = _data(rng)
+    x, y = fit_data(rng)
     sched = S.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, threshold=0.0)
-    hist = _model().fit(x, y, optimizer=SGD(lr=0.05), batch_size=BATCH, epochs=6, schedule=sched)
+    hist = fit_model().fit(x, y, optimizer=SGD(lr=0.05), batch_size=BATCH, epochs=6, schedule=sched)
     assert all(b < a for a, b in zip(hist.history["loss"], hist.history["loss"][1:]))
     assert hist.history["lr"] == [0.05] * 6
 
 
 def test_fit_reduce_on_plateau_matches_torch_on_the_logged_losses(rng):
     torch = pytest.importorskip("torch")
-    x, y = _data(rng)
-    xv, yv = _data(rng, 9)
+    x, y = fit_data(rng)
+    xv, yv = fit_data(rng, 9)
     sched = S.ReduceLROnPlateau(factor=0.3, patience=1, threshold=1e-3, cooldown=1, min_lr=1e-4)
-    hist = _model().fit(x, y, optimizer=Adam(lr=0.05), batch_size=BATCH, epochs=25, seed=2, schedule=sched,
+    hist = fit_model().fit(x, y, optimizer=Adam(lr=0.05), batch_size=BATCH, epochs=25, seed=2, schedule=sched,
                         validation_data=(xv, yv))
     p = torch.zeros(1, requires_grad=True)
     opt = torch.optim.SGD([p], lr=0.05)
@@ -427,17 +414,17 @@ def test_fit_reduce_on_plateau_matches_torch_on_the_logged_losses(rng):
 
 
 def test_fit_reduce_on_plateau_val_loss_needs_validation_data(rng):
-    x, y = _data(rng)
+    x, y = fit_data(rng)
     with pytest.raises(ValueError) as info:
-        _model().fit(x, y, epochs=3, schedule=S.ReduceLROnPlateau(monitor="val_loss"))
+        fit_model().fit(x, y, epochs=3, schedule=S.ReduceLROnPlateau(monitor="val_loss"))
     assert "validation_data" in str(info.value), f"the message does not mention validation_data: {info.value}"
 
 
 def test_fit_reduce_on_plateau_val_loss_without_validation_data_refused_before_training(rng, assert_bitwise):
     """A fit that cannot run as asked is refused before it changes the model (as for bad validation data):
     not after an epoch has already updated the weights and created optimizer state."""
-    x, y = _data(rng)
-    model = _model()
+    x, y = fit_data(rng)
+    model = fit_model()
     before = model.get_weights()
     with pytest.raises(ValueError, match="validation_data"):
         model.fit(x, y, optimizer=Adam(lr=0.01), batch_size=BATCH, epochs=3,
@@ -452,10 +439,10 @@ def test_reduce_on_plateau_inside_warmup_still_reduces(rng):
     """warmup(ReduceLROnPlateau) is accepted, so it must forward the epoch logs to the plateau schedule:
     with no improvement (threshold 0.9) and patience 0 the rate must drop below the base rate after the
     warmup instead of staying at it for good."""
-    x, y = _data(rng)
+    x, y = fit_data(rng)
     sched = S.warmup(S.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, threshold=0.9), 2,
                      start_factor=0.5)
-    hist = _model().fit(x, y, optimizer=SGD(lr=1e-6), batch_size=BATCH, epochs=6, schedule=sched)
+    hist = fit_model().fit(x, y, optimizer=SGD(lr=1e-6), batch_size=BATCH, epochs=6, schedule=sched)
     lrs = hist.history["lr"]
     assert lrs[:2] == pytest.approx([5e-7, 7.5e-7], rel=1e-12), lrs
     assert min(lrs[2:]) < 1e-6, f"the plateau never reduced the rate: {lrs}"
@@ -513,10 +500,10 @@ def _goyal_rates(lr, k, warm_steps, total_steps, after=None):
     pytest.param("sqrt", 8, 2, 1.0, id="sqrt-same-batch"),
 ])
 def test_fit_lr_scaling_with_goyal_warmup(rng, assert_close, rule, base_batch, warmup_epochs, k):
-    x, y = _data(rng, NS)
+    x, y = fit_data(rng, NS)
     batch, epochs, steps, lr = 8, 10, 5, 0.01  # 50 steps
     opt = SGD(lr=lr, momentum=0.5)
-    model, start = _model(), _model()
+    model, start = fit_model(), fit_model()
     kw = {} if warmup_epochs is None else {"warmup_epochs": warmup_epochs}
     hist = model.fit(x, y, optimizer=opt, batch_size=batch, epochs=epochs, seed=11, lr_scaling=rule,
                      base_batch_size=base_batch, **kw)
@@ -533,38 +520,38 @@ def test_fit_lr_scaling_with_goyal_warmup(rng, assert_close, rule, base_batch, w
         assert hist.history["lr"][-1] == pytest.approx(scaled, rel=1e-15)
     assert model.optimizer.lr == pytest.approx(scaled, rel=1e-15)
     scaled_opt = SGD(lr=scaled, momentum=0.5)
-    _check_fit_against_reference(assert_close, model, start, x, y, scaled_opt, hist,
+    _check_fit_against_reference(model, start, x, y, scaled_opt, hist,
                                  [rates[e * steps:(e + 1) * steps] for e in range(epochs)], batch=batch)
 
 
-def test_fit_lr_scaling_full_batch(rng, assert_close):
+def test_fit_lr_scaling_full_batch(rng):
     """batch_size=None (and a batch larger than the data) is a batch of all samples for the scaling."""
-    x, y = _data(rng, NS)
+    x, y = fit_data(rng, NS)
     for batch_size in (None, 64):
-        hist = _model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=batch_size, epochs=5, lr_scaling="linear",
+        hist = fit_model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=batch_size, epochs=5, lr_scaling="linear",
                             base_batch_size=10, warmup_epochs=4)
         assert hist.history["lr"] == pytest.approx([0.01, 0.0175, 0.025, 0.0325, 0.04], rel=1e-13)
 
 
 def test_fit_lr_scaling_then_schedule(rng, assert_close):
     """A schedule passed with lr_scaling follows the warmup, applied to the scaled rate."""
-    x, y = _data(rng, NS)
+    x, y = fit_data(rng, NS)
     batch, epochs, steps = 8, 10, 5  # 50 steps
-    model, start = _model(), _model()
+    model, start = fit_model(), fit_model()
     hist = model.fit(x, y, optimizer=SGD(lr=0.01), batch_size=batch, epochs=epochs, seed=11, lr_scaling="linear",
                      base_batch_size=2, warmup_epochs=2, schedule=S.StepLR(3, 0.5))
     rates = _goyal_rates(0.04, 4.0, 10, epochs * steps, after=lambda t: 0.04 * 0.5 ** ((t // steps) // 3))
     assert hist.history["lr"] == pytest.approx([0.01, 0.025, 0.04, 0.02, 0.02, 0.02, 0.01, 0.01, 0.01, 0.005], rel=1e-13)
-    _check_fit_against_reference(assert_close, model, start, x, y, SGD(lr=0.04), hist,
+    _check_fit_against_reference(model, start, x, y, SGD(lr=0.04), hist,
                                  [rates[e * steps:(e + 1) * steps] for e in range(epochs)], batch=batch)
 
 
 def test_fit_lr_scaling_then_reduce_on_plateau_reaches_the_scaled_rate(rng):
     """After the warmup the rate is the scaled one until a plateau reduces it. (A ReduceLROnPlateau that
     took its starting rate from the first epoch's log would fall back to the warmup's start, lr/k.)"""
-    x, y = _data(rng, NS)
+    x, y = fit_data(rng, NS)
     sched = S.ReduceLROnPlateau(monitor="loss", patience=100)
-    hist = _model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=8, epochs=5, lr_scaling="linear",
+    hist = fit_model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=8, epochs=5, lr_scaling="linear",
                         base_batch_size=2, warmup_epochs=2, schedule=sched)
     assert hist.history["lr"] == pytest.approx([0.01, 0.025, 0.04, 0.04, 0.04], rel=1e-13), hist.history["lr"]
 
@@ -580,8 +567,8 @@ def test_fit_lr_scaling_then_reduce_on_plateau_reaches_the_scaled_rate(rng):
                  id="negative-warmup"),
 ])
 def test_fit_lr_scaling_argument_errors(rng, kw, word):
-    x, y = _data(rng, NS)
-    model = _model()
+    x, y = fit_data(rng, NS)
+    model = fit_model()
     before = model.get_weights()
     with pytest.raises(ValueError) as info:
         model.fit(x, y, optimizer=SGD(lr=0.01), batch_size=8, epochs=2, **kw)
@@ -596,7 +583,7 @@ def test_fit_lr_scaling_argument_errors(rng, kw, word):
 ])
 def test_fit_lr_scaling_errors_name_fit_arguments(rng, kw, word):
     """Errors about fit's arguments name them as the caller wrote them (not scale_lr's parameter names)."""
-    x, y = _data(rng, NS)
+    x, y = fit_data(rng, NS)
     with pytest.raises(ValueError) as info:
-        _model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=8, epochs=1, **kw)
+        fit_model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=8, epochs=1, **kw)
     assert word in str(info.value), f"the ValueError does not name {word}: {info.value}"

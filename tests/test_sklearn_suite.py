@@ -71,6 +71,7 @@ def _split(load):
     return scaler.transform(xt), scaler.transform(xs), yt, ys
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 @pytest.mark.parametrize("name, load", CLASSIFICATION, ids=[c[0] for c in CLASSIFICATION])
 def test_classifier_scores_match_scikit_learn(name, load, solver):
@@ -85,6 +86,7 @@ def test_classifier_scores_match_scikit_learn(name, load, solver):
     assert abs(ours - theirs) <= margin, f"{name} {solver}: fastmlp {ours:.4f} vs scikit-learn {theirs:.4f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 @pytest.mark.parametrize("name", ["diabetes", "friedman1"])
 def test_regressor_scores_match_scikit_learn(name, solver):

@@ -10,6 +10,7 @@ pytest.importorskip("sklearn", reason="needs scikit-learn (pip install '.[dask]'
 distributed = pytest.importorskip("dask.distributed", reason="needs dask.distributed (pip install '.[dask]')")
 
 
+@pytest.mark.slow
 def test_grid_search_on_a_local_dask_cluster():
     import warnings
 

@@ -11,6 +11,8 @@ import fastmlp
 from fastmlp import reference
 from fastmlp.optim import SGD
 
+from helpers import rel_close
+
 SIZES = [3, 5, 4, 2]
 N = 23  # 7 does not divide it: batches of 7, 7, 7 and a short one of 2
 EPOCHS = 3
@@ -50,17 +52,10 @@ def _reference_fit(weights, biases, acts, x, y, batch_size, shuffle, drop_last, 
     return losses, weights, biases, step
 
 
-def _rel_close(assert_close, got, want, dtype, what, rel):
-    """Relative error below `rel`, against the array's largest value (normwise)."""
-    want = np.asarray(want, np.float64)
-    scale = float(np.abs(want).max()) if want.size else 0.0
-    assert_close(got, want, dtype, what, rtol=rel, atol=rel * scale)
-
-
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("shuffle", [False, True], ids=["ordered", "shuffled"])
 @pytest.mark.parametrize("batch_size, drop_last", BATCHES)
-def test_fit_matches_reference_float64(rng, assert_close, batch_size, drop_last, shuffle, hidden):
+def test_fit_matches_reference_float64(rng, batch_size, drop_last, shuffle, hidden):
     x, y = _data(rng)
     model = _model(hidden)
     w0, b0 = _params(model)
@@ -72,14 +67,14 @@ def test_fit_matches_reference_float64(rng, assert_close, batch_size, drop_last,
     assert hist.params["steps"] == expected_steps, f"steps per epoch {hist.params['steps']}, expected {expected_steps}"
     assert step == EPOCHS * expected_steps
     what = f"batch_size={batch_size} drop_last={drop_last} shuffle={shuffle} {hidden}"
-    _rel_close(assert_close, hist.history["loss"], losses, np.float64, f"{what}: loss per epoch", 1e-10)
+    rel_close(hist.history["loss"], losses, f"{what}: loss per epoch", 1e-10)
     for l in range(len(weights)):
-        _rel_close(assert_close, model.weights[l], weights[l], np.float64, f"{what}: W{l}", 1e-10)
-        _rel_close(assert_close, model.biases[l], biases[l], np.float64, f"{what}: b{l}", 1e-10)
+        rel_close(model.weights[l], weights[l], f"{what}: W{l}", 1e-10)
+        rel_close(model.biases[l], biases[l], f"{what}: b{l}", 1e-10)
 
 
 @pytest.mark.parametrize("loss", ["mse", "mae"])
-def test_fit_matches_reference_each_epoch(rng, assert_close, loss):
+def test_fit_matches_reference_each_epoch(rng, loss):
     """The weights after every epoch, not only the last: fits of 1, 2 and 3 epochs from the same start."""
     x, y = _data(rng)
     w0, b0 = _params(_model("tanh"))
@@ -88,13 +83,13 @@ def test_fit_matches_reference_each_epoch(rng, assert_close, loss):
         model.fit(x, y, loss=loss, optimizer=SGD(lr=LR), batch_size=7, epochs=epochs, shuffle=True, seed=2)
         _, ref_w, ref_b, _ = _reference_fit(w0, b0, model.activations, x, y, 7, True, False, 2, epochs, loss)
         for l in range(len(ref_w)):
-            _rel_close(assert_close, model.weights[l], ref_w[l], np.float64, f"{loss}: W{l} after epoch {epochs}", 1e-10)
-            _rel_close(assert_close, model.biases[l], ref_b[l], np.float64, f"{loss}: b{l} after epoch {epochs}", 1e-10)
+            rel_close(model.weights[l], ref_w[l], f"{loss}: W{l} after epoch {epochs}", 1e-10)
+            rel_close(model.biases[l], ref_b[l], f"{loss}: b{l} after epoch {epochs}", 1e-10)
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("batch_size, drop_last", BATCHES)
-def test_fit_float32_matches_float64_reference(rng, assert_close, batch_size, drop_last, hidden):
+def test_fit_float32_matches_float64_reference(rng, batch_size, drop_last, hidden):
     x, y = _data(rng)
     x32, y32 = x.astype(np.float32), y.astype(np.float32)
     model = _model(hidden, dtype="float32")
@@ -108,11 +103,11 @@ def test_fit_float32_matches_float64_reference(rng, assert_close, batch_size, dr
     losses, weights, biases, _ = _reference_fit(w0, b0, model.activations, x32.astype(np.float64),
                                                 y32.astype(np.float64), batch_size, True, drop_last, 9, EPOCHS, lr=lr)
     what = f"float32 batch_size={batch_size} drop_last={drop_last} {hidden}"
-    _rel_close(assert_close, np.asarray(hist.history["loss"]), losses, np.float64, f"{what}: loss per epoch", 1e-4)
+    rel_close(np.asarray(hist.history["loss"]), losses, f"{what}: loss per epoch", 1e-4)
     for l in range(len(weights)):
         assert model.weights[l].dtype == np.float32
-        _rel_close(assert_close, model.weights[l], weights[l], np.float32, f"{what}: W{l}", 1e-4)
-        _rel_close(assert_close, model.biases[l], biases[l], np.float32, f"{what}: b{l}", 1e-4)
+        rel_close(model.weights[l], weights[l], f"{what}: W{l}", 1e-4, dtype=np.float32)
+        rel_close(model.biases[l], biases[l], f"{what}: b{l}", 1e-4, dtype=np.float32)
 
 
 # ---- whole-network gradients --------------------------------------------------------------------------
@@ -170,8 +165,8 @@ def test_model_gradients_match_reference(rng, assert_close, tol, hidden, dtype):
     rel = tol[np.dtype(dtype)][0]
     assert_close(value, ref_value, np.float64, f"{hidden} loss value", rtol=rel, atol=0.0, check_dtype=False)
     for l, ((gw, gb), (rw, rb)) in enumerate(zip(grads, ref_grads)):
-        _rel_close(assert_close, gw, rw, np.dtype(dtype), f"{hidden} dL/dW{l}", 10 * rel)
-        _rel_close(assert_close, gb, rb, np.dtype(dtype), f"{hidden} dL/db{l}", 10 * rel)
+        rel_close(gw, rw, f"{hidden} dL/dW{l}", 10 * rel, dtype=np.dtype(dtype))
+        rel_close(gb, rb, f"{hidden} dL/db{l}", 10 * rel, dtype=np.dtype(dtype))
     assert_close(model.predict(x_in), reference.mlp_forward(w, b, model.activations, x_in, negative_slope=0.05),
                  np.dtype(dtype), f"{hidden} predict vs mlp_forward")
 
@@ -265,7 +260,7 @@ def test_predict_many_rows_matches_reference(rng, assert_close, tol, dtype):
 
 
 @pytest.mark.parametrize("optimizer", [SGD(lr=LR), fastmlp.optim.Adam(lr=1e-2)], ids=["sgd", "adam"])
-def test_batches_cut_in_parts_match_the_reference(rng, assert_close, optimizer):
+def test_batches_cut_in_parts_match_the_reference(rng, optimizer):
     """A small network with batches of >= 64 rows: the trainer computes the gradients of the two halves
     of each batch side by side and adds them. Batches of 128, 128 and a last one of 100 (cut into 50 +
     50), and of 40 (not cut), against the reference's whole-batch gradients, in float64."""
@@ -283,7 +278,7 @@ def test_batches_cut_in_parts_match_the_reference(rng, assert_close, optimizer):
                 optimizer=optimizer.config(), state=state, step=step)
             assert hist.history["loss"][epoch] == pytest.approx(value, rel=1e-12)
         for got, want in zip(model.weights + model.biases, weights + biases):
-            _rel_close(assert_close, got, want, np.float64, f"batch {batch}", 1e-11)
+            rel_close(got, want, f"batch {batch}", 1e-11)
 
 
 @pytest.mark.parametrize("sizes", [[16, 64, 64, 1], [256, 256, 2]], ids=["chunks-side-by-side", "gemm-threads"])

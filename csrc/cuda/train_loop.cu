@@ -1,10 +1,13 @@
-// The whole training epoch on the GPU (twin of cpu/train_loop.cpp): data, weights, optimizer state
-// and every workspace live on the device for the whole fit. Per step: gather, forward (GEMM with fused
-// bias + activation), loss and gradient, backward, clipping, update — all kernel launches, no host
-// round trip. The epoch's order is drawn on the host (the same Philox permutation as the CPU) and
-// uploaded once per epoch. Also here: device queries, matmul and the forward pass for predict().
-// Narrow float32 networks train on the fused path instead (fused_train.cu): make_trainer asks
-// fastmlp/fused_plan.h, the one place that decides.
+// The CUDA trainer's general path (twin of cpu/train_loop.cpp) and the whole-network passes (twin of
+// cpu/network_pass.cpp: predict's forward, mlp_loss_grad). The data set moves to the device once per
+// fit; weights and optimizer state are uploaded at the start of every epoch (so that what Python changed
+// between epochs counts, as on the CPU) and downloaded at its end. Per step: gather, forward (GEMM
+// with fused bias + activation), loss and gradient, backward, clipping, update — all kernel launches,
+// with no host round trip except in a data-parallel fit, whose gradients are summed through the host
+// (reduce). The epoch's order is drawn on the host (the same Philox permutation as the CPU) and
+// uploaded once per epoch. Also here: device queries, matmul, and trainer_bytes (what a fit allocates).
+// Narrow float32 networks train on the fused path instead (fused_train.cu): make_trainer and
+// trainer_bytes ask fastmlp/fused_plan.h, the one place that decides.
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -341,7 +344,6 @@ class Trainer final : public TrainerBase {
     }
   }
 
-  // Clipping and the update, on the gradients in net_.gw / net_.gb.
   // Clipping, the L2 term and the update, on the gradients in net_.gw / net_.gb. rows: what the batch's
   // mean divides by (denom on the device when weighted); loss_share: this process's part of the batch.
   void step_once(double lr, std::int64_t step, index_t rows, const double* denom, double loss_share) {

@@ -21,8 +21,9 @@ from .ops import resolve_device
 from .optim import from_config
 from . import targets as _targets
 from .fitting import FitChecks, collective as _collective
+from . import persist
 # The file format lives in fastmlp.persist; its names are kept here too for code that reads them here.
-from .persist import FORMAT_NAME, FORMAT_VERSION, load, save as save_model  # noqa: F401
+from .persist import FORMAT_NAME, FORMAT_VERSION  # noqa: F401
 from .persist import META_KEYS as _META_KEYS  # noqa: F401
 
 __all__ = ["MLP", "load"]
@@ -362,9 +363,14 @@ class MLP(FitChecks):
             return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x,
                                      self.device)
         except MemoryError as e:
+            # What mlp_forward holds besides the output (csrc/cpu/network_pass.cpp, csrc/cuda/train_loop.cu).
+            need = ("the weights, a chunk's inputs and two buffers of its outputs at the widest layer, for a chunk "
+                    "of up to 65536 rows (fewer when those buffers would pass 1 GiB)" if self.device == "cuda" else
+                    "two buffers of a chunk's outputs at the widest hidden layer, for a chunk of up to 4096 rows "
+                    "(a pair per thread when small chunks run side by side)")
             raise MemoryError(f"predict: not enough {'device' if self.device == 'cuda' else 'host'} memory to "
-                              f"run {x.shape[0]} rows through layers {self.sizes} ({self.dtype.name}); every "
-                              f"layer's output for a chunk of up to 4096 rows must fit ({e})") from e
+                              f"run {x.shape[0]} rows through layers {self.sizes} ({self.dtype.name}); {need} "
+                              f"must fit ({e})") from e
 
     def evaluate(self, x, y, loss="mse", *, sample_weight=None, class_weight=None, metrics=None):
         """The loss (its mean, see fastmlp.losses) of the predictions for X against y. For cross_entropy,
@@ -488,4 +494,9 @@ class MLP(FitChecks):
         if getattr(self, "_save_rank", None):  # fitted data-parallel, on a rank other than 0: rank 0 writes
             return os.fspath(path)
         with self._exclusive("save"):
-            return save_model(self, path)
+            return persist.save(self, path)
+
+
+def load(path):
+    """An MLP saved by MLP.save (fastmlp.persist.load, which checks the file, builds it as an MLP)."""
+    return persist.load(path, MLP)

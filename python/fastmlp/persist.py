@@ -179,12 +179,11 @@ class ModelFileError(ValueError):
     """A model file that load refuses; the message names the file and what is wrong with it."""
 
 
-def load(path):
-    """An MLP saved by MLP.save. Never unpickles: files with object arrays are refused. Every entry's
-    shape, dtype and size is checked against the meta entry before any array is read, and entries that
-    save does not write are refused unread."""
-    from .model import MLP
-
+def load(path, model_class):
+    """A model saved by save, built as model_class (fastmlp.MLP; fastmlp.load passes it, so that this
+    module, which model.py imports for save, never imports model.py). Never unpickles: files with
+    object arrays are refused. Every entry's shape, dtype and size is checked against the meta entry
+    before any array is read, and entries that save does not write are refused unread."""
     try:
         # The file is opened here, not by np.load, so that it is closed even when np.load fails.
         with open(os.fspath(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
@@ -195,9 +194,9 @@ def load(path):
             expected = _expected_entries(path, sizes, opt)
             _check_entries(f, path, expected, meta["dtype"])
             try:
-                model = MLP(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None, init="zeros",
-                            bias_init="zeros", seed=meta["seed"], dtype=meta["dtype"],
-                            negative_slope=meta["negative_slope"])
+                model = model_class(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None,
+                                    init="zeros", bias_init="zeros", seed=meta["seed"], dtype=meta["dtype"],
+                                    negative_slope=meta["negative_slope"])
             except (TypeError, ValueError) as e:
                 raise ModelFileError(f"{path} describes no valid network: {e}") from None
             files = {k: f[k] for k in expected}

@@ -83,7 +83,6 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
     if validation_data is not None:
         hist.history["val_loss"] = []
     guard = _Guard(model, state, trainer, x, dist)
-    # The hooks are looked up once here; per epoch only the ones that exist are called.
     model.stop_training = False
     logs = {}
     diverged = False
@@ -103,6 +102,8 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             error = e
         if dist is not None:
             dist.agree(error)
+        # on_epoch_end is looked up once, here, after on_train_begin has run; each epoch calls only the
+        # callbacks that have one. set_model, on_train_begin and on_train_end are looked up when called.
         epoch_end = [(cb, cb.on_epoch_end) for cb in callbacks if callable(getattr(cb, "on_epoch_end", None))]
         for epoch in range(epochs):
             if schedule is None:
