@@ -112,7 +112,7 @@ def test_fit_float32_matches_float64_reference(rng, batch_size, drop_last, hidde
 
 # ---- whole-network gradients --------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gradients_of_nets_that_differ_only_in_activation(rng, assert_close, dtype):
+def test_gradients_of_nets_that_differ_only_in_activation(rng, dtype):
     # The full-data gradient keeps its workspaces between calls of the same shapes: a net whose
     # activation keeps z after one of the same widths that keeps none must not reuse them as they are.
     x, y = _data(rng, n=16)
@@ -121,7 +121,7 @@ def test_gradients_of_nets_that_differ_only_in_activation(rng, assert_close, dty
         _, grads = model.gradients(x.astype(dtype), y.astype(dtype))
         _, want = reference.mlp_loss_grad(*_params(model), model.activations, "mse", x.astype(dtype), y.astype(dtype))
         for l, ((gw, _), (rw, _)) in enumerate(zip(grads, want)):
-            _rel_close(assert_close, gw, rw, np.dtype(dtype), f"{hidden} after another net: dL/dW{l}", 1e-4)
+            rel_close(gw, rw, f"{hidden} after another net: dL/dW{l}", 1e-4, dtype=np.dtype(dtype))
 
 
 @pytest.mark.parametrize("loss", ["mse", "mae"])
