@@ -370,3 +370,20 @@ def test_loss_grad_writes_into_given_arrays(rng):
     for what, (o, match) in bad.items():
         with pytest.raises((ValueError, TypeError), match=match):
             _core.mlp_loss_grad(*args, out=o)
+
+
+@pytest.mark.parametrize("n", [1, 3, 17, 64, 129])
+@pytest.mark.parametrize("batch_size", [0, 1, 7, 64, 200])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_epoch_steps_is_what_the_trainer_runs(n, batch_size, drop_last):
+    """_core.epoch_steps (fastmlp/epoch_plan.h, asked by fit before a trainer exists) against the rule
+    spelled out, ceil(n / batch) or floor with drop_last, and against the trainer's own count."""
+    batch = n if batch_size == 0 else min(batch_size, n)
+    want = n // batch if drop_last else -(-n // batch)
+    assert fastmlp._core.epoch_steps(n, batch_size, drop_last) == want
+    if drop_last and batch_size > n:
+        return  # refused by fit and by the trainer: no batch at all
+    x = np.zeros((n, 2))
+    hist = fastmlp.MLP([2, 1], dtype="float64").fit(x, x[:, :1], batch_size=batch_size or None, epochs=0,
+                                                    drop_last=drop_last)
+    assert hist.params["steps"] == want

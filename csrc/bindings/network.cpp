@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings/common.h"
+#include "fastmlp/epoch_plan.h"
 #include "fastmlp/fused_plan.h"
 
 namespace fastmlp::bindings {
@@ -456,6 +457,14 @@ py::tuple fused_plan_py(const std::vector<index_t>& sizes, const std::string& dt
   return py::make_tuple(plan.rows, std::string(plan.reason));
 }
 
+// The steps of an epoch of n rows (fastmlp/epoch_plan.h), as every trainer counts them: Python's fit
+// asks it before a trainer exists (lr_scaling's warmup is counted in steps).
+index_t epoch_steps_py(index_t n, index_t batch_size, bool drop_last) {
+  if (n < 0) value_error("n must be >= 0, got " + std::to_string(n));
+  if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch), got " + std::to_string(batch_size));
+  return epoch_plan(n, batch_size, drop_last).steps;
+}
+
 std::size_t cuda_gemm_scratch_bytes(const std::string& dtype) {
   use_cuda("cuda");  // raises in a build without CUDA
   const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
@@ -497,6 +506,7 @@ void bind_networks(py::module_& m) {
   m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("n"), py::arg("batch_size"),
         py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu",
         py::arg("global_rows") = 0, py::arg("activations") = std::vector<std::string>());
+  m.def("epoch_steps", &epoch_steps_py, py::arg("n"), py::arg("batch_size"), py::arg("drop_last"));
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
   m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("weighted") = false,
         py::arg("l2") = 0.0, py::arg("clip_grad_norm") = 0.0, py::arg("data_parallel") = false,

@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from . import _core
 from ._args import check_bool, check_int
 from .callbacks import check_callbacks
 from .losses import check_loss
@@ -157,7 +158,7 @@ class FitChecks:
             scaled = scale_lr(optimizer.lr, base_batch_size, batch, lr_scaling)
             k = scaled / optimizer.lr
             optimizer = from_config({**optimizer.config(), "lr": scaled})
-            steps = n // batch if drop_last else -(-n // batch)
+            steps = _core.epoch_steps(n, batch, drop_last)
             warm = 5 if warmup_epochs is None else int(warmup_epochs)
             if warm < 0:
                 raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
