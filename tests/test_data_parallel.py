@@ -48,9 +48,10 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
         m = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype=dtype)
         st = m._optimizer_state_for(opt)
         models.append(m)
+        options = _core.TrainOptions(loss="mse", optimizer=opt.config(), batch_size=batch, shuffle=shuffle, seed=9,
+                                     device=device, global_rows=n, row_offset=lo, reduce=allreduce.hook(r))
         trainers.append(_core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"],
-                                      x[lo:hi], y[lo:hi], "mse", batch, shuffle, False, 9, opt.config(), 0.0, 0.0,
-                                      device, global_rows=n, row_offset=lo, reduce=allreduce.hook(r)))
+                                      x[lo:hi], y[lo:hi], options))
 
     def work(r):
         step = 0
@@ -93,11 +94,12 @@ def test_trainer_refuses_a_block_outside_the_rows():
     m = fastmlp.MLP([2, 1], seed=0)
     st = m._optimizer_state_for(fastmlp.optim.SGD(lr=0.1))
     x = np.ones((5, 2), np.float32)
+    sgd = {"name": "sgd", "lr": 0.1}
     with pytest.raises(ValueError, match="block"):
-        _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], "mse",
-                      2, True, False, 0, {"name": "sgd", "lr": 0.1}, 0.0, 0.0, "cpu", global_rows=6, row_offset=3,
-                      reduce=lambda b: None)
+        options = _core.TrainOptions(loss="mse", optimizer=sgd, batch_size=2, global_rows=6, row_offset=3,
+                                     reduce=lambda b: None)
+        _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], options)
     with pytest.raises(TypeError, match="reduce"):
-        _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], "mse",
-                      2, True, False, 0, {"name": "sgd", "lr": 0.1}, 0.0, 0.0, "cpu", global_rows=10, row_offset=0,
-                      reduce=None)
+        options = _core.TrainOptions(loss="mse", optimizer=sgd, batch_size=2, global_rows=10, row_offset=0,
+                                     reduce=None)
+        _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], options)

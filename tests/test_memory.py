@@ -99,9 +99,10 @@ def test_cuda_max_batch_size_trains_within_device_memory():
 
 def _trainer(model, x, y, optimizer, batch_size, shuffle, drop_last, device="cpu"):
     state = model._optimizer_state_for(optimizer)
+    options = fastmlp._core.TrainOptions(loss="mse", optimizer=optimizer.config(), batch_size=batch_size,
+                                         shuffle=shuffle, drop_last=drop_last, seed=0, device=device)
     return fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                 state["w"], state["b"], x, y, "mse", batch_size, shuffle, drop_last, 0,
-                                 optimizer.config(), 0.0, 0.0, device)
+                                 state["w"], state["b"], x, y, options)
 
 
 def _plan_cases():

@@ -83,9 +83,11 @@ class StochasticSolver:
         optimizer = self._make_optimizer(self._learning_rate)
         state = self._optimizer_state(optimizer)
         seed = int(self._random_state.randint(0, _SEED_MAX))
+        options = _core.TrainOptions(loss=spec, optimizer=optimizer.config(), batch_size=batch,
+                                     shuffle=bool(self.shuffle), drop_last=False, seed=seed,
+                                     device=resolve_device(self.device), l2=float(self.alpha))
         trainer = _core.Trainer(self.coefs_, self.intercepts_, self._activations(), 0.01, state["w"], state["b"],
-                                X_train, targets, spec, batch, bool(self.shuffle), False, seed, optimizer.config(),
-                                0.0, 0.0, resolve_device(self.device), float(self.alpha))
+                                X_train, targets, options)
         steps = trainer.steps_per_epoch
         self.n_iter_ = 0
         for _ in range(self.max_iter):

@@ -58,11 +58,13 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
     error, trainer = None, None
     try:
         check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last, total if dist else 0)
+        options = _core.TrainOptions(loss=loss, optimizer=optimizer.config(), batch_size=batch, shuffle=shuffle,
+                                     drop_last=drop_last, seed=seed, clip_grad_norm=clip_grad_norm,
+                                     clip_grad_value=clip_grad_value, device=model.device,
+                                     global_rows=total if dist else 0, row_offset=offset,
+                                     reduce=dist.reduce_hook() if dist else None)
         trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                state["w"], state["b"], x, y, loss, batch,
-                                shuffle, drop_last, seed, optimizer.config(), clip_grad_norm, clip_grad_value,
-                                model.device, global_rows=total if dist else 0, row_offset=offset,
-                                reduce=dist.reduce_hook() if dist else None)
+                                state["w"], state["b"], x, y, options)
     except MemoryError as e:
         need = training_bytes(model, batch or total, n_samples=x.shape[0], optimizer=optimizer,
                               shuffle=shuffle, drop_last=drop_last)
