@@ -12,6 +12,7 @@ import numpy as np
 from . import _core
 from ._args import check_bool, check_int
 from .callbacks import check_callbacks
+from .distributed import SingleProcess
 from .losses import check_loss
 from .memory import max_batch_size
 from .optim import SGD, Optimizer, from_config, is_number
@@ -176,7 +177,8 @@ class FitChecks:
                            shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
                            verbose=verbose if dist is None or dist.rank == 0 else 0, drop_last=bool(drop_last),
                            on_nonfinite=on_nonfinite, schedule=schedule, clip_grad_norm=clip[0],
-                           clip_grad_value=clip[1], callbacks=callbacks, dist=dist, rows=rows)
+                           clip_grad_value=clip[1], callbacks=callbacks,
+                           dist=SingleProcess() if dist is None else dist, rows=(n, 0) if dist is None else rows)
             self._record_fit(hist)
             return hist
 

@@ -38,7 +38,7 @@ class History:
 
 
 def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
-             drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=(), dist=None, rows=None):
+             drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=(), dist, rows):
     """The body of MLP.fit (arguments already validated and converted by it; verbose is 0, 1 or 2 and
     callbacks a checked list, see fastmlp.callbacks).
 
@@ -46,23 +46,24 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
     whose outputs on the training data are finite, or with exactly the weights it had before the fit;
     the error says which.
 
-    dist (fastmlp.distributed.Collective) and rows = (global rows, this rank's first row): a data-parallel
-    fit, in which every decision below is taken on values all ranks share."""
+    dist: the fit's collective (fastmlp.distributed.SingleProcess, or Collective for a data-parallel fit)
+    and rows = (global rows, this rank's first row): every decision below is taken on values all ranks
+    share, and every rank makes the same collective calls in the same order."""
+    total, offset = rows
+    global_rows = total if dist.size > 1 else 0  # the trainer's data-parallel mode: 0 is one process
     state = model._optimizer_state_for(optimizer)
-    total, offset = (x.shape[0], 0) if dist is None else rows
-    if dist is not None:  # every rank starts from rank 0's weights and optimizer state
-        dist.broadcast(model.weights + model.biases + [a for bufs in state["w"] + state["b"] for a in bufs])
-        state["step"] = dist.bcast(state["step"])
+    # Every rank starts from rank 0's weights and optimizer state.
+    dist.broadcast(model.weights + model.biases + [a for bufs in state["w"] + state["b"] for a in bufs])
+    state["step"] = dist.bcast(state["step"])
     # A batch larger than the data set is the whole set (fit has refused it with drop_last).
     batch = 0 if batch_size is None else min(batch_size, total)
     error, trainer = None, None
     try:
-        check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last, total if dist else 0)
+        check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last, global_rows)
         options = _core.TrainOptions(loss=loss, optimizer=optimizer.config(), batch_size=batch, shuffle=shuffle,
                                      drop_last=drop_last, seed=seed, clip_grad_norm=clip_grad_norm,
                                      clip_grad_value=clip_grad_value, device=model.device,
-                                     global_rows=total if dist else 0, row_offset=offset,
-                                     reduce=dist.reduce_hook() if dist else None)
+                                     global_rows=global_rows, row_offset=offset, reduce=dist.reduce_hook())
         trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
                                 state["w"], state["b"], x, y, options)
     except MemoryError as e:
@@ -74,10 +75,7 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
         error.__cause__ = e
     except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
         error = e
-    if dist is not None:
-        dist.agree(error)
-    elif error is not None:
-        raise error
+    dist.agree(error)  # raises this rank's error, or names the ranks that failed
     steps = trainer.steps_per_epoch
     hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps,
                     "samples": total, "loss": loss, "optimizer": repr(optimizer), "path": trainer.path})
@@ -100,11 +98,8 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
                 if callable(getattr(cb, "on_train_begin", None)):
                     cb.on_train_begin({})
         except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
-            if dist is None:
-                raise
             error = e
-        if dist is not None:
-            dist.agree(error)
+        dist.agree(error)
         epoch_end = [(cb, cb.on_epoch_end) for cb in callbacks if callable(getattr(cb, "on_epoch_end", None))]
         for epoch in range(epochs):
             if schedule is None:
@@ -115,8 +110,7 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
                 raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch {epoch + 1}: "
                                  f"{rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
             lr = float(rates[0])
-            if dist is not None:
-                dist.agree(None)  # a Ctrl-C since the last agreement stops every rank here
+            dist.agree(None)  # data parallel: a Ctrl-C since the last agreement stops every rank here
             bad = guard.epoch_start(epoch)  # non-finite values written between epochs (e.g. by a callback)
             if bad:
                 diverged = True
@@ -127,9 +121,9 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             value, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
             guard.in_epoch = False
             elapsed = time.perf_counter() - start
-            if dist is not None:  # the epoch's loss over every rank's rows
-                loss_sum, seen = dist.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
-                value = loss_sum / seen if seen else 0.0
+            # The epoch's loss over every rank's rows (one process: the trainer's own division again).
+            loss_sum, seen = dist.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
+            value = loss_sum / seen if seen else 0.0
             bad = guard.nonfinite(value)
             if not bad and validation_data is not None:
                 val_loss, bad = _validation_loss(model, validation_data, loss, dist)
@@ -156,14 +150,11 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
                         stopper = cb
                         model.stop_training = True
             except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
-                if dist is None:
-                    raise
                 error = e
-            if dist is not None:  # a callback's error, or its stop, on any rank is every rank's
-                dist.agree(error)
-                if dist.any(model.stop_training) and not model.stop_training:
-                    model.stop_training = True
-                    stopper = _OtherRank()
+            dist.agree(error)  # a callback's error, or its stop, on any rank is every rank's
+            if dist.any(model.stop_training) and not model.stop_training:
+                model.stop_training = True
+                stopper = _OtherRank()
             progress.epoch_end(epoch, logs, x.shape[0] / max(elapsed, 1e-12), last=model.stop_training)
             if model.stop_training:
                 if epoch < epochs - 1:  # a stop requested after the last epoch ends nothing early
@@ -177,14 +168,13 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             if bad:
                 last = hist.epoch[-1] if hist.epoch else 0
                 _diverged(guard, hist, on_nonfinite, f"{bad} after epoch {last + 1}", last)
-        if dist is not None:
-            dist.agree(None)
+        dist.agree(None)
     except DivergenceError:
         raise
     except BaseException as e:  # Ctrl-C, an error in a callback or in the trainer: settle the weights first
         note = guard.settle()
         error = e
-        if dist is not None and dist.pending_interrupt:  # this rank's Ctrl-C stopped every rank
+        if dist.pending_interrupt:  # data parallel: this rank's Ctrl-C stopped every rank
             dist.pending_interrupt = False
             error = KeyboardInterrupt("Ctrl-C on this rank stopped the data-parallel fit")
         if hasattr(error, "add_note"):
@@ -208,24 +198,18 @@ def _diverged(guard, hist, on_nonfinite, what, epoch):
         raise DivergenceError(reason)
 
 
-def _validation_loss(model, validation_data, loss, dist=None):
-    """(val_loss, '') or (None, what went non-finite). Data parallel: over every rank's validation rows."""
+def _validation_loss(model, validation_data, loss, dist):
+    """(val_loss, '') or (None, what went non-finite). Data parallel: over every rank's validation rows
+    (each rank's mean, weighted by its rows)."""
     # As evaluate: the network's own units (standardized, when the model standardizes).
     # fit laid the targets out for the loss (fastmlp.targets), in the network's units already.
     pred = model._forward(model._net_x(validation_data[0]))
-    target = validation_data[1]
-    finite = bool(np.isfinite(pred).all())
-    if dist is None:
-        if not finite:
-            return None, f"the predictions on the validation data became {_kind(pred)}"
-        value = _core.loss(loss, pred, target, "mean", model.device)
-    else:  # each rank's mean, weighted by its rows
-        rows = pred.shape[0]
-        local = _core.loss(loss, pred, target, "mean", model.device) * rows if finite and rows else 0.0
-        bad, total, count = dist.sum([0.0 if finite else 1.0, local, rows])
-        if bad:
-            return None, "the predictions on the validation data became non-finite"
-        value = total / count
+    finite, rows = bool(np.isfinite(pred).all()), pred.shape[0]
+    value = _core.loss(loss, pred, validation_data[1], "mean", model.device) if finite and rows else 0.0
+    agreed, value = dist.weighted_mean(value, rows, finite)
+    if not agreed:
+        kind = _kind(pred) if not finite else "non-finite on another rank"
+        return None, f"the predictions on the validation data became {kind}"
     if not np.isfinite(value):
         return None, f"the validation loss became {value}"
     return value, ""
@@ -246,7 +230,7 @@ class _Guard:
     optimizer state from before the fit, one from the start of the current epoch (the last finite
     epoch's), and the checks that decide which of them to restore."""
 
-    def __init__(self, model, state, trainer, x, dist=None):
+    def __init__(self, model, state, trainer, x, dist):
         self.model, self.state, self.trainer, self.x, self.dist = model, state, trainer, x, dist
         self.initial = self._snapshot()
         self.good, self.good_epoch = self.initial, None  # None: the weights from before this fit
@@ -281,7 +265,7 @@ class _Guard:
     def _agreed(self, bad):
         """This rank's finding, or (data parallel) another rank's: weights a callback changed on one rank
         only must stop every rank."""
-        if self.dist is not None and self.dist.any(bool(bad)) and not bad:
+        if self.dist.any(bool(bad)) and not bad:
             return "the weights became non-finite on another rank"
         return bad
 
@@ -306,8 +290,7 @@ class _Guard:
         """Whether the model's outputs on the training data are finite: a bound from the weights first
         (cheap), the forward pass itself only when the bound cannot rule out an overflow. Data parallel:
         on every rank's rows (all ranks answer the same). checked: the weights are known finite."""
-        ok = self._outputs_finite_here(checked)
-        return ok if self.dist is None else not self.dist.any(not ok)
+        return not self.dist.any(not self._outputs_finite_here(checked))
 
     def _outputs_finite_here(self, checked):
         m = self.model
