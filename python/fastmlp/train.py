@@ -82,30 +82,61 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
     hist.history["lr"] = []
     if validation_data is not None:
         hist.history["val_loss"] = []
-    guard = _Guard(model, state, trainer, x, dist)
-    # The hooks are looked up once here; per epoch only the ones that exist are called.
-    model.stop_training = False
-    logs = {}
-    diverged = False
-    progress = _Progress(verbose, epochs)
+    guard = Guard(model, state, trainer, x, dist)
+    hooks = _FitHooks(model, hist, optimizer, schedule, steps, epochs, validation_data, loss, callbacks,
+                      _Progress(verbose, epochs), x.shape[0], dist)
+    run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite)
+    for cb in callbacks:
+        if callable(getattr(cb, "on_train_end", None)):
+            cb.on_train_end(dict(hooks.logs))
+    return hist
+
+
+class EpochHooks:
+    """What a fit plugs into run_epochs: MLP.fit's (_FitHooks: schedule, validation, History,
+    callbacks, progress) or an estimator's (scikit-learn's rates and stopping rules). Each default
+    does nothing."""
+
+    def begin(self):
+        """Before the first epoch, inside the loop's guard (an error here settles the weights too)."""
+
+    def rates(self, epoch):
+        """The learning rate of every step of this fit's epoch `epoch` (float64, steps_per_epoch)."""
+        raise NotImplementedError
+
+    def order(self, epoch):
+        """The epoch number the trainer draws its permutation of the rows for."""
+        return epoch
+
+    def check(self, epoch, loss):
+        """After an epoch whose loss and weights are finite: '' or what else became non-finite."""
+        return ""
+
+    def end_epoch(self, epoch, loss, lr, seconds):
+        """After a finite epoch (lr: its first step's rate): True stops the fit here."""
+        return False
+
+    def diverged(self, epoch, reason, loss):
+        """The guard has restored usable weights (reason says which). loss: the epoch's loss when an
+        epoch's run diverged, None when the weights were found non-finite between or after epochs."""
+
+    def close(self):
+        """Last, whatever happened."""
+
+
+def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
+    """The epoch loop of every fit: MLP.fit's (run_fit) and the estimators' stochastic solvers'. Each
+    epoch runs in C++; between epochs the guard checks for divergence (restoring usable weights, then
+    raising DivergenceError, or returning when on_nonfinite="stop") and the hooks decide the rates, the
+    order and whether to stop. Whatever ends the fit early (Ctrl-C, an error in a hook or the trainer),
+    the weights are settled first: those of the last completed step when their outputs on the training
+    data are finite, else restored; a note on the exception says which. dist: the fit's collective."""
+    state = guard.state
     try:
-        error = None
-        try:
-            for cb in callbacks:
-                if callable(getattr(cb, "set_model", None)):
-                    cb.set_model(model)
-            for cb in callbacks:
-                if callable(getattr(cb, "on_train_begin", None)):
-                    cb.on_train_begin({})
-        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
-            error = e
-        dist.agree(error)
-        epoch_end = [(cb, cb.on_epoch_end) for cb in callbacks if callable(getattr(cb, "on_epoch_end", None))]
+        hooks.begin()
+        diverged, last = False, 0  # last: the last epoch that ended (0 before any)
         for epoch in range(epochs):
-            if schedule is None:
-                rates = np.full(steps, optimizer.lr)
-            else:
-                rates = schedule.rates(optimizer.lr, epoch, steps, epoch * steps)
+            rates = hooks.rates(epoch)
             if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
                 raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch {epoch + 1}: "
                                  f"{rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
@@ -114,64 +145,34 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             bad = guard.epoch_start(epoch)  # non-finite values written between epochs (e.g. by a callback)
             if bad:
                 diverged = True
-                _diverged(guard, hist, on_nonfinite, bad, epoch)
+                _diverged(guard, hooks, on_nonfinite, bad, epoch)
                 break
             start = time.perf_counter()
             guard.in_epoch = True
-            value, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
+            _, state["step"] = trainer.run_epoch(hooks.order(epoch), rates, state["step"])
             guard.in_epoch = False
             elapsed = time.perf_counter() - start
             # The epoch's loss over every rank's rows (one process: the trainer's own division again).
             loss_sum, seen = dist.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
             value = loss_sum / seen if seen else 0.0
-            bad = guard.nonfinite(value)
-            if not bad and validation_data is not None:
-                val_loss, bad = _validation_loss(model, validation_data, loss, dist)
+            bad = guard.nonfinite(value) or hooks.check(epoch, value)
             if bad:
                 diverged = True
-                _diverged(guard, hist, on_nonfinite, f"{bad} in epoch {epoch + 1} (lr={lr:g})", epoch)
+                _diverged(guard, hooks, on_nonfinite, f"{bad} in epoch {epoch + 1} (lr={lr:g})", epoch, value)
                 break
-            hist.epoch.append(epoch)
-            hist.history["loss"].append(float(value))
-            hist.history["lr"].append(lr)
-            if validation_data is not None:
-                hist.history["val_loss"].append(val_loss)
-            logs = {k: v[-1] for k, v in hist.history.items()}
-            if schedule is not None:
-                schedule.end_epoch(dict(logs))
-            stopper = None
-            cb_logs = dict(logs)  # shared by this epoch's callbacks: one may add values for those after it
-            error = None
-            try:
-                for cb, hook in epoch_end:
-                    result = hook(epoch, cb_logs)
-                    if stopper is None and (result is True or (isinstance(result, np.bool_) and result)
-                                            or model.stop_training):
-                        stopper = cb
-                        model.stop_training = True
-            except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
-                error = e
-            dist.agree(error)  # a callback's error, or its stop, on any rank is every rank's
-            if dist.any(model.stop_training) and not model.stop_training:
-                model.stop_training = True
-                stopper = _OtherRank()
-            progress.epoch_end(epoch, logs, x.shape[0] / max(elapsed, 1e-12), last=model.stop_training)
-            if model.stop_training:
-                if epoch < epochs - 1:  # a stop requested after the last epoch ends nothing early
-                    hist.stopped_reason, hist.stopped_epoch = _stop_reason(stopper, epoch), epoch
-                    hist.stopped_by = stopper
+            last = epoch
+            if hooks.end_epoch(epoch, value, lr, elapsed):
                 break
         if not diverged:
             # The last step's weights were never run forward: check them on the training data, and
             # what a callback may have left after the last epoch.
             bad = guard.final()
             if bad:
-                last = hist.epoch[-1] if hist.epoch else 0
-                _diverged(guard, hist, on_nonfinite, f"{bad} after epoch {last + 1}", last)
+                _diverged(guard, hooks, on_nonfinite, f"{bad} after epoch {last + 1}", last)
         dist.agree(None)
     except DivergenceError:
         raise
-    except BaseException as e:  # Ctrl-C, an error in a callback or in the trainer: settle the weights first
+    except BaseException as e:  # Ctrl-C, an error in a hook or in the trainer: settle the weights first
         note = guard.settle()
         error = e
         if dist.pending_interrupt:  # data parallel: this rank's Ctrl-C stopped every rank
@@ -181,21 +182,97 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
             error.add_note(f"fastmlp: {note}")
         raise error
     finally:
-        progress.close()
-    for cb in callbacks:
-        if callable(getattr(cb, "on_train_end", None)):
-            cb.on_train_end(dict(logs))
-    return hist
+        hooks.close()
 
 
-def _diverged(guard, hist, on_nonfinite, what, epoch):
+def _diverged(guard, hooks, on_nonfinite, what, epoch, loss=None):
     """Restore weights that give finite outputs (or the pre-fit ones), then raise or record the stop."""
     restored = guard.restore()
     hint = "" if "callback" in what else " The learning rate is probably too large: try a smaller one."
     reason = f"{what}; {restored}.{hint}"
-    hist.stopped_reason, hist.stopped_epoch, hist.stopped_by = reason, epoch, None
+    hooks.diverged(epoch, reason, loss)
     if on_nonfinite == "raise":
         raise DivergenceError(reason)
+
+
+class _FitHooks(EpochHooks):
+    """MLP.fit's part of the epoch loop: the schedule's rates, the validation pass, the History, the
+    callbacks and the progress report. The callbacks' hooks are looked up once, in begin(); per epoch
+    only the ones that exist are called."""
+
+    def __init__(self, model, hist, optimizer, schedule, steps, epochs, validation_data, loss, callbacks, progress,
+                 rows, dist):
+        self.model, self.hist, self.optimizer, self.schedule = model, hist, optimizer, schedule
+        self.steps, self.epochs, self.validation_data, self.loss = steps, epochs, validation_data, loss
+        self.callbacks, self.progress, self.rows, self.dist = callbacks, progress, rows, dist
+        self.logs, self.val_loss, self.epoch_end_hooks = {}, None, []
+        model.stop_training = False
+
+    def begin(self):
+        error = None
+        try:
+            for cb in self.callbacks:
+                if callable(getattr(cb, "set_model", None)):
+                    cb.set_model(self.model)
+            for cb in self.callbacks:
+                if callable(getattr(cb, "on_train_begin", None)):
+                    cb.on_train_begin({})
+        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+            error = e
+        self.dist.agree(error)
+        self.epoch_end_hooks = [(cb, cb.on_epoch_end) for cb in self.callbacks
+                                if callable(getattr(cb, "on_epoch_end", None))]
+
+    def rates(self, epoch):
+        if self.schedule is None:
+            return np.full(self.steps, self.optimizer.lr)
+        return self.schedule.rates(self.optimizer.lr, epoch, self.steps, epoch * self.steps)
+
+    def check(self, epoch, loss):
+        if self.validation_data is None:
+            return ""
+        self.val_loss, bad = _validation_loss(self.model, self.validation_data, self.loss, self.dist)
+        return bad
+
+    def end_epoch(self, epoch, loss, lr, seconds):
+        model, hist, dist = self.model, self.hist, self.dist
+        hist.epoch.append(epoch)
+        hist.history["loss"].append(float(loss))
+        hist.history["lr"].append(lr)
+        if self.validation_data is not None:
+            hist.history["val_loss"].append(self.val_loss)
+        logs = self.logs = {k: v[-1] for k, v in hist.history.items()}
+        if self.schedule is not None:
+            self.schedule.end_epoch(dict(logs))
+        stopper = None
+        cb_logs = dict(logs)  # shared by this epoch's callbacks: one may add values for those after it
+        error = None
+        try:
+            for cb, hook in self.epoch_end_hooks:
+                result = hook(epoch, cb_logs)
+                if stopper is None and (result is True or (isinstance(result, np.bool_) and result)
+                                        or model.stop_training):
+                    stopper = cb
+                    model.stop_training = True
+        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+            error = e
+        dist.agree(error)  # a callback's error, or its stop, on any rank is every rank's
+        if dist.any(model.stop_training) and not model.stop_training:
+            model.stop_training = True
+            stopper = _OtherRank()
+        self.progress.epoch_end(epoch, logs, self.rows / max(seconds, 1e-12), last=model.stop_training)
+        if model.stop_training:
+            if epoch < self.epochs - 1:  # a stop requested after the last epoch ends nothing early
+                hist.stopped_reason, hist.stopped_epoch = _stop_reason(stopper, epoch), epoch
+                hist.stopped_by = stopper
+            return True
+        return False
+
+    def diverged(self, epoch, reason, loss):
+        self.hist.stopped_reason, self.hist.stopped_epoch, self.hist.stopped_by = reason, epoch, None
+
+    def close(self):
+        self.progress.close()
 
 
 def _validation_loss(model, validation_data, loss, dist):
@@ -225,7 +302,7 @@ def _kind(a):
     return "NaN" if np.isnan(a).any() else "Inf"
 
 
-class _Guard:
+class Guard:
     """What fit needs to keep its promise about the weights it leaves: a copy of the weights and
     optimizer state from before the fit, one from the start of the current epoch (the last finite
     epoch's), and the checks that decide which of them to restore."""
