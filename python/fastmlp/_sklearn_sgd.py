@@ -23,7 +23,8 @@ NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input da
 
 
 class StochasticSolver:
-    """fit's loop for the stochastic solvers; the estimator provides the network and its checks."""
+    """fit for the stochastic solvers (train.run_epochs with _SolverHooks); the estimator provides the
+    network and its checks."""
 
     def _make_optimizer(self, lr):
         s = self.solver

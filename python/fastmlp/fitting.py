@@ -1,6 +1,6 @@
-"""The checks and conversions of MLP.fit's arguments, one process or data parallel, before the fit loop
-(fastmlp.train.run_fit) runs: a mixin of MLP, kept apart because it is most of fit's code and none of
-the network's."""
+"""The checks and conversions of MLP.fit's arguments, one process or data parallel, before the fit
+(fastmlp.train.run_fit, over the fit's collective) runs: a mixin of MLP, kept apart because it is most
+of fit's code and none of the network's."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The fit loop around the C++ epoch: Python is entered once per epoch to record the loss, run the
-validation pass, call the callbacks, report progress and check for divergence; every step of the epoch
-runs in C++."""
+"""The one fit loop around the C++ epoch (run_epochs), for MLP.fit (run_fit) and the estimators'
+stochastic solvers (fastmlp._sklearn_sgd): Python is entered once per epoch to check for divergence
+and to call the fit's hooks (the rates, the validation pass, the History, the callbacks, the progress,
+or scikit-learn's stopping rules); every step of the epoch runs in C++."""
 
 from __future__ import annotations
 
