@@ -44,7 +44,8 @@ def step_time(sizes, n, batch, dtype, opt_name, threads, epochs):
     ws = [[np.full_like(a, v) for v in init] for a in w]
     bs = [[np.full_like(a, v) for v in init] for a in b]
     acts = ["relu"] * (len(sizes) - 2) + ["identity"]
-    trainer = _core.Trainer(w, b, acts, 0.01, ws, bs, x, y, {"name": "mse"}, batch, True, False, 0, opt.config())
+    options = _core.TrainOptions(loss={"name": "mse"}, optimizer=opt.config(), batch_size=batch, shuffle=True, seed=0)
+    trainer = _core.Trainer(w, b, acts, 0.01, ws, bs, x, y, options)
     rates = np.full(trainer.steps_per_epoch, opt.config()["lr"])
     step, times = 0, []
     for e in range(epochs):

@@ -82,8 +82,9 @@ for label, extra in (("plain", {}), ("hook", {"global_rows": n, "reduce": lambda
     m = fastmlp.MLP(sizes, seed=0)
     opt = fastmlp.optim.SGD(lr=1e-4)
     st = m._optimizer_state_for(opt)
-    tr = _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, y, "mse", batch,
-                       True, False, 0, opt.config(), 0.0, 0.0, "cpu", **extra)
+    options = _core.TrainOptions(loss="mse", optimizer=opt.config(), batch_size=batch, shuffle=True, seed=0,
+                                 device="cpu", **extra)
+    tr = _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, y, options)
     rates = np.full(tr.steps_per_epoch, 1e-4)
     ts = []
     for r in range(repeats + 1):

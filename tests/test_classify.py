@@ -51,9 +51,10 @@ def test_trainer_l2_penalty_matches_reference(rng):
     t = np.hstack([y.reshape(-1, 1).astype(np.float64), sw.reshape(-1, 1)])
     opt = Adam(lr=0.01)
     st = model._optimizer_state_for(opt)
+    options = _core.TrainOptions(loss={"name": "cross_entropy", "labels": True, "weighted": True},
+                                 optimizer=opt.config(), batch_size=10, shuffle=True, seed=4, l2=0.3)
     trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope, st["w"], st["b"],
-                            x, t, {"name": "cross_entropy", "labels": True, "weighted": True}, 10, True, False, 4,
-                            opt.config(), l2=0.3)
+                            x, t, options)
     value, _ = trainer.run_epoch(0, np.full(trainer.steps_per_epoch, 0.01), 0)
     want, ws, bs, _, _ = reference.train_epoch(ws, bs, model.activations, x, y, "cross_entropy", 10, True, 4, 0, 0.01,
                                                opt.config(), sample_weight=sw, l2=0.3)

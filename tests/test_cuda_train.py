@@ -191,9 +191,10 @@ def _cpu_and_cuda_trainers_agree(x, t, spec, activation, seed, optimizer, rate, 
     for device in ("cpu", "cuda"):
         model = fastmlp.MLP([4, 8, 3], activation=activation, seed=seed, dtype="float64")
         st = model._optimizer_state_for(optimizer)
+        options = _core.TrainOptions(loss=spec, optimizer=optimizer.config(), batch_size=16, shuffle=True,
+                                     seed=train_seed, device=device, l2=l2)
         trainer = _core.Trainer(model.weights, model.biases, model.activations, 0.01, st["w"], st["b"], x,
-                                np.ascontiguousarray(t), spec, 16, True, False, train_seed, optimizer.config(),
-                                device=device, l2=l2)
+                                np.ascontiguousarray(t), options)
         losses, step = [], 0
         for epoch in range(3):
             value, step = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, rate), step)

@@ -48,9 +48,10 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
         m = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype=dtype)
         st = m._optimizer_state_for(opt)
         models.append(m)
+        options = _core.TrainOptions(loss="mse", optimizer=opt.config(), batch_size=batch, shuffle=shuffle, seed=9,
+                                     device=device, global_rows=n, row_offset=lo, reduce=allreduce.hook(r))
         trainers.append(_core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"],
-                                      x[lo:hi], y[lo:hi], "mse", batch, shuffle, False, 9, opt.config(), 0.0, 0.0,
-                                      device, global_rows=n, row_offset=lo, reduce=allreduce.hook(r)))
+                                      x[lo:hi], y[lo:hi], options))
 
     def work(r):
         step = 0
@@ -93,11 +94,68 @@ def test_trainer_refuses_a_block_outside_the_rows():
     m = fastmlp.MLP([2, 1], seed=0)
     st = m._optimizer_state_for(fastmlp.optim.SGD(lr=0.1))
     x = np.ones((5, 2), np.float32)
+    sgd = {"name": "sgd", "lr": 0.1}
     with pytest.raises(ValueError, match="block"):
-        _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], "mse",
-                      2, True, False, 0, {"name": "sgd", "lr": 0.1}, 0.0, 0.0, "cpu", global_rows=6, row_offset=3,
-                      reduce=lambda b: None)
+        options = _core.TrainOptions(loss="mse", optimizer=sgd, batch_size=2, global_rows=6, row_offset=3,
+                                     reduce=lambda b: None)
+        _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], options)
     with pytest.raises(TypeError, match="reduce"):
-        _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], "mse",
-                      2, True, False, 0, {"name": "sgd", "lr": 0.1}, 0.0, 0.0, "cpu", global_rows=10, row_offset=0,
-                      reduce=None)
+        options = _core.TrainOptions(loss="mse", optimizer=sgd, batch_size=2, global_rows=10, row_offset=0,
+                                     reduce=None)
+        _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], options)
+
+
+# ---- the single-process collective ---------------------------------------------------------------------
+LOOP_CALLS = ("sum", "any", "weighted_mean", "reduce_hook", "broadcast", "bcast", "agree")
+
+
+def test_the_single_process_collective_does_the_local_thing():
+    """fit's loop always talks to a collective; in one process each call is the obvious local thing and
+    changes no value (a mean over one process is the value itself, not value * rows / rows)."""
+    from fastmlp.distributed import SingleProcess
+    one = SingleProcess()
+    assert (one.rank, one.size, one.pending_interrupt) == (0, 1, False)
+    total = one.sum([1.5, 2, 0])
+    assert total.dtype == np.float64 and total.tolist() == [1.5, 2.0, 0.0]
+    assert one.any(True) is True and one.any(0) is False and one.any(np.bool_(True)) is True
+    value = 0.1 + 0.2  # value * 3 / 3 would round to another double
+    assert one.weighted_mean(value, 3) == (True, value) and one.weighted_mean(value, 3)[1] is value
+    assert one.weighted_mean(np.inf, 3, valid=False) == (False, None)
+    assert one.reduce_hook() is None
+    a = np.arange(4.0)
+    one.broadcast([a])
+    assert a.tolist() == [0.0, 1.0, 2.0, 3.0]
+    state = {"step": 7}
+    assert one.bcast(state) is state
+    one.agree(None)
+    mine = ValueError("this process's own error")
+    with pytest.raises(ValueError) as info:
+        one.agree(mine)
+    assert info.value is mine
+
+
+def test_the_collectives_offer_the_same_calls():
+    """Every call the fit loop makes exists on both collectives with the same parameters, so that the
+    loop needs no branch for data parallelism."""
+    import inspect
+
+    from fastmlp.distributed import Collective, SingleProcess
+    for name in LOOP_CALLS:
+        assert inspect.signature(getattr(SingleProcess, name)) == inspect.signature(getattr(Collective, name)), name
+
+
+def test_the_mpi_collective_over_one_process_agrees_with_the_single_process_one():
+    MPI = pytest.importorskip("mpi4py.MPI", reason="needs mpi4py (pip install '.[mpi]')")
+    from fastmlp.distributed import Collective, SingleProcess
+    one, mpi = SingleProcess(), Collective(MPI.COMM_SELF)
+    assert (mpi.rank, mpi.size) == (one.rank, one.size)
+    assert mpi.sum([1.5, 2, 0]).tolist() == one.sum([1.5, 2, 0]).tolist()
+    assert mpi.any(True) == one.any(True) and mpi.any(False) == one.any(False)
+    assert mpi.weighted_mean(0.5, 4) == one.weighted_mean(0.5, 4)  # exact here: 0.5 * 4 / 4
+    assert mpi.weighted_mean(np.nan, 4, valid=False) == one.weighted_mean(np.nan, 4, valid=False)
+    assert mpi.bcast(5) == one.bcast(5)
+    mpi.agree(None)
+    mine = RuntimeError("mine")
+    with pytest.raises(RuntimeError) as info:
+        mpi.agree(mine)
+    assert info.value is mine

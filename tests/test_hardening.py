@@ -612,3 +612,46 @@ def test_all_finite_names_the_first_array_with_nan_or_inf(dtype, n):
             assert fastmlp._core.all_finite(spoiled) == 1
         big = [np.full(n, np.finfo(dtype).max, dtype)]  # the largest finite value is finite
         assert fastmlp._core.all_finite(big) == -1
+
+
+SKLEARN_CTRL_C = """
+import json, os, re, signal, threading, time, numpy as np
+from fastmlp.sklearn import MLPRegressor
+rng = np.random.default_rng(0)
+x = rng.standard_normal((200_000, 16)); y = x[:, 0] * x[:, 1]
+est = MLPRegressor(hidden_layer_sizes=(64, 64), solver="sgd", batch_size=64, learning_rate_init=1e-3,
+                   max_iter=1, warm_start=True, random_state=0)
+est.fit(x[:256], y[:256])  # the weights and optimizer state the long fit starts from
+before = [c.copy() for c in est.coefs_]
+est.set_params(max_iter=10_000, tol=0.0, n_iter_no_change=10**9)
+threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+start = time.perf_counter()
+try:
+    est.fit(x, y)
+    print("NOT INTERRUPTED")
+except KeyboardInterrupt as e:
+    notes = getattr(e, "__notes__", [])
+    kept = re.search(r"optimizer step (\\d+)", notes[0]) if notes else None
+    print(json.dumps({"after_signal_s": time.perf_counter() - start - 1.0, "notes": notes,
+                      "finite": all(np.isfinite(a).all() for a in est.coefs_ + est.intercepts_)
+                                and bool(np.isfinite(est.predict(x[:1000])).all()),
+                      "moved": any(not np.array_equal(a, b) for a, b in zip(est.coefs_, before)),
+                      "step": est._state["step"], "note_step": int(kept.group(1)) if kept else None}))
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="the weights' note needs exception notes (3.11)")
+def test_ctrl_c_inside_an_estimators_epoch_keeps_a_completed_step():
+    """The estimators' stochastic solvers run MLP.fit's epoch loop: a Ctrl-C inside an epoch stops
+    within a second and leaves the weights of the last completed step (finite, past where the fit
+    started) with the optimizer's step count of that step, and a note saying so."""
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed (extra 'sklearn')")
+    proc = run_python(SKLEARN_CTRL_C, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line != "NOT INTERRUPTED"
+    out = json.loads(line)
+    assert out["after_signal_s"] < 1.0, out
+    assert out["notes"] and "last completed step" in out["notes"][0], out
+    assert out["finite"] and out["moved"], out
+    assert out["step"] == out["note_step"] > 4, out  # the warm start's 4 steps, then the interrupted fit's

@@ -100,9 +100,10 @@ def test_cuda_max_batch_size_trains_within_device_memory():
 
 def _trainer(model, x, y, optimizer, batch_size, shuffle, drop_last, device="cpu"):
     state = model._optimizer_state_for(optimizer)
+    options = fastmlp._core.TrainOptions(loss="mse", optimizer=optimizer.config(), batch_size=batch_size,
+                                         shuffle=shuffle, drop_last=drop_last, seed=0, device=device)
     return fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                 state["w"], state["b"], x, y, "mse", batch_size, shuffle, drop_last, 0,
-                                 optimizer.config(), 0.0, 0.0, device)
+                                 state["w"], state["b"], x, y, options)
 
 
 def _plan_cases():
@@ -153,8 +154,10 @@ def test_trainer_bytes_follows_the_targets_layout(loss):
     x, y = np.zeros((n, 5), np.float32), np.zeros((n, cols), np.float32)
     opt = fastmlp.optim.SGD(lr=0.1)
     state = model._optimizer_state_for(opt)
+    options = fastmlp._core.TrainOptions(loss=loss, optimizer=opt.config(), batch_size=batch, shuffle=True,
+                                         drop_last=False, seed=0)
     trainer = fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                    state["w"], state["b"], x, y, loss, batch, True, False, 0, opt.config())
+                                    state["w"], state["b"], x, y, options)
     planned = fastmlp._core.trainer_bytes(sizes, "float32", n, batch, True, False, 0, loss=loss)
     assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
 

@@ -569,3 +569,42 @@ def test_estimators_take_fastmlp_activations(problem, activation):
     np.testing.assert_allclose(est.model_.predict(x.astype(np.float32)).ravel(), est.predict(x).ravel(), rtol=1e-5)
     with pytest.raises(ValueError, match="activation"):
         fast(activation="mish").fit(x, y)
+
+
+@needs_sklearn
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("partial", [False, True], ids=["fit", "partial_fit"])
+def test_a_diverging_stochastic_fit_raises_scikit_learns_error_with_finite_weights(dtype, partial):
+    """The estimators run MLP.fit's epoch loop: when the loss or the weights become non-finite its guard
+    restores usable weights and stops; the estimator then raises what scikit-learn raises for such a
+    fit, with a note saying which weights it kept. Never NaN coefficients."""
+    from fastmlp.sklearn import MLPRegressor
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y = X @ np.array([1.0, -2.0, 3.0, 0.5]) * 100
+    est = MLPRegressor(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=1e3, max_iter=50,
+                       random_state=0, dtype=dtype)
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights") as info:
+        for _ in range(50 if partial else 1):
+            est.partial_fit(X, y) if partial else est.fit(X, y)
+    assert all(np.isfinite(a).all() for a in est.coefs_ + est.intercepts_), "NaN/Inf coefficients were kept"
+    assert np.isfinite(est.predict(X)).all()
+    if sys.version_info >= (3, 11):
+        assert any("restored" in note for note in info.value.__notes__), info.value.__notes__
+    if not partial:  # it stopped at the divergence (partial_fit's n_iter_ counts the call's one epoch)
+        assert len(est.loss_curve_) == est.n_iter_ < 50
+
+
+@needs_sklearn
+def test_a_diverging_fit_with_early_stopping_keeps_the_best_weights():
+    """scikit-learn's rule (its test_mlp_diverging_loss): with early stopping a diverging fit raises
+    nothing and ends with the best validated weights; the diverged epoch scores NaN."""
+    from fastmlp.sklearn import MLPRegressor
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 4))
+    y = X @ np.array([1.0, -2.0, 3.0, 0.5]) * 100
+    est = MLPRegressor(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=1e3, max_iter=50,
+                       early_stopping=True, random_state=0).fit(X, y)
+    assert all(np.isfinite(a).all() for a in est.coefs_ + est.intercepts_)
+    assert np.isnan(est.validation_scores_[-1]) and len(est.validation_scores_) == est.n_iter_ < 50
+    assert np.isfinite(est.predict(X)).all()

@@ -365,3 +365,40 @@ def test_loss_grad_writes_into_given_arrays(rng):
     for what, (o, match) in bad.items():
         with pytest.raises((ValueError, TypeError), match=match):
             _core.mlp_loss_grad(*args, out=o)
+
+
+@pytest.mark.parametrize("n", [1, 3, 17, 64, 129])
+@pytest.mark.parametrize("batch_size", [0, 1, 7, 64, 200])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_epoch_steps_is_what_the_trainer_runs(n, batch_size, drop_last):
+    """_core.epoch_steps (fastmlp/epoch_plan.h, asked by fit before a trainer exists) against the rule
+    spelled out, ceil(n / batch) or floor with drop_last, and against the trainer's own count."""
+    batch = n if batch_size == 0 else min(batch_size, n)
+    want = n // batch if drop_last else -(-n // batch)
+    assert fastmlp._core.epoch_steps(n, batch_size, drop_last) == want
+    if drop_last and batch_size > n:
+        return  # refused by fit and by the trainer: no batch at all
+    x = np.zeros((n, 2))
+    hist = fastmlp.MLP([2, 1], dtype="float64").fit(x, x[:, :1], batch_size=batch_size or None, epochs=0,
+                                                    drop_last=drop_last)
+    assert hist.params["steps"] == want
+
+
+def test_train_options_hold_what_they_were_given_and_refuse_bad_values():
+    """The trainer's options object: read back as given (the loss and the optimizer's config as passed),
+    and checked when made, before any network or data is looked at."""
+    opt = SGD(lr=0.1, momentum=0.9).config()
+    o = fastmlp._core.TrainOptions(loss={"name": "huber", "delta": 2.0}, optimizer=opt, batch_size=7, shuffle=False,
+                                   drop_last=True, seed=2**63 + 5, clip_grad_norm=1.5, l2=0.25)
+    assert (o.loss, o.optimizer, o.batch_size, o.shuffle, o.drop_last, o.seed) == \
+        ({"name": "huber", "delta": 2.0}, opt, 7, False, True, 2**63 + 5)
+    assert (o.clip_grad_norm, o.clip_grad_value, o.l2, o.device, o.global_rows, o.row_offset, o.reduce) == \
+        (1.5, 0.0, 0.25, "cpu", 0, 0, None)
+    for bad, error, match in [({"l2": -1.0}, ValueError, "l2"), ({"clip_grad_value": -1.0}, ValueError, "clip"),
+                              ({"batch_size": -1}, ValueError, "batch_size"), ({"device": "tpu"}, ValueError, "device"),
+                              ({"optimizer": {"name": "nope"}}, ValueError, "nope"),
+                              ({"global_rows": 10}, TypeError, "reduce")]:
+        with pytest.raises(error, match=match):
+            fastmlp._core.TrainOptions(**{"loss": "mse", "optimizer": opt, **bad})
+    with pytest.raises(TypeError):  # keyword arguments only: no order to get wrong
+        fastmlp._core.TrainOptions("mse", opt)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings/common.h"
+#include "fastmlp/epoch_plan.h"
 #include "fastmlp/fused_plan.h"
 
 namespace fastmlp::bindings {
@@ -180,52 +181,80 @@ py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, cons
   });
 }
 
+// fit's options for a trainer, as one object (_core.TrainOptions): checked here as far as they can be
+// without the network and the data; the trainer checks the loss against the network's outputs and the
+// rows against the data. `opt` holds all but the loss and the reduce, which the trainer sets.
+struct PyTrainOptions {
+  TrainOptions opt;
+  py::object loss, reduce;
+  py::dict optimizer;
+  std::string device;
+  bool gpu = false;
+};
+
+PyTrainOptions train_options(py::object loss, const py::dict& optimizer, index_t batch_size, bool shuffle,
+                             bool drop_last, std::uint64_t seed, double clip_grad_norm, double clip_grad_value,
+                             const std::string& device, double l2, index_t global_rows, index_t row_offset,
+                             py::object reduce) {
+  PyTrainOptions o;
+  o.gpu = use_cuda(device);
+  o.device = device;
+  o.loss = std::move(loss);
+  o.optimizer = optimizer;
+  TrainOptions& opt = o.opt;
+  if (!(l2 >= 0.0) || !std::isfinite(l2)) value_error("l2 (alpha) must be a finite number >= 0");
+  opt.l2 = l2;
+  opt.optimizer = optimizer_spec(optimizer);
+  opt.shuffle = shuffle;
+  opt.drop_last = drop_last;
+  opt.seed = seed;
+  if (!(clip_grad_norm >= 0.0) || !(clip_grad_value >= 0.0))
+    value_error("clip_grad_norm and clip_grad_value must be > 0 (or 0/None for no clipping)");
+  opt.clip_grad_norm = clip_grad_norm;
+  opt.clip_grad_value = clip_grad_value;
+  if (batch_size < 0) value_error("batch_size must be >= 1 (or None for the full batch)");
+  opt.batch_size = batch_size;
+  // Data parallel (global_rows != 0): this process's block of the global rows (checked against the
+  // data by the trainer), and the per-step reduce.
+  if (global_rows != 0 && (reduce.is_none() || !PyCallable_Check(reduce.ptr())))
+    type_error("a data parallel trainer needs reduce, a callable that sums an array over all processes");
+  opt.global_rows = global_rows;
+  opt.row_offset = row_offset;
+  o.reduce = std::move(reduce);
+  return o;
+}
+
 // A fit's trainer: the C++ trainer plus the Python arrays it points into, so none is freed under it.
 class PyTrainer {
  public:
   PyTrainer(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
             double negative_slope, const py::list& w_states, const py::list& b_states, py::handle x_obj,
-            py::handle y_obj, py::handle loss, index_t batch_size, bool shuffle, bool drop_last,
-            std::uint64_t seed, const py::dict& optimizer, double clip_grad_norm, double clip_grad_value,
-            const std::string& device, double l2, index_t global_rows, index_t row_offset, py::object reduce) {
-    const bool gpu = use_cuda(device);
+            py::handle y_obj, const PyTrainOptions& options) {
+    const bool gpu = options.gpu;
     net_ = network_args(weights, biases, acts, negative_slope, true);
-    TrainOptions opt;
-    parse_loss_arg(loss, net_.out.back(), loss_);
+    TrainOptions opt = options.opt;
+    parse_loss_arg(options.loss, net_.out.back(), loss_);
     opt.loss = loss_.spec;
-    if (!(l2 >= 0.0) || !std::isfinite(l2)) value_error("l2 (alpha) must be a finite number >= 0");
-    opt.l2 = l2;
-    opt.optimizer = optimizer_spec(optimizer);
-    opt.shuffle = shuffle;
-    opt.drop_last = drop_last;
-    opt.seed = seed;
-    if (!(clip_grad_norm >= 0.0) || !(clip_grad_value >= 0.0))
-      value_error("clip_grad_norm and clip_grad_value must be > 0 (or 0/None for no clipping)");
-    opt.clip_grad_norm = clip_grad_norm;
-    opt.clip_grad_value = clip_grad_value;
     x_ = data_array(x_obj, "x", net_, net_.in.front(), "(n, in)", &x_max_);
     y_ = data_array(y_obj, "y", net_, target_columns(opt.loss, net_.out.back()), "(n, out)");
     check_targets(opt.loss, y_, net_.out.back(), "y");
     const index_t n = x_.shape(0);
     if (y_.shape(0) != n)
       value_error("x has " + std::to_string(n) + " samples but y has " + std::to_string(y_.shape(0)));
+    const index_t global_rows = opt.global_rows, row_offset = opt.row_offset;
     if (n == 0 && global_rows == 0) value_error("x and y are empty; there is nothing to train on");
     if (global_rows != 0) {  // data parallel: this process's block of the global rows, and the reduce
       if (global_rows < 1 || row_offset < 0 || row_offset + n > global_rows)
         value_error("rows [" + std::to_string(row_offset) + ", " + std::to_string(row_offset + n) +
                     ") are not a block of a data set of " + std::to_string(global_rows) + " rows");
-      if (reduce.is_none() || !PyCallable_Check(reduce.ptr()))
-        type_error("a data parallel trainer needs reduce, a callable that sums an array over all processes");
-      opt.global_rows = global_rows;
-      opt.row_offset = row_offset;
-      reduce_ = reduce;
+      reduce_ = options.reduce;
       opt.reduce = [this](void* data, std::size_t count) { call_reduce(data, count); };
+    } else {
+      opt.row_offset = 0;  // one process: no block, no reduce
     }
-    if (batch_size < 0) value_error("batch_size must be >= 1 (or None for the full batch)");
-    opt.batch_size = batch_size;
     const index_t total = global_rows != 0 ? global_rows : n;
-    if (drop_last && batch_size > total)
-      value_error("drop_last=True with batch_size " + std::to_string(batch_size) + " > " + std::to_string(total) +
+    if (opt.drop_last && opt.batch_size > total)
+      value_error("drop_last=True with batch_size " + std::to_string(opt.batch_size) + " > " + std::to_string(total) +
                   " samples would leave no batch at all");
     const size_t L = net_.w.size();
     const int n_state = optimizer_state_count(opt.optimizer);
@@ -461,6 +490,14 @@ py::tuple fused_plan_py(const std::vector<index_t>& sizes, const std::string& dt
   return py::make_tuple(plan.rows, std::string(plan.reason));
 }
 
+// The steps of an epoch of n rows (fastmlp/epoch_plan.h), as every trainer counts them: Python's fit
+// asks it before a trainer exists (lr_scaling's warmup is counted in steps).
+index_t epoch_steps_py(index_t n, index_t batch_size, bool drop_last) {
+  if (n < 0) value_error("n must be >= 0, got " + std::to_string(n));
+  if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch), got " + std::to_string(batch_size));
+  return epoch_plan(n, batch_size, drop_last).steps;
+}
+
 std::size_t cuda_gemm_scratch_bytes(const std::string& dtype) {
   use_cuda("cuda");  // raises in a build without CUDA
   const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
@@ -480,17 +517,30 @@ void bind_networks(py::module_& m) {
   m.def("mlp_loss_grad", &mlp_loss_grad_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("loss"), py::arg("x"), py::arg("y"), py::arg("device") = "cpu",
         py::arg("out") = py::none());
-  py::class_<PyTrainer>(m, "Trainer")
-      .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
-                    const py::list&, py::handle, py::handle, py::handle, index_t, bool, bool,
-                    std::uint64_t, const py::dict&, double, double, const std::string&, double, index_t, index_t,
-                    py::object>(),
-           py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
-           py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("loss"),
-           py::arg("batch_size"), py::arg("shuffle"), py::arg("drop_last"), py::arg("seed"), py::arg("optimizer"),
+  py::class_<PyTrainOptions>(m, "TrainOptions")
+      .def(py::init(&train_options), py::kw_only(), py::arg("loss"), py::arg("optimizer"), py::arg("batch_size") = 0,
+           py::arg("shuffle") = true, py::arg("drop_last") = false, py::arg("seed") = 0,
            py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu",
            py::arg("l2") = 0.0, py::arg("global_rows") = 0, py::arg("row_offset") = 0,
            py::arg("reduce") = py::none())
+      .def_readonly("loss", &PyTrainOptions::loss)
+      .def_readonly("optimizer", &PyTrainOptions::optimizer)
+      .def_property_readonly("batch_size", [](const PyTrainOptions& o) { return o.opt.batch_size; })
+      .def_property_readonly("shuffle", [](const PyTrainOptions& o) { return o.opt.shuffle; })
+      .def_property_readonly("drop_last", [](const PyTrainOptions& o) { return o.opt.drop_last; })
+      .def_property_readonly("seed", [](const PyTrainOptions& o) { return o.opt.seed; })
+      .def_property_readonly("clip_grad_norm", [](const PyTrainOptions& o) { return o.opt.clip_grad_norm; })
+      .def_property_readonly("clip_grad_value", [](const PyTrainOptions& o) { return o.opt.clip_grad_value; })
+      .def_readonly("device", &PyTrainOptions::device)
+      .def_property_readonly("l2", [](const PyTrainOptions& o) { return o.opt.l2; })
+      .def_property_readonly("global_rows", [](const PyTrainOptions& o) { return o.opt.global_rows; })
+      .def_property_readonly("row_offset", [](const PyTrainOptions& o) { return o.opt.row_offset; })
+      .def_readonly("reduce", &PyTrainOptions::reduce);
+  py::class_<PyTrainer>(m, "Trainer")
+      .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
+                    const py::list&, py::handle, py::handle, const PyTrainOptions&>(),
+           py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
+           py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("options"))
       .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
       .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch)
       .def_property_readonly("step", &PyTrainer::step)
@@ -503,6 +553,7 @@ void bind_networks(py::module_& m) {
         py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu",
         py::arg("global_rows") = 0, py::arg("activations") = std::vector<std::string>(),
         py::arg("loss") = py::none());
+  m.def("epoch_steps", &epoch_steps_py, py::arg("n"), py::arg("batch_size"), py::arg("drop_last"));
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
   m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("weighted") = false,
         py::arg("l2") = 0.0, py::arg("clip_grad_norm") = 0.0, py::arg("data_parallel") = false,

@@ -10,6 +10,7 @@
 
 #include "fastmlp/checked.h"
 #include "fastmlp/data_parallel.h"
+#include "fastmlp/epoch_plan.h"
 #include "fastmlp/ops.h"
 #include "fastmlp/parallel.h"
 #include "network_pass.h"
@@ -22,8 +23,7 @@ namespace {
 
 // What a trainer allocates, decided from the shapes alone, so that trainer_bytes can tell it before.
 struct Plan {
-  index_t total = 0;             // rows of the (global) data set
-  index_t batch = 0;             // rows of a full (global) batch
+  EpochPlan epoch;               // the (global) data set's steps
   index_t rows = 0;              // most rows a step of this process runs: a batch, or its share of one
   bool gather = false;           // batches are gathered through a shuffled order
   index_t half = 0;              // rows of the second part's buffers; 0 when no step of the epoch is cut
@@ -33,19 +33,19 @@ struct Plan {
 template <class Layers>
 Plan plan_for(const Layers& layers, index_t n, const TrainOptions& opt) {
   Plan p;
-  p.total = opt.global_rows > 0 ? opt.global_rows : n;
-  p.batch = opt.batch_size > 0 ? std::min(opt.batch_size, p.total) : p.total;
-  p.gather = opt.shuffle && p.batch < p.total;  // a full batch's gradient does not depend on the order
+  p.epoch = epoch_plan(opt.global_rows > 0 ? opt.global_rows : n, opt.batch_size, opt.drop_last);
+  const index_t batch = p.epoch.batch;
+  p.gather = opt.shuffle && batch < p.epoch.rows;  // a full batch's gradient does not depend on the order
   // Part 0 holds a whole batch (steps that are not cut use it alone); part 1 half of one, made only
   // when some step of the epoch is cut (the last, shorter batch may be cut when a full one is not).
   if (opt.global_rows == 0) {
-    p.rows = p.batch;
-    const index_t last = opt.drop_last ? 0 : n % p.batch;  // a dropped last batch is never run
-    if (parts_for(layers, p.batch) == 2 || (last > 0 && parts_for(layers, last) == 2)) p.half = (p.batch + 1) / 2;
+    p.rows = batch;
+    const index_t last = opt.drop_last ? 0 : n % batch;  // a dropped last batch is never run
+    if (parts_for(layers, batch) == 2 || (last > 0 && parts_for(layers, last) == 2)) p.half = (batch + 1) / 2;
   } else {
     // A process's share of a batch may be any count up to min(batch, n): cut when the largest is, or
     // when the largest count still run side by side is (parts_for stops cutting past 2^27 products).
-    p.rows = std::max<index_t>(1, std::min(p.batch, n));
+    p.rows = std::max<index_t>(1, std::min(batch, n));
     double widest = 1.0;
     for (const auto& L : layers) widest = std::max(widest, double(L.in) * double(L.out));
     const index_t side_by_side = index_t(std::min(double(p.rows), std::ceil(kMaxSideBySideProduct / widest) - 1));
@@ -72,13 +72,12 @@ class Trainer final : public TrainerBase {
   Trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y, const TrainOptions& opt)
       : layers_(std::move(layers)), x_(x), y_(y), opt_(opt) {
     const Plan plan = plan_for(layers_, x_.rows, opt_);
-    total_ = plan.total;
-    batch_ = plan.batch;
+    epoch_ = plan.epoch;
     gather_ = plan.gather;
     distributed_ = opt_.global_rows > 0;
-    if (gather_) order_.resize(size_t(distributed_ ? total_ : x_.rows));
+    if (gather_) order_.resize(size_t(distributed_ ? epoch_.rows : x_.rows));
     if (distributed_ && gather_) local_order_.resize(size_t(x_.rows));
-    if (distributed_) step_first_.resize(size_t(steps_per_epoch() + 1));
+    if (distributed_) step_first_.resize(size_t(epoch_.steps + 1));
     parts_.emplace_back(layers_, plan.rows, x_.cols, y_.cols, gather_, distributed_ ? 1 : 0);
     if (plan.half > 0) parts_.emplace_back(layers_, plan.half, x_.cols, y_.cols, gather_);
     for (size_t l = 0; l < layers_.size(); ++l)
@@ -92,19 +91,16 @@ class Trainer final : public TrainerBase {
     return bytes;
   }
 
-  index_t steps_per_epoch() const override {
-    return opt_.drop_last ? total_ / batch_ : (total_ + batch_ - 1) / batch_;
-  }
+  index_t steps_per_epoch() const override { return epoch_.steps; }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
-    if (gather_) permutation(opt_.seed, epoch, order_.data(), total_);
+    if (gather_) permutation(opt_.seed, epoch, order_.data(), epoch_.rows);
     if (distributed_) share_of_steps();
     transpose_weights();  // Python may have changed the weights since the last epoch
-    const index_t steps = steps_per_epoch();
     epoch_loss_sum_ = 0.0;
     epoch_rows_ = 0;
-    for (index_t s = 0; s < steps; ++s) {
-      const index_t begin = s * batch_, rows = std::min(batch_, total_ - begin);
+    for (index_t s = 0; s < epoch_.steps; ++s) {
+      const index_t begin = epoch_.first(s), rows = epoch_.count(s);
       StepRows mine{gather_ ? order_.data() : nullptr, begin, rows};
       if (distributed_) mine = {gather_ ? local_order_.data() : nullptr, step_first_[s], step_first_[s + 1] - step_first_[s]};
       epoch_loss_sum_ += train_step(mine, begin, rows, lr[s], step + 1);
@@ -117,8 +113,8 @@ class Trainer final : public TrainerBase {
  private:
   // Data parallel: which of this process's rows each step of the epoch runs (see data_parallel.h).
   void share_of_steps() {
-    fastmlp::share_of_steps(gather_ ? order_.data() : nullptr, total_, batch_, steps_per_epoch(), opt_.row_offset,
-                            x_.rows, local_order_.data(), step_first_.data());
+    fastmlp::share_of_steps(gather_ ? order_.data() : nullptr, epoch_, opt_.row_offset, x_.rows, local_order_.data(),
+                            step_first_.data());
   }
 
   // One optimizer step in its phases: the gradients of this process's rows of the batch (in one or two
@@ -301,7 +297,7 @@ class Trainer final : public TrainerBase {
   std::vector<LayerRef<T>> layers_;
   Matrix<const T> x_, y_;
   TrainOptions opt_;
-  index_t total_ = 0, batch_ = 0;  // rows of the (global) data set and of a full (global) batch
+  EpochPlan epoch_;  // the (global) data set's steps
   bool gather_ = false, distributed_ = false;
   std::vector<std::int64_t> order_;  // the epoch's (global) order
   std::vector<std::int64_t> local_order_, step_first_;  // data parallel: see share_of_steps
@@ -335,9 +331,8 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   };
   const Count count = part(plan.rows, distributed ? 1 : 0) + transposed + (plan.half > 0 ? part(plan.half, 0) : Count(0));
   // The epoch's order (global when data parallel, with the local rows' order and the steps' bounds).
-  const index_t steps = options.drop_last ? plan.total / plan.batch : (plan.total + plan.batch - 1) / plan.batch;
-  Count orders = plan.gather ? Count(std::uint64_t(plan.total)) : Count(0);
-  if (distributed) orders = orders + Count(plan.gather ? std::uint64_t(n) : 0) + Count(std::uint64_t(steps + 1));
+  Count orders = plan.gather ? Count(std::uint64_t(plan.epoch.rows)) : Count(0);
+  if (distributed) orders = orders + Count(plan.gather ? std::uint64_t(n) : 0) + Count(std::uint64_t(plan.epoch.steps + 1));
   return (Count(item) * count + Count(sizeof(std::int64_t)) * orders).v;
 }
 

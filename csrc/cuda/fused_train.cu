@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "fastmlp/epoch_plan.h"
 #include "fastmlp/parallel.h"
 #include "fused_mlp.cuh"
 
@@ -82,7 +83,7 @@ class FusedTrainer final : public TrainerBase {
   FusedTrainer(std::vector<LayerRef<float>> layers, Matrix<const float> x, Matrix<const float> y,
                const TrainOptions& opt, FusedPlan plan)
       : host_(std::move(layers)), opt_(opt), plan_(plan), n_(x.rows),
-        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, x.rows) : x.rows), x_(to_device(x.data, x.rows * x.cols)),
+        epoch_(epoch_plan(x.rows, opt.batch_size, opt.drop_last)), x_(to_device(x.data, x.rows * x.cols)),
         y_(to_device(y.data, y.rows * y.cols)), acc_(1) {
     net_.layers = int(host_.size());
     net_.width[0] = int(host_.front().in);
@@ -109,19 +110,19 @@ class FusedTrainer final : public TrainerBase {
     // Which buffers the update reads depends on the hyperparameters only, not on the step.
     state_ = state_buffers(opt_.optimizer.kind, step_coefficients<float>(opt_.optimizer, opt_.optimizer.lr, 1),
                            state_ptr_.data());
-    coefs_host_.resize(size_t(steps_per_epoch()));
-    coefs_ = DeviceBuffer<StepCoefficients<float>>(steps_per_epoch());
+    coefs_host_.resize(size_t(epoch_.steps));
+    coefs_ = DeviceBuffer<StepCoefficients<float>>(epoch_.steps);
     fused_allow_shared_memory();
-    const index_t blocks = fused_blocks(batch_, plan_.rows);
+    const index_t blocks = fused_blocks(epoch_.batch, plan_.rows);
     slots_ = DeviceBuffer<float>(blocks * net_.params);
     loss_slots_ = DeviceBuffer<double>(blocks);
-    if (opt_.shuffle && batch_ < n_) {
+    if (opt_.shuffle && epoch_.batch < n_) {
       order_host_.resize(size_t(n_));
       order_ = DeviceBuffer<std::int64_t>(n_);
     }
   }
 
-  index_t steps_per_epoch() const override { return opt_.drop_last ? n_ / batch_ : (n_ + batch_ - 1) / batch_; }
+  index_t steps_per_epoch() const override { return epoch_.steps; }
 
   std::size_t allocated_bytes() const override {
     return sizeof(float) * std::size_t(x_.size() + y_.size() + params_.size() * index_t(1 + state_buffers_.size()) +
@@ -139,7 +140,7 @@ class FusedTrainer final : public TrainerBase {
       permutation(opt_.seed, epoch, order_host_.data(), n_);
       order_.upload(order_host_.data(), n_);
     }
-    const index_t steps = steps_per_epoch(), chunk = steps_per_graph(batch_);
+    const index_t steps = epoch_.steps, chunk = steps_per_graph(epoch_.batch);
     for (index_t s = 0; s < steps; ++s)
       coefs_host_[size_t(s)] = step_coefficients<float>(opt_.optimizer, lr[s], step + 1 + s);
     coefs_.upload(coefs_host_.data(), steps);
@@ -157,7 +158,7 @@ class FusedTrainer final : public TrainerBase {
         throw;
       }
       step += end - begin;
-      seen = std::min(n_, end * batch_);
+      seen = epoch_.first(end);
     }
     double sum = 0.0;
     acc_.download(&sum, 1);  // synchronizes: an execution error of any step surfaces here
@@ -170,7 +171,7 @@ class FusedTrainer final : public TrainerBase {
  private:
   // Step s of every epoch: its rows, its gradient, its update with the coefficients coefs_[s].
   void enqueue_step(index_t s, cudaStream_t stream) {
-    const index_t first = s * batch_, rows = std::min(batch_, n_ - first);
+    const index_t first = epoch_.first(s), rows = epoch_.count(s);
     // The batch mean: the gradient is scaled by 1 / (rows x terms), and the epoch sum gets the batch's
     // mean loss times its rows (as the GEMM path's loss_and_grad).
     const double scale = 1.0 / double(rows * loss_terms_per_row(opt_.loss, host_.back().out));
@@ -207,7 +208,8 @@ class FusedTrainer final : public TrainerBase {
   std::vector<LayerRef<float>> host_;
   TrainOptions opt_;
   FusedPlan plan_;
-  index_t n_, batch_;
+  index_t n_;
+  EpochPlan epoch_;  // the steps of an epoch
   FusedNet net_;
   FusedLoss loss_;
   DeviceBuffer<float> x_, y_, params_, slots_;
@@ -231,19 +233,19 @@ std::unique_ptr<TrainerBase> make_fused_trainer(std::vector<LayerRef<float>> lay
 
 std::size_t fused_trainer_bytes(const std::vector<LayerShape>& layers, index_t n, int state_buffers,
                                 const TrainOptions& options, FusedPlan plan) {
-  const index_t batch = options.batch_size > 0 ? std::min(options.batch_size, n) : n;
+  const EpochPlan epoch = epoch_plan(n, options.batch_size, options.drop_last);
+  const index_t batch = epoch.batch;
   index_t params = 0;
   for (const auto& L : layers) params += L.in * L.out + L.out;
   const index_t blocks = fused_blocks(batch, plan.rows);
   const bool gather = options.shuffle && batch < n;
-  const index_t steps = options.drop_last ? n / batch : (n + batch - 1) / batch;
   // The data set (targets as wide as the outputs), parameters and optimizer state, the slots; the
   // loss slots and the epoch sum; the order when shuffling; each step's optimizer coefficients.
   // (No overflow check: all of it is small next to the data set, which the host already holds.)
   return sizeof(float) * std::size_t(n * (layers.front().in + layers.back().out) + params * (1 + state_buffers) +
                                      blocks * params) +
          sizeof(double) * std::size_t(blocks + 1) + sizeof(std::int64_t) * std::size_t(gather ? n : 0) +
-         sizeof(StepCoefficients<float>) * std::size_t(steps);
+         sizeof(StepCoefficients<float>) * std::size_t(epoch.steps);
 }
 
 }  // namespace cuda

@@ -21,6 +21,7 @@
 #include "fastmlp/checked.h"
 #include "fastmlp/cuda_ops.h"
 #include "fastmlp/data_parallel.h"
+#include "fastmlp/epoch_plan.h"
 #include "fastmlp/parallel.h"
 #include "fused_mlp.cuh"
 #include "kernels.cuh"
@@ -185,9 +186,9 @@ template <class T>
 class Trainer final : public TrainerBase {
  public:
   Trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y, const TrainOptions& opt)
-      : opt_(opt), n_(x.rows), in_(x.cols), out_(y.cols), total_(opt.global_rows > 0 ? opt.global_rows : x.rows),
-        batch_(opt.batch_size > 0 ? std::min(opt.batch_size, total_) : total_),
-        net_(std::move(layers), true), ws_(net_.host, std::max<index_t>(1, std::min(batch_, x.rows))),
+      : opt_(opt), n_(x.rows), in_(x.cols), out_(y.cols),
+        epoch_(epoch_plan(opt.global_rows > 0 ? opt.global_rows : x.rows, opt.batch_size, opt.drop_last)),
+        net_(std::move(layers), true), ws_(net_.host, std::max<index_t>(1, std::min(epoch_.batch, x.rows))),
         x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
     if (opt.loss.class_weight) class_weight_ = to_device(opt.loss.class_weight, net_.host.back().out);
     x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
@@ -198,25 +199,23 @@ class Trainer final : public TrainerBase {
       for (auto& s : net_.ws[l]) w_state_.back().push_back(s.get());
       for (auto& s : net_.bs[l]) b_state_.back().push_back(s.get());
     }
-    gather_ = opt_.shuffle && batch_ < total_;
-    const index_t rows = std::max<index_t>(1, std::min(batch_, n_));  // most rows of a step here
+    gather_ = opt_.shuffle && epoch_.batch < epoch_.rows;
+    const index_t rows = std::max<index_t>(1, std::min(epoch_.batch, n_));  // most rows of a step here
     if (gather_) {
-      order_host_.resize(size_t(total_));
+      order_host_.resize(size_t(epoch_.rows));
       order_ = DeviceBuffer<std::int64_t>(std::max<index_t>(n_, 1));
       xb_ = DeviceBuffer<T>(rows * in_);
       yb_ = DeviceBuffer<T>(rows * out_);
     }
     if (opt_.global_rows > 0) {  // data parallel: the host's share of each step, and the staged gradients
       if (gather_) local_order_host_.resize(size_t(n_));
-      step_first_.resize(size_t(steps_per_epoch() + 1));
+      step_first_.resize(size_t(epoch_.steps + 1));
       for (const auto& L : net_.host) params_ += size_t(L.in * L.out + L.out);
       staged_.resize(params_ + 1);
     }
   }
 
-  index_t steps_per_epoch() const override {
-    return opt_.drop_last ? total_ / batch_ : (total_ + batch_ - 1) / batch_;
-  }
+  index_t steps_per_epoch() const override { return epoch_.steps; }
 
   std::size_t allocated_bytes() const override {
     std::size_t count = x_.size() + y_.size() + xb_.size() + yb_.size() + ws_.grad_a.size() + ws_.grad_b.size();
@@ -237,19 +236,18 @@ class Trainer final : public TrainerBase {
     net_.upload();  // what Python changed since the trainer was made (on_train_begin, between epochs)
     const bool distributed = opt_.global_rows > 0;
     if (gather_) {
-      permutation(opt_.seed, epoch, order_host_.data(), total_);
+      permutation(opt_.seed, epoch, order_host_.data(), epoch_.rows);
       if (!distributed) order_.upload(order_host_.data(), n_);
     }
     if (distributed) {
-      share_of_steps(gather_ ? order_host_.data() : nullptr, total_, batch_, steps_per_epoch(), opt_.row_offset, n_,
-                     local_order_host_.data(), step_first_.data());
+      share_of_steps(gather_ ? order_host_.data() : nullptr, epoch_, opt_.row_offset, n_, local_order_host_.data(),
+                     step_first_.data());
       if (gather_ && n_ > 0) order_.upload(local_order_host_.data(), n_);
     }
     CUDA_CHECK(cudaMemset(acc_.get(), 0, sizeof(double) * 2));
-    const index_t steps = steps_per_epoch();
     index_t seen = 0;
-    for (index_t s = 0; s < steps; ++s) {
-      const index_t begin = s * batch_, batch_rows = std::min(batch_, total_ - begin);
+    for (index_t s = 0; s < epoch_.steps; ++s) {
+      const index_t begin = epoch_.first(s), batch_rows = epoch_.count(s);
       const index_t first = distributed ? step_first_[size_t(s)] : begin;
       const index_t rows = distributed ? step_first_[size_t(s) + 1] - first : batch_rows;
       std::exception_ptr failure;
@@ -401,7 +399,8 @@ class Trainer final : public TrainerBase {
   }
 
   TrainOptions opt_;
-  index_t n_, in_, out_, total_, batch_;
+  index_t n_, in_, out_;
+  EpochPlan epoch_;  // the (global) data set's steps
   DeviceNet<T> net_;
   DeviceWorkspace<T> ws_;
   DeviceBuffer<T> x_, y_, xb_, yb_;
@@ -480,7 +479,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   if (layers.empty() || n < 1) return 0;
   if (const FusedPlan plan = fused_plan(layers, item, options, fused_shared_limit()); plan.fused())
     return fused_trainer_bytes(layers, n, state_buffers, options, plan);
-  const index_t batch_rows = options.batch_size > 0 ? std::min(options.batch_size, n) : n;
+  const index_t batch_rows = epoch_plan(n, options.batch_size, options.drop_last).batch;
   const bool gather = options.shuffle && batch_rows < n;
   // The targets are as wide as the loss lays them out: one column of class labels, one more for a
   // sample weight.

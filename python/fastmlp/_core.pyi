@@ -1,6 +1,6 @@
 # Type stub of the compiled extension fastmlp._core (csrc/bindings/). Private: use fastmlp.ops.
 # device is "cpu", "cuda" or "auto" wherever it appears.
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -68,6 +68,7 @@ def trainer_bytes(
     sizes: Sequence[int], dtype: str, n: int, batch_size: int, shuffle: bool, drop_last: bool, state_buffers: int,
     device: str = "cpu", global_rows: int = 0, activations: Sequence[str] = (), loss: LossArg | None = None,
 ) -> int: ...
+def epoch_steps(n: int, batch_size: int, drop_last: bool) -> int: ...  # batch_size 0: the full batch
 def cuda_gemm_scratch_bytes(dtype: str) -> int: ...
 def cuda_gemm_seconds(n: int, repeats: int) -> float: ...
 def fused_plan(
@@ -80,13 +81,36 @@ def output_bound(
     x_max: float,
 ) -> float: ...
 
+# A trainer's options, checked on construction (the loss against the network and the rows against the
+# data are checked by Trainer). batch_size 0: the full batch; clip 0: none; l2: scikit-learn's alpha;
+# global_rows != 0: data parallel, this process holding rows [row_offset, row_offset + n) and reduce
+# summing the step's flat gradient buffer over all processes in place.
+class TrainOptions:
+    def __init__(
+        self, *, loss: LossArg, optimizer: dict[str, Any], batch_size: int = 0, shuffle: bool = True,
+        drop_last: bool = False, seed: int = 0, clip_grad_norm: float = 0.0, clip_grad_value: float = 0.0,
+        device: str = "cpu", l2: float = 0.0, global_rows: int = 0, row_offset: int = 0,
+        reduce: Callable[[NDArray[Any]], None] | None = None,
+    ) -> None: ...
+    loss: LossArg
+    optimizer: dict[str, Any]
+    batch_size: int
+    shuffle: bool
+    drop_last: bool
+    seed: int
+    clip_grad_norm: float
+    clip_grad_value: float
+    device: str
+    l2: float
+    global_rows: int
+    row_offset: int
+    reduce: Callable[[NDArray[Any]], None] | None
+
 class Trainer:
     def __init__(
         self, weights: list[NDArray[Any]], biases: list[NDArray[Any]], activations: list[str],
         negative_slope: float, w_states: list[list[NDArray[Any]]], b_states: list[list[NDArray[Any]]],
-        x: ArrayLike, y: ArrayLike, loss: LossArg, batch_size: int, shuffle: bool, drop_last: bool, seed: int,
-        optimizer: dict[str, Any], clip_grad_norm: float = 0.0, clip_grad_value: float = 0.0, device: str = "cpu",
-        l2: float = 0.0,
+        x: ArrayLike, y: ArrayLike, options: TrainOptions,
     ) -> None: ...
     def run_epoch(self, epoch: int, lr: NDArray[np.float64], step: int) -> tuple[float, int]: ...
     @property

@@ -1,6 +1,7 @@
 """The stochastic solvers of fastmlp.sklearn's estimators ("adam", "sgd" and fastmlp's others): scikit-
-learn's loop over epochs (its learning-rate schedules, stopping rules, early stopping on a held-out
-split, partial_fit's one epoch), each epoch run by the C++ trainer. A mixin of the estimators' base.
+learn's rules (its learning-rate schedules, stopping rules, early stopping on a held-out split,
+partial_fit's one epoch) as hooks of fastmlp.train's epoch loop, the one MLP.fit runs, each epoch run
+by the C++ trainer. A mixin of the estimators' base.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from . import _core, _sklearn_input as _input, optim as _optim
+from .distributed import SingleProcess
 from .ops import resolve_device
+from .train import EpochHooks, Guard, run_epochs
 
 _SEED_MAX = np.iinfo(np.int32).max
+NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input data may contain large values and "
+                     "need to be preprocessed.")  # scikit-learn's words
 
 
 class StochasticSolver:
-    """fit's loop for the stochastic solvers; the estimator provides the network and its checks."""
+    """fit for the stochastic solvers (train.run_epochs with _SolverHooks); the estimator provides the
+    network and its checks."""
 
     def _make_optimizer(self, lr):
         s = self.solver
@@ -83,47 +89,29 @@ class StochasticSolver:
         optimizer = self._make_optimizer(self._learning_rate)
         state = self._optimizer_state(optimizer)
         seed = int(self._random_state.randint(0, _SEED_MAX))
+        options = _core.TrainOptions(loss=spec, optimizer=optimizer.config(), batch_size=batch,
+                                     shuffle=bool(self.shuffle), drop_last=False, seed=seed,
+                                     device=resolve_device(self.device), l2=float(self.alpha))
         trainer = _core.Trainer(self.coefs_, self.intercepts_, self._activations(), 0.01, state["w"], state["b"],
-                                X_train, targets, spec, batch, bool(self.shuffle), False, seed, optimizer.config(),
-                                0.0, 0.0, resolve_device(self.device), float(self.alpha))
-        steps = trainer.steps_per_epoch
+                                X_train, targets, options)
         self.n_iter_ = 0
-        for _ in range(self.max_iter):
-            rates = np.full(steps, self._learning_rate)
-            epoch = getattr(self, "_epochs_seen", 0)  # a new order every epoch, also across partial_fit calls
-            loss, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
-            self._epochs_seen = epoch + 1
-            self.n_iter_ += 1
-            self.loss_ = float(loss)
-            self.t_ += n
-            self.loss_curve_.append(self.loss_)
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-            if self._no_improvement_count > self.n_iter_no_change:
-                what = "Validation score" if early_stopping else "Training loss"
-                msg = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
-                if self.solver == "sgd" and self.learning_rate == "adaptive" and self._learning_rate > 1e-6:
-                    self._learning_rate /= 5.0
-                    if self.verbose:
-                        print(msg + " Setting learning rate to %f" % self._learning_rate)
-                    self._no_improvement_count = 0
-                else:
-                    if self.verbose:
-                        print(msg + (" Learning rate too small." if self.learning_rate == "adaptive" else "") +
-                              " Stopping.")
-                    break
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                              "optimization hasn't converged yet.", ConvergenceWarning)
+        # fastmlp.train's epoch loop, as MLP.fit runs it: its guard restores usable weights when the fit
+        # diverges (told to stop, not raise: the outcome is scikit-learn's, below) and keeps those of the
+        # last completed step on Ctrl-C; the hooks are scikit-learn's rates and stopping rules.
+        dist = SingleProcess()
+        guard = Guard(self.model_, state, trainer, X_train, dist)
+        hooks = _SolverHooks(self, trainer.steps_per_epoch, n, incremental, (X_val, y_val, sw_val))
+        run_epochs(trainer, guard, hooks, self.max_iter, dist, on_nonfinite="stop")
         if early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
         self._optimizer = _OptimizerView(self.solver, self._learning_rate)
+        if hooks.divergence and not early_stopping:
+            # As scikit-learn ends a fit whose weights went non-finite, but with the guard's weights kept.
+            error = ValueError(NONFINITE_WEIGHTS)
+            if hasattr(error, "add_note"):
+                error.add_note(f"fastmlp: {hooks.divergence}")
+            raise error
 
     def _validation_score(self, X, y, sample_weight):
         """self._score(X, y, sample_weight) (accuracy or R^2, as scikit-learn computes them) without
@@ -166,6 +154,69 @@ class StochasticSolver:
                 self._no_improvement_count = 0
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
+
+
+class _SolverHooks(EpochHooks):
+    """scikit-learn's part of the stochastic solvers' epoch loop (fastmlp.train.run_epochs): one rate for
+    all steps of an epoch, changed between epochs by "invscaling" and "adaptive"; epoch numbers that
+    continue the permutation across partial_fit calls; an epoch's bookkeeping (n_iter_, t_, loss_curve_,
+    validation_scores_, best_loss_, the verbose lines) and scikit-learn's stopping rules."""
+
+    def __init__(self, estimator, steps, rows, incremental, validation):
+        self.est, self.steps, self.rows, self.incremental = estimator, steps, rows, incremental
+        self.validation = validation  # (X_val, y_val, sample_weight_val) of early stopping
+        self.first = getattr(estimator, "_epochs_seen", 0)  # a new order every epoch, also across calls
+        self.divergence = ""  # the guard's reason, when the fit diverged
+
+    def rates(self, epoch):
+        return np.full(self.steps, self.est._learning_rate)
+
+    def order(self, epoch):
+        return self.first + epoch
+
+    def _record(self, epoch, loss):
+        est = self.est
+        est._epochs_seen = self.first + epoch + 1
+        est.n_iter_ += 1
+        est.loss_ = float(loss)
+        est.t_ += self.rows
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+
+    def end_epoch(self, epoch, loss, lr, seconds):
+        est = self.est
+        self._record(epoch, loss)
+        est._update_no_improvement_count(est.early_stopping, *self.validation)
+        if est.solver == "sgd" and est.learning_rate == "invscaling":
+            est._learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if est.early_stopping else "Training loss"
+            msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+            if est.solver == "sgd" and est.learning_rate == "adaptive" and est._learning_rate > 1e-6:
+                est._learning_rate /= 5.0
+                if est.verbose:
+                    print(msg + " Setting learning rate to %f" % est._learning_rate)
+                est._no_improvement_count = 0
+            else:
+                if est.verbose:
+                    print(msg + (" Learning rate too small." if est.learning_rate == "adaptive" else "") + " Stopping.")
+                return True
+        if self.incremental:
+            return True
+        if est.n_iter_ == est.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning)
+        return False
+
+    def diverged(self, epoch, reason, loss):
+        self.divergence = reason
+        if loss is not None:  # the epoch ran: it counts as scikit-learn counts it, scored NaN if validated
+            self._record(epoch, loss)
+            if self.est.early_stopping:
+                self.est.validation_scores_.append(np.nan)
+                if self.est.verbose:
+                    print("Validation score: %f" % np.nan)
 
 
 def _stratify_by(y, test_size):

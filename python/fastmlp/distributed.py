@@ -129,9 +129,42 @@ def read_rows(path, comm=None, *, rank=None, size=None):
     return np.array(data[start:stop])
 
 
+class SingleProcess:
+    """The collectives of a one-process fit, each the obvious local thing: a sum over one process is its
+    input, agreeing raises this process's own error, a broadcast leaves everything as it is, and the
+    trainer needs no per-step reduce. The fit loop (fastmlp.train) talks to a collective whether or not
+    the fit is data parallel; this one costs nothing and changes no value."""
+
+    rank, size = 0, 1
+    pending_interrupt = False  # no other process to tell of a Ctrl-C: it is raised where it happens
+
+    def sum(self, values):
+        return np.array(values, dtype=np.float64)
+
+    def any(self, flag):
+        return bool(flag)
+
+    def weighted_mean(self, value, weight, valid=True):
+        return bool(valid), (value if valid else None)
+
+    def reduce_hook(self):
+        return None
+
+    def broadcast(self, arrays):
+        pass
+
+    def bcast(self, value):
+        return value
+
+    def agree(self, error):
+        if error is not None:
+            raise error
+
+
 class Collective:
     """The collectives one data-parallel fit uses, in one place: all-reduces of small values, the
-    per-step gradient reduce, broadcasts of the parameters, and the agreement on failures."""
+    per-step gradient reduce, broadcasts of the parameters, and the agreement on failures. Each method
+    is the MPI twin of SingleProcess's: every rank calls the same ones in the same order."""
 
     def __init__(self, comm):
         self.MPI = _mpi()
@@ -165,6 +198,12 @@ class Collective:
 
     def any(self, flag):
         return bool(self.sum([1.0 if flag else 0.0])[0] > 0)
+
+    def weighted_mean(self, value, weight, valid=True):
+        """(valid on every rank, the mean of the ranks' values weighted by their weights, or None when
+        some rank's is not valid), in one all-reduce. A rank of weight 0 adds nothing."""
+        bad, total, count = self.sum([0.0 if valid else 1.0, value * weight if valid and weight else 0.0, weight])
+        return (False, None) if bad else (True, total / count)
 
     def reduce_hook(self):
         """The trainer's per-step reduce: an in-place SUM all-reduce of its flat gradient buffer."""

@@ -1,6 +1,6 @@
-"""The checks and conversions of MLP.fit's arguments, one process or data parallel, before the fit loop
-(fastmlp.train.run_fit) runs: a mixin of MLP, kept apart because it is most of fit's code and none of
-the network's."""
+"""The checks and conversions of MLP.fit's arguments, one process or data parallel, before the fit
+(fastmlp.train.run_fit, over the fit's collective) runs: a mixin of MLP, kept apart because it is most
+of fit's code and none of the network's."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import os
 
 import numpy as np
 
+from . import _core
 from ._args import check_bool, check_int
 from .callbacks import check_callbacks
+from .distributed import SingleProcess
 from .losses import CLASSIFICATION_LOSSES, check_loss
 from .memory import max_batch_size
 from .optim import SGD, Optimizer, from_config, is_number
@@ -157,7 +159,7 @@ class FitChecks:
             scaled = scale_lr(optimizer.lr, base_batch_size, batch, lr_scaling)
             k = scaled / optimizer.lr
             optimizer = from_config({**optimizer.config(), "lr": scaled})
-            steps = n // batch if drop_last else -(-n // batch)
+            steps = _core.epoch_steps(n, batch, drop_last)
             warm = 5 if warmup_epochs is None else int(warmup_epochs)
             if warm < 0:
                 raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
@@ -175,7 +177,8 @@ class FitChecks:
                            shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
                            verbose=verbose if dist is None or dist.rank == 0 else 0, drop_last=bool(drop_last),
                            on_nonfinite=on_nonfinite, schedule=schedule, clip_grad_norm=clip[0],
-                           clip_grad_value=clip[1], callbacks=callbacks, dist=dist, rows=rows)
+                           clip_grad_value=clip[1], callbacks=callbacks,
+                           dist=SingleProcess() if dist is None else dist, rows=(n, 0) if dist is None else rows)
             self._record_fit(hist)
             return hist
 

@@ -45,7 +45,7 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
 
 from . import _core, _sklearn_input as _input
 from ._lbfgs import Objective
-from ._sklearn_sgd import _SEED_MAX, StochasticSolver
+from ._sklearn_sgd import _SEED_MAX, NONFINITE_WEIGHTS, StochasticSolver
 from .data import as_array
 from .model import MLP
 from .ops import resolve_device
@@ -210,8 +210,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         else:
             self._fit_lbfgs(X, y, sample_weight)
         if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
-            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large values "
-                             "and need to be preprocessed.")
+            raise ValueError(NONFINITE_WEIGHTS)
         return self
 
     def _initialize(self, y, layer_units, dtype):

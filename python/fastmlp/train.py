@@ -1,6 +1,7 @@
-"""The fit loop around the C++ epoch: Python is entered once per epoch to record the loss, run the
-validation pass, call the callbacks, report progress and check for divergence; every step of the epoch
-runs in C++."""
+"""The one fit loop around the C++ epoch (run_epochs), for MLP.fit (run_fit) and the estimators'
+stochastic solvers (fastmlp._sklearn_sgd): Python is entered once per epoch to check for divergence
+and to call the fit's hooks (the rates, the validation pass, the History, the callbacks, the progress,
+or scikit-learn's stopping rules); every step of the epoch runs in C++."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class History:
 
 
 def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
-             drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=(), dist=None, rows=None):
+             drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=(), dist, rows):
     """The body of MLP.fit (arguments already validated and converted by it; verbose is 0, 1 or 2 and
     callbacks a checked list, see fastmlp.callbacks).
 
@@ -46,23 +47,26 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
     whose outputs on the training data are finite, or with exactly the weights it had before the fit;
     the error says which.
 
-    dist (fastmlp.distributed.Collective) and rows = (global rows, this rank's first row): a data-parallel
-    fit, in which every decision below is taken on values all ranks share."""
+    dist: the fit's collective (fastmlp.distributed.SingleProcess, or Collective for a data-parallel fit)
+    and rows = (global rows, this rank's first row): every decision below is taken on values all ranks
+    share, and every rank makes the same collective calls in the same order."""
+    total, offset = rows
+    global_rows = total if dist.size > 1 else 0  # the trainer's data-parallel mode: 0 is one process
     state = model._optimizer_state_for(optimizer)
-    total, offset = (x.shape[0], 0) if dist is None else rows
-    if dist is not None:  # every rank starts from rank 0's weights and optimizer state
-        dist.broadcast(model.weights + model.biases + [a for bufs in state["w"] + state["b"] for a in bufs])
-        state["step"] = dist.bcast(state["step"])
+    # Every rank starts from rank 0's weights and optimizer state.
+    dist.broadcast(model.weights + model.biases + [a for bufs in state["w"] + state["b"] for a in bufs])
+    state["step"] = dist.bcast(state["step"])
     # A batch larger than the data set is the whole set (fit has refused it with drop_last).
     batch = 0 if batch_size is None else min(batch_size, total)
     error, trainer = None, None
     try:
-        check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last, total if dist else 0)
+        check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last, global_rows)
+        options = _core.TrainOptions(loss=loss, optimizer=optimizer.config(), batch_size=batch, shuffle=shuffle,
+                                     drop_last=drop_last, seed=seed, clip_grad_norm=clip_grad_norm,
+                                     clip_grad_value=clip_grad_value, device=model.device,
+                                     global_rows=global_rows, row_offset=offset, reduce=dist.reduce_hook())
         trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                state["w"], state["b"], x, y, loss, batch,
-                                shuffle, drop_last, seed, optimizer.config(), clip_grad_norm, clip_grad_value,
-                                model.device, global_rows=total if dist else 0, row_offset=offset,
-                                reduce=dist.reduce_hook() if dist else None)
+                                state["w"], state["b"], x, y, options)
     except MemoryError as e:
         need = training_bytes(model, batch or total, n_samples=x.shape[0], optimizer=optimizer,
                               shuffle=shuffle, drop_last=drop_last)
@@ -72,159 +76,218 @@ def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, 
         error.__cause__ = e
     except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
         error = e
-    if dist is not None:
-        dist.agree(error)
-    elif error is not None:
-        raise error
+    dist.agree(error)  # raises this rank's error, or names the ranks that failed
     steps = trainer.steps_per_epoch
     hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps,
                     "samples": total, "loss": loss, "optimizer": repr(optimizer), "path": trainer.path})
     hist.history["lr"] = []
     if validation_data is not None:
         hist.history["val_loss"] = []
-    guard = _Guard(model, state, trainer, x, dist)
-    model.stop_training = False
-    logs = {}
-    diverged = False
-    progress = _Progress(verbose, epochs)
+    guard = Guard(model, state, trainer, x, dist)
+    hooks = _FitHooks(model, hist, optimizer, schedule, steps, epochs, validation_data, loss, callbacks,
+                      _Progress(verbose, epochs), x.shape[0], dist)
+    run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite)
+    for cb in callbacks:
+        if callable(getattr(cb, "on_train_end", None)):
+            cb.on_train_end(dict(hooks.logs))
+    return hist
+
+
+class EpochHooks:
+    """What a fit plugs into run_epochs: MLP.fit's (_FitHooks: schedule, validation, History,
+    callbacks, progress) or an estimator's (scikit-learn's rates and stopping rules). Each default
+    does nothing."""
+
+    def begin(self):
+        """Before the first epoch, inside the loop's guard (an error here settles the weights too)."""
+
+    def rates(self, epoch):
+        """The learning rate of every step of this fit's epoch `epoch` (float64, steps_per_epoch)."""
+        raise NotImplementedError
+
+    def order(self, epoch):
+        """The epoch number the trainer draws its permutation of the rows for."""
+        return epoch
+
+    def check(self, epoch, loss):
+        """After an epoch whose loss and weights are finite: '' or what else became non-finite."""
+        return ""
+
+    def end_epoch(self, epoch, loss, lr, seconds):
+        """After a finite epoch (lr: its first step's rate): True stops the fit here."""
+        return False
+
+    def diverged(self, epoch, reason, loss):
+        """The guard has restored usable weights (reason says which). loss: the epoch's loss when an
+        epoch's run diverged, None when the weights were found non-finite between or after epochs."""
+
+    def close(self):
+        """Last, whatever happened."""
+
+
+def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
+    """The epoch loop of every fit: MLP.fit's (run_fit) and the estimators' stochastic solvers'. Each
+    epoch runs in C++; between epochs the guard checks for divergence (restoring usable weights, then
+    raising DivergenceError, or returning when on_nonfinite="stop") and the hooks decide the rates, the
+    order and whether to stop. Whatever ends the fit early (Ctrl-C, an error in a hook or the trainer),
+    the weights are settled first: those of the last completed step when their outputs on the training
+    data are finite, else restored; a note on the exception says which. dist: the fit's collective."""
+    state = guard.state
     try:
-        error = None
-        try:
-            for cb in callbacks:
-                if callable(getattr(cb, "set_model", None)):
-                    cb.set_model(model)
-            for cb in callbacks:
-                if callable(getattr(cb, "on_train_begin", None)):
-                    cb.on_train_begin({})
-        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
-            if dist is None:
-                raise
-            error = e
-        if dist is not None:
-            dist.agree(error)
-        # on_epoch_end is looked up once, here, after on_train_begin has run; each epoch calls only the
-        # callbacks that have one. set_model, on_train_begin and on_train_end are looked up when called.
-        epoch_end = [(cb, cb.on_epoch_end) for cb in callbacks if callable(getattr(cb, "on_epoch_end", None))]
+        hooks.begin()
+        diverged, last = False, 0  # last: the last epoch that ended (0 before any)
         for epoch in range(epochs):
-            if schedule is None:
-                rates = np.full(steps, optimizer.lr)
-            else:
-                rates = schedule.rates(optimizer.lr, epoch, steps, epoch * steps)
+            rates = hooks.rates(epoch)
             if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
                 raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch {epoch + 1}: "
                                  f"{rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
             lr = float(rates[0])
-            if dist is not None:
-                dist.agree(None)  # a Ctrl-C since the last agreement stops every rank here
+            dist.agree(None)  # data parallel: a Ctrl-C since the last agreement stops every rank here
             bad = guard.epoch_start(epoch)  # non-finite values written between epochs (e.g. by a callback)
             if bad:
                 diverged = True
-                _diverged(guard, hist, on_nonfinite, bad, epoch)
+                _diverged(guard, hooks, on_nonfinite, bad, epoch)
                 break
             start = time.perf_counter()
             guard.in_epoch = True
-            value, state["step"] = trainer.run_epoch(epoch, rates, state["step"])
+            _, state["step"] = trainer.run_epoch(hooks.order(epoch), rates, state["step"])
             guard.in_epoch = False
             elapsed = time.perf_counter() - start
-            if dist is not None:  # the epoch's loss over every rank's rows
-                loss_sum, seen = dist.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
-                value = loss_sum / seen if seen else 0.0
-            bad = guard.nonfinite(value)
-            if not bad and validation_data is not None:
-                val_loss, bad = _validation_loss(model, validation_data, loss, dist)
+            # The epoch's loss over every rank's rows (one process: the trainer's own division again).
+            loss_sum, seen = dist.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
+            value = loss_sum / seen if seen else 0.0
+            bad = guard.nonfinite(value) or hooks.check(epoch, value)
             if bad:
                 diverged = True
-                _diverged(guard, hist, on_nonfinite, f"{bad} in epoch {epoch + 1} (lr={lr:g})", epoch)
+                _diverged(guard, hooks, on_nonfinite, f"{bad} in epoch {epoch + 1} (lr={lr:g})", epoch, value)
                 break
-            hist.epoch.append(epoch)
-            hist.history["loss"].append(float(value))
-            hist.history["lr"].append(lr)
-            if validation_data is not None:
-                hist.history["val_loss"].append(val_loss)
-            logs = {k: v[-1] for k, v in hist.history.items()}
-            if schedule is not None:
-                schedule.end_epoch(dict(logs))
-            stopper = None
-            cb_logs = dict(logs)  # shared by this epoch's callbacks: one may add values for those after it
-            error = None
-            try:
-                for cb, hook in epoch_end:
-                    result = hook(epoch, cb_logs)
-                    if stopper is None and (result is True or (isinstance(result, np.bool_) and result)
-                                            or model.stop_training):
-                        stopper = cb
-                        model.stop_training = True
-            except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
-                if dist is None:
-                    raise
-                error = e
-            if dist is not None:  # a callback's error, or its stop, on any rank is every rank's
-                dist.agree(error)
-                if dist.any(model.stop_training) and not model.stop_training:
-                    model.stop_training = True
-                    stopper = _OtherRank()
-            progress.epoch_end(epoch, logs, x.shape[0] / max(elapsed, 1e-12), last=model.stop_training)
-            if model.stop_training:
-                if epoch < epochs - 1:  # a stop requested after the last epoch ends nothing early
-                    hist.stopped_reason, hist.stopped_epoch = _stop_reason(stopper, epoch), epoch
-                    hist.stopped_by = stopper
+            last = epoch
+            if hooks.end_epoch(epoch, value, lr, elapsed):
                 break
         if not diverged:
             # The last step's weights were never run forward: check them on the training data, and
             # what a callback may have left after the last epoch.
             bad = guard.final()
             if bad:
-                last = hist.epoch[-1] if hist.epoch else 0
-                _diverged(guard, hist, on_nonfinite, f"{bad} after epoch {last + 1}", last)
-        if dist is not None:
-            dist.agree(None)
+                _diverged(guard, hooks, on_nonfinite, f"{bad} after epoch {last + 1}", last)
+        dist.agree(None)
     except DivergenceError:
         raise
-    except BaseException as e:  # Ctrl-C, an error in a callback or in the trainer: settle the weights first
+    except BaseException as e:  # Ctrl-C, an error in a hook or in the trainer: settle the weights first
         note = guard.settle()
         error = e
-        if dist is not None and dist.pending_interrupt:  # this rank's Ctrl-C stopped every rank
+        if dist.pending_interrupt:  # data parallel: this rank's Ctrl-C stopped every rank
             dist.pending_interrupt = False
             error = KeyboardInterrupt("Ctrl-C on this rank stopped the data-parallel fit")
         if hasattr(error, "add_note"):
             error.add_note(f"fastmlp: {note}")
         raise error
     finally:
-        progress.close()
-    for cb in callbacks:
-        if callable(getattr(cb, "on_train_end", None)):
-            cb.on_train_end(dict(logs))
-    return hist
+        hooks.close()
 
 
-def _diverged(guard, hist, on_nonfinite, what, epoch):
+def _diverged(guard, hooks, on_nonfinite, what, epoch, loss=None):
     """Restore weights that give finite outputs (or the pre-fit ones), then raise or record the stop."""
     restored = guard.restore()
     hint = "" if "callback" in what else " The learning rate is probably too large: try a smaller one."
     reason = f"{what}; {restored}.{hint}"
-    hist.stopped_reason, hist.stopped_epoch, hist.stopped_by = reason, epoch, None
+    hooks.diverged(epoch, reason, loss)
     if on_nonfinite == "raise":
         raise DivergenceError(reason)
 
 
-def _validation_loss(model, validation_data, loss, dist=None):
-    """(val_loss, '') or (None, what went non-finite). Data parallel: over every rank's validation rows."""
+class _FitHooks(EpochHooks):
+    """MLP.fit's part of the epoch loop: the schedule's rates, the validation pass, the History, the
+    callbacks and the progress report. The callbacks' hooks are looked up once, in begin(); per epoch
+    only the ones that exist are called."""
+
+    def __init__(self, model, hist, optimizer, schedule, steps, epochs, validation_data, loss, callbacks, progress,
+                 rows, dist):
+        self.model, self.hist, self.optimizer, self.schedule = model, hist, optimizer, schedule
+        self.steps, self.epochs, self.validation_data, self.loss = steps, epochs, validation_data, loss
+        self.callbacks, self.progress, self.rows, self.dist = callbacks, progress, rows, dist
+        self.logs, self.val_loss, self.epoch_end_hooks = {}, None, []
+        model.stop_training = False
+
+    def begin(self):
+        error = None
+        try:
+            for cb in self.callbacks:
+                if callable(getattr(cb, "set_model", None)):
+                    cb.set_model(self.model)
+            for cb in self.callbacks:
+                if callable(getattr(cb, "on_train_begin", None)):
+                    cb.on_train_begin({})
+        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+            error = e
+        self.dist.agree(error)
+        self.epoch_end_hooks = [(cb, cb.on_epoch_end) for cb in self.callbacks
+                                if callable(getattr(cb, "on_epoch_end", None))]
+
+    def rates(self, epoch):
+        if self.schedule is None:
+            return np.full(self.steps, self.optimizer.lr)
+        return self.schedule.rates(self.optimizer.lr, epoch, self.steps, epoch * self.steps)
+
+    def check(self, epoch, loss):
+        if self.validation_data is None:
+            return ""
+        self.val_loss, bad = _validation_loss(self.model, self.validation_data, self.loss, self.dist)
+        return bad
+
+    def end_epoch(self, epoch, loss, lr, seconds):
+        model, hist, dist = self.model, self.hist, self.dist
+        hist.epoch.append(epoch)
+        hist.history["loss"].append(float(loss))
+        hist.history["lr"].append(lr)
+        if self.validation_data is not None:
+            hist.history["val_loss"].append(self.val_loss)
+        logs = self.logs = {k: v[-1] for k, v in hist.history.items()}
+        if self.schedule is not None:
+            self.schedule.end_epoch(dict(logs))
+        stopper = None
+        cb_logs = dict(logs)  # shared by this epoch's callbacks: one may add values for those after it
+        error = None
+        try:
+            for cb, hook in self.epoch_end_hooks:
+                result = hook(epoch, cb_logs)
+                if stopper is None and (result is True or (isinstance(result, np.bool_) and result)
+                                        or model.stop_training):
+                    stopper = cb
+                    model.stop_training = True
+        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+            error = e
+        dist.agree(error)  # a callback's error, or its stop, on any rank is every rank's
+        if dist.any(model.stop_training) and not model.stop_training:
+            model.stop_training = True
+            stopper = _OtherRank()
+        self.progress.epoch_end(epoch, logs, self.rows / max(seconds, 1e-12), last=model.stop_training)
+        if model.stop_training:
+            if epoch < self.epochs - 1:  # a stop requested after the last epoch ends nothing early
+                hist.stopped_reason, hist.stopped_epoch = _stop_reason(stopper, epoch), epoch
+                hist.stopped_by = stopper
+            return True
+        return False
+
+    def diverged(self, epoch, reason, loss):
+        self.hist.stopped_reason, self.hist.stopped_epoch, self.hist.stopped_by = reason, epoch, None
+
+    def close(self):
+        self.progress.close()
+
+
+def _validation_loss(model, validation_data, loss, dist):
+    """(val_loss, '') or (None, what went non-finite). Data parallel: over every rank's validation rows
+    (each rank's mean, weighted by its rows)."""
     # As evaluate: the network's own units (standardized, when the model standardizes).
     # fit laid the targets out for the loss (fastmlp.targets), in the network's units already.
     pred = model._forward(model._net_x(validation_data[0]))
-    target = validation_data[1]
-    finite = bool(np.isfinite(pred).all())
-    if dist is None:
-        if not finite:
-            return None, f"the predictions on the validation data became {_kind(pred)}"
-        value = _core.loss(loss, pred, target, "mean", model.device)
-    else:  # each rank's mean, weighted by its rows
-        rows = pred.shape[0]
-        local = _core.loss(loss, pred, target, "mean", model.device) * rows if finite and rows else 0.0
-        bad, total, count = dist.sum([0.0 if finite else 1.0, local, rows])
-        if bad:
-            return None, "the predictions on the validation data became non-finite"
-        value = total / count
+    finite, rows = bool(np.isfinite(pred).all()), pred.shape[0]
+    value = _core.loss(loss, pred, validation_data[1], "mean", model.device) if finite and rows else 0.0
+    agreed, value = dist.weighted_mean(value, rows, finite)
+    if not agreed:
+        kind = _kind(pred) if not finite else "non-finite on another rank"
+        return None, f"the predictions on the validation data became {kind}"
     if not np.isfinite(value):
         return None, f"the validation loss became {value}"
     return value, ""
@@ -240,12 +303,12 @@ def _kind(a):
     return "NaN" if np.isnan(a).any() else "Inf"
 
 
-class _Guard:
+class Guard:
     """What fit needs to keep its promise about the weights it leaves: a copy of the weights and
     optimizer state from before the fit, one from the start of the current epoch (the last finite
     epoch's), and the checks that decide which of them to restore."""
 
-    def __init__(self, model, state, trainer, x, dist=None):
+    def __init__(self, model, state, trainer, x, dist):
         self.model, self.state, self.trainer, self.x, self.dist = model, state, trainer, x, dist
         self.initial = self._snapshot()
         self.good, self.good_epoch = self.initial, None  # None: the weights from before this fit
@@ -280,7 +343,7 @@ class _Guard:
     def _agreed(self, bad):
         """This rank's finding, or (data parallel) another rank's: weights a callback changed on one rank
         only must stop every rank."""
-        if self.dist is not None and self.dist.any(bool(bad)) and not bad:
+        if self.dist.any(bool(bad)) and not bad:
             return "the weights became non-finite on another rank"
         return bad
 
@@ -305,8 +368,7 @@ class _Guard:
         """Whether the model's outputs on the training data are finite: a bound from the weights first
         (cheap), the forward pass itself only when the bound cannot rule out an overflow. Data parallel:
         on every rank's rows (all ranks answer the same). checked: the weights are known finite."""
-        ok = self._outputs_finite_here(checked)
-        return ok if self.dist is None else not self.dist.any(not ok)
+        return not self.dist.any(not self._outputs_finite_here(checked))
 
     def _outputs_finite_here(self, checked):
         m = self.model

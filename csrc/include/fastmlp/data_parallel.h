@@ -6,29 +6,30 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "fastmlp/epoch_plan.h"
 #include "fastmlp/tensor.h"
 
 namespace fastmlp {
 
 // Step s runs local rows local_order[step_first[s] .. step_first[s + 1]) when `order` (the epoch's
-// global order, `total` entries) is given, else the contiguous local rows step_first[s] ..
-// step_first[s + 1] (without shuffling a batch is a range of global rows). step_first has steps + 1
-// entries, local_order (when order is given) n.
-inline void share_of_steps(const std::int64_t* order, index_t total, index_t batch, index_t steps, index_t lo,
-                           index_t n, std::int64_t* local_order, std::int64_t* step_first) {
+// global order, plan.rows entries) is given, else the contiguous local rows step_first[s] ..
+// step_first[s + 1] (without shuffling a batch is a range of global rows). step_first has
+// plan.steps + 1 entries, local_order (when order is given) n.
+inline void share_of_steps(const std::int64_t* order, const EpochPlan& plan, index_t lo, index_t n,
+                           std::int64_t* local_order, std::int64_t* step_first) {
   if (order == nullptr) {
-    for (index_t s = 0; s <= steps; ++s) step_first[s] = std::clamp<index_t>(std::min(s * batch, total) - lo, 0, n);
+    for (index_t s = 0; s <= plan.steps; ++s) step_first[s] = std::clamp<index_t>(plan.first(s) - lo, 0, n);
     return;
   }
   index_t count = 0;
-  for (index_t s = 0; s < steps; ++s) {
+  for (index_t s = 0; s < plan.steps; ++s) {
     step_first[s] = count;
-    for (index_t pos = s * batch, end = std::min(total, pos + batch); pos < end; ++pos) {
+    for (index_t pos = plan.first(s), end = pos + plan.count(s); pos < end; ++pos) {
       const std::int64_t g = order[pos];
       if (g >= lo && g < lo + n) local_order[count++] = g - lo;
     }
   }
-  step_first[steps] = count;
+  step_first[plan.steps] = count;
 }
 
 }  // namespace fastmlp

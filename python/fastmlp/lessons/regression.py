@@ -136,7 +136,7 @@ def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epoch
             hist = model.fit(x, y, optimizer=optim.SGD(lr=base_lr), batch_size=b, epochs=epochs, seed=seed,
                              on_nonfinite="stop", callbacks=[clock], **kw)
             losses = np.array(hist.history["loss"])
-            steps_per_epoch = -(-n // size)
+            steps_per_epoch = hist.params["steps"]
             runs[(b, scaled)] = {
                 "lr": scale_lr(base_lr, base_batch, size, "linear") if scaled else base_lr,
                 "loss": losses, "time": np.array(clock.times[:len(losses)]),
