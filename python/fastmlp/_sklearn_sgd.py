@@ -32,7 +32,11 @@ class StochasticSolver:
                                 weight_decay=self.weight_decay)
         if s == "rmsprop":
             return _optim.RMSprop(lr=lr, momentum=self.momentum, eps=self.epsilon, weight_decay=self.weight_decay)
-        return _optim.Adagrad(lr=lr, eps=self.epsilon, weight_decay=self.weight_decay)
+        if s == "adagrad":
+            return _optim.Adagrad(lr=lr, eps=self.epsilon, weight_decay=self.weight_decay)
+        # Never another optimizer in its place: a name the kernels know but this factory does not is a bug.
+        raise ValueError(f"solver {s!r} has no optimizer here; expected 'lbfgs' or one of: "
+                         f"{', '.join(_core.names['optimizer'])}")
 
     def _optimizer_state(self, optimizer):
         """The optimizer's buffers: kept from the last call when it continues training (partial_fit) with
