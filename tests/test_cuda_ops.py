@@ -213,7 +213,7 @@ def test_cuda_optimizer_update_matches_cpu_and_reference(opt, size, dtype, asser
         ops.optimizer_update(opt, gpu_p, g, gpu_s, step, device="cuda")
         ops.optimizer_update(opt, cpu_p, g, cpu_s, step)
         ref_p, ref_s = reference.optimizer_step(opt.config(), ref_p, g, ref_s, step, opt.lr)
-    # The same per-element arithmetic (fastmlp/optim_step.h) on both, with coefficients computed on
+    # The same per-element arithmetic (fastmlp/optimizers/<name>.h) on both, with coefficients computed on
     # the host, no FMA contraction (optim.cu is built with --fmad=false) and IEEE-rounded sqrt and
     # division on both: the same bits.
     assert gpu_p.tobytes() == cpu_p.tobytes(), f"param differs from the CPU's by {np.abs(gpu_p - cpu_p).max():.3e}"
