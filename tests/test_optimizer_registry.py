@@ -91,3 +91,22 @@ def test_ops_check_an_lr_against_the_same_table(assert_bitwise, call, lr, exc):
 def test_optimizer_update_checks_its_step(step, exc):
     with pytest.raises(exc, match="step"):
         ops.optimizer_update(optim.Adam(), np.ones(2), np.ones(2), [np.zeros(2), np.zeros(2)], step)
+
+
+# ---- the estimators and the CLI read the registry ---------------------------------------------------------
+def test_the_estimators_offer_every_registered_optimizer():
+    sklearn = pytest.importorskip("sklearn")  # noqa: F841
+    from fastmlp.sklearn import _STOCHASTIC, MLPRegressor
+    assert list(_STOCHASTIC) == REGISTRY
+    for solver in REGISTRY:
+        MLPRegressor(solver=solver)._validate_params()  # scikit-learn's own check of the solver's name
+
+
+def test_the_cli_offers_every_registered_optimizer():
+    """fastmlp train --help lists them, and --momentum names those that take it."""
+    from fastmlp import cli
+    subcommands = next(a for a in cli.build_parser()._actions if a.choices and "train" in a.choices)
+    text = " ".join(subcommands.choices["train"].format_help().split())
+    assert ", ".join(REGISTRY) in text, text
+    with_momentum = [n for n in REGISTRY if "momentum" in OPTIMIZERS[n].hyperparameters]
+    assert cli._with_momentum() in text and all(n in cli._with_momentum() for n in with_momentum)

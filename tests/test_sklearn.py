@@ -331,10 +331,11 @@ def test_bad_parameters_fail_in_fit_not_init(problem, params, match):
 
 
 @needs_sklearn
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop", "adagrad", "lbfgs"])
+@pytest.mark.parametrize("optimizer", [*_core.names["optimizer"], "lbfgs"])
 def test_every_optimizer(problem, optimizer):
     x, y, _, _ = problem
-    est = fast(max_iter=3, solver=optimizer, momentum=0.5 if optimizer in ("sgd", "rmsprop") else 0.0,
+    takes_momentum = "momentum" in _core.optimizer_hyperparameters.get(optimizer, [])
+    est = fast(max_iter=3, solver=optimizer, momentum=0.5 if takes_momentum else 0.0,
                learning_rate_init=1e-3, weight_decay=1e-4).fit(x, y)
     assert est.solver == optimizer
     assert np.isfinite(est.loss_)
