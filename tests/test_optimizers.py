@@ -1,7 +1,7 @@
-"""Adam, AdamW, RMSprop, Adagrad (and SGD's variants) everywhere they run: the in-place
-ops.optimizer_update kernel against reference.optimizer_step and against torch.optim, every optimizer
-through MLP.fit against reference.train_epoch, convergence on the women regression, optimizer state
-across fit calls and through save/load, and gradient clipping. Hyperparameter validation:
+"""Every optimizer and its variants everywhere they run: the in-place ops.optimizer_update kernel
+against reference.optimizer_step, every optimizer through MLP.fit against reference.train_epoch,
+convergence on the women regression, optimizer state across fit calls and through save/load, and
+gradient clipping. Against torch.optim: tests/test_optimizers_torch.py; hyperparameter validation:
 tests/test_optimizer_constraints.py."""
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")
 SHAPES = [pytest.param((1,), id="1"), pytest.param((17,), id="17"), pytest.param((3, 129), id="3x129")]
 KERNEL_STEPS = 60
 
-# Every optimizer with its interesting variants (ids name them). The same table drives the kernel tests
-# against the reference and against torch.optim.
+# Every optimizer with its interesting variants (ids name them): the kernel tests against the reference.
 KERNEL_CASES = [
     pytest.param(SGD, {"lr": 0.05}, id="sgd-plain"),
     pytest.param(SGD, {"lr": 0.05, "weight_decay": 0.02}, id="sgd-wd"),
@@ -67,10 +66,6 @@ FIT_CASES = [
     pytest.param(Adagrad, {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 0.01, "initial_accumulator_value": 0.1,
                            "eps": 1e-8}, id="adagrad"),
 ]
-
-# The hyperparameter names in fastmlp's config() and torch.optim's keyword arguments are the same.
-TORCH_CLASS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
-
 
 def _rel_close(assert_close, got, want, what, rel=1e-10, dtype=np.float64):
     """Relative error below `rel`, measured against the array's largest value (normwise)."""
@@ -258,36 +253,7 @@ def test_optimizer_update_checks_state(assert_bitwise, make_state, exc, word):
     assert_bitwise(p, np.ones(4), "param after a rejected state")
 
 
-# ---- against torch.optim -------------------------------------------------------------------------------
-def _torch_state_buffer(torch_state, name):
-    return torch_state[name].detach().numpy()
-
-
-@pytest.mark.parametrize("shape", [pytest.param((17,), id="17"), pytest.param((3, 129), id="3x129")])
-@pytest.mark.parametrize("cls, kwargs", KERNEL_CASES)
-def test_optimizer_update_matches_torch(rng, assert_close, cls, kwargs, shape):
-    torch = pytest.importorskip("torch")
-    opt = cls(**kwargs)
-    cfg = opt.config()
-    name = cfg.pop("name")
-    if "betas" in cfg:
-        cfg["betas"] = tuple(cfg["betas"])
-    p = rng.standard_normal(shape)
-    tp = torch.tensor(p.copy(), dtype=torch.float64, requires_grad=True)
-    topt = getattr(torch.optim, TORCH_CLASS[name])([tp], **cfg)
-    state = _fresh_state(opt, shape, np.float64)
-    for step in range(1, KERNEL_STEPS + 1):
-        g = rng.standard_normal(shape) * (1.0 + step % 3)
-        ops.optimizer_update(opt, p, g, state, step)
-        tp.grad = torch.tensor(g, dtype=torch.float64)
-        topt.step()
-    _rel_close(assert_close, p, tp.detach().numpy(), f"{opt!r} vs torch.optim after {KERNEL_STEPS} steps")
-    tstate = topt.state[tp]
-    for buf_name, got in zip(opt.state_names(), state):
-        assert buf_name in tstate, f"torch keeps no {buf_name!r} (has {sorted(tstate)})"
-        _rel_close(assert_close, got, _torch_state_buffer(tstate, buf_name), f"{opt!r} state {buf_name!r} vs torch")
-    if "step" in tstate:  # torch's SGD keeps no step count
-        assert int(tstate["step"]) == KERNEL_STEPS
+# ---- against torch.optim: tests/test_optimizers_torch.py (200 steps, float32 and float64) ------------------
 
 
 # ---- every optimizer through MLP.fit vs reference.train_epoch ------------------------------------------
