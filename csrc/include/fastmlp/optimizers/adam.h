@@ -50,7 +50,7 @@ struct Adam {
   }
 
   template <class T>
-  FASTMLP_HD static void update(const Coefficients<T>& c, T& p, T grad, const StateBuffers<T>& s, index_t i) {
+  static FASTMLP_HD void update(const Coefficients<T>& c, T& p, T grad, const StateBuffers<T>& s, index_t i) {
     using std::sqrt;  // the T overload: float32 stays float32 on the host too
     T& m = s.at[0][i];
     T& v = s.at[1][i];

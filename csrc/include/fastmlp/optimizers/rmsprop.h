@@ -45,7 +45,7 @@ struct RMSprop {
   }
 
   template <class T>
-  FASTMLP_HD static void update(const Coefficients<T>& c, T& p, T grad, const StateBuffers<T>& s, index_t i) {
+  static FASTMLP_HD void update(const Coefficients<T>& c, T& p, T grad, const StateBuffers<T>& s, index_t i) {
     using std::sqrt;  // the T overload: float32 stays float32 on the host too
     const T g = grad + c.wd * p;
     T& sq = s.at[0][i];

@@ -43,7 +43,7 @@ struct Sgd {
   }
 
   template <class T>
-  FASTMLP_HD static void update(const Coefficients<T>& c, T& p, T grad, const StateBuffers<T>& s, index_t i) {
+  static FASTMLP_HD void update(const Coefficients<T>& c, T& p, T grad, const StateBuffers<T>& s, index_t i) {
     if (c.plain) {  // a bare axpy that the CPU loop vectorizes; grad + 0 p would turn a -0 gradient to +0
       p -= c.lr * grad;
       return;
