@@ -195,6 +195,8 @@ OPTIMIZERS = [
     fastmlp.optim.RMSprop(lr=1e-3),
     fastmlp.optim.RMSprop(lr=1e-3, momentum=0.5, centered=True, weight_decay=1e-2),
     fastmlp.optim.Adagrad(lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
+    fastmlp.optim.NAdam(lr=1e-2, weight_decay=1e-3),
+    fastmlp.optim.NAdam(lr=1e-2, momentum_decay=1e-2, weight_decay=1e-2, decoupled_weight_decay=True),
 ]
 
 

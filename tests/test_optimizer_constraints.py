@@ -34,6 +34,7 @@ BAD_NUMBERS = {
     "alpha": (-0.1, 1.01, NAN),
     "lr_decay": (-0.01, NAN),
     "initial_accumulator_value": (-0.1, NAN, INF),
+    "momentum_decay": (-1e-3, NAN, INF),
 }
 
 BAD_VALUES = (

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fastmlp import ops, reference
-from fastmlp.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, RMSprop
+from fastmlp.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, NAdam, RMSprop
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 TORCH_STEPS = 200
@@ -38,6 +38,10 @@ TORCH_CASES = [
     pytest.param(RMSprop, {"lr": 0.005, "alpha": 0.95, "momentum": 0.6, "centered": True}, id="rmsprop-centered"),
     pytest.param(Adagrad, {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1}, id="adagrad-lr_decay-wd"),
     pytest.param(Adagrad, {"lr": 0.2, "initial_accumulator_value": 0.5, "eps": 1e-6}, id="adagrad-init-acc"),
+    pytest.param(NAdam, {"lr": 0.01}, id="nadam-default"),
+    pytest.param(NAdam, {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6, "momentum_decay": 0.02, "weight_decay": 0.05},
+                 id="nadam-custom-wd"),
+    pytest.param(NAdam, {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}, id="nadam-decoupled"),
 ]
 
 
@@ -92,6 +96,7 @@ SIZE_CASES = [
     pytest.param(AdamW, {"lr": 0.02, "weight_decay": 0.1, "amsgrad": True}, id="adamw"),
     pytest.param(RMSprop, {"lr": 0.005, "momentum": 0.6, "centered": True, "weight_decay": 0.05}, id="rmsprop"),
     pytest.param(Adagrad, {"lr": 0.2, "lr_decay": 0.02, "initial_accumulator_value": 0.5}, id="adagrad"),
+    pytest.param(NAdam, {"lr": 0.02, "momentum_decay": 0.01, "weight_decay": 0.05}, id="nadam"),
 ]
 
 
@@ -119,3 +124,69 @@ def test_optimizer_update_matches_reference_on_odd_sizes(rng, assert_close, cls,
         for name, got, want in zip(opt.state_names(), state, want_state):
             assert got.shape == (size,) and got.dtype == dtype
             assert_close(got, want, dtype, f"{opt!r} state {name!r}, size {size}, step {step}")
+
+
+# ---- NAdam's mu_product: derived from the step count ------------------------------------------------------
+@pytest.mark.parametrize("betas, momentum_decay", [((0.9, 0.999), 4e-3), ((0.8, 0.99), 0.05), ((0.99, 0.9), 0.0)])
+def test_nadam_mu_product_is_torchs_state(betas, momentum_decay):
+    """torch keeps mu_product per parameter; fastmlp's reference derives it from the step count, and in
+    float64 the two are the same number at every step (the same products in the same order)."""
+    torch = pytest.importorskip("torch")
+    with _torch_default_dtype(torch, np.float64):
+        tp = torch.zeros(3, requires_grad=True)
+        topt = torch.optim.NAdam([tp], betas=betas, momentum_decay=momentum_decay)
+        for step in range(1, 301):
+            tp.grad = torch.full((3,), 0.5)
+            topt.step()
+            want = float(topt.state[tp]["mu_product"])
+            got = reference.nadam_mu_product(betas[0], momentum_decay, step)
+            assert got == want, f"step {step}: derived {got!r}, torch keeps {want!r}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nadam_step_does_not_depend_on_the_steps_before(rng, assert_close, assert_bitwise, dtype):
+    """The kernel's product comes from a per-thread memo of the last step: step t gives the same bits
+    cold, after steps 1..t-1, after a later step and after another NAdam's steps (t = 50, before the
+    product becomes negligible, and 5000, after)."""
+    opt, other = NAdam(lr=0.01), NAdam(lr=0.01, betas=(0.5, 0.9))
+    p0 = rng.standard_normal(19).astype(dtype)
+    g = rng.standard_normal(19).astype(dtype)
+    s0 = [rng.uniform(0.0, 1.0, 19).astype(dtype) for _ in range(2)]
+
+    def step(t):
+        p, s = p0.copy(), [a.copy() for a in s0]
+        ops.optimizer_update(opt, p, g, s, t)
+        return p, s
+
+    def run(history):
+        for o, t in history:
+            ops.optimizer_update(o, np.zeros(3, dtype), np.ones(3, dtype), [np.zeros(3, dtype), np.zeros(3, dtype)], t)
+
+    for t in (50, 5000):
+        run([(opt, 100000)])
+        want_p, want_s = step(t)
+        histories = {"after the steps before": [(opt, u) for u in range(1, t)], "after a later step": [(opt, t + 7)],
+                     "after another NAdam": [(other, u) for u in range(1, 60)], "again": []}
+        for what, history in histories.items():
+            run(history)
+            p, s = step(t)
+            assert_bitwise(p, want_p, f"NAdam step {t} {what}")
+            for a, b in zip(s, want_s):
+                assert_bitwise(a, b, f"NAdam state at step {t} {what}")
+        ref_p, _ = reference.optimizer_step(opt.config(), p0, g, s0, t, opt.lr)
+        assert_close(want_p, ref_p, dtype, f"NAdam step {t} vs the reference")
+
+
+def test_nadam_once_the_product_is_negligible(assert_close):
+    """Past ~350 steps (beta1 = 0.9) prod mu_i < 2^-54, so 1 - prod rounds to 1 and the kernel stops
+    multiplying; at step 8000 the update is still the reference's, whose product is the true (subnormal) one."""
+    opt = NAdam(lr=0.01)
+    assert 0.0 < reference.nadam_mu_product(0.9, 4e-3, 8000) < 2.0**-54
+    p, g = np.linspace(-1.0, 1.0, 5), np.linspace(0.5, -2.0, 5)
+    state = [np.full(5, 0.1), np.full(5, 0.2)]
+    want_p, want_s = reference.optimizer_step(opt.config(), p, g, state, 8000, opt.lr)
+    ops.optimizer_update(opt, p, g, state, 8000)
+    assert np.isfinite(p).all()
+    assert_close(p, want_p, np.float64, "NAdam at step 8000")
+    for name, got, want in zip(opt.state_names(), state, want_s):
+        assert_close(got, want, np.float64, f"NAdam {name} at step 8000")

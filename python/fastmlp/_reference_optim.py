@@ -4,6 +4,8 @@ optimizer_step, which runs the one a fastmlp.optim config() names."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -89,6 +91,38 @@ def adagrad_step(param, grad, state, step, lr, lr_decay=0.0, weight_decay=0.0, i
     return p - clr * g / (np.sqrt(s) + eps), [s]
 
 
+def nadam_mu_product(beta1, momentum_decay, step):
+    """prod_{i=1..t} mu_i with mu_i = beta1 (1 - 0.96^(i momentum_decay) / 2): the mu_product that
+    torch.optim.NAdam keeps per parameter, from the step count alone."""
+    return math.prod(beta1 * (1.0 - 0.5 * 0.96 ** (i * momentum_decay)) for i in range(1, step + 1))
+
+
+def nadam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+               decoupled_weight_decay=False):
+    """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam") as torch.optim.NAdam documents it:
+    g += wd p (decoupled_weight_decay: p *= 1 - lr wd instead); mu_t = b1 (1 - 0.96^(t psi) / 2);
+    m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2;
+    p -= lr [(1 - mu_t) g / (1 - prod_{i<=t} mu_i) + mu_{t+1} m / (1 - prod_{i<=t+1} mu_i)]
+         / (sqrt(v / (1 - b2^t)) + eps).
+    state = [m, v] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64).copy()
+    g = np.asarray(grad, np.float64)
+    b1, b2 = betas
+    m, v = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
+    if decoupled_weight_decay:
+        p = p * (1.0 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    mu_t = b1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    product = nadam_mu_product(b1, momentum_decay, step)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    m_hat = (1 - mu_t) * g / (1 - product) + mu_next * m / (1 - product * mu_next)
+    p = p - lr * m_hat / (np.sqrt(v / (1 - b2 ** step)) + eps)
+    return p, [m, v]
+
+
 def _sgd(param, grad, state, step, lr, cfg):
     p, buf = sgd_step(param, grad, state[0] if state else None, step, lr, **cfg)
     return p, ([buf] if cfg.get("momentum", 0.0) != 0.0 else [])
@@ -110,9 +144,18 @@ def _adagrad(param, grad, state, step, lr, cfg):
     return adagrad_step(param, grad, state or [None], step, lr, **cfg)
 
 
+def _two_moments(twin):
+    """The twin of an optimizer with two buffers (exp_avg and a second moment) and betas."""
+    def run(param, grad, state, step, lr, cfg):
+        cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
+        return twin(param, grad, state + [None] * (2 - len(state)), step, lr, **cfg)
+    return run
+
+
 # name -> its twin, called with the config's other hyperparameters and the state list padded with None
 # (fresh buffers) to the optimizer's count.
-_STEPS = {"sgd": _sgd, "adam": _adam(False), "adamw": _adam(True), "rmsprop": _rmsprop, "adagrad": _adagrad}
+_STEPS = {"sgd": _sgd, "adam": _adam(False), "adamw": _adam(True), "rmsprop": _rmsprop, "adagrad": _adagrad,
+          "nadam": _two_moments(nadam_step)}
 
 
 def optimizer_step(config, param, grad, state, step, lr):

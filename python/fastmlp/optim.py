@@ -15,7 +15,7 @@ import numpy as np
 from . import _core
 from ._args import check_bool
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "from_config", "CONSTRAINTS",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "from_config", "CONSTRAINTS",
            "check_hyperparameter"]
 
 
@@ -90,6 +90,8 @@ CONSTRAINTS = {
     "centered": Flag(),
     "lr_decay": Interval(">=", 0.0),
     "initial_accumulator_value": Interval(">=", 0.0),
+    "momentum_decay": Interval(">=", 0.0),
+    "decoupled_weight_decay": Flag(),
 }
 
 
@@ -221,9 +223,31 @@ class Adagrad(Optimizer):
         self._set(locals())
 
 
+class NAdam(Optimizer):
+    """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam"), torch.optim.NAdam's algorithm at
+    step t, with the momentum schedule mu_t = b1 (1 - 0.96^(t momentum_decay) / 2):
+
+        g <- g + weight_decay * p         (decoupled_weight_decay: p <- p (1 - lr weight_decay) instead)
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+        p <- p - lr [(1 - mu_t) g / (1 - prod_{i<=t} mu_i) + mu_{t+1} m / (1 - prod_{i<=t+1} mu_i)]
+                    / (sqrt(v / (1 - b2^t)) + eps)
+
+    torch keeps prod_{i<=t} mu_i (its mu_product) per parameter; fastmlp derives it from the step count,
+    which the model saves, so it survives save/load and agrees across data-parallel ranks. A change of
+    betas[0] or momentum_decay between fits therefore applies to the product of past steps too (torch
+    would go on from the product so far).
+    """
+
+    name = "nadam"
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False):
+        self._set(locals())
+
+
 # Every optimizer of the kernels' registry that has its class here, in the registry's order
 # (csrc/include/fastmlp/optimizers/list.h); tests check that none lacks one.
-_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)}
+_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam)}
 OPTIMIZERS = {name: _CLASSES[name] for name in _core.names["optimizer"] if name in _CLASSES}
 
 

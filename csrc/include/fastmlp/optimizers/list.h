@@ -9,4 +9,5 @@
   X(adam, Adam)               \
   X(adamw, AdamW)             \
   X(rmsprop, RMSprop)         \
-  X(adagrad, Adagrad)
+  X(adagrad, Adagrad)         \
+  X(nadam, NAdam)

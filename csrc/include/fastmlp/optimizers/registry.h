@@ -11,6 +11,7 @@
 #include "fastmlp/optimizers/adagrad.h"
 #include "fastmlp/optimizers/adam.h"
 #include "fastmlp/optimizers/adamw.h"
+#include "fastmlp/optimizers/nadam.h"
 #include "fastmlp/optimizers/rmsprop.h"
 #include "fastmlp/optimizers/sgd.h"
 
