@@ -197,6 +197,8 @@ OPTIMIZERS = [
     fastmlp.optim.Adagrad(lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
     fastmlp.optim.NAdam(lr=1e-2, weight_decay=1e-3),
     fastmlp.optim.NAdam(lr=1e-2, momentum_decay=1e-2, weight_decay=1e-2, decoupled_weight_decay=True),
+    fastmlp.optim.RAdam(lr=1e-2, betas=(0.9, 0.9), weight_decay=1e-3),  # 5 steps: unrectified (the fits rectify)
+    fastmlp.optim.RAdam(lr=1e-2, betas=(0.9, 0.5), weight_decay=1e-2, decoupled_weight_decay=True),
 ]
 
 

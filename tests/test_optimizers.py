@@ -13,7 +13,7 @@ import pytest
 
 import fastmlp
 from fastmlp import ops, reference
-from fastmlp.optim import SGD, Adagrad, Adam, AdamW, NAdam, RMSprop, from_config
+from fastmlp.optim import SGD, Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop, from_config
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 SHAPES = [pytest.param((1,), id="1"), pytest.param((17,), id="17"), pytest.param((3, 129), id="3x129")]
@@ -55,6 +55,11 @@ KERNEL_CASES = [
     pytest.param(NAdam, {"lr": 0.01, "momentum_decay": 0.0}, id="nadam-no-momentum-decay"),
     pytest.param(NAdam, {"lr": 0.01, "weight_decay": 0.05}, id="nadam-wd"),
     pytest.param(NAdam, {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}, id="nadam-decoupled"),
+    pytest.param(RAdam, {"lr": 0.01}, id="radam-default"),  # unrectified up to step 5, rectified after
+    pytest.param(RAdam, {"lr": 0.02, "betas": (0.8, 0.9), "eps": 1e-6}, id="radam-betas-eps"),
+    pytest.param(RAdam, {"lr": 0.02, "betas": (0.9, 0.5)}, id="radam-never-rectified"),  # rho_inf = 3
+    pytest.param(RAdam, {"lr": 0.01, "weight_decay": 0.05}, id="radam-wd"),
+    pytest.param(RAdam, {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}, id="radam-decoupled"),
 ]
 
 # One non-default configuration per optimizer (plus the SGD/Adam variants that keep extra state).
@@ -72,6 +77,8 @@ FIT_CASES = [
                            "eps": 1e-8}, id="adagrad"),
     pytest.param(NAdam, {"lr": 0.01, "betas": (0.85, 0.99), "momentum_decay": 0.01, "weight_decay": 0.01}, id="nadam"),
     pytest.param(NAdam, {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}, id="nadam-decoupled"),
+    pytest.param(RAdam, {"lr": 0.01, "betas": (0.85, 0.99), "eps": 1e-7, "weight_decay": 0.01}, id="radam"),
+    pytest.param(RAdam, {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}, id="radam-decoupled"),
 ]
 
 def _rel_close(assert_close, got, want, what, rel=1e-10, dtype=np.float64):
@@ -380,6 +387,7 @@ def test_from_config_rejects_unknown_names():
     pytest.param(RMSprop(lr=0.01, momentum=0.5, centered=True), id="rmsprop-centered-momentum"),
     pytest.param(Adagrad(lr=0.5), id="adagrad"),
     pytest.param(NAdam(lr=0.05), id="nadam"),
+    pytest.param(RAdam(lr=0.05), id="radam"),
 ])
 def test_each_optimizer_fits_women(opt):
     """Standardized height -> weight is almost exactly linear (r = 0.995): every optimizer takes the MSE

@@ -6,12 +6,13 @@ reference.optimizer_step on odd sizes, 0 included. The kernels' state buffer nam
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import pytest
 
 from fastmlp import ops, reference
-from fastmlp.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, NAdam, RMSprop
+from fastmlp.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 TORCH_STEPS = 200
@@ -42,6 +43,10 @@ TORCH_CASES = [
     pytest.param(NAdam, {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6, "momentum_decay": 0.02, "weight_decay": 0.05},
                  id="nadam-custom-wd"),
     pytest.param(NAdam, {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}, id="nadam-decoupled"),
+    pytest.param(RAdam, {"lr": 0.01}, id="radam-default"),
+    pytest.param(RAdam, {"lr": 0.02, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.05}, id="radam-custom-wd"),
+    pytest.param(RAdam, {"lr": 0.01, "betas": (0.9, 0.6)}, id="radam-never-rectified"),  # rho_inf = 4
+    pytest.param(RAdam, {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}, id="radam-decoupled"),
 ]
 
 
@@ -97,6 +102,7 @@ SIZE_CASES = [
     pytest.param(RMSprop, {"lr": 0.005, "momentum": 0.6, "centered": True, "weight_decay": 0.05}, id="rmsprop"),
     pytest.param(Adagrad, {"lr": 0.2, "lr_decay": 0.02, "initial_accumulator_value": 0.5}, id="adagrad"),
     pytest.param(NAdam, {"lr": 0.02, "momentum_decay": 0.01, "weight_decay": 0.05}, id="nadam"),
+    pytest.param(RAdam, {"lr": 0.02, "betas": (0.9, 0.9), "weight_decay": 0.05}, id="radam"),
 ]
 
 
@@ -190,3 +196,52 @@ def test_nadam_once_the_product_is_negligible(assert_close):
     assert_close(p, want_p, np.float64, "NAdam at step 8000")
     for name, got, want in zip(opt.state_names(), state, want_s):
         assert_close(got, want, np.float64, f"NAdam {name} at step 8000")
+
+
+# ---- RAdam's rectification threshold ---------------------------------------------------------------------
+def _rho(beta2, t):
+    rho_inf = 2 / (1 - beta2) - 1
+    return rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+
+
+@pytest.mark.parametrize("beta2, first", [(0.999, 6), (0.9, 6), (0.8, 7), (0.6, None)])
+def test_radam_switches_to_the_adaptive_step_once_rho_passes_5(beta2, first):
+    """With beta1 = 0 (m^ = g) and eps = 0 a step moves p by exactly lr g until rho_t > 5, then by
+    lr g r sqrt(1 - b2^t) / sqrt(v): checked step by step, so a switch one step early or late fails (a
+    gradient of 100 at step 1 keeps v, and the two forms, far apart). beta2 = 0.6: rho_inf = 4, never."""
+    want = next((t for t in range(1, 200) if _rho(beta2, t) > 5), None)
+    assert want == first, f"rho_t first passes 5 at step {want}"
+    lr, rho_inf = 0.1, 2 / (1 - beta2) - 1
+    opt = RAdam(lr=lr, betas=(0.0, beta2), eps=0.0)
+    p, state = np.zeros(1), [np.zeros(1), np.zeros(1)]
+    for t in range(1, 41):
+        g = 100.0 if t == 1 else 1.0
+        before = float(p[0])
+        ops.optimizer_update(opt, p, np.array([g]), state, t)
+        moved, rho = before - float(p[0]), _rho(beta2, t)
+        if first is not None and t >= first:
+            r = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            want_moved = lr * g * r * math.sqrt(1 - beta2**t) / math.sqrt(float(state[1][0]))
+        else:
+            want_moved = lr * g
+        assert moved == pytest.approx(want_moved, rel=1e-12), f"step {t} (rho_t = {rho:.3f}): moved {moved}"
+        assert abs(want_moved - lr * g) > 1e-3 * lr or not (first and t >= first), f"step {t}: forms too close"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_radam_threshold_steps_match_torch_one_by_one(rng, assert_close, dtype):
+    """Each of the first 12 steps (5 unrectified, then rectified) against torch's, from the same state."""
+    torch = pytest.importorskip("torch")
+    opt = RAdam(lr=0.05, betas=(0.8, 0.999), weight_decay=0.01)
+    p = rng.standard_normal(33).astype(dtype)
+    state = [np.zeros(33, dtype), np.zeros(33, dtype)]
+    with _torch_default_dtype(torch, dtype):
+        tp = torch.tensor(p.copy(), requires_grad=True)
+        topt = torch.optim.RAdam([tp], lr=0.05, betas=(0.8, 0.999), weight_decay=0.01)
+        for t in range(1, 13):
+            g = rng.standard_normal(33).astype(dtype)
+            ops.optimizer_update(opt, p, g, state, t)
+            tp.grad = torch.tensor(g)
+            topt.step()
+            _normwise(assert_close, p, tp.detach().numpy(), dtype, f"RAdam step {t} (rho_t = {_rho(0.999, t):.3f})")
+            tp.data = torch.tensor(p.copy())  # the next step from the kernel's parameter: one step's rounding each

@@ -123,6 +123,34 @@ def nadam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weigh
     return p, [m, v]
 
 
+def radam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+               decoupled_weight_decay=False):
+    """RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond") as torch.optim.RAdam
+    documents it: g += wd p (decoupled_weight_decay: p *= 1 - lr wd instead); m = b1 m + (1-b1) g,
+    v = b2 v + (1-b2) g^2, m^ = m / (1 - b1^t); rho_inf = 2 / (1 - b2) - 1,
+    rho_t = rho_inf - 2 t b2^t / (1 - b2^t); if rho_t > 5: l = sqrt(1 - b2^t) / (sqrt(v) + eps),
+    r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)), p -= lr m^ r l;
+    else p -= lr m^. state = [m, v] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64).copy()
+    g = np.asarray(grad, np.float64)
+    b1, b2 = betas
+    m, v = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
+    if decoupled_weight_decay:
+        p = p * (1.0 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    m_hat = m / (1 - b1 ** step)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * step * b2 ** step / (1 - b2 ** step)
+    if rho_t > 5:
+        adaptive = np.sqrt(1 - b2 ** step) / (np.sqrt(v) + eps)
+        rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        return p - lr * m_hat * rect * adaptive, [m, v]
+    return p - lr * m_hat, [m, v]
+
+
 def _sgd(param, grad, state, step, lr, cfg):
     p, buf = sgd_step(param, grad, state[0] if state else None, step, lr, **cfg)
     return p, ([buf] if cfg.get("momentum", 0.0) != 0.0 else [])
@@ -155,7 +183,7 @@ def _two_moments(twin):
 # name -> its twin, called with the config's other hyperparameters and the state list padded with None
 # (fresh buffers) to the optimizer's count.
 _STEPS = {"sgd": _sgd, "adam": _adam(False), "adamw": _adam(True), "rmsprop": _rmsprop, "adagrad": _adagrad,
-          "nadam": _two_moments(nadam_step)}
+          "nadam": _two_moments(nadam_step), "radam": _two_moments(radam_step)}
 
 
 def optimizer_step(config, param, grad, state, step, lr):

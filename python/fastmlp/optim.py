@@ -15,7 +15,7 @@ import numpy as np
 from . import _core
 from ._args import check_bool
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "from_config", "CONSTRAINTS",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "from_config", "CONSTRAINTS",
            "check_hyperparameter"]
 
 
@@ -245,9 +245,27 @@ class NAdam(Optimizer):
         self._set(locals())
 
 
+class RAdam(Optimizer):
+    """RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond"), torch.optim.RAdam's
+    algorithm at step t:
+
+        g <- g + weight_decay * p         (decoupled_weight_decay: p <- p (1 - lr weight_decay) instead)
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   m^ = m / (1 - b1^t)
+        rho_inf = 2 / (1 - b2) - 1;   rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
+        rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+                    p <- p - lr m^ r sqrt(1 - b2^t) / (sqrt(v) + eps)
+        otherwise:  p <- p - lr m^         (the variance is not tractable yet: SGD with momentum)
+    """
+
+    name = "radam"
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False):
+        self._set(locals())
+
+
 # Every optimizer of the kernels' registry that has its class here, in the registry's order
 # (csrc/include/fastmlp/optimizers/list.h); tests check that none lacks one.
-_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam)}
+_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam)}
 OPTIMIZERS = {name: _CLASSES[name] for name in _core.names["optimizer"] if name in _CLASSES}
 
 

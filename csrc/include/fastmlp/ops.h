@@ -133,14 +133,14 @@ struct OptimizerSpec {
   double weight_decay = 0.0;                            // all (AdamW: decoupled)
   double momentum = 0.0, dampening = 0.0;               // SGD; momentum also RMSprop
   bool nesterov = false;                                // SGD
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;        // Adam, AdamW, NAdam; eps also RMSprop, Adagrad
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;        // Adam, AdamW, NAdam, RAdam; eps also RMSprop, Adagrad
   bool amsgrad = false;                                 // Adam, AdamW
   double alpha = 0.99;                                  // RMSprop smoothing constant
   bool centered = false;                                // RMSprop
   double lr_decay = 0.0;                                // Adagrad
   double initial_accumulator_value = 0.0;               // Adagrad
   double momentum_decay = 4e-3;                         // NAdam
-  bool decoupled_weight_decay = false;                  // NAdam: AdamW's decay instead of the L2 term
+  bool decoupled_weight_decay = false;                  // NAdam, RAdam: AdamW's decay instead of the L2 term
 };
 
 // How many state buffers (each the size of the parameter) an optimizer keeps per parameter with these

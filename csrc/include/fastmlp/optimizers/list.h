@@ -10,4 +10,5 @@
   X(adamw, AdamW)             \
   X(rmsprop, RMSprop)         \
   X(adagrad, Adagrad)         \
-  X(nadam, NAdam)
+  X(nadam, NAdam)             \
+  X(radam, RAdam)

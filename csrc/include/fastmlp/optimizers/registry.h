@@ -12,6 +12,7 @@
 #include "fastmlp/optimizers/adam.h"
 #include "fastmlp/optimizers/adamw.h"
 #include "fastmlp/optimizers/nadam.h"
+#include "fastmlp/optimizers/radam.h"
 #include "fastmlp/optimizers/rmsprop.h"
 #include "fastmlp/optimizers/sgd.h"
 
