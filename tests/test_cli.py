@@ -128,7 +128,7 @@ def test_train_hidden_layers(linear_csvs):
 
 
 # Those of the kernels' registry that no other test here trains with (each run is a child process).
-@pytest.mark.parametrize("optimizer", ["nadam", "radam"])
+@pytest.mark.parametrize("optimizer", ["nadam", "radam", "adamax"])
 def test_train_with_each_newer_optimizer_saves_its_state(linear_csvs, tmp_path, optimizer):
     d, truth = linear_csvs
     model_path = tmp_path / f"{optimizer}.npz"

@@ -199,6 +199,7 @@ OPTIMIZERS = [
     fastmlp.optim.NAdam(lr=1e-2, momentum_decay=1e-2, weight_decay=1e-2, decoupled_weight_decay=True),
     fastmlp.optim.RAdam(lr=1e-2, betas=(0.9, 0.9), weight_decay=1e-3),  # 5 steps: unrectified (the fits rectify)
     fastmlp.optim.RAdam(lr=1e-2, betas=(0.9, 0.5), weight_decay=1e-2, decoupled_weight_decay=True),
+    fastmlp.optim.Adamax(lr=1e-2, betas=(0.8, 0.9), eps=1e-4, weight_decay=1e-3),
 ]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import fastmlp
 from fastmlp import ops, reference
-from fastmlp.optim import SGD, Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop, from_config
+from fastmlp.optim import SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, from_config
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 SHAPES = [pytest.param((1,), id="1"), pytest.param((17,), id="17"), pytest.param((3, 129), id="3x129")]
@@ -60,6 +60,10 @@ KERNEL_CASES = [
     pytest.param(RAdam, {"lr": 0.02, "betas": (0.9, 0.5)}, id="radam-never-rectified"),  # rho_inf = 3
     pytest.param(RAdam, {"lr": 0.01, "weight_decay": 0.05}, id="radam-wd"),
     pytest.param(RAdam, {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}, id="radam-decoupled"),
+    pytest.param(Adamax, {"lr": 0.01}, id="adamax-default"),
+    pytest.param(Adamax, {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-3}, id="adamax-betas-eps"),
+    pytest.param(Adamax, {"lr": 0.01, "betas": (0.0, 0.5)}, id="adamax-beta1-0"),
+    pytest.param(Adamax, {"lr": 0.01, "weight_decay": 0.05}, id="adamax-wd"),
 ]
 
 # One non-default configuration per optimizer (plus the SGD/Adam variants that keep extra state).
@@ -79,6 +83,7 @@ FIT_CASES = [
     pytest.param(NAdam, {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}, id="nadam-decoupled"),
     pytest.param(RAdam, {"lr": 0.01, "betas": (0.85, 0.99), "eps": 1e-7, "weight_decay": 0.01}, id="radam"),
     pytest.param(RAdam, {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}, id="radam-decoupled"),
+    pytest.param(Adamax, {"lr": 0.01, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.01}, id="adamax"),
 ]
 
 def _rel_close(assert_close, got, want, what, rel=1e-10, dtype=np.float64):
@@ -388,6 +393,7 @@ def test_from_config_rejects_unknown_names():
     pytest.param(Adagrad(lr=0.5), id="adagrad"),
     pytest.param(NAdam(lr=0.05), id="nadam"),
     pytest.param(RAdam(lr=0.05), id="radam"),
+    pytest.param(Adamax(lr=0.05), id="adamax"),
 ])
 def test_each_optimizer_fits_women(opt):
     """Standardized height -> weight is almost exactly linear (r = 0.995): every optimizer takes the MSE

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fastmlp import ops, reference
-from fastmlp.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, NAdam, RAdam, RMSprop
+from fastmlp.optim import OPTIMIZERS, SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 TORCH_STEPS = 200
@@ -47,6 +47,8 @@ TORCH_CASES = [
     pytest.param(RAdam, {"lr": 0.02, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.05}, id="radam-custom-wd"),
     pytest.param(RAdam, {"lr": 0.01, "betas": (0.9, 0.6)}, id="radam-never-rectified"),  # rho_inf = 4
     pytest.param(RAdam, {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}, id="radam-decoupled"),
+    pytest.param(Adamax, {"lr": 0.01}, id="adamax-default"),
+    pytest.param(Adamax, {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-3, "weight_decay": 0.05}, id="adamax-custom-wd"),
 ]
 
 
@@ -103,6 +105,7 @@ SIZE_CASES = [
     pytest.param(Adagrad, {"lr": 0.2, "lr_decay": 0.02, "initial_accumulator_value": 0.5}, id="adagrad"),
     pytest.param(NAdam, {"lr": 0.02, "momentum_decay": 0.01, "weight_decay": 0.05}, id="nadam"),
     pytest.param(RAdam, {"lr": 0.02, "betas": (0.9, 0.9), "weight_decay": 0.05}, id="radam"),
+    pytest.param(Adamax, {"lr": 0.02, "betas": (0.8, 0.9), "eps": 1e-4, "weight_decay": 0.05}, id="adamax"),
 ]
 
 
@@ -245,3 +248,41 @@ def test_radam_threshold_steps_match_torch_one_by_one(rng, assert_close, dtype):
             topt.step()
             _normwise(assert_close, p, tp.detach().numpy(), dtype, f"RAdam step {t} (rho_t = {_rho(0.999, t):.3f})")
             tp.data = torch.tensor(p.copy())  # the next step from the kernel's parameter: one step's rounding each
+
+
+# ---- Adamax's infinity norm ------------------------------------------------------------------------------
+def test_adamax_keeps_eps_inside_the_max(assert_bitwise):
+    """u = max(b2 u, |g| + eps): from zero state a zero gradient leaves u = eps and p where it was (eps
+    outside the max would leave u = 0 and divide 0 by 0); a gradient g gives u = |g| + eps exactly, as
+    torch's exp_inf; then a run of small gradients lets the large one decay by b2 per step."""
+    opt = Adamax(lr=0.1, betas=(0.9, 0.5), eps=1e-3)
+    p, state = np.array([1.0, -2.0]), [np.zeros(2), np.zeros(2)]
+    ops.optimizer_update(opt, p, np.zeros(2), state, 1)
+    assert_bitwise(p, np.array([1.0, -2.0]), "p after a zero gradient")
+    assert_bitwise(state[1], np.full(2, 1e-3), "exp_inf after a zero gradient")
+    ops.optimizer_update(opt, p, np.array([-8.0, 0.25]), state, 2)
+    assert_bitwise(state[1], np.array([8.0 + 1e-3, 0.25 + 1e-3]), "exp_inf after |g| + eps took over")
+    for t in range(3, 6):
+        ops.optimizer_update(opt, p, np.array([1e-6, 1e-6]), state, t)
+    assert state[1][0] == (8.0 + 1e-3) * 0.5**3, state[1]
+    assert state[1][1] == max((0.25 + 1e-3) * 0.5**3, 1e-6 + 1e-3), state[1]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adamax_exp_inf_is_torchs_step_by_step(rng, assert_close, dtype):
+    torch = pytest.importorskip("torch")
+    opt = Adamax(lr=0.01, betas=(0.9, 0.8), eps=1e-4)
+    p = rng.standard_normal(29).astype(dtype)
+    state = [np.zeros(29, dtype), np.zeros(29, dtype)]
+    with _torch_default_dtype(torch, dtype):
+        tp = torch.tensor(p.copy(), requires_grad=True)
+        topt = torch.optim.Adamax([tp], lr=0.01, betas=(0.9, 0.8), eps=1e-4)
+        for t in range(1, 31):
+            g = (rng.standard_normal(29) * (3.0 if t % 7 == 1 else 0.1)).astype(dtype)  # spikes that then decay
+            ops.optimizer_update(opt, p, g, state, t)
+            tp.grad = torch.tensor(g)
+            topt.step()
+            # The max and the decay are exact operations on the same inputs: the same bits as torch's.
+            want = topt.state[tp]["exp_inf"].numpy()
+            assert state[1].tobytes() == want.tobytes(), f"step {t}: exp_inf differs by {np.abs(state[1] - want).max():.3e}"
+            _normwise(assert_close, p, tp.detach().numpy(), dtype, f"Adamax step {t}")

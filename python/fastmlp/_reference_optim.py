@@ -151,6 +151,19 @@ def radam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weigh
     return p - lr * m_hat, [m, v]
 
 
+def adamax_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """Adamax (Kingma & Ba 2015, section 7.1) as torch.optim.Adamax documents it: g += wd p;
+    m = b1 m + (1-b1) g, u = max(b2 u, |g| + eps) (eps inside the max, as torch puts it);
+    p -= lr / (1 - b1^t) * m / u. state = [m, u] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64)
+    g = np.asarray(grad, np.float64) + weight_decay * p
+    b1, b2 = betas
+    m, u = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
+    m = b1 * m + (1 - b1) * g
+    u = np.maximum(b2 * u, np.abs(g) + eps)
+    return p - lr / (1 - b1 ** step) * m / u, [m, u]
+
+
 def _sgd(param, grad, state, step, lr, cfg):
     p, buf = sgd_step(param, grad, state[0] if state else None, step, lr, **cfg)
     return p, ([buf] if cfg.get("momentum", 0.0) != 0.0 else [])
@@ -183,7 +196,7 @@ def _two_moments(twin):
 # name -> its twin, called with the config's other hyperparameters and the state list padded with None
 # (fresh buffers) to the optimizer's count.
 _STEPS = {"sgd": _sgd, "adam": _adam(False), "adamw": _adam(True), "rmsprop": _rmsprop, "adagrad": _adagrad,
-          "nadam": _two_moments(nadam_step), "radam": _two_moments(radam_step)}
+          "nadam": _two_moments(nadam_step), "radam": _two_moments(radam_step), "adamax": _two_moments(adamax_step)}
 
 
 def optimizer_step(config, param, grad, state, step, lr):

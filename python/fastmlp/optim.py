@@ -15,7 +15,8 @@ import numpy as np
 from . import _core
 from ._args import check_bool
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "from_config", "CONSTRAINTS",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
+           "from_config", "CONSTRAINTS",
            "check_hyperparameter"]
 
 
@@ -263,9 +264,24 @@ class RAdam(Optimizer):
         self._set(locals())
 
 
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba 2015, section 7.1: Adam with the infinity norm), torch.optim.Adamax's algorithm
+    at step t:
+
+        g <- g + weight_decay * p
+        m <- b1 m + (1 - b1) g;   u <- max(b2 u, |g| + eps)      (eps inside the max, as torch has it)
+        p <- p - lr / (1 - b1^t) * m / u
+    """
+
+    name = "adamax"
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        self._set(locals())
+
+
 # Every optimizer of the kernels' registry that has its class here, in the registry's order
 # (csrc/include/fastmlp/optimizers/list.h); tests check that none lacks one.
-_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam)}
+_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax)}
 OPTIMIZERS = {name: _CLASSES[name] for name in _core.names["optimizer"] if name in _CLASSES}
 
 

@@ -11,15 +11,15 @@ import numpy as np
 
 # The optimizers' twins, one function per optimizer, live beside this file (the seam where it passed
 # 600 lines); they are part of this module's API.
-from ._reference_optim import (adagrad_step, adam_step, nadam_mu_product, nadam_step,  # noqa: F401
-                               optimizer_step, radam_step, rmsprop_step, sgd_step, sgd_update)
+from ._reference_optim import (adagrad_step, adam_step, adamax_step, nadam_mu_product,  # noqa: F401
+                               nadam_step, optimizer_step, radam_step, rmsprop_step, sgd_step, sgd_update)
 
 __all__ = [
     "philox4x32", "uniform01", "standard_normal", "matmul",
     "activation_forward", "activation_backward", "activation_backward_from_output",
     "dense_forward", "dense_backward", "softmax", "sigmoid", "loss", "loss_grad", "init", "permutation",
     "sgd_update", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "nadam_mu_product",
-    "radam_step", "optimizer_step",
+    "radam_step", "adamax_step", "optimizer_step",
     "clip_gradients", "mlp_forward", "mlp_loss_grad", "train_epoch", "parse_csv",
 ]
 

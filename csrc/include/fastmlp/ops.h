@@ -133,7 +133,7 @@ struct OptimizerSpec {
   double weight_decay = 0.0;                            // all (AdamW: decoupled)
   double momentum = 0.0, dampening = 0.0;               // SGD; momentum also RMSprop
   bool nesterov = false;                                // SGD
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;        // Adam, AdamW, NAdam, RAdam; eps also RMSprop, Adagrad
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;        // the Adams (and Adamax); eps also RMSprop, Adagrad
   bool amsgrad = false;                                 // Adam, AdamW
   double alpha = 0.99;                                  // RMSprop smoothing constant
   bool centered = false;                                // RMSprop

@@ -11,4 +11,5 @@
   X(rmsprop, RMSprop)         \
   X(adagrad, Adagrad)         \
   X(nadam, NAdam)             \
-  X(radam, RAdam)
+  X(radam, RAdam)             \
+  X(adamax, Adamax)

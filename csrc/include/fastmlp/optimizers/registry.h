@@ -10,6 +10,7 @@
 // One header per entry of list.h:
 #include "fastmlp/optimizers/adagrad.h"
 #include "fastmlp/optimizers/adam.h"
+#include "fastmlp/optimizers/adamax.h"
 #include "fastmlp/optimizers/adamw.h"
 #include "fastmlp/optimizers/nadam.h"
 #include "fastmlp/optimizers/radam.h"
