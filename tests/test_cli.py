@@ -133,6 +133,23 @@ def test_train_with_an_activation_that_keeps_z(linear_csvs, activation):
     assert "gelu" in fastmlp_cli("train", "--help").stdout  # the allowed names are listed
 
 
+# Those of the kernels' registry that no other test here trains with (each run is a child process).
+@pytest.mark.parametrize("optimizer", ["nadam", "radam", "adamax"])
+def test_train_with_each_newer_optimizer_saves_its_state(linear_csvs, tmp_path, optimizer):
+    d, truth = linear_csvs
+    model_path = tmp_path / f"{optimizer}.npz"
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--optimizer", optimizer,
+                       "--lr", "0.02", "--batch-size", "16", "--epochs", "40", "--save", model_path)
+    assert proc.returncode == 0, proc.stderr
+    model = fastmlp.load(model_path)
+    assert model.optimizer.name == optimizer and model._opt["step"] == 40 * 13
+    assert model._opt["names"] == model.optimizer.state_names()
+    proc = fastmlp_cli("predict", model_path, d / "query.csv")
+    assert proc.returncode == 0, proc.stderr
+    pred = np.array([float(v) for v in proc.stdout.split()[1:]])
+    np.testing.assert_allclose(pred, truth, atol=0.1)
+
+
 def test_version():
     proc = fastmlp_cli("--version")
     assert proc.returncode == 0

@@ -1,6 +1,6 @@
 """The fused narrow-MLP path of the CUDA trainer (csrc/cuda/fused_*.cu) against the NumPy reference and
 the CPU trainer, on odd shapes: batches of 1, 3, 127 and 129 rows, widths 16, 48, 64 and 128, 1 and 6
-hidden layers, SGD and Adam; its determinism; and the one rule that picks it (fastmlp/fused_plan.h),
+hidden layers, SGD and Adam (and every optimizer once); its determinism; and the one rule that picks it (fastmlp/fused_plan.h),
 which needs no GPU. The CUDA tests skip without a CUDA build and a device; tools/cuda_emulate.sh runs
 them on the CPU, tools/gpu_check.sh on a GPU.
 
@@ -164,6 +164,16 @@ def test_fused_fit_losses_match_cpu(loss):
         y = rng.standard_normal((200, 4)).astype(np.float32)
     _fused_fit_agrees_with_cpu([7, 32, 4], "relu", 5, x, y, loss, loss=loss, optimizer=fastmlp.optim.SGD(lr=0.05),
                                batch_size=61, epochs=3, seed=2)
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", list(fastmlp.optim.OPTIMIZERS))
+def test_fused_fit_of_every_optimizer_matches_cpu(name):
+    # The fused update is a template on the optimizer, chosen by dispatch_optimizer: each optimizer's
+    # own element update runs there, with the coefficients of each step read from the device.
+    x, y = _data(150, 5, 2, 12)
+    _fused_fit_agrees_with_cpu([5, 32, 2], "tanh", 6, x, y, name, weight_atol=1e-4, batch_size=29, epochs=2,
+                               seed=3, optimizer=fastmlp.optim.OPTIMIZERS[name](lr=5e-3))
 
 
 @needs_cuda

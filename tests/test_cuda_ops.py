@@ -207,6 +207,11 @@ OPTIMIZERS = [
     fastmlp.optim.RMSprop(lr=1e-3),
     fastmlp.optim.RMSprop(lr=1e-3, momentum=0.5, centered=True, weight_decay=1e-2),
     fastmlp.optim.Adagrad(lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
+    fastmlp.optim.NAdam(lr=1e-2, weight_decay=1e-3),
+    fastmlp.optim.NAdam(lr=1e-2, momentum_decay=1e-2, weight_decay=1e-2, decoupled_weight_decay=True),
+    fastmlp.optim.RAdam(lr=1e-2, betas=(0.9, 0.9), weight_decay=1e-3),  # 5 steps: unrectified (the fits rectify)
+    fastmlp.optim.RAdam(lr=1e-2, betas=(0.9, 0.5), weight_decay=1e-2, decoupled_weight_decay=True),
+    fastmlp.optim.Adamax(lr=1e-2, betas=(0.8, 0.9), eps=1e-4, weight_decay=1e-3),
 ]
 
 
@@ -225,7 +230,7 @@ def test_cuda_optimizer_update_matches_cpu_and_reference(opt, size, dtype, asser
         ops.optimizer_update(opt, gpu_p, g, gpu_s, step, device="cuda")
         ops.optimizer_update(opt, cpu_p, g, cpu_s, step)
         ref_p, ref_s = reference.optimizer_step(opt.config(), ref_p, g, ref_s, step, opt.lr)
-    # The same per-element arithmetic (fastmlp/optim_step.h) on both, with coefficients computed on
+    # The same per-element arithmetic (fastmlp/optimizers/<name>.h) on both, with coefficients computed on
     # the host, no FMA contraction (optim.cu is built with --fmad=false) and IEEE-rounded sqrt and
     # division on both: the same bits.
     assert gpu_p.tobytes() == cpu_p.tobytes(), f"param differs from the CPU's by {np.abs(gpu_p - cpu_p).max():.3e}"

@@ -57,6 +57,9 @@ OPTIMIZERS = [
     fastmlp.optim.AdamW(lr=1e-2),
     fastmlp.optim.RMSprop(lr=1e-3, momentum=0.5, centered=True),
     fastmlp.optim.Adagrad(lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
+    fastmlp.optim.NAdam(lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=True),
+    fastmlp.optim.RAdam(lr=1e-2, betas=(0.9, 0.9), weight_decay=1e-3),
+    fastmlp.optim.Adamax(lr=1e-2, weight_decay=1e-3),
 ]
 
 

@@ -38,11 +38,11 @@ class ThreadAllReduce:
         return reduce
 
 
-def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=True):
+def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=True, opt=None):
     n = x.shape[0]
     allreduce = ThreadAllReduce(ranks)
     models, trainers, errors = [], [], [None] * ranks
-    opt = fastmlp.optim.SGD(lr=0.05, momentum=0.9)
+    opt = opt or fastmlp.optim.SGD(lr=0.05, momentum=0.9)
     for r in range(ranks):
         lo, hi = block(n, r, ranks)
         m = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype=dtype)
@@ -57,7 +57,7 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
         step = 0
         try:
             for epoch in range(epochs):
-                rates = np.full(trainers[r].steps_per_epoch, 0.05)
+                rates = np.full(trainers[r].steps_per_epoch, opt.lr)
                 _, step = trainers[r].run_epoch(epoch, rates, step)
         except Exception as e:  # noqa: BLE001
             errors[r] = e
@@ -70,19 +70,24 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
     return models, errors
 
 
+# SGD's momentum buffer, and NAdam, whose mu_product every rank derives from the step count it holds.
+OPTIMIZERS = [pytest.param(fastmlp.optim.SGD(lr=0.05, momentum=0.9), id="sgd"),
+              pytest.param(fastmlp.optim.NAdam(lr=0.01, weight_decay=0.01), id="nadam")]
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("ranks", [2, 3])
 @pytest.mark.parametrize("batch, shuffle", [(8, True), (5, False), (0, True)], ids=["shuffled", "ordered", "full"])
-def test_threads_equal_one_process(device, ranks, batch, shuffle):
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_threads_equal_one_process(device, ranks, batch, shuffle, opt):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((29, 4))
     y = np.sin(x[:, :2])
     sizes = [4, 8, 2]
-    models, errors = fit_in_threads(ranks, x, y, sizes, batch, 3, device, "float64", shuffle)
+    models, errors = fit_in_threads(ranks, x, y, sizes, batch, 3, device, "float64", shuffle, opt)
     assert errors == [None] * ranks, errors
     one = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype="float64")
-    one.fit(x, y, optimizer=fastmlp.optim.SGD(lr=0.05, momentum=0.9), batch_size=batch or None, epochs=3,
-            shuffle=shuffle, seed=9)
+    one.fit(x, y, optimizer=opt, batch_size=batch or None, epochs=3, shuffle=shuffle, seed=9)
     for m in models[1:]:  # every rank: the same bits
         assert all(a.tobytes() == c.tobytes() for (a, _), (c, _) in zip(m.get_weights(), models[0].get_weights()))
     for (w, b), (w1, b1) in zip(models[0].get_weights(), one.get_weights()):

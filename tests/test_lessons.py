@@ -53,7 +53,7 @@ def test_learning_rate_lesson_flags_the_diverging_rate():
 def test_optimizers_lesson_runs_every_optimizer_and_they_learn():
     d = lessons.optimizers(epochs=8)
     assert set(d["runs"]) == {"GD (full batch)", "SGD (batch 1)", "mini-batch (32)", "momentum 0.9 (32)",
-                              "Adam (32)", "RMSprop (32)", "Adagrad (32)"}
+                              "Adam (32)", "RMSprop (32)", "Adagrad (32)", "NAdam (32)", "RAdam (32)", "Adamax (32)"}
     for name, (loss, t) in d["runs"].items():
         assert len(loss) == 8 and np.all(np.diff(t) > 0), name
         assert loss[-1] < loss[0], name

@@ -15,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 
+from fastmlp import _core
+
 try:
     import sklearn
 except ImportError:
@@ -329,13 +331,34 @@ def test_bad_parameters_fail_in_fit_not_init(problem, params, match):
 
 
 @needs_sklearn
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop", "adagrad", "lbfgs"])
+@pytest.mark.parametrize("optimizer", [*_core.names["optimizer"], "lbfgs"])
 def test_every_optimizer(problem, optimizer):
     x, y, _, _ = problem
-    est = fast(max_iter=3, solver=optimizer, momentum=0.5 if optimizer in ("sgd", "rmsprop") else 0.0,
+    takes_momentum = "momentum" in _core.optimizer_hyperparameters.get(optimizer, [])
+    est = fast(max_iter=3, solver=optimizer, momentum=0.5 if takes_momentum else 0.0,
                learning_rate_init=1e-3, weight_decay=1e-4).fit(x, y)
     assert est.solver == optimizer
     assert np.isfinite(est.loss_)
+
+
+@needs_sklearn
+def test_an_unknown_solver_raises_instead_of_training_with_another_optimizer():
+    """The optimizer factory used to end in `return Adagrad(...)`: a solver it did not name (one new in
+    the kernels' table, which scikit-learn's parameter check reads) trained with Adagrad, silently."""
+    for cls in (MLPRegressor, MLPClassifier):
+        est = cls(solver="adam")
+        est.solver = "lion"  # past the parameter check, as a name only the kernels' table knows would be
+        with pytest.raises(ValueError, match="lion"):
+            est._make_optimizer(0.01)
+
+
+@needs_sklearn
+@pytest.mark.parametrize("solver", list(_core.names["optimizer"]))
+def test_each_stochastic_solver_trains_with_its_own_optimizer(solver):
+    opt = MLPRegressor(solver=solver, epsilon=1e-7, weight_decay=1e-3)._make_optimizer(0.01)
+    assert opt.name == solver, f"solver={solver!r} built {type(opt).__name__}"
+    assert opt.lr == 0.01 and opt.weight_decay == 1e-3
+    assert getattr(opt, "eps", 1e-7) == 1e-7
 
 
 @needs_sklearn

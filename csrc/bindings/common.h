@@ -31,16 +31,11 @@ py::array_t<T> empty2(index_t rows, index_t cols) {
   return py::array_t<T>({py::ssize_t(rows), py::ssize_t(cols)});
 }
 
-inline void check_positive_scalar(double v, const char* name) {
-  if (!(v > 0.0) || !std::isfinite(v))
-    value_error(std::string(name) + " must be a finite number > 0, got " + std::to_string(v));
-}
-
 // true for "cuda", false for "cpu"; "auto" is CUDA when it can be used. A RuntimeError that says why
 // when CUDA is asked for and cannot be used. (module.cpp)
 bool use_cuda(const std::string& device);
 
-// An optimizer's configuration as fastmlp.optim's config() gives it, checked. (kernels.cpp)
+// An optimizer's configuration as fastmlp.optim's config() gives it, parsed. (kernels.cpp)
 OptimizerSpec optimizer_spec(const py::dict& d);
 
 // The CPU kernel, or its CUDA twin (cuda_ops.h: same signature, host arrays) when gpu; `fn` names a

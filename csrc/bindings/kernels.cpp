@@ -279,6 +279,7 @@ py::array permutation_py(index_t n, std::uint64_t seed, std::uint64_t epoch) {
   return out;
 }
 
+// lr is fastmlp.ops.sgd_update's to check (fastmlp.optim's table of constraints).
 void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr, const std::string& device) {
   const bool gpu = use_cuda(device);
   py::array p = output_array(param_obj, "param");
@@ -287,8 +288,8 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr, const s
   check_same_dtype(g, "grad", p, "param");
   if (shape_str(p) != shape_str(g))
     value_error("grad has shape " + shape_str(g) + " but param has " + shape_str(p));
-  check_positive_scalar(lr, "lr");
   OptimizerSpec spec;
+  spec.lr = lr;
   dispatch(dtype_of(p, "param"), [&](auto t) {
     using T = decltype(t);
     T* pp = static_cast<T*>(p.mutable_data());
@@ -300,54 +301,60 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr, const s
   });
 }
 
-// An optimizer's configuration as fastmlp.optim's config() gives it: {"name": ..., hyperparameters}.
-// fastmlp.optim validates with messages for users; these checks keep the kernels safe from any caller.
+// The keys of a config dict that an optimizer reads, in its header's order: "lr, momentum, ...".
+template <class O>
+std::string hyperparameter_keys() {
+  std::string keys;
+  for (const Hyperparameter& h : O::hyperparameters) keys += (keys.empty() ? "" : ", ") + std::string(h.key);
+  return keys;
+}
+
 }  // namespace
 
+// An optimizer's configuration as fastmlp.optim's config() gives it: {"name": ..., hyperparameters},
+// read through the fields its header declares (a key it does not read is refused rather than
+// ignored). The values are fastmlp.optim's to validate, from its one table of constraints; what is
+// checked here keeps the kernels in bounds: a known name, and a state layout they can hold.
 OptimizerSpec optimizer_spec(const py::dict& d) {
   OptimizerSpec s;
+  if (!d.contains("name")) value_error("an optimizer config needs its 'name'");
   s.kind = parse_optimizer(py::str(d["name"]));
-  auto num = [&](const char* key, double& out) {
-    if (d.contains(key)) out = d[key].cast<double>();
-    if (!std::isfinite(out)) value_error(std::string(key) + " must be finite");
-  };
-  auto flag = [&](const char* key, bool& out) {
-    if (d.contains(key)) out = d[key].cast<bool>();
-  };
-  num("lr", s.lr);
-  num("weight_decay", s.weight_decay);
-  num("momentum", s.momentum);
-  num("dampening", s.dampening);
-  num("eps", s.eps);
-  num("alpha", s.alpha);
-  num("lr_decay", s.lr_decay);
-  num("initial_accumulator_value", s.initial_accumulator_value);
-  flag("nesterov", s.nesterov);
-  flag("amsgrad", s.amsgrad);
-  flag("centered", s.centered);
-  if (d.contains("betas")) {
-    auto betas = d["betas"].cast<std::pair<double, double>>();
-    s.beta1 = betas.first;
-    s.beta2 = betas.second;
-  }
-  check_positive_scalar(s.lr, "lr");
-  if (!(s.momentum >= 0.0)) value_error("momentum must be >= 0");
-  if (!(s.weight_decay >= 0.0)) value_error("weight_decay must be >= 0");
-  if (!(s.eps >= 0.0)) value_error("eps must be >= 0");
-  if (!(s.beta1 >= 0.0 && s.beta1 < 1.0 && s.beta2 >= 0.0 && s.beta2 < 1.0))
-    value_error("betas must lie in [0, 1)");
+  dispatch_optimizer(s.kind, [&](auto opt) {
+    using O = decltype(opt);
+    for (auto item : d) {
+      const std::string key = py::str(item.first);
+      if (key == "name") continue;
+      const Hyperparameter* field = nullptr;
+      for (const Hyperparameter& h : O::hyperparameters)
+        if (key == h.key) field = &h;
+      if (!field)
+        value_error("optimizer '" + std::string(O::name) + "' has no hyperparameter '" + key + "'; it takes: " +
+                    hyperparameter_keys<O>());
+      if (field->flag) {
+        s.*(field->flag) = item.second.cast<bool>();
+      } else if (field->second) {
+        const auto both = item.second.cast<std::pair<double, double>>();
+        s.*(field->number) = both.first;
+        s.*(field->second) = both.second;
+      } else {
+        s.*(field->number) = item.second.cast<double>();
+      }
+    }
+  });
+  if (optimizer_state_layout(s).count > kMaxOptimizerStates)
+    value_error("this optimizer would keep more than " + std::to_string(kMaxOptimizerStates) +
+                " state buffers per parameter (raise kMaxOptimizerStates in fastmlp/optimizers/common.h)");
   return s;
 }
 
 namespace {
 
-// Updates param in place with one optimizer step (state buffers in place too).
+// Updates param in place with one optimizer step (state buffers in place too). step and lr are
+// fastmlp.ops.optimizer_update's to check.
 void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::list& state, std::int64_t step,
                          double lr, const py::dict& config, const std::string& device) {
   const bool gpu = use_cuda(device);
   const OptimizerSpec spec = optimizer_spec(config);
-  check_positive_scalar(lr, "lr");
-  if (step < 1) value_error("step must be >= 1 (the 1-based number of this update)");
   py::array p = output_array(param_obj, "param");
   check_finite(p, "param");
   py::array g = finite_input(grad_obj, "grad");
@@ -375,6 +382,14 @@ void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::li
     on_device(gpu, optimizer_step<T>)(spec, lr, step, pp, gp, ptrs.data(), count);
     return 0;
   });
+}
+
+// The state buffers a config's optimizer keeps per parameter: [(name, initial value)] in kernel order.
+py::list optimizer_states_py(const py::dict& config) {
+  const StateLayout layout = optimizer_state_layout(optimizer_spec(config));
+  py::list out;
+  for (int i = 0; i < layout.count; ++i) out.append(py::make_tuple(layout.names[i], layout.initial[i]));
+  return out;
 }
 
 }  // namespace
@@ -447,6 +462,18 @@ void bind_kernels(py::module_& m) {
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("lr"), py::arg("device") = "cpu");
   m.def("optimizer_update", &optimizer_update_py, py::arg("param"), py::arg("grad"), py::arg("state"),
         py::arg("step"), py::arg("lr"), py::arg("config"), py::arg("device") = "cpu");
+  m.def("optimizer_states", &optimizer_states_py, py::arg("config"),
+        "the state buffers the config's optimizer keeps per parameter: [(name, initial value)], in kernel order");
+  // The registry as Python reads it: each optimizer's hyperparameters (its config's keys, in its
+  // header's order) and the most state buffers any may keep. Names and docs are in names["optimizer"].
+  py::dict hyper;
+  for_each_optimizer([&](Optimizer, auto opt) {
+    py::list keys;
+    for (const Hyperparameter& h : decltype(opt)::hyperparameters) keys.append(h.key);
+    hyper[decltype(opt)::name] = keys;
+  });
+  m.attr("optimizer_hyperparameters") = hyper;
+  m.attr("max_optimizer_states") = kMaxOptimizerStates;
   bind_activation_table(m);
 }
 

@@ -1,6 +1,7 @@
 // The one table of names for each kind of op (activations, losses, reductions, initializers,
 // optimizers, dtypes): the bindings parse names with it and export it as fastmlp._core.names, which
-// fastmlp.ops, the model, the CLI and the estimators read. Adding an op's name means one line here.
+// fastmlp.ops, the model, the CLI and the estimators read. Adding an op's name means one line here
+// (an optimizer's comes from its header, through fastmlp/optimizers/list.h).
 #pragma once
 #include <pybind11/pybind11.h>
 
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "fastmlp/ops.h"
+#include "fastmlp/optimizers/registry.h"
 
 namespace fastmlp {
 namespace py = pybind11;
@@ -79,12 +81,11 @@ inline constexpr Named<Init> kInits[] = {
     {"kaiming_normal", Init::he_normal, "", true},
 };
 
+// Generated from the optimizers' registry (fastmlp/optimizers/list.h): each header's name and doc.
 inline constexpr Named<Optimizer> kOptimizers[] = {
-    {"sgd", Optimizer::sgd, "SGD with momentum, dampening, Nesterov (torch.optim.SGD)"},
-    {"adam", Optimizer::adam, "Adam, optionally AMSGrad (torch.optim.Adam)"},
-    {"adamw", Optimizer::adamw, "Adam with decoupled weight decay (torch.optim.AdamW)"},
-    {"rmsprop", Optimizer::rmsprop, "RMSprop (torch.optim.RMSprop)"},
-    {"adagrad", Optimizer::adagrad, "Adagrad (torch.optim.Adagrad)"},
+#define FASTMLP_OPTIMIZER_NAME(id, Type) {Type::name, Optimizer::id, Type::doc},
+    FASTMLP_OPTIMIZERS(FASTMLP_OPTIMIZER_NAME)
+#undef FASTMLP_OPTIMIZER_NAME
 };
 
 inline constexpr Named<DType> kDTypes[] = {

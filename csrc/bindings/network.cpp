@@ -376,7 +376,8 @@ std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::strin
   if (global_rows < 0 || (global_rows > 0 && global_rows < n))
     value_error("global_rows must be 0 (one process) or at least n, got " + std::to_string(global_rows));
   if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch)");
-  if (state_buffers < 0 || state_buffers > 3) value_error("state_buffers must be in [0, 3]");
+  if (state_buffers < 0 || state_buffers > kMaxOptimizerStates)
+    value_error("state_buffers must be in [0, " + std::to_string(kMaxOptimizerStates) + "]");
   TrainOptions opt;
   opt.batch_size = batch_size;
   opt.shuffle = shuffle;

@@ -12,7 +12,7 @@
 #include "fastmlp/cuda_ops.h"
 #include "fastmlp/fused_plan.h"
 #include "fastmlp/ops.h"
-#include "fastmlp/optim_step.h"
+#include "fastmlp/optimizers/registry.h"
 
 namespace fastmlp {
 namespace cuda {

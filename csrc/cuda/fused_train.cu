@@ -108,8 +108,7 @@ class FusedTrainer final : public TrainerBase {
     for (size_t s = 0; s < host_.front().w_state.size(); ++s) state_buffers_.emplace_back(net_.params);
     for (auto& s : state_buffers_) state_ptr_.push_back(s.get());
     // Which buffers the update reads depends on the hyperparameters only, not on the step.
-    state_ = state_buffers(opt_.optimizer.kind, step_coefficients<float>(opt_.optimizer, opt_.optimizer.lr, 1),
-                           state_ptr_.data());
+    state_ = state_buffers(opt_.optimizer, state_ptr_.data());
     coefs_host_.resize(size_t(epoch_.steps));
     coefs_ = DeviceBuffer<StepCoefficients<float>>(epoch_.steps);
     fused_allow_shared_memory();

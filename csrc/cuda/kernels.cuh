@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "fastmlp/ops.h"
-#include "fastmlp/optim_step.h"
+#include "fastmlp/optimizers/registry.h"
 
 namespace fastmlp {
 namespace cuda {

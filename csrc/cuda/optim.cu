@@ -1,5 +1,7 @@
 // Optimizer updates on the GPU: one thread per parameter element, running the same per-element
-// arithmetic as the CPU (fastmlp/optim_step.h) with coefficients computed once per step on the host.
+// arithmetic as the CPU (each optimizer's update in fastmlp/optimizers/<name>.h) with coefficients
+// computed once per step on the host. The kernel is a template on the optimizer, picked on the host by
+// dispatch_optimizer: no switch per element.
 #include <vector>
 
 #include "common.cuh"
@@ -10,11 +12,11 @@ namespace fastmlp {
 namespace cuda {
 namespace {
 
-template <class T>
-__global__ void step_kernel(Optimizer kind, StepCoefficients<T> c, T* __restrict__ p, const T* __restrict__ g,
+template <class O, class T>
+__global__ void step_kernel(typename O::template Coefficients<T> c, T* __restrict__ p, const T* __restrict__ g,
                             StateBuffers<T> s, index_t n) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) optimizer_element(kind, c, p[i], g[i], s, i);
+  if (i < n) O::update(c, p[i], g[i], s, i);
 }
 
 }  // namespace
@@ -23,8 +25,12 @@ template <class T>
 void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad,
                     T* const* state, index_t count) {
   if (count == 0) return;
-  FASTMLP_LAUNCH(step_kernel<T>, blocks_for(count, 256), 256)(spec.kind, c, param, grad,
-                                                         state_buffers(spec.kind, c, state), count);
+  dispatch_optimizer(spec.kind, [&](auto opt) {
+    using O = decltype(opt);
+    auto* kernel = &step_kernel<O, T>;  // a name with a comma would split FASTMLP_LAUNCH's arguments
+    FASTMLP_LAUNCH(kernel, blocks_for(count, 256), 256)(coefficients_of(opt, c), param, grad,
+                                                        state_buffers(O::state(spec).count, state), count);
+  });
   CUDA_CHECK_LAUNCH();
 }
 

@@ -14,6 +14,10 @@ aliases: dict[str, dict[str, str]]  # kind -> {alias: canonical name}
 activation_table: dict[str, dict[str, Any]]
 
 def canonical_activation(name: str) -> str: ...
+# The optimizers' registry (csrc/include/fastmlp/optimizers/): each optimizer's config keys, in its
+# header's order, and the most state buffers per parameter that any keeps.
+optimizer_hyperparameters: dict[str, list[str]]
+max_optimizer_states: int
 
 # A loss: its name, or {"name", "delta", "labels", "weighted", "factor", "class_weight"} (see LossSpec in
 # csrc/include/fastmlp/ops.h: class indices and sample weights travel as columns of the target array).
@@ -55,6 +59,7 @@ def optimizer_update(
     param: NDArray[Any], grad: ArrayLike, state: list[NDArray[Any]], step: int, lr: float, config: dict[str, Any],
     device: str = "cpu",
 ) -> None: ...
+def optimizer_states(config: dict[str, Any]) -> list[tuple[str, float]]: ...  # [(name, initial value)]
 def mlp_forward(
     weights: list[NDArray[Any]], biases: list[NDArray[Any]], activations: list[str], negative_slope: float,
     x: ArrayLike, device: str = "cpu",

@@ -21,24 +21,29 @@ _SEED_MAX = np.iinfo(np.int32).max
 NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input data may contain large values and "
                      "need to be preprocessed.")  # scikit-learn's words
 
+# scikit-learn's arguments as torch.optim's hyperparameters: an optimizer that takes one gets it (Adam
+# its betas and eps, SGD and RMSprop the momentum, ...); the rest keep fastmlp.optim's defaults.
+_FROM_ESTIMATOR = {
+    "momentum": lambda est: est.momentum,
+    "nesterov": lambda est: bool(est.nesterovs_momentum and est.momentum > 0),
+    "betas": lambda est: (est.beta_1, est.beta_2),
+    "eps": lambda est: est.epsilon,
+    "weight_decay": lambda est: est.weight_decay,
+}
+
 
 class StochasticSolver:
     """fit for the stochastic solvers (train.run_epochs with _SolverHooks); the estimator provides the
     network and its checks."""
 
     def _make_optimizer(self, lr):
-        s = self.solver
-        if s == "sgd":
-            return _optim.SGD(lr=lr, momentum=self.momentum, nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
-                              weight_decay=self.weight_decay)
-        if s == "adam":
-            return _optim.Adam(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon, weight_decay=self.weight_decay)
-        if s == "adamw":
-            return _optim.AdamW(lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                                weight_decay=self.weight_decay)
-        if s == "rmsprop":
-            return _optim.RMSprop(lr=lr, momentum=self.momentum, eps=self.epsilon, weight_decay=self.weight_decay)
-        return _optim.Adagrad(lr=lr, eps=self.epsilon, weight_decay=self.weight_decay)
+        """The solver's optimizer (fastmlp.optim.OPTIMIZERS, the kernels' registry), given the estimator's
+        arguments for the hyperparameters it takes (_FROM_ESTIMATOR); never another one in its place."""
+        cls = _optim.OPTIMIZERS.get(self.solver)
+        if cls is None:
+            raise ValueError(f"solver {self.solver!r} has no optimizer here; expected 'lbfgs' or one of: "
+                             f"{', '.join(_optim.OPTIMIZERS)}")
+        return cls(lr=lr, **{key: value(self) for key, value in _FROM_ESTIMATOR.items() if key in cls.hyperparameters})
 
     def _optimizer_state(self, optimizer):
         """The optimizer's buffers: kept from the last call when it continues training (partial_fit) with

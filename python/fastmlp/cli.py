@@ -131,6 +131,12 @@ def _columns(header, data, target, path):
     return data[:, f_idx], data[:, t_idx], [header[i] for i in f_idx], targets
 
 
+def _with_momentum():
+    """The optimizers that take --momentum: "sgd and rmsprop"."""
+    names = [name for name, cls in OPTIMIZERS.items() if "momentum" in cls.hyperparameters]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _scores(pred, truth, dist=None):
     """R2 (1 - SSE/SST over all outputs, scikit-learn's uniform average per output) and MAE; data
     parallel, over every rank's rows."""
@@ -208,8 +214,8 @@ def train(args):
     sizes = [x.shape[1], *_parse_hidden(args.hidden), y.shape[1]]
     if args.optimizer not in OPTIMIZERS:
         raise SystemExit(f"fastmlp: unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
-    if args.momentum is not None and args.optimizer not in ("sgd", "rmsprop"):
-        raise SystemExit(f"fastmlp: --momentum applies to sgd and rmsprop; {args.optimizer} has its own moment "
+    if args.momentum is not None and "momentum" not in OPTIMIZERS[args.optimizer].hyperparameters:
+        raise SystemExit(f"fastmlp: --momentum applies to {_with_momentum()}; {args.optimizer} has its own moment "
                          f"estimates (leave --momentum out)")
     if not 0.0 <= args.validation_split < 1.0:
         raise SystemExit(f"fastmlp: --validation-split must be in [0, 1), got {args.validation_split}")
@@ -528,9 +534,9 @@ def build_parser():
     t.add_argument("--task", default="regress", choices=("regress", "classify"),
                    help="classify: the target column holds class labels; trains with cross_entropy and prints "
                         "accuracy and a confusion matrix")
-    t.add_argument("--optimizer", default="sgd", help="sgd, adam, adamw, rmsprop or adagrad")
+    t.add_argument("--optimizer", default="sgd", help=", ".join(OPTIMIZERS))
     t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--momentum", type=float, default=None, help="for sgd and rmsprop (default 0)")
+    t.add_argument("--momentum", type=float, default=None, help=f"for {_with_momentum()} (default 0)")
     t.add_argument("--batch-size", type=int, default=32, help="0 for full-batch gradient descent")
     t.add_argument("--epochs", type=int, default=50)
     t.add_argument("--seed", type=_seed, default=0)

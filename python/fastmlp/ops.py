@@ -17,6 +17,7 @@ import numpy as np
 from . import _core
 from ._args import check_bool, check_int
 from .init import canonical as _canonical_init
+from .optim import check_hyperparameter
 
 __all__ = [
     "matmul", "dense_forward", "dense_backward", "activation_forward", "activation_backward",
@@ -163,7 +164,7 @@ def permutation(n, seed, epoch=0):
 
 def sgd_update(param, grad, lr, *, device="cpu"):
     """param -= lr * grad, in place (param must be a C-contiguous, writeable float array)."""
-    _core.sgd_update(param, grad, float(lr), resolve_device(device))
+    _core.sgd_update(param, grad, check_hyperparameter("lr", lr), resolve_device(device))
 
 
 def optimizer_update(optimizer, param, grad, state, step, lr=None, *, device="cpu"):
@@ -172,5 +173,8 @@ def optimizer_update(optimizer, param, grad, state, step, lr=None, *, device="cp
     1-based number of this update (bias corrections and first-step rules depend on it); lr defaults to
     the optimizer's."""
     cfg = optimizer.config()
-    _core.optimizer_update(param, grad, list(state), int(step), float(cfg["lr"] if lr is None else lr), cfg,
-                           resolve_device(device))
+    step = check_int(step, "step", -(2**63), 2**63)
+    if step < 1:
+        raise ValueError(f"step must be >= 1 (the 1-based number of this update), got {step}")
+    lr = cfg["lr"] if lr is None else check_hyperparameter("lr", lr)
+    _core.optimizer_update(param, grad, list(state), step, lr, cfg, resolve_device(device))

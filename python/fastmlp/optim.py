@@ -1,8 +1,12 @@
-"""Optimizers: hyperparameters and validation here, the update itself in one fused C++ pass per
-parameter (csrc/cpu/optim.cpp). Names, arguments and formulas follow torch.optim."""
+"""Optimizers: their hyperparameters, validated here from one table of constraints (CONSTRAINTS), and
+the update itself, one fused C++ pass per parameter whose formula lives in the optimizer's own header
+(csrc/include/fastmlp/optimizers/<name>.h). The kernels' registry says which optimizers exist, the
+hyperparameters each reads and the state buffers each keeps; this module reads it. Names, arguments
+and formulas follow torch.optim."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -11,7 +15,9 @@ import numpy as np
 from . import _core
 from ._args import check_bool
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "from_config"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
+           "from_config", "CONSTRAINTS",
+           "check_hyperparameter"]
 
 
 def is_number(value):
@@ -19,41 +25,124 @@ def is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _check(name, value, *, low=None, low_inclusive=True, high=None, high_inclusive=False):
-    """A finite float within bounds, else ValueError naming the hyperparameter."""
-    if not is_number(value):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    ok = math.isfinite(value)
-    if ok and low is not None:
-        ok = value >= low if low_inclusive else value > low
-    if ok and high is not None:
-        ok = value <= high if high_inclusive else value < high
-    if not ok:
-        lo = "" if low is None else f"{'>=' if low_inclusive else '>'} {low}"
-        hi = "" if high is None else f"{'<=' if high_inclusive else '<'} {high}"
-        raise ValueError(f"{name} must be a finite number {' and '.join(s for s in (lo, hi) if s)}, got {value}")
-    return value
+class Interval:
+    """A finite real number within bounds, e.g. Interval(">", 0) or Interval(">=", 0, "<", 1) for [0, 1)."""
+
+    _TESTS = {">": lambda v, b: v > b, ">=": lambda v, b: v >= b, "<": lambda v, b: v < b,
+              "<=": lambda v, b: v <= b}
+
+    def __init__(self, *bounds):
+        self.bounds = tuple(zip(bounds[::2], bounds[1::2]))
+
+    def check(self, name, value):
+        if not is_number(value):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        value = float(value)
+        if not (math.isfinite(value) and all(self._TESTS[op](value, b) for op, b in self.bounds)):
+            where = " and ".join(f"{op} {b}" for op, b in self.bounds)
+            raise ValueError(f"{name} must be a finite number {where}, got {value}")
+        return value
+
+    def __repr__(self):
+        return " and ".join(f"{op} {b}" for op, b in self.bounds)
+
+
+class Flag:
+    """True or False (a string such as "no" would read as True and switch the algorithm silently)."""
+
+    def check(self, name, value):
+        return check_bool(value, name)
+
+    def __repr__(self):
+        return "True or False"
+
+
+class Pair:
+    """Two numbers, each within `item` (betas): a tuple of floats."""
+
+    def __init__(self, item):
+        self.item = item
+
+    def check(self, name, value):
+        try:
+            first, second = value
+        except TypeError:
+            raise TypeError(f"{name} must be a pair of numbers, got {value!r}") from None
+        except ValueError:
+            raise ValueError(f"{name} must be a pair of numbers ({name}[0], {name}[1]), got {value!r}") from None
+        return (self.item.check(f"{name}[0]", first), self.item.check(f"{name}[1]", second))
+
+    def __repr__(self):
+        return f"a pair, each {self.item!r}"
+
+
+# Every hyperparameter of every optimizer, by its torch.optim name: the one place they are validated
+# (the kernels take them as they are). A name means the same thing in every optimizer that takes it.
+CONSTRAINTS = {
+    "lr": Interval(">", 0.0),
+    "momentum": Interval(">=", 0.0),
+    "dampening": Interval(">=", 0.0, "<=", 1.0),
+    "nesterov": Flag(),
+    "weight_decay": Interval(">=", 0.0),
+    "betas": Pair(Interval(">=", 0.0, "<", 1.0)),
+    "eps": Interval(">=", 0.0),
+    "amsgrad": Flag(),
+    "alpha": Interval(">=", 0.0, "<=", 1.0),
+    "centered": Flag(),
+    "lr_decay": Interval(">=", 0.0),
+    "initial_accumulator_value": Interval(">=", 0.0),
+    "momentum_decay": Interval(">=", 0.0),
+    "decoupled_weight_decay": Flag(),
+}
+
+
+def check_hyperparameter(name, value):
+    """value checked against CONSTRAINTS[name] (TypeError or ValueError naming it), as a plain Python value."""
+    return CONSTRAINTS[name].check(name, value)
 
 
 class Optimizer:
-    """Base class: `name` selects the C++ kernel, `config()` is what the trainer and save() see."""
+    """Base class: `name` selects the C++ kernel, `config()` is what the trainer and save() see.
+
+    A subclass's __init__ takes its hyperparameters by their torch.optim names and defaults (they become
+    `hyperparameters`, config()'s keys in order) and hands them to _set, which checks each against
+    CONSTRAINTS. The kernels' registry (csrc/include/fastmlp/optimizers/) must read the same keys."""
 
     name = ""
+    hyperparameters = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.hyperparameters = tuple(inspect.signature(cls.__init__).parameters)[1:]
+
+    def _set(self, arguments):
+        for key in self.hyperparameters:
+            setattr(self, key, check_hyperparameter(key, arguments[key]))
+        self._check_combination()
+
+    def _check_combination(self):
+        """Rules that tie hyperparameters together (each alone is checked by CONSTRAINTS)."""
 
     def config(self):
-        raise NotImplementedError
+        cfg = {"name": self.name}
+        for key in self.hyperparameters:
+            value = getattr(self, key)
+            cfg[key] = list(value) if isinstance(value, tuple) else value
+        return cfg
+
+    def _states(self):
+        return _core.optimizer_states(self.config())
 
     def state_names(self):
         """Names of the state buffers kept per parameter (each the parameter's shape), in kernel order."""
-        raise NotImplementedError
+        return [name for name, _ in self._states()]
 
     def state_count(self):
         return len(self.state_names())
 
     def state_initial_values(self):
         """The value each state buffer starts at (all zeros except Adagrad's accumulator)."""
-        return [0.0] * self.state_count()
+        return [value for _, value in self._states()]
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
@@ -72,30 +161,11 @@ class SGD(Optimizer):
     name = "sgd"
 
     def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
-        self.lr = _check("lr", lr, low=0.0, low_inclusive=False)
-        self.momentum = _check("momentum", momentum, low=0.0)
-        self.dampening = _check("dampening", dampening, low=0.0, high=1.0, high_inclusive=True)
-        self.weight_decay = _check("weight_decay", weight_decay, low=0.0)
-        self.nesterov = check_bool(nesterov, "nesterov")
+        self._set(locals())
+
+    def _check_combination(self):
         if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening = 0")
-
-    def config(self):
-        return {"name": self.name, "lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
-                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
-
-    def state_names(self):
-        return ["momentum_buffer"] if self.momentum != 0.0 else []
-
-
-def _betas(betas):
-    try:
-        b1, b2 = betas
-    except TypeError:
-        raise TypeError(f"betas must be a pair of numbers, got {betas!r}") from None
-    except ValueError:
-        raise ValueError(f"betas must be a pair of numbers (beta1, beta2), got {betas!r}") from None
-    return (_check("betas[0]", b1, low=0.0, high=1.0), _check("betas[1]", b2, low=0.0, high=1.0))
 
 
 class Adam(Optimizer):
@@ -110,18 +180,7 @@ class Adam(Optimizer):
     name = "adam"
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-        self.lr = _check("lr", lr, low=0.0, low_inclusive=False)
-        self.betas = _betas(betas)
-        self.eps = _check("eps", eps, low=0.0)
-        self.weight_decay = _check("weight_decay", weight_decay, low=0.0)
-        self.amsgrad = check_bool(amsgrad, "amsgrad")
-
-    def config(self):
-        return {"name": self.name, "lr": self.lr, "betas": list(self.betas), "eps": self.eps,
-                "weight_decay": self.weight_decay, "amsgrad": self.amsgrad}
-
-    def state_names(self):
-        return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if self.amsgrad else [])
+        self._set(locals())
 
 
 class AdamW(Adam):
@@ -131,7 +190,7 @@ class AdamW(Adam):
     name = "adamw"
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        self._set(locals())
 
 
 class RMSprop(Optimizer):
@@ -147,20 +206,7 @@ class RMSprop(Optimizer):
     name = "rmsprop"
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
-        self.lr = _check("lr", lr, low=0.0, low_inclusive=False)
-        self.alpha = _check("alpha", alpha, low=0.0, high=1.0, high_inclusive=True)
-        self.eps = _check("eps", eps, low=0.0)
-        self.weight_decay = _check("weight_decay", weight_decay, low=0.0)
-        self.momentum = _check("momentum", momentum, low=0.0)
-        self.centered = check_bool(centered, "centered")
-
-    def config(self):
-        return {"name": self.name, "lr": self.lr, "alpha": self.alpha, "eps": self.eps,
-                "weight_decay": self.weight_decay, "momentum": self.momentum, "centered": self.centered}
-
-    def state_names(self):
-        return (["square_avg"] + (["momentum_buffer"] if self.momentum != 0.0 else [])
-                + (["grad_avg"] if self.centered else []))
+        self._set(locals())
 
 
 class Adagrad(Optimizer):
@@ -175,26 +221,68 @@ class Adagrad(Optimizer):
     name = "adagrad"
 
     def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
-        self.lr = _check("lr", lr, low=0.0, low_inclusive=False)
-        self.lr_decay = _check("lr_decay", lr_decay, low=0.0)
-        self.weight_decay = _check("weight_decay", weight_decay, low=0.0)
-        self.initial_accumulator_value = _check("initial_accumulator_value", initial_accumulator_value, low=0.0)
-        self.eps = _check("eps", eps, low=0.0)
-
-    def config(self):
-        return {"name": self.name, "lr": self.lr, "lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
-                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
-
-    def state_names(self):
-        return ["sum"]
-
-    def state_initial_values(self):
-        return [self.initial_accumulator_value]
+        self._set(locals())
 
 
-# In the order of the kernels' table (csrc/bindings/names.h), which must know each class's name.
-OPTIMIZERS = {cls.name: cls for cls in sorted((SGD, Adam, AdamW, RMSprop, Adagrad),
-                                              key=lambda c: list(_core.names["optimizer"]).index(c.name))}
+class NAdam(Optimizer):
+    """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam"), torch.optim.NAdam's algorithm at
+    step t, with the momentum schedule mu_t = b1 (1 - 0.96^(t momentum_decay) / 2):
+
+        g <- g + weight_decay * p         (decoupled_weight_decay: p <- p (1 - lr weight_decay) instead)
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+        p <- p - lr [(1 - mu_t) g / (1 - prod_{i<=t} mu_i) + mu_{t+1} m / (1 - prod_{i<=t+1} mu_i)]
+                    / (sqrt(v / (1 - b2^t)) + eps)
+
+    torch keeps prod_{i<=t} mu_i (its mu_product) per parameter; fastmlp derives it from the step count,
+    which the model saves, so it survives save/load and agrees across data-parallel ranks. A change of
+    betas[0] or momentum_decay between fits therefore applies to the product of past steps too (torch
+    would go on from the product so far).
+    """
+
+    name = "nadam"
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False):
+        self._set(locals())
+
+
+class RAdam(Optimizer):
+    """RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond"), torch.optim.RAdam's
+    algorithm at step t:
+
+        g <- g + weight_decay * p         (decoupled_weight_decay: p <- p (1 - lr weight_decay) instead)
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   m^ = m / (1 - b1^t)
+        rho_inf = 2 / (1 - b2) - 1;   rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
+        rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+                    p <- p - lr m^ r sqrt(1 - b2^t) / (sqrt(v) + eps)
+        otherwise:  p <- p - lr m^         (the variance is not tractable yet: SGD with momentum)
+    """
+
+    name = "radam"
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False):
+        self._set(locals())
+
+
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba 2015, section 7.1: Adam with the infinity norm), torch.optim.Adamax's algorithm
+    at step t:
+
+        g <- g + weight_decay * p
+        m <- b1 m + (1 - b1) g;   u <- max(b2 u, |g| + eps)      (eps inside the max, as torch has it)
+        p <- p - lr / (1 - b1^t) * m / u
+    """
+
+    name = "adamax"
+
+    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        self._set(locals())
+
+
+# Every optimizer of the kernels' registry that has its class here, in the registry's order
+# (csrc/include/fastmlp/optimizers/list.h); tests check that none lacks one.
+_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax)}
+OPTIMIZERS = {name: _CLASSES[name] for name in _core.names["optimizer"] if name in _CLASSES}
 
 
 def from_config(config):

@@ -287,7 +287,7 @@ def _expected_entries(path, sizes, opt):
         shapes[f"W{l}"], shapes[f"b{l}"] = (fan_in, fan_out), (fan_out,)
     if opt is not None:
         names = opt.get("names") if isinstance(opt, dict) else None
-        if not isinstance(names, list) or len(names) > 3:
+        if not isinstance(names, list) or len(names) > _core.max_optimizer_states:
             raise ModelFileError(f"{path} holds an invalid optimizer entry (state names {names!r})")
         for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             for s in range(len(names)):

@@ -8,11 +8,13 @@ Glorot-uniform initialization drawn from `random_state` as scikit-learn draws it
 schedules and stopping rules, `partial_fit` (with `classes`), `warm_start`, `sample_weight`, sparse X,
 string and multi-label targets, and its fitted attributes. `solver="lbfgs"` runs SciPy's L-BFGS-B over
 the C++ loss and gradient (fastmlp._core.mlp_loss_grad). fastmlp's extras come after scikit-learn's
-arguments: `solver` may also be "adamw", "rmsprop" or "adagrad"; `weight_decay` (PyTorch's, for those
-optimizers), `init` (a fastmlp.init initializer instead of scikit-learn's), `dtype` (default: X's float
-dtype) and `device`; `activation` may also be any of fastmlp's (fastmlp.activations.NAMES: "gelu",
-"silu", "elu", "softplus", "selu", ..., with their default parameters); MLPRegressor's `loss` may also
-be "absolute_error" or "huber".
+arguments: `solver` may also be any other optimizer of fastmlp.optim.OPTIMIZERS ("adamw", "rmsprop",
+"adagrad", ...: the kernels' registry), which gets beta_1 and beta_2, epsilon, momentum and
+nesterovs_momentum where it takes them; `weight_decay` (PyTorch's, for those optimizers), `init` (a
+fastmlp.init initializer instead of scikit-learn's), `dtype` (default: X's float dtype) and `device`;
+`activation` may also be any of fastmlp's (fastmlp.activations.NAMES: "gelu", "silu", "elu",
+"softplus", "selu", ..., with their default parameters); MLPRegressor's `loss` may also be
+"absolute_error" or "huber".
 
 Where the result differs from scikit-learn's (same distribution, different numbers): the epoch order
 comes from fastmlp's Philox permutation, not from NumPy's shuffle; Adam adds epsilon to
@@ -43,7 +45,7 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
     raise ImportError('fastmlp.sklearn needs scikit-learn and SciPy: pip install "fastmlp[sklearn]" '
                       '(or pip install scikit-learn)') from e
 
-from . import _core, _sklearn_input as _input
+from . import _core, _sklearn_input as _input, optim as _optim
 from ._lbfgs import Objective
 from ._sklearn_sgd import _SEED_MAX, NONFINITE_WEIGHTS, StochasticSolver
 from .data import as_array
@@ -74,7 +76,7 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-_STOCHASTIC = tuple(_core.names["optimizer"])  # every optimizer the kernels know; "lbfgs" is SciPy's
+_STOCHASTIC = tuple(_optim.OPTIMIZERS)  # every optimizer of the kernels' registry; "lbfgs" is SciPy's
 # The hidden activations by the kernels' names: scikit-learn's four ("logistic" is an alias of
 # "sigmoid"), and as an extra every other the kernels have (gelu, silu, elu, ...; with their default
 # parameters: the estimators take names only).

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "fastmlp/optimizers/list.h"
 #include "fastmlp/tensor.h"
 
 namespace fastmlp {
@@ -124,28 +125,35 @@ void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t see
 void permutation(std::uint64_t seed, std::uint64_t epoch, std::int64_t* out, index_t n);
 
 // ---- Optimizers ------------------------------------------------------------------------------------
-enum class Optimizer { sgd, adam, adamw, rmsprop, adagrad };
+// One header per optimizer in fastmlp/optimizers/ (its hyperparameters, state, coefficients and element
+// update), listed once in fastmlp/optimizers/list.h, from which this enum is generated.
+enum class Optimizer {
+#define FASTMLP_OPTIMIZER_ENUM(id, Type) id,
+  FASTMLP_OPTIMIZERS(FASTMLP_OPTIMIZER_ENUM)
+#undef FASTMLP_OPTIMIZER_ENUM
+};
 
-// Hyperparameters of every optimizer, named as in torch.optim; each optimizer reads its own.
+// Hyperparameters of every optimizer, named as in torch.optim; each optimizer reads its own (the
+// fields its header lists). fastmlp.optim validates them; the kernels take them as they are.
 struct OptimizerSpec {
   Optimizer kind = Optimizer::sgd;
   double lr = 0.01;
   double weight_decay = 0.0;                            // all (AdamW: decoupled)
   double momentum = 0.0, dampening = 0.0;               // SGD; momentum also RMSprop
   bool nesterov = false;                                // SGD
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;        // Adam, AdamW; eps also RMSprop, Adagrad
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;        // the Adams (and Adamax); eps also RMSprop, Adagrad
   bool amsgrad = false;                                 // Adam, AdamW
   double alpha = 0.99;                                  // RMSprop smoothing constant
   bool centered = false;                                // RMSprop
   double lr_decay = 0.0;                                // Adagrad
   double initial_accumulator_value = 0.0;               // Adagrad
+  double momentum_decay = 4e-3;                         // NAdam
+  bool decoupled_weight_decay = false;                  // NAdam, RAdam: AdamW's decay instead of the L2 term
 };
 
-// How many state buffers (each the size of the parameter) an optimizer keeps per parameter, in order:
-//   SGD: [momentum_buffer] when momentum != 0
-//   Adam/AdamW: [exp_avg, exp_avg_sq] + [max_exp_avg_sq] when amsgrad
-//   RMSprop: [square_avg] + [momentum_buffer] when momentum != 0 + [grad_avg] when centered
-//   Adagrad: [sum] (starts at initial_accumulator_value)
+// How many state buffers (each the size of the parameter) an optimizer keeps per parameter with these
+// hyperparameters: its header's state(), e.g. SGD [momentum_buffer] when momentum != 0, Adam
+// [exp_avg, exp_avg_sq] + [max_exp_avg_sq] when amsgrad.
 int optimizer_state_count(const OptimizerSpec& spec);
 
 // One fused step on a parameter. `state` holds optimizer_state_count(spec) buffers of `count`
@@ -155,7 +163,7 @@ void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* 
                     T* const* state, index_t count);
 
 // The per-step coefficients of an optimizer (bias corrections, 1 - beta, ...): computed once per step
-// on the host and shared by the CPU loop and the CUDA kernels (fastmlp/optim_step.h).
+// on the host and shared by the CPU loop and the CUDA kernels (fastmlp/optimizers/registry.h).
 template <class T>
 struct StepCoefficients;
 template <class T>

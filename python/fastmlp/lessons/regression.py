@@ -95,6 +95,9 @@ OPTIMIZER_RUNS = {
     "Adam (32)": (32, lambda: optim.Adam(lr=3e-3)),
     "RMSprop (32)": (32, lambda: optim.RMSprop(lr=1e-3)),
     "Adagrad (32)": (32, lambda: optim.Adagrad(lr=0.05)),
+    "NAdam (32)": (32, lambda: optim.NAdam(lr=3e-3)),
+    "RAdam (32)": (32, lambda: optim.RAdam(lr=3e-3)),
+    "Adamax (32)": (32, lambda: optim.Adamax(lr=3e-3)),
 }
 
 

@@ -1,0 +1,210 @@
+"""The NumPy float64 twins of the optimizers' kernels (fastmlp.ops.optimizer_update), re-exported by
+fastmlp.reference: one function per optimizer, the formula and its source in its docstring, and
+optimizer_step, which runs the one a fastmlp.optim config() names."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def sgd_update(param, grad, lr):
+    """Plain gradient descent: p <- p - lr * g."""
+    return np.asarray(param, np.float64) - lr * np.asarray(grad, np.float64)
+
+
+def sgd_step(param, grad, buf, step, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    """torch.optim.SGD's documented algorithm: g += weight_decay p; with momentum,
+    buf = g on the first step else momentum buf + (1 - dampening) g, and g = g + momentum buf
+    (nesterov) or buf; p -= lr g. Returns (param, buf)."""
+    p = np.asarray(param, np.float64)
+    g = np.asarray(grad, np.float64) + weight_decay * p
+    if momentum != 0.0:
+        buf = g.copy() if step <= 1 else momentum * buf + (1.0 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return p - lr * g, buf
+
+
+def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+              decoupled=False):
+    """Adam (Kingma & Ba 2015) as torch.optim.Adam documents it; AdamW (Loshchilov & Hutter 2019) when
+    decoupled: p *= 1 - lr wd instead of g += wd p. m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+    v_max = max(v_max, v) with amsgrad, p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+    state = [m, v(, v_max)] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64).copy()
+    g = np.asarray(grad, np.float64)
+    b1, b2 = betas
+    m, v = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
+    if decoupled:
+        p = p * (1.0 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    new_state = [m, v]
+    second = v
+    if amsgrad:
+        vmax = np.zeros_like(p) if state[2] is None else np.asarray(state[2], np.float64)
+        vmax = np.maximum(vmax, v)
+        new_state.append(vmax)
+        second = vmax
+    p = p - lr / (1 - b1 ** step) * m / (np.sqrt(second) / np.sqrt(1 - b2 ** step) + eps)
+    return p, new_state
+
+
+def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False):
+    """RMSprop (Hinton 2012) as torch.optim.RMSprop documents it: g += wd p; v = alpha v + (1-alpha) g^2;
+    centered: g_avg = alpha g_avg + (1-alpha) g and v - g_avg^2 in place of v; d = g / (sqrt(v) + eps);
+    momentum: buf = momentum buf + d, p -= lr buf; else p -= lr d.
+    state = [square_avg(, momentum_buffer)(, grad_avg)] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64)
+    g = np.asarray(grad, np.float64) + weight_decay * p
+    state = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state]
+    sq = alpha * state[0] + (1 - alpha) * g * g
+    new_state = [sq]
+    var = sq
+    if momentum != 0.0:
+        new_state.append(state[1])
+    if centered:
+        gavg = alpha * state[-1] + (1 - alpha) * g
+        var = sq - gavg * gavg
+        new_state.append(gavg)
+    d = g / (np.sqrt(var) + eps)
+    if momentum != 0.0:
+        new_state[1] = momentum * new_state[1] + d
+        return p - lr * new_state[1], new_state
+    return p - lr * d, new_state
+
+
+def adagrad_step(param, grad, state, step, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10):
+    """Adagrad (Duchi et al. 2011) as torch.optim.Adagrad documents it: g += wd p;
+    clr = lr / (1 + (t-1) lr_decay); s += g^2 (s starts at initial_accumulator_value);
+    p -= clr g / (sqrt(s) + eps). Returns (param, [s])."""
+    p = np.asarray(param, np.float64)
+    g = np.asarray(grad, np.float64) + weight_decay * p
+    s = np.full_like(p, initial_accumulator_value) if state[0] is None else np.asarray(state[0], np.float64)
+    s = s + g * g
+    clr = lr / (1 + (step - 1) * lr_decay)
+    return p - clr * g / (np.sqrt(s) + eps), [s]
+
+
+def nadam_mu_product(beta1, momentum_decay, step):
+    """prod_{i=1..t} mu_i with mu_i = beta1 (1 - 0.96^(i momentum_decay) / 2): the mu_product that
+    torch.optim.NAdam keeps per parameter, from the step count alone."""
+    return math.prod(beta1 * (1.0 - 0.5 * 0.96 ** (i * momentum_decay)) for i in range(1, step + 1))
+
+
+def nadam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+               decoupled_weight_decay=False):
+    """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam") as torch.optim.NAdam documents it:
+    g += wd p (decoupled_weight_decay: p *= 1 - lr wd instead); mu_t = b1 (1 - 0.96^(t psi) / 2);
+    m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2;
+    p -= lr [(1 - mu_t) g / (1 - prod_{i<=t} mu_i) + mu_{t+1} m / (1 - prod_{i<=t+1} mu_i)]
+         / (sqrt(v / (1 - b2^t)) + eps).
+    state = [m, v] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64).copy()
+    g = np.asarray(grad, np.float64)
+    b1, b2 = betas
+    m, v = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
+    if decoupled_weight_decay:
+        p = p * (1.0 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    mu_t = b1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    product = nadam_mu_product(b1, momentum_decay, step)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    m_hat = (1 - mu_t) * g / (1 - product) + mu_next * m / (1 - product * mu_next)
+    p = p - lr * m_hat / (np.sqrt(v / (1 - b2 ** step)) + eps)
+    return p, [m, v]
+
+
+def radam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+               decoupled_weight_decay=False):
+    """RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond") as torch.optim.RAdam
+    documents it: g += wd p (decoupled_weight_decay: p *= 1 - lr wd instead); m = b1 m + (1-b1) g,
+    v = b2 v + (1-b2) g^2, m^ = m / (1 - b1^t); rho_inf = 2 / (1 - b2) - 1,
+    rho_t = rho_inf - 2 t b2^t / (1 - b2^t); if rho_t > 5: l = sqrt(1 - b2^t) / (sqrt(v) + eps),
+    r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)), p -= lr m^ r l;
+    else p -= lr m^. state = [m, v] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64).copy()
+    g = np.asarray(grad, np.float64)
+    b1, b2 = betas
+    m, v = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
+    if decoupled_weight_decay:
+        p = p * (1.0 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    m_hat = m / (1 - b1 ** step)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * step * b2 ** step / (1 - b2 ** step)
+    if rho_t > 5:
+        adaptive = np.sqrt(1 - b2 ** step) / (np.sqrt(v) + eps)
+        rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        return p - lr * m_hat * rect * adaptive, [m, v]
+    return p - lr * m_hat, [m, v]
+
+
+def adamax_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """Adamax (Kingma & Ba 2015, section 7.1) as torch.optim.Adamax documents it: g += wd p;
+    m = b1 m + (1-b1) g, u = max(b2 u, |g| + eps) (eps inside the max, as torch puts it);
+    p -= lr / (1 - b1^t) * m / u. state = [m, u] (None: zeros). Returns (param, state)."""
+    p = np.asarray(param, np.float64)
+    g = np.asarray(grad, np.float64) + weight_decay * p
+    b1, b2 = betas
+    m, u = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
+    m = b1 * m + (1 - b1) * g
+    u = np.maximum(b2 * u, np.abs(g) + eps)
+    return p - lr / (1 - b1 ** step) * m / u, [m, u]
+
+
+def _sgd(param, grad, state, step, lr, cfg):
+    p, buf = sgd_step(param, grad, state[0] if state else None, step, lr, **cfg)
+    return p, ([buf] if cfg.get("momentum", 0.0) != 0.0 else [])
+
+
+def _adam(decoupled):
+    def run(param, grad, state, step, lr, cfg):
+        cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
+        return adam_step(param, grad, state + [None] * (3 - len(state)), step, lr, decoupled=decoupled, **cfg)
+    return run
+
+
+def _rmsprop(param, grad, state, step, lr, cfg):
+    count = 1 + (cfg.get("momentum", 0.0) != 0.0) + bool(cfg.get("centered", False))
+    return rmsprop_step(param, grad, state + [None] * (count - len(state)), step, lr, **cfg)
+
+
+def _adagrad(param, grad, state, step, lr, cfg):
+    return adagrad_step(param, grad, state or [None], step, lr, **cfg)
+
+
+def _two_moments(twin):
+    """The twin of an optimizer with two buffers (exp_avg and a second moment) and betas."""
+    def run(param, grad, state, step, lr, cfg):
+        cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
+        return twin(param, grad, state + [None] * (2 - len(state)), step, lr, **cfg)
+    return run
+
+
+# name -> its twin, called with the config's other hyperparameters and the state list padded with None
+# (fresh buffers) to the optimizer's count.
+_STEPS = {"sgd": _sgd, "adam": _adam(False), "adamw": _adam(True), "rmsprop": _rmsprop, "adagrad": _adagrad,
+          "nadam": _two_moments(nadam_step), "radam": _two_moments(radam_step), "adamax": _two_moments(adamax_step)}
+
+
+def optimizer_step(config, param, grad, state, step, lr):
+    """One step of the optimizer a fastmlp.optim config() describes; state is a list of buffers (or
+    None entries for fresh ones). Returns (param, state)."""
+    cfg = dict(config)
+    name = cfg.pop("name", "sgd")
+    cfg.pop("lr", None)
+    if name not in _STEPS:
+        raise ValueError(f"unknown optimizer {name!r}; the reference has: {', '.join(_STEPS)}")
+    return _STEPS[name](param, grad, list(state), step, lr, cfg)
