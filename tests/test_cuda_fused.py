@@ -29,8 +29,15 @@ needs_cuda = pytest.mark.skipif(not fastmlp.cuda_available(),
 H200_SHARED = 232448 - 64 * 8 - 256 * 8  # an H200's opt-in shared memory less the kernel's static arrays
 
 
-def plan(sizes, dtype="float32", **kw):
-    return fastmlp._core.fused_plan(sizes, dtype, shared_limit=kw.pop("shared_limit", H200_SHARED), **kw)
+def plan(sizes, dtype="float32", activations=None, weighted=False, l2=0.0, clip_grad_norm=0.0, data_parallel=False,
+         shared_limit=H200_SHARED):
+    """_core.fused_plan of a ReLU network (or these activations) under options with these settings."""
+    activations = ["relu"] * (len(sizes) - 2) + ["identity"] if activations is None else activations
+    options = fastmlp._core.TrainOptions(loss={"name": "mse", "weighted": weighted}, l2=l2,
+                                         optimizer=fastmlp.optim.SGD().config(), clip_grad_norm=clip_grad_norm,
+                                         global_rows=1 if data_parallel else 0,
+                                         reduce=(lambda buffer: None) if data_parallel else None)
+    return fastmlp._core.fused_plan(sizes, dtype, activations, options, shared_limit)
 
 
 def test_fused_plan_takes_narrow_float32_networks_and_says_why_not():

@@ -328,9 +328,15 @@ def test_batch_size_must_be_positive(batch_size):
         small_model().fit(*xy(), batch_size=batch_size, epochs=1)
 
 
-@pytest.mark.parametrize("batch_size", [2.0, 0.5, "4", True], ids=["2.0", "0.5", "str", "bool"])
+@pytest.mark.parametrize("batch_size", [2.0, 0.5, True, [4]], ids=["2.0", "0.5", "bool", "list"])
 def test_batch_size_must_be_an_int(batch_size):
-    with pytest.raises(TypeError, match="batch_size"):
+    with pytest.raises(TypeError, match="batch_size must be an int >= 1, 'max' or None"):
+        small_model().fit(*xy(), batch_size=batch_size, epochs=1)
+
+
+@pytest.mark.parametrize("batch_size", ["4", "Max", ""])
+def test_a_batch_size_string_other_than_max_is_refused(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, 'max' or None"):
         small_model().fit(*xy(), batch_size=batch_size, epochs=1)
 
 

@@ -50,7 +50,7 @@ def test_fit_with_batch_size_max():
     other = fastmlp.MLP([3, 1], seed=0)
     want = other.fit(x, y, batch_size=None, epochs=50, optimizer=fastmlp.optim.SGD(lr=0.1))
     assert hist.history["loss"] == want.history["loss"]
-    with pytest.raises(TypeError, match="'max'"):
+    with pytest.raises(ValueError, match="'max'"):
         model.fit(x, y, batch_size="min")
 
 
@@ -98,12 +98,24 @@ def test_cuda_max_batch_size_trains_within_device_memory():
     assert np.all(np.isfinite(hist.history["loss"]))
 
 
+def _options(batch_size, shuffle, drop_last, optimizer=None, device="cpu", loss="mse"):
+    config = (optimizer or fastmlp.optim.SGD()).config()
+    return fastmlp._core.TrainOptions(loss=loss, optimizer=config, batch_size=batch_size, shuffle=shuffle,
+                                      drop_last=drop_last, seed=0, device=device)
+
+
+def _planned(sizes, n, batch_size, shuffle, drop_last, optimizer=None, dtype="float32", activations=None, **kw):
+    """_core.trainer_bytes of a network of ReLU layers (or these activations) under _options(...)."""
+    activations = ["relu"] * (len(sizes) - 1) if activations is None else list(activations)
+    return fastmlp._core.trainer_bytes(sizes, dtype, activations, n,
+                                       _options(batch_size, shuffle, drop_last, optimizer, **kw))
+
+
 def _trainer(model, x, y, optimizer, batch_size, shuffle, drop_last, device="cpu"):
     state = model._optimizer_state_for(optimizer)
-    options = fastmlp._core.TrainOptions(loss="mse", optimizer=optimizer.config(), batch_size=batch_size,
-                                         shuffle=shuffle, drop_last=drop_last, seed=0, device=device)
     return fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                 state["w"], state["b"], x, y, options)
+                                 state["w"], state["b"], x, y,
+                                 _options(batch_size, shuffle, drop_last, optimizer, device))
 
 
 def _plan_cases():
@@ -134,8 +146,7 @@ def test_trainer_bytes_is_what_the_trainer_allocates(case, dtype, activation):
     for optimizer in (fastmlp.optim.SGD(lr=0.1), fastmlp.optim.Adam()):
         trainer = _trainer(model, x, y, optimizer, batch, shuffle, drop_last)
         states = len(optimizer.state_names())
-        planned = fastmlp._core.trainer_bytes(sizes, dtype, n, batch, shuffle, drop_last, states,
-                                              activations=model.activations)
+        planned = _planned(sizes, n, batch, shuffle, drop_last, optimizer, dtype, model.activations)
         assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
         params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
         assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
@@ -158,7 +169,7 @@ def test_trainer_bytes_follows_the_targets_layout(loss):
                                          drop_last=False, seed=0)
     trainer = fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
                                     state["w"], state["b"], x, y, options)
-    planned = fastmlp._core.trainer_bytes(sizes, "float32", n, batch, True, False, 0, loss=loss)
+    planned = _planned(sizes, n, batch, True, False, opt, activations=model.activations, loss=loss)
     assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
 
 
@@ -169,25 +180,25 @@ def test_the_plan_follows_the_rules():
     transposed = 64 * 64 + 64  # layers 1 and 2 (64 rows x 64 x 64 < 128^3)
     n = 1000
     want = item * (part(128, 17) + part(64, 17) + transposed) + 8 * n
-    assert fastmlp._core.trainer_bytes([16, 64, 64, 1], "float32", n, 128, True, False, 0) == want
+    assert _planned([16, 64, 64, 1], n, 128, True, False) == want
     # Not shuffled: nothing gathered, no order. 63 rows: never cut (the last 55 neither).
-    assert fastmlp._core.trainer_bytes([16, 64, 64, 1], "float32", n, 128, False, False, 0) == \
+    assert _planned([16, 64, 64, 1], n, 128, False, False) == \
         item * (part(128, 0) + part(64, 0) + transposed)
-    assert fastmlp._core.trainer_bytes([16, 64, 64, 1], "float32", n, 63, False, False, 0) == \
+    assert _planned([16, 64, 64, 1], n, 63, False, False) == \
         item * (part(63, 0) + transposed)
     with pytest.raises(ValueError, match="sizes"):
-        fastmlp._core.trainer_bytes([16], "float32", n, 63, False, False, 0)
+        _planned([16], n, 63, False, False, activations=[])
     with pytest.raises(ValueError, match="n must be"):
-        fastmlp._core.trainer_bytes([16, 1], "float32", 0, 63, False, False, 0)
+        _planned([16, 1], 0, 63, False, False)
     # Counted exactly as long as the bytes fit 64 bits, refused (not wrapped) past that.
     big = 1 << 40  # 16-2^40-1 float32, 10 rows, one batch: 18 * 2^40 + 1 parameters
     params = 16 * big + big + big + 1
-    assert fastmlp._core.trainer_bytes([16, big, 1], "float32", 10, 10, False, False, 0) == \
+    assert _planned([16, big, 1], 10, 10, False, False) == \
         4 * (10 * (big + 1 + 2 * big) + params)
     with pytest.raises(ValueError, match="64-bit"):
-        fastmlp._core.trainer_bytes([16, 1 << 62, 1], "float32", 10, 10, False, False, 0)
+        _planned([16, 1 << 62, 1], 10, 10, False, False)
     with pytest.raises(ValueError, match="64-bit"):
-        fastmlp._core.trainer_bytes([16, 1 << 30, 1], "float32", 1 << 40, 1 << 40, False, False, 0)
+        _planned([16, 1 << 30, 1], 1 << 40, 1 << 40, False, False)
     with pytest.raises(ValueError, match="64-bit"):
         training_bytes(fastmlp.MLP([16, 1]), 1 << 60)
 
@@ -198,7 +209,7 @@ def test_training_bytes_counts_a_billion_parameter_model():
     wide = 300_000_000
     params = wide + wide + wide + 1
     n, batch = 64, 32
-    got = fastmlp._core.trainer_bytes([1, wide, 1], "float32", n, batch, False, False, 2)
+    got = _planned([1, wide, 1], n, batch, False, False, fastmlp.optim.Adam())
     assert got == 4 * (batch * (wide + 1 + 2 * wide) + params), got
 
 
@@ -213,9 +224,8 @@ def test_cuda_trainer_bytes_is_what_the_trainer_allocates(case, activation):
     y = np.zeros((n, sizes[-1]), np.float32)
     for optimizer in (fastmlp.optim.SGD(lr=0.1), fastmlp.optim.Adam()):
         trainer = _trainer(model, x, y, optimizer, batch, shuffle, drop_last, device="cuda")
-        states = len(optimizer.state_names())
-        planned = fastmlp._core.trainer_bytes(sizes, "float32", n, batch, shuffle, drop_last, states, "cuda",
-                                              activations=model.activations)
+        planned = _planned(sizes, n, batch, shuffle, drop_last, optimizer, activations=model.activations,
+                           device="cuda")
         assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
         assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
                               drop_last=drop_last) == planned + fastmlp._core.cuda_gemm_scratch_bytes("float32")

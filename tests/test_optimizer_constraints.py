@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastmlp.optim import CONSTRAINTS, OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Flag, Interval, RMSprop, from_config
+from fastmlp._constraints import Flag, Interval
+from fastmlp.optim import CONSTRAINTS, OPTIMIZERS, SGD, Adagrad, Adam, AdamW, RMSprop, from_config
 
 NAN, INF = float("nan"), float("inf")
 ALL = list(OPTIMIZERS.values())

@@ -582,8 +582,10 @@ def test_fit_lr_scaling_argument_errors(rng, kw, word):
     pytest.param({"lr_scaling": "linear", "base_batch_size": 2.5}, "base_batch_size", id="base_batch_size-float"),
 ])
 def test_fit_lr_scaling_errors_name_fit_arguments(rng, kw, word):
-    """Errors about fit's arguments name them as the caller wrote them (not scale_lr's parameter names)."""
+    """Errors about fit's arguments name them as the caller wrote them (not scale_lr's parameter names);
+    a value of the wrong type (a float base_batch_size) is a TypeError, as everywhere in fit."""
     x, y = fit_data(rng, NS)
-    with pytest.raises(ValueError) as info:
+    error = TypeError if isinstance(kw.get("base_batch_size"), float) else ValueError
+    with pytest.raises(error) as info:
         fit_model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=8, epochs=1, **kw)
     assert word in str(info.value), f"the ValueError does not name {word}: {info.value}"

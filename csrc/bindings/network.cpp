@@ -347,56 +347,53 @@ class PyTrainer {
   double x_max_ = 0.0;
 };
 
-// The bytes a trainer for a network of these layer sizes ([in, hidden..., out]) will hold: host memory
-// on the CPU, device memory on CUDA (where the parameters and optimizer state are copied too).
-// The layers' shapes from [in, hidden..., out], and from the activations (one per layer, or none: all
-// taken as keeping no z) which of them training keeps z for.
+// The layers' shapes from [in, hidden..., out], and from their activations (one per layer) which of
+// them training keeps z for.
 std::vector<LayerShape> layer_shapes(const std::vector<index_t>& sizes, const std::vector<std::string>& activations) {
   if (sizes.size() < 2) value_error("sizes must list at least the input and output widths");
   for (index_t s : sizes)
     if (s < 1) value_error("every layer size must be >= 1");
-  if (!activations.empty() && activations.size() + 1 != sizes.size())
+  if (activations.size() + 1 != sizes.size())
     value_error("activations must name one activation per layer (" + std::to_string(sizes.size() - 1) + "), got " +
                 std::to_string(activations.size()));
   std::vector<LayerShape> layers;
   for (size_t l = 0; l + 1 < sizes.size(); ++l)
-    layers.push_back({sizes[l], sizes[l + 1],
-                      !activations.empty() && activation_needs_z(activation_spec(activations[l], 0.01).kind)});
+    layers.push_back({sizes[l], sizes[l + 1], activation_needs_z(activation_spec(activations[l], 0.01).kind)});
   return layers;
 }
 
-std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::string& dtype, index_t n,
-                             index_t batch_size, bool shuffle, bool drop_last, int state_buffers,
-                             const std::string& device, index_t global_rows,
-                             const std::vector<std::string>& activations, py::handle loss_obj) {
-  const bool gpu = use_cuda(device);
+// The options a trainer of a network with `outputs` outputs runs with: options' own, with its loss
+// parsed against the outputs (the targets' layout: class labels, a sample weight column).
+TrainOptions planned_options(const PyTrainOptions& options, index_t outputs) {
+  TrainOptions opt = options.opt;
+  LossArg loss;
+  parse_loss_arg(options.loss, outputs, loss);
+  opt.loss = loss.spec;
+  return opt;
+}
+
+// The bytes a trainer of these layers allocates for n rows (this process's) under `options`: its buffer
+// plan (fastmlp/buffer_plan.h), the same one the trainer allocates from. Host memory on the CPU; device
+// memory on CUDA, where the parameters, the optimizer state and the data set are copied too.
+std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::string& dtype,
+                             const std::vector<std::string>& activations, index_t n, const PyTrainOptions& options) {
   const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
   const std::vector<LayerShape> layers = layer_shapes(sizes, activations);
+  const TrainOptions opt = planned_options(options, layers.back().out);
+  const index_t global_rows = opt.global_rows;
   if (n < (global_rows > 0 ? 0 : 1)) value_error("n must be >= 1, got " + std::to_string(n));
   if (global_rows < 0 || (global_rows > 0 && global_rows < n))
     value_error("global_rows must be 0 (one process) or at least n, got " + std::to_string(global_rows));
-  if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch)");
-  if (state_buffers < 0 || state_buffers > kMaxOptimizerStates)
-    value_error("state_buffers must be in [0, " + std::to_string(kMaxOptimizerStates) + "]");
-  TrainOptions opt;
-  opt.batch_size = batch_size;
-  opt.shuffle = shuffle;
-  opt.drop_last = drop_last;
-  LossArg loss;  // the targets' layout (class labels, a sample weight column) sets their gathered width
-  if (!loss_obj.is_none()) {
-    parse_loss_arg(loss_obj, layers.back().out, loss);
-    opt.loss = loss.spec;
-  }
   try {  // the counts throw past 2^64 bytes rather than wrap
 #ifdef FASTMLP_WITH_CUDA
-    if (gpu) return cuda::trainer_bytes(layers, item, n, state_buffers, opt);
+    if (options.gpu) return cuda::trainer_bytes(layers, item, n, optimizer_state_count(opt.optimizer), opt);
 #endif
-    (void)gpu;
     return trainer_bytes(layers, item, n, opt);
   } catch (const std::overflow_error& e) {
     value_error(e.what());
   }
 }
+
 
 // The first of `arrays` (float32/float64, any shape) that holds a NaN or an Inf, as its index; -1 when
 // all are finite. One pass, no temporaries: fit asks it of the weights and optimizer state every epoch.
@@ -471,15 +468,11 @@ double output_bound_py(const py::list& weights, const py::list& biases, const st
 // Which CUDA path a fit of these layer sizes and options takes (fastmlp/fused_plan.h): (rows per block
 // tile, reason); rows 0 means the GEMM path, for the reason given. shared_limit: the shared memory per
 // block to plan for (bytes), or -1 for the CUDA device's own (a CUDA build with a device only).
-py::tuple fused_plan_py(const std::vector<index_t>& sizes, const std::string& dtype, bool weighted, double l2,
-                        double clip_grad_norm, bool data_parallel, long long shared_limit,
-                        const std::vector<std::string>& activations) {
+py::tuple fused_plan_py(const std::vector<index_t>& sizes, const std::string& dtype,
+                        const std::vector<std::string>& activations, const PyTrainOptions& options,
+                        long long shared_limit) {
   const std::vector<LayerShape> layers = layer_shapes(sizes, activations);
-  TrainOptions opt;
-  opt.loss.weighted = weighted;
-  opt.l2 = l2;
-  opt.clip_grad_norm = clip_grad_norm;
-  opt.global_rows = data_parallel ? 1 : 0;
+  const TrainOptions opt = planned_options(options, layers.back().out);
   if (shared_limit < 0) {
     use_cuda("cuda");  // raises without a usable device
 #ifdef FASTMLP_WITH_CUDA
@@ -550,15 +543,12 @@ void bind_networks(py::module_& m) {
       .def_property_readonly("x_max", &PyTrainer::x_max)
       .def_property_readonly("allocated_bytes", &PyTrainer::allocated_bytes)
       .def_property_readonly("path", &PyTrainer::path);
-  m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("n"), py::arg("batch_size"),
-        py::arg("shuffle"), py::arg("drop_last"), py::arg("state_buffers"), py::arg("device") = "cpu",
-        py::arg("global_rows") = 0, py::arg("activations") = std::vector<std::string>(),
-        py::arg("loss") = py::none());
+  m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("activations"), py::arg("n"),
+        py::arg("options"));
   m.def("epoch_steps", &epoch_steps_py, py::arg("n"), py::arg("batch_size"), py::arg("drop_last"));
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
-  m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("weighted") = false,
-        py::arg("l2") = 0.0, py::arg("clip_grad_norm") = 0.0, py::arg("data_parallel") = false,
-        py::arg("shared_limit") = -1, py::arg("activations") = std::vector<std::string>());
+  m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("activations"), py::arg("options"),
+        py::arg("shared_limit") = -1);
   m.def("all_finite", &all_finite_py, py::arg("arrays"));
   m.def("output_bound", &output_bound_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("x_max"));

@@ -6,7 +6,7 @@
     model.predict([[57.5]])
 """
 
-from . import _args, _core, activations, callbacks, data, init, losses, ops, optim, reference, schedules
+from . import _constraints, _core, activations, callbacks, data, init, losses, ops, optim, reference, schedules
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .memory import max_batch_size
 from .model import MLP, load
@@ -39,7 +39,7 @@ def set_num_threads(n):
     its threads, kernels run on one thread (OpenMP's threads do not survive fork) and n > 1 is refused."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads takes an int, got {type(n).__name__}")
-    _core.set_num_threads(_args.check_int(n, "set_num_threads' n", 1, _core.max_threads() + 1))
+    _core.set_num_threads(_constraints.check_int(n, "set_num_threads' n", 1, _core.max_threads() + 1))
 
 
 def get_num_threads():

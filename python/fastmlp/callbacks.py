@@ -23,8 +23,8 @@ import math
 
 import numpy as np
 
-from ._args import check_bool
-from .optim import is_number
+from ._constraints import check_bool
+from ._constraints import is_number
 
 __all__ = ["Callback", "EarlyStopping", "LambdaCallback"]
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import __version__
 from .activations import NAMES as ACTIVATION_NAMES
-from .data import column_stats, load_women, read_table, read_table_block
+from .data import load_women, read_table, read_table_block
 from .model import MLP, load
 from .optim import OPTIMIZERS, SGD
 
@@ -137,41 +137,35 @@ def _with_momentum():
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _scores(pred, truth, dist=None):
-    """R2 (1 - SSE/SST over all outputs, scikit-learn's uniform average per output) and MAE; data
-    parallel, over every rank's rows."""
+def _scores(pred, truth, dist):
+    """R2 (1 - SSE/SST over all outputs, scikit-learn's uniform average per output) and MAE, over every
+    rank's rows (dist: the run's collective)."""
     err = pred - truth
-    if dist is not None:
-        k = truth.shape[1]
-        sums = dist.sum(np.concatenate([truth.sum(axis=0), [truth.shape[0]], [np.abs(err).sum()]]))
-        mean, rows = sums[:k] / sums[k], sums[k]
-        sq = dist.sum(np.concatenate([((truth - mean) ** 2).sum(axis=0), (err ** 2).sum(axis=0)]))
-        sst, sse = sq[:k], sq[k:]
-        r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.where(sse == 0, 1.0, 0.0))
-        return float(r2.mean()), float(sums[k + 1] / (rows * k))
-    sst = ((truth - truth.mean(axis=0)) ** 2).sum(axis=0)
-    sse = (err ** 2).sum(axis=0)
+    k = truth.shape[1]
+    sums = dist.sum(np.concatenate([truth.sum(axis=0), [truth.shape[0]], [np.abs(err).sum()]]))
+    mean, rows = sums[:k] / sums[k], sums[k]
+    sq = dist.sum(np.concatenate([((truth - mean) ** 2).sum(axis=0), (err ** 2).sum(axis=0)]))
+    sst, sse = sq[:k], sq[k:]
     r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.where(sse == 0, 1.0, 0.0))
-    return float(r2.mean()), float(np.abs(err).mean())
+    return float(r2.mean()), float(sums[k + 1] / (rows * k))
 
 
 def _launch():
-    """Under mpiexec with 2+ processes: fastmlp.distributed's collectives over COMM_WORLD; else None."""
+    """Under mpiexec with 2+ processes: fastmlp.distributed's collectives over COMM_WORLD; else those of
+    one process."""
     from . import distributed
 
     if not distributed.launched_under_mpi():
-        return None
+        return distributed.SingleProcess()
     try:
         comm = distributed.init()
     except ImportError as e:
         raise SystemExit(f"fastmlp: started by mpiexec, but {e}") from None
-    return None if comm.Get_size() == 1 else distributed.Collective(comm)
+    return distributed.SingleProcess() if comm.Get_size() == 1 else distributed.Collective(comm)
 
 
 def _agreed(dist, work):
     """work(); data parallel, every rank learns of a rank's failure (its SystemExit message) and exits."""
-    if dist is None:
-        return work()
     error = result = None
     try:
         result = work()
@@ -185,9 +179,7 @@ def _agreed(dist, work):
 
 
 def _column_stats(a, dist):
-    """column_stats over every rank's rows: two passes (mean, then the squared deviations)."""
-    if dist is None:
-        return column_stats(a)
+    """fastmlp.data.column_stats over every rank's rows: two passes (mean, then the squared deviations)."""
     a = np.asarray(a, dtype=np.float64)
     sums = dist.sum(np.concatenate([a.sum(axis=0), [a.shape[0]]]))
     mean = sums[:-1] / sums[-1]
@@ -197,9 +189,9 @@ def _column_stats(a, dist):
 
 def train(args):
     dist = _launch()
-    main = dist is None or dist.rank == 0
+    main = dist.rank == 0
     say = print if main else (lambda *a, **k: None)
-    if dist is None:
+    if dist.size == 1:  # the whole table, in any format read_table knows
         header, data = _read(args.csv)
         n, offset = data.shape[0], 0
     else:  # each rank reads and parses only its block of the rows
@@ -260,7 +252,7 @@ def train(args):
         hist = model.fit(x_fit, y_fit, loss=loss, optimizer=opt, batch_size=args.batch_size or None,
                          epochs=args.epochs, seed=args.seed, verbose=verbose,
                          validation_data=((x[val], y[val] if classes is None else y_val) if n_val else None),
-                         comm=dist and dist.comm)
+                         comm=dist.comm)
         elapsed = time.perf_counter() - start
     except MemoryError as e:  # the parameters (MLP) or the training workspaces (fit), before allocating them
         raise SystemExit(f"fastmlp: {e}; use smaller --hidden layers (or a smaller --batch-size)") from None
@@ -268,7 +260,7 @@ def train(args):
         raise SystemExit(f"fastmlp: {e}") from None
     scaled = {"all": " (features and targets standardized)", "features": " (features standardized)",
               "none": ""}[args.standardize]
-    ranks = "" if dist is None else f" ({dist.size} processes, data parallel)"
+    ranks = "" if dist.size == 1 else f" ({dist.size} processes, data parallel)"
     say(f"{model} on {n - n_val} rows{ranks}: features {features} -> {targets}{scaled}")
     if hist.history["loss"]:
         units = ", standardized" if args.standardize == "all" and classes is None else ""
@@ -297,7 +289,7 @@ def train(args):
     return 0
 
 
-def _class_labels(y, args, dist=None):
+def _class_labels(y, args, dist):
     """--task classify: the sorted distinct labels of the one target column (at most 1000 of them); data
     parallel, of every rank's rows."""
     if y.shape[1] != 1:
@@ -305,14 +297,13 @@ def _class_labels(y, args, dist=None):
     if args.loss != "mse":
         raise SystemExit("fastmlp: --task classify trains with cross_entropy; leave --loss out")
     classes = np.unique(y[:, 0])
-    if dist is not None:
-        classes = np.unique(np.concatenate(dist.comm.allgather(classes)))
+    classes = np.unique(np.concatenate(dist.allgather(classes)))
     if len(classes) < 2 or len(classes) > 1000:
         raise SystemExit(f"fastmlp: --task classify needs 2 to 1000 distinct labels, {args.target!r} has {len(classes)}")
     return classes
 
 
-def _classification_report(model, x, y, classes, dist=None, say=print, what="training"):
+def _classification_report(model, x, y, classes, dist, say=print, what="training"):
     """Accuracy and the confusion matrix (rows: true class, columns: predicted); data parallel, over
     every rank's rows."""
     from .targets import confusion_matrix
@@ -320,8 +311,7 @@ def _classification_report(model, x, y, classes, dist=None, say=print, what="tra
     y = np.asarray(y).reshape(-1).astype(np.int64)
     pred = model.predict(x).argmax(axis=1) if len(y) else np.zeros(0, np.int64)
     counts = confusion_matrix(y, pred, len(classes))
-    if dist is not None:
-        counts = dist.sum(counts.ravel()).reshape(counts.shape).astype(np.int64)
+    counts = dist.sum(counts.ravel()).reshape(counts.shape).astype(np.int64)
     right, total = int(np.trace(counts)), int(counts.sum())
     say(f"{what} accuracy: {right / max(total, 1):.4f} ({right} of {total})")
     names = [f"{c:g}" for c in classes]

@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -135,8 +135,14 @@ class SingleProcess:
     trainer needs no per-step reduce. The fit loop (fastmlp.train) talks to a collective whether or not
     the fit is data parallel; this one costs nothing and changes no value."""
 
-    rank, size = 0, 1
+    rank, size, comm = 0, 1, None
     pending_interrupt = False  # no other process to tell of a Ctrl-C: it is raised where it happens
+
+    def deferred_interrupts(self):
+        return nullcontext()
+
+    def allgather(self, value):
+        return [value]
 
     def sum(self, values):
         return np.array(values, dtype=np.float64)
@@ -159,6 +165,9 @@ class SingleProcess:
     def agree(self, error):
         if error is not None:
             raise error
+
+    def check_same(self, what):
+        pass
 
 
 class Collective:
@@ -239,6 +248,10 @@ class Collective:
         detail = "; ".join(f"rank {r}: {m}" for r, m in failed[:4])
         raise RuntimeError(f"data-parallel fit: {len(failed)} of {self.size} rank(s) failed, so every rank stops "
                            f"({detail})")
+
+    def allgather(self, value):
+        """Every rank's value, in rank order."""
+        return self.comm.allgather(value)
 
     def check_same(self, what):
         """Raises on every rank, naming the ranks and keys that differ, unless `what` (a dict of plain

@@ -1,196 +1,192 @@
-"""The checks and conversions of MLP.fit's arguments, one process or data parallel, before the fit
-(fastmlp.train.run_fit, over the fit's collective) runs: a mixin of MLP, kept apart because it is most
-of fit's code and none of the network's."""
+"""MLP.fit's arguments, from the caller's values to a FitConfig that fastmlp.train.run_fit runs: checked
+by one table of constraints (FIT_CONSTRAINTS) and the rules that tie them together (FIT_RULES), then
+converted with the data (targets laid out for the loss, the batch that fits memory, the scaled
+learning rate and its warmup). A mixin of MLP, kept apart because it is most of fit's code and none of
+the network's. One process and data parallel take the same path, over the fit's collective."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
-import numpy as np
-
 from . import _core
-from ._args import check_bool, check_int
+from ._constraints import (AnyOf, Checked, Flag, InstanceOf, Integer, Interval, Options, Rule, Sequence,
+                           check_arguments)
 from .callbacks import check_callbacks
 from .distributed import SingleProcess
 from .losses import CLASSIFICATION_LOSSES, check_loss
 from .memory import max_batch_size
-from .optim import SGD, Optimizer, from_config, is_number
+from .optim import SGD, Optimizer, from_config
 from .schedules import Schedule, goyal_warmup, scale_lr
 from .train import run_fit, verbosity
 
-__all__ = ["FitChecks", "collective"]
+__all__ = ["FIT_CONSTRAINTS", "FIT_RULES", "FitChecks", "FitConfig", "collective"]
+
+_POSITIVE_OR_NONE = AnyOf(None, Interval(">", 0.0))
+
+# Every argument of MLP.fit that is checked on its own, by name. X, y, sample_weight and class_weight
+# are checked with the data (fastmlp.targets), callbacks once it is known what the fit logs.
+FIT_CONSTRAINTS = {
+    "loss": Checked(check_loss, "a name of fastmlp.losses.LOSSES"),
+    "optimizer": AnyOf(None, InstanceOf(Optimizer, "a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01))")),
+    "batch_size": AnyOf(None, Integer(">=", 1), Options("max")),
+    "epochs": Integer(">=", 0),
+    "shuffle": Flag(),
+    "seed": AnyOf(None, Integer(">=", 0, "<", 2**64)),
+    "validation_data": AnyOf(None, Sequence(2, "a pair (X_val, y_val)")),
+    "verbose": Checked(verbosity, "False/0, True/1, 2 or 'epoch'"),
+    "drop_last": Flag(),
+    "on_nonfinite": Options("raise", "stop"),
+    "schedule": AnyOf(None, InstanceOf(Schedule, "a fastmlp.schedules schedule")),
+    "lr_scaling": AnyOf(None, Options("linear", "sqrt")),
+    "base_batch_size": AnyOf(None, Integer(">=", 1)),
+    "warmup_epochs": AnyOf(None, Integer(">=", 0)),
+    "clip_grad_norm": _POSITIVE_OR_NONE,
+    "clip_grad_value": _POSITIVE_OR_NONE,
+}
+
+# The rules between arguments, in the order they are checked: each sees the checked arguments and the
+# fit's `rows` (all ranks' together) and `processes`.
+FIT_RULES = (
+    Rule(lambda a: a["processes"] > 1 and a["sample_weight"] is not None,
+         "sample_weight in a data-parallel fit is not supported: the batch's weight sum would need its own "
+         "all-reduce per step; fit without comm, or repeat rows instead"),
+    Rule(lambda a: a["processes"] > 1 and a["batch_size"] == "max",
+         "batch_size='max' is one process's answer; a data-parallel fit needs the same global batch on every "
+         "rank: pass an int"),
+    Rule(lambda a: a["drop_last"] and isinstance(a["batch_size"], int) and a["batch_size"] > a["rows"],
+         lambda a: f"drop_last=True with batch_size {a['batch_size']} > {a['rows']} samples would leave no "
+                   f"batch at all"),
+    Rule(lambda a: a["lr_scaling"] is not None and a["base_batch_size"] is None,
+         "lr_scaling needs base_batch_size, the batch size the learning rate was tuned for"),
+    Rule(lambda a: a["lr_scaling"] is None and a["warmup_epochs"] is not None,
+         "warmup_epochs goes with lr_scaling (use schedules.warmup for a plain warmup)"),
+    Rule(lambda a: a["lr_scaling"] is None and a["base_batch_size"] is not None,
+         "base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is nothing to scale)"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """One fit, checked and converted: everything fastmlp.train.run_fit needs besides X and y."""
+
+    loss: object  # the trainer's loss spec (fastmlp.targets): a name, or a dict with its weights
+    optimizer: Optimizer  # with the scaled learning rate under lr_scaling
+    batch_size: int | None  # None: full batch; a batch larger than the data set is the whole set
+    epochs: int
+    shuffle: bool
+    seed: int
+    drop_last: bool
+    on_nonfinite: str  # "raise" or "stop"
+    schedule: Schedule | None  # under lr_scaling with its warmup in front
+    clip_grad_norm: float  # 0: no clipping
+    clip_grad_value: float  # 0: no clipping
+    callbacks: tuple
+    verbose: int  # 0, 1 or 2 (0 on every rank but 0)
+    validation_data: tuple | None  # (X_val, y_val) converted as X and y are
+    rows: tuple  # (global rows, this rank's first row)
+
+    def shared(self, model):
+        """What every rank of a data-parallel fit must have the same of (checked before it starts)."""
+        return {"sizes": model.sizes, "activations": model.activations, "dtype": model.dtype.name,
+                "negative_slope": model.negative_slope, "loss": repr(self.loss), "optimizer": self.optimizer.config(),
+                "batch_size": self.batch_size, "epochs": self.epochs, "shuffle": self.shuffle,
+                "drop_last": self.drop_last, "seed": self.seed, "clip": [self.clip_grad_norm, self.clip_grad_value],
+                "schedule": repr(self.schedule), "on_nonfinite": self.on_nonfinite,
+                "validation": self.validation_data is not None, "standardization": repr(model._scaling)}
 
 
 def collective(comm):
-    """fastmlp.distributed's collectives over comm, or None for one process (no comm, or a comm of one)."""
+    """The fit's collectives: fastmlp.distributed's over comm, or SingleProcess (no comm, or a comm of one)."""
     if comm is None:
-        return None
+        return SingleProcess()
     if not (callable(getattr(comm, "Get_size", None)) and callable(getattr(comm, "Allreduce", None))):
         raise TypeError(f"comm must be an mpi4py communicator (e.g. fastmlp.distributed.init()), got "
                         f"{type(comm).__name__}")
     if comm.Get_size() == 1:
-        return None
+        return SingleProcess()
     from .distributed import Collective
     return Collective(comm)
-
 
 
 class FitChecks:
     """MLP's fit machinery between its signature and the fit loop."""
 
-    def _fit_distributed(self, dist, x, y, *args):
-        """fit over dist's processes: the local checks agreed on by all ranks (one failing rank fails them
-        all, with its error named), the same arguments checked on every rank, then run_fit."""
-        error = None
+    def _fit(self, dist, x, y, arguments):
+        """Checks fit's arguments on every rank (one failing rank fails them all, with its error named),
+        then runs the fit."""
+        error, config = None, None
         try:
             x = self._x(x)
         except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
             error = e
         dist.agree(error)
-        counts = dist.comm.allgather(int(x.shape[0]))
+        counts = dist.allgather(int(x.shape[0]))
         rows = (sum(counts), sum(counts[:dist.rank]))
         if rows[0] == 0:
-            raise ValueError("X and y are empty on every rank; there is nothing to train on")
-        return self._fit(x, y, *args, dist=dist, rows=rows)
-
-    def _fit(self, x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose, drop_last,
-             on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm, clip_grad_value,
-             callbacks, sample_weight=None, class_weight=None, dist=None, rows=None):
-        if dist is None:
-            return self._fit_checked(x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data,
-                                     verbose, drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size,
-                                     warmup_epochs, clip_grad_norm, clip_grad_value, callbacks, sample_weight,
-                                     class_weight)
-        error, prepared = None, None
+            raise ValueError("X and y are empty; there is nothing to train on" if dist.size == 1 else
+                             "X and y are empty on every rank; there is nothing to train on")
         try:
-            prepared = self._fit_checked(x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data,
-                                         verbose, drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size,
-                                         warmup_epochs, clip_grad_norm, clip_grad_value, callbacks, sample_weight,
-                                         class_weight, dist=dist, rows=rows)
+            x, y, config = self._fit_config(x, y, arguments, dist, rows)
         except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
             error = e
         dist.agree(error)
-        return prepared()
+        dist.check_same(config.shared(self))
+        hist = run_fit(self, x, y, config, dist)
+        self._record_fit(hist)
+        return hist
 
-    def _fit_checked(self, x, y, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
-                     drop_last, on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm,
-                     clip_grad_value, callbacks, sample_weight=None, class_weight=None, dist=None, rows=None):
-        """Checks and converts fit's arguments; runs the fit (one process), or returns a function that
-        runs it once every rank has passed the checks (data parallel: rows = (global rows, offset))."""
-        if dist is None:
-            x = self._x(x)
-        loss_name = check_loss(loss)
-        if dist is not None and sample_weight is not None:
-            raise ValueError("sample_weight in a data-parallel fit is not supported: the batch's weight sum would "
-                             "need its own all-reduce per step; fit without comm, or repeat rows instead")
+    def _fit_config(self, x, y, arguments, dist, rows):
+        """(X and y for the trainer, the FitConfig): the arguments checked by FIT_CONSTRAINTS and FIT_RULES,
+        then converted with the data."""
+        a = check_arguments(FIT_CONSTRAINTS, arguments, FIT_RULES, {"rows": rows[0], "processes": dist.size})
+        n = rows[0]
         # The targets laid out for the loss (fastmlp.targets), in the network's units.
-        loss, y = self._loss_targets(y, x.shape[0], loss_name, sample_weight, class_weight)
-        if dist is None and x.shape[0] == 0:
-            raise ValueError("X and y are empty; there is nothing to train on")
-        n = x.shape[0] if dist is None else rows[0]  # the (global) number of rows
+        loss, y = self._loss_targets(y, x.shape[0], a["loss"], a["sample_weight"], a["class_weight"])
         x = self._net_x(x)
-        optimizer = SGD(lr=0.01) if optimizer is None else optimizer
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01)), "
-                            f"got {type(optimizer).__name__}")
-        if isinstance(batch_size, str) and batch_size == "max":
-            if dist is not None:
-                raise ValueError("batch_size='max' is one process's answer; a data-parallel fit needs the same "
-                                 "global batch on every rank: pass an int")
+        optimizer = SGD(lr=0.01) if a["optimizer"] is None else a["optimizer"]
+        batch_size = a["batch_size"]
+        if batch_size == "max":
             batch_size = max_batch_size(self, n_samples=n, optimizer=optimizer)
-            if batch_size >= n:
-                batch_size = None  # the whole data set fits: full-batch gradient descent
-        if batch_size is not None:
-            if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-                raise TypeError(f"batch_size must be an int, None or 'max', got {type(batch_size).__name__}")
-            if batch_size < 1:
-                raise ValueError(f"batch_size must be >= 1 (or None for full-batch), got {batch_size}")
-            batch_size = int(batch_size)  # any size: one larger than the data set is one full batch
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-        if on_nonfinite not in ("raise", "stop"):
-            raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
-        shuffle = check_bool(shuffle, "shuffle")
-        drop_last = check_bool(drop_last, "drop_last")
-        if drop_last and batch_size is not None and batch_size > n:
-            raise ValueError(f"drop_last=True with batch_size {batch_size} > {n} samples would leave "
-                             f"no batch at all")
+            batch_size = None if batch_size >= n else batch_size  # the whole data set fits: full batch
+        seed = a["seed"]
         if seed is None:  # a fresh seed, rank 0's on every rank
-            seed = int.from_bytes(os.urandom(8), "little")
-            seed = seed if dist is None else dist.bcast(seed)
-        seed = check_int(seed, "seed", 0, 2**64)
+            seed = dist.bcast(int.from_bytes(os.urandom(8), "little"))
+        validation_data = a["validation_data"]
         if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
             xv = self._x(validation_data[0], "X_val")
             # The training spec scores the validation set too: with sample weights, each weight 1.
-            ones = None if sample_weight is None else np.ones(xv.shape[0])
-            yv = self._loss_targets(validation_data[1], xv.shape[0], loss_name, ones, class_weight, "y_val")[1]
-            validation_data = (xv, yv)
-            empty = xv.shape[0] == 0 if dist is None else dist.sum([xv.shape[0]])[0] == 0
-            if empty:
+            ones = None if a["sample_weight"] is None else [1.0] * xv.shape[0]
+            yv = self._loss_targets(validation_data[1], xv.shape[0], a["loss"], ones, a["class_weight"], "y_val")[1]
+            if dist.sum([xv.shape[0]])[0] == 0:
                 raise ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
-        clip = []
-        for name, value in (("clip_grad_norm", clip_grad_norm), ("clip_grad_value", clip_grad_value)):
-            if value is not None and not (is_number(value) and np.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a number > 0 (or None), got {value!r}")
-            clip.append(0.0 if value is None else float(value))
-        if schedule is not None and not isinstance(schedule, Schedule):
-            raise TypeError(f"schedule must be a fastmlp.schedules schedule, got {type(schedule).__name__}")
+            validation_data = (self._net_x(xv), yv)
         logged = {"loss", "lr"} | ({"val_loss"} if validation_data is not None else set())
-        callbacks = check_callbacks(callbacks, logged)
-        verbose = verbosity(verbose)
-        if schedule is not None:
-            missing = schedule.monitors() - logged
-            if missing:
-                raise ValueError(f"the schedule monitors {', '.join(sorted(missing))}, which this fit does not log "
-                                 f"(it logs {', '.join(sorted(logged))}); pass validation_data or monitor='loss'")
-        if lr_scaling is not None:
-            if lr_scaling not in ("linear", "sqrt"):
-                raise ValueError(f"lr_scaling must be 'linear' or 'sqrt', got {lr_scaling!r}")
-            if base_batch_size is None:
-                raise ValueError("lr_scaling needs base_batch_size, the batch size the learning rate was tuned for")
-            if not isinstance(base_batch_size, (int, np.integer)) or isinstance(base_batch_size, bool) \
-                    or base_batch_size < 1:
-                raise ValueError(f"base_batch_size must be an int >= 1, got {base_batch_size!r}")
-            full = batch_size is None or (drop_last is False and batch_size >= n)
+        callbacks = check_callbacks(a["callbacks"], logged)
+        schedule = a["schedule"]
+        if schedule is not None and schedule.monitors() - logged:
+            raise ValueError(f"the schedule monitors {', '.join(sorted(schedule.monitors() - logged))}, which this "
+                             f"fit does not log (it logs {', '.join(sorted(logged))}); pass validation_data or "
+                             f"monitor='loss'")
+        if a["lr_scaling"] is not None:
+            full = batch_size is None or (not a["drop_last"] and batch_size >= n)
             batch = n if full else batch_size
-            scaled = scale_lr(optimizer.lr, base_batch_size, batch, lr_scaling)
+            scaled = scale_lr(optimizer.lr, a["base_batch_size"], batch, a["lr_scaling"])
             k = scaled / optimizer.lr
             optimizer = from_config({**optimizer.config(), "lr": scaled})
-            steps = _core.epoch_steps(n, batch, drop_last)
-            warm = 5 if warmup_epochs is None else int(warmup_epochs)
-            if warm < 0:
-                raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+            steps = _core.epoch_steps(n, batch, a["drop_last"])
+            warm = 5 if a["warmup_epochs"] is None else a["warmup_epochs"]
             # Goyal et al. warm up only when scaling up (k > 1); a smaller batch starts at its rate.
             schedule = goyal_warmup(k, warm * steps if k > 1 else 0, after=schedule, steps_per_epoch=steps)
-        elif warmup_epochs is not None:
-            raise ValueError("warmup_epochs goes with lr_scaling (use schedules.warmup for a plain warmup)")
-        elif base_batch_size is not None:
-            raise ValueError("base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is "
-                             "nothing to scale)")
-        self.classification_loss = loss_name if loss_name in CLASSIFICATION_LOSSES else None
-
-        def run():
-            hist = run_fit(self, x, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=int(epochs),
-                           shuffle=bool(shuffle), seed=int(seed), validation_data=validation_data,
-                           verbose=verbose if dist is None or dist.rank == 0 else 0, drop_last=bool(drop_last),
-                           on_nonfinite=on_nonfinite, schedule=schedule, clip_grad_norm=clip[0],
-                           clip_grad_value=clip[1], callbacks=callbacks,
-                           dist=SingleProcess() if dist is None else dist, rows=(n, 0) if dist is None else rows)
-            self._record_fit(hist)
-            return hist
-
-        if dist is None:
-            return run()
-        # Every rank must run the same fit: the same network, dtype, optimizer, batch, epochs, seed, ...
-        dist.check_same({"sizes": self.sizes, "activations": self.activations, "dtype": self.dtype.name,
-                         "negative_slope": self.negative_slope, "loss": repr(loss), "optimizer": optimizer.config(),
-                         "batch_size": batch_size, "epochs": int(epochs), "shuffle": shuffle, "drop_last": drop_last,
-                         "seed": seed, "clip": clip, "schedule": repr(schedule), "on_nonfinite": on_nonfinite,
-                         "validation": validation_data is not None, "standardization": repr(self._scaling)})
-        return run
+        self.classification_loss = a["loss"] if a["loss"] in CLASSIFICATION_LOSSES else None
+        config = FitConfig(loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=a["epochs"],
+                           shuffle=a["shuffle"], seed=seed, drop_last=a["drop_last"],
+                           on_nonfinite=a["on_nonfinite"], schedule=schedule,
+                           clip_grad_norm=a["clip_grad_norm"] or 0.0, clip_grad_value=a["clip_grad_value"] or 0.0,
+                           callbacks=tuple(callbacks), verbose=a["verbose"] if dist.rank == 0 else 0,
+                           validation_data=validation_data, rows=rows)
+        return x, y, config
 
     def _record_fit(self, hist):
         """Keep a summary of the fits (saved with the model; `fastmlp info` prints it)."""
@@ -209,4 +205,3 @@ class FitChecks:
         """None before any fit; else {"fits", "epochs" (in all), "last": the last fit's epochs, samples,
         batch_size, loss, optimizer, final_loss, final_val_loss, stopped_reason}. Saved with the model."""
         return None if self._training is None else json.loads(json.dumps(self._training))
-

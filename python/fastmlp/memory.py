@@ -22,30 +22,47 @@ import numpy as np
 
 from . import _core
 from .ops import resolve_device
+from .optim import SGD
 
-__all__ = ["max_batch_size", "training_bytes", "available_memory"]
+__all__ = ["max_batch_size", "training_bytes", "fit_bytes", "available_memory"]
 
 
 def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=None, shuffle=True,
-                   drop_last=False, global_rows=0):
+                   drop_last=False, global_rows=0, loss="mse"):
     """Bytes a fit of `model` with this batch size takes in the memory of `device` (host memory for
     "cpu", device memory for "cuda"): see the module text. Without n_samples the data set is taken to
     hold two batches (its size matters on CUDA, where it is copied to the device, and for the order).
-    global_rows: a data-parallel fit's global row count (n_samples is then this process's rows)."""
+    global_rows: a data-parallel fit's global row count (n_samples is then this process's rows). loss:
+    the trainer's loss spec (fastmlp.targets), whose layout sets the width of the gathered targets."""
     device = resolve_device(model.device if device is None else device)
     batch = int(batch_size)
     if batch < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     n = 2 * batch if n_samples is None else int(n_samples)
+    config = (SGD() if optimizer is None else optimizer).config()
+    options = _core.TrainOptions(loss=loss, optimizer=config, batch_size=batch, shuffle=bool(shuffle),
+                                 drop_last=bool(drop_last), device=device, global_rows=int(global_rows),
+                                 reduce=_planning_only if global_rows else None)
+    return fit_bytes(model, n, options)
+
+
+def _planning_only(buffer):
+    raise AssertionError("a trainer made only to count its bytes does not train")
+
+
+def fit_bytes(model, n, options):
+    """Bytes a fit of `model` over n rows (this process's) with these trainer options
+    (fastmlp._core.TrainOptions) takes: the trainer's buffer plan (fastmlp._core.trainer_bytes), and on
+    the CPU the parameters and optimizer state, three times over (see the module text); on CUDA, the
+    GEMM's scratch."""
     sizes = [w.shape[0] for w in model.weights] + [model.weights[-1].shape[1]]
-    states = len(optimizer.state_names()) if optimizer is not None else 0
     dtype = str(model.dtype)
-    held = _core.trainer_bytes(sizes, dtype, n, batch, bool(shuffle), bool(drop_last), states, device,
-                               int(global_rows), list(model.activations))
-    if device == "cuda":
+    held = _core.trainer_bytes(sizes, dtype, list(model.activations), int(n), options)
+    if options.device == "cuda":
         return held + _core.cuda_gemm_scratch_bytes(dtype)
     # The parameters and optimizer state themselves, and fit's two copies of them (the weights from
     # before the fit and the last finite epoch's, which it restores after a divergence or Ctrl-C).
+    states = len(_core.optimizer_states(options.optimizer))
     params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
     return held + 3 * params * (1 + states)
 
@@ -158,22 +175,23 @@ def check_parameter_memory(sizes, dtype):
                           f"more than the {left / 2**30:.3g} GiB of memory available to this process")
 
 
-def check_fit_memory(model, batch, n, optimizer, shuffle, drop_last, global_rows=0):
-    """Raises MemoryError, before anything is allocated, when what a CPU fit allocates (training_bytes
-    less the parameters and state that exist already) is more than the memory left to this process."""
+def check_fit_memory(model, n, options):
+    """Raises MemoryError, before anything is allocated, when what a CPU fit of n rows with these trainer
+    options allocates (fit_bytes less the parameters and state that exist already) is more than the
+    memory left to this process."""
     if model.device != "cpu":
         return  # the device's allocator answers for device memory: a failed cudaMalloc is a MemoryError
     try:
-        total = training_bytes(model, batch, n_samples=n, optimizer=optimizer, shuffle=shuffle, drop_last=drop_last,
-                               global_rows=global_rows)
+        total = fit_bytes(model, n, options)
     except ValueError as e:
         raise MemoryError(f"fit: {e}") from None
     params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
-    need = total - params * (1 + len(optimizer.state_names()))
+    need = total - params * (1 + len(_core.optimizer_states(options.optimizer)))
     if need < _SMALL:
         return  # reading the limits costs more than such a fit's allocation can risk
     left = available_memory()
     if need > left:
+        batch = options.batch_size or n
         raise MemoryError(f"fit: not enough host memory: the fit needs {need / 2**30:.3g} GiB for batch_size={batch} "
                           f"but only {left / 2**30:.3g} GiB are available to this process (container limits "
                           f"included); use a smaller batch (fastmlp.max_batch_size(model) gives the largest that "

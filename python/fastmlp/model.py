@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import _core, ops
-from ._args import check_int
+from ._constraints import check_int
 from .data import as_array
 from .memory import check_parameter_memory
 from . import activations as _activations
@@ -453,16 +453,17 @@ class MLP(FitChecks):
         (up to the order of a sum), identical on every rank. validation_data is each rank's block of
         the validation rows. Progress is printed by rank 0, and save() writes from rank 0 only.
         """
+        arguments = {"loss": loss, "optimizer": optimizer, "batch_size": batch_size, "epochs": epochs,
+                     "shuffle": shuffle, "seed": seed, "validation_data": validation_data, "verbose": verbose,
+                     "drop_last": drop_last, "on_nonfinite": on_nonfinite, "schedule": schedule,
+                     "lr_scaling": lr_scaling, "base_batch_size": base_batch_size, "warmup_epochs": warmup_epochs,
+                     "clip_grad_norm": clip_grad_norm, "clip_grad_value": clip_grad_value, "callbacks": callbacks,
+                     "sample_weight": sample_weight, "class_weight": class_weight}
         with self._exclusive("fit"):
-            args = (loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose, drop_last,
-                    on_nonfinite, schedule, lr_scaling, base_batch_size, warmup_epochs, clip_grad_norm,
-                    clip_grad_value, callbacks, sample_weight, class_weight)
             dist = _collective(comm)
-            self._save_rank = None if dist is None else dist.rank
-            if dist is None:
-                return self._fit(x, y, *args)
-            with dist.deferred_interrupts():  # Ctrl-C waits for a point where every rank can hear of it
-                return self._fit_distributed(dist, x, y, *args)
+            self._save_rank = None if dist.size == 1 else dist.rank
+            with dist.deferred_interrupts():  # data parallel: Ctrl-C waits for a point every rank hears of it
+                return self._fit(dist, x, y, arguments)
 
     def _optimizer_state_for(self, optimizer):
         """The state buffers for `optimizer`: kept from the last fit when the kind and layout match

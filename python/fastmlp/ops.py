@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._args import check_bool, check_int
+from ._constraints import check_bool, check_int
 from .init import canonical as _canonical_init
 from .optim import check_hyperparameter
 

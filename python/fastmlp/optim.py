@@ -7,73 +7,13 @@ and formulas follow torch.optim."""
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
-
-import numpy as np
 
 from . import _core
-from ._args import check_bool
+from ._constraints import Flag, Interval, Pair
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
            "from_config", "CONSTRAINTS",
            "check_hyperparameter"]
-
-
-def is_number(value):
-    """A real number (Python or NumPy scalar), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-class Interval:
-    """A finite real number within bounds, e.g. Interval(">", 0) or Interval(">=", 0, "<", 1) for [0, 1)."""
-
-    _TESTS = {">": lambda v, b: v > b, ">=": lambda v, b: v >= b, "<": lambda v, b: v < b,
-              "<=": lambda v, b: v <= b}
-
-    def __init__(self, *bounds):
-        self.bounds = tuple(zip(bounds[::2], bounds[1::2]))
-
-    def check(self, name, value):
-        if not is_number(value):
-            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-        value = float(value)
-        if not (math.isfinite(value) and all(self._TESTS[op](value, b) for op, b in self.bounds)):
-            where = " and ".join(f"{op} {b}" for op, b in self.bounds)
-            raise ValueError(f"{name} must be a finite number {where}, got {value}")
-        return value
-
-    def __repr__(self):
-        return " and ".join(f"{op} {b}" for op, b in self.bounds)
-
-
-class Flag:
-    """True or False (a string such as "no" would read as True and switch the algorithm silently)."""
-
-    def check(self, name, value):
-        return check_bool(value, name)
-
-    def __repr__(self):
-        return "True or False"
-
-
-class Pair:
-    """Two numbers, each within `item` (betas): a tuple of floats."""
-
-    def __init__(self, item):
-        self.item = item
-
-    def check(self, name, value):
-        try:
-            first, second = value
-        except TypeError:
-            raise TypeError(f"{name} must be a pair of numbers, got {value!r}") from None
-        except ValueError:
-            raise ValueError(f"{name} must be a pair of numbers ({name}[0], {name}[1]), got {value!r}") from None
-        return (self.item.check(f"{name}[0]", first), self.item.check(f"{name}[1]", second))
-
-    def __repr__(self):
-        return f"a pair, each {self.item!r}"
 
 
 # Every hyperparameter of every optimizer, by its torch.optim name: the one place they are validated

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from . import _core
-from .memory import check_fit_memory, training_bytes
+from .memory import check_fit_memory, fit_bytes
 
 __all__ = ["History", "DivergenceError"]
 
@@ -38,56 +38,56 @@ class History:
         return f"History(epochs={len(self.epoch)}, last={last})"
 
 
-def run_fit(model, x, y, *, loss, optimizer, batch_size, epochs, shuffle, seed, validation_data, verbose,
-             drop_last, on_nonfinite, schedule, clip_grad_norm, clip_grad_value, callbacks=(), dist, rows):
-    """The body of MLP.fit (arguments already validated and converted by it; verbose is 0, 1 or 2 and
-    callbacks a checked list, see fastmlp.callbacks).
+def run_fit(model, x, y, config, dist):
+    """The body of MLP.fit: x and y as the trainer takes them, config the checked and converted rest
+    (fastmlp.fitting.FitConfig).
 
     Whatever happens (divergence, Ctrl-C, an exception in a callback), fit leaves the model with weights
     whose outputs on the training data are finite, or with exactly the weights it had before the fit;
     the error says which.
 
-    dist: the fit's collective (fastmlp.distributed.SingleProcess, or Collective for a data-parallel fit)
-    and rows = (global rows, this rank's first row): every decision below is taken on values all ranks
-    share, and every rank makes the same collective calls in the same order."""
-    total, offset = rows
+    dist: the fit's collective (fastmlp.distributed.SingleProcess, or Collective for a data-parallel fit);
+    config.rows = (global rows, this rank's first row): every decision below is taken on values all
+    ranks share, and every rank makes the same collective calls in the same order."""
+    c = config
+    total, offset = c.rows
     global_rows = total if dist.size > 1 else 0  # the trainer's data-parallel mode: 0 is one process
-    state = model._optimizer_state_for(optimizer)
+    state = model._optimizer_state_for(c.optimizer)
     # Every rank starts from rank 0's weights and optimizer state.
     dist.broadcast(model.weights + model.biases + [a for bufs in state["w"] + state["b"] for a in bufs])
     state["step"] = dist.bcast(state["step"])
     # A batch larger than the data set is the whole set (fit has refused it with drop_last).
-    batch = 0 if batch_size is None else min(batch_size, total)
-    error, trainer = None, None
+    batch = 0 if c.batch_size is None else min(c.batch_size, total)
+    error, trainer, options = None, None, None
     try:
-        check_fit_memory(model, batch or total, x.shape[0], optimizer, shuffle, drop_last, global_rows)
-        options = _core.TrainOptions(loss=loss, optimizer=optimizer.config(), batch_size=batch, shuffle=shuffle,
-                                     drop_last=drop_last, seed=seed, clip_grad_norm=clip_grad_norm,
-                                     clip_grad_value=clip_grad_value, device=model.device,
-                                     global_rows=global_rows, row_offset=offset, reduce=dist.reduce_hook())
+        options = _core.TrainOptions(loss=c.loss, optimizer=c.optimizer.config(), batch_size=batch,
+                                     shuffle=c.shuffle, drop_last=c.drop_last, seed=c.seed,
+                                     clip_grad_norm=c.clip_grad_norm, clip_grad_value=c.clip_grad_value,
+                                     device=model.device, global_rows=global_rows, row_offset=offset,
+                                     reduce=dist.reduce_hook())
+        check_fit_memory(model, x.shape[0], options)
         trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
                                 state["w"], state["b"], x, y, options)
     except MemoryError as e:
-        need = training_bytes(model, batch or total, n_samples=x.shape[0], optimizer=optimizer,
-                              shuffle=shuffle, drop_last=drop_last)
+        need = fit_bytes(model, x.shape[0], options)
         error = MemoryError(f"fit: not enough {'device' if model.device == 'cuda' else 'host'} memory for "
-                            f"batch_size={batch_size}: the fit needs {need / 2**30:.3g} GiB; use a smaller "
+                            f"batch_size={c.batch_size}: the fit needs {need / 2**30:.3g} GiB; use a smaller "
                             f"batch (fastmlp.max_batch_size(model) gives the largest that fits) ({e})")
         error.__cause__ = e
     except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
         error = e
     dist.agree(error)  # raises this rank's error, or names the ranks that failed
     steps = trainer.steps_per_epoch
-    hist = History({"epochs": epochs, "batch_size": batch_size, "steps": steps,
-                    "samples": total, "loss": loss, "optimizer": repr(optimizer), "path": trainer.path})
+    hist = History({"epochs": c.epochs, "batch_size": c.batch_size, "steps": steps, "samples": total,
+                    "loss": c.loss, "optimizer": repr(c.optimizer), "path": trainer.path})
     hist.history["lr"] = []
-    if validation_data is not None:
+    if c.validation_data is not None:
         hist.history["val_loss"] = []
     guard = Guard(model, state, trainer, x, dist)
-    hooks = _FitHooks(model, hist, optimizer, schedule, steps, epochs, validation_data, loss, callbacks,
-                      _Progress(verbose, epochs), x.shape[0], dist)
-    run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite)
-    for cb in callbacks:
+    hooks = _FitHooks(model, hist, c.optimizer, c.schedule, steps, c.epochs, c.validation_data, c.loss,
+                      c.callbacks, _Progress(c.verbose, c.epochs), x.shape[0], dist)
+    run_epochs(trainer, guard, hooks, c.epochs, dist, c.on_nonfinite)
+    for cb in c.callbacks:
         if callable(getattr(cb, "on_train_end", None)):
             cb.on_train_end(dict(hooks.logs))
     return hist
@@ -279,9 +279,9 @@ class _FitHooks(EpochHooks):
 def _validation_loss(model, validation_data, loss, dist):
     """(val_loss, '') or (None, what went non-finite). Data parallel: over every rank's validation rows
     (each rank's mean, weighted by its rows)."""
-    # As evaluate: the network's own units (standardized, when the model standardizes).
-    # fit laid the targets out for the loss (fastmlp.targets), in the network's units already.
-    pred = model._forward(model._net_x(validation_data[0]))
+    # As evaluate, in the network's own units: fit standardized X_val (when the model standardizes)
+    # and laid the targets out for the loss (fastmlp.targets).
+    pred = model._forward(validation_data[0])
     finite, rows = bool(np.isfinite(pred).all()), pred.shape[0]
     value = _core.loss(loss, pred, validation_data[1], "mean", model.device) if finite and rows else 0.0
     agreed, value = dist.weighted_mean(value, rows, finite)
