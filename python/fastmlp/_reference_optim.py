@@ -26,12 +26,10 @@ def sgd_step(param, grad, buf, step, lr, momentum=0.0, dampening=0.0, nesterov=F
     return p - lr * g, buf
 
 
-def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-              decoupled=False):
-    """Adam (Kingma & Ba 2015) as torch.optim.Adam documents it; AdamW (Loshchilov & Hutter 2019) when
-    decoupled: p *= 1 - lr wd instead of g += wd p. m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
-    v_max = max(v_max, v) with amsgrad, p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
-    state = [m, v(, v_max)] (None: zeros). Returns (param, state)."""
+def _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled):
+    """What Adam, AdamW, NAdam and RAdam begin with: the weight decay, g += wd p (decoupled:
+    p *= 1 - lr wd instead), then m = b1 m + (1-b1) g and v = b2 v + (1-b2) g^2 from state = [m, v]
+    (None: zeros). Returns (p, g, m, v), p a new array."""
     p = np.asarray(param, np.float64).copy()
     g = np.asarray(grad, np.float64)
     b1, b2 = betas
@@ -40,8 +38,17 @@ def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight
         p = p * (1.0 - lr * weight_decay)
     else:
         g = g + weight_decay * p
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
+    return p, g, b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+
+
+def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+              decoupled=False):
+    """Adam (Kingma & Ba 2015) as torch.optim.Adam documents it; AdamW (Loshchilov & Hutter 2019) when
+    decoupled: p *= 1 - lr wd instead of g += wd p. m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
+    v_max = max(v_max, v) with amsgrad, p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+    state = [m, v(, v_max)] (None: zeros). Returns (param, state)."""
+    b1, b2 = betas
+    p, g, m, v = _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled)
     new_state = [m, v]
     second = v
     if amsgrad:
@@ -105,19 +112,11 @@ def nadam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weigh
     p -= lr [(1 - mu_t) g / (1 - prod_{i<=t} mu_i) + mu_{t+1} m / (1 - prod_{i<=t+1} mu_i)]
          / (sqrt(v / (1 - b2^t)) + eps).
     state = [m, v] (None: zeros). Returns (param, state)."""
-    p = np.asarray(param, np.float64).copy()
-    g = np.asarray(grad, np.float64)
     b1, b2 = betas
-    m, v = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
-    if decoupled_weight_decay:
-        p = p * (1.0 - lr * weight_decay)
-    else:
-        g = g + weight_decay * p
+    p, g, m, v = _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled_weight_decay)
     mu_t = b1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
     mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
     product = nadam_mu_product(b1, momentum_decay, step)
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
     m_hat = (1 - mu_t) * g / (1 - product) + mu_next * m / (1 - product * mu_next)
     p = p - lr * m_hat / (np.sqrt(v / (1 - b2 ** step)) + eps)
     return p, [m, v]
@@ -131,16 +130,8 @@ def radam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weigh
     rho_t = rho_inf - 2 t b2^t / (1 - b2^t); if rho_t > 5: l = sqrt(1 - b2^t) / (sqrt(v) + eps),
     r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)), p -= lr m^ r l;
     else p -= lr m^. state = [m, v] (None: zeros). Returns (param, state)."""
-    p = np.asarray(param, np.float64).copy()
-    g = np.asarray(grad, np.float64)
     b1, b2 = betas
-    m, v = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
-    if decoupled_weight_decay:
-        p = p * (1.0 - lr * weight_decay)
-    else:
-        g = g + weight_decay * p
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
+    p, g, m, v = _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled_weight_decay)
     m_hat = m / (1 - b1 ** step)
     rho_inf = 2 / (1 - b2) - 1
     rho_t = rho_inf - 2 * step * b2 ** step / (1 - b2 ** step)

@@ -24,28 +24,19 @@ struct Adam {
 
   template <class T>
   struct Coefficients {
-    T b1, b2, one_b1, one_b2, eps, wd;
+    Moments<T> moments;     // decoupled: AdamW
     T step_size, bc2_sqrt;  // lr / (1 - b1^t), sqrt(1 - b2^t)
-    T decay;                // AdamW: 1 - lr weight_decay
-    bool amsgrad, decoupled;
+    bool amsgrad;
   };
 
   template <class T>
   static Coefficients<T> coefficients(const OptimizerSpec& s, double lr, std::int64_t step) {
     Coefficients<T> c{};
-    // 1 - beta is formed in double and rounded once: from a float32 beta2 = 0.999 it would be ~200 ulp off.
-    c.b1 = T(s.beta1);
-    c.b2 = T(s.beta2);
-    c.one_b1 = T(1.0 - s.beta1);
-    c.one_b2 = T(1.0 - s.beta2);
-    c.eps = T(s.eps);
-    c.wd = T(s.weight_decay);
+    c.moments = Moments<T>::make(s, lr, false);
     // Bias corrections in double, then rounded once, as torch computes them from Python floats.
     c.step_size = T(lr / (1.0 - std::pow(s.beta1, double(step))));
     c.bc2_sqrt = T(std::sqrt(1.0 - std::pow(s.beta2, double(step))));
-    c.decay = T(1.0 - lr * s.weight_decay);
     c.amsgrad = s.amsgrad;
-    c.decoupled = false;
     return c;
   }
 
@@ -54,20 +45,14 @@ struct Adam {
     using std::sqrt;  // the T overload: float32 stays float32 on the host too
     T& m = s.at[0][i];
     T& v = s.at[1][i];
-    T g = grad;
-    if (c.decoupled)
-      p *= c.decay;
-    else
-      g += c.wd * p;
-    m = c.b1 * m + c.one_b1 * g;
-    v = c.b2 * v + c.one_b2 * g * g;
+    c.moments.step(p, grad, m, v);
     T second = v;
     if (c.amsgrad) {
       T& vmax = s.at[2][i];
       vmax = vmax > v ? vmax : v;
       second = vmax;
     }
-    p -= c.step_size * m / (sqrt(second) / c.bc2_sqrt + c.eps);
+    p -= c.step_size * m / (sqrt(second) / c.bc2_sqrt + c.moments.eps);
   }
 };
 

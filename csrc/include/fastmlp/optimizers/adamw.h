@@ -14,7 +14,7 @@ struct AdamW : Adam {
   template <class T>
   static Coefficients<T> coefficients(const OptimizerSpec& s, double lr, std::int64_t step) {
     Coefficients<T> c = Adam::coefficients<T>(s, lr, step);
-    c.decoupled = true;
+    c.moments.decoupled = true;
     return c;
   }
 };

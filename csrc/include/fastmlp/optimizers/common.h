@@ -58,4 +58,41 @@ StateBuffers<T> state_buffers(int count, T* const* state) {
   return s;
 }
 
+// What Adam, AdamW, NAdam and RAdam share: the weight decay (added to the gradient as an L2 term, or
+// decoupled: p *= 1 - lr weight_decay first) and the two moment estimates
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+// of the gradient g after the decay. Each optimizer's Coefficients hold one, and its update calls step.
+template <class T>
+struct Moments {
+  T b1, b2, one_b1, one_b2, eps, wd;
+  T decay;  // decoupled: 1 - lr weight_decay
+  bool decoupled;
+
+  static Moments make(const OptimizerSpec& s, double lr, bool decoupled) {
+    Moments c{};
+    c.b1 = T(s.beta1);
+    c.b2 = T(s.beta2);
+    // 1 - beta is formed in double and rounded once: from a float32 beta2 = 0.999 it would be ~200 ulp off.
+    c.one_b1 = T(1.0 - s.beta1);
+    c.one_b2 = T(1.0 - s.beta2);
+    c.eps = T(s.eps);
+    c.wd = T(s.weight_decay);
+    c.decay = T(1.0 - lr * s.weight_decay);
+    c.decoupled = decoupled;
+    return c;
+  }
+
+  // One element: the decay, then both moments; returns the gradient the moments saw.
+  FASTMLP_HD T step(T& p, T grad, T& m, T& v) const {
+    T g = grad;
+    if (decoupled)
+      p *= decay;
+    else
+      g += wd * p;
+    m = b1 * m + one_b1 * g;
+    v = b2 * v + one_b2 * g * g;
+    return g;
+  }
+};
+
 }  // namespace fastmlp

@@ -55,30 +55,21 @@ struct NAdam {
 
   template <class T>
   struct Coefficients {
-    T b1, b2, one_b1, one_b2, eps, wd;
+    Moments<T> moments;
     T bc2;        // 1 - b2^t
     T grad_coef;  // lr (1 - mu_t) / (1 - prod_{i<=t} mu_i)
     T avg_coef;   // lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
-    T decay;      // decoupled: 1 - lr weight_decay
-    bool decoupled;
   };
 
   template <class T>
   static Coefficients<T> coefficients(const OptimizerSpec& s, double lr, std::int64_t step) {
     Coefficients<T> c{};
-    c.b1 = T(s.beta1);
-    c.b2 = T(s.beta2);
-    c.one_b1 = T(1.0 - s.beta1);  // in double, rounded once (see Adam's)
-    c.one_b2 = T(1.0 - s.beta2);
-    c.eps = T(s.eps);
-    c.wd = T(s.weight_decay);
+    c.moments = Moments<T>::make(s, lr, s.decoupled_weight_decay);
     c.bc2 = T(1.0 - std::pow(s.beta2, double(step)));
     const double mu_t = mu(s.beta1, s.momentum_decay, step), mu_next = mu(s.beta1, s.momentum_decay, step + 1);
     const double product = mu_product(s.beta1, s.momentum_decay, step);
     c.grad_coef = T(lr * (1.0 - mu_t) / (1.0 - product));
     c.avg_coef = T(lr * mu_next / (1.0 - product * mu_next));
-    c.decay = T(1.0 - lr * s.weight_decay);
-    c.decoupled = s.decoupled_weight_decay;
     return c;
   }
 
@@ -87,14 +78,8 @@ struct NAdam {
     using std::sqrt;  // the T overload: float32 stays float32 on the host too
     T& m = s.at[0][i];
     T& v = s.at[1][i];
-    T g = grad;
-    if (c.decoupled)
-      p *= c.decay;
-    else
-      g += c.wd * p;
-    m = c.b1 * m + c.one_b1 * g;
-    v = c.b2 * v + c.one_b2 * g * g;
-    const T denom = sqrt(v / c.bc2) + c.eps;  // torch's form: the bias correction inside the root
+    const T g = c.moments.step(p, grad, m, v);
+    const T denom = sqrt(v / c.bc2) + c.moments.eps;  // torch's form: the bias correction inside the root
     p -= c.grad_coef * g / denom;
     p -= c.avg_coef * m / denom;
   }

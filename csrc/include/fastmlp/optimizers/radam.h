@@ -34,21 +34,15 @@ struct RAdam {
 
   template <class T>
   struct Coefficients {
-    T b1, b2, one_b1, one_b2, eps, wd;
+    Moments<T> moments;
     T step_size;  // rectified: lr r sqrt(1 - b2^t) / (1 - b1^t); otherwise lr / (1 - b1^t)
-    T decay;      // decoupled: 1 - lr weight_decay
-    bool decoupled, rectified;
+    bool rectified;
   };
 
   template <class T>
   static Coefficients<T> coefficients(const OptimizerSpec& s, double lr, std::int64_t step) {
     Coefficients<T> c{};
-    c.b1 = T(s.beta1);
-    c.b2 = T(s.beta2);
-    c.one_b1 = T(1.0 - s.beta1);  // in double, rounded once (see Adam's)
-    c.one_b2 = T(1.0 - s.beta2);
-    c.eps = T(s.eps);
-    c.wd = T(s.weight_decay);
+    c.moments = Moments<T>::make(s, lr, s.decoupled_weight_decay);
     const double bc1 = 1.0 - std::pow(s.beta1, double(step)), bc2 = 1.0 - std::pow(s.beta2, double(step));
     const double rho_inf = 2.0 / (1.0 - s.beta2) - 1.0, rho_t = rho(s.beta2, step);
     // rho_t < rho_inf always, so rho_t > 5 also keeps rho_inf - 4 and rho_inf - 2 away from 0.
@@ -59,8 +53,6 @@ struct RAdam {
     } else {
       c.step_size = T(lr / bc1);
     }
-    c.decay = T(1.0 - lr * s.weight_decay);
-    c.decoupled = s.decoupled_weight_decay;
     return c;
   }
 
@@ -69,15 +61,9 @@ struct RAdam {
     using std::sqrt;  // the T overload: float32 stays float32 on the host too
     T& m = s.at[0][i];
     T& v = s.at[1][i];
-    T g = grad;
-    if (c.decoupled)
-      p *= c.decay;
-    else
-      g += c.wd * p;
-    m = c.b1 * m + c.one_b1 * g;
-    v = c.b2 * v + c.one_b2 * g * g;  // kept from step 1, read once rectified
+    c.moments.step(p, grad, m, v);  // v is kept from step 1, read once rectified
     if (c.rectified)
-      p -= c.step_size * m / (sqrt(v) + c.eps);
+      p -= c.step_size * m / (sqrt(v) + c.moments.eps);
     else
       p -= c.step_size * m;
   }
