@@ -655,3 +655,29 @@ def test_ctrl_c_inside_an_estimators_epoch_keeps_a_completed_step():
     assert out["notes"] and "last completed step" in out["notes"][0], out
     assert out["finite"] and out["moved"], out
     assert out["step"] == out["note_step"] > 4, out  # the warm start's 4 steps, then the interrupted fit's
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [0, 1, 17, 4099])
+def test_copy_arrays_copies_every_pair_and_refuses_mismatches(dtype, n):
+    rng = np.random.default_rng(n)
+    sources = [rng.standard_normal((n, 3)).astype(dtype), rng.standard_normal(n).astype(dtype)]
+    targets = [np.zeros((n, 3), dtype), np.zeros(n, dtype)]
+    fastmlp._core.copy_arrays(sources, targets)
+    assert all(np.array_equal(s, t) for s, t in zip(sources, targets))
+    other = "float64" if dtype == "float32" else "float32"
+    with pytest.raises(ValueError, match="as many targets"):
+        fastmlp._core.copy_arrays(sources, targets[:1])
+    with pytest.raises(ValueError, match="dtype or size"):
+        fastmlp._core.copy_arrays(sources, [np.zeros((n, 3), other), targets[1]])
+    with pytest.raises(ValueError, match="dtype or size"):
+        fastmlp._core.copy_arrays(sources, [targets[0], np.zeros(n + 1, dtype)])
+    frozen = np.zeros(n, dtype)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        fastmlp._core.copy_arrays(sources[1:], [frozen])
+    if n > 1:  # (a view of 0 or 1 elements is contiguous whatever its stride)
+        with pytest.raises(ValueError, match="C-contiguous"):
+            fastmlp._core.copy_arrays(sources[1:], [np.zeros(2 * n, dtype)[::2]])
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        fastmlp._core.copy_arrays(sources[1:], [list(range(n))])

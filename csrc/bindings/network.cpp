@@ -412,6 +412,25 @@ long all_finite_py(const py::list& arrays) {
   return -1;
 }
 
+// targets[i][...] = sources[i] for every i, each pair of one dtype and size: fit's snapshot of the
+// weights and optimizer state, taken every epoch, in one call instead of one NumPy copy per array.
+void copy_arrays_py(const py::list& sources, const py::list& targets) {
+  if (sources.size() != targets.size())
+    value_error("copy_arrays needs as many targets as sources, got " + std::to_string(targets.size()) + " and " +
+                std::to_string(sources.size()));
+  std::vector<py::array> src, dst;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    src.push_back(input_array(sources[i], "sources[i]"));
+    dst.push_back(output_array(targets[i], "targets[i]"));
+    if (dtype_of(src.back(), "sources[i]") != dtype_of(dst.back(), "targets[i]") ||
+        src.back().size() != dst.back().size())
+      value_error("copy_arrays: sources[" + std::to_string(i) + "] and targets[" + std::to_string(i) +
+                  "] differ in dtype or size");
+  }
+  for (size_t i = 0; i < src.size(); ++i)
+    if (src[i].nbytes() > 0) std::memmove(dst[i].mutable_data(), src[i].data(), std::size_t(src[i].nbytes()));
+}
+
 // An upper bound on |every value the forward pass computes| (each product's partial sums included),
 // for inputs with |x| <= x_max: per layer, max_j sum_i |W_ij| times the bound of its input, plus
 // max |b|, then the activation's own bound (1 for step, sigmoid and tanh; the leaky slope scales it
@@ -550,6 +569,7 @@ void bind_networks(py::module_& m) {
   m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("activations"), py::arg("options"),
         py::arg("shared_limit") = -1);
   m.def("all_finite", &all_finite_py, py::arg("arrays"));
+  m.def("copy_arrays", &copy_arrays_py, py::arg("sources"), py::arg("targets"));
   m.def("output_bound", &output_bound_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("x_max"));
 }

@@ -31,6 +31,16 @@ inline std::string shape_str(const py::array& a) {
 }
 
 
+// Whether an array's bytes are in this machine's order (read from its descriptor, no Python call:
+// every array that reaches a kernel asks it).
+inline bool native_byte_order(const py::array& a) {
+  const char order = py::detail::array_descriptor_proxy(a.dtype().ptr())->byteorder;
+  const std::uint16_t probe = 1;
+  unsigned char low;
+  std::memcpy(&low, &probe, 1);
+  return order == '=' || order == '|' || order == (low == 1 ? '<' : '>');
+}
+
 inline DType dtype_of(const py::array& a, const char* name) {
   const py::dtype dt = a.dtype();
   if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::f32;
@@ -51,7 +61,7 @@ inline py::array input_array(py::handle obj, const char* name) {
   }
   dtype_of(a, name);
   // Byte-swapped data (e.g. '>f4' read from a file) is converted to native order: a copy like any other.
-  if (!a.dtype().attr("isnative").cast<bool>())
+  if (!native_byte_order(a))
     return py::module_::import("numpy").attr("ascontiguousarray")(a, a.dtype().attr("newbyteorder")("="));
   constexpr int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
   if ((a.flags() & want) != want) a = py::array::ensure(a, want);
@@ -70,7 +80,7 @@ inline py::array output_array(py::handle obj, const char* name) {
     value_error(std::string(name) + " must be C-contiguous and aligned because it is updated in place; "
                 "pass numpy.ascontiguousarray(" + name + ") and keep that array");
   if (!a.writeable()) value_error(std::string(name) + " is read-only; it is updated in place");
-  if (!a.dtype().attr("isnative").cast<bool>())
+  if (!native_byte_order(a))
     value_error(std::string(name) + " is byte-swapped (dtype " + std::string(py::str(a.dtype())) +
                 "); it is updated in place, so pass an array in native byte order");
   return a;

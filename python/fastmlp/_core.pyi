@@ -79,6 +79,7 @@ def fused_plan(
     sizes: Sequence[int], dtype: str, activations: Sequence[str], options: TrainOptions, shared_limit: int = -1,
 ) -> tuple[int, str]: ...
 def all_finite(arrays: list[NDArray[Any]]) -> int: ...
+def copy_arrays(sources: list[NDArray[Any]], targets: list[NDArray[Any]]) -> None: ...  # targets[i][...] = sources[i]
 def output_bound(
     weights: list[NDArray[Any]], biases: list[NDArray[Any]], activations: list[str], negative_slope: float,
     x_max: float,

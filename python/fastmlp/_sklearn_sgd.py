@@ -172,9 +172,13 @@ class _SolverHooks(EpochHooks):
         self.validation = validation  # (X_val, y_val, sample_weight_val) of early stopping
         self.first = getattr(estimator, "_epochs_seen", 0)  # a new order every epoch, also across calls
         self.divergence = ""  # the guard's reason, when the fit diverged
+        self._rates = None  # the last epoch's rates, returned again while the rate holds
 
     def rates(self, epoch):
-        return np.full(self.steps, self.est._learning_rate)
+        rate = self.est._learning_rate
+        if self._rates is None or self._rates[0] != rate:
+            self._rates = np.full(self.steps, rate)
+        return self._rates
 
     def order(self, epoch):
         return self.first + epoch

@@ -6,6 +6,7 @@ or scikit-learn's stopping rules); every step of the epoch runs in C++."""
 from __future__ import annotations
 
 import sys
+import math
 import time
 
 import numpy as np
@@ -98,6 +99,10 @@ class EpochHooks:
     callbacks, progress) or an estimator's (scikit-learn's rates and stopping rules). Each default
     does nothing."""
 
+    # Whether anything between epochs (a callback) may write the weights: the guard then checks them
+    # before the next epoch as well as after each.
+    writes_between_epochs = False
+
     def begin(self):
         """Before the first epoch, inside the loop's guard (an error here settles the weights too)."""
 
@@ -136,14 +141,18 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
     try:
         hooks.begin()
         diverged, last = False, 0  # last: the last epoch that ended (0 before any)
+        checked = None  # the rates last checked: hooks whose rate did not change return the same array
         for epoch in range(epochs):
             rates = hooks.rates(epoch)
-            if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
-                raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch {epoch + 1}: "
-                                 f"{rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
+            if rates is not checked:
+                if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
+                    raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch "
+                                     f"{epoch + 1}: {rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
+                checked = rates
             lr = float(rates[0])
             dist.agree(None)  # data parallel: a Ctrl-C since the last agreement stops every rank here
-            bad = guard.epoch_start(epoch)  # non-finite values written between epochs (e.g. by a callback)
+            # Non-finite values written between epochs (by a callback).
+            bad = guard.epoch_start(epoch, hooks.writes_between_epochs)
             if bad:
                 diverged = True
                 _diverged(guard, hooks, on_nonfinite, bad, epoch)
@@ -207,6 +216,7 @@ class _FitHooks(EpochHooks):
         self.steps, self.epochs, self.validation_data, self.loss = steps, epochs, validation_data, loss
         self.callbacks, self.progress, self.rows, self.dist = callbacks, progress, rows, dist
         self.logs, self.val_loss, self.epoch_end_hooks = {}, None, []
+        self.writes_between_epochs = bool(callbacks)
         model.stop_training = False
 
     def begin(self):
@@ -310,6 +320,7 @@ class Guard:
 
     def __init__(self, model, state, trainer, x, dist):
         self.model, self.state, self.trainer, self.x, self.dist = model, state, trainer, x, dist
+        self._all = None
         self.initial = self._snapshot()
         self.good, self.good_epoch = self.initial, None  # None: the weights from before this fit
         self.in_epoch = False
@@ -317,11 +328,19 @@ class Guard:
         self.limit = 0.5 * float(np.finfo(model.dtype).max)
 
     def _arrays(self):
-        m, s = self.model, self.state
-        return m.weights + m.biases + [a for bufs in s["w"] + s["b"] for a in bufs]
+        # The same arrays for the whole fit (the trainer holds pointers into them; set_weights writes
+        # into them), so the list is made once.
+        if self._all is None:
+            m, s = self.model, self.state
+            self._all = m.weights + m.biases + [a for bufs in s["w"] + s["b"] for a in bufs]
+        return self._all
 
-    def _snapshot(self):
-        return [a.copy() for a in self._arrays()], self.state["step"]
+    def _snapshot(self, into=None):
+        """(copies of the arrays, the step); into: an earlier snapshot whose arrays are reused."""
+        if into is None:
+            return [a.copy() for a in self._arrays()], self.state["step"]
+        _core.copy_arrays(self._arrays(), into[0])
+        return into[0], self.state["step"]
 
     def _restore(self, snap):
         arrays, step = snap
@@ -347,19 +366,21 @@ class Guard:
             return "the weights became non-finite on another rank"
         return bad
 
-    def epoch_start(self, epoch):
-        # Epoch 0 starts from the weights the trainer has just checked; later ones from what the last
-        # epoch and the callbacks left.
-        bad = self._agreed(self._first_nonfinite() if epoch > 0 else "")
+    def epoch_start(self, epoch, written=True):
+        """'' or what is non-finite; keeps the weights as the last finite epoch's. Epoch 0 starts from
+        the weights the trainer has just checked; later ones from what the last epoch (checked by
+        nonfinite) and, when `written`, the callbacks left."""
+        bad = self._agreed(self._first_nonfinite() if epoch > 0 and written else "")
         if bad:
             when = "before the first epoch" if epoch == 0 else f"between epochs {epoch} and {epoch + 1}"
             return f"{bad} {when} (written by a callback?)"
-        if epoch > 0:
-            self.good, self.good_epoch = self._snapshot(), epoch - 1
+        if epoch > 0:  # the buffers of the last snapshot are reused, never those of the pre-fit one
+            reuse = self.good if self.good is not self.initial else None
+            self.good, self.good_epoch = self._snapshot(into=reuse), epoch - 1
         return ""
 
     def nonfinite(self, loss):
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):
             return f"the training loss became {loss}"
         bad = self._first_nonfinite()
         return f"{bad}; the loss was {loss:.4g}" if bad else ""
