@@ -119,6 +119,32 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle gy_ob
 }
 
 // ---- activations and losses ------------------------------------------------------------------------
+// fastmlp/vec_math.h's functions over any float array (NaN and Inf included: their handling is part of
+// what the tests check), into a new array of its shape and dtype.
+py::array vector_function_py(const std::string& name, py::handle x_obj) {
+  static const std::pair<const char*, VectorFunction> names[] = {
+      {"exp", VectorFunction::exp}, {"expm1", VectorFunction::expm1}, {"log1p", VectorFunction::log1p},
+      {"tanh", VectorFunction::tanh}, {"logistic", VectorFunction::logistic}};
+  const VectorFunction* f = nullptr;
+  std::string known;
+  for (const auto& n : names) {
+    if (name == n.first) f = &n.second;
+    known += std::string(known.empty() ? "" : ", ") + n.first;
+  }
+  if (!f) value_error("unknown function '" + name + "'; expected one of: " + known);
+  py::array x = input_array(x_obj, "x");
+  return dispatch(dtype_of(x, "x"), [&](auto t) -> py::array {
+    using T = decltype(t);
+    py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = y.mutable_data();
+    const index_t count = x.size();
+    py::gil_scoped_release nogil;
+    vector_function<T>(*f, xp, yp, count);
+    return y;
+  });
+}
+
 py::array activation_forward_py(const std::string& act, py::handle z_obj, double negative_slope,
                                 const std::string& device) {
   const bool gpu = use_cuda(device);
@@ -443,6 +469,7 @@ void bind_kernels(py::module_& m) {
   m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("w"), py::arg("grad_y"),
         py::arg("activation"), py::arg("y"), py::arg("negative_slope"), py::arg("device") = "cpu",
         py::arg("z") = py::none());
+  m.def("vector_function", &vector_function_py, py::arg("name"), py::arg("x"));
   m.def("activation_forward", &activation_forward_py, py::arg("name"), py::arg("z"), py::arg("negative_slope"),
         py::arg("device") = "cpu");
   m.def("activation_backward", &activation_backward_py, py::arg("name"), py::arg("z"), py::arg("grad_a"),

@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "activation_inline.h"
 #include "fastmlp/parallel.h"
 #include "gemm_kernel.h"
 
@@ -126,7 +125,7 @@ template <class T>
 void after_store(const Epilogue<T>& ep, T* c, index_t ldc, index_t rows, index_t cols, bool last) {
   const Activation kind = ep.act.kind;
   if (!ep.active() || !last || kind == Activation::identity || fused_in_store(kind)) return;
-  for (index_t i = 0; i < rows; ++i) detail::activate(ep.act, c + i * ldc, c + i * ldc, cols);
+  for (index_t i = 0; i < rows; ++i) activation_forward<T>(ep.act, c + i * ldc, c + i * ldc, cols);
 }
 
 template <class T>
@@ -144,7 +143,7 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
     for (index_t i = 0; i < m; ++i) std::copy(ep.bias, ep.bias + n, c + i * ldc);
     if (k > 0) kern.small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, T(1), c, ldc);
     if (ep.act.kind != Activation::identity)
-      for (index_t i = 0; i < m; ++i) detail::activate(ep.act, c + i * ldc, c + i * ldc, n);
+      for (index_t i = 0; i < m; ++i) activation_forward<T>(ep.act, c + i * ldc, c + i * ldc, n);
     return;
   }
   if (k == 0 || alpha == T(0)) {  // C = beta * C, without reading C when beta == 0

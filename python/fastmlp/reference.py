@@ -16,7 +16,7 @@ from ._reference_optim import (adagrad_step, adam_step, adamax_step, nadam_mu_pr
 
 __all__ = [
     "philox4x32", "uniform01", "standard_normal", "matmul",
-    "activation_forward", "activation_backward", "activation_backward_from_output", "needs_z",
+    "vector_function", "activation_forward", "activation_backward", "activation_backward_from_output", "needs_z",
     "dense_forward", "dense_backward", "softmax", "sigmoid", "loss", "loss_grad", "init", "permutation",
     "sgd_update", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "nadam_mu_product",
     "radam_step", "adamax_step", "optimizer_step",
@@ -105,6 +105,22 @@ def _erf(x):
     import math
 
     return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def vector_function(name, x):
+    """The functions the CPU kernels evaluate themselves (fastmlp/vec_math.h): exp, expm1 = e^x - 1,
+    log1p = log(1 + x), tanh, and logistic = 1 / (1 + e^-x) (as e^x / (1 + e^x) for x < 0, which
+    never overflows). NumPy's, in float64, or in a wider float (np.longdouble) when x is one."""
+    x = np.asarray(x)
+    x = x.astype(np.promote_types(x.dtype, np.float64))
+    if name == "logistic":
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    functions = {"exp": np.exp, "expm1": np.expm1, "log1p": np.log1p, "tanh": np.tanh}
+    if name not in functions:
+        raise ValueError(f"unknown function {name!r}")
+    with np.errstate(all="ignore"):
+        return functions[name](x)
 
 
 def activation_forward(name, z, negative_slope=0.01):

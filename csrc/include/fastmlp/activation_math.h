@@ -7,6 +7,7 @@
 
 #include "fastmlp/ops.h"
 #include "fastmlp/rng.h"  // FASTMLP_HD
+#include "fastmlp/vec_math.h"
 
 namespace fastmlp {
 
@@ -38,28 +39,19 @@ constexpr double kGeluCubic = 0.044715;
 constexpr double kSqrtHalf = 0.70710678118654752440084436210485;
 constexpr double kInvSqrt2Pi = 0.39894228040143267793994605993438;  // the normal density's 1/sqrt(2 pi)
 
-// The logistic function split by sign so exp never overflows: for z < 0, e^z / (1 + e^z).
-template <class T>
-FASTMLP_HD T logistic(T z) {
-  using std::exp;  // the T overload: float32 stays float32 on the host too
-  if (z >= T(0)) return T(1) / (T(1) + exp(-z));
-  const T e = exp(z);
-  return e / (T(1) + e);
-}
-
 // act(z) for a kind known at compile time (the CPU's loops are instantiated per kind, so the switch
 // is taken once per call, not per element).
 template <Activation K, class T>
 FASTMLP_HD T activation_value(T z, const ActivationParams<T>& p) {
   using std::erf;
-  using std::exp;
-  using std::expm1;
-  using std::log1p;
-  using std::tanh;
+  using fm::exp;
+  using fm::expm1;
+  using fm::log1p;
+  using fm::tanh;
   if constexpr (K == Activation::step) {
     return z >= T(0) ? T(1) : T(0);
   } else if constexpr (K == Activation::sigmoid) {
-    return logistic(z);
+    return fm::logistic(z);
   } else if constexpr (K == Activation::tanh) {
     return tanh(z);
   } else if constexpr (K == Activation::relu) {
@@ -71,15 +63,16 @@ FASTMLP_HD T activation_value(T z, const ActivationParams<T>& p) {
   } else if constexpr (K == Activation::gelu_tanh) {
     return T(0.5) * z * (T(1) + tanh(T(kSqrt2OverPi) * (z + T(kGeluCubic) * z * z * z)));
   } else if constexpr (K == Activation::silu) {  // z sigma(z) (Elfwing et al. 2018; "swish")
-    return z * logistic(z);
+    return z * fm::logistic(z);
   } else if constexpr (K == Activation::elu) {  // Clevert et al. 2016
     return z > T(0) ? z : p.alpha * expm1(z);
   } else if constexpr (K == Activation::softplus) {
     // log(1 + e^(beta z)) / beta, linear past the threshold as torch.nn.Softplus; written as
     // max(u, 0) + log1p(e^-|u|) so that a large threshold never overflows exp.
+    // Both sides computed, then selected: no branch, so a loop over it vectorizes.
     const T u = p.beta * z;
-    if (u > p.threshold) return z;
-    return ((u > T(0) ? u : T(0)) + log1p(exp(-(u > T(0) ? u : -u)))) / p.beta;
+    const T soft = ((u > T(0) ? u : T(0)) + log1p(exp(-(u > T(0) ? u : -u)))) / p.beta;
+    return u > p.threshold ? z : soft;
   } else if constexpr (K == Activation::selu) {
     return T(kSeluScale) * (z > T(0) ? z : T(kSeluAlpha) * expm1(z));
   } else {
@@ -114,8 +107,8 @@ FASTMLP_HD T activation_grad_from_output(T a, T g, const ActivationParams<T>& p)
 template <Activation K, class T>
 FASTMLP_HD T activation_grad_from_input(T z, T g, const ActivationParams<T>& p) {
   using std::erf;
-  using std::exp;
-  using std::tanh;
+  using fm::exp;
+  using fm::tanh;
   if constexpr (!activation_needs_z(K)) {
     return activation_grad_from_output<K>(activation_value<K>(z, p), g, p);
   } else if constexpr (K == Activation::gelu) {  // Phi(z) + z phi(z)
@@ -128,12 +121,12 @@ FASTMLP_HD T activation_grad_from_input(T z, T g, const ActivationParams<T>& p) 
     return g * (T(0.5) * (T(1) + t) +
                 T(0.5) * z * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * z2));
   } else if constexpr (K == Activation::silu) {  // s (1 + z (1 - s)), s = sigma(z)
-    const T s = logistic(z);
+    const T s = fm::logistic(z);
     return g * (s * (T(1) + z * (T(1) - s)));
   } else if constexpr (K == Activation::elu) {
     return z > T(0) ? g : g * (p.alpha * exp(z));
   } else if constexpr (K == Activation::softplus) {  // sigma(beta z), 1 past the threshold
-    return p.beta * z > p.threshold ? g : g * logistic(p.beta * z);
+    return p.beta * z > p.threshold ? g : g * fm::logistic(p.beta * z);
   } else {  // selu
     return z > T(0) ? g * T(kSeluScale) : g * (T(kSeluScale * kSeluAlpha) * exp(z));
   }

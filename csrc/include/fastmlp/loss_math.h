@@ -9,6 +9,7 @@
 
 #include "fastmlp/ops.h"
 #include "fastmlp/rng.h"  // FASTMLP_HD
+#include "fastmlp/vec_math.h"
 
 namespace fastmlp {
 
@@ -35,17 +36,13 @@ FASTMLP_HD double loss_term(Loss kind, double p, double t, double delta) {
 // coef * d(term)/dp (without mse's factor 2, which is in coef). Selections, not products with 0 or 1.
 template <class T>
 FASTMLP_HD T loss_grad_term(Loss kind, T p, T t, T coef, T delta) {
-  using std::exp;  // the T overload: float32 stays float32 on the host too
   const T d = p - t;
   switch (kind) {
     case Loss::mse: return coef * d;
     case Loss::mae: return d > T(0) ? coef : (d < T(0) ? -coef : T(0));  // sign(0) = 0, as PyTorch
     case Loss::huber: return coef * (d > delta ? delta : (d < -delta ? -delta : d));
-    case Loss::poisson: return coef * (exp(p) - t);
-    case Loss::bce: {  // sigmoid(p) - t, the sigmoid split by sign so exp never overflows
-      const T s = p >= T(0) ? T(1) / (T(1) + exp(-p)) : exp(p) / (T(1) + exp(p));
-      return coef * (s - t);
-    }
+    case Loss::poisson: return coef * (fm::exp(p) - t);
+    case Loss::bce: return coef * (fm::logistic(p) - t);  // the logistic split by sign: exp never overflows
     case Loss::cross_entropy: break;
   }
   return T(0);

@@ -54,6 +54,12 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
 template <class T>
 void activation_backward_saved(ActivationSpec act, const T* saved, T* grad, index_t count);
 
+// The CPU's own transcendental functions (fastmlp/vec_math.h), y[i] = f(x[i]), for their tests
+// against the float64 reference: every value in, NaN and +-Inf included.
+enum class VectorFunction { exp, expm1, log1p, tanh, logistic };
+template <class T>
+void vector_function(VectorFunction f, const T* x, T* y, index_t count);
+
 // ---- Dense layer -----------------------------------------------------------------------------------
 // y = act(x w + b): x (n x k), w (k x m), b (m), y (n x m).
 template <class T>
