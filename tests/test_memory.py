@@ -229,3 +229,18 @@ def test_cuda_trainer_bytes_is_what_the_trainer_allocates(case, activation):
         assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
         assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
                               drop_last=drop_last) == planned + fastmlp._core.cuda_gemm_scratch_bytes("float32")
+
+
+def test_freed_workspaces_are_kept_for_the_next_fit_within_a_bound():
+    # A fit's large buffers go back to a cache (fastmlp/block_cache.h), so the next fit of that shape
+    # touches no fresh pages; what the cache keeps stays within 64 MiB however many shapes come by.
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((331, 10)), rng.standard_normal(331)
+    fastmlp.MLP([10, 100, 1], dtype="float64").fit(x, y, batch_size=200, epochs=1)
+    kept = fastmlp._core.workspace_cache_bytes()
+    assert kept >= 200 * 100 * 8, kept  # at least the layer outputs of the batch
+    fastmlp.MLP([10, 100, 1], dtype="float64").fit(x, y, batch_size=200, epochs=1)
+    assert fastmlp._core.workspace_cache_bytes() == kept  # the same blocks, taken and given back
+    for width in range(100, 3000, 97):
+        fastmlp.MLP([10, width, 1]).fit(x, y, batch_size=331, epochs=1)
+        assert fastmlp._core.workspace_cache_bytes() <= 64 << 20

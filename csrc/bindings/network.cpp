@@ -9,6 +9,7 @@
 
 #include "bindings/common.h"
 #include "fastmlp/epoch_plan.h"
+#include "fastmlp/block_cache.h"
 #include "fastmlp/fused_plan.h"
 
 namespace fastmlp::bindings {
@@ -570,6 +571,8 @@ void bind_networks(py::module_& m) {
         py::arg("shared_limit") = -1);
   m.def("all_finite", &all_finite_py, py::arg("arrays"));
   m.def("copy_arrays", &copy_arrays_py, py::arg("sources"), py::arg("targets"));
+  m.def("workspace_cache_bytes", [] { return BlockCache::kept_bytes(); },
+        "bytes of freed trainer workspaces kept for the next trainer (fastmlp/block_cache.h)");
   m.def("output_bound", &output_bound_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),
         py::arg("negative_slope"), py::arg("x_max"));
 }

@@ -8,18 +8,23 @@
 #include <vector>
 
 #include "fastmlp/activation_math.h"
+#include "fastmlp/block_cache.h"
 #include "fastmlp/buffer_plan.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
 namespace pass {
 
+// A buffer of a trainer's plan: its memory comes back to the next trainer (fastmlp/block_cache.h).
+template <class T>
+using Scratch = std::vector<T, ReusedAllocator<T>>;
+
 // Workspaces for a forward and backward pass of up to `rows` samples, sized by part_sizes.
 template <class T>
 struct Workspace {
-  std::vector<std::vector<T>> act;  // act[l]: output of layer l (rows x out_l)
-  std::vector<std::vector<T>> pre;  // pre[l]: its pre-activation z where the derivative needs it, else empty
-  std::vector<T> grad_a, grad_b;    // ping-pong buffers for dL/d(activation), rows x widest layer
+  std::vector<Scratch<T>> act;  // act[l]: output of layer l (rows x out_l)
+  std::vector<Scratch<T>> pre;  // pre[l]: its pre-activation z where the derivative needs it, else empty
+  Scratch<T> grad_a, grad_b;    // ping-pong buffers for dL/d(activation), rows x widest layer
 
   explicit Workspace(const PartSizes& s) : grad_a(size_t(s.grad_ab.v)), grad_b(size_t(s.grad_ab.v)) {
     for (size_t l = 0; l < s.act.size(); ++l) {
@@ -143,8 +148,8 @@ template <class T>
 struct Part {
   PartSizes sizes;  // what the buffers below are allocated from
   Workspace<T> ws;
-  std::vector<T> xb, yb;
-  std::vector<T> grad;  // every parameter's gradient, then `extra` elements
+  Scratch<T> xb, yb;
+  Scratch<T> grad;  // every parameter's gradient, then `extra` elements
   std::vector<T*> grads;  // grads[2l], grads[2l+1]: dL/dW_l, dL/db_l inside `grad`
   std::size_t params = 0;
 

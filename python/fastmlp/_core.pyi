@@ -79,6 +79,7 @@ def fused_plan(
     sizes: Sequence[int], dtype: str, activations: Sequence[str], options: TrainOptions, shared_limit: int = -1,
 ) -> tuple[int, str]: ...
 def vector_function(name: str, x: ArrayLike) -> NDArray[Any]: ...  # exp, expm1, log1p, tanh, logistic
+def workspace_cache_bytes() -> int: ...  # freed trainer workspaces kept for the next trainer
 def all_finite(arrays: list[NDArray[Any]]) -> int: ...
 def copy_arrays(sources: list[NDArray[Any]], targets: list[NDArray[Any]]) -> None: ...  # targets[i][...] = sources[i]
 def output_bound(

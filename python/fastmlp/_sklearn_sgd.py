@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from . import _core, _sklearn_input as _input, optim as _optim
 from .distributed import SingleProcess
 from .ops import resolve_device
-from .train import EpochHooks, Guard, run_epochs
+from .train import EpochHooks, Guard, Network, run_epochs
 
 _SEED_MAX = np.iinfo(np.int32).max
 NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input data may contain large values and "
@@ -104,7 +104,9 @@ class StochasticSolver:
         # diverges (told to stop, not raise: the outcome is scikit-learn's, below) and keeps those of the
         # last completed step on Ctrl-C; the hooks are scikit-learn's rates and stopping rules.
         dist = SingleProcess()
-        guard = Guard(self.model_, state, trainer, X_train, dist)
+        network = Network(self.coefs_, self.intercepts_, self._activations(), 0.01, self.coefs_[0].dtype,
+                          resolve_device(self.device))
+        guard = Guard(network, state, trainer, X_train, dist)
         hooks = _SolverHooks(self, trainer.steps_per_epoch, n, incremental, (X_val, y_val, sw_val))
         run_epochs(trainer, guard, hooks, self.max_iter, dist, on_nonfinite="stop")
         if early_stopping:

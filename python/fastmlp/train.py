@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import math
 import time
+import typing
 
 import numpy as np
 
@@ -311,6 +312,22 @@ class _OtherRank:
 
 def _kind(a):
     return "NaN" if np.isnan(a).any() else "Inf"
+
+
+class Network(typing.NamedTuple):
+    """What the guard reads of a network, for a fit that has no MLP object (the estimators'): its
+    parameters (the trainer's own arrays, restored in place) and what makes its outputs."""
+
+    weights: list
+    biases: list
+    activations: list
+    negative_slope: float
+    dtype: np.dtype
+    device: str
+
+    @property
+    def n_layers(self):
+        return len(self.weights)
 
 
 class Guard:
