@@ -246,26 +246,18 @@ inline T logistic(T z) {
 // per element); on the device CUDA's own. erf is libm's / CUDA's on both.
 namespace fm {
 #ifdef __CUDA_ARCH__
-template <class T>
-__device__ __forceinline__ T exp(T x) {
-  using std::exp;  // the T overload: float32 stays float32
-  return exp(x);
-}
-template <class T>
-__device__ __forceinline__ T expm1(T x) {
-  using std::expm1;  // the T overload: float32 stays float32
-  return expm1(x);
-}
-template <class T>
-__device__ __forceinline__ T log1p(T x) {
-  using std::log1p;  // the T overload: float32 stays float32
-  return log1p(x);
-}
-template <class T>
-__device__ __forceinline__ T tanh(T x) {
-  using std::tanh;  // the T overload: float32 stays float32
-  return tanh(x);
-}
+// std's T overload of each (float32 stays float32), as the device's own function.
+#define FASTMLP_DEVICE_MATH(f)                   \
+  template <class T>                             \
+  __device__ __forceinline__ T f(T x) {          \
+    using std::f;                                \
+    return f(x);                                 \
+  }
+FASTMLP_DEVICE_MATH(exp)
+FASTMLP_DEVICE_MATH(expm1)
+FASTMLP_DEVICE_MATH(log1p)
+FASTMLP_DEVICE_MATH(tanh)
+#undef FASTMLP_DEVICE_MATH
 // Split by sign so that exp never overflows: for z < 0, e^z / (1 + e^z).
 template <class T>
 __device__ __forceinline__ T logistic(T z) {
