@@ -50,7 +50,7 @@ def step_time(sizes, n, batch, dtype, opt_name, threads, epochs):
     step, times = 0, []
     for e in range(epochs):
         start = time.perf_counter()
-        _, step = trainer.run_epoch(e, rates, step)
+        _, step, _ = trainer.run_epoch(e, rates, step)
         times.append((time.perf_counter() - start) / trainer.steps_per_epoch)
     return statistics.median(times)
 

@@ -55,7 +55,7 @@ def test_trainer_l2_penalty_matches_reference(rng):
                                  optimizer=opt.config(), batch_size=10, shuffle=True, seed=4, l2=0.3)
     trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope, st["w"], st["b"],
                             x, t, options)
-    value, _ = trainer.run_epoch(0, np.full(trainer.steps_per_epoch, 0.01), 0)
+    value, _, _ = trainer.run_epoch(0, np.full(trainer.steps_per_epoch, 0.01), 0)
     want, ws, bs, _, _ = reference.train_epoch(ws, bs, model.activations, x, y, "cross_entropy", 10, True, 4, 0, 0.01,
                                                opt.config(), sample_weight=sw, l2=0.3)
     assert value == pytest.approx(want, rel=1e-10)

@@ -200,7 +200,7 @@ def _cpu_and_cuda_trainers_agree(x, t, spec, activation, seed, optimizer, rate, 
                                 np.ascontiguousarray(t), options)
         losses, step = [], 0
         for epoch in range(3):
-            value, step = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, rate), step)
+            value, step, _ = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, rate), step)
             losses.append(value)
         results.append((losses, model.get_weights()))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)

@@ -58,7 +58,7 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
         try:
             for epoch in range(epochs):
                 rates = np.full(trainers[r].steps_per_epoch, opt.lr)
-                _, step = trainers[r].run_epoch(epoch, rates, step)
+                _, step, _ = trainers[r].run_epoch(epoch, rates, step)
         except Exception as e:  # noqa: BLE001
             errors[r] = e
 

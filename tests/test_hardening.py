@@ -657,27 +657,36 @@ def test_ctrl_c_inside_an_estimators_epoch_keeps_a_completed_step():
     assert out["step"] == out["note_step"] > 4, out  # the warm start's 4 steps, then the interrupted fit's
 
 
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("n", [0, 1, 17, 4099])
-def test_copy_arrays_copies_every_pair_and_refuses_mismatches(dtype, n):
-    rng = np.random.default_rng(n)
-    sources = [rng.standard_normal((n, 3)).astype(dtype), rng.standard_normal(n).astype(dtype)]
-    targets = [np.zeros((n, 3), dtype), np.zeros(n, dtype)]
-    fastmlp._core.copy_arrays(sources, targets)
-    assert all(np.array_equal(s, t) for s, t in zip(sources, targets))
-    other = "float64" if dtype == "float32" else "float32"
-    with pytest.raises(ValueError, match="as many targets"):
-        fastmlp._core.copy_arrays(sources, targets[:1])
-    with pytest.raises(ValueError, match="dtype or size"):
-        fastmlp._core.copy_arrays(sources, [np.zeros((n, 3), other), targets[1]])
-    with pytest.raises(ValueError, match="dtype or size"):
-        fastmlp._core.copy_arrays(sources, [targets[0], np.zeros(n + 1, dtype)])
-    frozen = np.zeros(n, dtype)
-    frozen.flags.writeable = False
-    with pytest.raises(ValueError, match="read-only"):
-        fastmlp._core.copy_arrays(sources[1:], [frozen])
-    if n > 1:  # (a view of 0 or 1 elements is contiguous whatever its stride)
-        with pytest.raises(ValueError, match="C-contiguous"):
-            fastmlp._core.copy_arrays(sources[1:], [np.zeros(2 * n, dtype)[::2]])
-    with pytest.raises(TypeError, match="numpy.ndarray"):
-        fastmlp._core.copy_arrays(sources[1:], [list(range(n))])
+def test_the_trainer_keeps_the_epochs_snapshot_and_names_what_went_non_finite(dtype):
+    # run_epoch(snapshot=True) keeps the weights, biases and optimizer state it starts from;
+    # restore_snapshot puts them back; the third value says which array is non-finite afterwards.
+    rng = np.random.default_rng(0)
+    model = fastmlp.MLP([3, 5, 2], dtype=dtype, seed=0)
+    opt = fastmlp.optim.Adam(lr=0.01)
+    state = model._optimizer_state_for(opt)
+    x, y = rng.standard_normal((20, 3)).astype(dtype), rng.standard_normal((20, 2)).astype(dtype)
+    options = fastmlp._core.TrainOptions(loss="mse", optimizer=opt.config(), batch_size=8, seed=0)
+    trainer = fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
+                                    state["w"], state["b"], x, y, options)
+    with pytest.raises(ValueError, match="no snapshot"):
+        trainer.restore_snapshot()
+    rates = np.full(trainer.steps_per_epoch, 0.01)
+    arrays = model.weights + model.biases + [a for bufs in state["w"] + state["b"] for a in bufs]
+    _, step, bad = trainer.run_epoch(0, rates, 0, False)
+    assert bad == -1 and step == trainer.steps_per_epoch
+    kept = [a.copy() for a in arrays]
+    _, step, bad = trainer.run_epoch(1, rates, step, True)
+    assert bad == -1 and not all(np.array_equal(a, k) for a, k in zip(arrays, kept))
+    trainer.restore_snapshot()
+    assert all(np.array_equal(a, k) for a, k in zip(arrays, kept)), "restore_snapshot gave back other values"
+    # A NaN anywhere spreads through the epoch's steps; the report names the first array (in the
+    # order weights, biases, optimizer state) that holds one afterwards.
+    for array in (model.weights[1], model.biases[1], state["w"][0][1]):
+        array.flat[0] = np.nan
+        bad = trainer.run_epoch(2, rates, step, False)[2]
+        first = next(i for i, a in enumerate(arrays) if not np.isfinite(a).all())
+        assert bad == min(first, 2 * model.n_layers), (bad, first)
+        trainer.restore_snapshot()
+        assert all(np.isfinite(a).all() for a in arrays)

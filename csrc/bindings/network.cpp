@@ -291,8 +291,12 @@ class PyTrainer {
     });
   }
 
-  // lr: one learning rate per step of the epoch (a schedule evaluated ahead by Python).
-  py::tuple run_epoch(std::uint64_t epoch, py::handle lr_obj, std::int64_t step) {
+  // lr: one learning rate per step of the epoch (a schedule evaluated ahead by Python). snapshot: first
+  // keep a copy of the weights, biases and optimizer state (restore_snapshot puts it back): fit's last
+  // finite epoch. Returns (loss, step, what is non-finite after the epoch: -1 nothing, l < L weights
+  // l, L + l biases l, 2L the optimizer state), so that fit's guard needs no pass of its own.
+  py::tuple run_epoch(std::uint64_t epoch, py::handle lr_obj, std::int64_t step, bool snapshot) {
+    if (snapshot) copy_watched(true);  // first, so that a call that fails below has still kept it
     py::array lr = input_array(lr_obj, "lr");
     if (lr.ndim() != 1 || lr.shape(0) != trainer_->steps_per_epoch() || dtype_of(lr, "lr") != DType::f64)
       value_error("lr must be a float64 array with one rate per step (" +
@@ -302,12 +306,20 @@ class PyTrainer {
       if (!(rates[s] >= 0.0) || !std::isfinite(rates[s]))
         value_error("every learning rate of a schedule must be finite and >= 0");
     double loss;
+    long bad;
     step_ = step;
     {
       py::gil_scoped_release nogil;
       loss = trainer_->run_epoch(epoch, rates, step_);  // advances step_ per completed step, even if it throws
+      bad = first_nonfinite();
     }
-    return py::make_tuple(loss, step_);
+    return py::make_tuple(loss, step_, bad);
+  }
+
+  // Puts back what the last run_epoch(snapshot=True) kept.
+  void restore_snapshot() {
+    if (snapshot_.empty()) value_error("restore_snapshot: no snapshot was taken");
+    copy_watched(false);
   }
 
   index_t steps_per_epoch() const { return trainer_->steps_per_epoch(); }
@@ -336,7 +348,51 @@ class PyTrainer {
     reduce_(reduce_view_);
   }
 
+  // The arrays fit's guard watches, in its order: weights, biases, then the optimizer state.
+  std::vector<std::pair<void*, std::size_t>> watched() const {
+    std::vector<std::pair<void*, std::size_t>> out;
+    const std::size_t item = net_.dtype == DType::f32 ? sizeof(float) : sizeof(double);
+    for (size_t l = 0; l < net_.w.size(); ++l) out.emplace_back(net_.w[l], std::size_t(net_.in[l] * net_.out[l]) * item);
+    for (size_t l = 0; l < net_.b.size(); ++l) out.emplace_back(net_.b[l], std::size_t(net_.out[l]) * item);
+    for (const py::array& a : state_) out.emplace_back(const_cast<void*>(a.data()), std::size_t(a.nbytes()));
+    return out;
+  }
+
+  void copy_watched(bool keep) {
+    const auto arrays = watched();
+    std::size_t total = 0;
+    for (const auto& a : arrays) total += a.second;
+    if (keep && snapshot_.size() != total) snapshot_.assign(total, 0);
+    unsigned char* at = snapshot_.data();
+    for (const auto& a : arrays) {
+      if (a.second > 0) {
+        if (keep)
+          std::memcpy(at, a.first, a.second);
+        else
+          std::memcpy(a.first, at, a.second);
+      }
+      at += a.second;
+    }
+  }
+
+  long first_nonfinite() const {
+    const auto arrays = watched();
+    const long L = long(net_.w.size());
+    for (size_t i = 0; i < arrays.size(); ++i) {
+      const bool ok = dispatch(net_.dtype, [&](auto t) {
+        using T = decltype(t);
+        const auto largest = max_abs_bits(static_cast<const T*>(arrays[i].first), py::ssize_t(arrays[i].second / sizeof(T)));
+        T top;
+        std::memcpy(&top, &largest, sizeof(T));
+        return bool(std::isfinite(top));
+      });
+      if (!ok) return long(i) < 2 * L ? long(i) : 2 * L;
+    }
+    return -1;
+  }
+
   Network net_;
+  std::vector<unsigned char, ReusedAllocator<unsigned char>> snapshot_;  // run_epoch(snapshot=True)'s copy
   LossArg loss_;  // the trainer's LossSpec points into its class weights
   py::array x_, y_;
   py::object reduce_ = py::none();
@@ -411,25 +467,6 @@ long all_finite_py(const py::list& arrays) {
     if (!ok) return long(i);
   }
   return -1;
-}
-
-// targets[i][...] = sources[i] for every i, each pair of one dtype and size: fit's snapshot of the
-// weights and optimizer state, taken every epoch, in one call instead of one NumPy copy per array.
-void copy_arrays_py(const py::list& sources, const py::list& targets) {
-  if (sources.size() != targets.size())
-    value_error("copy_arrays needs as many targets as sources, got " + std::to_string(targets.size()) + " and " +
-                std::to_string(sources.size()));
-  std::vector<py::array> src, dst;
-  for (size_t i = 0; i < sources.size(); ++i) {
-    src.push_back(input_array(sources[i], "sources[i]"));
-    dst.push_back(output_array(targets[i], "targets[i]"));
-    if (dtype_of(src.back(), "sources[i]") != dtype_of(dst.back(), "targets[i]") ||
-        src.back().size() != dst.back().size())
-      value_error("copy_arrays: sources[" + std::to_string(i) + "] and targets[" + std::to_string(i) +
-                  "] differ in dtype or size");
-  }
-  for (size_t i = 0; i < src.size(); ++i)
-    if (src[i].nbytes() > 0) std::memmove(dst[i].mutable_data(), src[i].data(), std::size_t(src[i].nbytes()));
 }
 
 // An upper bound on |every value the forward pass computes| (each product's partial sums included),
@@ -555,7 +592,9 @@ void bind_networks(py::module_& m) {
                     const py::list&, py::handle, py::handle, const PyTrainOptions&>(),
            py::arg("weights"), py::arg("biases"), py::arg("activations"), py::arg("negative_slope"),
            py::arg("w_states"), py::arg("b_states"), py::arg("x"), py::arg("y"), py::arg("options"))
-      .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"))
+      .def("run_epoch", &PyTrainer::run_epoch, py::arg("epoch"), py::arg("lr"), py::arg("step"),
+           py::arg("snapshot") = false)
+      .def("restore_snapshot", &PyTrainer::restore_snapshot)
       .def_property_readonly("steps_per_epoch", &PyTrainer::steps_per_epoch)
       .def_property_readonly("step", &PyTrainer::step)
       .def_property_readonly("epoch_loss_sum", &PyTrainer::epoch_loss_sum)
@@ -570,7 +609,6 @@ void bind_networks(py::module_& m) {
   m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("activations"), py::arg("options"),
         py::arg("shared_limit") = -1);
   m.def("all_finite", &all_finite_py, py::arg("arrays"));
-  m.def("copy_arrays", &copy_arrays_py, py::arg("sources"), py::arg("targets"));
   m.def("workspace_cache_bytes", [] { return BlockCache::kept_bytes(); },
         "bytes of freed trainer workspaces kept for the next trainer (fastmlp/block_cache.h)");
   m.def("output_bound", &output_bound_py, py::arg("weights"), py::arg("biases"), py::arg("activations"),

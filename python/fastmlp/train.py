@@ -160,13 +160,13 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
                 break
             start = time.perf_counter()
             guard.in_epoch = True
-            _, state["step"] = trainer.run_epoch(hooks.order(epoch), rates, state["step"])
+            _, state["step"], found = trainer.run_epoch(hooks.order(epoch), rates, state["step"], guard.snapshot)
             guard.in_epoch = False
             elapsed = time.perf_counter() - start
             # The epoch's loss over every rank's rows (one process: the trainer's own division again).
             loss_sum, seen = dist.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
             value = loss_sum / seen if seen else 0.0
-            bad = guard.nonfinite(value) or hooks.check(epoch, value)
+            bad = guard.nonfinite(value, found) or hooks.check(epoch, value)
             if bad:
                 diverged = True
                 _diverged(guard, hooks, on_nonfinite, f"{bad} in epoch {epoch + 1} (lr={lr:g})", epoch, value)
@@ -333,13 +333,15 @@ class Network(typing.NamedTuple):
 class Guard:
     """What fit needs to keep its promise about the weights it leaves: a copy of the weights and
     optimizer state from before the fit, one from the start of the current epoch (the last finite
-    epoch's), and the checks that decide which of them to restore."""
+    epoch's: the trainer keeps it, run_epoch(snapshot=True)), and the checks that decide which of them
+    to restore."""
 
     def __init__(self, model, state, trainer, x, dist):
         self.model, self.state, self.trainer, self.x, self.dist = model, state, trainer, x, dist
         self._all = None
         self.initial = self._snapshot()
-        self.good, self.good_epoch = self.initial, None  # None: the weights from before this fit
+        self.good_epoch, self.good_step = None, None  # None: no epoch has ended finite yet
+        self.snapshot = False  # whether the next run_epoch keeps the weights as the last finite epoch's
         self.in_epoch = False
         # Outputs beyond half the dtype's range are treated as overflowing (rounding may add the rest).
         self.limit = 0.5 * float(np.finfo(model.dtype).max)
@@ -352,12 +354,9 @@ class Guard:
             self._all = m.weights + m.biases + [a for bufs in s["w"] + s["b"] for a in bufs]
         return self._all
 
-    def _snapshot(self, into=None):
-        """(copies of the arrays, the step); into: an earlier snapshot whose arrays are reused."""
-        if into is None:
-            return [a.copy() for a in self._arrays()], self.state["step"]
-        _core.copy_arrays(self._arrays(), into[0])
-        return into[0], self.state["step"]
+    def _snapshot(self):
+        """(copies of the arrays, the step)."""
+        return [a.copy() for a in self._arrays()], self.state["step"]
 
     def _restore(self, snap):
         arrays, step = snap
@@ -365,9 +364,14 @@ class Guard:
             a[...] = a0
         self.state["step"] = step
 
-    def _first_nonfinite(self):
-        """'' when every weight and optimizer state value is finite, else what is not."""
-        i = _core.all_finite(self._arrays())
+    def _restore_good(self):
+        self.trainer.restore_snapshot()
+        self.state["step"] = self.good_step
+
+    def _first_nonfinite(self, i=None):
+        """'' when every weight and optimizer state value is finite, else what is not. i: the index of
+        the first non-finite array when already known (run_epoch's), -1 for none."""
+        i = _core.all_finite(self._arrays()) if i is None else i
         if i < 0:
             return ""
         n = self.model.n_layers
@@ -391,15 +395,17 @@ class Guard:
         if bad:
             when = "before the first epoch" if epoch == 0 else f"between epochs {epoch} and {epoch + 1}"
             return f"{bad} {when} (written by a callback?)"
-        if epoch > 0:  # the buffers of the last snapshot are reused, never those of the pre-fit one
-            reuse = self.good if self.good is not self.initial else None
-            self.good, self.good_epoch = self._snapshot(into=reuse), epoch - 1
+        # From epoch 1 on, run_epoch keeps the weights it starts from (the first thing it does).
+        self.snapshot = epoch > 0
+        if self.snapshot:
+            self.good_epoch, self.good_step = epoch - 1, self.state["step"]
         return ""
 
-    def nonfinite(self, loss):
+    def nonfinite(self, loss, index):
+        """After an epoch: '' or what became non-finite (index: run_epoch's finding on the arrays)."""
         if not math.isfinite(loss):
             return f"the training loss became {loss}"
-        bad = self._first_nonfinite()
+        bad = self._first_nonfinite(index)
         return f"{bad}; the loss was {loss:.4g}" if bad else ""
 
     def outputs_finite(self, checked=False):
@@ -430,7 +436,7 @@ class Guard:
         """Puts back the last finite epoch's weights if their outputs on the training data are finite,
         else the weights from before the fit; says which."""
         if self.good_epoch is not None:
-            self._restore(self.good)
+            self._restore_good()
             if self.outputs_finite():
                 return (f"the weights of the last finite epoch were restored (the end of epoch "
                         f"{self.good_epoch + 1}; their outputs on the training data are finite)")
