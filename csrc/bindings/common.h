@@ -52,7 +52,8 @@ F* cpu_kernel(bool /*gpu: always false here, use_cuda refused it*/, F* f) {
 
 // The module's functions, by area.
 void bind_kernels(py::module_& m);   // kernels.cpp: GEMM, dense, activations, losses, init, updates
-void bind_networks(py::module_& m);  // network.cpp: whole-network forward, gradients, the trainer
+void bind_networks(py::module_& m);  // network.cpp: whole-network forward, gradients, the guard's checks
+void bind_trainer(py::module_& m);   // trainer.cpp: TrainOptions, Trainer, trainer_bytes, fused_plan
 void bind_data(py::module_& m);      // data.cpp: the numeric CSV reader's fast path
 
 }  // namespace fastmlp::bindings

@@ -142,5 +142,6 @@ PYBIND11_MODULE(_core, m) {
   });
   bind_kernels(m);
   bind_networks(m);
+  bind_trainer(m);
   bind_data(m);
 }

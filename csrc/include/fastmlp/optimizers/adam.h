@@ -16,8 +16,7 @@ struct Adam {
       flag("amsgrad", &OptimizerSpec::amsgrad)};
 
   static StateLayout state(const OptimizerSpec& s) {
-    StateLayout layout;
-    layout.add("exp_avg").add("exp_avg_sq");
+    StateLayout layout = moment_state();
     if (s.amsgrad) layout.add("max_exp_avg_sq");
     return layout;
   }

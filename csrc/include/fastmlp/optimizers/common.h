@@ -58,6 +58,13 @@ StateBuffers<T> state_buffers(int count, T* const* state) {
   return s;
 }
 
+// The state of an optimizer with Moments (below): the first and second moment estimates, as torch names them.
+inline StateLayout moment_state() {
+  StateLayout layout;
+  layout.add("exp_avg").add("exp_avg_sq");
+  return layout;
+}
+
 // What Adam, AdamW, NAdam and RAdam share: the weight decay (added to the gradient as an L2 term, or
 // decoupled: p *= 1 - lr weight_decay first) and the two moment estimates
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2

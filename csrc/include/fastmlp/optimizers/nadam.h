@@ -18,11 +18,7 @@ struct NAdam {
       flag("decoupled_weight_decay", &OptimizerSpec::decoupled_weight_decay)};
 
   // torch also keeps mu_product per parameter; here it is derived from the step (mu_product below).
-  static StateLayout state(const OptimizerSpec&) {
-    StateLayout layout;
-    layout.add("exp_avg").add("exp_avg_sq");
-    return layout;
-  }
+  static StateLayout state(const OptimizerSpec&) { return moment_state(); }
 
   static double mu(double beta1, double momentum_decay, std::int64_t t) {
     return beta1 * (1.0 - 0.5 * std::pow(0.96, double(t) * momentum_decay));

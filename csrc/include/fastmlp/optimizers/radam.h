@@ -19,11 +19,7 @@ struct RAdam {
       number("eps", &OptimizerSpec::eps), number("weight_decay", &OptimizerSpec::weight_decay),
       flag("decoupled_weight_decay", &OptimizerSpec::decoupled_weight_decay)};
 
-  static StateLayout state(const OptimizerSpec&) {
-    StateLayout layout;
-    layout.add("exp_avg").add("exp_avg_sq");
-    return layout;
-  }
+  static StateLayout state(const OptimizerSpec&) { return moment_state(); }
 
   // rho_t, the length of the approximated simple moving average at step t (its limit rho_inf - 2 t b2^t
   // / (1 - b2^t) tends to rho_inf); torch rectifies when it passes 5.
