@@ -258,13 +258,14 @@ def test_the_gemm_path_takes_what_the_fused_kernel_leaves():
 
     def path(sizes, dtype="float32", **fit):
         m = fastmlp.MLP(sizes, dtype=dtype, seed=0, device="cuda")
-        return m.fit(x.astype(dtype), y.astype(dtype), optimizer=sgd, batch_size=16, epochs=1, **fit).params["path"]
+        params = m.fit(x.astype(dtype), y.astype(dtype), optimizer=sgd, batch_size=16, epochs=1, **fit).params
+        return params["path"], params["path_reason"]
 
-    assert path([4, 128, 1]) == "cuda-fused"
-    assert path([4, 129, 1]) == "cuda-gemm"
-    assert path([4, 16, 1], "float64") == "cuda-gemm"
-    assert path([4, 16, 1], clip_grad_norm=1.0) == "cuda-gemm"
-    assert fastmlp.MLP([4, 16, 1], seed=0).fit(x, y, optimizer=sgd, epochs=1).params["path"] == "cpu"
+    assert path([4, 128, 1])[0] == "cuda-fused" and "rows per block" in path([4, 128, 1])[1]
+    assert path([4, 129, 1]) == ("cuda-gemm", "a layer wider than 128")
+    assert path([4, 16, 1], "float64") == ("cuda-gemm", "the fused kernel is float32 only")
+    assert path([4, 16, 1], clip_grad_norm=1.0) == ("cuda-gemm", "clip_grad_norm")
+    assert fastmlp.MLP([4, 16, 1], seed=0).fit(x, y, optimizer=sgd, epochs=1).params["path"] == "cpu-small"
 
 
 CTRL_C_FIT = """

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bindings/common.h"
+#include "cpu/small_net.h"
 #include "fastmlp/rng.h"
 
 namespace fastmlp::bindings {
@@ -115,6 +116,43 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle gy_ob
       on_device(gpu, dense_backward<T>)(cmat<T>(x), cmat<T>(w), ym, spec, gzm, gxm, gwm, gbp);
     }
     return py::make_tuple(gx, gw, gb);
+  });
+}
+
+// The small path's dense layer (csrc/cpu/small_net.h) on its own, for its tests against the reference:
+// z = x w + b and, from grad_z, (grad_x, grad_w, grad_b). No activation: the trainer applies it with
+// activation_forward and activation_backward_saved, which have their own tests.
+py::tuple small_dense_py(py::handle x_obj, py::handle w_obj, py::handle b_obj, py::handle gz_obj) {
+  py::array x = finite_input(x_obj, "x"), w = finite_input(w_obj, "w"), b = finite_input(b_obj, "b"),
+            gz = finite_input(gz_obj, "grad_z");
+  check_dense_shapes(x, w);
+  check_ndim(b, "b", 1, "(out,)");
+  check_ndim(gz, "grad_z", 2, "(n, out)");
+  check_same_dtype(b, "b", x, "x");
+  check_same_dtype(gz, "grad_z", x, "x");
+  if (b.shape(0) != w.shape(1))
+    value_error("b has shape " + shape_str(b) + " but w has " + std::to_string(w.shape(1)) + " outputs");
+  if (gz.shape(0) != x.shape(0) || gz.shape(1) != w.shape(1))
+    value_error("grad_z has shape " + shape_str(gz) + "; expected (n of x, out of w)");
+  if (w.shape(0) < 1 || w.shape(1) < 1 || w.shape(0) > small::kSmallWidth || w.shape(1) > small::kSmallWidth)
+    value_error("the small path's layers are 1 to " + std::to_string(small::kSmallWidth) + " wide; w has shape " +
+                shape_str(w));
+  return dispatch(dtype_of(x, "x"), [&](auto t) -> py::tuple {
+    using T = decltype(t);
+    const index_t n = x.shape(0), k = x.shape(1), m = w.shape(1);
+    auto z = empty2<T>(n, m);
+    auto gx = empty2<T>(n, k);
+    auto gw = empty2<T>(k, m);
+    py::array_t<T> gb({py::ssize_t(m)});
+    const T* xp = static_cast<const T*>(x.data());
+    const T* wp = static_cast<const T*>(w.data());
+    T *zp = z.mutable_data(), *gxp = gx.mutable_data(), *gwp = gw.mutable_data(), *gbp = gb.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      small::dense_forward<T>(n, k, m, xp, k, wp, static_cast<const T*>(b.data()), zp);
+      small::dense_backward<T>(n, k, m, xp, k, wp, static_cast<const T*>(gz.data()), gwp, gbp, gxp);
+    }
+    return py::make_tuple(z, gx, gw, gb);
   });
 }
 
@@ -469,6 +507,7 @@ void bind_kernels(py::module_& m) {
   m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("w"), py::arg("grad_y"),
         py::arg("activation"), py::arg("y"), py::arg("negative_slope"), py::arg("device") = "cpu",
         py::arg("z") = py::none());
+  m.def("small_dense", &small_dense_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("grad_z"));
   m.def("vector_function", &vector_function_py, py::arg("name"), py::arg("x"));
   m.def("activation_forward", &activation_forward_py, py::arg("name"), py::arg("z"), py::arg("negative_slope"),
         py::arg("device") = "cpu");

@@ -169,6 +169,7 @@ class PyTrainer {
   double x_max() const { return x_max_; }
   std::size_t allocated_bytes() const { return trainer_->allocated_bytes(); }
   std::string path() const { return trainer_->path(); }
+  std::string path_reason() const { return trainer_->path_reason(); }
 
  private:
   // The per-step reduce: the Python callable (an mpi4py all-reduce) gets a NumPy view of the trainer's
@@ -362,7 +363,8 @@ void bind_trainer(py::module_& m) {
       .def_property_readonly("epoch_rows", &PyTrainer::epoch_rows)
       .def_property_readonly("x_max", &PyTrainer::x_max)
       .def_property_readonly("allocated_bytes", &PyTrainer::allocated_bytes)
-      .def_property_readonly("path", &PyTrainer::path);
+      .def_property_readonly("path", &PyTrainer::path)
+      .def_property_readonly("path_reason", &PyTrainer::path_reason);
   m.def("trainer_bytes", &trainer_bytes_py, py::arg("sizes"), py::arg("dtype"), py::arg("activations"), py::arg("n"),
         py::arg("options"));
   m.def("epoch_steps", &epoch_steps_py, py::arg("n"), py::arg("batch_size"), py::arg("drop_last"));

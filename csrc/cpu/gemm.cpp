@@ -18,6 +18,7 @@
 
 #include "fastmlp/parallel.h"
 #include "gemm_kernel.h"
+#include "small_net.h"
 
 namespace fastmlp {
 namespace {
@@ -291,6 +292,30 @@ template <class T>
 const char* gemm_isa() {
   return kernel<T>().isa;
 }
+
+namespace small {
+template <class T>
+void dense_forward(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w, const T* b, T* z) {
+  kernel<T>().layer_forward(rows, in, out, x, ldx, w, b, z);
+}
+template <class T>
+void dense_backward(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w, const T* g, T* gw,
+                    T* gb, T* gx) {
+  if (rows == 0) {  // the kernel's sums start from their first row: none is all zeros
+    std::fill(gw, gw + in * out, T(0));
+    std::fill(gb, gb + out, T(0));
+    return;
+  }
+  kernel<T>().layer_backward(rows, in, out, x, ldx, w, g, gw, gb, gx);
+}
+#define FASTMLP_INSTANTIATE(T)                                                                              \
+  template void dense_forward<T>(index_t, index_t, index_t, const T*, index_t, const T*, const T*, T*);     \
+  template void dense_backward<T>(index_t, index_t, index_t, const T*, index_t, const T*, const T*, T*, T*, \
+                                  T*);
+FASTMLP_INSTANTIATE(float)
+FASTMLP_INSTANTIATE(double)
+#undef FASTMLP_INSTANTIATE
+}  // namespace small
 
 template void gemm<float>(bool, bool, index_t, index_t, index_t, float, const float*, index_t,
                           const float*, index_t, float, float*, index_t);

@@ -52,6 +52,14 @@ template <class T>
 using PackB = void (*)(const T* b, index_t rs, index_t cs, index_t kc, index_t nc, index_t s0, index_t s1,
                        T* out);
 
+// A small network's dense layer without any product call (small_net.h has what they compute).
+template <class T>
+using LayerForward = void (*)(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w, const T* b,
+                              T* z);
+template <class T>
+using LayerBackward = void (*)(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w,
+                               const T* g, T* gw, T* gb, T* gx);
+
 template <class T>
 struct GemmKernel {
   const char* isa;
@@ -62,6 +70,8 @@ struct GemmKernel {
   SmallGemm<T> small;
   PackA<T> pack_a;  // packing is compiled with the kernel, so its copies use the same vector width
   PackB<T> pack_b;
+  LayerForward<T> layer_forward;  // the small path's layer: compiled with the kernel, so it fuses
+  LayerBackward<T> layer_backward;  // a*b+c and reads x as small_gemm does
 };
 
 namespace isa_generic {

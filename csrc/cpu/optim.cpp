@@ -41,11 +41,24 @@ void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* 
   });
 }
 
+template <class T>
+void optimizer_apply(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* p, const T* g, T* const* state,
+                     index_t n) {
+  dispatch_optimizer(spec.kind, [&](auto opt) {
+    using O = decltype(opt);
+    step_loop<O, T>(coefficients_of(opt, c), p, g, state_buffers(O::state(spec).count, state), n);
+  });
+}
+
 template StepCoefficients<float> step_coefficients<float>(const OptimizerSpec&, double, std::int64_t);
 template StepCoefficients<double> step_coefficients<double>(const OptimizerSpec&, double, std::int64_t);
 template void optimizer_step<float>(const OptimizerSpec&, double, std::int64_t, float*, const float*,
                                     float* const*, index_t);
 template void optimizer_step<double>(const OptimizerSpec&, double, std::int64_t, double*, const double*,
                                      double* const*, index_t);
+template void optimizer_apply<float>(const OptimizerSpec&, const StepCoefficients<float>&, float*, const float*,
+                                     float* const*, index_t);
+template void optimizer_apply<double>(const OptimizerSpec&, const StepCoefficients<double>&, double*,
+                                      const double*, double* const*, index_t);
 
 }  // namespace fastmlp

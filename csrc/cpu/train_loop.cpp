@@ -4,16 +4,21 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 #include "fastmlp/checked.h"
 #include "fastmlp/data_parallel.h"
 #include "fastmlp/epoch_plan.h"
 #include "fastmlp/ops.h"
+#include "fastmlp/optimizers/registry.h"
 #include "fastmlp/parallel.h"
 #include "network_pass.h"
+#include "small_net.h"
 
 namespace fastmlp {
 using namespace pass;
@@ -28,7 +33,42 @@ struct Plan {
   bool gather = false;           // batches are gathered through a shuffled order
   index_t half = 0;              // rows of the second part's buffers; 0 when no step of the epoch is cut
   std::vector<bool> transposed;  // layer l keeps a transposed copy of W_l
+  bool small = false;            // the small network's loops (small_net.h) instead of a GEMM per layer
+  std::string reason;            // why that path
 };
+
+// The small path takes a network whose every width is at most kSmallWidth and whose steps are at most
+// kSmallStepWork multiply-adds (so they run in one part), on one process: such steps are so short that
+// the GEMM's dispatch, the transposed copies of W and a pass over all gradients before the update
+// cost more than the arithmetic.
+template <class Layers>
+void choose_path(Plan& p, const Layers& layers, const TrainOptions& opt) {
+  index_t widest = 0;
+  double work = 0.0;  // multiply-adds of a step's forward pass
+  for (const auto& L : layers) {
+    widest = std::max({widest, L.in, L.out});
+    work += double(p.rows) * double(L.in) * double(L.out);
+  }
+  // The environment can keep a process on the GEMM path: to compare the two (tests, benchmarks).
+  const char* env = std::getenv("FASTMLP_CPU_PATH");
+  if (env && std::strcmp(env, "gemm") == 0)
+    p.reason = "FASTMLP_CPU_PATH=gemm";
+  else if (opt.global_rows > 0)
+    p.reason = "data parallel";
+  else if (widest > small::kSmallWidth)
+    p.reason = "a layer " + std::to_string(widest) + " wide (the small path takes up to " +
+               std::to_string(small::kSmallWidth) + ")";
+  else if (work > small::kSmallStepWork)
+    p.reason = "a step's forward pass of " + std::to_string(std::int64_t(work)) +
+               " multiply-adds (the small path takes up to " + std::to_string(std::int64_t(small::kSmallStepWork)) + ")";
+  else
+    p.small = true;
+  if (!p.small) return;
+  const bool clipped = opt.clip_grad_norm > 0.0 || opt.clip_grad_value > 0.0;
+  p.reason = "every layer at most " + std::to_string(small::kSmallWidth) + " wide and a step of at most " +
+             std::to_string(std::int64_t(small::kSmallStepWork)) + " multiply-adds: plain loops, " +
+             (clipped ? "the update after clipping" : "each layer updated right after its gradients");
+}
 
 template <class Layers>
 Plan plan_for(const Layers& layers, index_t n, const TrainOptions& opt) {
@@ -52,9 +92,10 @@ Plan plan_for(const Layers& layers, index_t n, const TrainOptions& opt) {
     if (parts_for(layers, p.rows) == 2 || (side_by_side > 0 && parts_for(layers, side_by_side) == 2))
       p.half = (p.rows + 1) / 2;
   }
+  choose_path(p, layers, opt);
   const double part_rows = double((p.rows + 1) / 2);
   for (size_t l = 0; l < layers.size(); ++l)
-    p.transposed.push_back(l > 0 && part_rows * double(layers[l].in) * double(layers[l].out) < kSmallLayerProduct);
+    p.transposed.push_back(!p.small && l > 0 && part_rows * double(layers[l].in) * double(layers[l].out) < kSmallLayerProduct);
   return p;
 }
 
@@ -74,6 +115,8 @@ class Trainer final : public TrainerBase {
     const Plan plan = plan_for(layers_, x_.rows, opt_);
     epoch_ = plan.epoch;
     gather_ = plan.gather;
+    small_ = plan.small;
+    reason_ = plan.reason;
     distributed_ = opt_.global_rows > 0;
     if (gather_) order_.resize(size_t(distributed_ ? epoch_.rows : x_.rows));
     if (distributed_ && gather_) local_order_.resize(size_t(x_.rows));
@@ -92,6 +135,8 @@ class Trainer final : public TrainerBase {
   }
 
   index_t steps_per_epoch() const override { return epoch_.steps; }
+  const char* path() const override { return small_ ? "cpu-small" : "cpu-gemm"; }
+  std::string path_reason() const override { return reason_; }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
     if (gather_) permutation(opt_.seed, epoch, order_.data(), epoch_.rows);
@@ -157,6 +202,7 @@ class Trainer final : public TrainerBase {
       std::fill(parts_[0].grad.begin(), parts_[0].grad.begin() + std::ptrdiff_t(parts_[0].params), T(0));
       return 0.0;
     }
+    if (small_) return small_gradients(mine, scale, lr, step, l2_coef, updated);
     const int parts = parts_for(layers_, mine.count);
     const index_t first = parts == 2 ? (mine.count + 1) / 2 : mine.count;
     double sums[2] = {0.0, 0.0};
@@ -179,6 +225,44 @@ class Trainer final : public TrainerBase {
     return sums[0] + sums[1];
   }
 
+  // Phase 1 on the small path (small_net.h): forward and backward through plain loops over part 0's
+  // buffers; given `lr` (no clipping), each layer is updated as soon as its gradients are done: after
+  // dL/dx, which reads the old W, and while its gradients are still in L1. Elementwise updates, so the
+  // same bits as one update after the whole backward pass.
+  double small_gradients(const StepRows& mine, double scale, const double* lr, std::int64_t step, double l2_coef,
+                         bool& updated) {
+    Part<T>& part = parts_[0];
+    Workspace<T>& ws = part.ws;
+    const auto [xb, yb] = rows_of(part, mine);
+    const index_t rows = mine.count;
+    Matrix<const T> in = xb;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const LayerRef<T>& L = layers_[l];
+      T* out = ws.act[l].data();
+      T* z = ws.pre[l].empty() ? out : ws.pre[l].data();
+      small::dense_forward<T>(rows, L.in, L.out, in.data, in.stride, L.w, L.b, z);
+      if (L.act.kind != Activation::identity) activation_forward<T>(L.act, z, out, rows * L.out);
+      in = Matrix<const T>(out, rows, L.out);
+    }
+    T* g = ws.grad_a.data();
+    T* g_next = ws.grad_b.data();
+    const double value = loss_sum_and_grad<T>(opt_.loss, in, yb, g, scale);
+    StepCoefficients<T> coefficients{};
+    if (lr) coefficients = step_coefficients<T>(opt_.optimizer, *lr, step);
+    for (size_t l = layers_.size(); l-- > 0;) {
+      const LayerRef<T>& L = layers_[l];
+      if (L.act.kind != Activation::identity)
+        activation_backward_saved<T>(L.act, saved(ws, l, rows, L.out).data, g, rows * L.out);
+      const Matrix<const T> x = l == 0 ? xb : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
+      small::dense_backward<T>(rows, L.in, L.out, x.data, x.stride, L.w, g, part.grads[2 * l], part.grads[2 * l + 1],
+                               l == 0 ? nullptr : g_next);
+      if (lr) update_layer(l, coefficients, 0, 1, l2_coef);
+      std::swap(g, g_next);
+    }
+    updated = lr != nullptr;
+    return value;
+  }
+
   // Phase 2 (data parallel): the sum over all processes, in place, with each one's status after the
   // gradients. Every process calls it once per step, failed or not, so none waits forever for one that
   // threw; then all stop together.
@@ -199,13 +283,17 @@ class Trainer final : public TrainerBase {
   // Phase 4: the optimizer step on thread t's share of every parameter (elementwise: any split, same
   // bits), and the transposed copies of what it wrote.
   void update(double lr, std::int64_t step, double l2_coef, int t, int team) {
+    const StepCoefficients<T> coefficients = step_coefficients<T>(opt_.optimizer, lr, step);
+    for (size_t l = 0; l < layers_.size(); ++l) update_layer(l, coefficients, t, team, l2_coef);
+  }
+
+  // Thread t's share of layer l's update (W_l, its transposed copy, b_l).
+  void update_layer(size_t l, const StepCoefficients<T>& coefficients, int t, int team, double l2_coef) {
     const std::vector<T*>& grads = parts_[0].grads;
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      const LayerRef<T>& L = layers_[l];
-      update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, lr, step, t, team, l2_coef);
-      transpose_share(l, t, team);
-      update_share(L.b, grads[2 * l + 1], L.b_state, L.out, lr, step, t, team, 0.0);
-    }
+    const LayerRef<T>& L = layers_[l];
+    update_share(L.w, grads[2 * l], L.w_state, L.in * L.out, coefficients, t, team, l2_coef);
+    transpose_share(l, t, team);
+    update_share(L.b, grads[2 * l + 1], L.b_state, L.out, coefficients, t, team, 0.0);
   }
 
   // w_t_[l] = W_l transposed, for the layers (after the first) whose dL/dx product is small enough to
@@ -232,14 +320,14 @@ class Trainer final : public TrainerBase {
 
   // One optimizer step on elements [count t / team, count (t + 1) / team) of a parameter, after adding
   // the L2 penalty's gradient decay * param to its gradient (weights only; decay = 0 for biases).
-  void update_share(T* param, T* grad, const std::vector<T*>& state, index_t count, double lr,
-                    std::int64_t step, int t, int team, double decay) {
+  void update_share(T* param, T* grad, const std::vector<T*>& state, index_t count,
+                    const StepCoefficients<T>& coefficients, int t, int team, double decay) {
     const index_t lo = count * t / team, hi = count * (t + 1) / team;
     if (decay != 0.0)
       for (index_t i = lo; i < hi; ++i) grad[i] += T(decay) * param[i];
     T* shifted[4] = {nullptr, nullptr, nullptr, nullptr};  // at most 3 state buffers per parameter
     for (size_t i = 0; i < state.size(); ++i) shifted[i] = state[i] + lo;
-    optimizer_step<T>(opt_.optimizer, lr, step, param + lo, grad + lo, shifted, hi - lo);
+    optimizer_apply<T>(opt_.optimizer, coefficients, param + lo, grad + lo, shifted, hi - lo);
   }
 
   // What a batch's mean divides by, per term: its rows, or the sum of its rows' weights (y's last column).
@@ -263,17 +351,18 @@ class Trainer final : public TrainerBase {
   // The rows `rows` through `part`: the loss summed over them, their gradients scaled by `scale` into
   // part.grads.
   double run_part(Part<T>& part, const StepRows& rows, double scale) {
-    Matrix<const T> xb, yb;
-    if (rows.order) {
-      gather(x_, rows.order + rows.first, rows.count, part.xb.data());
-      gather(y_, rows.order + rows.first, rows.count, part.yb.data());
-      xb = Matrix<const T>(part.xb.data(), rows.count, x_.cols);
-      yb = Matrix<const T>(part.yb.data(), rows.count, y_.cols);
-    } else {
-      xb = Matrix<const T>(x_.row(rows.first), rows.count, x_.cols, x_.stride);
-      yb = Matrix<const T>(y_.row(rows.first), rows.count, y_.cols, y_.stride);
-    }
+    const auto [xb, yb] = rows_of(part, rows);
     return forward_backward(layers_, opt_.loss, xb, yb, part.ws, part.grads, scale, &w_t_);
+  }
+
+  // The rows `rows` of x and y: gathered into part's buffers through the epoch's order, or where they lie.
+  std::pair<Matrix<const T>, Matrix<const T>> rows_of(Part<T>& part, const StepRows& rows) const {
+    if (!rows.order)
+      return {Matrix<const T>(x_.row(rows.first), rows.count, x_.cols, x_.stride),
+              Matrix<const T>(y_.row(rows.first), rows.count, y_.cols, y_.stride)};
+    gather(x_, rows.order + rows.first, rows.count, part.xb.data());
+    gather(y_, rows.order + rows.first, rows.count, part.yb.data());
+    return {Matrix<const T>(part.xb.data(), rows.count, x_.cols), Matrix<const T>(part.yb.data(), rows.count, y_.cols)};
   }
 
   // Phase 3: as torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1)
@@ -299,6 +388,8 @@ class Trainer final : public TrainerBase {
   TrainOptions opt_;
   EpochPlan epoch_;  // the (global) data set's steps
   bool gather_ = false, distributed_ = false;
+  bool small_ = false;  // the small path (Plan::small)
+  std::string reason_;
   std::vector<std::int64_t> order_;  // the epoch's (global) order
   std::vector<std::int64_t> local_order_, step_first_;  // data parallel: see share_of_steps
   std::vector<Part<T>> parts_;  // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half

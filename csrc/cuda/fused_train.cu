@@ -132,6 +132,10 @@ class FusedTrainer final : public TrainerBase {
   }
 
   const char* path() const override { return "cuda-fused"; }
+  std::string path_reason() const override {
+    return "float32, every layer at most 128 wide, no sample weights, L2 penalty or clip_grad_norm: one kernel "
+           "per step, " + std::to_string(plan_.rows) + " rows per block" + (plan_.staged_weights ? ", weights staged" : "");
+  }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
     copy_parameters(true);  // what Python changed since the last epoch counts, as on the CPU

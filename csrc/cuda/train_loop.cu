@@ -231,6 +231,8 @@ class Trainer final : public TrainerBase {
   }
 
   const char* path() const override { return "cuda-gemm"; }
+  std::string path_reason() const override { return reason; }
+  std::string reason = "the fused kernel is float32 only";  // why not the fused path (fused_plan's reason)
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
     net_.upload();  // what Python changed since the trainer was made (on_train_begin, between epochs)
@@ -467,11 +469,15 @@ std::vector<LayerShape> shapes_of(const std::vector<LayerRef<T>>& layers) {
 template <class T>
 std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y,
                                           const TrainOptions& options) {
+  const char* reason = "the fused kernel is float32 only";
   if constexpr (std::is_same_v<T, float>) {
     const FusedPlan plan = fused_plan(shapes_of(layers), sizeof(T), options, fused_shared_limit());
     if (plan.fused()) return make_fused_trainer(std::move(layers), x, y, options, plan);
+    reason = plan.reason;
   }
-  return std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
+  auto trainer = std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
+  trainer->reason = reason;
+  return trainer;
 }
 
 std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t item, index_t n, int state_buffers,

@@ -81,7 +81,8 @@ def run_fit(model, x, y, config, dist):
     dist.agree(error)  # raises this rank's error, or names the ranks that failed
     steps = trainer.steps_per_epoch
     hist = History({"epochs": c.epochs, "batch_size": c.batch_size, "steps": steps, "samples": total,
-                    "loss": c.loss, "optimizer": repr(c.optimizer), "path": trainer.path})
+                    "loss": c.loss, "optimizer": repr(c.optimizer), "path": trainer.path,
+                    "path_reason": trainer.path_reason})
     hist.history["lr"] = []
     if c.validation_data is not None:
         hist.history["val_loss"] = []

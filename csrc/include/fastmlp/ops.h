@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "fastmlp/optimizers/list.h"
@@ -174,6 +175,11 @@ template <class T>
 struct StepCoefficients;
 template <class T>
 StepCoefficients<T> step_coefficients(const OptimizerSpec& spec, double lr, std::int64_t step);
+// optimizer_step with the step's coefficients computed once (step_coefficients), for a step that
+// updates several parameters: the same bits.
+template <class T>
+void optimizer_apply(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad,
+                     T* const* state, index_t count);
 
 // ---- The network and its training loop -------------------------------------------------------------
 template <class T>
@@ -233,9 +239,11 @@ class TrainerBase {
   // Bytes of the buffers the trainer itself holds (host memory on the CPU, device memory on CUDA),
   // counted from the buffers as allocated; trainer_bytes predicts it before anything is allocated.
   virtual std::size_t allocated_bytes() const = 0;
-  // Which code runs the steps: "cpu", or on CUDA "cuda-gemm" (per-layer GEMMs) or "cuda-fused" (the
-  // fused narrow-MLP kernels, chosen by fastmlp/fused_plan.h).
-  virtual const char* path() const { return "cpu"; }
+  // Which code runs the steps: on the CPU "cpu-small" (a small network's plain loops, each layer
+  // updated right after its gradients) or "cpu-gemm" (the GEMM per layer), on CUDA "cuda-gemm" (per-layer
+  // GEMMs) or "cuda-fused" (the fused narrow-MLP kernels, chosen by fastmlp/fused_plan.h); and why.
+  virtual const char* path() const = 0;
+  virtual std::string path_reason() const = 0;
 
  protected:
   double epoch_loss_sum_ = 0.0;
