@@ -185,30 +185,32 @@ class Jax:
                     a = act(a)
             return jnp.mean((a - yb) ** 2)
 
-        def step(carry, batch_xy):
-            params, state, t = carry
-            value, grads = jax.value_and_grad(loss_fn)(params, *batch_xy)
-            t = t + 1
+        def step(carry, batch):
+            params, state = carry
+            xb, yb, step_size, bc2 = batch
+            value, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
             if optimizer == "sgd":
                 params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
             else:  # torch.optim.Adam: eps added to sqrt(v) / sqrt(1 - b2^t)
                 m, v = state
                 m = jax.tree_util.tree_map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
                 v = jax.tree_util.tree_map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
-                step_size = lr / (1 - b1 ** t)
-                bc2 = jnp.sqrt(1 - b2 ** t)
                 params = jax.tree_util.tree_map(lambda p, m_, v_: p - step_size * m_ / (jnp.sqrt(v_) / bc2 + EPS),
                                                 params, m, v)
                 state = (m, v)
-            return (params, state, t), value
+            return (params, state), value
 
-        def epoch(carry, order):
+        def epoch(carry, key, shuffle, coefs):
+            # The epoch's order is drawn inside the timed call, as fastmlp and torch draw theirs.
+            n = self.x.shape[0]
+            order = jnp.where(shuffle, jax.random.permutation(key, n), jnp.arange(n))
             xs = self.x[order].reshape(self.steps, self.batch, -1)
             ys = self.y[order].reshape(self.steps, self.batch, -1)
-            return jax.lax.scan(step, carry, (xs, ys))
+            return jax.lax.scan(step, carry, (xs, ys) + coefs)
 
         self.step_jit = jax.jit(step)
         self.epoch_jit = jax.jit(epoch)
+        self.optimizer, self.lr, self.b1, self.b2 = optimizer, lr, b1, b2
         self.key = jax.random.PRNGKey(0)
         self.wake_j = jnp.asarray(WAKE)
         self.reset()
@@ -217,32 +219,43 @@ class Jax:
         jnp = self.jnp
         params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in zip(self.w0, self.b0)]
         zeros = [(jnp.zeros_like(w), jnp.zeros_like(b)) for w, b in params]
-        self.carry = (params, (zeros, zeros), jnp.asarray(0.0, jnp.float32))
+        self.carry = (params, (zeros, zeros))
+        self.t = 0  # steps taken: Adam's bias corrections
 
     def wake(self):
         (self.wake_j @ self.wake_j).block_until_ready()
 
-    def _epoch(self, order):
+    def _coefficients(self):
+        """Adam's bias corrections for the epoch's steps, in float64 and rounded once (as torch and fastmlp
+        compute them from Python floats and doubles): lr / (1 - b1^t) and sqrt(1 - b2^t)."""
+        t = np.arange(self.t + 1, self.t + self.steps + 1, dtype=np.float64)
+        self.t += self.steps
+        return (self.jnp.asarray((self.lr / (1.0 - self.b1 ** t)).astype(np.float32)),
+                self.jnp.asarray(np.sqrt(1.0 - self.b2 ** t).astype(np.float32)))
+
+    def _epoch(self, key, shuffle):
+        coefs = self._coefficients()
         if self.scan:
-            self.carry, losses = self.epoch_jit(self.carry, order)
+            self.carry, losses = self.epoch_jit(self.carry, key, shuffle, coefs)
             return losses
+        n = self.x.shape[0]
+        order = self.jax.random.permutation(key, n) if shuffle else self.jnp.arange(n)
         xs = self.x[order].reshape(self.steps, self.batch, -1)
         ys = self.y[order].reshape(self.steps, self.batch, -1)
         losses = []
         for s in range(self.steps):
-            self.carry, value = self.step_jit(self.carry, (xs[s], ys[s]))
+            self.carry, value = self.step_jit(self.carry, (xs[s], ys[s], coefs[0][s], coefs[1][s]))
             losses.append(value)
         return self.jnp.stack(losses)
 
     def check_epoch(self):
-        losses = self._epoch(self.jnp.arange(self.x.shape[0]))
+        losses = self._epoch(self.key, False)
         return float(np.mean(np.asarray(losses))), [np.asarray(w) for w, _ in self.carry[0]]
 
     def run(self):
-        self.key, sub = self.jax.random.split(self.key)
-        order = self.jax.random.permutation(sub, self.x.shape[0])
         start = time.perf_counter()
-        losses = self._epoch(order)
+        self.key, sub = self.jax.random.split(self.key)
+        losses = self._epoch(sub, True)
         self.jax.block_until_ready((self.carry, losses))
         return time.perf_counter() - start
 

@@ -178,7 +178,9 @@ class Trainer final : public TrainerBase {
     bool updated = false;
     std::exception_ptr failure;
     try {
-      poll_interrupt();  // Ctrl-C between steps: the weights are those of the last completed step
+      // Ctrl-C between steps: the weights are those of the last completed step. A small step takes
+      // well under 10 us, so the small path asks every kSmallPollSteps steps (the check reads a clock).
+      if (!small_ || small_steps_++ % kSmallPollSteps == 0) poll_interrupt();
       sum = gradients(mine, scale, fuse_update ? &lr : nullptr, step, l2_coef, updated);
     } catch (...) {
       if (!opt_.reduce) throw;
@@ -247,8 +249,7 @@ class Trainer final : public TrainerBase {
     T* g = ws.grad_a.data();
     T* g_next = ws.grad_b.data();
     const double value = loss_sum_and_grad<T>(opt_.loss, in, yb, g, scale);
-    StepCoefficients<T> coefficients{};
-    if (lr) coefficients = step_coefficients<T>(opt_.optimizer, *lr, step);
+    const StepCoefficients<T> coefficients = lr ? step_coefficients<T>(opt_.optimizer, *lr, step) : StepCoefficients<T>{};
     for (size_t l = layers_.size(); l-- > 0;) {
       const LayerRef<T>& L = layers_[l];
       if (L.act.kind != Activation::identity)
@@ -322,7 +323,7 @@ class Trainer final : public TrainerBase {
   // the L2 penalty's gradient decay * param to its gradient (weights only; decay = 0 for biases).
   void update_share(T* param, T* grad, const std::vector<T*>& state, index_t count,
                     const StepCoefficients<T>& coefficients, int t, int team, double decay) {
-    const index_t lo = count * t / team, hi = count * (t + 1) / team;
+    const index_t lo = team == 1 ? 0 : count * t / team, hi = team == 1 ? count : count * (t + 1) / team;
     if (decay != 0.0)
       for (index_t i = lo; i < hi; ++i) grad[i] += T(decay) * param[i];
     T* shifted[4] = {nullptr, nullptr, nullptr, nullptr};  // at most 3 state buffers per parameter
@@ -389,6 +390,8 @@ class Trainer final : public TrainerBase {
   EpochPlan epoch_;  // the (global) data set's steps
   bool gather_ = false, distributed_ = false;
   bool small_ = false;  // the small path (Plan::small)
+  static constexpr unsigned kSmallPollSteps = 16;
+  unsigned small_steps_ = 0;
   std::string reason_;
   std::vector<std::int64_t> order_;  // the epoch's (global) order
   std::vector<std::int64_t> local_order_, step_first_;  // data parallel: see share_of_steps
