@@ -614,6 +614,25 @@ def test_all_finite_names_the_first_array_with_nan_or_inf(dtype, n):
         assert fastmlp._core.all_finite(big) == -1
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_sees_every_position_and_every_nan(dtype):
+    # The check is vectorized (its loop runs in blocks): a bad value at any position, in the tail past
+    # the last full vector included, and any NaN bit pattern (quiet, signalling, negative) is seen;
+    # zeros of both signs, denormals and the extremes are finite.
+    info = np.finfo(dtype)
+    finite = np.array([0.0, -0.0, info.tiny, info.tiny / 4, -info.tiny / 4, info.max, -info.max, 1.0], dtype)
+    assert fastmlp._core.all_finite([np.resize(finite, 37)]) == -1
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    nans = [np.array([np.nan], dtype), -np.array([np.nan], dtype),
+            np.array([0x7F800001 if dtype == np.float32 else 0x7FF0000000000001], bits).view(dtype)]
+    for n in (1, 7, 8, 9, 31, 33, 64, 67):
+        for i in range(n):
+            for bad in nans + [np.array([np.inf], dtype), np.array([-np.inf], dtype)]:
+                a = np.resize(finite, n)
+                a[i] = bad[0]
+                assert fastmlp._core.all_finite([a]) == 0, (n, i, bad)
+
+
 SKLEARN_CTRL_C = """
 import json, os, re, signal, threading, time, numpy as np
 from fastmlp.sklearn import MLPRegressor

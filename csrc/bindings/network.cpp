@@ -114,10 +114,7 @@ long all_finite_py(const py::list& arrays) {
     py::array a = input_array(arrays[i], "arrays[i]");
     const bool ok = dispatch(dtype_of(a, "arrays[i]"), [&](auto t) {
       using T = decltype(t);
-      const auto largest = max_abs_bits(static_cast<const T*>(a.data()), a.size());
-      T top;
-      std::memcpy(&top, &largest, sizeof(T));
-      return bool(std::isfinite(top));
+      return all_finite(static_cast<const T*>(a.data()), index_t(a.size()));
     });
     if (!ok) return long(i);
   }

@@ -218,10 +218,7 @@ class PyTrainer {
     for (size_t i = 0; i < arrays.size(); ++i) {
       const bool ok = dispatch(net_.dtype, [&](auto t) {
         using T = decltype(t);
-        const auto largest = max_abs_bits(static_cast<const T*>(arrays[i].first), py::ssize_t(arrays[i].second / sizeof(T)));
-        T top;
-        std::memcpy(&top, &largest, sizeof(T));
-        return bool(std::isfinite(top));
+        return all_finite(static_cast<const T*>(arrays[i].first), index_t(arrays[i].second / sizeof(T)));
       });
       if (!ok) return long(i) < 2 * L ? long(i) : 2 * L;
     }

@@ -46,6 +46,10 @@ void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t lda, con
 
 template <class T>
 void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);
+
+// Whether no element of p[0..n) is NaN or +-Inf.
+template <class T>
+bool all_finite(const T* p, index_t n);
 // grad_z = grad_a * act'(z). The unit step's derivative is taken as 0 everywhere (also at 0).
 template <class T>
 void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* grad_z, index_t count);
