@@ -19,7 +19,7 @@ import fastmlp
 from fastmlp.memory import available_memory, cgroup_available
 from fastmlp.optim import SGD
 
-from helpers import run_python
+from helpers import assert_clean_error, fastmlp_cli, run_python
 
 
 def same_weights(model, initial):
@@ -447,6 +447,29 @@ def test_save_refuses_non_regular_targets(tmp_path):
             fastmlp.MLP([2, 1]).save("/dev/null")
 
 
+def test_load_and_the_cli_refuse_non_regular_files_without_blocking(tmp_path):
+    # A named pipe with no writer would block the reader forever: load, predict and info refuse it
+    # (checked in a child with a timeout, so a hang fails the test instead of the suite).
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    proc = run_python(f"""
+        import fastmlp
+        for path in ({str(fifo)!r}, "/dev/zero"):
+            try:
+                fastmlp.load(path)
+            except ValueError as e:
+                print(type(e).__name__, e)
+    """, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "ModelFileError" in proc.stdout and "a named pipe, not a model file" in proc.stdout, proc.stdout
+    assert "a character device, not a model file" in proc.stdout, proc.stdout
+    for args in (("info", str(fifo)), ("predict", str(fifo), str(fifo))):
+        out = fastmlp_cli(*args, timeout=30)
+        assert_clean_error(out, "named pipe")
+    with pytest.raises(IsADirectoryError):
+        fastmlp.load(tmp_path)
+
+
 def test_save_writes_through_symlinks(tmp_path):
     real = tmp_path / "real.npz"
     link = tmp_path / "link.npz"
@@ -709,3 +732,28 @@ def test_the_trainer_keeps_the_epochs_snapshot_and_names_what_went_non_finite(dt
         assert bad == min(first, 2 * model.n_layers), (bad, first)
         trainer.restore_snapshot()
         assert all(np.isfinite(a).all() for a in arrays)
+
+
+def test_predict_matches_named_columns_by_name():
+    # A model that knows its feature names reads a DataFrame's or an Arrow table's columns by name:
+    # reordered columns give the same predictions, extra ones are left out, a missing one is refused.
+    # A plain array is taken in order, as before.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    model = fastmlp.MLP([3, 4, 1], seed=0, dtype="float64")
+    model.feature_names = ["a", "b", "c"]
+    x = rng.standard_normal((6, 3))
+    want = model.predict(x)
+    df = pd.DataFrame(x, columns=["a", "b", "c"])
+    np.testing.assert_array_equal(model.predict(df), want)
+    np.testing.assert_array_equal(model.predict(df[["c", "a", "b"]]), want)
+    np.testing.assert_array_equal(model.predict(df.assign(name=["x"] * 6, extra=1.0)), want)
+    with pytest.raises(ValueError, match=r"lacks the model's feature column\(s\) \['b'\]"):
+        model.predict(df[["a", "c"]].assign(d=0.0))
+    with pytest.raises(ValueError, match="more than once"):
+        model.predict(pd.concat([df, df[["a"]]], axis=1))
+    np.testing.assert_array_equal(model.predict(df[["c", "a", "b"]].to_numpy()), model.predict(x[:, [2, 0, 1]]))
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table({"c": x[:, 2], "b": x[:, 1], "a": x[:, 0], "note": ["n"] * 6})
+    np.testing.assert_array_equal(model.predict(table), want)
+    assert model.evaluate(df[["b", "c", "a"]], np.zeros((6, 1))) == model.evaluate(x, np.zeros((6, 1)))

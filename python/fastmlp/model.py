@@ -51,6 +51,19 @@ def _as_float_array(a, name, dtype):
     return out
 
 
+def _column_names(x):
+    """The column names of a DataFrame (pandas, polars) or an Arrow table, as strings; None for arrays."""
+    if isinstance(x, np.ndarray):
+        return None
+    names = getattr(x, "column_names", None)  # pyarrow.Table
+    if names is None:
+        columns = getattr(x, "columns", None)  # pandas, polars
+        if columns is None or isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
+            return None
+        names = list(columns)
+    return [str(n) for n in names]
+
+
 def _check_finite(a, name):
     if not np.isfinite(a).all():
         bad = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
@@ -312,6 +325,7 @@ class MLP(FitChecks):
 
     # ---- data ----------------------------------------------------------------------------------------
     def _x(self, x, name="X"):
+        x = self._by_name(x, name)
         x = _as_float_array(x, name, self.dtype)
         if x.ndim == 1 and self.sizes[0] == 1:
             x = x.reshape(-1, 1)
@@ -319,6 +333,24 @@ class MLP(FitChecks):
             raise ValueError(f"{name} must have shape (n, {self.sizes[0]}), got {x.shape}")
         _check_finite(x, name)
         return x
+
+    def _by_name(self, x, name):
+        """X's columns in the model's order where both name them (a DataFrame or Arrow table, and a model
+        with feature_names): matched by name, extra columns left out; a missing or repeated name is
+        refused. Anything without column names is taken as it is, in order."""
+        names = _column_names(x)
+        want = self._feature_names
+        if names is None or want is None or names == list(want):
+            return x
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{name} has the column name(s) {repeated} more than once; the model's features "
+                             f"are matched by name")
+        missing = [n for n in want if n not in names]
+        if missing:
+            raise ValueError(f"{name} lacks the model's feature column(s) {missing}: the model was trained on "
+                             f"{list(want)}, {name} has {names}")
+        return x.select(list(want)) if hasattr(x, "column_names") else x[list(want)]
 
     def _y(self, y, n, name="y"):
         y = _as_float_array(y, name, self.dtype)

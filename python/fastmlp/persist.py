@@ -179,6 +179,26 @@ class ModelFileError(ValueError):
     """A model file that load refuses; the message names the file and what is wrong with it."""
 
 
+def _open_regular(path):
+    """The file at path opened for reading, refused unless it is a regular file: a named pipe would
+    block the reader until some process writes to it, a device would be read without end. Opened
+    without blocking first and checked on the descriptor, so that nothing can swap the file between
+    the check and the read."""
+    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", os.fspath(path))
+        if not stat.S_ISREG(mode):
+            raise ModelFileError(f"{path} is {_kind_of(mode)}, not a model file; load reads regular files only")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def load(path, model_class):
     """A model saved by save, built as model_class (fastmlp.MLP; fastmlp.load passes it, so that this
     module, which model.py imports for save, never imports model.py). Never unpickles: files with
@@ -186,7 +206,7 @@ def load(path, model_class):
     before any array is read, and entries that save does not write are refused unread."""
     try:
         # The file is opened here, not by np.load, so that it is closed even when np.load fails.
-        with open(os.fspath(path), "rb") as fh, np.load(fh, allow_pickle=False) as f:
+        with _open_regular(path) as fh, np.load(fh, allow_pickle=False) as f:
             if not isinstance(f, np.lib.npyio.NpzFile):
                 raise ValueError("a single .npy array, not an .npz archive")
             meta = _read_meta(f, path)
