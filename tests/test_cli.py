@@ -334,3 +334,11 @@ def test_predict_of_a_classifier_gives_labels_and_probabilities(tmp_path):
     np.testing.assert_allclose(rows[:, 1:].sum(axis=1), 1.0, atol=1e-6)
     assert np.array_equal(rows[:, 0], np.array([-2.0, 3.0, 7.0])[rows[:, 1:].argmax(axis=1)])
     assert (rows[:, 0] == label).mean() > 0.9, (rows[:, 0] == label).mean()
+
+
+@pytest.mark.parametrize("args", [("demo", "--epochs", "-5"), ("demo", "--epochs", "two"),
+                                  ("train", "x.csv", "--target", "y", "--epochs", "-1"),
+                                  ("train", "x.csv", "--target", "y", "--batch-size", "-3")])
+def test_negative_counts_are_refused_in_one_line(args):
+    # They reached fit's own check and ended in a traceback.
+    assert_clean_error(fastmlp_cli(*args), "must be")

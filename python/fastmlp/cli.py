@@ -100,6 +100,17 @@ def _seed(text):
     return value
 
 
+def _count(text):
+    """argparse type of --epochs and --batch-size: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _read(path):
     """(names, float64 array) of a table file, or a clean exit naming what is wrong."""
     try:
@@ -507,7 +518,7 @@ def build_parser():
 
     d = sub.add_parser("demo", help="linear regression on height -> weight, then an MLP on a curve")
     d.add_argument("--seed", type=_seed, default=0)
-    d.add_argument("--epochs", type=int, default=100, help="epochs of the MLP part (default 100)")
+    d.add_argument("--epochs", type=_count, default=100, help="epochs of the MLP part (default 100)")
     add_device(d)
     d.set_defaults(func=demo)
 
@@ -527,8 +538,8 @@ def build_parser():
     t.add_argument("--optimizer", default="sgd", help=", ".join(OPTIMIZERS))
     t.add_argument("--lr", type=float, default=0.01)
     t.add_argument("--momentum", type=float, default=None, help=f"for {_with_momentum()} (default 0)")
-    t.add_argument("--batch-size", type=int, default=32, help="0 for full-batch gradient descent")
-    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--batch-size", type=_count, default=32, help="0 for full-batch gradient descent")
+    t.add_argument("--epochs", type=_count, default=50)
     t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--standardize", default="all", choices=("all", "features", "none"),
                    help="standardize features and targets (all, the default), features only, or nothing; the "
