@@ -202,10 +202,10 @@ def test_empty_csv(tmp_path, text, word):
     (["--loss", "hinge"], "unknown loss"),
     (["--optimizer", "lbfgs"], "unknown optimizer"),
     (["--lr", "-1"], "lr"),
-    (["--batch-size", "-3"], "batch_size"),
+    (["--batch-size", "-3"], "--batch-size"),
     (["--hidden", "4,x"], "--hidden"),
     (["--hidden", "0"], "size"),
-    (["--epochs", "-1"], "epochs"),
+    (["--epochs", "-1"], "--epochs"),
 ])
 def test_bad_training_options(linear_csvs, args, word):
     d, _ = linear_csvs

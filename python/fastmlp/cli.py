@@ -15,6 +15,7 @@ from .activations import NAMES as ACTIVATION_NAMES
 from .data import load_women, read_table, read_table_block
 from .model import MLP, load
 from .optim import OPTIMIZERS, SGD
+from .persist import write_atomically
 
 __all__ = ["main"]
 
@@ -341,24 +342,29 @@ def _load(path, device="cpu"):
 
 
 def _write_predictions(pred, names, out):
-    """The predictions as CSV on stdout, or to `out` (.csv, or .parquet with pyarrow)."""
+    """The predictions as CSV on stdout, or to `out` (.csv, or .parquet with pyarrow), written as save
+    writes a model: a failure midway leaves the previous file whole."""
     if out is None or out.lower().endswith(".csv"):
         lines = [",".join(names)] + [",".join(f"{v:.9g}" for v in row) for row in pred]
         text = "\n".join(lines) + "\n"
         if out is None:
             sys.stdout.write(text)
             return
-        with open(out, "w") as f:
-            f.write(text)
+        write = lambda f: f.write(text.encode())  # noqa: E731
     elif out.lower().endswith(".parquet"):
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
             raise SystemExit('fastmlp: writing Parquet needs pyarrow: pip install "fastmlp[data]"') from None
-        pq.write_table(pa.table({n: pred[:, i] for i, n in enumerate(names)}), out)
+        table = pa.table({n: pred[:, i] for i, n in enumerate(names)})
+        write = lambda f: pq.write_table(table, f)  # noqa: E731
     else:
         raise SystemExit(f"fastmlp: --out must end in .csv or .parquet, got {out!r}")
+    try:
+        write_atomically(out, write, "write the predictions to")
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"fastmlp: {e}") from None
 
 
 def _saved_classes(model):

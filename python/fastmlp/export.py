@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import activations, reference
+from . import activations, persist, reference
 from .losses import HEADS
 
 __all__ = ["to_onnx", "OPSET", "IR_VERSION"]
@@ -158,5 +158,7 @@ def to_onnx(model, path, *, opset=OPSET, input_name="input", output_name="output
     onnx = _require_onnx()
     proto = build_onnx(model, opset=opset, input_name=input_name, output_name=output_name, head=head)
     path = os.fspath(path)
-    onnx.save_model(proto, path)
+    data = proto.SerializeToString()
+    # As save writes a model: a failure midway (a full disk) leaves the previous file whole.
+    persist.write_atomically(path, lambda f: f.write(data), "write the ONNX model to")
     return path

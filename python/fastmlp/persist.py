@@ -55,28 +55,39 @@ def save(model, path):
         raise ValueError(f"cannot save the model to {user_path!r}: its array {name!r} holds NaN or Inf, and load "
                          f"refuses such a file (fit restores finite weights after a divergence; fix or "
                          f"reinitialize the model first)")
+    write_atomically(user_path, lambda f: np.savez(f, **arrays), "save the model to")
+    return user_path
+
+
+def write_atomically(path, write, what):
+    """Writes a file as save writes a model: write(f) fills a temporary file (binary) beside the target,
+    which is synced and then renamed over it, so that a full disk, a signal or an error midway leaves
+    the previous file whole (and no half-written one). A symlink is written through; a directory or a
+    file that is not regular (a device, a pipe) is refused. `what` completes "cannot ... 'path'" in the
+    errors (e.g. "save the model to")."""
+    user_path = os.fspath(path)
     target = os.path.realpath(user_path)  # a symlink is written through: the file it names is replaced
     try:
         st = os.stat(target)
     except FileNotFoundError:
         st = None
     except OSError as e:
-        raise _named(e, user_path) from None
+        raise _named(e, user_path, what) from None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(errno.EISDIR, f"cannot save the model to {user_path!r}: it is a directory", user_path)
+        raise IsADirectoryError(errno.EISDIR, f"cannot {what} {user_path!r}: it is a directory", user_path)
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"cannot save the model to {user_path!r}: it is {_kind_of(st.st_mode)}, not a regular file "
-                         f"(save replaces the file at the path, which would destroy it)")
+        raise ValueError(f"cannot {what} {user_path!r}: it is {_kind_of(st.st_mode)}, not a regular file "
+                         f"(the file at the path is replaced, which would destroy it)")
     directory, name = os.path.split(target)
     _remove_stale_temporaries(directory, name)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{name[:_TMP_NAME_CHARS]}.{os.getpid()}.", suffix=".tmp",
                                    dir=directory)
     except OSError as e:
-        raise _named(e, user_path) from None
+        raise _named(e, user_path, what) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             # mkstemp makes the file private (0600); give it the mode a plain open() would have.
             os.fchmod(f.fileno(), _new_file_mode(target))
@@ -86,9 +97,8 @@ def save(model, path):
         if os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise _named(e, user_path) from None
+            raise _named(e, user_path, what) from None
         raise
-    return user_path
 
 
 def _model_arrays(model):
@@ -111,11 +121,11 @@ def _model_arrays(model):
     return arrays
 
 
-def _named(e, user_path):
+def _named(e, user_path, what="save the model to"):
     """The same kind of OSError, naming the user's path rather than a temporary or resolved one."""
     if e.errno is None:
-        return OSError(f"cannot save the model to {user_path!r}: {e}")
-    return OSError(e.errno, f"cannot save the model to {user_path!r}: {e.strerror}", user_path)
+        return OSError(f"cannot {what} {user_path!r}: {e}")
+    return OSError(e.errno, f"cannot {what} {user_path!r}: {e.strerror}", user_path)
 
 
 def _kind_of(mode):
