@@ -7,6 +7,7 @@ a non-zero exit status, never a Python traceback.
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -342,3 +343,53 @@ def test_predict_of_a_classifier_gives_labels_and_probabilities(tmp_path):
 def test_negative_counts_are_refused_in_one_line(args):
     # They reached fit's own check and ended in a traceback.
     assert_clean_error(fastmlp_cli(*args), "must be")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("save", [True, False])
+def test_ctrl_c_during_train_keeps_the_run(tmp_path, save):
+    # Ctrl-C in a long run: one line that says what the model keeps, the model saved when --save was
+    # given, exit status 130, no traceback (it used to print 25 lines and write nothing).
+    import signal
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 4))
+    table = tmp_path / "d.csv"
+    table.write_text("a,b,c,d,y\n" + "".join(",".join(f"{float(v)!r}" for v in (*r, r.sum())) + "\n" for r in x))
+    model_path = tmp_path / "m.npz"
+    cmd = [sys.executable, "-m", "fastmlp", "train", str(table), "--target", "y", "--epochs", "100000000",
+           "--quiet"] + (["--save", str(model_path)] if save else [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4.0)  # imported, read, training
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "interrupted by Ctrl-C" in err and "last completed step" in err, err
+    if save:
+        assert f"saved to {model_path}" in err, err
+        model = fastmlp.load(model_path)
+        assert all(np.isfinite(w).all() for w in model.weights)
+        assert model._opt["step"] > 0  # the optimizer's state of the steps run, saved with the weights
+    else:
+        assert "nothing was saved (no --save)" in err and not model_path.exists(), err
+
+
+def test_save_to_a_non_regular_file_is_refused_before_training(linear_csvs, tmp_path):
+    # /dev/null or a named pipe: save would refuse them after the whole run; train refuses them first.
+    d, _ = linear_csvs
+    import os
+
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    for target in ("/dev/null", str(fifo)):
+        start = time.perf_counter()
+        proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--epochs", "100000", "--save", target,
+                           timeout=60)
+        assert_clean_error(proc, "not a regular file", target)
+        assert time.perf_counter() - start < 30  # refused up front, not after 100,000 epochs

@@ -231,6 +231,8 @@ def train(args):
         target_dir = os.path.dirname(os.path.abspath(args.save))
         if os.path.isdir(args.save) or not os.path.isdir(target_dir) or not os.access(target_dir, os.W_OK):
             raise SystemExit(f"fastmlp: cannot write the model to {args.save!r} (not a writable file path)")
+        if os.path.exists(args.save) and not os.path.isfile(args.save):  # /dev/null, a pipe: save refuses them
+            raise SystemExit(f"fastmlp: cannot write the model to {args.save!r}: it is not a regular file")
     # The held-out rows: a seeded random choice, so that a sorted file does not hold out only its tail.
     # Data parallel, every rank draws the same choice over all n rows and keeps those of its block.
     n_val = round(args.validation_split * n)
@@ -241,6 +243,7 @@ def train(args):
     val, fit_rows = np.sort(order[:n_val]) - offset, np.sort(order[n_val:]) - offset
     val, fit_rows = val[(val >= 0) & (val < x.shape[0])], fit_rows[(fit_rows >= 0) & (fit_rows < x.shape[0])]
     x_fit, y_fit = x[fit_rows], y[fit_rows]
+    model = None
     try:
         model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed, device=args.device)
         model.feature_names = features
@@ -266,6 +269,8 @@ def train(args):
                          validation_data=((x[val], y[val] if classes is None else y_val) if n_val else None),
                          comm=dist.comm)
         elapsed = time.perf_counter() - start
+    except KeyboardInterrupt as e:  # Ctrl-C: keep the run (fit has settled the weights), say so, exit 130
+        _interrupted(e, model, args.save if main else None)
     except MemoryError as e:  # the parameters (MLP) or the training workspaces (fit), before allocating them
         raise SystemExit(f"fastmlp: {e}; use smaller --hidden layers (or a smaller --batch-size)") from None
     except (ValueError, TypeError, FloatingPointError, OverflowError, RuntimeError) as e:
@@ -293,10 +298,7 @@ def train(args):
     if args.save and not main:  # rank 0 writes the model (save() writes from rank 0 only anyway)
         return 0
     if args.save:
-        try:
-            model.save(args.save)
-        except OSError as e:
-            raise SystemExit(f"fastmlp: cannot write the model to {args.save!r}: {e.strerror or e}") from None
+        _save(model, args.save)
         print(f"saved to {args.save}")
     return 0
 
@@ -339,6 +341,29 @@ def _load(path, device="cpu"):
         return load(path).to(device)
     except (OSError, ValueError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
+
+
+def _save(model, path):
+    try:
+        model.save(path)
+    except OSError as e:
+        raise SystemExit(f"fastmlp: cannot write the model to {path!r}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+
+
+def _interrupted(error, model, save):
+    """Ctrl-C during train: one line on stderr saying what the model keeps (fit's note) and, with
+    --save, the model saved (this rank's, when it writes); exit status 130, as a shell reports SIGINT."""
+    notes = [n.removeprefix("fastmlp: ") for n in getattr(error, "__notes__", [])]
+    kept = "; ".join(notes) if notes else "training had not started"
+    if save and model is not None and notes:
+        _save(model, save)
+        print(f"fastmlp: interrupted by Ctrl-C; {kept}; saved to {save}", file=sys.stderr)
+    else:
+        print(f"fastmlp: interrupted by Ctrl-C; {kept}; nothing was saved{'' if save else ' (no --save)'}",
+              file=sys.stderr)
+    raise SystemExit(130)
 
 
 def _write_predictions(pred, names, out):
