@@ -90,3 +90,4 @@ def test_predict_out_writes_atomically(tmp_path, monkeypatch, suffix):
     got = fastmlp.data.read_table(str(out))[1]
     np.testing.assert_allclose(got[:, 0], model.predict(x.astype(np.float32))[:, 0], rtol=1e-6)
     assert _leftovers(tmp_path) == []
+

@@ -356,3 +356,44 @@ def test_fast_path_agrees_with_the_reference_on_arbitrary_text():
             assert_reads_as_the_reference(path)
 
     check()
+
+
+def _npy_declaring(path, shape, data_bytes=0, sparse_to=None):
+    """An .npy file whose header declares `shape` float64, followed by data_bytes zero bytes (or made
+    sparse up to sparse_to bytes: the file then holds them without using disk)."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        f.write(b"\0" * data_bytes)
+        if sparse_to:
+            f.truncate(sparse_to)
+    return path
+
+
+def test_numpy_tables_whose_headers_declare_too_much_are_refused_before_reading(tmp_path):
+    # A 129-byte .npy declaring (10^11, 10^5) float64 (71 PiB) ended in NumPy's allocation failure; a
+    # header is now checked against the bytes the file holds and the memory the process can use.
+    from fastmlp.data import read_table
+
+    tiny = _npy_declaring(tmp_path / "tiny.npy", (10**11, 10**5))
+    with pytest.raises(ValueError, match=r"declares shape \(100000000000, 100000\) of float64 .* holds 0 bytes"):
+        read_table(tiny)
+    # 64 GiB declared and held (a sparse file): more than this machine's memory.
+    big = _npy_declaring(tmp_path / "big.npy", (2**30, 8), sparse_to=2**36 + 128)
+    with pytest.raises(MemoryError, match="big.npy: its arrays and their float64 copy take"):
+        read_table(big)
+    # The same in an .npz member, and through the command line in one line.
+    member = tmp_path / "member.npy"
+    _npy_declaring(member, (3 * 10**9, 2), data_bytes=16)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "t.npz", "w") as z:
+        z.write(member, "x.npy")
+    with pytest.raises(ValueError, match=r"t.npz, array 'x': its header declares"):
+        read_table(tmp_path / "t.npz")
+    from helpers import assert_clean_error, fastmlp_cli
+
+    for path in (tiny, big, tmp_path / "t.npz"):
+        assert_clean_error(fastmlp_cli("train", path, "--target", "0"), str(path))
+    ok = tmp_path / "ok.npy"
+    np.save(ok, np.arange(6.0).reshape(3, 2))
+    assert read_table(ok)[1].shape == (3, 2)

@@ -116,7 +116,7 @@ def _read(path):
     """(names, float64 array) of a table file, or a clean exit naming what is wrong."""
     try:
         return read_table(path)
-    except (OSError, ValueError, ImportError) as e:
+    except (OSError, ValueError, ImportError, MemoryError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
 
 

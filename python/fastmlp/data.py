@@ -140,6 +140,7 @@ def read_table(path):
         except (OSError, ValueError) as e:
             raise ValueError(f"{where} is not a readable {kind} file: {e}") from None
         return _arrow_to_numpy(table, where)
+    _check_declared_sizes(path, where, kind)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -160,6 +161,45 @@ def read_table(path):
     if loaded.ndim != 2:
         raise ValueError(f"{where}: expected a 2-D array (rows, columns), got shape {loaded.shape}")
     return [str(i) for i in range(loaded.shape[1])], _numeric(loaded, where)
+
+
+def _check_declared_sizes(path, where, kind):
+    """Refuses an .npy or .npz file before reading its data when a header declares more bytes than the
+    file holds (a 129-byte file may declare 71 PiB) or than this process's memory can take with the
+    float64 copy read_table returns: a ValueError or MemoryError that names the file, instead of
+    NumPy's allocation failure."""
+    import zipfile
+
+    from .memory import available_memory
+    from .persist import read_npy_header
+
+    entries = []  # (name, shape, dtype, bytes of data the file holds)
+    try:
+        if kind == "npy":
+            with open(path, "rb") as fp:
+                shape, _, dtype = read_npy_header(fp)
+                entries.append((where, shape, dtype, os.fstat(fp.fileno()).st_size - fp.tell()))
+        else:
+            with zipfile.ZipFile(path) as z:
+                for info in z.infolist():
+                    if info.filename.endswith(".npy"):
+                        with z.open(info) as fp:
+                            shape, _, dtype = read_npy_header(fp)
+                            entries.append((f"{where}, array {info.filename[:-4]!r}", shape, dtype,
+                                            info.file_size - fp.tell()))
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{where} is not a readable {kind} file: {e}") from None
+    total = 0.0
+    for name, shape, dtype, held in entries:
+        count = float(np.prod([float(d) for d in shape]))
+        if count * dtype.itemsize > held:
+            raise ValueError(f"{name}: its header declares shape {shape} of {dtype} ({count * dtype.itemsize:.4g} "
+                             f"bytes), but the file holds {held} bytes of data")
+        total += count * (dtype.itemsize + 8)  # the array, and the float64 table made of it
+    left = available_memory()
+    if total > left:
+        raise MemoryError(f"{where}: its arrays and their float64 copy take {total / 2**30:.3g} GiB, more than the "
+                          f"{left / 2**30:.3g} GiB of memory available to this process")
 
 
 def read_table_block(path, rank, size):

@@ -360,12 +360,17 @@ def _check_entries(f, path, expected, dtype):
 def _npy_header(f, name):
     """(shape, fortran_order, dtype) of an .npz entry, read from its header alone."""
     with f.zip.open(name + ".npy") as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            return np.lib.format.read_array_header_1_0(fp)
-        if version == (2, 0):
-            return np.lib.format.read_array_header_2_0(fp)
-        raise ValueError(f"entry {name!r} has .npy format version {version}")
+        return read_npy_header(fp, f"entry {name!r}")
+
+
+def read_npy_header(fp, what="the file"):
+    """(shape, fortran_order, dtype) from the .npy header at fp's position, which it leaves at the data."""
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fp)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fp)
+    raise ValueError(f"{what} has .npy format version {version}")
 
 
 def _read_optimizer(path, model, opt, files):
