@@ -138,3 +138,14 @@ def test_validation_loss_with_labels_and_weights(rng):
     hist = model.fit(x[:30], y[:30], loss="cross_entropy", epochs=2, sample_weight=rng.random(30) + 0.1,
                      validation_data=(x[30:], y[30:]))
     assert hist.history["val_loss"][-1] == pytest.approx(model.evaluate(x[30:], y[30:], loss="cross_entropy"))
+
+
+def test_class_weight_for_a_class_the_network_lacks_is_refused():
+    # {7: 2.0} for a 3-class network was accepted and the weight dropped silently.
+    x = np.ones((4, 2), np.float32)
+    y = np.array([0, 1, 2, 1])
+    model = fastmlp.MLP([2, 3], seed=0)
+    for bad in ({7: 2.0}, {-1: 1.0}, {"0": 1.0}, {True: 2.0}):
+        with pytest.raises(ValueError, match="that this network does not have: its classes are 0 to 2"):
+            model.fit(x, y, loss="cross_entropy", epochs=1, class_weight=bad)
+    model.fit(x, y, loss="cross_entropy", epochs=1, class_weight={np.int64(2): 2.0, 0: 0.5})

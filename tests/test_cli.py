@@ -393,3 +393,11 @@ def test_save_to_a_non_regular_file_is_refused_before_training(linear_csvs, tmp_
                            timeout=60)
         assert_clean_error(proc, "not a regular file", target)
         assert time.perf_counter() - start < 30  # refused up front, not after 100,000 epochs
+
+
+def test_info_on_a_table_says_it_is_not_a_model_file(linear_csvs):
+    # It said the file "contains pickled (object) data" (NumPy's guess for anything not .npy/.npz).
+    d, _ = linear_csvs
+    proc = fastmlp_cli("info", d / "train.csv")
+    assert_clean_error(proc, "is not a fastmlp model file", "it looks like a table")
+    assert "pickle" not in proc.stderr

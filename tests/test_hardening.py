@@ -369,6 +369,57 @@ def test_load_refuses_unknown_entries_unread(tmp_path):
         fastmlp.load(tmp_path / "m.npz")
 
 
+def _resaved(src, dst, edit_meta=None, extra=()):
+    """A copy of the model file src with its meta edited and `extra` (name, bytes) members appended."""
+    import warnings
+
+    with zipfile.ZipFile(src) as z:
+        members = {info.filename: z.read(info) for info in z.infolist()}
+    if edit_meta:
+        with zipfile.ZipFile(src) as z, z.open("meta.npy") as f:
+            meta = json.loads(str(np.lib.format.read_array(f)))
+        edit_meta(meta)
+        import io
+
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, np.array(json.dumps(meta)))
+        members["meta.npy"] = buf.getvalue()
+    with warnings.catch_warnings(), zipfile.ZipFile(dst, "w") as z:
+        warnings.simplefilter("ignore")  # zipfile warns about a duplicate name, which is the point
+        for name, data in list(members.items()) + list(extra):
+            z.writestr(name, data)
+    return dst
+
+
+@pytest.mark.parametrize("step", [2**64 + 5, 2**63 - 1, 2**53 + 1])
+def test_load_bounds_the_optimizer_step(tmp_path, step):
+    # 2^64 + 5 reached the next fit as pybind11's "incompatible function arguments"; 2^63 - 1 as a
+    # DivergenceError that blamed the learning rate.
+    model = fastmlp.MLP([3, 4, 1], seed=0)
+    model.fit(np.ones((8, 3), np.float32), np.ones((8, 1), np.float32), optimizer=fastmlp.optim.Adam(), epochs=1)
+    model.save(tmp_path / "m.npz")
+
+    def edit(meta):
+        meta["optimizer"]["step"] = step
+
+    with pytest.raises(ValueError, match=rf"step count {step} is past 2\*\*53"):
+        fastmlp.load(_resaved(tmp_path / "m.npz", tmp_path / "edited.npz", edit))
+    fastmlp.load(_resaved(tmp_path / "m.npz", tmp_path / "fine.npz", lambda meta: meta["optimizer"].update(step=2**53)))
+
+
+def test_load_refuses_a_member_stored_twice(tmp_path):
+    # Two zip members of one name: the last one won, silently.
+    model = fastmlp.MLP([3, 4, 1], seed=0)
+    model.save(tmp_path / "m.npz")
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.full((3, 4), 7.0, np.float32))
+    path = _resaved(tmp_path / "m.npz", tmp_path / "twice.npz", extra=[("W0.npy", buf.getvalue())])
+    with pytest.raises(ValueError, match="holds the entry 'W0' more than once"):
+        fastmlp.load(path)
+
+
 def test_load_refuses_a_file_whose_arrays_cannot_fit(tmp_path, monkeypatch):
     model = fastmlp.MLP([3, 4, 1], seed=0)
     model.save(tmp_path / "m.npz")

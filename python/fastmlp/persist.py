@@ -40,6 +40,7 @@ _TRAINING_LAST_KEYS = {"epochs": int, "samples": int, "batch_size": (int, type(N
                        "final_val_loss": (int, float, type(None)), "stopped_reason": (str, type(None))}
 _SCALING_KEYS = ("x_mean", "x_std", "y_mean", "y_std")
 
+_MAX_STEP = 2**53  # the most optimizer steps a model file may record (exact in a double)
 _TMP_PREFIX = ".fastmlp-"  # temporary files are .fastmlp-<target name>.<pid>.<random>.tmp
 _TMP_NAME_CHARS = 100      # of the target's name, so that the temporary name stays short enough
 
@@ -216,23 +217,25 @@ def load(path, model_class):
     before any array is read, and entries that save does not write are refused unread."""
     try:
         # The file is opened here, not by np.load, so that it is closed even when np.load fails.
-        with _open_regular(path) as fh, np.load(fh, allow_pickle=False) as f:
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            meta = _read_meta(f, path)
-            sizes, acts, opt = meta["sizes"], meta["activations"], meta["optimizer"]
-            expected = _expected_entries(path, sizes, opt)
-            _check_entries(f, path, expected, meta["dtype"])
-            try:
-                model = model_class(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None,
-                                    init="zeros", bias_init="zeros", seed=meta["seed"], dtype=meta["dtype"],
-                                    negative_slope=meta["negative_slope"])
-            except (TypeError, ValueError) as e:
-                raise ModelFileError(f"{path} describes no valid network: {e}") from None
-            files = {k: f[k] for k in expected}
+        with _open_regular(path) as fh:
+            _check_zip_magic(fh, path)
+            with np.load(fh, allow_pickle=False) as f:
+                if not isinstance(f, np.lib.npyio.NpzFile):
+                    raise ValueError("a single .npy array, not an .npz archive")
+                meta = _read_meta(f, path)
+                sizes, acts, opt = meta["sizes"], meta["activations"], meta["optimizer"]
+                expected = _expected_entries(path, sizes, opt)
+                _check_entries(f, path, expected, meta["dtype"])
+                try:
+                    model = model_class(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None,
+                                        init="zeros", bias_init="zeros", seed=meta["seed"], dtype=meta["dtype"],
+                                        negative_slope=meta["negative_slope"])
+                except (TypeError, ValueError) as e:
+                    raise ModelFileError(f"{path} describes no valid network: {e}") from None
+                files = {k: f[k] for k in expected}
     except (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError, ModelFileError):
         raise
-    except Exception as e:  # truncated zip, bad CRC, pickled arrays, not an npz at all
+    except Exception as e:  # truncated zip, bad CRC, pickled arrays
         raise ModelFileError(f"{path} is not a readable fastmlp model file ({type(e).__name__}: {e})") from None
     model.init, model.bias_init = meta["init"], meta["bias_init"]
     _apply_optional_meta(path, model, meta)
@@ -243,6 +246,19 @@ def load(path, model_class):
     if opt is not None:
         model._opt = _read_optimizer(path, model, opt, files)
     return model
+
+
+def _check_zip_magic(fh, path):
+    """A model file is an .npz, a zip archive; anything else is named for what it is not, before NumPy
+    takes it for a pickle."""
+    head = fh.read(4)
+    fh.seek(0)
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip's first entry, or an empty zip
+        ext = os.path.splitext(os.fspath(path))[1].lower()
+        hint = " (it looks like a table: train and predict read tables, info and load read model files)" \
+            if ext in (".csv", ".parquet", ".pq", ".feather", ".arrow", ".ipc", ".npy") else ""
+        raise ModelFileError(f"{path} is not a fastmlp model file: a model file is an .npz (zip) archive, made by "
+                             f"save or `fastmlp train --save`{hint}")
 
 
 def _read_meta(f, path):
@@ -330,6 +346,9 @@ def _check_entries(f, path, expected, dtype):
     then MemoryError if the arrays cannot fit in the memory left."""
     from .memory import available_memory
 
+    repeated = sorted({n for n in f.files if f.files.count(n) > 1})
+    if repeated:  # a zip may hold two members of one name; which one is read would be the reader's choice
+        raise ModelFileError(f"{path} holds the entry {repeated[0]!r} more than once")
     unknown = sorted(set(f.files) - set(expected) - {"meta"})
     if unknown:
         raise ModelFileError(f"{path} holds entries that a fastmlp model file does not have: {', '.join(unknown[:5])} "
@@ -384,6 +403,8 @@ def _read_optimizer(path, model, opt, files):
                          f"{list(optimizer.state_names())}")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ModelFileError(f"{path}: the optimizer's step count is {step!r}, not an int >= 0")
+    if step > _MAX_STEP:  # past it the trainer's 64-bit count and the bias corrections' doubles give out
+        raise ModelFileError(f"{path}: the optimizer's step count {step} is past 2**53, more steps than a fit takes")
     state = {"w": [], "b": []}
     for l, (w, b) in enumerate(zip(model.weights, model.biases)):
         for kind, param in (("W", w), ("b", b)):

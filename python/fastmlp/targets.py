@@ -57,6 +57,12 @@ def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name=
         else:
             targets = model._y(y, n, name)
         if class_weight is not None:
+            if isinstance(class_weight, dict):
+                unknown = [c for c in class_weight if isinstance(c, bool) or not isinstance(c, (int, np.integer))
+                           or not 0 <= c < outputs]
+                if unknown:  # a weight for a class the network does not have would be dropped silently
+                    raise ValueError(f"class_weight names class(es) {unknown[:5]} that this network does not "
+                                     f"have: its classes are 0 to {outputs - 1}")
             cw = np.asarray([class_weight.get(c, 1.0) for c in range(outputs)] if isinstance(class_weight, dict)
                             else class_weight, np.float64).ravel()
             if cw.shape != (outputs,):
