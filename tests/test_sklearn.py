@@ -631,3 +631,25 @@ def test_a_diverging_fit_with_early_stopping_keeps_the_best_weights():
     assert all(np.isfinite(a).all() for a in est.coefs_ + est.intercepts_)
     assert np.isnan(est.validation_scores_[-1]) and len(est.validation_scores_) == est.n_iter_ < 50
     assert np.isfinite(est.predict(X)).all()
+
+
+@needs_sklearn
+def test_warm_start_refuses_a_changed_network():
+    # warm_start=True after set_params(hidden_layer_sizes=...) kept the old network silently.
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 3))
+    y = x.sum(axis=1)
+    est = MLPRegressor(hidden_layer_sizes=(5,), warm_start=True, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(x, y)
+        est.set_params(hidden_layer_sizes=(7,))
+        with pytest.raises(ValueError, match=r"outputs\) are \[3, 5, 1\], but hidden_layer_sizes .* give \[3, 7, 1\]"):
+            est.fit(x, y)
+        est.set_params(warm_start=False)
+        est.fit(x, y)
+    assert [c.shape for c in est.coefs_] == [(3, 7), (7, 1)]

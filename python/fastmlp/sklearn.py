@@ -206,6 +206,12 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, dtype)
+        else:
+            fitted = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+            if fitted != layer_units:  # the fitted network cannot start a fit of another shape
+                raise ValueError(f"{'partial_fit' if incremental else 'warm_start=True'} continues the fitted "
+                                 f"network, whose layers (inputs, hidden, outputs) are {fitted}, but hidden_layer_sizes "
+                                 f"and the data give {layer_units}; set warm_start=False (or make a new estimator) to fit a new one")
         self._parameters(dtype)
         if self.solver in _STOCHASTIC:
             self._fit_stochastic(X, y, sample_weight, incremental)
