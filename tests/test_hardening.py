@@ -621,13 +621,14 @@ def test_a_model_fitted_from_two_threads_refuses_the_second(tmp_path):
     started.wait()
     time.sleep(0.2)
     for call in (lambda: model.fit(x, y, epochs=1), lambda: model.set_weights(model.get_weights()),
-                 lambda: model.save(tmp_path / "never.npz")):
+                 lambda: model.save(tmp_path / "never.npz"), lambda: model.set_standardization(0.0, 2.0)):
         try:
             call()
         except RuntimeError as e:
             errors.append(str(e))
     t.join(120)
-    assert len(errors) == 3 and all("another thread" in e for e in errors), errors
+    assert len(errors) == 4 and all("another thread" in e for e in errors), errors
+    assert model.standardization is None
     ref = fastmlp.MLP([32, 256, 1], seed=0)
     ref.fit(x, y, batch_size=32, epochs=60)
     assert not (tmp_path / "never.npz").exists()

@@ -252,7 +252,8 @@ class MLP(FitChecks):
                 if not np.isfinite(cast).all() or (name.endswith("std") and not (cast > 0).all()):
                     raise ValueError(f"{name} does not fit the model's dtype {self.dtype.name}: {a}")
                 pairs[name] = cast
-        self._scaling = None if all(v is None for v in pairs.values()) else pairs
+        with self._exclusive("set_standardization"):  # a fit reads the statistics for its whole run
+            self._scaling = None if all(v is None for v in pairs.values()) else pairs
 
     def _net_x(self, x):
         """Validated X in the data's units -> the network's input (standardized when the model says so)."""
