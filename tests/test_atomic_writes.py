@@ -91,3 +91,18 @@ def test_predict_out_writes_atomically(tmp_path, monkeypatch, suffix):
     np.testing.assert_allclose(got[:, 0], model.predict(x.astype(np.float32))[:, 0], rtol=1e-6)
     assert _leftovers(tmp_path) == []
 
+
+
+def test_a_directory_that_takes_no_new_file_is_named(tmp_path):
+    # Saving to /proc/version said "No such file or directory" of a file that exists, twice over in the CLI.
+    if not os.path.exists("/proc/version"):
+        pytest.skip("no /proc/version here")
+    with pytest.raises(OSError, match=r"cannot save the model to '/proc/version': no new file can be made in '/proc'"):
+        fastmlp.MLP([2, 1]).save("/proc/version")
+    from helpers import assert_clean_error, fastmlp_cli
+
+    table = tmp_path / "d.csv"
+    table.write_text("a,b\n1,2\n3,4\n")
+    proc = fastmlp_cli("train", table, "--target", "b", "--epochs", "1", "--save", "/proc/version")
+    assert_clean_error(proc, "no new file can be made in '/proc'")
+    assert proc.stderr.count("cannot") == 1, proc.stderr

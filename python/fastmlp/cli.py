@@ -347,7 +347,9 @@ def _save(model, path):
     try:
         model.save(path)
     except OSError as e:
-        raise SystemExit(f"fastmlp: cannot write the model to {path!r}: {e.strerror or e}") from None
+        said = e.strerror or ""  # save's own errors name the path already: "cannot save the model to ..."
+        raise SystemExit(f"fastmlp: {said}" if said.startswith("cannot ") else
+                         f"fastmlp: cannot write the model to {path!r}: {said or e}") from None
     except ValueError as e:
         raise SystemExit(f"fastmlp: {e}") from None
 

@@ -85,7 +85,9 @@ def write_atomically(path, write, what):
         fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{name[:_TMP_NAME_CHARS]}.{os.getpid()}.", suffix=".tmp",
                                    dir=directory)
     except OSError as e:
-        raise _named(e, user_path, what) from None
+        why = (f"no new file can be made in {directory!r} ({e.strerror}); the file is written beside its "
+               f"target first and renamed over it when complete")
+        raise _named(e, user_path, what, why) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -122,11 +124,12 @@ def _model_arrays(model):
     return arrays
 
 
-def _named(e, user_path, what="save the model to"):
-    """The same kind of OSError, naming the user's path rather than a temporary or resolved one."""
+def _named(e, user_path, what="save the model to", why=None):
+    """The same kind of OSError, naming the user's path rather than a temporary or resolved one (and,
+    given `why`, saying that instead of the system's reason)."""
     if e.errno is None:
-        return OSError(f"cannot {what} {user_path!r}: {e}")
-    return OSError(e.errno, f"cannot {what} {user_path!r}: {e.strerror}", user_path)
+        return OSError(f"cannot {what} {user_path!r}: {why or e}")
+    return OSError(e.errno, f"cannot {what} {user_path!r}: {why or e.strerror}", user_path)
 
 
 def _kind_of(mode):
