@@ -809,3 +809,28 @@ def test_predict_matches_named_columns_by_name():
     table = pa.table({"c": x[:, 2], "b": x[:, 1], "a": x[:, 0], "note": ["n"] * 6})
     np.testing.assert_array_equal(model.predict(table), want)
     assert model.evaluate(df[["b", "c", "a"]], np.zeros((6, 1))) == model.evaluate(x, np.zeros((6, 1)))
+
+
+@pytest.mark.slow
+def test_max_batch_size_heeds_the_address_space_limit():
+    # Under `ulimit -v 900000` max_batch_size returned the whole 200,000-row set, and fit(batch_size="max")
+    # then raised MemoryError recommending max_batch_size.
+    code = """
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (1400 * 2**20, resource.RLIM_INFINITY))
+        import numpy as np, fastmlp
+        from fastmlp import memory
+        left = memory.address_space_available()
+        assert left is not None and memory.available_memory() <= left, (left, memory.available_memory())
+        model = fastmlp.MLP([64, 2048, 2048, 1], seed=0)
+        n = 200_000
+        best = fastmlp.max_batch_size(model, n_samples=n)
+        print("BEST", best)
+        x = np.zeros((best, 64), np.float32)
+        model.fit(x, np.zeros((best, 1), np.float32), batch_size="max", epochs=1)
+        print("FIT OK")
+    """
+    proc = run_python(code, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    best = int(proc.stdout.split()[1])
+    assert 0 < best < 200_000 and "FIT OK" in proc.stdout, proc.stdout

@@ -69,11 +69,34 @@ def fit_bytes(model, n, options):
 
 def available_memory():
     """Bytes of host memory this process can still take: the kernel's MemAvailable, or less where a
-    container's memory limit (cgroup v1 or v2) leaves less. A container's limit is not visible to the
-    host's free-memory figures, and going past it gets the process killed, not a MemoryError."""
-    host = _host_available()
-    limit = cgroup_available()
-    return host if limit is None else min(host, limit)
+    container's memory limit (cgroup v1 or v2) or the process's address-space limit (RLIMIT_AS, `ulimit
+    -v`) leaves less. A container's limit is not visible to the host's free-memory figures, and going
+    past it gets the process killed, not a MemoryError."""
+    left = [_host_available(), cgroup_available(), address_space_available()]
+    return min(v for v in left if v is not None)
+
+
+def address_space_available(status="/proc/self/status"):
+    """The address space this process may still map under RLIMIT_AS, in bytes (the limit less VmSize);
+    None where no limit is set or it cannot be read."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    used = 0
+    try:
+        with open(status) as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(0, soft - used)
 
 
 def _host_available():
@@ -204,7 +227,7 @@ def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory
 
     The budget is `memory_budget` bytes when given; otherwise the free memory of the GPU
     (cudaMemGetInfo) for device="cuda", and for "cpu" the memory available to this process
-    (available_memory: the host's, or a container's cgroup limit where that leaves less). With n_samples
+    (available_memory: the host's, or less under a container's cgroup limit or RLIMIT_AS). With n_samples
     the answer is at most n_samples (a larger batch is the full batch). Raises MemoryError when not
     even a batch of one fits.
     """
