@@ -653,3 +653,22 @@ def test_warm_start_refuses_a_changed_network():
         est.set_params(warm_start=False)
         est.fit(x, y)
     assert [c.shape for c in est.coefs_] == [(3, 7), (7, 1)]
+
+
+@needs_sklearn
+def test_lbfgs_on_targets_whose_loss_overflows_behaves_as_scikit_learn():
+    # Targets near 1e200 make the squared error infinite: L-BFGS stepped to NaN parameters, and the
+    # kernels then refused them as if the user had passed NaN weights ("remove or impute ...").
+    # scikit-learn's solver stops where its loss is infinite and keeps finite weights; so does this one.
+    import warnings
+
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((50, 3)), np.full(50, 1e200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPRegressor(solver="lbfgs", random_state=0).fit(x, y)
+        theirs = SkMLPRegressor(solver="lbfgs", random_state=0).fit(x, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert all(np.isfinite(c).all() for c in ours.coefs_ + ours.intercepts_)

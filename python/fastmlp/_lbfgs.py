@@ -54,6 +54,11 @@ class Objective:
         return self.params.astype(np.float64)
 
     def __call__(self, point):
+        if not np.isfinite(point).all():
+            # A step past the float range (targets so large that the loss overflows): an infinite loss
+            # makes L-BFGS-B step back or stop, as with scikit-learn's own objective, instead of the
+            # kernels refusing non-finite weights as if the user had passed them.
+            return np.inf, np.zeros_like(point)
         self.params[...] = point  # (rounded to float32 for a float32 network)
         acts, slope, spec, X, targets, device = self._args
         value, _ = _core.mlp_loss_grad(self.coefs, self.intercepts, acts, slope, spec, X, targets, device,
