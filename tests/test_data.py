@@ -397,3 +397,24 @@ def test_numpy_tables_whose_headers_declare_too_much_are_refused_before_reading(
     ok = tmp_path / "ok.npy"
     np.save(ok, np.arange(6.0).reshape(3, 2))
     assert read_table(ok)[1].shape == (3, 2)
+
+
+def test_dictionary_encoded_numbers_read_from_feather_as_from_parquet(tmp_path):
+    # Parquet decodes a dictionary-encoded column on read; Feather keeps the encoding, and such a
+    # column of integers was refused as "not numbers". Dictionary-encoded text is still refused.
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    from fastmlp.data import read_table
+
+    table = pa.table({"a": pa.array([1, 2, 1, 3]).dictionary_encode(), "y": [1.0, 2.0, 3.0, 4.0]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    feather.write_feather(table, tmp_path / "t.feather")
+    want = (["a", "y"], np.array([[1, 1], [2, 2], [1, 3], [3, 4]], np.float64))
+    for name in ("t.parquet", "t.feather"):
+        names, values = read_table(tmp_path / name)
+        assert names == want[0] and np.array_equal(values, want[1]), name
+    feather.write_feather(pa.table({"a": pa.array(["x", "y"]).dictionary_encode()}), tmp_path / "s.feather")
+    with pytest.raises(ValueError, match="column 'a': holds dictionary<values=string"):
+        read_table(tmp_path / "s.feather")

@@ -90,6 +90,13 @@ def _require_pyarrow(what):
         raise ImportError(f'reading {what} needs pyarrow: pip install "fastmlp[data]"') from None
 
 
+def _is_number(kind):
+    import pyarrow as pa
+
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or \
+        pa.types.is_decimal(kind)
+
+
 def _arrow_to_numpy(table, where):
     """A pyarrow Table of numeric columns -> (names, float64 array); text or null cells are refused by
     column (and row, for nulls)."""
@@ -100,8 +107,12 @@ def _arrow_to_numpy(table, where):
     out = np.empty((table.num_rows, len(names)), dtype=np.float64)
     for j, (name, column) in enumerate(zip(names, table.columns)):
         kind = column.type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-                or pa.types.is_decimal(kind)):
+        if pa.types.is_dictionary(kind) and _is_number(kind.value_type):
+            # Numbers stored dictionary-encoded (Feather keeps the encoding; Parquet decodes on read):
+            # the values themselves.
+            column = column.cast(kind.value_type)
+            kind = column.type
+        if not _is_number(kind):
             raise ValueError(f"{where}, column {name!r}: holds {kind} values, not numbers; drop or encode it")
         if column.null_count:
             row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
