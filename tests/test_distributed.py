@@ -299,3 +299,18 @@ def test_each_rank_reads_only_its_block_of_a_csv(tmp_path):
         np.testing.assert_array_equal(np.concatenate([b[1] for b in blocks]),
                                       [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]])
         assert [b[3] for b in blocks] == [distributed.block(4, r, size)[0] for r in range(size)]
+
+
+def test_a_rank_without_rows_of_a_parquet_file_gets_an_empty_block(tmp_path):
+    # Three ranks on a two-row Parquet file: the third's block was built with null-typed columns and
+    # refused as "holds null values" (CSV and one process worked).
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from fastmlp.data import read_table_block
+
+    pq.write_table(pa.table({"a": [1.0, 2.0], "y": pa.array([3, 4], pa.int32())}), tmp_path / "two.parquet")
+    blocks = [read_table_block(tmp_path / "two.parquet", rank, 3) for rank in range(3)]
+    assert [b[1].shape for b in blocks] == [(1, 2), (1, 2), (0, 2)]
+    assert all(b[0] == ["a", "y"] and b[2] == 2 for b in blocks)
+    assert np.array_equal(np.vstack([b[1] for b in blocks]), [[1.0, 3.0], [2.0, 4.0]])

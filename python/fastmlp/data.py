@@ -277,7 +277,9 @@ def read_table_block(path, rank, size):
                 groups.append(g)
                 first = at if first is None else first
             at += count
-        table = pf.read_row_groups(groups) if groups else pa.table({c: [] for c in pf.schema_arrow.names})
+        # A block of no rows keeps the file's column types (an empty pa.table({c: []}) has null-typed
+        # columns, which the reader refuses as holding null values).
+        table = pf.read_row_groups(groups) if groups else pf.schema_arrow.empty_table()
         if groups:
             table = table.slice(lo - first, hi - lo)
         names, values = _arrow_to_numpy(table, where)
