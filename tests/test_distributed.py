@@ -150,7 +150,11 @@ if what == "callback" and r == 1:
     callbacks = [fastmlp.LambdaCallback(on_epoch_end=boom)]
 if what == "args" and r == 1:
     epochs = 4
+if what == "early_stopping":  # the same kind of callback, another setting on rank 1
+    callbacks = [fastmlp.EarlyStopping(monitor="loss", patience=1, restore_best_weights=r == 1)]
 model = fastmlp.MLP([3, 8, 1], seed=0)
+if what == "columns":  # MPMD ranks given other target columns of the same width
+    model.feature_names, model.target_names = ["a", "b", "c"], ["y" if r != 2 else "z"]
 try:
     model.fit(x, y, optimizer=opt, batch_size=8, epochs=epochs, comm=comm, callbacks=callbacks)
     print(f"rank {r}: returned", flush=True)
@@ -166,6 +170,8 @@ except Exception as e:
     ("diverge", "DivergenceError"),
     ("callback", "callback failed on purpose"),
     ("args", "disagree"),
+    ("early_stopping", "callbacks is [['EarlyStopping'"),
+    ("columns", "target_names is ['y'] on rank 0 but ['z'] on rank 2"),
 ])
 def test_a_failure_on_one_rank_stops_every_rank(what, error):
     proc = mpirun(3, FAILING, what, timeout=60)

@@ -13,7 +13,7 @@ import os
 from . import _core
 from ._constraints import (AnyOf, Checked, Flag, InstanceOf, Integer, Interval, Options, Rule, Sequence,
                            check_arguments)
-from .callbacks import check_callbacks
+from .callbacks import EarlyStopping, check_callbacks
 from .distributed import SingleProcess
 from .losses import CLASSIFICATION_LOSSES, check_loss
 from .memory import max_batch_size
@@ -94,7 +94,20 @@ class FitConfig:
                 "batch_size": self.batch_size, "epochs": self.epochs, "shuffle": self.shuffle,
                 "drop_last": self.drop_last, "seed": self.seed, "clip": [self.clip_grad_norm, self.clip_grad_value],
                 "schedule": repr(self.schedule), "on_nonfinite": self.on_nonfinite,
-                "validation": self.validation_data is not None, "standardization": repr(model._scaling)}
+                "validation": self.validation_data is not None, "standardization": repr(model._scaling),
+                # What else decides the weights: fastmlp's own callbacks that stop or restore
+                # (EarlyStopping restoring its best weights on one rank only gave each rank other
+                # weights; a LambdaCallback or the user's own class is the user's code, which may log
+                # on one rank only) and which columns the data holds.
+                "callbacks": [_settings(cb) for cb in self.callbacks if isinstance(cb, EarlyStopping)],
+                "feature_names": model._feature_names, "target_names": model._target_names}
+
+
+def _settings(callback):
+    """A callback's kind and its plain settings (numbers, strings, flags), for the ranks to compare."""
+    plain = {k: v for k, v in sorted(vars(callback).items())
+             if not k.startswith("_") and (v is None or isinstance(v, (bool, int, float, str)))}
+    return [type(callback).__name__, plain]
 
 
 def collective(comm):
