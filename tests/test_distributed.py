@@ -152,11 +152,26 @@ if what == "args" and r == 1:
     epochs = 4
 if what == "early_stopping":  # the same kind of callback, another setting on rank 1
     callbacks = [fastmlp.EarlyStopping(monitor="loss", patience=1, restore_best_weights=r == 1)]
+val, seed, loss = (x[:8], y[:8]), 0, "mse"  # validation data and a seed: their checks need every rank
+if what == "val_nan" and r == 1:
+    val = (np.full((8, 3), np.nan, np.float32), y[:8])
+if what == "val_rank0_only" and r != 0:
+    val = None
+if what == "seed_none" and r == 1:
+    seed = None
+if what == "val_bad_loss" and r == 1:
+    loss = "hinge"
+if what == "val_y_length" and r == 1:
+    y = y[:-1]
 model = fastmlp.MLP([3, 8, 1], seed=0)
 if what == "columns":  # MPMD ranks given other target columns of the same width
     model.feature_names, model.target_names = ["a", "b", "c"], ["y" if r != 2 else "z"]
 try:
-    model.fit(x, y, optimizer=opt, batch_size=8, epochs=epochs, comm=comm, callbacks=callbacks)
+    if what.startswith(("val_", "seed_")):
+        model.fit(x, y, optimizer=opt, batch_size=8, epochs=epochs, comm=comm, validation_data=val, seed=seed,
+                  loss=loss)
+    else:
+        model.fit(x, y, optimizer=opt, batch_size=8, epochs=epochs, comm=comm, callbacks=callbacks)
     print(f"rank {r}: returned", flush=True)
 except Exception as e:
     print(f"rank {r}: {type(e).__name__}: {e}", flush=True)
@@ -172,6 +187,13 @@ except Exception as e:
     ("args", "disagree"),
     ("early_stopping", "callbacks is [['EarlyStopping'"),
     ("columns", "target_names is ['y'] on rank 0 but ['z'] on rank 2"),
+    # Each of these hung: the failing rank waited in the agreement while the others sat in a collective
+    # of the argument checks (the validation rows' sum, the seed's broadcast).
+    ("val_nan", "X_val contains NaN"),
+    ("val_rank0_only", "validation is True on rank 0 but False on rank 1"),
+    ("seed_none", "seed is 0 on rank 0 but None on rank 1"),
+    ("val_bad_loss", "unknown loss"),
+    ("val_y_length", "samples"),
 ])
 def test_a_failure_on_one_rank_stops_every_rank(what, error):
     proc = mpirun(3, FAILING, what, timeout=60)

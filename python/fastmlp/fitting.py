@@ -146,13 +146,19 @@ class FitChecks:
             error = e
         dist.agree(error)
         dist.check_same(config.shared(self))
+        # The checks that need the other ranks come only now, when every rank is known to reach them
+        # (a rank that raised above would leave the others waiting in these collectives forever).
+        if config.validation_data is not None and dist.sum([config.validation_data[0].shape[0]])[0] == 0:
+            raise ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
+        if config.seed is None:  # a fresh seed, rank 0's on every rank
+            config = dataclasses.replace(config, seed=dist.bcast(int.from_bytes(os.urandom(8), "little")))
         hist = run_fit(self, x, y, config, dist)
         self._record_fit(hist)
         return hist
 
     def _fit_config(self, x, y, arguments, dist, rows):
         """(X and y for the trainer, the FitConfig): the arguments checked by FIT_CONSTRAINTS and FIT_RULES,
-        then converted with the data."""
+        then converted with the data. Makes no collective call (see _fit): its checks are this rank's."""
         a = check_arguments(FIT_CONSTRAINTS, arguments, FIT_RULES, {"rows": rows[0], "processes": dist.size})
         n = rows[0]
         # The targets laid out for the loss (fastmlp.targets), in the network's units.
@@ -163,17 +169,13 @@ class FitChecks:
         if batch_size == "max":
             batch_size = max_batch_size(self, n_samples=n, optimizer=optimizer)
             batch_size = None if batch_size >= n else batch_size  # the whole data set fits: full batch
-        seed = a["seed"]
-        if seed is None:  # a fresh seed, rank 0's on every rank
-            seed = dist.bcast(int.from_bytes(os.urandom(8), "little"))
+        seed = a["seed"]  # None: a fresh one, drawn by _fit once every rank has got this far
         validation_data = a["validation_data"]
         if validation_data is not None:
             xv = self._x(validation_data[0], "X_val")
             # The training spec scores the validation set too: with sample weights, each weight 1.
             ones = None if a["sample_weight"] is None else [1.0] * xv.shape[0]
             yv = self._loss_targets(validation_data[1], xv.shape[0], a["loss"], ones, a["class_weight"], "y_val")[1]
-            if dist.sum([xv.shape[0]])[0] == 0:
-                raise ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
             validation_data = (self._net_x(xv), yv)
         logged = {"loss", "lr"} | ({"val_loss"} if validation_data is not None else set())
         callbacks = check_callbacks(a["callbacks"], logged)
