@@ -342,3 +342,22 @@ def test_a_rank_without_rows_of_a_parquet_file_gets_an_empty_block(tmp_path):
     assert [b[1].shape for b in blocks] == [(1, 2), (1, 2), (0, 2)]
     assert all(b[0] == ["a", "y"] and b[2] == 2 for b in blocks)
     assert np.array_equal(np.vstack([b[1] for b in blocks]), [[1.0, 3.0], [2.0, 4.0]])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [["--epochs", "-1"], ["--target", "nope"], ["--validation-split", "2"]])
+def test_cli_one_rank_with_bad_arguments_ends_every_rank(tmp_path, bad):
+    # `fastmlp train` (not under python -m mpi4py) with rank 1 given a bad argument (MPMD launch): rank 1
+    # said so with SystemExit and left while the others waited for it in a collective, forever.
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.csv"
+    np.savetxt(data, rng.standard_normal((4000, 3)), delimiter=",", header="a,b,y", comments="")
+    good = [sys.executable, "-m", "fastmlp", "train", str(data), "--target", "y", "--epochs", "200"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    try:
+        proc = subprocess.run([MPIEXEC, "-n", "1", *good, ":", "-n", "1", *good, *bad], capture_output=True,
+                              text=True, timeout=60, env=env)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the ranks hung (killed after 60 s): {e.stdout!r} {e.stderr!r}")
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "fastmlp" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

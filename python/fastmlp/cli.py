@@ -522,6 +522,33 @@ def build_parser():
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            _abort_the_job(e)
+        raise
+
+
+def _abort_the_job(error):
+    """Under mpiexec, one rank's failure (a bad argument, a missing file: the SystemExit the command
+    says it with) ends every rank, as an uncaught exception does under `python -m mpi4py`, instead of
+    leaving the others waiting for this one in their next collective."""
+    from . import distributed
+
+    if not distributed.launched_under_mpi():
+        return
+    try:
+        from mpi4py import MPI  # initializes MPI if this rank failed before it did
+    except ImportError:
+        return
+    if isinstance(error.code, str):  # the interpreter would print it at exit, which Abort never reaches
+        print(error.code, file=sys.stderr)
+    sys.stderr.flush()
+    MPI.COMM_WORLD.Abort(error.code if isinstance(error.code, int) else 1)
+
+
+def _main(argv):
     args = build_parser().parse_args(argv)
     if hasattr(args, "device"):
         from .ops import resolve_device
