@@ -230,7 +230,7 @@ class _FitHooks(EpochHooks):
             for cb in self.callbacks:
                 if callable(getattr(cb, "on_train_begin", None)):
                     cb.on_train_begin({})
-        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+        except BaseException as e:  # noqa: BLE001 (data parallel: every rank must learn of it, Ctrl-C included)
             error = e
         self.dist.agree(error)
         self.epoch_end_hooks = [(cb, cb.on_epoch_end) for cb in self.callbacks
@@ -267,7 +267,7 @@ class _FitHooks(EpochHooks):
                                         or model.stop_training):
                     stopper = cb
                     model.stop_training = True
-        except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+        except BaseException as e:  # noqa: BLE001 (every rank must learn of it: a callback's Ctrl-C or sys.exit too)
             error = e
         dist.agree(error)  # a callback's error, or its stop, on any rank is every rank's
         if dist.any(model.stop_training) and not model.stop_training:
