@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bindings/common.h"
@@ -157,6 +158,22 @@ py::tuple small_dense_py(py::handle x_obj, py::handle w_obj, py::handle b_obj, p
 }
 
 // ---- activations and losses ------------------------------------------------------------------------
+// A new array of x's shape and dtype, filled by f(x's elements, the new ones, count) with the GIL
+// released: the shape of every elementwise kernel call.
+template <class F>
+py::array map_elements(const py::array& x, const char* name, F&& f) {
+  return dispatch(dtype_of(x, name), [&](auto t) -> py::array {
+    using T = decltype(t);
+    py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = y.mutable_data();
+    const index_t count = x.size();
+    py::gil_scoped_release nogil;
+    f(xp, yp, count);
+    return y;
+  });
+}
+
 // fastmlp/vec_math.h's functions over any float array (NaN and Inf included: their handling is part of
 // what the tests check), into a new array of its shape and dtype.
 py::array vector_function_py(const std::string& name, py::handle x_obj) {
@@ -171,15 +188,9 @@ py::array vector_function_py(const std::string& name, py::handle x_obj) {
   }
   if (!f) value_error("unknown function '" + name + "'; expected one of: " + known);
   py::array x = input_array(x_obj, "x");
-  return dispatch(dtype_of(x, "x"), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-    const T* xp = static_cast<const T*>(x.data());
-    T* yp = y.mutable_data();
-    const index_t count = x.size();
-    py::gil_scoped_release nogil;
+  return map_elements(x, "x", [&](auto* xp, auto* yp, index_t count) {
+    using T = std::remove_pointer_t<decltype(yp)>;
     vector_function<T>(*f, xp, yp, count);
-    return y;
   });
 }
 
@@ -188,15 +199,9 @@ py::array activation_forward_py(const std::string& act, py::handle z_obj, double
   const bool gpu = use_cuda(device);
   const ActivationSpec spec = activation_spec(act, negative_slope);
   py::array z = finite_input(z_obj, "z");
-  return dispatch(dtype_of(z, "z"), [&](auto t) -> py::array {
-    using T = decltype(t);
-    py::array_t<T> a(std::vector<py::ssize_t>(z.shape(), z.shape() + z.ndim()));
-    const T* zp = static_cast<const T*>(z.data());
-    T* ap = a.mutable_data();
-    const index_t count = z.size();
-    py::gil_scoped_release nogil;
+  return map_elements(z, "z", [&](auto* zp, auto* ap, index_t count) {
+    using T = std::remove_pointer_t<decltype(ap)>;
     on_device(gpu, activation_forward<T>)(spec, zp, ap, count);
-    return a;
   });
 }
 
