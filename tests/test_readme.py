@@ -1,5 +1,7 @@
-"""README.md is executable documentation: its Python examples run, and the two commands it promises (the
-demo and the test command, each after its HTML marker) are there and are what .ci/run executes."""
+"""README.md is executable documentation: each of its Python examples runs as a user would run it, saved
+as a script and started with `python example_N.py` (the MPI example under `mpiexec -n 2 python -m mpi4py`
+where mpiexec is installed), and the two commands it promises (the demo and the test command, each after
+its HTML marker) are there and are what .ci/run executes."""
 
 from __future__ import annotations
 
@@ -40,15 +42,20 @@ def test_readme_python_block_runs(tmp_path, index):
     code = python_blocks(readme_text())[index]
     if "sklearn" in code:  # an optional dependency (extra "sklearn"; the test extra installs it)
         pytest.importorskip("sklearn")
-    if "onnx" in code:  # extra "onnx", and onnxruntime to run the file (.ci/run installs both)
+    if "onnx" in code:  # extra "onnx", which installs onnxruntime too to run the file (.ci/run installs both)
         pytest.importorskip("onnx", reason="the onnx package is not installed")
         pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-    cmd = [sys.executable, "-W", "error", "-c", code]
+    # Run as a saved script, not `python -c`: only a script shows what a user meets, such as process-based
+    # workers (Dask's LocalCluster, multiprocessing) that re-import the main module and so need the
+    # `if __name__ == "__main__":` guard.
+    script = tmp_path / f"example_{index}.py"
+    script.write_text(code, encoding="utf-8")
+    cmd = [sys.executable, "-W", "error", script.name]
     if "dask" in code:  # extra "dask" (.ci/run installs it)
         pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
         # Its workers are other processes that inherit -W error, where a sweep's short fits may warn that
         # they did not converge, as scikit-learn's own do: warnings stay warnings there.
-        cmd = [sys.executable, "-c", code]
+        cmd = [sys.executable, script.name]
     if "distributed.init()" in code:  # the data-parallel example: its files, and mpiexec when there is one
         pytest.importorskip("mpi4py", reason="mpi4py is not installed (extra 'mpi')")
         rng = np.random.default_rng(0)
@@ -56,8 +63,8 @@ def test_readme_python_block_runs(tmp_path, index):
         np.save(tmp_path / "X.npy", x)
         np.save(tmp_path / "y.npy", np.sin(x[:, :1]))
         mpiexec = shutil.which("mpiexec")
-        if mpiexec:
-            cmd = [mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", "-c", code]
+        if mpiexec:  # the launch the example documents: mpiexec -n P python -m mpi4py train.py
+            cmd = [mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", script.name]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, (f"README python block {index} failed ({proc.returncode}):\n{code}\n"
                                   f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}")
