@@ -1,0 +1,551 @@
+"""Tables as people have them: columns of numbers, text and categories, with missing cells, turned into
+the float matrix a network takes, the same way at training and at prediction time.
+
+`read_columns` reads a file (CSV, Parquet, Feather/Arrow, .npy/.npz) or takes an in-memory table (a
+pandas or polars DataFrame, a pyarrow Table, a dict of columns) as a `Columns`: each column a float64
+array (NaN where a cell is missing) or an object array of str (None where missing), and whether the
+source marked it categorical (an Arrow dictionary, a pandas category).
+
+`Preprocessor` is fitted once on the training rows and stored in the model (saved in its file):
+
+- which columns are features: all but the targets, or those `features` names, less those `drop` names
+  (names or shell-style globs, e.g. "id*");
+- a categorical column (text, a dictionary/category column, or one named by `categorical`) is one-hot
+  encoded with the categories seen in training, sorted, one output column "name=category" each, as
+  scikit-learn's OneHotEncoder(handle_unknown="ignore"): a category not seen in training gives all
+  zeros, and transform counts such cells in a warning;
+- a missing cell is refused with a ValueError naming the column, unless `impute` says how to fill it:
+  "mean", "median", "most_frequent" (ties: the smallest value) or "constant" (fill_value, default 0
+  for numbers and "missing" for categories), the statistics taken on the training rows as
+  scikit-learn's SimpleImputer does. A categorical column under "mean" or "median" takes its most
+  frequent category.
+
+Numeric columns pass through as they are (standardizing them is the model's own step, see
+MLP.set_standardization), in the order of the table.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import json
+import math
+import os
+import warnings
+
+import numpy as np
+
+__all__ = ["Columns", "Preprocessor", "read_columns", "MISSING_TEXT", "IMPUTE_STRATEGIES"]
+
+# The cells a CSV file means as missing: pandas.read_csv's default na_values.
+MISSING_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                          "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+IMPUTE_STRATEGIES = ("mean", "median", "most_frequent", "constant")
+# A categorical column with more categories than this is refused: one-hot would add that many inputs
+# (an identifier or free-text column, which belongs in --drop).
+MAX_CATEGORIES = 1000
+
+
+class Columns:
+    """A table as named columns: names (list of str), data (list of 1-D arrays, float64 with NaN for a
+    missing cell or object holding str and None), categorical (set of names the source marked so),
+    where (the file's name, for messages)."""
+
+    def __init__(self, names, data, categorical=(), where="the table"):
+        self.names, self.data, self.categorical, self.where = list(names), list(data), set(categorical), where
+        seen = {}
+        for i, name in enumerate(self.names):
+            if name in seen:
+                raise ValueError(f"{where}: the column name {name!r} appears twice (columns {seen[name] + 1} and "
+                                 f"{i + 1}); rename one so that each column is known by its name")
+            seen[name] = i
+
+    @property
+    def rows(self):
+        return len(self.data[0]) if self.data else 0
+
+    def __getitem__(self, name):
+        return self.data[self.names.index(name)]
+
+    def is_text(self, name):
+        return self[name].dtype == object
+
+    def take(self, rows):
+        """The same columns at `rows` (an index array or a boolean mask)."""
+        return Columns(self.names, [c[rows] for c in self.data], self.categorical, self.where)
+
+
+def _text_column(cells):
+    """Cells of a CSV column (str) -> float64 (NaN for missing) if every present cell is a number, else
+    an object array of str with None for missing."""
+    present = [c.strip() for c in cells]
+    missing = [c in MISSING_TEXT for c in present]
+    values = np.full(len(present), np.nan)
+    try:
+        for i, (c, m) in enumerate(zip(present, missing)):
+            if not m:
+                values[i] = float(c)
+        return values
+    except ValueError:
+        return np.array([None if m else c for c, m in zip(present, missing)], dtype=object)
+
+
+def _read_csv_columns(path, where):
+    from .data import read_csv
+
+    try:  # a table of numbers only: the fast reader
+        names, values = read_csv(path)
+        return Columns(names, [values[:, j].copy() for j in range(values.shape[1])], where=where)
+    except ValueError as e:
+        if "not UTF-8" in str(e) or "appears twice" in str(e):
+            raise
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows = [r for r in rows if any(c.strip() for c in r)] if rows else rows
+    if not rows:
+        raise ValueError(f"{where} is empty: a CSV file needs a header row")
+    header = [h.strip() for h in rows[0]]
+    body = rows[1:]
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise ValueError(f"{where}, line {i + 2}: {len(r)} cells, but the header names {len(header)} columns")
+    return Columns(header, [_text_column([r[j] for r in body]) for j in range(len(header))], where=where)
+
+
+def _arrow_columns(table, where):
+    import pyarrow as pa
+
+    names, data, categorical = [str(n) for n in table.column_names], [], set()
+    for name, column in zip(names, table.columns):
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            column = column.cast(kind.value_type)
+            if not (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
+                categorical.add(name)  # a dictionary of text: categories (numbers stored so are numbers)
+            kind = column.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or \
+                pa.types.is_decimal(kind):
+            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            data.append(np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, values)
+                        if column.null_count else np.asarray(values, np.float64))
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            data.append(np.array(column.to_pylist(), dtype=object))
+        else:
+            raise ValueError(f"{where}, column {name!r}: holds {kind} values, neither numbers nor text; drop it")
+    return Columns(names, data, categorical, where)
+
+
+def _frame_columns(frame, where):
+    """A pandas (or polars, through Arrow) DataFrame, a pyarrow Table, or a dict of 1-D columns."""
+    if hasattr(frame, "column_names") and hasattr(frame, "schema"):  # pyarrow.Table
+        return _arrow_columns(frame, where)
+    if isinstance(frame, dict):
+        names, data = [str(k) for k in frame], [np.asarray(v) for v in frame.values()]
+        categorical = set()
+    elif hasattr(frame, "dtypes") and hasattr(frame, "columns") and hasattr(frame, "iloc"):  # pandas
+        names = [str(c) for c in frame.columns]
+        data, categorical = [], set()
+        for name, c in zip(names, frame.columns):
+            s = frame[c]
+            if str(s.dtype) == "category":
+                categorical.add(name)
+                s = s.astype(object)
+            if s.dtype.kind in "biuf" or str(s.dtype) in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16",
+                                                        "UInt32", "UInt64", "Float32", "Float64", "boolean"):
+                data.append(s.to_numpy(dtype=np.float64, na_value=np.nan))
+            else:
+                data.append(s.to_numpy(dtype=object))
+    elif hasattr(frame, "to_arrow"):  # polars
+        return _arrow_columns(frame.to_arrow(), where)
+    else:
+        raise TypeError(f"{where}: expected a DataFrame, a pyarrow Table or a dict of columns, got "
+                        f"{type(frame).__name__}")
+    out = []
+    for name, a in zip(names, data):
+        if a.ndim != 1:
+            raise ValueError(f"{where}, column {name!r}: expected a 1-D column, got shape {a.shape}")
+        if a.dtype.kind in "biuf":
+            out.append(a.astype(np.float64))
+        elif a.dtype.kind in "OUS":
+            out.append(_object_column(a, name, where))
+        else:
+            raise ValueError(f"{where}, column {name!r}: holds {a.dtype} values, neither numbers nor text; drop it")
+    if len({len(a) for a in out}) > 1:
+        raise ValueError(f"{where}: the columns have different lengths: "
+                         f"{', '.join(f'{n} {len(a)}' for n, a in zip(names, out))}")
+    return Columns(names, out, categorical, where)
+
+
+def _object_column(a, name, where):
+    """An object column: text (str, None/NaN missing) as it is; numbers (with None/NaN) as float64."""
+    cells = list(a)
+    missing = [c is None or type(c).__name__ == "NAType" or (isinstance(c, (float, np.floating)) and math.isnan(c))
+               for c in cells]
+    present = [c for c, m in zip(cells, missing) if not m]
+    if all(isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool) for c in present):
+        return np.array([np.nan if m else float(c) for c, m in zip(cells, missing)])
+    if not all(isinstance(c, (str, bytes)) for c in present):
+        kinds = sorted({type(c).__name__ for c in present})
+        raise ValueError(f"{where}, column {name!r}: mixes values of types {', '.join(kinds)}; a column holds "
+                         f"numbers or text")
+    return np.array([None if m else (c.decode() if isinstance(c, bytes) else c) for c, m in zip(cells, missing)],
+                    dtype=object)
+
+
+def read_columns(source):
+    """A table (a file's path, or an in-memory table) as Columns; see the module docstring. Numeric-only
+    formats (.npy, .npz) give float columns; Parquet and Feather need pyarrow."""
+    if not isinstance(source, (str, os.PathLike)):
+        return _frame_columns(source, "the table")
+    from .data import TABLE_FORMATS, _require_pyarrow, read_table
+
+    where = str(source)
+    kind = TABLE_FORMATS.get(os.path.splitext(where)[1].lower())
+    if kind == "csv":
+        return _read_csv_columns(source, where)
+    if kind in ("parquet", "arrow"):
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"No such file: {where!r}")
+        _require_pyarrow("Parquet and Feather/Arrow files")
+        try:
+            if kind == "parquet":
+                import pyarrow.parquet as pq
+
+                table = pq.read_table(source)
+            else:
+                import pyarrow.feather as feather
+
+                table = feather.read_table(source)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{where} is not a readable {kind} file: {e}") from None
+        return _arrow_columns(table, where)
+    names, values = read_table(source)  # .npy/.npz (and the unknown endings it names)
+    return Columns(names, [values[:, j].copy() for j in range(values.shape[1])], where=where)
+
+
+def _matching(patterns, names, what):
+    """The names matching any of `patterns` (names or globs), in the table's order; a pattern that
+    matches nothing is refused (a typo would otherwise be ignored)."""
+    chosen = set()
+    for p in patterns:
+        hits = [n for n in names if n == p or fnmatch.fnmatchcase(n, p)]
+        if not hits:
+            raise ValueError(f"{what} {p!r} matches no column; the columns are: {', '.join(names)}")
+        chosen.update(hits)
+    return [n for n in names if n in chosen]
+
+
+def _split_names(value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def _missing(column):
+    return np.array([c is None for c in column]) if column.dtype == object else np.isnan(column)
+
+
+def _category_key(value):
+    return value if isinstance(value, str) else float(value)
+
+
+def _order(value):
+    """Sort key of categories: numbers before text, each in its own order (OneHotEncoder sorts them)."""
+    return (isinstance(value, str), value)
+
+
+def _label(value):
+    """How a category appears in a feature name: text as it is, a number as %g (3.0 -> "3")."""
+    return value if isinstance(value, str) else f"{value:g}"
+
+
+class Preprocessor:
+    """Columns -> the network's input matrix; see the module docstring. Fit with `fit(table, targets)`,
+    apply with `transform(table)`; `to_dict`/`from_dict` give the JSON a model file stores."""
+
+    def __init__(self, features=None, drop=None, categorical=None, impute=None, fill_value=None):
+        self.features, self.drop = _split_names(features), _split_names(drop)
+        self.categorical = _split_names(categorical)
+        if impute is not None and impute not in IMPUTE_STRATEGIES:
+            raise ValueError(f"impute must be one of {', '.join(IMPUTE_STRATEGIES)} (or None), got {impute!r}")
+        self.impute, self.fill_value = impute, fill_value
+        self.columns = None  # after fit: [{"name", "kind": "numeric"|"categorical", "fill", "categories"}]
+        self.targets, self.classes = [], None  # the target columns; a classifier's labels (str or float)
+
+    @classmethod
+    def numeric(cls, names):
+        """A fitted Preprocessor that takes the numeric columns `names` as they are (no fill values)."""
+        p = cls()
+        p.columns = [{"name": n, "kind": "numeric", "fill": None, "categories": None, "missing_in_training": 0}
+                     for n in names]
+        return p
+
+    # ---- fitting ---------------------------------------------------------------------------------------
+    def fit(self, table, targets=(), dist=None):
+        """Learn the columns, categories and fill values from `table` (Columns, or anything read_columns
+        takes) less the `targets` columns. dist: data parallel, the run's collective (fastmlp.distributed):
+        every rank passes its rows and all learn the same statistics. Returns self."""
+        from .distributed import SingleProcess
+
+        dist = dist or SingleProcess()
+        table = table if isinstance(table, Columns) else read_columns(table)
+        targets = list(targets)
+        names = [n for n in table.names if n not in targets]
+        chosen = _matching(self.features, names, "--features/features") if self.features else names
+        if self.drop:
+            dropped = set(_matching(self.drop, names, "--drop/drop"))
+            chosen = [n for n in chosen if n not in dropped]
+        if not chosen:
+            raise ValueError(f"{table.where}: no feature columns are left (targets {targets}, features "
+                             f"{self.features or 'all'}, drop {self.drop or 'none'})")
+        named_categorical = set(_matching(self.categorical, names, "--categorical/categorical")) \
+            if self.categorical else set()
+        # This rank's part first (checks and local summaries), then, once every rank is known to have
+        # got that far, the collectives that combine them: a rank that fails must not leave the others
+        # waiting in a collective it never reaches.
+        error, local = None, []
+        try:
+            for name in chosen:
+                column = table[name]
+                categorical = column.dtype == object or name in table.categorical or name in named_categorical
+                local.append(self._local_summary(name, column, categorical, table.where))
+        except ValueError as e:
+            error = e
+        dist.agree(error)
+        self.columns = [self._combine(spec, dist, table.where) for spec in local]
+        return self
+
+    def _local_summary(self, name, column, categorical, where):
+        """A column's spec and this rank's summary of it (present values, category counts)."""
+        missing = _missing(column)
+        present = column[~missing]
+        spec = {"name": name, "kind": "categorical" if categorical else "numeric", "fill": None, "categories": None,
+                "_missing": int(missing.sum())}
+        if present.dtype != object:
+            bad = present[~np.isfinite(present)]
+            if bad.size:
+                raise ValueError(f"{where}, column {name!r}: {bad[0]} is not a finite number")
+        elif not categorical:
+            raise ValueError(f"{where}, column {name!r}: holds text but is not categorical")
+        if categorical:
+            counts = {}
+            for v in present:
+                k = _category_key(v)
+                counts[k] = counts.get(k, 0) + 1
+            spec["_counts"] = sorted(counts.items(), key=lambda kv: _order(kv[0]))
+        spec["_present"] = present
+        return spec
+
+    def _combine(self, spec, dist, where):
+        present = spec.pop("_present")
+        n_missing = int(dist.sum([float(spec.pop("_missing"))])[0])
+        counts = None
+        if spec["kind"] == "categorical":
+            counts = {}
+            for part in dist.allgather(spec.pop("_counts")):
+                for k, c in part:
+                    counts[k] = counts.get(k, 0) + c
+            found = sorted(counts, key=_order)
+            if len({isinstance(v, str) for v in found}) > 1:
+                raise ValueError(f"{where}, column {spec['name']!r}: mixes text and numbers; a categorical column "
+                                 f"holds one kind")
+            if len(found) > MAX_CATEGORIES:
+                raise ValueError(f"{where}, column {spec['name']!r}: {len(found)} distinct values, more than the "
+                                 f"{MAX_CATEGORIES} categories one-hot encoding takes; it looks like an identifier or "
+                                 f"free text: leave it out with --drop {spec['name']} (drop=[{spec['name']!r}])")
+            spec["categories"] = found
+        if self.impute is not None:
+            spec["fill"] = self._statistic(spec, present, counts, dist, where)
+            if spec["kind"] == "categorical" and n_missing and spec["fill"] not in spec["categories"]:
+                # As SimpleImputer then OneHotEncoder: the fill value is a category of the filled column.
+                spec["categories"] = sorted([*spec["categories"], spec["fill"]], key=_order)
+        spec["missing_in_training"] = n_missing
+        return spec
+
+    def _statistic(self, spec, present, counts, dist, where):
+        """The fill value of a column: SimpleImputer's statistic on every rank's training rows."""
+        strategy = self.impute
+        categorical = spec["kind"] == "categorical"
+        empty = f"{where}, column {spec['name']!r}: every cell is missing; there is nothing to impute from"
+        if strategy == "constant":
+            value = self.fill_value
+            if value is None:
+                return "missing" if categorical and (not spec["categories"] or
+                                                     isinstance(spec["categories"][0], str)) else 0.0
+            if categorical and spec["categories"] and isinstance(spec["categories"][0], str):
+                return str(value)
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"fill_value {value!r} is not a number, but column {spec['name']!r} holds "
+                                 f"numbers") from None
+        if categorical and strategy in ("mean", "median"):
+            strategy = "most_frequent"
+        if strategy == "mean":
+            total, count = dist.sum([float(present.sum()), float(present.size)])
+            if count == 0:
+                raise ValueError(empty)
+            return float(total / count)
+        if strategy == "median":
+            values = np.concatenate([np.asarray(v, np.float64) for v in dist.allgather(present.astype(np.float64))])
+            if values.size == 0:
+                raise ValueError(empty)
+            return float(np.median(values))
+        if counts is None:  # most_frequent of a numeric column
+            counts = {}
+            values, c = np.unique(present.astype(np.float64), return_counts=True)
+            for part in dist.allgather(list(zip(values.tolist(), c.tolist()))):
+                for k, m in part:
+                    counts[k] = counts.get(k, 0) + m
+        if not counts:
+            raise ValueError(empty)
+        top = max(counts.values())
+        return sorted((k for k, m in counts.items() if m == top), key=_order)[0]
+
+    # ---- applying ----------------------------------------------------------------------------------------
+    def _fitted(self):
+        if self.columns is None:
+            raise RuntimeError("this Preprocessor is not fitted: call fit(table) first")
+        return self.columns
+
+    @property
+    def input_columns(self):
+        """The table columns the model reads, in order."""
+        return [c["name"] for c in self._fitted()]
+
+    @property
+    def feature_names(self):
+        """The network's inputs: a numeric column's name, "name=category" for each one-hot column."""
+        out = []
+        for c in self._fitted():
+            out.extend([c["name"]] if c["kind"] == "numeric" else [f"{c['name']}={_label(v)}" for v in c["categories"]])
+        return out
+
+    @property
+    def n_features(self):
+        return len(self.feature_names)
+
+    @property
+    def encodes(self):
+        """True when transform does more than pick columns (one-hot or fill values)."""
+        return any(c["kind"] == "categorical" or c["fill"] is not None for c in self._fitted())
+
+    def transform(self, table, dtype=np.float64):
+        """The input matrix (rows, n_features) for a table with (at least) the input columns, any others
+        ignored whatever their type. Unknown categories give zeros and a warning counting them; a missing
+        cell without a fill value, text in a numeric column or a non-finite number is refused by column."""
+        specs = self._fitted()
+        table = table if isinstance(table, Columns) else read_columns(table)
+        lacking = [c["name"] for c in specs if c["name"] not in table.names]
+        if lacking:
+            raise ValueError(f"{table.where} lacks the model's column(s) {', '.join(map(repr, lacking))}; it has: "
+                             f"{', '.join(table.names)}")
+        n = table.rows
+        out = np.zeros((n, self.n_features), dtype=dtype)
+        at, unknown = 0, {}
+        for spec in specs:
+            name, column = spec["name"], table[spec["name"]]
+            missing = _missing(column)
+            if missing.any() and spec["fill"] is None:
+                row = int(np.flatnonzero(missing)[0])
+                raise ValueError(f"{table.where}, column {name!r}: {int(missing.sum())} missing cell(s), the first in "
+                                 f"data row {row + 1}; fill them with --impute mean|median|most_frequent|constant "
+                                 f"(impute=...), or leave the column out with --drop")
+            if spec["kind"] == "numeric":
+                if column.dtype == object:
+                    row = next((i for i, c in enumerate(column) if c is not None and _numeric_key(c) is c), 0)
+                    raise ValueError(f"{table.where}, column {name!r}: holds text ({column[row]!r} in data row "
+                                     f"{row + 1}), but the model was trained on numbers in it")
+                values = np.where(missing, spec["fill"] if spec["fill"] is not None else 0.0, column)
+                if not np.isfinite(values).all():
+                    row = int(np.flatnonzero(~np.isfinite(values))[0])
+                    raise ValueError(f"{table.where}, data row {row + 1}, column {name!r}: {values[row]} is not a "
+                                     f"finite number")
+                out[:, at] = values
+                at += 1
+                continue
+            categories = spec["categories"]
+            index = {_category_key(v): i for i, v in enumerate(categories)}
+            text = isinstance(categories[0], str) if categories else column.dtype == object
+            count = 0
+            for row, (cell, m) in enumerate(zip(column, missing)):
+                value = spec["fill"] if m else cell
+                key = (str(value) if text else _numeric_key(value))
+                i = index.get(key)
+                if i is None:
+                    count += 1
+                else:
+                    out[row, at + i] = 1.0
+            if count:
+                unknown[name] = count
+            at += len(categories)
+        if unknown:
+            said = ", ".join(f"{k!r} {v}" for k, v in unknown.items())
+            warnings.warn(f"{table.where}: categories not seen in training, encoded as all zeros (cells per column): "
+                          f"{said}", UnknownCategoryWarning, stacklevel=2)
+        return out
+
+    # ---- storage -------------------------------------------------------------------------------------------
+    def to_dict(self):
+        return {"features": self.features, "drop": self.drop, "categorical": self.categorical,
+                "impute": self.impute, "fill_value": self.fill_value, "columns": self._fitted(),
+                "targets": self.targets, "classes": self.classes}
+
+    def to_json(self):
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d):
+        """The Preprocessor a model file stored; a malformed entry raises ValueError."""
+        try:
+            p = cls(d.get("features"), d.get("drop"), d.get("categorical"), d.get("impute"), d.get("fill_value"))
+            columns = []
+            for c in d["columns"]:
+                kind = c["kind"]
+                if kind not in ("numeric", "categorical") or not isinstance(c["name"], str):
+                    raise ValueError(f"column entry {c!r}")
+                cats = c.get("categories")
+                if kind == "categorical":
+                    if not isinstance(cats, list) or not all(isinstance(v, (str, int, float)) for v in cats):
+                        raise ValueError(f"categories of {c['name']!r}")
+                    cats = [v if isinstance(v, str) else float(v) for v in cats]
+                fill = c.get("fill")
+                if kind == "numeric" and fill is not None:
+                    fill = float(fill)
+                    if not math.isfinite(fill):
+                        raise ValueError(f"fill of {c['name']!r}")
+                columns.append({"name": c["name"], "kind": kind, "fill": fill, "categories": cats,
+                                "missing_in_training": int(c.get("missing_in_training", 0))})
+            p.columns = columns
+            p.targets = [str(t) for t in d.get("targets") or []]
+            classes = d.get("classes")
+            if classes is not None:
+                if not isinstance(classes, list) or not classes or len({isinstance(c, str) for c in classes}) != 1:
+                    raise ValueError("classes")
+                classes = [c if isinstance(c, str) else float(c) for c in classes]
+            p.classes = classes
+            return p
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise ValueError(f"malformed preprocessing entry ({e})") from None
+
+    def __repr__(self):
+        if self.columns is None:
+            return "Preprocessor(not fitted)"
+        cats = [c["name"] for c in self.columns if c["kind"] == "categorical"]
+        return (f"Preprocessor({len(self.columns)} columns -> {self.n_features} features"
+                f"{', one-hot: ' + ', '.join(cats) if cats else ''}{', impute ' + self.impute if self.impute else ''})")
+
+
+def _numeric_key(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+class UnknownCategoryWarning(UserWarning):
+    """transform met categories not seen in training (encoded as all zeros)."""
