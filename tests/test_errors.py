@@ -297,9 +297,11 @@ def test_unknown_names_raise_value_error_listing_choices(call, choices):
     (lambda: fastmlp.MLP([2, 3, 1], activation=None), "activation"),
     (lambda: small_model().fit(*xy(), loss=None, epochs=1), "loss"),
     (lambda: small_model().evaluate(*xy(), loss=len), "loss"),
-    (lambda: small_model().fit(*xy(), optimizer="sgd", epochs=1), "optimizer"),
+    (lambda: small_model().fit(*xy(), optimizer=b"sgd", epochs=1), "optimizer"),  # a str is a name, bytes not
+    (lambda: small_model().fit(*xy(), optimizer=fastmlp.optim.SGD, epochs=1), "optimizer"),  # the class
 ], ids=["act_fwd", "act_bwd", "dense", "loss_bytes", "reduction", "init", "mlp_init", "mlp_out_act",
-        "mlp_act_list", "mlp_act_int", "mlp_act_none", "fit_loss", "evaluate_loss", "optimizer_str"])
+        "mlp_act_list", "mlp_act_int", "mlp_act_none", "fit_loss", "evaluate_loss", "optimizer_bytes",
+        "optimizer_class"])
 def test_non_string_names_raise_type_error(call, what):
     with pytest.raises(TypeError) as info:
         call()

@@ -18,12 +18,13 @@ CHECKED_WITH_THE_DATA = {"self", "x", "y", "sample_weight", "class_weight", "cal
 # For each entry of the table: values of the wrong type, and values of the right type out of range.
 BAD = {
     "loss": ([3, None], ["hinge", "MSE"]),
-    "optimizer": (["sgd", fastmlp.optim.SGD], []),
+    "optimizer": ([3, b"sgd", fastmlp.optim.SGD], ["lion", "Adam"]),
     "batch_size": ([2.0, True, [4]], [0, -3, "min"]),
     "epochs": ([1.5, None, "3"], [-1]),
     "shuffle": (["no", 1, None], []),
     "seed": ([1.5, "a", True], [-1, 2**64]),
     "validation_data": ([3, "xy"], []),
+    "validation_split": (["0.2", True, [0.2]], [0.0, 1.0, -0.1, 1.5, float("nan")]),
     "verbose": ([], [5, "loud", -1]),
     "drop_last": (["x", 0], []),
     "on_nonfinite": ([None, 1], ["ignore"]),
@@ -83,6 +84,10 @@ RULE_CASES = [
     ({"warmup_epochs": 2}, "warmup_epochs goes with lr_scaling"),
     ({"base_batch_size": 8}, "base_batch_size goes with lr_scaling"),
     ({"batch_size": 13, "drop_last": True}, "no batch at all"),
+    ({"batch_size": 10, "drop_last": True, "validation_split": 0.25}, "no batch at all"),  # 9 rows train
+    ({"validation_split": 0.25, "validation_data": ([[0.0, 0.0]], [0.0])}, "do not go together"),
+    ({"validation_split": 0.02}, "both need at least one row"),  # 12 rows: none held out
+    ({"validation_split": 0.98}, "both need at least one row"),  # all 12 held out
 ]
 
 
@@ -95,7 +100,7 @@ def test_each_rule_refuses_what_it_forbids(kw, words):
 
 def test_every_rule_has_a_case():
     messages = [r.message if isinstance(r.message, str) else r.message(
-        {"batch_size": 13, "rows": 12}) for r in FIT_RULES]
+        {"batch_size": 13, "rows": 12, "validation_split": 0.02}) for r in FIT_RULES]
     for message in messages:
         assert any(words in message for words in [w for _, w in RULE_CASES] + ["data-parallel"]), message
     # The rules on data parallel: each broken by its arguments with processes > 1, kept with one.

@@ -291,7 +291,12 @@ def test_poisson_and_bce_at_their_minimum(rng):
     (("bce", np.zeros(3), np.array([0.0, 1.5, 1.0])), "[0, 1]"),
     (("poisson", np.zeros(3), np.array([0.0, -1.0, 1.0])), ">= 0"),
     (("cross_entropy", np.zeros(3), np.zeros(3)), "2-D"),
-], ids=["label-range", "label-fraction", "bce-range", "poisson-negative", "ce-1d"])
+    # every column of an elementwise loss's 2-D target, and every element of an n-D one, not the first only
+    (("poisson", np.zeros((3, 2)), np.array([[0.0, 1.0], [2.0, -1.0], [1.0, 1.0]])), "target[1, 1]"),
+    (("bce", np.zeros((2, 3)), np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 1.5]])), "target[1, 2]"),
+    (("poisson", np.zeros((2, 2, 2)), np.array([[[0.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, -3.0]]])), "-3.0"),
+], ids=["label-range", "label-fraction", "bce-range", "poisson-negative", "ce-1d", "poisson-column-1", "bce-column-2",
+        "poisson-3d"])
 def test_bad_classification_targets_raise(call, args, word):
     with pytest.raises(ValueError) as info:
         call(*args)

@@ -278,6 +278,20 @@ double loss_py(py::handle spec, py::handle p_obj, py::handle t_obj, const std::s
   });
 }
 
+// check_targets(spec, target, outputs, name): the values of a target array laid out for the loss
+// (fastmlp.targets) checked as the trainer checks them, for data it never sees (fit's validation rows)
+// or before it does; the error names `name`.
+void check_targets_py(py::handle spec, py::handle t_obj, index_t outputs, const std::string& name) {
+  if (outputs < 1) value_error("outputs must be >= 1");
+  LossArg arg;
+  parse_loss_arg(spec, outputs, arg);
+  py::array t = finite_input(t_obj, name.c_str());
+  const index_t cols = target_columns(arg.spec, outputs);
+  if (t.ndim() != 2 || t.shape(1) != cols)
+    value_error(name + " has shape " + shape_str(t) + " but must be (n, " + std::to_string(cols) + ") for this loss");
+  check_targets(arg.spec, t, outputs, name.c_str());
+}
+
 py::array loss_grad_py(py::handle spec, py::handle p_obj, py::handle t_obj, const std::string& reduction,
                        const std::string& device) {
   const bool gpu = use_cuda(device);
@@ -481,14 +495,16 @@ void bind_activation_table(py::module_& m) {
   }
   m.attr("activation_table") = table;
   m.def("canonical_activation", &canonical_activation, py::arg("name"));
-  // The losses' table: canonical name -> {"doc", "head"}; head is the output function of a classifier's
-  // logits (predict_proba, ONNX export), "" for a regression loss.
+  // The losses' table: canonical name -> {"doc", "head", "mean"}; head is the output function of a
+  // classifier's logits (predict_proba, ONNX export), "" for a regression loss; mean is the inverse link
+  // that turns a log-link loss's outputs into predictions (predict, ONNX export), "" for the others.
   py::dict losses;
   for (const auto& named : kLosses) {
     if (named.alias) continue;
     py::dict entry;
     entry["doc"] = named.doc;
     entry["head"] = loss_head(named.value);
+    entry["mean"] = loss_mean(named.value);
     losses[named.name] = entry;
   }
   m.attr("loss_table") = losses;
@@ -520,6 +536,8 @@ void bind_kernels(py::module_& m) {
         py::arg("negative_slope"), py::arg("device") = "cpu");
   m.def("loss", &loss_py, py::arg("spec"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
         py::arg("device") = "cpu");
+  m.def("check_targets", &check_targets_py, py::arg("spec"), py::arg("target"), py::arg("outputs"),
+        py::arg("name") = "target");
   m.def("loss_grad", &loss_grad_py, py::arg("spec"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
         py::arg("device") = "cpu");
   m.def("init", &init_py, py::arg("name"), py::arg("fan_in"), py::arg("fan_out"), py::arg("seed"),

@@ -33,6 +33,16 @@ inline const char* loss_head(Loss kind) {
   }
 }
 
+// The inverse link of a loss that reads the network's outputs as the log of the mean (poisson's
+// log-rate): predictions in the targets' units are exp(output). "" for a loss whose outputs are the
+// predictions themselves (the regression losses) or logits (the classifiers, see loss_head).
+inline const char* loss_mean(Loss kind) {
+  switch (kind) {
+    case Loss::poisson: return "exp";
+    default: return "";
+  }
+}
+
 // m: the prediction's width (the network's outputs, or pred's columns).
 inline void parse_loss_arg(py::handle obj, index_t m, LossArg& out) {
   LossSpec& s = out.spec;
@@ -70,8 +80,12 @@ inline index_t target_columns(const LossSpec& s, index_t m) { return (s.labels ?
 template <class T>
 void check_targets_typed(const LossSpec& s, const py::array& t, index_t m, const char* name) {
   const T* p = static_cast<const T*>(t.data());
-  const index_t rows = t.ndim() >= 1 ? t.shape(0) : 1, cols = t.ndim() >= 2 ? t.shape(1) : 1;
-  const index_t values = s.labels ? 1 : m;
+  // Without labels or weights every element is a target: an elementwise loss's target of any shape
+  // (_core.loss takes one; read as rows of one unless 2-D) is checked whole, not its first column only.
+  const bool plain = !s.labels && !s.weighted;
+  const index_t rows = t.ndim() == 2 ? t.shape(0) : plain ? index_t(t.size()) : t.ndim() >= 1 ? t.shape(0) : 1;
+  const index_t cols = t.ndim() == 2 ? t.shape(1) : 1;
+  const index_t values = s.labels ? 1 : plain ? cols : m;
   auto fail = [&](index_t i, index_t j, const std::string& what) {
     value_error(std::string(name) + "[" + std::to_string(i) + ", " + std::to_string(j) + "] is " +
                 std::to_string(double(p[i * cols + j])) + "; " + what);
@@ -87,7 +101,7 @@ void check_targets_typed(const LossSpec& s, const py::array& t, index_t m, const
       } else if (s.kind == Loss::bce && !(v >= T(0) && v <= T(1))) {
         fail(i, j, "binary cross-entropy targets must lie in [0, 1]");
       } else if ((s.kind == Loss::cross_entropy || s.kind == Loss::poisson) && !(v >= T(0))) {
-        fail(i, j, s.kind == Loss::poisson ? "Poisson targets (counts or rates) must be >= 0"
+        fail(i, j, s.kind == Loss::poisson ? "loss='poisson' needs targets >= 0 (counts or rates)"
                                            : "cross-entropy target probabilities must be >= 0");
       }
     }

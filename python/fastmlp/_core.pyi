@@ -12,6 +12,9 @@ names: dict[str, dict[str, str]]  # kind ("activation", "loss", ...) -> {canonic
 aliases: dict[str, dict[str, str]]  # kind -> {alias: canonical name}
 # activation -> {"doc", "params" {name: default}, "needs_z", "init", "onnx"} (csrc/bindings/activation_args.h)
 activation_table: dict[str, dict[str, Any]]
+# The losses' table: canonical name -> {"doc", "head" (a classifier's softmax/sigmoid, or ""),
+# "mean" (a log-link loss's inverse link, "exp" for poisson, or "")}.
+loss_table: dict[str, dict[str, str]]
 
 def canonical_activation(name: str) -> str: ...
 # The optimizers' registry (csrc/include/fastmlp/optimizers/): each optimizer's config keys, in its
@@ -47,6 +50,7 @@ def activation_backward(
     name: str, z: ArrayLike, grad_a: ArrayLike, negative_slope: float, device: str = "cpu"
 ) -> NDArray[Any]: ...
 def loss(spec: LossArg, pred: ArrayLike, target: ArrayLike, reduction: str, device: str = "cpu") -> float: ...
+def check_targets(spec: LossArg, target: ArrayLike, outputs: int, name: str = "target") -> None: ...
 def loss_grad(spec: LossArg, pred: ArrayLike, target: ArrayLike, reduction: str, device: str = "cpu") -> NDArray[Any]: ...
 def init(
     name: str, fan_in: int, fan_out: int, seed: int, shape: Sequence[int], dtype: str, stream: int,

@@ -3,7 +3,8 @@
 The graph is built with the `onnx` package's helpers (the optional extra `fastmlp[onnx]`), at opset 17
 (IR version 8), which onnxruntime has run since 1.13. It computes exactly what `MLP.predict` does:
 standardize the inputs when the model carries statistics, then per layer a Gemm (x @ W + b) and the
-activation, then scale the outputs back. Every op is in the model's dtype (float or double).
+activation, then scale the outputs back, then the head: a classifier's softmax or sigmoid, or the Exp
+of a model fitted with a log-link loss (poisson). Every op is in the model's dtype (float or double).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import numpy as np
 
 from . import activations, persist, reference
-from .losses import HEADS
+from .losses import HEADS, MEAN_FUNCTIONS
 
 __all__ = ["to_onnx", "OPSET", "IR_VERSION"]
 
@@ -31,9 +32,10 @@ def _require_onnx():
 
 
 def _head(model, head):
-    """None, "softmax" or "sigmoid": what follows the network's outputs in the exported graph."""
+    """None, "softmax", "sigmoid" or "exp": what follows the network's outputs in the exported graph."""
     if head == "auto":
-        return HEADS.get(getattr(model, "classification_loss", None))
+        return HEADS.get(getattr(model, "classification_loss", None)) or \
+            MEAN_FUNCTIONS.get(getattr(model, "link_loss", None))
     if head in (None, "logits"):
         return None
     if head not in ("softmax", "sigmoid"):
@@ -95,13 +97,15 @@ def _activation(act, z, a, negative_slope, dtype, elem, node, const):
     return node(onnx_op, [z], a)
 
 
-def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", head="auto"):
+def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", head="auto", inputs="columns"):
     """The model as an onnx.ModelProto (see the module text); `to_onnx` writes it to a file."""
     onnx = _require_onnx()
     from onnx import TensorProto, helper, numpy_helper
 
     if isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"opset must be an int in [13, {onnx.defs.onnx_opset_version()}], got {opset!r}")
+    if inputs not in ("columns", "encoded"):
+        raise ValueError(f"inputs must be 'columns' or 'encoded', got {inputs!r}")
     for what, name in (("input_name", input_name), ("output_name", output_name)):
         if not isinstance(name, str) or not name:
             raise ValueError(f"{what} must be a non-empty str, got {name!r}")
@@ -113,11 +117,33 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
         inits.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype), name))
         return name
 
+    def const_bool(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=bool), name))
+        return name
+
     def node(op, inputs, out, **attrs):
         nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
     x = input_name
+    prep = getattr(model, "preprocessing", None)
+    if prep is not None and inputs == "columns":
+        categorical = [c["name"] for c in prep.columns if c["kind"] == "categorical"]
+        if categorical:
+            raise ValueError(f"the model one-hot encodes the column(s) {', '.join(map(repr, categorical))}, and "
+                             f"ONNX's standard operators have no encoder of text categories (that is the "
+                             f"ai.onnx.ml domain, which not every runtime has); export with inputs='encoded' "
+                             f"(fastmlp export --inputs encoded): the graph then takes the encoded matrix, which "
+                             f"model.preprocessing.transform(table) gives")
+        fills = [c["fill"] for c in prep.columns]
+        if any(f is not None for f in fills):  # a missing cell (NaN) takes its column's fill value
+            fill = np.array([np.nan if f is None else f for f in fills])
+            missing = node("IsNaN", [x], "input_missing")
+            if np.isnan(fill).any():  # columns without a fill keep their NaN (predict refuses it)
+                fill = np.where(np.isnan(fill), 0.0, fill)
+                keep = np.array([f is not None for f in fills])
+                missing = node("And", [missing, const_bool("fill_columns", keep)], "input_filled")
+            x = node("Where", [missing, const("fill_values", fill), x], "input_imputed")
     scaling = model.standardization
     if scaling is not None:  # (x - mean) / std, in the order and dtype predict uses
         x = node("Sub", [x, const("x_mean", scaling["x_mean"])], "x_centered")
@@ -133,6 +159,8 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
         x = node("Softmax", [x], "probabilities", axis=1)
     elif kind == "sigmoid":  # binary or multi-label probabilities
         x = node("Sigmoid", [x], "probabilities")
+    elif kind == "exp":  # a log-link model's predictions (predict's float64 exp rounded to float may
+        x = node("Exp", [x], "predictions")  # differ from a runtime's float Exp by an ulp)
     nodes.append(helper.make_node("Identity", [x], [output_name], name=output_name))
     graph = helper.make_graph(
         nodes, "fastmlp_mlp",
@@ -142,8 +170,17 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="fastmlp", doc_string=repr(model))
     proto.ir_version = IR_VERSION
-    meta = {"sizes": json.dumps(model.sizes), "activations": json.dumps(model.activations),
-            "output": "probabilities" if kind else "predictions"}
+    link = getattr(model, "link_loss", None)
+    # output: what the graph's values are; a log-link model exported with head="logits" gives the
+    # log of its predictions (poisson's log-rates).
+    output = "probabilities" if kind in ("softmax", "sigmoid") else "log_predictions" if link and not kind \
+        else "predictions"
+    meta = {"sizes": json.dumps(model.sizes), "activations": json.dumps(model.activations), "output": output}
+    if link:
+        meta["link_loss"] = link
+        meta["mean_function"] = MEAN_FUNCTIONS[link]
+    if prep is not None:  # the table columns the input's columns are, in order
+        meta["input_columns"] = json.dumps(prep.input_columns if inputs == "columns" else prep.feature_names)
     if model.feature_names is not None:
         meta["feature_names"] = json.dumps(model.feature_names)
     if model.target_names is not None:
@@ -153,10 +190,10 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
     return proto
 
 
-def to_onnx(model, path, *, opset=OPSET, input_name="input", output_name="output", head="auto"):
+def to_onnx(model, path, *, opset=OPSET, input_name="input", output_name="output", head="auto", inputs="columns"):
     """Write `model` to `path` as an ONNX file; returns the path. See MLP.to_onnx."""
     onnx = _require_onnx()
-    proto = build_onnx(model, opset=opset, input_name=input_name, output_name=output_name, head=head)
+    proto = build_onnx(model, opset=opset, input_name=input_name, output_name=output_name, head=head, inputs=inputs)
     path = os.fspath(path)
     data = proto.SerializeToString()
     # As save writes a model: a failure midway (a full disk) leaves the previous file whole.

@@ -10,31 +10,46 @@ import dataclasses
 import json
 import os
 
+import numpy as np
+
 from . import _core
 from ._constraints import (AnyOf, Checked, Flag, InstanceOf, Integer, Interval, Options, Rule, Sequence,
                            check_arguments)
 from .callbacks import EarlyStopping, check_callbacks
 from .distributed import SingleProcess
-from .losses import CLASSIFICATION_LOSSES, check_loss
+from .losses import CLASSIFICATION_LOSSES, MEAN_FUNCTIONS, check_loss
 from .memory import max_batch_size
-from .optim import SGD, Optimizer, from_config
+from .optim import OPTIMIZERS, SGD, Optimizer, from_config
 from .schedules import Schedule, goyal_warmup, scale_lr
 from .train import run_fit, verbosity
 
-__all__ = ["FIT_CONSTRAINTS", "FIT_RULES", "FitChecks", "FitConfig", "collective"]
+__all__ = ["FIT_CONSTRAINTS", "FIT_RULES", "FitChecks", "FitConfig", "collective", "held_out"]
 
 _POSITIVE_OR_NONE = AnyOf(None, Interval(">", 0.0))
+
+
+def held_out(fraction, rows):
+    """How many of `rows` validation_split=fraction holds out: round(fraction * rows); 0 for None."""
+    return 0 if fraction is None else round(fraction * rows)
+
+
+def _training_rows(a):
+    """The rows a fit trains on (all ranks'): those its validation_split leaves."""
+    return a["rows"] - held_out(a.get("validation_split"), a["rows"])
 
 # Every argument of MLP.fit that is checked on its own, by name. X, y, sample_weight and class_weight
 # are checked with the data (fastmlp.targets), callbacks once it is known what the fit logs.
 FIT_CONSTRAINTS = {
     "loss": Checked(check_loss, "a name of fastmlp.losses.LOSSES"),
-    "optimizer": AnyOf(None, InstanceOf(Optimizer, "a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01))")),
+    # A name builds that optimizer with its defaults (fastmlp.optim.OPTIMIZERS, the kernels' registry).
+    "optimizer": AnyOf(None, InstanceOf(Optimizer, "a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01))"),
+                       Options(*OPTIMIZERS)),
     "batch_size": AnyOf(None, Integer(">=", 1), Options("max")),
     "epochs": Integer(">=", 0),
     "shuffle": Flag(),
     "seed": AnyOf(None, Integer(">=", 0, "<", 2**64)),
     "validation_data": AnyOf(None, Sequence(2, "a pair (X_val, y_val)")),
+    "validation_split": AnyOf(None, Interval(">", 0, "<", 1)),
     "verbose": Checked(verbosity, "False/0, True/1, 2 or 'epoch'"),
     "drop_last": Flag(),
     "on_nonfinite": Options("raise", "stop"),
@@ -55,9 +70,16 @@ FIT_RULES = (
     Rule(lambda a: a["processes"] > 1 and a["batch_size"] == "max",
          "batch_size='max' is one process's answer; a data-parallel fit needs the same global batch on every "
          "rank: pass an int"),
-    Rule(lambda a: a["drop_last"] and isinstance(a["batch_size"], int) and a["batch_size"] > a["rows"],
-         lambda a: f"drop_last=True with batch_size {a['batch_size']} > {a['rows']} samples would leave no "
-                   f"batch at all"),
+    Rule(lambda a: a.get("validation_split") is not None and a.get("validation_data") is not None,
+         "validation_split and validation_data do not go together: validation_split holds out rows of X and y, "
+         "validation_data brings rows of its own; pass one of them"),
+    Rule(lambda a: a.get("validation_split") is not None and not 0 < _training_rows(a) < a["rows"],
+         lambda a: f"validation_split={a['validation_split']:g} of {a['rows']} rows holds out "
+                   f"{a['rows'] - _training_rows(a)} (rounded) and trains on {_training_rows(a)}; both need at "
+                   f"least one row: choose another fraction, or pass validation_data"),
+    Rule(lambda a: a["drop_last"] and isinstance(a["batch_size"], int) and a["batch_size"] > _training_rows(a),
+         lambda a: f"drop_last=True with batch_size {a['batch_size']} > {_training_rows(a)} training samples "
+                   f"would leave no batch at all"),
     Rule(lambda a: a["lr_scaling"] is not None and a["base_batch_size"] is None,
          "lr_scaling needs base_batch_size, the batch size the learning rate was tuned for"),
     Rule(lambda a: a["lr_scaling"] is None and a["warmup_epochs"] is not None,
@@ -95,6 +117,7 @@ class FitConfig:
                 "drop_last": self.drop_last, "seed": self.seed, "clip": [self.clip_grad_norm, self.clip_grad_value],
                 "schedule": repr(self.schedule), "on_nonfinite": self.on_nonfinite,
                 "validation": self.validation_data is not None, "standardization": repr(model._scaling),
+                "rows": self.rows[0],  # the training rows: a validation_split of another size differs here
                 # What else decides the weights: fastmlp's own callbacks that stop or restore
                 # (EarlyStopping restoring its best weights on one rank only gave each rank other
                 # weights; a LambdaCallback or the user's own class is the user's code, which may log
@@ -123,6 +146,24 @@ def collective(comm):
     return Collective(comm)
 
 
+def _split(x, y, fraction, seed, rows, weighted):
+    """validation_split: (X and targets of the training rows, (X_val, targets_val), the training rows'
+    (global count, this rank's first)). The held-out rows are round(fraction * rows) drawn at random
+    over all ranks' rows, numpy.random.default_rng(seed).permutation's first ones, each rank keeping
+    those of its block; both parts keep the rows' order. A sample-weight column goes with its row
+    (held-out weights weigh the validation loss)."""
+    total, offset = rows
+    chosen = np.zeros(total, bool)
+    chosen[np.random.default_rng(seed).permutation(total)[:held_out(fraction, total)]] = True
+    mine = chosen[offset:offset + x.shape[0]]
+    if weighted:  # one process (weights are refused in a data-parallel fit): each part needs a weight
+        for part, weights in (("training", y[~mine, -1]), ("held-out", y[mine, -1])):
+            if not weights.sum() > 0:
+                raise ValueError(f"validation_split: the sample weights of the {part} rows sum to 0, so their "
+                                 f"loss is undefined; choose another seed or fraction, or pass validation_data")
+    return x[~mine], y[~mine], (x[mine], y[mine]), (total - int(chosen.sum()), offset - int(chosen[:offset].sum()))
+
+
 class FitChecks:
     """MLP's fit machinery between its signature and the fit loop."""
 
@@ -140,8 +181,11 @@ class FitChecks:
         if rows[0] == 0:
             raise ValueError("X and y are empty; there is nothing to train on" if dist.size == 1 else
                              "X and y are empty on every rank; there is nothing to train on")
+        # The seed of a fit with seed=None (and of the rows its validation_split holds out), rank 0's on
+        # every rank. Drawn whatever the seed argument, so that no rank skips a collective the others make.
+        fresh_seed = dist.bcast(int.from_bytes(os.urandom(8), "little"))
         try:
-            x, y, config = self._fit_config(x, y, arguments, dist, rows)
+            x, y, config = self._fit_config(x, y, arguments, dist, rows, fresh_seed)
         except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
             error = e
         dist.agree(error)
@@ -150,33 +194,40 @@ class FitChecks:
         # (a rank that raised above would leave the others waiting in these collectives forever).
         if config.validation_data is not None and dist.sum([config.validation_data[0].shape[0]])[0] == 0:
             raise ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
-        if config.seed is None:  # a fresh seed, rank 0's on every rank
-            config = dataclasses.replace(config, seed=dist.bcast(int.from_bytes(os.urandom(8), "little")))
+        if config.seed is None:  # the ranks agree that it is None (check_same): take the fresh one
+            config = dataclasses.replace(config, seed=fresh_seed)
         hist = run_fit(self, x, y, config, dist)
         self._record_fit(hist)
         return hist
 
-    def _fit_config(self, x, y, arguments, dist, rows):
+    def _fit_config(self, x, y, arguments, dist, rows, fresh_seed):
         """(X and y for the trainer, the FitConfig): the arguments checked by FIT_CONSTRAINTS and FIT_RULES,
-        then converted with the data. Makes no collective call (see _fit): its checks are this rank's."""
+        then converted with the data. Makes no collective call (see _fit): its checks are this rank's.
+        rows: (all ranks' rows, this rank's first); fresh_seed: the seed when the seed argument is None."""
         a = check_arguments(FIT_CONSTRAINTS, arguments, FIT_RULES, {"rows": rows[0], "processes": dist.size})
-        n = rows[0]
         # The targets laid out for the loss (fastmlp.targets), in the network's units.
         loss, y = self._loss_targets(y, x.shape[0], a["loss"], a["sample_weight"], a["class_weight"])
         x = self._net_x(x)
-        optimizer = SGD(lr=0.01) if a["optimizer"] is None else a["optimizer"]
-        batch_size = a["batch_size"]
-        if batch_size == "max":
-            batch_size = max_batch_size(self, n_samples=n, optimizer=optimizer)
-            batch_size = None if batch_size >= n else batch_size  # the whole data set fits: full batch
-        seed = a["seed"]  # None: a fresh one, drawn by _fit once every rank has got this far
         validation_data = a["validation_data"]
-        if validation_data is not None:
+        if a["validation_split"] is not None:  # rows of X and y held out (and fewer rows to train on)
+            x, y, validation_data, rows = _split(x, y, a["validation_split"],
+                                                 fresh_seed if a["seed"] is None else a["seed"], rows,
+                                                 a["sample_weight"] is not None)
+        elif validation_data is not None:
             xv = self._x(validation_data[0], "X_val")
             # The training spec scores the validation set too: with sample weights, each weight 1.
             ones = None if a["sample_weight"] is None else [1.0] * xv.shape[0]
             yv = self._loss_targets(validation_data[1], xv.shape[0], a["loss"], ones, a["class_weight"], "y_val")[1]
             validation_data = (self._net_x(xv), yv)
+        n = rows[0]  # the training rows, all ranks' together
+        optimizer = a["optimizer"]
+        optimizer = SGD(lr=0.01) if optimizer is None else OPTIMIZERS[optimizer]() if isinstance(optimizer, str) \
+            else optimizer
+        batch_size = a["batch_size"]
+        if batch_size == "max":
+            batch_size = max_batch_size(self, n_samples=n, optimizer=optimizer)
+            batch_size = None if batch_size >= n else batch_size  # the whole data set fits: full batch
+        seed = a["seed"]  # None: the fresh one, taken by _fit once the ranks agree on it
         logged = {"loss", "lr"} | ({"val_loss"} if validation_data is not None else set())
         callbacks = check_callbacks(a["callbacks"], logged)
         schedule = a["schedule"]
@@ -195,6 +246,7 @@ class FitChecks:
             # Goyal et al. warm up only when scaling up (k > 1); a smaller batch starts at its rate.
             schedule = goyal_warmup(k, warm * steps if k > 1 else 0, after=schedule, steps_per_epoch=steps)
         self.classification_loss = a["loss"] if a["loss"] in CLASSIFICATION_LOSSES else None
+        self.link_loss = a["loss"] if a["loss"] in MEAN_FUNCTIONS else None  # predict's exp (model.link_loss)
         config = FitConfig(loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=a["epochs"],
                            shuffle=a["shuffle"], seed=seed, drop_last=a["drop_last"],
                            on_nonfinite=a["on_nonfinite"], schedule=schedule,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import _core
 
-__all__ = ["LOSSES", "REDUCTIONS", "CLASSIFICATION_LOSSES", "HEADS", "check_loss"]
+__all__ = ["LOSSES", "REDUCTIONS", "CLASSIFICATION_LOSSES", "HEADS", "MEAN_FUNCTIONS", "check_loss"]
 
 LOSSES = dict(_core.names["loss"])
 REDUCTIONS = tuple(_core.names["reduction"])
@@ -15,6 +15,9 @@ REDUCTIONS = tuple(_core.names["reduction"])
 # outputs (logits) into probabilities; predictions are logits and evaluate reports accuracy.
 HEADS = {name: info["head"] for name, info in _core.loss_table.items() if info["head"]}
 CLASSIFICATION_LOSSES = tuple(HEADS)
+# A log-link loss reads the network's outputs as the log of the mean (poisson: the log-rate); its mean
+# function turns them into predictions in the targets' units, which predict and the ONNX graph return.
+MEAN_FUNCTIONS = {name: info["mean"] for name, info in _core.loss_table.items() if info["mean"]}
 
 
 def check_loss(name):

@@ -16,7 +16,7 @@ from .data import as_array
 from .memory import check_parameter_memory
 from . import activations as _activations
 from . import init as _init
-from .losses import CLASSIFICATION_LOSSES, check_loss
+from .losses import CLASSIFICATION_LOSSES, MEAN_FUNCTIONS, check_loss
 from .ops import resolve_device
 from .optim import from_config
 from . import targets as _targets
@@ -93,6 +93,13 @@ def _check_names(names, width, what):
     return names
 
 
+def _link_scaling_message(loss, why):
+    """Why a log-link loss and target standardization do not go together, and what to do instead."""
+    return (f"loss={loss!r} fits targets in their own units (counts or rates >= 0, predicted as exp of the "
+            f"network's output), but {why}; standardize the features only: "
+            f"set_standardization(x_mean=..., x_std=...)")
+
+
 class MLP(FitChecks):
     """A multi-layer perceptron: dense layers sizes[0] -> sizes[1] -> ... -> sizes[-1].
 
@@ -153,8 +160,10 @@ class MLP(FitChecks):
         self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
         self._feature_names = self._target_names = None  # column names, when the data had them
         self._scaling = None  # standardization statistics, see set_standardization
+        self._preprocessing = None  # a table's columns -> the inputs (fastmlp.tables.Preprocessor)
         self._training = None  # what the fits so far did, see training_summary
         self.classification_loss = None  # "cross_entropy" or "bce" after a classifier's fit (predict_proba)
+        self._link_loss = None  # "poisson" after a log-link fit: predict returns exp(output), see link_loss
         self.stop_training = False  # a callback sets it to end fit after the current epoch
         self._lock = threading.RLock()  # held by fit, set_weights and save (see _exclusive)
 
@@ -217,6 +226,48 @@ class MLP(FitChecks):
         self._target_names = _check_names(names, self.sizes[-1], "target_names")
 
     @property
+    def link_loss(self):
+        """The log-link loss of the last fit ("poisson"), or None. Such a loss trains the network's output
+        as the log of the mean (the log-rate), so predict returns its mean function applied
+        (fastmlp.losses.MEAN_FUNCTIONS: exp), in the targets' units; evaluate, gradients and fit's
+        validation loss read the output itself, as the loss does. A fit with another loss resets it;
+        None makes predict return the raw output. Saved by `save`, applied by `to_onnx`."""
+        return self._link_loss
+
+    @link_loss.setter
+    def link_loss(self, loss):
+        if loss is not None:
+            if not isinstance(loss, str) or loss not in MEAN_FUNCTIONS:
+                raise ValueError(f"link_loss must be None or a log-link loss ({', '.join(map(repr, MEAN_FUNCTIONS))}), "
+                                 f"got {loss!r}")
+            if self._scaling is not None and self._scaling["y_mean"] is not None:
+                raise ValueError(_link_scaling_message(loss, "this model standardizes its targets (y_mean, y_std)"))
+        self._link_loss = loss
+
+    @property
+    def preprocessing(self):
+        """None, or the fastmlp.tables.Preprocessor that turns a table's columns (text, categories, missing
+        cells) into this network's inputs. With one, fit, predict, evaluate and gradients take a table (a
+        DataFrame, an Arrow table, a dict of columns) and apply it; arrays are taken as inputs already
+        encoded. `fastmlp train` sets it; save keeps it, and setting it also names the features."""
+        return self._preprocessing
+
+    @preprocessing.setter
+    def preprocessing(self, prep):
+        from .tables import Preprocessor
+
+        if prep is None:
+            self._preprocessing = None
+            return
+        if not isinstance(prep, Preprocessor):
+            raise TypeError(f"preprocessing must be a fastmlp.tables.Preprocessor (or None), got "
+                            f"{type(prep).__name__}")
+        if prep.n_features != self.sizes[0]:  # n_features also refuses a Preprocessor not fitted
+            raise ValueError(f"the preprocessing gives {prep.n_features} inputs but the network takes {self.sizes[0]}")
+        self.feature_names = prep.feature_names
+        self._preprocessing = prep
+
+    @property
     def standardization(self):
         """None, or a dict of copies of the statistics set by set_standardization: x_mean, x_std (one
         per input, or None) and y_mean, y_std (one per output, or None)."""
@@ -229,7 +280,15 @@ class MLP(FitChecks):
         (X - x_mean) / x_std in the model's dtype, runs the network and returns y * y_std + y_mean.
         fit, evaluate and gradients take data in its own units too and apply the same statistics, so
         their losses are those of the network, in standardized units. Each pair is given together or
-        not at all; all None removes the standardization. Saved by `save`, applied by `to_onnx`."""
+        not at all; all None removes the standardization. Saved by `save`, applied by `to_onnx`.
+        A model fitted with a log-link loss (see link_loss) takes no y statistics: its targets are
+        counts or rates in their own units."""
+        if self._link_loss is not None and (y_mean is not None or y_std is not None):
+            raise ValueError(f"y_mean and y_std do not apply to this model: it was fitted with loss="
+                             f"{self._link_loss!r}, which fits targets in their own units (counts or rates >= 0, "
+                             f"predicted as exp of the network's output); standardize the features only "
+                             f"(x_mean, x_std), or set model.link_loss = None first (predict then returns the raw "
+                             f"output)")
         pairs = {}
         for (mean_name, mean), (std_name, std), width in ((("x_mean", x_mean), ("x_std", x_std), self.sizes[0]),
                                                            (("y_mean", y_mean), ("y_std", y_std), self.sizes[-1])):
@@ -270,9 +329,12 @@ class MLP(FitChecks):
 
     def _loss_targets(self, y, n, loss, sample_weight=None, class_weight=None, name="y"):
         """fastmlp.targets.loss_targets in the network's units: a regression target is standardized by the
-        model's y statistics when it has them (class labels and probabilities never are)."""
-        if check_loss(loss) not in CLASSIFICATION_LOSSES and self._scaling is not None \
-                and self._scaling["y_mean"] is not None:
+        model's y statistics when it has them (class labels and probabilities never are; a log-link
+        loss's targets are refused, standardized they would turn negative)."""
+        scaled_y = self._scaling is not None and self._scaling["y_mean"] is not None
+        if scaled_y and check_loss(loss) in MEAN_FUNCTIONS:
+            raise ValueError(_link_scaling_message(loss, "this model standardizes its targets (y_mean, y_std)"))
+        if check_loss(loss) not in CLASSIFICATION_LOSSES and scaled_y:
             y = self._net_y(self._y(y, n, name))
         return _targets.loss_targets(self, y, n, loss, sample_weight, class_weight, name)
 
@@ -280,7 +342,7 @@ class MLP(FitChecks):
         s = self._scaling
         return out if s is None or s["y_mean"] is None else out * s["y_std"] + s["y_mean"]
 
-    def to_onnx(self, path, *, opset=None, input_name="input", output_name="output", head="auto"):
+    def to_onnx(self, path, *, opset=None, input_name="input", output_name="output", head="auto", inputs="columns"):
         """Write the model to `path` as an ONNX graph (needs `pip install "fastmlp[onnx]"`).
 
         The graph computes predict: the standardization when the model carries it, per layer a Gemm
@@ -288,13 +350,18 @@ class MLP(FitChecks):
         unless `opset` is given. Input (n, sizes[0]) named `input_name`, output (n, sizes[-1]) named
         `output_name`; feature and target names go into the file's metadata. head: what the graph
         outputs after the last layer: "auto" (the default) gives a classifier's probabilities, as
-        predict_proba (softmax after cross_entropy, sigmoid after bce) and a regressor's predictions;
-        "softmax"/"sigmoid" ask for probabilities, "logits" (or None) for the raw outputs. Returns the
-        path."""
+        predict_proba (softmax after cross_entropy, sigmoid after bce) and a regressor's predictions,
+        as predict (an Exp node after a log-link fit, see link_loss); "softmax"/"sigmoid" ask for
+        probabilities, "logits" (or None) for the raw outputs (a log-link model's log-rates). The
+        metadata's "output" says which ("probabilities", "predictions" or "log_predictions"). A model
+        with a preprocessing (see `preprocessing`) that fills missing cells takes its columns with NaN
+        where a cell is missing and fills them in the graph (IsNaN, Where); one that one-hot encodes
+        text is refused, as the standard operators cannot, unless inputs="encoded": then the graph
+        takes the encoded matrix (preprocessing.transform(table)). Returns the path."""
         from .export import OPSET, to_onnx
 
         return to_onnx(self, path, opset=OPSET if opset is None else opset, input_name=input_name,
-                       output_name=output_name, head=head)
+                       output_name=output_name, head=head, inputs=inputs)
 
     def get_weights(self):
         """[(W0, b0), (W1, b1), ...] as copies."""
@@ -326,6 +393,8 @@ class MLP(FitChecks):
 
     # ---- data ----------------------------------------------------------------------------------------
     def _x(self, x, name="X"):
+        if self._preprocessing is not None and (isinstance(x, dict) or _column_names(x) is not None):
+            x = self._preprocessing.transform(x)  # a table: its columns through the model's preprocessing
         x = self._by_name(x, name)
         x = _as_float_array(x, name, self.dtype)
         if x.ndim == 1 and self.sizes[0] == 1:
@@ -374,7 +443,7 @@ class MLP(FitChecks):
         self.__dict__["_lock"] = threading.RLock()
         self.__dict__.setdefault("stop_training", False)
         self.__dict__.setdefault("device", "cpu")
-        for key in ("_feature_names", "_target_names", "_scaling", "_training", "classification_loss"):
+        for key in ("_feature_names", "_target_names", "_scaling", "_training", "classification_loss", "_link_loss"):
             self.__dict__.setdefault(key, None)
         for arrays in (self.weights, self.biases):
             for i, a in enumerate(arrays):
@@ -387,7 +456,15 @@ class MLP(FitChecks):
                         group[i] = np.array(a, order="C")
 
     def predict(self, x):
-        """The network's output for X (n, in) -> (n, out). A 1-D X is accepted when in == 1."""
+        """The predictions for X (n, in) -> (n, out), in the model's dtype. A 1-D X is accepted when in == 1.
+        The network's output, except after a log-link fit (see link_loss): then exp(output), computed in
+        float64 and rounded once; a prediction past the dtype's range raises ValueError, not Inf."""
+        out = self._outputs(x)
+        return out if self._link_loss is None else _targets.mean_response(out, MEAN_FUNCTIONS[self._link_loss])
+
+    def _outputs(self, x):
+        """The network's output for X in the data's units (the logits of a classifier, a log-link
+        loss's log-rates): predict before the mean function."""
         return self._data_y(self._forward(self._net_x(self._x(x))))
 
     def _forward(self, x):
@@ -410,8 +487,8 @@ class MLP(FitChecks):
         y may be class indices (n,); sample_weight and class_weight as in fit. metrics=["accuracy"]
         (classification losses) returns {"loss": ..., "accuracy": ...} instead of the loss alone."""
         x = self._x(x)
-        if isinstance(loss, dict):  # fit's validation pass: y is already laid out for this spec
-            return _core.loss(loss, self.predict(x), y, "mean", self.device)
+        if isinstance(loss, dict):  # a trainer's spec: y is already laid out for it, in the network's units
+            return _core.loss(loss, self._forward(self._net_x(x)), y, "mean", self.device)
         spec, t = self._loss_targets(y, x.shape[0], loss, sample_weight, class_weight)
         if x.shape[0] == 0:
             raise ValueError("X and y are empty; the loss of no samples is undefined")
@@ -432,7 +509,7 @@ class MLP(FitChecks):
             last = getattr(self, "classification_loss", None)
             kind = {"cross_entropy": "softmax", "bce": "sigmoid"}.get(last) or \
                 ("softmax" if self.sizes[-1] > 1 else "sigmoid")
-        return _targets.probabilities(self.predict(x), kind)
+        return _targets.probabilities(self._outputs(x), kind)
 
     def gradients(self, x, y, loss="mse", *, sample_weight=None, class_weight=None):
         """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
@@ -451,7 +528,7 @@ class MLP(FitChecks):
     def fit(self, x, y, loss="mse", optimizer=None, batch_size=32, epochs=100, shuffle=True, seed=0,
             validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise", schedule=None,
             lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None,
-            callbacks=None, sample_weight=None, class_weight=None, comm=None):
+            callbacks=None, sample_weight=None, class_weight=None, comm=None, validation_split=None):
         """Train with mini-batch gradient descent; returns a History.
 
         loss: a name of fastmlp.losses.LOSSES. For cross_entropy (softmax over the outputs) y is class
@@ -462,9 +539,11 @@ class MLP(FitChecks):
         batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
         replacement and reshuffled every epoch), k is mini-batch SGD; the last short batch is kept
         unless drop_last. batch_size="max" takes the largest batch whose training workspaces fit the
-        free memory of the device (fastmlp.max_batch_size): the full batch when the data set fits. The default optimizer is SGD(lr=0.01). Optimizer state (e.g. momentum)
-        carries over to the next fit with the same kind of optimizer. If the loss or a weight becomes
-        NaN/Inf, the last finite weights are restored and DivergenceError is raised
+        free memory of the device (fastmlp.max_batch_size): the full batch when the data set fits.
+        optimizer: a fastmlp.optim optimizer, or the name of one (fastmlp.optim.OPTIMIZERS: "sgd",
+        "adam", ...) for it with its default hyperparameters; the default is SGD(lr=0.01). Optimizer
+        state (e.g. momentum) carries over to the next fit with the same kind of optimizer. If the loss
+        or a weight becomes NaN/Inf, the last finite weights are restored and DivergenceError is raised
         (on_nonfinite="stop" returns instead, with History.stopped_reason set).
 
         schedule: a fastmlp.schedules schedule of the learning rate (history["lr"] records the rate of
@@ -472,6 +551,19 @@ class MLP(FitChecks):
         tuned for base_batch_size; scale it for batch_size (fastmlp.scale_lr) and reach the scaled rate
         by Goyal et al.'s gradual warmup over warmup_epochs (default 5; 0 for none). clip_grad_norm /
         clip_grad_value: clip the gradients of each step by their global L2 norm / elementwise.
+
+        validation_data: a pair (X_val, y_val) scored after every epoch (history["val_loss"]; with
+        sample weights each of its rows weighs 1). validation_split: a fraction in (0, 1) of the rows of
+        X and y held out instead (not with validation_data), round(fraction * n) of them, at least one
+        on each side. Unlike Keras's (the last rows, which of a sorted file are its tail alone) they are
+        drawn at random: the first of numpy.random.default_rng(seed).permutation(n), seed being fit's
+        own (with seed=None, the fresh seed the fit draws). Both parts keep their rows' order, so the
+        fit equals one on the training rows with the held-out rows as validation_data. Sample weights
+        go with their rows: the held-out rows' weigh the validation loss. Data parallel, the rows are
+        drawn over all ranks' rows, as one process draws them, and each rank holds out its own.
+
+        A log-link loss (poisson) trains the output as a log-rate: predict then returns exp(output),
+        see link_loss. Such a loss refuses target standardization (set_standardization's y_mean, y_std).
 
         callbacks: a list of objects with any of on_train_begin(logs), on_epoch_end(epoch, logs) and
         on_train_end(logs), called once per epoch, never per step (see fastmlp.callbacks, e.g.
@@ -491,7 +583,7 @@ class MLP(FitChecks):
                      "drop_last": drop_last, "on_nonfinite": on_nonfinite, "schedule": schedule,
                      "lr_scaling": lr_scaling, "base_batch_size": base_batch_size, "warmup_epochs": warmup_epochs,
                      "clip_grad_norm": clip_grad_norm, "clip_grad_value": clip_grad_value, "callbacks": callbacks,
-                     "sample_weight": sample_weight, "class_weight": class_weight}
+                     "sample_weight": sample_weight, "class_weight": class_weight, "validation_split": validation_split}
         with self._exclusive("fit"):
             dist = _collective(comm)
             self._save_rank = None if dist.size == 1 else dist.rank

@@ -18,7 +18,7 @@ import tempfile
 import numpy as np
 
 from . import _core
-from .losses import CLASSIFICATION_LOSSES
+from .losses import CLASSIFICATION_LOSSES, MEAN_FUNCTIONS
 from .optim import from_config
 
 __all__ = ["save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -34,7 +34,8 @@ META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list, 
 # Entries added later in version 1: a file without them (written before) loads with None.
 META_OPTIONAL_KEYS = {"feature_names": (list, type(None)), "target_names": (list, type(None)),
                       "standardization": (dict, type(None)), "training": (dict, type(None)),
-                      "classification_loss": (str, type(None))}
+                      "classification_loss": (str, type(None)), "link_loss": (str, type(None)),
+                      "preprocessing": (dict, type(None))}
 _TRAINING_LAST_KEYS = {"epochs": int, "samples": int, "batch_size": (int, type(None)), "loss": str,
                        "optimizer": str, "final_loss": (int, float, type(None)),
                        "final_val_loss": (int, float, type(None)), "stopped_reason": (str, type(None))}
@@ -112,6 +113,9 @@ def _model_arrays(model):
             "optimizer": None if opt is None else {"config": opt["config"], "step": opt["step"], "names": opt["names"]},
             "feature_names": model._feature_names, "target_names": model._target_names, "training": model._training,
             "classification_loss": getattr(model, "classification_loss", None),
+            "link_loss": getattr(model, "link_loss", None),  # predict's exp of the output (fastmlp.losses)
+            # the table's columns -> the network's inputs (fastmlp.tables.Preprocessor), as JSON
+            "preprocessing": None if getattr(model, "preprocessing", None) is None else model.preprocessing.to_dict(),
             # float32/64 statistics as JSON numbers: repr round-trips them exactly
             "standardization": None if model._scaling is None else
             {k: None if v is None else v.astype(np.float64).tolist() for k, v in model._scaling.items()}}
@@ -293,12 +297,18 @@ def _read_meta(f, path):
 
 
 def _apply_optional_meta(path, model, meta):
-    """Column names, standardization statistics and the training summary, each checked."""
+    """The last fit's classification and log-link losses, column names, standardization statistics and
+    the training summary, each checked."""
     kind = meta.get("classification_loss")
     if kind is not None and kind not in CLASSIFICATION_LOSSES:
         raise ModelFileError(f"{path}: the meta entry's 'classification_loss' is {kind!r}, not "
                              f"{', '.join(CLASSIFICATION_LOSSES)} or null")
     model.classification_loss = kind
+    link = meta.get("link_loss")  # a file written before it predicts the raw output, as it did then
+    if link is not None and link not in MEAN_FUNCTIONS:
+        raise ModelFileError(f"{path}: the meta entry's 'link_loss' is {link!r}, not "
+                             f"{', '.join(MEAN_FUNCTIONS)} or null")
+    model.link_loss = link  # before the standardization, which refuses y statistics beside it
     try:
         model.feature_names = meta.get("feature_names")
         model.target_names = meta.get("target_names")
@@ -324,9 +334,14 @@ def _apply_optional_meta(path, model, meta):
             if not ok:
                 raise ValueError(f"the training summary {training!r} is not one fastmlp writes")
             model._training = training
+        prep = meta.get("preprocessing")
+        if prep is not None:
+            from .tables import Preprocessor
+
+            model.preprocessing = Preprocessor.from_dict(prep)
     except (TypeError, ValueError) as e:
-        raise ModelFileError(f"{path} holds invalid column names, standardization statistics or training summary: "
-                             f"{e}") from None
+        raise ModelFileError(f"{path} holds invalid column names, standardization statistics, training summary or "
+                             f"preprocessing: {e}") from None
 
 
 def _expected_entries(path, sizes, opt):

@@ -10,16 +10,17 @@ The C++ trainer sees one target array per fit, in the model's dtype, one row per
 The values are checked once, at the boundary (labels whole numbers in [0, classes), weights >= 0, bce
 targets in [0, 1], ...), so the epoch loop never checks them again. `loss_targets` builds that array
 and the loss spec for fastmlp._core; the rest of this module turns logits into probabilities, classes
-and scores.
+and scores, and a log-link loss's outputs (poisson's log-rates) into predictions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import _core
 from .losses import CLASSIFICATION_LOSSES, check_loss
 
-__all__ = ["loss_targets", "probabilities", "accuracy", "confusion_matrix"]
+__all__ = ["loss_targets", "probabilities", "mean_response", "accuracy", "confusion_matrix"]
 
 
 def _float_rows(a, name, dtype):
@@ -84,7 +85,11 @@ def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name=
             raise ValueError("sample_weight sums to 0: there is nothing to weigh the loss by")
         spec["weighted"] = True
         targets = np.ascontiguousarray(np.hstack([targets, sw.reshape(-1, 1)]), dtype=dtype)
-    return (loss if len(spec) == 1 else spec), targets
+    spec = loss if len(spec) == 1 else spec
+    # The values, checked here as the trainer checks them, naming `name`: validation rows (given, or
+    # held out by validation_split) never reach the trainer, and evaluate's would be named "target".
+    _core.check_targets(spec, targets, outputs, name)
+    return spec, targets
 
 
 def probabilities(logits, kind):
@@ -98,6 +103,28 @@ def probabilities(logits, kind):
         e = np.exp(-np.abs(z))
         return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     raise ValueError(f"kind must be 'softmax' or 'sigmoid', got {kind!r}")
+
+
+def mean_response(outputs, kind, what="predict"):
+    """A log-link loss's predictions from the network's outputs (n, m): kind "exp" (see
+    fastmlp.losses.MEAN_FUNCTIONS) gives exp(outputs), computed in float64 and rounded once to the
+    outputs' dtype. A value past the dtype's range is refused rather than returned as Inf: a rate that
+    large is the network extrapolating, not a prediction. `what` names the caller in the message."""
+    if kind != "exp":
+        raise ValueError(f"unknown mean function {kind!r}; expected 'exp'")
+    z = np.asarray(outputs)
+    with np.errstate(over="ignore"):  # refused below, naming the first row that overflows
+        out = np.exp(z.astype(np.float64)).astype(z.dtype, copy=False)
+    over = np.isposinf(out) & np.isfinite(z)
+    if over.any():
+        first = int(over.argmax())  # the first overflow in row order
+        row, col = divmod(first, z.shape[1]) if z.ndim == 2 else (first, 0)
+        big = np.finfo(z.dtype).max
+        raise ValueError(f"{what}: the network's log-rate at row {row}, output {col} is {float(z.flat[first]):.6g}, "
+                         f"and its exp passes the largest {z.dtype.name} ({big:.4g} = exp({np.log(big):.4g})); such "
+                         f"inputs lie far outside the data the model was fitted on (check their units)"
+                         + (", or use a float64 model" if z.dtype == np.float32 else ""))
+    return out
 
 
 def predicted_classes(logits, loss):
