@@ -153,3 +153,15 @@ def assert_clean_error(proc, *words):
     assert len(lines) == 1 or lines[0].startswith("usage:"), f"not a one-line message:\n{proc.stderr}"
     for word in words:
         assert word in proc.stderr, f"{word!r} not in the message: {proc.stderr!r}"
+
+
+def run_ranks(work, ranks, timeout=120):
+    """work(rank) for each rank in a thread of its own, all at once (a fake communicator's ranks); waits
+    for them up to `timeout` seconds each."""
+    import threading
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in range(ranks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)

@@ -109,7 +109,8 @@ def test_train_hidden_layers(linear_csvs):
     d, truth = linear_csvs
     model_path = d / "mlp.npz"
     proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "16", "--activation", "tanh",
-                       "--lr", "0.05", "--momentum", "0.9", "--batch-size", "16", "--epochs", "60",
+                       "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--batch-size", "16", "--epochs", "60",
+                       "--weight-decay", "0",
                        "--save", model_path)
     assert proc.returncode == 0, proc.stderr
     assert fastmlp.load(model_path).sizes == [2, 16, 1]
@@ -125,7 +126,7 @@ def test_train_with_an_activation_that_keeps_z(linear_csvs, activation):
     model_path = d / "act.npz"
     proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "16", "--activation", activation,
                        "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16", "--epochs", "60",
-                       "--save", model_path)
+                       "--weight-decay", "0", "--save", model_path)  # a noise-free fit: no penalty
     assert proc.returncode == 0, proc.stderr
     assert fastmlp.load(model_path).activations == [activation, "identity"]
     proc = fastmlp_cli("predict", model_path, d / "query.csv")
@@ -140,7 +141,8 @@ def test_train_with_each_newer_optimizer_saves_its_state(linear_csvs, tmp_path, 
     d, truth = linear_csvs
     model_path = tmp_path / f"{optimizer}.npz"
     proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--optimizer", optimizer,
-                       "--lr", "0.02", "--batch-size", "16", "--epochs", "40", "--save", model_path)
+                       "--lr", "0.02", "--batch-size", "16", "--epochs", "40", "--validation-split", "0",
+                       "--patience", "0", "--save", model_path)
     assert proc.returncode == 0, proc.stderr
     model = fastmlp.load(model_path)
     assert model.optimizer.name == optimizer and model._opt["step"] == 40 * 13
@@ -259,7 +261,7 @@ def test_predict_wrong_number_of_columns(linear_csvs):
                        "--save", model_path).returncode == 0
     # A model without feature names (saved by older versions, or built in Python) cannot pick columns.
     model = fastmlp.load(model_path)
-    model.feature_names = model.target_names = None
+    model.feature_names = model.target_names = model.preprocessing = None
     model.save(model_path)
     assert_clean_error(fastmlp_cli("predict", model_path, d / "train.csv"), "--target")
 
@@ -307,7 +309,7 @@ def test_train_classify_prints_accuracy_and_confusion_matrix(tmp_path):
     proc = fastmlp_cli("train", str(path), "--target", "label", "--task", "classify", "--optimizer", "adam",
                        "--lr", "0.01", "--epochs", "20")
     assert proc.returncode == 0, proc.stderr
-    acc = float(re.search(r"training accuracy: ([0-9.]+)", proc.stdout).group(1))
+    acc = float(re.search(r"training rows: accuracy ([0-9.]+)", proc.stdout).group(1))
     assert acc > 0.95, proc.stdout
     assert "confusion matrix" in proc.stdout and re.search(r"^\s+3\s+\d+\s+\d+$", proc.stdout, re.M), proc.stdout
     bad = fastmlp_cli("train", str(path), "--target", "a,label", "--task", "classify")
@@ -359,7 +361,7 @@ def test_ctrl_c_during_train_keeps_the_run(tmp_path, save):
     table = tmp_path / "d.csv"
     table.write_text("a,b,c,d,y\n" + "".join(",".join(f"{float(v)!r}" for v in (*r, r.sum())) + "\n" for r in x))
     model_path = tmp_path / "m.npz"
-    cmd = [sys.executable, "-m", "fastmlp", "train", str(table), "--target", "y", "--epochs", "100000000",
+    cmd = [sys.executable, "-m", "fastmlp", "train", str(table), "--target", "y", "--epochs", "100000000", "--patience", "0",
            "--quiet"] + (["--save", str(model_path)] if save else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -401,3 +403,33 @@ def test_info_on_a_table_says_it_is_not_a_model_file(linear_csvs):
     proc = fastmlp_cli("info", d / "train.csv")
     assert_clean_error(proc, "is not a fastmlp model file", "it looks like a table")
     assert "pickle" not in proc.stderr
+
+
+def test_help_shows_defaults_and_choices():
+    proc = fastmlp_cli("train", "--help")
+    text = " ".join(proc.stdout.split())
+    for said in ("(default: adam)", "(default: 64,64)", "(default: 200)", "(default: 20)",
+                 "{mean,median,most_frequent,constant}", "cosine", "--split-seed"):
+        assert said in text, (said, text)
+    lessons = " ".join(fastmlp_cli("lesson", "--help").stdout.split())
+    assert "perceptron" in lessons, lessons
+
+
+@pytest.mark.skipif(fastmlp.cuda_available(), reason="a GPU is there: --device cuda works")
+def test_device_cuda_without_a_gpu_names_the_option(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n1,2\n2,4\n3,6\n")
+    proc = fastmlp_cli("train", path, "--target", "y", "--device", "cuda")
+    assert proc.returncode != 0 and "--device cpu" in proc.stderr and "device='cpu'" not in proc.stderr, proc.stderr
+
+
+def test_classify_and_info_agree_on_what_was_standardized(tmp_path):
+    path = tmp_path / "t.csv"
+    rows = "\n".join(f"{i % 7},{i % 3},{'ab'[i % 2]}" for i in range(40))
+    path.write_text("x,z,label\n" + rows + "\n")
+    train = fastmlp_cli("train", path, "--target", "label", "--task", "classify", "--epochs", "3",
+                        "--save", tmp_path / "m.npz")
+    assert train.returncode == 0, train.stderr
+    assert "(features standardized)" in train.stdout, train.stdout
+    info = fastmlp_cli("info", tmp_path / "m.npz").stdout
+    assert "standardize: features (" in info and "classes:     a, b" in info, info

@@ -14,6 +14,7 @@ import pytest
 import fastmlp
 from fastmlp import _core
 from fastmlp.distributed import block
+from helpers import run_ranks
 
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
     not fastmlp.cuda_available(), reason="needs a CUDA build of fastmlp and a CUDA device")])]
@@ -62,11 +63,7 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
         except Exception as e:  # noqa: BLE001
             errors[r] = e
 
-    threads = [threading.Thread(target=work, args=(r,)) for r in range(ranks)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    run_ranks(work, ranks)
     return models, errors
 
 

@@ -13,7 +13,7 @@ import pytest
 import fastmlp
 from fastmlp import distributed
 from fastmlp.optim import OPTIMIZERS
-from helpers import assert_bitwise, assert_weights_bitwise, fit_data, fit_model
+from helpers import assert_bitwise, assert_weights_bitwise, fit_data, fit_model, run_ranks
 
 
 def _held_out_rows(n, fraction, seed):
@@ -172,11 +172,7 @@ def test_validation_split_data_parallel_holds_out_the_same_rows(monkeypatch, rng
         except Exception as e:  # noqa: BLE001
             errors[r] = e
 
-    threads = [threading.Thread(target=work, args=(r,)) for r in range(ranks)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    run_ranks(work, ranks)
     assert errors == [None] * ranks, errors
     one = fit_model()
     want = _fit(one, x, y, validation_split=0.3, seed=11)

@@ -105,8 +105,9 @@ def test_the_estimators_offer_every_registered_optimizer():
 def test_the_cli_offers_every_registered_optimizer():
     """fastmlp train --help lists them, and --momentum names those that take it."""
     from fastmlp import cli
+    from fastmlp._cli_train import with_momentum as said_with_momentum
     subcommands = next(a for a in cli.build_parser()._actions if a.choices and "train" in a.choices)
     text = " ".join(subcommands.choices["train"].format_help().split())
     assert ", ".join(REGISTRY) in text, text
     with_momentum = [n for n in REGISTRY if "momentum" in OPTIMIZERS[n].hyperparameters]
-    assert cli._with_momentum() in text and all(n in cli._with_momentum() for n in with_momentum)
+    assert said_with_momentum() in text and all(n in said_with_momentum() for n in with_momentum)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -14,24 +15,13 @@ import numpy as np
 from . import __version__
 from .activations import NAMES as ACTIVATION_NAMES
 from ._cli_lessons import demo, lesson
-from .data import read_table, read_table_block
+from .data import read_table
 from .model import MLP, load
+from .losses import LOSSES
 from .optim import OPTIMIZERS
 from .persist import write_atomically
 
 __all__ = ["main"]
-
-
-def _parse_hidden(text):
-    if not text:
-        return []
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise SystemExit(f"fastmlp: --hidden must be comma-separated integers, got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise SystemExit(f"fastmlp: every --hidden layer size must be >= 1, got {text!r}")
-    return sizes
 
 
 def _seed(text):
@@ -64,48 +54,6 @@ def _read(path):
         raise SystemExit(f"fastmlp: {e}") from None
 
 
-def _check_finite(values, names, path, first_row=0):
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        row += first_row
-        raise SystemExit(f"fastmlp: {path}, data row {row + 1}, column {names[col]!r}: {values[row, col]} is not "
-                         f"a finite number ({int(bad.sum())} such cell(s)); remove or impute them first")
-
-
-def _columns(header, data, target, path):
-    targets = [t.strip() for t in target.split(",")]
-    if len(set(targets)) != len(targets):
-        raise SystemExit(f"fastmlp: --target names a column more than once: {target!r}")
-    for t in targets:
-        if t not in header:
-            raise SystemExit(f"fastmlp: column {t!r} not in {path}; columns are: {', '.join(header)}")
-    t_idx = [header.index(t) for t in targets]
-    f_idx = [i for i in range(len(header)) if i not in t_idx]
-    if not f_idx:
-        raise SystemExit(f"fastmlp: {path} has no feature columns besides the target")
-    return data[:, f_idx], data[:, t_idx], [header[i] for i in f_idx], targets
-
-
-def _with_momentum():
-    """The optimizers that take --momentum: "sgd and rmsprop"."""
-    names = [name for name, cls in OPTIMIZERS.items() if "momentum" in cls.hyperparameters]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _scores(pred, truth, dist):
-    """R2 (1 - SSE/SST over all outputs, scikit-learn's uniform average per output) and MAE, over every
-    rank's rows (dist: the run's collective)."""
-    err = pred - truth
-    k = truth.shape[1]
-    sums = dist.sum(np.concatenate([truth.sum(axis=0), [truth.shape[0]], [np.abs(err).sum()]]))
-    mean, rows = sums[:k] / sums[k], sums[k]
-    sq = dist.sum(np.concatenate([((truth - mean) ** 2).sum(axis=0), (err ** 2).sum(axis=0)]))
-    sst, sse = sq[:k], sq[k:]
-    r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.where(sse == 0, 1.0, 0.0))
-    return float(r2.mean()), float(sums[k + 1] / (rows * k))
-
-
 def _launch():
     """Under mpiexec with 2+ processes: fastmlp.distributed's collectives over COMM_WORLD; else those of
     one process."""
@@ -134,150 +82,16 @@ def _agreed(dist, work):
     return result
 
 
-def _column_stats(a, dist):
-    """fastmlp.data.column_stats over every rank's rows: two passes (mean, then the squared deviations)."""
-    a = np.asarray(a, dtype=np.float64)
-    sums = dist.sum(np.concatenate([a.sum(axis=0), [a.shape[0]]]))
-    mean = sums[:-1] / sums[-1]
-    std = np.sqrt(dist.sum(((a - mean) ** 2).sum(axis=0)) / sums[-1])
-    return mean, np.where(std > 0, std, 1.0)
-
-
 def train(args):
+    from ._cli_train import train as run_train
+
     dist = _launch()
-    main = dist.rank == 0
-    say = print if main else (lambda *a, **k: None)
-    if dist.size == 1:  # the whole table, in any format read_table knows
-        header, data = _read(args.csv)
-        n, offset = data.shape[0], 0
-    else:  # each rank reads and parses only its block of the rows
-        def read_block():
-            try:
-                return read_table_block(args.csv, dist.rank, dist.size)
-            except (OSError, ValueError, ImportError) as e:
-                raise SystemExit(f"fastmlp: {e}") from None
-        header, data, n, offset = _agreed(dist, read_block)
-    x, y, features, targets = _columns(header, data, args.target, args.csv)
-    _agreed(dist, lambda: _check_finite(data, header, args.csv, offset))
-    sizes = [x.shape[1], *_parse_hidden(args.hidden), y.shape[1]]
-    if args.optimizer not in OPTIMIZERS:
-        raise SystemExit(f"fastmlp: unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
-    if args.momentum is not None and "momentum" not in OPTIMIZERS[args.optimizer].hyperparameters:
-        raise SystemExit(f"fastmlp: --momentum applies to {_with_momentum()}; {args.optimizer} has its own moment "
-                         f"estimates (leave --momentum out)")
-    if not 0.0 <= args.validation_split < 1.0:
-        raise SystemExit(f"fastmlp: --validation-split must be in [0, 1), got {args.validation_split}")
-    classes = _class_labels(y, args, dist) if args.task == "classify" else None
-    if classes is not None:
-        y = np.searchsorted(classes, y[:, 0]).reshape(-1, 1).astype(np.float64)  # class indices
-        sizes[-1] = len(classes)
-    if args.save:  # fail before training, not after it
-        target_dir = os.path.dirname(os.path.abspath(args.save))
-        if os.path.isdir(args.save) or not os.path.isdir(target_dir) or not os.access(target_dir, os.W_OK):
-            raise SystemExit(f"fastmlp: cannot write the model to {args.save!r} (not a writable file path)")
-        if os.path.exists(args.save) and not os.path.isfile(args.save):  # /dev/null, a pipe: save refuses them
-            raise SystemExit(f"fastmlp: cannot write the model to {args.save!r}: it is not a regular file")
-    # The held-out rows: a seeded random choice, so that a sorted file does not hold out only its tail.
-    # Data parallel, every rank draws the same choice over all n rows and keeps those of its block.
-    n_val = round(args.validation_split * n)
-    if args.validation_split and not 1 <= n_val < n:
-        raise SystemExit(f"fastmlp: --validation-split {args.validation_split} of {n} rows leaves "
-                         f"{n_val} for validation and {n - n_val} for training; both need at least one")
-    order = np.random.default_rng(args.seed).permutation(n)
-    val, fit_rows = np.sort(order[:n_val]) - offset, np.sort(order[n_val:]) - offset
-    val, fit_rows = val[(val >= 0) & (val < x.shape[0])], fit_rows[(fit_rows >= 0) & (fit_rows < x.shape[0])]
-    x_fit, y_fit = x[fit_rows], y[fit_rows]
-    model = None
-    try:
-        model = MLP(sizes, activation=args.activation, init=args.init, seed=args.seed, device=args.device)
-        model.feature_names = features
-        # A classifier's outputs are its classes' scores: "label=0", "label=1", ...
-        model.target_names = targets if classes is None else [f"{targets[0]}={c:g}" for c in classes]
-        if args.standardize != "none":
-            x_mean, x_std = _column_stats(x_fit, dist)
-            y_mean, y_std = (_column_stats(y_fit, dist) if args.standardize == "all" and classes is None
-                             else (None, None))
-            model.set_standardization(x_mean, x_std, y_mean, y_std)
-        extra = {"momentum": args.momentum} if args.momentum is not None else {}
-        opt = OPTIMIZERS[args.optimizer](lr=args.lr, **extra)
-        if args.quiet:
-            verbose = 0
-        else:
-            verbose = 2 if args.verbose else (1 if sys.stderr.isatty() else 0)
-        start = time.perf_counter()
-        loss = args.loss if classes is None else "cross_entropy"
-        if classes is not None:  # class indices as a 1-D array (fastmlp.targets)
-            y_fit, y_val = y_fit[:, 0], (y[val][:, 0] if n_val else None)
-        hist = model.fit(x_fit, y_fit, loss=loss, optimizer=opt, batch_size=args.batch_size or None,
-                         epochs=args.epochs, seed=args.seed, verbose=verbose,
-                         validation_data=((x[val], y[val] if classes is None else y_val) if n_val else None),
-                         comm=dist.comm)
-        elapsed = time.perf_counter() - start
-    except KeyboardInterrupt as e:  # Ctrl-C: keep the run (fit has settled the weights), say so, exit 130
-        _interrupted(e, model, args.save if main else None)
-    except MemoryError as e:  # the parameters (MLP) or the training workspaces (fit), before allocating them
-        raise SystemExit(f"fastmlp: {e}; use smaller --hidden layers (or a smaller --batch-size)") from None
-    except (ValueError, TypeError, FloatingPointError, OverflowError, RuntimeError) as e:
-        raise SystemExit(f"fastmlp: {e}") from None
-    scaled = {"all": " (features and targets standardized)", "features": " (features standardized)",
-              "none": ""}[args.standardize]
-    ranks = "" if dist.size == 1 else f" ({dist.size} processes, data parallel)"
-    say(f"{model} on {n - n_val} rows{ranks}: features {features} -> {targets}{scaled}")
-    if hist.history["loss"]:
-        units = ", standardized" if args.standardize == "all" and classes is None else ""
-        say(f"final training {loss}{units}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs "
-            f"({elapsed:.2f} s)")
-    else:
-        say("no epochs were run (--epochs 0): the model keeps its initial weights")
-    if classes is not None:
-        _classification_report(model, x_fit, y_fit, classes, dist, say)
-    else:
-        r2, mae = _scores(model.predict(x_fit), y_fit, dist)
-        say(f"training rows:   R2 {r2:.4f}, MAE {mae:.6g}")
-    if n_val and classes is not None:
-        _classification_report(model, x[val], y[val], classes, dist, say, "validation")
-    elif n_val:
-        r2, mae = _scores(model.predict(x[val]), y[val], dist)
-        say(f"validation rows: R2 {r2:.4f}, MAE {mae:.6g} ({n_val} rows held out)")
-    if args.save and not main:  # rank 0 writes the model (save() writes from rank 0 only anyway)
-        return 0
-    if args.save:
+    say = print if dist.rank == 0 else (lambda *a, **k: None)
+    model = run_train(args, dist, say)
+    if args.save and dist.rank == 0:  # rank 0 writes the model (save() writes from rank 0 only anyway)
         _save(model, args.save)
         print(f"saved to {args.save}")
     return 0
-
-
-def _class_labels(y, args, dist):
-    """--task classify: the sorted distinct labels of the one target column (at most 1000 of them); data
-    parallel, of every rank's rows."""
-    if y.shape[1] != 1:
-        raise SystemExit("fastmlp: --task classify takes one target column (the class labels)")
-    if args.loss != "mse":
-        raise SystemExit("fastmlp: --task classify trains with cross_entropy; leave --loss out")
-    classes = np.unique(y[:, 0])
-    classes = np.unique(np.concatenate(dist.allgather(classes)))
-    if len(classes) < 2 or len(classes) > 1000:
-        raise SystemExit(f"fastmlp: --task classify needs 2 to 1000 distinct labels, {args.target!r} has {len(classes)}")
-    return classes
-
-
-def _classification_report(model, x, y, classes, dist, say=print, what="training"):
-    """Accuracy and the confusion matrix (rows: true class, columns: predicted); data parallel, over
-    every rank's rows."""
-    from .targets import confusion_matrix
-
-    y = np.asarray(y).reshape(-1).astype(np.int64)
-    pred = model.predict(x).argmax(axis=1) if len(y) else np.zeros(0, np.int64)
-    counts = confusion_matrix(y, pred, len(classes))
-    counts = dist.sum(counts.ravel()).reshape(counts.shape).astype(np.int64)
-    right, total = int(np.trace(counts)), int(counts.sum())
-    say(f"{what} accuracy: {right / max(total, 1):.4f} ({right} of {total})")
-    names = [f"{c:g}" for c in classes]
-    width = max(6, *(len(n) for n in names), len(str(counts.max())))
-    say("confusion matrix (rows: true label, columns: predicted):")
-    say(" " * width + "".join(f" {n:>{width}}" for n in names))
-    for name, row in zip(names, counts):
-        say(f"{name:>{width}}" + "".join(f" {v:>{width}}" for v in row))
 
 
 def _load(path, device="cpu"):
@@ -298,7 +112,7 @@ def _save(model, path):
         raise SystemExit(f"fastmlp: {e}") from None
 
 
-def _interrupted(error, model, save):
+def interrupted(error, model, save):
     """Ctrl-C during train: one line on stderr saying what the model keeps (fit's note) and, with
     --save, the model saved (this rank's, when it writes); exit status 130, as a shell reports SIGINT."""
     notes = [n.removeprefix("fastmlp: ") for n in getattr(error, "__notes__", [])]
@@ -312,12 +126,20 @@ def _interrupted(error, model, save):
     raise SystemExit(130)
 
 
-def _write_predictions(pred, names, out):
-    """The predictions as CSV on stdout, or to `out` (.csv, or .parquet with pyarrow), written as save
-    writes a model: a failure midway leaves the previous file whole."""
+def _write_predictions(columns, names, out):
+    """The predictions (a list of columns: numbers, or class labels as text) as CSV on stdout, or to `out`
+    (.csv, or .parquet with pyarrow), written as save writes a model: a failure midway leaves the
+    previous file whole."""
     if out is None or out.lower().endswith(".csv"):
-        lines = [",".join(names)] + [",".join(f"{v:.9g}" for v in row) for row in pred]
-        text = "\n".join(lines) + "\n"
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(names)
+        cells = [c.tolist() if c.dtype == object else [f"{v:.9g}" for v in c] for c in columns]
+        writer.writerows(zip(*cells))
+        text = buffer.getvalue()
         if out is None:
             sys.stdout.write(text)
             return
@@ -328,7 +150,7 @@ def _write_predictions(pred, names, out):
             import pyarrow.parquet as pq
         except ImportError:
             raise SystemExit('fastmlp: writing Parquet needs pyarrow: pip install "fastmlp[data]"') from None
-        table = pa.table({n: pred[:, i] for i, n in enumerate(names)})
+        table = pa.table({n: (c.tolist() if c.dtype == object else c) for n, c in zip(names, columns)})
         write = lambda f: pq.write_table(table, f)  # noqa: E731
     else:
         raise SystemExit(f"fastmlp: --out must end in .csv or .parquet, got {out!r}")
@@ -339,8 +161,11 @@ def _write_predictions(pred, names, out):
 
 
 def _saved_classes(model):
-    """(target name, class labels) of a model trained by `train --task classify` (a cross_entropy fit
-    whose outputs are named "target=label"), else None."""
+    """(target name, class labels) of a model trained by `train --task classify`: stored with its
+    preprocessing, or (older files) read off its outputs' names "target=label"; else None."""
+    prep = getattr(model, "preprocessing", None)
+    if prep is not None and prep.classes is not None:
+        return prep.targets[0], np.array(prep.classes, dtype=object if isinstance(prep.classes[0], str) else None)
     names = model.target_names
     if getattr(model, "classification_loss", None) != "cross_entropy" or not names:
         return None
@@ -354,39 +179,58 @@ def _saved_classes(model):
     return parts[0][0], values
 
 
+def _inputs(model, args):
+    """The model's input matrix for the rows of the predict command's table: through the model's
+    preprocessing (its columns by name, any others ignored whatever they hold), or for a model without
+    one its feature_names' columns (or all but --target, or all)."""
+    import warnings
+
+    from .tables import Preprocessor, UnknownCategoryWarning, read_columns
+
+    try:
+        table = read_columns(args.csv)
+    except (OSError, ValueError, TypeError, ImportError, MemoryError) as e:
+        raise SystemExit(f"fastmlp: {e}") from None
+    prep = getattr(model, "preprocessing", None)
+    if prep is None:
+        names = model.feature_names
+        if names is None:
+            drop = [t.strip() for t in args.target.split(",")] if args.target else []
+            for t in drop:
+                if t not in table.names:
+                    raise SystemExit(f"fastmlp: column {t!r} not in {args.csv}; columns are: {', '.join(table.names)}")
+            names = [n for n in table.names if n not in drop]
+        if len(names) != model.sizes[0]:
+            raise SystemExit(f"fastmlp: the model takes {model.sizes[0]} features but {args.csv} gives {len(names)} "
+                             f"columns (name the target column(s) to drop with --target)")
+        prep = Preprocessor.numeric(names)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnknownCategoryWarning)
+        try:
+            x = prep.transform(table)
+        except ValueError as e:
+            raise SystemExit(f"fastmlp: {e}") from None
+    for w in caught:
+        print(f"fastmlp: note: {w.message}", file=sys.stderr)
+    return x
+
+
 def predict(args):
     model = _load(args.model, args.device)
-    header, data = _read(args.csv)
-    n_in = model.sizes[0]
-    names = model.feature_names
-    if names is not None:  # the model knows its columns: take them by name, ignore the others
-        missing = [n for n in names if n not in header]
-        if missing:
-            raise SystemExit(f"fastmlp: {args.csv} lacks the model's feature column(s) {', '.join(map(repr, missing))}; "
-                             f"it has: {', '.join(header)}")
-        cols = [header.index(n) for n in names]
-    elif args.target:
-        _, _, names, _ = _columns(header, data, args.target, args.csv)
-        cols = [header.index(n) for n in names]
-    else:
-        names, cols = header, list(range(len(header)))
-    if len(cols) != n_in:
-        raise SystemExit(f"fastmlp: the model takes {n_in} features but {args.csv} gives {len(cols)} columns "
-                         f"(name the target column(s) to drop with --target)")
-    x = data[:, cols]
-    _check_finite(x, names, args.csv)
+    x = _inputs(model, args)
     classes = _saved_classes(model)
     try:
         pred = model.predict(x) if classes is None else model.predict_proba(x)
     except (ValueError, MemoryError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
     out_names = model.target_names or [f"pred{i}" for i in range(pred.shape[1])]
+    columns = [pred[:, i] for i in range(pred.shape[1])]
     if classes is not None:  # a --task classify model: the predicted label, then each class's probability
         target, values = classes
-        pred = np.column_stack([values[pred.argmax(axis=1)], pred])
+        columns = [values[pred.argmax(axis=1)]] + columns
         out_names = [target] + out_names
     try:
-        _write_predictions(pred, out_names, args.out)
+        _write_predictions(columns, out_names, args.out)
     except OSError as e:
         raise SystemExit(f"fastmlp: cannot write the predictions to {args.out!r}: {e.strerror or e}") from None
     if args.out:
@@ -397,7 +241,7 @@ def predict(args):
 def export(args):
     model = _load(args.model)
     try:
-        path = model.to_onnx(args.onnx, opset=args.opset, head=args.head)
+        path = model.to_onnx(args.onnx, opset=args.opset, head=args.head, inputs=args.inputs)
     except ImportError as e:
         raise SystemExit(f"fastmlp: {e}") from None
     except (OSError, ValueError) as e:
@@ -421,8 +265,13 @@ def info(args):
     opt = model.optimizer
     print(f"  optimizer:   {opt!r}, {model._opt['step']} steps taken" if opt is not None else
           "  optimizer:   none (never trained)")
+    prep = getattr(model, "preprocessing", None)
+    if prep is not None and prep.encodes:
+        print(f"  columns:     {_column_summary(prep)}")
     print(f"  features:    {', '.join(model.feature_names) if model.feature_names else '(unnamed)'}")
     print(f"  targets:     {', '.join(model.target_names) if model.target_names else '(unnamed)'}")
+    if prep is not None and prep.classes is not None:
+        print(f"  classes:     {', '.join(map(_label, prep.classes))}")
     scaling = model.standardization
     if scaling is None:
         print("  standardize: no")
@@ -447,75 +296,150 @@ def info(args):
     return 0
 
 
+def _label(value):
+    return value if isinstance(value, str) else f"{value:g}"
+
+
+def _column_summary(prep):
+    """What the model's preprocessing does to each of its columns, in a line."""
+    parts = []
+    for c in prep.columns:
+        what = f"{len(c['categories'])} categories" if c["kind"] == "categorical" else "number"
+        if c["fill"] is not None:
+            how = "most_frequent" if c["kind"] == "categorical" and prep.impute in ("mean", "median") else prep.impute
+            what += f", a missing cell becomes {_label(c['fill'])} ({how})"
+        parts.append(f"{c['name']} ({what})")
+    return "; ".join(parts)
+
+
 def add_device(parser):
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
-                        help="where the kernels run (default cpu; auto: the GPU when there is one)")
+                        help="where the kernels run (auto: the GPU when there is one)")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default (argparse's), leaving out the defaults that say nothing."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or action.required or not action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _train_parser(sub, formats):
+    from ._cli_train import SCHEDULES, with_momentum
+    from .tables import IMPUTE_STRATEGIES
+
+    t = sub.add_parser("train", formatter_class=_Help, help=f"train an MLP on a table ({formats})",
+                       description="Train an MLP on the rows of a table. Every column but the target(s) is a "
+                       "feature unless --features/--drop say otherwise; text columns (and --categorical ones) are "
+                       "one-hot encoded with the categories seen in training; missing cells are refused unless "
+                       "--impute fills them. Before training, --validation-split holds out rows chosen at random by "
+                       "--split-seed; --patience stops when their loss stops improving and keeps the best weights. "
+                       "The preprocessing and the standardization are saved in the model, and `fastmlp predict` "
+                       "applies them.")
+    t.add_argument("csv", metavar="table", help=formats)
+    t.add_argument("--target", required=True, help="target column name(s), comma-separated")
+    t.add_argument("--task", default="regress", choices=("regress", "classify"),
+                   help="classify: the target column holds class labels (text, integers or whole floats); trains "
+                        "with cross_entropy and prints accuracy, F1, ROC AUC, log loss and a confusion matrix")
+    g = t.add_argument_group("columns")
+    g.add_argument("--features", help="the feature columns: names or globs, comma-separated (default: all but the "
+                                      "targets)")
+    g.add_argument("--drop", help="columns to leave out (an ID, a name): names or globs, comma-separated")
+    g.add_argument("--categorical", help="numeric columns to one-hot encode as categories (text columns always are)")
+    g.add_argument("--impute", choices=IMPUTE_STRATEGIES,
+                   help="fill missing cells with each column's statistic over the training rows (a categorical "
+                        "column takes its most frequent category under mean and median); default: refuse them")
+    g.add_argument("--fill-value", help="the value --impute constant fills in (default 0, or 'missing' for text)")
+    g.add_argument("--standardize", default="all", choices=("all", "features", "none"),
+                   help="standardize the numeric features (and, for a regression with --loss mse, mae or huber, "
+                        "the targets) with the training rows' mean and std; one-hot columns stay 0/1")
+    n = t.add_argument_group("network")
+    n.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated ('' for none)")
+    n.add_argument("--activation", default="relu",
+                   help=f"the hidden layers' activation, or one per layer comma-separated: "
+                        f"{', '.join(ACTIVATION_NAMES)}; parameters as torch names them, e.g. 'elu(alpha=0.5)'")
+    n.add_argument("--init", default="auto", help="weight initializer (auto: He for the ReLU family, Xavier else)")
+    n.add_argument("--loss", metavar="NAME", help=f"regression loss: {', '.join(LOSSES)} (default mse); poisson: a "
+                   f"log link for counts or rates >= 0, predictions in the target's units")
+    o = t.add_argument_group("training")
+    o.add_argument("--optimizer", default="adam", metavar="NAME",
+                   help=", ".join(OPTIMIZERS))
+    o.add_argument("--lr", type=float, help="learning rate (default: the optimizer's, e.g. adam 0.001, sgd 0.01)")
+    o.add_argument("--momentum", type=float, help=f"for {with_momentum()} (default 0)")
+    o.add_argument("--weight-decay", type=float, help="L2 penalty added to the gradients (AdamW: decoupled); "
+                   "default 0.01 with hidden layers, 0 without (a linear or logistic regression, whose coefficients "
+                   "it would bias)")
+    o.add_argument("--schedule", help=f"learning-rate schedule: {', '.join(SCHEDULES)}, with arguments as "
+                   f"name(key=value), e.g. 'step(step_size=30, gamma=0.5)'; cosine anneals over --epochs")
+    o.add_argument("--batch-size", type=_count, default=32, help="0 for full-batch gradient descent")
+    o.add_argument("--epochs", type=_count, default=200, help="at most this many (--patience may stop sooner)")
+    o.add_argument("--validation-split", type=float, metavar="FRACTION",
+                   help="hold out this fraction of the rows, chosen at random by --split-seed, for validation "
+                        "(its scores, and --patience); 0 for none (default 0.2, or none for a table too small to "
+                        "hold out one row)")
+    o.add_argument("--patience", type=_count, default=20,
+                   help="stop when the validation loss (the training loss without a validation split) has not "
+                        "improved for this many epochs, and keep the best epoch's weights; 0 for never")
+    o.add_argument("--seed", type=_seed, default=0, help="seeds the initial weights and the shuffling")
+    o.add_argument("--split-seed", type=_seed, default=0, help="seeds the choice of the validation rows")
+    r = t.add_argument_group("output")
+    r.add_argument("--save", help="write the trained model to this .npz file")
+    r.add_argument("--history", help="write the per-epoch losses and learning rate to this CSV file")
+    r.add_argument("--plot", help="draw the training and validation curves in this PNG file (needs matplotlib)")
+    r.add_argument("--verbose", action="store_true", help="a line per epoch")
+    r.add_argument("--quiet", action="store_true", help="no progress bar (it is drawn on a terminal)")
+    add_device(t)
+    t.set_defaults(func=train)
 
 
 def build_parser():
+    from .lessons import LESSONS
+
     p = argparse.ArgumentParser(prog="fastmlp", description="Train multi-layer perceptrons with C++ kernels.")
     p.add_argument("--version", action="version", version=f"fastmlp {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="linear regression on height -> weight, then an MLP on a curve")
+    d = sub.add_parser("demo", formatter_class=_Help, help="linear regression on height -> weight, then an MLP "
+                                                           "on a curve")
     d.add_argument("--seed", type=_seed, default=0)
-    d.add_argument("--epochs", type=_count, default=100, help="epochs of the MLP part (default 100)")
+    d.add_argument("--epochs", type=_count, default=100, help="epochs of the MLP part")
     add_device(d)
     d.set_defaults(func=demo)
 
     formats = "CSV with a header row, Parquet, Feather/Arrow, .npy or .npz"
-    t = sub.add_parser("train", help=f"train an MLP on a numeric table ({formats})")
-    t.add_argument("csv", metavar="table", help=formats)
-    t.add_argument("--target", required=True, help="target column name(s), comma-separated")
-    t.add_argument("--hidden", default="64,64", help="hidden layer sizes, e.g. 64,64 ('' for none)")
-    t.add_argument("--activation", default="relu",
-                   help=f"the hidden layers' activation: {', '.join(ACTIVATION_NAMES)}; parameters as torch "
-                        f"names them, e.g. 'elu(alpha=0.5)' (default relu)")
-    t.add_argument("--init", default="auto")
-    t.add_argument("--loss", default="mse")
-    t.add_argument("--task", default="regress", choices=("regress", "classify"),
-                   help="classify: the target column holds class labels; trains with cross_entropy and prints "
-                        "accuracy and a confusion matrix")
-    t.add_argument("--optimizer", default="sgd", help=", ".join(OPTIMIZERS))
-    t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--momentum", type=float, default=None, help=f"for {_with_momentum()} (default 0)")
-    t.add_argument("--batch-size", type=_count, default=32, help="0 for full-batch gradient descent")
-    t.add_argument("--epochs", type=_count, default=50)
-    t.add_argument("--seed", type=_seed, default=0)
-    t.add_argument("--standardize", default="all", choices=("all", "features", "none"),
-                   help="standardize features and targets (all, the default), features only, or nothing; the "
-                        "statistics are saved in the model, and predictions come back in the target's units")
-    t.add_argument("--validation-split", type=float, default=0.0, metavar="FRACTION",
-                   help="hold out this fraction of the rows (chosen at random by --seed) and report R2 and MAE on them")
-    t.add_argument("--save", help="write the trained model to this .npz file")
-    t.add_argument("--verbose", action="store_true", help="a line per epoch")
-    t.add_argument("--quiet", action="store_true", help="no progress bar (it is drawn on a terminal)")
-    add_device(t)
-    t.set_defaults(func=train)
+    _train_parser(sub, formats)
 
-    q = sub.add_parser("predict", help="predict with a saved model for the rows of a table")
+    q = sub.add_parser("predict", formatter_class=_Help, help="predict with a saved model for the rows of a table")
     q.add_argument("model")
-    q.add_argument("csv", metavar="table", help=formats)
+    q.add_argument("csv", metavar="table", help=f"{formats}; the model's columns are read by name, any others "
+                                                f"ignored")
     q.add_argument("--target", help="for a model without feature names: column(s) to drop before predicting")
     q.add_argument("--out", help="write the predictions to this .csv or .parquet file (default: CSV on stdout)")
     add_device(q)
     q.set_defaults(func=predict)
 
-    x = sub.add_parser("export", help="write a saved model as an ONNX file")
+    x = sub.add_parser("export", formatter_class=_Help, help="write a saved model as an ONNX file")
     x.add_argument("model")
     x.add_argument("onnx", help="the .onnx file to write")
-    x.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    x.add_argument("--opset", type=int, help="ONNX opset (default 17)")
     x.add_argument("--head", default="auto", choices=("auto", "softmax", "sigmoid", "logits"),
                    help="a classifier's output: its probabilities (auto: as it was trained) or the logits")
+    x.add_argument("--inputs", default="columns", choices=("columns", "encoded"),
+                   help="columns: the graph takes the model's table columns (numbers, NaN where missing); "
+                        "encoded: the one-hot encoded matrix (for a model with text categories, which ONNX's "
+                        "standard operators cannot encode)")
     x.set_defaults(func=export)
 
-    i = sub.add_parser("info", help="print a saved model's network, optimizer, column names and training")
+    i = sub.add_parser("info", help="print a saved model's network, optimizer, columns and training")
     i.add_argument("model")
     i.set_defaults(func=info)
 
-    le = sub.add_parser("lesson", help="run a lesson of the seed lecture and draw its figure ('list' lists them)")
-    le.add_argument("name", help="landscape, learning-rate, optimizers, init, batch-size, deep, all, or list")
-    le.add_argument("--out", default="figs", help="directory for the PNG figures (default: figs)")
+    le = sub.add_parser("lesson", formatter_class=_Help,
+                        help="run a lesson of the seed lecture and draw its figure ('list' lists them)")
+    le.add_argument("name", help=f"{', '.join(LESSONS)}, all, or list")
+    le.add_argument("--out", default="figs", help="directory for the PNG figures")
     add_device(le)
     le.set_defaults(func=lesson)
     return p
@@ -556,5 +480,7 @@ def _main(argv):
         try:
             args.device = resolve_device(args.device)
         except RuntimeError as e:  # CUDA asked for where it cannot be used: say why, no traceback
-            raise SystemExit(f"fastmlp: {e}") from None
+            # The library's words name its argument (device='cpu'); here it is the option.
+            said = re.sub(r"device=['\"](\w+)['\"]", r"--device \1", str(e))
+            raise SystemExit(f"fastmlp: {said}") from None
     return args.func(args)

@@ -138,19 +138,7 @@ def read_table(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such file: {where!r}")
     if kind in ("parquet", "arrow"):
-        _require_pyarrow("Parquet and Feather/Arrow files")
-        try:
-            if kind == "parquet":
-                import pyarrow.parquet as pq
-
-                table = pq.read_table(path)
-            else:
-                import pyarrow.feather as feather
-
-                table = feather.read_table(path)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{where} is not a readable {kind} file: {e}") from None
-        return _arrow_to_numpy(table, where)
+        return _arrow_to_numpy(read_arrow_file(path, kind), where)
     _check_declared_sizes(path, where, kind)
     try:
         loaded = np.load(path, allow_pickle=False)
@@ -172,6 +160,21 @@ def read_table(path):
     if loaded.ndim != 2:
         raise ValueError(f"{where}: expected a 2-D array (rows, columns), got shape {loaded.shape}")
     return [str(i) for i in range(loaded.shape[1])], _numeric(loaded, where)
+
+
+def read_arrow_file(path, kind):
+    """A Parquet ("parquet") or Feather/Arrow IPC ("arrow") file as a pyarrow Table; needs pyarrow."""
+    _require_pyarrow("Parquet and Feather/Arrow files")
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        import pyarrow.feather as feather
+
+        return feather.read_table(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} is not a readable {kind} file: {e}") from None
 
 
 def _check_declared_sizes(path, where, kind):

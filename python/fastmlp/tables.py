@@ -52,8 +52,9 @@ class Columns:
     missing cell or object holding str and None), categorical (set of names the source marked so),
     where (the file's name, for messages)."""
 
-    def __init__(self, names, data, categorical=(), where="the table"):
+    def __init__(self, names, data, categorical=(), where="the table", lines=None):
         self.names, self.data, self.categorical, self.where = list(names), list(data), set(categorical), where
+        self.lines = lines  # a CSV file's line number of each row (for messages), else None
         seen = {}
         for i, name in enumerate(self.names):
             if name in seen:
@@ -73,7 +74,12 @@ class Columns:
 
     def take(self, rows):
         """The same columns at `rows` (an index array or a boolean mask)."""
-        return Columns(self.names, [c[rows] for c in self.data], self.categorical, self.where)
+        return Columns(self.names, [c[rows] for c in self.data], self.categorical, self.where,
+                       None if self.lines is None else self.lines[rows])
+
+    def locate(self, row):
+        """Where row `row` is, in words: "line 4 (data row 3)" of a CSV file, else "data row 3"."""
+        return f"line {self.lines[row]} (data row {row + 1})" if self.lines is not None else f"data row {row + 1}"
 
 
 def _text_column(cells):
@@ -102,16 +108,24 @@ def _read_csv_columns(path, where):
             raise
     with open(path, "rb") as f:
         text = f.read().decode("utf-8-sig")
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    rows = [r for r in rows if any(c.strip() for c in r)] if rows else rows
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, lines = [], []
+    try:
+        for r in reader:
+            if any(c.strip() for c in r):  # blank lines are not rows
+                rows.append(r)
+                lines.append(reader.line_num)
+    except csv.Error as e:  # a cell past the csv module's field limit (128 KiB), a stray quote
+        raise ValueError(f"{where}, line {max(reader.line_num, 1)}: {e}") from None
     if not rows:
         raise ValueError(f"{where} is empty: a CSV file needs a header row")
     header = [h.strip() for h in rows[0]]
     body = rows[1:]
-    for i, r in enumerate(body):
+    for r, line in zip(body, lines[1:]):
         if len(r) != len(header):
-            raise ValueError(f"{where}, line {i + 2}: {len(r)} cells, but the header names {len(header)} columns")
-    return Columns(header, [_text_column([r[j] for r in body]) for j in range(len(header))], where=where)
+            raise ValueError(f"{where}, line {line}: {len(r)} cells, but the header names {len(header)} columns")
+    return Columns(header, [_text_column([r[j] for r in body]) for j in range(len(header))], where=where,
+                   lines=np.array(lines[1:], dtype=np.int64))
 
 
 def _arrow_columns(table, where):
@@ -199,7 +213,7 @@ def read_columns(source):
     formats (.npy, .npz) give float columns; Parquet and Feather need pyarrow."""
     if not isinstance(source, (str, os.PathLike)):
         return _frame_columns(source, "the table")
-    from .data import TABLE_FORMATS, _require_pyarrow, read_table
+    from .data import TABLE_FORMATS, read_arrow_file, read_table
 
     where = str(source)
     kind = TABLE_FORMATS.get(os.path.splitext(where)[1].lower())
@@ -208,19 +222,7 @@ def read_columns(source):
     if kind in ("parquet", "arrow"):
         if not os.path.exists(source):
             raise FileNotFoundError(f"No such file: {where!r}")
-        _require_pyarrow("Parquet and Feather/Arrow files")
-        try:
-            if kind == "parquet":
-                import pyarrow.parquet as pq
-
-                table = pq.read_table(source)
-            else:
-                import pyarrow.feather as feather
-
-                table = feather.read_table(source)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{where} is not a readable {kind} file: {e}") from None
-        return _arrow_columns(table, where)
+        return _arrow_columns(read_arrow_file(source, kind), where)
     names, values = read_table(source)  # .npy/.npz (and the unknown endings it names)
     return Columns(names, [values[:, j].copy() for j in range(values.shape[1])], where=where)
 
@@ -311,6 +313,8 @@ class Preprocessor:
         try:
             for name in chosen:
                 column = table[name]
+                if column.dtype == object and name not in table.categorical and name not in named_categorical:
+                    _refuse_mixed(table, name, column)
                 categorical = column.dtype == object or name in table.categorical or name in named_categorical
                 local.append(self._local_summary(name, column, categorical, table.where))
         except ValueError as e:
@@ -452,18 +456,18 @@ class Preprocessor:
             missing = _missing(column)
             if missing.any() and spec["fill"] is None:
                 row = int(np.flatnonzero(missing)[0])
-                raise ValueError(f"{table.where}, column {name!r}: {int(missing.sum())} missing cell(s), the first in "
-                                 f"data row {row + 1}; fill them with --impute mean|median|most_frequent|constant "
-                                 f"(impute=...), or leave the column out with --drop")
+                raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {int(missing.sum())} missing "
+                                 f"cell(s) (empty, NA, NaN, ...: not a finite number); fill them with --impute "
+                                 f"mean|median|most_frequent|constant (impute=...), or leave the column out with --drop")
             if spec["kind"] == "numeric":
                 if column.dtype == object:
                     row = next((i for i, c in enumerate(column) if c is not None and _numeric_key(c) is c), 0)
-                    raise ValueError(f"{table.where}, column {name!r}: holds text ({column[row]!r} in data row "
-                                     f"{row + 1}), but the model was trained on numbers in it")
+                    raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {_short(column[row])} is "
+                                     f"not a number, but the model was trained on numbers in this column")
                 values = np.where(missing, spec["fill"] if spec["fill"] is not None else 0.0, column)
                 if not np.isfinite(values).all():
                     row = int(np.flatnonzero(~np.isfinite(values))[0])
-                    raise ValueError(f"{table.where}, data row {row + 1}, column {name!r}: {values[row]} is not a "
+                    raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {values[row]} is not a "
                                      f"finite number")
                 out[:, at] = values
                 at += 1
@@ -538,6 +542,25 @@ class Preprocessor:
         cats = [c["name"] for c in self.columns if c["kind"] == "categorical"]
         return (f"Preprocessor({len(self.columns)} columns -> {self.n_features} features"
                 f"{', one-hot: ' + ', '.join(cats) if cats else ''}{', impute ' + self.impute if self.impute else ''})")
+
+
+def _short(cell, most=40):
+    """A cell for a message: its repr, cut to `most` characters (a 131 kB cell stays a short line)."""
+    text = repr(cell)
+    return text if len(text) <= most else f"{text[:most]}... ({len(cell)} characters)"
+
+
+def _refuse_mixed(table, name, column):
+    """A text column some of whose cells are numbers is most often a numeric column with a bad cell (a
+    typo, a marker such as '?'): refused rather than guessed at, naming the first cell that is not a
+    number; categories that look like numbers are named in --categorical."""
+    present = [(i, c) for i, c in enumerate(column) if c is not None]
+    numbers = [_numeric_key(c) is not c for _, c in present]
+    if any(numbers):
+        row, cell = next((i, c) for (i, c), n in zip(present, numbers) if not n)
+        raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {_short(cell)} is not a number, but "
+                         f"other cells of the column are; fix or empty the cell (see --impute), or name the column "
+                         f"in --categorical (categorical=) to take every value as a category")
 
 
 def _numeric_key(value):
