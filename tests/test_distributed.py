@@ -322,6 +322,39 @@ def test_cli_train_under_mpiexec_equals_one_process(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["d.csv", "many.npz", "one.npz"]
 
 
+@pytest.mark.slow
+def test_cli_train_on_a_messy_table_under_mpiexec_equals_one_process(tmp_path):
+    """Text labels, a categorical column, a name column dropped, missing cells imputed by the median:
+    the ranks learn the one process's categories and fill values, and its model."""
+    rng = np.random.default_rng(1)
+    n = 301
+    x = rng.standard_normal((n, 2))
+    band = rng.choice(["low", "mid", "high"], n)
+    rows = ["name,a,b,band,label"]
+    for i in range(n):
+        a = "" if i % 13 == 0 else f"{x[i, 0]!r}"
+        label = "yes" if x[i, 0] + (band[i] == "high") > 0.3 else "no"
+        rows.append(f"item {i},{a},{x[i, 1]!r},{'' if i % 17 == 0 else band[i]},{label}")
+    data = tmp_path / "d.csv"
+    data.write_text("\n".join(rows) + "\n")
+    args = ["train", str(data), "--target", "label", "--task", "classify", "--drop", "name", "--impute", "median",
+            "--epochs", "4", "--seed", "3"]
+    one = subprocess.run([sys.executable, "-m", "fastmlp", *args, "--save", str(tmp_path / "one.npz")],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert one.returncode == 0, one.stderr
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    many = subprocess.run([MPIEXEC, "-n", "3", sys.executable, "-m", "mpi4py", "-m", "fastmlp", *args,
+                           "--save", str(tmp_path / "many.npz")], capture_output=True, text=True, timeout=TIMEOUT,
+                          env=env)
+    assert many.returncode == 0, many.stdout + many.stderr
+    a, b = fastmlp.load(tmp_path / "one.npz"), fastmlp.load(tmp_path / "many.npz")
+    assert a.preprocessing.to_dict() == b.preprocessing.to_dict()
+    assert b.preprocessing.classes == ["no", "yes"] and "band=high" in b.feature_names
+    for (w1, b1), (w2, b2) in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(w2, w1, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(b2, b1, rtol=1e-4, atol=1e-6)
+
+
 def test_each_rank_reads_only_its_block_of_a_csv(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b,y\n1,2,3\n\n4,5,6\r\n7,8,9\n10,11,12")  # a blank line, a CRLF, no final newline

@@ -209,3 +209,26 @@ def test_data_parallel_statistics_equal_one_process():
 
     both = Preprocessor(drop="id", categorical="k", impute="median").fit(halves[0], ["y"], Replay())
     assert both.to_dict()["columns"] == whole.to_dict()["columns"]
+
+
+def test_a_column_of_another_type_matters_only_when_used(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table({"l": [[1, 2], [3]], "x": [1.0, 2.0], "y": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"column 'l': holds list.*--drop l"):
+        Preprocessor().fit(table, ["y"])
+    prep = Preprocessor(drop="l").fit(table, ["y"])
+    np.testing.assert_array_equal(prep.transform(table), [[1.0], [2.0]])
+
+
+def test_a_numeric_column_with_a_stray_word_is_refused_not_one_hot_encoded(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n1,2\n\n?,3\n4,5\n")
+    with pytest.raises(ValueError, match=r"line 4 \(data row 2\), column 'x': '\?' is not a number.*--categorical"):
+        Preprocessor().fit(read_columns(path), ["y"])
+    prep = Preprocessor(categorical="x").fit(read_columns(path), ["y"])
+    assert prep.feature_names == ["x=1", "x=4", "x=?"]
+
+
+def test_a_column_with_every_cell_missing_cannot_be_imputed():
+    with pytest.raises(ValueError, match="every cell is missing.*--drop c"):
+        Preprocessor(impute="most_frequent").fit({"c": np.array([None, None], object), "y": np.zeros(2)}, ["y"])

@@ -143,6 +143,10 @@ def _targets(table, target):
     for t in targets:
         if t not in table.names:
             _exit(f"column {t!r} not in {table.where}; columns are: {', '.join(table.names)}")
+    try:
+        table.require(targets)
+    except ValueError as e:
+        _exit(str(e))
     return targets
 
 

@@ -55,6 +55,7 @@ class Columns:
     def __init__(self, names, data, categorical=(), where="the table", lines=None):
         self.names, self.data, self.categorical, self.where = list(names), list(data), set(categorical), where
         self.lines = lines  # a CSV file's line number of each row (for messages), else None
+        self.unsupported = {}  # name -> type of the columns that hold neither numbers nor text (lists, dates)
         seen = {}
         for i, name in enumerate(self.names):
             if name in seen:
@@ -74,8 +75,17 @@ class Columns:
 
     def take(self, rows):
         """The same columns at `rows` (an index array or a boolean mask)."""
-        return Columns(self.names, [c[rows] for c in self.data], self.categorical, self.where,
-                       None if self.lines is None else self.lines[rows])
+        out = Columns(self.names, [c[rows] for c in self.data], self.categorical, self.where,
+                      None if self.lines is None else self.lines[rows])
+        out.unsupported = self.unsupported
+        return out
+
+    def require(self, names):
+        """Refuses, by name, the columns among `names` that hold neither numbers nor text."""
+        bad = [n for n in names if n in self.unsupported]
+        if bad:
+            raise ValueError(f"{self.where}, column {bad[0]!r}: holds {self.unsupported[bad[0]]} values, neither "
+                             f"numbers nor text; leave it out with --drop {bad[0]} (drop=[{bad[0]!r}])")
 
     def locate(self, row):
         """Where row `row` is, in words: "line 4 (data row 3)" of a CSV file, else "data row 3"."""
@@ -131,7 +141,7 @@ def _read_csv_columns(path, where):
 def _arrow_columns(table, where):
     import pyarrow as pa
 
-    names, data, categorical = [str(n) for n in table.column_names], [], set()
+    names, data, categorical, unsupported = [str(n) for n in table.column_names], [], set(), {}
     for name, column in zip(names, table.columns):
         kind = column.type
         if pa.types.is_dictionary(kind):
@@ -146,9 +156,12 @@ def _arrow_columns(table, where):
                         if column.null_count else np.asarray(values, np.float64))
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
             data.append(np.array(column.to_pylist(), dtype=object))
-        else:
-            raise ValueError(f"{where}, column {name!r}: holds {kind} values, neither numbers nor text; drop it")
-    return Columns(names, data, categorical, where)
+        else:  # kept by name only: refused if a model or the targets need it (an unused one is no matter)
+            unsupported[name] = str(kind)
+            data.append(np.full(len(column), None, dtype=object))
+    table = Columns(names, data, categorical, where)
+    table.unsupported = unsupported
+    return table
 
 
 def _frame_columns(frame, where):
@@ -304,6 +317,7 @@ class Preprocessor:
         if not chosen:
             raise ValueError(f"{table.where}: no feature columns are left (targets {targets}, features "
                              f"{self.features or 'all'}, drop {self.drop or 'none'})")
+        table.require(chosen)
         named_categorical = set(_matching(self.categorical, names, "--categorical/categorical")) \
             if self.categorical else set()
         # This rank's part first (checks and local summaries), then, once every rank is known to have
@@ -374,7 +388,8 @@ class Preprocessor:
         """The fill value of a column: SimpleImputer's statistic on every rank's training rows."""
         strategy = self.impute
         categorical = spec["kind"] == "categorical"
-        empty = f"{where}, column {spec['name']!r}: every cell is missing; there is nothing to impute from"
+        empty = (f"{where}, column {spec['name']!r}: every cell is missing; there is nothing to impute from (leave "
+                 f"the column out with --drop {spec['name']})")
         if strategy == "constant":
             value = self.fill_value
             if value is None:
@@ -448,6 +463,7 @@ class Preprocessor:
         if lacking:
             raise ValueError(f"{table.where} lacks the model's column(s) {', '.join(map(repr, lacking))}; it has: "
                              f"{', '.join(table.names)}")
+        table.require([c["name"] for c in specs])
         n = table.rows
         out = np.zeros((n, self.n_features), dtype=dtype)
         at, unknown = 0, {}
