@@ -232,3 +232,47 @@ def test_a_numeric_column_with_a_stray_word_is_refused_not_one_hot_encoded(tmp_p
 def test_a_column_with_every_cell_missing_cannot_be_imputed():
     with pytest.raises(ValueError, match="every cell is missing.*--drop c"):
         Preprocessor(impute="most_frequent").fit({"c": np.array([None, None], object), "y": np.zeros(2)}, ["y"])
+
+
+def test_text_categories_match_the_numbers_a_numeric_table_gives():
+    prep = Preprocessor(categorical="g").fit({"g": np.array(["1", "2", "A", "02134"], object), "y": np.zeros(4)},
+                                             ["y"])
+    np.testing.assert_array_equal(prep.transform({"g": np.array([1.0, 2134.0])}),
+                                  [[0, 1, 0, 0], [1, 0, 0, 0]])  # categories sorted: 02134, 1, 2, A
+
+
+def test_labels_keep_every_digit():
+    from fastmlp.tables import label
+
+    assert [label(v) for v in (3.0, 1234567.0, 1234568.0, 0.1, -2.0, "x")] == \
+        ["3", "1234567", "1234568", "0.1", "-2", "x"]
+    prep = Preprocessor(categorical="c").fit({"c": np.array([1234567.0, 1234568.0]), "y": np.zeros(2)}, ["y"])
+    assert prep.feature_names == ["c=1234567", "c=1234568"]
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["columns"][1].update(fill=10**400),
+    lambda d: d["columns"][1].update(fill=[1]),
+    lambda d: d["columns"][1].update(categories=["b", "a"]),
+    lambda d: d["columns"][1].update(categories=["a", 1.0]),
+    lambda d: d["columns"][0].update(fill=float("nan")),
+    lambda d: d.update(classes=[True, False], targets=["y"]),
+    lambda d: d.update(classes=["a", "b"], targets=[]),
+    lambda d: d["columns"].append(dict(d["columns"][0])),
+])
+def test_crafted_entries_are_refused(change):
+    d = Preprocessor(impute="most_frequent").fit({"x": np.array([1.0, np.nan]), "c": np.array(["a", "b"], object),
+                                                  "y": np.zeros(2)}, ["y"]).to_dict()
+    d = json.loads(json.dumps(d))
+    change(d)
+    with pytest.raises(ValueError, match="malformed preprocessing"):
+        Preprocessor.from_dict(d)
+
+
+def test_unused_columns_of_other_types_are_ignored():
+    f = pd.DataFrame({"d": pd.date_range("2020", periods=3), "b": [True, None, False], "x": [1.0, 2.0, 3.0],
+                      "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match="column 'd'.*--drop d"):
+        Preprocessor().fit(f, ["y"])
+    prep = Preprocessor(drop="d,b").fit(f, ["y"])
+    np.testing.assert_array_equal(prep.transform(f), [[1.0], [2.0], [3.0]])

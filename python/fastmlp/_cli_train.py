@@ -19,7 +19,7 @@ from .callbacks import EarlyStopping
 from .losses import LOSSES, MEAN_FUNCTIONS
 from .model import MLP
 from .optim import OPTIMIZERS
-from .tables import Columns, Preprocessor, UnknownCategoryWarning, read_columns
+from .tables import Columns, Preprocessor, UnknownCategoryWarning, label, read_columns
 
 __all__ = ["train", "SCHEDULES", "MAX_CLASSES"]
 
@@ -126,12 +126,17 @@ def _read(path, dist):
             table = read_columns(path)
             return table, table.rows, 0
         try:
-            names, values, n, lo = read_table_block(path, dist.rank, dist.size)
-            return Columns(names, [values[:, j].copy() for j in range(values.shape[1])], where=str(path)), n, lo
+            numeric = read_table_block(path, dist.rank, dist.size)
         except ValueError:  # text, null cells: the reader that takes them
-            table = read_columns(path)
-            lo, hi = block(table.rows, dist.rank, dist.size)
-            return table.take(np.arange(lo, hi)), table.rows, lo
+            numeric = None
+        # Every rank reads with the same reader (one whose block has text makes all read it so): two
+        # readers count rows and kinds of column differently.
+        if all(dist.allgather(numeric is not None)):
+            names, values, n, lo = numeric
+            return Columns(names, [values[:, j].copy() for j in range(values.shape[1])], where=str(path)), n, lo
+        table = read_columns(path)
+        lo, hi = block(table.rows, dist.rank, dist.size)
+        return table.take(np.arange(lo, hi)), table.rows, lo
     except (OSError, ValueError, TypeError, ImportError, MemoryError) as e:
         _exit(str(e))
 
@@ -219,8 +224,9 @@ def train(args, dist, say):
     log_link = MEAN_FUNCTIONS.get(loss) is not None
     for t in targets:
         if not classify and table.is_text(t):
-            value = next(v for v in table[t] if v is not None)
-            _exit(f"column {t!r} holds text ({value!r}); for class labels use --task classify")
+            value = next((v for v in table[t] if v is not None), None)
+            _exit(f"column {t!r} holds text ({value!r}); for class labels use --task classify" if value is not None
+                  else f"column {t!r} holds no value at all")
     if args.optimizer not in OPTIMIZERS:
         _exit(f"unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
     hyper = OPTIMIZERS[args.optimizer].hyperparameters
@@ -273,7 +279,7 @@ def train(args, dist, say):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnknownCategoryWarning)
             x = prep.transform(table.take(np.flatnonzero(has_target)))
-    except ValueError as e:
+    except (ValueError, RuntimeError) as e:  # RuntimeError: another rank's error, agreed on
         _exit(str(e).removeprefix("fastmlp: "))
     for w in caught:
         say(f"note (validation rows): {w.message}")
@@ -297,7 +303,7 @@ def train(args, dist, say):
         prep.targets, prep.classes = targets, classes
         model.preprocessing = prep
         model.feature_names = prep.feature_names
-        model.target_names = targets if classes is None else [f"{targets[0]}={_label(c)}" for c in classes]
+        model.target_names = targets if classes is None else [f"{targets[0]}={label(c)}" for c in classes]
         scaled = _standardize(model, prep, x_fit, y_fit, args.standardize, classes is None and not log_link, dist)
         extra = {"momentum": args.momentum} if args.momentum is not None else {}
         if args.lr is not None:
@@ -349,9 +355,6 @@ def train(args, dist, say):
         say(f"drew the training curves in {args.plot}")
     return model
 
-
-def _label(value):
-    return value if isinstance(value, str) else f"{value:g}"
 
 
 def _short(names, most=8):
@@ -421,7 +424,7 @@ def _report(model, x, y, classes, loss, dist, say, what, note=""):
     from .targets import confusion_matrix
 
     counts = confusion_matrix(truth, pred, len(classes))
-    names = [_label(c) for c in classes]
+    names = [label(c) for c in classes]
     if len(names) > 20:
         return
     width = max(6, *(len(n) for n in names), len(str(counts.max())))

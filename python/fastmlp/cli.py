@@ -5,21 +5,19 @@ _cli_lessons.py."""
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import time
 
 import numpy as np
 
 from . import __version__
 from .activations import NAMES as ACTIVATION_NAMES
 from ._cli_lessons import demo, lesson
-from .data import read_table
-from .model import MLP, load
+from .model import load
 from .losses import LOSSES
 from .optim import OPTIMIZERS
 from .persist import write_atomically
+from .tables import label
 
 __all__ = ["main"]
 
@@ -46,14 +44,6 @@ def _count(text):
     return value
 
 
-def _read(path):
-    """(names, float64 array) of a table file, or a clean exit naming what is wrong."""
-    try:
-        return read_table(path)
-    except (OSError, ValueError, ImportError, MemoryError) as e:
-        raise SystemExit(f"fastmlp: {e}") from None
-
-
 def _launch():
     """Under mpiexec with 2+ processes: fastmlp.distributed's collectives over COMM_WORLD; else those of
     one process."""
@@ -66,20 +56,6 @@ def _launch():
     except ImportError as e:
         raise SystemExit(f"fastmlp: started by mpiexec, but {e}") from None
     return distributed.SingleProcess() if comm.Get_size() == 1 else distributed.Collective(comm)
-
-
-def _agreed(dist, work):
-    """work(); data parallel, every rank learns of a rank's failure (its SystemExit message) and exits."""
-    error = result = None
-    try:
-        result = work()
-    except SystemExit as e:
-        error = ValueError(str(e.code))
-    try:
-        dist.agree(error)
-    except Exception as e:  # noqa: BLE001
-        raise SystemExit(str(e) if str(e).startswith("fastmlp:") else f"fastmlp: {e}") from None
-    return result
 
 
 def train(args):
@@ -165,7 +141,7 @@ def _saved_classes(model):
     preprocessing, or (older files) read off its outputs' names "target=label"; else None."""
     prep = getattr(model, "preprocessing", None)
     if prep is not None and prep.classes is not None:
-        return prep.targets[0], np.array(prep.classes, dtype=object if isinstance(prep.classes[0], str) else None)
+        return prep.targets[0], np.array([label(c) for c in prep.classes], dtype=object)
     names = model.target_names
     if getattr(model, "classification_loss", None) != "cross_entropy" or not names:
         return None
@@ -250,7 +226,7 @@ def export(args):
 
     from .export import _head
 
-    what = "class probabilities" if _head(model, args.head) else "predictions"
+    what = "class probabilities" if _head(model, args.head) in ("softmax", "sigmoid") else "predictions"
     print(f"wrote {path}: ONNX opset {args.opset or OPSET}, input 'input' (n, {model.sizes[0]}) "
           f"{model.dtype.name} -> output 'output' (n, {model.sizes[-1]}), the model's {what}")
     return 0
@@ -271,7 +247,7 @@ def info(args):
     print(f"  features:    {', '.join(model.feature_names) if model.feature_names else '(unnamed)'}")
     print(f"  targets:     {', '.join(model.target_names) if model.target_names else '(unnamed)'}")
     if prep is not None and prep.classes is not None:
-        print(f"  classes:     {', '.join(map(_label, prep.classes))}")
+        print(f"  classes:     {', '.join(map(label, prep.classes))}")
     scaling = model.standardization
     if scaling is None:
         print("  standardize: no")
@@ -296,9 +272,6 @@ def info(args):
     return 0
 
 
-def _label(value):
-    return value if isinstance(value, str) else f"{value:g}"
-
 
 def _column_summary(prep):
     """What the model's preprocessing does to each of its columns, in a line."""
@@ -307,7 +280,7 @@ def _column_summary(prep):
         what = f"{len(c['categories'])} categories" if c["kind"] == "categorical" else "number"
         if c["fill"] is not None:
             how = "most_frequent" if c["kind"] == "categorical" and prep.impute in ("mean", "median") else prep.impute
-            what += f", a missing cell becomes {_label(c['fill'])} ({how})"
+            what += f", a missing cell becomes {label(c['fill'])} ({how})"
         parts.append(f"{c['name']} ({what})")
     return "; ".join(parts)
 

@@ -131,8 +131,9 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
         categorical = [c["name"] for c in prep.columns if c["kind"] == "categorical"]
         if categorical:
             raise ValueError(f"the model one-hot encodes the column(s) {', '.join(map(repr, categorical))}, and "
-                             f"ONNX's standard operators have no encoder of text categories (that is the "
-                             f"ai.onnx.ml domain, which not every runtime has); export with inputs='encoded' "
+                             f"a graph of raw columns would have to take text, which ONNX's standard operators "
+                             f"cannot encode (that is the ai.onnx.ml domain, which not every runtime has); export "
+                             f"with inputs='encoded' "
                              f"(fastmlp export --inputs encoded): the graph then takes the encoded matrix, which "
                              f"model.preprocessing.transform(table) gives")
         fills = [c["fill"] for c in prep.columns]

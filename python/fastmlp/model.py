@@ -264,6 +264,9 @@ class MLP(FitChecks):
                             f"{type(prep).__name__}")
         if prep.n_features != self.sizes[0]:  # n_features also refuses a Preprocessor not fitted
             raise ValueError(f"the preprocessing gives {prep.n_features} inputs but the network takes {self.sizes[0]}")
+        if prep.classes is not None and len(prep.classes) != self.sizes[-1]:
+            raise ValueError(f"the preprocessing names {len(prep.classes)} classes but the network has "
+                             f"{self.sizes[-1]} outputs")
         self.feature_names = prep.feature_names
         self._preprocessing = prep
 

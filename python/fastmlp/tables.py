@@ -4,13 +4,14 @@ the float matrix a network takes, the same way at training and at prediction tim
 `read_columns` reads a file (CSV, Parquet, Feather/Arrow, .npy/.npz) or takes an in-memory table (a
 pandas or polars DataFrame, a pyarrow Table, a dict of columns) as a `Columns`: each column a float64
 array (NaN where a cell is missing) or an object array of str (None where missing), and whether the
-source marked it categorical (an Arrow dictionary, a pandas category).
+source marked it categorical (an Arrow dictionary of text, a pandas category). A column of other values
+(dates, lists) is kept by name only and refused if a model or the targets need it.
 
 `Preprocessor` is fitted once on the training rows and stored in the model (saved in its file):
 
 - which columns are features: all but the targets, or those `features` names, less those `drop` names
   (names or shell-style globs, e.g. "id*");
-- a categorical column (text, a dictionary/category column, or one named by `categorical`) is one-hot
+- a categorical column (text, a dictionary of text or a pandas category, or one named by `categorical`) is one-hot
   encoded with the categories seen in training, sorted, one output column "name=category" each, as
   scikit-learn's OneHotEncoder(handle_unknown="ignore"): a category not seen in training gives all
   zeros, and transform counts such cells in a warning;
@@ -84,8 +85,8 @@ class Columns:
         """Refuses, by name, the columns among `names` that hold neither numbers nor text."""
         bad = [n for n in names if n in self.unsupported]
         if bad:
-            raise ValueError(f"{self.where}, column {bad[0]!r}: holds {self.unsupported[bad[0]]} values, neither "
-                             f"numbers nor text; leave it out with --drop {bad[0]} (drop=[{bad[0]!r}])")
+            raise ValueError(f"{self.where}, column {bad[0]!r}: holds {self.unsupported[bad[0]]}, neither numbers "
+                             f"nor text alone; convert it, or leave it out with --drop {bad[0]} (drop=[{bad[0]!r}])")
 
     def locate(self, row):
         """Where row `row` is, in words: "line 4 (data row 3)" of a CSV file, else "data row 3"."""
@@ -101,6 +102,8 @@ def _text_column(cells):
     try:
         for i, (c, m) in enumerate(zip(present, missing)):
             if not m:
+                if "_" in c:  # float() takes "1_000"; a table's reader (pandas, Arrow) does not
+                    raise ValueError(c)
                 values[i] = float(c)
         return values
     except ValueError:
@@ -189,20 +192,29 @@ def _frame_columns(frame, where):
     else:
         raise TypeError(f"{where}: expected a DataFrame, a pyarrow Table or a dict of columns, got "
                         f"{type(frame).__name__}")
-    out = []
+    out, unsupported = [], {}
     for name, a in zip(names, data):
         if a.ndim != 1:
             raise ValueError(f"{where}, column {name!r}: expected a 1-D column, got shape {a.shape}")
-        if a.dtype.kind in "biuf":
-            out.append(a.astype(np.float64))
-        elif a.dtype.kind in "OUS":
-            out.append(_object_column(a, name, where))
-        else:
-            raise ValueError(f"{where}, column {name!r}: holds {a.dtype} values, neither numbers nor text; drop it")
+        try:
+            if a.dtype.kind in "biuf":
+                out.append(a.astype(np.float64))
+                continue
+            if a.dtype.kind in "OUS":
+                out.append(_object_column(a, name, where))
+                continue
+            kind = str(a.dtype)
+        except ValueError as e:  # values of other types (dates, booleans with gaps, mixed)
+            kind = str(e).split(": ", 1)[-1]
+        # kept by name only: refused if a model or the targets need it (an unused one is no matter)
+        unsupported[name] = kind
+        out.append(np.full(len(a), None, dtype=object))
     if len({len(a) for a in out}) > 1:
         raise ValueError(f"{where}: the columns have different lengths: "
                          f"{', '.join(f'{n} {len(a)}' for n, a in zip(names, out))}")
-    return Columns(names, out, categorical, where)
+    table = Columns(names, out, categorical, where)
+    table.unsupported = unsupported
+    return table
 
 
 def _object_column(a, name, where):
@@ -215,8 +227,7 @@ def _object_column(a, name, where):
         return np.array([np.nan if m else float(c) for c, m in zip(cells, missing)])
     if not all(isinstance(c, (str, bytes)) for c in present):
         kinds = sorted({type(c).__name__ for c in present})
-        raise ValueError(f"{where}, column {name!r}: mixes values of types {', '.join(kinds)}; a column holds "
-                         f"numbers or text")
+        raise ValueError(f"{where}, column {name!r}: {', '.join(kinds)} values")
     return np.array([None if m else (c.decode() if isinstance(c, bytes) else c) for c, m in zip(cells, missing)],
                     dtype=object)
 
@@ -273,9 +284,14 @@ def _order(value):
     return (isinstance(value, str), value)
 
 
-def _label(value):
-    """How a category appears in a feature name: text as it is, a number as %g (3.0 -> "3")."""
-    return value if isinstance(value, str) else f"{value:g}"
+def label(value):
+    """How a category or class label appears in a name or an output: text as it is, a whole number
+    without its ".0" (3.0 -> "3", 1234567.0 -> "1234567"), any other number as repr gives it (all
+    its digits, so that two labels never print alike)."""
+    if isinstance(value, str):
+        return value
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
 class Preprocessor:
@@ -334,6 +350,14 @@ class Preprocessor:
         except ValueError as e:
             error = e
         dist.agree(error)
+        # The ranks' kinds of each column must agree before the collectives that combine them, which
+        # differ by kind (a column of numbers on one rank's rows and of text on another's).
+        kinds = dist.allgather([(s["kind"], s["_present"].dtype == object) for s in local])
+        for i, spec in enumerate(local):
+            seen = {tuple(k[i]) for k in kinds}
+            if len(seen) > 1:
+                raise ValueError(f"{table.where}, column {spec['name']!r}: holds numbers in some rows and text in "
+                                 f"others; fix the text cells, or name the column in --categorical")
         self.columns = [self._combine(spec, dist, table.where) for spec in local]
         return self
 
@@ -441,7 +465,7 @@ class Preprocessor:
         """The network's inputs: a numeric column's name, "name=category" for each one-hot column."""
         out = []
         for c in self._fitted():
-            out.extend([c["name"]] if c["kind"] == "numeric" else [f"{c['name']}={_label(v)}" for v in c["categories"]])
+            out.extend([c["name"]] if c["kind"] == "numeric" else [f"{c['name']}={label(v)}" for v in c["categories"]])
         return out
 
     @property
@@ -491,11 +515,17 @@ class Preprocessor:
             categories = spec["categories"]
             index = {_category_key(v): i for i, v in enumerate(categories)}
             text = isinstance(categories[0], str) if categories else column.dtype == object
+            # Text categories that read as numbers ("1", "02134") also match a number, as a table whose
+            # cells are all numbers is read (a CSV's 02134 arrives as 2134.0).
+            as_number = {_numeric_key(v): i for i, v in enumerate(categories)
+                         if text and not isinstance(_numeric_key(v), str)}
             count = 0
             for row, (cell, m) in enumerate(zip(column, missing)):
                 value = spec["fill"] if m else cell
-                key = (str(value) if text else _numeric_key(value))
-                i = index.get(key)
+                if text and not isinstance(value, str):
+                    i = as_number.get(float(value))
+                else:
+                    i = index.get(str(value) if text else _numeric_key(value))
                 if i is None:
                     count += 1
                 else:
@@ -520,36 +550,48 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, d):
-        """The Preprocessor a model file stored; a malformed entry raises ValueError."""
+        """The Preprocessor a model file stored, each entry checked (a crafted file gets a ValueError that
+        says which entry, never a crash or a silently different encoding)."""
         try:
+            if not isinstance(d, dict) or not isinstance(d.get("columns"), list):
+                raise ValueError("no list of columns")
             p = cls(d.get("features"), d.get("drop"), d.get("categorical"), d.get("impute"), d.get("fill_value"))
             columns = []
             for c in d["columns"]:
-                kind = c["kind"]
-                if kind not in ("numeric", "categorical") or not isinstance(c["name"], str):
-                    raise ValueError(f"column entry {c!r}")
-                cats = c.get("categories")
+                if not isinstance(c, dict) or c.get("kind") not in ("numeric", "categorical") or \
+                        not isinstance(c.get("name"), str):
+                    raise ValueError(f"column entry {str(c)[:80]}")
+                kind, name = c["kind"], c["name"]
+                cats, fill = c.get("categories"), c.get("fill")
                 if kind == "categorical":
-                    if not isinstance(cats, list) or not all(isinstance(v, (str, int, float)) for v in cats):
-                        raise ValueError(f"categories of {c['name']!r}")
-                    cats = [v if isinstance(v, str) else float(v) for v in cats]
-                fill = c.get("fill")
-                if kind == "numeric" and fill is not None:
-                    fill = float(fill)
-                    if not math.isfinite(fill):
-                        raise ValueError(f"fill of {c['name']!r}")
-                columns.append({"name": c["name"], "kind": kind, "fill": fill, "categories": cats,
-                                "missing_in_training": int(c.get("missing_in_training", 0))})
+                    cats = _stored_labels(cats, f"the categories of {name!r}")
+                    if fill is not None and (isinstance(fill, bool) or not isinstance(fill, (str, int, float)) or
+                                             isinstance(fill, str) != isinstance(cats[0], str)):
+                        raise ValueError(f"the fill value of {name!r} is {str(fill)[:40]}, not one of its kind")
+                    fill = fill if fill is None or isinstance(fill, str) else _finite(fill, f"the fill of {name!r}")
+                else:
+                    cats = None
+                    fill = None if fill is None else _finite(fill, f"the fill of {name!r}")
+                missed = c.get("missing_in_training", 0)
+                if isinstance(missed, bool) or not isinstance(missed, int) or missed < 0:
+                    raise ValueError(f"missing_in_training of {name!r}")
+                columns.append({"name": name, "kind": kind, "fill": fill, "categories": cats,
+                                "missing_in_training": missed})
+            if not columns or len({c["name"] for c in columns}) != len(columns):
+                raise ValueError("no columns, or a column named twice")
             p.columns = columns
-            p.targets = [str(t) for t in d.get("targets") or []]
+            targets = d.get("targets") or []
+            if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+                raise ValueError("targets")
+            p.targets = targets
             classes = d.get("classes")
             if classes is not None:
-                if not isinstance(classes, list) or not classes or len({isinstance(c, str) for c in classes}) != 1:
-                    raise ValueError("classes")
-                classes = [c if isinstance(c, str) else float(c) for c in classes]
+                classes = _stored_labels(classes, "the classes")
+                if len(targets) != 1:
+                    raise ValueError("classes without one target column")
             p.classes = classes
             return p
-        except (KeyError, TypeError, AttributeError, ValueError) as e:
+        except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as e:
             raise ValueError(f"malformed preprocessing entry ({e})") from None
 
     def __repr__(self):
@@ -572,14 +614,36 @@ def _refuse_mixed(table, name, column):
     number; categories that look like numbers are named in --categorical."""
     present = [(i, c) for i, c in enumerate(column) if c is not None]
     numbers = [_numeric_key(c) is not c for _, c in present]
-    if any(numbers):
+    if any(numbers) and not all(numbers):  # all of them: text the source typed so (codes such as "02134")
         row, cell = next((i, c) for (i, c), n in zip(present, numbers) if not n)
         raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {_short(cell)} is not a number, but "
                          f"other cells of the column are; fix or empty the cell (see --impute), or name the column "
                          f"in --categorical (categorical=) to take every value as a category")
 
 
+def _finite(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ValueError(f"{what} is {str(value)[:40]}, not a finite number")
+    return float(value)
+
+
+def _stored_labels(values, what):
+    """Categories or class labels read from a model file: a non-empty list of one kind (text, or finite
+    numbers; no booleans), distinct and in the order fit sorts them."""
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{what} are not a non-empty list")
+    if all(isinstance(v, str) for v in values):
+        out = list(values)
+    else:
+        out = [_finite(v, what) for v in values]
+    if out != sorted(set(out), key=_order):
+        raise ValueError(f"{what} are not distinct and sorted")
+    return out
+
+
 def _numeric_key(value):
+    if isinstance(value, str) and "_" in value:
+        return value
     try:
         return float(value)
     except (TypeError, ValueError):
