@@ -293,14 +293,9 @@ def test_comm_must_be_a_communicator():
         fastmlp.MLP([2, 1]).fit(np.ones((4, 2), np.float32), np.ones(4, np.float32), comm="world")
 
 
-@pytest.mark.slow
-def test_cli_train_under_mpiexec_equals_one_process(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((1001, 4)) * [1, 10, 100, 0.1] + 5
-    y = np.sin(x[:, 0]) + x[:, 1] / 10
-    data = tmp_path / "d.csv"
-    np.savetxt(data, np.column_stack([x, y]), delimiter=",", header="a,b,c,d,y", comments="")
-    args = ["train", str(data), "--target", "y", "--epochs", "4", "--validation-split", "0.2", "--seed", "3"]
+def _train_one_and_three(tmp_path, args):
+    """`fastmlp train *args` in one process (saving one.npz) and under mpiexec -n 3 (many.npz); both
+    must succeed. Returns their CompletedProcess."""
     one = subprocess.run([sys.executable, "-m", "fastmlp", *args, "--save", str(tmp_path / "one.npz")],
                          capture_output=True, text=True, timeout=TIMEOUT)
     assert one.returncode == 0, one.stderr
@@ -309,6 +304,18 @@ def test_cli_train_under_mpiexec_equals_one_process(tmp_path):
                            "--save", str(tmp_path / "many.npz")], capture_output=True, text=True, timeout=TIMEOUT,
                           env=env)
     assert many.returncode == 0, many.stdout + many.stderr
+    return one, many
+
+
+@pytest.mark.slow
+def test_cli_train_under_mpiexec_equals_one_process(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1001, 4)) * [1, 10, 100, 0.1] + 5
+    y = np.sin(x[:, 0]) + x[:, 1] / 10
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.column_stack([x, y]), delimiter=",", header="a,b,c,d,y", comments="")
+    args = ["train", str(data), "--target", "y", "--epochs", "4", "--validation-split", "0.2", "--seed", "3"]
+    one, many = _train_one_and_three(tmp_path, args)
     assert many.stdout.count("saved to") == 1 and "3 processes" in many.stdout, many.stdout  # rank 0 alone
     # The same scores, to the printed digits, and the same model up to float32 rounding.
     scores = [line for line in one.stdout.splitlines() if "R2" in line]
@@ -339,14 +346,7 @@ def test_cli_train_on_a_messy_table_under_mpiexec_equals_one_process(tmp_path):
     data.write_text("\n".join(rows) + "\n")
     args = ["train", str(data), "--target", "label", "--task", "classify", "--drop", "name", "--impute", "median",
             "--epochs", "4", "--seed", "3"]
-    one = subprocess.run([sys.executable, "-m", "fastmlp", *args, "--save", str(tmp_path / "one.npz")],
-                         capture_output=True, text=True, timeout=TIMEOUT)
-    assert one.returncode == 0, one.stderr
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    many = subprocess.run([MPIEXEC, "-n", "3", sys.executable, "-m", "mpi4py", "-m", "fastmlp", *args,
-                           "--save", str(tmp_path / "many.npz")], capture_output=True, text=True, timeout=TIMEOUT,
-                          env=env)
-    assert many.returncode == 0, many.stdout + many.stderr
+    one, many = _train_one_and_three(tmp_path, args)
     a, b = fastmlp.load(tmp_path / "one.npz"), fastmlp.load(tmp_path / "many.npz")
     assert a.preprocessing.to_dict() == b.preprocessing.to_dict()
     assert b.preprocessing.classes == ["no", "yes"] and "band=high" in b.feature_names
