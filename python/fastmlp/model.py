@@ -12,7 +12,8 @@ import numpy as np
 
 from . import _core, ops
 from ._constraints import check_int
-from .data import as_array
+from ._inputs import as_float_array as _as_float_array, check_finite as _check_finite, \
+    check_names as _check_names, column_names as _column_names
 from .memory import check_parameter_memory
 from . import activations as _activations
 from . import init as _init
@@ -32,65 +33,6 @@ __all__ = ["MLP", "load"]
 def _check_activation(name, what):
     # "linear" -> "identity", "swish" -> "silu", parameters spelled one way: "elu(alpha=.5)" -> "elu(alpha=0.5)"
     return _activations.canonical(name, what)
-
-
-def _as_float_array(a, name, dtype):
-    """Data in: any float array-like (NumPy, or anything with __dlpack__ or __array__: fastmlp.data.as_array)
-    converted to the model's dtype, copied only when its dtype or layout differs (a read-only copy is fine
-    here); integers, booleans and objects are refused rather than guessed at."""
-    arr = as_array(a, name)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"{name} has dtype {arr.dtype}; expected floating-point data "
-                        f"(convert it, e.g. {name}.astype(numpy.float32))")
-    with np.errstate(over="ignore"):  # a float64 value past float32's range becomes Inf: said below
-        out = np.ascontiguousarray(arr, dtype=dtype)
-    if out.dtype.itemsize < arr.dtype.itemsize and out.size and not np.isfinite(out).all():
-        if np.isfinite(arr[~np.isfinite(out.reshape(arr.shape))]).any():
-            raise ValueError(f"{name} has values outside the range of {np.dtype(dtype).name} (largest "
-                             f"{np.finfo(dtype).max:.4g}); scale the data, or use dtype='float64'")
-    return out
-
-
-def _column_names(x):
-    """The column names of a DataFrame (pandas, polars) or an Arrow table, as strings; None for arrays."""
-    if isinstance(x, np.ndarray):
-        return None
-    names = getattr(x, "column_names", None)  # pyarrow.Table
-    if names is None:
-        columns = getattr(x, "columns", None)  # pandas, polars
-        if columns is None or isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
-            return None
-        names = list(columns)
-    return [str(n) for n in names]
-
-
-def _check_finite(a, name):
-    if not np.isfinite(a).all():
-        bad = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
-        kind = "NaN" if np.isnan(a.ravel()[bad]) else "Inf"
-        raise ValueError(f"{name} contains {kind} (first at row {bad // max(a.shape[1], 1)}); "
-                         f"remove or impute non-finite values first")
-
-
-def _check_names(names, width, what):
-    """None, or `width` distinct non-empty str (column names), as a list."""
-    if names is None:
-        return None
-    given = names
-    try:
-        names = None if isinstance(names, str) else list(names)
-    except TypeError:
-        names = None
-    if names is None or not all(isinstance(n, str) for n in names):
-        raise TypeError(f"{what} must be a list of str (or None), got {given!r}")
-    if len(names) != width:
-        raise ValueError(f"{what} must name {width} column(s), got {len(names)}: {names}")
-    if any(not n for n in names):
-        raise ValueError(f"{what} holds an empty name: {names}")
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"{what} names a column more than once: {', '.join(map(repr, dup))}")
-    return names
 
 
 def _link_scaling_message(loss, why):
