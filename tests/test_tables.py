@@ -276,3 +276,13 @@ def test_unused_columns_of_other_types_are_ignored():
         Preprocessor().fit(f, ["y"])
     prep = Preprocessor(drop="d,b").fit(f, ["y"])
     np.testing.assert_array_equal(prep.transform(f), [[1.0], [2.0], [3.0]])
+
+
+def test_numbers_stored_as_text_are_read_as_numbers_at_predict_time():
+    prep = Preprocessor().fit({"x": np.array([1.0, 2.0]), "y": np.zeros(2)}, ["y"])
+    np.testing.assert_array_equal(prep.transform({"x": np.array(["1.5", "2"], object)}), [[1.5], [2.0]])
+
+
+def test_features_or_drop_naming_the_target_says_so():
+    with pytest.raises(ValueError, match="name the target column 'y'"):
+        Preprocessor(features="x,y").fit(frame(), ["y"])

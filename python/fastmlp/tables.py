@@ -119,6 +119,10 @@ class Preprocessor:
         table = table if isinstance(table, Columns) else read_columns(table)
         targets = list(targets)
         names = [n for n in table.names if n not in targets]
+        named_targets = [t for t in targets if t in self.features + self.drop]
+        if named_targets:
+            raise ValueError(f"--features/--drop name the target column {named_targets[0]!r}; a target is never a "
+                             f"feature, so leave it out of them")
         chosen = _matching(self.features, names, "--features/features") if self.features else names
         if self.drop:
             dropped = set(_matching(self.drop, names, "--drop/drop"))
@@ -293,10 +297,12 @@ class Preprocessor:
                                  f"cell(s) (empty, NA, NaN, ...: not a finite number); fill them with --impute "
                                  f"mean|median|most_frequent|constant (impute=...), or leave the column out with --drop")
             if spec["kind"] == "numeric":
-                if column.dtype == object:
-                    row = next((i for i, c in enumerate(column) if c is not None and _numeric_key(c) is c), 0)
-                    raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {_short(column[row])} is "
-                                     f"not a number, but the model was trained on numbers in this column")
+                if column.dtype == object:  # text: numbers stored as text are read as numbers
+                    row = next((i for i, c in enumerate(column) if c is not None and _numeric_key(c) is c), None)
+                    if row is not None:
+                        raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {_short(column[row])} "
+                                         f"is not a number, but the model was trained on numbers in this column")
+                    column = np.array([np.nan if m else _numeric_key(c) for c, m in zip(column, missing)])
                 values = np.where(missing, spec["fill"] if spec["fill"] is not None else 0.0, column)
                 if not np.isfinite(values).all():
                     row = int(np.flatnonzero(~np.isfinite(values))[0])
