@@ -8,6 +8,7 @@ conftest.py turns the comparisons into fixtures (`tol`, `assert_close`, `assert_
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -165,3 +166,19 @@ def run_ranks(work, ranks, timeout=120):
         t.start()
     for t in threads:
         t.join(timeout)
+
+
+MPIEXEC = shutil.which("mpiexec") or shutil.which("mpirun")
+
+
+def mpirun(n, script, *args, timeout=120, guard="mpi4py", env=None):
+    """Runs `script` (Python source) on n ranks under mpiexec; a hang fails the test. guard="mpi4py"
+    starts it as `python -m mpi4py` (an uncaught exception aborts the job); None as plain `python`, so
+    only what the script itself sets up (fastmlp.distributed.init) guards it."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **(env or {}))
+    module = ["-m", "mpi4py"] if guard == "mpi4py" else []
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, *module, "-c", textwrap.dedent(script), *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"mpiexec -n {n} hung (killed after {timeout} s): {e.stdout!r} {e.stderr!r}")

@@ -8,19 +8,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 
+import helpers
 import fastmlp
 from fastmlp import distributed
+from helpers import MPIEXEC
 
 pytest.importorskip("mpi4py", reason="data-parallel tests need mpi4py and an MPI (pip install '.[mpi]')")
-MPIEXEC = shutil.which("mpiexec") or shutil.which("mpirun")
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH (pip install '.[mpi]' brings MPICH's)")
 
 TIMEOUT = 120
@@ -75,13 +74,7 @@ if r == 0:
 
 
 def mpirun(n, script, *args, timeout=TIMEOUT):
-    """Runs `script` (Python source) on n ranks under `python -m mpi4py`; a hang fails the test."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", "-c", textwrap.dedent(script), *args]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"mpiexec -n {n} hung (killed after {timeout} s): {e.stdout!r} {e.stderr!r}")
+    return helpers.mpirun(n, script, *args, timeout=timeout)
 
 
 def run_case(ranks, **case):

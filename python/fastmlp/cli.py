@@ -441,8 +441,7 @@ def _abort_the_job(error):
         return
     if isinstance(error.code, str):  # the interpreter would print it at exit, which Abort never reaches
         print(error.code, file=sys.stderr)
-    sys.stderr.flush()
-    MPI.COMM_WORLD.Abort(error.code if isinstance(error.code, int) else 1)
+    distributed.abort_job(MPI.COMM_WORLD, error.code)
 
 
 def _main(argv):

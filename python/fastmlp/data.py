@@ -264,7 +264,6 @@ def read_table_block(path, rank, size):
         return [str(i) for i in range(data.shape[1])], _numeric(np.asarray(data[lo:hi]), where), data.shape[0], lo
     if ext in (".parquet", ".pq"):
         _require_pyarrow("Parquet files")
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:

@@ -28,11 +28,18 @@ import os
 import signal
 import sys
 import threading
+import time
+import traceback
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-__all__ = ["init", "rank", "size", "is_main", "block", "read_rows", "launched_under_mpi"]
+from ._deadline import WATCHDOG, deadlines, set_deadlines
+
+__all__ = ["init", "rank", "size", "is_main", "block", "read_rows", "launched_under_mpi", "set_deadlines",
+           "deadlines"]
+# Marks an exception raised on every rank at once (by an agreement, or a decision on shared values).
+_AGREED = "_fastmlp_agreed"
 
 
 def _mpi():
@@ -44,21 +51,47 @@ def _mpi():
     return MPI
 
 
+def abort_job(comm, code=1):
+    """Ends every rank of comm's job: MPI_Abort, and this process's exit at once after it (MPICH's
+    MPI_Abort can return before the launcher has killed the ranks, and a rank that went on could pass
+    a collective with the others first)."""
+    code = code if isinstance(code, int) and 0 < code < 256 else 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a full disk, a closed stream: nothing more can be said there
+            pass
+    try:
+        comm.Abort(code)
+    finally:
+        os._exit(code)
+
+
 def init():
-    """COMM_WORLD, with an excepthook that aborts every rank when one raises an uncaught exception
-    (else the others would wait for it forever in their next collective)."""
+    """COMM_WORLD, with guards that abort every rank when one ends with an error, else the others would
+    wait for it forever in their next collective: an uncaught exception (sys.excepthook), and
+    sys.exit with an error (sys.exit("message") or a code other than 0, as argparse and click exit),
+    which the interpreter ends without an excepthook. `python -m mpi4py script.py` guards the same
+    and also a bare `raise SystemExit(...)`, which init cannot see; with it, a script that catches the
+    SystemExit of its own sys.exit(error) should not call init (the job ends at the sys.exit)."""
     MPI = _mpi()
     comm = MPI.COMM_WORLD
     if comm.Get_size() > 1 and not getattr(sys.excepthook, "_fastmlp_abort", False):
-        previous = sys.excepthook
+        previous_hook, previous_exit = sys.excepthook, sys.exit
 
         def abort_all(kind, value, tb):
-            previous(kind, value, tb)
-            sys.stderr.flush()
-            comm.Abort(1)
+            previous_hook(kind, value, tb)
+            abort_job(comm, 1)
+
+        def exit_all(status=None):
+            if status is None or status == 0:
+                previous_exit(status)
+            if not isinstance(status, int):  # what the interpreter would print; Abort never gets there
+                print(status, file=sys.stderr)
+            abort_job(comm, status)
 
         abort_all._fastmlp_abort = True
-        sys.excepthook = abort_all
+        sys.excepthook, sys.exit = abort_all, exit_all
     return comm
 
 
@@ -169,17 +202,49 @@ class SingleProcess:
     def check_same(self, what):
         pass
 
+    def begin_steps(self):
+        pass
+
+    def mark_agreed(self, error):
+        return error
+
+    def abort_unless_agreed(self, error):
+        pass
+
 
 class Collective:
     """The collectives one data-parallel fit uses, in one place: all-reduces of small values, the
     per-step gradient reduce, broadcasts of the parameters, and the agreement on failures. Each method
-    is the MPI twin of SingleProcess's: every rank calls the same ones in the same order."""
+    is the MPI twin of SingleProcess's: every rank calls the same ones in the same order.
+
+    Two rules keep a fit from hanging. An error is first agreed on (agree) and only then acted on, so
+    every rank reaches the same collectives whatever failed where; an exception that reaches the fit
+    loop without having been agreed on (this rank's alone, while the others wait in a collective it
+    will never join) aborts the job at once (abort_unless_agreed). And every wait has a deadline
+    (fastmlp._deadline): a rank that waits past it asks the others what they do and aborts the job
+    with a message naming the ranks that did not answer."""
 
     def __init__(self, comm):
         self.MPI = _mpi()
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.pending_interrupt = False  # a Ctrl-C not yet told to the other ranks (see deferred_interrupts)
+        self.stepping = False  # False: the start's deadline applies; True (begin_steps): the step's
+        self.number = 0  # the collectives made so far (the same count on every rank)
+        WATCHDOG.watch(self)
+
+    def _wait(self, label, call, *args, **kwargs):
+        """call(*args, **kwargs), a collective, under the deadline (see fastmlp._deadline)."""
+        self.number += 1
+        WATCHDOG.waiting = (self, label, time.monotonic(), self.number)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            WATCHDOG.waiting = None
+
+    def begin_steps(self):
+        """From here on the steps' deadline applies (the fit's first collectives have the start's)."""
+        self.stepping = True
 
     @contextmanager
     def deferred_interrupts(self):
@@ -202,7 +267,7 @@ class Collective:
 
     def sum(self, values):
         a = np.array(values, dtype=np.float64)
-        self.comm.Allreduce(self.MPI.IN_PLACE, a, op=self.MPI.SUM)
+        self._wait("a sum over the ranks (Allreduce)", self.comm.Allreduce, self.MPI.IN_PLACE, a, op=self.MPI.SUM)
         return a
 
     def any(self, flag):
@@ -216,21 +281,44 @@ class Collective:
 
     def reduce_hook(self):
         """The trainer's per-step reduce: an in-place SUM all-reduce of its flat gradient buffer."""
-        comm, in_place, op = self.comm, self.MPI.IN_PLACE, self.MPI.SUM
+        comm, in_place, op, watch = self.comm, self.MPI.IN_PLACE, self.MPI.SUM, WATCHDOG
+        label, clock = "a step's gradient reduce (Allreduce)", time.monotonic
 
         def reduce(buffer):
             if self.pending_interrupt:  # the last value is the step's status: this rank stops all
                 buffer[-1] += 1
-            comm.Allreduce(in_place, buffer, op=op)
+            self.number += 1
+            watch.waiting = (self, label, clock(), self.number)
+            try:
+                comm.Allreduce(in_place, buffer, op=op)
+            finally:
+                watch.waiting = None
 
         return reduce
 
     def broadcast(self, arrays):
         for a in arrays:
-            self.comm.Bcast(a, root=0)
+            self._wait("a broadcast of rank 0's parameters (Bcast)", self.comm.Bcast, a, root=0)
 
     def bcast(self, value):
-        return self.comm.bcast(value, root=0)
+        return self._wait("a broadcast of rank 0's value (bcast)", self.comm.bcast, value, root=0)
+
+    def mark_agreed(self, error):
+        """error, marked as raised on every rank at once (a decision on values all ranks share)."""
+        setattr(error, _AGREED, True)
+        return error
+
+    def abort_unless_agreed(self, error):
+        """Aborts the job when `error` was raised on this rank alone, outside an agreement: the other
+        ranks wait (or will) in a collective this rank would never join, so nothing but an abort can
+        end them. Agreed errors return, to be raised on every rank."""
+        if getattr(error, _AGREED, False):
+            return
+        detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        sys.stderr.write(f"{detail}fastmlp: data-parallel fit: rank {self.rank} raised {type(error).__name__} "
+                         f"outside the points where the ranks agree on errors, so the others cannot learn of "
+                         f"it; aborting the job.\n")
+        abort_job(self.comm, 1)
 
     def agree(self, error):
         """Every rank passes the exception it hit (or None); if any rank failed, every rank raises: its
@@ -239,29 +327,31 @@ class Collective:
         if error is None and self.pending_interrupt:
             self.pending_interrupt = False
             error = KeyboardInterrupt("Ctrl-C on this rank")
-        reports = self.comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
+        reports = self._wait("the agreement on errors (allgather)", self.comm.allgather,
+                             None if error is None else f"{type(error).__name__}: {error}")
         failed = [(r, m) for r, m in enumerate(reports) if m is not None]
         if not failed:
             return
         if error is not None:
-            raise error
+            raise self.mark_agreed(error)
         detail = "; ".join(f"rank {r}: {m}" for r, m in failed[:4])
-        raise RuntimeError(f"data-parallel fit: {len(failed)} of {self.size} rank(s) failed, so every rank stops "
-                           f"({detail})")
+        raise self.mark_agreed(RuntimeError(f"data-parallel fit: {len(failed)} of {self.size} rank(s) failed, so "
+                                            f"every rank stops ({detail})"))
 
     def allgather(self, value):
         """Every rank's value, in rank order."""
-        return self.comm.allgather(value)
+        return self._wait("an allgather", self.comm.allgather, value)
 
     def check_same(self, what):
         """Raises on every rank, naming the ranks and keys that differ, unless `what` (a dict of plain
         values) is the same on all ranks."""
-        everyone = self.comm.allgather(what)
+        everyone = self._wait("the comparison of the ranks' fit arguments (allgather)", self.comm.allgather, what)
         diffs = []
         for r, other in enumerate(everyone):
             for key in sorted(set(other) | set(everyone[0])):
                 if other.get(key) != everyone[0].get(key):
                     diffs.append(f"{key} is {everyone[0].get(key)!r} on rank 0 but {other.get(key)!r} on rank {r}")
         if diffs:
-            raise ValueError("data-parallel fit: the ranks disagree on the fit (" + "; ".join(diffs[:4]) +
-                             "); every rank must build the same network and call fit with the same arguments")
+            raise self.mark_agreed(ValueError(
+                "data-parallel fit: the ranks disagree on the fit (" + "; ".join(diffs[:4]) +
+                "); every rank must build the same network and call fit with the same arguments"))

@@ -193,7 +193,7 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
 
 def to_onnx(model, path, *, opset=OPSET, input_name="input", output_name="output", head="auto", inputs="columns"):
     """Write `model` to `path` as an ONNX file; returns the path. See MLP.to_onnx."""
-    onnx = _require_onnx()
+    _require_onnx()
     proto = build_onnx(model, opset=opset, input_name=input_name, output_name=output_name, head=head, inputs=inputs)
     path = os.fspath(path)
     data = proto.SerializeToString()

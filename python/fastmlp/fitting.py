@@ -179,8 +179,8 @@ class FitChecks:
         counts = dist.allgather(int(x.shape[0]))
         rows = (sum(counts), sum(counts[:dist.rank]))
         if rows[0] == 0:
-            raise ValueError("X and y are empty; there is nothing to train on" if dist.size == 1 else
-                             "X and y are empty on every rank; there is nothing to train on")
+            raise dist.mark_agreed(ValueError("X and y are empty; there is nothing to train on" if dist.size == 1 else
+                             "X and y are empty on every rank; there is nothing to train on"))
         # The seed of a fit with seed=None (and of the rows its validation_split holds out), rank 0's on
         # every rank. Drawn whatever the seed argument, so that no rank skips a collective the others make.
         fresh_seed = dist.bcast(int.from_bytes(os.urandom(8), "little"))
@@ -193,7 +193,8 @@ class FitChecks:
         # The checks that need the other ranks come only now, when every rank is known to reach them
         # (a rank that raised above would leave the others waiting in these collectives forever).
         if config.validation_data is not None and dist.sum([config.validation_data[0].shape[0]])[0] == 0:
-            raise ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
+            raise dist.mark_agreed(ValueError("validation_data is empty; its loss is undefined (pass None for no "
+                                              "validation)"))
         if config.seed is None:  # the ranks agree that it is None (check_same): take the fresh one
             config = dataclasses.replace(config, seed=fresh_seed)
         hist = run_fit(self, x, y, config, dist)

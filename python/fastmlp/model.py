@@ -533,7 +533,11 @@ class MLP(FitChecks):
             dist = _collective(comm)
             self._save_rank = None if dist.size == 1 else dist.rank
             with dist.deferred_interrupts():  # data parallel: Ctrl-C waits for a point every rank hears of it
-                return self._fit(dist, x, y, arguments)
+                try:
+                    return self._fit(dist, x, y, arguments)
+                except BaseException as e:
+                    dist.abort_unless_agreed(e)  # this rank's alone: the others would wait for it forever
+                    raise
 
     def _optimizer_state_for(self, optimizer):
         """The state buffers for `optimizer`: kept from the last fit when the kind and layout match

@@ -79,6 +79,7 @@ def run_fit(model, x, y, config, dist):
     except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
         error = e
     dist.agree(error)  # raises this rank's error, or names the ranks that failed
+    dist.begin_steps()
     steps = trainer.steps_per_epoch
     hist = History({"epochs": c.epochs, "batch_size": c.batch_size, "steps": steps, "samples": total,
                     "loss": c.loss, "optimizer": repr(c.optimizer), "path": trainer.path,
@@ -90,9 +91,14 @@ def run_fit(model, x, y, config, dist):
     hooks = _FitHooks(model, hist, c.optimizer, c.schedule, steps, c.epochs, c.validation_data, c.loss,
                       c.callbacks, _Progress(c.verbose, c.epochs), x.shape[0], dist)
     run_epochs(trainer, guard, hooks, c.epochs, dist, c.on_nonfinite)
-    for cb in c.callbacks:
-        if callable(getattr(cb, "on_train_end", None)):
-            cb.on_train_end(dict(hooks.logs))
+    error = None
+    try:
+        for cb in c.callbacks:
+            if callable(getattr(cb, "on_train_end", None)):
+                cb.on_train_end(dict(hooks.logs))
+    except BaseException as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+        error = e
+    dist.agree(error)
     return hist
 
 
@@ -131,6 +137,11 @@ class EpochHooks:
     def close(self):
         """Last, whatever happened."""
 
+    def take_error(self):
+        """An error a hook kept for the next agreement (data parallel: one raised on one rank between
+        agreement points, such as rank 0's progress output failing), or None."""
+        return None
+
 
 def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
     """The epoch loop of every fit: MLP.fit's (run_fit) and the estimators' stochastic solvers'. Each
@@ -145,14 +156,20 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
         diverged, last = False, 0  # last: the last epoch that ended (0 before any)
         checked = None  # the rates last checked: hooks whose rate did not change return the same array
         for epoch in range(epochs):
-            rates = hooks.rates(epoch)
-            if rates is not checked:
-                if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
-                    raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch "
-                                     f"{epoch + 1}: {rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
-                checked = rates
+            error = hooks.take_error()
+            try:
+                rates = hooks.rates(epoch)
+                if rates is not checked:
+                    if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
+                        raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch "
+                                         f"{epoch + 1}: {rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
+                    checked = rates
+            except BaseException as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+                error = error or e
+            # Data parallel: a Ctrl-C, a hook's error or the schedule's since the last agreement stops
+            # every rank here.
+            dist.agree(error)
             lr = float(rates[0])
-            dist.agree(None)  # data parallel: a Ctrl-C since the last agreement stops every rank here
             # Non-finite values written between epochs (by a callback).
             bad = guard.epoch_start(epoch, hooks.writes_between_epochs)
             if bad:
@@ -161,7 +178,12 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
                 break
             start = time.perf_counter()
             guard.in_epoch = True
-            _, state["step"], found = trainer.run_epoch(hooks.order(epoch), rates, state["step"], guard.snapshot)
+            try:
+                _, state["step"], found = trainer.run_epoch(hooks.order(epoch), rates, state["step"], guard.snapshot)
+            except BaseException as e:
+                # Data parallel: each step's reduce carries every rank's status, so a step that failed
+                # anywhere fails on every rank, at the same step.
+                raise dist.mark_agreed(e)
             guard.in_epoch = False
             elapsed = time.perf_counter() - start
             # The epoch's loss over every rank's rows (one process: the trainer's own division again).
@@ -181,15 +203,18 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
             bad = guard.final()
             if bad:
                 _diverged(guard, hooks, on_nonfinite, f"{bad} after epoch {last + 1}", last)
-        dist.agree(None)
+        hooks.close()
+        dist.agree(hooks.take_error())
     except DivergenceError:
         raise
     except BaseException as e:  # Ctrl-C, an error in a hook or in the trainer: settle the weights first
+        # Data parallel: settling makes collectives, which only an error every rank has is safe for.
+        dist.abort_unless_agreed(e)
         note = guard.settle()
         error = e
         if dist.pending_interrupt:  # data parallel: this rank's Ctrl-C stopped every rank
             dist.pending_interrupt = False
-            error = KeyboardInterrupt("Ctrl-C on this rank stopped the data-parallel fit")
+            error = dist.mark_agreed(KeyboardInterrupt("Ctrl-C on this rank stopped the data-parallel fit"))
         if hasattr(error, "add_note"):
             error.add_note(f"fastmlp: {note}")
         raise error
@@ -203,8 +228,8 @@ def _diverged(guard, hooks, on_nonfinite, what, epoch, loss=None):
     hint = "" if "callback" in what else " The learning rate is probably too large: try a smaller one."
     reason = f"{what}; {restored}.{hint}"
     hooks.diverged(epoch, reason, loss)
-    if on_nonfinite == "raise":
-        raise DivergenceError(reason)
+    if on_nonfinite == "raise":  # decided on values every rank shares: raised on every rank
+        raise guard.dist.mark_agreed(DivergenceError(reason))
 
 
 class _FitHooks(EpochHooks):
@@ -217,7 +242,7 @@ class _FitHooks(EpochHooks):
         self.model, self.hist, self.optimizer, self.schedule = model, hist, optimizer, schedule
         self.steps, self.epochs, self.validation_data, self.loss = steps, epochs, validation_data, loss
         self.callbacks, self.progress, self.rows, self.dist = callbacks, progress, rows, dist
-        self.logs, self.val_loss, self.epoch_end_hooks = {}, None, []
+        self.logs, self.val_loss, self.epoch_end_hooks, self.error = {}, None, [], None
         self.writes_between_epochs = bool(callbacks)
         model.stop_training = False
 
@@ -255,12 +280,12 @@ class _FitHooks(EpochHooks):
         if self.validation_data is not None:
             hist.history["val_loss"].append(self.val_loss)
         logs = self.logs = {k: v[-1] for k, v in hist.history.items()}
-        if self.schedule is not None:
-            self.schedule.end_epoch(dict(logs))
         stopper = None
         cb_logs = dict(logs)  # shared by this epoch's callbacks: one may add values for those after it
         error = None
         try:
+            if self.schedule is not None:
+                self.schedule.end_epoch(dict(logs))
             for cb, hook in self.epoch_end_hooks:
                 result = hook(epoch, cb_logs)
                 if stopper is None and (result is True or (isinstance(result, np.bool_) and result)
@@ -273,7 +298,10 @@ class _FitHooks(EpochHooks):
         if dist.any(model.stop_training) and not model.stop_training:
             model.stop_training = True
             stopper = _OtherRank()
-        self.progress.epoch_end(epoch, logs, self.rows / max(seconds, 1e-12), last=model.stop_training)
+        try:
+            self.progress.epoch_end(epoch, logs, self.rows / max(seconds, 1e-12), last=model.stop_training)
+        except BaseException as e:  # e.g. stdout on a full disk: data parallel, told at the next agreement
+            self._keep(e)
         if model.stop_training:
             if epoch < self.epochs - 1:  # a stop requested after the last epoch ends nothing early
                 hist.stopped_reason, hist.stopped_epoch = _stop_reason(stopper, epoch), epoch
@@ -285,7 +313,19 @@ class _FitHooks(EpochHooks):
         self.hist.stopped_reason, self.hist.stopped_epoch, self.hist.stopped_by = reason, epoch, None
 
     def close(self):
-        self.progress.close()
+        try:
+            self.progress.close()
+        except BaseException as e:  # noqa: BLE001 (as in end_epoch)
+            self._keep(e)
+
+    def _keep(self, error):
+        if self.dist.size == 1:  # one process: raised where it happens
+            raise error
+        self.error = self.error or error
+
+    def take_error(self):
+        error, self.error = self.error, None
+        return error
 
 
 def _validation_loss(model, validation_data, loss, dist):
