@@ -1,4 +1,4 @@
-"""The CPU's own exp, expm1, log1p, tanh and logistic (csrc/include/fastmlp/vec_math.h, evaluated in
+"""The CPU's own exp, expm1, log1p, tanh, logistic and erf (csrc/include/fastmlp/vec_math.h, evaluated in
 SIMD by every activation and its derivative) against fastmlp.reference.vector_function, in ulps of
 the exact result: float32 over its whole range (every 2^12-th bit pattern here, every 2^8-th in the
 slow lane, plus the edges), float64 on every binade against a wider float; +-0, denormals, the
@@ -10,8 +10,8 @@ import pytest
 import fastmlp
 from fastmlp import reference
 
-FUNCTIONS = ["exp", "expm1", "log1p", "tanh", "logistic"]
-BOUND_ULP = {"exp": 2.0, "expm1": 2.0, "log1p": 2.0, "tanh": 3.0, "logistic": 3.0}
+FUNCTIONS = ["exp", "expm1", "log1p", "tanh", "logistic", "erf"]
+BOUND_ULP = {"exp": 2.0, "expm1": 2.0, "log1p": 2.0, "tanh": 3.0, "logistic": 3.0, "erf": 3.0}
 WIDE = np.longdouble if np.finfo(np.longdouble).nmant > 52 else None
 
 
@@ -32,11 +32,25 @@ def ulp_error(got, exact, dtype):
     return np.where(special, np.where(same, 0.0, np.inf), err)
 
 
+def exact_values(name, x, exact_dtype):
+    """The reference's values in exact_dtype; erf in float64 or wider from mpmath (math.erf, the
+    reference's, is itself float64, so only exact enough for float32 results)."""
+    if name != "erf" or exact_dtype == np.float64:
+        return reference.vector_function(name, x.astype(exact_dtype))
+    mpmath = pytest.importorskip("mpmath", reason="float64 erf is checked against mpmath (the test extra)")
+    mpmath.mp.dps = 40
+
+    def digits(v):  # 30 significant digits of erf(v), which the wide float then rounds once
+        return "nan" if np.isnan(v) else mpmath.nstr(mpmath.erf(mpmath.mpf(float(v))), 30)
+
+    return np.array([digits(v) for v in x]).astype(exact_dtype)
+
+
 def check(name, x, dtype, exact_dtype):
     with np.errstate(invalid="ignore"):  # the bit patterns include signalling NaNs
         x = x.astype(dtype)
         got = fastmlp._core.vector_function(name, x)
-        exact = reference.vector_function(name, x.astype(exact_dtype))
+        exact = exact_values(name, x, exact_dtype)
     assert got.dtype == dtype and got.shape == x.shape
     if name == "log1p":  # below -1: NaN
         below = x < -1
@@ -82,7 +96,10 @@ def float64_binades(per_binade, seed=0):
 @pytest.mark.skipif(WIDE is None, reason="needs a long double wider than float64 for the exact values")
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_float64_on_every_binade(name):
-    check(name, float64_binades(40), np.float64, WIDE)
+    x = float64_binades(40)
+    if name == "erf":  # mpmath is slow: erf is 1 past 6, and its binades below 2^-60 are x 2/sqrt(pi)
+        x = x[~(np.abs(x) > 8) & ~((np.abs(x) < 2.0**-60) & (np.abs(x) > 2.0**-1000))]
+    check(name, x, np.float64, WIDE)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -90,11 +107,12 @@ def test_special_values(dtype):
     inf, nan = np.inf, np.nan
     x = np.array([0.0, -0.0, inf, -inf, nan], dtype)
     want = {"exp": [1, 1, inf, 0, nan], "expm1": [0, 0, inf, -1, nan], "log1p": [0, 0, inf, nan, nan],
-            "tanh": [0, -0.0, 1, -1, nan], "logistic": [0.5, 0.5, 1, 0, nan]}
+            "tanh": [0, -0.0, 1, -1, nan], "logistic": [0.5, 0.5, 1, 0, nan], "erf": [0, -0.0, 1, -1, nan]}
     for name, values in want.items():
         got = fastmlp._core.vector_function(name, x)
         assert np.array_equal(got, np.array(values, dtype), equal_nan=True), (name, got)
     assert np.signbit(fastmlp._core.vector_function("tanh", x)[1]), "tanh(-0) is -0"
+    assert np.signbit(fastmlp._core.vector_function("erf", x)[1]), "erf(-0) is -0"
     assert np.isneginf(fastmlp._core.vector_function("log1p", np.array([-1.0], dtype))[0])
 
 
@@ -105,6 +123,9 @@ def test_the_activations_use_them():
                           fastmlp._core.vector_function("tanh", z))
     assert np.array_equal(fastmlp._core.activation_forward("sigmoid", z, 0.01),
                           fastmlp._core.vector_function("logistic", z))
+    # the exact GELU's Phi(z) is erf's: 0.5 z (1 + erf(z / sqrt 2)), each operation rounded to float32
+    erf = fastmlp._core.vector_function("erf", z * np.float32(np.sqrt(0.5)))
+    assert np.array_equal(fastmlp._core.activation_forward("gelu", z, 0.01), np.float32(0.5) * z * (1 + erf))
 
 
 def test_bad_input():

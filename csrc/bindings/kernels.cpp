@@ -179,7 +179,8 @@ py::array map_elements(const py::array& x, const char* name, F&& f) {
 py::array vector_function_py(const std::string& name, py::handle x_obj) {
   static const std::pair<const char*, VectorFunction> names[] = {
       {"exp", VectorFunction::exp}, {"expm1", VectorFunction::expm1}, {"log1p", VectorFunction::log1p},
-      {"tanh", VectorFunction::tanh}, {"logistic", VectorFunction::logistic}};
+      {"tanh", VectorFunction::tanh}, {"logistic", VectorFunction::logistic},
+      {"erf", VectorFunction::erf}};
   const VectorFunction* f = nullptr;
   std::string known;
   for (const auto& n : names) {

@@ -63,6 +63,7 @@ FASTMLP_CLONES void vector_function(VectorFunction f, const T* x, T* y, index_t 
     case VectorFunction::log1p: for (index_t i = 0; i < count; ++i) y[i] = vm::log1p(x[i]); break;
     case VectorFunction::tanh: for (index_t i = 0; i < count; ++i) y[i] = vm::tanh(x[i]); break;
     case VectorFunction::logistic: for (index_t i = 0; i < count; ++i) y[i] = vm::logistic(x[i]); break;
+    case VectorFunction::erf: for (index_t i = 0; i < count; ++i) y[i] = vm::erf(x[i]); break;
   }
 }
 

@@ -43,7 +43,7 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267793994605993438;  // the norma
 // is taken once per call, not per element).
 template <Activation K, class T>
 FASTMLP_HD T activation_value(T z, const ActivationParams<T>& p) {
-  using std::erf;
+  using fm::erf;
   using fm::exp;
   using fm::expm1;
   using fm::log1p;
@@ -106,7 +106,7 @@ FASTMLP_HD T activation_grad_from_output(T a, T g, const ActivationParams<T>& p)
 // (the value first), so a derivative from z and one from the output give the same bits.
 template <Activation K, class T>
 FASTMLP_HD T activation_grad_from_input(T z, T g, const ActivationParams<T>& p) {
-  using std::erf;
+  using fm::erf;
   using fm::exp;
   using fm::tanh;
   if constexpr (!activation_needs_z(K)) {

@@ -61,7 +61,7 @@ void activation_backward_saved(ActivationSpec act, const T* saved, T* grad, inde
 
 // The CPU's own transcendental functions (fastmlp/vec_math.h), y[i] = f(x[i]), for their tests
 // against the float64 reference: every value in, NaN and +-Inf included.
-enum class VectorFunction { exp, expm1, log1p, tanh, logistic };
+enum class VectorFunction { exp, expm1, log1p, tanh, logistic, erf };
 template <class T>
 void vector_function(VectorFunction f, const T* x, T* y, index_t count);
 
