@@ -402,3 +402,38 @@ def test_train_options_hold_what_they_were_given_and_refuse_bad_values():
             fastmlp._core.TrainOptions(**{"loss": "mse", "optimizer": opt, **bad})
     with pytest.raises(TypeError):  # keyword arguments only: no order to get wrong
         fastmlp._core.TrainOptions("mse", opt)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", ["sgd_momentum", "adam"])
+@pytest.mark.parametrize("path", ["small", "gemm", "small-budget"])
+def test_a_divergence_gives_back_the_last_finite_epoch_bit_for_bit(monkeypatch, rng, dtype, optimizer, path):
+    # Without callbacks the guard keeps no copy per epoch: it replays the epochs from the weights of
+    # before the fit. The weights restored after epoch 5 (0-based 4) diverges are those of a fit of 4
+    # epochs, bit for bit, optimizer state and step count included. "budget": the rates kept for the
+    # replay pass its budget in epoch 3, and the fit goes on with the trainer's copy per epoch.
+    if path == "gemm":
+        monkeypatch.setenv("FASTMLP_CPU_PATH", "gemm")
+    if path == "small-budget":
+        monkeypatch.setattr(fastmlp.train.Guard, "REPLAY_BYTES", 100)  # 6 steps of 8 bytes per epoch
+    x = rng.standard_normal((41, 3)).astype(dtype)
+    y = np.sin(x[:, :2])
+
+    def fit(epochs, blow_up):
+        opt = fastmlp.optim.SGD(lr=0.05, momentum=0.9) if optimizer == "sgd_momentum" else fastmlp.optim.Adam(lr=0.01)
+        model = fastmlp.MLP([3, 16, 2], activation="tanh", seed=2, dtype=dtype)
+        huge = float(np.finfo(dtype).max) / 1e3  # a finite rate that overflows the first update
+        schedule = fastmlp.schedules.MultiStepLR(milestones=[4], gamma=huge if blow_up else 1.0)
+        hist = model.fit(x, y, optimizer=opt, batch_size=8, epochs=epochs, seed=5, schedule=schedule,
+                         on_nonfinite="stop")
+        return model, hist
+
+    diverged, hist = fit(8, True)
+    assert "weights of the last finite epoch were restored (the end of epoch 4" in hist.stopped_reason, \
+        hist.stopped_reason
+    four, _ = fit(4, False)
+    for (w, b), (w4, b4) in zip(diverged.get_weights(), four.get_weights()):
+        assert w.tobytes() == w4.tobytes() and b.tobytes() == b4.tobytes()
+    assert diverged._opt["step"] == four._opt["step"]
+    for bufs, bufs4 in zip(diverged._opt["w"] + diverged._opt["b"], four._opt["w"] + four._opt["b"]):
+        assert all(a.tobytes() == c.tobytes() for a, c in zip(bufs, bufs4))

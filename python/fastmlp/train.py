@@ -151,6 +151,9 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
     the weights are settled first: those of the last completed step when their outputs on the training
     data are finite, else restored; a note on the exception says which. dist: the fit's collective."""
     state = guard.state
+    # Replay (see Guard) needs every write of the weights to be the trainer's; the CUDA trainers keep
+    # the copy per epoch.
+    guard.replay = not hooks.writes_between_epochs and guard.model.device == "cpu"
     try:
         hooks.begin()
         diverged, last = False, 0  # last: the last epoch that ended (0 before any)
@@ -176,10 +179,12 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
                 diverged = True
                 _diverged(guard, hooks, on_nonfinite, bad, epoch)
                 break
+            order = hooks.order(epoch)
+            guard.epoch_ran(order, rates, state["step"])
             start = time.perf_counter()
             guard.in_epoch = True
             try:
-                _, state["step"], found = trainer.run_epoch(hooks.order(epoch), rates, state["step"], guard.snapshot)
+                _, state["step"], found = trainer.run_epoch(order, rates, state["step"], guard.snapshot)
             except BaseException as e:
                 # Data parallel: each step's reduce carries every rank's status, so a step that failed
                 # anywhere fails on every rank, at the same step.
@@ -243,6 +248,7 @@ class _FitHooks(EpochHooks):
         self.steps, self.epochs, self.validation_data, self.loss = steps, epochs, validation_data, loss
         self.callbacks, self.progress, self.rows, self.dist = callbacks, progress, rows, dist
         self.logs, self.val_loss, self.epoch_end_hooks, self.error = {}, None, [], None
+        self._constant = None  # rates(): the epoch's rates while there is no schedule
         self.writes_between_epochs = bool(callbacks)
         model.stop_training = False
 
@@ -262,8 +268,11 @@ class _FitHooks(EpochHooks):
                                 if callable(getattr(cb, "on_epoch_end", None))]
 
     def rates(self, epoch):
-        if self.schedule is None:
-            return np.full(self.steps, self.optimizer.lr)
+        if self.schedule is None:  # the same array while the rate stays (see Guard.epoch_ran)
+            lr = self.optimizer.lr
+            if self._constant is None or (self._constant.size and self._constant[0] != lr):
+                self._constant = np.full(self.steps, lr)
+            return self._constant
         return self.schedule.rates(self.optimizer.lr, epoch, self.steps, epoch * self.steps)
 
     def check(self, epoch, loss):
@@ -373,9 +382,15 @@ class Network(typing.NamedTuple):
 
 class Guard:
     """What fit needs to keep its promise about the weights it leaves: a copy of the weights and
-    optimizer state from before the fit, one from the start of the current epoch (the last finite
-    epoch's: the trainer keeps it, run_epoch(snapshot=True)), and the checks that decide which of them
-    to restore."""
+    optimizer state from before the fit, the means to get back those of the start of the current epoch
+    (the last finite epoch's), and the checks that decide which of them to restore.
+
+    The last finite epoch's weights come back in one of two ways. When nothing but the trainer writes
+    the weights during the fit (no callback; the CPU), the guard only notes what each epoch ran with
+    (its order, rates and first step) and, on a divergence, replays the epochs from the weights of
+    before the fit: the trainer is deterministic, so the replay gives the same bits, and a fit that does
+    not diverge (nearly all) pays no copy per epoch. Otherwise the trainer keeps a copy of the weights
+    at the start of each epoch (run_epoch(snapshot=True)), and restore_snapshot puts it back."""
 
     def __init__(self, model, state, trainer, x, dist):
         self.model, self.state, self.trainer, self.x, self.dist = model, state, trainer, x, dist
@@ -384,6 +399,9 @@ class Guard:
         self.good_epoch, self.good_step = None, None  # None: no epoch has ended finite yet
         self.snapshot = False  # whether the next run_epoch keeps the weights as the last finite epoch's
         self.in_epoch = False
+        self.replay = False  # set by run_epochs: whether the epochs are replayed rather than copied
+        self.epochs_run = []  # (order, rates, first step) of each epoch run, when replaying
+        self.replay_bytes = 0  # the bytes of the rates in epochs_run
         # Outputs beyond half the dtype's range are treated as overflowing (rounding may add the rest).
         self.limit = 0.5 * float(np.finfo(model.dtype).max)
 
@@ -406,8 +424,35 @@ class Guard:
         self.state["step"] = step
 
     def _restore_good(self):
-        self.trainer.restore_snapshot()
+        if not self.replay:
+            self.trainer.restore_snapshot()
+        else:  # the epochs up to the good one, again from the weights of before the fit
+            self._restore(self.initial)
+            try:
+                for order, rates, step in self.epochs_run[:self.good_epoch + 1]:
+                    self.trainer.run_epoch(order, rates, step, False)
+            except BaseException:  # a Ctrl-C during the replay: the weights are between two epochs
+                self._restore(self.initial)
+                self.good_epoch = None
+                raise
         self.state["step"] = self.good_step
+
+    # The most bytes of rates the replay keeps; a fit past it (per-step schedules over epochs of very
+    # many steps) goes on with the copy per epoch.
+    REPLAY_BYTES = 16 << 20
+
+    def epoch_ran(self, order, rates, step):
+        """Notes what the epoch about to run runs with (replay: what restore runs it with again). Hooks
+        give a new array when the rates change, the same one when they do not (run_epochs relies on
+        it too), so an unchanged rate is kept once."""
+        if not self.replay:
+            return
+        if not (self.epochs_run and rates is self.epochs_run[-1][1]):
+            self.replay_bytes += rates.nbytes
+            if self.replay_bytes > self.REPLAY_BYTES:  # from this epoch on, the trainer's copy
+                self.replay, self.snapshot, self.epochs_run = False, True, []
+                return
+        self.epochs_run.append((order, rates, step))
 
     def _first_nonfinite(self, i=None):
         """'' when every weight and optimizer state value is finite, else what is not. i: the index of
@@ -436,9 +481,10 @@ class Guard:
         if bad:
             when = "before the first epoch" if epoch == 0 else f"between epochs {epoch} and {epoch + 1}"
             return f"{bad} {when} (written by a callback?)"
-        # From epoch 1 on, run_epoch keeps the weights it starts from (the first thing it does).
-        self.snapshot = epoch > 0
-        if self.snapshot:
+        # From epoch 1 on, run_epoch keeps the weights it starts from (the first thing it does), or
+        # (replay) the epochs before it can be run again.
+        self.snapshot = epoch > 0 and not self.replay
+        if epoch > 0:
             self.good_epoch, self.good_step = epoch - 1, self.state["step"]
         return ""
 
