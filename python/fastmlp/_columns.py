@@ -14,14 +14,58 @@ import numpy as np
 
 __all__ = ["Columns", "read_columns", "MISSING_TEXT"]
 
-# The cells a CSV file means as missing: pandas.read_csv's default na_values.
+#: The cells a CSV file means as missing.
+#:
+#: A frozenset of str: pandas.read_csv's default na_values, "" included.
 MISSING_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
                           "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 
 class Columns:
-    """A table as named columns: names (list of str), data (list of 1-D arrays, float64 with NaN for a
-    missing cell or object holding str and None), categorical (set of names the source marked so),
-    where (the file's name, for messages)."""
+    """A table as named columns.
+
+    Parameters
+    ----------
+    names : iterable of str
+        The column names, each once.
+    data : iterable of numpy.ndarray
+        One 1-D array per column: float64 with NaN for a missing cell, or object holding str and None.
+    categorical : iterable of str, default ()
+        The names of the columns the source marked categorical.
+    where : str, default "the table"
+        The file's name, for messages.
+    lines : numpy.ndarray, optional
+        A CSV file's line number of each row, for messages.
+
+    Attributes
+    ----------
+    names : list of str
+        The column names.
+    data : list of numpy.ndarray
+        The columns.
+    categorical : set of str
+        The columns the source marked categorical.
+    where : str
+        The file's name, for messages.
+    lines : numpy.ndarray or None
+        A CSV file's line number of each row, else None.
+    unsupported : dict of str to str
+        Name -> type of the columns that hold neither numbers nor text (lists, dates), kept by name only.
+
+    Raises
+    ------
+    ValueError
+        If a column name appears twice.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp.tables import Columns
+    >>> table = Columns(["x", "city"], [np.array([1.0, np.nan]), np.array(["Oslo", None], dtype=object)])
+    >>> table.rows, table.is_text("city")
+    (2, True)
+    >>> table["x"]
+    array([ 1., nan])
+    """
 
     def __init__(self, names, data, categorical=(), where="the table", lines=None):
         self.names, self.data, self.categorical, self.where = list(names), list(data), set(categorical), where
@@ -36,30 +80,81 @@ class Columns:
 
     @property
     def rows(self):
+        """The number of rows (0 for a table without columns)."""
         return len(self.data[0]) if self.data else 0
 
     def __getitem__(self, name):
         return self.data[self.names.index(name)]
 
     def is_text(self, name):
+        """Whether a column holds text (an object array).
+
+        Parameters
+        ----------
+        name : str
+            The column.
+
+        Returns
+        -------
+        bool
+            True for a text column.
+
+        Raises
+        ------
+        ValueError
+            If there is no such column.
+        """
         return self[name].dtype == object
 
     def take(self, rows):
-        """The same columns at `rows` (an index array or a boolean mask)."""
+        """The same columns at some rows.
+
+        Parameters
+        ----------
+        rows : array_like
+            An index array or a boolean mask.
+
+        Returns
+        -------
+        Columns
+            A new table of those rows.
+        """
         out = Columns(self.names, [c[rows] for c in self.data], self.categorical, self.where,
                       None if self.lines is None else self.lines[rows])
         out.unsupported = self.unsupported
         return out
 
     def require(self, names):
-        """Refuses, by name, the columns among `names` that hold neither numbers nor text."""
+        """Refuse, by name, the columns among `names` that hold neither numbers nor text.
+
+        Parameters
+        ----------
+        names : iterable of str
+            The columns that will be read.
+
+        Raises
+        ------
+        ValueError
+            Naming the first such column and its type.
+        """
         bad = [n for n in names if n in self.unsupported]
         if bad:
             raise ValueError(f"{self.where}, column {bad[0]!r}: holds {self.unsupported[bad[0]]}, neither numbers "
                              f"nor text alone; convert it, or leave it out with --drop {bad[0]} (drop=[{bad[0]!r}])")
 
     def locate(self, row):
-        """Where row `row` is, in words: "line 4 (data row 3)" of a CSV file, else "data row 3"."""
+        """Where a row is, in words, for messages.
+
+        Parameters
+        ----------
+        row : int
+            The 0-based row.
+
+        Returns
+        -------
+        str
+            "line 4 (data row 3)" in a CSV file, else "data row 3".
+        """
         return f"line {self.lines[row]} (data row {row + 1})" if self.lines is not None else f"data row {row + 1}"
 
 
@@ -203,8 +298,45 @@ def _object_column(a, name, where):
 
 
 def read_columns(source):
-    """A table (a file's path, or an in-memory table) as Columns; see the module docstring. Numeric-only
-    formats (.npy, .npz) give float columns; Parquet and Feather need pyarrow."""
+    """A table, from a file or in memory, as Columns of numbers and text.
+
+    A CSV file's cells in MISSING_TEXT are missing; a column whose present cells are all numbers is
+    numeric, any other holds text. Numeric-only formats (.npy, .npz) give float columns; Parquet and
+    Feather need pyarrow. A column of other values (dates, lists) is kept by name only and refused if
+    a model or the targets need it.
+
+    Parameters
+    ----------
+    source : str or os.PathLike or table
+        A file's path (CSV, Parquet, Feather/Arrow, .npy/.npz), or an in-memory table: a pandas or
+        polars DataFrame, a pyarrow Table, or a dict of 1-D columns.
+
+    Returns
+    -------
+    Columns
+        The table; an Arrow dictionary of text or a pandas category is marked categorical.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    TypeError
+        For an object that is no table.
+    ValueError
+        For an unreadable or empty file, a row with the wrong number of cells, a column name that
+        appears twice, columns of different lengths, or a column that is not 1-D.
+    ImportError
+        For Parquet and Arrow files without pyarrow.
+
+    Examples
+    --------
+    >>> from fastmlp.tables import read_columns
+    >>> table = read_columns({"x": [1, 2, 3], "city": ["Oslo", None, "Rome"]})
+    >>> table.names, table.rows
+    (['x', 'city'], 3)
+    >>> table["city"]
+    array(['Oslo', None, 'Rome'], dtype=object)
+    """
     if not isinstance(source, (str, os.PathLike)):
         return _frame_columns(source, "the table")
     from .data import TABLE_FORMATS, read_arrow_file, read_table

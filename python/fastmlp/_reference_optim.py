@@ -10,14 +10,71 @@ import numpy as np
 
 
 def sgd_update(param, grad, lr):
-    """Plain gradient descent: p <- p - lr * g."""
+    """Plain gradient descent: p <- p - lr * g.
+
+    Parameters
+    ----------
+    param : array_like
+        The parameter p.
+    grad : array_like
+        Its gradient g.
+    lr : float
+        The learning rate.
+
+    Returns
+    -------
+    numpy.ndarray
+        The new parameter, float64.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.sgd_update([1.0, 2.0], [1.0, 1.0], 0.1)
+    array([0.9, 1.9])
+    """
     return np.asarray(param, np.float64) - lr * np.asarray(grad, np.float64)
 
 
 def sgd_step(param, grad, buf, step, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
-    """torch.optim.SGD's documented algorithm: g += weight_decay p; with momentum,
-    buf = g on the first step else momentum buf + (1 - dampening) g, and g = g + momentum buf
-    (nesterov) or buf; p -= lr g. Returns (param, buf)."""
+    """SGD, torch.optim.SGD's documented algorithm.
+
+    g += weight_decay p; with momentum, buf = g on the first step else momentum buf + (1 - dampening) g,
+    and g = g + momentum buf (nesterov) or buf; p -= lr g.
+
+    Parameters
+    ----------
+    param : array_like
+        The parameter p.
+    grad : array_like
+        Its gradient g.
+    buf : array_like or None
+        The momentum buffer (not read on the first step).
+    step : int
+        The 1-based number of this step.
+    lr : float
+        The learning rate.
+    momentum : float, default 0.0
+        The momentum factor.
+    dampening : float, default 0.0
+        The dampening of the momentum.
+    nesterov : bool, default False
+        Nesterov momentum.
+    weight_decay : float, default 0.0
+        The L2 penalty.
+
+    Returns
+    -------
+    param : numpy.ndarray
+        The new parameter, float64.
+    buf : numpy.ndarray or None
+        The new momentum buffer (buf as given without momentum).
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.sgd_step([1.0, 2.0], [0.5, -0.5], None, 1, 0.1, momentum=0.9)
+    (array([0.95, 2.05]), array([ 0.5, -0.5]))
+    """
     p = np.asarray(param, np.float64)
     g = np.asarray(grad, np.float64) + weight_decay * p
     if momentum != 0.0:
@@ -43,10 +100,43 @@ def _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled):
 
 def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
               decoupled=False):
-    """Adam (Kingma & Ba 2015) as torch.optim.Adam documents it; AdamW (Loshchilov & Hutter 2019) when
-    decoupled: p *= 1 - lr wd instead of g += wd p. m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
-    v_max = max(v_max, v) with amsgrad, p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
-    state = [m, v(, v_max)] (None: zeros). Returns (param, state)."""
+    """Adam (Kingma & Ba 2015) as torch.optim.Adam documents it, and AdamW.
+
+    AdamW (Loshchilov & Hutter 2019) when decoupled: ``p *= 1 - lr wd`` instead of ``g += wd p``.
+    m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, v_max = max(v_max, v) with amsgrad,
+    p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+    state = [m, v(, v_max)] (None: zeros).
+
+    Parameters
+    ----------
+    param : array_like
+        The parameter p.
+    grad : array_like
+        Its gradient g.
+    state : list of array_like or None
+        The state buffers, as listed above (None: zeros).
+    step : int
+        t, the 1-based number of this step.
+    lr : float
+        The learning rate.
+    betas : tuple of (float, float), default (0.9, 0.999)
+        b1 and b2.
+    eps : float, default 1e-8
+        The eps of the formula.
+    weight_decay : float, default 0.0
+        wd.
+    amsgrad : bool, default False
+        Keep v_max.
+    decoupled : bool, default False
+        AdamW's decoupled weight decay.
+
+    Returns
+    -------
+    param : numpy.ndarray
+        The new parameter, float64.
+    state : list of numpy.ndarray
+        The new state buffers.
+    """
     b1, b2 = betas
     p, g, m, v = _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled)
     new_state = [m, v]
@@ -62,10 +152,43 @@ def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight
 
 def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):
-    """RMSprop (Hinton 2012) as torch.optim.RMSprop documents it: g += wd p; v = alpha v + (1-alpha) g^2;
+    """RMSprop (Hinton 2012) as torch.optim.RMSprop documents it.
+
+    g += wd p; v = alpha v + (1-alpha) g^2;
     centered: g_avg = alpha g_avg + (1-alpha) g and v - g_avg^2 in place of v; d = g / (sqrt(v) + eps);
     momentum: buf = momentum buf + d, p -= lr buf; else p -= lr d.
-    state = [square_avg(, momentum_buffer)(, grad_avg)] (None: zeros). Returns (param, state)."""
+    state = [square_avg(, momentum_buffer)(, grad_avg)] (None: zeros).
+
+    Parameters
+    ----------
+    param : array_like
+        The parameter p.
+    grad : array_like
+        Its gradient g.
+    state : list of array_like or None
+        The state buffers, as listed above (None: zeros).
+    step : int
+        t, the 1-based number of this step.
+    lr : float
+        The learning rate.
+    alpha : float, default 0.99
+        The smoothing constant.
+    eps : float, default 1e-8
+        The eps of the formula.
+    weight_decay : float, default 0.0
+        wd.
+    momentum : float, default 0.0
+        The momentum factor.
+    centered : bool, default False
+        Subtract the squared gradient average.
+
+    Returns
+    -------
+    param : numpy.ndarray
+        The new parameter, float64.
+    state : list of numpy.ndarray
+        The new state buffers.
+    """
     p = np.asarray(param, np.float64)
     g = np.asarray(grad, np.float64) + weight_decay * p
     state = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state]
@@ -87,9 +210,40 @@ def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_deca
 
 def adagrad_step(param, grad, state, step, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10):
-    """Adagrad (Duchi et al. 2011) as torch.optim.Adagrad documents it: g += wd p;
+    """Adagrad (Duchi et al. 2011) as torch.optim.Adagrad documents it.
+
+    g += wd p;
     clr = lr / (1 + (t-1) lr_decay); s += g^2 (s starts at initial_accumulator_value);
-    p -= clr g / (sqrt(s) + eps). Returns (param, [s])."""
+    p -= clr g / (sqrt(s) + eps).
+
+    Parameters
+    ----------
+    param : array_like
+        The parameter p.
+    grad : array_like
+        Its gradient g.
+    state : list of array_like or None
+        [s] (None: initial_accumulator_value).
+    step : int
+        t, the 1-based number of this step.
+    lr : float
+        The learning rate.
+    lr_decay : float, default 0.0
+        The decay of the learning rate per step.
+    weight_decay : float, default 0.0
+        wd.
+    initial_accumulator_value : float, default 0.0
+        The value s starts at.
+    eps : float, default 1e-10
+        The eps of the formula.
+
+    Returns
+    -------
+    param : numpy.ndarray
+        The new parameter, float64.
+    state : list of numpy.ndarray
+        [s], the new accumulator.
+    """
     p = np.asarray(param, np.float64)
     g = np.asarray(grad, np.float64) + weight_decay * p
     s = np.full_like(p, initial_accumulator_value) if state[0] is None else np.asarray(state[0], np.float64)
@@ -99,19 +253,76 @@ def adagrad_step(param, grad, state, step, lr, lr_decay=0.0, weight_decay=0.0, i
 
 
 def nadam_mu_product(beta1, momentum_decay, step):
-    """prod_{i=1..t} mu_i with mu_i = beta1 (1 - 0.96^(i momentum_decay) / 2): the mu_product that
-    torch.optim.NAdam keeps per parameter, from the step count alone."""
+    """prod_{i=1..t} mu_i with mu_i = beta1 (1 - 0.96^(i momentum_decay) / 2).
+
+    The mu_product that torch.optim.NAdam keeps per parameter, from the step count alone.
+
+    Parameters
+    ----------
+    beta1 : float
+        b1.
+    momentum_decay : float
+        The momentum decay psi.
+    step : int
+        t.
+
+    Returns
+    -------
+    float
+        The product (1 for t = 0).
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> round(reference.nadam_mu_product(0.9, 0.004, 1), 6)  # 0.9 (1 - 0.96^0.004 / 2)
+    0.450073
+    """
     return math.prod(beta1 * (1.0 - 0.5 * 0.96 ** (i * momentum_decay)) for i in range(1, step + 1))
 
 
 def nadam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
                decoupled_weight_decay=False):
-    """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam") as torch.optim.NAdam documents it:
-    g += wd p (decoupled_weight_decay: p *= 1 - lr wd instead); mu_t = b1 (1 - 0.96^(t psi) / 2);
-    m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2;
-    p -= lr [(1 - mu_t) g / (1 - prod_{i<=t} mu_i) + mu_{t+1} m / (1 - prod_{i<=t+1} mu_i)]
-         / (sqrt(v / (1 - b2^t)) + eps).
-    state = [m, v] (None: zeros). Returns (param, state)."""
+    """NAdam (Dozat 2016) as torch.optim.NAdam documents it.
+
+    From "Incorporating Nesterov Momentum into Adam"::
+
+        g += wd p (decoupled_weight_decay: p *= 1 - lr wd instead); mu_t = b1 (1 - 0.96^(t psi) / 2);
+        m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2;
+        p -= lr [(1 - mu_t) g / (1 - prod_{i<=t} mu_i) + mu_{t+1} m / (1 - prod_{i<=t+1} mu_i)]
+             / (sqrt(v / (1 - b2^t)) + eps).
+
+    state = [m, v] (None: zeros).
+
+    Parameters
+    ----------
+    param : array_like
+        The parameter p.
+    grad : array_like
+        Its gradient g.
+    state : list of array_like or None
+        The state buffers, as listed above (None: zeros).
+    step : int
+        t, the 1-based number of this step.
+    lr : float
+        The learning rate.
+    betas : tuple of (float, float), default (0.9, 0.999)
+        b1 and b2.
+    eps : float, default 1e-8
+        The eps of the formula.
+    weight_decay : float, default 0.0
+        wd.
+    momentum_decay : float, default 4e-3
+        psi.
+    decoupled_weight_decay : bool, default False
+        Decoupled weight decay.
+
+    Returns
+    -------
+    param : numpy.ndarray
+        The new parameter, float64.
+    state : list of numpy.ndarray
+        The new state buffers.
+    """
     b1, b2 = betas
     p, g, m, v = _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled_weight_decay)
     mu_t = b1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
@@ -124,12 +335,42 @@ def nadam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weigh
 
 def radam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                decoupled_weight_decay=False):
-    """RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond") as torch.optim.RAdam
-    documents it: g += wd p (decoupled_weight_decay: p *= 1 - lr wd instead); m = b1 m + (1-b1) g,
-    v = b2 v + (1-b2) g^2, m^ = m / (1 - b1^t); rho_inf = 2 / (1 - b2) - 1,
-    rho_t = rho_inf - 2 t b2^t / (1 - b2^t); if rho_t > 5: l = sqrt(1 - b2^t) / (sqrt(v) + eps),
-    r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)), p -= lr m^ r l;
-    else p -= lr m^. state = [m, v] (None: zeros). Returns (param, state)."""
+    """RAdam (Liu et al. 2020) as torch.optim.RAdam documents it.
+
+    From "On the Variance of the Adaptive Learning Rate and Beyond": g += wd p (decoupled_weight_decay:
+    ``p *= 1 - lr wd`` instead); m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, m^ = m / (1 - b1^t);
+    rho_inf = 2 / (1 - b2) - 1, rho_t = rho_inf - 2 t b2^t / (1 - b2^t); if rho_t > 5:
+    l = sqrt(1 - b2^t) / (sqrt(v) + eps), r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)),
+    p -= lr m^ r l; else p -= lr m^. state = [m, v] (None: zeros).
+
+    Parameters
+    ----------
+    param : array_like
+        The parameter p.
+    grad : array_like
+        Its gradient g.
+    state : list of array_like or None
+        The state buffers, as listed above (None: zeros).
+    step : int
+        t, the 1-based number of this step.
+    lr : float
+        The learning rate.
+    betas : tuple of (float, float), default (0.9, 0.999)
+        b1 and b2.
+    eps : float, default 1e-8
+        The eps of the formula.
+    weight_decay : float, default 0.0
+        wd.
+    decoupled_weight_decay : bool, default False
+        Decoupled weight decay.
+
+    Returns
+    -------
+    param : numpy.ndarray
+        The new parameter, float64.
+    state : list of numpy.ndarray
+        The new state buffers.
+    """
     b1, b2 = betas
     p, g, m, v = _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled_weight_decay)
     m_hat = m / (1 - b1 ** step)
@@ -143,9 +384,38 @@ def radam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weigh
 
 
 def adamax_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-    """Adamax (Kingma & Ba 2015, section 7.1) as torch.optim.Adamax documents it: g += wd p;
-    m = b1 m + (1-b1) g, u = max(b2 u, |g| + eps) (eps inside the max, as torch puts it);
-    p -= lr / (1 - b1^t) * m / u. state = [m, u] (None: zeros). Returns (param, state)."""
+    """Adamax (Kingma & Ba 2015, section 7.1) as torch.optim.Adamax documents it.
+
+    g += wd p;
+    m = b1 m + (1-b1) g, ``u = max(b2 u, |g| + eps)`` (eps inside the max, as torch puts it);
+    p -= lr / (1 - b1^t) * m / u. state = [m, u] (None: zeros).
+
+    Parameters
+    ----------
+    param : array_like
+        The parameter p.
+    grad : array_like
+        Its gradient g.
+    state : list of array_like or None
+        The state buffers, as listed above (None: zeros).
+    step : int
+        t, the 1-based number of this step.
+    lr : float
+        The learning rate.
+    betas : tuple of (float, float), default (0.9, 0.999)
+        b1 and b2.
+    eps : float, default 1e-8
+        The eps of the formula.
+    weight_decay : float, default 0.0
+        wd.
+
+    Returns
+    -------
+    param : numpy.ndarray
+        The new parameter, float64.
+    state : list of numpy.ndarray
+        The new state buffers.
+    """
     p = np.asarray(param, np.float64)
     g = np.asarray(grad, np.float64) + weight_decay * p
     b1, b2 = betas
@@ -191,8 +461,42 @@ _STEPS = {"sgd": _sgd, "adam": _adam(False), "adamw": _adam(True), "rmsprop": _r
 
 
 def optimizer_step(config, param, grad, state, step, lr):
-    """One step of the optimizer a fastmlp.optim config() describes; state is a list of buffers (or
-    None entries for fresh ones). Returns (param, state)."""
+    """One step of the optimizer a fastmlp.optim config() describes.
+
+    Parameters
+    ----------
+    config : dict
+        An optimizer's config() ("name" and its hyperparameters; "lr" is not read).
+    param : array_like
+        The parameter.
+    grad : array_like
+        Its gradient.
+    state : list
+        The state buffers, or None entries for fresh ones.
+    step : int
+        The 1-based number of this step.
+    lr : float
+        The learning rate of this step.
+
+    Returns
+    -------
+    param : numpy.ndarray
+        The new parameter, float64.
+    state : list of numpy.ndarray
+        The new state buffers.
+
+    Raises
+    ------
+    ValueError
+        For an optimizer the reference lacks.
+
+    Examples
+    --------
+    >>> from fastmlp import optim, reference
+    >>> p, state = reference.optimizer_step(optim.Adam().config(), [1.0], [0.5], [None, None], 1, 0.1)
+    >>> p.round(6)
+    array([0.9])
+    """
     cfg = dict(config)
     name = cfg.pop("name", "sgd")
     cfg.pop("lr", None)

@@ -1,6 +1,6 @@
 """Callbacks for MLP.fit: objects whose hooks fit calls once per epoch (never per step).
 
-A callback is any object with some of these methods (each is optional):
+A callback is any object with some of these methods (each is optional)::
 
     on_train_begin(logs)          before the first epoch; logs is {}
     on_epoch_end(epoch, logs)     after each epoch (epoch counts from 0 within the fit); logs holds this
@@ -11,7 +11,7 @@ A callback is any object with some of these methods (each is optional):
     monitors()                    names of the logged values it reads; fit refuses, before training,
                                   a callback that monitors a value the fit will not log
 
-on_epoch_end returning True (the bool, or numpy.True_: other truthy values such as the count a
+on_epoch_end returning True (the bool, or ``numpy.True_``: other truthy values such as the count a
 file.write returns do not stop), or setting model.stop_training = True, ends training after that epoch;
 History.stopped_reason then names the callback (and gives its `stop_reason` attribute when it has one).
 Every callback still sees the epoch on which training stops.
@@ -30,25 +30,93 @@ __all__ = ["Callback", "EarlyStopping", "LambdaCallback"]
 
 
 class Callback:
-    """Base class (optional: fit accepts any object with some of the hook methods). `model` is the MLP
-    being trained, set by fit before on_train_begin."""
+    """Base class of callbacks, whose hooks MLP.fit calls once per epoch.
+
+    Deriving from it is optional: fit accepts any object with some of the hook methods. Each hook here
+    does nothing; a subclass overrides those it needs.
+
+    Attributes
+    ----------
+    model : MLP or None
+        The MLP being trained, set by fit (through `set_model`) before `on_train_begin`.
+
+    See Also
+    --------
+    EarlyStopping : Stop when a logged value has stopped improving.
+    LambdaCallback : A callback made of plain functions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmlp
+    >>> class Printer(fastmlp.Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         if epoch % 50 == 0:
+    ...             print(epoch, round(logs["loss"], 4))
+    >>> x = np.linspace(-1, 1, 20).reshape(-1, 1)
+    >>> model = fastmlp.MLP([1, 1])
+    >>> history = model.fit(x, 2 * x + 1, optimizer=fastmlp.optim.SGD(lr=0.1), epochs=200,
+    ...                     callbacks=[Printer()])
+    0 2.154
+    50 0.0005
+    100 0.0
+    150 0.0
+    """
 
     model = None
 
     def set_model(self, model):
+        """Keep the model being trained (fit calls it before `on_train_begin`).
+
+        Parameters
+        ----------
+        model : MLP
+            The model that fit trains.
+        """
         self.model = model
 
     def on_train_begin(self, logs=None):
-        pass
+        """Called before the first epoch.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            An empty dict.
+        """
 
     def on_epoch_end(self, epoch, logs=None):
-        pass
+        """Called after each epoch.
+
+        Returning True (the bool, or ``numpy.True_``), or setting ``model.stop_training = True``, ends
+        training after this epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch, counted from 0 within the fit.
+        logs : dict, optional
+            This epoch's "loss", "lr" and, with validation data, "val_loss".
+        """
 
     def on_train_end(self, logs=None):
-        pass
+        """Called after the last epoch run; not called when fit raises (e.g. DivergenceError).
+
+        Parameters
+        ----------
+        logs : dict, optional
+            The last epoch's logs.
+        """
 
     def monitors(self):
-        """Names of the logged values this callback reads (fit checks that they will be logged)."""
+        """Names of the logged values this callback reads.
+
+        fit checks, before training, that they will be logged.
+
+        Returns
+        -------
+        set of str
+            The names; empty for this base class.
+        """
         return set()
 
     _repr_fields = ()  # the constructor arguments __repr__ shows
@@ -59,8 +127,9 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop training when `monitor` ("val_loss", "loss", or another logged value) has stopped improving,
-    with the semantics of keras.callbacks.EarlyStopping:
+    """Stop training when a logged value has stopped improving.
+
+    The semantics are those of keras.callbacks.EarlyStopping:
 
     - an epoch improves when its value beats the best so far by more than min_delta
       (mode="min": value < best - min_delta; mode="max": value > best + min_delta); the first epoch
@@ -73,9 +142,57 @@ class EarlyStopping(Callback):
     - restore_best_weights=True: at the end of training the weights and biases of the best epoch are put
       back — whether or not training stopped early (the optimizer state is not rolled back).
 
-    After fit: best (the best value), best_epoch (0-based epoch within the fit), stopped_epoch (the
-    epoch after which it stopped training, 0 when it did not), wait. The state is reset at the start of
-    every fit, so one instance can serve several fits.
+    The state is reset at the start of every fit, so one instance can serve several fits.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        The logged value to watch: "val_loss" (needs validation data), "loss", or another logged value.
+    patience : int, default 0
+        The epochs without improvement after which training stops (an int >= 0).
+    min_delta : float, default 0.0
+        The least change that counts as an improvement; its sign is ignored (mode gives the
+        direction).
+    mode : {"min", "max"}, default "min"
+        Whether the value improves by falling or by rising.
+    restore_best_weights : bool, default False
+        Put the best epoch's weights and biases back at the end of training.
+    baseline : float, optional
+        A value that an improvement must also beat to reset `wait`.
+
+    Attributes
+    ----------
+    best : float or None
+        The best value so far.
+    best_epoch : int
+        The 0-based epoch within the fit of the best value.
+    stopped_epoch : int
+        The epoch after which it stopped training, 0 when it did not.
+    wait : int
+        The epochs since the last improvement.
+    stop_reason : str or None
+        Why it stopped training, in words (History.stopped_reason quotes it).
+
+    Raises
+    ------
+    TypeError
+        If `monitor` is not a str.
+    ValueError
+        If `patience` is not an int >= 0, `min_delta` is not a finite number, `mode` is neither "min"
+        nor "max", or `baseline` is neither None nor a number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmlp
+    >>> x = np.linspace(-1, 1, 20).reshape(-1, 1)
+    >>> stop = fastmlp.EarlyStopping(monitor="loss", patience=3, min_delta=1e-3)
+    >>> history = fastmlp.MLP([1, 1]).fit(x, 2 * x + 1, optimizer="sgd", epochs=1000, callbacks=[stop])
+    >>> len(history.epoch), stop.best_epoch, stop.stopped_epoch
+    (270, 266, 269)
+    >>> print(history.stopped_reason)  # doctest: +NORMALIZE_WHITESPACE
+    callback EarlyStopping stopped training after epoch 270: loss did not improve on its best
+    (0.0225888 in epoch 267) by more than min_delta=0.001 for 3 epoch(s) (patience=3)
     """
 
     _repr_fields = ("monitor", "patience", "min_delta", "mode", "restore_best_weights", "baseline")
@@ -110,6 +227,13 @@ class EarlyStopping(Callback):
         self.stop_reason = None
 
     def monitors(self):
+        """The logged value this callback reads.
+
+        Returns
+        -------
+        set of str
+            ``{monitor}``.
+        """
         return {self.monitor}
 
     def _is_improvement(self, value, reference):
@@ -120,9 +244,35 @@ class EarlyStopping(Callback):
         return value - self.min_delta > reference
 
     def on_train_begin(self, logs=None):
+        """Reset the state (best, wait, stopped_epoch, ...) for a new fit.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Not read.
+        """
         self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Record the epoch's value and decide whether training stops.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch, counted from 0 within the fit.
+        logs : dict, optional
+            The epoch's logged values; they must hold `monitor`.
+
+        Returns
+        -------
+        bool
+            True when training stops after this epoch.
+
+        Raises
+        ------
+        ValueError
+            If the logs do not hold the monitored value.
+        """
         logs = logs or {}
         if self.monitor not in logs:
             raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not log "
@@ -149,6 +299,13 @@ class EarlyStopping(Callback):
         return False
 
     def on_train_end(self, logs=None):
+        """With restore_best_weights, put the best epoch's weights and biases back.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Not read.
+        """
         if self.restore_best_weights and self.best_weights is not None:
             for (w, b), (w0, b0) in zip(zip(self.model.weights, self.model.biases), self.best_weights):
                 w[...] = w0
@@ -165,10 +322,39 @@ class EarlyStopping(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback from plain functions: on_epoch_end(epoch, logs), on_train_begin(logs),
-    on_train_end(logs); each may be None. on_epoch_end returning True stops training.
+    """A callback made of plain functions.
 
-        fit(..., callbacks=[fastmlp.LambdaCallback(on_epoch_end=lambda e, logs: print(e, logs["loss"]))])
+    Parameters
+    ----------
+    on_epoch_end : callable, optional
+        Called as on_epoch_end(epoch, logs) after each epoch; returning True stops training.
+    on_train_begin : callable, optional
+        Called as on_train_begin(logs) before the first epoch.
+    on_train_end : callable, optional
+        Called as on_train_end(logs) after the last epoch.
+
+    Raises
+    ------
+    TypeError
+        If one of the functions is neither callable nor None.
+
+    Examples
+    --------
+    Record the loss of every epoch, or stop once it is below 1:
+
+    >>> import numpy as np
+    >>> import fastmlp
+    >>> x = np.linspace(-1, 1, 20).reshape(-1, 1)
+    >>> losses = []
+    >>> record = fastmlp.LambdaCallback(on_epoch_end=lambda epoch, logs: losses.append(logs["loss"]))
+    >>> history = fastmlp.MLP([1, 1]).fit(x, 2 * x + 1, epochs=5, callbacks=[record])
+    >>> len(losses)
+    5
+    >>> stop = fastmlp.LambdaCallback(on_epoch_end=lambda epoch, logs: logs["loss"] < 1.0)
+    >>> history = fastmlp.MLP([1, 1]).fit(x, 2 * x + 1, optimizer=fastmlp.optim.SGD(lr=0.1),
+    ...                                   epochs=100, callbacks=[stop])
+    >>> len(history.epoch)
+    4
     """
 
     def __init__(self, on_epoch_end=None, on_train_begin=None, on_train_end=None):
@@ -179,13 +365,41 @@ class LambdaCallback(Callback):
         self._epoch_end, self._train_begin, self._train_end = on_epoch_end, on_train_begin, on_train_end
 
     def on_train_begin(self, logs=None):
+        """Call the on_train_begin function, if one was given.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Passed on.
+        """
         if self._train_begin is not None:
             self._train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Call the on_epoch_end function, if one was given.
+
+        Parameters
+        ----------
+        epoch : int
+            Passed on.
+        logs : dict, optional
+            Passed on.
+
+        Returns
+        -------
+        object
+            What the function returned (True stops training), or None without one.
+        """
         return None if self._epoch_end is None else self._epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None):
+        """Call the on_train_end function, if one was given.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Passed on.
+        """
         if self._train_end is not None:
             self._train_end(logs)
 

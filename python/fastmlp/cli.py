@@ -419,6 +419,36 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the `fastmlp` command: demo, train, predict, export, info or lesson.
+
+    Under mpiexec, one rank's failure (a bad argument, a missing file) ends every rank instead of
+    leaving the others waiting for it in their next collective.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command's arguments, without the program name; default sys.argv[1:].
+
+    Returns
+    -------
+    int or None
+        The subcommand's exit status (0 or None for success).
+
+    Raises
+    ------
+    SystemExit
+        For --help, --version, bad arguments, and errors the command reports in words (such as
+        --device cuda where CUDA cannot be used).
+
+    Examples
+    --------
+    >>> from fastmlp import cli
+    >>> cli.main(["lesson", "list"])  # doctest: +ELLIPSIS
+    landscape      the loss over (a, b) and the path gradient descent takes to its minimum
+    learning-rate  too small crawls, too large overshoots and diverges
+    ...
+    0
+    """
     try:
         return _main(argv)
     except SystemExit as e:

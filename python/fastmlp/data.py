@@ -19,26 +19,79 @@ from . import _core, reference
 
 __all__ = ["load_women", "read_csv", "read_table", "read_table_block", "as_array", "column_stats", "TABLE_FORMATS"]
 
-# File name endings read_table knows, and what reads them.
+#: The file name endings read_table knows, and the kind of reader for each.
+#:
+#: ending -> "csv", "parquet", "arrow", "npy" or "npz".
 TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".feather": "arrow", ".arrow": "arrow",
                  ".ipc": "arrow", ".npy": "npy", ".npz": "npz"}
 
 
 def load_women():
-    """(height in inches, weight in pounds): two float64 arrays of 15 values."""
+    """The embedded `women` data set (see the module text).
+
+    Returns
+    -------
+    height : numpy.ndarray of shape (15,)
+        Height in inches, float64.
+    weight : numpy.ndarray of shape (15,)
+        Average weight in pounds, float64.
+
+    Examples
+    --------
+    >>> from fastmlp import data
+    >>> height, weight = data.load_women()
+    >>> height[:3], weight[:3]
+    (array([58., 59., 60.]), array([115., 117., 120.]))
+    """
     text = resources.files("fastmlp").joinpath("data/women.csv").read_text()
     header, columns = reference.parse_csv(text.splitlines(), "women.csv")
     return columns[:, header.index("height")].copy(), columns[:, header.index("weight")].copy()
 
 
 def read_csv(path):
-    """A numeric CSV with a header row -> (column names, float64 array of shape (rows, columns)).
+    """Read a numeric CSV file with a header row.
 
     A UTF-8 byte order mark (as Excel writes) is dropped. Plain files (numbers and commas) are parsed
     in C++ on all threads; anything else (quotes, a bad cell) goes through fastmlp.reference.parse_csv,
-    which accepts exactly what Python's csv module and float() accept. Raises FileNotFoundError for a
-    missing file and ValueError naming the row and column of any cell that is not a number, or the
-    column names that appear twice."""
+    which accepts exactly what Python's csv module and float() accept. Tables of text and categories
+    are read by fastmlp.tables.read_columns.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file (UTF-8).
+
+    Returns
+    -------
+    names : list of str
+        The column names.
+    values : numpy.ndarray of shape (rows, columns)
+        The numbers, float64.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        Naming the row and column of any cell that is not a number, or the column names that appear
+        twice; also for a file that is not UTF-8 text.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastmlp import data
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "table.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("x,y\\n1,2\\n3,4\\n5,6\\n")
+    ...     names, values = data.read_csv(path)
+    >>> names
+    ['x', 'y']
+    >>> values
+    array([[1., 2.],
+           [3., 4.],
+           [5., 6.]])
+    """
     with open(path, "rb") as f:
         data = f.read()
     return _parse_csv_bytes(data, str(path))
@@ -122,11 +175,53 @@ def _arrow_to_numpy(table, where):
 
 
 def read_table(path):
-    """A table of numbers from a file -> (column names, float64 array (rows, columns)), by the file's
-    ending: .csv (read_csv), .parquet/.pq, .feather/.arrow/.ipc (Arrow IPC files; these two need
-    pyarrow: pip install "fastmlp[data]"), .npy (a 2-D array; columns named "0", "1", ...) and .npz
+    """Read a table of numbers from a file, by the file's ending.
+
+    The endings are .csv (read_csv), .parquet/.pq, .feather/.arrow/.ipc (Arrow IPC files; these two
+    need pyarrow: pip install "fastmlp[data]"), .npy (a 2-D array; columns named "0", "1", ...) and .npz
     (1-D arrays of one length, each a column named by its key, or a single 2-D array). Never unpickles.
-    Text, null or duplicate columns are refused with a ValueError that names them."""
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    names : list of str
+        The column names.
+    values : numpy.ndarray of shape (rows, columns)
+        The numbers, float64.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ending, an unreadable file, or text, null or duplicate columns (named in the
+        message); for an .npy or .npz header that declares more data than the file holds.
+    FileNotFoundError
+        For a missing file.
+    ImportError
+        For Parquet and Arrow files without pyarrow.
+    MemoryError
+        For .npy and .npz arrays that, with their float64 copy, take more memory than this process has
+        left.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fastmlp import data
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "table.npz")
+    ...     np.savez(path, a=np.arange(3.0), b=np.ones(3))
+    ...     names, values = data.read_table(path)
+    >>> names
+    ['a', 'b']
+    >>> values
+    array([[0., 1.],
+           [1., 1.],
+           [2., 1.]])
+    """
     where = str(path)
     ext = os.path.splitext(where)[1].lower()
     kind = TABLE_FORMATS.get(ext)
@@ -217,11 +312,51 @@ def _check_declared_sizes(path, where, kind):
 
 
 def read_table_block(path, rank, size):
-    """Rank `rank` of `size`'s contiguous block of a table's data rows (fastmlp.distributed.block) ->
-    (column names, float64 array of the block, rows in the whole table, index of the block's first row).
-    Only the block is parsed: a CSV file is scanned for line ends and only the block's lines are read as
-    numbers (blank lines are not rows); a .npy file is memory-mapped; a Parquet file reads the row groups
-    that hold the block. Other formats are read whole, then cut."""
+    """Read one rank's contiguous block of a table's data rows.
+
+    The blocks are those of fastmlp.distributed.block. Only the block is parsed: a CSV file is scanned
+    for line ends and only the block's lines are read as numbers (blank lines are not rows); a .npy file
+    is memory-mapped; a Parquet file reads the row groups that hold the block. Other formats are read
+    whole, then cut.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The table file (see read_table for the formats).
+    rank : int
+        The rank whose block to read, in [0, size).
+    size : int
+        The number of ranks.
+
+    Returns
+    -------
+    names : list of str
+        The column names.
+    values : numpy.ndarray of shape (block rows, columns)
+        The block, float64.
+    rows : int
+        The data rows of the whole table.
+    first : int
+        The index of the block's first row in the table.
+
+    Raises
+    ------
+    ValueError
+        As read_table, for the block's cells.
+    FileNotFoundError
+        For a missing file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastmlp import data
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "table.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("x,y\\n1,2\\n3,4\\n5,6\\n")
+    ...     data.read_table_block(path, rank=1, size=2)
+    (['x', 'y'], array([[5., 6.]]), 3, 2)
+    """
     from .distributed import block
 
     where = str(path)
@@ -298,8 +433,29 @@ def _numeric(a, where):
 
 
 def column_stats(a):
-    """(mean, std) of each column of a 2-D array, in float64; a constant column's std is 1, so that
-    standardizing it gives zeros rather than NaN (the numbers MLP.set_standardization takes)."""
+    """The mean and standard deviation of each column, in float64.
+
+    A constant column's std is 1, so that standardizing it gives zeros rather than NaN. These are the
+    numbers MLP.set_standardization takes.
+
+    Parameters
+    ----------
+    a : array_like of shape (n, k) or (n,)
+        The data; a 1-D array is one column.
+
+    Returns
+    -------
+    mean : numpy.ndarray of shape (k,)
+        Each column's mean.
+    std : numpy.ndarray of shape (k,)
+        Each column's population standard deviation, 1 where it is 0.
+
+    Examples
+    --------
+    >>> from fastmlp import data
+    >>> data.column_stats([[1.0, 5.0], [3.0, 5.0]])
+    (array([2., 5.]), array([1., 1.]))
+    """
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 1:
         a = a.reshape(-1, 1)
@@ -313,8 +469,37 @@ def as_array(data, name="X"):
     A NumPy array is returned as it is. An object with `__dlpack__` whose data is in host memory (a
     PyTorch CPU tensor, a JAX CPU array, a NumPy-backed array of another library) is wrapped by
     numpy.from_dlpack: a view of its memory, no copy. Otherwise `__array__` (numpy.asarray) is used,
-    which copies or not as that library decides. Data on a GPU is refused by name: copy it to the
-    host first. fastmlp never writes into data it is given."""
+    which copies or not as that library decides. fastmlp never writes into data it is given.
+
+    Parameters
+    ----------
+    data : array_like
+        The data: a NumPy array, an object with __dlpack__ or __array__, or a nested sequence.
+    name : str, default "X"
+        What the data is, for the error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        The data, a view where it can be.
+
+    Raises
+    ------
+    TypeError
+        For data on a GPU (refused by name: copy it to the host first), or data that cannot be read as
+        a NumPy array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import data
+    >>> a = np.arange(3)
+    >>> data.as_array(a) is a
+    True
+    >>> data.as_array([[1, 2], [3, 4]])
+    array([[1, 2],
+           [3, 4]])
+    """
     if isinstance(data, np.ndarray):
         return data
     if hasattr(data, "__dlpack__") and hasattr(data, "__dlpack_device__"):

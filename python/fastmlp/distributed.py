@@ -6,7 +6,7 @@ data computes: every rank walks the same global order of each epoch, computes th
 rows of each global batch that it holds (possibly none) scaled by the global batch size, and one
 in-place SUM all-reduce of one flat gradient buffer per step adds them up; clipping and the update
 follow, identical on every rank. Epoch losses, validation losses, stopping decisions and failures are
-agreed on by all ranks, so they stop together.
+agreed on by all ranks, so they stop together. For example::
 
     # mpiexec -n 4 python -m mpi4py train.py
     import fastmlp

@@ -19,7 +19,11 @@ from .losses import HEADS, MEAN_FUNCTIONS
 
 __all__ = ["to_onnx", "OPSET", "IR_VERSION"]
 
+#: The ONNX opset the graph is built at unless another is asked for.
+#:
+#: 17: onnxruntime has run it since 1.13.
 OPSET = 17
+#: The ONNX IR version written into the file (8).
 IR_VERSION = 8
 
 
@@ -98,7 +102,11 @@ def _activation(act, z, a, negative_slope, dtype, elem, node, const):
 
 
 def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", head="auto", inputs="columns"):
-    """The model as an onnx.ModelProto (see the module text); `to_onnx` writes it to a file."""
+    """The model as an onnx.ModelProto (see the module text); `to_onnx` writes it to a file.
+
+    Takes the arguments of `to_onnx` but the path; the graph is checked by onnx.checker (full check)
+    before it is returned.
+    """
     onnx = _require_onnx()
     from onnx import TensorProto, helper, numpy_helper
 
@@ -192,7 +200,64 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
 
 
 def to_onnx(model, path, *, opset=OPSET, input_name="input", output_name="output", head="auto", inputs="columns"):
-    """Write `model` to `path` as an ONNX file; returns the path. See MLP.to_onnx."""
+    """Write a model to a file as an ONNX graph that computes its predictions.
+
+    The graph computes what MLP.predict computes (see the module text), with the head and inputs
+    described under MLP.to_onnx. The file is written as save writes a model: a failure midway (a full
+    disk) leaves the previous file whole.
+
+    Parameters
+    ----------
+    model : MLP
+        The model to export.
+    path : str or os.PathLike
+        The file to write.
+    opset : int, default OPSET
+        The ONNX opset, from 13 to the newest the installed onnx package knows.
+    input_name : str, default "input"
+        The name of the graph's input, (n, sizes[0]).
+    output_name : str, default "output"
+        The name of the graph's output, (n, sizes[-1]).
+    head : {"auto", "softmax", "sigmoid", "logits"} or None, default "auto"
+        What the graph outputs after the last layer (see MLP.to_onnx).
+    inputs : {"columns", "encoded"}, default "columns"
+        For a model with a preprocessing: whether the graph takes the table's columns or the encoded
+        matrix (see MLP.to_onnx).
+
+    Returns
+    -------
+    str
+        The path.
+
+    Raises
+    ------
+    ImportError
+        If the onnx package is not installed (pip install "fastmlp[onnx]").
+    ValueError
+        If an argument is out of its range, an activation has no ONNX export, or the model one-hot
+        encodes text columns and inputs="columns".
+    OSError
+        If the file cannot be written.
+
+    See Also
+    --------
+    fastmlp.MLP.to_onnx : The same, as a method.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import onnx
+    >>> import fastmlp
+    >>> from fastmlp import export
+    >>> model = fastmlp.MLP([1, 4, 1])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     graph = onnx.load(export.to_onnx(model, os.path.join(folder, "model.onnx")))
+    >>> [node.op_type for node in graph.graph.node]
+    ['Gemm', 'Relu', 'Gemm', 'Identity']
+    >>> graph.opset_import[0].version == export.OPSET
+    True
+    """
     _require_onnx()
     proto = build_onnx(model, opset=opset, input_name=input_name, output_name=output_name, head=head, inputs=inputs)
     path = os.fspath(path)

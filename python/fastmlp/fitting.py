@@ -29,7 +29,26 @@ _POSITIVE_OR_NONE = AnyOf(None, Interval(">", 0.0))
 
 
 def held_out(fraction, rows):
-    """How many of `rows` validation_split=fraction holds out: round(fraction * rows); 0 for None."""
+    """How many rows validation_split holds out: round(fraction * rows).
+
+    Parameters
+    ----------
+    fraction : float or None
+        fit's validation_split, in (0, 1), or None.
+    rows : int
+        The rows of X (all ranks' together).
+
+    Returns
+    -------
+    int
+        round(fraction * rows); 0 for None.
+
+    Examples
+    --------
+    >>> from fastmlp import fitting
+    >>> fitting.held_out(0.2, 15), fitting.held_out(None, 15)
+    (3, 0)
+    """
     return 0 if fraction is None else round(fraction * rows)
 
 
@@ -37,8 +56,10 @@ def _training_rows(a):
     """The rows a fit trains on (all ranks'): those its validation_split leaves."""
     return a["rows"] - held_out(a.get("validation_split"), a["rows"])
 
-# Every argument of MLP.fit that is checked on its own, by name. X, y, sample_weight and class_weight
-# are checked with the data (fastmlp.targets), callbacks once it is known what the fit logs.
+#: Every argument of MLP.fit that is checked on its own, by name.
+#:
+#: name -> its constraint (a fastmlp._constraints rule). X, y, sample_weight and class_weight are
+#: checked with the data (fastmlp.targets), callbacks once it is known what the fit logs.
 FIT_CONSTRAINTS = {
     "loss": Checked(check_loss, "a name of fastmlp.losses.LOSSES"),
     # A name builds that optimizer with its defaults (fastmlp.optim.OPTIMIZERS, the kernels' registry).
@@ -61,8 +82,10 @@ FIT_CONSTRAINTS = {
     "clip_grad_value": _POSITIVE_OR_NONE,
 }
 
-# The rules between arguments, in the order they are checked: each sees the checked arguments and the
-# fit's `rows` (all ranks' together) and `processes`.
+#: The rules between fit's arguments, in the order they are checked.
+#:
+#: A tuple of fastmlp._constraints rules: each sees the checked arguments and the fit's `rows` (all
+#: ranks' together) and `processes`, and names the arguments that do not go together.
 FIT_RULES = (
     Rule(lambda a: a["processes"] > 1 and a["sample_weight"] is not None,
          "sample_weight in a data-parallel fit is not supported: the batch's weight sum would need its own "
@@ -91,7 +114,42 @@ FIT_RULES = (
 
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
-    """One fit, checked and converted: everything fastmlp.train.run_fit needs besides X and y."""
+    """One fit, checked and converted: everything fastmlp.train.run_fit needs besides X and y.
+
+    Parameters
+    ----------
+    loss : str or dict
+        The trainer's loss spec (fastmlp.targets): a name, or a dict with its weights.
+    optimizer : fastmlp.optim.Optimizer
+        The optimizer, with the scaled learning rate under lr_scaling.
+    batch_size : int or None
+        The global batch; None is the full batch, and a batch larger than the data set is the whole
+        set.
+    epochs : int
+        The epochs to run.
+    shuffle : bool
+        Whether each epoch visits the rows in a new order.
+    seed : int
+        The fit's seed (None only until the ranks agree on a fresh one).
+    drop_last : bool
+        Whether the last short batch is dropped.
+    on_nonfinite : {"raise", "stop"}
+        What a divergence does.
+    schedule : fastmlp.schedules.Schedule or None
+        The learning-rate schedule, under lr_scaling with its warmup in front.
+    clip_grad_norm : float
+        The global L2 norm to clip the gradients at; 0 for no clipping.
+    clip_grad_value : float
+        The value to clip each gradient element at; 0 for no clipping.
+    callbacks : tuple
+        The callbacks, checked.
+    verbose : int
+        0, 1 or 2 (0 on every rank but 0).
+    validation_data : tuple or None
+        (X_val, y_val) converted as X and y are.
+    rows : tuple of (int, int)
+        (global rows, this rank's first row).
+    """
 
     loss: object  # the trainer's loss spec (fastmlp.targets): a name, or a dict with its weights
     optimizer: Optimizer  # with the scaled learning rate under lr_scaling
@@ -110,7 +168,19 @@ class FitConfig:
     rows: tuple  # (global rows, this rank's first row)
 
     def shared(self, model):
-        """What every rank of a data-parallel fit must have the same of (checked before it starts)."""
+        """What every rank of a data-parallel fit must have the same of (checked before it starts).
+
+        Parameters
+        ----------
+        model : MLP
+            The model being fitted.
+
+        Returns
+        -------
+        dict
+            The architecture, the fit's settings, the standardization, fastmlp's own callbacks that
+            stop or restore, and the column names, in forms the ranks can compare.
+        """
         return {"sizes": model.sizes, "activations": model.activations, "dtype": model.dtype.name,
                 "negative_slope": model.negative_slope, "loss": repr(self.loss), "optimizer": self.optimizer.config(),
                 "batch_size": self.batch_size, "epochs": self.epochs, "shuffle": self.shuffle,
@@ -134,7 +204,30 @@ def _settings(callback):
 
 
 def collective(comm):
-    """The fit's collectives: fastmlp.distributed's over comm, or SingleProcess (no comm, or a comm of one)."""
+    """The fit's collectives: fastmlp.distributed's over comm, or those of one process.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator or None
+        fit's comm argument.
+
+    Returns
+    -------
+    object
+        fastmlp.distributed.Collective over comm, or fastmlp.distributed.SingleProcess without comm or
+        with a comm of one process.
+
+    Raises
+    ------
+    TypeError
+        If comm is not an mpi4py communicator.
+
+    Examples
+    --------
+    >>> from fastmlp import fitting
+    >>> type(fitting.collective(None)).__name__
+    'SingleProcess'
+    """
     if comm is None:
         return SingleProcess()
     if not (callable(getattr(comm, "Get_size", None)) and callable(getattr(comm, "Allreduce", None))):
@@ -165,7 +258,7 @@ def _split(x, y, fraction, seed, rows, weighted):
 
 
 class FitChecks:
-    """MLP's fit machinery between its signature and the fit loop."""
+    """MLP's fit machinery between its signature and the fit loop (a base class of MLP)."""
 
     def _fit(self, dist, x, y, arguments):
         """Checks fit's arguments on every rank (one failing rank fails them all, with its error named),
@@ -270,6 +363,22 @@ class FitChecks:
 
     @property
     def training_summary(self):
-        """None before any fit; else {"fits", "epochs" (in all), "last": the last fit's epochs, samples,
-        batch_size, loss, optimizer, final_loss, final_val_loss, stopped_reason}. Saved with the model."""
+        """A summary of the fits so far, saved with the model (`fastmlp info` prints it).
+
+        None before any fit; else a dict {"fits", "epochs" (in all), "last": the last fit's epochs,
+        samples, batch_size, loss, optimizer, final_loss, final_val_loss, stopped_reason}, a copy.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> x = np.linspace(-1, 1, 20).reshape(-1, 1)
+        >>> model = fastmlp.MLP([1, 1])
+        >>> model.training_summary is None
+        True
+        >>> history = model.fit(x, 2 * x + 1, optimizer="sgd", epochs=10)
+        >>> summary = model.training_summary
+        >>> summary["fits"], summary["epochs"], summary["last"]["loss"], summary["last"]["samples"]
+        (1, 10, 'mse', 20)
+        """
         return None if self._training is None else json.loads(json.dumps(self._training))

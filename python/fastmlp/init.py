@@ -17,12 +17,45 @@ _SOURCES = {"uniform": "torch.nn.init.uniform_", "normal": "torch.nn.init.normal
             "lecun_uniform": "LeCun et al. 1998, Efficient BackProp", "lecun_normal": "LeCun et al. 1998",
             "xavier_uniform": "Glorot & Bengio 2010", "xavier_normal": "Glorot & Bengio 2010",
             "he_uniform": "He et al. 2015, Delving deep into rectifiers", "he_normal": "He et al. 2015"}
+#: Every initializer by canonical name.
+#:
+#: name -> (its distribution, in words and formula; its source, or "" for the plain kinds). The names
+#: and distributions are the kernels' own table.
 INITIALIZERS = {name: (doc, _SOURCES.get(name, "")) for name, doc in _core.names["init"].items()}
+#: Other names the initializers go by.
+#:
+#: alias -> canonical name ("glorot_uniform" -> "xavier_uniform", "kaiming_normal" -> "he_normal", ...).
 ALIASES = dict(_core.aliases["init"])
 
 
 def canonical(name):
-    """The initializer's canonical name; ValueError listing the known ones for anything else."""
+    """The initializer's canonical name.
+
+    Parameters
+    ----------
+    name : str
+        An initializer name of `INITIALIZERS` or an alias of `ALIASES`.
+
+    Returns
+    -------
+    str
+        The canonical name (an alias replaced by the name it stands for).
+
+    Raises
+    ------
+    TypeError
+        If `name` is not a str.
+    ValueError
+        If the name is unknown; the message lists the known ones.
+
+    Examples
+    --------
+    >>> from fastmlp import init
+    >>> init.canonical("glorot_uniform")
+    'xavier_uniform'
+    >>> init.canonical("he_normal")
+    'he_normal'
+    """
     if not isinstance(name, str):
         raise TypeError(f"initializer must be a name (str), got {type(name).__name__}")
     name = ALIASES.get(name, name)
@@ -33,9 +66,34 @@ def canonical(name):
 
 
 def default_for(activation):
-    """The initializer whose derivation assumes the activation's family (the activations' table): He for
-    the rectifiers and their smooth kin (GELU, SiLU, ELU, softplus), LeCun normal for SELU,
-    Xavier/Glorot otherwise."""
+    """The initializer whose derivation assumes the activation's family.
+
+    Read from the activations' table: He for the rectifiers and their smooth kin (GELU, SiLU, ELU,
+    softplus), LeCun normal for SELU, Xavier/Glorot otherwise. MLP(init="auto") uses it for each layer.
+
+    Parameters
+    ----------
+    activation : str
+        An activation name, possibly an alias or with parameters.
+
+    Returns
+    -------
+    str
+        The canonical name of the initializer.
+
+    Raises
+    ------
+    TypeError
+        If `activation` is not a str.
+    ValueError
+        If the activation is unknown.
+
+    Examples
+    --------
+    >>> from fastmlp import init
+    >>> init.default_for("relu"), init.default_for("selu"), init.default_for("tanh")
+    ('he_uniform', 'lecun_normal', 'xavier_uniform')
+    """
     return _ACTIVATIONS[_activation_base(activation)]["init"]
 
 
@@ -45,5 +103,32 @@ _ARGUMENTS = {"constant": {"value"}, "uniform": {"low", "high"}, "normal": {"mea
 
 
 def takes_argument(name, argument):
-    """Whether initializer `name` reads keyword `argument` of fastmlp.ops.init."""
+    """Whether an initializer reads a keyword argument of `fastmlp.ops.init`.
+
+    Parameters
+    ----------
+    name : str
+        An initializer name or alias.
+    argument : str
+        A keyword argument of `fastmlp.ops.init` ("value", "low", "high", "mean", "std" or
+        "truncated").
+
+    Returns
+    -------
+    bool
+        True when that initializer reads the argument.
+
+    Raises
+    ------
+    TypeError
+        If `name` is not a str.
+    ValueError
+        If the initializer is unknown.
+
+    Examples
+    --------
+    >>> from fastmlp import init
+    >>> init.takes_argument("normal", "std"), init.takes_argument("zeros", "std")
+    (True, False)
+    """
     return argument in _ARGUMENTS.get(canonical(name), set())

@@ -3,7 +3,8 @@
 A fit holds the model's parameters and the optimizer's state (NumPy arrays in host memory) and a
 trainer, which allocates everything else once per fit. The trainer's bytes come from the C++ side
 (fastmlp._core.trainer_bytes, the same plan the trainer follows; tests check it against the bytes a
-trainer reports once made):
+trainer reports once made)::
+
   on the CPU:   the parameters and optimizer state, and fit's two copies of them; per part of a batch
                 (a batch of 64+ rows may be cut in two parts computed side by side), every layer's
                 output, two gradient buffers as wide as the widest layer, the gathered input and
@@ -11,6 +12,7 @@ trainer reports once made):
                 weights; the epoch's order when shuffling (8 bytes a sample);
   on CUDA:      all of that for one part, plus the device copies of the parameters and optimizer state
                 and of the whole data set (n x (in + out)); the GEMM's split-K scratch comes on top.
+
 max_batch_size finds the largest batch whose bytes stay within safety x budget.
 """
 
@@ -29,11 +31,57 @@ __all__ = ["max_batch_size", "training_bytes", "fit_bytes", "available_memory"]
 
 def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=None, shuffle=True,
                    drop_last=False, global_rows=0, loss="mse"):
-    """Bytes a fit of `model` with this batch size takes in the memory of `device` (host memory for
-    "cpu", device memory for "cuda"): see the module text. Without n_samples the data set is taken to
-    hold two batches (its size matters on CUDA, where it is copied to the device, and for the order).
-    global_rows: a data-parallel fit's global row count (n_samples is then this process's rows). loss:
-    the trainer's loss spec (fastmlp.targets), whose layout sets the width of the gathered targets."""
+    """Bytes a fit of `model` with this batch size takes in the memory of `device`.
+
+    That is host memory for "cpu", device memory for "cuda"; the module text lists what is counted.
+
+    Parameters
+    ----------
+    model : MLP
+        The model to fit.
+    batch_size : int
+        The batch size (>= 1).
+    n_samples : int, optional
+        The rows of the data set. Without it the data set is taken to hold two batches (its size
+        matters on CUDA, where it is copied to the device, and for the order).
+    optimizer : fastmlp.optim.Optimizer, optional
+        The fit's optimizer, whose state buffers count; default SGD().
+    device : {"cpu", "cuda", "auto"}, optional
+        The device to count for; default the model's.
+    shuffle : bool, default True
+        Whether the fit shuffles (the epoch's order takes 8 bytes a sample).
+    drop_last : bool, default False
+        Whether the fit drops the last short batch.
+    global_rows : int, default 0
+        A data-parallel fit's global row count (n_samples is then this process's rows); 0 for one
+        process.
+    loss : str or dict, default "mse"
+        The trainer's loss spec (fastmlp.targets), whose layout sets the width of the gathered
+        targets.
+
+    Returns
+    -------
+    int
+        The bytes.
+
+    Raises
+    ------
+    ValueError
+        If batch_size is below 1.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    Examples
+    --------
+    >>> import fastmlp
+    >>> from fastmlp import memory
+    >>> model = fastmlp.MLP([10, 64, 1])
+    >>> memory.training_bytes(model, 256) > memory.training_bytes(model, 32)
+    True
+    >>> adam = fastmlp.optim.Adam()  # two state buffers per parameter instead of none
+    >>> memory.training_bytes(model, 32, optimizer=adam) > memory.training_bytes(model, 32)
+    True
+    """
     device = resolve_device(model.device if device is None else device)
     batch = int(batch_size)
     if batch < 1:
@@ -51,10 +99,34 @@ def _planning_only(buffer):
 
 
 def fit_bytes(model, n, options):
-    """Bytes a fit of `model` over n rows (this process's) with these trainer options
-    (fastmlp._core.TrainOptions) takes: the trainer's buffer plan (fastmlp._core.trainer_bytes), and on
-    the CPU the parameters and optimizer state, three times over (see the module text); on CUDA, the
-    GEMM's scratch."""
+    """Bytes a fit of `model` over n rows with these trainer options takes.
+
+    The trainer's buffer plan (fastmlp._core.trainer_bytes), and on the CPU the parameters and
+    optimizer state, three times over (see the module text); on CUDA, the GEMM's scratch.
+
+    Parameters
+    ----------
+    model : MLP
+        The model to fit.
+    n : int
+        This process's rows.
+    options : fastmlp._core.TrainOptions
+        The trainer's options (loss, optimizer, batch size, device, ...).
+
+    Returns
+    -------
+    int
+        The bytes.
+
+    Raises
+    ------
+    ValueError
+        If the trainer refuses the options.
+
+    See Also
+    --------
+    training_bytes : The same count from fit's arguments.
+    """
     sizes = [w.shape[0] for w in model.weights] + [model.weights[-1].shape[1]]
     dtype = str(model.dtype)
     held = _core.trainer_bytes(sizes, dtype, list(model.activations), int(n), options)
@@ -68,10 +140,25 @@ def fit_bytes(model, n, options):
 
 
 def available_memory():
-    """Bytes of host memory this process can still take: the kernel's MemAvailable, or less where a
-    container's memory limit (cgroup v1 or v2) or the process's address-space limit (RLIMIT_AS, `ulimit
-    -v`) leaves less. A container's limit is not visible to the host's free-memory figures, and going
-    past it gets the process killed, not a MemoryError."""
+    """Bytes of host memory this process can still take.
+
+    The kernel's MemAvailable, or less where a container's memory limit (cgroup v1 or v2) or the
+    process's address-space limit (RLIMIT_AS, ``ulimit -v``) leaves less. A container's limit is not
+    visible to the host's free-memory figures, and going past it gets the process killed, not a
+    MemoryError. Where /proc/meminfo cannot be read, the free physical pages are counted, and without
+    those either 4 GiB is assumed.
+
+    Returns
+    -------
+    int
+        The bytes.
+
+    Examples
+    --------
+    >>> from fastmlp import memory
+    >>> memory.available_memory() > 0
+    True
+    """
     left = [_host_available(), cgroup_available(), address_space_available()]
     return min(v for v in left if v is not None)
 
@@ -222,14 +309,54 @@ def check_fit_memory(model, n, options):
 
 
 def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory_budget=None, safety=0.8):
-    """The largest batch size whose training workspaces (activations, gradients, optimizer state and,
-    on CUDA, the data set) fit in `safety` x the memory budget.
+    """The largest batch size whose training workspaces fit in `safety` x the memory budget.
 
-    The budget is `memory_budget` bytes when given; otherwise the free memory of the GPU
-    (cudaMemGetInfo) for device="cuda", and for "cpu" the memory available to this process
-    (available_memory: the host's, or less under a container's cgroup limit or RLIMIT_AS). With n_samples
-    the answer is at most n_samples (a larger batch is the full batch). Raises MemoryError when not
-    even a batch of one fits.
+    The workspaces are the activations, gradients, optimizer state and, on CUDA, the data set (see
+    `training_bytes`). The budget is `memory_budget` bytes when given; otherwise the free memory of the
+    GPU (cudaMemGetInfo) for device="cuda", and for "cpu" the memory available to this process
+    (available_memory: the host's, or less under a container's cgroup limit or RLIMIT_AS).
+    MLP.fit(batch_size="max") uses it.
+
+    Parameters
+    ----------
+    model : MLP
+        The model to fit.
+    device : {"cpu", "cuda", "auto"}, optional
+        The device whose memory counts; default the model's.
+    n_samples : int, optional
+        The rows of the data set (>= 1): the answer is then at most n_samples (a larger batch is the
+        full batch).
+    optimizer : fastmlp.optim.Optimizer, optional
+        The fit's optimizer; default SGD().
+    memory_budget : float, optional
+        The budget in bytes (> 0); default the free memory, as above.
+    safety : float, default 0.8
+        The fraction of the budget the workspaces may take, in (0, 1].
+
+    Returns
+    -------
+    int
+        The batch size.
+
+    Raises
+    ------
+    MemoryError
+        When not even a batch of one fits.
+    ValueError
+        If safety, n_samples or memory_budget is out of range.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    Examples
+    --------
+    >>> import fastmlp
+    >>> from fastmlp import memory
+    >>> model = fastmlp.MLP([10, 64, 1])
+    >>> batch = fastmlp.max_batch_size(model, memory_budget=2**20)
+    >>> memory.training_bytes(model, batch) <= 0.8 * 2**20 < memory.training_bytes(model, batch + 1)
+    True
+    >>> fastmlp.max_batch_size(model, n_samples=100, memory_budget=2**30)
+    100
     """
     device = resolve_device(model.device if device is None else device)
     if not (0.0 < float(safety) <= 1.0):

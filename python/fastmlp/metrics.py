@@ -170,29 +170,106 @@ def _classes(classes, y_true, k):
 
 
 def rmse(y_true, y_pred):
-    """Root mean squared error, uniformly averaged over outputs:
+    """Root mean squared error, uniformly averaged over outputs.
+
     ``mean_j sqrt(mean_i (y_ij - p_ij)^2)`` (per-output RMSE, then the mean over the k outputs; for 1-D
     targets simply ``sqrt(mean((y - p)^2))``). Matches ``sklearn.metrics.root_mean_squared_error``
-    (multioutput="uniform_average")."""
+    (multioutput="uniform_average").
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, k)
+        The targets.
+    y_pred : array_like of shape (n,) or (n, k)
+        The predictions, of the same shape.
+
+    Returns
+    -------
+    float
+        The RMSE.
+
+    Raises
+    ------
+    ValueError
+        For empty input, mismatched lengths or shapes, non-numeric values, and NaN or infinite values.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> round(metrics.rmse([3, -0.5, 2, 7], [2.5, 0.0, 2, 8]), 6)
+    0.612372
+    """
     t, p = _targets(y_true, y_pred)
     return float(np.mean(np.sqrt(np.mean((t - p) ** 2, axis=0))))
 
 
 def mae(y_true, y_pred):
     """Mean absolute error, uniformly averaged over outputs: ``mean_j mean_i |y_ij - p_ij|``.
-    Matches ``sklearn.metrics.mean_absolute_error`` (multioutput="uniform_average")."""
+
+    Matches ``sklearn.metrics.mean_absolute_error`` (multioutput="uniform_average").
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, k)
+        The targets.
+    y_pred : array_like of shape (n,) or (n, k)
+        The predictions, of the same shape.
+
+    Returns
+    -------
+    float
+        The MAE.
+
+    Raises
+    ------
+    ValueError
+        For empty input, mismatched lengths or shapes, non-numeric values, and NaN or infinite values.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> metrics.mae([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])
+    0.5
+    """
     t, p = _targets(y_true, y_pred)
     return float(np.mean(np.mean(np.abs(t - p), axis=0)))
 
 
 def r2(y_true, y_pred):
-    """Coefficient of determination, uniformly averaged over outputs:
+    """Coefficient of determination, uniformly averaged over outputs.
+
     ``R2_j = 1 - sum_i (y_ij - p_ij)^2 / sum_i (y_ij - mean_i y_ij)^2``, then the mean over j.
     Matches ``sklearn.metrics.r2_score`` (multioutput="uniform_average", force_finite=True): an output
     whose target is constant scores 1.0 if its predictions are exact, else 0.0; fewer than two samples
     give nan (scikit-learn also warns). A column counts as constant when all its values are equal; where
     scikit-learn's mean of such a column rounds (e.g. [0.1, 0.1, 0.1]) it leaves a tiny nonzero
-    denominator and a huge negative score, and this function returns 0.0, the documented convention."""
+    denominator and a huge negative score, and this function returns 0.0, the documented convention.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, k)
+        The targets.
+    y_pred : array_like of shape (n,) or (n, k)
+        The predictions, of the same shape.
+
+    Returns
+    -------
+    float
+        The mean R2 over the outputs (nan for fewer than two samples).
+
+    Raises
+    ------
+    ValueError
+        For empty input, mismatched lengths or shapes, non-numeric values, and NaN or infinite values.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> round(metrics.r2([3, -0.5, 2, 7], [2.5, 0.0, 2, 8]), 6)
+    0.948608
+    >>> metrics.r2([1, 1, 1], [1, 1, 1]), metrics.r2([1, 1, 1], [1, 2, 1])
+    (1.0, 0.0)
+    """
     t, p = _targets(y_true, y_pred)
     if t.shape[0] < 2:
         return float("nan")
@@ -205,9 +282,34 @@ def r2(y_true, y_pred):
 
 
 def mean_poisson_deviance(y_true, y_pred):
-    """Mean Poisson deviance: ``mean_i 2 (y_i log(y_i / mu_i) - y_i + mu_i)``, the y_i log(...) term
-    being 0 where y_i = 0. Needs y_true >= 0 and y_pred (mu) > 0 (ValueError otherwise), and a single
-    output: shape (n,) or (n, 1). Matches ``sklearn.metrics.mean_poisson_deviance``."""
+    """Mean Poisson deviance: ``mean_i 2 (y_i log(y_i / mu_i) - y_i + mu_i)``.
+
+    The y_i log(...) term is 0 where y_i = 0. Matches ``sklearn.metrics.mean_poisson_deviance``.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, 1)
+        The targets, >= 0 (counts or rates).
+    y_pred : array_like of shape (n,) or (n, 1)
+        The predicted means mu, > 0.
+
+    Returns
+    -------
+    float
+        The mean deviance.
+
+    Raises
+    ------
+    ValueError
+        If y_true has negative values, y_pred values <= 0, either more than one output, or for empty
+        input, mismatched shapes and NaN or infinite values.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> round(metrics.mean_poisson_deviance([2, 0, 1, 4], [0.5, 0.5, 2.0, 2.0]), 6)
+    1.426015
+    """
     t, p = _targets(y_true, y_pred)
     if t.shape[1] != 1:
         raise ValueError(f"mean_poisson_deviance takes a single output, got {t.shape[1]} columns")
@@ -233,19 +335,73 @@ def _two_label_arrays(y_true, y_pred, pred_name):
 
 
 def accuracy(y_true, y_pred_labels):
-    """Fraction of exact label matches: ``mean_i [y_i == yhat_i]``. Matches
-    ``sklearn.metrics.accuracy_score`` (normalize=True)."""
+    """Fraction of exact label matches: ``mean_i [y_i == yhat_i]``.
+
+    Matches ``sklearn.metrics.accuracy_score`` (normalize=True).
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,)
+        The true labels: ints, floats, bools or strings.
+    y_pred_labels : array_like of shape (n,)
+        The predicted labels, of the same kind (both numeric or both strings).
+
+    Returns
+    -------
+    float
+        The fraction, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For empty input, mismatched lengths, labels of different kinds, and NaN or infinite values.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> metrics.accuracy([0, 1, 2, 3], [0, 2, 1, 3])
+    0.5
+    >>> metrics.accuracy(["a", "b", "c"], ["a", "b", "b"])
+    0.6666666666666666
+    """
     t, p = _two_label_arrays(y_true, y_pred_labels, "y_pred_labels")
     return float(np.mean(t == p))
 
 
 def f1_macro(y_true, y_pred_labels, labels=None):
-    """Unweighted mean over labels of the per-class F1 = 2 TP / (2 TP + FP + FN) (the harmonic mean of
-    precision and recall). Matches ``sklearn.metrics.f1_score(average="macro")``. `labels` defaults to
-    the sorted union of the labels in y_true and y_pred_labels; given, only those classes are averaged
-    (samples of other classes still count as false positives/negatives for them). A class with no true
-    and no predicted samples scores 0.0, as scikit-learn's default zero_division="warn" (which also
-    warns; this function does not)."""
+    """Unweighted mean over labels of the per-class F1 = 2 TP / (2 TP + FP + FN).
+
+    F1 is the harmonic mean of precision and recall. Matches ``sklearn.metrics.f1_score(average="macro")``.
+    `labels` defaults to the sorted union of the labels in y_true and y_pred_labels; given, only those classes
+    are averaged (samples of other classes still count as false positives/negatives for them). A class with no
+    true and no predicted samples scores 0.0, as scikit-learn's default zero_division="warn" (which also warns;
+    this function does not).
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,)
+        The true labels: ints, floats, bools or strings.
+    y_pred_labels : array_like of shape (n,)
+        The predicted labels, of the same kind (both numeric or both strings).
+    labels : array_like of shape (k,), optional
+        The classes to average over, distinct and of the same kind as y_true.
+
+    Returns
+    -------
+    float
+        The macro-averaged F1, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For empty input, mismatched lengths, labels of different kinds, and NaN or infinite values.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> round(metrics.f1_macro([0, 1, 2, 0, 1, 2], [0, 2, 1, 0, 0, 1]), 6)
+    0.266667
+    """
     t, p = _two_label_arrays(y_true, y_pred_labels, "y_pred_labels")
     if labels is None:
         labs = np.union1d(t, p)
@@ -277,7 +433,8 @@ def _binary_auc(positive, score):
 
 
 def roc_auc(y_true, proba, classes=None):
-    """Area under the ROC curve, in its rank (Mann-Whitney) form
+    """Area under the ROC curve, in its rank (Mann-Whitney) form.
+
     ``AUC = (sum_{i pos, j neg} [s_i > s_j] + 0.5 [s_i == s_j]) / (n_pos n_neg)``, so tied scores count
     one half. Binary (proba of shape (n,), or (n, 2) whose column 1 is used; the positive class is
     classes[1]): matches ``sklearn.metrics.roc_auc_score``; any finite scores are accepted. Multiclass
@@ -286,7 +443,37 @@ def roc_auc(y_true, proba, classes=None):
 
     Returns nan, not an error, when y_true holds only one class (the AUC is undefined), and, in the
     multiclass case, when any class of `classes` is absent from y_true (scikit-learn's macro average is
-    then nan too). Unlike scikit-learn, `classes` need not be sorted: it gives proba's column order."""
+    then nan too). Unlike scikit-learn, `classes` need not be sorted: it gives proba's column order.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,)
+        The true labels.
+    proba : array_like of shape (n,) or (n, k)
+        The probabilities: of the positive class (n,), binary only, or one column per class (n, k).
+    classes : array_like of shape (k,), optional
+        The label of each column of proba (default: the sorted unique labels of y_true, which must
+        then number k; 2 for a 1-D proba).
+
+    Returns
+    -------
+    float
+        The AUC, or nan where it is undefined.
+
+    Raises
+    ------
+    ValueError
+        For empty input, mismatched lengths or shapes, labels missing from `classes`, NaN or infinite
+        values, and multiclass rows that do not sum to 1.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> metrics.roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    >>> metrics.roc_auc([1, 1], [0.2, 0.3])
+    nan
+    """
     t = _labels(y_true, "y_true")
     p, _ = _proba(proba, len(t))
     k = 2 if p.ndim == 1 else p.shape[1]
@@ -303,13 +490,49 @@ def roc_auc(y_true, proba, classes=None):
 
 
 def log_loss(y_true, proba, classes=None):
-    """Mean negative log-likelihood of the true class: ``-mean_i log(clip(p_{i, y_i}, eps, 1 - eps))``
-    with eps = np.finfo(proba.dtype).eps (float64's eps for integer input); the arithmetic is float64.
-    A 1-D proba is the positive class's probability (columns [1 - p, p]). Matches
-    ``sklearn.metrics.log_loss`` (labels=classes): values outside [0, 1] raise ValueError; rows are not
-    renormalized (scikit-learn >= 1.5 no longer does) but, as there, a UserWarning says when a row's sum
-    is not 1 (rtol sqrt(eps), atol 1e-8). At least two classes are needed: y_true with a single label
-    and no `classes` is a ValueError."""
+    """Mean negative log-likelihood of the true class.
+
+    ``-mean_i log(clip(p_{i, y_i}, eps, 1 - eps))`` with eps = np.finfo(proba.dtype).eps (float64's eps for
+    integer input); the arithmetic is float64. A 1-D proba is the positive class's probability (columns [1 - p,
+    p]). Matches ``sklearn.metrics.log_loss`` (labels=classes): values outside [0, 1] raise ValueError; rows are
+    not renormalized (scikit-learn >= 1.5 no longer does) but, as there, a UserWarning says when a row's sum is
+    not 1 (rtol sqrt(eps), atol 1e-8). At least two classes are needed: y_true with a single label and no
+    `classes` is a ValueError.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,)
+        The true labels.
+    proba : array_like of shape (n,) or (n, k)
+        The probabilities: of the positive class (n,), binary only, or one column per class (n, k).
+    classes : array_like of shape (k,), optional
+        The label of each column of proba (default: the sorted unique labels of y_true, which must
+        then number k; 2 for a 1-D proba).
+
+    Returns
+    -------
+    float
+        The log-loss.
+
+    Raises
+    ------
+    ValueError
+        If proba has values outside [0, 1], y_true has a single label and `classes` is not given, or
+        for empty input, mismatched lengths or shapes, labels missing from `classes`, and NaN or
+        infinite values.
+
+    Warns
+    -----
+    UserWarning
+        When a row of proba does not sum to 1.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> proba = [[0.1, 0.9], [0.9, 0.1], [0.8, 0.2], [0.35, 0.65]]
+    >>> round(metrics.log_loss(["spam", "ham", "ham", "spam"], proba), 6)
+    0.216162
+    """
     t = _labels(y_true, "y_true")
     p, dtype = _proba(proba, len(t))
     if p.max() > 1 or p.min() < 0:
@@ -331,8 +554,34 @@ def log_loss(y_true, proba, classes=None):
 
 
 def regression_report(y_true, y_pred, poisson=False):
-    """{"r2", "rmse", "mae"} (see r2, rmse, mae), plus "poisson_deviance" (mean_poisson_deviance) when
-    poisson is true; values are Python floats."""
+    """The regression metrics of predictions as a dict of Python floats.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,) or (n, k)
+        The targets.
+    y_pred : array_like of shape (n,) or (n, k)
+        The predictions, of the same shape.
+    poisson : bool, default False
+        Also report "poisson_deviance" (mean_poisson_deviance).
+
+    Returns
+    -------
+    dict of str to float
+        "r2", "rmse" and "mae" (see r2, rmse, mae), and "poisson_deviance" when poisson is true.
+
+    Raises
+    ------
+    ValueError
+        As the metrics it collects.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> report = metrics.regression_report([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])
+    >>> {name: round(value, 4) for name, value in report.items()}
+    {'r2': 0.9486, 'rmse': 0.6124, 'mae': 0.5}
+    """
     report = {"r2": r2(y_true, y_pred), "rmse": rmse(y_true, y_pred), "mae": mae(y_true, y_pred)}
     if poisson:
         report["poisson_deviance"] = mean_poisson_deviance(y_true, y_pred)
@@ -340,9 +589,38 @@ def regression_report(y_true, y_pred, poisson=False):
 
 
 def classification_report(y_true, labels_pred, proba, classes=None):
-    """{"accuracy", "f1_macro", "roc_auc", "log_loss"} as Python floats: accuracy and f1_macro (over the
-    labels present in y_true or labels_pred, scikit-learn's default) of the predicted labels, roc_auc and
-    log_loss of proba, whose columns follow `classes` (see roc_auc; nan AUC when it is undefined)."""
+    """The classification metrics of predicted labels and probabilities as a dict of Python floats.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n,)
+        The true labels.
+    labels_pred : array_like of shape (n,)
+        The predicted labels.
+    proba : array_like of shape (n,) or (n, k)
+        The predicted probabilities (see roc_auc).
+    classes : array_like of shape (k,), optional
+        The label of each column of proba.
+
+    Returns
+    -------
+    dict of str to float
+        "accuracy" and "f1_macro" (over the labels present in y_true or labels_pred, scikit-learn's
+        default) of the predicted labels, "roc_auc" and "log_loss" of proba, whose columns follow
+        `classes` (see roc_auc; nan AUC when it is undefined).
+
+    Raises
+    ------
+    ValueError
+        As the metrics it collects.
+
+    Examples
+    --------
+    >>> from fastmlp import metrics
+    >>> report = metrics.classification_report([0, 1, 1, 0], [0, 1, 0, 0], [0.2, 0.9, 0.4, 0.3])
+    >>> {name: round(value, 4) for name, value in report.items()}
+    {'accuracy': 0.75, 'f1_macro': 0.7333, 'roc_auc': 1.0, 'log_loss': 0.4004}
+    """
     return {
         "accuracy": accuracy(y_true, labels_pred),
         "f1_macro": f1_macro(y_true, labels_pred),

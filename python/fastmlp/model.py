@@ -43,12 +43,103 @@ def _link_scaling_message(loss, why):
 
 
 class MLP(FitChecks):
-    """A multi-layer perceptron: dense layers sizes[0] -> sizes[1] -> ... -> sizes[-1].
+    """A multi-layer perceptron: a stack of dense layers from sizes[0] inputs to sizes[-1] outputs.
 
-    MLP([1, 1]) is a single neuron, y = a x + b (linear regression). Hidden layers use `activation`
-    (a name, or one name per hidden layer), the last layer `output_activation`. Weights are (in, out),
-    y = x @ W + b (PyTorch stores W transposed). init="auto" picks He for ReLU-family activations and
-    Xavier/Glorot otherwise; `seed` makes the weights reproducible on any thread count.
+    The layers run sizes[0] -> sizes[1] -> ... -> sizes[-1]; MLP([1, 1]) is a single neuron, y = a x + b
+    (linear regression). Weights are (in, out), y = x @ W + b (PyTorch stores W transposed). fit,
+    predict, evaluate and gradients run the C++ kernels on the model's parameters, which stay NumPy
+    arrays.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The layer widths, input first and output last: at least two, each >= 1 (and < 2**62).
+    activation : str or list of str, default "relu"
+        The hidden layers' activation: a name (see fastmlp.activations, parameters included, e.g.
+        "elu(alpha=0.5)"), or one name per hidden layer.
+    output_activation : str, default "identity"
+        The last layer's activation.
+    init : str, default "auto"
+        The weights' initializer (see fastmlp.init). "auto" picks, per layer, the one derived for its
+        activation's family (fastmlp.init.default_for): He for ReLU-family activations, LeCun normal
+        for SELU, Xavier/Glorot otherwise.
+    bias_init : str, default "zeros"
+        The biases' initializer.
+    seed : int, default 0
+        The seed of the initial values, in [0, 2**64): it makes the weights reproducible on any
+        thread count.
+    dtype : {"float32", "float64"}, default "float32"
+        The dtype of the parameters and of the computation.
+    negative_slope : float, default 0.01
+        The slope (finite, >= 0) of a leaky_relu that names none of its own.
+    init_kwargs : dict, optional
+        Keyword arguments of fastmlp.ops.init for the weights' initializer (e.g. {"truncated": True});
+        the bias initializer gets those it reads.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where fit and predict run (see `to`).
+
+    Attributes
+    ----------
+    sizes : list of int
+        The layer widths.
+    activations : list of str
+        Each layer's activation, canonical (the hidden layers', then the output's).
+    weights : list of numpy.ndarray
+        W of each layer, (in, out).
+    biases : list of numpy.ndarray
+        b of each layer, (out,).
+    dtype : numpy.dtype
+        float32 or float64.
+    negative_slope : float
+        The slope of leaky_relu layers that name none.
+    seed : int
+        The seed of the initial values.
+    init, bias_init : str
+        The initializers.
+    device : str
+        "cpu" or "cuda".
+    classification_loss : str or None
+        "cross_entropy" or "bce" after a classifier's fit (predict_proba's default), else None.
+    stop_training : bool
+        Set by a callback to end fit after the current epoch.
+
+    Raises
+    ------
+    TypeError
+        If sizes is not a sequence of ints, activation is neither a name nor a list of names, or dtype
+        is neither float32 nor float64.
+    ValueError
+        For fewer than two sizes, a size out of range, an activation list of the wrong length, an
+        unknown activation or initializer, or a bad negative_slope or seed.
+    MemoryError
+        If the parameters cannot fit in the memory left to this process.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    See Also
+    --------
+    load : A model saved by save.
+    fastmlp.sklearn.MLPRegressor : The scikit-learn interface.
+
+    Examples
+    --------
+    The seed lesson: a single neuron fits weight against height, which the model standardizes.
+
+    >>> import fastmlp
+    >>> height, weight = fastmlp.data.load_women()
+    >>> model = fastmlp.MLP([1, 1])
+    >>> mean, std = fastmlp.data.column_stats(height)
+    >>> model.set_standardization(x_mean=mean, x_std=std)
+    >>> history = model.fit(height, weight, optimizer=fastmlp.optim.SGD(lr=0.05), batch_size=4, epochs=300)
+    >>> round(float(model.predict([[73.0]])[0, 0]))
+    165
+    >>> model
+    MLP([1, 1], activations=[identity], dtype=float32, params=2)
+
+    A deeper network, one activation per hidden layer:
+
+    >>> fastmlp.MLP([16, 64, 32, 1], activation=["gelu", "tanh"], seed=1).activations
+    ['gelu', 'tanh', 'identity']
     """
 
     def __init__(self, sizes, activation="relu", output_activation="identity", init="auto",
@@ -129,18 +220,58 @@ class MLP(FitChecks):
         return state
 
     def to(self, device):
-        """Run fit and predict on `device` ("cpu", "cuda" or "auto") from now on; returns the model.
-        The weights stay NumPy arrays: on CUDA they move to the device once per fit or predict call."""
+        """Run fit and predict on a device from now on.
+
+        The weights stay NumPy arrays: on CUDA they move to the device once per fit or predict call.
+
+        Parameters
+        ----------
+        device : {"cpu", "cuda", "auto"}
+            The device; "auto" picks CUDA when it can be used.
+
+        Returns
+        -------
+        MLP
+            The model itself.
+
+        Raises
+        ------
+        RuntimeError
+            If device="cuda" where CUDA cannot be used (the message says why).
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([2, 1]).to("auto")
+        >>> model.device in ("cpu", "cuda")
+        True
+        """
         self.device = resolve_device(device)
         return self
 
     # ---- structure -----------------------------------------------------------------------------------
     @property
     def n_layers(self):
+        """The number of dense layers, len(sizes) - 1.
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> fastmlp.MLP([3, 5, 2]).n_layers
+        2
+        """
         return len(self.weights)
 
     @property
     def n_params(self):
+        """The number of parameters, weights and biases.
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> fastmlp.MLP([3, 5, 2]).n_params  # 3 * 5 + 5 + 5 * 2 + 2
+        32
+        """
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
     def __repr__(self):
@@ -150,8 +281,21 @@ class MLP(FitChecks):
     # ---- names and standardization ---------------------------------------------------------------------
     @property
     def feature_names(self):
-        """The names of the input columns (a list of sizes[0] str), or None. `fastmlp train` sets them;
-        `save` keeps them, `fastmlp predict` selects a table's columns by them."""
+        """The names of the input columns (a list of sizes[0] str), or None.
+
+        `fastmlp train` sets them; `save` keeps them, `fastmlp predict` selects a table's columns by
+        them, and fit, predict, evaluate and gradients match a DataFrame's or Arrow table's columns by
+        them (extra columns left out). Setting them takes None or sizes[0] distinct non-empty str (a
+        TypeError or ValueError otherwise).
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([2, 1])
+        >>> model.feature_names = ["height", "age"]
+        >>> model.feature_names
+        ['height', 'age']
+        """
         return None if self._feature_names is None else list(self._feature_names)
 
     @feature_names.setter
@@ -160,7 +304,11 @@ class MLP(FitChecks):
 
     @property
     def target_names(self):
-        """The names of the outputs (a list of sizes[-1] str), or None."""
+        """The names of the outputs (a list of sizes[-1] str), or None.
+
+        Setting them takes None or sizes[-1] distinct non-empty str (a TypeError or ValueError
+        otherwise); `save` keeps them.
+        """
         return None if self._target_names is None else list(self._target_names)
 
     @target_names.setter
@@ -169,11 +317,28 @@ class MLP(FitChecks):
 
     @property
     def link_loss(self):
-        """The log-link loss of the last fit ("poisson"), or None. Such a loss trains the network's output
-        as the log of the mean (the log-rate), so predict returns its mean function applied
-        (fastmlp.losses.MEAN_FUNCTIONS: exp), in the targets' units; evaluate, gradients and fit's
-        validation loss read the output itself, as the loss does. A fit with another loss resets it;
-        None makes predict return the raw output. Saved by `save`, applied by `to_onnx`."""
+        """The log-link loss of the last fit ("poisson"), or None.
+
+        Such a loss trains the network's output as the log of the mean (the log-rate), so predict
+        returns its mean function applied (fastmlp.losses.MEAN_FUNCTIONS: exp), in the targets' units;
+        evaluate, gradients and fit's validation loss read the output itself, as the loss does. A fit
+        with another loss resets it; None makes predict return the raw output. Saved by `save`,
+        applied by `to_onnx`. Setting it takes None or a log-link loss, and is refused (ValueError)
+        for a model that standardizes its targets.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> x = np.arange(5.0)
+        >>> model = fastmlp.MLP([1, 1])
+        >>> history = model.fit(x, np.exp(0.3 * x + 0.1), loss="poisson", optimizer=fastmlp.optim.Adam(lr=0.1),
+        ...                     epochs=300)
+        >>> model.link_loss
+        'poisson'
+        >>> round(float(model.predict([[2.0]])[0, 0]), 2)  # exp(0.3 * 2 + 0.1)
+        2.01
+        """
         return self._link_loss
 
     @link_loss.setter
@@ -188,10 +353,27 @@ class MLP(FitChecks):
 
     @property
     def preprocessing(self):
-        """None, or the fastmlp.tables.Preprocessor that turns a table's columns (text, categories, missing
-        cells) into this network's inputs. With one, fit, predict, evaluate and gradients take a table (a
-        DataFrame, an Arrow table, a dict of columns) and apply it; arrays are taken as inputs already
-        encoded. `fastmlp train` sets it; save keeps it, and setting it also names the features."""
+        """None, or the fastmlp.tables.Preprocessor that turns a table's columns into this network's inputs.
+
+        The Preprocessor encodes text and categories and fills missing cells. With one, fit, predict,
+        evaluate and gradients take a table (a DataFrame, an Arrow table, a dict of columns) and apply
+        it; arrays are taken as inputs already encoded. `fastmlp train` sets it; save keeps it, and
+        setting it also names the features. Setting it takes None or a fitted Preprocessor that gives
+        sizes[0] inputs (and names no other number of classes than sizes[-1]): a TypeError or
+        ValueError otherwise.
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> from fastmlp.tables import Preprocessor
+        >>> table = {"city": ["Oslo", "Rome", "Oslo"], "rain": [1.0, 0.5, 0.0], "y": [3.0, 1.0, 2.0]}
+        >>> model = fastmlp.MLP([3, 1])
+        >>> model.preprocessing = Preprocessor().fit(table, targets=["y"])
+        >>> model.feature_names
+        ['city=Oslo', 'city=Rome', 'rain']
+        >>> model.predict(table).shape
+        (3, 1)
+        """
         return self._preprocessing
 
     @preprocessing.setter
@@ -214,20 +396,69 @@ class MLP(FitChecks):
 
     @property
     def standardization(self):
-        """None, or a dict of copies of the statistics set by set_standardization: x_mean, x_std (one
-        per input, or None) and y_mean, y_std (one per output, or None)."""
+        """None, or a dict of copies of the statistics set by set_standardization.
+
+        Its keys are x_mean, x_std (one per input, or None) and y_mean, y_std (one per output, or None),
+        in the model's dtype.
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([1, 1])
+        >>> model.set_standardization(x_mean=65.0, x_std=4.0)
+        >>> model.standardization
+        {'x_mean': array([65.], dtype=float32), 'x_std': array([4.], dtype=float32), 'y_mean': None, 'y_std': None}
+        """
         if self._scaling is None:
             return None
         return {k: None if v is None else v.copy() for k, v in self._scaling.items()}
 
     def set_standardization(self, x_mean=None, x_std=None, y_mean=None, y_std=None):
-        """Make the model standardize its data: predict takes X in its own units, computes
-        (X - x_mean) / x_std in the model's dtype, runs the network and returns y * y_std + y_mean.
-        fit, evaluate and gradients take data in its own units too and apply the same statistics, so
-        their losses are those of the network, in standardized units. Each pair is given together or
-        not at all; all None removes the standardization. Saved by `save`, applied by `to_onnx`.
-        A model fitted with a log-link loss (see link_loss) takes no y statistics: its targets are
-        counts or rates in their own units."""
+        """Make the model standardize its data.
+
+        predict takes X in its own units, computes (X - x_mean) / x_std in the model's dtype, runs the
+        network and returns y * y_std + y_mean. fit, evaluate and gradients take data in its own units
+        too and apply the same statistics, so their losses are those of the network, in standardized
+        units. Each pair is given together or not at all; all None removes the standardization. Saved
+        by `save`, applied by `to_onnx`. A model fitted with a log-link loss (see link_loss) takes no y
+        statistics: its targets are counts or rates in their own units.
+
+        Parameters
+        ----------
+        x_mean : array_like of shape (sizes[0],) or float, optional
+            The inputs' means (a number is taken for every input).
+        x_std : array_like of shape (sizes[0],) or float, optional
+            The inputs' standard deviations, > 0.
+        y_mean : array_like of shape (sizes[-1],) or float, optional
+            The outputs' means.
+        y_std : array_like of shape (sizes[-1],) or float, optional
+            The outputs' standard deviations, > 0.
+
+        Raises
+        ------
+        ValueError
+            If a pair is half given, a statistic has the wrong length, is not finite (a std not > 0)
+            or does not fit the model's dtype, or y statistics are given to a model fitted with a
+            log-link loss.
+        RuntimeError
+            If another thread is fitting (or saving) this model right now.
+
+        See Also
+        --------
+        fastmlp.data.column_stats : Statistics of the data to pass here.
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([1, 1])
+        >>> model.set_weights([([[1.0]], [0.0])])
+        >>> model.set_standardization(x_mean=60.0, x_std=5.0, y_mean=100.0, y_std=10.0)
+        >>> model.predict([[65.0]])  # ((65 - 60) / 5) * 10 + 100
+        array([[110.]], dtype=float32)
+        >>> model.set_standardization()  # removes it
+        >>> model.standardization is None
+        True
+        """
         if self._link_loss is not None and (y_mean is not None or y_std is not None):
             raise ValueError(f"y_mean and y_std do not apply to this model: it was fitted with loss="
                              f"{self._link_loss!r}, which fits targets in their own units (counts or rates >= 0, "
@@ -288,7 +519,7 @@ class MLP(FitChecks):
         return out if s is None or s["y_mean"] is None else out * s["y_std"] + s["y_mean"]
 
     def to_onnx(self, path, *, opset=None, input_name="input", output_name="output", head="auto", inputs="columns"):
-        """Write the model to `path` as an ONNX graph (needs `pip install "fastmlp[onnx]"`).
+        """Write the model to a file as an ONNX graph (needs ``pip install "fastmlp[onnx]"``).
 
         The graph computes predict: the standardization when the model carries it, per layer a Gemm
         and the activation, in the model's dtype (float or double), opset fastmlp.export.OPSET (17)
@@ -302,18 +533,101 @@ class MLP(FitChecks):
         with a preprocessing (see `preprocessing`) that fills missing cells takes its columns with NaN
         where a cell is missing and fills them in the graph (IsNaN, Where); one that one-hot encodes
         text is refused, as the standard operators cannot, unless inputs="encoded": then the graph
-        takes the encoded matrix (preprocessing.transform(table)). Returns the path."""
+        takes the encoded matrix (preprocessing.transform(table)).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (atomically, as save writes).
+        opset : int, optional
+            The ONNX opset; default fastmlp.export.OPSET (17).
+        input_name : str, default "input"
+            The name of the graph's input.
+        output_name : str, default "output"
+            The name of the graph's output.
+        head : {"auto", "softmax", "sigmoid", "logits"} or None, default "auto"
+            What the graph outputs after the last layer, as above.
+        inputs : {"columns", "encoded"}, default "columns"
+            For a model with a preprocessing: the table's columns or the encoded matrix.
+
+        Returns
+        -------
+        str
+            The path.
+
+        Raises
+        ------
+        ImportError
+            If the onnx package is not installed.
+        ValueError
+            If an argument is out of its range, or the model one-hot encodes text and inputs="columns".
+        OSError
+            If the file cannot be written.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import onnxruntime
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([2, 8, 1], seed=0)
+        >>> x = np.array([[0.5, -1.0], [2.0, 0.0]], dtype=np.float32)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = model.to_onnx(os.path.join(folder, "model.onnx"))
+        ...     session = onnxruntime.InferenceSession(path)
+        ...     out = session.run(None, {"input": x})[0]
+        >>> np.allclose(out, model.predict(x), atol=1e-6)
+        True
+        """
         from .export import OPSET, to_onnx
 
         return to_onnx(self, path, opset=OPSET if opset is None else opset, input_name=input_name,
                        output_name=output_name, head=head, inputs=inputs)
 
     def get_weights(self):
-        """[(W0, b0), (W1, b1), ...] as copies."""
+        """The parameters, as copies.
+
+        Returns
+        -------
+        list of tuple of numpy.ndarray
+            [(W0, b0), (W1, b1), ...], W of shape (in, out) and b of shape (out,).
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> [(w.shape, b.shape) for w, b in fastmlp.MLP([3, 5, 2]).get_weights()]
+        [((3, 5), (5,)), ((5, 2), (2,))]
+        """
         return [(w.copy(), b.copy()) for w, b in zip(self.weights, self.biases)]
 
     def set_weights(self, weights):
-        """Replace every (W, b) pair; shapes must match the architecture and values must be finite."""
+        """Replace every (W, b) pair.
+
+        Every pair is checked before any is written, so a refused call leaves the model as it was.
+
+        Parameters
+        ----------
+        weights : iterable of (array_like, array_like)
+            One (W, b) pair per layer, of the architecture's shapes, finite floats.
+
+        Raises
+        ------
+        ValueError
+            If the number of pairs or a shape does not match the architecture, or a value is NaN or Inf.
+        TypeError
+            If an array does not hold floating-point numbers.
+        RuntimeError
+            If another thread is fitting (or saving) this model right now.
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([1, 1])
+        >>> model.set_weights([([[2.0]], [1.0])])
+        >>> model.predict([0.0, 1.0])
+        array([[1.],
+               [3.]], dtype=float32)
+        """
         with self._exclusive("set_weights"):
             self._set_weights(weights)
 
@@ -401,9 +715,42 @@ class MLP(FitChecks):
                         group[i] = np.array(a, order="C")
 
     def predict(self, x):
-        """The predictions for X (n, in) -> (n, out), in the model's dtype. A 1-D X is accepted when in == 1.
-        The network's output, except after a log-link fit (see link_loss): then exp(output), computed in
-        float64 and rounded once; a prediction past the dtype's range raises ValueError, not Inf."""
+        """The predictions for X.
+
+        The network's output (after the standardization, when the model carries one), except after a
+        log-link fit (see link_loss): then exp(output), computed in float64 and rounded once.
+
+        Parameters
+        ----------
+        x : array_like of shape (n, sizes[0]), or a table
+            Floating-point inputs (a NumPy array, or anything with __dlpack__ or __array__); a 1-D X is
+            accepted when sizes[0] == 1. With a preprocessing, a table (see `preprocessing`); a
+            DataFrame's or Arrow table's columns are matched by feature_names.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n, sizes[-1])
+            The predictions, in the model's dtype.
+
+        Raises
+        ------
+        TypeError
+            If X does not hold floating-point numbers.
+        ValueError
+            If X has the wrong shape or holds NaN or Inf, lacks a feature column by name, or a
+            log-link prediction passes the dtype's range (rather than returning Inf).
+        MemoryError
+            If the forward pass does not fit in memory.
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([1, 1])
+        >>> model.set_weights([([[2.0]], [1.0])])
+        >>> model.predict([[0.0], [0.5]])
+        array([[1.],
+               [2.]], dtype=float32)
+        """
         out = self._outputs(x)
         return out if self._link_loss is None else _targets.mean_response(out, MEAN_FUNCTIONS[self._link_loss])
 
@@ -428,9 +775,52 @@ class MLP(FitChecks):
                               f"must fit ({e})") from e
 
     def evaluate(self, x, y, loss="mse", *, sample_weight=None, class_weight=None, metrics=None):
-        """The loss (its mean, see fastmlp.losses) of the predictions for X against y. For cross_entropy,
-        y may be class indices (n,); sample_weight and class_weight as in fit. metrics=["accuracy"]
-        (classification losses) returns {"loss": ..., "accuracy": ...} instead of the loss alone."""
+        """The loss (its mean, see fastmlp.losses) of the predictions for X against y.
+
+        The loss reads the network's own output, as fit's do: the standardized units of a model that
+        standardizes its targets, the log-rates of a log-link model.
+
+        Parameters
+        ----------
+        x : array_like of shape (n, sizes[0]), or a table
+            The inputs, as predict takes them.
+        y : array_like
+            The targets, as fit takes them; for cross_entropy, y may be class indices (n,).
+        loss : str, default "mse"
+            A name of fastmlp.losses.LOSSES.
+        sample_weight : array_like of shape (n,), optional
+            As in fit.
+        class_weight : array_like or dict, optional
+            As in fit.
+        metrics : list of str or str, optional
+            ["accuracy"] (classification losses) returns {"loss": ..., "accuracy": ...} instead of the
+            loss alone.
+
+        Returns
+        -------
+        float or dict
+            The loss, or {"loss": ..., "accuracy": ...} with metrics.
+
+        Raises
+        ------
+        ValueError
+            If X and y are empty, do not fit the network or each other, or metrics is not ["accuracy"]
+            (or None); for targets out of the loss's range.
+        TypeError
+            If X does not hold floating-point numbers, or labels are not integers.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([1, 1])
+        >>> model.set_weights([([[2.0]], [1.0])])
+        >>> x = np.array([0.0, 1.0])
+        >>> model.evaluate(x, np.array([1.0, 4.0]))  # ((1 - 1)^2 + (3 - 4)^2) / 2
+        0.5
+        >>> model.evaluate(x, np.array([1.0, 4.0]), loss="mae")
+        0.5
+        """
         x = self._x(x)
         if isinstance(loss, dict):  # a trainer's spec: y is already laid out for it, in the network's units
             return _core.loss(loss, self._forward(self._net_x(x)), y, "mean", self.device)
@@ -447,9 +837,39 @@ class MLP(FitChecks):
         return {"loss": value, "accuracy": _targets.accuracy(pred, y, check_loss(loss))}
 
     def predict_proba(self, x, kind=None):
-        """Class probabilities for X: softmax over the output logits (a model trained with cross_entropy)
-        or the sigmoid of each (bce: binary or multi-label). kind="softmax"|"sigmoid" chooses; by
-        default, the last fit's loss decides, else softmax for several outputs and sigmoid for one."""
+        """Class probabilities for X.
+
+        Softmax over the output logits (a model trained with cross_entropy) or the sigmoid of each
+        (bce: binary or multi-label).
+
+        Parameters
+        ----------
+        x : array_like of shape (n, sizes[0]), or a table
+            The inputs, as predict takes them.
+        kind : {"softmax", "sigmoid"}, optional
+            Which; by default, the last fit's loss decides, else softmax for several outputs and
+            sigmoid for one.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n, sizes[-1])
+            The probabilities, float64.
+
+        Raises
+        ------
+        ValueError
+            As predict, or for another kind.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([1, 2])
+        >>> model.set_weights([([[1.0, -1.0]], [0.0, 0.0])])
+        >>> model.predict_proba([[0.0], [1.0]]).round(4)
+        array([[0.5   , 0.5   ],
+               [0.8808, 0.1192]])
+        """
         if kind is None:
             last = getattr(self, "classification_loss", None)
             kind = {"cross_entropy": "softmax", "bce": "sigmoid"}.get(last) or \
@@ -457,7 +877,45 @@ class MLP(FitChecks):
         return _targets.probabilities(self._outputs(x), kind)
 
     def gradients(self, x, y, loss="mse", *, sample_weight=None, class_weight=None):
-        """(loss, [(dL/dW0, dL/db0), ...]) for the batch (X, y) at the current weights."""
+        """The loss and its gradients for the batch (X, y) at the current weights.
+
+        Parameters
+        ----------
+        x : array_like of shape (n, sizes[0]), or a table
+            The inputs, as predict takes them.
+        y : array_like
+            The targets, as fit takes them.
+        loss : str, default "mse"
+            A name of fastmlp.losses.LOSSES.
+        sample_weight : array_like of shape (n,), optional
+            As in fit.
+        class_weight : array_like or dict, optional
+            As in fit.
+
+        Returns
+        -------
+        loss : float
+            The batch's mean loss.
+        grads : list of tuple of numpy.ndarray
+            [(dL/dW0, dL/db0), ...], one pair per layer, of the parameters' shapes.
+
+        Raises
+        ------
+        ValueError
+            If X and y do not fit the network or each other, or hold NaN or Inf.
+        MemoryError
+            If the activations of the batch do not fit in memory.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([1, 1])
+        >>> model.set_weights([([[2.0]], [1.0])])
+        >>> loss, [(dw, db)] = model.gradients(np.array([1.0]), np.array([4.0]))  # (2 + 1 - 4)^2
+        >>> loss, dw, db
+        (1.0, array([[-2.]], dtype=float32), array([-2.], dtype=float32))
+        """
         x = self._x(x)
         spec, y = self._loss_targets(y, x.shape[0], loss, sample_weight, class_weight)
         x = self._net_x(x)
@@ -474,54 +932,141 @@ class MLP(FitChecks):
             validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise", schedule=None,
             lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None,
             callbacks=None, sample_weight=None, class_weight=None, comm=None, validation_split=None):
-        """Train with mini-batch gradient descent; returns a History.
+        """Train with mini-batch gradient descent.
 
-        loss: a name of fastmlp.losses.LOSSES. For cross_entropy (softmax over the outputs) y is class
-        indices (n,) or one-hot/probability rows (n, classes); for bce (sigmoid per output) 0/1 or
-        [0, 1] targets, several columns for multi-label. sample_weight (n,) weighs each sample's loss;
-        class_weight (classes,) or {class: weight} each class's (cross_entropy).
+        Callbacks and schedules run once per epoch, never per step: the epoch's steps run in the C++
+        loop. If the loss or a weight becomes NaN/Inf, the last finite weights are restored and
+        DivergenceError is raised (on_nonfinite="stop" returns instead, with History.stopped_reason
+        set). Optimizer state (e.g. momentum) carries over to the next fit with the same kind of
+        optimizer.
 
-        batch_size=None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
-        replacement and reshuffled every epoch), k is mini-batch SGD; the last short batch is kept
-        unless drop_last. batch_size="max" takes the largest batch whose training workspaces fit the
-        free memory of the device (fastmlp.max_batch_size): the full batch when the data set fits.
-        optimizer: a fastmlp.optim optimizer, or the name of one (fastmlp.optim.OPTIMIZERS: "sgd",
-        "adam", ...) for it with its default hyperparameters; the default is SGD(lr=0.01). Optimizer
-        state (e.g. momentum) carries over to the next fit with the same kind of optimizer. If the loss
-        or a weight becomes NaN/Inf, the last finite weights are restored and DivergenceError is raised
-        (on_nonfinite="stop" returns instead, with History.stopped_reason set).
+        Parameters
+        ----------
+        x : array_like of shape (n, sizes[0]), or a table
+            The inputs, as predict takes them (in their own units when the model standardizes).
+        y : array_like
+            The targets: (n,) or (n, sizes[-1]) for regression; see `loss` for classification.
+        loss : str, default "mse"
+            A name of fastmlp.losses.LOSSES. For cross_entropy (softmax over the outputs) y is class
+            indices (n,) or one-hot/probability rows (n, classes); for bce (sigmoid per output) 0/1 or
+            [0, 1] targets, several columns for multi-label. A log-link loss (poisson) trains the
+            output as a log-rate: predict then returns exp(output), see link_loss. Such a loss refuses
+            target standardization (set_standardization's y_mean, y_std).
+        optimizer : fastmlp.optim.Optimizer or str, optional
+            A fastmlp.optim optimizer, or the name of one (fastmlp.optim.OPTIMIZERS: "sgd", "adam",
+            ...) for it with its default hyperparameters; the default is SGD(lr=0.01).
+        batch_size : int or "max" or None, default 32
+            None is full-batch gradient descent, 1 is SGD (one sample at a time, drawn without
+            replacement and reshuffled every epoch), k is mini-batch SGD. "max" takes the largest batch
+            whose training workspaces fit the free memory of the device (fastmlp.max_batch_size): the
+            full batch when the data set fits. Data parallel, it is the global batch.
+        epochs : int, default 100
+            The epochs to run (>= 0).
+        shuffle : bool, default True
+            Visit the rows in a new order every epoch.
+        seed : int or None, default 0
+            The seed of the epochs' order, in [0, 2**64); None draws a fresh one.
+        validation_data : tuple of (array_like, array_like), optional
+            A pair (X_val, y_val) scored after every epoch (history["val_loss"]; with sample weights
+            each of its rows weighs 1). Data parallel, each rank's block of the validation rows.
+        verbose : bool or int or str, default False
+            True (or 1) shows a progress bar on stderr when tqdm is installed, else prints a line every
+            max(1, epochs // 20) epochs and after the last; 2 (or "epoch") prints a line after every
+            epoch. Data parallel, rank 0 prints.
+        drop_last : bool, default False
+            Drop the last short batch of each epoch (by default it is kept).
+        on_nonfinite : {"raise", "stop"}, default "raise"
+            What a NaN/Inf loss or weight does after the last finite weights are restored: raise
+            DivergenceError, or return with History.stopped_reason set.
+        schedule : fastmlp.schedules.Schedule, optional
+            A schedule of the learning rate (history["lr"] records the rate of each epoch's first step).
+        lr_scaling : {"linear", "sqrt"}, optional
+            With base_batch_size: the optimizer's lr was tuned for base_batch_size; scale it for
+            batch_size (fastmlp.scale_lr) and reach the scaled rate by Goyal et al.'s gradual warmup
+            over warmup_epochs.
+        base_batch_size : int, optional
+            The batch size the learning rate was tuned for (goes with lr_scaling).
+        warmup_epochs : int, optional
+            The epochs of lr_scaling's warmup (default 5; 0 for none). The warmup runs only when the
+            rate is scaled up.
+        clip_grad_norm : float, optional
+            Clip the gradients of each step by their global L2 norm (> 0).
+        clip_grad_value : float, optional
+            Clip the gradients of each step elementwise (> 0).
+        callbacks : list, optional
+            Objects with any of on_train_begin(logs), on_epoch_end(epoch, logs) and
+            on_train_end(logs), called once per epoch, never per step (see fastmlp.callbacks, e.g.
+            fastmlp.EarlyStopping); on_epoch_end returning True or setting model.stop_training = True
+            ends training after that epoch.
+        sample_weight : array_like of shape (n,), optional
+            Weighs each sample's loss (>= 0). Not in a data-parallel fit.
+        class_weight : array_like of shape (classes,) or dict, optional
+            Weighs each class's loss, (classes,) or {class: weight} (cross_entropy).
+        comm : mpi4py communicator, optional
+            For data-parallel training over its processes (see fastmlp.distributed): each rank passes
+            its contiguous block of the global rows, in rank order, and batch_size is the global batch;
+            the weights are those of a one-process fit on all the rows (up to the order of a sum),
+            identical on every rank. Progress is printed by rank 0, and save() writes from rank 0 only.
+        validation_split : float, optional
+            A fraction in (0, 1) of the rows of X and y held out instead (not with validation_data),
+            round(fraction * n) of them, at least one on each side. Unlike Keras's (the last rows,
+            which of a sorted file are its tail alone) they are drawn at random: the first of
+            numpy.random.default_rng(seed).permutation(n), seed being fit's own (with seed=None, the
+            fresh seed the fit draws). Both parts keep their rows' order, so the fit equals one on the
+            training rows with the held-out rows as validation_data. Sample weights go with their rows:
+            the held-out rows' weigh the validation loss. Data parallel, the rows are drawn over all
+            ranks' rows, as one process draws them, and each rank holds out its own.
 
-        schedule: a fastmlp.schedules schedule of the learning rate (history["lr"] records the rate of
-        each epoch's first step). lr_scaling="linear"|"sqrt" with base_batch_size: the optimizer's lr was
-        tuned for base_batch_size; scale it for batch_size (fastmlp.scale_lr) and reach the scaled rate
-        by Goyal et al.'s gradual warmup over warmup_epochs (default 5; 0 for none). clip_grad_norm /
-        clip_grad_value: clip the gradients of each step by their global L2 norm / elementwise.
+        Returns
+        -------
+        History
+            history["loss"] (and "val_loss", "lr") per epoch run, epoch, params and why it stopped.
 
-        validation_data: a pair (X_val, y_val) scored after every epoch (history["val_loss"]; with
-        sample weights each of its rows weighs 1). validation_split: a fraction in (0, 1) of the rows of
-        X and y held out instead (not with validation_data), round(fraction * n) of them, at least one
-        on each side. Unlike Keras's (the last rows, which of a sorted file are its tail alone) they are
-        drawn at random: the first of numpy.random.default_rng(seed).permutation(n), seed being fit's
-        own (with seed=None, the fresh seed the fit draws). Both parts keep their rows' order, so the
-        fit equals one on the training rows with the held-out rows as validation_data. Sample weights
-        go with their rows: the held-out rows' weigh the validation loss. Data parallel, the rows are
-        drawn over all ranks' rows, as one process draws them, and each rank holds out its own.
+        Raises
+        ------
+        DivergenceError
+            If the loss or a weight becomes NaN/Inf (with on_nonfinite="raise"); the message says which
+            weights the model holds.
+        TypeError
+            If an argument has the wrong type (named in the message).
+        ValueError
+            If an argument is out of range, arguments do not go together (e.g. validation_split with
+            validation_data, lr_scaling without base_batch_size), the data do not fit the network or the
+            loss, or a callback or schedule monitors a value the fit does not log.
+        MemoryError
+            If the fit's workspaces do not fit in memory (fastmlp.max_batch_size gives the largest batch
+            that does).
+        RuntimeError
+            If another thread is fitting (or saving) this model right now.
 
-        A log-link loss (poisson) trains the output as a log-rate: predict then returns exp(output),
-        see link_loss. Such a loss refuses target standardization (set_standardization's y_mean, y_std).
+        See Also
+        --------
+        fastmlp.callbacks : Hooks called after each epoch.
+        fastmlp.schedules : Learning-rate schedules.
 
-        callbacks: a list of objects with any of on_train_begin(logs), on_epoch_end(epoch, logs) and
-        on_train_end(logs), called once per epoch, never per step (see fastmlp.callbacks, e.g.
-        fastmlp.EarlyStopping); on_epoch_end returning True or setting model.stop_training = True ends
-        training after that epoch. verbose: True (or 1) shows a progress bar on stderr when tqdm is
-        installed, else prints a line every max(1, epochs // 20) epochs and after the last; 2 (or
-        "epoch") prints a line after every epoch.
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> x = np.linspace(-1, 1, 20).reshape(-1, 1)
+        >>> model = fastmlp.MLP([1, 1])
+        >>> history = model.fit(x, 2 * x + 1, optimizer=fastmlp.optim.SGD(lr=0.1), batch_size=4, epochs=50)
+        >>> len(history.history["loss"]), history.history["loss"][-1] < 1e-6
+        (50, True)
 
-        comm: an mpi4py communicator for data-parallel training over its processes (see
-        fastmlp.distributed): each rank passes its contiguous block of the global rows, in rank order,
-        and batch_size is the global batch; the weights are those of a one-process fit on all the rows
-        (up to the order of a sum), identical on every rank. validation_data is each rank's block of
-        the validation rows. Progress is printed by rank 0, and save() writes from rank 0 only.
+        A classifier with class indices, a schedule and early stopping on held-out rows:
+
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(200, 2))
+        >>> labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+        >>> net = fastmlp.MLP([2, 16, 3], seed=0)
+        >>> history = net.fit(X, labels, loss="cross_entropy", optimizer="adam", epochs=300,
+        ...                   schedule=fastmlp.schedules.StepLR(100, gamma=0.5), validation_split=0.25,
+        ...                   callbacks=[fastmlp.EarlyStopping(patience=20, restore_best_weights=True)])
+        >>> sorted(history.history)
+        ['loss', 'lr', 'val_loss']
+        >>> net.evaluate(X, labels, loss="cross_entropy", metrics=["accuracy"])["accuracy"] > 0.9
+        True
         """
         arguments = {"loss": loss, "optimizer": optimizer, "batch_size": batch_size, "epochs": epochs,
                      "shuffle": shuffle, "seed": seed, "validation_data": validation_data, "verbose": verbose,
@@ -555,17 +1100,67 @@ class MLP(FitChecks):
 
     @property
     def optimizer(self):
-        """The optimizer of the last fit (None before any), rebuilt from its configuration."""
+        """The optimizer of the last fit (None before any), rebuilt from its configuration.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([1, 1])
+        >>> history = model.fit(np.zeros(4), np.ones(4), optimizer="adam", epochs=1)
+        >>> model.optimizer
+        Adam(lr=0.001, betas=[0.9, 0.999], eps=1e-08, weight_decay=0.0, amsgrad=False)
+        """
         return None if self._opt is None else from_config(self._opt["config"])
 
     # ---- persistence ---------------------------------------------------------------------------------
     def save(self, path):
-        """Write architecture, weights and optimizer state to an .npz file, atomically: a temporary
-        file in the same directory is written, flushed to disk, then renamed over `path`. A symlink is
-        written through (the file it names is replaced); anything but a regular file is refused, and so
-        is a model holding NaN/Inf (load would refuse the file). Temporary files that a killed save left
-        for the same path are removed. After a data-parallel fit (fit(comm=...)) only rank 0 writes: on
-        the other ranks save returns without writing. See fastmlp.persist."""
+        """Write architecture, weights and optimizer state to an .npz file, atomically.
+
+        A temporary file in the same directory is written, flushed to disk, then renamed over `path`.
+        A symlink is written through (the file it names is replaced); anything but a regular file is
+        refused, and so is a model holding NaN/Inf (load would refuse the file). Temporary files that a
+        killed save left for the same path are removed. After a data-parallel fit (fit(comm=...)) only
+        rank 0 writes: on the other ranks save returns without writing. The file also keeps the column
+        names, standardization, preprocessing and training summary. See fastmlp.persist.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+
+        Returns
+        -------
+        str
+            The path.
+
+        Raises
+        ------
+        ValueError
+            If the model holds NaN or Inf, or the path names something other than a regular file.
+        IsADirectoryError
+            If the path is a directory.
+        OSError
+            If the file cannot be written; the message names the path.
+        RuntimeError
+            If another thread is fitting (or saving) this model right now.
+
+        See Also
+        --------
+        load : Read the file back.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import fastmlp
+        >>> model = fastmlp.MLP([2, 4, 1], seed=3)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = model.save(os.path.join(folder, "model.npz"))
+        ...     same = fastmlp.load(path)
+        >>> all(np.array_equal(a, b) for a, b in zip(same.weights, model.weights))
+        True
+        """
         if getattr(self, "_save_rank", None):  # fitted data-parallel, on a rank other than 0: rank 0 writes
             return os.fspath(path)
         with self._exclusive("save"):
@@ -573,5 +1168,39 @@ class MLP(FitChecks):
 
 
 def load(path):
-    """An MLP saved by MLP.save (fastmlp.persist.load, which checks the file, builds it as an MLP)."""
+    """An MLP saved by MLP.save.
+
+    fastmlp.persist.load checks the file and builds it as an MLP: weights, optimizer state (a later
+    fit with the same kind of optimizer goes on from it), column names, standardization,
+    preprocessing and training summary. Never unpickles.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    MLP
+        The model.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file is not a fastmlp model file or is damaged (the message names the file and what is
+        wrong with it).
+    MemoryError
+        If its arrays take more memory than this process has left.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastmlp
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = fastmlp.MLP([2, 3, 1], activation="tanh").save(os.path.join(folder, "model.npz"))
+    ...     fastmlp.load(path)
+    MLP([2, 3, 1], activations=[tanh,identity], dtype=float32, params=13)
+    """
     return persist.load(path, MLP)

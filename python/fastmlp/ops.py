@@ -24,7 +24,10 @@ __all__ = [
     "loss", "loss_grad", "init", "permutation", "sgd_update", "optimizer_update", "ACTIVATIONS",
 ]
 
-ACTIVATIONS = tuple(_core.names["activation"])  # the kernels' own table (csrc/bindings/names.h)
+#: The activation names the kernels take, canonical ones only.
+#:
+#: A tuple of str, from the kernels' own table (csrc/bindings/names.h).
+ACTIVATIONS = tuple(_core.names["activation"])
 # Names may carry parameters, "elu(alpha=0.5)": see fastmlp.activations.
 
 
@@ -51,13 +54,91 @@ def resolve_device(device):
 
 
 def matmul(a, b, trans_a=False, trans_b=False, *, device="cpu"):
-    """op(a) @ op(b) with the library's GEMM (op = transpose when asked, without copying);
-    device="cuda" runs the CUDA kernel (arrays are copied to the device and back)."""
+    """op(a) @ op(b) with the library's GEMM, op being a transpose when asked (without copying).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        A 2-D float32 or float64 array.
+    b : numpy.ndarray
+        A 2-D array of a's dtype.
+    trans_a : bool, default False
+        Use a.T.
+    trans_b : bool, default False
+        Use b.T.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Returns
+    -------
+    numpy.ndarray
+        The product, in the arrays' dtype.
+
+    Raises
+    ------
+    TypeError
+        If the arrays are not float32 or float64, or mix the two.
+    ValueError
+        If the shapes do not fit or a value is NaN or infinite.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    See Also
+    --------
+    fastmlp.reference.matmul : Its float64 twin.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> ops.matmul(a, np.ones((2, 3)), trans_b=True)
+    array([[ 3.,  3.],
+           [12., 12.]])
+    """
     return _core.matmul(a, b, check_bool(trans_a, "trans_a"), check_bool(trans_b, "trans_b"), resolve_device(device))
 
 
 def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01, device="cpu"):
-    """y = activation(x @ w + b); x (n, in), w (in, out), b (out,) -> y (n, out)."""
+    """A dense layer's output, y = activation(x @ w + b).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (n, in)
+        The inputs.
+    w : numpy.ndarray of shape (in, out)
+        The weight.
+    b : numpy.ndarray of shape (out,)
+        The bias.
+    activation : str, default "identity"
+        An activation name, with parameters where it takes any (see fastmlp.activations).
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, out)
+        y, in the arrays' dtype.
+
+    Raises
+    ------
+    TypeError
+        If the arrays are not float32 or float64, or mix the two.
+    ValueError
+        If the shapes do not fit or a value is NaN or infinite, or the activation is unknown.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops
+    >>> x, w, b = np.array([[1.0, 2.0]]), np.array([[1.0, 0.5], [1.0, -1.0]]), np.array([0.5, 0.0])
+    >>> ops.dense_forward(x, w, b, "relu")
+    array([[3.5, 0. ]])
+    """
     return _core.dense_forward(x, w, b, _name(activation, "activation"), float(negative_slope),
                                resolve_device(device))
 
@@ -68,18 +149,130 @@ def dense_backward(x, w, grad_y, activation="identity", y=None, *, z=None, negat
     With an activation other than identity, grad_y is the gradient with respect to the output and the
     activation's derivative is applied first: read off `y`, the forward output, or, for the activations
     whose derivative needs it (GELU, SiLU, ELU, softplus, SELU: fastmlp.activations.needs_z), computed
-    from `z` = x @ w + b, the pre-activation."""
+    from `z` = x @ w + b, the pre-activation.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (n, in)
+        The layer's inputs.
+    w : numpy.ndarray of shape (in, out)
+        The weight.
+    grad_y : numpy.ndarray of shape (n, out)
+        dL/dy, the gradient with respect to the layer's output.
+    activation : str, default "identity"
+        The layer's activation.
+    y : numpy.ndarray of shape (n, out), optional
+        The forward output, for an activation whose derivative is read off it.
+    z : numpy.ndarray of shape (n, out), optional
+        The pre-activation, for an activation whose derivative needs it.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (grad_x (n, in), grad_w (in, out), grad_b (out,)).
+
+    Raises
+    ------
+    TypeError
+        If the arrays are not float32 or float64, or mix the two.
+    ValueError
+        If the shapes do not fit or a value is NaN or infinite, or the activation needs y or z
+        and it is not given.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops
+    >>> x, w = np.array([[1.0, 2.0]]), np.array([[1.0, 0.5], [1.0, -1.0]])
+    >>> grad_x, grad_w, grad_b = ops.dense_backward(x, w, np.array([[1.0, 1.0]]))
+    >>> grad_x, grad_b
+    (array([[1.5, 0. ]]), array([1., 1.]))
+    """
     return _core.dense_backward(x, w, grad_y, _name(activation, "activation"), y, float(negative_slope),
                                 resolve_device(device), z)
 
 
 def activation_forward(name, z, *, negative_slope=0.01, device="cpu"):
-    """a = act(z) elementwise; name in ACTIVATIONS."""
+    """a = act(z), elementwise.
+
+    Parameters
+    ----------
+    name : str
+        An activation name (ACTIVATIONS, an alias, or a name with parameters such as "elu(alpha=0.5)").
+    z : numpy.ndarray
+        The pre-activations, float32 or float64.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Returns
+    -------
+    numpy.ndarray
+        act(z), of z's shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        If the arrays are not float32 or float64, or mix the two.
+    ValueError
+        If the activation is unknown or a value is NaN or infinite.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops
+    >>> ops.activation_forward("elu(alpha=0.5)", np.array([-1.0, 0.0, 1.0]))
+    array([-0.31606028,  0.        ,  1.        ])
+    """
     return _core.activation_forward(_name(name, "activation"), z, float(negative_slope), resolve_device(device))
 
 
 def activation_backward(name, z, grad_a, *, negative_slope=0.01, device="cpu"):
-    """grad_z = grad_a * act'(z) elementwise (the unit step's derivative is 0)."""
+    """grad_z = grad_a * act'(z), elementwise (the unit step's derivative is 0).
+
+    Parameters
+    ----------
+    name : str
+        An activation name.
+    z : numpy.ndarray
+        The pre-activations.
+    grad_a : numpy.ndarray
+        dL/da, of z's shape.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Returns
+    -------
+    numpy.ndarray
+        grad_z, of z's shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        If the arrays are not float32 or float64, or mix the two.
+    ValueError
+        If the shapes differ, the activation is unknown or a value is NaN or infinite.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops
+    >>> ops.activation_backward("relu", np.array([-1.0, 2.0]), np.array([3.0, 3.0]))
+    array([0., 3.])
+    """
     return _core.activation_backward(_name(name, "activation"), z, grad_a, float(negative_slope),
                                      resolve_device(device))
 
@@ -117,20 +310,113 @@ def _loss_args(name, pred, target, sample_weight, class_weight, delta):
 
 def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0,
          device="cpu"):
-    """The loss (a Python float) of pred against target; name in fastmlp.losses.LOSSES.
+    """The loss of pred against target.
 
     Elementwise losses (mse, mae, huber, poisson, bce) take pred and target of one shape; bce and
     poisson read pred as logits / log-rates. cross_entropy takes pred (n, classes) logits and target
     either (n,) class indices or (n, classes) one-hot/probability rows; class_weight (classes,) weighs
     each class's term. sample_weight (n,) weighs rows. reduction="mean" divides by the rows (or the
-    weights' sum) times the terms per row (the row's width; 1 for cross_entropy)."""
+    weights' sum) times the terms per row (the row's width; 1 for cross_entropy).
+
+    Parameters
+    ----------
+    name : str
+        A name of fastmlp.losses.LOSSES.
+    pred : numpy.ndarray
+        The predictions (logits for bce and cross_entropy, log-rates for poisson).
+    target : numpy.ndarray
+        The targets, as described above.
+    reduction : {"mean", "sum"}, default "mean"
+        How the terms are combined.
+    sample_weight : array_like of shape (n,), optional
+        One weight per row.
+    class_weight : array_like of shape (classes,), optional
+        One weight per class (cross_entropy).
+    delta : float, default 1.0
+        Huber's delta.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Returns
+    -------
+    float
+        The loss.
+
+    Raises
+    ------
+    TypeError
+        If the arrays are not float32 or float64, mix the two, or class labels are not integers.
+    ValueError
+        If the loss is unknown, the shapes do not fit, a target is out of the loss's range, or a
+        value is NaN or infinite.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    See Also
+    --------
+    fastmlp.reference.loss : Its float64 twin, with every formula.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops
+    >>> ops.loss("mse", np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    2.5
+    >>> ops.loss("mse", np.array([1.0, 2.0]), np.array([0.0, 0.0]), "sum")
+    5.0
+    >>> logits = np.array([[2.0, 0.0], [0.0, 2.0]])
+    >>> round(ops.loss("cross_entropy", logits, np.array([0, 1])), 6)
+    0.126928
+    """
     spec, p, t = _loss_args(name, pred, target, sample_weight, class_weight, delta)
     return _core.loss(spec, p, t, _name(reduction, "reduction"), resolve_device(device))
 
 
 def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0,
               device="cpu"):
-    """dL/dpred for loss(name, pred, target, reduction, ...), shaped like pred."""
+    """dL/dpred for loss(name, pred, target, reduction, ...), shaped like pred.
+
+    Parameters
+    ----------
+    name : str
+        A name of fastmlp.losses.LOSSES.
+    pred : numpy.ndarray
+        The predictions.
+    target : numpy.ndarray
+        The targets (see `loss`).
+    reduction : {"mean", "sum"}, default "mean"
+        How the terms are combined.
+    sample_weight : array_like of shape (n,), optional
+        One weight per row.
+    class_weight : array_like of shape (classes,), optional
+        One weight per class (cross_entropy).
+    delta : float, default 1.0
+        Huber's delta.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Returns
+    -------
+    numpy.ndarray
+        The gradient, of pred's shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        If the arrays are not float32 or float64, or mix the two.
+    ValueError
+        If the loss is unknown, the shapes do not fit, a target is out of the loss's range, or a
+        value is NaN or infinite.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops
+    >>> ops.loss_grad("mse", np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    array([1., 2.])
+    """
     spec, p, t = _loss_args(name, pred, target, sample_weight, class_weight, delta)
     g = _core.loss_grad(spec, p, t, _name(reduction, "reduction"), resolve_device(device))
     return g.reshape(np.shape(pred))
@@ -138,10 +424,75 @@ def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class
 
 def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0, truncated=False,
          value=0.0, low=0.0, high=1.0, mean=0.0, std=1.0, device="cpu"):
-    """Initial values for a (fan_in, fan_out) weight (or `shape`), drawn from Philox by `seed` and
-    `stream`: the same arguments give the same numbers on any thread count, and on CUDA (uniform and
-    constant kinds bit for bit; normal kinds up to the last bit of the device's log and cos). See
-    fastmlp.init."""
+    """Initial values for a (fan_in, fan_out) weight (or `shape`), drawn from Philox.
+
+    The numbers are drawn by `seed` and `stream`: the same arguments give the same numbers on any
+    thread count, and on CUDA (uniform and constant kinds bit for bit; normal kinds up to the last bit
+    of the device's log and cos). See fastmlp.init for the kinds and their formulas.
+
+    Parameters
+    ----------
+    name : str
+        An initializer name or alias (fastmlp.init.INITIALIZERS, fastmlp.init.ALIASES).
+    fan_in : int
+        The layer's inputs (>= 0).
+    fan_out : int
+        The layer's outputs (>= 0).
+    seed : int, default 0
+        The seed, in [0, 2**64).
+    shape : int or tuple of int, optional
+        The shape of the result; default (fan_in, fan_out). The fans still set the scale.
+    dtype : {"float32", "float64"}, default "float32"
+        The dtype of the result.
+    stream : int, default 0
+        The stream, in [0, 2**64): arrays of one seed on different streams are independent (MLP uses
+        stream 2 * layer for a weight, 2 * layer + 1 for its bias).
+    truncated : bool, default False
+        For the normal kinds: redraw values beyond two standard deviations (the fan-scaled kinds
+        rescale so that the variance is the formula's).
+    value : float, default 0.0
+        The constant kind's value.
+    low : float, default 0.0
+        The uniform kind's lower bound.
+    high : float, default 1.0
+        The uniform kind's upper bound.
+    mean : float, default 0.0
+        The normal kind's mean.
+    std : float, default 1.0
+        The normal kind's standard deviation.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values, of the given shape and dtype.
+
+    Raises
+    ------
+    TypeError
+        If `name` is not a str, or a count is not an int.
+    ValueError
+        If the initializer is unknown, a count or the seed is out of range, or the values do not fit
+        the dtype (e.g. constant 1e300 in float32).
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    See Also
+    --------
+    fastmlp.reference.init : Its float64 twin.
+
+    Examples
+    --------
+    >>> from fastmlp import ops
+    >>> ops.init("he_uniform", 3, 2, seed=0)
+    array([[ 0.18791756,  1.351221  ],
+           [-0.4266369 , -1.3986661 ],
+           [ 0.9454783 , -1.3327404 ]], dtype=float32)
+    >>> ops.init("constant", 2, 2, value=0.5, dtype="float64")
+    array([[0.5, 0.5],
+           [0.5, 0.5]])
+    """
     name = _canonical_init(name)
     fan_in, fan_out = _size(fan_in, "fan_in"), _size(fan_out, "fan_out")
     shape = (fan_in, fan_out) if shape is None else tuple(_size(s, "shape") for s in np.atleast_1d(shape).tolist())
@@ -157,21 +508,125 @@ def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0
 
 
 def permutation(n, seed, epoch=0):
-    """The order in which an epoch visits n samples (Fisher-Yates from Philox; int64 array)."""
+    """The order in which an epoch visits n samples (Fisher-Yates from Philox).
+
+    Parameters
+    ----------
+    n : int
+        The number of samples (>= 0).
+    seed : int
+        The fit's seed, in [0, 2**64).
+    epoch : int, default 0
+        The epoch, in [0, 2**64).
+
+    Returns
+    -------
+    numpy.ndarray
+        A permutation of 0 .. n - 1, int64.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an int.
+    ValueError
+        If an argument is out of range.
+
+    See Also
+    --------
+    fastmlp.reference.permutation : Its twin, which states the algorithm.
+
+    Examples
+    --------
+    >>> from fastmlp import ops
+    >>> ops.permutation(5, seed=0)
+    array([4, 3, 1, 0, 2])
+    >>> ops.permutation(5, seed=0, epoch=1)
+    array([4, 1, 2, 3, 0])
+    """
     return _core.permutation(_size(n, "n"), check_int(seed, "seed", 0, 2**64),
                              check_int(epoch, "epoch", 0, 2**64))
 
 
 def sgd_update(param, grad, lr, *, device="cpu"):
-    """param -= lr * grad, in place (param must be a C-contiguous, writeable float array)."""
+    """param -= lr * grad, in place.
+
+    Parameters
+    ----------
+    param : numpy.ndarray
+        The parameter: a C-contiguous, writeable float32 or float64 array.
+    grad : numpy.ndarray
+        Its gradient, of the same shape and dtype.
+    lr : float
+        The learning rate (> 0).
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Raises
+    ------
+    TypeError
+        If the arrays are not float32 or float64, or mix the two.
+    ValueError
+        If the shapes differ, param is not C-contiguous and writeable, lr is not > 0, or a value is
+        NaN or infinite.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops
+    >>> p = np.array([1.0, 2.0])
+    >>> ops.sgd_update(p, np.array([1.0, 1.0]), 0.1)
+    >>> p
+    array([0.9, 1.9])
+    """
     _core.sgd_update(param, grad, check_hyperparameter("lr", lr), resolve_device(device))
 
 
 def optimizer_update(optimizer, param, grad, state, step, lr=None, *, device="cpu"):
-    """One step of `optimizer` (a fastmlp.optim optimizer) on param, in place, with its state buffers
-    (a list of arrays shaped like param, see optimizer.state_names()) updated in place too. step is the
-    1-based number of this update (bias corrections and first-step rules depend on it); lr defaults to
-    the optimizer's."""
+    """One step of an optimizer on param, in place, with its state buffers updated in place too.
+
+    Parameters
+    ----------
+    optimizer : fastmlp.optim.Optimizer
+        The optimizer and its hyperparameters.
+    param : numpy.ndarray
+        The parameter: a C-contiguous, writeable float array.
+    grad : numpy.ndarray
+        Its gradient, of the same shape and dtype.
+    state : list of numpy.ndarray
+        The optimizer's state buffers, each shaped like param, in the order of
+        optimizer.state_names().
+    step : int
+        The 1-based number of this update (bias corrections and first-step rules depend on it).
+    lr : float, optional
+        The learning rate of this step; default the optimizer's.
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+        Where the kernel runs; on CUDA the arrays are copied to the device and back.
+
+    Raises
+    ------
+    ValueError
+        If step is below 1, lr is not > 0, the state does not fit the optimizer, or the arrays do not
+        fit each other.
+    TypeError
+        If the arrays are not float32 or float64, or mix the two.
+    RuntimeError
+        If device="cuda" where CUDA cannot be used.
+
+    See Also
+    --------
+    fastmlp.reference.optimizer_step : Its twin, which returns the new values instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import ops, optim
+    >>> p, buf = np.array([1.0, 2.0]), np.zeros(2)
+    >>> ops.optimizer_update(optim.SGD(lr=0.1, momentum=0.9), p, np.array([0.5, -0.5]), [buf], step=1)
+    >>> p, buf
+    (array([0.95, 2.05]), array([ 0.5, -0.5]))
+    """
     cfg = optimizer.config()
     step = check_int(step, "step", -(2**63), 2**63)
     if step < 1:

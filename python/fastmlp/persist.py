@@ -23,7 +23,9 @@ from .optim import from_config
 
 __all__ = ["save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
 
+#: The format name a model file's meta entry holds ("fastmlp.MLP").
 FORMAT_NAME = "fastmlp.MLP"
+#: The version of the file format that save writes and load reads (1).
 FORMAT_VERSION = 1
 
 # What a version-1 file's meta entry holds, and the type each value must have.
@@ -48,7 +50,45 @@ _TMP_NAME_CHARS = 100      # of the target's name, so that the temporary name st
 
 # ---- save --------------------------------------------------------------------------------------------
 def save(model, path):
-    """Write `model` to `path` (see the module text); returns path."""
+    """Write a model to an .npz file, atomically (see the module text).
+
+    Parameters
+    ----------
+    model : MLP
+        The model: its architecture, weights, optimizer state, column names, standardization,
+        preprocessing and training summary are written.
+    path : str or os.PathLike
+        The file to write; a symlink is written through.
+
+    Returns
+    -------
+    str
+        The path, as given.
+
+    Raises
+    ------
+    ValueError
+        If an array of the model holds NaN or Inf (load would refuse the file), or the path names
+        something other than a regular file.
+    IsADirectoryError
+        If the path is a directory.
+    OSError
+        If the file cannot be written; the message names the path.
+
+    See Also
+    --------
+    fastmlp.MLP.save : The method that calls it (and writes from rank 0 only after a data-parallel fit).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastmlp
+    >>> from fastmlp import persist
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = persist.save(fastmlp.MLP([2, 3, 1]), os.path.join(folder, "model.npz"))
+    ...     persist.load(path, fastmlp.MLP)
+    MLP([2, 3, 1], activations=[relu,identity], dtype=float32, params=13)
+    """
     user_path = os.fspath(path)
     arrays = _model_arrays(model)
     bad = _core.all_finite(list(arrays.values())[1:])
@@ -218,10 +258,52 @@ def _open_regular(path):
 
 
 def load(path, model_class):
-    """A model saved by save, built as model_class (fastmlp.MLP; fastmlp.load passes it, so that this
-    module, which model.py imports for save, never imports model.py). Never unpickles: files with
-    object arrays are refused. Every entry's shape, dtype and size is checked against the meta entry
-    before any array is read, and entries that save does not write are refused unread."""
+    """A model saved by save, built as model_class.
+
+    Never unpickles: files with object arrays are refused. Every entry's shape, dtype and size is
+    checked against the meta entry before any array is read, and entries that save does not write
+    are refused unread.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file (a regular file).
+    model_class : type
+        The class to build: fastmlp.MLP. fastmlp.load passes it, so that this module, which model.py
+        imports for save, never imports model.py.
+
+    Returns
+    -------
+    MLP
+        The model, with its weights, optimizer state and everything else the file holds.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    IsADirectoryError
+        If the path is a directory.
+    PermissionError
+        If the file cannot be read.
+    ValueError
+        A ModelFileError (a ValueError) naming the file and what is wrong with it: not a model file,
+        another format version, a damaged or crafted entry.
+    MemoryError
+        If its arrays take more memory than this process has left.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import fastmlp
+    >>> from fastmlp import persist
+    >>> model = fastmlp.MLP([2, 1])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = persist.save(model, os.path.join(folder, "model.npz"))
+    ...     copy = persist.load(path, fastmlp.MLP)
+    >>> np.array_equal(copy.weights[0], model.weights[0])
+    True
+    """
     try:
         # The file is opened here, not by np.load, so that it is closed even when np.load fails.
         with _open_regular(path) as fh:

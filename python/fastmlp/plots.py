@@ -12,7 +12,25 @@ __all__ = ["require_matplotlib", "history", "save"]
 
 
 def require_matplotlib():
-    """matplotlib.pyplot with a non-interactive backend, or ImportError saying how to get it."""
+    """matplotlib.pyplot with a non-interactive backend (Agg).
+
+    Returns
+    -------
+    module
+        matplotlib.pyplot.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed; the message says how to get it.
+
+    Examples
+    --------
+    >>> from fastmlp import plots
+    >>> plt = plots.require_matplotlib()
+    >>> plt.__name__
+    'matplotlib.pyplot'
+    """
     try:
         import matplotlib
 
@@ -24,8 +42,41 @@ def require_matplotlib():
 
 
 def history(hist, ax=None, logy=True):
-    """Training curves of a History: loss (and val_loss) per epoch; the learning rate on a twin axis
-    when it changed during the fit."""
+    """Training curves of a History: loss (and val_loss) per epoch.
+
+    The learning rate is drawn on a twin axis when it changed during the fit.
+
+    Parameters
+    ----------
+    hist : History
+        What MLP.fit returned.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; default a new 6 x 4 inch figure.
+    logy : bool, default True
+        A logarithmic loss axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmlp
+    >>> from fastmlp import plots
+    >>> x = np.linspace(-1, 1, 20).reshape(-1, 1)
+    >>> hist = fastmlp.MLP([1, 1]).fit(x, 2 * x + 1, optimizer="sgd", epochs=20)
+    >>> fig = plots.history(hist)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['loss']
+    >>> plots.require_matplotlib().close(fig)
+    """
     plt = require_matplotlib()
     fig = None
     if ax is None:
@@ -48,7 +99,37 @@ def history(hist, ax=None, logy=True):
 
 
 def save(fig, path, dpi=80):
-    """Write a figure to `path` (PNG) and close it."""
+    """Write a figure to a PNG file and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (its layout is tightened first).
+    path : str or os.PathLike
+        The file to write.
+    dpi : int, default 80
+        The resolution.
+
+    Returns
+    -------
+    str or os.PathLike
+        The path, as given.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastmlp import plots
+    >>> fig, ax = plots.require_matplotlib().subplots()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = plots.save(fig, os.path.join(folder, "curve.png"))
+    ...     os.path.getsize(path) > 0
+    True
+    """
     plt = require_matplotlib()
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)

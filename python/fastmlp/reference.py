@@ -7,6 +7,8 @@ Shapes: x (n, k) a batch of n samples with k features; w (k, m) a dense layer's 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # The optimizers' twins, one function per optimizer, live beside this file (the seam where it passed
@@ -33,9 +35,26 @@ TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
 def philox4x32(counter, key):
     """Philox4x32-10 (Salmon et al., SC'11, "Parallel random numbers: as easy as 1, 2, 3").
 
-    counter: (..., 4) uint32 words, key: (..., 2) words. Ten rounds of
-    (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)),
+    Ten rounds of (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)),
     with the key bumped by the Weyl constants (W0, W1) after each round.
+
+    Parameters
+    ----------
+    counter : array_like of shape (..., 4)
+        The counters, uint32 words.
+    key : array_like of shape (..., 2)
+        The keys, uint32 words.
+
+    Returns
+    -------
+    numpy.ndarray of shape (..., 4)
+        The random words, uint32.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.philox4x32([0, 0, 0, 0], [0, 0]).shape
+    (4,)
     """
     c = np.asarray(counter, dtype=np.uint64)
     k = np.asarray(key, dtype=np.uint64)
@@ -60,20 +79,76 @@ def _philox_at(seed, domain, stream, index, attempt=0):
 
 
 def uniform01(hi, lo):
-    """53 random bits -> float64 in [0, 1): ((hi << 32 | lo) >> 11) * 2^-53."""
+    """53 random bits -> float64 in [0, 1): ((hi << 32 | lo) >> 11) * 2^-53.
+
+    Parameters
+    ----------
+    hi : array_like of uint32
+        The high words.
+    lo : array_like of uint32
+        The low words.
+
+    Returns
+    -------
+    numpy.ndarray
+        The uniform draws, float64 in [0, 1).
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> float(reference.uniform01(2**31, 0))
+    0.5
+    """
     bits = (np.asarray(hi, dtype=np.uint64) << np.uint64(32)) | np.asarray(lo, dtype=np.uint64)
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
 def standard_normal(words):
-    """Box-Muller (1958) on one Philox draw: sqrt(-2 ln(1 - u1)) cos(2 pi u2)."""
+    """Box-Muller (1958) on one Philox draw: sqrt(-2 ln(1 - u1)) cos(2 pi u2).
+
+    u1 comes from words 0 and 1, u2 from words 2 and 3 (see uniform01).
+
+    Parameters
+    ----------
+    words : numpy.ndarray of shape (..., 4)
+        Philox output words.
+
+    Returns
+    -------
+    numpy.ndarray of shape (...)
+        One standard normal draw per set of four words, float64.
+    """
     u1 = 1.0 - uniform01(words[..., 0], words[..., 1])
     u2 = uniform01(words[..., 2], words[..., 3])
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(6.283185307179586 * u2)
 
 
 def matmul(a, b, trans_a=False, trans_b=False):
-    """C = op(a) op(b), op(t) = t.T when asked: the GEMM every dense product is made of."""
+    """C = op(a) op(b), op(t) = t.T when asked: the GEMM every dense product is made of.
+
+    Parameters
+    ----------
+    a : array_like
+        A 2-D array.
+    b : array_like
+        A 2-D array.
+    trans_a : bool, default False
+        Use a.T.
+    trans_b : bool, default False
+        Use b.T.
+
+    Returns
+    -------
+    numpy.ndarray
+        The product, float64.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.matmul([[1.0, 2.0]], [[3.0, 4.0]], trans_a=True)
+    array([[3., 4.],
+           [6., 8.]])
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     return (a.T if trans_a else a) @ (b.T if trans_b else b)
@@ -108,11 +183,39 @@ def _erf(x):
 
 
 def vector_function(name, x):
-    """The functions the CPU kernels evaluate themselves (fastmlp/vec_math.h): exp, expm1 = e^x - 1,
-    log1p = log(1 + x), tanh, and logistic = 1 / (1 + e^-x) (as e^x / (1 + e^x) for x < 0, which
-    never overflows). NumPy's, in float64, or in a wider float (np.longdouble) when x is one."""
+    """The functions the CPU kernels evaluate themselves (fastmlp/vec_math.h).
+
+    exp, expm1 = e^x - 1, log1p = log(1 + x), tanh, and logistic = 1 / (1 + e^-x) (as e^x / (1 + e^x)
+    for x < 0, which never overflows), and erf (math.erf, float64 only). NumPy's, in float64, or in a
+    wider float (np.longdouble) when x is one.
+
+    Parameters
+    ----------
+    name : {"exp", "expm1", "log1p", "tanh", "logistic", "erf"}
+        The function.
+    x : array_like
+        Its argument.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values, float64 (or x's wider float).
+
+    Raises
+    ------
+    ValueError
+        For an unknown function.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.vector_function("logistic", [-1000.0, 0.0])
+    array([0. , 0.5])
+    """
     x = np.asarray(x)
     x = x.astype(np.promote_types(x.dtype, np.float64))
+    if name == "erf":
+        return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64))
     if name == "logistic":
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -124,12 +227,40 @@ def vector_function(name, x):
 
 
 def activation_forward(name, z, negative_slope=0.01):
-    """a = act(z): identity z; step [z >= 0] (Heaviside, the perceptron's); sigmoid 1 / (1 + e^-z);
+    """a = act(z), elementwise.
+
+    identity z; step [z >= 0] (Heaviside, the perceptron's); sigmoid 1 / (1 + e^-z);
     tanh; relu max(z, 0); leaky_relu z if z > 0 else negative_slope * z (Maas et al. 2013); gelu
     z Phi(z) = z (1 + erf(z / sqrt 2)) / 2 and gelu_tanh 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
     (Hendrycks & Gimpel 2016); silu z sigmoid(z) (Elfwing et al. 2018); elu z if z > 0 else
     alpha (e^z - 1) (Clevert et al. 2016); softplus log(1 + e^(beta z)) / beta, z where beta z >
-    threshold (torch.nn.Softplus); selu scale * elu(z) with alpha, scale of Klambauer et al. 2017."""
+    threshold (torch.nn.Softplus); selu scale * elu(z) with alpha, scale of Klambauer et al. 2017.
+
+    Parameters
+    ----------
+    name : str
+        An activation name (aliases and parameters as "elu(alpha=0.5)" accepted).
+    z : array_like
+        The pre-activations.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+
+    Returns
+    -------
+    numpy.ndarray
+        act(z), float64.
+
+    Raises
+    ------
+    ValueError
+        For an unknown activation.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.activation_forward("leaky_relu(negative_slope=0.1)", [-2.0, 3.0])
+    array([-0.2,  3. ])
+    """
     kind, p = _activation(name, negative_slope)
     z = np.asarray(z, dtype=np.float64)
     if kind == "identity":
@@ -161,12 +292,42 @@ def activation_forward(name, z, negative_slope=0.01):
 
 
 def activation_backward(name, z, grad_a, negative_slope=0.01):
-    """grad_z = grad_a * act'(z): identity 1; step 0 (taken as 0 everywhere, also at 0); sigmoid
+    """grad_z = grad_a * act'(z), elementwise.
+
+    identity 1; step 0 (taken as 0 everywhere, also at 0); sigmoid
     s(1 - s); tanh 1 - tanh^2; relu [z > 0]; leaky_relu 1 if z > 0 else negative_slope; gelu
     Phi(z) + z phi(z) (phi the normal density); gelu_tanh, by the chain rule through tanh,
     (1 + t) / 2 + z (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 z^2) / 2; silu s (1 + z (1 - s)); elu 1 if
     z > 0 else alpha e^z; softplus sigmoid(beta z), 1 where beta z > threshold; selu scale (1 if z > 0
-    else alpha e^z)."""
+    else alpha e^z).
+
+    Parameters
+    ----------
+    name : str
+        An activation name (aliases and parameters as "elu(alpha=0.5)" accepted).
+    z : array_like
+        The pre-activations.
+    grad_a : array_like
+        dL/da, of z's shape.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+
+    Returns
+    -------
+    numpy.ndarray
+        grad_z, float64.
+
+    Raises
+    ------
+    ValueError
+        For an unknown activation.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.activation_backward("relu", [-1.0, 2.0], [3.0, 3.0])
+    array([0., 3.])
+    """
     kind, p = _activation(name, negative_slope)
     z = np.asarray(z, dtype=np.float64)
     g = np.asarray(grad_a, dtype=np.float64)
@@ -203,9 +364,38 @@ def activation_backward(name, z, grad_a, negative_slope=0.01):
 
 
 def activation_backward_from_output(name, a, grad_a, negative_slope=0.01):
-    """The same derivative read off the output a = act(z) (what training stores for these): sigmoid
-    a(1 - a), tanh 1 - a^2, relu [a > 0], leaky_relu [a > 0] or negative_slope (needs negative_slope
-    >= 0). The activations whose derivative needs z (needs_z) have no such form."""
+    """grad_z = grad_a * act'(z), read off the output a = act(z) (what training stores for these).
+
+    sigmoid a(1 - a), tanh 1 - a^2, relu [a > 0], leaky_relu [a > 0] or negative_slope (needs
+    negative_slope >= 0). The activations whose derivative needs z (needs_z) have no such form.
+
+    Parameters
+    ----------
+    name : str
+        An activation name (aliases and parameters as "elu(alpha=0.5)" accepted).
+    a : array_like
+        The activations' outputs.
+    grad_a : array_like
+        dL/da, of a's shape.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+
+    Returns
+    -------
+    numpy.ndarray
+        grad_z, float64.
+
+    Raises
+    ------
+    ValueError
+        For an unknown activation, or one whose derivative needs z.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.activation_backward_from_output("sigmoid", [0.5], [1.0])
+    array([0.25])
+    """
     kind, p = _activation(name, negative_slope)
     a = np.asarray(a, dtype=np.float64)
     g = np.asarray(grad_a, dtype=np.float64)
@@ -227,21 +417,88 @@ def activation_backward_from_output(name, a, grad_a, negative_slope=0.01):
 
 
 def needs_z(name):
-    """Whether the activation's derivative needs the pre-activation z (it cannot be read off a)."""
+    """Whether the activation's derivative needs the pre-activation z (it cannot be read off a).
+
+    Parameters
+    ----------
+    name : str
+        An activation name (aliases and parameters as "elu(alpha=0.5)" accepted).
+
+    Returns
+    -------
+    bool
+        True for gelu, gelu_tanh, silu, elu, softplus and selu.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.needs_z("swish"), reference.needs_z("tanh")
+    (True, False)
+    """
     return _activation(name, 0.0)[0] in _NEEDS_Z
 
 
 def dense_forward(x, w, b, activation="identity", negative_slope=0.01):
-    """y = act(x w + b), x (n, k), w (k, m), b (m,): a fully-connected layer (Rosenblatt's perceptron
-    with the step; any activation for an MLP)."""
+    """y = act(x w + b): a fully-connected layer.
+
+    Rosenblatt's perceptron with the step; any activation for an MLP.
+
+    Parameters
+    ----------
+    x : array_like of shape (n, k)
+        The inputs.
+    w : array_like of shape (k, m)
+        The weight.
+    b : array_like of shape (m,)
+        The bias.
+    activation : str, default "identity"
+        The activation.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, m)
+        y, float64.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.dense_forward([[1.0, 1.0]], [[1.0], [-2.0]], [0.5], "step")
+    array([[0.]])
+    """
     z = np.asarray(x, np.float64) @ np.asarray(w, np.float64) + np.asarray(b, np.float64)
     return activation_forward(activation, z, negative_slope)
 
 
 def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0.01, z=None):
-    """Backward of y = act(x w + b) by the chain rule: grad_z = grad_y * act'(z) (read off y, or from
-    z where the derivative needs it), grad_x = grad_z w^T, grad_w = x^T grad_z, grad_b = sum over the
-    batch of grad_z."""
+    """Backward of y = act(x w + b) by the chain rule.
+
+    grad_z = grad_y * act'(z) (read off y, or from z where the derivative needs it), grad_x =
+    grad_z w^T, grad_w = x^T grad_z, grad_b = sum over the batch of grad_z.
+
+    Parameters
+    ----------
+    x : array_like of shape (n, k)
+        The inputs.
+    w : array_like of shape (k, m)
+        The weight.
+    grad_y : array_like of shape (n, m)
+        dL/dy.
+    activation : str, default "identity"
+        The activation.
+    y : array_like of shape (n, m), optional
+        The forward output, for a derivative read off it.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+    z : array_like of shape (n, m), optional
+        The pre-activation, for a derivative that needs it.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (grad_x, grad_w, grad_b), float64.
+    """
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
     gz = np.asarray(grad_y, np.float64)
@@ -253,14 +510,48 @@ def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0
 
 
 def softmax(z):
-    """Row-wise softmax e^(z - max z) / sum e^(z - max z) (the max subtracted so nothing overflows)."""
+    """Row-wise softmax e^(z - max z) / sum e^(z - max z) (the max subtracted so nothing overflows).
+
+    Parameters
+    ----------
+    z : array_like
+        Logits; the softmax runs over the last axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        The probabilities, float64.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.softmax([[1000.0, 1000.0]])
+    array([[0.5, 0.5]])
+    """
     z = np.asarray(z, np.float64)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
 def sigmoid(z):
-    """The logistic function 1 / (1 + e^-z), computed without overflow for either sign of z."""
+    """The logistic function 1 / (1 + e^-z), computed without overflow for either sign of z.
+
+    Parameters
+    ----------
+    z : array_like
+        The argument.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values, float64.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.sigmoid([-1000.0, 0.0, 1000.0])
+    array([0. , 0.5, 1. ])
+    """
     z = np.asarray(z, np.float64)
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -301,14 +592,50 @@ def _loss_terms(name, p, t, delta, class_weight):
 
 
 def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0):
-    """The loss of pred against target. Per element (p, t): mse (p - t)^2; mae |p - t|; huber
-    (p - t)^2 / 2 within delta, delta (|p - t| - delta / 2) beyond (torch.nn.HuberLoss); poisson, the
+    """The loss of pred against target.
+
+    Per element (p, t): mse (p - t)^2; mae ``|p - t|``; huber
+    (p - t)^2 / 2 within delta, delta ``(|p - t| - delta / 2)`` beyond (torch.nn.HuberLoss); poisson, the
     half Poisson deviance with log link, t log(t / e^p) - t + e^p (0 log 0 = 0; scikit-learn's
-    HalfPoissonLoss); bce, binary cross-entropy of sigmoid(p), max(p, 0) - p t + log(1 + e^-|p|)
+    HalfPoissonLoss); bce, binary cross-entropy of sigmoid(p), ``max(p, 0) - p t + log(1 + e^-|p|)``
     (torch.nn.BCEWithLogitsLoss). Per row of logits z: cross_entropy, sum_c w_c t_c (logsumexp(z) - z_c)
     with t one-hot/probabilities, or a class index per row (1-D target), and class weights w
     (torch.nn.CrossEntropyLoss). Rows are weighted by sample_weight; the mean divides by the number of
-    rows (or the weights' sum) times the terms per row (the row's width; 1 for cross_entropy)."""
+    rows (or the weights' sum) times the terms per row (the row's width; 1 for cross_entropy).
+
+    Parameters
+    ----------
+    name : str
+        A name of fastmlp.losses.LOSSES.
+    pred : array_like
+        The predictions (logits for bce and cross_entropy, log-rates for poisson).
+    target : array_like
+        The targets: pred's shape, or a class index per row for cross_entropy.
+    reduction : {"mean", "sum"}, default "mean"
+        How the terms are combined.
+    sample_weight : array_like of shape (n,), optional
+        One weight per row.
+    class_weight : array_like of shape (classes,), optional
+        One weight per class (cross_entropy).
+    delta : float, default 1.0
+        Huber's delta.
+
+    Returns
+    -------
+    float
+        The loss.
+
+    Raises
+    ------
+    ValueError
+        For an unknown loss.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.loss("huber", [3.0], [0.0])  # 1 * (3 - 1 / 2)
+    2.5
+    """
     p, t = _targets(name, pred, target, class_weight)
     terms = _loss_terms(name, p, t, delta, class_weight)
     if sample_weight is None and name != "cross_entropy":
@@ -321,9 +648,45 @@ def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weig
 
 
 def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0):
-    """dL/dpred of loss(...): mse 2 (p - t); mae sign(p - t) with sign(0) = 0 (PyTorch's subgradient);
+    """dL/dpred of loss(...), shaped like pred.
+
+    mse 2 (p - t); mae sign(p - t) with sign(0) = 0 (PyTorch's subgradient);
     huber clip(p - t, -delta, delta); poisson e^p - t; bce sigmoid(p) - t; cross_entropy
-    (sum_c w_c t_c) softmax(z) - w t. Times the row's weight; divided as the mean divides."""
+    (sum_c w_c t_c) softmax(z) - w t. Times the row's weight; divided as the mean divides.
+
+    Parameters
+    ----------
+    name : str
+        A name of fastmlp.losses.LOSSES.
+    pred : array_like
+        The predictions (logits for bce and cross_entropy, log-rates for poisson).
+    target : array_like
+        The targets: pred's shape, or a class index per row for cross_entropy.
+    reduction : {"mean", "sum"}, default "mean"
+        How the terms are combined.
+    sample_weight : array_like of shape (n,), optional
+        One weight per row.
+    class_weight : array_like of shape (classes,), optional
+        One weight per class (cross_entropy).
+    delta : float, default 1.0
+        Huber's delta.
+
+    Returns
+    -------
+    numpy.ndarray
+        The gradient, float64.
+
+    Raises
+    ------
+    ValueError
+        For an unknown loss.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.loss_grad("mae", [1.0, 0.0, -2.0], [0.0, 0.0, 0.0], reduction="sum")
+    array([ 1.,  0., -1.])
+    """
     p, t = _targets(name, pred, target, class_weight)
     d = p - t
     if name == "mse":
@@ -351,13 +714,60 @@ def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class
 
 def init(name, fan_in, fan_out, seed=0, shape=None, stream=0, truncated=False, value=0.0, low=0.0,
          high=1.0, mean=0.0, std=1.0):
-    """Initial weights, element i drawn from Philox at counter i (fan_in = in, fan_out = out):
+    """Initial weights, element i drawn from Philox at counter i (fan_in = in, fan_out = out).
+
     zeros, ones, constant(value), uniform U[low, high), normal N(mean, std^2),
     lecun_uniform U(+-sqrt(3/fan_in)), lecun_normal N(0, 1/fan_in) (LeCun et al. 1998),
     xavier_uniform U(+-sqrt(6/(fan_in+fan_out))), xavier_normal N(0, 2/(fan_in+fan_out)) (Glorot & Bengio 2010),
     he_uniform U(+-sqrt(6/fan_in)), he_normal N(0, 2/fan_in) (He et al. 2015).
-    truncated: redraw |z| > 2 (next attempt of the same counter); fan-scaled ones divide sigma by
-    0.87962566103423978 so the variance is the formula's (Keras' VarianceScaling)."""
+    truncated: redraw ``|z| > 2`` (next attempt of the same counter); fan-scaled ones divide sigma by
+    0.87962566103423978 so the variance is the formula's (Keras' VarianceScaling). The aliases
+    glorot_* (xavier_*) and kaiming_* (he_*) are accepted.
+
+    Parameters
+    ----------
+    name : str
+        The initializer.
+    fan_in : int
+        The layer's inputs.
+    fan_out : int
+        The layer's outputs.
+    seed : int, default 0
+        The seed (Philox's key).
+    shape : tuple of int, optional
+        The shape of the result; default (fan_in, fan_out).
+    stream : int, default 0
+        The stream (a word of Philox's counter).
+    truncated : bool, default False
+        Redraw normal values beyond 2 standard deviations.
+    value : float, default 0.0
+        The constant kind's value.
+    low : float, default 0.0
+        The uniform kind's lower bound.
+    high : float, default 1.0
+        The uniform kind's upper bound.
+    mean : float, default 0.0
+        The normal kind's mean.
+    std : float, default 1.0
+        The normal kind's standard deviation.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values, float64.
+
+    Raises
+    ------
+    ValueError
+        For an unknown initializer.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.init("ones", 2, 3)
+    array([[1., 1., 1.],
+           [1., 1., 1.]])
+    """
     aliases = {"glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal",
                "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal"}
     name = aliases.get(name, name)
@@ -387,8 +797,31 @@ def init(name, fan_in, fan_out, seed=0, shape=None, stream=0, truncated=False, v
 
 
 def permutation(n, seed, epoch):
-    """One epoch's order: Fisher-Yates (Durstenfeld 1964) from the top, position i swapping with
-    j = r_i mod (i + 1), r_i the 64-bit Philox draw at counter (i, epoch) in the shuffle domain."""
+    """One epoch's order: Fisher-Yates (Durstenfeld 1964) from the top.
+
+    Position i swaps with j = r_i mod (i + 1), r_i the 64-bit Philox draw at counter (i, epoch) in the
+    shuffle domain.
+
+    Parameters
+    ----------
+    n : int
+        The number of samples.
+    seed : int
+        The fit's seed.
+    epoch : int
+        The epoch.
+
+    Returns
+    -------
+    numpy.ndarray
+        A permutation of 0 .. n - 1, int64.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.permutation(5, seed=0, epoch=0)
+    array([4, 3, 1, 0, 2])
+    """
     order = np.arange(n, dtype=np.int64)
     if n < 2:
         return order
@@ -402,8 +835,31 @@ def permutation(n, seed, epoch):
 
 
 def clip_gradients(grads, clip_grad_norm=None, clip_grad_value=None):
-    """Clamp every element to [-v, v] (torch.nn.utils.clip_grad_value_), then scale all gradients by
-    max_norm / (norm + 1e-6) when that is below 1, norm the global L2 norm (clip_grad_norm_)."""
+    """Clip gradients by value, then by their global norm, as torch.nn.utils does.
+
+    Clamp every element to [-v, v] (``torch.nn.utils.clip_grad_value_``), then scale all gradients by
+    max_norm / (norm + 1e-6) when that is below 1, norm the global L2 norm (``clip_grad_norm_``).
+
+    Parameters
+    ----------
+    grads : iterable of array_like
+        The gradients.
+    clip_grad_norm : float, optional
+        max_norm; None or 0 for none.
+    clip_grad_value : float, optional
+        v; None or 0 for none.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The clipped gradients, float64.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.clip_gradients([[3.0, 4.0]], clip_grad_norm=1.0)[0].round(6)
+    array([0.6, 0.8])
+    """
     grads = [np.asarray(g, np.float64) for g in grads]
     if clip_grad_value:
         grads = [np.clip(g, -clip_grad_value, clip_grad_value) for g in grads]
@@ -416,7 +872,26 @@ def clip_gradients(grads, clip_grad_norm=None, clip_grad_value=None):
 
 
 def mlp_forward(weights, biases, activations, x, negative_slope=0.01):
-    """The network's output: x through dense_forward layer after layer."""
+    """The network's output: x through dense_forward layer after layer.
+
+    Parameters
+    ----------
+    weights : list of array_like
+        W of each layer, (in, out).
+    biases : list of array_like
+        b of each layer, (out,).
+    activations : list of str
+        Each layer's activation.
+    x : array_like of shape (n, sizes[0])
+        The inputs.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, sizes[-1])
+        The output, float64.
+    """
     a = np.asarray(x, np.float64)
     for w, b, act in zip(weights, biases, activations):
         a = dense_forward(a, w, b, act, negative_slope)
@@ -452,8 +927,34 @@ def output_bound(weights, biases, activations, x_max, negative_slope=0.01):
 
 
 def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01, sample_weight=None):
-    """Backpropagation (Rumelhart, Hinton & Williams 1986): the mean loss of the batch (rows weighted by
-    sample_weight) and [(dL/dW_l, dL/db_l)] for every layer."""
+    """Backpropagation (Rumelhart, Hinton & Williams 1986): a batch's mean loss and its gradients.
+
+    Parameters
+    ----------
+    weights : list of array_like
+        W of each layer.
+    biases : list of array_like
+        b of each layer.
+    activations : list of str
+        Each layer's activation.
+    loss_name : str
+        A name of fastmlp.losses.LOSSES.
+    x : array_like of shape (n, sizes[0])
+        The inputs.
+    y : array_like
+        The targets.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+    sample_weight : array_like of shape (n,), optional
+        One weight per row.
+
+    Returns
+    -------
+    loss : float
+        The mean loss of the batch (rows weighted by sample_weight).
+    grads : list of tuple of numpy.ndarray
+        [(dL/dW_l, dL/db_l)] for every layer.
+    """
     outs, pres = [np.asarray(x, np.float64)], []
     for w, b, act in zip(weights, biases, activations):
         pres.append(outs[-1] @ np.asarray(w, np.float64) + np.asarray(b, np.float64))
@@ -471,14 +972,69 @@ def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=
 def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuffle, seed, epoch, lr,
                 optimizer=None, state=None, step=0, drop_last=False, negative_slope=0.01, clip_grad_norm=None,
                 clip_grad_value=None, sample_weight=None, l2=0.0):
-    """One epoch of mini-batch training, the loop the C++ trainer runs: order = permutation(n, seed,
-    epoch) when shuffling (a full batch is never reordered), batches of batch_size rows (None: all;
-    the last short batch kept unless drop_last), and per batch: loss and gradients at the current
-    parameters, clipping, then one optimizer step on each W and b. lr is one rate or one per step;
-    optimizer a fastmlp.optim config() (default plain SGD). Returns (mean loss weighted by batch size,
-    weights, biases, state, step); state[l] = [W buffers, b buffers]. sample_weight weighs rows; l2 > 0
-    adds scikit-learn's penalty (l2 / 2) sum ||W||^2 / (the batch's rows or weight sum) to each batch's
-    loss and its gradient l2 W / (rows or weight sum) to the weights' (after clipping), biases exempt."""
+    """One epoch of mini-batch training, the loop the C++ trainer runs.
+
+    order = permutation(n, seed, epoch) when shuffling (a full batch is never reordered), batches of batch_size
+    rows (None: all; the last short batch kept unless drop_last), and per batch: loss and gradients at the
+    current parameters, clipping, then one optimizer step on each W and b. lr is one rate or one per step;
+    optimizer a fastmlp.optim config() (default plain SGD). Returns (mean loss weighted by batch size, weights,
+    biases, state, step); state[l] = [W buffers, b buffers]. sample_weight weighs rows; l2 > 0 adds
+    scikit-learn's penalty (l2 / 2) sum ||W||^2 / (the batch's rows or weight sum) to each batch's loss and its
+    gradient l2 W / (rows or weight sum) to the weights' (after clipping), biases exempt.
+
+    Parameters
+    ----------
+    weights : list of array_like
+        W of each layer.
+    biases : list of array_like
+        b of each layer.
+    activations : list of str
+        Each layer's activation.
+    x : array_like of shape (n, sizes[0])
+        The inputs.
+    y : array_like
+        The targets.
+    loss_name : str
+        A name of fastmlp.losses.LOSSES.
+    batch_size : int or None
+        The batch size; None for the full batch.
+    shuffle : bool
+        Reorder the rows by permutation(n, seed, epoch).
+    seed : int
+        The fit's seed.
+    epoch : int
+        The epoch.
+    lr : float or array_like
+        One rate, or one per step.
+    optimizer : dict, optional
+        A fastmlp.optim config(); default plain SGD.
+    state : list, optional
+        state[l] = [W buffers, b buffers]; default fresh buffers.
+    step : int, default 0
+        The optimizer steps so far.
+    drop_last : bool, default False
+        Drop the last short batch.
+    negative_slope : float, default 0.01
+        The slope of a leaky_relu that names none of its own.
+    clip_grad_norm : float, optional
+        See clip_gradients.
+    clip_grad_value : float, optional
+        See clip_gradients.
+    sample_weight : array_like of shape (n,), optional
+        One weight per row.
+    l2 : float, default 0.0
+        scikit-learn's L2 penalty, as above.
+
+    Returns
+    -------
+    tuple
+        (mean loss weighted by batch size, weights, biases, state, step).
+
+    Raises
+    ------
+    ValueError
+        If drop_last would leave no batch.
+    """
     opt = dict(optimizer or {"name": "sgd"})
     weights = [np.array(w, np.float64) for w in weights]
     biases = [np.array(b, np.float64) for b in biases]
@@ -517,12 +1073,40 @@ def _shown(cell, limit=40):
 
 
 def parse_csv(lines, where):
-    """A numeric CSV (an iterable of text lines, header first) -> (names, float64 (rows, cols) array).
+    """Parse a numeric CSV: the spec of fastmlp.data.read_csv's C++ fast path.
 
     The spec of fastmlp.data.read_csv's C++ fast path: Python's csv module splits the cells (quotes
     and all) and float() reads each (white space around a number is allowed, as are nan and inf).
     Rows whose cells are all blank are skipped. A ValueError names the line and column of a cell that
-    is not a number, or the line of a row with the wrong number of cells."""
+    is not a number, or the line of a row with the wrong number of cells.
+
+    Parameters
+    ----------
+    lines : iterable of str
+        The text lines, header first.
+    where : str
+        The file's name, for messages.
+
+    Returns
+    -------
+    names : list of str
+        The column names.
+    values : numpy.ndarray of shape (rows, columns)
+        The numbers, float64.
+
+    Raises
+    ------
+    ValueError
+        For an empty file, a file without data rows, a row with the wrong number of cells, or a cell
+        that is not a number.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.parse_csv(["x,y", "1, 2", "", '"3",nan'], "table.csv")
+    (['x', 'y'], array([[ 1.,  2.],
+           [ 3., nan]]))
+    """
     import csv
 
     reader = csv.reader(lines)

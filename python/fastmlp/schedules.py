@@ -47,16 +47,78 @@ def _finite(name, value, low=None, high=None):
 
 
 class Schedule:
-    """Base class: lr(base_lr, t) for an array of counts t; `interval` says what t counts."""
+    """Base class of the schedules: the learning rate as a function of a count t.
+
+    A subclass defines lr(base_lr, t) for an array of counts t; `interval` says what t counts.
+
+    Attributes
+    ----------
+    interval : {"epoch", "step"}
+        What t counts: epochs (the default) or optimizer steps.
+
+    Examples
+    --------
+    A schedule of one's own, the base rate halved every 10 epochs:
+
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> class Halving(schedules.Schedule):
+    ...     def lr(self, base_lr, t):
+    ...         return base_lr * 0.5 ** (np.asarray(t) // 10)
+    >>> Halving().lr(0.1, [0, 9, 10, 25])
+    array([0.1  , 0.1  , 0.05 , 0.025])
+    """
 
     interval = "epoch"
 
     def lr(self, base_lr, t):
+        """The learning rate at each count of t.
+
+        Parameters
+        ----------
+        base_lr : float
+            The optimizer's base rate (after lr_scaling, the scaled rate).
+        t : array_like of int
+            Counts from 0 within the fit, of epochs or steps as `interval` says.
+
+        Returns
+        -------
+        numpy.ndarray
+            One rate per count, float64.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class; each subclass defines it.
+        """
         raise NotImplementedError
 
     def rates(self, base_lr, epoch, steps, first_step):
-        """The learning rate of each step of epoch `epoch` (0-based within the fit), whose steps are
-        number first_step .. first_step + steps - 1 (0-based within the fit)."""
+        """The learning rate of each step of one epoch.
+
+        Parameters
+        ----------
+        base_lr : float
+            The optimizer's base rate.
+        epoch : int
+            The epoch, 0-based within the fit.
+        steps : int
+            The epoch's number of steps.
+        first_step : int
+            The number of the epoch's first step, 0-based within the fit: its steps are number
+            first_step .. first_step + steps - 1.
+
+        Returns
+        -------
+        numpy.ndarray
+            The `steps` rates, float64.
+
+        Examples
+        --------
+        >>> from fastmlp import schedules
+        >>> schedules.StepLR(2, gamma=0.5, interval="step").rates(0.1, epoch=1, steps=3, first_step=3)
+        array([0.05 , 0.025, 0.025])
+        """
         if self.interval == "epoch":
             t = np.full(steps, epoch, dtype=np.int64)
         else:
@@ -64,10 +126,22 @@ class Schedule:
         return np.asarray(self.lr(base_lr, t), dtype=np.float64).reshape(steps)
 
     def end_epoch(self, logs):
-        """Called after each epoch with its logs (ReduceLROnPlateau watches them)."""
+        """Called after each epoch with its logs (ReduceLROnPlateau watches them).
+
+        Parameters
+        ----------
+        logs : dict
+            The epoch's logged values ("loss", "lr", and "val_loss" with validation data).
+        """
 
     def monitors(self):
-        """Names of the logged values this schedule reads (fit checks they will exist)."""
+        """Names of the logged values this schedule reads (fit checks they will exist).
+
+        Returns
+        -------
+        set of str
+            The names; empty for the schedules that read none.
+        """
         return set()
 
     def __repr__(self):
@@ -76,7 +150,31 @@ class Schedule:
 
 
 class ConstantLR(Schedule):
-    """factor * base_lr until total_iters, then base_lr (torch.optim.lr_scheduler.ConstantLR)."""
+    """factor * base_lr until total_iters, then base_lr (torch.optim.lr_scheduler.ConstantLR).
+
+    Parameters
+    ----------
+    factor : float, default 1/3
+        The factor of the base rate before total_iters, in [0, 1].
+    total_iters : int, default 5
+        The count (>= 0) from which the base rate applies.
+    interval : {"epoch", "step"}, default "epoch"
+        What t counts: epochs (the rate is constant within an epoch) or optimizer steps.
+
+    Raises
+    ------
+    TypeError
+        If a number is given as another type.
+    ValueError
+        If a value is out of range, or `interval` is neither "epoch" nor "step".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> schedules.ConstantLR(factor=0.5, total_iters=2).lr(0.1, np.arange(4))
+    array([0.05, 0.05, 0.1 , 0.1 ])
+    """
 
     def __init__(self, factor=1.0 / 3, total_iters=5, interval="epoch"):
         self.factor = _finite("factor", factor, 0.0, 1.0)
@@ -88,7 +186,31 @@ class ConstantLR(Schedule):
 
 
 class StepLR(Schedule):
-    """base_lr * gamma ** floor(t / step_size)."""
+    """base_lr * gamma ** floor(t / step_size) (torch.optim.lr_scheduler.StepLR).
+
+    Parameters
+    ----------
+    step_size : int
+        The counts (>= 1) between two decays.
+    gamma : float, default 0.1
+        The factor of each decay (>= 0).
+    interval : {"epoch", "step"}, default "epoch"
+        What t counts: epochs (the rate is constant within an epoch) or optimizer steps.
+
+    Raises
+    ------
+    TypeError
+        If a number is given as another type.
+    ValueError
+        If a value is out of range, or `interval` is neither "epoch" nor "step".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> schedules.StepLR(step_size=2, gamma=0.5).lr(0.1, np.arange(6))
+    array([0.1  , 0.1  , 0.05 , 0.05 , 0.025, 0.025])
+    """
 
     def __init__(self, step_size, gamma=0.1, interval="epoch"):
         self.step_size = _positive_int("step_size", step_size)
@@ -100,7 +222,31 @@ class StepLR(Schedule):
 
 
 class MultiStepLR(Schedule):
-    """base_lr * gamma ** (number of milestones <= t)."""
+    """base_lr * gamma ** (number of milestones <= t) (torch.optim.lr_scheduler.MultiStepLR).
+
+    Parameters
+    ----------
+    milestones : iterable of int
+        The counts (>= 0) at which the rate decays, in any order.
+    gamma : float, default 0.1
+        The factor of each decay (>= 0).
+    interval : {"epoch", "step"}, default "epoch"
+        What t counts: epochs (the rate is constant within an epoch) or optimizer steps.
+
+    Raises
+    ------
+    TypeError
+        If a number is given as another type.
+    ValueError
+        If a value is out of range, or `interval` is neither "epoch" nor "step".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> schedules.MultiStepLR([1, 4], gamma=0.1).lr(0.1, np.arange(6)).round(6)
+    array([0.1  , 0.01 , 0.01 , 0.01 , 0.001, 0.001])
+    """
 
     def __init__(self, milestones, gamma=0.1, interval="epoch"):
         self.milestones = sorted(_nonnegative_int("milestones[i]", m) for m in milestones)
@@ -112,7 +258,29 @@ class MultiStepLR(Schedule):
 
 
 class ExponentialLR(Schedule):
-    """base_lr * gamma ** t."""
+    """base_lr * gamma ** t (torch.optim.lr_scheduler.ExponentialLR).
+
+    Parameters
+    ----------
+    gamma : float
+        The factor per count (>= 0).
+    interval : {"epoch", "step"}, default "epoch"
+        What t counts: epochs (the rate is constant within an epoch) or optimizer steps.
+
+    Raises
+    ------
+    TypeError
+        If a number is given as another type.
+    ValueError
+        If a value is out of range, or `interval` is neither "epoch" nor "step".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> schedules.ExponentialLR(gamma=0.5).lr(0.1, np.arange(4))
+    array([0.1   , 0.05  , 0.025 , 0.0125])
+    """
 
     def __init__(self, gamma, interval="epoch"):
         self.gamma = _finite("gamma", gamma, 0.0)
@@ -123,8 +291,34 @@ class ExponentialLR(Schedule):
 
 
 class CosineAnnealingLR(Schedule):
-    """eta_min + (base_lr - eta_min) (1 + cos(pi t / T_max)) / 2 (Loshchilov & Hutter 2017, SGDR without
-    restarts; the closed form PyTorch documents)."""
+    """eta_min + (base_lr - eta_min) (1 + cos(pi t / T_max)) / 2: cosine annealing.
+
+    Loshchilov & Hutter 2017, SGDR without restarts; the closed form PyTorch documents
+    (torch.optim.lr_scheduler.CosineAnnealingLR). Past T_max the cosine rises again.
+
+    Parameters
+    ----------
+    T_max : int
+        The count (>= 1) at which the rate reaches eta_min.
+    eta_min : float, default 0.0
+        The least rate (>= 0).
+    interval : {"epoch", "step"}, default "epoch"
+        What t counts: epochs (the rate is constant within an epoch) or optimizer steps.
+
+    Raises
+    ------
+    TypeError
+        If a number is given as another type.
+    ValueError
+        If a value is out of range, or `interval` is neither "epoch" nor "step".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> schedules.CosineAnnealingLR(T_max=4).lr(0.1, np.arange(5)).round(6)
+    array([0.1     , 0.085355, 0.05    , 0.014645, 0.      ])
+    """
 
     def __init__(self, T_max, eta_min=0.0, interval="epoch"):  # noqa: N803 (PyTorch's name)
         self.T_max = _positive_int("T_max", T_max)
@@ -137,8 +331,36 @@ class CosineAnnealingLR(Schedule):
 
 
 class LinearLR(Schedule):
-    """base_lr * (start_factor + (end_factor - start_factor) min(t, total_iters) / total_iters): a linear
-    warmup from start_factor * base_lr to end_factor * base_lr."""
+    """A linear warmup from start_factor * base_lr to end_factor * base_lr.
+
+    The rate is base_lr * (start_factor + (end_factor - start_factor) min(t, total_iters) / total_iters)
+    (torch.optim.lr_scheduler.LinearLR).
+
+    Parameters
+    ----------
+    start_factor : float, default 1/3
+        The factor at t = 0, in (0, 1] (a rate of 0 is not a step).
+    end_factor : float, default 1.0
+        The factor from total_iters on, in [0, 1].
+    total_iters : int, default 5
+        The counts (>= 1) the ramp takes.
+    interval : {"epoch", "step"}, default "epoch"
+        What t counts: epochs (the rate is constant within an epoch) or optimizer steps.
+
+    Raises
+    ------
+    TypeError
+        If a number is given as another type.
+    ValueError
+        If a value is out of range, or `interval` is neither "epoch" nor "step".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> schedules.LinearLR(start_factor=0.25, total_iters=4).lr(0.1, np.arange(6))
+    array([0.025  , 0.04375, 0.0625 , 0.08125, 0.1    , 0.1    ])
+    """
 
     def __init__(self, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, interval="epoch"):
         self.start_factor = _finite("start_factor", start_factor, 0.0, 1.0)
@@ -154,8 +376,34 @@ class LinearLR(Schedule):
 
 
 class SequentialLR(Schedule):
-    """schedules[i] from milestones[i-1] on, its count restarting at 0 there (as PyTorch's SequentialLR).
-    All parts must count the same interval."""
+    """Schedules one after another: schedules[i] from milestones[i-1] on.
+
+    Each part's count restarts at 0 at its milestone (as PyTorch's SequentialLR). All parts must count
+    the same interval, which becomes this schedule's.
+
+    Parameters
+    ----------
+    schedules : iterable of Schedule
+        The parts, in order.
+    milestones : iterable of int
+        The increasing counts (>= 1) at which each part after the first begins: one fewer than
+        schedules.
+
+    Raises
+    ------
+    ValueError
+        If the numbers of milestones and schedules do not fit, the milestones are not increasing ints
+        >= 1, or the parts count different intervals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> both = schedules.SequentialLR([schedules.ConstantLR(0.1, total_iters=10),
+    ...                                schedules.ExponentialLR(0.5)], milestones=[2])
+    >>> both.lr(0.1, np.arange(6))
+    array([0.01  , 0.01  , 0.1   , 0.05  , 0.025 , 0.0125])
+    """
 
     def __init__(self, schedules, milestones):
         self.schedules = list(schedules)
@@ -170,10 +418,24 @@ class SequentialLR(Schedule):
         self.interval = intervals.pop()
 
     def end_epoch(self, logs):
+        """Pass the epoch's logs on to every part.
+
+        Parameters
+        ----------
+        logs : dict
+            The epoch's logged values.
+        """
         for sched in self.schedules:
             sched.end_epoch(logs)
 
     def monitors(self):
+        """The logged values any part reads.
+
+        Returns
+        -------
+        set of str
+            The union of the parts' monitors.
+        """
         return set().union(*(s.monitors() for s in self.schedules))
 
     def lr(self, base_lr, t):
@@ -189,17 +451,86 @@ class SequentialLR(Schedule):
 
 
 def warmup(schedule, warmup_iters, start_factor=0.1):
-    """A linear warmup over warmup_iters (in the schedule's interval) followed by `schedule`."""
+    """A linear warmup over warmup_iters followed by `schedule`.
+
+    Parameters
+    ----------
+    schedule : Schedule
+        The schedule after the warmup; its count starts at 0 when the warmup ends.
+    warmup_iters : int
+        The length of the warmup (>= 1), in the schedule's interval.
+    start_factor : float, default 0.1
+        The factor of the base rate at the start of the warmup, in (0, 1].
+
+    Returns
+    -------
+    SequentialLR
+        A LinearLR from start_factor to 1, then `schedule`.
+
+    Raises
+    ------
+    ValueError
+        If warmup_iters or start_factor is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> schedules.warmup(schedules.StepLR(2, gamma=0.5), 2).lr(0.1, np.arange(6))
+    array([0.01 , 0.055, 0.1  , 0.1  , 0.05 , 0.05 ])
+    """
     first = LinearLR(start_factor, 1.0, warmup_iters, interval=schedule.interval)
     return SequentialLR([first, schedule], [warmup_iters])
 
 
 class ReduceLROnPlateau(Schedule):
-    """Multiply the rate by `factor` once `monitor` has not improved for `patience` epochs
-    (torch.optim.lr_scheduler.ReduceLROnPlateau: mode, threshold, threshold_mode, cooldown, min_lr, eps).
-    Per epoch only; monitor is "val_loss" (needs validation_data) or "loss". The reduction is kept as a
-    scale on the base rate, so inside warmup() or after lr_scaling it scales whatever rate it is given;
-    its state persists across fit() calls."""
+    """Multiply the rate by `factor` once `monitor` has not improved for `patience` epochs.
+
+    The rules of torch.optim.lr_scheduler.ReduceLROnPlateau: mode, threshold, threshold_mode, cooldown,
+    min_lr, eps. Per epoch only; monitor is "val_loss" (needs validation_data) or "loss". The reduction
+    is kept as a scale on the base rate, so inside warmup() or after lr_scaling it scales whatever rate
+    it is given; its state persists across fit() calls.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        The logged value to watch.
+    mode : {"min", "max"}, default "min"
+        Whether the value improves by falling or by rising.
+    factor : float, default 0.1
+        The factor of each reduction, in [0, 1).
+    patience : int, default 10
+        The epochs (>= 0) without improvement that are borne before a reduction.
+    threshold : float, default 1e-4
+        The least improvement that counts (>= 0).
+    threshold_mode : {"rel", "abs"}, default "rel"
+        Whether `threshold` is relative to the best value (best * (1 - threshold) in mode "min") or
+        absolute (best - threshold).
+    cooldown : int, default 0
+        The epochs (>= 0) after a reduction during which epochs without improvement are not counted.
+    min_lr : float, default 0.0
+        The least rate a reduction gives (>= 0).
+    eps : float, default 1e-8
+        A reduction smaller than this is not made (>= 0).
+
+    Raises
+    ------
+    TypeError
+        If `monitor` is not a str, or a number is given as another type.
+    ValueError
+        If `mode` or `threshold_mode` is not one of its options, or a number is out of range.
+
+    Examples
+    --------
+    >>> from fastmlp import schedules
+    >>> plateau = schedules.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1)
+    >>> rates = []
+    >>> for loss in [1.0, 0.9, 0.9, 0.9, 0.9]:  # fit asks for the epoch's rate, then reports its loss
+    ...     rates.append(float(plateau.lr(0.1, [0])[0]))
+    ...     plateau.end_epoch({"loss": loss})
+    >>> rates
+    [0.1, 0.1, 0.1, 0.1, 0.05]
+    """
 
     interval = "epoch"
 
@@ -227,9 +558,30 @@ class ReduceLROnPlateau(Schedule):
         self._cooldown_left = 0
 
     def monitors(self):
+        """The logged value this schedule reads.
+
+        Returns
+        -------
+        set of str
+            ``{monitor}``.
+        """
         return {self.monitor}
 
     def lr(self, base_lr, t):
+        """The current rate, the same for every count: base_lr times the reductions so far.
+
+        Parameters
+        ----------
+        base_lr : float
+            The rate to scale.
+        t : array_like of int
+            The counts; only their shape is used.
+
+        Returns
+        -------
+        numpy.ndarray
+            The rate at each count, float64, at least min_lr once a reduction was made.
+        """
         self._base = float(base_lr)
         return np.full(np.shape(t), self._rate(), dtype=np.float64)
 
@@ -246,6 +598,18 @@ class ReduceLROnPlateau(Schedule):
         return value > edge
 
     def end_epoch(self, logs):
+        """Record the epoch's value of `monitor` and reduce the rate when it has stopped improving.
+
+        Parameters
+        ----------
+        logs : dict
+            The epoch's logged values; they must hold `monitor`.
+
+        Raises
+        ------
+        ValueError
+            If the logs do not hold the monitored value.
+        """
         if self.monitor not in logs:
             raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r}, which this fit does not log "
                              f"(logged: {', '.join(logs)}); pass validation_data or monitor='loss'")
@@ -267,10 +631,44 @@ class ReduceLROnPlateau(Schedule):
 
 
 def scale_lr(base_lr, base_batch, batch, rule="linear"):
-    """The learning rate for `batch` given one tuned at `base_batch`: "linear" multiplies by
-    batch / base_batch (Goyal et al. 2017, "Accurate, Large Minibatch SGD": when the minibatch size is
-    multiplied by k, multiply the learning rate by k); "sqrt" by sqrt(batch / base_batch) (Krizhevsky
-    2014, "One weird trick", keeping the variance of the update constant)."""
+    """The learning rate for a batch size, given one tuned at another.
+
+    "linear" multiplies by batch / base_batch (Goyal et al. 2017, "Accurate, Large Minibatch SGD": when
+    the minibatch size is multiplied by k, multiply the learning rate by k); "sqrt" by
+    sqrt(batch / base_batch) (Krizhevsky 2014, "One weird trick", keeping the variance of the update
+    constant). MLP.fit(lr_scaling=...) applies it.
+
+    Parameters
+    ----------
+    base_lr : float
+        The learning rate tuned for base_batch (>= 0).
+    base_batch : int
+        The batch size it was tuned for (>= 1).
+    batch : int
+        The batch size to scale it for (>= 1).
+    rule : {"linear", "sqrt"}, default "linear"
+        The scaling rule.
+
+    Returns
+    -------
+    float
+        The scaled learning rate.
+
+    Raises
+    ------
+    TypeError
+        If base_lr is not a number.
+    ValueError
+        If a value is out of range, or `rule` is neither "linear" nor "sqrt".
+
+    Examples
+    --------
+    >>> import fastmlp
+    >>> fastmlp.scale_lr(0.1, 256, 1024)
+    0.4
+    >>> fastmlp.scale_lr(0.1, 256, 1024, rule="sqrt")
+    0.2
+    """
     base_lr = _finite("base_lr", base_lr, 0.0)
     base_batch = _positive_int("base_batch", base_batch)
     batch = _positive_int("batch", batch)
@@ -282,9 +680,31 @@ def scale_lr(base_lr, base_batch, batch, rule="linear"):
 
 
 class goyal_warmup(Schedule):  # noqa: N801 (a function-like name for a small adapter)
-    """Gradual warmup of Goyal et al. 2017: from base_lr / k at the first step, rise by a constant amount
-    per step to the scaled base_lr after warmup_steps, then follow `after` (or stay). base_lr here is the
-    already scaled rate; k is the scaling factor."""
+    """Gradual warmup of Goyal et al. 2017, per step.
+
+    From base_lr / k at the first step, rise by a constant amount per step to the scaled base_lr after
+    warmup_steps, then follow `after` (or stay). base_lr here is the already scaled rate; k is the
+    scaling factor. MLP.fit(lr_scaling=...) puts it in front of the fit's schedule.
+
+    Parameters
+    ----------
+    k : float
+        The scaling factor of the learning rate.
+    warmup_steps : int
+        The steps of the warmup (0 or less: none).
+    after : Schedule, optional
+        The schedule after the warmup; None keeps base_lr. Its count is the fit's (steps, or epochs
+        as steps // steps_per_epoch), not restarted at the end of the warmup.
+    steps_per_epoch : int, default 1
+        Steps per epoch, to convert the count for an `after` that counts epochs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import schedules
+    >>> schedules.goyal_warmup(k=4, warmup_steps=4).lr(0.1, np.arange(6))
+    array([0.025  , 0.04375, 0.0625 , 0.08125, 0.1    , 0.1    ])
+    """
 
     interval = "step"
 
@@ -309,8 +729,22 @@ class goyal_warmup(Schedule):  # noqa: N801 (a function-like name for a small ad
         return np.where(t < self.warmup_steps, ramp, rest)
 
     def end_epoch(self, logs):
+        """Pass the epoch's logs on to `after`.
+
+        Parameters
+        ----------
+        logs : dict
+            The epoch's logged values.
+        """
         if self.after is not None:
             self.after.end_epoch(logs)
 
     def monitors(self):
+        """The logged values `after` reads.
+
+        Returns
+        -------
+        set of str
+            Those of `after`; empty without one.
+        """
         return set() if self.after is None else self.after.monitors()

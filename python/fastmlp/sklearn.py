@@ -315,7 +315,25 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
 
     # ---- scikit-learn protocol --------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
-        """Fit the model to data matrix X and target(s) y (sample_weight: one weight per sample)."""
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data (sparse X is densified).
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in
+            regression).
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            One weight per sample.
+
+        Returns
+        -------
+        self : object
+            Returns a trained MLP model.
+        """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def _check_solver(self):
@@ -337,8 +355,11 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
 
     @property
     def model_(self):
-        """The network as a fastmlp.MLP sharing coefs_ and intercepts_ (training it trains this estimator;
-        its predict gives the output layer before out_activation_: logits for a classifier)."""
+        """The network as a fastmlp.MLP sharing ``coefs_`` and ``intercepts_``.
+
+        Training it trains this estimator; its predict gives the output layer before
+        ``out_activation_``: logits for a classifier.
+        """
         check_is_fitted(self, "coefs_")
         dtype = self._parameters(np.asarray(self.coefs_[0]).dtype)[0][0].dtype
         sizes = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
@@ -349,7 +370,11 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
 
     @property
     def history_(self):
-        """The training loss per epoch (and validation score) as a fastmlp.History."""
+        """The training loss per epoch (and validation score) as a fastmlp.History.
+
+        history["loss"] is ``loss_curve_`` and, with early stopping, history["val_score"] the validation
+        scores.
+        """
         check_is_fitted(self, "coefs_")
         hist = History({"solver": self.solver, "max_iter": self.max_iter})
         hist.history["loss"] = list(getattr(self, "loss_curve_", None) or [])
@@ -384,10 +409,256 @@ def _dense(X, dtype):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier: scikit-learn's MLPClassifier (same arguments, defaults and
-    attributes), trained by fastmlp. Binary and multi-label targets use logistic outputs and binary
-    log-loss, more than two classes a softmax and the categorical log-loss (both fused with the output
-    in fastmlp's kernels). See the module docstring for fastmlp's extra arguments and the differences."""
+    """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, trained by fastmlp.
+
+    The same arguments, defaults and attributes as sklearn.neural_network.MLPClassifier. Binary and
+    multi-label targets use logistic outputs and binary log-loss, more than two classes a softmax and
+    the categorical log-loss (both fused with the output in fastmlp's kernels). fastmlp's extra
+    arguments come after scikit-learn's; the module text says where the results differ. score (the
+    accuracy), get_params and set_params are scikit-learn's.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape(n_layers - 2,), default=(100,)
+        The ith element represents the number of neurons in the ith
+        hidden layer.
+
+    activation : str, default='relu'
+        Activation function for the hidden layer: scikit-learn's 'identity'
+        (f(x) = x), 'logistic' (f(x) = 1 / (1 + exp(-x))), 'tanh'
+        (f(x) = tanh(x)) and 'relu' (f(x) = max(0, x)), or any other of
+        fastmlp's (fastmlp.activations.NAMES: 'gelu', 'silu', 'elu',
+        'softplus', 'selu', ...), with their default parameters.
+
+    solver : str, default='adam'
+        The solver for weight optimization.
+
+        - 'lbfgs' runs SciPy's L-BFGS-B, a quasi-Newton method, over
+          fastmlp's loss and gradient.
+
+        - 'sgd' refers to stochastic gradient descent.
+
+        - 'adam' refers to the stochastic gradient-based optimizer of
+          Kingma and Ba.
+
+        - any other name of fastmlp.optim.OPTIMIZERS ('adamw', 'rmsprop',
+          'adagrad', 'nadam', 'radam', 'adamax') trains with that optimizer,
+          which gets beta_1 and beta_2, epsilon, momentum and
+          nesterovs_momentum where it takes them.
+
+    alpha : float, default=0.0001
+        Strength of the L2 regularization term (on the weights only). The
+        L2 regularization term is divided by the batch's size (or
+        sample-weight sum) when added to the loss.
+
+    batch_size : int, default='auto'
+        Size of minibatches for stochastic optimizers.
+        If the solver is 'lbfgs', the classifier will not use minibatch.
+        When set to "auto", `batch_size=min(200, n_samples)`.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning rate schedule for weight updates.
+
+        - 'constant' is a constant learning rate given by
+          'learning_rate_init'.
+
+        - 'invscaling' gradually decreases the learning rate at each
+          time step 't' using an inverse scaling exponent of 'power_t'.
+          effective_learning_rate = learning_rate_init / pow(t, power_t)
+
+        - 'adaptive' keeps the learning rate constant to
+          'learning_rate_init' as long as training loss keeps decreasing.
+          Each time two consecutive epochs fail to decrease training loss by at
+          least tol, or fail to increase validation score by at least tol if
+          'early_stopping' is on, the current learning rate is divided by 5.
+
+        Only used when ``solver='sgd'``.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate used. It controls the step-size
+        in updating the weights. Used by every solver but 'lbfgs'.
+
+    power_t : float, default=0.5
+        The exponent for inverse scaling learning rate.
+        It is used in updating effective learning rate when the learning_rate
+        is set to 'invscaling'. Only used when solver='sgd'.
+
+    max_iter : int, default=200
+        Maximum number of iterations. The solver iterates until convergence
+        (determined by 'tol') or this number of iterations. For stochastic
+        solvers (every solver but 'lbfgs'), note that this determines the
+        number of epochs (how many times each data point will be used), not
+        the number of gradient steps.
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each iteration. Not used when
+        solver='lbfgs'.
+
+    random_state : int, RandomState instance, default=None
+        Determines random number generation for weights and bias
+        initialization, train-test split if early stopping is used, and batch
+        sampling for the stochastic solvers.
+        Pass an int for reproducible results across multiple function calls.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization. When the loss or score is not improving
+        by at least ``tol`` for ``n_iter_no_change`` consecutive iterations,
+        unless ``learning_rate`` is set to 'adaptive', convergence is
+        considered to be reached and training stops.
+
+    verbose : bool, default=False
+        Whether to print progress messages to stdout.
+
+    warm_start : bool, default=False
+        When set to True, reuse the solution of the previous
+        call to fit as initialization, otherwise, just erase the
+        previous solution.
+
+    momentum : float, default=0.9
+        Momentum for gradient descent update. Should be between 0 and 1. Used
+        when solver='sgd', and by the other optimizers that take a momentum.
+
+    nesterovs_momentum : bool, default=True
+        Whether to use Nesterov's momentum. Only used when solver='sgd' and
+        momentum > 0.
+
+    early_stopping : bool, default=False
+        Whether to use early stopping to terminate training when validation
+        score is not improving. If set to True, it will automatically set
+        aside ``validation_fraction`` of training data as validation and
+        terminate training when validation score is not improving by at least
+        ``tol`` for ``n_iter_no_change`` consecutive epochs. The split is
+        stratified, except in a multilabel setting.
+        If early stopping is False, then the training stops when the training
+        loss does not improve by more than ``tol`` for ``n_iter_no_change``
+        consecutive passes over the training set.
+        Only effective for the stochastic solvers.
+
+    validation_fraction : float, default=0.1
+        The proportion of training data to set aside as validation set for
+        early stopping. Must be between 0 and 1.
+        Only used if early_stopping is True.
+
+    beta_1 : float, default=0.9
+        Exponential decay rate for estimates of first moment vector in adam
+        (and the first of the betas of the other optimizers that take them),
+        should be in [0, 1).
+
+    beta_2 : float, default=0.999
+        Exponential decay rate for estimates of second moment vector in adam
+        (and the second of the betas of the other optimizers that take them),
+        should be in [0, 1).
+
+    epsilon : float, default=1e-8
+        Value for numerical stability in adam, and the eps of the other
+        optimizers that take one.
+
+    n_iter_no_change : int, default=10
+        Maximum number of epochs to not meet ``tol`` improvement.
+        Only effective for the stochastic solvers.
+
+    max_fun : int, default=15000
+        Only used when solver='lbfgs'. Maximum number of loss function calls.
+        The solver iterates until convergence (determined by 'tol'), number
+        of iterations reaches max_iter, or this number of loss function calls.
+        Note that number of loss function calls will be greater than or equal
+        to the number of iterations.
+
+    weight_decay : float, default=0.0
+        PyTorch's weight decay, given to the stochastic solver's optimizer
+        (every optimizer of fastmlp.optim takes one; AdamW's is decoupled).
+        It comes on top of alpha's L2 penalty.
+
+    init : str, default=None
+        A fastmlp.init initializer for the weights, seeded from random_state
+        (the biases then start at zero). None keeps scikit-learn's
+        Glorot-uniform initialization, drawn from random_state as
+        scikit-learn draws it.
+
+    dtype : {'float32', 'float64'}, default=None
+        The dtype of the parameters and of the computation. None takes X's
+        float dtype.
+
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where the network is trained and run.
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels for each output.
+
+    loss_ : float
+        The current loss computed with the loss function.
+
+    best_loss_ : float or None
+        The minimum loss reached by the solver throughout fitting.
+        If `early_stopping=True`, this attribute is set to `None`. Refer to
+        the `best_validation_score_` fitted attribute instead.
+
+    loss_curve_ : list of shape (`n_iter_`,)
+        The ith element in the list represents the loss at the ith iteration.
+
+    validation_scores_ : list of shape (`n_iter_`,) or None
+        The score at each iteration on a held-out validation set. The score
+        reported is the accuracy score. Only available if `early_stopping=True`,
+        otherwise the attribute is set to `None`.
+
+    best_validation_score_ : float or None
+        The best validation score (i.e. accuracy score) that triggered the
+        early stopping. Only available if `early_stopping=True`, otherwise the
+        attribute is set to `None`.
+
+    t_ : int
+        The number of training samples seen by the solver during fitting.
+
+    coefs_ : list of shape (n_layers - 1,)
+        The ith element in the list represents the weight matrix corresponding
+        to layer i.
+
+    intercepts_ : list of shape (n_layers - 1,)
+        The ith element in the list represents the bias vector corresponding to
+        layer i + 1.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit. Defined only when `X`
+        has feature names that are all strings.
+
+    n_iter_ : int
+        The number of iterations the solver has run.
+
+    n_layers_ : int
+        Number of layers.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Name of the output activation function.
+
+    See Also
+    --------
+    MLPRegressor : The regressor.
+    fastmlp.MLP : The network itself (``model_``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp.sklearn import MLPClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2))
+    >>> y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=1000,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.classes_
+    array(['no', 'yes'], dtype='<U3')
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
+    >>> clf.score(X, y) > 0.95
+    True
+    """
 
     _parameter_constraints = _extra_constraints(_SkClassifier)
     _classifier = True
@@ -443,7 +714,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, y
 
     def predict(self, X):
-        """The predicted classes (labels as given to fit), shape (n,) or (n, n_labels) for multi-label."""
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            The predicted classes (labels as given to fit); one column per label for multi-label
+            targets.
+        """
         check_is_fitted(self)
         return self._predict(X)
 
@@ -458,7 +741,28 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over (X, y); `classes` (all the labels there will be) is needed on the first call."""
+        """Update the model with a single iteration (one epoch) over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            One weight per sample.
+
+        classes : array of shape (n_classes,), default=None
+            All the labels there will be; needed on the first call, ignored on
+            later ones.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -468,12 +772,34 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict_log_proba(self, X):
-        """log(predict_proba(X))."""
+        """Return the log of probability estimates, log(predict_proba(X)).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted log-probability of each class, in the order of ``classes_``.
+        """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
     def predict_proba(self, X):
-        """Class probabilities (n, n_classes), in the order of classes_."""
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted probability of each class, in the order of ``classes_``.
+        """
         check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
@@ -489,10 +815,255 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor: scikit-learn's MLPRegressor (same arguments, defaults and
-    attributes; loss "squared_error", the half squared error, or "poisson", the half Poisson deviance
-    with a log link), trained by fastmlp. Also loss="absolute_error" or "huber" (delta 1). See the module
-    docstring for fastmlp's extra arguments and the differences."""
+    """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, trained by fastmlp.
+
+    The same arguments, defaults and attributes as sklearn.neural_network.MLPRegressor (loss
+    "squared_error", the half squared error, or "poisson", the half Poisson deviance with a log link),
+    and also loss="absolute_error" or "huber" (delta 1). fastmlp's extra arguments come after
+    scikit-learn's; the module text says where the results differ. score (the R2), get_params and
+    set_params are scikit-learn's.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson', 'absolute_error', 'huber'}, default='squared_error'
+        The loss function to use. 'squared_error' is the half squared error and 'poisson' the half
+        Poisson deviance with a log link (targets >= 0), as in scikit-learn; fastmlp adds
+        'absolute_error' and 'huber' (delta 1).
+
+    hidden_layer_sizes : array-like of shape(n_layers - 2,), default=(100,)
+        The ith element represents the number of neurons in the ith
+        hidden layer.
+
+    activation : str, default='relu'
+        Activation function for the hidden layer: scikit-learn's 'identity'
+        (f(x) = x), 'logistic' (f(x) = 1 / (1 + exp(-x))), 'tanh'
+        (f(x) = tanh(x)) and 'relu' (f(x) = max(0, x)), or any other of
+        fastmlp's (fastmlp.activations.NAMES: 'gelu', 'silu', 'elu',
+        'softplus', 'selu', ...), with their default parameters.
+
+    solver : str, default='adam'
+        The solver for weight optimization.
+
+        - 'lbfgs' runs SciPy's L-BFGS-B, a quasi-Newton method, over
+          fastmlp's loss and gradient.
+
+        - 'sgd' refers to stochastic gradient descent.
+
+        - 'adam' refers to the stochastic gradient-based optimizer of
+          Kingma and Ba.
+
+        - any other name of fastmlp.optim.OPTIMIZERS ('adamw', 'rmsprop',
+          'adagrad', 'nadam', 'radam', 'adamax') trains with that optimizer,
+          which gets beta_1 and beta_2, epsilon, momentum and
+          nesterovs_momentum where it takes them.
+
+    alpha : float, default=0.0001
+        Strength of the L2 regularization term (on the weights only). The
+        L2 regularization term is divided by the batch's size (or
+        sample-weight sum) when added to the loss.
+
+    batch_size : int, default='auto'
+        Size of minibatches for stochastic optimizers.
+        If the solver is 'lbfgs', the regressor will not use minibatch.
+        When set to "auto", `batch_size=min(200, n_samples)`.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning rate schedule for weight updates.
+
+        - 'constant' is a constant learning rate given by
+          'learning_rate_init'.
+
+        - 'invscaling' gradually decreases the learning rate at each
+          time step 't' using an inverse scaling exponent of 'power_t'.
+          effective_learning_rate = learning_rate_init / pow(t, power_t)
+
+        - 'adaptive' keeps the learning rate constant to
+          'learning_rate_init' as long as training loss keeps decreasing.
+          Each time two consecutive epochs fail to decrease training loss by at
+          least tol, or fail to increase validation score by at least tol if
+          'early_stopping' is on, the current learning rate is divided by 5.
+
+        Only used when ``solver='sgd'``.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate used. It controls the step-size
+        in updating the weights. Used by every solver but 'lbfgs'.
+
+    power_t : float, default=0.5
+        The exponent for inverse scaling learning rate.
+        It is used in updating effective learning rate when the learning_rate
+        is set to 'invscaling'. Only used when solver='sgd'.
+
+    max_iter : int, default=200
+        Maximum number of iterations. The solver iterates until convergence
+        (determined by 'tol') or this number of iterations. For stochastic
+        solvers (every solver but 'lbfgs'), note that this determines the
+        number of epochs (how many times each data point will be used), not
+        the number of gradient steps.
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each iteration. Not used when
+        solver='lbfgs'.
+
+    random_state : int, RandomState instance, default=None
+        Determines random number generation for weights and bias
+        initialization, train-test split if early stopping is used, and batch
+        sampling for the stochastic solvers.
+        Pass an int for reproducible results across multiple function calls.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization. When the loss or score is not improving
+        by at least ``tol`` for ``n_iter_no_change`` consecutive iterations,
+        unless ``learning_rate`` is set to 'adaptive', convergence is
+        considered to be reached and training stops.
+
+    verbose : bool, default=False
+        Whether to print progress messages to stdout.
+
+    warm_start : bool, default=False
+        When set to True, reuse the solution of the previous
+        call to fit as initialization, otherwise, just erase the
+        previous solution.
+
+    momentum : float, default=0.9
+        Momentum for gradient descent update. Should be between 0 and 1. Used
+        when solver='sgd', and by the other optimizers that take a momentum.
+
+    nesterovs_momentum : bool, default=True
+        Whether to use Nesterov's momentum. Only used when solver='sgd' and
+        momentum > 0.
+
+    early_stopping : bool, default=False
+        Whether to use early stopping to terminate training when validation
+        score is not improving. If set to True, it will automatically set
+        aside ``validation_fraction`` of training data as validation and
+        terminate training when validation score is not improving by at least
+        ``tol`` for ``n_iter_no_change`` consecutive epochs.
+        If early stopping is False, then the training stops when the training
+        loss does not improve by more than ``tol`` for ``n_iter_no_change``
+        consecutive passes over the training set.
+        Only effective for the stochastic solvers.
+
+    validation_fraction : float, default=0.1
+        The proportion of training data to set aside as validation set for
+        early stopping. Must be between 0 and 1.
+        Only used if early_stopping is True.
+
+    beta_1 : float, default=0.9
+        Exponential decay rate for estimates of first moment vector in adam
+        (and the first of the betas of the other optimizers that take them),
+        should be in [0, 1).
+
+    beta_2 : float, default=0.999
+        Exponential decay rate for estimates of second moment vector in adam
+        (and the second of the betas of the other optimizers that take them),
+        should be in [0, 1).
+
+    epsilon : float, default=1e-8
+        Value for numerical stability in adam, and the eps of the other
+        optimizers that take one.
+
+    n_iter_no_change : int, default=10
+        Maximum number of epochs to not meet ``tol`` improvement.
+        Only effective for the stochastic solvers.
+
+    max_fun : int, default=15000
+        Only used when solver='lbfgs'. Maximum number of loss function calls.
+        The solver iterates until convergence (determined by 'tol'), number
+        of iterations reaches max_iter, or this number of loss function calls.
+        Note that number of loss function calls will be greater than or equal
+        to the number of iterations.
+
+    weight_decay : float, default=0.0
+        PyTorch's weight decay, given to the stochastic solver's optimizer
+        (every optimizer of fastmlp.optim takes one; AdamW's is decoupled).
+        It comes on top of alpha's L2 penalty.
+
+    init : str, default=None
+        A fastmlp.init initializer for the weights, seeded from random_state
+        (the biases then start at zero). None keeps scikit-learn's
+        Glorot-uniform initialization, drawn from random_state as
+        scikit-learn draws it.
+
+    dtype : {'float32', 'float64'}, default=None
+        The dtype of the parameters and of the computation. None takes X's
+        float dtype.
+
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where the network is trained and run.
+
+    Attributes
+    ----------
+    loss_ : float
+        The current loss computed with the loss function.
+
+    best_loss_ : float or None
+        The minimum loss reached by the solver throughout fitting.
+        If `early_stopping=True`, this attribute is set to `None`. Refer to
+        the `best_validation_score_` fitted attribute instead.
+
+    loss_curve_ : list of shape (`n_iter_`,)
+        The ith element in the list represents the loss at the ith iteration.
+
+    validation_scores_ : list of shape (`n_iter_`,) or None
+        The score at each iteration on a held-out validation set. The score
+        reported is the R2 score. Only available if `early_stopping=True`,
+        otherwise the attribute is set to `None`.
+
+    best_validation_score_ : float or None
+        The best validation score (i.e. R2 score) that triggered the
+        early stopping. Only available if `early_stopping=True`, otherwise the
+        attribute is set to `None`.
+
+    t_ : int
+        The number of training samples seen by the solver during fitting.
+
+    coefs_ : list of shape (n_layers - 1,)
+        The ith element in the list represents the weight matrix corresponding
+        to layer i.
+
+    intercepts_ : list of shape (n_layers - 1,)
+        The ith element in the list represents the bias vector corresponding to
+        layer i + 1.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit. Defined only when `X`
+        has feature names that are all strings.
+
+    n_iter_ : int
+        The number of iterations the solver has run.
+
+    n_layers_ : int
+        Number of layers.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Name of the output activation function.
+
+    See Also
+    --------
+    MLPClassifier : The classifier.
+    fastmlp.MLP : The network itself (``model_``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp.sklearn import MLPRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, size=(200, 1))
+    >>> y = np.sin(3 * X[:, 0])
+    >>> reg = MLPRegressor(hidden_layer_sizes=(32,), activation="gelu", solver="lbfgs", max_iter=500,
+    ...                    random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    >>> reg.score(X, y) > 0.99
+    True
+    """
 
     _parameter_constraints = _extra_constraints(
         _SkRegressor, **({"loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})]}
@@ -538,7 +1109,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, y
 
     def predict(self, X):
-        """The predictions for X: shape (n,) for one output, else (n, n_outputs_)."""
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values: shape (n_samples,) for one output.
+        """
         check_is_fitted(self)
         return self._predict(X)
 
@@ -553,7 +1135,26 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), continuing from the current weights (created on the first call)."""
+        """Update the model with a single iteration (one epoch) over the given data.
+
+        It continues from the current weights (created on the first call).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            One weight per sample.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def __sklearn_tags__(self):  # scikit-learn >= 1.6: several target columns are fitted together

@@ -38,6 +38,9 @@ from ._columns import MISSING_TEXT, Columns, read_columns
 
 __all__ = ["Columns", "Preprocessor", "read_columns", "MISSING_TEXT", "IMPUTE_STRATEGIES"]
 
+#: The ways Preprocessor(impute=...) fills a missing cell.
+#:
+#: "mean", "median", "most_frequent" and "constant" (see the module text).
 IMPUTE_STRATEGIES = ("mean", "median", "most_frequent", "constant")
 # A categorical column with more categories than this is refused: one-hot would add that many inputs
 # (an identifier or free-text column, which belongs in --drop).
@@ -88,8 +91,62 @@ def label(value):
 
 
 class Preprocessor:
-    """Columns -> the network's input matrix; see the module docstring. Fit with `fit(table, targets)`,
-    apply with `transform(table)`; `to_dict`/`from_dict` give the JSON a model file stores."""
+    """A table's columns -> the network's input matrix, the same way at training and prediction time.
+
+    Fit with `fit(table, targets)`, apply with `transform(table)`; `to_dict`/`from_dict` give the JSON a
+    model file stores. The module text says how columns are chosen, encoded and filled.
+
+    Parameters
+    ----------
+    features : str or list of str, optional
+        The feature columns: names or shell-style globs (a str may list several, separated by
+        commas); default all but the targets.
+    drop : str or list of str, optional
+        Columns (names or globs) left out of the features.
+    categorical : str or list of str, optional
+        Columns (names or globs) to one-hot encode besides those the source marks categorical and
+        those of text.
+    impute : {"mean", "median", "most_frequent", "constant"}, optional
+        How to fill missing cells; None refuses them.
+    fill_value : str or float, optional
+        The value of impute="constant" (default 0 for numbers and "missing" for categories).
+
+    Attributes
+    ----------
+    columns : list of dict or None
+        After fit, one entry per input column: "name", "kind" ("numeric" or "categorical"), "fill"
+        (the fill value or None), "categories" (sorted, or None) and "missing_in_training".
+    targets : list of str
+        The target columns a model file records.
+    classes : list or None
+        A classifier's labels (str or float), or None.
+
+    Raises
+    ------
+    ValueError
+        If impute is not one of IMPUTE_STRATEGIES or None.
+
+    See Also
+    --------
+    fastmlp.MLP.preprocessing : A model's Preprocessor, applied by fit, predict and evaluate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp.tables import Preprocessor
+    >>> table = {"age": [30.0, np.nan, 50.0, 40.0], "city": ["Oslo", "Rome", None, "Oslo"],
+    ...          "price": [1.0, 2.0, 3.0, 4.0]}
+    >>> prep = Preprocessor(impute="most_frequent").fit(table, targets=["price"])
+    >>> prep
+    Preprocessor(2 columns -> 3 features, one-hot: city, impute most_frequent)
+    >>> prep.feature_names
+    ['age', 'city=Oslo', 'city=Rome']
+    >>> prep.transform(table)
+    array([[30.,  1.,  0.],
+           [30.,  0.,  1.],
+           [50.,  1.,  0.],
+           [40.,  1.,  0.]])
+    """
 
     def __init__(self, features=None, drop=None, categorical=None, impute=None, fill_value=None):
         self.features, self.drop = _split_names(features), _split_names(drop)
@@ -102,7 +159,25 @@ class Preprocessor:
 
     @classmethod
     def numeric(cls, names):
-        """A fitted Preprocessor that takes the numeric columns `names` as they are (no fill values)."""
+        """A fitted Preprocessor that takes numeric columns as they are (no fill values).
+
+        Parameters
+        ----------
+        names : list of str
+            The columns, in order.
+
+        Returns
+        -------
+        Preprocessor
+            The fitted Preprocessor.
+
+        Examples
+        --------
+        >>> from fastmlp.tables import Preprocessor
+        >>> prep = Preprocessor.numeric(["a", "b"])
+        >>> prep.transform({"b": [2.0], "a": [1.0]})
+        array([[1., 2.]])
+        """
         p = cls()
         p.columns = [{"name": n, "kind": "numeric", "fill": None, "categories": None, "missing_in_training": 0}
                      for n in names]
@@ -110,9 +185,39 @@ class Preprocessor:
 
     # ---- fitting ---------------------------------------------------------------------------------------
     def fit(self, table, targets=(), dist=None):
-        """Learn the columns, categories and fill values from `table` (Columns, or anything read_columns
-        takes) less the `targets` columns. dist: data parallel, the run's collective (fastmlp.distributed):
-        every rank passes its rows and all learn the same statistics. Returns self."""
+        """Learn the columns, categories and fill values from a table, less its target columns.
+
+        Parameters
+        ----------
+        table : Columns or str or os.PathLike or table
+            Columns, or anything read_columns takes (a file's path, a DataFrame, an Arrow table, a
+            dict of columns).
+        targets : iterable of str, default ()
+            The target columns, never features.
+        dist : object, optional
+            Data parallel, the run's collective (fastmlp.distributed): every rank passes its rows and
+            all learn the same statistics.
+
+        Returns
+        -------
+        Preprocessor
+            self.
+
+        Raises
+        ------
+        ValueError
+            If features/drop name a target, a pattern matches no column, no feature column is left, a
+            column holds numbers in some cells and text in others (unless named categorical), holds
+            values of another type, is all missing under impute, has more than 1000 categories, or
+            holds a non-finite number; if fill_value is not a number for a numeric column.
+
+        Examples
+        --------
+        >>> from fastmlp.tables import Preprocessor
+        >>> prep = Preprocessor(drop="id*").fit({"id": [1, 2], "x": [0.5, 1.5], "y": [0, 1]}, targets=["y"])
+        >>> prep.input_columns
+        ['x']
+        """
         from .distributed import SingleProcess
 
         dist = dist or SingleProcess()
@@ -254,12 +359,12 @@ class Preprocessor:
 
     @property
     def input_columns(self):
-        """The table columns the model reads, in order."""
+        """The table columns the model reads, in order (a list of str; needs a fitted Preprocessor)."""
         return [c["name"] for c in self._fitted()]
 
     @property
     def feature_names(self):
-        """The network's inputs: a numeric column's name, "name=category" for each one-hot column."""
+        """The network's inputs (a list of str): a numeric column's name, "name=category" per one-hot column."""
         out = []
         for c in self._fitted():
             out.extend([c["name"]] if c["kind"] == "numeric" else [f"{c['name']}={label(v)}" for v in c["categories"]])
@@ -267,17 +372,56 @@ class Preprocessor:
 
     @property
     def n_features(self):
+        """The number of the network's inputs, ``len(feature_names)``."""
         return len(self.feature_names)
 
     @property
     def encodes(self):
-        """True when transform does more than pick columns (one-hot or fill values)."""
+        """Whether transform does more than pick columns (one-hot or fill values)."""
         return any(c["kind"] == "categorical" or c["fill"] is not None for c in self._fitted())
 
     def transform(self, table, dtype=np.float64):
-        """The input matrix (rows, n_features) for a table with (at least) the input columns, any others
-        ignored whatever their type. Unknown categories give zeros and a warning counting them; a missing
-        cell without a fill value, text in a numeric column or a non-finite number is refused by column."""
+        """The input matrix for a table with (at least) the input columns.
+
+        Other columns are ignored whatever their type. Unknown categories give zeros and a warning
+        counting them. Numbers stored as text in a numeric column are read as numbers.
+
+        Parameters
+        ----------
+        table : Columns or str or os.PathLike or table
+            Columns, or anything read_columns takes.
+        dtype : numpy.dtype, default numpy.float64
+            The dtype of the matrix.
+
+        Returns
+        -------
+        numpy.ndarray of shape (rows, n_features)
+            The encoded inputs.
+
+        Raises
+        ------
+        RuntimeError
+            If the Preprocessor is not fitted.
+        ValueError
+            For a table that lacks an input column; a missing cell without a fill value, text in a
+            numeric column or a non-finite number, each refused by column.
+
+        Warns
+        -----
+        UnknownCategoryWarning
+            When a categorical column holds categories not seen in training (a UserWarning).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from fastmlp.tables import Preprocessor
+        >>> prep = Preprocessor().fit({"city": ["Oslo", "Rome"], "y": [1.0, 2.0]}, targets=["y"])
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     prep.transform({"city": ["Rome", "Paris"]})
+        array([[0., 1.],
+               [0., 0.]])
+        """
         specs = self._fitted()
         table = table if isinstance(table, Columns) else read_columns(table)
         lacking = [c["name"] for c in specs if c["name"] not in table.names]
@@ -340,17 +484,65 @@ class Preprocessor:
 
     # ---- storage -------------------------------------------------------------------------------------------
     def to_dict(self):
+        """The fitted Preprocessor as a JSON-compatible dict, as a model file stores it.
+
+        Returns
+        -------
+        dict
+            Its settings ("features", "drop", "categorical", "impute", "fill_value"), "columns",
+            "targets" and "classes".
+
+        Raises
+        ------
+        RuntimeError
+            If the Preprocessor is not fitted.
+        """
         return {"features": self.features, "drop": self.drop, "categorical": self.categorical,
                 "impute": self.impute, "fill_value": self.fill_value, "columns": self._fitted(),
                 "targets": self.targets, "classes": self.classes}
 
     def to_json(self):
+        """The fitted Preprocessor as JSON text (`to_dict`, serialized).
+
+        Returns
+        -------
+        str
+            The JSON.
+
+        Raises
+        ------
+        RuntimeError
+            If the Preprocessor is not fitted.
+        """
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, d):
-        """The Preprocessor a model file stored, each entry checked (a crafted file gets a ValueError that
-        says which entry, never a crash or a silently different encoding)."""
+        """The Preprocessor a model file stored, each entry checked.
+
+        Parameters
+        ----------
+        d : dict
+            What to_dict gave.
+
+        Returns
+        -------
+        Preprocessor
+            The fitted Preprocessor.
+
+        Raises
+        ------
+        ValueError
+            For a malformed entry: a crafted file gets a ValueError that says which entry, never a crash
+            or a silently different encoding.
+
+        Examples
+        --------
+        >>> from fastmlp.tables import Preprocessor
+        >>> prep = Preprocessor().fit({"city": ["Oslo", "Rome"], "y": [1.0, 2.0]}, targets=["y"])
+        >>> Preprocessor.from_dict(prep.to_dict()).feature_names
+        ['city=Oslo', 'city=Rome']
+        """
         try:
             if not isinstance(d, dict) or not isinstance(d.get("columns"), list):
                 raise ValueError("no list of columns")

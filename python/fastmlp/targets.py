@@ -34,9 +34,57 @@ def _float_rows(a, name, dtype):
 
 
 def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name="y"):
-    """(spec, targets) for training or scoring `model` on y with `loss`: spec is the loss's name when
-    nothing else needs saying, else a dict for fastmlp._core; targets is the 2-D array laid out as the
-    module docstring says."""
+    """The loss spec and target array for training or scoring a model on y with a loss.
+
+    The values are checked here, as the trainer checks them, naming `name`.
+
+    Parameters
+    ----------
+    model : MLP
+        The model (its output count and dtype lay out the targets).
+    y : array_like
+        The targets: class indices (n,) or rows (n, outputs) for cross_entropy, rows otherwise.
+    n : int
+        The number of samples X has.
+    loss : str
+        A name of fastmlp.losses.LOSSES.
+    sample_weight : array_like of shape (n,), optional
+        One weight per sample (>= 0, with a positive sum).
+    class_weight : array_like of shape (classes,) or dict, optional
+        One weight per class, or {class: weight} (cross_entropy only; unnamed classes weigh 1).
+    name : str, default "y"
+        What y is, for the error messages.
+
+    Returns
+    -------
+    spec : str or dict
+        The loss's name when nothing else needs saying, else a dict for fastmlp._core.
+    targets : numpy.ndarray
+        The 2-D array in the model's dtype, laid out as the module text says.
+
+    Raises
+    ------
+    TypeError
+        For labels or weights that are not numbers (class labels must be integers).
+    ValueError
+        For an unknown loss, shapes that do not fit, NaN or Inf, labels outside [0, classes), targets
+        outside the loss's range, negative weights or weights that sum to 0, a class_weight that names
+        classes the network lacks or goes with another loss than cross_entropy, and cross_entropy with
+        fewer than 2 outputs.
+
+    Examples
+    --------
+    >>> import fastmlp
+    >>> from fastmlp import targets
+    >>> model = fastmlp.MLP([2, 3])
+    >>> spec, t = targets.loss_targets(model, [0, 2, 1], 3, "cross_entropy", sample_weight=[1, 2, 1])
+    >>> spec
+    {'name': 'cross_entropy', 'labels': True, 'weighted': True}
+    >>> t
+    array([[0., 1.],
+           [2., 2.],
+           [1., 1.]], dtype=float32)
+    """
     loss = check_loss(loss)
     outputs = model.sizes[-1]
     dtype = model.dtype
@@ -93,8 +141,32 @@ def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name=
 
 
 def probabilities(logits, kind):
-    """Class probabilities from a network's logits: "softmax" over each row (cross_entropy), or
-    "sigmoid" elementwise (bce: binary or multi-label). Computed in float64, without overflow."""
+    """Class probabilities from a network's logits, computed in float64 without overflow.
+
+    Parameters
+    ----------
+    logits : array_like of shape (n, outputs)
+        The network's outputs.
+    kind : {"softmax", "sigmoid"}
+        "softmax" over each row (cross_entropy), or "sigmoid" elementwise (bce: binary or multi-label).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, outputs)
+        The probabilities, float64.
+
+    Raises
+    ------
+    ValueError
+        If kind is neither "softmax" nor "sigmoid".
+
+    Examples
+    --------
+    >>> from fastmlp import targets
+    >>> targets.probabilities([[0.0, 0.0], [1.0, -1.0]], "softmax")
+    array([[0.5       , 0.5       ],
+           [0.88079708, 0.11920292]])
+    """
     z = np.asarray(logits, np.float64)
     if kind == "softmax":
         e = np.exp(z - z.max(axis=1, keepdims=True))
@@ -106,10 +178,39 @@ def probabilities(logits, kind):
 
 
 def mean_response(outputs, kind, what="predict"):
-    """A log-link loss's predictions from the network's outputs (n, m): kind "exp" (see
-    fastmlp.losses.MEAN_FUNCTIONS) gives exp(outputs), computed in float64 and rounded once to the
-    outputs' dtype. A value past the dtype's range is refused rather than returned as Inf: a rate that
-    large is the network extrapolating, not a prediction. `what` names the caller in the message."""
+    """A log-link loss's predictions from the network's outputs.
+
+    Kind "exp" (see fastmlp.losses.MEAN_FUNCTIONS) gives exp(outputs), computed in float64 and rounded
+    once to the outputs' dtype. A value past the dtype's range is refused rather than returned as Inf:
+    a rate that large is the network extrapolating, not a prediction.
+
+    Parameters
+    ----------
+    outputs : numpy.ndarray of shape (n, m)
+        The network's outputs (log-rates).
+    kind : str
+        The mean function: "exp".
+    what : str, default "predict"
+        The caller, named in the message.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, m)
+        The predictions, in the outputs' dtype.
+
+    Raises
+    ------
+    ValueError
+        If kind is not "exp", or a prediction passes the dtype's largest value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import targets
+    >>> targets.mean_response(np.array([[0.0], [1.0]]), "exp")
+    array([[1.        ],
+           [2.71828183]])
+    """
     if kind != "exp":
         raise ValueError(f"unknown mean function {kind!r}; expected 'exp'")
     z = np.asarray(outputs)
@@ -143,8 +244,39 @@ def true_classes(y, loss):
 
 
 def accuracy(logits, y, loss):
-    """The fraction of rows classified right (multi-label bce: every label of the row right, as
-    scikit-learn's accuracy_score)."""
+    """The fraction of rows classified right.
+
+    cross_entropy takes the largest logit of a row as its class; bce a logit > 0 (p > 1/2) as 1, and
+    with several labels a row counts as right when every label is (as scikit-learn's accuracy_score).
+
+    Parameters
+    ----------
+    logits : array_like of shape (n, outputs)
+        The network's outputs.
+    y : array_like
+        The targets: class indices or one-hot/probability rows (cross_entropy, by their largest
+        entry), or 0/1 targets (bce, rounded at 1/2).
+    loss : str
+        "cross_entropy" or "bce".
+
+    Returns
+    -------
+    float
+        The fraction, nan for no rows.
+
+    Raises
+    ------
+    ValueError
+        If loss is not a classification loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmlp import targets
+    >>> logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> round(targets.accuracy(logits, np.array([0, 1, 1]), "cross_entropy"), 4)
+    0.6667
+    """
     if loss not in CLASSIFICATION_LOSSES:
         raise ValueError(f"accuracy applies to the classification losses {CLASSIFICATION_LOSSES}, not {loss!r}")
     pred, true = predicted_classes(logits, loss), true_classes(y, loss)
@@ -153,7 +285,30 @@ def accuracy(logits, y, loss):
 
 
 def confusion_matrix(true, pred, n_classes):
-    """counts[i, j]: samples of class i predicted as class j."""
+    """The confusion matrix: counts[i, j] samples of class i predicted as class j.
+
+    Parameters
+    ----------
+    true : array_like of int
+        The true classes, in [0, n_classes).
+    pred : array_like of int
+        The predicted classes, of the same length.
+    n_classes : int
+        The number of classes.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_classes, n_classes)
+        The counts, int64.
+
+    Examples
+    --------
+    >>> from fastmlp import targets
+    >>> targets.confusion_matrix([0, 1, 1, 2], [0, 1, 0, 2], 3)
+    array([[1, 0, 0],
+           [1, 1, 0],
+           [0, 0, 1]])
+    """
     counts = np.zeros((n_classes, n_classes), np.int64)
     np.add.at(counts, (np.asarray(true, np.int64), np.asarray(pred, np.int64)), 1)
     return counts
