@@ -60,8 +60,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--hogs", type=int, default=os.cpu_count(), help="busy processes (default: one per core)")
     args = parser.parse_args(argv)
-    print(f"fastmlp {fastmlp.__version__}, {os.cpu_count()} cores; busy: {args.hogs} CPU-bound processes; "
-          f"median of {args.epochs} epochs, microseconds per step")
+    print(
+        f"fastmlp {fastmlp.__version__}, {os.cpu_count()} cores; busy: {args.hogs} CPU-bound processes; "
+        f"median of {args.epochs} epochs, microseconds per step"
+    )
     print(f"{'network':>32} {'machine':>8} {'1 thread':>9} {'2 threads':>10} {'2 / 1':>6}")
     for name, sizes, n, batch, dtype, opt in CONFIGS:
         for busy in (False, True):
@@ -77,8 +79,10 @@ def main(argv=None):
                 stop.set()
                 for h in hogs:
                     h.join(timeout=5)
-            print(f"{name:>32} {'busy' if busy else 'quiet':>8} {one * 1e6:9.1f} {two * 1e6:10.1f} {two / one:6.2f}",
-                  flush=True)
+            print(
+                f"{name:>32} {'busy' if busy else 'quiet':>8} {one * 1e6:9.1f} {two * 1e6:10.1f} {two / one:6.2f}",
+                flush=True,
+            )
     return 0
 
 

@@ -58,8 +58,10 @@ def main(argv=None):
         assert np.array_equal(arrow(), values)
         t_ours = median_time(lambda: fastmlp.data.read_csv(path), args.repeats)
         t_arrow = median_time(arrow, args.repeats)
-        print(f"{args.rows} x {args.cols} float64, {size:.1f} MB, fastmlp threads {fastmlp.get_num_threads()}, "
-              f"pyarrow {pa.__version__} threads {pa.cpu_count()}")
+        print(
+            f"{args.rows} x {args.cols} float64, {size:.1f} MB, fastmlp threads {fastmlp.get_num_threads()}, "
+            f"pyarrow {pa.__version__} threads {pa.cpu_count()}"
+        )
         print(f"{'reader':<28}{'seconds':>10}{'MB/s':>10}")
         rows = [("fastmlp.data.read_csv", t_ours), ("pyarrow.csv.read_csv", t_arrow)]
         if args.loadtxt:

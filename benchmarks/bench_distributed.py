@@ -97,8 +97,13 @@ print(json.dumps(out))
 
 
 def run(cmd, timeout=900):
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1"))
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1"),
+    )
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd[:6])}...\n{proc.stdout}\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -116,34 +121,60 @@ def main():
     repeats = 3 if args.quick else args.repeats
     scales = [1] if args.quick else [1, 4, 16]
     rows = []
-    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"numpy {np.__version__}; medians of {repeats} epochs, us per optimizer step")
-    print(f"{'network':<12} {'batch':>6} {'1r x 2t':>10} {'2r x 1t':>10} {'1r x 1t':>10} {'2r/1r2t':>8} "
-          f"{'allreduce':>9}")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"numpy {np.__version__}; medians of {repeats} epochs, us per optimizer step"
+    )
+    print(
+        f"{'network':<12} {'batch':>6} {'1r x 2t':>10} {'2r x 1t':>10} {'1r x 1t':>10} {'2r/1r2t':>8} {'allreduce':>9}"
+    )
     for name, sizes, batch0, steps0 in CONFIGS:
         for k in scales:
             batch = batch0 * k
             steps = max(2, steps0 // k)
             spec = json.dumps([sizes, batch, steps, repeats, 2])
             one2 = run([sys.executable, "-c", WORKER, spec])
-            two = run([mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", "-c", WORKER,
-                       json.dumps([sizes, batch, steps, repeats, 1])])
+            two = run(
+                [
+                    mpiexec,
+                    "-n",
+                    "2",
+                    sys.executable,
+                    "-m",
+                    "mpi4py",
+                    "-c",
+                    WORKER,
+                    json.dumps([sizes, batch, steps, repeats, 1]),
+                ]
+            )
             one1 = run([sys.executable, "-c", WORKER, json.dumps([sizes, batch, steps, repeats, 1])])
-            row = {"network": name, "batch": batch, "one_rank_two_threads_us": one2["step_us"],
-                   "two_ranks_us": two["step_us"], "one_rank_one_thread_us": one1["step_us"],
-                   "allreduce_share": two["allreduce_share"]}
+            row = {
+                "network": name,
+                "batch": batch,
+                "one_rank_two_threads_us": one2["step_us"],
+                "two_ranks_us": two["step_us"],
+                "one_rank_one_thread_us": one1["step_us"],
+                "allreduce_share": two["allreduce_share"],
+            }
             rows.append(row)
-            print(f"{name:<12} {batch:>6} {one2['step_us']:>10.1f} {two['step_us']:>10.1f} {one1['step_us']:>10.1f} "
-                  f"{one2['step_us'] / two['step_us']:>8.2f} {100 * two['allreduce_share']:>8.1f}%", flush=True)
+            print(
+                f"{name:<12} {batch:>6} {one2['step_us']:>10.1f} {two['step_us']:>10.1f} {one1['step_us']:>10.1f} "
+                f"{one2['step_us'] / two['step_us']:>8.2f} {100 * two['allreduce_share']:>8.1f}%",
+                flush=True,
+            )
     hook = run([sys.executable, "-c", HOOK, json.dumps([[16, 64, 64, 1], 128, 400, repeats])])
-    print(f"reduce hook, 16-64-64-1 at batch 128, one thread: {hook['plain']:.1f} us per step without it, "
-          f"{hook['hook']:.1f} us with a no-op reduce ({hook['hook'] - hook['plain']:+.1f} us per step)")
+    print(
+        f"reduce hook, 16-64-64-1 at batch 128, one thread: {hook['plain']:.1f} us per step without it, "
+        f"{hook['hook']:.1f} us with a no-op reduce ({hook['hook'] - hook['plain']:+.1f} us per step)"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "hook": hook}, f, indent=1)
     best = max(rows, key=lambda r: r["one_rank_two_threads_us"] / r["two_ranks_us"])
-    print(f"2 ranks x 1 thread vs 1 rank x 2 threads: {best['one_rank_two_threads_us'] / best['two_ranks_us']:.2f}x "
-          f"at best ({best['network']}, batch {best['batch']})")
+    print(
+        f"2 ranks x 1 thread vs 1 rank x 2 threads: {best['one_rank_two_threads_us'] / best['two_ranks_us']:.2f}x "
+        f"at best ({best['network']}, batch {best['batch']})"
+    )
 
 
 if __name__ == "__main__":

@@ -26,14 +26,15 @@ import os
 import statistics
 import time
 
-import fastmlp
 import numpy as np
+
+import fastmlp
 
 WIDTHS = (64, 128)
 # Steps per epoch for each batch: enough steps that an epoch's fixed costs (the weights' copies, the
 # host's permutation) are a small part of it, with at most 2^21 rows of data.
-STEPS = {2 ** 10: 64, 2 ** 14: 16, 2 ** 18: 4, 2 ** 20: 2}
-ORDER = (2 ** 14, 2 ** 20, 2 ** 10, 2 ** 18)  # the batches the targets name first, should time run out
+STEPS = {2**10: 64, 2**14: 16, 2**18: 4, 2**20: 2}
+ORDER = (2**14, 2**20, 2**10, 2**18)  # the batches the targets name first, should time run out
 LR = {"sgd": 1e-3, "adam": 1e-4}
 
 
@@ -60,15 +61,18 @@ def torch_step_seconds(torch, x, y, width, batch, steps, opt, repeats):
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
     net = torch.nn.Sequential(*layers).to(dev)
-    optimizer = (torch.optim.SGD(net.parameters(), lr=LR["sgd"]) if opt == "sgd"
-                 else torch.optim.Adam(net.parameters(), lr=LR["adam"]))
+    optimizer = (
+        torch.optim.SGD(net.parameters(), lr=LR["sgd"])
+        if opt == "sgd"
+        else torch.optim.Adam(net.parameters(), lr=LR["adam"])
+    )
     lossf = torch.nn.MSELoss()
     xd, yd = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
 
     def epoch():
         order = torch.randperm(xd.shape[0], device=dev)
         for s in range(steps):
-            idx = order[s * batch:(s + 1) * batch]
+            idx = order[s * batch : (s + 1) * batch]
             optimizer.zero_grad(set_to_none=True)
             lossf(net(xd[idx]), yd[idx]).backward()
             optimizer.step()
@@ -100,8 +104,14 @@ def gemm_row(torch, repeats, n=4096):
             torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
         t_t = statistics.median(times)
-    return {"n": n, "s_fastmlp": t_f, "s_torch": t_t, "tflops_fastmlp": 2 * n ** 3 / t_f / 1e12,
-            "tflops_torch": t_t and 2 * n ** 3 / t_t / 1e12, "fraction_of_torch": t_t and t_t / t_f}
+    return {
+        "n": n,
+        "s_fastmlp": t_f,
+        "s_torch": t_t,
+        "tflops_fastmlp": 2 * n**3 / t_f / 1e12,
+        "tflops_torch": t_t and 2 * n**3 / t_t / 1e12,
+        "fraction_of_torch": t_t and t_t / t_f,
+    }
 
 
 def import_torch():
@@ -121,8 +131,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--budget", type=float, default=110.0, help="seconds; configs past it are skipped")
-    p.add_argument("--fused-kernels", default="1,2",
-                   help="versions of the fused kernel to time (FASTMLP_FUSED_KERNEL), comma-separated")
+    p.add_argument(
+        "--fused-kernels",
+        default="1,2",
+        help="versions of the fused kernel to time (FASTMLP_FUSED_KERNEL), comma-separated",
+    )
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     if not fastmlp.cuda_available():
@@ -130,8 +143,10 @@ def main(argv=None):
         return 2
     start = time.perf_counter()
     torch = import_torch()
-    print(f"device: {fastmlp._core.cuda_device_description()}; PyTorch {torch.__version__ if torch else 'missing'}"
-          f" (eager, float32, TF32 off)")
+    print(
+        f"device: {fastmlp._core.cuda_device_description()}; PyTorch {torch.__version__ if torch else 'missing'}"
+        f" (eager, float32, TF32 off)"
+    )
     gemm = gemm_row(torch, max(args.repeats, 5))
     rows = max(b * s for b, s in STEPS.items())
     rng = np.random.default_rng(0)
@@ -142,18 +157,30 @@ def main(argv=None):
     def save():  # after every config, so that a run stopped by its caller's timeout keeps what it measured
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"date": time.strftime("%Y-%m-%d"), "device": fastmlp._core.cuda_device_description(),
-                           "torch": torch.__version__ if torch else None, "repeats": args.repeats,
-                           "train": results, "skipped": skipped, "gemm": gemm,
-                           "seconds": time.perf_counter() - start}, f, indent=1)
+                json.dump(
+                    {
+                        "date": time.strftime("%Y-%m-%d"),
+                        "device": fastmlp._core.cuda_device_description(),
+                        "torch": torch.__version__ if torch else None,
+                        "repeats": args.repeats,
+                        "train": results,
+                        "skipped": skipped,
+                        "gemm": gemm,
+                        "seconds": time.perf_counter() - start,
+                    },
+                    f,
+                    indent=1,
+                )
 
-    print(f"{'width':>5} {'batch':>8} {'opt':>4} {'path':>12} {'fastmlp samples/s':>18} {'torch samples/s':>16} "
-          f"{'ratio':>7}")
+    print(
+        f"{'width':>5} {'batch':>8} {'opt':>4} {'path':>12} {'fastmlp samples/s':>18} {'torch samples/s':>16} "
+        f"{'ratio':>7}"
+    )
     for batch in ORDER:
         steps = STEPS[batch]
         for width in WIDTHS:
-            x = np.ascontiguousarray(x_all[:batch * steps, :width])
-            y = y_all[:batch * steps]
+            x = np.ascontiguousarray(x_all[: batch * steps, :width])
+            y = y_all[: batch * steps]
             for opt in ("sgd", "adam"):
                 if time.perf_counter() - start > args.budget:
                     skipped.append(f"{width}x4 b{batch} {opt}")
@@ -163,22 +190,34 @@ def main(argv=None):
                     os.environ["FASTMLP_FUSED_KERNEL"] = kernel
                     tf, path = fastmlp_step_seconds(x, y, width, batch, steps, opt, args.repeats)
                     path += f" v{kernel}" if path == "cuda-fused" else ""
-                    r = {"width": width, "hidden_layers": 4, "batch": batch, "optimizer": opt, "path": path,
-                         "samples_per_s_fastmlp": batch / tf, "samples_per_s_torch": tt and batch / tt,
-                         "ratio": tt and tt / tf}
+                    r = {
+                        "width": width,
+                        "hidden_layers": 4,
+                        "batch": batch,
+                        "optimizer": opt,
+                        "path": path,
+                        "samples_per_s_fastmlp": batch / tf,
+                        "samples_per_s_torch": tt and batch / tt,
+                        "ratio": tt and tt / tf,
+                    }
                     results.append(r)
                     torch_col = f"{r['samples_per_s_torch']:16.3g}" if tt else f"{'-':>16}"
                     ratio_col = f"{r['ratio']:6.2f}x" if tt else f"{'-':>7}"
-                    print(f"{width:>5} {batch:>8} {opt:>4} {path:>12} {r['samples_per_s_fastmlp']:18.3g} "
-                          f"{torch_col} {ratio_col}", flush=True)
+                    print(
+                        f"{width:>5} {batch:>8} {opt:>4} {path:>12} {r['samples_per_s_fastmlp']:18.3g} "
+                        f"{torch_col} {ratio_col}",
+                        flush=True,
+                    )
                     save()
                     if not path.startswith("cuda-fused"):
                         break  # the GEMM path has no versions
     if skipped:
         print(f"skipped (past the {args.budget:g} s budget): {', '.join(skipped)}")
     t_t = gemm["s_torch"]
-    print(f"GEMM {gemm['n']}^3 float32 on the device: fastmlp {gemm['tflops_fastmlp']:.1f} TFLOP/s, torch.matmul "
-          + (f"{gemm['tflops_torch']:.1f} TFLOP/s: {100 * gemm['fraction_of_torch']:.0f}% of cuBLAS" if t_t else "-"))
+    print(
+        f"GEMM {gemm['n']}^3 float32 on the device: fastmlp {gemm['tflops_fastmlp']:.1f} TFLOP/s, torch.matmul "
+        + (f"{gemm['tflops_torch']:.1f} TFLOP/s: {100 * gemm['fraction_of_torch']:.0f}% of cuBLAS" if t_t else "-")
+    )
     save()
     by_batch = {b: [r["ratio"] for r in results if r["batch"] == b and r["ratio"]] for b in STEPS}
     heads = [f"2^{b.bit_length() - 1}: {min(v):.2f}-{max(v):.2f}x" for b, v in by_batch.items() if v]

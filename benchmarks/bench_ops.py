@@ -34,8 +34,10 @@ def main(argv=None):
     fastmlp.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = np.random.default_rng(0)
-    print(f"GEMM {args.dtype}, fastmlp microkernel {fastmlp._core.gemm_isa(args.dtype)}, {args.threads} threads, "
-          f"median of {args.repeats}")
+    print(
+        f"GEMM {args.dtype}, fastmlp microkernel {fastmlp._core.gemm_isa(args.dtype)}, {args.threads} threads, "
+        f"median of {args.repeats}"
+    )
     print(f"{'n':>6} {'fastmlp GF/s':>13} {'numpy GF/s':>11} {'fastmlp/numpy':>14}")
     ratios = []
     for n in sizes:
@@ -43,7 +45,7 @@ def main(argv=None):
         b = rng.standard_normal((n, n)).astype(args.dtype)
         err = np.abs(fastmlp.ops.matmul(a, b) - a @ b).max()
         assert err < 1e-2 * np.sqrt(n), f"fastmlp.ops.matmul disagrees with numpy at n={n}: max error {err}"
-        inner = max(3, int(2e8 / (2 * n ** 3)))
+        inner = max(3, int(2e8 / (2 * n**3)))
         t_f, t_n = [], []
         timed(fastmlp.ops.matmul, a, b, inner)
         timed(np.matmul, a, b, inner)
@@ -56,7 +58,7 @@ def main(argv=None):
                 f(a, b)  # wake this library's worker threads (an idle core takes ~10 ms to wake here)
                 out.append(timed(f, a, b, inner))
         tf, tn = statistics.median(t_f), statistics.median(t_n)
-        flops = 2.0 * n ** 3
+        flops = 2.0 * n**3
         ratios.append(tn / tf)
         print(f"{n:>6} {flops / tf / 1e9:>13.1f} {flops / tn / 1e9:>11.1f} {tn / tf:>13.2f}x")
     print(f"fastmlp GEMM vs numpy.matmul: geometric mean {float(np.exp(np.mean(np.log(ratios)))):.2f}x")

@@ -28,9 +28,9 @@ import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import fastmlp  # noqa: E402
+import fastmlp
 
 # name, layer sizes, hidden activation, optimizer, batch, steps per timed epoch
 CONFIGS = [
@@ -123,8 +123,11 @@ class Torch:
                 lin.bias.copy_(torch.from_numpy(b))
         lr = LR[self.optimizer]
         params = self.net.parameters()
-        self.opt = torch.optim.SGD(params, lr=lr) if self.optimizer == "sgd" else \
-            torch.optim.Adam(params, lr=lr, betas=BETAS, eps=EPS)
+        self.opt = (
+            torch.optim.SGD(params, lr=lr)
+            if self.optimizer == "sgd"
+            else torch.optim.Adam(params, lr=lr, betas=BETAS, eps=EPS)
+        )
 
     def wake(self):
         self.torch.mm(self.wake_t, self.wake_t)
@@ -195,8 +198,9 @@ class Jax:
                 m, v = state
                 m = jax.tree_util.tree_map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
                 v = jax.tree_util.tree_map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
-                params = jax.tree_util.tree_map(lambda p, m_, v_: p - step_size * m_ / (jnp.sqrt(v_) / bc2 + EPS),
-                                                params, m, v)
+                params = jax.tree_util.tree_map(
+                    lambda p, m_, v_: p - step_size * m_ / (jnp.sqrt(v_) / bc2 + EPS), params, m, v
+                )
                 state = (m, v)
             return (params, state), value
 
@@ -230,8 +234,10 @@ class Jax:
         compute them from Python floats and doubles): lr / (1 - b1^t) and sqrt(1 - b2^t)."""
         t = np.arange(self.t + 1, self.t + self.steps + 1, dtype=np.float64)
         self.t += self.steps
-        return (self.jnp.asarray((self.lr / (1.0 - self.b1 ** t)).astype(np.float32)),
-                self.jnp.asarray(np.sqrt(1.0 - self.b2 ** t).astype(np.float32)))
+        return (
+            self.jnp.asarray((self.lr / (1.0 - self.b1**t)).astype(np.float32)),
+            self.jnp.asarray(np.sqrt(1.0 - self.b2**t).astype(np.float32)),
+        )
 
     def _epoch(self, key, shuffle):
         coefs = self._coefficients()
@@ -324,27 +330,35 @@ def main(argv=None):
             c.run()  # warm-up on the shuffled path
         times = {c.name: [] for c in timed}
         for rep in range(repeats):
-            for c in timed[rep % len(timed):] + timed[:rep % len(timed)]:
+            for c in timed[rep % len(timed) :] + timed[: rep % len(timed)]:
                 time.sleep(0.25)
                 c.wake()
                 times[c.name].append(c.run() / steps)
         med = {k: statistics.median(v) * 1e6 for k, v in times.items()}
         rows.append({"config": name, "us_per_step": med, "disagree": {k: v for k, v in notes.items() if v}})
-        print(f"{name}: " + ", ".join(f"{k} {v:.3g} us" for k, v in med.items()) +
-              "".join(f"; {k} NOT TIMED: {v}" for k, v in notes.items() if v), file=sys.stderr)
+        print(
+            f"{name}: "
+            + ", ".join(f"{k} {v:.3g} us" for k, v in med.items())
+            + "".join(f"; {k} NOT TIMED: {v}" for k, v in notes.items() if v),
+            file=sys.stderr,
+        )
 
     try:
         import torch
+
         tv = torch.__version__
     except ImportError:
         tv = None
     try:
         import jax
+
         jv = jax.__version__
     except ImportError:
         jv = None
-    print(f"\nfastmlp {fastmlp.__version__} (GEMM {fastmlp._core.gemm_isa('float32')}), torch {tv}, jax {jv}, "
-          f"{args.threads} threads, {platform.processor() or platform.machine()}; median us per step of {repeats}")
+    print(
+        f"\nfastmlp {fastmlp.__version__} (GEMM {fastmlp._core.gemm_isa('float32')}), torch {tv}, jax {jv}, "
+        f"{args.threads} threads, {platform.processor() or platform.machine()}; median us per step of {repeats}"
+    )
     width = max(len(r["config"]) for r in rows) if rows else 10
     print(f"{'network, batch':<{width}} " + " ".join(f"{n:>13}" for n in names) + f" {'vs best peer':>13}")
     leads = []
@@ -354,15 +368,30 @@ def main(argv=None):
         lead = min(peers) / us["fastmlp"] if peers and "fastmlp" in us else None
         if lead:
             leads.append(lead)
-        print(f"{r['config']:<{width}} " + " ".join(f"{us[n]:>13.3g}" if n in us else f"{'-':>13}" for n in names)
-              + (f" {lead:>12.2f}x" if lead else f" {'-':>13}"))
+        print(
+            f"{r['config']:<{width}} "
+            + " ".join(f"{us[n]:>13.3g}" if n in us else f"{'-':>13}" for n in names)
+            + (f" {lead:>12.2f}x" if lead else f" {'-':>13}")
+        )
     if leads:
-        print(f"fastmlp vs the fastest peer per row: geometric mean {float(np.exp(np.mean(np.log(leads)))):.2f}x "
-              f"(min {min(leads):.2f}x, max {max(leads):.2f}x; > 1: fastmlp faster)")
+        print(
+            f"fastmlp vs the fastest peer per row: geometric mean {float(np.exp(np.mean(np.log(leads)))):.2f}x "
+            f"(min {min(leads):.2f}x, max {max(leads):.2f}x; > 1: fastmlp faster)"
+        )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"date": time.strftime("%Y-%m-%d"), "threads": args.threads, "torch": tv, "jax": jv,
-                       "machine": platform.machine(), "rows": rows}, f, indent=1)
+            json.dump(
+                {
+                    "date": time.strftime("%Y-%m-%d"),
+                    "threads": args.threads,
+                    "torch": tv,
+                    "jax": jv,
+                    "machine": platform.machine(),
+                    "rows": rows,
+                },
+                f,
+                indent=1,
+            )
     return 0
 
 

@@ -22,24 +22,33 @@ import time
 import warnings
 
 import numpy as np
-
-import fastmlp
-from fastmlp.sklearn import MLPClassifier, MLPRegressor
 from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier as SkMLPClassifier, MLPRegressor as SkMLPRegressor
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.preprocessing import StandardScaler
 
-CONFIGS = [("default", {}), ("sgd", {"solver": "sgd"}), ("lbfgs", {"solver": "lbfgs"}),
-           ("early_stopping", {"early_stopping": True})]
+import fastmlp
+from fastmlp.sklearn import MLPClassifier, MLPRegressor
+
+CONFIGS = [
+    ("default", {}),
+    ("sgd", {"solver": "sgd"}),
+    ("lbfgs", {"solver": "lbfgs"}),
+    ("early_stopping", {"early_stopping": True}),
+]
 
 
 def data_sets(quick):
     """name, is_classification, (X_train, X_test, y_train, y_test)."""
     out = []
-    for name, load in (("digits", datasets.load_digits), ("breast_cancer", datasets.load_breast_cancer),
-                       ("wine", datasets.load_wine), ("diabetes", datasets.load_diabetes)):
+    for name, load in (
+        ("digits", datasets.load_digits),
+        ("breast_cancer", datasets.load_breast_cancer),
+        ("wine", datasets.load_wine),
+        ("diabetes", datasets.load_diabetes),
+    ):
         x, y = load(return_X_y=True)
         out.append((name, name != "diabetes", x, y))
     x, y = datasets.make_friedman1(2000 if quick else 20000, noise=0.5, random_state=0)
@@ -71,10 +80,15 @@ def main(argv=None):
     if args.threads:
         fastmlp.set_num_threads(args.threads)
     warnings.simplefilter("ignore", ConvergenceWarning)
-    print(f"fastmlp {fastmlp.__version__} vs scikit-learn {sys.modules['sklearn'].__version__}; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, fastmlp threads "
-          f"{fastmlp.get_num_threads()}, dtype {args.dtype or 'float64 (X)'}, median of {repeats}")
-    header = f"{'data set':>14} {'config':>15} {'fastmlp s':>10} {'sklearn s':>10} {'score fm':>9} {'score sk':>9} {'speedup':>8}"
+    print(
+        f"fastmlp {fastmlp.__version__} vs scikit-learn {sys.modules['sklearn'].__version__}; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, fastmlp threads "
+        f"{fastmlp.get_num_threads()}, dtype {args.dtype or 'float64 (X)'}, median of {repeats}"
+    )
+    header = (
+        f"{'data set':>14} {'config':>15} {'fastmlp s':>10} {'sklearn s':>10} "
+        f"{'score fm':>9} {'score sk':>9} {'speedup':>8}"
+    )
     print(header)
     ratios = []
     for name, clf, data in data_sets(args.quick):
@@ -94,8 +108,11 @@ def main(argv=None):
                     scores[lib] = s
             fm, sk = statistics.median(times["fm"]), statistics.median(times["sk"])
             ratios.append(sk / fm)
-            print(f"{name:>14} {config:>15} {fm:10.3f} {sk:10.3f} {scores['fm']:9.4f} {scores['sk']:9.4f} "
-                  f"{sk / fm:7.1f}x", flush=True)
+            print(
+                f"{name:>14} {config:>15} {fm:10.3f} {sk:10.3f} {scores['fm']:9.4f} {scores['sk']:9.4f} "
+                f"{sk / fm:7.1f}x",
+                flush=True,
+            )
     geo = float(np.exp(np.mean(np.log(ratios))))
     print(f"fastmlp.sklearn vs scikit-learn fit time: geometric mean {geo:.2f}x over {len(ratios)} fits")
     return 0

@@ -5,8 +5,9 @@ timed as: fastmlp `fit` over an epoch of several steps (one Python call per epoc
 (nn.Sequential + MSELoss + optim.SGD, indexing a shuffled batch each step, same thread count), and the
 float64 NumPy reference (fastmlp.reference.train_epoch). Each repeat runs every contender once, in
 turn (rotating the order, with a pause between contenders so no library pays for another's spinning
-worker threads, then a small product to wake its own threads); the table shows medians of the repeats after a warm-up, in microseconds per step, GFLOP/s counted
-as 6 x params x batch per step, and PyTorch's time divided by fastmlp's (> 1: fastmlp is faster).
+worker threads, then a small product to wake its own threads); the table shows medians of the repeats
+after a warm-up, in microseconds per step, GFLOP/s counted as 6 x params x batch per step, and
+PyTorch's time divided by fastmlp's (> 1: fastmlp is faster).
 
     python benchmarks/bench_train.py [--repeats 7] [--quick] [--json out.json] [--threads N]
 """
@@ -25,10 +26,10 @@ import time
 # OpenBLAS workers keep waking on the cores that the next library is being timed on.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import fastmlp  # noqa: E402
-from fastmlp import reference  # noqa: E402
+import fastmlp
+from fastmlp import reference
 
 # name, layer sizes, batch, steps per timed epoch
 CONFIGS = [
@@ -103,7 +104,7 @@ class Torch:
         start = time.perf_counter()
         order = torch.randperm(self.x.shape[0], generator=self.gen)
         for s in range(self.steps):
-            idx = order[s * self.batch:(s + 1) * self.batch]
+            idx = order[s * self.batch : (s + 1) * self.batch]
             xb, yb = self.x[idx], self.y[idx]
             self.opt.zero_grad(set_to_none=True)
             loss = self.lossf(self.net(xb), yb)
@@ -120,8 +121,8 @@ class Reference:
 
     def __init__(self, sizes, batch, steps, budget_steps):
         model = fastmlp.MLP(sizes, activation="relu", init="he_uniform", seed=0, dtype="float64")
-        self.w = [w for w in model.weights]
-        self.b = [b for b in model.biases]
+        self.w = list(model.weights)
+        self.b = list(model.biases)
         self.acts = model.activations
         # The reference is slow by design: time a few steps only.
         self.steps = max(1, min(steps, budget_steps))
@@ -173,43 +174,68 @@ def main(argv=None):
             # keep spinning for up to ~0.1 s after a call, and would otherwise steal the cores of
             # whichever library runs next. Then wake the contender's own threads with a small product
             # (on this VM an idle core takes ~10 ms to wake), as they are during back-to-back epochs.
-            for c in contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]:
+            for c in contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]:
                 time.sleep(0.25)
                 c.wake()
                 times[c.name].append(c.run())
         med = {k: statistics.median(v) for k, v in times.items()}
         flops = 6.0 * n_params(sizes) * batch
-        rows.append({"config": name, "sizes": sizes, "batch": batch, "params": n_params(sizes),
-                     "us_per_step": {k: v * 1e6 for k, v in med.items()},
-                     "gflops": {k: flops / v / 1e9 for k, v in med.items()},
-                     "speedup_vs_pytorch": (med["pytorch"] / med["fastmlp"]) if "pytorch" in med else None,
-                     "speedup_vs_reference": (med["numpy-ref"] / med["fastmlp"]) if "numpy-ref" in med else None})
+        rows.append(
+            {
+                "config": name,
+                "sizes": sizes,
+                "batch": batch,
+                "params": n_params(sizes),
+                "us_per_step": {k: v * 1e6 for k, v in med.items()},
+                "gflops": {k: flops / v / 1e9 for k, v in med.items()},
+                "speedup_vs_pytorch": (med["pytorch"] / med["fastmlp"]) if "pytorch" in med else None,
+                "speedup_vs_reference": (med["numpy-ref"] / med["fastmlp"]) if "numpy-ref" in med else None,
+            }
+        )
 
-    header = f"{'config':<12} {'batch':>5} {'fastmlp us':>11} {'pytorch us':>11} {'numpy us':>11} " \
-             f"{'fastmlp GF/s':>12} {'torch GF/s':>10} {'vs torch':>9}"
-    print(f"\nfastmlp {fastmlp.__version__} (GEMM: {fastmlp._core.gemm_isa('float32')}), PyTorch {torch_version}, "
-          f"{args.threads} threads, {platform.processor() or platform.machine()}, median of {repeats}")
+    header = (
+        f"{'config':<12} {'batch':>5} {'fastmlp us':>11} {'pytorch us':>11} {'numpy us':>11} "
+        f"{'fastmlp GF/s':>12} {'torch GF/s':>10} {'vs torch':>9}"
+    )
+    print(
+        f"\nfastmlp {fastmlp.__version__} (GEMM: {fastmlp._core.gemm_isa('float32')}), PyTorch {torch_version}, "
+        f"{args.threads} threads, {platform.processor() or platform.machine()}, median of {repeats}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         us, gf = r["us_per_step"], r["gflops"]
-        fmt = lambda d, k, f: (f.format(d[k]) if k in d else "-")  # noqa: E731
+        fmt = lambda d, k, f: f.format(d[k]) if k in d else "-"  # noqa: E731
         ratio = f"{r['speedup_vs_pytorch']:.2f}x" if r["speedup_vs_pytorch"] else "-"
-        print(f"{r['config']:<12} {r['batch']:>5} {fmt(us, 'fastmlp', '{:11.1f}'):>11} "
-              f"{fmt(us, 'pytorch', '{:11.1f}'):>11} {fmt(us, 'numpy-ref', '{:11.1f}'):>11} "
-              f"{fmt(gf, 'fastmlp', '{:12.2f}'):>12} {fmt(gf, 'pytorch', '{:10.2f}'):>10} {ratio:>9}")
+        print(
+            f"{r['config']:<12} {r['batch']:>5} {fmt(us, 'fastmlp', '{:11.1f}'):>11} "
+            f"{fmt(us, 'pytorch', '{:11.1f}'):>11} {fmt(us, 'numpy-ref', '{:11.1f}'):>11} "
+            f"{fmt(gf, 'fastmlp', '{:12.2f}'):>12} {fmt(gf, 'pytorch', '{:10.2f}'):>10} {ratio:>9}"
+        )
     ratios = [r["speedup_vs_pytorch"] for r in rows if r["speedup_vs_pytorch"]]
     if ratios:
         geo = float(np.exp(np.mean(np.log(ratios))))
-        print(f"fastmlp vs PyTorch CPU: geometric mean {geo:.2f}x faster per training step "
-              f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x)")
+        print(
+            f"fastmlp vs PyTorch CPU: geometric mean {geo:.2f}x faster per training step "
+            f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x)"
+        )
     else:
         print("fastmlp vs PyTorch CPU: not measured (PyTorch missing)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"date": time.strftime("%Y-%m-%d"), "threads": args.threads, "torch": torch_version,
-                       "fastmlp": fastmlp.__version__, "machine": platform.machine(),
-                       "python": sys.version.split()[0], "rows": rows}, f, indent=1)
+            json.dump(
+                {
+                    "date": time.strftime("%Y-%m-%d"),
+                    "threads": args.threads,
+                    "torch": torch_version,
+                    "fastmlp": fastmlp.__version__,
+                    "machine": platform.machine(),
+                    "python": sys.version.split()[0],
+                    "rows": rows,
+                },
+                f,
+                indent=1,
+            )
     return 0
 
 

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import real_tables  # noqa: E402
+import real_tables
 
-from fastmlp.cli import main as fastmlp_main  # noqa: E402
+from fastmlp.cli import main as fastmlp_main
 
 
 def run_fastmlp(train, test, target, task, loss, seed, messy, extra=()):
@@ -91,9 +91,14 @@ def main(argv=None):
         metric = "accuracy" if task == "classify" else "R2"
         rows.append((name, len(frame), metric, np.mean(ours), np.mean(theirs), np.median(t_ours), np.median(t_theirs)))
         r = rows[-1]
-        print(f"{r[0]:<15} {r[1]:>6} rows  {r[2]:<8} fastmlp {r[3]:.4f}  sklearn {r[4]:.4f}  diff {r[3] - r[4]:+.4f}"
-              f"   fit s (median) {r[5]:.2f} vs {r[6]:.2f}", flush=True)
-    print("\n| table | rows | metric | fastmlp train (defaults) | scikit-learn pipeline | difference | fit time ratio |")
+        print(
+            f"{r[0]:<15} {r[1]:>6} rows  {r[2]:<8} fastmlp {r[3]:.4f}  sklearn {r[4]:.4f}  diff {r[3] - r[4]:+.4f}"
+            f"   fit s (median) {r[5]:.2f} vs {r[6]:.2f}",
+            flush=True,
+        )
+    print(
+        "\n| table | rows | metric | fastmlp train (defaults) | scikit-learn pipeline | difference | fit time ratio |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, n, metric, a, b, ta, tb in rows:
         print(f"| {name} | {n} | {metric} | {a:.4f} | {b:.4f} | {a - b:+.4f} | {tb / ta:.1f}x |")

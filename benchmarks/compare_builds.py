@@ -47,8 +47,9 @@ def _sklearn_workloads(quick):
     import warnings
 
     import bench_sklearn
-    from fastmlp.sklearn import MLPClassifier, MLPRegressor
     from sklearn.exceptions import ConvergenceWarning
+
+    from fastmlp.sklearn import MLPClassifier, MLPRegressor
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     out = []
@@ -80,7 +81,9 @@ def worker(which, quick, site):
 
 def run_worker(site, which, quick):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", which, "--site", site] + (["--quick"] if quick else [])
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", which, "--site", site] + (
+        ["--quick"] if quick else []
+    )
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"the worker for {site} failed:\n{done.stderr[-4000:]}")
@@ -110,7 +113,7 @@ def main(argv=None):
     times = {"before": {}, "after": {}}
     names = []
     for r in range(args.rounds):
-        for label in (("before", "after") if r % 2 == 0 else ("after", "before")):
+        for label in ("before", "after") if r % 2 == 0 else ("after", "before"):
             time.sleep(1.0)
             for name, seconds in run_worker(builds[label], args.only, args.quick):
                 times[label].setdefault(name, []).append(seconds)

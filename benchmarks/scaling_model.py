@@ -21,11 +21,14 @@ def main():
     ap.add_argument("--alpha-us", type=float, default=5.0)
     ap.add_argument("--efficiency", type=float, default=0.8)
     args = ap.parse_args()
-    rows = json.load(open(args.results))["rows"]
+    with open(args.results) as f:
+        rows = json.load(f)["rows"]
     w = args.bandwidth_gbit * 1e9 / 8
     alpha = args.alpha_us * 1e-6
-    print(f"W = {args.bandwidth_gbit:g} Gb/s, alpha = {args.alpha_us:g} us; smallest global batch for "
-          f"{100 * args.efficiency:.0f}% efficiency")
+    print(
+        f"W = {args.bandwidth_gbit:g} Gb/s, alpha = {args.alpha_us:g} us; smallest global batch for "
+        f"{100 * args.efficiency:.0f}% efficiency"
+    )
     print(f"{'network':<12} {'t_row us':>9} {'S bytes':>10} {'P=8':>10} {'P=64':>10} {'P=512':>11}")
     for name, sizes in SIZES.items():
         mine = [r for r in rows if r["network"] == name]

@@ -44,10 +44,20 @@ numpydoc_xref_param_type = False  # types are prose ("array_like of shape (n, k)
 #              description
 #   YD01       a generator without a Yields section
 numpydoc_validation_checks = {
-    "GL06", "GL07", "GL08",
-    "SS01", "SS03", "SS06",
-    "PR01", "PR02", "PR03", "PR04", "PR07", "PR10",
-    "RT01", "RT03",
+    "GL06",
+    "GL07",
+    "GL08",
+    "SS01",
+    "SS03",
+    "SS06",
+    "PR01",
+    "PR02",
+    "PR03",
+    "PR04",
+    "PR07",
+    "PR10",
+    "RT01",
+    "RT03",
     "YD01",
 }
 # Not validated yet (their docstrings are prose, to be converted): the names defined in

@@ -45,8 +45,10 @@ def close_report(got, want, dtype, what, rtol, atol, check_dtype=True):
     g = got_arr.astype(np.float64)
     if not np.all(np.isfinite(g) == np.isfinite(want_arr)):
         bad = np.flatnonzero(np.isfinite(g) != np.isfinite(want_arr))
-        return (f"{what}: non-finite mismatch at {bad.size} element(s) of shape {g.shape}, first flat "
-                f"index {bad[0]}: got {g.ravel()[bad[0]]!r}, want {want_arr.ravel()[bad[0]]!r}")
+        return (
+            f"{what}: non-finite mismatch at {bad.size} element(s) of shape {g.shape}, first flat "
+            f"index {bad[0]}: got {g.ravel()[bad[0]]!r}, want {want_arr.ravel()[bad[0]]!r}"
+        )
     if g.size == 0:
         return None
     finite = np.isfinite(want_arr)
@@ -60,10 +62,12 @@ def close_report(got, want, dtype, what, rtol, atol, check_dtype=True):
     over = err - allowed
     worst = np.unravel_index(int(np.argmax(over)), err.shape)
     n_bad = int(np.count_nonzero(err > allowed))
-    return (f"{what} ({np.dtype(key).name}, shape {g.shape}): {n_bad} of {err.size} element(s) out of "
-            f"tolerance; max abs err {err.max():.3e}, max rel err {rel.max():.3e} (rtol={rtol:g}, "
-            f"atol={np.max(atol):g}); worst at {tuple(int(i) for i in worst)}: got {float(g[worst])!r}, "
-            f"want {float(want_arr[worst])!r}")
+    return (
+        f"{what} ({np.dtype(key).name}, shape {g.shape}): {n_bad} of {err.size} element(s) out of "
+        f"tolerance; max abs err {err.max():.3e}, max rel err {rel.max():.3e} (rtol={rtol:g}, "
+        f"atol={np.max(atol):g}); worst at {tuple(int(i) for i in worst)}: got {float(g[worst])!r}, "
+        f"want {float(want_arr[worst])!r}"
+    )
 
 
 def assert_close(got, want, dtype, what, *, rtol=None, atol=None, check_dtype=True):
@@ -92,8 +96,11 @@ def assert_bitwise(got, want, what):
     if got.tobytes() != want.tobytes():
         diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
         n = int(np.count_nonzero(got != want))
-        pytest.fail(f"{what}: not bitwise identical; {n} of {got.size} element(s) differ, "
-                    f"max abs err {np.nanmax(diff):.3e} (shape {got.shape})", pytrace=False)
+        pytest.fail(
+            f"{what}: not bitwise identical; {n} of {got.size} element(s) differ, "
+            f"max abs err {np.nanmax(diff):.3e} (shape {got.shape})",
+            pytrace=False,
+        )
 
 
 def assert_weights_bitwise(got, want, what="weights"):
@@ -101,10 +108,12 @@ def assert_weights_bitwise(got, want, what="weights"):
     assert len(got) == len(want), f"{what}: {len(got)} layers, expected {len(want)}"
     for layer, ((w, b), (w0, b0)) in enumerate(zip(got, want)):
         for name, a, a0 in (("W", w, w0), ("b", b, b0)):
-            assert a.dtype == a0.dtype and a.shape == a0.shape, \
+            assert a.dtype == a0.dtype and a.shape == a0.shape, (
                 f"{what}: {name}{layer} is {a.dtype}{a.shape}, expected {a0.dtype}{a0.shape}"
-            assert a.tobytes() == a0.tobytes(), \
+            )
+            assert a.tobytes() == a0.tobytes(), (
                 f"{what}: {name}{layer} differs (max abs diff {np.max(np.abs(a - a0)):.3e})"
+            )
 
 
 # ---- parametrize ids and data --------------------------------------------------------------------------
@@ -132,16 +141,23 @@ def run_python(code, timeout=60, env=None, **kw):
     """Runs `code` in a fresh interpreter (env: variables added to this one's); a hang fails the test
     after `timeout` seconds, with the child's output so far."""
     try:
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                              timeout=timeout, env=None if env is None else {**os.environ, **env}, **kw)
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=None if env is None else {**os.environ, **env},
+            **kw,
+        )
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"the child hung (killed after {timeout} s); its output so far: {e.stdout!r} {e.stderr!r}")
 
 
 def fastmlp_cli(*args, cwd=None, timeout=120):
     """`python -m fastmlp ARGS` in a child process, as a user would run it."""
-    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "fastmlp", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
 
 
 def assert_clean_error(proc, *words):

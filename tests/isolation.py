@@ -24,8 +24,9 @@ TIMEOUT_S = 300  # a child still running then is killed and its test fails
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "isolated: runs in a forked child process, so that a crash (segfault, "
-                                       "abort) fails this test alone")
+    config.addinivalue_line(
+        "markers", "isolated: runs in a forked child process, so that a crash (segfault, abort) fails this test alone"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -53,11 +54,13 @@ def run_forked(runtest):
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        pytest.fail(f"the test crashed its process: killed by signal {signal.Signals(sig).name} ({sig})",
-                    pytrace=False)
+        pytest.fail(f"the test crashed its process: killed by signal {signal.Signals(sig).name} ({sig})", pytrace=False)
     if not data:
-        pytest.fail(f"the isolated test's process exited with status {os.waitstatus_to_exitcode(status)} "
-                    "without reporting an outcome", pytrace=False)
+        pytest.fail(
+            f"the isolated test's process exited with status {os.waitstatus_to_exitcode(status)} "
+            "without reporting an outcome",
+            pytrace=False,
+        )
     kind, text = json.loads(data)
     if kind == "skipped":
         pytest.skip(text)
@@ -78,7 +81,7 @@ def _child(runtest, write_fd):
         outcome = ("skipped", exc.msg)
     except pytest.xfail.Exception as exc:
         outcome = ("xfailed", exc.msg)
-    except BaseException:  # noqa: BLE001 - every failure goes back to the parent as text
+    except BaseException:
         outcome = ("failed", traceback.format_exc())
     try:
         with os.fdopen(write_fd, "wb") as pipe:

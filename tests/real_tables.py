@@ -45,8 +45,16 @@ def tables(rows=None, seed=0):
     w = datasets.load_wine(as_frame=True).frame
     out.append(("wine", w, "target", "classify", None))
     if rows is not None:
-        out = [(n, f.iloc[np.sort(rng.permutation(len(f))[:rows])].reset_index(drop=True) if len(f) > rows else f,
-                t, task, loss) for n, f, t, task, loss in out]
+        out = [
+            (
+                n,
+                f.iloc[np.sort(rng.permutation(len(f))[:rows])].reset_index(drop=True) if len(f) > rows else f,
+                t,
+                task,
+                loss,
+            )
+            for n, f, t, task, loss in out
+        ]
     return [(n, pd.DataFrame(f), t, task, loss) for n, f, t, task, loss in out]
 
 
@@ -58,8 +66,11 @@ def messy(frame, target, seed=0, missing=0.05):
     f = frame.copy()
     n = len(f)
     y = f[target]
-    codes = (np.searchsorted(np.quantile(y, [1 / 3, 2 / 3]), y) if y.dtype.kind in "fi" else
-             np.unique(y, return_inverse=True)[1] % 3)
+    codes = (
+        np.searchsorted(np.quantile(y, [1 / 3, 2 / 3]), y)
+        if y.dtype.kind in "fi"
+        else np.unique(y, return_inverse=True)[1] % 3
+    )
     noisy = np.where(rng.random(n) < 0.3, rng.integers(0, 3, n), codes)
     f.insert(0, "id", np.arange(1000, 1000 + n))
     f.insert(1, "name", [f"row-{i:05d}" for i in range(n)])
@@ -88,14 +99,22 @@ def sklearn_pipeline(task, loss, seed, categorical=(), impute=False):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     numeric = [SimpleImputer(strategy="mean")] if impute else []
-    prep = ColumnTransformer([
-        ("num", make_pipeline(*numeric, StandardScaler()), make_column_selector(dtype_include=np.number)),
-        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
-         list(categorical))])
+    prep = ColumnTransformer(
+        [
+            ("num", make_pipeline(*numeric, StandardScaler()), make_column_selector(dtype_include=np.number)),
+            (
+                "cat",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                list(categorical),
+            ),
+        ]
+    )
     if task == "classify":
         est = MLPClassifier(hidden_layer_sizes=SKLEARN_HIDDEN, random_state=seed)
     else:
-        est = MLPRegressor(hidden_layer_sizes=SKLEARN_HIDDEN, random_state=seed, loss=loss if loss == "poisson" else "squared_error")
+        est = MLPRegressor(
+            hidden_layer_sizes=SKLEARN_HIDDEN, random_state=seed, loss=loss if loss == "poisson" else "squared_error"
+        )
     return make_pipeline(prep, est)
 
 

@@ -8,18 +8,36 @@ import numpy as np
 import pytest
 
 from fastmlp import ops, reference
-
 from helpers import shape_id
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
-NAMES = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "silu", "elu", "softplus",
-         "selu")
+NAMES = (
+    "identity",
+    "step",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "elu",
+    "softplus",
+    "selu",
+)
 NEEDS_Z = ("gelu", "gelu_tanh", "silu", "elu", "softplus", "selu")
 SLOPE = 0.2
 # Every name, and the ones with parameters once more with non-default values.
-WITH_PARAMS = ("elu(alpha=0.3)", "softplus(beta=2.5, threshold=4)", "softplus(beta=0.5)", "leaky_relu(negative_slope=0.3)")
-ACTS = [pytest.param(name, {"negative_slope": SLOPE} if name == "leaky_relu" else {}, id=name)
-        for name in NAMES + WITH_PARAMS]
+WITH_PARAMS = (
+    "elu(alpha=0.3)",
+    "softplus(beta=2.5, threshold=4)",
+    "softplus(beta=0.5)",
+    "leaky_relu(negative_slope=0.3)",
+)
+ACTS = [
+    pytest.param(name, {"negative_slope": SLOPE} if name == "leaky_relu" else {}, id=name)
+    for name in NAMES + WITH_PARAMS
+]
 SMOOTH = [p for p in ACTS if p.id not in ("identity", "step", "relu", "leaky_relu", "leaky_relu(negative_slope=0.3)")]
 SHAPES = [(1,), (3,), (17,), (129,), (1001,), (3, 17), (5, 1, 7), (0,), (4, 0)]
 
@@ -32,7 +50,7 @@ def _inputs(rng, shape, dtype):
     z = (3.0 * rng.standard_normal(shape)).astype(dtype)
     if z.size >= 3:
         flat = z.reshape(-1)
-        flat[::7] = 0.0   # exact zeros: where step, relu and leaky_relu switch
+        flat[::7] = 0.0  # exact zeros: where step, relu and leaky_relu switch
         flat[1] = -0.0
     return z
 
@@ -79,11 +97,15 @@ def test_extreme_inputs_saturate(assert_close, dtype):
     with np.errstate(over="ignore", under="ignore"):
         ref_sig = reference.activation_forward("sigmoid", z)
         ref_dsig = reference.activation_backward("sigmoid", z, g)
-    for name, ref, expect in (("sigmoid", ref_sig, expect_sig), ("tanh", reference.activation_forward("tanh", z), expect_tanh)):
+    for name, ref, expect in (
+        ("sigmoid", ref_sig, expect_sig),
+        ("tanh", reference.activation_forward("tanh", z), expect_tanh),
+    ):
         a = ops.activation_forward(name, z)
         d = ops.activation_backward(name, z, g)
         assert np.all(np.isfinite(a)) and np.all(np.isfinite(d)), (
-            f"{name} at +-1000 not finite: forward {a}, backward {d}")
+            f"{name} at +-1000 not finite: forward {a}, backward {d}"
+        )
         known = ~np.isnan(expect)
         assert_close(a[known], expect[known], dtype, f"{name}(z) at saturation", rtol=0.0, atol=0.0)
         assert_close(a, ref, dtype, f"{name}(z) extreme vs reference")
@@ -106,12 +128,14 @@ def test_derivatives_at_zero(assert_close, dtype):
     z = np.array([-2.0, -0.0, 0.0, 2.0], dtype)
     g = np.array([3.0, 5.0, 7.0, 11.0], dtype)
     assert_close(ops.activation_forward("step", z), [0, 1, 1, 1], dtype, "step(z) ([z >= 0])", rtol=0, atol=0)
-    assert_close(ops.activation_backward("step", z, g), np.zeros(4), dtype, "step'(z) is 0 everywhere",
-                 rtol=0, atol=0)
-    assert_close(ops.activation_backward("relu", z, g), [0, 0, 0, 11], dtype, "relu'(z), 0 at z = 0",
-                 rtol=0, atol=0)
-    assert_close(ops.activation_backward("leaky_relu", z, g, negative_slope=SLOPE),
-                 [SLOPE * 3, SLOPE * 5, SLOPE * 7, 11], dtype, "leaky_relu'(z), slope at z = 0")
+    assert_close(ops.activation_backward("step", z, g), np.zeros(4), dtype, "step'(z) is 0 everywhere", rtol=0, atol=0)
+    assert_close(ops.activation_backward("relu", z, g), [0, 0, 0, 11], dtype, "relu'(z), 0 at z = 0", rtol=0, atol=0)
+    assert_close(
+        ops.activation_backward("leaky_relu", z, g, negative_slope=SLOPE),
+        [SLOPE * 3, SLOPE * 5, SLOPE * 7, 11],
+        dtype,
+        "leaky_relu'(z), slope at z = 0",
+    )
     assert_close(ops.activation_forward("relu", z), [0, 0, 0, 2], dtype, "relu(z)", rtol=0, atol=0)
 
 
@@ -134,12 +158,21 @@ def test_activation_noncontiguous_inputs(rng, assert_bitwise, act, kwargs):
     z = (3 * rng.standard_normal((9, 12)))[::2, 1::3]
     g = np.asfortranarray(rng.standard_normal(z.shape))
     c = np.ascontiguousarray
-    assert_bitwise(ops.activation_forward(act, z, **kwargs), ops.activation_forward(act, c(z), **kwargs),
-                   f"{act} forward on a strided view")
-    assert_bitwise(ops.activation_forward(act, z.T, **kwargs), ops.activation_forward(act, c(z.T), **kwargs),
-                   f"{act} forward on a transposed view")
-    assert_bitwise(ops.activation_backward(act, z, g, **kwargs), ops.activation_backward(act, c(z), c(g), **kwargs),
-                   f"{act} backward on views")
+    assert_bitwise(
+        ops.activation_forward(act, z, **kwargs),
+        ops.activation_forward(act, c(z), **kwargs),
+        f"{act} forward on a strided view",
+    )
+    assert_bitwise(
+        ops.activation_forward(act, z.T, **kwargs),
+        ops.activation_forward(act, c(z.T), **kwargs),
+        f"{act} forward on a transposed view",
+    )
+    assert_bitwise(
+        ops.activation_backward(act, z, g, **kwargs),
+        ops.activation_backward(act, c(z), c(g), **kwargs),
+        f"{act} backward on views",
+    )
 
 
 def test_linear_is_identity(rng, assert_bitwise):
@@ -156,20 +189,37 @@ def test_activation_does_not_modify_input(rng, assert_bitwise):
     assert_bitwise(z, saved, "z after every activation")
 
 
-@pytest.mark.parametrize("call, exc, words", [
-    pytest.param(lambda: ops.activation_forward("mish", np.ones(3)), ValueError,
-                 ("mish", "identity", "leaky_relu"), id="unknown-name"),
-    pytest.param(lambda: ops.activation_forward(None, np.ones(3)), TypeError, ("activation",), id="name-not-str"),
-    pytest.param(lambda: ops.activation_backward("tanh", np.ones(3), np.ones(4)), ValueError, ("grad_a",),
-                 id="grad-shape"),
-    pytest.param(lambda: ops.activation_backward("tanh", np.ones(3), np.ones(3, np.float32)), TypeError,
-                 ("grad_a",), id="grad-dtype"),
-    pytest.param(lambda: ops.activation_forward("tanh", np.array([1.0, np.nan])), ValueError, ("z", "NaN"),
-                 id="nan"),
-    pytest.param(lambda: ops.activation_forward("tanh", np.arange(3)), TypeError, ("z",), id="int"),
-    pytest.param(lambda: ops.activation_forward("leaky_relu", np.ones(3), negative_slope=float("nan")),
-                 ValueError, ("negative_slope",), id="slope-nan"),
-])
+@pytest.mark.parametrize(
+    "call, exc, words",
+    [
+        pytest.param(
+            lambda: ops.activation_forward("mish", np.ones(3)),
+            ValueError,
+            ("mish", "identity", "leaky_relu"),
+            id="unknown-name",
+        ),
+        pytest.param(lambda: ops.activation_forward(None, np.ones(3)), TypeError, ("activation",), id="name-not-str"),
+        pytest.param(
+            lambda: ops.activation_backward("tanh", np.ones(3), np.ones(4)), ValueError, ("grad_a",), id="grad-shape"
+        ),
+        pytest.param(
+            lambda: ops.activation_backward("tanh", np.ones(3), np.ones(3, np.float32)),
+            TypeError,
+            ("grad_a",),
+            id="grad-dtype",
+        ),
+        pytest.param(
+            lambda: ops.activation_forward("tanh", np.array([1.0, np.nan])), ValueError, ("z", "NaN"), id="nan"
+        ),
+        pytest.param(lambda: ops.activation_forward("tanh", np.arange(3)), TypeError, ("z",), id="int"),
+        pytest.param(
+            lambda: ops.activation_forward("leaky_relu", np.ones(3), negative_slope=float("nan")),
+            ValueError,
+            ("negative_slope",),
+            id="slope-nan",
+        ),
+    ],
+)
 def test_activation_errors(call, exc, words):
     with pytest.raises(exc) as info:
         call()
@@ -183,11 +233,19 @@ def _torch_twin(name):
 
     kind = name.split("(")[0]
     params = reference._activation(name, 0.01)[1]
-    return {"identity": lambda t: t, "sigmoid": torch_sigmoid, "tanh": lambda t: t.tanh(), "relu": F.relu,
-            "leaky_relu": lambda t: F.leaky_relu(t, params.get("negative_slope", 0.01)), "gelu": F.gelu,
-            "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"), "silu": F.silu,
-            "elu": lambda t: F.elu(t, params.get("alpha", 1.0)), "selu": F.selu,
-            "softplus": lambda t: F.softplus(t, params.get("beta", 1.0), params.get("threshold", 20.0))}[kind]
+    return {
+        "identity": lambda t: t,
+        "sigmoid": torch_sigmoid,
+        "tanh": lambda t: t.tanh(),
+        "relu": F.relu,
+        "leaky_relu": lambda t: F.leaky_relu(t, params.get("negative_slope", 0.01)),
+        "gelu": F.gelu,
+        "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+        "silu": F.silu,
+        "elu": lambda t: F.elu(t, params.get("alpha", 1.0)),
+        "selu": F.selu,
+        "softplus": lambda t: F.softplus(t, params.get("beta", 1.0), params.get("threshold", 20.0)),
+    }[kind]
 
 
 def torch_sigmoid(t):
@@ -207,31 +265,52 @@ def test_activation_matches_torch(rng, assert_close, dtype, act):
     out.backward(torch.tensor(g))
     rtol, atol = (1e-12, 1e-12) if dtype == np.float64 else (2e-6, 2e-6)
     assert_close(ops.activation_forward(act, z), out.detach().numpy(), dtype, f"{act} vs torch", rtol=rtol, atol=atol)
-    assert_close(ops.activation_backward(act, z, g), t.grad.numpy(), dtype, f"{act}' vs torch autograd",
-                 rtol=rtol, atol=atol)
+    assert_close(
+        ops.activation_backward(act, z, g), t.grad.numpy(), dtype, f"{act}' vs torch autograd", rtol=rtol, atol=atol
+    )
 
 
-@pytest.mark.parametrize("text, canonical", [
-    ("swish", "silu"), ("linear", "identity"), ("elu", "elu"), ("elu(alpha=.50)", "elu(alpha=0.5)"),
-    (" softplus( threshold = 10 , beta=2 ) ", "softplus(beta=2, threshold=10)"), ("softplus()", "softplus"),
-    ("leaky_relu(negative_slope=0.01)", "leaky_relu(negative_slope=0.01)"), ("elu(alpha=-1e-3)", "elu(alpha=-0.001)"),
-])
+@pytest.mark.parametrize(
+    "text, canonical",
+    [
+        ("swish", "silu"),
+        ("linear", "identity"),
+        ("elu", "elu"),
+        ("elu(alpha=.50)", "elu(alpha=0.5)"),
+        (" softplus( threshold = 10 , beta=2 ) ", "softplus(beta=2, threshold=10)"),
+        ("softplus()", "softplus"),
+        ("leaky_relu(negative_slope=0.01)", "leaky_relu(negative_slope=0.01)"),
+        ("elu(alpha=-1e-3)", "elu(alpha=-0.001)"),
+    ],
+)
 def test_activation_names_with_parameters(text, canonical):
     from fastmlp import activations
 
     assert activations.canonical(text) == canonical
     assert activations.canonical(canonical) == canonical  # a model saved with it reads back the same
-    assert ops.activation_forward(text, np.array([-1.0, 2.0])).tolist() == \
-        ops.activation_forward(canonical, np.array([-1.0, 2.0])).tolist()
+    assert (
+        ops.activation_forward(text, np.array([-1.0, 2.0])).tolist()
+        == ops.activation_forward(canonical, np.array([-1.0, 2.0])).tolist()
+    )
 
 
-@pytest.mark.parametrize("text, words", [
-    ("elu(beta=2)", ["unknown parameter 'beta'", "alpha"]), ("relu(alpha=1)", ["unknown parameter", "none"]),
-    ("softplus(beta=0)", ["beta", "> 0"]), ("softplus(beta=-1)", ["beta", "> 0"]), ("elu(alpha=nan)", ["alpha", "finite"]),
-    ("elu(alpha=inf)", ["alpha", "finite"]), ("softplus(threshold=x)", ["threshold", "number"]),
-    ("elu(alpha=1, alpha=2)", ["twice"]), ("elu(alpha)", ["key=value"]), ("elu(alpha=1", ["parentheses"]),
-    ("leaky_relu(negative_slope=-0.1)", ["negative_slope", ">= 0"]), ("mish(alpha=1)", ["unknown activation", "gelu"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("elu(beta=2)", ["unknown parameter 'beta'", "alpha"]),
+        ("relu(alpha=1)", ["unknown parameter", "none"]),
+        ("softplus(beta=0)", ["beta", "> 0"]),
+        ("softplus(beta=-1)", ["beta", "> 0"]),
+        ("elu(alpha=nan)", ["alpha", "finite"]),
+        ("elu(alpha=inf)", ["alpha", "finite"]),
+        ("softplus(threshold=x)", ["threshold", "number"]),
+        ("elu(alpha=1, alpha=2)", ["twice"]),
+        ("elu(alpha)", ["key=value"]),
+        ("elu(alpha=1", ["parentheses"]),
+        ("leaky_relu(negative_slope=-0.1)", ["negative_slope", ">= 0"]),
+        ("mish(alpha=1)", ["unknown activation", "gelu"]),
+    ],
+)
 def test_activation_parameter_errors(text, words):
     with pytest.raises(ValueError) as info:
         ops.activation_forward(text, np.ones(3))

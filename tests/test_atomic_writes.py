@@ -32,8 +32,9 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
     assert target.read_bytes() == b"the previous, good file"
     assert _leftovers(tmp_path) == []
     with pytest.raises(KeyboardInterrupt):  # a signal midway: the same
-        persist.write_atomically(target, lambda f: (f.write(b"x"), (_ for _ in ()).throw(KeyboardInterrupt)),
-                                 "write the thing to")
+        persist.write_atomically(
+            target, lambda f: (f.write(b"x"), (_ for _ in ()).throw(KeyboardInterrupt)), "write the thing to"
+        )
     assert target.read_bytes() == b"the previous, good file" and _leftovers(tmp_path) == []
     persist.write_atomically(target, lambda f: f.write(b"new"), "write the thing to")
     assert target.read_bytes() == b"new" and _leftovers(tmp_path) == []
@@ -90,7 +91,6 @@ def test_predict_out_writes_atomically(tmp_path, monkeypatch, suffix):
     got = fastmlp.data.read_table(str(out))[1]
     np.testing.assert_allclose(got[:, 0], model.predict(x.astype(np.float32))[:, 0], rtol=1e-6)
     assert _leftovers(tmp_path) == []
-
 
 
 def test_a_directory_that_takes_no_new_file_is_named(tmp_path):

@@ -19,7 +19,6 @@ import pytest
 import fastmlp
 from fastmlp import EarlyStopping, LambdaCallback
 from fastmlp.optim import SGD
-
 from helpers import assert_weights_bitwise
 
 
@@ -69,40 +68,44 @@ def run_trace(data, values, epochs=None, key="loss", **es_kwargs):
     x, y = data
     model, rec = new_model(), Recorder()
     es = EarlyStopping(monitor=key, **es_kwargs)
-    hist = model.fit(x, y, optimizer=SGD(lr=0.05), epochs=epochs or len(values),
-                     callbacks=[rec, scripted(values, key), es])
+    hist = model.fit(
+        x, y, optimizer=SGD(lr=0.05), epochs=epochs or len(values), callbacks=[rec, scripted(values, key), es]
+    )
     return hist, es, rec, model
 
 
 # ---- EarlyStopping: Keras' rules on scripted traces -----------------------------------------------------
-@pytest.mark.parametrize("values, kwargs, epochs_run", [
-    # patience=0: the first epoch that does not improve stops training.
-    ([5.0, 4.0, 4.5, 3.0, 2.0], {}, 3),
-    # equal is not an improvement
-    ([5.0, 5.0, 4.0], {}, 2),
-    # never at the first epoch, and a steady improvement never stops
-    ([5.0, 4.0, 3.0, 2.0, 1.0], {}, 5),
-    # patience=2: two epochs without improvement since the best
-    ([3.0, 2.0, 2.5, 2.4, 2.6, 1.0], {"patience": 2}, 4),
-    # an improvement resets the count
-    ([3.0, 2.0, 2.5, 1.5, 2.6, 2.7, 0.1], {"patience": 2}, 6),
-    # min_delta: 0.95 and 0.92 beat 1.0 by less than 0.1, so they are not improvements
-    ([1.0, 0.95, 0.92, 0.85, 0.5], {"patience": 2, "min_delta": 0.1}, 3),
-    ([1.0, 0.95, 0.92, 0.85, 0.5], {"patience": 2}, 5),
-    # a negative min_delta means the same as a positive one (Keras takes abs)
-    ([1.0, 0.95, 0.92, 0.85, 0.5], {"patience": 2, "min_delta": -0.1}, 3),
-    # mode="max"
-    ([0.1, 0.2, 0.15, 0.18, 0.3], {"mode": "max", "patience": 1}, 3),
-    ([0.1, 0.2, 0.25, 0.3], {"mode": "max"}, 4),
-    ([0.5, 0.4, 0.3], {"mode": "max"}, 2),
-    # baseline: improvements that do not beat 0.5 leave wait counting (1.0, 0.9 -> wait 2), so the first
-    # non-improving epoch stops at patience 2; without the baseline wait would only be 1 there.
-    ([1.0, 0.9, 0.95, 0.85, 0.96, 0.97], {"patience": 2, "baseline": 0.5}, 3),
-    ([1.0, 0.9, 0.95, 0.85, 0.96, 0.97, 0.98], {"patience": 2}, 6),
-    # a beaten baseline behaves like no baseline
-    ([0.4, 0.3, 0.35, 0.2, 0.25, 0.26, 0.27], {"patience": 2, "baseline": 0.5}, 6),
-    ([0.4, 0.3, 0.35, 0.36, 0.1], {"patience": 2, "baseline": 0.5}, 4),
-])
+@pytest.mark.parametrize(
+    "values, kwargs, epochs_run",
+    [
+        # patience=0: the first epoch that does not improve stops training.
+        ([5.0, 4.0, 4.5, 3.0, 2.0], {}, 3),
+        # equal is not an improvement
+        ([5.0, 5.0, 4.0], {}, 2),
+        # never at the first epoch, and a steady improvement never stops
+        ([5.0, 4.0, 3.0, 2.0, 1.0], {}, 5),
+        # patience=2: two epochs without improvement since the best
+        ([3.0, 2.0, 2.5, 2.4, 2.6, 1.0], {"patience": 2}, 4),
+        # an improvement resets the count
+        ([3.0, 2.0, 2.5, 1.5, 2.6, 2.7, 0.1], {"patience": 2}, 6),
+        # min_delta: 0.95 and 0.92 beat 1.0 by less than 0.1, so they are not improvements
+        ([1.0, 0.95, 0.92, 0.85, 0.5], {"patience": 2, "min_delta": 0.1}, 3),
+        ([1.0, 0.95, 0.92, 0.85, 0.5], {"patience": 2}, 5),
+        # a negative min_delta means the same as a positive one (Keras takes abs)
+        ([1.0, 0.95, 0.92, 0.85, 0.5], {"patience": 2, "min_delta": -0.1}, 3),
+        # mode="max"
+        ([0.1, 0.2, 0.15, 0.18, 0.3], {"mode": "max", "patience": 1}, 3),
+        ([0.1, 0.2, 0.25, 0.3], {"mode": "max"}, 4),
+        ([0.5, 0.4, 0.3], {"mode": "max"}, 2),
+        # baseline: improvements that do not beat 0.5 leave wait counting (1.0, 0.9 -> wait 2), so the first
+        # non-improving epoch stops at patience 2; without the baseline wait would only be 1 there.
+        ([1.0, 0.9, 0.95, 0.85, 0.96, 0.97], {"patience": 2, "baseline": 0.5}, 3),
+        ([1.0, 0.9, 0.95, 0.85, 0.96, 0.97, 0.98], {"patience": 2}, 6),
+        # a beaten baseline behaves like no baseline
+        ([0.4, 0.3, 0.35, 0.2, 0.25, 0.26, 0.27], {"patience": 2, "baseline": 0.5}, 6),
+        ([0.4, 0.3, 0.35, 0.36, 0.1], {"patience": 2, "baseline": 0.5}, 4),
+    ],
+)
 def test_early_stopping_traces(data, values, kwargs, epochs_run):
     hist, es, _, _ = run_trace(data, values, **kwargs)
     assert len(hist.epoch) == epochs_run, hist.history["loss"]
@@ -168,10 +171,17 @@ def test_early_stopping_state_is_reset_by_each_fit(data):
     assert len(hist.epoch) == 3 and es.best == 7.0 and es.stopped_epoch == 0
 
 
-@pytest.mark.parametrize("kwargs, exc", [
-    ({"mode": "auto"}, ValueError), ({"patience": -1}, ValueError), ({"patience": 1.5}, ValueError),
-    ({"min_delta": float("nan")}, ValueError), ({"baseline": "x"}, ValueError), ({"monitor": 3}, TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        ({"mode": "auto"}, ValueError),
+        ({"patience": -1}, ValueError),
+        ({"patience": 1.5}, ValueError),
+        ({"min_delta": float("nan")}, ValueError),
+        ({"baseline": "x"}, ValueError),
+        ({"monitor": 3}, TypeError),
+    ],
+)
 def test_early_stopping_refuses_bad_arguments(kwargs, exc):
     with pytest.raises(exc):
         EarlyStopping(**kwargs)
@@ -205,11 +215,14 @@ def test_a_custom_callback_declaring_monitors_is_checked(data):
         new_model().fit(x, y, epochs=1, validation_data=(x, y), callbacks=[Watch()])
 
 
-@pytest.mark.parametrize("callbacks, match", [
-    (EarlyStopping(monitor="loss"), "list of callbacks"),
-    ([EarlyStopping], "pass an instance"),
-    ([object()], "has none of the methods"),
-])
+@pytest.mark.parametrize(
+    "callbacks, match",
+    [
+        (EarlyStopping(monitor="loss"), "list of callbacks"),
+        ([EarlyStopping], "pass an instance"),
+        ([object()], "has none of the methods"),
+    ],
+)
 def test_bad_callbacks_are_refused(data, callbacks, match):
     x, y = data
     with pytest.raises(TypeError, match=match):
@@ -225,8 +238,11 @@ def test_hooks_are_called_once_per_epoch_with_the_logs(data):
     epochs = [c for c in rec.calls if c[0] == "epoch"]
     assert [c[1] for c in epochs] == [0, 1, 2, 3]
     for e, (_, _, logs) in enumerate(epochs):
-        assert logs == {"loss": hist.history["loss"][e], "lr": hist.history["lr"][e],
-                        "val_loss": hist.history["val_loss"][e]}
+        assert logs == {
+            "loss": hist.history["loss"][e],
+            "lr": hist.history["lr"][e],
+            "val_loss": hist.history["val_loss"][e],
+        }
     assert rec.calls[-1] == ("end", epochs[-1][2])
     assert len(rec.calls) == 6
 
@@ -255,9 +271,11 @@ def test_zero_epochs_call_begin_and_end(data):
 def test_lambda_callback(data):
     x, y = data
     seen = []
-    cb = LambdaCallback(on_train_begin=lambda logs: seen.append("begin"),
-                        on_epoch_end=lambda epoch, logs: seen.append((epoch, round(logs["lr"], 6))),
-                        on_train_end=lambda logs: seen.append("end"))
+    cb = LambdaCallback(
+        on_train_begin=lambda logs: seen.append("begin"),
+        on_epoch_end=lambda epoch, logs: seen.append((epoch, round(logs["lr"], 6))),
+        on_train_end=lambda logs: seen.append("end"),
+    )
     new_model().fit(x, y, epochs=2, optimizer=SGD(lr=0.02), callbacks=[cb])
     assert seen == ["begin", (0, 0.02), (1, 0.02), "end"]
     LambdaCallback()  # every hook may be None
@@ -312,8 +330,9 @@ def test_setting_model_stop_training_stops(data):
 
 def test_a_stop_requested_at_the_last_epoch_ends_nothing_early(data):
     x, y = data
-    hist = new_model().fit(x, y, epochs=3, callbacks=[LambdaCallback(on_epoch_end=lambda e, logs: True if e == 2
-                                                                     else None)])
+    hist = new_model().fit(
+        x, y, epochs=3, callbacks=[LambdaCallback(on_epoch_end=lambda e, logs: True if e == 2 else None)]
+    )
     assert len(hist.epoch) == 3 and hist.stopped_reason is None and hist.stopped_by is None
 
 
@@ -321,8 +340,9 @@ def test_callbacks_with_a_schedule(data):
     x, y = data
     sched = fastmlp.schedules.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5)
     rec = Recorder()
-    hist = new_model().fit(x, y, epochs=4, optimizer=SGD(lr=0.01), schedule=sched,
-                           callbacks=[scripted([1.0, 2.0, 3.0, 4.0]), rec])
+    hist = new_model().fit(
+        x, y, epochs=4, optimizer=SGD(lr=0.01), schedule=sched, callbacks=[scripted([1.0, 2.0, 3.0, 4.0]), rec]
+    )
     assert [c[2]["loss"] for c in rec.calls if c[0] == "epoch"] == [1.0, 2.0, 3.0, 4.0]
     # the scripted value reaches only the callbacks; the schedule and the history see the real loss
     assert hist.history["loss"][0] != 1.0
@@ -360,12 +380,15 @@ def no_tqdm(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
 
 
-@pytest.mark.parametrize("epochs, shown", [
-    (100, list(range(5, 101, 5))),                # every 100 // 20 = 5 epochs: 20 lines
-    (45, list(range(2, 45, 2)) + [45]),           # every 2, plus the last
-    (7, list(range(1, 8))),                       # fewer than 20 epochs: every epoch
-    (1000, list(range(50, 1001, 50))),            # 1,000 epochs: still 20 lines
-])
+@pytest.mark.parametrize(
+    "epochs, shown",
+    [
+        (100, list(range(5, 101, 5))),  # every 100 // 20 = 5 epochs: 20 lines
+        (45, list(range(2, 45, 2)) + [45]),  # every 2, plus the last
+        (7, list(range(1, 8))),  # fewer than 20 epochs: every epoch
+        (1000, list(range(50, 1001, 50))),  # 1,000 epochs: still 20 lines
+    ],
+)
 def test_lines_without_tqdm(data, capfd, no_tqdm, epochs, shown):
     x, y = data
     new_model().fit(x[:8], y[:8], epochs=epochs, batch_size=None, verbose=True)
@@ -373,14 +396,22 @@ def test_lines_without_tqdm(data, capfd, no_tqdm, epochs, shown):
     assert err == ""
     got = lines(out)
     assert [int(s.split()[1].split("/")[0]) for s in got] == shown
-    assert all(s.startswith("epoch ") and f"/{epochs} - loss " in s and " - lr 0.01 - " in s
-               and s.endswith(" samples/s") for s in got)
+    assert all(
+        s.startswith("epoch ") and f"/{epochs} - loss " in s and " - lr 0.01 - " in s and s.endswith(" samples/s")
+        for s in got
+    )
 
 
 def test_lines_show_val_loss_and_the_epoch_a_callback_stopped_at(data, capsys, no_tqdm):
     x, y = data
-    new_model().fit(x, y, epochs=100, verbose=True, validation_data=(x, y),
-                    callbacks=[LambdaCallback(on_epoch_end=lambda e, logs: e == 6)])
+    new_model().fit(
+        x,
+        y,
+        epochs=100,
+        verbose=True,
+        validation_data=(x, y),
+        callbacks=[LambdaCallback(on_epoch_end=lambda e, logs: e == 6)],
+    )
     got = lines(capsys.readouterr().out)
     assert [s.split()[1] for s in got] == ["5/100", "7/100"]
     assert " - val_loss " in got[0]
@@ -447,7 +478,11 @@ def test_tqdm_bar_is_closed_when_a_callback_raises(data, capsys):
 def test_cli_verbose_still_works(tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("a,b\n" + "\n".join(f"{i / 10},{i / 5}" for i in range(20)) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "fastmlp", "train", str(csv), "--target", "b", "--epochs", "40",
-                           "--verbose"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastmlp", "train", str(csv), "--target", "b", "--epochs", "40", "--verbose"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "final training" in proc.stdout

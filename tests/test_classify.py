@@ -35,8 +35,23 @@ def test_fit_matches_reference_epochs(rng, loss, weighted, batch_size):
     hist = model.fit(x, y, loss=loss, optimizer=opt, batch_size=batch_size, epochs=3, seed=11, sample_weight=sw)
     state, step = None, 0
     for epoch in range(3):
-        value, ws, bs, state, step = reference.train_epoch(ws, bs, model.activations, x, y, loss, batch_size, True, 11,
-                                                           epoch, 0.05, opt.config(), state, step, sample_weight=sw)
+        value, ws, bs, state, step = reference.train_epoch(
+            ws,
+            bs,
+            model.activations,
+            x,
+            y,
+            loss,
+            batch_size,
+            True,
+            11,
+            epoch,
+            0.05,
+            opt.config(),
+            state,
+            step,
+            sample_weight=sw,
+        )
         assert hist.history["loss"][epoch] == pytest.approx(value, rel=1e-10), f"epoch {epoch} loss"
     for (w, b), w0, b0 in zip(model.get_weights(), ws, bs):
         err = max(np.abs(w - w0).max(), np.abs(b - b0).max())
@@ -51,13 +66,21 @@ def test_trainer_l2_penalty_matches_reference(rng):
     t = np.hstack([y.reshape(-1, 1).astype(np.float64), sw.reshape(-1, 1)])
     opt = Adam(lr=0.01)
     st = model._optimizer_state_for(opt)
-    options = _core.TrainOptions(loss={"name": "cross_entropy", "labels": True, "weighted": True},
-                                 optimizer=opt.config(), batch_size=10, shuffle=True, seed=4, l2=0.3)
-    trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope, st["w"], st["b"],
-                            x, t, options)
+    options = _core.TrainOptions(
+        loss={"name": "cross_entropy", "labels": True, "weighted": True},
+        optimizer=opt.config(),
+        batch_size=10,
+        shuffle=True,
+        seed=4,
+        l2=0.3,
+    )
+    trainer = _core.Trainer(
+        model.weights, model.biases, model.activations, model.negative_slope, st["w"], st["b"], x, t, options
+    )
     value, _, _ = trainer.run_epoch(0, np.full(trainer.steps_per_epoch, 0.01), 0)
-    want, ws, bs, _, _ = reference.train_epoch(ws, bs, model.activations, x, y, "cross_entropy", 10, True, 4, 0, 0.01,
-                                               opt.config(), sample_weight=sw, l2=0.3)
+    want, ws, bs, _, _ = reference.train_epoch(
+        ws, bs, model.activations, x, y, "cross_entropy", 10, True, 4, 0, 0.01, opt.config(), sample_weight=sw, l2=0.3
+    )
     assert value == pytest.approx(want, rel=1e-10)
     for (w, b), w0, b0 in zip(model.get_weights(), ws, bs):
         np.testing.assert_allclose(w, w0, rtol=1e-9, atol=1e-12)
@@ -74,7 +97,7 @@ def test_integer_sample_weights_equal_repeated_rows(rng):
     rep = np.repeat(np.arange(20), sw.astype(int))
     hb = b.fit(x[rep], y[rep], loss="cross_entropy", optimizer=SGD(lr=0.1), batch_size=None, epochs=5)
     np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-12)
-    for (wa, ba), (wb, bb) in zip(a.get_weights(), b.get_weights()):
+    for (wa, _ba), (wb, _bb) in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-13)
 
 
@@ -115,10 +138,15 @@ def test_multilabel_bce(rng):
     assert acc > 0.9, f"multi-label subset accuracy {acc:.3f}"
 
 
-@pytest.mark.parametrize("y, word", [
-    (np.array([0, 1, 3, 1]), "class labels"), (np.array([0.0, 1.5, 2, 1]), "class labels"),
-    (np.array(["a", "b", "a", "b"]), "dtype"), (np.array([0, 1, np.nan, 1]), "NaN"),
-])
+@pytest.mark.parametrize(
+    "y, word",
+    [
+        (np.array([0, 1, 3, 1]), "class labels"),
+        (np.array([0.0, 1.5, 2, 1]), "class labels"),
+        (np.array(["a", "b", "a", "b"]), "dtype"),
+        (np.array([0, 1, np.nan, 1]), "NaN"),
+    ],
+)
 def test_bad_labels_raise(y, word):
     model = fastmlp.MLP([2, 3], seed=0)
     x = np.zeros((4, 2), np.float32)
@@ -135,8 +163,14 @@ def test_cross_entropy_needs_two_outputs():
 def test_validation_loss_with_labels_and_weights(rng):
     x, y = _data(rng, "cross_entropy", n=40)
     model = fastmlp.MLP([4, 5, 3], seed=0, dtype="float64")
-    hist = model.fit(x[:30], y[:30], loss="cross_entropy", epochs=2, sample_weight=rng.random(30) + 0.1,
-                     validation_data=(x[30:], y[30:]))
+    hist = model.fit(
+        x[:30],
+        y[:30],
+        loss="cross_entropy",
+        epochs=2,
+        sample_weight=rng.random(30) + 0.1,
+        validation_data=(x[30:], y[30:]),
+    )
     assert hist.history["val_loss"][-1] == pytest.approx(model.evaluate(x[30:], y[30:], loss="cross_entropy"))
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import fastmlp
-
 from helpers import assert_clean_error, fastmlp_cli
 
 
@@ -81,8 +80,22 @@ def test_train_save_predict(linear_csvs):
     d, truth = linear_csvs
     model_path = d / "linear.npz"
     # Unstandardized, so that the saved weights are the line's own a and b.
-    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--lr", "0.1",
-                       "--epochs", "100", "--standardize", "none", "--save", model_path)
+    proc = fastmlp_cli(
+        "train",
+        d / "train.csv",
+        "--target",
+        "y",
+        "--hidden",
+        "",
+        "--lr",
+        "0.1",
+        "--epochs",
+        "100",
+        "--standardize",
+        "none",
+        "--save",
+        model_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "saved to" in proc.stdout and model_path.exists()
     assert "Traceback" not in proc.stderr
@@ -99,7 +112,7 @@ def test_train_save_predict(linear_csvs):
 
     # The saved file is an ordinary model.
     model = fastmlp.load(model_path)
-    (w, b), = model.get_weights()
+    ((w, b),) = model.get_weights()
     np.testing.assert_allclose(w.ravel(), [2.0, -1.0], atol=1e-3)
     np.testing.assert_allclose(b, [1.0], atol=1e-3)
 
@@ -108,10 +121,30 @@ def test_train_save_predict(linear_csvs):
 def test_train_hidden_layers(linear_csvs):
     d, truth = linear_csvs
     model_path = d / "mlp.npz"
-    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "16", "--activation", "tanh",
-                       "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--batch-size", "16", "--epochs", "60",
-                       "--weight-decay", "0",
-                       "--save", model_path)
+    proc = fastmlp_cli(
+        "train",
+        d / "train.csv",
+        "--target",
+        "y",
+        "--hidden",
+        "16",
+        "--activation",
+        "tanh",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--momentum",
+        "0.9",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "60",
+        "--weight-decay",
+        "0",
+        "--save",
+        model_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert fastmlp.load(model_path).sizes == [2, 16, 1]
     proc = fastmlp_cli("predict", model_path, d / "query.csv")
@@ -124,9 +157,28 @@ def test_train_hidden_layers(linear_csvs):
 def test_train_with_an_activation_that_keeps_z(linear_csvs, activation):
     d, truth = linear_csvs
     model_path = d / "act.npz"
-    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "16", "--activation", activation,
-                       "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16", "--epochs", "60",
-                       "--weight-decay", "0", "--save", model_path)  # a noise-free fit: no penalty
+    proc = fastmlp_cli(
+        "train",
+        d / "train.csv",
+        "--target",
+        "y",
+        "--hidden",
+        "16",
+        "--activation",
+        activation,
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "60",
+        "--weight-decay",
+        "0",
+        "--save",
+        model_path,
+    )  # a noise-free fit: no penalty
     assert proc.returncode == 0, proc.stderr
     assert fastmlp.load(model_path).activations == [activation, "identity"]
     proc = fastmlp_cli("predict", model_path, d / "query.csv")
@@ -140,9 +192,28 @@ def test_train_with_an_activation_that_keeps_z(linear_csvs, activation):
 def test_train_with_each_newer_optimizer_saves_its_state(linear_csvs, tmp_path, optimizer):
     d, truth = linear_csvs
     model_path = tmp_path / f"{optimizer}.npz"
-    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--optimizer", optimizer,
-                       "--lr", "0.02", "--batch-size", "16", "--epochs", "40", "--validation-split", "0",
-                       "--patience", "0", "--save", model_path)
+    proc = fastmlp_cli(
+        "train",
+        d / "train.csv",
+        "--target",
+        "y",
+        "--hidden",
+        "",
+        "--optimizer",
+        optimizer,
+        "--lr",
+        "0.02",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "40",
+        "--validation-split",
+        "0",
+        "--patience",
+        "0",
+        "--save",
+        model_path,
+    )
     assert proc.returncode == 0, proc.stderr
     model = fastmlp.load(model_path)
     assert model.optimizer.name == optimizer and model._opt["step"] == 40 * 13
@@ -200,16 +271,19 @@ def test_empty_csv(tmp_path, text, word):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args,word", [
-    (["--activation", "mish"], "unknown activation"),
-    (["--loss", "hinge"], "unknown loss"),
-    (["--optimizer", "lbfgs"], "unknown optimizer"),
-    (["--lr", "-1"], "lr"),
-    (["--batch-size", "-3"], "--batch-size"),
-    (["--hidden", "4,x"], "--hidden"),
-    (["--hidden", "0"], "size"),
-    (["--epochs", "-1"], "--epochs"),
-])
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        (["--activation", "mish"], "unknown activation"),
+        (["--loss", "hinge"], "unknown loss"),
+        (["--optimizer", "lbfgs"], "unknown optimizer"),
+        (["--lr", "-1"], "lr"),
+        (["--batch-size", "-3"], "--batch-size"),
+        (["--hidden", "4,x"], "--hidden"),
+        (["--hidden", "0"], "size"),
+        (["--epochs", "-1"], "--epochs"),
+    ],
+)
 def test_bad_training_options(linear_csvs, args, word):
     d, _ = linear_csvs
     assert_clean_error(fastmlp_cli("train", d / "train.csv", "--target", "y", "--epochs", "1", *args), word)
@@ -257,8 +331,12 @@ def test_predict_not_a_model(linear_csvs):
 def test_predict_wrong_number_of_columns(linear_csvs):
     d, _ = linear_csvs
     model_path = d / "cols.npz"
-    assert fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "", "--epochs", "1",
-                       "--save", model_path).returncode == 0
+    assert (
+        fastmlp_cli(
+            "train", d / "train.csv", "--target", "y", "--hidden", "", "--epochs", "1", "--save", model_path
+        ).returncode
+        == 0
+    )
     # A model without feature names (saved by older versions, or built in Python) cannot pick columns.
     model = fastmlp.load(model_path)
     model.feature_names = model.target_names = model.preprocessing = None
@@ -286,8 +364,11 @@ def test_device_auto_runs_and_gives_the_cpu_result(linear_csvs):
 
 @pytest.mark.slow
 @pytest.mark.skipif(fastmlp.cuda_available(), reason="a CUDA device is present")
-@pytest.mark.parametrize("command", [["demo"], ["lesson", "landscape"], ["train", "x.csv", "--target", "y"],
-                                     ["predict", "m.npz", "x.csv"]], ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "command",
+    [["demo"], ["lesson", "landscape"], ["train", "x.csv", "--target", "y"], ["predict", "m.npz", "x.csv"]],
+    ids=lambda c: c[0],
+)
 def test_device_cuda_without_it_is_a_clean_error(command):
     reason = "no CUDA device" if fastmlp.cuda_built() else "no CUDA kernels"
     assert_clean_error(fastmlp_cli(*command, "--device", "cuda"), reason)
@@ -306,8 +387,20 @@ def test_train_classify_prints_accuracy_and_confusion_matrix(tmp_path):
     label = np.where(x[:, 0] > 0, 7, 3)  # any numeric labels: 3 and 7
     path = tmp_path / "cls.csv"
     write_csv(path, ["a", "b", "label"], [[float(a), float(b), int(c)] for a, b, c in zip(x[:, 0], x[:, 1], label)])
-    proc = fastmlp_cli("train", str(path), "--target", "label", "--task", "classify", "--optimizer", "adam",
-                       "--lr", "0.01", "--epochs", "20")
+    proc = fastmlp_cli(
+        "train",
+        str(path),
+        "--target",
+        "label",
+        "--task",
+        "classify",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "20",
+    )
     assert proc.returncode == 0, proc.stderr
     acc = float(re.search(r"training rows: accuracy ([0-9.]+)", proc.stdout).group(1))
     assert acc > 0.95, proc.stdout
@@ -325,8 +418,22 @@ def test_predict_of_a_classifier_gives_labels_and_probabilities(tmp_path):
     label = np.where(x[:, 0] > 0.3, 7, np.where(x[:, 1] > 0, 3, -2))
     path, model = tmp_path / "cls.csv", tmp_path / "cls.fmlp"
     write_csv(path, ["a", "b", "label"], [[float(a), float(b), int(c)] for a, b, c in zip(x[:, 0], x[:, 1], label)])
-    proc = fastmlp_cli("train", str(path), "--target", "label", "--task", "classify", "--optimizer", "adam",
-                       "--lr", "0.02", "--epochs", "60", "--save", str(model))
+    proc = fastmlp_cli(
+        "train",
+        str(path),
+        "--target",
+        "label",
+        "--task",
+        "classify",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.02",
+        "--epochs",
+        "60",
+        "--save",
+        str(model),
+    )
     assert proc.returncode == 0, proc.stderr
     out = fastmlp_cli("predict", str(model), str(path))
     assert out.returncode == 0, out.stderr
@@ -339,9 +446,15 @@ def test_predict_of_a_classifier_gives_labels_and_probabilities(tmp_path):
     assert (rows[:, 0] == label).mean() > 0.9, (rows[:, 0] == label).mean()
 
 
-@pytest.mark.parametrize("args", [("demo", "--epochs", "-5"), ("demo", "--epochs", "two"),
-                                  ("train", "x.csv", "--target", "y", "--epochs", "-1"),
-                                  ("train", "x.csv", "--target", "y", "--batch-size", "-3")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("demo", "--epochs", "-5"),
+        ("demo", "--epochs", "two"),
+        ("train", "x.csv", "--target", "y", "--epochs", "-1"),
+        ("train", "x.csv", "--target", "y", "--batch-size", "-3"),
+    ],
+)
 def test_negative_counts_are_refused_in_one_line(args):
     # They reached fit's own check and ended in a traceback.
     assert_clean_error(fastmlp_cli(*args), "must be")
@@ -361,8 +474,20 @@ def test_ctrl_c_during_train_keeps_the_run(tmp_path, save):
     table = tmp_path / "d.csv"
     table.write_text("a,b,c,d,y\n" + "".join(",".join(f"{float(v)!r}" for v in (*r, r.sum())) + "\n" for r in x))
     model_path = tmp_path / "m.npz"
-    cmd = [sys.executable, "-m", "fastmlp", "train", str(table), "--target", "y", "--epochs", "100000000", "--patience", "0",
-           "--quiet"] + (["--save", str(model_path)] if save else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastmlp",
+        "train",
+        str(table),
+        "--target",
+        "y",
+        "--epochs",
+        "100000000",
+        "--patience",
+        "0",
+        "--quiet",
+    ] + (["--save", str(model_path)] if save else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(4.0)  # imported, read, training
@@ -391,8 +516,9 @@ def test_save_to_a_non_regular_file_is_refused_before_training(linear_csvs, tmp_
     os.mkfifo(fifo)
     for target in ("/dev/null", str(fifo)):
         start = time.perf_counter()
-        proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--epochs", "100000", "--save", target,
-                           timeout=60)
+        proc = fastmlp_cli(
+            "train", d / "train.csv", "--target", "y", "--epochs", "100000", "--save", target, timeout=60
+        )
         assert_clean_error(proc, "not a regular file", target)
         assert time.perf_counter() - start < 30  # refused up front, not after 100,000 epochs
 
@@ -408,8 +534,15 @@ def test_info_on_a_table_says_it_is_not_a_model_file(linear_csvs):
 def test_help_shows_defaults_and_choices():
     proc = fastmlp_cli("train", "--help")
     text = " ".join(proc.stdout.split())
-    for said in ("(default: adam)", "(default: 64,64)", "(default: 200)", "(default: 20)",
-                 "{mean,median,most_frequent,constant}", "cosine", "--split-seed"):
+    for said in (
+        "(default: adam)",
+        "(default: 64,64)",
+        "(default: 200)",
+        "(default: 20)",
+        "{mean,median,most_frequent,constant}",
+        "cosine",
+        "--split-seed",
+    ):
         assert said in text, (said, text)
     lessons = " ".join(fastmlp_cli("lesson", "--help").stdout.split())
     assert "perceptron" in lessons, lessons
@@ -427,8 +560,9 @@ def test_classify_and_info_agree_on_what_was_standardized(tmp_path):
     path = tmp_path / "t.csv"
     rows = "\n".join(f"{i % 7},{i % 3},{'ab'[i % 2]}" for i in range(40))
     path.write_text("x,z,label\n" + rows + "\n")
-    train = fastmlp_cli("train", path, "--target", "label", "--task", "classify", "--epochs", "3",
-                        "--save", tmp_path / "m.npz")
+    train = fastmlp_cli(
+        "train", path, "--target", "label", "--task", "classify", "--epochs", "3", "--save", tmp_path / "m.npz"
+    )
     assert train.returncode == 0, train.stderr
     assert "(features standardized)" in train.stdout, train.stdout
     info = fastmlp_cli("info", tmp_path / "m.npz").stdout

@@ -27,8 +27,9 @@ SPLITS = range(5)  # the benchmark's 5 seeded splits: fewer make the small table
 
 
 def fastmlp(*args, cwd, ok=True):
-    proc = subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastmlp", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     if ok:
         assert proc.returncode == 0, f"fastmlp {' '.join(map(str, args))} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -79,8 +80,9 @@ def _compare(tmp_path, name, seed, fmt, messy):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipe.fit(train.drop(columns=drop), train[target])
-    theirs = real_tables.score(task, test[target], pipe.predict(test.drop(columns=drop + (["comment"] if messy
-                                                                                           else []))))
+    theirs = real_tables.score(
+        task, test[target], pipe.predict(test.drop(columns=drop + (["comment"] if messy else [])))
+    )
     return ours, theirs
 
 
@@ -104,12 +106,18 @@ def test_messy_tables_from_parquet(tmp_path, name):
 
 
 def _validation_rows(n, fraction, split_seed):
-    return np.sort(np.random.default_rng(split_seed).permutation(n)[:round(fraction * n)])
+    return np.sort(np.random.default_rng(split_seed).permutation(n)[: round(fraction * n)])
 
 
 def _numbers(line):
-    return {k: float(v) for k, v in re.findall(r"(R2|RMSE|MAE|accuracy|F1 \(macro\)|ROC AUC|log loss|"
-                                               r"mean Poisson deviance) (-?[\d.e+-]+)", line)}
+    return {
+        k: float(v)
+        for k, v in re.findall(
+            r"(R2|RMSE|MAE|accuracy|F1 \(macro\)|ROC AUC|log loss|"
+            r"mean Poisson deviance) (-?[\d.e+-]+)",
+            line,
+        )
+    }
 
 
 def test_printed_regression_metrics_are_sklearns(tmp_path):
@@ -119,16 +127,20 @@ def test_printed_regression_metrics_are_sklearns(tmp_path):
 
     frame, target, _, _ = TABLES["diabetes"]
     frame.to_csv(tmp_path / "d.csv", index=False)
-    out = fastmlp("train", "d.csv", "--target", target, "--save", "m.npz", "--split-seed", 3, "--epochs", 30,
-                  cwd=tmp_path).stdout
+    out = fastmlp(
+        "train", "d.csv", "--target", target, "--save", "m.npz", "--split-seed", 3, "--epochs", 30, cwd=tmp_path
+    ).stdout
     line = next(s for s in out.splitlines() if s.startswith("validation rows"))
     said = _numbers(line)
     rows = _validation_rows(len(frame), DEFAULT_VALIDATION_SPLIT, 3)
     x = frame.drop(columns=[target]).iloc[rows]
     pred = load(tmp_path / "m.npz").predict(x.to_numpy(np.float32)).ravel()
     truth = frame[target].to_numpy()[rows]
-    want = {"R2": skm.r2_score(truth, pred), "RMSE": skm.root_mean_squared_error(truth, pred),
-            "MAE": skm.mean_absolute_error(truth, pred)}
+    want = {
+        "R2": skm.r2_score(truth, pred),
+        "RMSE": skm.root_mean_squared_error(truth, pred),
+        "MAE": skm.mean_absolute_error(truth, pred),
+    }
     for k, v in want.items():
         assert said[k] == pytest.approx(v, rel=2e-4, abs=1e-4), (k, said, want, line)
 
@@ -140,8 +152,9 @@ def test_string_labels_classify_and_predict(tmp_path):
 
     frame, target, _, _ = TABLES["breast_cancer"]
     frame.to_csv(tmp_path / "b.csv", index=False)
-    out = fastmlp("train", "b.csv", "--target", target, "--task", "classify", "--save", "m.npz", "--epochs", 20,
-                  cwd=tmp_path).stdout
+    out = fastmlp(
+        "train", "b.csv", "--target", target, "--task", "classify", "--save", "m.npz", "--epochs", 20, cwd=tmp_path
+    ).stdout
     said = _numbers(next(s for s in out.splitlines() if s.startswith("validation rows")))
     model = load(tmp_path / "m.npz")
     assert model.preprocessing.classes == ["benign", "malignant"]
@@ -161,8 +174,9 @@ def test_string_labels_classify_and_predict(tmp_path):
 def test_poisson_predicts_the_mean_response(tmp_path):
     frame, target, _, _ = TABLES["randhie"]
     frame.to_csv(tmp_path / "r.csv", index=False)
-    out = fastmlp("train", "r.csv", "--target", target, "--loss", "poisson", "--save", "m.npz", "--epochs", 30,
-                  cwd=tmp_path).stdout
+    out = fastmlp(
+        "train", "r.csv", "--target", target, "--loss", "poisson", "--save", "m.npz", "--epochs", 30, cwd=tmp_path
+    ).stdout
     assert "features standardized)" in out and "targets" not in out.split("standardized")[0].split("(")[-1], out
     said = _numbers(next(s for s in out.splitlines() if s.startswith("training rows")))
     assert "mean Poisson deviance" in said and said["R2"] > 0.0, out
@@ -192,9 +206,27 @@ def test_history_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     frame, target, _, _ = TABLES["star98"]
     frame.to_csv(tmp_path / "s.csv", index=False)
-    fastmlp("train", "s.csv", "--target", target, "--epochs", 12, "--patience", 0, "--schedule", "cosine",
-            "--history", "h.csv", "--plot", "curves.png", "--activation", "tanh,relu", "--weight-decay", "1e-4",
-            cwd=tmp_path)
+    fastmlp(
+        "train",
+        "s.csv",
+        "--target",
+        target,
+        "--epochs",
+        12,
+        "--patience",
+        0,
+        "--schedule",
+        "cosine",
+        "--history",
+        "h.csv",
+        "--plot",
+        "curves.png",
+        "--activation",
+        "tanh,relu",
+        "--weight-decay",
+        "1e-4",
+        cwd=tmp_path,
+    )
     h = pd.read_csv(tmp_path / "h.csv")
     assert list(h.columns) == ["epoch", "loss", "val_loss", "lr"] and len(h) == 12
     assert h["lr"].iloc[-1] < h["lr"].iloc[0]  # cosine annealing

@@ -12,7 +12,6 @@ import pytest
 
 import fastmlp
 from fastmlp.optim import OPTIMIZERS
-
 from helpers import assert_clean_error, fastmlp_cli
 
 
@@ -42,8 +41,24 @@ def houses(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(houses):
     d, _ = houses
-    proc = fastmlp_cli("train", d / "train.csv", "--target", "price", "--hidden", "32", "--optimizer", "adam",
-                       "--lr", "0.01", "--epochs", "60", "--validation-split", "0.2", "--save", d / "m.npz")
+    proc = fastmlp_cli(
+        "train",
+        d / "train.csv",
+        "--target",
+        "price",
+        "--hidden",
+        "32",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "60",
+        "--validation-split",
+        "0.2",
+        "--save",
+        d / "m.npz",
+    )
     assert proc.returncode == 0, proc.stderr
     return d / "m.npz", proc.stdout
 
@@ -71,8 +86,24 @@ def test_train_standardizes_by_default_and_reports_the_split(houses, trained):
 @pytest.mark.slow
 def test_unscaled_table_trains_badly_without_standardization(houses, trained):
     d, q = houses
-    proc = fastmlp_cli("train", d / "train.csv", "--target", "price", "--hidden", "32", "--optimizer", "adam",
-                       "--lr", "0.01", "--epochs", "60", "--standardize", "none", "--save", d / "raw.npz")
+    proc = fastmlp_cli(
+        "train",
+        d / "train.csv",
+        "--target",
+        "price",
+        "--hidden",
+        "32",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "60",
+        "--standardize",
+        "none",
+        "--save",
+        d / "raw.npz",
+    )
     if proc.returncode == 0:  # it may also diverge, which is reported cleanly
         raw = fastmlp.load(d / "raw.npz").predict(q)
         good = fastmlp.load(trained[0]).predict(q)
@@ -122,8 +153,20 @@ def test_train_and_predict_on_parquet(houses, tmp_path):
     names, values = fastmlp.data.read_csv(d / "train.csv")
     pq.write_table(pa.table({n: values[:, i] for i, n in enumerate(names)}), tmp_path / "train.parquet")
     pq.write_table(pa.table({"age": q[:, 1], "area": q[:, 0]}), tmp_path / "query.parquet")
-    proc = fastmlp_cli("train", tmp_path / "train.parquet", "--target", "price", "--hidden", "16", "--optimizer",
-                       "adam", "--epochs", "20", "--save", tmp_path / "p.npz")
+    proc = fastmlp_cli(
+        "train",
+        tmp_path / "train.parquet",
+        "--target",
+        "price",
+        "--hidden",
+        "16",
+        "--optimizer",
+        "adam",
+        "--epochs",
+        "20",
+        "--save",
+        tmp_path / "p.npz",
+    )
     assert proc.returncode == 0, proc.stderr
     proc = fastmlp_cli("predict", tmp_path / "p.npz", tmp_path / "query.parquet")
     assert proc.returncode == 0, proc.stderr
@@ -135,8 +178,18 @@ def test_info(trained):
     proc = fastmlp_cli("info", trained[0])
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for words in ("2 -> 32 -> 1", "relu, identity", "Adam(lr=0.01", "steps taken", "area, age", "price",
-                  "features and targets", "1 fit(s), 60 epochs", "on 480 rows", "validation"):
+    for words in (
+        "2 -> 32 -> 1",
+        "relu, identity",
+        "Adam(lr=0.01",
+        "steps taken",
+        "area, age",
+        "price",
+        "features and targets",
+        "1 fit(s), 60 epochs",
+        "on 480 rows",
+        "validation",
+    ):
         assert words in out, (words, out)
     assert_clean_error(fastmlp_cli("info", trained[0].parent / "none.npz"), "none.npz")
 
@@ -168,16 +221,20 @@ def test_verbose_prints_each_epoch(houses):
 @pytest.mark.parametrize("split", ["1.5", "-0.1", "0.0001"])
 def test_bad_validation_split(houses, split):
     d, _ = houses
-    assert_clean_error(fastmlp_cli("train", d / "train.csv", "--target", "price", "--epochs", "1",
-                                   "--validation-split", split), "--validation-split")
+    assert_clean_error(
+        fastmlp_cli("train", d / "train.csv", "--target", "price", "--epochs", "1", "--validation-split", split),
+        "--validation-split",
+    )
 
 
 # ---- inputs that gave tracebacks or wrong results ----------------------------------------------------------------
 def test_byte_order_mark_in_the_first_column(tmp_path):
-    path = write_csv(tmp_path / "excel.csv", ["height", "weight"], [[58.0, 115.0], [60.0, 120.0], [62.0, 126.0]],
-                     bom=True)
-    proc = fastmlp_cli("train", path, "--target", "height", "--hidden", "", "--epochs", "2",
-                       "--save", tmp_path / "m.npz")
+    path = write_csv(
+        tmp_path / "excel.csv", ["height", "weight"], [[58.0, 115.0], [60.0, 120.0], [62.0, 126.0]], bom=True
+    )
+    proc = fastmlp_cli(
+        "train", path, "--target", "height", "--hidden", "", "--epochs", "2", "--save", tmp_path / "m.npz"
+    )
     assert proc.returncode == 0, proc.stderr
     assert fastmlp.load(tmp_path / "m.npz").target_names == ["height"]
 
@@ -242,8 +299,24 @@ def test_unwritable_lesson_directory_is_a_clean_error():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", [name for name, cls in OPTIMIZERS.items() if "momentum" not in cls.hyperparameters])
+@pytest.mark.parametrize(
+    "optimizer", [name for name, cls in OPTIMIZERS.items() if "momentum" not in cls.hyperparameters]
+)
 def test_momentum_is_refused_for_optimizers_without_it(houses, optimizer):
     d, _ = houses
-    assert_clean_error(fastmlp_cli("train", d / "train.csv", "--target", "price", "--epochs", "1",
-                                   "--optimizer", optimizer, "--momentum", "0.9"), "--momentum", optimizer)
+    assert_clean_error(
+        fastmlp_cli(
+            "train",
+            d / "train.csv",
+            "--target",
+            "price",
+            "--epochs",
+            "1",
+            "--optimizer",
+            optimizer,
+            "--momentum",
+            "0.9",
+        ),
+        "--momentum",
+        optimizer,
+    )

@@ -1,8 +1,8 @@
 """The fused narrow-MLP path of the CUDA trainer (csrc/cuda/fused_*.cu) against the NumPy reference and
 the CPU trainer, on odd shapes: batches of 1, 3, 127 and 129 rows, widths 16, 48, 64 and 128, 1 and 6
-hidden layers, SGD and Adam (and every optimizer once); its determinism; and the one rule that picks it (fastmlp/fused_plan.h),
-which needs no GPU. The CUDA tests skip without a CUDA build and a device; tools/cuda_emulate.sh runs
-them on the CPU, tools/gpu_check.sh on a GPU.
+hidden layers, SGD and Adam (and every optimizer once); its determinism; and the one rule that picks it
+(fastmlp/fused_plan.h), which needs no GPU. The CUDA tests skip without a CUDA build and a device;
+tools/cuda_emulate.sh runs them on the CPU, tools/gpu_check.sh on a GPU.
 
 Tolerances: the fused kernel computes in float32 and the reference in float64 from the same initial
 weights; a few steps move the weights by lr-sized amounts, so their difference stays within a small
@@ -20,23 +20,35 @@ import pytest
 
 import fastmlp
 from fastmlp import reference
-
 from helpers import assert_close
 
-needs_cuda = pytest.mark.skipif(not fastmlp.cuda_available(),
-                                reason="needs a CUDA build of fastmlp and a CUDA device "
-                                       f"(built with CUDA: {fastmlp.cuda_built()})")
+needs_cuda = pytest.mark.skipif(
+    not fastmlp.cuda_available(),
+    reason=f"needs a CUDA build of fastmlp and a CUDA device (built with CUDA: {fastmlp.cuda_built()})",
+)
 H200_SHARED = 232448 - 64 * 8 - 256 * 8  # an H200's opt-in shared memory less the kernel's static arrays
 
 
-def plan(sizes, dtype="float32", activations=None, weighted=False, l2=0.0, clip_grad_norm=0.0, data_parallel=False,
-         shared_limit=H200_SHARED):
+def plan(
+    sizes,
+    dtype="float32",
+    activations=None,
+    weighted=False,
+    l2=0.0,
+    clip_grad_norm=0.0,
+    data_parallel=False,
+    shared_limit=H200_SHARED,
+):
     """_core.fused_plan of a ReLU network (or these activations) under options with these settings."""
     activations = ["relu"] * (len(sizes) - 2) + ["identity"] if activations is None else activations
-    options = fastmlp._core.TrainOptions(loss={"name": "mse", "weighted": weighted}, l2=l2,
-                                         optimizer=fastmlp.optim.SGD().config(), clip_grad_norm=clip_grad_norm,
-                                         global_rows=1 if data_parallel else 0,
-                                         reduce=(lambda buffer: None) if data_parallel else None)
+    options = fastmlp._core.TrainOptions(
+        loss={"name": "mse", "weighted": weighted},
+        l2=l2,
+        optimizer=fastmlp.optim.SGD().config(),
+        clip_grad_norm=clip_grad_norm,
+        global_rows=1 if data_parallel else 0,
+        reduce=(lambda buffer: None) if data_parallel else None,
+    )
     return fastmlp._core.fused_plan(sizes, dtype, activations, options, shared_limit)
 
 
@@ -97,14 +109,29 @@ def _fit_all_three(sizes, activation, optimizer, batch, n, epochs=2, seed=0, **f
     x, y = _data(n, sizes[0], sizes[-1], seed)
     models = {d: fastmlp.MLP(sizes, activation=activation, seed=seed, device=d) for d in ("cuda", "cpu")}
     w0, b0 = [w.astype(np.float64) for w in models["cpu"].weights], [b.astype(np.float64) for b in models["cpu"].biases]
-    hists = {d: m.fit(x, y, optimizer=optimizer, batch_size=batch, epochs=epochs, seed=3, **fit)
-             for d, m in models.items()}
+    hists = {
+        d: m.fit(x, y, optimizer=optimizer, batch_size=batch, epochs=epochs, seed=3, **fit) for d, m in models.items()
+    }
     assert hists["cuda"].params["path"] == "cuda-fused"
     ws, bs, state, step, losses = w0, b0, None, 0, []
     for epoch in range(epochs):
         value, ws, bs, state, step = reference.train_epoch(
-            ws, bs, models["cpu"].activations, x, y, "mse", batch, True, 3, epoch, optimizer.lr,
-            optimizer=optimizer.config(), state=state, step=step, **fit)
+            ws,
+            bs,
+            models["cpu"].activations,
+            x,
+            y,
+            "mse",
+            batch,
+            True,
+            3,
+            epoch,
+            optimizer.lr,
+            optimizer=optimizer.config(),
+            state=state,
+            step=step,
+            **fit,
+        )
         losses.append(value)
     return models, hists, (losses, ws, bs)
 
@@ -124,13 +151,20 @@ def test_fused_fit_matches_reference_and_cpu(batch, width, depth, opt, fused_ker
     sizes = [5] + [width] * depth + [3]
     models, hists, (losses, ws, bs) = _fit_all_three(sizes, "tanh", opt, batch, n)
     assert_close(hists["cuda"].history["loss"], losses, np.float32, "epoch losses vs reference", rtol=1e-4, atol=1e-6)
-    assert_close(hists["cuda"].history["loss"], hists["cpu"].history["loss"], np.float32,
-                 "epoch losses vs CPU", rtol=1e-4, atol=1e-6)
+    assert_close(
+        hists["cuda"].history["loss"],
+        hists["cpu"].history["loss"],
+        np.float32,
+        "epoch losses vs CPU",
+        rtol=1e-4,
+        atol=1e-6,
+    )
     # Adam divides each step by sqrt(v): a weight whose gradients are near zero (~1e-7 here) moves by up
     # to lr whatever their rounding, so its weights are compared to 1% of one step (lr 1e-2).
     atol = 1e-4 if opt.name == "adam" else 2e-5
-    for i, (got, want, cpu) in enumerate(zip(models["cuda"].weights + models["cuda"].biases, ws + bs,
-                                             models["cpu"].weights + models["cpu"].biases)):
+    for i, (got, want, cpu) in enumerate(
+        zip(models["cuda"].weights + models["cuda"].biases, ws + bs, models["cpu"].weights + models["cpu"].biases)
+    ):
         assert_close(got, want, np.float32, f"parameter {i} vs reference", rtol=1e-4, atol=atol)
         assert_close(got, cpu, np.float32, f"parameter {i} vs CPU", rtol=1e-4, atol=atol)
 
@@ -142,8 +176,14 @@ def _fused_fit_agrees_with_cpu(sizes, activation, init_seed, x, y, what, weight_
         m = fastmlp.MLP(sizes, activation=activation, seed=init_seed, device=d)
         out[d] = (m.fit(x, y, **fit), m)
     assert out["cuda"][0].params["path"] == "cuda-fused"
-    assert_close(out["cuda"][0].history["loss"], out["cpu"][0].history["loss"], np.float32,
-                 f"{what} losses", rtol=1e-4, atol=1e-6)
+    assert_close(
+        out["cuda"][0].history["loss"],
+        out["cpu"][0].history["loss"],
+        np.float32,
+        f"{what} losses",
+        rtol=1e-4,
+        atol=1e-6,
+    )
     for i, (got, want) in enumerate(zip(out["cuda"][1].weights, out["cpu"][1].weights)):
         assert_close(got, want, np.float32, f"{what} weight {i}", rtol=1e-4, atol=weight_atol)
 
@@ -152,8 +192,19 @@ def _fused_fit_agrees_with_cpu(sizes, activation, init_seed, x, y, what, weight_
 @pytest.mark.parametrize("activation", ["identity", "relu", "sigmoid", "leaky_relu", "step"])
 def test_fused_fit_activations_match_cpu(activation, fused_kernel):
     x, y = _data(300, 6, 2, 1)
-    _fused_fit_agrees_with_cpu([6, 48, 32, 2], activation, 2, x, y, activation, optimizer=fastmlp.optim.Adam(lr=1e-2),
-                               batch_size=77, epochs=3, seed=1, clip_grad_value=0.5)
+    _fused_fit_agrees_with_cpu(
+        [6, 48, 32, 2],
+        activation,
+        2,
+        x,
+        y,
+        activation,
+        optimizer=fastmlp.optim.Adam(lr=1e-2),
+        batch_size=77,
+        epochs=3,
+        seed=1,
+        clip_grad_value=0.5,
+    )
 
 
 @needs_cuda
@@ -169,8 +220,19 @@ def test_fused_fit_losses_match_cpu(loss):
         y = rng.poisson(2.0, (200, 4)).astype(np.float32)
     else:
         y = rng.standard_normal((200, 4)).astype(np.float32)
-    _fused_fit_agrees_with_cpu([7, 32, 4], "relu", 5, x, y, loss, loss=loss, optimizer=fastmlp.optim.SGD(lr=0.05),
-                               batch_size=61, epochs=3, seed=2)
+    _fused_fit_agrees_with_cpu(
+        [7, 32, 4],
+        "relu",
+        5,
+        x,
+        y,
+        loss,
+        loss=loss,
+        optimizer=fastmlp.optim.SGD(lr=0.05),
+        batch_size=61,
+        epochs=3,
+        seed=2,
+    )
 
 
 @needs_cuda
@@ -179,8 +241,19 @@ def test_fused_fit_of_every_optimizer_matches_cpu(name):
     # The fused update is a template on the optimizer, chosen by dispatch_optimizer: each optimizer's
     # own element update runs there, with the coefficients of each step read from the device.
     x, y = _data(150, 5, 2, 12)
-    _fused_fit_agrees_with_cpu([5, 32, 2], "tanh", 6, x, y, name, weight_atol=1e-4, batch_size=29, epochs=2,
-                               seed=3, optimizer=fastmlp.optim.OPTIMIZERS[name](lr=5e-3))
+    _fused_fit_agrees_with_cpu(
+        [5, 32, 2],
+        "tanh",
+        6,
+        x,
+        y,
+        name,
+        weight_atol=1e-4,
+        batch_size=29,
+        epochs=2,
+        seed=3,
+        optimizer=fastmlp.optim.OPTIMIZERS[name](lr=5e-3),
+    )
 
 
 @needs_cuda
@@ -188,9 +261,20 @@ def test_fused_cross_entropy_with_class_weights_matches_cpu():
     rng = np.random.default_rng(9)
     x = rng.standard_normal((150, 5)).astype(np.float32)
     y = rng.integers(0, 3, 150)
-    _fused_fit_agrees_with_cpu([5, 16, 3], "tanh", 3, x, y, "class weights", loss="cross_entropy",
-                               class_weight={0: 0.5, 2: 3.0}, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=40,
-                               epochs=2, seed=1)
+    _fused_fit_agrees_with_cpu(
+        [5, 16, 3],
+        "tanh",
+        3,
+        x,
+        y,
+        "class weights",
+        loss="cross_entropy",
+        class_weight={0: 0.5, 2: 3.0},
+        optimizer=fastmlp.optim.Adam(lr=1e-2),
+        batch_size=40,
+        epochs=2,
+        seed=1,
+    )
 
 
 @needs_cuda
@@ -199,9 +283,20 @@ def test_fused_epochs_replay_their_step_graphs_with_each_epochs_rates():
     # the next ones; a per-step schedule and Adam's bias corrections change every step's coefficients,
     # which the replayed updates read from the device.
     x, y = _data(200, 4, 2, 10)
-    _fused_fit_agrees_with_cpu([4, 16, 2], "tanh", 4, x, y, "replayed epochs", weight_atol=1e-4,
-                               optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=3, epochs=3, seed=5,
-                               schedule=fastmlp.schedules.CosineAnnealingLR(T_max=150, interval="step"))
+    _fused_fit_agrees_with_cpu(
+        [4, 16, 2],
+        "tanh",
+        4,
+        x,
+        y,
+        "replayed epochs",
+        weight_atol=1e-4,
+        optimizer=fastmlp.optim.Adam(lr=1e-2),
+        batch_size=3,
+        epochs=3,
+        seed=5,
+        schedule=fastmlp.schedules.CosineAnnealingLR(T_max=150, interval="step"),
+    )
 
 
 @needs_cuda
@@ -217,12 +312,20 @@ def test_fused_fit_sees_weights_changed_between_epochs():
             if epoch == 0:
                 model.weights[0][...] *= 0.5
 
-        hist = model.fit(x, y, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=32, epochs=3, seed=2,
-                         callbacks=[fastmlp.LambdaCallback(on_epoch_end=halve)])
+        hist = model.fit(
+            x,
+            y,
+            optimizer=fastmlp.optim.Adam(lr=1e-2),
+            batch_size=32,
+            epochs=3,
+            seed=2,
+            callbacks=[fastmlp.LambdaCallback(on_epoch_end=halve)],
+        )
         out[device] = (hist, model)
     assert out["cuda"][0].params["path"] == "cuda-fused"
-    assert_close(out["cuda"][0].history["loss"], out["cpu"][0].history["loss"], np.float32,
-                 "losses", rtol=1e-4, atol=1e-6)
+    assert_close(
+        out["cuda"][0].history["loss"], out["cpu"][0].history["loss"], np.float32, "losses", rtol=1e-4, atol=1e-6
+    )
     for i, (got, want) in enumerate(zip(out["cuda"][1].weights, out["cpu"][1].weights)):
         assert_close(got, want, np.float32, f"weight {i}", rtol=1e-4, atol=2e-5)
 
@@ -232,8 +335,19 @@ def test_fused_fit_with_more_tiles_than_blocks_matches_cpu(fused_kernel):
     # 264 blocks of 64 rows cover 16896 rows; a batch of 17000 makes some blocks add a second tile to
     # their slot. Without shuffling and with the full batch, the order is the rows themselves.
     x, y = _data(17000, 3, 1, 6)
-    _fused_fit_agrees_with_cpu([3, 16, 1], "tanh", 1, x, y, "17000 rows", weight_atol=1e-5,
-                               optimizer=fastmlp.optim.SGD(lr=0.1), batch_size=None, epochs=2, shuffle=False)
+    _fused_fit_agrees_with_cpu(
+        [3, 16, 1],
+        "tanh",
+        1,
+        x,
+        y,
+        "17000 rows",
+        weight_atol=1e-5,
+        optimizer=fastmlp.optim.SGD(lr=0.1),
+        batch_size=None,
+        epochs=2,
+        shuffle=False,
+    )
 
 
 @needs_cuda

@@ -16,19 +16,31 @@ from fastmlp import ops, reference
 
 pytestmark = [
     pytest.mark.cuda,
-    pytest.mark.skipif(not fastmlp.cuda_available(),
-                       reason="needs a CUDA build of fastmlp and a CUDA device "
-                              f"(built with CUDA: {fastmlp.cuda_built()})"),
+    pytest.mark.skipif(
+        not fastmlp.cuda_available(),
+        reason=f"needs a CUDA build of fastmlp and a CUDA device (built with CUDA: {fastmlp.cuda_built()})",
+    ),
 ]
 
 DTYPES = [np.float32, np.float64]
-ACTS = ["identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "silu", "elu(alpha=0.5)",
-        "softplus(beta=2, threshold=5)", "selu"]
+ACTS = [
+    "identity",
+    "step",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "elu(alpha=0.5)",
+    "softplus(beta=2, threshold=5)",
+    "selu",
+]
 # How much an activation can stretch an error of z (its largest slope); 1 for the others.
 LIPSCHITZ = {"gelu": 1.13, "gelu_tanh": 1.13, "silu": 1.1, "selu": 1.76}
 # (n, k, m): batch, inputs, outputs.
-DENSE_SHAPES = [(1, 1, 1), (3, 17, 5), (17, 129, 3), (129, 1000, 17), (1000, 3, 4097), (4097, 17, 129),
-                (0, 3, 5)]
+DENSE_SHAPES = [(1, 1, 1), (3, 17, 5), (17, 129, 3), (129, 1000, 17), (1000, 3, 4097), (4097, 17, 129), (0, 3, 5)]
 
 
 def check_within(got, want, bound, what):
@@ -36,8 +48,10 @@ def check_within(got, want, bound, what):
     assert got.shape == np.shape(want), f"{what}: shape {got.shape}, expected {np.shape(want)}"
     err = np.abs(got - want)
     bad = err > bound
-    assert not bad.any(), (f"{what}: {int(bad.sum())} of {err.size} out of bound; max error {err.max():.3e}, "
-                           f"bound there {np.broadcast_to(bound, err.shape)[np.unravel_index(err.argmax(), err.shape)]:.3e}")
+    assert not bad.any(), (
+        f"{what}: {int(bad.sum())} of {err.size} out of bound; max error {err.max():.3e}, "
+        f"bound there {np.broadcast_to(bound, err.shape)[np.unravel_index(err.argmax(), err.shape)]:.3e}"
+    )
 
 
 def product_bound(abs_product, k, dtype):
@@ -63,8 +77,12 @@ def test_cuda_dense_forward(n, k, m, act, dtype):
     want = reference.dense_forward(x, w, b, act)
     z_bound = z_bound * LIPSCHITZ.get(act, 1.0)
     check_within(got, want, z_bound + 4 * np.finfo(dtype).eps * np.abs(want), f"dense_forward {act}")
-    check_within(got, ops.dense_forward(x, w, b, act), 2 * z_bound + 8 * np.finfo(dtype).eps * np.abs(want),
-                 f"dense_forward {act} vs CPU")
+    check_within(
+        got,
+        ops.dense_forward(x, w, b, act),
+        2 * z_bound + 8 * np.finfo(dtype).eps * np.abs(want),
+        f"dense_forward {act} vs CPU",
+    )
 
 
 @pytest.mark.parametrize("n,k,m", DENSE_SHAPES, ids=str)
@@ -107,8 +125,14 @@ def test_cuda_activations(size, act, dtype, assert_close, tol):
         # crosses 0 (near z = -0.75 for GELU): the error is a few eps of the terms, not of the result.
         atol = atol + 4 * np.finfo(dtype).eps * np.abs(ga.astype(np.float64)) * (1 + np.abs(z.astype(np.float64)))
     assert_close(gz, reference.activation_backward(act, z, ga, 0.1), dtype, f"{act} backward", rtol=rtol, atol=atol)
-    assert_close(gz, ops.activation_backward(act, z, ga, negative_slope=0.1), dtype, f"{act} backward vs CPU",
-                 rtol=rtol, atol=atol)
+    assert_close(
+        gz,
+        ops.activation_backward(act, z, ga, negative_slope=0.1),
+        dtype,
+        f"{act} backward vs CPU",
+        rtol=rtol,
+        atol=atol,
+    )
 
 
 @pytest.mark.parametrize("size", [1, 3, 17, 129, 1000, 4097, 1 << 20])
@@ -128,6 +152,7 @@ def test_cuda_losses(size, name, reduction, dtype, assert_close):
     assert got == ops.loss(name, pred, target, reduction, device="cuda"), "the reduction is deterministic"
     grad = ops.loss_grad(name, pred, target, reduction, device="cuda")
     assert_close(grad, reference.loss_grad(name, pred, target, reduction), dtype, f"{name} grad")
+
 
 # (name, kwargs builder) of the row losses: class indices, probability rows, class and sample weights.
 def _row_case(rng, name, n, m, dtype):
@@ -164,11 +189,20 @@ def test_cuda_classification_losses(n, m, case, reduction, dtype, assert_close):
     assert_close(grad, reference.loss_grad(name, pred, target, reduction, **kw), dtype, f"{case} grad")
 
 
-
-INITS = [("zeros", {}), ("ones", {}), ("constant", {"value": 0.25}), ("uniform", {"low": -2.0, "high": 3.0}),
-         ("normal", {"mean": 1.0, "std": 0.5}), ("lecun_uniform", {}), ("lecun_normal", {}),
-         ("xavier_uniform", {}), ("xavier_normal", {"truncated": True}), ("he_uniform", {}), ("he_normal", {}),
-         ("he_normal", {"truncated": True})]
+INITS = [
+    ("zeros", {}),
+    ("ones", {}),
+    ("constant", {"value": 0.25}),
+    ("uniform", {"low": -2.0, "high": 3.0}),
+    ("normal", {"mean": 1.0, "std": 0.5}),
+    ("lecun_uniform", {}),
+    ("lecun_normal", {}),
+    ("xavier_uniform", {}),
+    ("xavier_normal", {"truncated": True}),
+    ("he_uniform", {}),
+    ("he_normal", {}),
+    ("he_normal", {"truncated": True}),
+]
 
 
 @pytest.mark.parametrize("name,kw", INITS, ids=lambda v: v if isinstance(v, str) else str(v))
@@ -193,8 +227,12 @@ def test_cuda_init_draws_the_cpu_stream(name, kw, shape, dtype):
         mean = kw.get("mean", 0.0)
         terms = np.spacing(np.abs(cpu - mean) + abs(mean))
         assert np.all(np.abs(gpu - cpu) <= 8 * terms), f"{name}: max difference {np.abs(gpu - cpu).max():.3e}"
-    np.testing.assert_allclose(gpu, reference.init(name, max(shape[0], 1), max(shape[1], 1), **{
-        k: v for k, v in args.items() if k != "dtype"}), rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-7)
+    np.testing.assert_allclose(
+        gpu,
+        reference.init(name, max(shape[0], 1), max(shape[1], 1), **{k: v for k, v in args.items() if k != "dtype"}),
+        rtol=1e-6 if dtype == np.float32 else 1e-13,
+        atol=1e-7,
+    )
 
 
 OPTIMIZERS = [

@@ -13,9 +13,10 @@ from fastmlp import reference
 
 pytestmark = [
     pytest.mark.cuda,
-    pytest.mark.skipif(not fastmlp.cuda_available(),
-                       reason="needs a CUDA build of fastmlp and a CUDA device "
-                              f"(built with CUDA: {fastmlp.cuda_built()})"),
+    pytest.mark.skipif(
+        not fastmlp.cuda_available(),
+        reason=f"needs a CUDA build of fastmlp and a CUDA device (built with CUDA: {fastmlp.cuda_built()})",
+    ),
 ]
 
 # The CUDA kernels run on the CPU (tools/cuda_emulate.sh): the fits take fewer rows and epochs there,
@@ -76,9 +77,23 @@ def test_cuda_fit_float64_matches_reference(opt, batch_size):
     hist = model.fit(x, y, optimizer=opt, batch_size=batch_size, epochs=3, seed=4, clip_grad_norm=1.0)
     ws, bs, state, step = w0, b0, None, 0
     for epoch in range(3):
-        loss, ws, bs, state, step = reference.train_epoch(ws, bs, model.activations, x, y, "mse", batch_size, True,
-                                                          4, epoch, opt.lr, optimizer=opt.config(), state=state,
-                                                          step=step, clip_grad_norm=1.0)
+        loss, ws, bs, state, step = reference.train_epoch(
+            ws,
+            bs,
+            model.activations,
+            x,
+            y,
+            "mse",
+            batch_size,
+            True,
+            4,
+            epoch,
+            opt.lr,
+            optimizer=opt.config(),
+            state=state,
+            step=step,
+            clip_grad_norm=1.0,
+        )
         assert hist.history["loss"][epoch] == pytest.approx(loss, rel=1e-9)
     for got, want in zip(model.weights + model.biases, ws + bs):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
@@ -94,8 +109,22 @@ def test_cuda_fit_keeps_z_where_the_derivative_needs_it(activation):
     opt = fastmlp.optim.Adam(lr=0.01)
     hist = model.fit(x, y, optimizer=opt, batch_size=4, epochs=2, seed=4)
     for epoch in range(2):
-        loss, ws, bs, state, step = reference.train_epoch(ws, bs, model.activations, x, y, "mse", 4, True, 4, epoch,
-                                                          opt.lr, optimizer=opt.config(), state=state, step=step)
+        loss, ws, bs, state, step = reference.train_epoch(
+            ws,
+            bs,
+            model.activations,
+            x,
+            y,
+            "mse",
+            4,
+            True,
+            4,
+            epoch,
+            opt.lr,
+            optimizer=opt.config(),
+            state=state,
+            step=step,
+        )
         assert hist.history["loss"][epoch] == pytest.approx(loss, rel=1e-9)
     for got, want in zip(model.weights + model.biases, ws + bs):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
@@ -165,8 +194,14 @@ def test_cuda_fit_sees_weights_changed_between_epochs():
             if epoch == 0:
                 model.weights[0][...] *= 0.5
 
-        model.fit(x, y, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=32, epochs=3,
-                  callbacks=[fastmlp.LambdaCallback(on_epoch_end=halve)])
+        model.fit(
+            x,
+            y,
+            optimizer=fastmlp.optim.Adam(lr=1e-2),
+            batch_size=32,
+            epochs=3,
+            callbacks=[fastmlp.LambdaCallback(on_epoch_end=halve)],
+        )
         out[device] = model.get_weights()
     for (wc, bc), (wg, bg) in zip(out["cpu"], out["cuda"]):
         np.testing.assert_allclose(wg, wc, rtol=1e-9, atol=1e-12)
@@ -179,10 +214,11 @@ def test_cuda_fit_classification_matches_cpu(loss):
     x = rng.standard_normal((300, 4))
     y = rng.integers(0, 3, 300) if loss == "cross_entropy" else rng.integers(0, 2, (300, 3)).astype(np.float64)
     models = [fastmlp.MLP([4, 16, 3], activation="tanh", seed=1, dtype="float64", device=d) for d in ("cpu", "cuda")]
-    hists = [m.fit(x, y, loss=loss, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=50, epochs=5, seed=2)
-             for m in models]
+    hists = [
+        m.fit(x, y, loss=loss, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=50, epochs=5, seed=2) for m in models
+    ]
     np.testing.assert_allclose(hists[1].history["loss"], hists[0].history["loss"], rtol=1e-9)
-    for (w1, b1), (w0, b0) in zip(models[1].get_weights(), models[0].get_weights()):
+    for (w1, _b1), (w0, _b0) in zip(models[1].get_weights(), models[0].get_weights()):
         np.testing.assert_allclose(w1, w0, rtol=1e-8, atol=1e-10)
 
 
@@ -190,14 +226,17 @@ def _cpu_and_cuda_trainers_agree(x, t, spec, activation, seed, optimizer, rate, 
     """Three epochs of the trainer on the CPU and on CUDA from the same weights: the same epoch losses
     and weights (float64)."""
     from fastmlp import _core
+
     results = []
     for device in ("cpu", "cuda"):
         model = fastmlp.MLP([4, 8, 3], activation=activation, seed=seed, dtype="float64")
         st = model._optimizer_state_for(optimizer)
-        options = _core.TrainOptions(loss=spec, optimizer=optimizer.config(), batch_size=16, shuffle=True,
-                                     seed=train_seed, device=device, l2=l2)
-        trainer = _core.Trainer(model.weights, model.biases, model.activations, 0.01, st["w"], st["b"], x,
-                                np.ascontiguousarray(t), options)
+        options = _core.TrainOptions(
+            loss=spec, optimizer=optimizer.config(), batch_size=16, shuffle=True, seed=train_seed, device=device, l2=l2
+        )
+        trainer = _core.Trainer(
+            model.weights, model.biases, model.activations, 0.01, st["w"], st["b"], x, np.ascontiguousarray(t), options
+        )
         losses, step = [], 0
         for epoch in range(3):
             value, step, _ = trainer.run_epoch(epoch, np.full(trainer.steps_per_epoch, rate), step)
@@ -214,8 +253,17 @@ def test_cuda_trainer_l2_penalty_matches_cpu():
     rng = np.random.default_rng(6)
     x = rng.standard_normal((90, 4))
     y = rng.integers(0, 3, 90).reshape(-1, 1).astype(np.float64)
-    _cpu_and_cuda_trainers_agree(x, y, {"name": "cross_entropy", "labels": True}, "relu", 1,
-                                 fastmlp.optim.SGD(lr=0.05, momentum=0.9), 0.05, 0.5, 3)
+    _cpu_and_cuda_trainers_agree(
+        x,
+        y,
+        {"name": "cross_entropy", "labels": True},
+        "relu",
+        1,
+        fastmlp.optim.SGD(lr=0.05, momentum=0.9),
+        0.05,
+        0.5,
+        3,
+    )
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])

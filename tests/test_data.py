@@ -35,8 +35,10 @@ def test_fast_path_matches_the_reference(tmp_path, rng, rows, cols, num_threads)
     values = rng.standard_normal((rows, cols)) * 10.0 ** rng.integers(-30, 30, (rows, cols))
     text = ",".join(f"c{j}" for j in range(cols)) + "\n"
     fmts = ["{!r}", "{:.3f}", "{:.6e}", "{:g}", " {!r} "]
-    text += "".join(",".join(fmts[(i + j) % len(fmts)].format(float(v)) for j, v in enumerate(r)) + "\n"
-                    for i, r in enumerate(values))
+    text += "".join(
+        ",".join(fmts[(i + j) % len(fmts)].format(float(v)) for j, v in enumerate(r)) + "\n"
+        for i, r in enumerate(values)
+    )
     path = write(tmp_path / "t.csv", text)
     want = spec(path)
     for threads in (1, 2, 3):
@@ -59,19 +61,22 @@ def test_fast_path_splits_a_large_file_among_threads(tmp_path, rng, num_threads)
     assert_same_table((names, got), spec(path))
 
 
-@pytest.mark.parametrize("body", [
-    "1,2\n3,4",                 # no newline at the end
-    "1,2\n\n3,4\n\n",           # blank lines
-    "nan,inf\n-inf,1e-320\n",   # non-finite and subnormal values
-    "1e400,2\n",                # out of float64's range: float() gives inf
-    '"1",2\n3,"4"\n',           # quoted numbers (the csv module's path)
-    "+1,2\n",                   # a leading +: float() takes it
-    "1_0,2\n",                  # float() takes underscores between digits
-    "  7 ,\t8\t\n",             # white space around numbers
-    "1,\r2\n3,4\n",              # a lone carriage return ends a record for the csv module
-    "1\r,2\n",
-    "1,2\r3,4\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "1,2\n3,4",  # no newline at the end
+        "1,2\n\n3,4\n\n",  # blank lines
+        "nan,inf\n-inf,1e-320\n",  # non-finite and subnormal values
+        "1e400,2\n",  # out of float64's range: float() gives inf
+        '"1",2\n3,"4"\n',  # quoted numbers (the csv module's path)
+        "+1,2\n",  # a leading +: float() takes it
+        "1_0,2\n",  # float() takes underscores between digits
+        "  7 ,\t8\t\n",  # white space around numbers
+        "1,\r2\n3,4\n",  # a lone carriage return ends a record for the csv module
+        "1\r,2\n",
+        "1,2\r3,4\n",
+    ],
+)
 def test_edge_cases_follow_the_reference(tmp_path, body):
     path = write(tmp_path / "e.csv", "a,b\n" + body)
     try:
@@ -95,7 +100,7 @@ def test_header_follows_the_reference(tmp_path, header):
     # for the csv module), into as many columns as that record has, and must give the reference's
     # values, or give up (None) where the reference refuses the file.
     end = min(i for i in (data.find(b"\r"), data.find(b"\n")) if i >= 0)
-    end += 2 if data[end:end + 2] == b"\r\n" else 1
+    end += 2 if data[end : end + 2] == b"\r\n" else 1
     cols = data[:end].count(b",") + 1
     got = _core.parse_csv(data, end, cols)
     try:
@@ -129,15 +134,18 @@ def test_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
     assert read_csv(path)[0] == ["height", "weight"]
 
 
-@pytest.mark.parametrize("text,words", [
-    ("x1,x2,y\n1,2,3\n4,five,6\n", ["line 3", "'x2'", "'five'"]),
-    ("x1,x2,y\n1,2,3\n4,5\n", ["line 3", "2 cells"]),
-    ("x1,x2,y\n1,2,3\n4,5,6,7\n", ["line 3", "4 cells"]),
-    ("x1,x2,y\n1,,3\n", ["line 2", "'x2'", "''"]),
-    ("", ["empty"]),
-    ("x,y\n", ["no data rows"]),
-    ("x,y,x\n1,2,3\n", ["'x' appears twice", "columns 1 and 3"]),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("x1,x2,y\n1,2,3\n4,five,6\n", ["line 3", "'x2'", "'five'"]),
+        ("x1,x2,y\n1,2,3\n4,5\n", ["line 3", "2 cells"]),
+        ("x1,x2,y\n1,2,3\n4,5,6,7\n", ["line 3", "4 cells"]),
+        ("x1,x2,y\n1,,3\n", ["line 2", "'x2'", "''"]),
+        ("", ["empty"]),
+        ("x,y\n", ["no data rows"]),
+        ("x,y,x\n1,2,3\n", ["'x' appears twice", "columns 1 and 3"]),
+    ],
+)
 def test_errors_name_row_and_column(tmp_path, text, words):
     path = write(tmp_path / "bad.csv", text)
     with pytest.raises(ValueError) as info:
@@ -178,8 +186,7 @@ def test_read_table_numpy_formats(tmp_path, rng):
     names, got = read_table(tmp_path / "t.npy")
     assert names == ["0", "1", "2"]
     np.testing.assert_array_equal(got, values)
-    np.savez(tmp_path / "cols.npz", height=values[:, 0], weight=values[:, 1].astype(np.float32),
-             n=np.arange(37))
+    np.savez(tmp_path / "cols.npz", height=values[:, 0], weight=values[:, 1].astype(np.float32), n=np.arange(37))
     names, got = read_table(tmp_path / "cols.npz")
     assert names == ["height", "weight", "n"]
     np.testing.assert_array_equal(got, np.column_stack([values[:, 0], values[:, 1].astype(np.float32), np.arange(37)]))
@@ -214,8 +221,14 @@ def test_read_table_arrow_formats(tmp_path, rng, pyarrow, ending):
     import pyarrow.parquet
 
     values = table_values(rng)
-    table = pyarrow.table({"x one": values[:, 0], "x2": values[:, 1].astype(np.float32),
-                           "count": np.arange(37, dtype=np.int32), "flag": np.arange(37) % 2 == 0})
+    table = pyarrow.table(
+        {
+            "x one": values[:, 0],
+            "x2": values[:, 1].astype(np.float32),
+            "count": np.arange(37, dtype=np.int32),
+            "flag": np.arange(37) % 2 == 0,
+        }
+    )
     path = tmp_path / f"t{ending}"
     (pyarrow.parquet.write_table if ending == ".parquet" else pyarrow.feather.write_feather)(table, path)
     names, got = read_table(path)
@@ -291,7 +304,7 @@ def test_fit_and_predict_take_dlpack_and_array_objects(rng):
     for wrap in (DLPackOnly, ArrayOnly):
         model = fastmlp.MLP([3, 8, 1], seed=0)
         model.fit(wrap(x), wrap(y), epochs=3, validation_data=(wrap(x[:8]), wrap(y[:8])))
-        for (w1, b1), (w2, b2) in zip(model.get_weights(), want.get_weights()):
+        for (w1, _b1), (w2, _b2) in zip(model.get_weights(), want.get_weights()):
             np.testing.assert_array_equal(w1, w2)
         np.testing.assert_array_equal(model.predict(wrap(x)), want.predict(x))
         assert model.evaluate(wrap(x), wrap(y)) == want.evaluate(x, y)
@@ -308,11 +321,11 @@ def test_torch_tensors(rng):
     with pytest.raises(TypeError, match="X .*Tensor"):
         model.predict(t.requires_grad_())  # torch refuses to export it: a clear TypeError, not torch's error
     pytest.importorskip("sklearn", reason="scikit-learn is not installed")
-    from fastmlp.sklearn import MLPRegressor
-
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
+
+    from fastmlp.sklearn import MLPRegressor
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 3 iterations do not converge, by design
@@ -342,7 +355,7 @@ def test_fast_path_agrees_with_the_reference_on_arbitrary_text():
 
     from hypothesis import strategies as st
 
-    cell = st.text(alphabet="0123456789.eE+-nNaAiIfFtTyY _()\t\r\r\r\"x", max_size=8)
+    cell = st.text(alphabet='0123456789.eE+-nNaAiIfFtTyY _()\t\r\r\r"x', max_size=8)
     line = st.lists(cell, min_size=1, max_size=4).map(",".join)
     body = st.lists(line, max_size=6).map("\n".join)
 

@@ -16,8 +16,16 @@ from fastmlp import _core
 from fastmlp.distributed import block
 from helpers import run_ranks
 
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
-    not fastmlp.cuda_available(), reason="needs a CUDA build of fastmlp and a CUDA device")])]
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.cuda,
+            pytest.mark.skipif(not fastmlp.cuda_available(), reason="needs a CUDA build of fastmlp and a CUDA device"),
+        ],
+    ),
+]
 
 
 class ThreadAllReduce:
@@ -36,6 +44,7 @@ class ThreadAllReduce:
                 total += other
             self.barrier.wait()
             buf[...] = total
+
         return reduce
 
 
@@ -49,10 +58,22 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
         m = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype=dtype)
         st = m._optimizer_state_for(opt)
         models.append(m)
-        options = _core.TrainOptions(loss="mse", optimizer=opt.config(), batch_size=batch, shuffle=shuffle, seed=9,
-                                     device=device, global_rows=n, row_offset=lo, reduce=allreduce.hook(r))
-        trainers.append(_core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"],
-                                      x[lo:hi], y[lo:hi], options))
+        options = _core.TrainOptions(
+            loss="mse",
+            optimizer=opt.config(),
+            batch_size=batch,
+            shuffle=shuffle,
+            seed=9,
+            device=device,
+            global_rows=n,
+            row_offset=lo,
+            reduce=allreduce.hook(r),
+        )
+        trainers.append(
+            _core.Trainer(
+                m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x[lo:hi], y[lo:hi], options
+            )
+        )
 
     def work(r):
         step = 0
@@ -60,7 +81,7 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
             for epoch in range(epochs):
                 rates = np.full(trainers[r].steps_per_epoch, opt.lr)
                 _, step, _ = trainers[r].run_epoch(epoch, rates, step)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             errors[r] = e
 
     run_ranks(work, ranks)
@@ -68,8 +89,10 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
 
 
 # SGD's momentum buffer, and NAdam, whose mu_product every rank derives from the step count it holds.
-OPTIMIZERS = [pytest.param(fastmlp.optim.SGD(lr=0.05, momentum=0.9), id="sgd"),
-              pytest.param(fastmlp.optim.NAdam(lr=0.01, weight_decay=0.01), id="nadam")]
+OPTIMIZERS = [
+    pytest.param(fastmlp.optim.SGD(lr=0.05, momentum=0.9), id="sgd"),
+    pytest.param(fastmlp.optim.NAdam(lr=0.01, weight_decay=0.01), id="nadam"),
+]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -98,12 +121,12 @@ def test_trainer_refuses_a_block_outside_the_rows():
     x = np.ones((5, 2), np.float32)
     sgd = {"name": "sgd", "lr": 0.1}
     with pytest.raises(ValueError, match="block"):
-        options = _core.TrainOptions(loss="mse", optimizer=sgd, batch_size=2, global_rows=6, row_offset=3,
-                                     reduce=lambda b: None)
+        options = _core.TrainOptions(
+            loss="mse", optimizer=sgd, batch_size=2, global_rows=6, row_offset=3, reduce=lambda b: None
+        )
         _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], options)
     with pytest.raises(TypeError, match="reduce"):
-        options = _core.TrainOptions(loss="mse", optimizer=sgd, batch_size=2, global_rows=10, row_offset=0,
-                                     reduce=None)
+        options = _core.TrainOptions(loss="mse", optimizer=sgd, batch_size=2, global_rows=10, row_offset=0, reduce=None)
         _core.Trainer(m.weights, m.biases, m.activations, m.negative_slope, st["w"], st["b"], x, x[:, :1], options)
 
 
@@ -115,6 +138,7 @@ def test_the_single_process_collective_does_the_local_thing():
     """fit's loop always talks to a collective; in one process each call is the obvious local thing and
     changes no value (a mean over one process is the value itself, not value * rows / rows)."""
     from fastmlp.distributed import SingleProcess
+
     one = SingleProcess()
     assert (one.rank, one.size, one.pending_interrupt) == (0, 1, False)
     total = one.sum([1.5, 2, 0])
@@ -142,6 +166,7 @@ def test_the_collectives_offer_the_same_calls():
     import inspect
 
     from fastmlp.distributed import Collective, SingleProcess
+
     for name in LOOP_CALLS:
         assert inspect.signature(getattr(SingleProcess, name)) == inspect.signature(getattr(Collective, name)), name
 
@@ -149,6 +174,7 @@ def test_the_collectives_offer_the_same_calls():
 def test_the_mpi_collective_over_one_process_agrees_with_the_single_process_one():
     MPI = pytest.importorskip("mpi4py.MPI", reason="needs mpi4py (pip install '.[mpi]')")
     from fastmlp.distributed import Collective, SingleProcess
+
     one, mpi = SingleProcess(), Collective(MPI.COMM_SELF)
     assert (mpi.rank, mpi.size) == (one.rank, one.size)
     assert mpi.sum([1.5, 2, 0]).tolist() == one.sum([1.5, 2, 0]).tolist()

@@ -5,6 +5,7 @@ timeout, so a hang fails the test rather than the suite."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -93,14 +94,15 @@ def test_a_stopped_rank_ends_the_job_at_the_deadline_and_is_named(tmp_path):
         proc = mpirun(3, FIT, "stopped", str(pid_file), timeout=90, env={"FASTMLP_DEADLINE_STEP": "2"})
     finally:
         if pid_file.exists():  # the stopped rank, should the abort have left it
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert pid_file.exists(), proc.stderr
-    assert re.search(r"rank [02] waited \d+ s in the agreement on errors .*past the step deadline of 2 s; "
-                     r"rank 1 did not answer \(stopped, hung, or gone\)", proc.stderr), proc.stderr
+    assert re.search(
+        r"rank [02] waited \d+ s in the agreement on errors .*past the step deadline of 2 s; "
+        r"rank 1 did not answer \(stopped, hung, or gone\)",
+        proc.stderr,
+    ), proc.stderr
     assert "FASTMLP_DEADLINE_STEP" in proc.stderr
     assert time.monotonic() - start < 60
 
@@ -110,8 +112,9 @@ def test_a_stopped_rank_ends_the_job_at_the_deadline_and_is_named(tmp_path):
 def test_a_rank_busy_past_the_deadline_ends_the_job_and_is_named():
     proc = mpirun(2, FIT, "busy", timeout=90, env={"FASTMLP_DEADLINE_STEP": "2"})
     assert proc.returncode != 0, proc.stdout + proc.stderr
-    assert "rank 0 waited" in proc.stderr and "rank 1 is running but waits in none of the fit's collectives" \
-        in proc.stderr, proc.stderr
+    assert (
+        "rank 0 waited" in proc.stderr and "rank 1 is running but waits in none of the fit's collectives" in proc.stderr
+    ), proc.stderr
 
 
 @needs_mpiexec
@@ -149,12 +152,15 @@ print(f"rank {comm.Get_rank()} passed", flush=True)
 
 @needs_mpiexec
 @pytest.mark.slow
-@pytest.mark.parametrize("how, words", [
-    ("message", "rank 1: bad arguments"),
-    ("code", ""),
-    ("argparse", "unrecognized arguments: --nope"),
-    ("exception", "SystemError: rank 1 fails outside any fit"),
-])
+@pytest.mark.parametrize(
+    "how, words",
+    [
+        ("message", "rank 1: bad arguments"),
+        ("code", ""),
+        ("argparse", "unrecognized arguments: --nope"),
+        ("exception", "SystemError: rank 1 fails outside any fit"),
+    ],
+)
 def test_sys_exit_or_an_exception_on_one_rank_ends_the_job(how, words):
     # sys.exit on one rank, with the others in a Barrier, hung: Python exits on SystemExit without
     # calling sys.excepthook, the only guard init() had.
@@ -190,11 +196,24 @@ def test_deadlines_are_set_by_function_or_environment(monkeypatch):
 
 
 def test_the_abort_message_names_each_rank_by_what_it_answered():
-    text = _deadline.message(0, 5, "the agreement on errors (allgather)", 12, 301.4, 300, True,
-                             {2: ("the agreement on errors (allgather)", 12, 301.0), 3: None,
-                              4: ("a sum over the ranks (Allreduce)", 11, 290.0)})
-    assert text.startswith("fastmlp: data-parallel fit: rank 0 waited 301 s in the agreement on errors "
-                           "(allgather) (collective #12 of the fit), past the step deadline of 300 s; ")
+    text = _deadline.message(
+        0,
+        5,
+        "the agreement on errors (allgather)",
+        12,
+        301.4,
+        300,
+        True,
+        {
+            2: ("the agreement on errors (allgather)", 12, 301.0),
+            3: None,
+            4: ("a sum over the ranks (Allreduce)", 11, 290.0),
+        },
+    )
+    assert text.startswith(
+        "fastmlp: data-parallel fit: rank 0 waited 301 s in the agreement on errors "
+        "(allgather) (collective #12 of the fit), past the step deadline of 300 s; "
+    )
     assert "rank 1 did not answer" in text and "rank 2" not in text
     assert "rank 3 is running but waits in none" in text
     assert "rank 4 waits in another collective, a sum over the ranks (Allreduce) (#11)" in text

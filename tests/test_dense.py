@@ -7,21 +7,36 @@ import numpy as np
 import pytest
 
 from fastmlp import ops, reference
-
 from helpers import shape_id
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 SLOPE = 0.15  # a non-default leaky_relu slope, so that the argument is seen to reach the kernel
 # Every activation; the last six need z for their derivative (dense_backward then takes z, not y).
-ACTS = [pytest.param(name, {"negative_slope": SLOPE} if name == "leaky_relu" else {}, id=name)
-        for name in ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "silu",
-                     "elu(alpha=0.6)", "softplus(beta=1.5, threshold=2)", "selu")]
+ACTS = [
+    pytest.param(name, {"negative_slope": SLOPE} if name == "leaky_relu" else {}, id=name)
+    for name in (
+        "identity",
+        "step",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "gelu",
+        "gelu_tanh",
+        "silu",
+        "elu(alpha=0.6)",
+        "softplus(beta=1.5, threshold=2)",
+        "selu",
+    )
+]
 DIFFERENTIABLE = [p for p in ACTS if p.id != "step"]
 
 _V = (1, 3, 17, 64, 129)
 # (n, k, m): each size in each role, plus an empty batch.
-SHAPES = sorted({(_V[i], _V[(i + 1) % 5], _V[(i + 2) % 5]) for i in range(5)}
-                | {(_V[i], _V[(i + 4) % 5], _V[(i + 3) % 5]) for i in range(5)}) + [(0, 3, 17), (0, 17, 1), (3, 0, 5), (3, 5, 0), (0, 0, 0)]
+SHAPES = sorted(
+    {(_V[i], _V[(i + 1) % 5], _V[(i + 2) % 5]) for i in range(5)}
+    | {(_V[i], _V[(i + 4) % 5], _V[(i + 3) % 5]) for i in range(5)}
+) + [(0, 3, 17), (0, 17, 1), (3, 0, 5), (3, 5, 0), (0, 0, 0)]
 
 
 def _layer(rng, n, k, m, dtype):
@@ -135,9 +150,9 @@ def _fd_setup(rng, act, loss, n=5, k=4, m=3, h=1e-6):
         x, w, b = _layer(rng, n, k, m, np.float64)
         z = x @ w + b
         margin = 50 * h * (np.abs(x).sum(axis=1, keepdims=True) + 1)  # how far a step of h can move z
-        if act in ("relu", "leaky_relu") or act.startswith("elu"):  # kinks at 0 (ELU's with alpha != 1)
-            if np.any(np.abs(z) < margin):
-                continue
+        kinked = act in ("relu", "leaky_relu") or act.startswith("elu")  # kinks at 0 (ELU's with alpha != 1)
+        if kinked and np.any(np.abs(z) < margin):
+            continue
         if act.startswith("softplus") and np.any(np.abs(1.5 * z - 2.0) < 1.5 * margin):  # beta z = threshold
             continue
         y = reference.activation_forward(act, z, SLOPE)
@@ -150,6 +165,7 @@ def _fd_setup(rng, act, loss, n=5, k=4, m=3, h=1e-6):
 def _objective(loss, act, t, kwargs):
     def f(x, w, b):
         return ops.loss(loss, ops.dense_forward(x, w, b, act, **kwargs), t)
+
     return f
 
 
@@ -181,8 +197,14 @@ def test_dense_gradient_finite_differences(rng, assert_close, act, kwargs, loss)
         return grad
 
     for name, analytic, which in (("grad_x", gx, 0), ("grad_w", gw, 1), ("grad_b", gb, 2)):
-        assert_close(analytic, numeric(which), np.float64, f"{name} of {loss}({act}(x w + b)) vs finite differences",
-                     rtol=1e-6, atol=1e-8)
+        assert_close(
+            analytic,
+            numeric(which),
+            np.float64,
+            f"{name} of {loss}({act}(x w + b)) vs finite differences",
+            rtol=1e-6,
+            atol=1e-8,
+        )
 
 
 # ---- argument validation ----------------------------------------------------------------------------
@@ -190,20 +212,23 @@ def _f64(*shape):
     return np.ones(shape, np.float64)
 
 
-@pytest.mark.parametrize("x, w, b, act, exc, names", [
-    pytest.param(_f64(4, 3), _f64(5, 2), _f64(2), "identity", ValueError, ("x", "w"), id="x-w-features"),
-    pytest.param(_f64(4, 3), _f64(3, 2), _f64(3), "identity", ValueError, ("b",), id="b-length"),
-    pytest.param(_f64(4, 3), _f64(3, 2), _f64(1, 2), "identity", ValueError, ("b",), id="b-2d"),
-    pytest.param(_f64(3), _f64(3, 2), _f64(2), "identity", ValueError, ("x",), id="x-1d"),
-    pytest.param(_f64(4, 3), _f64(3), _f64(2), "identity", ValueError, ("w",), id="w-1d"),
-    pytest.param(_f64(4, 3), np.ones((3, 2), np.float32), _f64(2), "identity", TypeError, ("w",), id="w-dtype"),
-    pytest.param(_f64(4, 3), _f64(3, 2), np.ones(2, np.float32), "identity", TypeError, ("b",), id="b-dtype"),
-    pytest.param(np.ones((4, 3), np.int32), _f64(3, 2), _f64(2), "identity", TypeError, ("x",), id="x-int"),
-    pytest.param(None, _f64(3, 2), _f64(2), "identity", TypeError, ("x",), id="x-none"),
-    pytest.param(np.full((4, 3), np.inf), _f64(3, 2), _f64(2), "identity", ValueError, ("x", "Inf"), id="x-inf"),
-    pytest.param(_f64(4, 3), _f64(3, 2), _f64(2), "softmax", ValueError, ("activation", "relu"), id="unknown-act"),
-    pytest.param(_f64(4, 3), _f64(3, 2), _f64(2), 3, TypeError, ("activation",), id="act-not-str"),
-])
+@pytest.mark.parametrize(
+    "x, w, b, act, exc, names",
+    [
+        pytest.param(_f64(4, 3), _f64(5, 2), _f64(2), "identity", ValueError, ("x", "w"), id="x-w-features"),
+        pytest.param(_f64(4, 3), _f64(3, 2), _f64(3), "identity", ValueError, ("b",), id="b-length"),
+        pytest.param(_f64(4, 3), _f64(3, 2), _f64(1, 2), "identity", ValueError, ("b",), id="b-2d"),
+        pytest.param(_f64(3), _f64(3, 2), _f64(2), "identity", ValueError, ("x",), id="x-1d"),
+        pytest.param(_f64(4, 3), _f64(3), _f64(2), "identity", ValueError, ("w",), id="w-1d"),
+        pytest.param(_f64(4, 3), np.ones((3, 2), np.float32), _f64(2), "identity", TypeError, ("w",), id="w-dtype"),
+        pytest.param(_f64(4, 3), _f64(3, 2), np.ones(2, np.float32), "identity", TypeError, ("b",), id="b-dtype"),
+        pytest.param(np.ones((4, 3), np.int32), _f64(3, 2), _f64(2), "identity", TypeError, ("x",), id="x-int"),
+        pytest.param(None, _f64(3, 2), _f64(2), "identity", TypeError, ("x",), id="x-none"),
+        pytest.param(np.full((4, 3), np.inf), _f64(3, 2), _f64(2), "identity", ValueError, ("x", "Inf"), id="x-inf"),
+        pytest.param(_f64(4, 3), _f64(3, 2), _f64(2), "softmax", ValueError, ("activation", "relu"), id="unknown-act"),
+        pytest.param(_f64(4, 3), _f64(3, 2), _f64(2), 3, TypeError, ("activation",), id="act-not-str"),
+    ],
+)
 def test_dense_forward_errors(x, w, b, act, exc, names):
     with pytest.raises(exc) as info:
         ops.dense_forward(x, w, b, act)
@@ -216,14 +241,17 @@ def test_dense_forward_negative_slope_error():
         ops.dense_forward(_f64(2, 3), _f64(3, 2), _f64(2), "leaky_relu", negative_slope=-0.1)
 
 
-@pytest.mark.parametrize("gy, act, y, exc, names", [
-    pytest.param(_f64(4, 3), "identity", None, ValueError, ("grad_y",), id="grad_y-shape"),
-    pytest.param(_f64(4), "identity", None, ValueError, ("grad_y",), id="grad_y-1d"),
-    pytest.param(np.ones((4, 2), np.float32), "identity", None, TypeError, ("grad_y",), id="grad_y-dtype"),
-    pytest.param(_f64(4, 2), "tanh", None, ValueError, ("y",), id="y-missing"),
-    pytest.param(_f64(4, 2), "tanh", _f64(2, 4), ValueError, ("y",), id="y-shape"),
-    pytest.param(_f64(4, 2), "tanh", np.ones((4, 2), np.float32), TypeError, ("y",), id="y-dtype"),
-])
+@pytest.mark.parametrize(
+    "gy, act, y, exc, names",
+    [
+        pytest.param(_f64(4, 3), "identity", None, ValueError, ("grad_y",), id="grad_y-shape"),
+        pytest.param(_f64(4), "identity", None, ValueError, ("grad_y",), id="grad_y-1d"),
+        pytest.param(np.ones((4, 2), np.float32), "identity", None, TypeError, ("grad_y",), id="grad_y-dtype"),
+        pytest.param(_f64(4, 2), "tanh", None, ValueError, ("y",), id="y-missing"),
+        pytest.param(_f64(4, 2), "tanh", _f64(2, 4), ValueError, ("y",), id="y-shape"),
+        pytest.param(_f64(4, 2), "tanh", np.ones((4, 2), np.float32), TypeError, ("y",), id="y-dtype"),
+    ],
+)
 def test_dense_backward_errors(gy, act, y, exc, names):
     with pytest.raises(exc) as info:
         ops.dense_backward(_f64(4, 3), _f64(3, 2), gy, act, y)
@@ -233,8 +261,9 @@ def test_dense_backward_errors(gy, act, y, exc, names):
 
 @pytest.mark.parametrize("act, kwargs", [p for p in ACTS if p.id in ("tanh", "leaky_relu")])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_threaded_matches_reference_and_is_deterministic(rng, tol, assert_close, assert_bitwise, num_threads,
-                                                               dtype, act, kwargs):
+def test_dense_threaded_matches_reference_and_is_deterministic(
+    rng, tol, assert_close, assert_bitwise, num_threads, dtype, act, kwargs
+):
     """A layer big enough (n k m >= 2 * 128^3) for its GEMMs to be split over 2 threads."""
     n, k, m = 300, 257, 129
     x, w, b = _layer(rng, n, k, m, dtype)
@@ -250,8 +279,14 @@ def test_dense_threaded_matches_reference_and_is_deterministic(rng, tol, assert_
         assert_bitwise(c, a, f"{name} {act} with 2 threads vs 1")
     rtol, atol = tol[dtype]
     scale = np.abs(x.astype(np.float64)) @ np.abs(w.astype(np.float64)) + np.abs(b)
-    assert_close(y2, reference.dense_forward(x, w, b, act, **_ref_kwargs(kwargs)), dtype, f"dense_forward {act}",
-                 rtol=rtol, atol=atol + 4 * rtol * scale)
+    assert_close(
+        y2,
+        reference.dense_forward(x, w, b, act, **_ref_kwargs(kwargs)),
+        dtype,
+        f"dense_forward {act}",
+        rtol=rtol,
+        atol=atol + 4 * rtol * scale,
+    )
     rx, rw, rb = reference.dense_backward(x, w, gy, act, y2, **_ref_kwargs(kwargs))
     for name, got, want in zip(("grad_x", "grad_w", "grad_b"), g2, (rx, rw, rb)):
         s = float(np.abs(want).max())

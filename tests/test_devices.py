@@ -22,18 +22,20 @@ def test_auto_picks_cuda_only_when_available():
 def test_asking_for_cuda_without_it_is_a_runtime_error_that_says_why():
     reason = "no CUDA device" if fastmlp.cuda_built() else "no CUDA kernels"
     ops, x, w, b = fastmlp.ops, np.ones((2, 2)), np.ones((2, 2)), np.zeros(2)
-    for call in (lambda: fastmlp.MLP([2, 1], device="cuda"), lambda: fastmlp.MLP([2, 1]).to("cuda"),
-                 lambda: ops.matmul(x, w, device="cuda"),
-                 lambda: ops.dense_forward(x, w, b, device="cuda"),
-                 lambda: ops.dense_backward(x, w, x, device="cuda"),
-                 lambda: ops.activation_forward("relu", x, device="cuda"),
-                 lambda: ops.activation_backward("relu", x, x, device="cuda"),
-                 lambda: ops.loss("mse", x, x, device="cuda"),
-                 lambda: ops.loss_grad("mae", x, x, device="cuda"),
-                 lambda: ops.init("he_normal", 2, 2, device="cuda"),
-                 lambda: ops.sgd_update(x.copy(), x, 0.1, device="cuda"),
-                 lambda: ops.optimizer_update(fastmlp.optim.Adam(), x.copy(), x, [x.copy(), x.copy()], 1,
-                                              device="cuda")):
+    for call in (
+        lambda: fastmlp.MLP([2, 1], device="cuda"),
+        lambda: fastmlp.MLP([2, 1]).to("cuda"),
+        lambda: ops.matmul(x, w, device="cuda"),
+        lambda: ops.dense_forward(x, w, b, device="cuda"),
+        lambda: ops.dense_backward(x, w, x, device="cuda"),
+        lambda: ops.activation_forward("relu", x, device="cuda"),
+        lambda: ops.activation_backward("relu", x, x, device="cuda"),
+        lambda: ops.loss("mse", x, x, device="cuda"),
+        lambda: ops.loss_grad("mae", x, x, device="cuda"),
+        lambda: ops.init("he_normal", 2, 2, device="cuda"),
+        lambda: ops.sgd_update(x.copy(), x, 0.1, device="cuda"),
+        lambda: ops.optimizer_update(fastmlp.optim.Adam(), x.copy(), x, [x.copy(), x.copy()], 1, device="cuda"),
+    ):
         with pytest.raises(RuntimeError, match=reason):
             call()
 

@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-import helpers
 import fastmlp
+import helpers
 from fastmlp import distributed
 from helpers import MPIEXEC
 
@@ -173,26 +173,29 @@ except BaseException as e:  # a callback's KeyboardInterrupt or SystemExit too
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("what, error", [
-    ("nan", "contains NaN"),
-    ("shape", "shape"),
-    ("diverge", "DivergenceError"),
-    ("callback", "callback failed on purpose"),
-    # Only an Exception used to be shared: a callback's Ctrl-C or sys.exit left the rank settling its
-    # weights (a collective of its own) while the others waited in the next epoch's agreement.
-    ("callback_ctrl_c", "KeyboardInterrupt"),
-    ("callback_exit", "callback exits on purpose"),
-    ("args", "disagree"),
-    ("early_stopping", "callbacks is [['EarlyStopping'"),
-    ("columns", "target_names is ['y'] on rank 0 but ['z'] on rank 2"),
-    # Each of these hung: the failing rank waited in the agreement while the others sat in a collective
-    # of the argument checks (the validation rows' sum, the seed's broadcast).
-    ("val_nan", "X_val contains NaN"),
-    ("val_rank0_only", "validation is True on rank 0 but False on rank 1"),
-    ("seed_none", "seed is 0 on rank 0 but None on rank 1"),
-    ("val_bad_loss", "unknown loss"),
-    ("val_y_length", "samples"),
-])
+@pytest.mark.parametrize(
+    "what, error",
+    [
+        ("nan", "contains NaN"),
+        ("shape", "shape"),
+        ("diverge", "DivergenceError"),
+        ("callback", "callback failed on purpose"),
+        # Only an Exception used to be shared: a callback's Ctrl-C or sys.exit left the rank settling its
+        # weights (a collective of its own) while the others waited in the next epoch's agreement.
+        ("callback_ctrl_c", "KeyboardInterrupt"),
+        ("callback_exit", "callback exits on purpose"),
+        ("args", "disagree"),
+        ("early_stopping", "callbacks is [['EarlyStopping'"),
+        ("columns", "target_names is ['y'] on rank 0 but ['z'] on rank 2"),
+        # Each of these hung: the failing rank waited in the agreement while the others sat in a collective
+        # of the argument checks (the validation rows' sum, the seed's broadcast).
+        ("val_nan", "X_val contains NaN"),
+        ("val_rank0_only", "validation is True on rank 0 but False on rank 1"),
+        ("seed_none", "seed is 0 on rank 0 but None on rank 1"),
+        ("val_bad_loss", "unknown loss"),
+        ("val_y_length", "samples"),
+    ],
+)
 def test_a_failure_on_one_rank_stops_every_rank(what, error):
     proc = mpirun(3, FAILING, what, timeout=60)
     # One report per rank (lines of different ranks may interleave, so they are split at "rank N: ")
@@ -207,7 +210,9 @@ def test_a_failure_on_one_rank_stops_every_rank(what, error):
 def test_ctrl_c_on_one_rank_inside_an_epoch_stops_every_rank():
     # Rank 1 alone gets SIGINT in the middle of a long epoch: it joins that step's reduce with a failed
     # status, so the others stop at the same step instead of waiting for it forever.
-    proc = mpirun(3, """
+    proc = mpirun(
+        3,
+        """
         import os, signal, threading, numpy as np, fastmlp
         from fastmlp import distributed
         comm = distributed.init()
@@ -222,7 +227,9 @@ def test_ctrl_c_on_one_rank_inside_an_epoch_stops_every_rank():
         except BaseException as e:
             ok = all(np.isfinite(w).all() for w, _ in model.get_weights())
             print(f"rank {r}: {type(e).__name__} step={model._opt['step']} finite={ok}", flush=True)
-    """, timeout=90)
+    """,
+        timeout=90,
+    )
     reports = dict(re.findall(r"rank (\d): (\S+ step=\d+ finite=(?:True|False)|returned)", proc.stdout))
     assert sorted(reports) == ["0", "1", "2"], proc.stdout + proc.stderr
     assert reports["1"].startswith("KeyboardInterrupt"), reports
@@ -233,7 +240,9 @@ def test_ctrl_c_on_one_rank_inside_an_epoch_stops_every_rank():
 
 @pytest.mark.slow
 def test_an_uncaught_exception_aborts_the_job():
-    proc = mpirun(2, """
+    proc = mpirun(
+        2,
+        """
         import time
         from fastmlp import distributed
         comm = distributed.init()
@@ -241,7 +250,9 @@ def test_an_uncaught_exception_aborts_the_job():
             raise SystemError("rank 1 fails outside any fit")
         comm.Barrier()            # rank 0 would wait here forever without the abort
         print("rank 0 passed the barrier")
-    """, timeout=60)
+    """,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "passed the barrier" not in proc.stdout
 
 
@@ -268,7 +279,9 @@ def test_read_rows_reads_a_block_of_a_npy_file(tmp_path):
 
 @pytest.mark.slow
 def test_save_writes_from_rank_0_only(tmp_path):
-    proc = mpirun(2, f"""
+    proc = mpirun(
+        2,
+        f"""
         import numpy as np, fastmlp
         from fastmlp import distributed
         comm = distributed.init()
@@ -276,7 +289,8 @@ def test_save_writes_from_rank_0_only(tmp_path):
         x = np.ones((4, 2), np.float32)
         model.fit(x, x[:, :1], epochs=1, comm=comm)
         model.save({str(tmp_path)!r} + f"/m{{comm.Get_rank()}}.npz")
-    """)
+    """,
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(os.listdir(tmp_path)) == ["m0.npz"]
 
@@ -289,13 +303,33 @@ def test_comm_must_be_a_communicator():
 def _train_one_and_three(tmp_path, args):
     """`fastmlp train *args` in one process (saving one.npz) and under mpiexec -n 3 (many.npz); both
     must succeed. Returns their CompletedProcess."""
-    one = subprocess.run([sys.executable, "-m", "fastmlp", *args, "--save", str(tmp_path / "one.npz")],
-                         capture_output=True, text=True, timeout=TIMEOUT)
+    one = subprocess.run(
+        [sys.executable, "-m", "fastmlp", *args, "--save", str(tmp_path / "one.npz")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert one.returncode == 0, one.stderr
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    many = subprocess.run([MPIEXEC, "-n", "3", sys.executable, "-m", "mpi4py", "-m", "fastmlp", *args,
-                           "--save", str(tmp_path / "many.npz")], capture_output=True, text=True, timeout=TIMEOUT,
-                          env=env)
+    many = subprocess.run(
+        [
+            MPIEXEC,
+            "-n",
+            "3",
+            sys.executable,
+            "-m",
+            "mpi4py",
+            "-m",
+            "fastmlp",
+            *args,
+            "--save",
+            str(tmp_path / "many.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env,
+    )
     assert many.returncode == 0, many.stdout + many.stderr
     return one, many
 
@@ -337,8 +371,22 @@ def test_cli_train_on_a_messy_table_under_mpiexec_equals_one_process(tmp_path):
         rows.append(f"item {i},{a},{x[i, 1]!r},{'' if i % 17 == 0 else band[i]},{label}")
     data = tmp_path / "d.csv"
     data.write_text("\n".join(rows) + "\n")
-    args = ["train", str(data), "--target", "label", "--task", "classify", "--drop", "name", "--impute", "median",
-            "--epochs", "4", "--seed", "3"]
+    args = [
+        "train",
+        str(data),
+        "--target",
+        "label",
+        "--task",
+        "classify",
+        "--drop",
+        "name",
+        "--impute",
+        "median",
+        "--epochs",
+        "4",
+        "--seed",
+        "3",
+    ]
     one, many = _train_one_and_three(tmp_path, args)
     a, b = fastmlp.load(tmp_path / "one.npz"), fastmlp.load(tmp_path / "many.npz")
     assert a.preprocessing.to_dict() == b.preprocessing.to_dict()
@@ -352,11 +400,13 @@ def test_each_rank_reads_only_its_block_of_a_csv(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b,y\n1,2,3\n\n4,5,6\r\n7,8,9\n10,11,12")  # a blank line, a CRLF, no final newline
     from fastmlp.data import read_table_block
+
     for size in (1, 2, 3, 5):
         blocks = [read_table_block(path, r, size) for r in range(size)]
         assert all(b[0] == ["a", "b", "y"] and b[2] == 4 for b in blocks)
-        np.testing.assert_array_equal(np.concatenate([b[1] for b in blocks]),
-                                      [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]])
+        np.testing.assert_array_equal(
+            np.concatenate([b[1] for b in blocks]), [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]]
+        )
         assert [b[3] for b in blocks] == [distributed.block(4, r, size)[0] for r in range(size)]
 
 
@@ -386,8 +436,13 @@ def test_cli_one_rank_with_bad_arguments_ends_every_rank(tmp_path, bad):
     good = [sys.executable, "-m", "fastmlp", "train", str(data), "--target", "y", "--epochs", "200"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     try:
-        proc = subprocess.run([MPIEXEC, "-n", "1", *good, ":", "-n", "1", *good, *bad], capture_output=True,
-                              text=True, timeout=60, env=env)
+        proc = subprocess.run(
+            [MPIEXEC, "-n", "1", *good, ":", "-n", "1", *good, *bad],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"the ranks hung (killed after 60 s): {e.stdout!r} {e.stderr!r}")
     assert proc.returncode != 0, proc.stdout + proc.stderr

@@ -18,7 +18,6 @@ import pytest
 
 import fastmlp
 from fastmlp import ops
-
 from helpers import run_python
 
 pytestmark = pytest.mark.isolated
@@ -36,31 +35,37 @@ def xy(n=6, n_in=2, dtype=F64):
 
 
 # ---- shapes: ops ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call,match", [
-    (lambda: ops.matmul(np.ones(3, F32), np.ones((3, 2), F32)), r"a must be 2-D.*\(3,\)"),
-    (lambda: ops.matmul(np.ones((2, 3), F32), np.ones((1, 3, 2), F32)), r"b must be 2-D"),
-    (lambda: ops.matmul(np.ones((2, 3), F32), np.ones((4, 2), F32)), r"inner dimensions"),
-    (lambda: ops.matmul(np.ones((2, 3), F32), np.ones((3, 2), F32), trans_a=True), r"inner dimensions"),
-    (lambda: ops.dense_forward(np.ones((4, 3)), np.ones((2, 2)), np.zeros(2)), r"x has 3 features"),
-    (lambda: ops.dense_forward(np.ones((4, 3)), np.ones((3, 2)), np.zeros(3)), r"b has shape \(3,\)"),
-    (lambda: ops.dense_forward(np.ones((4, 3)), np.ones((3, 2)), np.zeros((1, 2))), r"b must be 1-D"),
-    (lambda: ops.dense_forward(np.ones(3), np.ones((3, 2)), np.zeros(2)), r"x must be 2-D"),
-    (lambda: ops.dense_backward(np.ones((4, 3)), np.ones((3, 2)), np.ones((3, 2))), r"grad_y has shape"),
-    (lambda: ops.dense_backward(np.ones((4, 3)), np.ones((3, 2)), np.ones((4, 2)), "tanh", np.ones((4, 3))),
-     r"y has shape"),
-    (lambda: ops.dense_backward(np.ones((4, 3)), np.ones((3, 2)), np.ones((4, 2)), "tanh"), r"needs y"),
-    (lambda: ops.activation_backward("relu", np.ones((2, 3)), np.ones((3, 2))), r"grad_a has shape"),
-    (lambda: ops.loss("mse", np.ones((4, 1)), np.ones(4)), r"pred has shape \(4, 1\) but target has \(4,\)"),
-    (lambda: ops.loss_grad("mae", np.ones((4, 2)), np.ones((2, 4))), r"must match"),
-    (lambda: ops.loss("mse", np.ones((0, 2)), np.ones((0, 2))), r"empty"),
-    (lambda: ops.sgd_update(np.ones((4, 1)), np.ones(4), 0.1), r"grad has shape"),
-    (lambda: ops.init("he_uniform", 0, 3), r"fan_in and fan_out"),
-    (lambda: ops.init("zeros", 2, 2, shape=(2, -1)), r"negative"),
-    (lambda: ops.permutation(-1, 0), r"n must be >= 0"),
-    (lambda: ops.permutation(5, -1), r"seed must be in \[0, 2\*\*64\)"),
-    (lambda: ops.init("he_normal", 2, 2, -1), r"seed must be in \[0, 2\*\*64\)"),
-    (lambda: ops.init("he_normal", 2, 2, 2**64), r"seed must be in \[0, 2\*\*64\)"),
-], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: ops.matmul(np.ones(3, F32), np.ones((3, 2), F32)), r"a must be 2-D.*\(3,\)"),
+        (lambda: ops.matmul(np.ones((2, 3), F32), np.ones((1, 3, 2), F32)), r"b must be 2-D"),
+        (lambda: ops.matmul(np.ones((2, 3), F32), np.ones((4, 2), F32)), r"inner dimensions"),
+        (lambda: ops.matmul(np.ones((2, 3), F32), np.ones((3, 2), F32), trans_a=True), r"inner dimensions"),
+        (lambda: ops.dense_forward(np.ones((4, 3)), np.ones((2, 2)), np.zeros(2)), r"x has 3 features"),
+        (lambda: ops.dense_forward(np.ones((4, 3)), np.ones((3, 2)), np.zeros(3)), r"b has shape \(3,\)"),
+        (lambda: ops.dense_forward(np.ones((4, 3)), np.ones((3, 2)), np.zeros((1, 2))), r"b must be 1-D"),
+        (lambda: ops.dense_forward(np.ones(3), np.ones((3, 2)), np.zeros(2)), r"x must be 2-D"),
+        (lambda: ops.dense_backward(np.ones((4, 3)), np.ones((3, 2)), np.ones((3, 2))), r"grad_y has shape"),
+        (
+            lambda: ops.dense_backward(np.ones((4, 3)), np.ones((3, 2)), np.ones((4, 2)), "tanh", np.ones((4, 3))),
+            r"y has shape",
+        ),
+        (lambda: ops.dense_backward(np.ones((4, 3)), np.ones((3, 2)), np.ones((4, 2)), "tanh"), r"needs y"),
+        (lambda: ops.activation_backward("relu", np.ones((2, 3)), np.ones((3, 2))), r"grad_a has shape"),
+        (lambda: ops.loss("mse", np.ones((4, 1)), np.ones(4)), r"pred has shape \(4, 1\) but target has \(4,\)"),
+        (lambda: ops.loss_grad("mae", np.ones((4, 2)), np.ones((2, 4))), r"must match"),
+        (lambda: ops.loss("mse", np.ones((0, 2)), np.ones((0, 2))), r"empty"),
+        (lambda: ops.sgd_update(np.ones((4, 1)), np.ones(4), 0.1), r"grad has shape"),
+        (lambda: ops.init("he_uniform", 0, 3), r"fan_in and fan_out"),
+        (lambda: ops.init("zeros", 2, 2, shape=(2, -1)), r"negative"),
+        (lambda: ops.permutation(-1, 0), r"n must be >= 0"),
+        (lambda: ops.permutation(5, -1), r"seed must be in \[0, 2\*\*64\)"),
+        (lambda: ops.init("he_normal", 2, 2, -1), r"seed must be in \[0, 2\*\*64\)"),
+        (lambda: ops.init("he_normal", 2, 2, 2**64), r"seed must be in \[0, 2\*\*64\)"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_ops_shape_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -158,15 +163,18 @@ def test_float16_data_is_converted():
         assert np.array_equal(w, w0) and np.array_equal(b, b0)
 
 
-@pytest.mark.parametrize("x_shape,y_shape,match", [
-    ((6, 3), (6,), r"X must have shape \(n, 2\)"),
-    ((6, 2, 1), (6,), r"X must have shape \(n, 2\)"),
-    ((6,), (6,), r"X must have shape \(n, 2\)"),
-    ((6, 2), (5,), r"X has 6 samples but y has 5"),
-    ((6, 2), (7, 1), r"X has 6 samples but y has 7"),
-    ((6, 2), (6, 2), r"y must have shape"),
-    ((6, 2), (6, 1, 1), r"y must have shape"),
-])
+@pytest.mark.parametrize(
+    "x_shape,y_shape,match",
+    [
+        ((6, 3), (6,), r"X must have shape \(n, 2\)"),
+        ((6, 2, 1), (6,), r"X must have shape \(n, 2\)"),
+        ((6,), (6,), r"X must have shape \(n, 2\)"),
+        ((6, 2), (5,), r"X has 6 samples but y has 5"),
+        ((6, 2), (7, 1), r"X has 6 samples but y has 7"),
+        ((6, 2), (6, 2), r"y must have shape"),
+        ((6, 2), (6, 1, 1), r"y must have shape"),
+    ],
+)
 def test_fit_shape_errors(x_shape, y_shape, match):
     model = small_model()
     with pytest.raises(ValueError, match=match):
@@ -223,8 +231,11 @@ def test_fit_refuses_non_finite_validation_data_before_training(word, value, whi
     before = model.get_weights()
     with pytest.raises(ValueError, match=word):
         model.fit(x, y, epochs=3, validation_data=(xv, yv))
-    changed = [i for i, (pa, pb) in enumerate(zip(before, model.get_weights()))
-               if not all(np.array_equal(a, b) for a, b in zip(pa, pb))]
+    changed = [
+        i
+        for i, (pa, pb) in enumerate(zip(before, model.get_weights()))
+        if not all(np.array_equal(a, b) for a, b in zip(pa, pb))
+    ]
     assert not changed, f"fit trained (layers {changed} changed) before refusing the non-finite {which}"
 
 
@@ -234,13 +245,19 @@ def test_ops_refuse_non_finite_inputs(word, value):
     bad[1, 2] = value
     good = np.ones((3, 3))
     calls = [
-        lambda: ops.matmul(bad, good), lambda: ops.matmul(good, bad),
-        lambda: ops.dense_forward(bad, good, np.zeros(3)), lambda: ops.dense_forward(good, bad, np.zeros(3)),
+        lambda: ops.matmul(bad, good),
+        lambda: ops.matmul(good, bad),
+        lambda: ops.dense_forward(bad, good, np.zeros(3)),
+        lambda: ops.dense_forward(good, bad, np.zeros(3)),
         lambda: ops.dense_forward(good, good, bad[1]),
-        lambda: ops.dense_backward(good, good, bad), lambda: ops.dense_backward(bad, good, good),
-        lambda: ops.activation_forward("tanh", bad), lambda: ops.activation_backward("tanh", good, bad),
-        lambda: ops.loss("mse", bad, good), lambda: ops.loss_grad("mse", good, bad),
-        lambda: ops.sgd_update(good.copy(), bad, 0.1), lambda: ops.sgd_update(bad.copy(), good, 0.1),
+        lambda: ops.dense_backward(good, good, bad),
+        lambda: ops.dense_backward(bad, good, good),
+        lambda: ops.activation_forward("tanh", bad),
+        lambda: ops.activation_backward("tanh", good, bad),
+        lambda: ops.loss("mse", bad, good),
+        lambda: ops.loss_grad("mse", good, bad),
+        lambda: ops.sgd_update(good.copy(), bad, 0.1),
+        lambda: ops.sgd_update(bad.copy(), good, 0.1),
     ]
     for i, call in enumerate(calls):
         with pytest.raises(ValueError, match=word) as info:
@@ -257,25 +274,31 @@ def test_set_weights_refuses_non_finite():
 
 
 # ---- names -----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call,choices", [
-    (lambda: ops.activation_forward("mish", np.ones(2)), ["identity", "sigmoid", "leaky_relu"]),
-    (lambda: ops.activation_backward("mish", np.ones(2), np.ones(2)), ["relu", "tanh", "step"]),
-    (lambda: ops.dense_forward(np.ones((1, 2)), np.ones((2, 2)), np.zeros(2), "Relu"), ["relu"]),
-    (lambda: ops.dense_backward(np.ones((1, 2)), np.ones((2, 2)), np.ones((1, 2)), "mish", np.ones((1, 2))),
-     ["relu"]),
-    (lambda: ops.init("orthogonal", 2, 2), ["xavier_uniform", "he_normal", "lecun_uniform", "zeros"]),
-    (lambda: ops.init("zeros", 2, 2, dtype="float16"), ["float32", "float64"]),
-    (lambda: ops.loss("hinge", np.ones(2), np.ones(2)), ["mse", "mae"]),
-    (lambda: ops.loss_grad("kl_div", np.ones(2), np.ones(2)), ["mse", "mae"]),
-    (lambda: ops.loss("mse", np.ones(2), np.ones(2), "max"), ["mean", "sum"]),
-    (lambda: ops.loss_grad("mse", np.ones(2), np.ones(2), reduction="none"), ["mean", "sum"]),
-    (lambda: fastmlp.MLP([2, 3, 1], activation="bogus"), ["relu", "tanh"]),
-    (lambda: fastmlp.MLP([2, 1], output_activation="softmax"), ["identity", "sigmoid"]),
-    (lambda: fastmlp.MLP([2, 1], init="bogus"), ["he_uniform", "xavier_normal"]),
-    (lambda: small_model().fit(*xy(), loss="hinge", epochs=1), ["mse", "mae"]),
-    (lambda: small_model().evaluate(*xy(), loss="l2"), ["mse", "mae"]),
-    (lambda: small_model().gradients(*xy(), loss="l2"), ["mse", "mae"]),
-], ids=lambda v: "" if callable(v) else ",".join(v))
+@pytest.mark.parametrize(
+    "call,choices",
+    [
+        (lambda: ops.activation_forward("mish", np.ones(2)), ["identity", "sigmoid", "leaky_relu"]),
+        (lambda: ops.activation_backward("mish", np.ones(2), np.ones(2)), ["relu", "tanh", "step"]),
+        (lambda: ops.dense_forward(np.ones((1, 2)), np.ones((2, 2)), np.zeros(2), "Relu"), ["relu"]),
+        (
+            lambda: ops.dense_backward(np.ones((1, 2)), np.ones((2, 2)), np.ones((1, 2)), "mish", np.ones((1, 2))),
+            ["relu"],
+        ),
+        (lambda: ops.init("orthogonal", 2, 2), ["xavier_uniform", "he_normal", "lecun_uniform", "zeros"]),
+        (lambda: ops.init("zeros", 2, 2, dtype="float16"), ["float32", "float64"]),
+        (lambda: ops.loss("hinge", np.ones(2), np.ones(2)), ["mse", "mae"]),
+        (lambda: ops.loss_grad("kl_div", np.ones(2), np.ones(2)), ["mse", "mae"]),
+        (lambda: ops.loss("mse", np.ones(2), np.ones(2), "max"), ["mean", "sum"]),
+        (lambda: ops.loss_grad("mse", np.ones(2), np.ones(2), reduction="none"), ["mean", "sum"]),
+        (lambda: fastmlp.MLP([2, 3, 1], activation="bogus"), ["relu", "tanh"]),
+        (lambda: fastmlp.MLP([2, 1], output_activation="softmax"), ["identity", "sigmoid"]),
+        (lambda: fastmlp.MLP([2, 1], init="bogus"), ["he_uniform", "xavier_normal"]),
+        (lambda: small_model().fit(*xy(), loss="hinge", epochs=1), ["mse", "mae"]),
+        (lambda: small_model().evaluate(*xy(), loss="l2"), ["mse", "mae"]),
+        (lambda: small_model().gradients(*xy(), loss="l2"), ["mse", "mae"]),
+    ],
+    ids=lambda v: "" if callable(v) else ",".join(v),
+)
 def test_unknown_names_raise_value_error_listing_choices(call, choices):
     with pytest.raises(ValueError, match="unknown") as info:
         call()
@@ -283,25 +306,43 @@ def test_unknown_names_raise_value_error_listing_choices(call, choices):
         assert name in str(info.value), f"{name!r} not listed: {info.value}"
 
 
-@pytest.mark.parametrize("call,what", [
-    (lambda: ops.activation_forward(1, np.ones(2)), "activation"),
-    (lambda: ops.activation_backward(None, np.ones(2), np.ones(2)), "activation"),
-    (lambda: ops.dense_forward(np.ones((1, 2)), np.ones((2, 2)), np.zeros(2), activation=np.tanh), "activation"),
-    (lambda: ops.loss(b"mse", np.ones(2), np.ones(2)), "loss"),
-    (lambda: ops.loss_grad("mse", np.ones(2), np.ones(2), reduction=0), "reduction"),
-    (lambda: ops.init(3, 2, 2), "initializer"),
-    (lambda: fastmlp.MLP([2, 1], init=None), "initializer"),
-    (lambda: fastmlp.MLP([2, 1], output_activation=0), "output_activation"),
-    (lambda: fastmlp.MLP([2, 3, 1], activation=[1]), "activation"),
-    (lambda: fastmlp.MLP([2, 3, 1], activation=3), "activation"),
-    (lambda: fastmlp.MLP([2, 3, 1], activation=None), "activation"),
-    (lambda: small_model().fit(*xy(), loss=None, epochs=1), "loss"),
-    (lambda: small_model().evaluate(*xy(), loss=len), "loss"),
-    (lambda: small_model().fit(*xy(), optimizer=b"sgd", epochs=1), "optimizer"),  # a str is a name, bytes not
-    (lambda: small_model().fit(*xy(), optimizer=fastmlp.optim.SGD, epochs=1), "optimizer"),  # the class
-], ids=["act_fwd", "act_bwd", "dense", "loss_bytes", "reduction", "init", "mlp_init", "mlp_out_act",
-        "mlp_act_list", "mlp_act_int", "mlp_act_none", "fit_loss", "evaluate_loss", "optimizer_bytes",
-        "optimizer_class"])
+@pytest.mark.parametrize(
+    "call,what",
+    [
+        (lambda: ops.activation_forward(1, np.ones(2)), "activation"),
+        (lambda: ops.activation_backward(None, np.ones(2), np.ones(2)), "activation"),
+        (lambda: ops.dense_forward(np.ones((1, 2)), np.ones((2, 2)), np.zeros(2), activation=np.tanh), "activation"),
+        (lambda: ops.loss(b"mse", np.ones(2), np.ones(2)), "loss"),
+        (lambda: ops.loss_grad("mse", np.ones(2), np.ones(2), reduction=0), "reduction"),
+        (lambda: ops.init(3, 2, 2), "initializer"),
+        (lambda: fastmlp.MLP([2, 1], init=None), "initializer"),
+        (lambda: fastmlp.MLP([2, 1], output_activation=0), "output_activation"),
+        (lambda: fastmlp.MLP([2, 3, 1], activation=[1]), "activation"),
+        (lambda: fastmlp.MLP([2, 3, 1], activation=3), "activation"),
+        (lambda: fastmlp.MLP([2, 3, 1], activation=None), "activation"),
+        (lambda: small_model().fit(*xy(), loss=None, epochs=1), "loss"),
+        (lambda: small_model().evaluate(*xy(), loss=len), "loss"),
+        (lambda: small_model().fit(*xy(), optimizer=b"sgd", epochs=1), "optimizer"),  # a str is a name, bytes not
+        (lambda: small_model().fit(*xy(), optimizer=fastmlp.optim.SGD, epochs=1), "optimizer"),  # the class
+    ],
+    ids=[
+        "act_fwd",
+        "act_bwd",
+        "dense",
+        "loss_bytes",
+        "reduction",
+        "init",
+        "mlp_init",
+        "mlp_out_act",
+        "mlp_act_list",
+        "mlp_act_int",
+        "mlp_act_none",
+        "fit_loss",
+        "evaluate_loss",
+        "optimizer_bytes",
+        "optimizer_class",
+    ],
+)
 def test_non_string_names_raise_type_error(call, what):
     with pytest.raises(TypeError) as info:
         call()
@@ -346,22 +387,25 @@ def test_numpy_integer_batch_size_is_fine():
     small_model().fit(*xy(), batch_size=np.int64(2), epochs=1)
 
 
-@pytest.mark.parametrize("kw,exc,match", [
-    ({"epochs": -1}, ValueError, "epochs"),
-    ({"on_nonfinite": "ignore"}, ValueError, "on_nonfinite"),
-    ({"validation_data": np.ones((2, 2))}, TypeError, "validation_data"),
-    ({"validation_data": (np.ones((2, 3)), np.ones(2))}, ValueError, "X_val"),
-    ({"validation_data": (np.ones((2, 2)), np.ones(3))}, ValueError, "y_val"),
-    ({"clip_grad_norm": 0.0}, ValueError, "clip_grad_norm"),
-    ({"clip_grad_value": -1.0}, ValueError, "clip_grad_value"),
-    ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*64\), got"),
-    ({"seed": 2**64}, ValueError, r"seed must be in \[0, 2\*\*64\), got"),
-    ({"seed": 1.5}, TypeError, "seed must be an int, got float"),
-    ({"seed": "a"}, TypeError, "seed must be an int, got str"),
-    ({"shuffle": "no"}, TypeError, "shuffle must be True or False"),
-    ({"drop_last": "x"}, TypeError, "drop_last must be True or False"),
-    ({"batch_size": 2**70, "drop_last": True}, ValueError, "no batch at all"),
-])
+@pytest.mark.parametrize(
+    "kw,exc,match",
+    [
+        ({"epochs": -1}, ValueError, "epochs"),
+        ({"on_nonfinite": "ignore"}, ValueError, "on_nonfinite"),
+        ({"validation_data": np.ones((2, 2))}, TypeError, "validation_data"),
+        ({"validation_data": (np.ones((2, 3)), np.ones(2))}, ValueError, "X_val"),
+        ({"validation_data": (np.ones((2, 2)), np.ones(3))}, ValueError, "y_val"),
+        ({"clip_grad_norm": 0.0}, ValueError, "clip_grad_norm"),
+        ({"clip_grad_value": -1.0}, ValueError, "clip_grad_value"),
+        ({"seed": -1}, ValueError, r"seed must be in \[0, 2\*\*64\), got"),
+        ({"seed": 2**64}, ValueError, r"seed must be in \[0, 2\*\*64\), got"),
+        ({"seed": 1.5}, TypeError, "seed must be an int, got float"),
+        ({"seed": "a"}, TypeError, "seed must be an int, got str"),
+        ({"shuffle": "no"}, TypeError, "shuffle must be True or False"),
+        ({"drop_last": "x"}, TypeError, "drop_last must be True or False"),
+        ({"batch_size": 2**70, "drop_last": True}, ValueError, "no batch at all"),
+    ],
+)
 def test_other_fit_arguments(kw, exc, match):
     kw = dict(kw)
     with pytest.raises(exc, match=match):
@@ -440,8 +484,9 @@ def _same(got, want, what):
         return
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype and got.shape == want.shape, f"{what}: {got.dtype}{got.shape}"
-    assert got.tobytes() == want.tobytes(), \
+    assert got.tobytes() == want.tobytes(), (
         f"{what}: differs from the contiguous result (max abs diff {np.max(np.abs(got - want)):.3e})"
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -570,45 +615,80 @@ def expect(exc_types, fn):
 
 CHILD_CASES = {
     "init_2^40_squared": "expect((MemoryError, ValueError), lambda: ops.init('zeros', 1, 1, shape=(2**40, 2**40)))",
-    "init_2^62_float64": "expect((MemoryError, ValueError), lambda: ops.init('ones', 1, 1, shape=(2**62,), dtype='float64'))",
-    "init_overflowing_product": "expect((MemoryError, ValueError), lambda: ops.init('uniform', 3, 3, shape=(2**33, 2**33, 4)))",
+    "init_2^62_float64": (
+        "expect((MemoryError, ValueError), lambda: ops.init('ones', 1, 1, shape=(2**62,), dtype='float64'))"
+    ),
+    "init_overflowing_product": (
+        "expect((MemoryError, ValueError), lambda: ops.init('uniform', 3, 3, shape=(2**33, 2**33, 4)))"
+    ),
     "init_huge_fans": "expect((MemoryError, ValueError), lambda: ops.init('he_uniform', 2**40, 2**40))",
     "permutation_2^62": "expect((MemoryError, ValueError), lambda: ops.permutation(2**62, 0))",
     "model_huge_layer": "expect((MemoryError, ValueError), lambda: fastmlp.MLP([2**40, 2**40]))",
-    "dense_backward_grad_y_rows": "expect(ValueError, lambda: ops.dense_backward(np.ones((64, 8)), np.ones((8, 4)), np.ones((63, 4))))",
-    "dense_backward_grad_y_cols": "expect(ValueError, lambda: ops.dense_backward(np.ones((64, 8)), np.ones((8, 4)), np.ones((64, 5))))",
-    "dense_backward_y_shape": "expect(ValueError, lambda: ops.dense_backward(np.ones((64, 8)), np.ones((8, 4)), np.ones((64, 4)), 'relu', np.ones((2, 2))))",
-    "dense_backward_y_1d": "expect(ValueError, lambda: ops.dense_backward(np.ones((4, 8)), np.ones((8, 4)), np.ones((4, 4)), 'sigmoid', np.ones(16)))",
-    "dense_backward_w_rows": "expect(ValueError, lambda: ops.dense_backward(np.ones((4, 8)), np.ones((9, 4)), np.ones((4, 4))))",
-    "dense_forward_b_long": "expect(ValueError, lambda: ops.dense_forward(np.ones((4, 8)), np.ones((8, 4)), np.ones(400)))",
-    "matmul_trans_mismatch": "expect(ValueError, lambda: ops.matmul(np.ones((300, 200)), np.ones((300, 100)), trans_b=True))",
-    "activation_backward_size_not_shape": "expect(ValueError, lambda: ops.activation_backward('relu', np.ones((2, 6)), np.ones((3, 4))))",
+    "dense_backward_grad_y_rows": (
+        "expect(ValueError, lambda: ops.dense_backward(np.ones((64, 8)), np.ones((8, 4)), np.ones((63, 4))))"
+    ),
+    "dense_backward_grad_y_cols": (
+        "expect(ValueError, lambda: ops.dense_backward(np.ones((64, 8)), np.ones((8, 4)), np.ones((64, 5))))"
+    ),
+    "dense_backward_y_shape": (
+        "expect(ValueError, lambda: ops.dense_backward(np.ones((64, 8)), np.ones((8, 4)), "
+        "np.ones((64, 4)), 'relu', np.ones((2, 2))))"
+    ),
+    "dense_backward_y_1d": (
+        "expect(ValueError, lambda: ops.dense_backward(np.ones((4, 8)), np.ones((8, 4)), "
+        "np.ones((4, 4)), 'sigmoid', np.ones(16)))"
+    ),
+    "dense_backward_w_rows": (
+        "expect(ValueError, lambda: ops.dense_backward(np.ones((4, 8)), np.ones((9, 4)), np.ones((4, 4))))"
+    ),
+    "dense_forward_b_long": (
+        "expect(ValueError, lambda: ops.dense_forward(np.ones((4, 8)), np.ones((8, 4)), np.ones(400)))"
+    ),
+    "matmul_trans_mismatch": (
+        "expect(ValueError, lambda: ops.matmul(np.ones((300, 200)), np.ones((300, 100)), trans_b=True))"
+    ),
+    "activation_backward_size_not_shape": (
+        "expect(ValueError, lambda: ops.activation_backward('relu', np.ones((2, 6)), np.ones((3, 4))))"
+    ),
     "loss_same_size_other_shape": "expect(ValueError, lambda: ops.loss('mse', np.ones((2, 6)), np.ones((3, 4))))",
-    "sgd_update_same_size_other_shape": "expect(ValueError, lambda: ops.sgd_update(np.ones((2, 6)), np.ones((3, 4)), 0.1))",
-    "set_weights_wrong_shapes": "expect(ValueError, lambda: fastmlp.MLP([3, 4, 2]).set_weights([(np.ones((4, 3)), np.ones(3)), (np.ones((3, 2)), np.ones(2))]))",
+    "sgd_update_same_size_other_shape": (
+        "expect(ValueError, lambda: ops.sgd_update(np.ones((2, 6)), np.ones((3, 4)), 0.1))"
+    ),
+    "set_weights_wrong_shapes": (
+        "expect(ValueError, lambda: fastmlp.MLP([3, 4, 2]).set_weights([(np.ones((4, 3)), "
+        "np.ones(3)), (np.ones((3, 2)), np.ones(2))]))"
+    ),
     "model_weights_replaced_by_wrong_shape": (
         "m = fastmlp.MLP([3, 4, 2]); m.weights[1] = np.ones((5, 2), np.float32)\n"
         "expect(ValueError, lambda: m.predict(np.ones((2, 3))))\n"
-        "expect(ValueError, lambda: m.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=1))"),
+        "expect(ValueError, lambda: m.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=1))"
+    ),
     "model_weights_replaced_by_transposed_view": (
         "m = fastmlp.MLP([3, 4, 2]); m.weights[0] = np.ones((4, 3), np.float32).T\n"
-        "expect(ValueError, lambda: m.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=1))"),
+        "expect(ValueError, lambda: m.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=1))"
+    ),
     # Real allocations that cannot succeed (512 GiB of activations for one 4096-row chunk, 2^45 bytes of
     # workspace for a batch): MemoryError naming what was being done, not a crash.
     "predict_real_allocation_failure": (
-        "m = fastmlp.MLP([1, 2**25, 1])\n"
-        "expect(MemoryError, lambda: m.predict(np.ones((2**16, 1), np.float32)))"),
+        "m = fastmlp.MLP([1, 2**25, 1])\nexpect(MemoryError, lambda: m.predict(np.ones((2**16, 1), np.float32)))"
+    ),
     "fit_real_allocation_failure": (
         "m = fastmlp.MLP([1, 2**25, 1])\n"
         "expect(MemoryError, lambda: m.fit(np.ones((2**16, 1), np.float32), np.ones(2**16, np.float32), "
-        "batch_size=None, epochs=1))"),
+        "batch_size=None, epochs=1))"
+    ),
     "gradients_real_allocation_failure": (
         "m = fastmlp.MLP([1, 2**25, 1])\n"
-        "expect(MemoryError, lambda: m.gradients(np.ones((2**16, 1), np.float32), np.ones(2**16, np.float32)))"),
-    "fit_drop_last_bigger_batch": "expect(ValueError, lambda: fastmlp.MLP([2, 1]).fit(np.ones((3, 2)), np.ones(3), batch_size=8, drop_last=True, epochs=1))",
+        "expect(MemoryError, lambda: m.gradients(np.ones((2**16, 1), np.float32), np.ones(2**16, np.float32)))"
+    ),
+    "fit_drop_last_bigger_batch": (
+        "expect(ValueError, lambda: fastmlp.MLP([2, 1]).fit(np.ones((3, 2)), np.ones(3), "
+        "batch_size=8, drop_last=True, epochs=1))"
+    ),
     "fit_batch_huge": (
         "m = fastmlp.MLP([2, 1]); m.fit(np.ones((3, 2)), np.ones(3), batch_size=2**40, epochs=2)\n"
-        "print('CAUGHT nothing - a batch larger than the data is the full batch')"),
+        "print('CAUGHT nothing - a batch larger than the data is the full batch')"
+    ),
 }
 
 
@@ -619,8 +699,10 @@ UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 @pytest.mark.parametrize("case", list(CHILD_CASES))
 def test_dangerous_case_in_child(case):
     if UNDER_ASAN and "real_allocation" in case:
-        pytest.skip("AddressSanitizer (tools/sanitize.sh) ends the process on a failed operator new instead of "
-                    "throwing std::bad_alloc")
+        pytest.skip(
+            "AddressSanitizer (tools/sanitize.sh) ends the process on a failed operator new instead of "
+            "throwing std::bad_alloc"
+        )
     proc = run_python(CHILD_PRELUDE + CHILD_CASES[case])
     rc, out, err = proc.returncode, proc.stdout, proc.stderr
     assert rc == 0, f"child exited with {rc} (negative: killed by a signal)\nstdout:\n{out}\nstderr:\n{err[-3000:]}"

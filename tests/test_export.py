@@ -74,12 +74,15 @@ def assert_matches_predict(model, path, x):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("activation", fastmlp.ops.ACTIVATIONS + ("elu(alpha=0.4)", "softplus(beta=2, threshold=3)",
-                                                              "leaky_relu(negative_slope=0.3)"))
+@pytest.mark.parametrize(
+    "activation",
+    fastmlp.ops.ACTIVATIONS + ("elu(alpha=0.4)", "softplus(beta=2, threshold=3)", "leaky_relu(negative_slope=0.3)"),
+)
 @pytest.mark.parametrize("standardized", [False, True], ids=["raw", "standardized"])
 def test_export_matches_predict(tmp_path, rng, dtype, activation, standardized):
-    model = fastmlp.MLP([3, 17, 1, 4], activation=activation, output_activation=activation, dtype=dtype, seed=3,
-                        negative_slope=0.07)
+    model = fastmlp.MLP(
+        [3, 17, 1, 4], activation=activation, output_activation=activation, dtype=dtype, seed=3, negative_slope=0.07
+    )
     x = rng.standard_normal((129, 3)).astype(dtype)
     if standardized:
         x = (x * [3.0, 0.5, 100.0] + [10.0, -2.0, 1e3]).astype(dtype)
@@ -129,8 +132,9 @@ def test_metadata_names_and_opset(tmp_path):
     assert_matches_predict(model, p2, np.ones((3, 2), np.float32))
 
 
-@pytest.mark.parametrize("kwargs,word", [({"opset": 7}, "opset"), ({"opset": True}, "opset"),
-                                         ({"input_name": ""}, "input_name")])
+@pytest.mark.parametrize(
+    "kwargs,word", [({"opset": 7}, "opset"), ({"opset": True}, "opset"), ({"input_name": ""}, "input_name")]
+)
 def test_bad_export_arguments(tmp_path, kwargs, word):
     with pytest.raises(ValueError, match=word):
         fastmlp.MLP([2, 1]).to_onnx(tmp_path / "x.onnx", **kwargs)
@@ -143,8 +147,9 @@ def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("loss, classes", [("cross_entropy", 3), ("bce", 1), ("bce", 4)],
-                         ids=["softmax", "sigmoid", "multi-label"])
+@pytest.mark.parametrize(
+    "loss, classes", [("cross_entropy", 3), ("bce", 1), ("bce", 4)], ids=["softmax", "sigmoid", "multi-label"]
+)
 def test_classifier_heads_match_predict_proba(tmp_path, dtype, loss, classes):
     ort = pytest.importorskip("onnxruntime")
     rng = np.random.default_rng(3)
@@ -162,12 +167,15 @@ def test_classifier_heads_match_predict_proba(tmp_path, dtype, loss, classes):
     for p in (path, again):
         session = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
         got = session.run(None, {"input": x})[0]
-        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12,
-                                   atol=1e-6 if dtype == "float32" else 1e-14)
-    logits = ort.InferenceSession(str(model.to_onnx(tmp_path / "logits.onnx", head="logits")),
-                                  providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
-    np.testing.assert_allclose(logits, model.predict(x), rtol=1e-5 if dtype == "float32" else 1e-12,
-                               atol=1e-6 if dtype == "float32" else 1e-14)
+        np.testing.assert_allclose(
+            got, want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6 if dtype == "float32" else 1e-14
+        )
+    logits = ort.InferenceSession(
+        str(model.to_onnx(tmp_path / "logits.onnx", head="logits")), providers=["CPUExecutionProvider"]
+    ).run(None, {"input": x})[0]
+    np.testing.assert_allclose(
+        logits, model.predict(x), rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6 if dtype == "float32" else 1e-14
+    )
     with pytest.raises(ValueError, match="head"):
         model.to_onnx(tmp_path / "bad.onnx", head="probit")
 
@@ -178,8 +186,7 @@ def test_deep_float32_export_is_within_predicts_own_rounding(tmp_path, rng, dept
     # with weights 1.2x LeCun's, predict itself is 8e-5 from the float64 value of the same weights, and
     # no float32 evaluation can promise 1e-5 there. The bound (docs/guarantees.md): the graph is within
     # 1e-5 relative of predict, or within 10 times predict's own distance from float64.
-    model = fastmlp.MLP([8] + [32] * depth + [2], activation="tanh", init="lecun_normal", seed=depth,
-                        dtype="float32")
+    model = fastmlp.MLP([8] + [32] * depth + [2], activation="tanh", init="lecun_normal", seed=depth, dtype="float32")
     model.set_weights([(w * gain, b) for w, b in model.get_weights()])
     x = rng.standard_normal((64, 8)).astype(np.float32)
     exact = fastmlp.MLP(model.sizes, activation="tanh", dtype="float64")

@@ -18,7 +18,7 @@ from helpers import assert_bitwise, assert_weights_bitwise, fit_data, fit_model,
 
 def _held_out_rows(n, fraction, seed):
     """The rows validation_split holds out, as its docstring says: sorted, from default_rng(seed)."""
-    return np.sort(np.random.default_rng(seed).permutation(n)[:round(fraction * n)])
+    return np.sort(np.random.default_rng(seed).permutation(n)[: round(fraction * n)])
 
 
 def _fit(model, x, y, **kw):
@@ -78,8 +78,9 @@ def test_class_labels_are_held_out_with_their_rows(rng):
     train = np.setdiff1d(np.arange(30), val)
     split, given = fastmlp.MLP([3, 5, 3], seed=1), fastmlp.MLP([3, 5, 3], seed=1)
     a = split.fit(x, labels, loss="cross_entropy", epochs=2, validation_split=0.2, seed=1)
-    b = given.fit(x[train], labels[train], loss="cross_entropy", epochs=2, validation_data=(x[val], labels[val]),
-                  seed=1)
+    b = given.fit(
+        x[train], labels[train], loss="cross_entropy", epochs=2, validation_data=(x[val], labels[val]), seed=1
+    )
     assert_weights_bitwise(split.get_weights(), given.get_weights())
     assert a.history == b.history
 
@@ -97,12 +98,18 @@ def test_held_out_targets_are_checked_before_training(rng):
     assert_weights_bitwise(model.get_weights(), before, "the weights of a refused fit")
 
 
-@pytest.mark.parametrize("kw, words", [
-    ({"validation_split": 0.2, "validation_data": "pair"}, "validation_split and validation_data do not go together"),
-    ({"validation_split": 0.01}, "holds out 0 (rounded) and trains on 20"),
-    ({"validation_split": 0.99}, "holds out 20 (rounded) and trains on 0"),
-    ({"validation_split": 0.5, "batch_size": 11, "drop_last": True}, "batch_size 11 > 10 training samples"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        (
+            {"validation_split": 0.2, "validation_data": "pair"},
+            "validation_split and validation_data do not go together",
+        ),
+        ({"validation_split": 0.01}, "holds out 0 (rounded) and trains on 20"),
+        ({"validation_split": 0.99}, "holds out 20 (rounded) and trains on 0"),
+        ({"validation_split": 0.5, "batch_size": 11, "drop_last": True}, "batch_size 11 > 10 training samples"),
+    ],
+)
 def test_validation_split_refusals(rng, kw, words):
     x, y = fit_data(rng, n=20)
     if kw.get("validation_data") == "pair":
@@ -167,9 +174,8 @@ def test_validation_split_data_parallel_holds_out_the_same_rows(monkeypatch, rng
     def work(r):
         lo, hi = distributed.block(43, r, ranks)
         try:
-            hists[r] = _fit(models[r], x[lo:hi], y[lo:hi], validation_split=0.3, seed=11,
-                            comm=_ThreadComm(world, r))
-        except Exception as e:  # noqa: BLE001
+            hists[r] = _fit(models[r], x[lo:hi], y[lo:hi], validation_split=0.3, seed=11, comm=_ThreadComm(world, r))
+        except Exception as e:
             errors[r] = e
 
     run_ranks(work, ranks)
@@ -209,8 +215,17 @@ def test_adam_by_name_equals_adam():
     assert_weights_bitwise(a.get_weights(), b.get_weights())
 
 
-@pytest.mark.parametrize("bad, error", [("lion", ValueError), ("Adam", ValueError), ("", ValueError),
-                                        (3, TypeError), (fastmlp.optim.Adam, TypeError), ({"name": "adam"}, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        ("lion", ValueError),
+        ("Adam", ValueError),
+        ("", ValueError),
+        (3, TypeError),
+        (fastmlp.optim.Adam, TypeError),
+        ({"name": "adam"}, TypeError),
+    ],
+)
 def test_an_unknown_optimizer_lists_the_names(rng, bad, error):
     x, y = fit_data(rng)
     with pytest.raises(error, match="optimizer must be") as info:

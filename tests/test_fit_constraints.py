@@ -37,8 +37,11 @@ BAD = {
 }
 
 # Arguments that make each entry's bad value reach its check (the rules need lr_scaling's partners).
-WITH = {"base_batch_size": {"lr_scaling": "linear"}, "warmup_epochs": {"lr_scaling": "linear", "base_batch_size": 4},
-        "lr_scaling": {"base_batch_size": 4}}
+WITH = {
+    "base_batch_size": {"lr_scaling": "linear"},
+    "warmup_epochs": {"lr_scaling": "linear", "base_batch_size": 4},
+    "lr_scaling": {"base_batch_size": 4},
+}
 
 
 def _data():
@@ -55,17 +58,30 @@ def test_every_fit_argument_is_in_the_table_or_checked_with_the_data():
     names = set(inspect.signature(fastmlp.MLP.fit).parameters)
     assert names - CHECKED_WITH_THE_DATA == set(FIT_CONSTRAINTS), (
         f"not in FIT_CONSTRAINTS: {sorted(names - CHECKED_WITH_THE_DATA - set(FIT_CONSTRAINTS))}; "
-        f"in it but not fit's: {sorted(set(FIT_CONSTRAINTS) - names)}")
+        f"in it but not fit's: {sorted(set(FIT_CONSTRAINTS) - names)}"
+    )
     assert set(BAD) == set(FIT_CONSTRAINTS), "every entry of the table has its bad values here"
-    assert set(f.name for f in FitConfig.__dataclass_fields__.values()) >= {
-        "loss", "optimizer", "batch_size", "epochs", "seed", "schedule", "callbacks", "rows"}
+    assert {f.name for f in FitConfig.__dataclass_fields__.values()} >= {
+        "loss",
+        "optimizer",
+        "batch_size",
+        "epochs",
+        "seed",
+        "schedule",
+        "callbacks",
+        "rows",
+    }
 
 
-@pytest.mark.parametrize("name, value, error", [
-    pytest.param(name, value, error, id=f"{name}-{value!r}")
-    for name, (wrong_type, out_of_range) in BAD.items()
-    for values, error in ((wrong_type, TypeError), (out_of_range, ValueError))
-    for value in values])
+@pytest.mark.parametrize(
+    "name, value, error",
+    [
+        pytest.param(name, value, error, id=f"{name}-{value!r}")
+        for name, (wrong_type, out_of_range) in BAD.items()
+        for values, error in ((wrong_type, TypeError), (out_of_range, ValueError))
+        for value in values
+    ],
+)
 def test_each_entry_refuses_bad_values_by_name(name, value, error):
     x, y = _data()
     model = fastmlp.MLP([2, 3, 1], seed=1)
@@ -73,7 +89,8 @@ def test_each_entry_refuses_bad_values_by_name(name, value, error):
     with pytest.raises(error) as info:
         model.fit(x, y, **{"epochs": 1, "batch_size": 4, **WITH.get(name, {}), name: value})
     assert f"{name} must be" in str(info.value) or (name == "loss" and "loss" in str(info.value)), (
-        f"the {error.__name__} does not name {name}: {info.value}")
+        f"the {error.__name__} does not name {name}: {info.value}"
+    )
     assert all(np.array_equal(a, b) for a, b in zip(before, _weights(model))), "a refused fit changed the model"
 
 
@@ -99,13 +116,22 @@ def test_each_rule_refuses_what_it_forbids(kw, words):
 
 
 def test_every_rule_has_a_case():
-    messages = [r.message if isinstance(r.message, str) else r.message(
-        {"batch_size": 13, "rows": 12, "validation_split": 0.02}) for r in FIT_RULES]
+    messages = [
+        r.message if isinstance(r.message, str) else r.message({"batch_size": 13, "rows": 12, "validation_split": 0.02})
+        for r in FIT_RULES
+    ]
     for message in messages:
         assert any(words in message for words in [w for _, w in RULE_CASES] + ["data-parallel"]), message
     # The rules on data parallel: each broken by its arguments with processes > 1, kept with one.
-    base = {"sample_weight": None, "batch_size": 4, "drop_last": False, "lr_scaling": None,
-            "base_batch_size": None, "warmup_epochs": None, "rows": 12}
+    base = {
+        "sample_weight": None,
+        "batch_size": 4,
+        "drop_last": False,
+        "lr_scaling": None,
+        "base_batch_size": None,
+        "warmup_epochs": None,
+        "rows": 12,
+    }
     for change in ({"sample_weight": np.ones(12)}, {"batch_size": "max"}):
         args = {**base, **change}
         assert any(r.broken({**args, "processes": 2}) for r in FIT_RULES)
@@ -114,31 +140,61 @@ def test_every_rule_has_a_case():
 
 def test_good_values_pass_and_are_converted():
     x, y = _data()
-    hist = fastmlp.MLP([2, 1], seed=0).fit(x, y, epochs=np.int64(2), batch_size=np.int32(5), seed=np.uint64(3),
-                                           shuffle=np.bool_(True), clip_grad_norm=np.float32(1.0), verbose=0)
+    hist = fastmlp.MLP([2, 1], seed=0).fit(
+        x,
+        y,
+        epochs=np.int64(2),
+        batch_size=np.int32(5),
+        seed=np.uint64(3),
+        shuffle=np.bool_(True),
+        clip_grad_norm=np.float32(1.0),
+        verbose=0,
+    )
     assert hist.params["epochs"] == 2 and type(hist.params["epochs"]) is int
     assert hist.params["batch_size"] == 5 and type(hist.params["batch_size"]) is int
 
 
 def test_fit_config_is_frozen():
-    config = FitConfig(loss="mse", optimizer=fastmlp.optim.SGD(), batch_size=None, epochs=1, shuffle=False,
-                       seed=0, drop_last=False, on_nonfinite="raise", schedule=None, clip_grad_norm=0.0,
-                       clip_grad_value=0.0, callbacks=(), verbose=0, validation_data=None, rows=(4, 0))
+    config = FitConfig(
+        loss="mse",
+        optimizer=fastmlp.optim.SGD(),
+        batch_size=None,
+        epochs=1,
+        shuffle=False,
+        seed=0,
+        drop_last=False,
+        on_nonfinite="raise",
+        schedule=None,
+        clip_grad_norm=0.0,
+        clip_grad_value=0.0,
+        callbacks=(),
+        verbose=0,
+        validation_data=None,
+        rows=(4, 0),
+    )
     with pytest.raises(AttributeError):
         config.epochs = 2
 
 
 # ---- the constraints themselves ---------------------------------------------------------------------
-@pytest.mark.parametrize("constraint, good, type_errors, value_errors", [
-    (C.Integer(">=", 1), [1, np.int64(7), 2**70], [1.0, True, np.bool_(True), "1", None], [0, -5]),
-    (C.Integer(">=", 0, "<", 2**64), [0, 2**64 - 1], [0.5], [-1, 2**64]),
-    (C.Interval(">", 0.0), [1e-300, 3, np.float32(2.0)], ["1", True, None], [0.0, -1.0, float("nan"), float("inf")]),
-    (C.Interval(">=", 0.0, "<=", 1.0), [0.0, 1.0, 0.5], [[0.5]], [1.0 + 1e-12, -1e-300]),
-    (C.Flag(), [True, False, np.bool_(False)], [0, 1, "yes", None], []),
-    (C.Options("a", "b"), ["a", "b"], [None, 1, b"a"], ["c", "A", ""]),
-    (C.AnyOf(None, C.Integer(">=", 1), C.Options("max")), [None, 1, "max"], [1.5, True, []], [0, "min"]),
-    (C.Sequence(2, "a pair"), [(1, 2), [1, 2]], [(1,), (1, 2, 3), 3, "ab"], []),
-])
+@pytest.mark.parametrize(
+    "constraint, good, type_errors, value_errors",
+    [
+        (C.Integer(">=", 1), [1, np.int64(7), 2**70], [1.0, True, np.bool_(True), "1", None], [0, -5]),
+        (C.Integer(">=", 0, "<", 2**64), [0, 2**64 - 1], [0.5], [-1, 2**64]),
+        (
+            C.Interval(">", 0.0),
+            [1e-300, 3, np.float32(2.0)],
+            ["1", True, None],
+            [0.0, -1.0, float("nan"), float("inf")],
+        ),
+        (C.Interval(">=", 0.0, "<=", 1.0), [0.0, 1.0, 0.5], [[0.5]], [1.0 + 1e-12, -1e-300]),
+        (C.Flag(), [True, False, np.bool_(False)], [0, 1, "yes", None], []),
+        (C.Options("a", "b"), ["a", "b"], [None, 1, b"a"], ["c", "A", ""]),
+        (C.AnyOf(None, C.Integer(">=", 1), C.Options("max")), [None, 1, "max"], [1.5, True, []], [0, "min"]),
+        (C.Sequence(2, "a pair"), [(1, 2), [1, 2]], [(1,), (1, 2, 3), 3, "ab"], []),
+    ],
+)
 def test_constraints(constraint, good, type_errors, value_errors):
     for value in good:
         constraint.check("arg", value)

@@ -12,17 +12,19 @@ import numpy as np
 import pytest
 
 from fastmlp import ops, reference
-
 from helpers import shape_id
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
-TRANS = [pytest.param(ta, tb, id=("T" if ta else "N") + ("T" if tb else "N"))
-         for ta in (False, True) for tb in (False, True)]
+TRANS = [
+    pytest.param(ta, tb, id=("T" if ta else "N") + ("T" if tb else "N")) for ta in (False, True) for tb in (False, True)
+]
 
 # Every value in every role (m, n, k) at least twice, without the full 125-way product.
 _V = (1, 3, 17, 64, 129)
-SHAPES = sorted({(_V[i], _V[(i + 1) % 5], _V[(i + 2) % 5]) for i in range(5)}
-                | {(_V[i], _V[(i + 3) % 5], _V[(i + 1) % 5]) for i in range(5)})
+SHAPES = sorted(
+    {(_V[i], _V[(i + 1) % 5], _V[(i + 2) % 5]) for i in range(5)}
+    | {(_V[i], _V[(i + 3) % 5], _V[(i + 1) % 5]) for i in range(5)}
+)
 ZERO_SHAPES = [(0, 3, 17), (3, 0, 17), (3, 17, 0), (0, 0, 0)]
 # Deeper than one packed panel (1024), with B packed (m > 512, ragged n) and with B read in place
 # (m <= 512: n a multiple of every tile width, and a ragged n whose last sliver alone is packed).
@@ -156,8 +158,7 @@ def _run_isa(isa):
     env.pop("FASTMLP_ISA", None)
     if isa is not None:
         env["FASTMLP_ISA"] = isa
-    proc = subprocess.run([sys.executable, "-c", _ISA_SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, "-c", _ISA_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"FASTMLP_ISA={isa} subprocess failed:\n{proc.stdout}\n{proc.stderr}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -167,8 +168,13 @@ def best_isa():
     """What the machine can run: the ISA picked automatically with FASTMLP_ISA unset."""
     env = dict(os.environ)
     env.pop("FASTMLP_ISA", None)
-    proc = subprocess.run([sys.executable, "-c", "import fastmlp; print(fastmlp._core.gemm_isa('float32'))"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import fastmlp; print(fastmlp._core.gemm_isa('float32'))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -182,20 +188,26 @@ def test_matmul_each_isa(best_isa, isa):
     assert out["isa"] == {"float32": isa, "float64": isa}, f"FASTMLP_ISA={isa} ran {out['isa']}"
     bad = [r for r in out["results"] if not (r["ratio"] <= 1.0 and r["out_shape"] == r["shape"][:2])]
     worst = max(out["results"], key=lambda r: r["ratio"])
-    assert not bad, (f"ISA {isa}: {len(bad)} product(s) outside the k*eps bound or misshapen; max abs err "
-                     f"{worst['max_abs']:.3e} (error/bound {worst['ratio']:.3g}) at {worst}; all bad: {bad}")
+    assert not bad, (
+        f"ISA {isa}: {len(bad)} product(s) outside the k*eps bound or misshapen; max abs err "
+        f"{worst['max_abs']:.3e} (error/bound {worst['ratio']:.3g}) at {worst}; all bad: {bad}"
+    )
     differ = [r for r in out["threads"] if not r["bitwise"]]
     assert not differ, f"ISA {isa}: 2 threads vs 1 not bitwise identical (max abs err in each): {differ}"
 
 
 # ---- determinism and layouts ----------------------------------------------------------------------------
-@pytest.mark.parametrize("shape", [
-    (300, 257, 513),  # ~40M multiply-adds: several row blocks, split over threads
-    (64, 1000, 300),  # one row block: the columns are split instead
-    (100, 4200, 16),  # wider than one packed B panel (4096 columns), columns split
-    (90, 200, 2100),  # deeper than one packed panel (1024): three panels summed in turn
-    (200, 256, 1500),  # B read in place (few rows, whole tiles), two panels
-], ids=lambda s: shape_id(s, "mnk"))
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (300, 257, 513),  # ~40M multiply-adds: several row blocks, split over threads
+        (64, 1000, 300),  # one row block: the columns are split instead
+        (100, 4200, 16),  # wider than one packed B panel (4096 columns), columns split
+        (90, 200, 2100),  # deeper than one packed panel (1024): three panels summed in turn
+        (200, 256, 1500),  # B read in place (few rows, whole tiles), two panels
+    ],
+    ids=lambda s: shape_id(s, "mnk"),
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_thread_count_bitwise(rng, assert_bitwise, assert_close, num_threads, dtype, shape):
     m, n, k = shape
@@ -219,9 +231,13 @@ def _layouts(a):
     wide[:, ::2] = a
     tall = np.zeros((2 * a.shape[0], a.shape[1]), a.dtype)
     tall[::2] = a
-    return [("fortran", np.asfortranarray(a)), ("cols[::2]", wide[:, ::2]), ("rows[::2]", tall[::2]),
-            ("neg-stride", np.flipud(np.flipud(a).copy())),
-            ("T.T", np.ascontiguousarray(a.T).T)]
+    return [
+        ("fortran", np.asfortranarray(a)),
+        ("cols[::2]", wide[:, ::2]),
+        ("rows[::2]", tall[::2]),
+        ("neg-stride", np.flipud(np.flipud(a).copy())),
+        ("T.T", np.ascontiguousarray(a.T).T),
+    ]
 
 
 @pytest.mark.parametrize("trans_a, trans_b", TRANS)
@@ -243,24 +259,30 @@ def test_matmul_noncontiguous_inputs(rng, assert_bitwise, assert_close, dtype, t
 
 def test_matmul_strided_slice_of_bigger_matrix(rng, assert_bitwise):
     big = rng.standard_normal((40, 50))
-    a = big[3:20, 1:40:3]   # (17, 13), strided both ways
-    b = big[::4, 7:20].T    # (13, 10), a transposed strided view
+    a = big[3:20, 1:40:3]  # (17, 13), strided both ways
+    b = big[::4, 7:20].T  # (13, 10), a transposed strided view
     assert a.shape == (17, 13) and b.shape == (13, 10)
     got = ops.matmul(a, b)
     assert_bitwise(got, ops.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b)), "strided views")
-    assert_bitwise(ops.matmul(b, a, True, True), ops.matmul(np.ascontiguousarray(b), np.ascontiguousarray(a),
-                                                          True, True), "strided views, both transposed")
+    assert_bitwise(
+        ops.matmul(b, a, True, True),
+        ops.matmul(np.ascontiguousarray(b), np.ascontiguousarray(a), True, True),
+        "strided views, both transposed",
+    )
 
 
 # ---- argument errors ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("a, b, exc, word", [
-    pytest.param(np.ones((3, 4)), np.ones((5, 2)), ValueError, "inner", id="inner-mismatch"),
-    pytest.param(np.ones(4), np.ones((4, 2)), ValueError, "a", id="a-1d"),
-    pytest.param(np.ones((3, 4)), np.ones((4, 2, 1)), ValueError, "b", id="b-3d"),
-    pytest.param(np.ones((3, 4), np.float32), np.ones((4, 2)), TypeError, "b", id="dtype-mix"),
-    pytest.param(np.ones((3, 4), np.int64), np.ones((4, 2)), TypeError, "a", id="int"),
-    pytest.param(np.full((3, 4), np.nan), np.ones((4, 2)), ValueError, "NaN", id="nan"),
-])
+@pytest.mark.parametrize(
+    "a, b, exc, word",
+    [
+        pytest.param(np.ones((3, 4)), np.ones((5, 2)), ValueError, "inner", id="inner-mismatch"),
+        pytest.param(np.ones(4), np.ones((4, 2)), ValueError, "a", id="a-1d"),
+        pytest.param(np.ones((3, 4)), np.ones((4, 2, 1)), ValueError, "b", id="b-3d"),
+        pytest.param(np.ones((3, 4), np.float32), np.ones((4, 2)), TypeError, "b", id="dtype-mix"),
+        pytest.param(np.ones((3, 4), np.int64), np.ones((4, 2)), TypeError, "a", id="int"),
+        pytest.param(np.full((3, 4), np.nan), np.ones((4, 2)), ValueError, "NaN", id="nan"),
+    ],
+)
 def test_matmul_argument_errors(a, b, exc, word):
     with pytest.raises(exc) as info:
         ops.matmul(a, b)

@@ -12,9 +12,10 @@ import socket
 import zipfile
 from pathlib import Path
 
-import fastmlp
 import numpy as np
 import pytest
+
+import fastmlp
 from fastmlp import _deadline, schedules
 from helpers import MPIEXEC, TOL, assert_weights_bitwise, mpirun, run_python
 
@@ -42,8 +43,11 @@ def test_sizes_from_2_to_the_62_are_refused_by_name():
         fastmlp.MLP([2, 2**62 + 5, 1])
 
 
-@pytest.mark.parametrize("make", [lambda: schedules.ConstantLR(total_iters=-1),
-                                  lambda: schedules.LinearLR(total_iters=-3)], ids=["ConstantLR", "LinearLR"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: schedules.ConstantLR(total_iters=-1), lambda: schedules.LinearLR(total_iters=-3)],
+    ids=["ConstantLR", "LinearLR"],
+)
 def test_a_negative_total_iters_is_refused_by_name(make):
     with pytest.raises(ValueError, match="total_iters"):
         make()
@@ -56,6 +60,7 @@ def _raising_callback(epoch_to_fail, model=None, poison=False):
             if poison:
                 model.weights[0][0, 0] = np.inf
             raise RuntimeError("the callback fails on purpose")
+
     return fastmlp.LambdaCallback(on_epoch_end=on_epoch_end)
 
 
@@ -78,8 +83,9 @@ def test_an_exception_in_a_callback_that_spoiled_the_weights_restores_finite_one
         model.fit(x, y, epochs=5, callbacks=[_raising_callback(2, model, poison=True)])
     notes = getattr(info.value, "__notes__", [])
     assert notes and "last finite epoch were restored" in notes[0], notes
-    assert all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights()), \
+    assert all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights()), (
         "the Inf the callback wrote was kept"
+    )
     ref = fastmlp.MLP([1, 4, 1], seed=0)
     ref.fit(x, y, epochs=2)  # the start of the epoch whose callback failed: the end of the second
     assert_weights_bitwise(model.get_weights(), ref.get_weights(), "weights restored after the callback's exception")
@@ -116,7 +122,8 @@ def test_ctrl_c_during_the_nan_scan_of_a_large_input():
     # The scan holds the GIL, so no Python thread can send the signal: a timer of the kernel does, 5 ms
     # in, with Python's own SIGINT handler. A NaN in the last element means the call does nothing but scan:
     # a scan that never looked at the signals would end in ValueError ("contains NaN").
-    proc = run_python("""
+    proc = run_python(
+        """
         import signal, time, numpy as np
         from fastmlp import ops
         x = np.ones(2**27, np.float32)  # 512 MiB
@@ -137,7 +144,9 @@ def test_ctrl_c_during_the_nan_scan_of_a_large_input():
             print("INTERRUPTED", full, time.perf_counter() - start)
         except ValueError:
             print("SCANNED", full, time.perf_counter() - start)
-    """, timeout=120)
+    """,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     word, full, *took = proc.stdout.split()
     if float(full) < 0.02:
@@ -154,7 +163,8 @@ def test_the_thread_limit_is_4_per_core_of_the_affinity_mask():
 
 @pytest.mark.slow
 def test_one_core_of_affinity_caps_the_threads_at_4():
-    proc = run_python("""
+    proc = run_python(
+        """
         import os
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
         import fastmlp
@@ -164,7 +174,10 @@ def test_one_core_of_affinity_caps_the_threads_at_4():
             print("ACCEPTED")
         except ValueError as e:
             print("REFUSED", e)
-    """, env={"OMP_NUM_THREADS": "64"}, timeout=60)
+    """,
+        env={"OMP_NUM_THREADS": "64"},
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     limit, threads, word = proc.stdout.split()[:3]
     assert (limit, threads, word) == ("4", "4", "REFUSED"), proc.stdout
@@ -299,8 +312,9 @@ def _flipped_byte(path):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("spoil", [_truncated, _other_version, _wrong_weights, _flipped_byte],
-                         ids=["truncated", "version", "weights", "crc"])
+@pytest.mark.parametrize(
+    "spoil", [_truncated, _other_version, _wrong_weights, _flipped_byte], ids=["truncated", "version", "weights", "crc"]
+)
 def test_load_errors_name_the_file(tmp_path, spoil):
     path = tmp_path / "named-model.npz"
     fastmlp.MLP([2, 3, 1], seed=0).save(path)
@@ -312,7 +326,9 @@ def test_load_errors_name_the_file(tmp_path, spoil):
 
 # ---- reproducibility ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("sizes", [[1500, 2, 1], [2000, 2, 3], [1200, 3], [8, 16, 1]], ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize(
+    "sizes", [[1500, 2, 1], [2000, 2, 3], [1200, 3], [8, 16, 1]], ids=lambda s: "-".join(map(str, s))
+)
 def test_few_rows_predict_within_rounding_of_the_same_rows_among_many(dtype, sizes):
     # Tiny products (one row through a 1500-wide layer) take a path that sums in another order than the
     # packed GEMM of a many-row call: the bits may differ, the values agree within the kernels' tolerance.
@@ -324,8 +340,9 @@ def test_few_rows_predict_within_rounding_of_the_same_rows_among_many(dtype, siz
     for rows in (1, 2, 3, 5, 16):
         few = model.predict(x[:rows]).astype(np.float64)
         err = np.abs(few - many[:rows])
-        assert np.all(err <= atol + rtol * np.abs(many[:rows])), \
+        assert np.all(err <= atol + rtol * np.abs(many[:rows])), (
             f"{rows} row(s) differ from the same rows among 3000 by {err.max():.3e} (rtol {rtol:g}, atol {atol:g})"
+        )
 
 
 # ---- data parallel --------------------------------------------------------------------------------------
@@ -364,14 +381,17 @@ def test_ranks_with_another_network_or_standardization_are_refused_before_the_fi
     proc = mpirun(2, AGREEMENT, timeout=90)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # The ranks' lines may interleave: the text is split before each "rank N ".
-    parts = (re.match(r"rank (\d \w+): (.*)", t, re.DOTALL) for t in re.split(r"(?=rank \d (?:network|standardization): )",
-                                                                      proc.stdout))
+    parts = (
+        re.match(r"rank (\d \w+): (.*)", t, re.DOTALL)
+        for t in re.split(r"(?=rank \d (?:network|standardization): )", proc.stdout)
+    )
     lines = {m.group(1): m.group(2) for m in parts if m}
     assert sorted(lines) == ["0 network", "0 standardization", "1 network", "1 standardization"], proc.stdout
     for rank in "01":
         assert "sizes is [3, 8, 1] on rank 0 but [3, 9, 1] on rank 1" in lines[f"{rank} network"], lines
-        assert "standardization is" in lines[f"{rank} standardization"] and "on rank 1" in \
-            lines[f"{rank} standardization"], lines
+        assert (
+            "standardization is" in lines[f"{rank} standardization"] and "on rank 1" in lines[f"{rank} standardization"]
+        ), lines
 
 
 # ---- the page -------------------------------------------------------------------------------------------

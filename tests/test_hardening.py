@@ -17,19 +17,22 @@ import pytest
 
 import fastmlp
 from fastmlp.optim import SGD
-
 from helpers import run_python
 
 
 def same_weights(model, initial):
-    return all(a.tobytes() == c.tobytes() and b.tobytes() == d.tobytes()
-               for (a, b), (c, d) in zip(initial, model.get_weights()))
+    return all(
+        a.tobytes() == c.tobytes() and b.tobytes() == d.tobytes()
+        for (a, b), (c, d) in zip(initial, model.get_weights())
+    )
 
 
 def finite_outputs_or_initial(model, x, initial):
     """The promise fit keeps: finite outputs on the training data, or exactly the weights it began with."""
-    if all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights()) and \
-            np.isfinite(model.predict(x)).all():
+    if (
+        all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in model.get_weights())
+        and np.isfinite(model.predict(x)).all()
+    ):
         return "finite"
     return "initial" if same_weights(model, initial) else "broken"
 
@@ -59,8 +62,11 @@ print("OK", fastmlp.get_num_threads())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("warm", ["fastmlp.ops.matmul(a, a)", "model.fit(x, y, batch_size=256, epochs=1)",
-                                  "model.predict(np.repeat(x, 8, axis=0))"], ids=["matmul", "fit", "predict"])
+@pytest.mark.parametrize(
+    "warm",
+    ["fastmlp.ops.matmul(a, a)", "model.fit(x, y, batch_size=256, epochs=1)", "model.predict(np.repeat(x, 8, axis=0))"],
+    ids=["matmul", "fit", "predict"],
+)
 def test_fork_after_threads_does_not_hang(warm):
     proc = run_python(FORK_CHILD.format(warm=warm), timeout=120)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
@@ -68,7 +74,8 @@ def test_fork_after_threads_does_not_hang(warm):
 
 @pytest.mark.slow
 def test_forked_child_runs_on_one_thread_and_says_why():
-    proc = run_python("""
+    proc = run_python(
+        """
         import os, numpy as np, fastmlp
         a = np.ones((600, 600), np.float32); fastmlp.ops.matmul(a, a)
         pid = os.fork()
@@ -84,7 +91,9 @@ def test_forked_child_runs_on_one_thread_and_says_why():
             os._exit(0 if ok else 3)
         _, status = os.waitpid(pid, 0)
         print("child", os.waitstatus_to_exitcode(status), "parent threads", fastmlp.get_num_threads())
-    """, timeout=60)
+    """,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "child 0" in proc.stdout, proc.stdout + proc.stderr
 
@@ -163,8 +172,9 @@ def test_nan_left_by_a_callback_after_the_last_epoch_is_not_kept():
     assert finite_outputs_or_initial(model, x, initial) == "finite"
 
 
-@pytest.mark.parametrize("optimizer", [fastmlp.optim.RMSprop(lr=0.01), fastmlp.optim.Adagrad(lr=0.01)],
-                         ids=["rmsprop", "adagrad"])
+@pytest.mark.parametrize(
+    "optimizer", [fastmlp.optim.RMSprop(lr=0.01), fastmlp.optim.Adagrad(lr=0.01)], ids=["rmsprop", "adagrad"]
+)
 def test_non_finite_optimizer_state_is_divergence(optimizer, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 2)).astype(np.float32)
@@ -226,13 +236,18 @@ def test_ctrl_c_inside_an_epoch_stops_within_a_second(lr):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("call", [
-    "fastmlp.ops.matmul(a, a)",
-    "model.predict(x)",
-    "wide.gradients(g, g[:, :1])",  # 256-row chunks in two parts side by side: ~6 s on 2 cores
-], ids=["matmul", "predict", "gradients"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        "fastmlp.ops.matmul(a, a)",
+        "model.predict(x)",
+        "wide.gradients(g, g[:, :1])",  # 256-row chunks in two parts side by side: ~6 s on 2 cores
+    ],
+    ids=["matmul", "predict", "gradients"],
+)
 def test_ctrl_c_inside_a_long_kernel_call(call):
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         import os, time, signal, threading, numpy as np, fastmlp
         a = np.ones((6144, 6144), np.float32) if "matmul" in {call!r} else None
         model, x = fastmlp.MLP([2048, 2048, 2048, 1]), np.ones((60_000, 2048), np.float32)  # ~8 s of predict
@@ -245,7 +260,9 @@ def test_ctrl_c_inside_a_long_kernel_call(call):
             print("NOT INTERRUPTED", time.perf_counter() - start)
         except KeyboardInterrupt:
             print("INTERRUPTED", time.perf_counter() - start - 1.0)
-    """, timeout=180)
+    """,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     word, seconds = proc.stdout.split()
     assert word == "INTERRUPTED" and float(seconds) < 1.0, proc.stdout
@@ -261,11 +278,15 @@ def test_thread_count_is_capped(num_threads):
             num_threads(bad)
     num_threads(limit)
     assert fastmlp.get_num_threads() == limit
-    proc = run_python("""
+    proc = run_python(
+        """
         import numpy as np, fastmlp
         a = np.ones((2048, 2048), np.float32)
         print(fastmlp.get_num_threads(), fastmlp._core.max_threads(), fastmlp.ops.matmul(a, a)[0, 0])
-    """, env={"OMP_NUM_THREADS": "100000"}, timeout=120)
+    """,
+        env={"OMP_NUM_THREADS": "100000"},
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     threads, cap, value = proc.stdout.split()
     assert int(threads) == int(cap) and float(value) == 2048.0
@@ -280,24 +301,27 @@ def test_unknown_isa_names_are_refused(isa):
 
 
 # ---- 8. flags and arguments --------------------------------------------------------------------------
-@pytest.mark.parametrize("call, error, match", [
-    (lambda: fastmlp.ops.matmul(np.eye(2), np.eye(2), trans_a="False"), TypeError, "trans_a"),
-    (lambda: fastmlp.ops.matmul(np.eye(2), np.eye(2), trans_b=1), TypeError, "trans_b"),
-    (lambda: fastmlp.ops.init("he_normal", 3, 3, truncated="no"), TypeError, "truncated"),
-    (lambda: fastmlp.EarlyStopping(restore_best_weights="no"), TypeError, "restore_best_weights"),
-    (lambda: fastmlp.MLP([True, 1]), TypeError, "sizes"),
-    (lambda: fastmlp.MLP([2**63, 1]), ValueError, "sizes|size"),
-    (lambda: fastmlp.ops.permutation(5, 0, -1), ValueError, "epoch"),
-    (lambda: fastmlp.set_num_threads(2**31), ValueError, "set_num_threads"),
-    (lambda: fastmlp.schedules.ReduceLROnPlateau(patience=-1), ValueError, "patience"),
-    (lambda: fastmlp.schedules.ReduceLROnPlateau(cooldown=-2), ValueError, "cooldown"),
-    (lambda: fastmlp.schedules.ReduceLROnPlateau(eps=float("nan")), ValueError, "eps"),
-    (lambda: fastmlp.schedules.ConstantLR(total_iters=2.9), ValueError, "total_iters"),
-    (lambda: fastmlp.schedules.MultiStepLR([2.5]), ValueError, "milestones"),
-    (lambda: fastmlp.ops.init("constant", 2, 2, value=1e300), ValueError, "range of float32"),
-    (lambda: fastmlp.MLP([2, 2], init="constant", init_kwargs={"value": 1e300}), ValueError, "float32"),
-    (lambda: fastmlp.ops.init("uniform", 2.5, 2), TypeError, "fan_in"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: fastmlp.ops.matmul(np.eye(2), np.eye(2), trans_a="False"), TypeError, "trans_a"),
+        (lambda: fastmlp.ops.matmul(np.eye(2), np.eye(2), trans_b=1), TypeError, "trans_b"),
+        (lambda: fastmlp.ops.init("he_normal", 3, 3, truncated="no"), TypeError, "truncated"),
+        (lambda: fastmlp.EarlyStopping(restore_best_weights="no"), TypeError, "restore_best_weights"),
+        (lambda: fastmlp.MLP([True, 1]), TypeError, "sizes"),
+        (lambda: fastmlp.MLP([2**63, 1]), ValueError, "sizes|size"),
+        (lambda: fastmlp.ops.permutation(5, 0, -1), ValueError, "epoch"),
+        (lambda: fastmlp.set_num_threads(2**31), ValueError, "set_num_threads"),
+        (lambda: fastmlp.schedules.ReduceLROnPlateau(patience=-1), ValueError, "patience"),
+        (lambda: fastmlp.schedules.ReduceLROnPlateau(cooldown=-2), ValueError, "cooldown"),
+        (lambda: fastmlp.schedules.ReduceLROnPlateau(eps=float("nan")), ValueError, "eps"),
+        (lambda: fastmlp.schedules.ConstantLR(total_iters=2.9), ValueError, "total_iters"),
+        (lambda: fastmlp.schedules.MultiStepLR([2.5]), ValueError, "milestones"),
+        (lambda: fastmlp.ops.init("constant", 2, 2, value=1e300), ValueError, "range of float32"),
+        (lambda: fastmlp.MLP([2, 2], init="constant", init_kwargs={"value": 1e300}), ValueError, "float32"),
+        (lambda: fastmlp.ops.init("uniform", 2.5, 2), TypeError, "fan_in"),
+    ],
+)
 def test_arguments_are_checked_by_name(call, error, match):
     with pytest.raises(error, match=match):
         call()
@@ -306,6 +330,7 @@ def test_arguments_are_checked_by_name(call, error, match):
 def test_sklearn_flags_are_booleans():
     pytest.importorskip("sklearn")
     from fastmlp.sklearn import MLPRegressor
+
     x = np.ones((20, 2), np.float32)
     y = np.ones(20, np.float32)
     with pytest.raises(TypeError, match="early_stopping"):
@@ -346,8 +371,12 @@ def test_a_model_fitted_from_two_threads_refuses_the_second(tmp_path):
     t.start()
     started.wait()
     time.sleep(0.2)
-    for call in (lambda: model.fit(x, y, epochs=1), lambda: model.set_weights(model.get_weights()),
-                 lambda: model.save(tmp_path / "never.npz"), lambda: model.set_standardization(0.0, 2.0)):
+    for call in (
+        lambda: model.fit(x, y, epochs=1),
+        lambda: model.set_weights(model.get_weights()),
+        lambda: model.save(tmp_path / "never.npz"),
+        lambda: model.set_standardization(0.0, 2.0),
+    ):
         try:
             call()
         except RuntimeError as e:
@@ -372,6 +401,7 @@ def test_a_callback_may_save_during_fit(tmp_path):
 def test_models_are_still_picklable_and_copyable():
     import copy
     import pickle
+
     model = fastmlp.MLP([2, 3, 1], seed=0)
     for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
         other.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1)
@@ -384,6 +414,7 @@ def test_models_are_still_picklable_and_copyable():
 @pytest.mark.parametrize("act", ["identity", "step", "sigmoid", "tanh", "relu", "leaky_relu"])
 def test_output_bound_matches_the_reference_and_bounds_the_outputs(dtype, sizes, act):
     from fastmlp import reference
+
     rng = np.random.default_rng(len(sizes) * 7 + sizes[1])
     model = fastmlp.MLP(sizes, activation=act, output_activation=act, seed=3, dtype=dtype, negative_slope=2.5)
     model.biases[-1][...] = rng.standard_normal(sizes[-1])
@@ -424,8 +455,11 @@ def test_all_finite_sees_every_position_and_every_nan(dtype):
     finite = np.array([0.0, -0.0, info.tiny, info.tiny / 4, -info.tiny / 4, info.max, -info.max, 1.0], dtype)
     assert fastmlp._core.all_finite([np.resize(finite, 37)]) == -1
     bits = np.uint32 if dtype == np.float32 else np.uint64
-    nans = [np.array([np.nan], dtype), -np.array([np.nan], dtype),
-            np.array([0x7F800001 if dtype == np.float32 else 0x7FF0000000000001], bits).view(dtype)]
+    nans = [
+        np.array([np.nan], dtype),
+        -np.array([np.nan], dtype),
+        np.array([0x7F800001 if dtype == np.float32 else 0x7FF0000000000001], bits).view(dtype),
+    ]
     for n in (1, 7, 8, 9, 31, 33, 64, 67):
         for i in range(n):
             for bad in nans + [np.array([np.inf], dtype), np.array([-np.inf], dtype)]:
@@ -477,7 +511,6 @@ def test_ctrl_c_inside_an_estimators_epoch_keeps_a_completed_step():
     assert out["step"] == out["note_step"] > 4, out  # the warm start's 4 steps, then the interrupted fit's
 
 
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_trainer_keeps_the_epochs_snapshot_and_names_what_went_non_finite(dtype):
     # run_epoch(snapshot=True) keeps the weights, biases and optimizer state it starts from;
@@ -488,8 +521,9 @@ def test_the_trainer_keeps_the_epochs_snapshot_and_names_what_went_non_finite(dt
     state = model._optimizer_state_for(opt)
     x, y = rng.standard_normal((20, 3)).astype(dtype), rng.standard_normal((20, 2)).astype(dtype)
     options = fastmlp._core.TrainOptions(loss="mse", optimizer=opt.config(), batch_size=8, seed=0)
-    trainer = fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                    state["w"], state["b"], x, y, options)
+    trainer = fastmlp._core.Trainer(
+        model.weights, model.biases, model.activations, model.negative_slope, state["w"], state["b"], x, y, options
+    )
     with pytest.raises(ValueError, match="no snapshot"):
         trainer.restore_snapshot()
     rates = np.full(trainer.steps_per_epoch, 0.01)

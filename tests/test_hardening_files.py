@@ -17,7 +17,6 @@ import pytest
 
 import fastmlp
 from fastmlp.memory import available_memory, cgroup_available
-
 from helpers import assert_clean_error, fastmlp_cli, run_python
 
 
@@ -107,16 +106,36 @@ def _write_npz(path, entries, compress=False):
 
 
 def _meta(sizes):
-    return np.array(json.dumps({"format": "fastmlp.MLP", "version": 1, "sizes": sizes,
-                                "activations": ["relu"] * (len(sizes) - 2) + ["identity"], "dtype": "float32",
-                                "negative_slope": 0.01, "seed": 0, "init": None, "bias_init": None,
-                                "optimizer": None}))
+    return np.array(
+        json.dumps(
+            {
+                "format": "fastmlp.MLP",
+                "version": 1,
+                "sizes": sizes,
+                "activations": ["relu"] * (len(sizes) - 2) + ["identity"],
+                "dtype": "float32",
+                "negative_slope": 0.01,
+                "seed": 0,
+                "init": None,
+                "bias_init": None,
+                "optimizer": None,
+            }
+        )
+    )
 
 
 def test_load_checks_shapes_against_meta_before_allocating(tmp_path):
     path = tmp_path / "bomb.npz"
-    _write_npz(path, {"meta": _meta([3, 2**28, 2]), "W0": np.zeros((3, 2), np.float32),
-                      "b0": np.zeros(2, np.float32), "W1": np.zeros((2, 2), np.float32), "b1": np.zeros(2, np.float32)})
+    _write_npz(
+        path,
+        {
+            "meta": _meta([3, 2**28, 2]),
+            "W0": np.zeros((3, 2), np.float32),
+            "b0": np.zeros(2, np.float32),
+            "W1": np.zeros((2, 2), np.float32),
+            "b1": np.zeros(2, np.float32),
+        },
+    )
     assert path.stat().st_size < 4096
     start = time.perf_counter()
     with pytest.raises(ValueError, match="W0"):
@@ -131,6 +150,7 @@ def test_load_refuses_unknown_entries_unread(tmp_path):
         header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float64))
         header["shape"] = (2**28,)  # 2 GiB declared; the data is never there and must never be read
         import io
+
         buf = io.BytesIO()
         np.lib.format.write_array_header_1_0(buf, header)
         z.writestr("extra.npy", buf.getvalue() + b"\0" * 64)
@@ -203,7 +223,8 @@ def test_predict_workspace_holds_no_training_buffers():
     # layer's output and two gradient buffers (5 x 32 MiB); inference needs two buffers (64 MiB).
     if not os.path.exists("/proc/self/clear_refs"):
         pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak RSS")
-    proc = run_python("""
+    proc = run_python(
+        """
         import numpy as np, fastmlp
 
         def status(key):
@@ -219,7 +240,9 @@ def test_predict_workspace_holds_no_training_buffers():
             f.write("5")  # the peak (VmHWM) starts again from the current RSS
         m.predict(x)
         print((status("VmHWM") - before) / 1024)
-    """, timeout=120)
+    """,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     grown_mib = float(proc.stdout.split()[-1])
     assert grown_mib < 100, f"predict's peak memory grew by {grown_mib:.0f} MiB"
@@ -244,14 +267,17 @@ def test_load_and_the_cli_refuse_non_regular_files_without_blocking(tmp_path):
     # (checked in a child with a timeout, so a hang fails the test instead of the suite).
     fifo = tmp_path / "model.npz"
     os.mkfifo(fifo)
-    proc = run_python(f"""
+    proc = run_python(
+        f"""
         import fastmlp
         for path in ({str(fifo)!r}, "/dev/zero"):
             try:
                 fastmlp.load(path)
             except ValueError as e:
                 print(type(e).__name__, e)
-    """, timeout=30)
+    """,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ModelFileError" in proc.stdout and "a named pipe, not a model file" in proc.stdout, proc.stdout
     assert "a character device, not a model file" in proc.stdout, proc.stdout
@@ -282,8 +308,9 @@ def test_save_errors_name_the_users_path(tmp_path):
 
 def test_next_save_removes_temporaries_of_killed_saves(tmp_path):
     path = tmp_path / "ckpt.npz"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale = tmp_path / f".fastmlp-ckpt.npz.{dead}.abc123.tmp"
     stale.write_bytes(b"half a file")
     other = tmp_path / f".fastmlp-other.npz.{dead}.abc123.tmp"  # another target's: not ours to remove

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-CRASHING = '''
+CRASHING = """
 import ctypes
 import os
 
@@ -47,7 +47,7 @@ def test_changes_stay_in_the_child():
 
 def test_sees_no_change_from_the_previous_test():
     assert "FASTMLP_ISOLATION_PROBE" not in os.environ
-'''
+"""
 
 
 @pytest.mark.slow
@@ -55,10 +55,27 @@ def test_isolated_tests_survive_crashes(tmp_path):
     # A run of its own, with the plugin alone (-p isolation, importable from this directory).
     (tmp_path / "test_crashing.py").write_text(textwrap.dedent(CRASHING))
     path = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "isolation", "-p", "no:cacheprovider", "-rA", "-q",
-                           "-W", "ignore::pytest.PytestAssertRewriteWarning", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": path})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "isolation",
+            "-p",
+            "no:cacheprovider",
+            "-rA",
+            "-q",
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": path},
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "3 failed, 3 passed, 1 skipped" in out, out

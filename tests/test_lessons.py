@@ -52,8 +52,18 @@ def test_learning_rate_lesson_flags_the_diverging_rate():
 
 def test_optimizers_lesson_runs_every_optimizer_and_they_learn():
     d = lessons.optimizers(epochs=8)
-    assert set(d["runs"]) == {"GD (full batch)", "SGD (batch 1)", "mini-batch (32)", "momentum 0.9 (32)",
-                              "Adam (32)", "RMSprop (32)", "Adagrad (32)", "NAdam (32)", "RAdam (32)", "Adamax (32)"}
+    assert set(d["runs"]) == {
+        "GD (full batch)",
+        "SGD (batch 1)",
+        "mini-batch (32)",
+        "momentum 0.9 (32)",
+        "Adam (32)",
+        "RMSprop (32)",
+        "Adagrad (32)",
+        "NAdam (32)",
+        "RAdam (32)",
+        "Adamax (32)",
+    }
     for name, (loss, t) in d["runs"].items():
         assert len(loss) == 8 and np.all(np.diff(t) > 0), name
         assert loss[-1] < loss[0], name
@@ -113,8 +123,7 @@ def test_plots_history_draws_a_fit(tmp_path):
     from fastmlp.schedules import StepLR
 
     x = np.linspace(-1, 1, 64).reshape(-1, 1)
-    hist = fastmlp.MLP([1, 8, 1], seed=0).fit(x, x ** 2, epochs=4, validation_data=(x, x ** 2),
-                                              schedule=StepLR(2, 0.5))
+    hist = fastmlp.MLP([1, 8, 1], seed=0).fit(x, x**2, epochs=4, validation_data=(x, x**2), schedule=StepLR(2, 0.5))
     fig = plots.history(hist)
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["loss", "val_loss"]
@@ -127,8 +136,12 @@ def test_plots_history_draws_a_fit(tmp_path):
 @pytest.mark.slow
 def test_lesson_cli_writes_figures_or_says_how(tmp_path):
     out = tmp_path / "figs"
-    proc = subprocess.run([sys.executable, "-m", "fastmlp", "lesson", "learning-rate", "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastmlp", "lesson", "learning-rate", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "diverges" in proc.stdout
     try:
@@ -172,6 +185,7 @@ def test_rosenblatt_rule_by_hand():
     """One epoch on AND from w = 0, b = 0, lr 0.1, samples in order: only (0,0) (output 1, target 0)
     and (1,1) (output 0 after the first update, target 1) change the weights."""
     from fastmlp.lessons.perceptron import GATES, X, rosenblatt
+
     w, b, errors = rosenblatt(X, GATES["AND"], lr=0.1, epochs=1)
     assert errors == [2]
     np.testing.assert_allclose(w[:, 0], [0.1, 0.1])

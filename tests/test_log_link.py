@@ -53,8 +53,11 @@ def test_predict_is_exp_of_the_network_output(rng, dtype):
     model, x, _, _ = _fitted(rng, dtype)
     assert model.link_loss == "poisson" and model.classification_loss is None
     raw = _raw(model, x)
-    assert_bitwise(raw, _core.mlp_forward(model.weights, model.biases, model.activations, model.negative_slope, x,
-                                          "cpu"), "the raw output")
+    assert_bitwise(
+        raw,
+        _core.mlp_forward(model.weights, model.biases, model.activations, model.negative_slope, x, "cpu"),
+        "the raw output",
+    )
     pred = model.predict(x)
     # exp in float64, rounded once to the model's dtype
     assert_bitwise(pred, np.exp(raw.astype(np.float64)).astype(dtype), "predict")
@@ -123,7 +126,10 @@ def test_onnx_graph_ends_in_exp(tmp_path, rng, dtype):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (it is in the test extra)")
     model, x, _, _ = _fitted(rng, dtype)
     tol = 1e-5 if dtype == "float32" else 1e-12  # test_export's: relative to the outputs' scale
-    for head, want, output in (("auto", model.predict(x), "predictions"), ("logits", _raw(model, x), "log_predictions")):
+    for head, want, output in (
+        ("auto", model.predict(x), "predictions"),
+        ("logits", _raw(model, x), "log_predictions"),
+    ):
         path = model.to_onnx(tmp_path / f"{head}.onnx", head=head)
         proto = onnx.load(path)
         assert ("Exp" in [n.op_type for n in proto.graph.node]) == (head == "auto")
@@ -157,10 +163,16 @@ def test_target_standardization_is_refused_beside_the_log_link(rng):
     model = fastmlp.MLP([3, 4, 2], seed=0, dtype="float64")
     model.set_standardization(y_mean=y.mean(0), y_std=y.std(0))
     before = model.get_weights()
-    for call in (lambda: model.fit(x, y, loss="poisson", epochs=1), lambda: model.evaluate(x, y, loss="poisson"),
-                 lambda: model.gradients(x, y, loss="poisson")):
-        with pytest.raises(ValueError, match=r"loss='poisson' fits targets in their own units.*standardize the "
-                                             r"features only") as info:
+    for call in (
+        lambda: model.fit(x, y, loss="poisson", epochs=1),
+        lambda: model.evaluate(x, y, loss="poisson"),
+        lambda: model.gradients(x, y, loss="poisson"),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"loss='poisson' fits targets in their own units.*standardize the "
+            r"features only",
+        ) as info:
             call()
         assert "must be >= 0" not in str(info.value)  # not blamed on the data
     assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(model.get_weights(), before))
@@ -180,10 +192,11 @@ def test_negative_targets_name_the_loss(rng):
     x, y = _counts(rng)
     model = fastmlp.MLP([3, 2], dtype="float64")
     y[5, 1] = -1.0
-    for call, name in ((lambda: model.fit(x, y, loss="poisson", epochs=1), r"y\[5, 1\]"),
-                       (lambda: model.fit(x, np.abs(y), loss="poisson", epochs=1, validation_data=(x, y)),
-                        r"y_val\[5, 1\]"),
-                       (lambda: model.evaluate(x, y, loss="poisson"), r"y\[5, 1\]")):
+    for call, name in (
+        (lambda: model.fit(x, y, loss="poisson", epochs=1), r"y\[5, 1\]"),
+        (lambda: model.fit(x, np.abs(y), loss="poisson", epochs=1, validation_data=(x, y)), r"y_val\[5, 1\]"),
+        (lambda: model.evaluate(x, y, loss="poisson"), r"y\[5, 1\]"),
+    ):
         with pytest.raises(ValueError, match=name + r" is -1\.0+; loss='poisson' needs targets >= 0"):
             call()
 
@@ -205,8 +218,11 @@ def test_a_prediction_past_the_dtype_is_refused(dtype, logs):
     fits, overflows = logs
     assert np.isfinite(model.predict([[fits]])).all()
     assert model.predict([[-1e4]])[0, 0] == 0.0  # an underflow is a rate of 0, not an error
-    with pytest.raises(ValueError, match=rf"predict: the network's log-rate at row 1, output 0 is {overflows:g}.*"
-                                         rf"largest {dtype}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"predict: the network's log-rate at row 1, output 0 is {overflows:g}.*"
+        rf"largest {dtype}",
+    ):
         model.predict([[0.0], [overflows]])
 
 
@@ -221,8 +237,9 @@ def test_sklearn_poisson_regressor_applies_its_own_exp_once(rng, dtype, solver):
     x, y = _counts(rng, m=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lbfgs's ConvergenceWarning after a few iterations
-        est = MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), solver=solver, max_iter=20, random_state=1,
-                           dtype=dtype).fit(x, y.ravel())
+        est = MLPRegressor(
+            loss="poisson", hidden_layer_sizes=(8,), solver=solver, max_iter=20, random_state=1, dtype=dtype
+        ).fit(x, y.ravel())
     network = est.model_
     assert network.link_loss is None  # model_ gives the output layer before out_activation_
     z = network.predict(x)

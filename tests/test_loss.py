@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from fastmlp import ops, reference
-
 from helpers import shape_id
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
@@ -34,8 +33,15 @@ def test_loss_matches_reference(rng, assert_close, shape, dtype, loss, reduction
     assert isinstance(value, float), f"loss returned {type(value).__name__}, not float"
     want = reference.loss(loss, pred, target, reduction)
     # the value is accumulated in double whatever the dtype
-    assert_close(value, want, np.float64, f"{loss} {reduction} value {shape} ({np.dtype(dtype).name} inputs)",
-                 rtol=1e-12, atol=0.0, check_dtype=False)
+    assert_close(
+        value,
+        want,
+        np.float64,
+        f"{loss} {reduction} value {shape} ({np.dtype(dtype).name} inputs)",
+        rtol=1e-12,
+        atol=0.0,
+        check_dtype=False,
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -102,8 +108,11 @@ def test_loss_noncontiguous_inputs(rng, assert_bitwise, loss, reduction):
     c = np.ascontiguousarray
     v1, v2 = ops.loss(loss, pred, target, reduction), ops.loss(loss, c(pred), c(target), reduction)
     assert v1 == v2, f"{loss} on views {v1!r} vs contiguous {v2!r} (error {abs(v1 - v2):.3e})"
-    assert_bitwise(ops.loss_grad(loss, pred, target, reduction), ops.loss_grad(loss, c(pred), c(target), reduction),
-                   f"{loss} gradient on views")
+    assert_bitwise(
+        ops.loss_grad(loss, pred, target, reduction),
+        ops.loss_grad(loss, c(pred), c(target), reduction),
+        f"{loss} gradient on views",
+    )
 
 
 @pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
@@ -114,8 +123,9 @@ def test_empty_input_raises(call, shape):
 
 
 @pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
-@pytest.mark.parametrize("p_shape, t_shape", [((3,), (3, 1)), ((3, 2), (2, 3)), ((4,), (5,))],
-                         ids=["3-vs-3x1", "3x2-vs-2x3", "4-vs-5"])
+@pytest.mark.parametrize(
+    "p_shape, t_shape", [((3,), (3, 1)), ((3, 2), (2, 3)), ((4,), (5,))], ids=["3-vs-3x1", "3x2-vs-2x3", "4-vs-5"]
+)
 def test_mismatched_shapes_raise(call, p_shape, t_shape):
     with pytest.raises(ValueError) as info:
         call("mae", np.zeros(p_shape), np.zeros(t_shape))
@@ -137,12 +147,15 @@ def test_unknown_names_list_choices(call):
 
 
 @pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
-@pytest.mark.parametrize("pred, target, exc, word", [
-    pytest.param(np.zeros(3, np.float32), np.zeros(3), TypeError, "target", id="dtype-mix"),
-    pytest.param(np.zeros(3, np.int64), np.zeros(3, np.int64), TypeError, "pred", id="int"),
-    pytest.param(np.array([0.0, np.inf, 1.0]), np.zeros(3), ValueError, "pred", id="inf"),
-    pytest.param(np.zeros(3), np.array([0.0, np.nan, 1.0]), ValueError, "target", id="nan"),
-])
+@pytest.mark.parametrize(
+    "pred, target, exc, word",
+    [
+        pytest.param(np.zeros(3, np.float32), np.zeros(3), TypeError, "target", id="dtype-mix"),
+        pytest.param(np.zeros(3, np.int64), np.zeros(3, np.int64), TypeError, "pred", id="int"),
+        pytest.param(np.array([0.0, np.inf, 1.0]), np.zeros(3), ValueError, "pred", id="inf"),
+        pytest.param(np.zeros(3), np.array([0.0, np.nan, 1.0]), ValueError, "target", id="nan"),
+    ],
+)
 def test_bad_arrays(call, pred, target, exc, word):
     with pytest.raises(exc) as info:
         call("mse", pred, target)
@@ -165,19 +178,34 @@ def test_matches_torch(rng, assert_close, loss, reduction):
     p = torch.tensor(pred, requires_grad=True)
     value = fn(p, torch.tensor(target), reduction=reduction)
     value.backward()
-    assert_close(ops.loss(loss, pred, target, reduction), value.item(), np.float64,
-                 f"{loss} {reduction} vs torch", check_dtype=False)
-    assert_close(ops.loss_grad(loss, pred, target, reduction), p.grad.numpy(), np.float64,
-                 f"{loss} {reduction} gradient vs torch")
+    assert_close(
+        ops.loss(loss, pred, target, reduction),
+        value.item(),
+        np.float64,
+        f"{loss} {reduction} vs torch",
+        check_dtype=False,
+    )
+    assert_close(
+        ops.loss_grad(loss, pred, target, reduction),
+        p.grad.numpy(),
+        np.float64,
+        f"{loss} {reduction} gradient vs torch",
+    )
 
 
 # ---- the classification and count losses ------------------------------------------------------------
 # Each case: (name, options) for ops.loss/loss_grad and the reference; targets drawn to suit the loss.
 KINDS = [
-    ("huber", {}), ("huber", {"delta": 0.3}), ("poisson", {}), ("bce", {}),
-    ("cross_entropy", {"labels": True}), ("cross_entropy", {"labels": False}),
-    ("cross_entropy", {"labels": True, "class_weight": True}), ("mse", {"sample_weight": True}),
-    ("cross_entropy", {"labels": True, "sample_weight": True}), ("bce", {"sample_weight": True}),
+    ("huber", {}),
+    ("huber", {"delta": 0.3}),
+    ("poisson", {}),
+    ("bce", {}),
+    ("cross_entropy", {"labels": True}),
+    ("cross_entropy", {"labels": False}),
+    ("cross_entropy", {"labels": True, "class_weight": True}),
+    ("mse", {"sample_weight": True}),
+    ("cross_entropy", {"labels": True, "sample_weight": True}),
+    ("bce", {"sample_weight": True}),
 ]
 ROW_SHAPES = [(1, 2), (3, 3), (17, 5), (129, 2), (1, 1), (17, 1)]
 
@@ -218,21 +246,30 @@ def _case(rng, name, opts, shape, dtype):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape, kind", [  # cross_entropy needs two classes at least
-    pytest.param(s, k, id=f"{shape_id(s)}-{_kind_id(k)}") for s in ROW_SHAPES for k in KINDS
-    if s[1] > 1 or k[0] != "cross_entropy"])
+@pytest.mark.parametrize(
+    "shape, kind",
+    [  # cross_entropy needs two classes at least
+        pytest.param(s, k, id=f"{shape_id(s)}-{_kind_id(k)}")
+        for s in ROW_SHAPES
+        for k in KINDS
+        if s[1] > 1 or k[0] != "cross_entropy"
+    ],
+)
 def test_classification_losses_match_reference(rng, assert_close, shape, dtype, kind, reduction):
     name, opts = kind
     pred, target, kw = _case(rng, name, opts, shape, dtype)
     value = ops.loss(name, pred, target, reduction, **kw)
     want = reference.loss(name, pred, target, reduction, **kw)
     # values are summed in double from the (rounded) inputs: only the order of the sums differs
-    assert_close(value, want, np.float64, f"{name} {reduction} value {shape}", rtol=1e-11, atol=1e-12,
-                 check_dtype=False)
+    assert_close(
+        value, want, np.float64, f"{name} {reduction} value {shape}", rtol=1e-11, atol=1e-12, check_dtype=False
+    )
     got = ops.loss_grad(name, pred, target, reduction, **kw)
     assert got.shape == pred.shape and got.dtype == pred.dtype
     # the cross-entropy gradient is computed in double and rounded once; the others in the dtype
-    assert_close(got, reference.loss_grad(name, pred, target, reduction, **kw), dtype, f"{name} {reduction} grad {shape}")
+    assert_close(
+        got, reference.loss_grad(name, pred, target, reduction, **kw), dtype, f"{name} {reduction} grad {shape}"
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=_kind_id)
@@ -272,31 +309,48 @@ def test_cross_entropy_labels_equal_one_hot(rng):
     labels = rng.integers(0, 4, 17)
     onehot = np.eye(4)[labels]
     assert ops.loss("cross_entropy", pred, labels) == pytest.approx(ops.loss("cross_entropy", pred, onehot), rel=1e-14)
-    np.testing.assert_allclose(ops.loss_grad("cross_entropy", pred, labels),
-                               ops.loss_grad("cross_entropy", pred, onehot), rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(
+        ops.loss_grad("cross_entropy", pred, labels),
+        ops.loss_grad("cross_entropy", pred, onehot),
+        rtol=1e-14,
+        atol=1e-16,
+    )
 
 
 def test_poisson_and_bce_at_their_minimum(rng):
     """Half deviance is 0 where e^pred = target; BCE's gradient vanishes where sigmoid(pred) = target."""
     t = rng.random(7) + 0.5
     assert ops.loss("poisson", np.log(t), t) == pytest.approx(0.0, abs=1e-15)
-    np.testing.assert_allclose(ops.loss_grad("bce", np.log(t / (1 + t)) - np.log(1 - t / (1 + t)), t / (1 + t)),
-                               0.0, atol=1e-16)
+    np.testing.assert_allclose(
+        ops.loss_grad("bce", np.log(t / (1 + t)) - np.log(1 - t / (1 + t)), t / (1 + t)), 0.0, atol=1e-16
+    )
 
 
 @pytest.mark.parametrize("call", [ops.loss, ops.loss_grad], ids=["loss", "loss_grad"])
-@pytest.mark.parametrize("args, word", [
-    (("cross_entropy", np.zeros((3, 2)), np.array([0, 2, 1])), "class labels"),
-    (("cross_entropy", np.zeros((3, 2)), np.array([0, 0.5, 1])), "class labels"),
-    (("bce", np.zeros(3), np.array([0.0, 1.5, 1.0])), "[0, 1]"),
-    (("poisson", np.zeros(3), np.array([0.0, -1.0, 1.0])), ">= 0"),
-    (("cross_entropy", np.zeros(3), np.zeros(3)), "2-D"),
-    # every column of an elementwise loss's 2-D target, and every element of an n-D one, not the first only
-    (("poisson", np.zeros((3, 2)), np.array([[0.0, 1.0], [2.0, -1.0], [1.0, 1.0]])), "target[1, 1]"),
-    (("bce", np.zeros((2, 3)), np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 1.5]])), "target[1, 2]"),
-    (("poisson", np.zeros((2, 2, 2)), np.array([[[0.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, -3.0]]])), "-3.0"),
-], ids=["label-range", "label-fraction", "bce-range", "poisson-negative", "ce-1d", "poisson-column-1", "bce-column-2",
-        "poisson-3d"])
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (("cross_entropy", np.zeros((3, 2)), np.array([0, 2, 1])), "class labels"),
+        (("cross_entropy", np.zeros((3, 2)), np.array([0, 0.5, 1])), "class labels"),
+        (("bce", np.zeros(3), np.array([0.0, 1.5, 1.0])), "[0, 1]"),
+        (("poisson", np.zeros(3), np.array([0.0, -1.0, 1.0])), ">= 0"),
+        (("cross_entropy", np.zeros(3), np.zeros(3)), "2-D"),
+        # every column of an elementwise loss's 2-D target, and every element of an n-D one, not the first only
+        (("poisson", np.zeros((3, 2)), np.array([[0.0, 1.0], [2.0, -1.0], [1.0, 1.0]])), "target[1, 1]"),
+        (("bce", np.zeros((2, 3)), np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 1.5]])), "target[1, 2]"),
+        (("poisson", np.zeros((2, 2, 2)), np.array([[[0.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, -3.0]]])), "-3.0"),
+    ],
+    ids=[
+        "label-range",
+        "label-fraction",
+        "bce-range",
+        "poisson-negative",
+        "ce-1d",
+        "poisson-column-1",
+        "bce-column-2",
+        "poisson-3d",
+    ],
+)
 def test_bad_classification_targets_raise(call, args, word):
     with pytest.raises(ValueError) as info:
         call(*args)

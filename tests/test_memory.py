@@ -56,8 +56,10 @@ def test_fit_with_batch_size_max():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="under AddressSanitizer (tools/sanitize.sh) redzones and the quarantine inflate RSS")
+@pytest.mark.skipif(
+    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    reason="under AddressSanitizer (tools/sanitize.sh) redzones and the quarantine inflate RSS",
+)
 def test_the_memory_model_matches_the_trainers_allocation():
     # Peak RSS of a fresh process around one fit with a large batch: the trainer's workspaces are what
     # training_bytes says per batch row (parameters' gradients were already allocated by a warm-up fit).
@@ -91,7 +93,7 @@ def test_cuda_max_batch_size_trains_within_device_memory():
     free, total = fastmlp._core.cuda_memory_info()
     model = fastmlp.MLP([64, 64, 64, 64, 64, 1], seed=0, device="cuda")
     big = fastmlp.max_batch_size(model)
-    assert 1 <= big and training_bytes(model, big) <= 0.8 * free
+    assert big >= 1 and training_bytes(model, big) <= 0.8 * free
     x = np.random.default_rng(0).standard_normal((1 << 18, 64)).astype(np.float32)
     y = x[:, :1] ** 2
     hist = model.fit(x, y, batch_size="max", epochs=2, optimizer=fastmlp.optim.SGD(lr=1e-3))
@@ -100,22 +102,32 @@ def test_cuda_max_batch_size_trains_within_device_memory():
 
 def _options(batch_size, shuffle, drop_last, optimizer=None, device="cpu", loss="mse"):
     config = (optimizer or fastmlp.optim.SGD()).config()
-    return fastmlp._core.TrainOptions(loss=loss, optimizer=config, batch_size=batch_size, shuffle=shuffle,
-                                      drop_last=drop_last, seed=0, device=device)
+    return fastmlp._core.TrainOptions(
+        loss=loss, optimizer=config, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=0, device=device
+    )
 
 
 def _planned(sizes, n, batch_size, shuffle, drop_last, optimizer=None, dtype="float32", activations=None, **kw):
     """_core.trainer_bytes of a network of ReLU layers (or these activations) under _options(...)."""
     activations = ["relu"] * (len(sizes) - 1) if activations is None else list(activations)
-    return fastmlp._core.trainer_bytes(sizes, dtype, activations, n,
-                                       _options(batch_size, shuffle, drop_last, optimizer, **kw))
+    return fastmlp._core.trainer_bytes(
+        sizes, dtype, activations, n, _options(batch_size, shuffle, drop_last, optimizer, **kw)
+    )
 
 
 def _trainer(model, x, y, optimizer, batch_size, shuffle, drop_last, device="cpu"):
     state = model._optimizer_state_for(optimizer)
-    return fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                 state["w"], state["b"], x, y,
-                                 _options(batch_size, shuffle, drop_last, optimizer, device))
+    return fastmlp._core.Trainer(
+        model.weights,
+        model.biases,
+        model.activations,
+        model.negative_slope,
+        state["w"],
+        state["b"],
+        x,
+        y,
+        _options(batch_size, shuffle, drop_last, optimizer, device),
+    )
 
 
 def _plan_cases():
@@ -127,11 +139,11 @@ def _plan_cases():
     yield [16, 64, 64, 1], 1000, 128, False, False
     yield [16, 64, 64, 1], 1000, 1000, True, False
     yield [16, 64, 64, 1], 1000, 63, True, True
-    yield [3, 200, 5], 1000, 400, True, False   # two parts of 200 rows, layer 1 transposed
-    yield [3, 200, 5], 300, 200, True, False    # the last 100 rows are cut, the full 200 are too
+    yield [3, 200, 5], 1000, 400, True, False  # two parts of 200 rows, layer 1 transposed
+    yield [3, 200, 5], 300, 200, True, False  # the last 100 rows are cut, the full 200 are too
     yield [64, 700, 700, 2], 600, 500, True, False  # parts of 250 rows; 250*700*700 >= 128^3: no copy
     yield [512, 1024, 8], 300, 256, True, False  # 256*512*1024 = 2^27: one part
-    yield [512, 1024, 8], 300, 256, True, True   # and the dropped last batch is never cut
+    yield [512, 1024, 8], 300, 256, True, True  # and the dropped last batch is never cut
     yield [512, 1024, 8], 600, 256, True, False  # the last 88 rows are cut in two
 
 
@@ -149,13 +161,20 @@ def test_trainer_bytes_is_what_the_trainer_allocates(case, dtype, activation):
         planned = _planned(sizes, n, batch, shuffle, drop_last, optimizer, dtype, model.activations)
         assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
         params = sum(w.nbytes + b.nbytes for w, b in zip(model.weights, model.biases))
-        assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
-                              drop_last=drop_last) == planned + 3 * params * (1 + states)
+        assert training_bytes(
+            model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle, drop_last=drop_last
+        ) == planned + 3 * params * (1 + states)
 
 
-@pytest.mark.parametrize("loss", [{"name": "mse", "weighted": True}, {"name": "cross_entropy", "labels": True},
-                                  {"name": "cross_entropy", "labels": True, "weighted": True}],
-                         ids=["weighted", "labels", "labels-weighted"])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        {"name": "mse", "weighted": True},
+        {"name": "cross_entropy", "labels": True},
+        {"name": "cross_entropy", "labels": True, "weighted": True},
+    ],
+    ids=["weighted", "labels", "labels-weighted"],
+)
 def test_trainer_bytes_follows_the_targets_layout(loss):
     # Gathered target rows are as wide as the loss lays the targets out: one column of class labels,
     # one more for a sample weight.
@@ -165,10 +184,12 @@ def test_trainer_bytes_follows_the_targets_layout(loss):
     x, y = np.zeros((n, 5), np.float32), np.zeros((n, cols), np.float32)
     opt = fastmlp.optim.SGD(lr=0.1)
     state = model._optimizer_state_for(opt)
-    options = fastmlp._core.TrainOptions(loss=loss, optimizer=opt.config(), batch_size=batch, shuffle=True,
-                                         drop_last=False, seed=0)
-    trainer = fastmlp._core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                    state["w"], state["b"], x, y, options)
+    options = fastmlp._core.TrainOptions(
+        loss=loss, optimizer=opt.config(), batch_size=batch, shuffle=True, drop_last=False, seed=0
+    )
+    trainer = fastmlp._core.Trainer(
+        model.weights, model.biases, model.activations, model.negative_slope, state["w"], state["b"], x, y, options
+    )
     planned = _planned(sizes, n, batch, True, False, opt, activations=model.activations, loss=loss)
     assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
 
@@ -182,10 +203,8 @@ def test_the_plan_follows_the_rules():
     want = item * (part(128, 17) + part(64, 17) + transposed) + 8 * n
     assert _planned([16, 64, 64, 1], n, 128, True, False) == want
     # Not shuffled: nothing gathered, no order. 63 rows: never cut (the last 55 neither).
-    assert _planned([16, 64, 64, 1], n, 128, False, False) == \
-        item * (part(128, 0) + part(64, 0) + transposed)
-    assert _planned([16, 64, 64, 1], n, 63, False, False) == \
-        item * (part(63, 0) + transposed)
+    assert _planned([16, 64, 64, 1], n, 128, False, False) == item * (part(128, 0) + part(64, 0) + transposed)
+    assert _planned([16, 64, 64, 1], n, 63, False, False) == item * (part(63, 0) + transposed)
     with pytest.raises(ValueError, match="sizes"):
         _planned([16], n, 63, False, False, activations=[])
     with pytest.raises(ValueError, match="n must be"):
@@ -193,8 +212,7 @@ def test_the_plan_follows_the_rules():
     # Counted exactly as long as the bytes fit 64 bits, refused (not wrapped) past that.
     big = 1 << 40  # 16-2^40-1 float32, 10 rows, one batch: 18 * 2^40 + 1 parameters
     params = 16 * big + big + big + 1
-    assert _planned([16, big, 1], 10, 10, False, False) == \
-        4 * (10 * (big + 1 + 2 * big) + params)
+    assert _planned([16, big, 1], 10, 10, False, False) == 4 * (10 * (big + 1 + 2 * big) + params)
     with pytest.raises(ValueError, match="64-bit"):
         _planned([16, 1 << 62, 1], 10, 10, False, False)
     with pytest.raises(ValueError, match="64-bit"):
@@ -224,11 +242,11 @@ def test_cuda_trainer_bytes_is_what_the_trainer_allocates(case, activation):
     y = np.zeros((n, sizes[-1]), np.float32)
     for optimizer in (fastmlp.optim.SGD(lr=0.1), fastmlp.optim.Adam()):
         trainer = _trainer(model, x, y, optimizer, batch, shuffle, drop_last, device="cuda")
-        planned = _planned(sizes, n, batch, shuffle, drop_last, optimizer, activations=model.activations,
-                           device="cuda")
+        planned = _planned(sizes, n, batch, shuffle, drop_last, optimizer, activations=model.activations, device="cuda")
         assert planned == trainer.allocated_bytes, (planned, trainer.allocated_bytes)
-        assert training_bytes(model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle,
-                              drop_last=drop_last) == planned + fastmlp._core.cuda_gemm_scratch_bytes("float32")
+        assert training_bytes(
+            model, batch or n, n_samples=n, optimizer=optimizer, shuffle=shuffle, drop_last=drop_last
+        ) == planned + fastmlp._core.cuda_gemm_scratch_bytes("float32")
 
 
 def test_freed_workspaces_are_kept_for_the_next_fit_within_a_bound():

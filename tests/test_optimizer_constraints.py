@@ -21,8 +21,10 @@ def takes(key):
 
 
 def _bad(classes, kwargs, word):
-    return [pytest.param(cls, kwargs, word, id=f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kwargs.items())}")
-            for cls in classes]
+    return [
+        pytest.param(cls, kwargs, word, id=f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kwargs.items())}")
+        for cls in classes
+    ]
 
 
 # Out-of-range values of each number hyperparameter (every one of CONSTRAINTS' intervals has its row).
@@ -40,9 +42,16 @@ BAD_NUMBERS = {
 
 BAD_VALUES = (
     [p for key, values in BAD_NUMBERS.items() for v in values for p in _bad(takes(key), {key: v}, key)]
-    + [p for b in ((1.0, 0.999), (-0.1, 0.999), (NAN, 0.999), (1.5, 0.999))
-       for p in _bad(takes("betas"), {"betas": b}, "betas[0]")]
-    + [p for b in ((0.9, 1.0), (0.9, -0.5), (0.9, NAN), (0.9, INF)) for p in _bad(takes("betas"), {"betas": b}, "betas[1]")]
+    + [
+        p
+        for b in ((1.0, 0.999), (-0.1, 0.999), (NAN, 0.999), (1.5, 0.999))
+        for p in _bad(takes("betas"), {"betas": b}, "betas[0]")
+    ]
+    + [
+        p
+        for b in ((0.9, 1.0), (0.9, -0.5), (0.9, NAN), (0.9, INF))
+        for p in _bad(takes("betas"), {"betas": b}, "betas[1]")
+    ]
     + [p for b in ((0.9,), (0.9, 0.99, 0.999)) for p in _bad(takes("betas"), {"betas": b}, "betas")]
     + _bad([SGD], {"nesterov": True}, "nesterov")
     + _bad([SGD], {"nesterov": True, "momentum": 0.0}, "momentum")
@@ -63,15 +72,22 @@ def test_invalid_hyperparameters_raise_value_error_naming_them(cls, kwargs, word
     assert word in str(info.value), f"{cls.__name__}({kwargs}): the ValueError does not name {word!r}: {info.value}"
 
 
-@pytest.mark.parametrize("cls, kwargs", [
-    pytest.param(SGD, {"lr": 1e-12, "momentum": 0.0, "dampening": 1.0, "weight_decay": 0.0}, id="sgd-edges"),
-    pytest.param(Adam, {"betas": (0.0, 0.0), "eps": 0.0, "weight_decay": 0.0}, id="adam-zeros"),
-    pytest.param(AdamW, {"betas": (0.999999, 0.999999), "weight_decay": 0.0}, id="adamw-near-one"),
-    pytest.param(RMSprop, {"alpha": 0.0, "eps": 0.0}, id="rmsprop-alpha0"),
-    pytest.param(RMSprop, {"alpha": 1.0}, id="rmsprop-alpha1"),
-    pytest.param(Adagrad, {"lr_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 0.0}, id="adagrad-zeros"),
-] + [pytest.param(cls, {"betas": (0.0, 0.0), "eps": 0.0}, id=f"{cls.name}-zeros")
-     for cls in takes("betas") if cls not in (Adam, AdamW)])
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        pytest.param(SGD, {"lr": 1e-12, "momentum": 0.0, "dampening": 1.0, "weight_decay": 0.0}, id="sgd-edges"),
+        pytest.param(Adam, {"betas": (0.0, 0.0), "eps": 0.0, "weight_decay": 0.0}, id="adam-zeros"),
+        pytest.param(AdamW, {"betas": (0.999999, 0.999999), "weight_decay": 0.0}, id="adamw-near-one"),
+        pytest.param(RMSprop, {"alpha": 0.0, "eps": 0.0}, id="rmsprop-alpha0"),
+        pytest.param(RMSprop, {"alpha": 1.0}, id="rmsprop-alpha1"),
+        pytest.param(Adagrad, {"lr_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 0.0}, id="adagrad-zeros"),
+    ]
+    + [
+        pytest.param(cls, {"betas": (0.0, 0.0), "eps": 0.0}, id=f"{cls.name}-zeros")
+        for cls in takes("betas")
+        if cls not in (Adam, AdamW)
+    ],
+)
 def test_edge_values_are_accepted(cls, kwargs):
     opt = cls(**kwargs)
     assert from_config(opt.config()).config() == opt.config()
@@ -81,10 +97,14 @@ NUMBER_KEYS = [(cls, key) for cls in ALL for key in cls.hyperparameters if isins
 FLAG_KEYS = [(cls, key) for cls in ALL for key in cls.hyperparameters if isinstance(CONSTRAINTS[key], Flag)]
 
 
-@pytest.mark.parametrize("cls, kwargs, word", [
-    pytest.param(cls, {key: value}, key, id=f"{cls.__name__}-{key}-{type(value).__name__}")
-    for cls, key in NUMBER_KEYS for value in ("0.1", None, [0.1], True)
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, word",
+    [
+        pytest.param(cls, {key: value}, key, id=f"{cls.__name__}-{key}-{type(value).__name__}")
+        for cls, key in NUMBER_KEYS
+        for value in ("0.1", None, [0.1], True)
+    ],
+)
 def test_non_number_hyperparameters_raise_type_error(cls, kwargs, word):
     with pytest.raises(TypeError) as info:
         cls(**kwargs)
@@ -102,8 +122,11 @@ def test_flags_must_be_booleans(cls, key, value):
 
 
 @pytest.mark.parametrize("cls", takes("betas"))
-@pytest.mark.parametrize("betas", [("0.9", 0.999), (0.9, None), (False, 0.999), (0.9, "x")],
-                         ids=["str-accepted-by-float", "none", "bool", "str"])
+@pytest.mark.parametrize(
+    "betas",
+    [("0.9", 0.999), (0.9, None), (False, 0.999), (0.9, "x")],
+    ids=["str-accepted-by-float", "none", "bool", "str"],
+)
 def test_non_number_betas_raise_type_error(cls, betas):
     """betas' components are numbers like every other hyperparameter: a string (even "0.9"), None or a
     bool is a TypeError, as lr="0.1" or momentum=True are."""

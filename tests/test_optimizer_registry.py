@@ -33,7 +33,8 @@ def test_the_class_takes_the_hyperparameters_its_header_reads(name):
     signature = list(inspect.signature(cls.__init__).parameters)[1:]
     assert list(cls.hyperparameters) == signature
     assert signature == _core.optimizer_hyperparameters[name], (
-        f"{cls.__name__}({', '.join(signature)}) but its header reads {_core.optimizer_hyperparameters[name]}")
+        f"{cls.__name__}({', '.join(signature)}) but its header reads {_core.optimizer_hyperparameters[name]}"
+    )
     assert list(cls().config()) == ["name", *signature]
 
 
@@ -53,12 +54,15 @@ def test_state_layout_comes_from_the_kernels(name):
     assert from_config(opt.config()).config() == opt.config()
 
 
-@pytest.mark.parametrize("config, word", [
-    pytest.param({"name": "adam", "lr": 0.1, "momentum": 0.9}, "momentum", id="key-of-another-optimizer"),
-    pytest.param({"name": "sgd", "betas": [0.9, 0.99]}, "betas", id="betas-for-sgd"),
-    pytest.param({"name": "lion", "lr": 0.1}, "lion", id="unknown-name"),
-    pytest.param({"lr": 0.1}, "name", id="no-name"),
-])
+@pytest.mark.parametrize(
+    "config, word",
+    [
+        pytest.param({"name": "adam", "lr": 0.1, "momentum": 0.9}, "momentum", id="key-of-another-optimizer"),
+        pytest.param({"name": "sgd", "betas": [0.9, 0.99]}, "betas", id="betas-for-sgd"),
+        pytest.param({"name": "lion", "lr": 0.1}, "lion", id="unknown-name"),
+        pytest.param({"lr": 0.1}, "name", id="no-name"),
+    ],
+)
 def test_the_parser_refuses_what_no_header_reads(config, word):
     """A key the optimizer does not read is an error, never ignored (it would train with a default)."""
     with pytest.raises(ValueError, match=word):
@@ -75,8 +79,11 @@ def test_a_partial_config_takes_the_kernels_defaults():
 
 
 @pytest.mark.parametrize("call", ["sgd_update", "optimizer_update"])
-@pytest.mark.parametrize("lr, exc", [(0.0, ValueError), (-0.1, ValueError), (float("nan"), ValueError),
-                                     ("0.1", TypeError), (True, TypeError)], ids=["0", "neg", "nan", "str", "bool"])
+@pytest.mark.parametrize(
+    "lr, exc",
+    [(0.0, ValueError), (-0.1, ValueError), (float("nan"), ValueError), ("0.1", TypeError), (True, TypeError)],
+    ids=["0", "neg", "nan", "str", "bool"],
+)
 def test_ops_check_an_lr_against_the_same_table(assert_bitwise, call, lr, exc):
     p = np.ones(4)
     with pytest.raises(exc, match="lr"):
@@ -97,6 +104,7 @@ def test_optimizer_update_checks_its_step(step, exc):
 def test_the_estimators_offer_every_registered_optimizer():
     sklearn = pytest.importorskip("sklearn")  # noqa: F841
     from fastmlp.sklearn import _STOCHASTIC, MLPRegressor
+
     assert list(_STOCHASTIC) == REGISTRY
     for solver in REGISTRY:
         MLPRegressor(solver=solver)._validate_params()  # scikit-learn's own check of the solver's name
@@ -106,6 +114,7 @@ def test_the_cli_offers_every_registered_optimizer():
     """fastmlp train --help lists them, and --momentum names those that take it."""
     from fastmlp import cli
     from fastmlp._cli_train import with_momentum as said_with_momentum
+
     subcommands = next(a for a in cli.build_parser()._actions if a.choices and "train" in a.choices)
     text = " ".join(subcommands.choices["train"].format_help().split())
     assert ", ".join(REGISTRY) in text, text

@@ -1,5 +1,6 @@
 """Every optimizer and its variants everywhere they run: the in-place ops.optimizer_update kernel
-against reference.optimizer_step, plain SGD's in-place ops.sgd_update kernel and its checks, every optimizer through MLP.fit against reference.train_epoch,
+against reference.optimizer_step, plain SGD's in-place ops.sgd_update kernel and its checks, every
+optimizer through MLP.fit against reference.train_epoch,
 convergence on the women regression, optimizer state across fit calls and through save/load, and
 gradient clipping. Against torch.optim: tests/test_optimizers_torch.py; hyperparameter validation:
 tests/test_optimizer_constraints.py."""
@@ -14,7 +15,6 @@ import pytest
 import fastmlp
 from fastmlp import ops, reference
 from fastmlp.optim import SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, from_config
-
 from helpers import assert_weights_bitwise, fit_data, fit_model, rel_close, shape_id
 
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
@@ -33,8 +33,11 @@ KERNEL_CASES = [
     pytest.param(Adam, {"lr": 0.01, "betas": (0.0, 0.5), "eps": 0.0}, id="adam-beta1-0-eps-0"),
     pytest.param(Adam, {"lr": 0.01, "weight_decay": 0.05}, id="adam-wd"),
     pytest.param(Adam, {"lr": 0.01, "betas": (0.85, 0.9), "amsgrad": True}, id="adam-amsgrad"),
-    pytest.param(Adam, {"lr": 0.02, "betas": (0.7, 0.99), "eps": 1e-5, "weight_decay": 0.1, "amsgrad": True},
-                 id="adam-amsgrad-wd"),
+    pytest.param(
+        Adam,
+        {"lr": 0.02, "betas": (0.7, 0.99), "eps": 1e-5, "weight_decay": 0.1, "amsgrad": True},
+        id="adam-amsgrad-wd",
+    ),
     pytest.param(AdamW, {"lr": 0.01}, id="adamw-default"),
     pytest.param(AdamW, {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6, "weight_decay": 0.1}, id="adamw-custom"),
     pytest.param(AdamW, {"lr": 0.02, "weight_decay": 0.3, "amsgrad": True}, id="adamw-amsgrad"),
@@ -44,14 +47,20 @@ KERNEL_CASES = [
     pytest.param(RMSprop, {"lr": 0.01, "centered": True}, id="rmsprop-centered"),
     pytest.param(RMSprop, {"lr": 0.005, "momentum": 0.5, "centered": True}, id="rmsprop-centered-momentum"),
     pytest.param(RMSprop, {"lr": 0.01, "weight_decay": 0.1}, id="rmsprop-wd"),
-    pytest.param(RMSprop, {"lr": 0.005, "alpha": 0.95, "eps": 1e-4, "weight_decay": 0.05, "momentum": 0.6,
-                           "centered": True}, id="rmsprop-all"),
+    pytest.param(
+        RMSprop,
+        {"lr": 0.005, "alpha": 0.95, "eps": 1e-4, "weight_decay": 0.05, "momentum": 0.6, "centered": True},
+        id="rmsprop-all",
+    ),
     pytest.param(Adagrad, {"lr": 0.1}, id="adagrad-default"),
     pytest.param(Adagrad, {"lr": 0.1, "lr_decay": 0.05}, id="adagrad-lr_decay"),
     pytest.param(Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.3}, id="adagrad-init-acc"),
     pytest.param(Adagrad, {"lr": 0.1, "weight_decay": 0.1}, id="adagrad-wd"),
-    pytest.param(Adagrad, {"lr": 0.2, "lr_decay": 0.02, "weight_decay": 0.05, "initial_accumulator_value": 0.5,
-                           "eps": 1e-6}, id="adagrad-all"),
+    pytest.param(
+        Adagrad,
+        {"lr": 0.2, "lr_decay": 0.02, "weight_decay": 0.05, "initial_accumulator_value": 0.5, "eps": 1e-6},
+        id="adagrad-all",
+    ),
     pytest.param(NAdam, {"lr": 0.01}, id="nadam-default"),
     pytest.param(NAdam, {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6, "momentum_decay": 0.02}, id="nadam-custom"),
     pytest.param(NAdam, {"lr": 0.01, "momentum_decay": 0.0}, id="nadam-no-momentum-decay"),
@@ -77,16 +86,23 @@ FIT_CASES = [
     pytest.param(AdamW, {"lr": 0.01, "betas": (0.85, 0.98), "eps": 1e-7, "weight_decay": 0.1}, id="adamw"),
     pytest.param(AdamW, {"lr": 0.01, "weight_decay": 0.05, "amsgrad": True}, id="adamw-amsgrad"),
     pytest.param(RMSprop, {"lr": 0.005, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.01}, id="rmsprop"),
-    pytest.param(RMSprop, {"lr": 0.003, "alpha": 0.95, "momentum": 0.5, "centered": True, "weight_decay": 0.01},
-                 id="rmsprop-centered-momentum"),
-    pytest.param(Adagrad, {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 0.01, "initial_accumulator_value": 0.1,
-                           "eps": 1e-8}, id="adagrad"),
+    pytest.param(
+        RMSprop,
+        {"lr": 0.003, "alpha": 0.95, "momentum": 0.5, "centered": True, "weight_decay": 0.01},
+        id="rmsprop-centered-momentum",
+    ),
+    pytest.param(
+        Adagrad,
+        {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 0.01, "initial_accumulator_value": 0.1, "eps": 1e-8},
+        id="adagrad",
+    ),
     pytest.param(NAdam, {"lr": 0.01, "betas": (0.85, 0.99), "momentum_decay": 0.01, "weight_decay": 0.01}, id="nadam"),
     pytest.param(NAdam, {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}, id="nadam-decoupled"),
     pytest.param(RAdam, {"lr": 0.01, "betas": (0.85, 0.99), "eps": 1e-7, "weight_decay": 0.01}, id="radam"),
     pytest.param(RAdam, {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}, id="radam-decoupled"),
     pytest.param(Adamax, {"lr": 0.01, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.01}, id="adamax"),
 ]
+
 
 def _rel_close(assert_close, got, want, what, rel=1e-10, dtype=np.float64):
     """Relative error below `rel`, measured against the array's largest value (normwise)."""
@@ -150,11 +166,14 @@ def test_optimizer_update_float32_matches_reference(rng, assert_close, cls, kwar
     assert [_address(p)] + [_address(s) for s in state] == addresses, "a buffer was reallocated"
 
 
-@pytest.mark.parametrize("cls, kwargs", [
-    pytest.param(Adam, {"lr": 0.01, "amsgrad": True}, id="adam-amsgrad"),
-    pytest.param(RMSprop, {"lr": 0.01, "momentum": 0.5, "centered": True}, id="rmsprop-centered-momentum"),
-    pytest.param(Adagrad, {"lr": 0.1, "lr_decay": 0.1}, id="adagrad-lr_decay"),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        pytest.param(Adam, {"lr": 0.01, "amsgrad": True}, id="adam-amsgrad"),
+        pytest.param(RMSprop, {"lr": 0.01, "momentum": 0.5, "centered": True}, id="rmsprop-centered-momentum"),
+        pytest.param(Adagrad, {"lr": 0.1, "lr_decay": 0.1}, id="adagrad-lr_decay"),
+    ],
+)
 def test_optimizer_update_lr_override(rng, cls, kwargs):
     """lr= overrides the optimizer's rate for one step (what a schedule does), step by step."""
     opt = cls(**kwargs)
@@ -169,15 +188,26 @@ def test_optimizer_update_lr_override(rng, cls, kwargs):
     rel_close(p, want_p, f"{opt!r} with per-step lr")
 
 
-@pytest.mark.parametrize("cls, kwargs, expected", [
-    pytest.param(Adam, {"lr": 0.01}, lambda g: [0.1 * g, 0.001 * g * g], id="adam-default"),
-    pytest.param(Adam, {"lr": 0.01, "betas": (0.9, 0.9999), "amsgrad": True},
-                 lambda g: [0.1 * g, 1e-4 * g * g, 1e-4 * g * g], id="adam-beta2-0.9999"),
-    pytest.param(AdamW, {"lr": 0.01, "weight_decay": 0.0}, lambda g: [0.1 * g, 0.001 * g * g], id="adamw"),
-    pytest.param(RMSprop, {"lr": 0.01}, lambda g: [0.01 * g * g], id="rmsprop-default"),
-    pytest.param(RMSprop, {"lr": 0.01, "alpha": 0.999, "centered": True}, lambda g: [0.001 * g * g, 0.001 * g],
-                 id="rmsprop-centered"),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, expected",
+    [
+        pytest.param(Adam, {"lr": 0.01}, lambda g: [0.1 * g, 0.001 * g * g], id="adam-default"),
+        pytest.param(
+            Adam,
+            {"lr": 0.01, "betas": (0.9, 0.9999), "amsgrad": True},
+            lambda g: [0.1 * g, 1e-4 * g * g, 1e-4 * g * g],
+            id="adam-beta2-0.9999",
+        ),
+        pytest.param(AdamW, {"lr": 0.01, "weight_decay": 0.0}, lambda g: [0.1 * g, 0.001 * g * g], id="adamw"),
+        pytest.param(RMSprop, {"lr": 0.01}, lambda g: [0.01 * g * g], id="rmsprop-default"),
+        pytest.param(
+            RMSprop,
+            {"lr": 0.01, "alpha": 0.999, "centered": True},
+            lambda g: [0.001 * g * g, 0.001 * g],
+            id="rmsprop-centered",
+        ),
+    ],
+)
 def test_float32_first_step_state_is_accurate(rng, assert_close, cls, kwargs, expected):
     """From zero state the first step's buffers are (1 - beta) g and (1 - beta2) g^2: one or two float32
     roundings of the exact value (torch.optim gets them within 1.5e-7, computing 1 - beta2 in double and
@@ -260,13 +290,16 @@ def test_optimizer_update_checks_step_and_lr(assert_bitwise):
         assert_bitwise(s, np.zeros(4), "state after rejected calls")
 
 
-@pytest.mark.parametrize("make_state, exc, word", [
-    pytest.param(lambda: [np.zeros(4)], ValueError, "state", id="too-few"),
-    pytest.param(lambda: [np.zeros(4)] * 3, ValueError, "state", id="too-many"),
-    pytest.param(lambda: [np.zeros(4), np.zeros(5)], ValueError, "shape", id="shape"),
-    pytest.param(lambda: [np.zeros(4), np.zeros(4, np.float32)], TypeError, "state", id="dtype"),
-    pytest.param(lambda: [np.zeros(4), np.zeros(8)[::2]], ValueError, "contiguous", id="strided"),
-])
+@pytest.mark.parametrize(
+    "make_state, exc, word",
+    [
+        pytest.param(lambda: [np.zeros(4)], ValueError, "state", id="too-few"),
+        pytest.param(lambda: [np.zeros(4)] * 3, ValueError, "state", id="too-many"),
+        pytest.param(lambda: [np.zeros(4), np.zeros(5)], ValueError, "shape", id="shape"),
+        pytest.param(lambda: [np.zeros(4), np.zeros(4, np.float32)], TypeError, "state", id="dtype"),
+        pytest.param(lambda: [np.zeros(4), np.zeros(8)[::2]], ValueError, "contiguous", id="strided"),
+    ],
+)
 def test_optimizer_update_checks_state(assert_bitwise, make_state, exc, word):
     p = np.ones(4)
     with pytest.raises(exc, match=word):
@@ -310,11 +343,14 @@ def _readonly():
     return p
 
 
-@pytest.mark.parametrize("make, word", [
-    pytest.param(_noncontiguous, "contiguous", id="strided"),
-    pytest.param(_fortran, "contiguous", id="fortran"),
-    pytest.param(_readonly, "read-only", id="readonly"),
-])
+@pytest.mark.parametrize(
+    "make, word",
+    [
+        pytest.param(_noncontiguous, "contiguous", id="strided"),
+        pytest.param(_fortran, "contiguous", id="fortran"),
+        pytest.param(_readonly, "read-only", id="readonly"),
+    ],
+)
 def test_sgd_update_rejects_unwritable_param(assert_bitwise, make, word):
     p = make()
     before = p.copy()
@@ -337,11 +373,14 @@ def test_sgd_update_rejects_bad_lr(assert_bitwise, lr):
     assert_bitwise(p, np.ones(3), "param after a rejected lr")
 
 
-@pytest.mark.parametrize("grad, exc, word", [
-    pytest.param(np.ones(4), ValueError, "grad", id="shape"),
-    pytest.param(np.ones(3, np.float32), TypeError, "grad", id="dtype"),
-    pytest.param(np.array([1.0, np.nan, 1.0]), ValueError, "grad", id="nan"),
-])
+@pytest.mark.parametrize(
+    "grad, exc, word",
+    [
+        pytest.param(np.ones(4), ValueError, "grad", id="shape"),
+        pytest.param(np.ones(3, np.float32), TypeError, "grad", id="dtype"),
+        pytest.param(np.array([1.0, np.nan, 1.0]), ValueError, "grad", id="nan"),
+    ],
+)
 def test_sgd_update_rejects_bad_grad(grad, exc, word):
     with pytest.raises(exc, match=word):
         ops.sgd_update(np.ones(3), grad, 0.1)
@@ -351,15 +390,44 @@ def test_sgd_update_rejects_bad_grad(grad, exc, word):
 
 
 # ---- every optimizer through MLP.fit vs reference.train_epoch ------------------------------------------
-def _reference_epochs(model, weights, biases, x, y, opt, batch, seed, epochs, *, state=None, step=0, lr=None,
-                      clip_grad_norm=None, clip_grad_value=None):
+def _reference_epochs(
+    model,
+    weights,
+    biases,
+    x,
+    y,
+    opt,
+    batch,
+    seed,
+    epochs,
+    *,
+    state=None,
+    step=0,
+    lr=None,
+    clip_grad_norm=None,
+    clip_grad_value=None,
+):
     """reference.train_epoch for `epochs` (an iterable of epoch numbers) from (weights, biases)."""
     losses = []
     for epoch in epochs:
         value, weights, biases, state, step = reference.train_epoch(
-            weights, biases, list(model.activations), x, y, "mse", batch, True, seed, epoch,
-            opt.lr if lr is None else lr, optimizer=opt.config(), state=state, step=step,
-            clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value)
+            weights,
+            biases,
+            list(model.activations),
+            x,
+            y,
+            "mse",
+            batch,
+            True,
+            seed,
+            epoch,
+            opt.lr if lr is None else lr,
+            optimizer=opt.config(),
+            state=state,
+            step=step,
+            clip_grad_norm=clip_grad_norm,
+            clip_grad_value=clip_grad_value,
+        )
         losses.append(value)
     return losses, weights, biases, state, step
 
@@ -386,8 +454,9 @@ def test_fit_matches_reference(rng, cls, kwargs):
     weights = [w.copy() for w in model.weights]
     biases = [b.copy() for b in model.biases]
     hist = model.fit(x, y, optimizer=opt, batch_size=batch, epochs=epochs, shuffle=True, seed=11)
-    losses, weights, biases, state, step = _reference_epochs(model, weights, biases, x, y, opt, batch, 11,
-                                                             range(epochs))
+    losses, weights, biases, state, step = _reference_epochs(
+        model, weights, biases, x, y, opt, batch, 11, range(epochs)
+    )
     assert step == 60 and model._opt["step"] == 60
     assert model._opt["config"] == opt.config()
     assert model.optimizer.config() == opt.config()
@@ -436,8 +505,14 @@ def test_config_round_trip(cls, kwargs):
 def test_sgd_config_round_trip():
     opt = SGD(lr=0.05, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=1e-3)
     cfg = opt.config()
-    assert cfg == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "dampening": 0.0, "nesterov": True,
-                   "weight_decay": 1e-3}, cfg
+    assert cfg == {
+        "name": "sgd",
+        "lr": 0.05,
+        "momentum": 0.9,
+        "dampening": 0.0,
+        "nesterov": True,
+        "weight_decay": 1e-3,
+    }, cfg
     assert fastmlp.optim.from_config(cfg).config() == cfg
 
 
@@ -464,19 +539,22 @@ def test_from_config_rejects_unknown_names():
 
 
 # ---- convergence on the women regression ----------------------------------------------------------------
-@pytest.mark.parametrize("opt", [
-    pytest.param(SGD(lr=0.05), id="sgd"),
-    pytest.param(SGD(lr=0.02, momentum=0.9, nesterov=True), id="sgd-nesterov"),
-    pytest.param(Adam(lr=0.05), id="adam"),
-    pytest.param(Adam(lr=0.05, amsgrad=True), id="adam-amsgrad"),
-    pytest.param(AdamW(lr=0.05, weight_decay=0.01), id="adamw"),
-    pytest.param(RMSprop(lr=0.03), id="rmsprop"),
-    pytest.param(RMSprop(lr=0.01, momentum=0.5, centered=True), id="rmsprop-centered-momentum"),
-    pytest.param(Adagrad(lr=0.5), id="adagrad"),
-    pytest.param(NAdam(lr=0.05), id="nadam"),
-    pytest.param(RAdam(lr=0.05), id="radam"),
-    pytest.param(Adamax(lr=0.05), id="adamax"),
-])
+@pytest.mark.parametrize(
+    "opt",
+    [
+        pytest.param(SGD(lr=0.05), id="sgd"),
+        pytest.param(SGD(lr=0.02, momentum=0.9, nesterov=True), id="sgd-nesterov"),
+        pytest.param(Adam(lr=0.05), id="adam"),
+        pytest.param(Adam(lr=0.05, amsgrad=True), id="adam-amsgrad"),
+        pytest.param(AdamW(lr=0.05, weight_decay=0.01), id="adamw"),
+        pytest.param(RMSprop(lr=0.03), id="rmsprop"),
+        pytest.param(RMSprop(lr=0.01, momentum=0.5, centered=True), id="rmsprop-centered-momentum"),
+        pytest.param(Adagrad(lr=0.5), id="adagrad"),
+        pytest.param(NAdam(lr=0.05), id="nadam"),
+        pytest.param(RAdam(lr=0.05), id="radam"),
+        pytest.param(Adamax(lr=0.05), id="adamax"),
+    ],
+)
 def test_each_optimizer_fits_women(opt):
     """Standardized height -> weight is almost exactly linear (r = 0.995): every optimizer takes the MSE
     from several units to near the least-squares optimum 1 - r^2 ~ 0.009."""
@@ -531,21 +609,25 @@ def test_warm_start_with_new_hyperparameters_of_the_same_kind(rng):
     model.fit(x, y, optimizer=second, batch_size=7, epochs=2, seed=5)
     assert model._opt["step"] == 16 and model._opt["config"] == second.config()
     _, weights, biases, state, step = _reference_epochs(model, weights, biases, x, y, first, 7, 5, (0, 1))
-    _, weights, biases, state, step = _reference_epochs(model, weights, biases, x, y, second, 7, 5, (0, 1),
-                                                        state=state, step=step)
+    _, weights, biases, state, step = _reference_epochs(
+        model, weights, biases, x, y, second, 7, 5, (0, 1), state=state, step=step
+    )
     for l in range(3):
         rel_close(model.weights[l], weights[l], f"W{l}", FIT_REL)
 
 
-@pytest.mark.parametrize("first, second", [
-    pytest.param(Adam(lr=0.01), RMSprop(lr=0.005, momentum=0.5), id="adam-to-rmsprop"),
-    pytest.param(Adam(lr=0.01), AdamW(lr=0.01, weight_decay=0.1), id="adam-to-adamw"),  # same buffer names
-    pytest.param(AdamW(lr=0.01), Adam(lr=0.01), id="adamw-to-adam"),
-    pytest.param(Adagrad(lr=0.05, initial_accumulator_value=0.2), SGD(lr=0.05, momentum=0.9), id="adagrad-to-sgd"),
-    pytest.param(Adam(lr=0.01), Adam(lr=0.01, amsgrad=True), id="adam-to-amsgrad"),
-    pytest.param(RMSprop(lr=0.005), RMSprop(lr=0.005, centered=True), id="rmsprop-to-centered"),
-    pytest.param(SGD(lr=0.05, momentum=0.9), Adagrad(lr=0.05, initial_accumulator_value=0.3), id="sgd-to-adagrad"),
-])
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        pytest.param(Adam(lr=0.01), RMSprop(lr=0.005, momentum=0.5), id="adam-to-rmsprop"),
+        pytest.param(Adam(lr=0.01), AdamW(lr=0.01, weight_decay=0.1), id="adam-to-adamw"),  # same buffer names
+        pytest.param(AdamW(lr=0.01), Adam(lr=0.01), id="adamw-to-adam"),
+        pytest.param(Adagrad(lr=0.05, initial_accumulator_value=0.2), SGD(lr=0.05, momentum=0.9), id="adagrad-to-sgd"),
+        pytest.param(Adam(lr=0.01), Adam(lr=0.01, amsgrad=True), id="adam-to-amsgrad"),
+        pytest.param(RMSprop(lr=0.005), RMSprop(lr=0.005, centered=True), id="rmsprop-to-centered"),
+        pytest.param(SGD(lr=0.05, momentum=0.9), Adagrad(lr=0.05, initial_accumulator_value=0.3), id="sgd-to-adagrad"),
+    ],
+)
 def test_switching_optimizer_resets_state(rng, first, second):
     """A different kind (or state layout) starts from fresh buffers and step 1."""
     x, y = fit_data(rng)
@@ -579,8 +661,7 @@ def _assert_same_optimizer_state(assert_bitwise, a, b, what):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("cls, kwargs", FIT_CASES)
-def test_save_load_round_trips_optimizer_state_and_resumes_bitwise(rng, tmp_path, assert_bitwise, cls, kwargs,
-                                                                   dtype):
+def test_save_load_round_trips_optimizer_state_and_resumes_bitwise(rng, tmp_path, assert_bitwise, cls, kwargs, dtype):
     x, y = fit_data(rng)
     x, y = x.astype(dtype), y.astype(dtype)
     opt = cls(**kwargs)
@@ -619,9 +700,14 @@ CLIPS = [
 
 
 @pytest.mark.parametrize("clip", CLIPS)
-@pytest.mark.parametrize("opt", [pytest.param(SGD(lr=0.1, momentum=0.9), id="sgd-momentum"),
-                                 pytest.param(Adam(lr=0.01, amsgrad=True), id="adam-amsgrad"),
-                                 pytest.param(Adagrad(lr=0.1), id="adagrad")])
+@pytest.mark.parametrize(
+    "opt",
+    [
+        pytest.param(SGD(lr=0.1, momentum=0.9), id="sgd-momentum"),
+        pytest.param(Adam(lr=0.01, amsgrad=True), id="adam-amsgrad"),
+        pytest.param(Adagrad(lr=0.1), id="adagrad"),
+    ],
+)
 def test_fit_with_clipping_matches_reference(rng, opt, clip):
     x, y = fit_data(rng)
     y = 5.0 * y  # large errors: the gradients are well above the clipping thresholds
@@ -637,8 +723,9 @@ def test_fit_with_clipping_matches_reference(rng, opt, clip):
         rel_close(model.biases[l], biases[l], f"{opt!r} {clip} b{l}", FIT_REL)
     # The clipping was active: without it the reference ends somewhere clearly different.
     plain = fit_model()
-    _, free, _, _, _ = _reference_epochs(plain, [w.copy() for w in plain.weights],
-                                         [b.copy() for b in plain.biases], x, y, opt, 7, 11, range(15))
+    _, free, _, _, _ = _reference_epochs(
+        plain, [w.copy() for w in plain.weights], [b.copy() for b in plain.biases], x, y, opt, 7, 11, range(15)
+    )
     assert max(np.abs(a - b).max() for a, b in zip(free, weights)) > 1e-3, "the clipping never triggered"
 
 
@@ -659,8 +746,11 @@ def test_clip_gradients_reference_matches_torch(rng, assert_close):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("kw", [{"clip_grad_norm": 1e6}, {"clip_grad_value": 1e6},
-                                {"clip_grad_norm": 1e6, "clip_grad_value": 1e6}], ids=["norm", "value", "both"])
+@pytest.mark.parametrize(
+    "kw",
+    [{"clip_grad_norm": 1e6}, {"clip_grad_value": 1e6}, {"clip_grad_norm": 1e6, "clip_grad_value": 1e6}],
+    ids=["norm", "value", "both"],
+)
 def test_loose_clipping_changes_nothing(rng, assert_bitwise, dtype, kw):
     x, y = fit_data(rng)
     x, y = x.astype(dtype), y.astype(dtype)
@@ -682,7 +772,7 @@ def test_invalid_clipping_raises_value_error(rng, assert_bitwise, name, value):
     with pytest.raises(ValueError) as info:
         model.fit(x, y, optimizer=Adam(lr=0.01), batch_size=7, epochs=1, **{name: value})
     assert name in str(info.value), f"the ValueError does not name {name}: {info.value}"
-    for (w, b), (w0, b0) in zip(model.get_weights(), before):
+    for (w, _b), (w0, _b0) in zip(model.get_weights(), before):
         assert_bitwise(w, w0, "weights after a refused clip value")
     assert model._opt is None
 

@@ -40,8 +40,11 @@ TORCH_CASES = [
     pytest.param(Adagrad, {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1}, id="adagrad-lr_decay-wd"),
     pytest.param(Adagrad, {"lr": 0.2, "initial_accumulator_value": 0.5, "eps": 1e-6}, id="adagrad-init-acc"),
     pytest.param(NAdam, {"lr": 0.01}, id="nadam-default"),
-    pytest.param(NAdam, {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6, "momentum_decay": 0.02, "weight_decay": 0.05},
-                 id="nadam-custom-wd"),
+    pytest.param(
+        NAdam,
+        {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6, "momentum_decay": 0.02, "weight_decay": 0.05},
+        id="nadam-custom-wd",
+    ),
     pytest.param(NAdam, {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}, id="nadam-decoupled"),
     pytest.param(RAdam, {"lr": 0.01}, id="radam-default"),
     pytest.param(RAdam, {"lr": 0.02, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.05}, id="radam-custom-wd"),
@@ -174,8 +177,12 @@ def test_nadam_step_does_not_depend_on_the_steps_before(rng, assert_close, asser
     for t in (50, 5000):
         run([(opt, 100000)])
         want_p, want_s = step(t)
-        histories = {"after the steps before": [(opt, u) for u in range(1, t)], "after a later step": [(opt, t + 7)],
-                     "after another NAdam": [(other, u) for u in range(1, 60)], "again": []}
+        histories = {
+            "after the steps before": [(opt, u) for u in range(1, t)],
+            "after a later step": [(opt, t + 7)],
+            "after another NAdam": [(other, u) for u in range(1, 60)],
+            "again": [],
+        }
         for what, history in histories.items():
             run(history)
             p, s = step(t)
@@ -284,5 +291,7 @@ def test_adamax_exp_inf_is_torchs_step_by_step(rng, assert_close, dtype):
             topt.step()
             # The max and the decay are exact operations on the same inputs: the same bits as torch's.
             want = topt.state[tp]["exp_inf"].numpy()
-            assert state[1].tobytes() == want.tobytes(), f"step {t}: exp_inf differs by {np.abs(state[1] - want).max():.3e}"
+            assert state[1].tobytes() == want.tobytes(), (
+                f"step {t}: exp_inf differs by {np.abs(state[1] - want).max():.3e}"
+            )
             _normwise(assert_close, p, tp.detach().numpy(), dtype, f"Adamax step {t}")

@@ -82,15 +82,18 @@ def test_batch_gradient_is_the_mean_of_per_sample_gradients(n, width, seed, loss
     x = rng.standard_normal((n, 3))
     y = rng.standard_normal((n, width))
     _, grads = model.gradients(x, y, loss=loss)
-    per = [model.gradients(x[i:i + 1], y[i:i + 1], loss=loss)[1] for i in range(n)]
+    per = [model.gradients(x[i : i + 1], y[i : i + 1], loss=loss)[1] for i in range(n)]
     for layer, (gw, gb) in enumerate(grads):
         np.testing.assert_allclose(gw, sum(p[layer][0] for p in per) / n, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(gb, sum(p[layer][1] for p in per) / n, rtol=1e-10, atol=1e-12)
 
 
 @SETTINGS
-@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=9), elements=grid),
-       st.sampled_from(["mse", "mae"]), st.sampled_from(["mean", "sum"]))
+@given(
+    hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=9), elements=grid),
+    st.sampled_from(["mse", "mae"]),
+    st.sampled_from(["mean", "sum"]),
+)
 def test_losses_are_nonnegative_and_zero_exactly_at_equality(pred, loss, reduction):
     target = pred[::-1].copy() if pred.ndim == 1 else pred[::-1, :].copy()
     value = ops.loss(loss, pred, target, reduction)
@@ -101,19 +104,29 @@ def test_losses_are_nonnegative_and_zero_exactly_at_equality(pred, loss, reducti
 
 
 @SETTINGS
-@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=9), elements=finite),
-       st.sampled_from(ACTS))
+@given(
+    hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=9), elements=finite),
+    st.sampled_from(ACTS),
+)
 def test_activations_match_reference_on_any_shape(z, act):
-    np.testing.assert_allclose(ops.activation_forward(act, z), reference.activation_forward(act, z),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        ops.activation_forward(act, z), reference.activation_forward(act, z), rtol=1e-12, atol=1e-15
+    )
     g = np.ones_like(z)
-    np.testing.assert_allclose(ops.activation_backward(act, z, g), reference.activation_backward(act, z, g),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        ops.activation_backward(act, z, g), reference.activation_backward(act, z, g), rtol=1e-12, atol=1e-15
+    )
 
 
 @SETTINGS
-@given(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9), st.booleans(), st.booleans(),
-       st.sampled_from([np.float32, np.float64]))
+@given(
+    st.integers(0, 9),
+    st.integers(0, 9),
+    st.integers(0, 9),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([np.float32, np.float64]),
+)
 def test_matmul_matches_reference_on_any_small_shape(m, n, k, ta, tb, dtype):
     rng = np.random.default_rng(m * 100 + n * 10 + k)
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
@@ -163,14 +176,22 @@ def test_dense_backward_matches_reference_on_any_small_shape(case, act, data):
 
 
 @SETTINGS
-@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=9), elements=finite),
-       st.sampled_from(["mse", "mae"]), st.sampled_from(["mean", "sum"]), st.data())
+@given(
+    hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=9), elements=finite),
+    st.sampled_from(["mse", "mae"]),
+    st.sampled_from(["mean", "sum"]),
+    st.data(),
+)
 def test_loss_and_its_gradient_match_reference_on_any_shape(pred, loss, reduction, data):
     # target sometimes equals pred somewhere, where MAE's gradient must be exactly 0
-    target = np.where(data.draw(hnp.arrays(np.bool_, pred.shape)), pred,
-                      data.draw(hnp.arrays(np.float64, pred.shape, elements=finite)))
-    np.testing.assert_allclose(ops.loss(loss, pred, target, reduction), reference.loss(loss, pred, target, reduction),
-                               rtol=1e-12, atol=1e-12)
+    target = np.where(
+        data.draw(hnp.arrays(np.bool_, pred.shape)),
+        pred,
+        data.draw(hnp.arrays(np.float64, pred.shape, elements=finite)),
+    )
+    np.testing.assert_allclose(
+        ops.loss(loss, pred, target, reduction), reference.loss(loss, pred, target, reduction), rtol=1e-12, atol=1e-12
+    )
     got, want = ops.loss_grad(loss, pred, target, reduction), reference.loss_grad(loss, pred, target, reduction)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
@@ -190,8 +211,12 @@ OPTIMIZERS = [
 
 
 @SETTINGS
-@given(hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=9), st.sampled_from(OPTIMIZERS),
-       st.integers(1, 4), st.data())
+@given(
+    hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=9),
+    st.sampled_from(OPTIMIZERS),
+    st.integers(1, 4),
+    st.data(),
+)
 def test_optimizer_updates_match_reference_on_any_shape(shape, opt, steps, data):
     param = data.draw(hnp.arrays(np.float64, shape, elements=finite))
     state = [np.full(shape, v) for v in opt.state_initial_values()]
@@ -206,9 +231,15 @@ def test_optimizer_updates_match_reference_on_any_shape(shape, opt, steps, data)
 
 
 @SETTINGS
-@given(st.sampled_from(sorted(fastmlp.init.INITIALIZERS)), st.integers(1, 40), st.integers(1, 40),
-       st.integers(0, 2**64 - 1), st.one_of(st.none(), hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=7)),
-       st.booleans(), st.integers(0, 3))
+@given(
+    st.sampled_from(sorted(fastmlp.init.INITIALIZERS)),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.integers(0, 2**64 - 1),
+    st.one_of(st.none(), hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=7)),
+    st.booleans(),
+    st.integers(0, 3),
+)
 def test_init_matches_reference_on_any_shape(name, fan_in, fan_out, seed, shape, truncated, stream):
     truncated = truncated and "normal" in name  # the only kinds it applies to (others refuse it)
     got = ops.init(name, fan_in, fan_out, seed, shape=shape, dtype="float64", stream=stream, truncated=truncated)

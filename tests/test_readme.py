@@ -44,8 +44,11 @@ def pages():
 
 def examples():
     """(page relative to the repository, index of the block on its page) of every ```python block."""
-    return [(page.relative_to(ROOT).as_posix(), i)
-            for page in pages() for i in range(len(python_blocks(page.read_text(encoding="utf-8"))))]
+    return [
+        (page.relative_to(ROOT).as_posix(), i)
+        for page in pages()
+        for i in range(len(python_blocks(page.read_text(encoding="utf-8"))))
+    ]
 
 
 def gallery_scripts():
@@ -93,8 +96,10 @@ def test_python_example_runs(tmp_path, page, index):
         if mpiexec:  # the launch the example documents: mpiexec -n P python -m mpi4py train.py
             cmd = [mpiexec, "-n", "2", sys.executable, "-m", "mpi4py", script.name]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, (f"{page}: python block {index} failed ({proc.returncode}):\n{code}\n"
-                                  f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}")
+    assert proc.returncode == 0, (
+        f"{page}: python block {index} failed ({proc.returncode}):\n{code}\n"
+        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}"
+    )
 
 
 @pytest.mark.slow
@@ -102,8 +107,14 @@ def test_python_example_runs(tmp_path, page, index):
 def test_lesson_gallery_script_runs(tmp_path, script):
     """What the documentation build runs to draw a lesson's figure (sphinx-gallery executes each script)."""
     pytest.importorskip("matplotlib")
-    proc = subprocess.run([sys.executable, "-W", "error", str(ROOT / script)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "MPLBACKEND": "Agg"})
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
     assert proc.returncode == 0, f"{script} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
     assert proc.stdout.strip(), f"{script} printed no summary"
 

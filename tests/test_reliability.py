@@ -43,7 +43,7 @@ def test_a_process_killed_while_saving_leaves_a_loadable_checkpoint(tmp_path, de
         proc.wait(timeout=30)
         proc.stdout.close()
     model = fastmlp.load(path)  # the previous or the new checkpoint, never a torn one
-    (w0, b0), = model.get_weights()[:1]
+    ((w0, b0),) = model.get_weights()[:1]
     shift = float(w0[0, 0] - first.weights[0][0, 0])
     assert shift == pytest.approx(round(shift)), "weights are not those of any complete save"
     for (w, b), (fw, fb) in zip(model.get_weights(), first.get_weights()):
@@ -55,14 +55,17 @@ def test_a_process_killed_while_saving_leaves_a_loadable_checkpoint(tmp_path, de
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmRSS from /proc/self/status")
-@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="under AddressSanitizer (tools/sanitize.sh) freed memory waits in its quarantine, so "
-                           "RSS does not measure the program")
+@pytest.mark.skipif(
+    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    reason="under AddressSanitizer (tools/sanitize.sh) freed memory waits in its quarantine, so "
+    "RSS does not measure the program",
+)
 def test_repeated_small_fits_keep_memory_flat():
     """1,000 fits (each making a C++ trainer with its workspaces) must not grow the process. Measured in
     a fresh interpreter: in this one, the heap that earlier tests left fragmented can grow by a few MiB
     for no fault of the fits."""
-    proc = run_python("""
+    proc = run_python(
+        """
         import numpy as np, fastmlp
 
         def rss_kib():
@@ -82,7 +85,9 @@ def test_repeated_small_fits_keep_memory_flat():
             model.fit(x, y, optimizer=opt, batch_size=16, epochs=1)
             model.predict(x)
         print(rss_kib() - before)
-    """, timeout=120)
+    """,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     grown = int(proc.stdout.split()[-1])
     assert grown < 2048, f"RSS grew by {grown} KiB over 1,000 fits"

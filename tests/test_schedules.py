@@ -25,7 +25,6 @@ import fastmlp
 from fastmlp import reference
 from fastmlp import schedules as S
 from fastmlp.optim import SGD, Adam
-
 from helpers import fit_data, fit_model, rel_close
 
 BASE = 0.1
@@ -49,13 +48,19 @@ TORCH_CASES = [
     pytest.param(lambda: S.StepLR(3, 0.5), lambda L, o: L.StepLR(o, 3, 0.5), 20, id="StepLR-3-0.5"),
     pytest.param(lambda: S.StepLR(1, 0.9), lambda L, o: L.StepLR(o, 1, 0.9), 15, id="StepLR-1-0.9"),
     pytest.param(lambda: S.StepLR(4), lambda L, o: L.StepLR(o, 4), 13, id="StepLR-default-gamma"),
-    pytest.param(lambda: S.MultiStepLR([2, 5, 9], 0.3), lambda L, o: L.MultiStepLR(o, [2, 5, 9], 0.3), 20,
-                 id="MultiStepLR"),
-    pytest.param(lambda: S.MultiStepLR([6, 3, 3]), lambda L, o: L.MultiStepLR(o, [6, 3, 3]), 10,
-                 id="MultiStepLR-unsorted-repeated"),
+    pytest.param(
+        lambda: S.MultiStepLR([2, 5, 9], 0.3), lambda L, o: L.MultiStepLR(o, [2, 5, 9], 0.3), 20, id="MultiStepLR"
+    ),
+    pytest.param(
+        lambda: S.MultiStepLR([6, 3, 3]),
+        lambda L, o: L.MultiStepLR(o, [6, 3, 3]),
+        10,
+        id="MultiStepLR-unsorted-repeated",
+    ),
     pytest.param(lambda: S.ExponentialLR(0.9), lambda L, o: L.ExponentialLR(o, 0.9), 30, id="ExponentialLR"),
-    pytest.param(lambda: S.CosineAnnealingLR(10, 0.01), lambda L, o: L.CosineAnnealingLR(o, 10, 0.01), 11,
-                 id="Cosine-10-etamin"),
+    pytest.param(
+        lambda: S.CosineAnnealingLR(10, 0.01), lambda L, o: L.CosineAnnealingLR(o, 10, 0.01), 11, id="Cosine-10-etamin"
+    ),
     pytest.param(lambda: S.CosineAnnealingLR(7), lambda L, o: L.CosineAnnealingLR(o, 7), 8, id="Cosine-7"),
     pytest.param(lambda: S.CosineAnnealingLR(1), lambda L, o: L.CosineAnnealingLR(o, 1), 2, id="Cosine-1"),
     pytest.param(lambda: S.LinearLR(0.2, 0.9, 6), lambda L, o: L.LinearLR(o, 0.2, 0.9, 6), 12, id="LinearLR"),
@@ -63,16 +68,24 @@ TORCH_CASES = [
     pytest.param(lambda: S.LinearLR(1.0, 0.25, 4), lambda L, o: L.LinearLR(o, 1.0, 0.25, 4), 8, id="LinearLR-down"),
     pytest.param(lambda: S.ConstantLR(0.25, 4), lambda L, o: L.ConstantLR(o, 0.25, 4), 8, id="ConstantLR"),
     pytest.param(lambda: S.ConstantLR(), lambda L, o: L.ConstantLR(o), 8, id="ConstantLR-default"),
-    pytest.param(lambda: S.SequentialLR([S.LinearLR(0.2, 1.0, 3), S.CosineAnnealingLR(8, 0.001)], [3]),
-                 lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.2, 1.0, 3), L.CosineAnnealingLR(o, 8, 0.001)], [3]),
-                 12, id="Sequential-Linear-Cosine"),
-    pytest.param(lambda: S.SequentialLR([S.ConstantLR(0.5, 2), S.ExponentialLR(0.8), S.StepLR(2, 0.5)], [3, 7]),
-                 lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.5, 2), L.ExponentialLR(o, 0.8),
-                                                 L.StepLR(o, 2, 0.5)], [3, 7]),
-                 14, id="Sequential-three"),
-    pytest.param(lambda: S.warmup(S.CosineAnnealingLR(6), 3),
-                 lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.1, 1.0, 3), L.CosineAnnealingLR(o, 6)], [3]),
-                 10, id="warmup-cosine"),
+    pytest.param(
+        lambda: S.SequentialLR([S.LinearLR(0.2, 1.0, 3), S.CosineAnnealingLR(8, 0.001)], [3]),
+        lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.2, 1.0, 3), L.CosineAnnealingLR(o, 8, 0.001)], [3]),
+        12,
+        id="Sequential-Linear-Cosine",
+    ),
+    pytest.param(
+        lambda: S.SequentialLR([S.ConstantLR(0.5, 2), S.ExponentialLR(0.8), S.StepLR(2, 0.5)], [3, 7]),
+        lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.5, 2), L.ExponentialLR(o, 0.8), L.StepLR(o, 2, 0.5)], [3, 7]),
+        14,
+        id="Sequential-three",
+    ),
+    pytest.param(
+        lambda: S.warmup(S.CosineAnnealingLR(6), 3),
+        lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.1, 1.0, 3), L.CosineAnnealingLR(o, 6)], [3]),
+        10,
+        id="warmup-cosine",
+    ),
 ]
 
 
@@ -100,19 +113,36 @@ HAND = [
     pytest.param(S.MultiStepLR([2, 5], 0.1), [0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001], id="MultiStepLR"),
     pytest.param(S.MultiStepLR([4, 1, 4], 0.5), [0.1, 0.05, 0.05, 0.05, 0.0125, 0.0125], id="MultiStepLR-repeated"),
     pytest.param(S.ExponentialLR(0.5), [0.1, 0.05, 0.025, 0.0125, 0.00625], id="ExponentialLR"),
-    pytest.param(S.CosineAnnealingLR(4, 0.02),
-                 [0.1, 0.02 + 0.08 * (1 + math.sqrt(0.5)) / 2, 0.06, 0.02 + 0.08 * (1 - math.sqrt(0.5)) / 2, 0.02,
-                  0.02 + 0.08 * (1 - math.sqrt(0.5)) / 2, 0.06], id="Cosine"),
+    pytest.param(
+        S.CosineAnnealingLR(4, 0.02),
+        [
+            0.1,
+            0.02 + 0.08 * (1 + math.sqrt(0.5)) / 2,
+            0.06,
+            0.02 + 0.08 * (1 - math.sqrt(0.5)) / 2,
+            0.02,
+            0.02 + 0.08 * (1 - math.sqrt(0.5)) / 2,
+            0.06,
+        ],
+        id="Cosine",
+    ),
     pytest.param(S.LinearLR(0.25, 1.0, 3), [0.025, 0.05, 0.075, 0.1, 0.1, 0.1], id="LinearLR"),
     pytest.param(S.LinearLR(1.0, 0.5, 2), [0.1, 0.075, 0.05, 0.05], id="LinearLR-down"),
     pytest.param(S.ConstantLR(0.5, 3), [0.05, 0.05, 0.05, 0.1, 0.1], id="ConstantLR"),
     pytest.param(S.ConstantLR(), [0.1 / 3] * 5 + [0.1, 0.1], id="ConstantLR-default"),
-    pytest.param(S.SequentialLR([S.LinearLR(0.5, 1.0, 2), S.CosineAnnealingLR(2)], [2]),
-                 [0.05, 0.075, 0.1, 0.05, 0.0, 0.05], id="Sequential"),
-    pytest.param(S.SequentialLR([S.ConstantLR(0.5, 5), S.StepLR(1, 0.5), S.ExponentialLR(0.1)], [2, 4]),
-                 [0.05, 0.05, 0.1, 0.05, 0.1, 0.01, 0.001], id="Sequential-three"),
-    pytest.param(S.warmup(S.StepLR(2, 0.5), 2, start_factor=0.2), [0.02, 0.06, 0.1, 0.1, 0.05, 0.05, 0.025],
-                 id="warmup"),
+    pytest.param(
+        S.SequentialLR([S.LinearLR(0.5, 1.0, 2), S.CosineAnnealingLR(2)], [2]),
+        [0.05, 0.075, 0.1, 0.05, 0.0, 0.05],
+        id="Sequential",
+    ),
+    pytest.param(
+        S.SequentialLR([S.ConstantLR(0.5, 5), S.StepLR(1, 0.5), S.ExponentialLR(0.1)], [2, 4]),
+        [0.05, 0.05, 0.1, 0.05, 0.1, 0.01, 0.001],
+        id="Sequential-three",
+    ),
+    pytest.param(
+        S.warmup(S.StepLR(2, 0.5), 2, start_factor=0.2), [0.02, 0.06, 0.1, 0.1, 0.05, 0.05, 0.025], id="warmup"
+    ),
 ]
 
 
@@ -129,12 +159,14 @@ def test_cosine_is_periodic_past_t_max(assert_close):
     s = S.CosineAnnealingLR(5, 0.01)
     t = np.arange(0, 11)
     assert_close(s.lr(BASE, t + 10), s.lr(BASE, t), np.float64, "cosine period 2 T_max", rtol=1e-12, atol=1e-18)
-    assert_close(s.lr(BASE, 10 - t), s.lr(BASE, t), np.float64, "cosine symmetric about T_max", rtol=1e-12,
-                 atol=1e-18)
+    assert_close(s.lr(BASE, 10 - t), s.lr(BASE, t), np.float64, "cosine symmetric about T_max", rtol=1e-12, atol=1e-18)
 
 
-@pytest.mark.parametrize("schedule", [S.StepLR(2, 0.5, interval="step"), S.CosineAnnealingLR(9, interval="step"),
-                                      S.ExponentialLR(0.9)], ids=["step-StepLR", "step-cosine", "epoch-exp"])
+@pytest.mark.parametrize(
+    "schedule",
+    [S.StepLR(2, 0.5, interval="step"), S.CosineAnnealingLR(9, interval="step"), S.ExponentialLR(0.9)],
+    ids=["step-StepLR", "step-cosine", "epoch-exp"],
+)
 def test_rates_per_interval(schedule):
     """rates(): one rate per step of an epoch; constant within the epoch for interval='epoch'."""
     rates = schedule.rates(BASE, 3, 4, 12)
@@ -146,8 +178,33 @@ def test_rates_per_interval(schedule):
 
 
 # ---- ReduceLROnPlateau -----------------------------------------------------------------------------------
-METRICS = [1.0, 0.9, 0.95, 0.9, 0.89995, 0.92, 0.91, 0.7, 0.71, 0.72, 0.73, 0.69, 0.69, 0.69, 0.5, 0.6, 0.6, 0.6,
-           0.6, 0.6, 0.45, 0.46, 0.47, 0.48, 0.49]
+METRICS = [
+    1.0,
+    0.9,
+    0.95,
+    0.9,
+    0.89995,
+    0.92,
+    0.91,
+    0.7,
+    0.71,
+    0.72,
+    0.73,
+    0.69,
+    0.69,
+    0.69,
+    0.5,
+    0.6,
+    0.6,
+    0.6,
+    0.6,
+    0.6,
+    0.45,
+    0.46,
+    0.47,
+    0.48,
+    0.49,
+]
 PLATEAU_CONFIGS = [
     pytest.param({"patience": 2, "factor": 0.5}, id="min-rel"),
     pytest.param({"mode": "max", "threshold_mode": "abs", "threshold": 0.05, "patience": 1}, id="max-abs"),
@@ -205,38 +262,51 @@ def test_reduce_on_plateau_hand_computed():
     assert _plateau_rates(s, [1.0] * 4) == [0.1, 0.1, 0.05, 0.05]
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"mode": "mean"}, "mode"), ({"threshold_mode": "pct"}, "threshold_mode"), ({"factor": 1.0}, "factor"),
-    ({"factor": 1.5}, "factor"), ({"factor": -0.1}, "factor"), ({"threshold": -1e-4}, "threshold"),
-    ({"min_lr": -1.0}, "min_lr"), ({"min_lr": float("nan")}, "min_lr"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"mode": "mean"}, "mode"),
+        ({"threshold_mode": "pct"}, "threshold_mode"),
+        ({"factor": 1.0}, "factor"),
+        ({"factor": 1.5}, "factor"),
+        ({"factor": -0.1}, "factor"),
+        ({"threshold": -1e-4}, "threshold"),
+        ({"min_lr": -1.0}, "min_lr"),
+        ({"min_lr": float("nan")}, "min_lr"),
+    ],
+)
 def test_reduce_on_plateau_validation(kwargs, word):
     with pytest.raises(ValueError, match=word):
         S.ReduceLROnPlateau(**kwargs)
 
 
 # ---- schedule validation ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("make, word", [
-    pytest.param(lambda: S.StepLR(0), "step_size", id="StepLR-0"),
-    pytest.param(lambda: S.StepLR(2.5), "step_size", id="StepLR-float"),
-    pytest.param(lambda: S.StepLR(2, gamma=-0.5), "gamma", id="StepLR-gamma"),
-    pytest.param(lambda: S.StepLR(2, interval="batch"), "interval", id="interval"),
-    pytest.param(lambda: S.ExponentialLR(float("nan")), "gamma", id="Exponential-nan"),
-    pytest.param(lambda: S.CosineAnnealingLR(0), "T_max", id="Cosine-0"),
-    pytest.param(lambda: S.CosineAnnealingLR(5, eta_min=-1.0), "eta_min", id="Cosine-eta"),
-    pytest.param(lambda: S.LinearLR(0.0), "start_factor", id="Linear-start0"),
-    pytest.param(lambda: S.LinearLR(1.5), "start_factor", id="Linear-start>1"),
-    pytest.param(lambda: S.LinearLR(0.5, 1.5), "end_factor", id="Linear-end>1"),
-    pytest.param(lambda: S.LinearLR(0.5, 1.0, 0), "total_iters", id="Linear-iters0"),
-    pytest.param(lambda: S.ConstantLR(1.5), "factor", id="Constant-factor"),
-    pytest.param(lambda: S.MultiStepLR([2], gamma=float("inf")), "gamma", id="MultiStep-gamma"),
-    pytest.param(lambda: S.SequentialLR([S.StepLR(2), S.StepLR(3)], [1, 2]), "milestone", id="Seq-count"),
-    pytest.param(lambda: S.SequentialLR([S.StepLR(2), S.StepLR(3), S.StepLR(1)], [4, 2]), "milestones",
-                 id="Seq-order"),
-    pytest.param(lambda: S.SequentialLR([S.StepLR(2), S.StepLR(3)], [0]), "milestones", id="Seq-zero"),
-    pytest.param(lambda: S.SequentialLR([S.StepLR(2), S.StepLR(3, interval="step")], [2]), "interval",
-                 id="Seq-intervals"),
-])
+@pytest.mark.parametrize(
+    "make, word",
+    [
+        pytest.param(lambda: S.StepLR(0), "step_size", id="StepLR-0"),
+        pytest.param(lambda: S.StepLR(2.5), "step_size", id="StepLR-float"),
+        pytest.param(lambda: S.StepLR(2, gamma=-0.5), "gamma", id="StepLR-gamma"),
+        pytest.param(lambda: S.StepLR(2, interval="batch"), "interval", id="interval"),
+        pytest.param(lambda: S.ExponentialLR(float("nan")), "gamma", id="Exponential-nan"),
+        pytest.param(lambda: S.CosineAnnealingLR(0), "T_max", id="Cosine-0"),
+        pytest.param(lambda: S.CosineAnnealingLR(5, eta_min=-1.0), "eta_min", id="Cosine-eta"),
+        pytest.param(lambda: S.LinearLR(0.0), "start_factor", id="Linear-start0"),
+        pytest.param(lambda: S.LinearLR(1.5), "start_factor", id="Linear-start>1"),
+        pytest.param(lambda: S.LinearLR(0.5, 1.5), "end_factor", id="Linear-end>1"),
+        pytest.param(lambda: S.LinearLR(0.5, 1.0, 0), "total_iters", id="Linear-iters0"),
+        pytest.param(lambda: S.ConstantLR(1.5), "factor", id="Constant-factor"),
+        pytest.param(lambda: S.MultiStepLR([2], gamma=float("inf")), "gamma", id="MultiStep-gamma"),
+        pytest.param(lambda: S.SequentialLR([S.StepLR(2), S.StepLR(3)], [1, 2]), "milestone", id="Seq-count"),
+        pytest.param(
+            lambda: S.SequentialLR([S.StepLR(2), S.StepLR(3), S.StepLR(1)], [4, 2]), "milestones", id="Seq-order"
+        ),
+        pytest.param(lambda: S.SequentialLR([S.StepLR(2), S.StepLR(3)], [0]), "milestones", id="Seq-zero"),
+        pytest.param(
+            lambda: S.SequentialLR([S.StepLR(2), S.StepLR(3, interval="step")], [2]), "interval", id="Seq-intervals"
+        ),
+    ],
+)
 def test_schedule_validation(make, word):
     with pytest.raises(ValueError, match=word):
         make()
@@ -254,8 +324,21 @@ def _reference(model, x, y, opt, batch, seed, per_epoch_rates):
     state, step, losses = None, 0, []
     for epoch, rates in enumerate(per_epoch_rates):
         value, weights, biases, state, step = reference.train_epoch(
-            weights, biases, list(model.activations), x, y, "mse", batch, True, seed, epoch, np.asarray(rates),
-            optimizer=opt.config(), state=state, step=step)
+            weights,
+            biases,
+            list(model.activations),
+            x,
+            y,
+            "mse",
+            batch,
+            True,
+            seed,
+            epoch,
+            np.asarray(rates),
+            optimizer=opt.config(),
+            state=state,
+            step=step,
+        )
         losses.append(value)
     return losses, weights, biases
 
@@ -399,12 +482,14 @@ def test_fit_reduce_on_plateau_matches_torch_on_the_logged_losses(rng):
     x, y = fit_data(rng)
     xv, yv = fit_data(rng, 9)
     sched = S.ReduceLROnPlateau(factor=0.3, patience=1, threshold=1e-3, cooldown=1, min_lr=1e-4)
-    hist = fit_model().fit(x, y, optimizer=Adam(lr=0.05), batch_size=BATCH, epochs=25, seed=2, schedule=sched,
-                        validation_data=(xv, yv))
+    hist = fit_model().fit(
+        x, y, optimizer=Adam(lr=0.05), batch_size=BATCH, epochs=25, seed=2, schedule=sched, validation_data=(xv, yv)
+    )
     p = torch.zeros(1, requires_grad=True)
     opt = torch.optim.SGD([p], lr=0.05)
-    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=1, threshold=1e-3, cooldown=1,
-                                                        min_lr=1e-4)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=0.3, patience=1, threshold=1e-3, cooldown=1, min_lr=1e-4
+    )
     want = []
     for v in hist.history["val_loss"]:
         want.append(opt.param_groups[0]["lr"])
@@ -427,8 +512,9 @@ def test_fit_reduce_on_plateau_val_loss_without_validation_data_refused_before_t
     model = fit_model()
     before = model.get_weights()
     with pytest.raises(ValueError, match="validation_data"):
-        model.fit(x, y, optimizer=Adam(lr=0.01), batch_size=BATCH, epochs=3,
-                  schedule=S.ReduceLROnPlateau(monitor="val_loss"))
+        model.fit(
+            x, y, optimizer=Adam(lr=0.01), batch_size=BATCH, epochs=3, schedule=S.ReduceLROnPlateau(monitor="val_loss")
+        )
     for l, ((w, b), (w0, b0)) in enumerate(zip(model.get_weights(), before)):
         assert_bitwise(w, w0, f"W{l} after the refused fit")
         assert_bitwise(b, b0, f"b{l} after the refused fit")
@@ -440,8 +526,7 @@ def test_reduce_on_plateau_inside_warmup_still_reduces(rng):
     with no improvement (threshold 0.9) and patience 0 the rate must drop below the base rate after the
     warmup instead of staying at it for good."""
     x, y = fit_data(rng)
-    sched = S.warmup(S.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, threshold=0.9), 2,
-                     start_factor=0.5)
+    sched = S.warmup(S.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, threshold=0.9), 2, start_factor=0.5)
     hist = fit_model().fit(x, y, optimizer=SGD(lr=1e-6), batch_size=BATCH, epochs=6, schedule=sched)
     lrs = hist.history["lr"]
     assert lrs[:2] == pytest.approx([5e-7, 7.5e-7], rel=1e-12), lrs
@@ -449,11 +534,19 @@ def test_reduce_on_plateau_inside_warmup_still_reduces(rng):
 
 
 # ---- scale_lr ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("base_lr, base_batch, batch, rule, want", [
-    (0.1, 32, 256, "linear", 0.8), (0.1, 32, 256, "sqrt", 0.1 * math.sqrt(8)), (0.1, 256, 32, "linear", 0.0125),
-    (0.1, 256, 64, "sqrt", 0.05), (0.01, 7, 7, "linear", 0.01), (0.01, 7, 7, "sqrt", 0.01),
-    (0.02, 3, 5, "linear", 0.02 * 5 / 3), (0.5, np.int64(4), np.int64(16), "sqrt", 1.0),
-])
+@pytest.mark.parametrize(
+    "base_lr, base_batch, batch, rule, want",
+    [
+        (0.1, 32, 256, "linear", 0.8),
+        (0.1, 32, 256, "sqrt", 0.1 * math.sqrt(8)),
+        (0.1, 256, 32, "linear", 0.0125),
+        (0.1, 256, 64, "sqrt", 0.05),
+        (0.01, 7, 7, "linear", 0.01),
+        (0.01, 7, 7, "sqrt", 0.01),
+        (0.02, 3, 5, "linear", 0.02 * 5 / 3),
+        (0.5, np.int64(4), np.int64(16), "sqrt", 1.0),
+    ],
+)
 def test_scale_lr(base_lr, base_batch, batch, rule, want):
     got = fastmlp.scale_lr(base_lr, base_batch, batch, rule)
     assert got == pytest.approx(want, rel=1e-15)
@@ -464,14 +557,22 @@ def test_scale_lr_default_rule_is_linear():
     assert fastmlp.scale_lr(0.1, 16, 64) == pytest.approx(0.4, rel=1e-15)
 
 
-@pytest.mark.parametrize("args, word", [
-    ((0.1, 0, 32, "linear"), "base_batch"), ((0.1, -8, 32, "linear"), "base_batch"),
-    ((0.1, 32.0, 64, "linear"), "base_batch"), ((0.1, True, 64, "linear"), "base_batch"),
-    ((0.1, 32, 0, "linear"), "batch"), ((0.1, 32, 2.5, "sqrt"), "batch"),
-    ((0.1, 32, 64, "cubic"), "rule"), ((0.1, 32, 64, "Linear"), "rule"),
-    ((-0.1, 32, 64, "linear"), "base_lr"), ((float("nan"), 32, 64, "linear"), "base_lr"),
-    ((float("inf"), 32, 64, "sqrt"), "base_lr"),
-])
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        ((0.1, 0, 32, "linear"), "base_batch"),
+        ((0.1, -8, 32, "linear"), "base_batch"),
+        ((0.1, 32.0, 64, "linear"), "base_batch"),
+        ((0.1, True, 64, "linear"), "base_batch"),
+        ((0.1, 32, 0, "linear"), "batch"),
+        ((0.1, 32, 2.5, "sqrt"), "batch"),
+        ((0.1, 32, 64, "cubic"), "rule"),
+        ((0.1, 32, 64, "Linear"), "rule"),
+        ((-0.1, 32, 64, "linear"), "base_lr"),
+        ((float("nan"), 32, 64, "linear"), "base_lr"),
+        ((float("inf"), 32, 64, "sqrt"), "base_lr"),
+    ],
+)
 def test_scale_lr_bad_arguments(args, word):
     with pytest.raises(ValueError, match=word):
         fastmlp.scale_lr(*args)
@@ -490,23 +591,27 @@ def _goyal_rates(lr, k, warm_steps, total_steps, after=None):
     return np.where(t < warm_steps, lr / k + (lr - lr / k) * t / warm_steps, rest)
 
 
-@pytest.mark.parametrize("rule, base_batch, warmup_epochs, k", [
-    pytest.param("linear", 2, 2, 4.0, id="linear-k4-warm2"),
-    pytest.param("linear", 4, 3, 2.0, id="linear-k2-warm3"),
-    pytest.param("sqrt", 2, 2, 2.0, id="sqrt-k2-warm2"),
-    pytest.param("linear", 2, 0, 4.0, id="linear-no-warmup"),
-    pytest.param("linear", 2, None, 4.0, id="linear-default-warmup-5"),
-    pytest.param("linear", 32, 2, 0.25, id="linear-scaling-down-no-warmup"),
-    pytest.param("sqrt", 8, 2, 1.0, id="sqrt-same-batch"),
-])
+@pytest.mark.parametrize(
+    "rule, base_batch, warmup_epochs, k",
+    [
+        pytest.param("linear", 2, 2, 4.0, id="linear-k4-warm2"),
+        pytest.param("linear", 4, 3, 2.0, id="linear-k2-warm3"),
+        pytest.param("sqrt", 2, 2, 2.0, id="sqrt-k2-warm2"),
+        pytest.param("linear", 2, 0, 4.0, id="linear-no-warmup"),
+        pytest.param("linear", 2, None, 4.0, id="linear-default-warmup-5"),
+        pytest.param("linear", 32, 2, 0.25, id="linear-scaling-down-no-warmup"),
+        pytest.param("sqrt", 8, 2, 1.0, id="sqrt-same-batch"),
+    ],
+)
 def test_fit_lr_scaling_with_goyal_warmup(rng, assert_close, rule, base_batch, warmup_epochs, k):
     x, y = fit_data(rng, NS)
     batch, epochs, steps, lr = 8, 10, 5, 0.01  # 50 steps
     opt = SGD(lr=lr, momentum=0.5)
     model, start = fit_model(), fit_model()
     kw = {} if warmup_epochs is None else {"warmup_epochs": warmup_epochs}
-    hist = model.fit(x, y, optimizer=opt, batch_size=batch, epochs=epochs, seed=11, lr_scaling=rule,
-                     base_batch_size=base_batch, **kw)
+    hist = model.fit(
+        x, y, optimizer=opt, batch_size=batch, epochs=epochs, seed=11, lr_scaling=rule, base_batch_size=base_batch, **kw
+    )
     scaled = lr * k
     warm = (5 if warmup_epochs is None else warmup_epochs) * steps if k > 1 else 0
     rates = _goyal_rates(scaled, k, warm, epochs * steps)
@@ -514,22 +619,31 @@ def test_fit_lr_scaling_with_goyal_warmup(rng, assert_close, rule, base_batch, w
     assert hist.history["lr"] == pytest.approx(list(rates[::steps]), rel=1e-13, abs=0), hist.history["lr"]
     if warm:
         assert hist.history["lr"][0] == pytest.approx(lr, rel=1e-15)
-        assert np.all(np.diff(rates[:warm + 1]) > 0), "the warmup does not rise step by step"
-        assert np.allclose(np.diff(rates[:warm + 1]), (scaled - lr) / warm, rtol=1e-10, atol=0)
+        assert np.all(np.diff(rates[: warm + 1]) > 0), "the warmup does not rise step by step"
+        assert np.allclose(np.diff(rates[: warm + 1]), (scaled - lr) / warm, rtol=1e-10, atol=0)
     if warm < epochs * steps:
         assert hist.history["lr"][-1] == pytest.approx(scaled, rel=1e-15)
     assert model.optimizer.lr == pytest.approx(scaled, rel=1e-15)
     scaled_opt = SGD(lr=scaled, momentum=0.5)
-    _check_fit_against_reference(model, start, x, y, scaled_opt, hist,
-                                 [rates[e * steps:(e + 1) * steps] for e in range(epochs)], batch=batch)
+    _check_fit_against_reference(
+        model, start, x, y, scaled_opt, hist, [rates[e * steps : (e + 1) * steps] for e in range(epochs)], batch=batch
+    )
 
 
 def test_fit_lr_scaling_full_batch(rng):
     """batch_size=None (and a batch larger than the data) is a batch of all samples for the scaling."""
     x, y = fit_data(rng, NS)
     for batch_size in (None, 64):
-        hist = fit_model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=batch_size, epochs=5, lr_scaling="linear",
-                            base_batch_size=10, warmup_epochs=4)
+        hist = fit_model().fit(
+            x,
+            y,
+            optimizer=SGD(lr=0.01),
+            batch_size=batch_size,
+            epochs=5,
+            lr_scaling="linear",
+            base_batch_size=10,
+            warmup_epochs=4,
+        )
         assert hist.history["lr"] == pytest.approx([0.01, 0.0175, 0.025, 0.0325, 0.04], rel=1e-13)
 
 
@@ -538,12 +652,25 @@ def test_fit_lr_scaling_then_schedule(rng, assert_close):
     x, y = fit_data(rng, NS)
     batch, epochs, steps = 8, 10, 5  # 50 steps
     model, start = fit_model(), fit_model()
-    hist = model.fit(x, y, optimizer=SGD(lr=0.01), batch_size=batch, epochs=epochs, seed=11, lr_scaling="linear",
-                     base_batch_size=2, warmup_epochs=2, schedule=S.StepLR(3, 0.5))
+    hist = model.fit(
+        x,
+        y,
+        optimizer=SGD(lr=0.01),
+        batch_size=batch,
+        epochs=epochs,
+        seed=11,
+        lr_scaling="linear",
+        base_batch_size=2,
+        warmup_epochs=2,
+        schedule=S.StepLR(3, 0.5),
+    )
     rates = _goyal_rates(0.04, 4.0, 10, epochs * steps, after=lambda t: 0.04 * 0.5 ** ((t // steps) // 3))
-    assert hist.history["lr"] == pytest.approx([0.01, 0.025, 0.04, 0.02, 0.02, 0.02, 0.01, 0.01, 0.01, 0.005], rel=1e-13)
-    _check_fit_against_reference(model, start, x, y, SGD(lr=0.04), hist,
-                                 [rates[e * steps:(e + 1) * steps] for e in range(epochs)], batch=batch)
+    assert hist.history["lr"] == pytest.approx(
+        [0.01, 0.025, 0.04, 0.02, 0.02, 0.02, 0.01, 0.01, 0.01, 0.005], rel=1e-13
+    )
+    _check_fit_against_reference(
+        model, start, x, y, SGD(lr=0.04), hist, [rates[e * steps : (e + 1) * steps] for e in range(epochs)], batch=batch
+    )
 
 
 def test_fit_lr_scaling_then_reduce_on_plateau_reaches_the_scaled_rate(rng):
@@ -551,21 +678,34 @@ def test_fit_lr_scaling_then_reduce_on_plateau_reaches_the_scaled_rate(rng):
     took its starting rate from the first epoch's log would fall back to the warmup's start, lr/k.)"""
     x, y = fit_data(rng, NS)
     sched = S.ReduceLROnPlateau(monitor="loss", patience=100)
-    hist = fit_model().fit(x, y, optimizer=SGD(lr=0.01), batch_size=8, epochs=5, lr_scaling="linear",
-                        base_batch_size=2, warmup_epochs=2, schedule=sched)
+    hist = fit_model().fit(
+        x,
+        y,
+        optimizer=SGD(lr=0.01),
+        batch_size=8,
+        epochs=5,
+        lr_scaling="linear",
+        base_batch_size=2,
+        warmup_epochs=2,
+        schedule=sched,
+    )
     assert hist.history["lr"] == pytest.approx([0.01, 0.025, 0.04, 0.04, 0.04], rel=1e-13), hist.history["lr"]
 
 
-@pytest.mark.parametrize("kw, word", [
-    pytest.param({"lr_scaling": "linear"}, "base_batch_size", id="no-base_batch_size"),
-    pytest.param({"lr_scaling": "sqrt", "warmup_epochs": 2}, "base_batch_size", id="no-base_batch_size-warm"),
-    pytest.param({"warmup_epochs": 3}, "lr_scaling", id="warmup-without-scaling"),
-    pytest.param({"warmup_epochs": 0}, "lr_scaling", id="warmup0-without-scaling"),
-    pytest.param({"base_batch_size": 4, "warmup_epochs": 3}, "lr_scaling", id="warmup-base-without-scaling"),
-    pytest.param({"base_batch_size": 4}, "lr_scaling", id="base-without-scaling"),
-    pytest.param({"lr_scaling": "linear", "base_batch_size": 4, "warmup_epochs": -1}, "warmup_epochs",
-                 id="negative-warmup"),
-])
+@pytest.mark.parametrize(
+    "kw, word",
+    [
+        pytest.param({"lr_scaling": "linear"}, "base_batch_size", id="no-base_batch_size"),
+        pytest.param({"lr_scaling": "sqrt", "warmup_epochs": 2}, "base_batch_size", id="no-base_batch_size-warm"),
+        pytest.param({"warmup_epochs": 3}, "lr_scaling", id="warmup-without-scaling"),
+        pytest.param({"warmup_epochs": 0}, "lr_scaling", id="warmup0-without-scaling"),
+        pytest.param({"base_batch_size": 4, "warmup_epochs": 3}, "lr_scaling", id="warmup-base-without-scaling"),
+        pytest.param({"base_batch_size": 4}, "lr_scaling", id="base-without-scaling"),
+        pytest.param(
+            {"lr_scaling": "linear", "base_batch_size": 4, "warmup_epochs": -1}, "warmup_epochs", id="negative-warmup"
+        ),
+    ],
+)
 def test_fit_lr_scaling_argument_errors(rng, kw, word):
     x, y = fit_data(rng, NS)
     model = fit_model()
@@ -576,11 +716,14 @@ def test_fit_lr_scaling_argument_errors(rng, kw, word):
     assert all(np.array_equal(a, b) for pa, pb in zip(before, model.get_weights()) for a, b in zip(pa, pb))
 
 
-@pytest.mark.parametrize("kw, word", [
-    pytest.param({"lr_scaling": "cubic", "base_batch_size": 4}, "lr_scaling", id="unknown-rule"),
-    pytest.param({"lr_scaling": "linear", "base_batch_size": 0}, "base_batch_size", id="base_batch_size-0"),
-    pytest.param({"lr_scaling": "linear", "base_batch_size": 2.5}, "base_batch_size", id="base_batch_size-float"),
-])
+@pytest.mark.parametrize(
+    "kw, word",
+    [
+        pytest.param({"lr_scaling": "cubic", "base_batch_size": 4}, "lr_scaling", id="unknown-rule"),
+        pytest.param({"lr_scaling": "linear", "base_batch_size": 0}, "base_batch_size", id="base_batch_size-0"),
+        pytest.param({"lr_scaling": "linear", "base_batch_size": 2.5}, "base_batch_size", id="base_batch_size-float"),
+    ],
+)
 def test_fit_lr_scaling_errors_name_fit_arguments(rng, kw, word):
     """Errors about fit's arguments name them as the caller wrote them (not scale_lr's parameter names);
     a value of the wrong type (a float base_batch_size) is a TypeError, as everywhere in fit."""

@@ -43,15 +43,13 @@ def test_missing_sklearn_gives_an_install_hint(monkeypatch):
 
 if sklearn is not None:
     from sklearn.base import clone
-    from sklearn.exceptions import NotFittedError
+    from sklearn.exceptions import DataConversionWarning, NotFittedError
     from sklearn.model_selection import GridSearchCV, cross_val_score
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from fastmlp.sklearn import MLPClassifier, MLPRegressor
-
-    from sklearn.exceptions import DataConversionWarning
-    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
     SKLEARN_VERSION = tuple(int(p) for p in sklearn.__version__.split(".")[:2])
 
@@ -60,6 +58,7 @@ def _held_out(x, y):
     """The validation rows early stopping holds out of `fast()`'s fit (random_state=0, 10%)."""
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
+
     rs = check_random_state(0)
     rs.uniform(size=2 * 32 + 32 * 32 + 32 + 2 * 32 + 1)  # the initial weights are drawn first
     rs.uniform(size=0)
@@ -93,14 +92,14 @@ def fast(**kwargs):
 # Not strict: on another CPU the kernels may happen to agree for the check's data.
 FLOAT32_EXPECTED_FAILURES = {
     "check_methods_subset_invariance": "float32 predictions of single rows may differ from those of the full "
-                                       "batch in the last ulp (the kernels' rounding depends on the row "
-                                       "count); passes with dtype='float64'",
+    "batch in the last ulp (the kernels' rounding depends on the row "
+    "count); passes with dtype='float64'",
     # Weight 2 on a row vs the row twice: the same loss, but the rows sit in other batches and sums, so
     # float32 weights differ in the last ulp (~1e-7 relative, the check's tolerance); float64 passes.
     "check_sample_weight_equivalence_on_dense_data": "float32 rounding differs in the last ulp between "
-                                                     "weighted and repeated rows; passes with dtype='float64'",
+    "weighted and repeated rows; passes with dtype='float64'",
     "check_sample_weight_equivalence_on_sparse_data": "float32 rounding differs in the last ulp between "
-                                                      "weighted and repeated rows; passes with dtype='float64'",
+    "weighted and repeated rows; passes with dtype='float64'",
 }
 
 
@@ -114,17 +113,29 @@ if sklearn is not None and SKLEARN_VERSION >= (1, 6):
     from sklearn.utils.estimator_checks import parametrize_with_checks
 
     # xfail_strict (scikit-learn >= 1.7) overrides pytest's xfail_strict = true for these checks only.
-    _lenient = ({"xfail_strict": False} if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters
-                else {})
+    _lenient = (
+        {"xfail_strict": False} if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters else {}
+    )
 
-    @parametrize_with_checks([MLPRegressor(dtype="float32"), MLPRegressor(dtype="float64"),
-                              MLPClassifier(dtype="float32"), MLPClassifier(dtype="float64")],
-                             expected_failed_checks=_expected_failures, **_lenient)
+    @parametrize_with_checks(
+        [
+            MLPRegressor(dtype="float32"),
+            MLPRegressor(dtype="float64"),
+            MLPClassifier(dtype="float32"),
+            MLPClassifier(dtype="float64"),
+        ],
+        expected_failed_checks=_expected_failures,
+        **_lenient,
+    )
     def test_sklearn_check_estimator(estimator, check):
         check(estimator)
 else:
-    @pytest.mark.skip(reason="scikit-learn is not installed" if sklearn is None else
-                      "scikit-learn >= 1.6 is needed for check_estimator with expected failures")
+
+    @pytest.mark.skip(
+        reason="scikit-learn is not installed"
+        if sklearn is None
+        else "scikit-learn >= 1.6 is needed for check_estimator with expected failures"
+    )
     def test_sklearn_check_estimator():
         pass
 
@@ -136,8 +147,12 @@ def test_get_set_params_and_clone():
     params = est.get_params()
     assert params["hidden_layer_sizes"] == (8, 4) and params["solver"] == "sgd" and params["dtype"] is None
     # scikit-learn's parameters, then fastmlp's extras
-    assert set(params) == set(inspect.signature(SkMLPRegressor).parameters) | {"weight_decay", "init", "dtype",
-                                                                               "device"}
+    assert set(params) == set(inspect.signature(SkMLPRegressor).parameters) | {
+        "weight_decay",
+        "init",
+        "dtype",
+        "device",
+    }
     assert est.set_params(learning_rate_init=0.1, max_iter=3) is est
     assert est.learning_rate_init == 0.1 and est.max_iter == 3
     twin = clone(est)
@@ -316,13 +331,22 @@ def test_early_stopping_on_held_out_data(problem):
 
 
 @needs_sklearn
-@pytest.mark.parametrize("params, match", [
-    ({"solver": "newton"}, "solver"), ({"max_iter": -1}, "max_iter"), ({"batch_size": 0}, "batch_size"),
-    ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes"), ({"dtype": "float16"}, "dtype"),
-    ({"loss": "hinge"}, "loss"), ({"early_stopping": True, "validation_fraction": 1.0}, "validation_fraction"),
-    ({"n_iter_no_change": 0}, "n_iter_no_change"), ({"tol": -1.0}, "tol"), ({"activation": "softmax"}, "activation"),
-    ({"learning_rate_init": 0.0}, "learning_rate_init"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"solver": "newton"}, "solver"),
+        ({"max_iter": -1}, "max_iter"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"loss": "hinge"}, "loss"),
+        ({"early_stopping": True, "validation_fraction": 1.0}, "validation_fraction"),
+        ({"n_iter_no_change": 0}, "n_iter_no_change"),
+        ({"tol": -1.0}, "tol"),
+        ({"activation": "softmax"}, "activation"),
+        ({"learning_rate_init": 0.0}, "learning_rate_init"),
+    ],
+)
 def test_bad_parameters_fail_in_fit_not_init(problem, params, match):
     x, y, _, _ = problem
     est = fast(**params)  # no validation here, as scikit-learn requires
@@ -335,8 +359,13 @@ def test_bad_parameters_fail_in_fit_not_init(problem, params, match):
 def test_every_optimizer(problem, optimizer):
     x, y, _, _ = problem
     takes_momentum = "momentum" in _core.optimizer_hyperparameters.get(optimizer, [])
-    est = fast(max_iter=3, solver=optimizer, momentum=0.5 if takes_momentum else 0.0,
-               learning_rate_init=1e-3, weight_decay=1e-4).fit(x, y)
+    est = fast(
+        max_iter=3,
+        solver=optimizer,
+        momentum=0.5 if takes_momentum else 0.0,
+        learning_rate_init=1e-3,
+        weight_decay=1e-4,
+    ).fit(x, y)
     assert est.solver == optimizer
     assert np.isfinite(est.loss_)
 
@@ -485,6 +514,7 @@ def test_fast_label_path_equals_scikit_learns(kind):
 
     from fastmlp import _sklearn_input as fast
     from fastmlp.sklearn import MLPClassifier
+
     y = _LABELS[kind]
     X = np.arange(2.0 * len(y)).reshape(len(y), 2)
     est = MLPClassifier()
@@ -515,22 +545,34 @@ def test_fast_input_path_declines_what_it_does_not_handle():
 
     from fastmlp import _sklearn_input as fast
     from fastmlp.sklearn import MLPClassifier, MLPRegressor
+
     X = np.random.default_rng(0).standard_normal((6, 3))
     y = np.array([0, 1, 0, 1, 2, 2])
     clf = MLPClassifier()
     nan_x = X.copy()
     nan_x[2, 1] = np.nan
     declined = {
-        "list X": (X.tolist(), y), "list y": (X, y.tolist()), "int X": (X.astype(int), y),
-        "NaN in X": (nan_x, y), "sparse X": (scipy.sparse.csr_matrix(X), y), "one class": (X, np.zeros(6)),
-        "continuous labels": (X, np.linspace(0, 1, 6)), "2-D labels": (X, y.reshape(-1, 1)),
-        "object labels": (X, y.astype(object)), "rows differ": (X, y[:5]), "no columns": (X[:, :0], y),
+        "list X": (X.tolist(), y),
+        "list y": (X, y.tolist()),
+        "int X": (X.astype(int), y),
+        "NaN in X": (nan_x, y),
+        "sparse X": (scipy.sparse.csr_matrix(X), y),
+        "one class": (X, np.zeros(6)),
+        "continuous labels": (X, np.linspace(0, 1, 6)),
+        "2-D labels": (X, y.reshape(-1, 1)),
+        "object labels": (X, y.astype(object)),
+        "rows differ": (X, y[:5]),
+        "no columns": (X[:, :0], y),
     }
     for what, (xx, yy) in declined.items():
         assert fast.classification_xy(clf, xx, yy, reset=True) is None, f"classifier, {what}: not declined"
     reg = MLPRegressor()
-    for what, (xx, yy) in {"NaN in y": (X, np.array([0.0, np.nan, 1, 2, 3, 4])), "(n, 1) y": (X, X[:, :1]),
-                           "string y": (X, y.astype(str)), "NaN in X": (nan_x, X[:, 0])}.items():
+    for what, (xx, yy) in {
+        "NaN in y": (X, np.array([0.0, np.nan, 1, 2, 3, 4])),
+        "(n, 1) y": (X, X[:, :1]),
+        "string y": (X, y.astype(str)),
+        "NaN in X": (nan_x, X[:, 0]),
+    }.items():
         assert fast.regression_xy(reg, xx, yy, reset=True) is None, f"regressor, {what}: not declined"
     fitted = MLPRegressor(max_iter=2).fit(X, X[:, 0])
     assert fast.regression_xy(fitted, X[:, :2], X[:, 0], reset=False) is None, "a changed feature count"
@@ -548,6 +590,7 @@ def test_fast_r2_equals_r2_score(rng, outputs):
     from sklearn.metrics import r2_score
 
     from fastmlp import _sklearn_input as fast
+
     y = rng.standard_normal((40, outputs))
     pred = y + 0.3 * rng.standard_normal((40, outputs))
     w = rng.uniform(0.1, 3.0, 40)
@@ -567,6 +610,7 @@ def test_early_stopping_split_equals_scikit_learns(n, positives):
     from sklearn.model_selection import train_test_split
 
     from fastmlp._sklearn_sgd import _stratify_by
+
     y = np.zeros((n, 1), dtype=bool)
     y[np.random.default_rng(n).choice(n, positives, replace=False)] = True
     X = np.arange(n, dtype=float).reshape(n, 1)
@@ -602,11 +646,13 @@ def test_a_diverging_stochastic_fit_raises_scikit_learns_error_with_finite_weigh
     restores usable weights and stops; the estimator then raises what scikit-learn raises for such a
     fit, with a note saying which weights it kept. Never NaN coefficients."""
     from fastmlp.sklearn import MLPRegressor
+
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 4))
     y = X @ np.array([1.0, -2.0, 3.0, 0.5]) * 100
-    est = MLPRegressor(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=1e3, max_iter=50,
-                       random_state=0, dtype=dtype)
+    est = MLPRegressor(
+        hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=1e3, max_iter=50, random_state=0, dtype=dtype
+    )
     with pytest.raises(ValueError, match="Solver produced non-finite parameter weights") as info:
         for _ in range(50 if partial else 1):
             est.partial_fit(X, y) if partial else est.fit(X, y)
@@ -623,11 +669,13 @@ def test_a_diverging_fit_with_early_stopping_keeps_the_best_weights():
     """scikit-learn's rule (its test_mlp_diverging_loss): with early stopping a diverging fit raises
     nothing and ends with the best validated weights; the diverged epoch scores NaN."""
     from fastmlp.sklearn import MLPRegressor
+
     rng = np.random.default_rng(1)
     X = rng.standard_normal((300, 4))
     y = X @ np.array([1.0, -2.0, 3.0, 0.5]) * 100
-    est = MLPRegressor(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=1e3, max_iter=50,
-                       early_stopping=True, random_state=0).fit(X, y)
+    est = MLPRegressor(
+        hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=1e3, max_iter=50, early_stopping=True, random_state=0
+    ).fit(X, y)
     assert all(np.isfinite(a).all() for a in est.coefs_ + est.intercepts_)
     assert np.isnan(est.validation_scores_[-1]) and len(est.validation_scores_) == est.n_iter_ < 50
     assert np.isfinite(est.predict(X)).all()

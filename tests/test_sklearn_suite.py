@@ -23,7 +23,8 @@ sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed (
 from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier as SkMLPClassifier, MLPRegressor as SkMLPRegressor
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.preprocessing import StandardScaler
 
 from fastmlp.sklearn import MLPClassifier, MLPRegressor
@@ -44,9 +45,26 @@ def test_scikit_learns_own_mlp_tests_pass(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # scikit-learn's own settings, not fastmlp's
     deselect = [arg for name in EXCEPTIONS for arg in ("--deselect", f"{copy.name}::{name}")]
     # sklearn.conftest provides the fixtures the file uses (global_random_seed).
-    proc = subprocess.run([sys.executable, "-m", "pytest", copy.name, "-q", "-rs", "-p", "no:cacheprovider",
-                           "-p", "sklearn.conftest", *deselect], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=1800, env={**os.environ, "SKLEARN_SEED": "0"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            copy.name,
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "sklearn.conftest",
+            *deselect,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "SKLEARN_SEED": "0"},
+    )
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     print(f"scikit-learn {sklearn.__version__} test_mlp.py against fastmlp: {summary}")
     assert proc.returncode == 0, f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
@@ -60,8 +78,12 @@ def test_scikit_learns_own_mlp_tests_pass(tmp_path):
 # Philox permutation) and Adam places epsilon as PyTorch does, so their scores differ as two seeds of
 # scikit-learn differ: on these sets the spread over five seeds (standard deviation) was 0.003-0.018 in
 # accuracy (largest: wine and breast cancer with sgd); the margin, 0.04, is about twice the largest.
-CLASSIFICATION = [("digits", datasets.load_digits), ("breast_cancer", datasets.load_breast_cancer),
-                  ("wine", datasets.load_wine), ("iris", datasets.load_iris)]
+CLASSIFICATION = [
+    ("digits", datasets.load_digits),
+    ("breast_cancer", datasets.load_breast_cancer),
+    ("wine", datasets.load_wine),
+    ("iris", datasets.load_iris),
+]
 
 
 def _split(load):

@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import _core, optim as O, reference as R
+from fastmlp import _core
+from fastmlp import optim as O
+from fastmlp import reference as R
 from helpers import assert_bitwise, assert_close, rel_close, run_python, shape_id
 
 WIDTHS = (1, 2, 7, 8, 9, 16, 17, 33, 64)
-SHAPES = sorted({(n, k, m) for n, (k, m) in zip(itertools.cycle((0, 1, 2, 3, 5, 17)),
-                                               itertools.product(WIDTHS, WIDTHS))})
+SHAPES = sorted(
+    {(n, k, m) for n, (k, m) in zip(itertools.cycle((0, 1, 2, 3, 5, 17)), itertools.product(WIDTHS, WIDTHS))}
+)
 DTYPES = (np.float32, np.float64)
 
 
@@ -30,8 +33,12 @@ def test_small_dense_matches_reference(shape, dtype):
     z, gx, gw, gb = _core.small_dense(x, w, b, gz)
     want_gx, want_gw, want_gb = R.dense_backward(x, w, gz)
     # Sums of k (or m, or n) terms: their rounding grows with the count and the terms' size.
-    for got, want, what, terms in ((z, R.dense_forward(x, w, b), "z", k + 1), (gx, want_gx, "grad_x", m),
-                                   (gw, want_gw, "grad_w", n), (gb, want_gb, "grad_b", n)):
+    for got, want, what, terms in (
+        (z, R.dense_forward(x, w, b), "z", k + 1),
+        (gx, want_gx, "grad_x", m),
+        (gw, want_gw, "grad_w", n),
+        (gb, want_gb, "grad_b", n),
+    ):
         eps = float(np.finfo(dtype).eps)
         assert_close(got, want, dtype, f"{what} {shape}", rtol=8 * eps, atol=8 * eps * max(terms, 1) * 4.0)
 
@@ -50,8 +57,19 @@ def test_small_dense_refuses_bad_input():
         _core.small_dense(x.astype(np.float32), w, b, gz)
 
 
-def _fit(sizes, dtype="float64", batch=1, loss="mse", optimizer=None, activation="tanh", path=None,
-         monkeypatch=None, epochs=3, n=41, **kw):
+def _fit(
+    sizes,
+    dtype="float64",
+    batch=1,
+    loss="mse",
+    optimizer=None,
+    activation="tanh",
+    path=None,
+    monkeypatch=None,
+    epochs=3,
+    n=41,
+    **kw,
+):
     """(History, weights, biases) of a seeded fit, on the path FASTMLP_CPU_PATH asks for (None: the plan's)."""
     if path is None:
         monkeypatch.delenv("FASTMLP_CPU_PATH", raising=False)
@@ -71,10 +89,20 @@ def _fit(sizes, dtype="float64", batch=1, loss="mse", optimizer=None, activation
     return hist, [a.copy() for a in model.weights], [a.copy() for a in model.biases]
 
 
-@pytest.mark.parametrize("sizes,batch,path", [
-    ([1, 1], 1, "cpu-small"), ([1, 1], 32, "cpu-small"), ([16, 64, 64, 1], 1, "cpu-small"),
-    ([16, 64, 64, 1], 2, "cpu-small"), ([16, 64, 64, 1], 3, "cpu-gemm"), ([3, 65, 1], 1, "cpu-gemm"),
-    ([65, 1], 1, "cpu-gemm"), ([13, 32, 32, 1], 8, "cpu-small"), ([13, 32, 32, 1], 16, "cpu-gemm")])
+@pytest.mark.parametrize(
+    "sizes,batch,path",
+    [
+        ([1, 1], 1, "cpu-small"),
+        ([1, 1], 32, "cpu-small"),
+        ([16, 64, 64, 1], 1, "cpu-small"),
+        ([16, 64, 64, 1], 2, "cpu-small"),
+        ([16, 64, 64, 1], 3, "cpu-gemm"),
+        ([3, 65, 1], 1, "cpu-gemm"),
+        ([65, 1], 1, "cpu-gemm"),
+        ([13, 32, 32, 1], 8, "cpu-small"),
+        ([13, 32, 32, 1], 16, "cpu-gemm"),
+    ],
+)
 def test_plan_chooses_the_path_and_says_why(sizes, batch, path, monkeypatch):
     hist, _, _ = _fit(sizes, batch=batch, epochs=1, monkeypatch=monkeypatch)
     assert hist.params["path"] == path
@@ -95,10 +123,15 @@ def test_clipping_and_the_environment_show_in_the_reason(monkeypatch):
 
 
 OPTIMIZERS = {
-    "sgd": lambda: O.SGD(lr=0.05), "momentum": lambda: O.SGD(lr=0.05, momentum=0.9, nesterov=True),
-    "adam": lambda: O.Adam(lr=0.01), "adamw": lambda: O.AdamW(lr=0.01, weight_decay=0.1),
-    "rmsprop": lambda: O.RMSprop(lr=0.01, centered=True, momentum=0.5), "adagrad": lambda: O.Adagrad(lr=0.1),
-    "nadam": lambda: O.NAdam(lr=0.01), "radam": lambda: O.RAdam(lr=0.01), "adamax": lambda: O.Adamax(lr=0.01),
+    "sgd": lambda: O.SGD(lr=0.05),
+    "momentum": lambda: O.SGD(lr=0.05, momentum=0.9, nesterov=True),
+    "adam": lambda: O.Adam(lr=0.01),
+    "adamw": lambda: O.AdamW(lr=0.01, weight_decay=0.1),
+    "rmsprop": lambda: O.RMSprop(lr=0.01, centered=True, momentum=0.5),
+    "adagrad": lambda: O.Adagrad(lr=0.1),
+    "nadam": lambda: O.NAdam(lr=0.01),
+    "radam": lambda: O.RAdam(lr=0.01),
+    "adamax": lambda: O.Adamax(lr=0.01),
 }
 
 # Networks whose every sum the small path computes with the GEMM path's own loop shape: one layer (the
@@ -140,8 +173,10 @@ def test_same_results_as_the_gemm_path_within_rounding(case, dtype, monkeypatch)
     extra = dict(extra)
     if extra.pop("sample_weight", False):
         extra["sample_weight"] = np.random.default_rng(5).uniform(0.5, 2.0, 41).astype(dtype)
-    runs = {p: _fit(sizes, dtype, batch, loss, OPTIMIZERS["adam"], act, p, monkeypatch, epochs=2, **extra)
-            for p in (None, "gemm")}
+    runs = {
+        p: _fit(sizes, dtype, batch, loss, OPTIMIZERS["adam"], act, p, monkeypatch, epochs=2, **extra)
+        for p in (None, "gemm")
+    }
     assert runs[None][0].params["path"] == "cpu-small" and runs["gemm"][0].params["path"] == "cpu-gemm"
     # Two epochs of steps amplify a rounding difference by the conditioning of the fit: a few hundred ulp.
     rel = 2e-4 if dtype == "float32" else 1e-10
@@ -163,8 +198,9 @@ def test_an_epoch_matches_the_reference(monkeypatch):
     assert hist.params["path"] == "cpu-small"
     state, step = None, 0
     for epoch in range(2):
-        value, ws, bs, state, step = R.train_epoch(ws, bs, model.activations, x, y, "mse", 2, True, 11, epoch,
-                                                   0.01, opt.config(), state, step)
+        value, ws, bs, state, step = R.train_epoch(
+            ws, bs, model.activations, x, y, "mse", 2, True, 11, epoch, 0.01, opt.config(), state, step
+        )
         np.testing.assert_allclose(hist.history["loss"][epoch], value, rtol=1e-12)
     for i, (got, want) in enumerate(zip(model.weights + model.biases, ws + bs)):
         rel_close(got, want, f"parameter {i}", rel=1e-11)
@@ -192,8 +228,16 @@ def test_the_estimators_stochastic_solvers_take_it_with_their_l2_term(solver, mo
     for path in (None, "gemm"):
         if path:
             monkeypatch.setenv("FASTMLP_CPU_PATH", path)
-        est = MLPRegressor(hidden_layer_sizes=(7, 6), solver=solver, batch_size=2, alpha=0.01, max_iter=5,
-                           random_state=0, dtype="float64", learning_rate_init=0.01)
+        est = MLPRegressor(
+            hidden_layer_sizes=(7, 6),
+            solver=solver,
+            batch_size=2,
+            alpha=0.01,
+            max_iter=5,
+            random_state=0,
+            dtype="float64",
+            learning_rate_init=0.01,
+        )
         with pytest.warns(Warning):  # not converged in 5 epochs
             est.fit(x, y)
         coefs[path] = est.coefs_ + est.intercepts_

@@ -123,18 +123,21 @@ def test_files_without_names_or_statistics_still_load(tmp_path):
     assert model.feature_names is None and model.target_names is None and model.standardization is None
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("feature_names", "a,b", "'feature_names' is 'a,b'"),
-    ("feature_names", ["a"], "2 column"),
-    ("feature_names", ["a", "a"], "more than once"),
-    ("target_names", [1], "list of str"),
-    ("standardization", [1, 2], "'standardization' is"),
-    ("standardization", {"x_mean": [0, 0]}, "keys"),
-    ("standardization", {"x_mean": [0, 0], "x_std": [1, -1], "y_mean": None, "y_std": None}, "x_std must be"),
-    ("standardization", {"x_mean": [0, 0], "x_std": [1, 1], "y_mean": [0], "y_std": None}, "go together"),
-    ("standardization", {"x_mean": ["0", 0], "x_std": [1, 1], "y_mean": None, "y_std": None}, "list of numbers"),
-    ("standardization", {"x_mean": [0, 0, 0], "x_std": [1, 1, 1], "y_mean": None, "y_std": None}, "hold 2"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("feature_names", "a,b", "'feature_names' is 'a,b'"),
+        ("feature_names", ["a"], "2 column"),
+        ("feature_names", ["a", "a"], "more than once"),
+        ("target_names", [1], "list of str"),
+        ("standardization", [1, 2], "'standardization' is"),
+        ("standardization", {"x_mean": [0, 0]}, "keys"),
+        ("standardization", {"x_mean": [0, 0], "x_std": [1, -1], "y_mean": None, "y_std": None}, "x_std must be"),
+        ("standardization", {"x_mean": [0, 0], "x_std": [1, 1], "y_mean": [0], "y_std": None}, "go together"),
+        ("standardization", {"x_mean": ["0", 0], "x_std": [1, 1], "y_mean": None, "y_std": None}, "list of numbers"),
+        ("standardization", {"x_mean": [0, 0, 0], "x_std": [1, 1, 1], "y_mean": None, "y_std": None}, "hold 2"),
+    ],
+)
 def test_load_refuses_ill_formed_names_and_statistics(tmp_path, key, value, match):
     bad = edited_copy(tmp_path, lambda meta: meta.__setitem__(key, value))
     with pytest.raises(ValueError, match=match):

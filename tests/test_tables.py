@@ -17,8 +17,15 @@ pd = pytest.importorskip("pandas")
 
 def frame(n=40, seed=0, missing=0.15):
     rng = np.random.default_rng(seed)
-    f = pd.DataFrame({"id": np.arange(n), "x": rng.standard_normal(n), "k": rng.integers(0, 4, n).astype(float),
-                      "color": rng.choice(["red", "green", "blue"], n), "y": rng.standard_normal(n)})
+    f = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "x": rng.standard_normal(n),
+            "k": rng.integers(0, 4, n).astype(float),
+            "color": rng.choice(["red", "green", "blue"], n),
+            "y": rng.standard_normal(n),
+        }
+    )
     for c in ("x", "k"):
         f.loc[rng.random(n) < missing, c] = np.nan
     f.loc[rng.random(n) < missing, "color"] = None
@@ -36,9 +43,11 @@ def sklearn_reference(train, test, strategy, numeric, categorical):
     for c in categorical:
         kind = "most_frequent" if strategy in ("mean", "median") else strategy
         tr, te = (t[[c]].astype(object).where(t[[c]].notna(), None) for t in (train, test))
-        imp = sk_impute.SimpleImputer(strategy=kind, missing_values=None,
-                                      fill_value=None if kind != "constant" else
-                                      0.0 if pd.api.types.is_numeric_dtype(train[c]) else "missing")
+        imp = sk_impute.SimpleImputer(
+            strategy=kind,
+            missing_values=None,
+            fill_value=None if kind != "constant" else 0.0 if pd.api.types.is_numeric_dtype(train[c]) else "missing",
+        )
         enc = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
         enc.fit(imp.fit_transform(tr))
         parts.append(enc.transform(imp.transform(te)))
@@ -119,8 +128,12 @@ def test_round_trip_through_json():
     again = Preprocessor.from_dict(json.loads(prep.to_json()))
     np.testing.assert_array_equal(prep.transform(f), again.transform(f))
     assert again.feature_names == prep.feature_names
-    for bad in ({}, {"columns": [{"name": 3, "kind": "numeric"}]}, {"columns": [{"name": "a", "kind": "what"}]},
-                {"columns": [{"name": "a", "kind": "categorical", "categories": "abc"}]}):
+    for bad in (
+        {},
+        {"columns": [{"name": 3, "kind": "numeric"}]},
+        {"columns": [{"name": "a", "kind": "what"}]},
+        {"columns": [{"name": "a", "kind": "categorical", "categories": "abc"}]},
+    ):
         with pytest.raises(ValueError, match="malformed preprocessing"):
             Preprocessor.from_dict(bad)
 
@@ -139,8 +152,13 @@ def test_read_columns_arrow_dictionary_and_nulls(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    table = pa.table({"c": pa.array(["a", "b", None]).dictionary_encode(), "x": pa.array([1.0, None, 3.0]),
-                      "s": pa.array(["u", "v", "w"])})
+    table = pa.table(
+        {
+            "c": pa.array(["a", "b", None]).dictionary_encode(),
+            "x": pa.array([1.0, None, 3.0]),
+            "s": pa.array(["u", "v", "w"]),
+        }
+    )
     pq.write_table(table, tmp_path / "t.parquet")
     for source in (tmp_path / "t.parquet", table):
         t = read_columns(source)
@@ -149,8 +167,13 @@ def test_read_columns_arrow_dictionary_and_nulls(tmp_path):
 
 
 def test_pandas_category_and_nullable_columns():
-    f = pd.DataFrame({"c": pd.Categorical([1, 2, 1]), "n": pd.array([1, None, 3], dtype="Int64"),
-                      "s": pd.array(["a", None, "b"], dtype="string")})
+    f = pd.DataFrame(
+        {
+            "c": pd.Categorical([1, 2, 1]),
+            "n": pd.array([1, None, 3], dtype="Int64"),
+            "s": pd.array(["a", None, "b"], dtype="string"),
+        }
+    )
     t = read_columns(f)
     assert "c" in t.categorical and t["s"].tolist() == ["a", None, "b"]
     assert np.isnan(t["n"][1]) and t["n"][2] == 3.0
@@ -235,34 +258,46 @@ def test_a_column_with_every_cell_missing_cannot_be_imputed():
 
 
 def test_text_categories_match_the_numbers_a_numeric_table_gives():
-    prep = Preprocessor(categorical="g").fit({"g": np.array(["1", "2", "A", "02134"], object), "y": np.zeros(4)},
-                                             ["y"])
-    np.testing.assert_array_equal(prep.transform({"g": np.array([1.0, 2134.0])}),
-                                  [[0, 1, 0, 0], [1, 0, 0, 0]])  # categories sorted: 02134, 1, 2, A
+    prep = Preprocessor(categorical="g").fit({"g": np.array(["1", "2", "A", "02134"], object), "y": np.zeros(4)}, ["y"])
+    np.testing.assert_array_equal(
+        prep.transform({"g": np.array([1.0, 2134.0])}), [[0, 1, 0, 0], [1, 0, 0, 0]]
+    )  # categories sorted: 02134, 1, 2, A
 
 
 def test_labels_keep_every_digit():
     from fastmlp.tables import label
 
-    assert [label(v) for v in (3.0, 1234567.0, 1234568.0, 0.1, -2.0, "x")] == \
-        ["3", "1234567", "1234568", "0.1", "-2", "x"]
+    assert [label(v) for v in (3.0, 1234567.0, 1234568.0, 0.1, -2.0, "x")] == [
+        "3",
+        "1234567",
+        "1234568",
+        "0.1",
+        "-2",
+        "x",
+    ]
     prep = Preprocessor(categorical="c").fit({"c": np.array([1234567.0, 1234568.0]), "y": np.zeros(2)}, ["y"])
     assert prep.feature_names == ["c=1234567", "c=1234568"]
 
 
-@pytest.mark.parametrize("change", [
-    lambda d: d["columns"][1].update(fill=10**400),
-    lambda d: d["columns"][1].update(fill=[1]),
-    lambda d: d["columns"][1].update(categories=["b", "a"]),
-    lambda d: d["columns"][1].update(categories=["a", 1.0]),
-    lambda d: d["columns"][0].update(fill=float("nan")),
-    lambda d: d.update(classes=[True, False], targets=["y"]),
-    lambda d: d.update(classes=["a", "b"], targets=[]),
-    lambda d: d["columns"].append(dict(d["columns"][0])),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["columns"][1].update(fill=10**400),
+        lambda d: d["columns"][1].update(fill=[1]),
+        lambda d: d["columns"][1].update(categories=["b", "a"]),
+        lambda d: d["columns"][1].update(categories=["a", 1.0]),
+        lambda d: d["columns"][0].update(fill=float("nan")),
+        lambda d: d.update(classes=[True, False], targets=["y"]),
+        lambda d: d.update(classes=["a", "b"], targets=[]),
+        lambda d: d["columns"].append(dict(d["columns"][0])),
+    ],
+)
 def test_crafted_entries_are_refused(change):
-    d = Preprocessor(impute="most_frequent").fit({"x": np.array([1.0, np.nan]), "c": np.array(["a", "b"], object),
-                                                  "y": np.zeros(2)}, ["y"]).to_dict()
+    d = (
+        Preprocessor(impute="most_frequent")
+        .fit({"x": np.array([1.0, np.nan]), "c": np.array(["a", "b"], object), "y": np.zeros(2)}, ["y"])
+        .to_dict()
+    )
     d = json.loads(json.dumps(d))
     change(d)
     with pytest.raises(ValueError, match="malformed preprocessing"):
@@ -270,8 +305,9 @@ def test_crafted_entries_are_refused(change):
 
 
 def test_unused_columns_of_other_types_are_ignored():
-    f = pd.DataFrame({"d": pd.date_range("2020", periods=3), "b": [True, None, False], "x": [1.0, 2.0, 3.0],
-                      "y": [1.0, 2.0, 3.0]})
+    f = pd.DataFrame(
+        {"d": pd.date_range("2020", periods=3), "b": [True, None, False], "x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]}
+    )
     with pytest.raises(ValueError, match="column 'd'.*--drop d"):
         Preprocessor().fit(f, ["y"])
     prep = Preprocessor(drop="d,b").fit(f, ["y"])

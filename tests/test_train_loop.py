@@ -10,7 +10,6 @@ import pytest
 import fastmlp
 from fastmlp import reference
 from fastmlp.optim import SGD
-
 from helpers import rel_close
 
 SIZES = [3, 5, 4, 2]
@@ -34,8 +33,9 @@ def _data(rng, n=N):
 
 
 def _model(hidden, dtype="float64", seed=5):
-    return fastmlp.MLP(SIZES, activation=hidden, seed=seed, dtype=dtype, bias_init="uniform",
-                       init_kwargs={"low": -0.1, "high": 0.1})
+    return fastmlp.MLP(
+        SIZES, activation=hidden, seed=seed, dtype=dtype, bias_init="uniform", init_kwargs={"low": -0.1, "high": 0.1}
+    )
 
 
 def _params(model):
@@ -46,8 +46,22 @@ def _reference_fit(weights, biases, acts, x, y, batch_size, shuffle, drop_last, 
     losses, state, step = [], None, 0
     for epoch in range(epochs):
         value, weights, biases, state, step = reference.train_epoch(
-            weights, biases, acts, x, y, loss, batch_size, shuffle, seed, epoch, lr,
-            optimizer=SGD(lr=lr).config(), state=state, step=step, drop_last=drop_last)
+            weights,
+            biases,
+            acts,
+            x,
+            y,
+            loss,
+            batch_size,
+            shuffle,
+            seed,
+            epoch,
+            lr,
+            optimizer=SGD(lr=lr).config(),
+            state=state,
+            step=step,
+            drop_last=drop_last,
+        )
         losses.append(value)
     return losses, weights, biases, step
 
@@ -59,10 +73,20 @@ def test_fit_matches_reference_float64(rng, batch_size, drop_last, shuffle, hidd
     x, y = _data(rng)
     model = _model(hidden)
     w0, b0 = _params(model)
-    hist = model.fit(x, y, loss="mse", optimizer=SGD(lr=LR), batch_size=batch_size, epochs=EPOCHS,
-                     shuffle=shuffle, seed=17, drop_last=drop_last)
-    losses, weights, biases, step = _reference_fit(w0, b0, model.activations, x, y, batch_size, shuffle,
-                                                   drop_last, 17, EPOCHS)
+    hist = model.fit(
+        x,
+        y,
+        loss="mse",
+        optimizer=SGD(lr=LR),
+        batch_size=batch_size,
+        epochs=EPOCHS,
+        shuffle=shuffle,
+        seed=17,
+        drop_last=drop_last,
+    )
+    losses, weights, biases, step = _reference_fit(
+        w0, b0, model.activations, x, y, batch_size, shuffle, drop_last, 17, EPOCHS
+    )
     expected_steps = {None: 1, 1: N, 7: N // 7 if drop_last else -(-N // 7)}[batch_size]
     assert hist.params["steps"] == expected_steps, f"steps per epoch {hist.params['steps']}, expected {expected_steps}"
     assert step == EPOCHS * expected_steps
@@ -98,10 +122,22 @@ def test_fit_float32_matches_float64_reference(rng, batch_size, drop_last, hidde
     # of 1e-7 in the float64 weights moves the third epoch's loss by 2%, so float32 rounding is compared
     # with float64 on a gentler rate.
     lr = LR / 10 if hidden == "selu" else LR
-    hist = model.fit(x32, y32, optimizer=SGD(lr=lr), batch_size=batch_size, epochs=EPOCHS, shuffle=True, seed=9,
-                     drop_last=drop_last)
-    losses, weights, biases, _ = _reference_fit(w0, b0, model.activations, x32.astype(np.float64),
-                                                y32.astype(np.float64), batch_size, True, drop_last, 9, EPOCHS, lr=lr)
+    hist = model.fit(
+        x32, y32, optimizer=SGD(lr=lr), batch_size=batch_size, epochs=EPOCHS, shuffle=True, seed=9, drop_last=drop_last
+    )
+    losses, weights, biases, _ = _reference_fit(
+        w0,
+        b0,
+        model.activations,
+        x32.astype(np.float64),
+        y32.astype(np.float64),
+        batch_size,
+        True,
+        drop_last,
+        9,
+        EPOCHS,
+        lr=lr,
+    )
     what = f"float32 batch_size={batch_size} drop_last={drop_last} {hidden}"
     rel_close(np.asarray(hist.history["loss"]), losses, f"{what}: loss per epoch", 1e-4)
     for l in range(len(weights)):
@@ -133,8 +169,7 @@ def test_model_gradients_finite_differences(rng, assert_close, loss):
         y = pred + np.where(rng.random(pred.shape) < 0.5, -1.0, 1.0) * rng.uniform(0.2, 1.0, pred.shape)
     value, grads = model.gradients(x, y, loss=loss)
     assert len(grads) == 3
-    assert_close(value, model.evaluate(x, y, loss=loss), np.float64, "gradients' loss vs evaluate",
-                 check_dtype=False)
+    assert_close(value, model.evaluate(x, y, loss=loss), np.float64, "gradients' loss vs evaluate", check_dtype=False)
     h = 1e-6
     for l in range(3):
         for which, param in (("W", model.weights[l]), ("b", model.biases[l])):
@@ -148,16 +183,24 @@ def test_model_gradients_finite_differences(rng, assert_close, loss):
                 param[idx] = old
                 numeric[idx] = (up - down) / (2 * h)
             analytic = grads[l][0 if which == "W" else 1]
-            assert_close(analytic, numeric, np.float64, f"{loss} dL/d{which}{l} vs central differences",
-                         rtol=1e-6, atol=1e-9)
+            assert_close(
+                analytic, numeric, np.float64, f"{loss} dL/d{which}{l} vs central differences", rtol=1e-6, atol=1e-9
+            )
 
 
 @pytest.mark.parametrize("dtype", [pytest.param("float32", id="f32"), pytest.param("float64", id="f64")])
 @pytest.mark.parametrize("hidden", HIDDEN + ["leaky_relu", "identity"])
 def test_model_gradients_match_reference(rng, assert_close, tol, hidden, dtype):
     x, y = _data(rng, n=16)
-    model = fastmlp.MLP(SIZES, activation=hidden, output_activation="sigmoid", seed=3, dtype=dtype,
-                        bias_init="uniform", negative_slope=0.05)
+    model = fastmlp.MLP(
+        SIZES,
+        activation=hidden,
+        output_activation="sigmoid",
+        seed=3,
+        dtype=dtype,
+        bias_init="uniform",
+        negative_slope=0.05,
+    )
     w, b = _params(model)
     x_in, y_in = x.astype(dtype), y.astype(dtype)
     value, grads = model.gradients(x_in, y_in)
@@ -167,15 +210,20 @@ def test_model_gradients_match_reference(rng, assert_close, tol, hidden, dtype):
     for l, ((gw, gb), (rw, rb)) in enumerate(zip(grads, ref_grads)):
         rel_close(gw, rw, f"{hidden} dL/dW{l}", 10 * rel, dtype=np.dtype(dtype))
         rel_close(gb, rb, f"{hidden} dL/db{l}", 10 * rel, dtype=np.dtype(dtype))
-    assert_close(model.predict(x_in), reference.mlp_forward(w, b, model.activations, x_in, negative_slope=0.05),
-                 np.dtype(dtype), f"{hidden} predict vs mlp_forward")
+    assert_close(
+        model.predict(x_in),
+        reference.mlp_forward(w, b, model.activations, x_in, negative_slope=0.05),
+        np.dtype(dtype),
+        f"{hidden} predict vs mlp_forward",
+    )
 
 
 # ---- determinism ----------------------------------------------------------------------------------------
 def _fit_weights(x, y, sizes, batch_size, epochs, hidden="tanh"):
     model = fastmlp.MLP(sizes, activation=hidden, seed=8, dtype="float32")
-    hist = model.fit(x, y, optimizer=SGD(lr=0.01, momentum=0.9), batch_size=batch_size, epochs=epochs,
-                     shuffle=True, seed=21)
+    hist = model.fit(
+        x, y, optimizer=SGD(lr=0.01, momentum=0.9), batch_size=batch_size, epochs=epochs, shuffle=True, seed=21
+    )
     return hist.history["loss"], [a.copy() for pair in zip(model.weights, model.biases) for a in pair]
 
 
@@ -188,22 +236,27 @@ def test_fit_same_seed_bitwise(rng, assert_bitwise):
         assert_bitwise(b, a, f"parameter #{i} of two identical fits")
 
 
-@pytest.mark.parametrize("sizes, n, batch", [
-    pytest.param(SIZES, N, 7, id="small"),
-    # big enough that each GEMM of a step (>= 2*128^3 multiply-adds) is split over 2 threads
-    pytest.param([96, 256, 256, 16], 384, 128, id="threaded"),
-    # a small network's batches cut in two parts, one per core (the last, 100 rows, is cut too)
-    pytest.param([16, 64, 64, 1], 356, 128, id="batch-parts"),
-])
+@pytest.mark.parametrize(
+    "sizes, n, batch",
+    [
+        pytest.param(SIZES, N, 7, id="small"),
+        # big enough that each GEMM of a step (>= 2*128^3 multiply-adds) is split over 2 threads
+        pytest.param([96, 256, 256, 16], 384, 128, id="threaded"),
+        # a small network's batches cut in two parts, one per core (the last, 100 rows, is cut too)
+        pytest.param([16, 64, 64, 1], 356, 128, id="batch-parts"),
+    ],
+)
 def test_fit_thread_count_bitwise(rng, assert_bitwise, num_threads, sizes, n, batch):
     x = rng.standard_normal((n, sizes[0])).astype(np.float32)
-    y = np.tanh(x[:, :sizes[-1]] * 0.5).astype(np.float32)
+    y = np.tanh(x[:, : sizes[-1]] * 0.5).astype(np.float32)
     num_threads(1)
     loss1, p1 = _fit_weights(x, y, sizes, batch, 2)
     num_threads(2)
     loss2, p2 = _fit_weights(x, y, sizes, batch, 2)
-    assert loss1 == loss2, (f"loss history depends on the thread count: {loss1} vs {loss2} "
-                            f"(max error {max(abs(a - b) for a, b in zip(loss1, loss2)):.3e})")
+    assert loss1 == loss2, (
+        f"loss history depends on the thread count: {loss1} vs {loss2} "
+        f"(max error {max(abs(a - b) for a, b in zip(loss1, loss2)):.3e})"
+    )
     for i, (a, b) in enumerate(zip(p1, p2)):
         assert_bitwise(b, a, f"parameter #{i} after fit with 2 threads vs 1")
 
@@ -213,6 +266,7 @@ def test_fits_on_two_python_threads_match_one_thread(rng, assert_bitwise, num_th
     its parts in order), and a third thread's full-data gradients meanwhile: every result is bitwise
     the single-threaded one."""
     import threading
+
     sizes, n, batch = [16, 64, 64, 1], 356, 128
     x = rng.standard_normal((n, sizes[0])).astype(np.float32)
     y = np.tanh(x[:, :1] * 0.5).astype(np.float32)
@@ -274,8 +328,21 @@ def test_batches_cut_in_parts_match_the_reference(rng, optimizer):
         state, step = None, 0
         for epoch in range(2):
             value, weights, biases, state, step = reference.train_epoch(
-                weights, biases, model.activations, x, y, "mse", batch, True, 9, epoch, optimizer.lr,
-                optimizer=optimizer.config(), state=state, step=step)
+                weights,
+                biases,
+                model.activations,
+                x,
+                y,
+                "mse",
+                batch,
+                True,
+                9,
+                epoch,
+                optimizer.lr,
+                optimizer=optimizer.config(),
+                state=state,
+                step=step,
+            )
             assert hist.history["loss"][epoch] == pytest.approx(value, rel=1e-12)
         for got, want in zip(model.weights + model.biases, weights + biases):
             rel_close(got, want, f"batch {batch}", 1e-11)
@@ -334,6 +401,7 @@ def test_loss_grad_writes_into_given_arrays(rng):
     """_core.mlp_loss_grad(out=...) (L-BFGS's flat gradient) writes the very values it would return, and
     refuses arrays of the wrong shape, dtype or layout, and arrays that share memory with an input."""
     from fastmlp import _core
+
     sizes = [4, 9, 3]
     w = [rng.standard_normal((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
     b = [rng.standard_normal(n) for n in sizes[1:]]
@@ -343,7 +411,7 @@ def test_loss_grad_writes_into_given_arrays(rng):
     flat = np.full(sum(a.size for a in w + b), np.nan)
     views, start = [], 0
     for a in w + b:
-        views.append(flat[start:start + a.size].reshape(a.shape))
+        views.append(flat[start : start + a.size].reshape(a.shape))
         start += a.size
     out = [(views[0], views[2]), (views[1], views[3])]
     value2, grads2 = _core.mlp_loss_grad(*args, out=out)
@@ -362,7 +430,7 @@ def test_loss_grad_writes_into_given_arrays(rng):
     }
     bad["read-only"][0][0][0].flags.writeable = False
     bad["layout"] = ([(np.zeros((9, 4)).T, views[2]), out[1]], "C-contiguous")
-    for what, (o, match) in bad.items():
+    for _what, (o, match) in bad.items():
         with pytest.raises((ValueError, TypeError), match=match):
             _core.mlp_loss_grad(*args, out=o)
 
@@ -379,8 +447,9 @@ def test_epoch_steps_is_what_the_trainer_runs(n, batch_size, drop_last):
     if drop_last and batch_size > n:
         return  # refused by fit and by the trainer: no batch at all
     x = np.zeros((n, 2))
-    hist = fastmlp.MLP([2, 1], dtype="float64").fit(x, x[:, :1], batch_size=batch_size or None, epochs=0,
-                                                    drop_last=drop_last)
+    hist = fastmlp.MLP([2, 1], dtype="float64").fit(
+        x, x[:, :1], batch_size=batch_size or None, epochs=0, drop_last=drop_last
+    )
     assert hist.params["steps"] == want
 
 
@@ -388,16 +457,41 @@ def test_train_options_hold_what_they_were_given_and_refuse_bad_values():
     """The trainer's options object: read back as given (the loss and the optimizer's config as passed),
     and checked when made, before any network or data is looked at."""
     opt = SGD(lr=0.1, momentum=0.9).config()
-    o = fastmlp._core.TrainOptions(loss={"name": "huber", "delta": 2.0}, optimizer=opt, batch_size=7, shuffle=False,
-                                   drop_last=True, seed=2**63 + 5, clip_grad_norm=1.5, l2=0.25)
-    assert (o.loss, o.optimizer, o.batch_size, o.shuffle, o.drop_last, o.seed) == \
-        ({"name": "huber", "delta": 2.0}, opt, 7, False, True, 2**63 + 5)
-    assert (o.clip_grad_norm, o.clip_grad_value, o.l2, o.device, o.global_rows, o.row_offset, o.reduce) == \
-        (1.5, 0.0, 0.25, "cpu", 0, 0, None)
-    for bad, error, match in [({"l2": -1.0}, ValueError, "l2"), ({"clip_grad_value": -1.0}, ValueError, "clip"),
-                              ({"batch_size": -1}, ValueError, "batch_size"), ({"device": "tpu"}, ValueError, "device"),
-                              ({"optimizer": {"name": "nope"}}, ValueError, "nope"),
-                              ({"global_rows": 10}, TypeError, "reduce")]:
+    o = fastmlp._core.TrainOptions(
+        loss={"name": "huber", "delta": 2.0},
+        optimizer=opt,
+        batch_size=7,
+        shuffle=False,
+        drop_last=True,
+        seed=2**63 + 5,
+        clip_grad_norm=1.5,
+        l2=0.25,
+    )
+    assert (o.loss, o.optimizer, o.batch_size, o.shuffle, o.drop_last, o.seed) == (
+        {"name": "huber", "delta": 2.0},
+        opt,
+        7,
+        False,
+        True,
+        2**63 + 5,
+    )
+    assert (o.clip_grad_norm, o.clip_grad_value, o.l2, o.device, o.global_rows, o.row_offset, o.reduce) == (
+        1.5,
+        0.0,
+        0.25,
+        "cpu",
+        0,
+        0,
+        None,
+    )
+    for bad, error, match in [
+        ({"l2": -1.0}, ValueError, "l2"),
+        ({"clip_grad_value": -1.0}, ValueError, "clip"),
+        ({"batch_size": -1}, ValueError, "batch_size"),
+        ({"device": "tpu"}, ValueError, "device"),
+        ({"optimizer": {"name": "nope"}}, ValueError, "nope"),
+        ({"global_rows": 10}, TypeError, "reduce"),
+    ]:
         with pytest.raises(error, match=match):
             fastmlp._core.TrainOptions(**{"loss": "mse", "optimizer": opt, **bad})
     with pytest.raises(TypeError):  # keyword arguments only: no order to get wrong
@@ -424,13 +518,15 @@ def test_a_divergence_gives_back_the_last_finite_epoch_bit_for_bit(monkeypatch, 
         model = fastmlp.MLP([3, 16, 2], activation="tanh", seed=2, dtype=dtype)
         huge = float(np.finfo(dtype).max) / 1e3  # a finite rate that overflows the first update
         schedule = fastmlp.schedules.MultiStepLR(milestones=[4], gamma=huge if blow_up else 1.0)
-        hist = model.fit(x, y, optimizer=opt, batch_size=8, epochs=epochs, seed=5, schedule=schedule,
-                         on_nonfinite="stop")
+        hist = model.fit(
+            x, y, optimizer=opt, batch_size=8, epochs=epochs, seed=5, schedule=schedule, on_nonfinite="stop"
+        )
         return model, hist
 
     diverged, hist = fit(8, True)
-    assert "weights of the last finite epoch were restored (the end of epoch 4" in hist.stopped_reason, \
+    assert "weights of the last finite epoch were restored (the end of epoch 4" in hist.stopped_reason, (
         hist.stopped_reason
+    )
     four, _ = fit(4, False)
     for (w, b), (w4, b4) in zip(diverged.get_weights(), four.get_weights()):
         assert w.tobytes() == w4.tobytes() and b.tobytes() == b4.tobytes()

@@ -60,15 +60,39 @@ def check(name, x, dtype, exact_dtype):
     worst = int(np.argmax(err))
     assert err[worst] <= BOUND_ULP[name], (
         f"{name} {np.dtype(dtype).name}: {err[worst]:.3f} ulp at x = {x[worst]!r}: got {got[worst]!r}, "
-        f"want {exact[worst]!r} (bound {BOUND_ULP[name]} ulp)")
+        f"want {exact[worst]!r} (bound {BOUND_ULP[name]} ulp)"
+    )
     return float(err.max())
 
 
 def float32_patterns(step):
     bits = np.arange(0, 2**32, step, dtype=np.uint64).astype(np.uint32)
-    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1.1754942e-38, 88.7228394, 88.72284,
-                      -103.97, -104.0, -87.33655, 89.0, -18.0, 9.0, 10.0, 20.0, -1.0, -0.99999994, 1e-30],
-                     np.float32)
+    edges = np.array(
+        [
+            0.0,
+            -0.0,
+            np.inf,
+            -np.inf,
+            np.nan,
+            1e-45,
+            -1e-45,
+            1.1754942e-38,
+            88.7228394,
+            88.72284,
+            -103.97,
+            -104.0,
+            -87.33655,
+            89.0,
+            -18.0,
+            9.0,
+            10.0,
+            20.0,
+            -1.0,
+            -0.99999994,
+            1e-30,
+        ],
+        np.float32,
+    )
     return np.concatenate([bits.view(np.float32), edges])
 
 
@@ -87,9 +111,28 @@ def float64_binades(per_binade, seed=0):
     rng = np.random.default_rng(seed)
     exps = np.repeat(np.arange(-1074, 1024), per_binade)
     x = np.ldexp(1.0 + rng.random(exps.size), exps)
-    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 2.2250738585072014e-308,
-                      709.782712893384, 709.78, -745.1, -745.2, -708.4, -38.0, 22.0, -1.0,
-                      -0.9999999999999999, 1e-300])
+    edges = np.array(
+        [
+            0.0,
+            -0.0,
+            np.inf,
+            -np.inf,
+            np.nan,
+            5e-324,
+            -5e-324,
+            2.2250738585072014e-308,
+            709.782712893384,
+            709.78,
+            -745.1,
+            -745.2,
+            -708.4,
+            -38.0,
+            22.0,
+            -1.0,
+            -0.9999999999999999,
+            1e-300,
+        ]
+    )
     return np.concatenate([x, -x, edges])
 
 
@@ -106,8 +149,14 @@ def test_float64_on_every_binade(name):
 def test_special_values(dtype):
     inf, nan = np.inf, np.nan
     x = np.array([0.0, -0.0, inf, -inf, nan], dtype)
-    want = {"exp": [1, 1, inf, 0, nan], "expm1": [0, 0, inf, -1, nan], "log1p": [0, 0, inf, nan, nan],
-            "tanh": [0, -0.0, 1, -1, nan], "logistic": [0.5, 0.5, 1, 0, nan], "erf": [0, -0.0, 1, -1, nan]}
+    want = {
+        "exp": [1, 1, inf, 0, nan],
+        "expm1": [0, 0, inf, -1, nan],
+        "log1p": [0, 0, inf, nan, nan],
+        "tanh": [0, -0.0, 1, -1, nan],
+        "logistic": [0.5, 0.5, 1, 0, nan],
+        "erf": [0, -0.0, 1, -1, nan],
+    }
     for name, values in want.items():
         got = fastmlp._core.vector_function(name, x)
         assert np.array_equal(got, np.array(values, dtype), equal_nan=True), (name, got)
@@ -119,10 +168,10 @@ def test_special_values(dtype):
 def test_the_activations_use_them():
     # sigmoid and tanh in the kernels are these functions: the same bits as vector_function.
     z = np.linspace(-30, 30, 1001, dtype=np.float32)
-    assert np.array_equal(fastmlp._core.activation_forward("tanh", z, 0.01),
-                          fastmlp._core.vector_function("tanh", z))
-    assert np.array_equal(fastmlp._core.activation_forward("sigmoid", z, 0.01),
-                          fastmlp._core.vector_function("logistic", z))
+    assert np.array_equal(fastmlp._core.activation_forward("tanh", z, 0.01), fastmlp._core.vector_function("tanh", z))
+    assert np.array_equal(
+        fastmlp._core.activation_forward("sigmoid", z, 0.01), fastmlp._core.vector_function("logistic", z)
+    )
     # the exact GELU's Phi(z) is erf's: 0.5 z (1 + erf(z / sqrt 2)), each operation rounded to float32
     erf = fastmlp._core.vector_function("erf", z * np.float32(np.sqrt(0.5)))
     assert np.array_equal(fastmlp._core.activation_forward("gelu", z, 0.01), np.float32(0.5) * z * (1 + erf))

@@ -24,8 +24,7 @@ def chebyshev_monomial(f, a, b, degree):
     n = degree + 1
     nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / n) for k in range(n)]
     values = [f((a + b) / 2 + (b - a) / 2 * s) for s in nodes]
-    c = [2 * mp.fsum(values[k] * mp.cos(mp.pi * j * (k + mp.mpf(1) / 2) / n) for k in range(n)) / n
-         for j in range(n)]
+    c = [2 * mp.fsum(values[k] * mp.cos(mp.pi * j * (k + mp.mpf(1) / 2) / n) for k in range(n)) / n for j in range(n)]
     c[0] /= 2
     basis = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]  # T_j's monomial coefficients
     for j in range(2, n):
@@ -61,12 +60,16 @@ def far(t):
 def main():
     for dtype, cap, (d_near, d_far) in (("float", "3.92", (6, 7)), ("double", "6", (11, 16))):
         t_cap = mp.mpf(2) / (2 + mp.mpf(cap))
-        for name, f, a, b, d in (("near", near, mp.mpf(0), mp.mpf(1), d_near),
-                                 ("far", far, t_cap, mp.mpf(2) / 3, d_far)):
+        for name, f, a, b, d in (
+            ("near", near, mp.mpf(0), mp.mpf(1), d_near),
+            ("far", far, t_cap, mp.mpf(2) / 3, d_far),
+        ):
             mono, err = chebyshev_monomial(f, a, b, d)
             digits = 9 if dtype == "float" else 17
-            print(f"// {dtype} {name}: degree {d}, interpolation error {mp.nstr(err, 3)}"
-                  + (f", t_cap = 2 / (2 + {cap})" if name == "far" else ""))
+            print(
+                f"// {dtype} {name}: degree {d}, interpolation error {mp.nstr(err, 3)}"
+                + (f", t_cap = 2 / (2 + {cap})" if name == "far" else "")
+            )
             print(", ".join(mp.nstr(v, digits, min_fixed=-1, max_fixed=-1) for v in mono))
 
 

@@ -21,7 +21,9 @@ def main(argv=None):
     p.add_argument("--cpu-only", action="store_true", help="fail if the wheel contains CUDA kernels")
     args = p.parse_args(argv)
     here = os.path.dirname(os.path.abspath(fastmlp.__file__))
-    assert not os.path.exists(os.path.join(here, "..", "..", "CMakeLists.txt")), f"fastmlp imported from the source tree ({here})"
+    assert not os.path.exists(os.path.join(here, "..", "..", "CMakeLists.txt")), (
+        f"fastmlp imported from the source tree ({here})"
+    )
     if args.cpu_only:
         assert not fastmlp.cuda_built() and not fastmlp.cuda_available(), "a CPU-only wheel has CUDA kernels"
     h, w = fastmlp.data.load_women()
@@ -37,8 +39,10 @@ def main(argv=None):
             f.write("a,b\n" + "".join(f"{i},{i * 0.5}\n" for i in range(1000)))
         names, values = fastmlp.data.read_csv(os.path.join(d, "t.csv"))
         assert names == ["a", "b"] and values.shape == (1000, 2) and values[999, 1] == 499.5
-    print(f"fastmlp {fastmlp.__version__} wheel: ok (from {here}, CUDA built: {fastmlp.cuda_built()}, "
-          f"GEMM {fastmlp._core.gemm_isa('float32')}, {fastmlp.get_num_threads()} threads), a = {a:.4f}")
+    print(
+        f"fastmlp {fastmlp.__version__} wheel: ok (from {here}, CUDA built: {fastmlp.cuda_built()}, "
+        f"GEMM {fastmlp._core.gemm_isa('float32')}, {fastmlp.get_num_threads()} threads), a = {a:.4f}"
+    )
 
 
 if __name__ == "__main__":

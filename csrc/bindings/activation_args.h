@@ -20,9 +20,9 @@ namespace fastmlp {
 // One parameter: its name, where it lives in ActivationSpec, its default, and the rule on its value.
 struct ActivationParam {
   const char* name;
-  double ActivationSpec::*field;
-  double fallback;     // the default (negative_slope's is the model's own, passed in)
-  const char* rule;    // "finite", ">= 0" or "> 0"
+  double ActivationSpec::* field;
+  double fallback;   // the default (negative_slope's is the model's own, passed in)
+  const char* rule;  // "finite", ">= 0" or "> 0"
 };
 
 struct ActivationTraits {
@@ -44,7 +44,9 @@ inline const std::vector<ActivationTraits>& activation_traits() {
       {Activation::gelu_tanh, "he_uniform", "", {}},
       {Activation::silu, "he_uniform", "", {}},
       {Activation::elu, "he_uniform", "", {{"alpha", &ActivationSpec::alpha, 1.0, "finite"}}},
-      {Activation::softplus, "he_uniform", "",
+      {Activation::softplus,
+       "he_uniform",
+       "",
        {{"beta", &ActivationSpec::beta, 1.0, "> 0"}, {"threshold", &ActivationSpec::threshold, 20.0, "finite"}}},
       // SELU's self-normalization holds for LeCun normal weights (Klambauer et al. 2017).
       {Activation::selu, "lecun_normal", "", {}},
@@ -101,7 +103,8 @@ inline ActivationSpec parse_activation_spec(const std::string& text, double nega
       const ActivationParam* param = nullptr;
       for (const auto& p : traits.params)
         if (key == p.name) param = &p;
-      if (!param) value_error("activation '" + text + "': unknown parameter '" + key + "'; " + base + " takes: " + known);
+      if (!param)
+        value_error("activation '" + text + "': unknown parameter '" + key + "'; " + base + " takes: " + known);
       for (const auto& g : given)
         if (g == key) value_error("activation '" + text + "': " + key + " is given twice");
       given.push_back(key);
@@ -118,7 +121,8 @@ inline ActivationSpec parse_activation_spec(const std::string& text, double nega
   for (const auto& p : traits.params) {
     const double v = s.*(p.field);
     const std::string rule = p.rule;
-    const bool ok = std::isfinite(v) && (rule == "finite" || (rule == ">= 0" && v >= 0.0) || (rule == "> 0" && v > 0.0));
+    const bool ok =
+        std::isfinite(v) && (rule == "finite" || (rule == ">= 0" && v >= 0.0) || (rule == "> 0" && v > 0.0));
     if (!ok)
       value_error(std::string(p.name) + " of " + base + " must be a finite number" +
                   (rule == "finite" ? std::string() : " " + rule) + ", got " + shortest(v));

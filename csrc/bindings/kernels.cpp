@@ -50,9 +50,8 @@ void check_dense_shapes(const py::array& x, const py::array& w) {
   check_ndim(w, "w", 2, "(in, out)");
   check_same_dtype(w, "w", x, "x");
   if (x.shape(1) != w.shape(0))
-    value_error("x has " + std::to_string(x.shape(1)) + " features (shape " + shape_str(x) +
-                ") but w expects " + std::to_string(w.shape(0)) + " (shape " + shape_str(w) +
-                "); weights are (in, out)");
+    value_error("x has " + std::to_string(x.shape(1)) + " features (shape " + shape_str(x) + ") but w expects " +
+                std::to_string(w.shape(0)) + " (shape " + shape_str(w) + "); weights are (in, out)");
 }
 
 py::array dense_forward_py(py::handle x_obj, py::handle w_obj, py::handle b_obj, const std::string& act,
@@ -93,8 +92,9 @@ py::tuple dense_backward_py(py::handle x_obj, py::handle w_obj, py::handle gy_ob
     const bool needs_z = activation_needs_z(spec.kind);
     const char* what = needs_z ? "z" : "y";
     if ((needs_z ? z_obj : y_obj).is_none())
-      value_error(needs_z ? "activation '" + act + "' needs z, the pre-activation x @ w + b, to compute its "
-                            "derivative (it cannot be read off the output y): pass z="
+      value_error(needs_z ? "activation '" + act +
+                                "' needs z, the pre-activation x @ w + b, to compute its "
+                                "derivative (it cannot be read off the output y): pass z="
                           : "activation '" + act + "' needs y, the forward output, to compute its derivative");
     y = finite_input(needs_z ? z_obj : y_obj, what);
     check_same_dtype(y, what, x, "x");
@@ -178,9 +178,8 @@ py::array map_elements(const py::array& x, const char* name, F&& f) {
 // what the tests check), into a new array of its shape and dtype.
 py::array vector_function_py(const std::string& name, py::handle x_obj) {
   static const std::pair<const char*, VectorFunction> names[] = {
-      {"exp", VectorFunction::exp}, {"expm1", VectorFunction::expm1}, {"log1p", VectorFunction::log1p},
-      {"tanh", VectorFunction::tanh}, {"logistic", VectorFunction::logistic},
-      {"erf", VectorFunction::erf}};
+      {"exp", VectorFunction::exp},   {"expm1", VectorFunction::expm1},       {"log1p", VectorFunction::log1p},
+      {"tanh", VectorFunction::tanh}, {"logistic", VectorFunction::logistic}, {"erf", VectorFunction::erf}};
   const VectorFunction* f = nullptr;
   std::string known;
   for (const auto& n : names) {
@@ -206,8 +205,8 @@ py::array activation_forward_py(const std::string& act, py::handle z_obj, double
   });
 }
 
-py::array activation_backward_py(const std::string& act, py::handle z_obj, py::handle ga_obj,
-                                 double negative_slope, const std::string& device) {
+py::array activation_backward_py(const std::string& act, py::handle z_obj, py::handle ga_obj, double negative_slope,
+                                 const std::string& device) {
   const bool gpu = use_cuda(device);
   const ActivationSpec spec = activation_spec(act, negative_slope);
   py::array z = finite_input(z_obj, "z"), ga = finite_input(ga_obj, "grad_a");
@@ -315,26 +314,22 @@ py::array loss_grad_py(py::handle spec, py::handle p_obj, py::handle t_obj, cons
 
 // ---- initializers, shuffle, SGD --------------------------------------------------------------------
 py::array init_py(const std::string& name, index_t fan_in, index_t fan_out, std::uint64_t seed,
-                  std::vector<py::ssize_t> shape, const std::string& dtype, std::uint32_t stream,
-                  bool truncated, double value, double low, double high, double mean, double std_,
-                  const std::string& device) {
+                  std::vector<py::ssize_t> shape, const std::string& dtype, std::uint32_t stream, bool truncated,
+                  double value, double low, double high, double mean, double std_, const std::string& device) {
   const bool gpu = use_cuda(device);
   InitSpec spec;
   spec.kind = parse_init(name);
   const DType dt = parse_dtype(dtype);
   if (fan_in < 1 || fan_out < 1)
-    value_error("fan_in and fan_out must be >= 1, got " + std::to_string(fan_in) + " and " +
-                std::to_string(fan_out));
+    value_error("fan_in and fan_out must be >= 1, got " + std::to_string(fan_in) + " and " + std::to_string(fan_out));
   for (py::ssize_t s : shape)
     if (s < 0) value_error("shape must not have negative sizes");
   const bool normal_kind = spec.kind == Init::normal || spec.kind == Init::lecun_normal ||
                            spec.kind == Init::xavier_normal || spec.kind == Init::he_normal;
-  if (truncated && !normal_kind)
-    value_error("truncated=True applies to normal initializers only, not '" + name + "'");
+  if (truncated && !normal_kind) value_error("truncated=True applies to normal initializers only, not '" + name + "'");
   if (!std::isfinite(value)) value_error("value must be finite");
   if (!(std::isfinite(low) && std::isfinite(high) && low <= high))
-    value_error("uniform needs finite low <= high, got low=" + std::to_string(low) +
-                ", high=" + std::to_string(high));
+    value_error("uniform needs finite low <= high, got low=" + std::to_string(low) + ", high=" + std::to_string(high));
   if (!(std::isfinite(mean) && std::isfinite(std_) && std_ >= 0.0))
     value_error("normal needs a finite mean and std >= 0, got std=" + std::to_string(std_));
   spec.truncated = truncated;
@@ -370,8 +365,7 @@ void sgd_update_py(py::handle param_obj, py::handle grad_obj, double lr, const s
   check_finite(p, "param");
   py::array g = finite_input(grad_obj, "grad");
   check_same_dtype(g, "grad", p, "param");
-  if (shape_str(p) != shape_str(g))
-    value_error("grad has shape " + shape_str(g) + " but param has " + shape_str(p));
+  if (shape_str(p) != shape_str(g)) value_error("grad has shape " + shape_str(g) + " but param has " + shape_str(p));
   OptimizerSpec spec;
   spec.lr = lr;
   dispatch(dtype_of(p, "param"), [&](auto t) {
@@ -412,8 +406,8 @@ OptimizerSpec optimizer_spec(const py::dict& d) {
       for (const Hyperparameter& h : O::hyperparameters)
         if (key == h.key) field = &h;
       if (!field)
-        value_error("optimizer '" + std::string(O::name) + "' has no hyperparameter '" + key + "'; it takes: " +
-                    hyperparameter_keys<O>());
+        value_error("optimizer '" + std::string(O::name) + "' has no hyperparameter '" + key +
+                    "'; it takes: " + hyperparameter_keys<O>());
       if (field->flag) {
         s.*(field->flag) = item.second.cast<bool>();
       } else if (field->second) {
@@ -435,8 +429,8 @@ namespace {
 
 // Updates param in place with one optimizer step (state buffers in place too). step and lr are
 // fastmlp.ops.optimizer_update's to check.
-void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::list& state, std::int64_t step,
-                         double lr, const py::dict& config, const std::string& device) {
+void optimizer_update_py(py::handle param_obj, py::handle grad_obj, const py::list& state, std::int64_t step, double lr,
+                         const py::dict& config, const std::string& device) {
   const bool gpu = use_cuda(device);
   const OptimizerSpec spec = optimizer_spec(config);
   py::array p = output_array(param_obj, "param");
@@ -512,23 +506,25 @@ void bind_activation_table(py::module_& m) {
 }
 
 void bind_kernels(py::module_& m) {
-  m.def("cuda_gemm_seconds", [](index_t n, int repeats) {
-    use_cuda("cuda");  // raises in a build without CUDA or without a device
-    if (n < 1 || repeats < 1) value_error("n and repeats must be >= 1");
+  m.def(
+      "cuda_gemm_seconds",
+      [](index_t n, int repeats) {
+        use_cuda("cuda");  // raises in a build without CUDA or without a device
+        if (n < 1 || repeats < 1) value_error("n and repeats must be >= 1");
 #ifdef FASTMLP_WITH_CUDA
-    py::gil_scoped_release nogil;
-    return cuda::gemm_seconds(n, repeats);
+        py::gil_scoped_release nogil;
+        return cuda::gemm_seconds(n, repeats);
 #else
-    return 0.0;
+        return 0.0;
 #endif
-  }, py::arg("n"), py::arg("repeats"), "median seconds of an n^3 float32 GEMM on device-resident operands");
+      },
+      py::arg("n"), py::arg("repeats"), "median seconds of an n^3 float32 GEMM on device-resident operands");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
         py::arg("device") = "cpu");
   m.def("dense_forward", &dense_forward_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("activation"),
         py::arg("negative_slope"), py::arg("device") = "cpu");
-  m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("w"), py::arg("grad_y"),
-        py::arg("activation"), py::arg("y"), py::arg("negative_slope"), py::arg("device") = "cpu",
-        py::arg("z") = py::none());
+  m.def("dense_backward", &dense_backward_py, py::arg("x"), py::arg("w"), py::arg("grad_y"), py::arg("activation"),
+        py::arg("y"), py::arg("negative_slope"), py::arg("device") = "cpu", py::arg("z") = py::none());
   m.def("small_dense", &small_dense_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("grad_z"));
   m.def("vector_function", &vector_function_py, py::arg("name"), py::arg("x"));
   m.def("activation_forward", &activation_forward_py, py::arg("name"), py::arg("z"), py::arg("negative_slope"),
@@ -541,17 +537,20 @@ void bind_kernels(py::module_& m) {
         py::arg("name") = "target");
   m.def("loss_grad", &loss_grad_py, py::arg("spec"), py::arg("pred"), py::arg("target"), py::arg("reduction"),
         py::arg("device") = "cpu");
-  m.def("init", &init_py, py::arg("name"), py::arg("fan_in"), py::arg("fan_out"), py::arg("seed"),
-        py::arg("shape"), py::arg("dtype"), py::arg("stream"), py::arg("truncated"), py::arg("value"),
-        py::arg("low"), py::arg("high"), py::arg("mean"), py::arg("std"), py::arg("device") = "cpu");
-  m.def("philox4x32", [](std::array<std::uint32_t, 4> ctr, std::array<std::uint32_t, 2> key) {
-    Philox4 r = philox4x32(Philox4{{ctr[0], ctr[1], ctr[2], ctr[3]}}, key[0], key[1]);
-    return std::array<std::uint32_t, 4>{r.v[0], r.v[1], r.v[2], r.v[3]};
-  }, py::arg("counter"), py::arg("key"));
+  m.def("init", &init_py, py::arg("name"), py::arg("fan_in"), py::arg("fan_out"), py::arg("seed"), py::arg("shape"),
+        py::arg("dtype"), py::arg("stream"), py::arg("truncated"), py::arg("value"), py::arg("low"), py::arg("high"),
+        py::arg("mean"), py::arg("std"), py::arg("device") = "cpu");
+  m.def(
+      "philox4x32",
+      [](std::array<std::uint32_t, 4> ctr, std::array<std::uint32_t, 2> key) {
+        Philox4 r = philox4x32(Philox4{{ctr[0], ctr[1], ctr[2], ctr[3]}}, key[0], key[1]);
+        return std::array<std::uint32_t, 4>{r.v[0], r.v[1], r.v[2], r.v[3]};
+      },
+      py::arg("counter"), py::arg("key"));
   m.def("permutation", &permutation_py, py::arg("n"), py::arg("seed"), py::arg("epoch"));
   m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("lr"), py::arg("device") = "cpu");
-  m.def("optimizer_update", &optimizer_update_py, py::arg("param"), py::arg("grad"), py::arg("state"),
-        py::arg("step"), py::arg("lr"), py::arg("config"), py::arg("device") = "cpu");
+  m.def("optimizer_update", &optimizer_update_py, py::arg("param"), py::arg("grad"), py::arg("state"), py::arg("step"),
+        py::arg("lr"), py::arg("config"), py::arg("device") = "cpu");
   m.def("optimizer_states", &optimizer_states_py, py::arg("config"),
         "the state buffers the config's optimizer keeps per parameter: [(name, initial value)], in kernel order");
   // The registry as Python reads it: each optimizer's hyperparameters (its config's keys, in its

@@ -27,9 +27,12 @@ struct LossArg {
 // cross_entropy, the sigmoid fused into bce; "" for the regression losses.
 inline const char* loss_head(Loss kind) {
   switch (kind) {
-    case Loss::cross_entropy: return "softmax";
-    case Loss::bce: return "sigmoid";
-    default: return "";
+    case Loss::cross_entropy:
+      return "softmax";
+    case Loss::bce:
+      return "sigmoid";
+    default:
+      return "";
   }
 }
 
@@ -38,8 +41,10 @@ inline const char* loss_head(Loss kind) {
 // predictions themselves (the regression losses) or logits (the classifiers, see loss_head).
 inline const char* loss_mean(Loss kind) {
   switch (kind) {
-    case Loss::poisson: return "exp";
-    default: return "";
+    case Loss::poisson:
+      return "exp";
+    default:
+      return "";
   }
 }
 
@@ -101,8 +106,9 @@ void check_targets_typed(const LossSpec& s, const py::array& t, index_t m, const
       } else if (s.kind == Loss::bce && !(v >= T(0) && v <= T(1))) {
         fail(i, j, "binary cross-entropy targets must lie in [0, 1]");
       } else if ((s.kind == Loss::cross_entropy || s.kind == Loss::poisson) && !(v >= T(0))) {
-        fail(i, j, s.kind == Loss::poisson ? "loss='poisson' needs targets >= 0 (counts or rates)"
-                                           : "cross-entropy target probabilities must be >= 0");
+        fail(i, j,
+             s.kind == Loss::poisson ? "loss='poisson' needs targets >= 0 (counts or rates)"
+                                     : "cross-entropy target probabilities must be >= 0");
       }
     }
   }

@@ -13,8 +13,7 @@ namespace fastmlp::bindings {
 
 bool use_cuda(const std::string& device) {
   if (device == "cpu") return false;
-  if (device != "cuda" && device != "auto")
-    value_error("device must be 'cpu', 'cuda' or 'auto', got '" + device + "'");
+  if (device != "cuda" && device != "auto") value_error("device must be 'cpu', 'cuda' or 'auto', got '" + device + "'");
 #ifndef FASTMLP_WITH_CUDA
   if (device == "auto") return false;
   throw std::runtime_error(
@@ -109,11 +108,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("forked_after_threads", &forked_after_threads);
   m.def("set_num_threads", [](long long n) {
     if (n < 1 || n > max_threads())
-      value_error("set_num_threads needs 1 <= n <= " + std::to_string(max_threads()) + " (4 per core this process "
-                  "may use), got " + std::to_string(n));
+      value_error("set_num_threads needs 1 <= n <= " + std::to_string(max_threads()) +
+                  " (4 per core this process "
+                  "may use), got " +
+                  std::to_string(n));
     if (n > 1 && forked_after_threads())
       throw std::runtime_error(
-          "set_num_threads(" + std::to_string(n) + ") in a process made by fork() after its parent had started "
+          "set_num_threads(" + std::to_string(n) +
+          ") in a process made by fork() after its parent had started "
           "fastmlp's threads: OpenMP's threads do not survive fork, so fastmlp runs on one thread here. Start "
           "worker processes with multiprocessing.get_context('spawn') or 'forkserver' to use more threads.");
     set_num_threads(int(n));

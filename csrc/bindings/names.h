@@ -51,7 +51,8 @@ inline constexpr Named<Activation> kActivations[] = {
 inline constexpr Named<Loss> kLosses[] = {
     {"mse", Loss::mse, "mean squared error, mean((pred - target)^2)"},
     {"mae", Loss::mae, "mean absolute error, mean(|pred - target|)"},
-    {"huber", Loss::huber, "Huber loss: (pred - target)^2 / 2 within delta, delta (|pred - target| - delta / 2) beyond"},
+    {"huber", Loss::huber,
+     "Huber loss: (pred - target)^2 / 2 within delta, delta (|pred - target| - delta / 2) beyond"},
     {"poisson", Loss::poisson, "Poisson deviance with log link: exp(pred) - target * pred (pred is the log-rate)"},
     {"cross_entropy", Loss::cross_entropy,
      "softmax cross-entropy over class logits (targets: class indices, one-hot or probabilities); mean over rows"},

@@ -39,8 +39,8 @@ bool overlap(const py::array& a, const py::array& b) {
 
 // out: None (new arrays), or [(dW_l, dB_l), ...] to write into, e.g. views of L-BFGS's flat gradient.
 py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
-                           double negative_slope, py::handle loss_obj, py::handle x_obj,
-                           py::handle y_obj, const std::string& device, py::handle out) {
+                           double negative_slope, py::handle loss_obj, py::handle x_obj, py::handle y_obj,
+                           const std::string& device, py::handle out) {
   const bool gpu = use_cuda(device);
   Network net = network_args(weights, biases, acts, negative_slope, false);
   LossArg loss;
@@ -68,8 +68,8 @@ py::tuple mlp_loss_grad_py(const py::list& weights, const py::list& biases, cons
         const bool shape_ok = k == 0 ? a.ndim() == 2 && a.shape(0) == net.in[l] && a.shape(1) == net.out[l]
                                      : a.ndim() == 1 && a.shape(0) == net.out[l];
         if (!shape_ok)
-          value_error(name + " has shape " + shape_str(a) + "; it must have the shape of layer " +
-                      std::to_string(l) + "'s " + (k == 0 ? "weights" : "biases"));
+          value_error(name + " has shape " + shape_str(a) + "; it must have the shape of layer " + std::to_string(l) +
+                      "'s " + (k == 0 ? "weights" : "biases"));
         given.push_back(a);
       }
     }
@@ -124,9 +124,9 @@ long all_finite_py(const py::list& arrays) {
 // An upper bound on |every value the forward pass computes| (each product's partial sums included),
 // for inputs with |x| <= x_max: per layer, max_j sum_i |W_ij| times the bound of its input, plus
 // max |b|, then the activation's own bound (1 for step, sigmoid and tanh; the leaky slope scales it
-// when above 1; ELU and SELU below zero are bounded by their alpha). In double, so it reaches Inf only far past any float range. fit compares it with the
-// dtype's largest value, so that a forward pass over the training data is needed only when the bound
-// cannot rule out an overflow.
+// when above 1; ELU and SELU below zero are bounded by their alpha). In double, so it reaches Inf only far past any
+// float range. fit compares it with the dtype's largest value, so that a forward pass over the training data is needed
+// only when the bound cannot rule out an overflow.
 double output_bound_py(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
                        double negative_slope, double x_max) {
   Network net = network_args(weights, biases, acts, negative_slope, false);

@@ -8,7 +8,6 @@
 
 namespace fastmlp::bindings {
 
-
 // The parameters of an MLP as Python passes them: lists of W (in, out) and b (out,) arrays that the
 // model owns, the activation names and the leaky slope. Checked once; kept alive by `keep`.
 struct Network {
@@ -20,7 +19,7 @@ struct Network {
 };
 
 inline Network network_args(const py::list& weights, const py::list& biases, const std::vector<std::string>& acts,
-                     double negative_slope, bool writable) {
+                            double negative_slope, bool writable) {
   const size_t L = weights.size();
   if (L == 0) value_error("a network needs at least one layer");
   if (biases.size() != L || acts.size() != L)
@@ -37,7 +36,8 @@ inline Network network_args(const py::list& weights, const py::list& biases, con
     if (l == 0) net.dtype = dtype_of(w, wn.c_str());
     if (dtype_of(w, wn.c_str()) != net.dtype || dtype_of(b, bn.c_str()) != net.dtype)
       type_error("all weights and biases must share one dtype (" + wn + " or " + bn + " differs)");
-    if (b.shape(0) != w.shape(1)) value_error(bn + " has shape " + shape_str(b) + " but " + wn + " has shape " + shape_str(w));
+    if (b.shape(0) != w.shape(1))
+      value_error(bn + " has shape " + shape_str(b) + " but " + wn + " has shape " + shape_str(w));
     if (l > 0 && w.shape(0) != net.out.back())
       value_error(wn + " takes " + std::to_string(w.shape(0)) + " inputs but layer " + std::to_string(l - 1) +
                   " gives " + std::to_string(net.out.back()));
@@ -69,7 +69,7 @@ inline std::vector<LayerRef<T>> layer_refs(const Network& net) {
 
 // The data of a fit or an evaluation: x (n, in) and y (n, out) in the network's dtype.
 inline py::array data_array(py::handle obj, const char* name, const Network& net, index_t cols, const char* what,
-                     double* max_abs = nullptr) {
+                            double* max_abs = nullptr) {
   py::array a = input_array(obj, name);
   check_finite(a, name, max_abs);
   check_ndim(a, name, 2, what);

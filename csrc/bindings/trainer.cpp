@@ -95,8 +95,7 @@ class PyTrainer {
                   " samples would leave no batch at all");
     const size_t L = net_.w.size();
     const int n_state = optimizer_state_count(opt.optimizer);
-    if (w_states.size() != L || b_states.size() != L)
-      value_error("optimizer state must have one entry per layer");
+    if (w_states.size() != L || b_states.size() != L) value_error("optimizer state must have one entry per layer");
     trainer_ = dispatch(net_.dtype, [&](auto t) -> std::unique_ptr<TrainerBase> {
       using T = decltype(t);
       auto layers = layer_refs<T>(net_);
@@ -135,8 +134,8 @@ class PyTrainer {
     if (snapshot) copy_watched(true);  // first, so that a call that fails below has still kept it
     py::array lr = input_array(lr_obj, "lr");
     if (lr.ndim() != 1 || lr.shape(0) != trainer_->steps_per_epoch() || dtype_of(lr, "lr") != DType::f64)
-      value_error("lr must be a float64 array with one rate per step (" +
-                  std::to_string(trainer_->steps_per_epoch()) + ")");
+      value_error("lr must be a float64 array with one rate per step (" + std::to_string(trainer_->steps_per_epoch()) +
+                  ")");
     const double* rates = static_cast<const double*>(lr.data());
     for (index_t s = 0; s < lr.shape(0); ++s)
       if (!(rates[s] >= 0.0) || !std::isfinite(rates[s]))
@@ -189,7 +188,8 @@ class PyTrainer {
   std::vector<std::pair<void*, std::size_t>> watched() const {
     std::vector<std::pair<void*, std::size_t>> out;
     const std::size_t item = net_.dtype == DType::f32 ? sizeof(float) : sizeof(double);
-    for (size_t l = 0; l < net_.w.size(); ++l) out.emplace_back(net_.w[l], std::size_t(net_.in[l] * net_.out[l]) * item);
+    for (size_t l = 0; l < net_.w.size(); ++l)
+      out.emplace_back(net_.w[l], std::size_t(net_.in[l] * net_.out[l]) * item);
     for (size_t l = 0; l < net_.b.size(); ++l) out.emplace_back(net_.b[l], std::size_t(net_.out[l]) * item);
     for (const py::array& a : state_) out.emplace_back(const_cast<void*>(a.data()), std::size_t(a.nbytes()));
     return out;
@@ -285,7 +285,6 @@ std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::strin
   }
 }
 
-
 // Which CUDA path a fit of these layer sizes and options takes (fastmlp/fused_plan.h): (rows per block
 // tile, reason); rows 0 means the GEMM path, for the reason given. shared_limit: the shared memory per
 // block to plan for (bytes), or -1 for the CUDA device's own (a CUDA build with a device only).
@@ -309,7 +308,8 @@ py::tuple fused_plan_py(const std::vector<index_t>& sizes, const std::string& dt
 // asks it before a trainer exists (lr_scaling's warmup is counted in steps).
 index_t epoch_steps_py(index_t n, index_t batch_size, bool drop_last) {
   if (n < 0) value_error("n must be >= 0, got " + std::to_string(n));
-  if (batch_size < 0) value_error("batch_size must be >= 1 (or 0 for the full batch), got " + std::to_string(batch_size));
+  if (batch_size < 0)
+    value_error("batch_size must be >= 1 (or 0 for the full batch), got " + std::to_string(batch_size));
   return epoch_plan(n, batch_size, drop_last).steps;
 }
 
@@ -331,8 +331,7 @@ void bind_trainer(py::module_& m) {
       .def(py::init(&train_options), py::kw_only(), py::arg("loss"), py::arg("optimizer"), py::arg("batch_size") = 0,
            py::arg("shuffle") = true, py::arg("drop_last") = false, py::arg("seed") = 0,
            py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu",
-           py::arg("l2") = 0.0, py::arg("global_rows") = 0, py::arg("row_offset") = 0,
-           py::arg("reduce") = py::none())
+           py::arg("l2") = 0.0, py::arg("global_rows") = 0, py::arg("row_offset") = 0, py::arg("reduce") = py::none())
       .def_readonly("loss", &PyTrainOptions::loss)
       .def_readonly("optimizer", &PyTrainOptions::optimizer)
       .def_property_readonly("batch_size", [](const PyTrainOptions& o) { return o.opt.batch_size; })
@@ -368,8 +367,9 @@ void bind_trainer(py::module_& m) {
   m.def("cuda_gemm_scratch_bytes", &cuda_gemm_scratch_bytes, py::arg("dtype"));
   m.def("fused_plan", &fused_plan_py, py::arg("sizes"), py::arg("dtype"), py::arg("activations"), py::arg("options"),
         py::arg("shared_limit") = -1);
-  m.def("workspace_cache_bytes", [] { return BlockCache::kept_bytes(); },
-        "bytes of freed trainer workspaces kept for the next trainer (fastmlp/block_cache.h)");
+  m.def(
+      "workspace_cache_bytes", [] { return BlockCache::kept_bytes(); },
+      "bytes of freed trainer workspaces kept for the next trainer (fastmlp/block_cache.h)");
 }
 
 }  // namespace fastmlp::bindings

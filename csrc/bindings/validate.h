@@ -10,9 +10,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bindings/activation_args.h"
@@ -30,7 +30,6 @@ inline std::string shape_str(const py::array& a) {
   return os.str();
 }
 
-
 // Whether an array's bytes are in this machine's order (read from its descriptor, no Python call:
 // every array that reaches a kernel asks it).
 inline bool native_byte_order(const py::array& a) {
@@ -46,8 +45,8 @@ inline DType dtype_of(const py::array& a, const char* name) {
   if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::f32;
   if (dt.kind() == 'f' && dt.itemsize() == 8) return DType::f64;
   std::string got = py::str(dt);
-  type_error(std::string(name) + " has dtype " + got +
-             "; expected float32 or float64 (convert it, e.g. " + name + ".astype(numpy.float32))");
+  type_error(std::string(name) + " has dtype " + got + "; expected float32 or float64 (convert it, e.g. " + name +
+             ".astype(numpy.float32))");
 }
 
 // An array the kernel only reads: any array-like of float32/float64; a non-contiguous, misaligned or
@@ -77,8 +76,10 @@ inline py::array output_array(py::handle obj, const char* name) {
   dtype_of(a, name);
   constexpr int want = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
   if ((a.flags() & want) != want)
-    value_error(std::string(name) + " must be C-contiguous and aligned because it is updated in place; "
-                "pass numpy.ascontiguousarray(" + name + ") and keep that array");
+    value_error(std::string(name) +
+                " must be C-contiguous and aligned because it is updated in place; "
+                "pass numpy.ascontiguousarray(" +
+                name + ") and keep that array");
   if (!a.writeable()) value_error(std::string(name) + " is read-only; it is updated in place");
   if (!native_byte_order(a))
     value_error(std::string(name) + " is byte-swapped (dtype " + std::string(py::str(a.dtype())) +
@@ -92,11 +93,10 @@ inline void check_ndim(const py::array& a, const char* name, int ndim, const cha
                 shape_str(a));
 }
 
-inline void check_same_dtype(const py::array& a, const char* a_name, const py::array& ref,
-                             const char* ref_name) {
+inline void check_same_dtype(const py::array& a, const char* a_name, const py::array& ref, const char* ref_name) {
   if (dtype_of(a, a_name) != dtype_of(ref, ref_name))
-    type_error(std::string(a_name) + " has dtype " + std::string(py::str(a.dtype())) + " but " + ref_name +
-               " has " + std::string(py::str(ref.dtype())) + "; all arrays of one call share a dtype");
+    type_error(std::string(a_name) + " has dtype " + std::string(py::str(a.dtype())) + " but " + ref_name + " has " +
+               std::string(py::str(ref.dtype())) + "; all arrays of one call share a dtype");
 }
 
 // max |a| read off the bits: with the sign bit cleared, a finite float's bits order as its magnitude,

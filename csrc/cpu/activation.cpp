@@ -58,19 +58,31 @@ void activation_backward_saved(ActivationSpec act, const T* saved, T* grad, inde
 template <class T>
 FASTMLP_CLONES void vector_function(VectorFunction f, const T* x, T* y, index_t count) {
   switch (f) {
-    case VectorFunction::exp: for (index_t i = 0; i < count; ++i) y[i] = vm::exp(x[i]); break;
-    case VectorFunction::expm1: for (index_t i = 0; i < count; ++i) y[i] = vm::expm1(x[i]); break;
-    case VectorFunction::log1p: for (index_t i = 0; i < count; ++i) y[i] = vm::log1p(x[i]); break;
-    case VectorFunction::tanh: for (index_t i = 0; i < count; ++i) y[i] = vm::tanh(x[i]); break;
-    case VectorFunction::logistic: for (index_t i = 0; i < count; ++i) y[i] = vm::logistic(x[i]); break;
-    case VectorFunction::erf: for (index_t i = 0; i < count; ++i) y[i] = vm::erf(x[i]); break;
+    case VectorFunction::exp:
+      for (index_t i = 0; i < count; ++i) y[i] = vm::exp(x[i]);
+      break;
+    case VectorFunction::expm1:
+      for (index_t i = 0; i < count; ++i) y[i] = vm::expm1(x[i]);
+      break;
+    case VectorFunction::log1p:
+      for (index_t i = 0; i < count; ++i) y[i] = vm::log1p(x[i]);
+      break;
+    case VectorFunction::tanh:
+      for (index_t i = 0; i < count; ++i) y[i] = vm::tanh(x[i]);
+      break;
+    case VectorFunction::logistic:
+      for (index_t i = 0; i < count; ++i) y[i] = vm::logistic(x[i]);
+      break;
+    case VectorFunction::erf:
+      for (index_t i = 0; i < count; ++i) y[i] = vm::erf(x[i]);
+      break;
   }
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                              \
-  template void activation_forward<T>(ActivationSpec, const T*, T*, index_t);               \
-  template void activation_backward<T>(ActivationSpec, const T*, const T*, T*, index_t);    \
-  template void activation_backward_saved<T>(ActivationSpec, const T*, T*, index_t);        \
+#define FASTMLP_INSTANTIATE(T)                                                           \
+  template void activation_forward<T>(ActivationSpec, const T*, T*, index_t);            \
+  template void activation_backward<T>(ActivationSpec, const T*, const T*, T*, index_t); \
+  template void activation_backward_saved<T>(ActivationSpec, const T*, T*, index_t);     \
   template void vector_function<T>(VectorFunction, const T*, T*, index_t);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)

@@ -3,13 +3,14 @@
 // the same double as Python's float() for every decimal it accepts). A 400k x 12 file of 17-digit
 // numbers is ~97 MB: one pass of memchr to count lines, one of parsing, both split over the threads.
 #include "fastmlp/csv.h"
-#include "fastmlp/parallel.h"
 
 #include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstring>
 #include <vector>
+
+#include "fastmlp/parallel.h"
 
 namespace fastmlp {
 namespace {
@@ -79,16 +80,15 @@ std::int64_t csv_line_count(const char* body, std::size_t size) {
 std::int64_t csv_parse_numeric(const char* body, std::size_t size, std::int64_t cols, double* out, int threads) {
   if (cols < 1) return -1;
   // A slice of at least 1 MB per thread: below that a team costs more than it saves.
-  const int parts = int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(std::max(threads, 1)),
-                                                                     size >> 20)));
+  const int parts = int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(std::max(threads, 1)), size >> 20)));
   const std::vector<std::size_t> bound = slice_bounds(body, size, parts);
   std::vector<std::int64_t> first_line(std::size_t(parts) + 1, 0);  // line number each slice starts at
   std::vector<std::int64_t> kept(std::size_t(parts), 0);            // data rows each slice holds
   std::vector<char> has_blank(std::size_t(parts), 0);
   std::atomic<bool> failed{false};
   for (int t = 0; t < parts; ++t)  // cheap (memchr), and keeps the parse below one pass per slice
-    first_line[std::size_t(t) + 1] = first_line[std::size_t(t)] +
-                                     count_newlines(body + bound[std::size_t(t)], body + bound[std::size_t(t) + 1]);
+    first_line[std::size_t(t) + 1] =
+        first_line[std::size_t(t)] + count_newlines(body + bound[std::size_t(t)], body + bound[std::size_t(t) + 1]);
 #pragma omp parallel for num_threads(start_team(parts)) schedule(static, 1) if (parts > 1)
   for (int t = 0; t < parts; ++t) {
     const char* p = body + bound[std::size_t(t)];

@@ -17,7 +17,7 @@ void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationS
 
 template <class T>
 FASTMLP_CLONES void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act,
-                    Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
+                                   Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
   const index_t n = x.rows, k = x.cols, m = w.cols;
   // One pass over grad_y: each row becomes grad_z (the activation's derivative, from the saved y or z)
   // and, while it is in cache, is added to grad_b, the column sums taken row by row in a fixed order.
@@ -35,18 +35,15 @@ FASTMLP_CLONES void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<
     }
   }
   // grad_w (k x m) = x^T grad_z; grad_x (n x k) = grad_z w^T.
-  gemm<T>(true, false, k, m, n, T(1), x.data, x.stride, grad_y.data, grad_y.stride, T(0), grad_w.data,
-          grad_w.stride);
+  gemm<T>(true, false, k, m, n, T(1), x.data, x.stride, grad_y.data, grad_y.stride, T(0), grad_w.data, grad_w.stride);
   if (grad_x.data)
-    gemm<T>(false, true, n, k, m, T(1), grad_y.data, grad_y.stride, w.data, w.stride, T(0), grad_x.data,
-            grad_x.stride);
+    gemm<T>(false, true, n, k, m, T(1), grad_y.data, grad_y.stride, w.data, w.stride, T(0), grad_x.data, grad_x.stride);
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                                     \
-  template void dense_forward<T>(Matrix<const T>, Matrix<const T>, const T*, ActivationSpec,       \
-                                 Matrix<T>);                                                       \
-  template void dense_backward<T>(Matrix<const T>, Matrix<const T>, Matrix<const T>, ActivationSpec, \
-                                  Matrix<T>, Matrix<T>, Matrix<T>, T*);
+#define FASTMLP_INSTANTIATE(T)                                                                                  \
+  template void dense_forward<T>(Matrix<const T>, Matrix<const T>, const T*, ActivationSpec, Matrix<T>);        \
+  template void dense_backward<T>(Matrix<const T>, Matrix<const T>, Matrix<const T>, ActivationSpec, Matrix<T>, \
+                                  Matrix<T>, Matrix<T>, T*);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

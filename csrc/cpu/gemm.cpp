@@ -4,18 +4,17 @@
 // register-tiled microkernel (gemm_kernel.inc) sweeps them. Packing reads A and B through (row, col)
 // strides, so a transposed operand costs nothing extra: dense_backward never materializes x^T or W^T.
 // Products too small to repay packing skip it (all of it, or B's when few rows of A share it), and
-// gemm_bias_act finishes each tile with the dense layer's bias and activation. Each element of C is owned by one work item and summed in one fixed k order, so the result is
-// bitwise the same whatever the thread count.
-#include "fastmlp/ops.h"
-
+// gemm_bias_act finishes each tile with the dense layer's bias and activation. Each element of C is owned by one work
+// item and summed in one fixed k order, so the result is bitwise the same whatever the thread count.
 #include <algorithm>
 #include <atomic>
-#include <exception>
 #include <cstdlib>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "fastmlp/ops.h"
 #include "fastmlp/parallel.h"
 #include "gemm_kernel.h"
 #include "small_net.h"
@@ -27,12 +26,12 @@ namespace {
 // pays: each tile's C is loaded and stored once per panel, and with k <= kKC only once in all. The
 // A block (32 x 1024) and one B sliver (1024 x NR) are 128 KB each at 4 bytes, so both stay in L2
 // while the microkernel streams them; kc = 256 (slivers in L1) was 10-15% slower.
-constexpr index_t kKC = 1024;  // depth of a packed panel
-constexpr index_t kMCTiles = 4;  // an A block is 4 microkernel tiles tall
-constexpr index_t kNC = 4096;  // width of a packed B panel (L3 / memory)
-constexpr index_t kDirectDepth = 256;  // deepest product that may skip packing (see gemm below)
-constexpr index_t kBInPlaceRows = 512;  // most rows of A for which B is read unpacked (see gemm below)
-constexpr double kSmallWork = 16.0 * 16.0 * 16.0;  // multiply-adds below which packing does not pay
+constexpr index_t kKC = 1024;                          // depth of a packed panel
+constexpr index_t kMCTiles = 4;                        // an A block is 4 microkernel tiles tall
+constexpr index_t kNC = 4096;                          // width of a packed B panel (L3 / memory)
+constexpr index_t kDirectDepth = 256;                  // deepest product that may skip packing (see gemm below)
+constexpr index_t kBInPlaceRows = 512;                 // most rows of A for which B is read unpacked (see gemm below)
+constexpr double kSmallWork = 16.0 * 16.0 * 16.0;      // multiply-adds below which packing does not pay
 constexpr double kDirectWork = 128.0 * 128.0 * 128.0;  // below which a product runs on one thread
 
 // The three compiled variants of the microkernel, per element type.
@@ -63,8 +62,8 @@ GemmKernel<T> pick(const char* isa) {
   if (want == "generic") return Variants<T>::generic();
 #if defined(FASTMLP_X86)
   __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                      __builtin_cpu_supports("avx512dq");
+  const bool avx512 =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (want == "avx512" && avx512) return Variants<T>::avx512();
   if (want == "avx2" && avx2) return Variants<T>::avx2();
@@ -139,7 +138,9 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
   const double work = double(m) * double(n) * double(k);
   // A layer of width 1 (n == 1) is a matrix-vector product: a packed 8 x NR tile would be 1/NR useful,
   // so it always takes the small path's dot (or axpy, for op(A) = A^T) loops.
-  const bool small = work <= kSmallWork || (n == 1 && (work <= 64.0 * kSmallWork || (!trans_b && (trans_a ? ldc == 1 : ldb == 1 && k >= 16))));
+  const bool small =
+      work <= kSmallWork ||
+      (n == 1 && (work <= 64.0 * kSmallWork || (!trans_b && (trans_a ? ldc == 1 : ldb == 1 && k >= 16))));
   if (ep.active() && (small || k == 0)) {  // C = bias row by row, accumulate, then the activation
     for (index_t i = 0; i < m; ++i) std::copy(ep.bias, ep.bias + n, c + i * ldc);
     if (k > 0) kern.small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, T(1), c, ldc);
@@ -226,8 +227,7 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
       {
         if (!b_in_place) {
 #pragma omp for schedule(static)
-          for (index_t s = 0; s < n_slivers; ++s)
-            kern.pack_b(b_panel, brs, bcs, kc, nc, s, s + 1, b_packed);
+          for (index_t s = 0; s < n_slivers; ++s) kern.pack_b(b_panel, brs, bcs, kc, nc, s, s + 1, b_packed);
         }
 
         T* a_packed = a_blocks + a_block * size_t(team_rank());
@@ -277,14 +277,14 @@ void gemm_impl(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
 }  // namespace
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
+          index_t ldb, T beta, T* c, index_t ldc) {
   gemm_impl(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Epilogue<T>{});
 }
 
 template <class T>
-void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
-                   const T* bias, ActivationSpec act, T* c, index_t ldc) {
+void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb, const T* bias,
+                   ActivationSpec act, T* c, index_t ldc) {
   gemm_impl(false, false, m, n, k, T(1), a, lda, b, ldb, T(0), c, ldc, Epilogue<T>{bias, act});
 }
 
@@ -308,19 +308,18 @@ void dense_backward(index_t rows, index_t in, index_t out, const T* x, index_t l
   }
   kernel<T>().layer_backward(rows, in, out, x, ldx, w, g, gw, gb, gx);
 }
-#define FASTMLP_INSTANTIATE(T)                                                                              \
-  template void dense_forward<T>(index_t, index_t, index_t, const T*, index_t, const T*, const T*, T*);     \
-  template void dense_backward<T>(index_t, index_t, index_t, const T*, index_t, const T*, const T*, T*, T*, \
-                                  T*);
+#define FASTMLP_INSTANTIATE(T)                                                                          \
+  template void dense_forward<T>(index_t, index_t, index_t, const T*, index_t, const T*, const T*, T*); \
+  template void dense_backward<T>(index_t, index_t, index_t, const T*, index_t, const T*, const T*, T*, T*, T*);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE
 }  // namespace small
 
-template void gemm<float>(bool, bool, index_t, index_t, index_t, float, const float*, index_t,
-                          const float*, index_t, float, float*, index_t);
-template void gemm<double>(bool, bool, index_t, index_t, index_t, double, const double*, index_t,
-                           const double*, index_t, double, double*, index_t);
+template void gemm<float>(bool, bool, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t,
+                          float, float*, index_t);
+template void gemm<double>(bool, bool, index_t, index_t, index_t, double, const double*, index_t, const double*,
+                           index_t, double, double*, index_t);
 template void gemm_bias_act<float>(index_t, index_t, index_t, const float*, index_t, const float*, index_t,
                                    const float*, ActivationSpec, float*, index_t);
 template void gemm_bias_act<double>(index_t, index_t, index_t, const double*, index_t, const double*, index_t,

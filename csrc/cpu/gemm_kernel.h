@@ -20,13 +20,11 @@ struct TileEpilogue {
 };
 
 // The activations a microkernel's store applies itself (two vector selections, no function call).
-constexpr bool fused_in_store(Activation kind) {
-  return kind == Activation::relu || kind == Activation::leaky_relu;
-}
+constexpr bool fused_in_store(Activation kind) { return kind == Activation::relu || kind == Activation::leaky_relu; }
 
 template <class T>
-using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b, index_t ldb, T* c, index_t ldc,
-                             int m_rem, int n_rem, T alpha, T beta, TileEpilogue<T> ep);
+using MicroKernel = void (*)(index_t kc, const T* a_packed, const T* b, index_t ldb, T* c, index_t ldc, int m_rem,
+                             int n_rem, T alpha, T beta, TileEpilogue<T> ep);
 
 // One column sliver of C (all m rows, MR at a time) from unpacked operands: A element (i, p) at
 // a[i * ars + p * acs], B row p at b + p * ldb (NR readable columns: B's own, or a packed, zero-padded
@@ -49,16 +47,15 @@ using PackA = void (*)(const T* a, index_t rs, index_t cs, index_t mc, index_t k
 // Packs depth [0, kc) x columns [s0 * NR, min(s1 * NR, nc)) of B (element (p, j) at b[p * rs + j * cs])
 // into NR-wide slivers stored p-major; sliver s starts at out + s * kc * NR. Columns past nc are zero.
 template <class T>
-using PackB = void (*)(const T* b, index_t rs, index_t cs, index_t kc, index_t nc, index_t s0, index_t s1,
-                       T* out);
+using PackB = void (*)(const T* b, index_t rs, index_t cs, index_t kc, index_t nc, index_t s0, index_t s1, T* out);
 
 // A small network's dense layer without any product call (small_net.h has what they compute).
 template <class T>
 using LayerForward = void (*)(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w, const T* b,
                               T* z);
 template <class T>
-using LayerBackward = void (*)(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w,
-                               const T* g, T* gw, T* gb, T* gx);
+using LayerBackward = void (*)(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w, const T* g,
+                               T* gw, T* gb, T* gx);
 
 template <class T>
 struct GemmKernel {
@@ -70,7 +67,7 @@ struct GemmKernel {
   SmallGemm<T> small;
   PackA<T> pack_a;  // packing is compiled with the kernel, so its copies use the same vector width
   PackB<T> pack_b;
-  LayerForward<T> layer_forward;  // the small path's layer: compiled with the kernel, so it fuses
+  LayerForward<T> layer_forward;    // the small path's layer: compiled with the kernel, so it fuses
   LayerBackward<T> layer_backward;  // a*b+c and reads x as small_gemm does
 };
 

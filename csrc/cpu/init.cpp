@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "fastmlp/clones.h"
-
 #include "fastmlp/init_draw.h"
 #include "fastmlp/ops.h"
 #include "fastmlp/rng.h"
@@ -12,8 +11,8 @@
 namespace fastmlp {
 
 template <class T>
-void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream,
-               T* out, index_t count) {
+void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream, T* out,
+               index_t count) {
   const InitPlan plan = init_plan(spec, fan_in, fan_out);
   for (index_t i = 0; i < count; ++i) out[i] = T(init_value(plan, seed, stream, std::uint64_t(i)));
 }
@@ -54,7 +53,6 @@ void permutation(std::uint64_t seed, std::uint64_t epoch, std::int64_t* out, ind
 }
 
 template void init_fill<float>(InitSpec, index_t, index_t, std::uint64_t, std::uint32_t, float*, index_t);
-template void init_fill<double>(InitSpec, index_t, index_t, std::uint64_t, std::uint32_t, double*,
-                                index_t);
+template void init_fill<double>(InitSpec, index_t, index_t, std::uint64_t, std::uint32_t, double*, index_t);
 
 }  // namespace fastmlp

@@ -20,8 +20,7 @@
 namespace fastmlp {
 
 template <class T>
-double loss_sum_and_grad(const LossSpec& loss, Matrix<const T> pred, Matrix<const T> target, T* grad,
-                         double scale) {
+double loss_sum_and_grad(const LossSpec& loss, Matrix<const T> pred, Matrix<const T> target, T* grad, double scale) {
   const index_t n = pred.rows, m = pred.cols;
   const index_t wcol = target.cols - 1;  // the weight column, when weighted
   double sum = 0.0;
@@ -89,7 +88,7 @@ double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, 
   return loss_sum_and_grad<T>(loss, pred, target, grad, scale) * scale;
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                                          \
+#define FASTMLP_INSTANTIATE(T)                                                                         \
   template double loss_sum_and_grad<T>(const LossSpec&, Matrix<const T>, Matrix<const T>, T*, double); \
   template double loss_denominator<T>(const LossSpec&, Matrix<const T>, index_t);                      \
   template double loss_and_grad<T>(const LossSpec&, Reduction, Matrix<const T>, Matrix<const T>, T*);

@@ -1,6 +1,8 @@
 // Passes over a whole data set, outside the trainer's epoch: the forward pass of predict() and the
 // loss and gradient of every row (MLP.gradients, L-BFGS's objective in fastmlp.sklearn). Both cut the
 // rows into chunks and run them side by side as the trainer runs a step's parts (network_pass.h).
+#include "network_pass.h"
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -8,7 +10,6 @@
 
 #include "fastmlp/ops.h"
 #include "fastmlp/parallel.h"
-#include "network_pass.h"
 
 namespace fastmlp {
 using namespace pass;
@@ -84,8 +85,8 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 }
 
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
-                     Matrix<const T> y, const std::vector<T*>& grads) {
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x, Matrix<const T> y,
+                     const std::vector<T*>& grads) {
   // The whole data set's loss and gradient (L-BFGS calls this once per iteration). Its rows go through
   // in chunks: a chunk's activations stay in cache, and its products are small enough to skip packing
   // (the trainer's step, with its transposed copies of small weights). The chunks are cut into at most
@@ -173,10 +174,10 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
   return (sums[0] + sums[1]) * scale;
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                                        \
-  template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);          \
-  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, \
-                                   Matrix<const T>, const std::vector<T*>&);
+#define FASTMLP_INSTANTIATE(T)                                                                                         \
+  template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);                           \
+  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, Matrix<const T>, \
+                                   const std::vector<T*>&);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

@@ -96,8 +96,8 @@ double forward_backward(const std::vector<LayerRef<T>>& layers, const LossSpec& 
     Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
     const bool via_transpose = w_t && l > 0 && !(*w_t)[l].empty();
     Matrix<T> grad_x = l == 0 || via_transpose ? Matrix<T>() : Matrix<T>(g_next, rows, L.in);
-    dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), saved(ws, l, rows, L.out), L.act, Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out),
-                      grads[2 * l + 1]);
+    dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), saved(ws, l, rows, L.out), L.act,
+                      Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out), grads[2 * l + 1]);
     if (via_transpose)  // g now holds dL/dz
       gemm<T>(false, false, rows, L.in, L.out, T(1), g, L.out, (*w_t)[l].data(), L.in, T(0), g_next, L.in);
     std::swap(g, g_next);
@@ -149,14 +149,18 @@ struct Part {
   PartSizes sizes;  // what the buffers below are allocated from
   Workspace<T> ws;
   Scratch<T> xb, yb;
-  Scratch<T> grad;  // every parameter's gradient, then `extra` elements
+  Scratch<T> grad;        // every parameter's gradient, then `extra` elements
   std::vector<T*> grads;  // grads[2l], grads[2l+1]: dL/dW_l, dL/db_l inside `grad`
   std::size_t params = 0;
 
   Part(const std::vector<LayerRef<T>>& layers, index_t rows, index_t x_cols, index_t y_cols, bool gather,
        std::size_t extra = 0)
-      : sizes(part_sizes(layers, rows, x_cols, y_cols, gather, extra)), ws(sizes), xb(size_t(sizes.xb.v)),
-        yb(size_t(sizes.yb.v)), grad(size_t(sizes.grad.v)), params(size_t(sizes.params.v)) {
+      : sizes(part_sizes(layers, rows, x_cols, y_cols, gather, extra)),
+        ws(sizes),
+        xb(size_t(sizes.xb.v)),
+        yb(size_t(sizes.yb.v)),
+        grad(size_t(sizes.grad.v)),
+        params(size_t(sizes.params.v)) {
     T* at = grad.data();
     for (const auto& L : layers) {
       grads.push_back(at);

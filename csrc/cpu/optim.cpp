@@ -14,8 +14,7 @@ namespace {
 // coefficients come by value: a local that the stores to p cannot alias, so they stay in registers
 // and the branches on their flags are hoisted out of the loop.
 template <class O, class T>
-FASTMLP_CLONES void step_loop(typename O::template Coefficients<T> c, T* p, const T* g, StateBuffers<T> s,
-                              index_t n) {
+FASTMLP_CLONES void step_loop(typename O::template Coefficients<T> c, T* p, const T* g, StateBuffers<T> s, index_t n) {
   for (index_t i = 0; i < n; ++i) O::update(c, p[i], g[i], s, i);
 }
 
@@ -26,9 +25,8 @@ int optimizer_state_count(const OptimizerSpec& spec) { return optimizer_state_la
 template <class T>
 StepCoefficients<T> step_coefficients(const OptimizerSpec& spec, double lr, std::int64_t step) {
   StepCoefficients<T> c{};
-  dispatch_optimizer(spec.kind, [&](auto opt) {
-    set_coefficients(opt, c, decltype(opt)::template coefficients<T>(spec, lr, step));
-  });
+  dispatch_optimizer(
+      spec.kind, [&](auto opt) { set_coefficients(opt, c, decltype(opt)::template coefficients<T>(spec, lr, step)); });
   return c;
 }
 
@@ -52,13 +50,13 @@ void optimizer_apply(const OptimizerSpec& spec, const StepCoefficients<T>& c, T*
 
 template StepCoefficients<float> step_coefficients<float>(const OptimizerSpec&, double, std::int64_t);
 template StepCoefficients<double> step_coefficients<double>(const OptimizerSpec&, double, std::int64_t);
-template void optimizer_step<float>(const OptimizerSpec&, double, std::int64_t, float*, const float*,
-                                    float* const*, index_t);
-template void optimizer_step<double>(const OptimizerSpec&, double, std::int64_t, double*, const double*,
-                                     double* const*, index_t);
+template void optimizer_step<float>(const OptimizerSpec&, double, std::int64_t, float*, const float*, float* const*,
+                                    index_t);
+template void optimizer_step<double>(const OptimizerSpec&, double, std::int64_t, double*, const double*, double* const*,
+                                     index_t);
 template void optimizer_apply<float>(const OptimizerSpec&, const StepCoefficients<float>&, float*, const float*,
                                      float* const*, index_t);
-template void optimizer_apply<double>(const OptimizerSpec&, const StepCoefficients<double>&, double*,
-                                      const double*, double* const*, index_t);
+template void optimizer_apply<double>(const OptimizerSpec&, const StepCoefficients<double>&, double*, const double*,
+                                      double* const*, index_t);
 
 }  // namespace fastmlp

@@ -30,9 +30,9 @@ int usable_cores() {
   return std::max(1, int(std::thread::hardware_concurrency()));
 }
 
-std::atomic<int> g_threads{0};             // 0: not set yet, use the default
-std::atomic<bool> g_team_started{false};   // a team of 2+ threads has run in this process
-std::atomic<bool> g_forked{false};         // this process is a fork of one whose team had started
+std::atomic<int> g_threads{0};            // 0: not set yet, use the default
+std::atomic<bool> g_team_started{false};  // a team of 2+ threads has run in this process
+std::atomic<bool> g_forked{false};        // this process is a fork of one whose team had started
 std::atomic<InterruptCheck> g_interrupt{nullptr};
 
 void after_fork_in_child() {
@@ -182,7 +182,7 @@ void side_by_side(void (*fn)(void*, int), void* ctx) {
   Helper* h = get_num_threads() > 1 && !t_in_part ? helper() : nullptr;
   bool expected = false;
   if (h != nullptr && !h->owned.compare_exchange_strong(expected, true)) h = nullptr;  // another caller's
-  if (h != nullptr && h->skip > 0) {  // backing off (see Helper)
+  if (h != nullptr && h->skip > 0) {                                                   // backing off (see Helper)
     --h->skip;
     h->owned.store(false, std::memory_order_release);
     h = nullptr;

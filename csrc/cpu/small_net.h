@@ -37,8 +37,8 @@ void dense_forward(index_t rows, index_t in, index_t out, const T* x, index_t ld
 // From g = dL/dz (rows x out, packed): gw (in x out) = x^T g, gb (out) = the column sums of g and,
 // unless gx is null, gx (rows x in, packed) = g w^T. Reads w, so it comes before w's update.
 template <class T>
-void dense_backward(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w, const T* g,
-                    T* gw, T* gb, T* gx);
+void dense_backward(index_t rows, index_t in, index_t out, const T* x, index_t ldx, const T* w, const T* g, T* gw,
+                    T* gb, T* gx);
 
 }  // namespace small
 }  // namespace fastmlp

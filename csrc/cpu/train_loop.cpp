@@ -25,7 +25,6 @@ using namespace pass;
 
 namespace {
 
-
 // What a trainer allocates, decided from the shapes alone, so that trainer_bytes can tell it before.
 struct Plan {
   EpochPlan epoch;               // the (global) data set's steps
@@ -60,7 +59,8 @@ void choose_path(Plan& p, const Layers& layers, const TrainOptions& opt) {
                std::to_string(small::kSmallWidth) + ")";
   else if (work > small::kSmallStepWork)
     p.reason = "a step's forward pass of " + std::to_string(std::int64_t(work)) +
-               " multiply-adds (the small path takes up to " + std::to_string(std::int64_t(small::kSmallStepWork)) + ")";
+               " multiply-adds (the small path takes up to " + std::to_string(std::int64_t(small::kSmallStepWork)) +
+               ")";
   else
     p.small = true;
   if (!p.small) return;
@@ -95,7 +95,8 @@ Plan plan_for(const Layers& layers, index_t n, const TrainOptions& opt) {
   choose_path(p, layers, opt);
   const double part_rows = double((p.rows + 1) / 2);
   for (size_t l = 0; l < layers.size(); ++l)
-    p.transposed.push_back(!p.small && l > 0 && part_rows * double(layers[l].in) * double(layers[l].out) < kSmallLayerProduct);
+    p.transposed.push_back(!p.small && l > 0 &&
+                           part_rows * double(layers[l].in) * double(layers[l].out) < kSmallLayerProduct);
   return p;
 }
 
@@ -147,7 +148,8 @@ class Trainer final : public TrainerBase {
     for (index_t s = 0; s < epoch_.steps; ++s) {
       const index_t begin = epoch_.first(s), rows = epoch_.count(s);
       StepRows mine{gather_ ? order_.data() : nullptr, begin, rows};
-      if (distributed_) mine = {gather_ ? local_order_.data() : nullptr, step_first_[s], step_first_[s + 1] - step_first_[s]};
+      if (distributed_)
+        mine = {gather_ ? local_order_.data() : nullptr, step_first_[s], step_first_[s + 1] - step_first_[s]};
       epoch_loss_sum_ += train_step(mine, begin, rows, lr[s], step + 1);
       ++step;
       epoch_rows_ += mine.count;
@@ -172,7 +174,7 @@ class Trainer final : public TrainerBase {
     // Data parallel, the global batch's rows (a weighted loss is refused there).
     const double weight = distributed_ ? double(batch_rows) : batch_weight(begin, batch_rows);
     const double scale = weight > 0.0 ? 1.0 / (weight * double(terms_per_row_)) : 0.0;
-    const double penalty = l2_penalty(weight);  // of the weights before this step's update
+    const double penalty = l2_penalty(weight);                     // of the weights before this step's update
     const double l2_coef = weight > 0.0 ? opt_.l2 / weight : 0.0;  // d penalty / dW = l2 W / weight
     double sum = 0.0;
     bool updated = false;
@@ -249,7 +251,8 @@ class Trainer final : public TrainerBase {
     T* g = ws.grad_a.data();
     T* g_next = ws.grad_b.data();
     const double value = loss_sum_and_grad<T>(opt_.loss, in, yb, g, scale);
-    const StepCoefficients<T> coefficients = lr ? step_coefficients<T>(opt_.optimizer, *lr, step) : StepCoefficients<T>{};
+    const StepCoefficients<T> coefficients =
+        lr ? step_coefficients<T>(opt_.optimizer, *lr, step) : StepCoefficients<T>{};
     for (size_t l = layers_.size(); l-- > 0;) {
       const LayerRef<T>& L = layers_[l];
       if (L.act.kind != Activation::identity)
@@ -273,8 +276,9 @@ class Trainer final : public TrainerBase {
     opt_.reduce(p.grad.data(), p.grad.size());
     if (failure) std::rethrow_exception(failure);
     if (p.grad[p.params] != T(0))
-      throw std::runtime_error("another process of this data parallel fit failed in the same step (its own "
-                               "error says why); every process stops");
+      throw std::runtime_error(
+          "another process of this data parallel fit failed in the same step (its own "
+          "error says why); every process stops");
   }
 
   // Part 0's gradients plus part 1's, elementwise. Thread t of `team` adds the same share of each
@@ -393,9 +397,9 @@ class Trainer final : public TrainerBase {
   static constexpr unsigned kSmallPollSteps = 16;
   unsigned small_steps_ = 0;
   std::string reason_;
-  std::vector<std::int64_t> order_;  // the epoch's (global) order
+  std::vector<std::int64_t> order_;                     // the epoch's (global) order
   std::vector<std::int64_t> local_order_, step_first_;  // data parallel: see share_of_steps
-  std::vector<Part<T>> parts_;  // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half
+  std::vector<Part<T>> parts_;       // [0]: the whole batch and the step's gradients; [1]: a cut batch's second half
   std::vector<std::vector<T>> w_t_;  // transposed weights of layers 1.. (layer 0's grad_x is not needed)
   index_t terms_per_row_ = loss_terms_per_row(opt_.loss, layers_.back().out);
 };
@@ -403,8 +407,8 @@ class Trainer final : public TrainerBase {
 }  // namespace
 
 template <class T>
-std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x,
-                                          Matrix<const T> y, const TrainOptions& options) {
+std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y,
+                                          const TrainOptions& options) {
   return std::make_unique<Trainer<T>>(std::move(layers), x, y, options);
 }
 
@@ -415,7 +419,8 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   const bool distributed = options.global_rows > 0;
   Count transposed = 0;
   for (size_t l = 0; l < layers.size(); ++l)
-    if (plan.transposed[l]) transposed = transposed + Count(std::uint64_t(layers[l].in)) * Count(std::uint64_t(layers[l].out));
+    if (plan.transposed[l])
+      transposed = transposed + Count(std::uint64_t(layers[l].in)) * Count(std::uint64_t(layers[l].out));
   // The parts as Part allocates them (part_sizes; data parallel, part 0 also holds the step's status).
   // The targets' columns follow the loss: class labels are one column, a sample weight one more.
   const index_t x_cols = layers.front().in;
@@ -423,16 +428,18 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   auto part = [&](index_t rows, std::size_t extra) {
     return part_sizes(layers, rows, x_cols, y_cols, plan.gather, extra).total();
   };
-  const Count count = part(plan.rows, distributed ? 1 : 0) + transposed + (plan.half > 0 ? part(plan.half, 0) : Count(0));
+  const Count count =
+      part(plan.rows, distributed ? 1 : 0) + transposed + (plan.half > 0 ? part(plan.half, 0) : Count(0));
   // The epoch's order (global when data parallel, with the local rows' order and the steps' bounds).
   Count orders = plan.gather ? Count(std::uint64_t(plan.epoch.rows)) : Count(0);
-  if (distributed) orders = orders + Count(plan.gather ? std::uint64_t(n) : 0) + Count(std::uint64_t(plan.epoch.steps + 1));
+  if (distributed)
+    orders = orders + Count(plan.gather ? std::uint64_t(n) : 0) + Count(std::uint64_t(plan.epoch.steps + 1));
   return (Count(item) * count + Count(sizeof(std::int64_t)) * orders).v;
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                                    \
-  template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>, \
-                                                        Matrix<const T>, const TrainOptions&);
+#define FASTMLP_INSTANTIATE(T)                                                                                      \
+  template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>, Matrix<const T>, \
+                                                        const TrainOptions&);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

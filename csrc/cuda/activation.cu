@@ -19,8 +19,8 @@ __global__ void forward_kernel(Activation kind, const T* z, T* a, index_t n, Act
 }
 
 template <class T>
-__global__ void backward_kernel(Activation kind, const T* __restrict__ z, const T* __restrict__ ga,
-                                T* __restrict__ gz, index_t n, ActivationParams<T> p) {
+__global__ void backward_kernel(Activation kind, const T* __restrict__ z, const T* __restrict__ ga, T* __restrict__ gz,
+                                index_t n, ActivationParams<T> p) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) gz[i] = activation_grad_from_input(kind, z[i], ga[i], p);
 }
@@ -45,7 +45,7 @@ template <class T>
 void activation_backward_saved(ActivationSpec act, const T* saved, T* grad, index_t count) {
   if (count == 0 || act.kind == Activation::identity) return;
   FASTMLP_LAUNCH(backward_saved_kernel<T>, blocks_for(count, 256), 256)(act.kind, saved, grad, count,
-                                                                         activation_params<T>(act));
+                                                                        activation_params<T>(act));
   CUDA_CHECK_LAUNCH();
 }
 
@@ -65,15 +65,15 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
   dz.upload(z, count);
   dga.upload(grad_a, count);
   FASTMLP_LAUNCH(backward_kernel<T>, blocks_for(count, 256), 256)(act.kind, dz.get(), dga.get(), dgz.get(), count,
-                                                                   activation_params<T>(act));
+                                                                  activation_params<T>(act));
   CUDA_CHECK_LAUNCH();
   dgz.download(grad_z, count);
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                                  \
-  template void activation_apply<T>(ActivationSpec, const T*, T*, index_t);                     \
-  template void activation_backward_saved<T>(ActivationSpec, const T*, T*, index_t);            \
-  template void activation_forward<T>(ActivationSpec, const T*, T*, index_t);                   \
+#define FASTMLP_INSTANTIATE(T)                                                       \
+  template void activation_apply<T>(ActivationSpec, const T*, T*, index_t);          \
+  template void activation_backward_saved<T>(ActivationSpec, const T*, T*, index_t); \
+  template void activation_forward<T>(ActivationSpec, const T*, T*, index_t);        \
   template void activation_backward<T>(ActivationSpec, const T*, const T*, T*, index_t);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)

@@ -19,9 +19,9 @@ namespace cuda {
   throw std::runtime_error(os.str());
 }
 
-#define CUDA_CHECK(call)                                                           \
-  do {                                                                             \
-    cudaError_t fastmlp_err_ = (call);                                             \
+#define CUDA_CHECK(call)                                                                                   \
+  do {                                                                                                     \
+    cudaError_t fastmlp_err_ = (call);                                                                     \
     if (fastmlp_err_ != cudaSuccess) ::fastmlp::cuda::throw_cuda(fastmlp_err_, #call, __FILE__, __LINE__); \
   } while (0)
 
@@ -34,7 +34,7 @@ namespace cuda {
 // on `stream` (a capturing stream records the launch into a graph: fused_train.cu).
 #ifndef FASTMLP_LAUNCH_ON
 #define FASTMLP_LAUNCH_ON(kernel, grid, block, bytes, stream) kernel<<<grid, block, bytes, stream>>>
-#define FASTMLP_DYNAMIC_SHARED(T, name)                               \
+#define FASTMLP_DYNAMIC_SHARED(T, name)                                    \
   extern __shared__ __align__(16) unsigned char fastmlp_dynamic_shared_[]; \
   T* name = reinterpret_cast<T*>(fastmlp_dynamic_shared_)
 #endif

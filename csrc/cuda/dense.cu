@@ -28,8 +28,8 @@ void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t co
 }
 
 template <class T>
-void dense_backward(const T* x, const T* w, const T* saved, ActivationSpec act, index_t rows, index_t in,
-                    index_t out, T* g, T* grad_x, T* grad_w, T* grad_b) {
+void dense_backward(const T* x, const T* w, const T* saved, ActivationSpec act, index_t rows, index_t in, index_t out,
+                    T* g, T* grad_x, T* grad_w, T* grad_b) {
   cuda::activation_backward_saved<T>(act, saved, g, rows * out);
   cuda::column_sums<T>(g, rows, out, grad_b);
   cuda::gemm<T>(true, false, in, out, rows, x, in, g, out, T(0), grad_w, out, nullptr, ActivationSpec{});
@@ -46,8 +46,8 @@ void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationS
 }
 
 template <class T>
-void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act,
-                    Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act, Matrix<T> grad_y,
+                    Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b) {
   const index_t n = x.rows, k = x.cols, m = w.cols;
   DeviceBuffer<T> dx = to_device(x.data, n * k), dw = to_device(w.data, k * m), dg = to_device(grad_y.data, n * m);
   DeviceBuffer<T> dy = act.kind == Activation::identity ? DeviceBuffer<T>() : to_device(saved.data, n * m);
@@ -62,12 +62,12 @@ void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved,
 template void gather_rows<float>(const float*, const std::int64_t*, index_t, index_t, float*);
 template void gather_rows<double>(const double*, const std::int64_t*, index_t, index_t, double*);
 
-#define FASTMLP_INSTANTIATE(T)                                                                         \
-  template void dense_backward<T>(const T*, const T*, const T*, ActivationSpec, index_t, index_t, index_t, T*, \
-                                  T*, T*, T*);                                                           \
-  template void dense_forward<T>(Matrix<const T>, Matrix<const T>, const T*, ActivationSpec, Matrix<T>);  \
-  template void dense_backward<T>(Matrix<const T>, Matrix<const T>, Matrix<const T>, ActivationSpec,      \
-                                  Matrix<T>, Matrix<T>, Matrix<T>, T*);
+#define FASTMLP_INSTANTIATE(T)                                                                                         \
+  template void dense_backward<T>(const T*, const T*, const T*, ActivationSpec, index_t, index_t, index_t, T*, T*, T*, \
+                                  T*);                                                                                 \
+  template void dense_forward<T>(Matrix<const T>, Matrix<const T>, const T*, ActivationSpec, Matrix<T>);               \
+  template void dense_backward<T>(Matrix<const T>, Matrix<const T>, Matrix<const T>, ActivationSpec, Matrix<T>,        \
+                                  Matrix<T>, Matrix<T>, T*);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

@@ -63,8 +63,8 @@ __device__ void tile_product(int len, LoadA a, LoadB b, float (&acc)[4][4]) {
 
 // out (n x m) = act(in (n x k) w (k x m) + b), w's rows ldw apart: thread tiles of rows r0..r0+3 and
 // columns j0 + c groups.
-__device__ void layer_forward(const float* in, float* out, const float* w, int ldw, const float* __restrict__ b,
-                              int k, int m, int n, Activation act, const ActivationParams<float>& ap) {
+__device__ void layer_forward(const float* in, float* out, const float* w, int ldw, const float* __restrict__ b, int k,
+                              int m, int n, Activation act, const ActivationParams<float>& ap) {
   const int groups = (m + 3) / 4, quads = (n + 3) / 4;
   for (int e = threadIdx.x; e < quads * groups; e += blockDim.x) {
     const int r0 = 4 * (e / groups), j0 = e % groups;
@@ -144,8 +144,8 @@ __device__ double loss_tile(const FusedLoss& loss, const float* p, const float* 
   if (loss.kind == Loss::cross_entropy) {  // one row per thread (loss_math.h's row function)
     for (int r = threadIdx.x; r < n; r += blockDim.x) {
       float* gr = g + r * m;
-      local += loss.factor * cross_entropy_row<float>(p + r * m, y + src[r] * loss.tcols, m, loss.labels,
-                                                      class_weight, loss.factor * scale, gr);
+      local += loss.factor * cross_entropy_row<float>(p + r * m, y + src[r] * loss.tcols, m, loss.labels, class_weight,
+                                                      loss.factor * scale, gr);
       for (int j = 0; j < m; ++j) gr[j] = activation_grad_saved(act, p[r * m + j], gr[j], ap);
     }
     return local;
@@ -200,8 +200,8 @@ __global__ void __launch_bounds__(kFusedThreads)
                     net.param[l]);
       __syncthreads();
     }
-    loss_sum += loss_tile(loss, act[L], y, src, n, net.width[L], class_weight, scale, net.act[L - 1],
-                          net.param[L - 1], grad_a);
+    loss_sum +=
+        loss_tile(loss, act[L], y, src, n, net.width[L], class_weight, scale, net.act[L - 1], net.param[L - 1], grad_a);
     __syncthreads();
     float *g = grad_a, *g_next = grad_b;
     for (int l = L - 1; l >= 0; --l) {  // g: dL/dz of layer l
@@ -249,9 +249,9 @@ void fused_step(const FusedNet& net, const FusedLoss& loss, const FusedPlan& pla
   std::vector<LayerShape> shapes;
   for (int l = 0; l < net.layers; ++l) shapes.push_back({net.width[l], net.width[l + 1]});
   FASTMLP_LAUNCH_ON(fused_step_kernel, unsigned(fused_blocks(rows, plan.rows)), kFusedThreads,
-                    fused_shared_bytes(shapes, plan.rows, plan.staged_weights), stream)(
-      net, loss, plan.rows, plan.staged_weights, params, x, y, order, first, rows, class_weight, scale, slots,
-      loss_slots);
+                    fused_shared_bytes(shapes, plan.rows, plan.staged_weights),
+                    stream)(net, loss, plan.rows, plan.staged_weights, params, x, y, order, first, rows, class_weight,
+                            scale, slots, loss_slots);
   CUDA_CHECK_LAUNCH();
 }
 

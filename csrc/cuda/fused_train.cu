@@ -82,9 +82,14 @@ class FusedTrainer final : public TrainerBase {
  public:
   FusedTrainer(std::vector<LayerRef<float>> layers, Matrix<const float> x, Matrix<const float> y,
                const TrainOptions& opt, FusedPlan plan)
-      : host_(std::move(layers)), opt_(opt), plan_(plan), n_(x.rows),
-        epoch_(epoch_plan(x.rows, opt.batch_size, opt.drop_last)), x_(to_device(x.data, x.rows * x.cols)),
-        y_(to_device(y.data, y.rows * y.cols)), acc_(1) {
+      : host_(std::move(layers)),
+        opt_(opt),
+        plan_(plan),
+        n_(x.rows),
+        epoch_(epoch_plan(x.rows, opt.batch_size, opt.drop_last)),
+        x_(to_device(x.data, x.rows * x.cols)),
+        y_(to_device(y.data, y.rows * y.cols)),
+        acc_(1) {
     net_.layers = int(host_.size());
     net_.width[0] = int(host_.front().in);
     for (size_t l = 0; l < host_.size(); ++l) {
@@ -134,7 +139,8 @@ class FusedTrainer final : public TrainerBase {
   const char* path() const override { return "cuda-fused"; }
   std::string path_reason() const override {
     return "float32, every layer at most 128 wide, no sample weights, L2 penalty or clip_grad_norm: one kernel "
-           "per step, " + std::to_string(plan_.rows) + " rows per block" + (plan_.staged_weights ? ", weights staged" : "");
+           "per step, " +
+           std::to_string(plan_.rows) + " rows per block" + (plan_.staged_weights ? ", weights staged" : "");
   }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
@@ -178,8 +184,8 @@ class FusedTrainer final : public TrainerBase {
     // The batch mean: the gradient is scaled by 1 / (rows x terms), and the epoch sum gets the batch's
     // mean loss times its rows (as the GEMM path's loss_and_grad).
     const double scale = 1.0 / double(rows * loss_terms_per_row(opt_.loss, host_.back().out));
-    fused_step(net_, loss_, plan_, params_.get(), x_.get(), y_.get(), order_.size() ? order_.get() : nullptr,
-               first, rows, class_weight_.get(), scale, slots_.get(), loss_slots_.get(), stream);
+    fused_step(net_, loss_, plan_, params_.get(), x_.get(), y_.get(), order_.size() ? order_.get() : nullptr, first,
+               rows, class_weight_.get(), scale, slots_.get(), loss_slots_.get(), stream);
     fused_update(opt_.optimizer.kind, state_, coefs_.get() + s, params_.get(), slots_.get(),
                  fused_blocks(rows, plan_.rows), net_.params, opt_.clip_grad_value, loss_slots_.get(),
                  double(rows) * scale, acc_.get(), stream);
@@ -224,7 +230,7 @@ class FusedTrainer final : public TrainerBase {
   StateBuffers<float> state_;  // the optimizer's buffers as its update reads them
   std::vector<StepCoefficients<float>> coefs_host_;
   DeviceBuffer<StepCoefficients<float>> coefs_;  // this epoch's coefficients, one per step
-  StepGraphs graphs_;  // last: its graphs are released before the buffers they point into
+  StepGraphs graphs_;                            // last: its graphs are released before the buffers they point into
 };
 
 }  // namespace
@@ -245,8 +251,8 @@ std::size_t fused_trainer_bytes(const std::vector<LayerShape>& layers, index_t n
   // The data set (targets as wide as the outputs), parameters and optimizer state, the slots; the
   // loss slots and the epoch sum; the order when shuffling; each step's optimizer coefficients.
   // (No overflow check: all of it is small next to the data set, which the host already holds.)
-  return sizeof(float) * std::size_t(n * (layers.front().in + layers.back().out) + params * (1 + state_buffers) +
-                                     blocks * params) +
+  return sizeof(float) *
+             std::size_t(n * (layers.front().in + layers.back().out) + params * (1 + state_buffers) + blocks * params) +
          sizeof(double) * std::size_t(blocks + 1) + sizeof(std::int64_t) * std::size_t(gather ? n : 0) +
          sizeof(StepCoefficients<float>) * std::size_t(epoch.steps);
 }

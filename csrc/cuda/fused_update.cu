@@ -14,11 +14,10 @@ namespace {
 constexpr int kThreads = 256;
 
 template <class O>
-__global__ void fused_update_kernel(const StepCoefficients<float>* __restrict__ coefs,
-                                    float* __restrict__ params, StateBuffers<float> state,
-                                    const float* __restrict__ slots, index_t slot_count, index_t count,
-                                    float clip_value, const double* __restrict__ loss_slots, double loss_weight,
-                                    double* __restrict__ acc) {
+__global__ void fused_update_kernel(const StepCoefficients<float>* __restrict__ coefs, float* __restrict__ params,
+                                    StateBuffers<float> state, const float* __restrict__ slots, index_t slot_count,
+                                    index_t count, float clip_value, const double* __restrict__ loss_slots,
+                                    double loss_weight, double* __restrict__ acc) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i == 0) {
     double sum = 0.0;

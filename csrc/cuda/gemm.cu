@@ -38,15 +38,15 @@ template <class T>
 void finish_slices(const T* partial, index_t slices, index_t m, index_t n, T beta, T* c, index_t ldc, const T* bias,
                    ActivationSpec act) {
   FASTMLP_LAUNCH(sum_slices_kernel<T>, blocks_for(m * n, 256), 256)(partial, slices, m, n, beta, c, ldc, bias, act.kind,
-                                                       activation_params<T>(act));
+                                                                    activation_params<T>(act));
   CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b,
-          index_t ldb, T beta, T* c, index_t ldc, const T* bias, ActivationSpec act) {
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
+          T beta, T* c, index_t ldc, const T* bias, ActivationSpec act) {
   if (m == 0 || n == 0) return;
   const index_t row_tiles = (m + kTile - 1) / kTile, col_tiles = (n + kTile - 1) / kTile;
   const index_t slices = slices_for(row_tiles * col_tiles, k, m * n);
@@ -54,8 +54,8 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* 
   dim3 block(kTile, kTile);
   dim3 grid(blocks_for(n, kTile), unsigned(std::min<index_t>(row_tiles, 65535)), unsigned(slices));
   T* out = slices > 1 ? workspace<T>(slices * m * n) : c;
-  FASTMLP_LAUNCH(gemm_tiled<T>, grid, block)(trans_a, trans_b, m, n, k, k_slice, a, lda, b, ldb, beta, out, ldc, bias, act.kind,
-                                 activation_params<T>(act));
+  FASTMLP_LAUNCH(gemm_tiled<T>, grid, block)(trans_a, trans_b, m, n, k, k_slice, a, lda, b, ldb, beta, out, ldc, bias,
+                                             act.kind, activation_params<T>(act));
   CUDA_CHECK_LAUNCH();
   if (slices > 1) finish_slices<T>(out, slices, m, n, beta, c, ldc, bias, act);
 }
@@ -67,7 +67,8 @@ void column_sums(const T* g, index_t rows, index_t cols, T* out) {
   const index_t slices = std::max<index_t>(1, std::min(slices_for(col_blocks, rows, cols), rows));
   const index_t slice = slices > 1 ? (rows + slices - 1) / slices : rows;
   T* partial = slices > 1 ? workspace<T>(slices * cols) : out;
-  FASTMLP_LAUNCH(column_sums_kernel<T>, dim3(unsigned(col_blocks), unsigned(slices)), 128)(g, rows, cols, slice, partial);
+  FASTMLP_LAUNCH(column_sums_kernel<T>, dim3(unsigned(col_blocks), unsigned(slices)), 128)(g, rows, cols, slice,
+                                                                                           partial);
   CUDA_CHECK_LAUNCH();
   if (slices > 1) finish_slices<T>(partial, slices, 1, cols, T(0), out, cols, nullptr, ActivationSpec{});
 }
@@ -91,9 +92,9 @@ double gemm_seconds(index_t n, int repeats) {
   return times.empty() ? 0.0 : times[times.size() / 2];
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                                               \
-  template void gemm<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T, T*, \
-                        index_t, const T*, ActivationSpec);                                                 \
+#define FASTMLP_INSTANTIATE(T)                                                                                       \
+  template void gemm<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T, T*, index_t, \
+                        const T*, ActivationSpec);                                                                   \
   template void column_sums<T>(const T*, index_t, index_t, T*);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)

@@ -12,15 +12,15 @@ namespace cuda {
 namespace {
 
 constexpr int kTile = 16;
-constexpr index_t kBusyBlocks = 264;          // two blocks per multiprocessor on a 132-SM H100/H200
-constexpr index_t kMinSliceK = 1024;          // a slice sums at least this many terms
+constexpr index_t kBusyBlocks = 264;  // two blocks per multiprocessor on a 132-SM H100/H200
+constexpr index_t kMinSliceK = 1024;  // a slice sums at least this many terms
 constexpr index_t kMaxSlices = 64;
 constexpr index_t kMaxWorkspace = index_t(1) << 24;  // elements of the split-K workspace
 
 template <class T>
-__global__ void gemm_tiled(bool ta, bool tb, index_t m, index_t n, index_t k, index_t k_slice,
-                           const T* __restrict__ a, index_t lda, const T* __restrict__ b, index_t ldb, T beta,
-                           T* __restrict__ c, index_t ldc, const T* __restrict__ bias, Activation act, ActivationParams<T> p) {
+__global__ void gemm_tiled(bool ta, bool tb, index_t m, index_t n, index_t k, index_t k_slice, const T* __restrict__ a,
+                           index_t lda, const T* __restrict__ b, index_t ldb, T beta, T* __restrict__ c, index_t ldc,
+                           const T* __restrict__ bias, Activation act, ActivationParams<T> p) {
   __shared__ T as[kTile][kTile + 1];  // as[row][kk]; +1: no bank conflicts on either access pattern
   __shared__ T bs[kTile][kTile + 1];  // bs[kk][col]
   const int tx = threadIdx.x, ty = threadIdx.y;

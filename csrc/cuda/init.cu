@@ -11,8 +11,7 @@ namespace cuda {
 namespace {
 
 template <class T>
-__global__ void init_kernel(InitPlan plan, std::uint64_t seed, std::uint32_t stream, T* __restrict__ out,
-                            index_t n) {
+__global__ void init_kernel(InitPlan plan, std::uint64_t seed, std::uint32_t stream, T* __restrict__ out, index_t n) {
   const index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) out[i] = T(init_value(plan, seed, stream, std::uint64_t(i)));
 }
@@ -24,7 +23,8 @@ void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t see
                index_t count) {
   if (count == 0) return;
   DeviceBuffer<T> d(count);
-  FASTMLP_LAUNCH(init_kernel<T>, blocks_for(count, 256), 256)(init_plan(spec, fan_in, fan_out), seed, stream, d.get(), count);
+  FASTMLP_LAUNCH(init_kernel<T>, blocks_for(count, 256), 256)(init_plan(spec, fan_in, fan_out), seed, stream, d.get(),
+                                                              count);
   CUDA_CHECK_LAUNCH();
   d.download(out, count);
 }

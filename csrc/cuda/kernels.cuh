@@ -12,8 +12,8 @@ namespace cuda {
 // C = act(op(A) op(B) + beta C + bias): one thread per element of C, k summed in a fixed order
 // (deterministic). bias may be null; beta == 0 never reads C.
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b,
-          index_t ldb, T beta, T* c, index_t ldc, const T* bias, ActivationSpec act);
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
+          T beta, T* c, index_t ldc, const T* bias, ActivationSpec act);
 
 // a = act(z) over count elements of device memory (a may be z).
 template <class T>
@@ -29,8 +29,8 @@ void activation_backward_saved(ActivationSpec act, const T* saved, T* grad, inde
 // the derivative needs it; it is read unless act is the identity. Used by the trainer and by the
 // host-array dense_backward.
 template <class T>
-void dense_backward(const T* x, const T* w, const T* saved, ActivationSpec act, index_t rows, index_t in,
-                    index_t out, T* g, T* grad_x, T* grad_w, T* grad_b);
+void dense_backward(const T* x, const T* w, const T* saved, ActivationSpec act, index_t rows, index_t in, index_t out,
+                    T* g, T* grad_x, T* grad_w, T* grad_b);
 
 // out[j] = sum over rows of g[i, j], rows in a fixed order (split in slices for long columns, as
 // gemm's split-K; gemm.cu).
@@ -71,8 +71,8 @@ void scale_by_norm(T* x, index_t count, const double* sumsq, double max_norm);
 
 // One optimizer step on a parameter (state: the optimizer's buffers, as on the CPU).
 template <class T>
-void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad,
-                    T* const* state, index_t count);
+void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad, T* const* state,
+                    index_t count);
 
 }  // namespace cuda
 }  // namespace fastmlp

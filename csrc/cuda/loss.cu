@@ -5,8 +5,8 @@
 // give the same bits.
 #include "block_sum.cuh"
 #include "common.cuh"
-#include "fastmlp/loss_math.h"
 #include "fastmlp/cuda_ops.h"
+#include "fastmlp/loss_math.h"
 #include "kernels.cuh"
 
 namespace fastmlp {
@@ -114,8 +114,8 @@ void loss_and_grad(const LossSpec& loss, const T* pred, const T* target, T* grad
                    const double* denom) {
   if (!loss.weighted && loss.kind != Loss::cross_entropy) {
     const double coef = loss_grad_coefficient(loss.kind, scale) * loss.factor;
-    FASTMLP_LAUNCH(loss_grad_kernel<T>, kBlocks, kThreads)(loss.kind, pred, target, grad, rows * m, coef,
-                                                           T(loss.delta), partial);
+    FASTMLP_LAUNCH(loss_grad_kernel<T>, kBlocks, kThreads)(loss.kind, pred, target, grad, rows * m, coef, T(loss.delta),
+                                                           partial);
     CUDA_CHECK_LAUNCH();
     FASTMLP_LAUNCH(finish_sum, 1, 1)(partial, kBlocks, weight * scale * loss.factor, acc, nullptr);
   } else {
@@ -186,14 +186,14 @@ double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, 
   return value;
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                                     \
+#define FASTMLP_INSTANTIATE(T)                                                                                     \
   template void loss_and_grad<T>(const LossSpec&, const T*, const T*, T*, index_t, index_t, const double*, double, \
-                                 double, double*, double*, const double*);                                    \
-  template void weight_sum<T>(const T*, index_t, index_t, double*, double*);                                  \
-  template double loss_and_grad<T>(const LossSpec&, Reduction, Matrix<const T>, Matrix<const T>, T*);           \
-  template void sum_squares<T>(const T*, index_t, double*, double*, double, const double*);        \
-  template void add_scaled<T>(T*, const T*, index_t, double, const double*);                       \
-  template void clamp<T>(T*, index_t, T);                                                          \
+                                 double, double*, double*, const double*);                                         \
+  template void weight_sum<T>(const T*, index_t, index_t, double*, double*);                                       \
+  template double loss_and_grad<T>(const LossSpec&, Reduction, Matrix<const T>, Matrix<const T>, T*);              \
+  template void sum_squares<T>(const T*, index_t, double*, double*, double, const double*);                        \
+  template void add_scaled<T>(T*, const T*, index_t, double, const double*);                                       \
+  template void clamp<T>(T*, index_t, T);                                                                          \
   template void scale_by_norm<T>(T*, index_t, const double*, double);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)

@@ -22,8 +22,8 @@ __global__ void step_kernel(typename O::template Coefficients<T> c, T* __restric
 }  // namespace
 
 template <class T>
-void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad,
-                    T* const* state, index_t count) {
+void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad, T* const* state,
+                    index_t count) {
   if (count == 0) return;
   dispatch_optimizer(spec.kind, [&](auto opt) {
     using O = decltype(opt);
@@ -36,8 +36,8 @@ void optimizer_step(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* 
 
 // The host-array form behind fastmlp.ops.sgd_update / optimizer_update(device="cuda").
 template <class T>
-void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad,
-                    T* const* state, index_t count) {
+void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad, T* const* state,
+                    index_t count) {
   if (count == 0) return;
   const int states = optimizer_state_count(spec);
   DeviceBuffer<T> dp = to_device(param, count), dg = to_device(grad, count);
@@ -54,12 +54,12 @@ void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* 
 
 template void optimizer_step<float>(const OptimizerSpec&, const StepCoefficients<float>&, float*, const float*,
                                     float* const*, index_t);
-template void optimizer_step<double>(const OptimizerSpec&, const StepCoefficients<double>&, double*,
-                                     const double*, double* const*, index_t);
+template void optimizer_step<double>(const OptimizerSpec&, const StepCoefficients<double>&, double*, const double*,
+                                     double* const*, index_t);
 template void optimizer_step<float>(const OptimizerSpec&, double, std::int64_t, float*, const float*, float* const*,
                                     index_t);
-template void optimizer_step<double>(const OptimizerSpec&, double, std::int64_t, double*, const double*,
-                                     double* const*, index_t);
+template void optimizer_step<double>(const OptimizerSpec&, double, std::int64_t, double*, const double*, double* const*,
+                                     index_t);
 
 }  // namespace cuda
 }  // namespace fastmlp

@@ -52,8 +52,7 @@ void memory_info(std::size_t& free_bytes, std::size_t& total_bytes) {
 }
 
 template <class T>
-void matmul(bool ta, bool tb, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
-            T* c) {
+void matmul(bool ta, bool tb, index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb, T* c) {
   const index_t a_rows = ta ? k : m, b_rows = tb ? n : k;
   DeviceBuffer<T> da(a_rows * lda), db(b_rows * ldb), dc(m * n);
   da.upload(a, a_rows * lda);
@@ -159,12 +158,12 @@ void loss_and_gradients(DeviceNet<T>& net, const LossSpec& loss, const double* c
     const auto& L = layers[l];
     T* a = ws.act[l].get();
     if (ws.pre[l].size() == 0) {
-      cuda::gemm<T>(false, false, rows, L.out, L.in, out, L.in, net.w[l].get(), L.out, T(0), a, L.out,
-                    net.b[l].get(), L.act);
+      cuda::gemm<T>(false, false, rows, L.out, L.in, out, L.in, net.w[l].get(), L.out, T(0), a, L.out, net.b[l].get(),
+                    L.act);
     } else {
       T* z = ws.pre[l].get();
-      cuda::gemm<T>(false, false, rows, L.out, L.in, out, L.in, net.w[l].get(), L.out, T(0), z, L.out,
-                    net.b[l].get(), ActivationSpec{});
+      cuda::gemm<T>(false, false, rows, L.out, L.in, out, L.in, net.w[l].get(), L.out, T(0), z, L.out, net.b[l].get(),
+                    ActivationSpec{});
       cuda::activation_apply<T>(L.act, z, a, rows * L.out);
     }
     out = a;
@@ -176,8 +175,8 @@ void loss_and_gradients(DeviceNet<T>& net, const LossSpec& loss, const double* c
     const auto& Ly = layers[l];
     const T* in = l == 0 ? xb : ws.act[l - 1].get();
     const T* saved = ws.pre[l].size() == 0 ? ws.act[l].get() : ws.pre[l].get();
-    cuda::dense_backward<T>(in, net.w[l].get(), saved, Ly.act, rows, Ly.in, Ly.out, g,
-                            l > 0 ? g_next : nullptr, net.gw[l].get(), net.gb[l].get());
+    cuda::dense_backward<T>(in, net.w[l].get(), saved, Ly.act, rows, Ly.in, Ly.out, g, l > 0 ? g_next : nullptr,
+                            net.gw[l].get(), net.gb[l].get());
     std::swap(g, g_next);
   }
 }
@@ -186,10 +185,17 @@ template <class T>
 class Trainer final : public TrainerBase {
  public:
   Trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y, const TrainOptions& opt)
-      : opt_(opt), n_(x.rows), in_(x.cols), out_(y.cols),
+      : opt_(opt),
+        n_(x.rows),
+        in_(x.cols),
+        out_(y.cols),
         epoch_(epoch_plan(opt.global_rows > 0 ? opt.global_rows : x.rows, opt.batch_size, opt.drop_last)),
-        net_(std::move(layers), true), ws_(net_.host, std::max<index_t>(1, std::min(epoch_.batch, x.rows))),
-        x_(x.rows * x.cols), y_(y.rows * y.cols), partial_(loss_partials()), acc_(2) {
+        net_(std::move(layers), true),
+        ws_(net_.host, std::max<index_t>(1, std::min(epoch_.batch, x.rows))),
+        x_(x.rows * x.cols),
+        y_(y.rows * y.cols),
+        partial_(loss_partials()),
+        acc_(2) {
     if (opt.loss.class_weight) class_weight_ = to_device(opt.loss.class_weight, net_.host.back().out);
     x_.upload(x.data, x.rows * x.cols);  // the data set moves to the device once per fit
     y_.upload(y.data, y.rows * y.cols);
@@ -226,8 +232,7 @@ class Trainer final : public TrainerBase {
     for (const auto* states : {&net_.ws, &net_.bs})
       for (const auto& layer : *states)
         for (const auto& p : layer) count += p.size();
-    return sizeof(T) * count + sizeof(double) * (partial_.size() + acc_.size()) +
-           sizeof(std::int64_t) * order_.size();
+    return sizeof(T) * count + sizeof(double) * (partial_.size() + acc_.size()) + sizeof(std::int64_t) * order_.size();
   }
 
   const char* path() const override { return "cuda-gemm"; }
@@ -332,8 +337,9 @@ class Trainer final : public TrainerBase {
     }
     if (staged_[params_] != T(0)) {
       net_.download();
-      throw std::runtime_error("another process of this data parallel fit failed in the same step (its own "
-                               "error says why); every process stops");
+      throw std::runtime_error(
+          "another process of this data parallel fit failed in the same step (its own "
+          "error says why); every process stops");
     }
     at = 0;
     for (size_t l = 0; l < layers.size(); ++l) {
@@ -355,8 +361,7 @@ class Trainer final : public TrainerBase {
     for (size_t l = 0; l < L; ++l) {
       cuda::optimizer_step<T>(opt_.optimizer, c, net_.w[l].get(), net_.gw[l].get(), w_state_[l].data(),
                               layers[l].in * layers[l].out);
-      cuda::optimizer_step<T>(opt_.optimizer, c, net_.b[l].get(), net_.gb[l].get(), b_state_[l].data(),
-                              layers[l].out);
+      cuda::optimizer_step<T>(opt_.optimizer, c, net_.b[l].get(), net_.gb[l].get(), b_state_[l].data(), layers[l].out);
     }
   }
 
@@ -448,7 +453,8 @@ double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& los
   CUDA_CHECK(cudaMemset(acc.get(), 0, sizeof(double)));
   DeviceBuffer<double> cw;
   if (loss.class_weight) cw = to_device(loss.class_weight, layers.back().out);
-  const double scale = 1.0 / fastmlp::loss_denominator<T>(loss, y, layers.back().out);  // the mean (weights: on the host)
+  const double scale =
+      1.0 / fastmlp::loss_denominator<T>(loss, y, layers.back().out);  // the mean (weights: on the host)
   loss_and_gradients(net, loss, cw.get(), xd.get(), yd.get(), x.rows, scale, ws, 1.0, partial.get(), acc.get());
   for (size_t l = 0; l < layers.size(); ++l) {
     net.gw[l].download(grads[2 * l], layers[l].in * layers[l].out);
@@ -496,19 +502,20 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   // Parameters, gradients and optimizer state; a batch's workspace (buffer_plan.h); the data set;
   // gathered batches and the order when shuffling (as Trainer allocates them). Counted without
   // wrapping (Count throws past 2^64).
-  const Count count = step.params * Count(std::uint64_t(2 + state_buffers)) + step.workspace() +
-                      rows * (in + out) + (gather ? batch * (in + out) : Count(0));
+  const Count count = step.params * Count(std::uint64_t(2 + state_buffers)) + step.workspace() + rows * (in + out) +
+                      (gather ? batch * (in + out) : Count(0));
   return (Count(item) * count + Count(sizeof(double)) * Count(std::uint64_t(loss_partials() + 2)) +
-          (gather ? Count(sizeof(std::int64_t)) * rows : Count(0))).v;
+          (gather ? Count(sizeof(std::int64_t)) * rows : Count(0)))
+      .v;
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                                              \
-  template void matmul<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*);  \
-  template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);                \
-  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, Matrix<const T>,  \
-                                   const std::vector<T*>&);                                                 \
-  template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>,           \
-                                                        Matrix<const T>, const TrainOptions&);
+#define FASTMLP_INSTANTIATE(T)                                                                                         \
+  template void matmul<T>(bool, bool, index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*);            \
+  template void mlp_forward<T>(const std::vector<LayerRef<T>>&, Matrix<const T>, Matrix<T>);                           \
+  template double mlp_loss_grad<T>(const std::vector<LayerRef<T>>&, const LossSpec&, Matrix<const T>, Matrix<const T>, \
+                                   const std::vector<T*>&);                                                            \
+  template std::unique_ptr<TrainerBase> make_trainer<T>(std::vector<LayerRef<T>>, Matrix<const T>, Matrix<const T>,    \
+                                                        const TrainOptions&);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

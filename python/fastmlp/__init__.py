@@ -19,10 +19,29 @@ from .train import DivergenceError, History
 __version__ = getattr(_core, "__version__", "0.0.0")
 
 __all__ = [
-    "MLP", "load", "max_batch_size", "History", "DivergenceError", "ops", "optim", "schedules", "scale_lr", "reference", "init",
+    "MLP",
+    "load",
+    "max_batch_size",
+    "History",
+    "DivergenceError",
+    "ops",
+    "optim",
+    "schedules",
+    "scale_lr",
+    "reference",
+    "init",
     "activations",
-    "losses", "data", "callbacks", "Callback", "EarlyStopping", "LambdaCallback",
-    "cuda_built", "cuda_available", "set_num_threads", "get_num_threads", "__version__",
+    "losses",
+    "data",
+    "callbacks",
+    "Callback",
+    "EarlyStopping",
+    "LambdaCallback",
+    "cuda_built",
+    "cuda_available",
+    "set_num_threads",
+    "get_num_threads",
+    "__version__",
 ]
 
 

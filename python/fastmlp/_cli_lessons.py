@@ -33,7 +33,7 @@ def demo(args):
     hist = model.fit(xs, ys, optimizer=SGD(lr=0.05, momentum=0.5), batch_size=4, epochs=300, seed=args.seed)
     hist2 = model.fit(xs, ys, optimizer=SGD(lr=0.1), batch_size=None, epochs=200, seed=args.seed)
     elapsed = time.perf_counter() - start
-    (w, b), = model.get_weights()
+    ((w, b),) = model.get_weights()
     a = float(w[0, 0]) * sy / sx
     b0 = float(b[0]) * sy + my - a * mx
     pred = model.predict(xs).ravel() * sy + my
@@ -65,8 +65,7 @@ def demo(args):
     elapsed = time.perf_counter() - start
     lin_mse, mlp_mse = line.evaluate(x_test, y_test), mlp.evaluate(x_test, y_test)
     print(f"  linear fit  test MSE {lin_mse:.4f}")
-    print(f"  ReLU MLP    test MSE {mlp_mse:.4f}  ({mlp.n_params} parameters, {len(h3.epoch)} epochs, "
-          f"{elapsed:.2f} s)")
+    print(f"  ReLU MLP    test MSE {mlp_mse:.4f}  ({mlp.n_params} parameters, {len(h3.epoch)} epochs, {elapsed:.2f} s)")
     verdict = "beats" if mlp_mse < lin_mse else "does NOT beat"
     print(f"  the MLP {verdict} the line by a factor of {lin_mse / max(mlp_mse, 1e-12):.1f}")
     return 0

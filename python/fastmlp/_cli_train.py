@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 
-
 from .callbacks import EarlyStopping
 from .losses import LOSSES, MEAN_FUNCTIONS
 from .model import MLP
@@ -65,8 +64,15 @@ def _call(text, what):
 def _schedules():
     from . import schedules as s
 
-    return {"constant": s.ConstantLR, "step": s.StepLR, "multistep": s.MultiStepLR, "exponential": s.ExponentialLR,
-            "cosine": s.CosineAnnealingLR, "linear": s.LinearLR, "plateau": s.ReduceLROnPlateau}
+    return {
+        "constant": s.ConstantLR,
+        "step": s.StepLR,
+        "multistep": s.MultiStepLR,
+        "exponential": s.ExponentialLR,
+        "cosine": s.CosineAnnealingLR,
+        "linear": s.LinearLR,
+        "plateau": s.ReduceLROnPlateau,
+    }
 
 
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "linear", "plateau")
@@ -109,8 +115,10 @@ def _activations(text, hidden):
     if len(names) == 1:
         return names[0]
     if len(names) != hidden:
-        _exit(f"--activation names {len(names)} activations for {hidden} hidden layer(s); give one for all, "
-              f"or one per layer")
+        _exit(
+            f"--activation names {len(names)} activations for {hidden} hidden layer(s); give one for all, "
+            f"or one per layer"
+        )
     return names
 
 
@@ -163,8 +171,10 @@ def _class_labels(column, name, dist):
         present = np.asarray(present, np.float64)
         if present.size and not np.all(present == np.round(present)):
             bad = present[present != np.round(present)][0]
-            _exit(f"--task classify: column {name!r} holds numbers that are not whole ({bad:g}), which look like "
-                  f"a quantity rather than class labels; regress on it (leave --task out), or bin it first")
+            _exit(
+                f"--task classify: column {name!r} holds numbers that are not whole ({bad:g}), which look like "
+                f"a quantity rather than class labels; regress on it (leave --task out), or bin it first"
+            )
         local = sorted(set(present.tolist()))
     else:
         local = sorted(set(present))
@@ -173,8 +183,10 @@ def _class_labels(column, name, dist):
     if len(classes) < 2:
         _exit(f"--task classify needs at least 2 distinct labels; column {name!r} has {len(classes)}")
     if len(classes) > MAX_CLASSES or (len(classes) > 20 and len(classes) > rows / 2):
-        _exit(f"--task classify: column {name!r} has {len(classes)} distinct values in {rows} rows, too many for "
-              f"classes; it looks continuous: regress on it (leave --task out)")
+        _exit(
+            f"--task classify: column {name!r} has {len(classes)} distinct values in {rows} rows, too many for "
+            f"classes; it looks continuous: regress on it (leave --task out)"
+        )
     return classes
 
 
@@ -194,8 +206,10 @@ def _split(n, fraction, seed, offset, local_rows):
     this rank's rows."""
     n_val = round(fraction * n)
     if fraction and not 1 <= n_val < n:
-        _exit(f"--validation-split {fraction} of {n} rows leaves {n_val} for validation and {n - n_val} for "
-              f"training; both need at least one")
+        _exit(
+            f"--validation-split {fraction} of {n} rows leaves {n_val} for validation and {n - n_val} for "
+            f"training; both need at least one"
+        )
     order = np.random.default_rng(seed).permutation(n)
     val, fit = np.sort(order[:n_val]) - offset, np.sort(order[n_val:]) - offset
     keep = lambda r: r[(r >= 0) & (r < local_rows)]  # noqa: E731
@@ -225,14 +239,19 @@ def train(args, dist, say):
     for t in targets:
         if not classify and table.is_text(t):
             value = next((v for v in table[t] if v is not None), None)
-            _exit(f"column {t!r} holds text ({value!r}); for class labels use --task classify" if value is not None
-                  else f"column {t!r} holds no value at all")
+            _exit(
+                f"column {t!r} holds text ({value!r}); for class labels use --task classify"
+                if value is not None
+                else f"column {t!r} holds no value at all"
+            )
     if args.optimizer not in OPTIMIZERS:
         _exit(f"unknown optimizer {args.optimizer!r}; expected one of: {', '.join(OPTIMIZERS)}")
     hyper = OPTIMIZERS[args.optimizer].hyperparameters
     if args.momentum is not None and "momentum" not in hyper:
-        _exit(f"--momentum applies to {with_momentum()}; {args.optimizer} has its own moment estimates (leave "
-              f"--momentum out)")
+        _exit(
+            f"--momentum applies to {with_momentum()}; {args.optimizer} has its own moment estimates (leave "
+            f"--momentum out)"
+        )
     if args.weight_decay and "weight_decay" not in hyper:
         _exit(f"--weight-decay does not apply to {args.optimizer}")
     if args.validation_split is None:  # the default: a fifth of the rows, if that is one row or more
@@ -266,12 +285,16 @@ def train(args, dist, say):
         bad = ~np.isfinite(y) & has_target[:, None]
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])
-            _exit(f"{table.where}, {table.locate(row)}, column {targets[col]!r}: {y[row, col]} is not a finite number "
-                  f"(a target must be; an empty target cell leaves its row out)")
+            _exit(
+                f"{table.where}, {table.locate(row)}, column {targets[col]!r}: {y[row, col]} is not a finite number "
+                f"(a target must be; an empty target cell leaves its row out)"
+            )
         if log_link and (y[has_target] < 0).any():
             row = int(np.flatnonzero((y < 0).any(axis=1) & has_target)[0])
-            _exit(f"--loss {loss} models counts or rates: its targets must be >= 0, but data row {offset + row + 1} "
-                  f"has {y[row].min():g}")
+            _exit(
+                f"--loss {loss} models counts or rates: its targets must be >= 0, but data row {offset + row + 1} "
+                f"has {y[row].min():g}"
+            )
 
     prep = Preprocessor(args.features, args.drop, args.categorical, args.impute, args.fill_value)
     try:
@@ -298,8 +321,13 @@ def train(args, dist, say):
     verbose = 0 if args.quiet else (2 if args.verbose else (1 if sys.stderr.isatty() else 0))
     monitor = "val_loss" if n_val else "loss"
     try:
-        model = MLP(sizes, activation=_activations(args.activation, len(hidden)), init=args.init, seed=args.seed,
-                    device=args.device)
+        model = MLP(
+            sizes,
+            activation=_activations(args.activation, len(hidden)),
+            init=args.init,
+            seed=args.seed,
+            device=args.device,
+        )
         prep.targets, prep.classes = targets, classes
         model.preprocessing = prep
         model.feature_names = prep.feature_names
@@ -311,17 +339,29 @@ def train(args, dist, say):
         if args.weight_decay:
             extra["weight_decay"] = args.weight_decay
         optimizer = OPTIMIZERS[args.optimizer](**extra)
-        callbacks = [EarlyStopping(monitor=monitor, patience=args.patience, restore_best_weights=True)] \
-            if args.patience else []
+        callbacks = (
+            [EarlyStopping(monitor=monitor, patience=args.patience, restore_best_weights=True)] if args.patience else []
+        )
         schedule = make_schedule(args.schedule, args.epochs, monitor)
         if log_link:  # the outputs start at the log of the targets' mean, as the identity link's start at it
             _start_at_the_mean(model, y_fit, dist)
         if classes is not None:
             y_fit, y_val = y_fit[:, 0], y_val[:, 0]
         start = time.perf_counter()
-        hist = model.fit(x_fit, y_fit, loss=loss, optimizer=optimizer, batch_size=args.batch_size or None,
-                         epochs=args.epochs, seed=args.seed, verbose=verbose, callbacks=callbacks, schedule=schedule,
-                         validation_data=(x_val, y_val) if n_val else None, comm=dist.comm)
+        hist = model.fit(
+            x_fit,
+            y_fit,
+            loss=loss,
+            optimizer=optimizer,
+            batch_size=args.batch_size or None,
+            epochs=args.epochs,
+            seed=args.seed,
+            verbose=verbose,
+            callbacks=callbacks,
+            schedule=schedule,
+            validation_data=(x_val, y_val) if n_val else None,
+            comm=dist.comm,
+        )
         elapsed = time.perf_counter() - start
     except KeyboardInterrupt as e:  # Ctrl-C: keep the run (fit has settled the weights), say so, exit 130
         from .cli import interrupted
@@ -333,15 +373,19 @@ def train(args, dist, say):
         _exit(str(e).removeprefix("fastmlp: "))
 
     ranks = "" if dist.size == 1 else f" ({dist.size} processes, data parallel)"
-    say(f"{model} on {n_fit} rows{ranks}: {len(prep.input_columns)} columns {_short(prep.input_columns)} -> "
-        f"{targets}{scaled}")
+    say(
+        f"{model} on {n_fit} rows{ranks}: {len(prep.input_columns)} columns {_short(prep.input_columns)} -> "
+        f"{targets}{scaled}"
+    )
     if prep.encodes:
         say(f"preprocessing: {prep!r}")
     if hist.history["loss"]:
         units = ", standardized" if "targets" in scaled else ""
         stop = f"; {hist.stopped_reason}" if hist.stopped_reason else ""
-        say(f"final training {loss}{units}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs "
-            f"({elapsed:.2f} s){stop}")
+        say(
+            f"final training {loss}{units}: {hist.history['loss'][-1]:.6g} after {len(hist.epoch)} epochs "
+            f"({elapsed:.2f} s){stop}"
+        )
     else:
         say("no epochs were run (--epochs 0): the model keeps its initial weights")
     _report(model, x_fit, y_fit, classes, loss, dist, say, "training")
@@ -354,7 +398,6 @@ def train(args, dist, say):
         _plot(hist, args.plot, loss)
         say(f"drew the training curves in {args.plot}")
     return model
-
 
 
 def _short(names, most=8):
@@ -371,7 +414,7 @@ def _standardize(model, prep, x_fit, y_fit, mode, targets_too, dist):
     for c in prep.columns:
         width = 1 if c["kind"] == "numeric" else len(c["categories"])
         if c["kind"] == "categorical":
-            x_mean[at:at + width], x_std[at:at + width] = 0.0, 1.0
+            x_mean[at : at + width], x_std[at : at + width] = 0.0, 1.0
         at += width
     both = mode == "all" and targets_too
     y_mean, y_std = column_stats(y_fit, dist) if both else (None, None)
@@ -419,8 +462,10 @@ def _report(model, x, y, classes, loss, dist, say, what, note=""):
         return
     pred = proba.argmax(axis=1)
     r = metrics.classification_report(truth, pred, proba, list(range(len(classes))))
-    say(f"{what} rows: accuracy {r['accuracy']:.4f}, F1 (macro) {r['f1_macro']:.4f}, ROC AUC {r['roc_auc']:.4f}, "
-        f"log loss {r['log_loss']:.4f}{note}")
+    say(
+        f"{what} rows: accuracy {r['accuracy']:.4f}, F1 (macro) {r['f1_macro']:.4f}, ROC AUC {r['roc_auc']:.4f}, "
+        f"log loss {r['log_loss']:.4f}{note}"
+    )
     from .targets import confusion_matrix
 
     counts = confusion_matrix(truth, pred, len(classes))
@@ -438,8 +483,9 @@ def _write_history(hist, path):
     """--history: one CSV row per epoch: epoch, then every logged value (loss, val_loss, lr)."""
     from .persist import write_atomically
 
-    keys = [k for k in ("loss", "val_loss", "lr") if k in hist.history] + \
-        sorted(k for k in hist.history if k not in ("loss", "val_loss", "lr"))
+    keys = [k for k in ("loss", "val_loss", "lr") if k in hist.history] + sorted(
+        k for k in hist.history if k not in ("loss", "val_loss", "lr")
+    )
     lines = [",".join(["epoch", *keys])]
     for i, epoch in enumerate(hist.epoch):
         lines.append(",".join([str(epoch + 1), *(f"{hist.history[k][i]:.9g}" for k in keys)]))

@@ -17,8 +17,30 @@ __all__ = ["Columns", "read_columns", "MISSING_TEXT"]
 #: The cells a CSV file means as missing.
 #:
 #: A frozenset of str: pandas.read_csv's default na_values, "" included.
-MISSING_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-                          "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+MISSING_TEXT = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+
 
 class Columns:
     """A table as named columns.
@@ -74,8 +96,10 @@ class Columns:
         seen = {}
         for i, name in enumerate(self.names):
             if name in seen:
-                raise ValueError(f"{where}: the column name {name!r} appears twice (columns {seen[name] + 1} and "
-                                 f"{i + 1}); rename one so that each column is known by its name")
+                raise ValueError(
+                    f"{where}: the column name {name!r} appears twice (columns {seen[name] + 1} and "
+                    f"{i + 1}); rename one so that each column is known by its name"
+                )
             seen[name] = i
 
     @property
@@ -119,8 +143,13 @@ class Columns:
         Columns
             A new table of those rows.
         """
-        out = Columns(self.names, [c[rows] for c in self.data], self.categorical, self.where,
-                      None if self.lines is None else self.lines[rows])
+        out = Columns(
+            self.names,
+            [c[rows] for c in self.data],
+            self.categorical,
+            self.where,
+            None if self.lines is None else self.lines[rows],
+        )
         out.unsupported = self.unsupported
         return out
 
@@ -139,8 +168,10 @@ class Columns:
         """
         bad = [n for n in names if n in self.unsupported]
         if bad:
-            raise ValueError(f"{self.where}, column {bad[0]!r}: holds {self.unsupported[bad[0]]}, neither numbers "
-                             f"nor text alone; convert it, or leave it out with --drop {bad[0]} (drop=[{bad[0]!r}])")
+            raise ValueError(
+                f"{self.where}, column {bad[0]!r}: holds {self.unsupported[bad[0]]}, neither numbers "
+                f"nor text alone; convert it, or leave it out with --drop {bad[0]} (drop=[{bad[0]!r}])"
+            )
 
     def locate(self, row):
         """Where a row is, in words, for messages.
@@ -202,8 +233,12 @@ def _read_csv_columns(path, where):
     for r, line in zip(body, lines[1:]):
         if len(r) != len(header):
             raise ValueError(f"{where}, line {line}: {len(r)} cells, but the header names {len(header)} columns")
-    return Columns(header, [_text_column([r[j] for r in body]) for j in range(len(header))], where=where,
-                   lines=np.array(lines[1:], dtype=np.int64))
+    return Columns(
+        header,
+        [_text_column([r[j] for r in body]) for j in range(len(header))],
+        where=where,
+        lines=np.array(lines[1:], dtype=np.int64),
+    )
 
 
 def _arrow_columns(table, where):
@@ -217,11 +252,18 @@ def _arrow_columns(table, where):
             if not (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
                 categorical.add(name)  # a dictionary of text: categories (numbers stored so are numbers)
             kind = column.type
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or \
-                pa.types.is_decimal(kind):
+        if (
+            pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_boolean(kind)
+            or pa.types.is_decimal(kind)
+        ):
             values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            data.append(np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, values)
-                        if column.null_count else np.asarray(values, np.float64))
+            data.append(
+                np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, values)
+                if column.null_count
+                else np.asarray(values, np.float64)
+            )
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
             data.append(np.array(column.to_pylist(), dtype=object))
         else:  # kept by name only: refused if a model or the targets need it (an unused one is no matter)
@@ -247,16 +289,28 @@ def _frame_columns(frame, where):
             if str(s.dtype) == "category":
                 categorical.add(name)
                 s = s.astype(object)
-            if s.dtype.kind in "biuf" or str(s.dtype) in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16",
-                                                        "UInt32", "UInt64", "Float32", "Float64", "boolean"):
+            if s.dtype.kind in "biuf" or str(s.dtype) in (
+                "Int8",
+                "Int16",
+                "Int32",
+                "Int64",
+                "UInt8",
+                "UInt16",
+                "UInt32",
+                "UInt64",
+                "Float32",
+                "Float64",
+                "boolean",
+            ):
                 data.append(s.to_numpy(dtype=np.float64, na_value=np.nan))
             else:
                 data.append(s.to_numpy(dtype=object))
     elif hasattr(frame, "to_arrow"):  # polars
         return _arrow_columns(frame.to_arrow(), where)
     else:
-        raise TypeError(f"{where}: expected a DataFrame, a pyarrow Table or a dict of columns, got "
-                        f"{type(frame).__name__}")
+        raise TypeError(
+            f"{where}: expected a DataFrame, a pyarrow Table or a dict of columns, got {type(frame).__name__}"
+        )
     out, unsupported = [], {}
     for name, a in zip(names, data):
         if a.ndim != 1:
@@ -275,8 +329,9 @@ def _frame_columns(frame, where):
         unsupported[name] = kind
         out.append(np.full(len(a), None, dtype=object))
     if len({len(a) for a in out}) > 1:
-        raise ValueError(f"{where}: the columns have different lengths: "
-                         f"{', '.join(f'{n} {len(a)}' for n, a in zip(names, out))}")
+        raise ValueError(
+            f"{where}: the columns have different lengths: {', '.join(f'{n} {len(a)}' for n, a in zip(names, out))}"
+        )
     table = Columns(names, out, categorical, where)
     table.unsupported = unsupported
     return table
@@ -285,16 +340,19 @@ def _frame_columns(frame, where):
 def _object_column(a, name, where):
     """An object column: text (str, None/NaN missing) as it is; numbers (with None/NaN) as float64."""
     cells = list(a)
-    missing = [c is None or type(c).__name__ == "NAType" or (isinstance(c, (float, np.floating)) and math.isnan(c))
-               for c in cells]
+    missing = [
+        c is None or type(c).__name__ == "NAType" or (isinstance(c, (float, np.floating)) and math.isnan(c))
+        for c in cells
+    ]
     present = [c for c, m in zip(cells, missing) if not m]
     if all(isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool) for c in present):
         return np.array([np.nan if m else float(c) for c, m in zip(cells, missing)])
     if not all(isinstance(c, (str, bytes)) for c in present):
         kinds = sorted({type(c).__name__ for c in present})
         raise ValueError(f"{where}, column {name!r}: {', '.join(kinds)} values")
-    return np.array([None if m else (c.decode() if isinstance(c, bytes) else c) for c, m in zip(cells, missing)],
-                    dtype=object)
+    return np.array(
+        [None if m else (c.decode() if isinstance(c, bytes) else c) for c, m in zip(cells, missing)], dtype=object
+    )
 
 
 def read_columns(source):

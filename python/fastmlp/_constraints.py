@@ -15,8 +15,22 @@ import numbers
 
 import numpy as np
 
-__all__ = ["AnyOf", "Checked", "Flag", "InstanceOf", "Integer", "Interval", "Options", "Pair", "Rule", "Sequence",
-           "check_arguments", "check_bool", "check_int", "is_number"]
+__all__ = [
+    "AnyOf",
+    "Checked",
+    "Flag",
+    "InstanceOf",
+    "Integer",
+    "Interval",
+    "Options",
+    "Pair",
+    "Rule",
+    "Sequence",
+    "check_arguments",
+    "check_bool",
+    "check_int",
+    "is_number",
+]
 
 
 def is_number(value):

@@ -104,9 +104,12 @@ class Watchdog:
                     limit = limits["step" if w[0].stepping else "start"]
                     if time.monotonic() - w[2] > limit:
                         self._expire(w, limit)
-            except Exception as e:  # noqa: BLE001 (the watcher must outlive any one failure of its own)
-                print(f"fastmlp: the data-parallel deadline watcher failed ({type(e).__name__}: {e})",
-                      file=sys.stderr, flush=True)
+            except Exception as e:
+                print(
+                    f"fastmlp: the data-parallel deadline watcher failed ({type(e).__name__}: {e})",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def _state(self, comm):
         w = self.waiting
@@ -146,8 +149,13 @@ class Watchdog:
                 time.sleep(0.02)
         if self.waiting is not w:
             return
-        print(message(me, size, label, number, time.monotonic() - since, limit, collective.stepping,
-                      answers if asks else None), file=sys.stderr, flush=True)
+        print(
+            message(
+                me, size, label, number, time.monotonic() - since, limit, collective.stepping, answers if asks else None
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
         from .distributed import abort_job
 
         abort_job(comm, 1)
@@ -158,27 +166,35 @@ def message(me, size, label, number, waited, limit, stepping, answers):
     (label, number, seconds) or None for 'in none of the fit's collectives'; a missing rank did not
     answer; answers=None when MPI allows no second thread, so no rank was asked)."""
     phase = "step" if stepping else "start"
-    head = (f"fastmlp: data-parallel fit: rank {me} waited {waited:.0f} s in {label} (collective "
-            f"#{number} of the fit), past the {phase} deadline of {limit:g} s")
+    head = (
+        f"fastmlp: data-parallel fit: rank {me} waited {waited:.0f} s in {label} (collective "
+        f"#{number} of the fit), past the {phase} deadline of {limit:g} s"
+    )
     parts = []
     if answers is None:
         parts.append("the other ranks could not be asked (MPI was initialized without MPI_THREAD_MULTIPLE)")
     else:
         silent = [r for r in range(size) if r != me and r not in answers]
         if silent:
-            parts.append(f"rank{'s' if len(silent) > 1 else ''} {', '.join(map(str, silent))} did not answer "
-                         f"(stopped, hung, or gone)")
+            parts.append(
+                f"rank{'s' if len(silent) > 1 else ''} {', '.join(map(str, silent))} did not answer "
+                f"(stopped, hung, or gone)"
+            )
         for r, state in sorted(answers.items()):
             if state is None:
-                parts.append(f"rank {r} is running but waits in none of the fit's collectives (it left the "
-                             f"fit, or does long work of its own, e.g. in a callback)")
+                parts.append(
+                    f"rank {r} is running but waits in none of the fit's collectives (it left the "
+                    f"fit, or does long work of its own, e.g. in a callback)"
+                )
             elif state[1] != number or state[0] != label:
                 parts.append(f"rank {r} waits in another collective, {state[0]} (#{state[1]})")
         if not parts:
             parts.append("every rank waits in it (MPI itself makes no progress)")
-    return (head + "; " + "; ".join(parts) + f". Aborting the job. (If a rank legitimately takes longer, "
-            f"raise the deadline: fastmlp.distributed.set_deadlines({phase}=...) or FASTMLP_DEADLINE_"
-            f"{phase.upper()}=seconds.)")
+    return (
+        head + "; " + "; ".join(parts) + f". Aborting the job. (If a rank legitimately takes longer, "
+        f"raise the deadline: fastmlp.distributed.set_deadlines({phase}=...) or FASTMLP_DEADLINE_"
+        f"{phase.upper()}=seconds.)"
+    )
 
 
 WATCHDOG = Watchdog()

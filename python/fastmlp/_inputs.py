@@ -17,14 +17,18 @@ def as_float_array(a, name, dtype):
     here); integers, booleans and objects are refused rather than guessed at."""
     arr = as_array(a, name)
     if arr.dtype.kind != "f":
-        raise TypeError(f"{name} has dtype {arr.dtype}; expected floating-point data "
-                        f"(convert it, e.g. {name}.astype(numpy.float32))")
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}; expected floating-point data "
+            f"(convert it, e.g. {name}.astype(numpy.float32))"
+        )
     with np.errstate(over="ignore"):  # a float64 value past float32's range becomes Inf: said below
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if out.dtype.itemsize < arr.dtype.itemsize and out.size and not np.isfinite(out).all():
-        if np.isfinite(arr[~np.isfinite(out.reshape(arr.shape))]).any():
-            raise ValueError(f"{name} has values outside the range of {np.dtype(dtype).name} (largest "
-                             f"{np.finfo(dtype).max:.4g}); scale the data, or use dtype='float64'")
+    narrowed = out.dtype.itemsize < arr.dtype.itemsize and out.size and not np.isfinite(out).all()
+    if narrowed and np.isfinite(arr[~np.isfinite(out.reshape(arr.shape))]).any():
+        raise ValueError(
+            f"{name} has values outside the range of {np.dtype(dtype).name} (largest "
+            f"{np.finfo(dtype).max:.4g}); scale the data, or use dtype='float64'"
+        )
     return out
 
 
@@ -45,8 +49,10 @@ def check_finite(a, name):
     if not np.isfinite(a).all():
         bad = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
         kind = "NaN" if np.isnan(a.ravel()[bad]) else "Inf"
-        raise ValueError(f"{name} contains {kind} (first at row {bad // max(a.shape[1], 1)}); "
-                         f"remove or impute non-finite values first")
+        raise ValueError(
+            f"{name} contains {kind} (first at row {bad // max(a.shape[1], 1)}); "
+            f"remove or impute non-finite values first"
+        )
 
 
 def check_names(names, width, what):

@@ -19,7 +19,7 @@ def _views(buffer, shapes):
     out, start = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
-        out.append(buffer[start:start + size].reshape(shape))
+        out.append(buffer[start : start + size].reshape(shape))
         start += size
     return out
 
@@ -61,11 +61,12 @@ class Objective:
             return np.inf, np.zeros_like(point)
         self.params[...] = point  # (rounded to float32 for a float32 network)
         acts, slope, spec, X, targets, device = self._args
-        value, _ = _core.mlp_loss_grad(self.coefs, self.intercepts, acts, slope, spec, X, targets, device,
-                                       out=self._out)
+        value, _ = _core.mlp_loss_grad(
+            self.coefs, self.intercepts, acts, slope, spec, X, targets, device, out=self._out
+        )
         grad = self.grad.astype(np.float64)  # a new array: SciPy may keep the previous gradient
         if self._alpha:
-            w = self.params[:self._n_coef].astype(np.float64, copy=False)
+            w = self.params[: self._n_coef].astype(np.float64, copy=False)
             value += 0.5 * self._alpha * float(np.dot(w, w)) / self._weight
-            grad[:self._n_coef] += self._alpha * w / self._weight
+            grad[: self._n_coef] += self._alpha * w / self._weight
         return value, grad

@@ -98,8 +98,9 @@ def _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled):
     return p, g, b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
 
 
-def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-              decoupled=False):
+def adam_step(
+    param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False
+):
     """Adam (Kingma & Ba 2015) as torch.optim.Adam documents it, and AdamW.
 
     AdamW (Loshchilov & Hutter 2019) when decoupled: ``p *= 1 - lr wd`` instead of ``g += wd p``.
@@ -146,12 +147,11 @@ def adam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight
         vmax = np.maximum(vmax, v)
         new_state.append(vmax)
         second = vmax
-    p = p - lr / (1 - b1 ** step) * m / (np.sqrt(second) / np.sqrt(1 - b2 ** step) + eps)
+    p = p - lr / (1 - b1**step) * m / (np.sqrt(second) / np.sqrt(1 - b2**step) + eps)
     return p, new_state
 
 
-def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False):
+def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
     """RMSprop (Hinton 2012) as torch.optim.RMSprop documents it.
 
     g += wd p; v = alpha v + (1-alpha) g^2;
@@ -208,8 +208,9 @@ def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_deca
     return p - lr * d, new_state
 
 
-def adagrad_step(param, grad, state, step, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10):
+def adagrad_step(
+    param, grad, state, step, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10
+):
     """Adagrad (Duchi et al. 2011) as torch.optim.Adagrad documents it.
 
     g += wd p;
@@ -280,8 +281,18 @@ def nadam_mu_product(beta1, momentum_decay, step):
     return math.prod(beta1 * (1.0 - 0.5 * 0.96 ** (i * momentum_decay)) for i in range(1, step + 1))
 
 
-def nadam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-               decoupled_weight_decay=False):
+def nadam_step(
+    param,
+    grad,
+    state,
+    step,
+    lr,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    momentum_decay=4e-3,
+    decoupled_weight_decay=False,
+):
     """NAdam (Dozat 2016) as torch.optim.NAdam documents it.
 
     From "Incorporating Nesterov Momentum into Adam"::
@@ -329,12 +340,13 @@ def nadam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weigh
     mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
     product = nadam_mu_product(b1, momentum_decay, step)
     m_hat = (1 - mu_t) * g / (1 - product) + mu_next * m / (1 - product * mu_next)
-    p = p - lr * m_hat / (np.sqrt(v / (1 - b2 ** step)) + eps)
+    p = p - lr * m_hat / (np.sqrt(v / (1 - b2**step)) + eps)
     return p, [m, v]
 
 
-def radam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-               decoupled_weight_decay=False):
+def radam_step(
+    param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False
+):
     """RAdam (Liu et al. 2020) as torch.optim.RAdam documents it.
 
     From "On the Variance of the Adaptive Learning Rate and Beyond": g += wd p (decoupled_weight_decay:
@@ -373,11 +385,11 @@ def radam_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weigh
     """
     b1, b2 = betas
     p, g, m, v = _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled_weight_decay)
-    m_hat = m / (1 - b1 ** step)
+    m_hat = m / (1 - b1**step)
     rho_inf = 2 / (1 - b2) - 1
-    rho_t = rho_inf - 2 * step * b2 ** step / (1 - b2 ** step)
+    rho_t = rho_inf - 2 * step * b2**step / (1 - b2**step)
     if rho_t > 5:
-        adaptive = np.sqrt(1 - b2 ** step) / (np.sqrt(v) + eps)
+        adaptive = np.sqrt(1 - b2**step) / (np.sqrt(v) + eps)
         rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
         return p - lr * m_hat * rect * adaptive, [m, v]
     return p - lr * m_hat, [m, v]
@@ -422,7 +434,7 @@ def adamax_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weig
     m, u = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state[:2]]
     m = b1 * m + (1 - b1) * g
     u = np.maximum(b2 * u, np.abs(g) + eps)
-    return p - lr / (1 - b1 ** step) * m / u, [m, u]
+    return p - lr / (1 - b1**step) * m / u, [m, u]
 
 
 def _sgd(param, grad, state, step, lr, cfg):
@@ -434,6 +446,7 @@ def _adam(decoupled):
     def run(param, grad, state, step, lr, cfg):
         cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
         return adam_step(param, grad, state + [None] * (3 - len(state)), step, lr, decoupled=decoupled, **cfg)
+
     return run
 
 
@@ -448,16 +461,26 @@ def _adagrad(param, grad, state, step, lr, cfg):
 
 def _two_moments(twin):
     """The twin of an optimizer with two buffers (exp_avg and a second moment) and betas."""
+
     def run(param, grad, state, step, lr, cfg):
         cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
         return twin(param, grad, state + [None] * (2 - len(state)), step, lr, **cfg)
+
     return run
 
 
 # name -> its twin, called with the config's other hyperparameters and the state list padded with None
 # (fresh buffers) to the optimizer's count.
-_STEPS = {"sgd": _sgd, "adam": _adam(False), "adamw": _adam(True), "rmsprop": _rmsprop, "adagrad": _adagrad,
-          "nadam": _two_moments(nadam_step), "radam": _two_moments(radam_step), "adamax": _two_moments(adamax_step)}
+_STEPS = {
+    "sgd": _sgd,
+    "adam": _adam(False),
+    "adamw": _adam(True),
+    "rmsprop": _rmsprop,
+    "adagrad": _adagrad,
+    "nadam": _two_moments(nadam_step),
+    "radam": _two_moments(radam_step),
+    "adamax": _two_moments(adamax_step),
+}
 
 
 def optimizer_step(config, param, grad, state, step, lr):

@@ -21,7 +21,7 @@ def _plain_x(est, X, reset):
     if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FLOATS or X.shape[0] < 1 or X.shape[1] < 1:
         return False
     if not np.isfinite(X.sum()):  # a NaN or Inf anywhere makes the sum non-finite (so may an overflow:
-        return False              # then scikit-learn's element-wise check decides)
+        return False  # then scikit-learn's element-wise check decides)
     if reset:
         est.n_features_in_ = X.shape[1]
         est.__dict__.pop("feature_names_in_", None)  # fitted on an array: no feature names
@@ -31,8 +31,13 @@ def _plain_x(est, X, reset):
 
 def regression_xy(est, X, y, reset):
     """(X, y) as scikit-learn's validate_data(..., multi_output=True, y_numeric=True) returns them, or None."""
-    if type(X) is not np.ndarray or type(y) is not np.ndarray or y.dtype.kind not in "fiu" or y.ndim not in (1, 2) \
-            or len(y) != len(X):
+    if (
+        type(X) is not np.ndarray
+        or type(y) is not np.ndarray
+        or y.dtype.kind not in "fiu"
+        or y.ndim not in (1, 2)
+        or len(y) != len(X)
+    ):
         return None
     if y.ndim == 2 and y.shape[1] < 2:  # (n, 1): scikit-learn warns and ravels; (n, 0) is refused
         return None
@@ -43,8 +48,13 @@ def regression_xy(est, X, y, reset):
 
 def classification_xy(est, X, y, reset):
     """(X, classes, class index of each row) for 1-D labels of two or more classes, or None."""
-    if type(X) is not np.ndarray or type(y) is not np.ndarray or y.ndim != 1 or len(y) != len(X) \
-            or y.dtype.kind not in "biufU":
+    if (
+        type(X) is not np.ndarray
+        or type(y) is not np.ndarray
+        or y.ndim != 1
+        or len(y) != len(X)
+        or y.dtype.kind not in "biufU"
+    ):
         return None
     if y.dtype.kind == "f" and not (np.isfinite(y.sum()) and np.array_equal(y, np.floor(y))):
         return None  # continuous labels (an error) or NaN: scikit-learn's checks say so
@@ -57,6 +67,7 @@ def classification_xy(est, X, y, reset):
 def fitted_binarizer(classes):
     """A LabelBinarizer as LabelBinarizer().fit(y) leaves it for 1-D labels with these classes."""
     from sklearn.preprocessing import LabelBinarizer
+
     lb = LabelBinarizer()
     lb.y_type_ = "binary" if len(classes) == 2 else "multiclass"
     lb.sparse_input_ = False

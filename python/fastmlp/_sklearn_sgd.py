@@ -12,14 +12,18 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from . import _core, _sklearn_input as _input, optim as _optim
+from . import _core
+from . import _sklearn_input as _input
+from . import optim as _optim
 from .distributed import SingleProcess
 from .ops import resolve_device
 from .train import EpochHooks, Guard, Network, run_epochs
 
 _SEED_MAX = np.iinfo(np.int32).max
-NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input data may contain large values and "
-                     "need to be preprocessed.")  # scikit-learn's words
+NONFINITE_WEIGHTS = (
+    "Solver produced non-finite parameter weights. The input data may contain large values and "
+    "need to be preprocessed."
+)  # scikit-learn's words
 
 # scikit-learn's arguments as torch.optim's hyperparameters: an optimizer that takes one gets it (Adam
 # its betas and eps, SGD and RMSprop the momentum, ...); the rest keep fastmlp.optim's defaults.
@@ -41,8 +45,10 @@ class StochasticSolver:
         arguments for the hyperparameters it takes (_FROM_ESTIMATOR); never another one in its place."""
         cls = _optim.OPTIMIZERS.get(self.solver)
         if cls is None:
-            raise ValueError(f"solver {self.solver!r} has no optimizer here; expected 'lbfgs' or one of: "
-                             f"{', '.join(_optim.OPTIMIZERS)}")
+            raise ValueError(
+                f"solver {self.solver!r} has no optimizer here; expected 'lbfgs' or one of: "
+                f"{', '.join(_optim.OPTIMIZERS)}"
+            )
         return cls(lr=lr, **{key: value(self) for key, value in _FROM_ESTIMATOR.items() if key in cls.hyperparameters})
 
     def _optimizer_state(self, optimizer):
@@ -53,9 +59,13 @@ class StochasticSolver:
         state = getattr(self, "_state", None)
         if state is None or state["names"] != names or state["layout"] != layout:
             init = optimizer.state_initial_values()
-            state = {"names": names, "step": 0, "layout": layout,
-                     "w": [[np.full_like(c, v) for v in init] for c in self.coefs_],
-                     "b": [[np.full_like(b, v) for v in init] for b in self.intercepts_]}
+            state = {
+                "names": names,
+                "step": 0,
+                "layout": layout,
+                "w": [[np.full_like(c, v) for v in init] for c in self.coefs_],
+                "b": [[np.full_like(b, v) for v in init] for b in self.intercepts_],
+            }
             self._state = state
         return state
 
@@ -65,14 +75,20 @@ class StochasticSolver:
         early_stopping = self.early_stopping
         if early_stopping:
             stratify = _stratify_by(y, self.validation_fraction) if self._classifier and self.n_outputs_ == 1 else None
-            parts = train_test_split(X, y, *(() if sample_weight is None else (sample_weight,)),
-                                     random_state=self._random_state, test_size=self.validation_fraction,
-                                     stratify=stratify)
+            parts = train_test_split(
+                X,
+                y,
+                *(() if sample_weight is None else (sample_weight,)),
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
             X_train, X_val, y_train, y_val = parts[:4]
             sw_train, sw_val = (None, None) if sample_weight is None else parts[4:]
             if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
-                                 "your dataset.")
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+                )
             if self._classifier:
                 y_val = self._label_binarizer.inverse_transform(y_val)
         else:
@@ -83,7 +99,9 @@ class StochasticSolver:
             batch = min(200, n)
         else:
             if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=2
+                )
             batch = int(np.clip(self.batch_size, 1, n))
         dtype = X_train.dtype
         spec = self._loss_spec(sw_train)
@@ -94,18 +112,27 @@ class StochasticSolver:
         optimizer = self._make_optimizer(self._learning_rate)
         state = self._optimizer_state(optimizer)
         seed = int(self._random_state.randint(0, _SEED_MAX))
-        options = _core.TrainOptions(loss=spec, optimizer=optimizer.config(), batch_size=batch,
-                                     shuffle=bool(self.shuffle), drop_last=False, seed=seed,
-                                     device=resolve_device(self.device), l2=float(self.alpha))
-        trainer = _core.Trainer(self.coefs_, self.intercepts_, self._activations(), 0.01, state["w"], state["b"],
-                                X_train, targets, options)
+        options = _core.TrainOptions(
+            loss=spec,
+            optimizer=optimizer.config(),
+            batch_size=batch,
+            shuffle=bool(self.shuffle),
+            drop_last=False,
+            seed=seed,
+            device=resolve_device(self.device),
+            l2=float(self.alpha),
+        )
+        trainer = _core.Trainer(
+            self.coefs_, self.intercepts_, self._activations(), 0.01, state["w"], state["b"], X_train, targets, options
+        )
         self.n_iter_ = 0
         # fastmlp.train's epoch loop, as MLP.fit runs it: its guard restores usable weights when the fit
         # diverges (told to stop, not raise: the outcome is scikit-learn's, below) and keeps those of the
         # last completed step on Ctrl-C; the hooks are scikit-learn's rates and stopping rules.
         dist = SingleProcess()
-        network = Network(self.coefs_, self.intercepts_, self._activations(), 0.01, self.coefs_[0].dtype,
-                          resolve_device(self.device))
+        network = Network(
+            self.coefs_, self.intercepts_, self._activations(), 0.01, self.coefs_[0].dtype, resolve_device(self.device)
+        )
         guard = Guard(network, state, trainer, X_train, dist)
         hooks = _SolverHooks(self, trainer.steps_per_epoch, n, incremental, (X_val, y_val, sw_val))
         run_epochs(trainer, guard, hooks, self.max_iter, dist, on_nonfinite="stop")
@@ -145,7 +172,7 @@ class StochasticSolver:
             score = self._validation_score(X, y, sample_weight)
             self.validation_scores_.append(score)
             if self.verbose:
-                print("Validation score: %f" % score)
+                print(f"Validation score: {score:f}")
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
             else:
@@ -193,7 +220,7 @@ class _SolverHooks(EpochHooks):
         est.t_ += self.rows
         est.loss_curve_.append(est.loss_)
         if est.verbose:
-            print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
 
     def end_epoch(self, epoch, loss, lr, seconds):
         est = self.est
@@ -207,7 +234,7 @@ class _SolverHooks(EpochHooks):
             if est.solver == "sgd" and est.learning_rate == "adaptive" and est._learning_rate > 1e-6:
                 est._learning_rate /= 5.0
                 if est.verbose:
-                    print(msg + " Setting learning rate to %f" % est._learning_rate)
+                    print(msg + f" Setting learning rate to {est._learning_rate:f}")
                 est._no_improvement_count = 0
             else:
                 if est.verbose:
@@ -216,8 +243,12 @@ class _SolverHooks(EpochHooks):
         if self.incremental:
             return True
         if est.n_iter_ == est.max_iter:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning)
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return False
 
     def diverged(self, epoch, reason, loss):
@@ -227,7 +258,7 @@ class _SolverHooks(EpochHooks):
             if self.est.early_stopping:
                 self.est.validation_scores_.append(np.nan)
                 if self.est.verbose:
-                    print("Validation score: %f" % np.nan)
+                    print(f"Validation score: {np.nan:f}")
 
 
 def _stratify_by(y, test_size):

@@ -127,7 +127,7 @@ def params(name):
     {}
     """
     text = canonical(name)
-    inside = text[len(base(text)) + 1:-1] if "(" in text else ""
+    inside = text[len(base(text)) + 1 : -1] if "(" in text else ""
     return {k: float(v) for k, v in re.findall(r"(\w+)=([^,]+)", inside)}
 
 

@@ -23,8 +23,7 @@ import math
 
 import numpy as np
 
-from ._constraints import check_bool
-from ._constraints import is_number
+from ._constraints import check_bool, is_number
 
 __all__ = ["Callback", "EarlyStopping", "LambdaCallback"]
 
@@ -197,11 +196,13 @@ class EarlyStopping(Callback):
 
     _repr_fields = ("monitor", "patience", "min_delta", "mode", "restore_best_weights", "baseline")
 
-    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="min", restore_best_weights=False,
-                 baseline=None):
+    def __init__(
+        self, monitor="val_loss", patience=0, min_delta=0.0, mode="min", restore_best_weights=False, baseline=None
+    ):
         if not isinstance(monitor, str):
-            raise TypeError(f"monitor must be the name of a logged value such as 'val_loss' or 'loss', "
-                            f"got {type(monitor).__name__}")
+            raise TypeError(
+                f"monitor must be the name of a logged value such as 'val_loss' or 'loss', got {type(monitor).__name__}"
+            )
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
             raise ValueError(f"patience must be an int >= 0, got {patience!r}")
         if not (is_number(min_delta) and math.isfinite(min_delta)):
@@ -222,7 +223,7 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.best = None
         self.best_epoch = 0
-        self.best_weights = None   # [(W, b), ...] copies, kept only with restore_best_weights
+        self.best_weights = None  # [(W, b), ...] copies, kept only with restore_best_weights
         self.stopped_epoch = 0
         self.stop_reason = None
 
@@ -237,7 +238,7 @@ class EarlyStopping(Callback):
         return {self.monitor}
 
     def _is_improvement(self, value, reference):
-        if reference is None:   # Keras starts from +-inf: any value but NaN improves on it
+        if reference is None:  # Keras starts from +-inf: any value but NaN improves on it
             return not math.isnan(value)
         if self.mode == "min":
             return value + self.min_delta < reference
@@ -275,11 +276,13 @@ class EarlyStopping(Callback):
         """
         logs = logs or {}
         if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not log "
-                             f"(logged: {', '.join(logs) or 'nothing'})")
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r}, which this fit does not log "
+                f"(logged: {', '.join(logs) or 'nothing'})"
+            )
         value = float(logs[self.monitor])
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self._copy_weights()   # the first epoch's weights are the best so far
+            self.best_weights = self._copy_weights()  # the first epoch's weights are the best so far
             self.best_epoch = epoch
         self.wait += 1
         if self._is_improvement(value, self.best):
@@ -292,9 +295,11 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             beat = "" if self.baseline is None else f" and the baseline {self.baseline:g}"
-            self.stop_reason = (f"{self.monitor} did not improve on its best ({self.best:.6g} in epoch "
-                                f"{self.best_epoch + 1}){beat} by more than min_delta={self.min_delta:g} "
-                                f"for {self.wait} epoch(s) (patience={self.patience})")
+            self.stop_reason = (
+                f"{self.monitor} did not improve on its best ({self.best:.6g} in epoch "
+                f"{self.best_epoch + 1}){beat} by more than min_delta={self.min_delta:g} "
+                f"for {self.wait} epoch(s) (patience={self.patience})"
+            )
             return True
         return False
 
@@ -358,8 +363,11 @@ class LambdaCallback(Callback):
     """
 
     def __init__(self, on_epoch_end=None, on_train_begin=None, on_train_end=None):
-        for name, fn in (("on_epoch_end", on_epoch_end), ("on_train_begin", on_train_begin),
-                         ("on_train_end", on_train_end)):
+        for name, fn in (
+            ("on_epoch_end", on_epoch_end),
+            ("on_train_begin", on_train_begin),
+            ("on_train_end", on_train_end),
+        ):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
         self._epoch_end, self._train_begin, self._train_end = on_epoch_end, on_train_begin, on_train_end
@@ -404,8 +412,7 @@ class LambdaCallback(Callback):
             self._train_end(logs)
 
     def __repr__(self):
-        named = {"on_epoch_end": self._epoch_end, "on_train_begin": self._train_begin,
-                 "on_train_end": self._train_end}
+        named = {"on_epoch_end": self._epoch_end, "on_train_begin": self._train_begin, "on_train_end": self._train_end}
         return "LambdaCallback(" + ", ".join(f"{k}={v!r}" for k, v in named.items() if v is not None) + ")"
 
 
@@ -416,15 +423,16 @@ def check_callbacks(callbacks, logged):
     if callbacks is None:
         return []
     if not isinstance(callbacks, (list, tuple)):
-        raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__} "
-                        f"(for one callback write callbacks=[cb])")
+        raise TypeError(
+            f"callbacks must be a list of callbacks, got {type(callbacks).__name__} "
+            f"(for one callback write callbacks=[cb])"
+        )
     out = []
     for i, cb in enumerate(callbacks):
         if isinstance(cb, type):
             raise TypeError(f"callbacks[{i}] is the class {cb.__name__}; pass an instance, e.g. {cb.__name__}()")
         if not any(callable(getattr(cb, hook, None)) for hook in HOOKS):
-            raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of the methods "
-                            f"{', '.join(HOOKS)}")
+            raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of the methods {', '.join(HOOKS)}")
         monitors = getattr(cb, "monitors", None)
         if callable(monitors):
             names = monitors()
@@ -432,8 +440,10 @@ def check_callbacks(callbacks, logged):
             missing = names - set(logged)
             if missing:
                 hint = "; pass validation_data or monitor='loss'" if "val_loss" in missing else ""
-                raise ValueError(f"callbacks[{i}] ({type(cb).__name__}) monitors {', '.join(sorted(missing))}, "
-                                 f"which this fit does not log (it logs {', '.join(sorted(logged))}){hint}")
+                raise ValueError(
+                    f"callbacks[{i}] ({type(cb).__name__}) monitors {', '.join(sorted(missing))}, "
+                    f"which this fit does not log (it logs {', '.join(sorted(logged))}){hint}"
+                )
         out.append(cb)
     return out
 

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 
 from . import __version__
-from .activations import NAMES as ACTIVATION_NAMES
 from ._cli_lessons import demo, lesson
-from .model import load
+from .activations import NAMES as ACTIVATION_NAMES
 from .losses import LOSSES
+from .model import load
 from .optim import OPTIMIZERS
 from .persist import write_atomically
 from .tables import label
@@ -82,8 +82,11 @@ def _save(model, path):
         model.save(path)
     except OSError as e:
         said = e.strerror or ""  # save's own errors name the path already: "cannot save the model to ..."
-        raise SystemExit(f"fastmlp: {said}" if said.startswith("cannot ") else
-                         f"fastmlp: cannot write the model to {path!r}: {said or e}") from None
+        raise SystemExit(
+            f"fastmlp: {said}"
+            if said.startswith("cannot ")
+            else f"fastmlp: cannot write the model to {path!r}: {said or e}"
+        ) from None
     except ValueError as e:
         raise SystemExit(f"fastmlp: {e}") from None
 
@@ -97,8 +100,10 @@ def interrupted(error, model, save):
         _save(model, save)
         print(f"fastmlp: interrupted by Ctrl-C; {kept}; saved to {save}", file=sys.stderr)
     else:
-        print(f"fastmlp: interrupted by Ctrl-C; {kept}; nothing was saved{'' if save else ' (no --save)'}",
-              file=sys.stderr)
+        print(
+            f"fastmlp: interrupted by Ctrl-C; {kept}; nothing was saved{'' if save else ' (no --save)'}",
+            file=sys.stderr,
+        )
     raise SystemExit(130)
 
 
@@ -177,8 +182,10 @@ def _inputs(model, args):
                     raise SystemExit(f"fastmlp: column {t!r} not in {args.csv}; columns are: {', '.join(table.names)}")
             names = [n for n in table.names if n not in drop]
         if len(names) != model.sizes[0]:
-            raise SystemExit(f"fastmlp: the model takes {model.sizes[0]} features but {args.csv} gives {len(names)} "
-                             f"columns (name the target column(s) to drop with --target)")
+            raise SystemExit(
+                f"fastmlp: the model takes {model.sizes[0]} features but {args.csv} gives {len(names)} "
+                f"columns (name the target column(s) to drop with --target)"
+            )
         prep = Preprocessor.numeric(names)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnknownCategoryWarning)
@@ -222,25 +229,30 @@ def export(args):
         raise SystemExit(f"fastmlp: {e}") from None
     except (OSError, ValueError) as e:
         raise SystemExit(f"fastmlp: cannot export to {args.onnx!r}: {e}") from None
-    from .export import OPSET
-
-    from .export import _head
+    from .export import OPSET, _head
 
     what = "class probabilities" if _head(model, args.head) in ("softmax", "sigmoid") else "predictions"
-    print(f"wrote {path}: ONNX opset {args.opset or OPSET}, input 'input' (n, {model.sizes[0]}) "
-          f"{model.dtype.name} -> output 'output' (n, {model.sizes[-1]}), the model's {what}")
+    print(
+        f"wrote {path}: ONNX opset {args.opset or OPSET}, input 'input' (n, {model.sizes[0]}) "
+        f"{model.dtype.name} -> output 'output' (n, {model.sizes[-1]}), the model's {what}"
+    )
     return 0
 
 
 def info(args):
     model = _load(args.model)
     print(f"{args.model}: fastmlp model")
-    print(f"  network:     {' -> '.join(map(str, model.sizes))}, activations {', '.join(model.activations)}"
-          f"{f', negative_slope {model.negative_slope:g}' if 'leaky_relu' in model.activations else ''}")
+    print(
+        f"  network:     {' -> '.join(map(str, model.sizes))}, activations {', '.join(model.activations)}"
+        f"{f', negative_slope {model.negative_slope:g}' if 'leaky_relu' in model.activations else ''}"
+    )
     print(f"  parameters:  {model.n_params:,} ({model.dtype.name}), init {model.init}, seed {model.seed}")
     opt = model.optimizer
-    print(f"  optimizer:   {opt!r}, {model._opt['step']} steps taken" if opt is not None else
-          "  optimizer:   none (never trained)")
+    print(
+        f"  optimizer:   {opt!r}, {model._opt['step']} steps taken"
+        if opt is not None
+        else "  optimizer:   none (never trained)"
+    )
     prep = getattr(model, "preprocessing", None)
     if prep is not None and prep.encodes:
         print(f"  columns:     {_column_summary(prep)}")
@@ -259,9 +271,11 @@ def info(args):
         print("  training:    none recorded")
     else:
         last = summary["last"]
-        line = (f"  training:    {summary['fits']} fit(s), {summary['epochs']} epochs in all; the last: "
-                f"{last['epochs']} epochs on {last['samples']} rows, batch {last['batch_size'] or 'full'}, "
-                f"{last['loss']}")
+        line = (
+            f"  training:    {summary['fits']} fit(s), {summary['epochs']} epochs in all; the last: "
+            f"{last['epochs']} epochs on {last['samples']} rows, batch {last['batch_size'] or 'full'}, "
+            f"{last['loss']}"
+        )
         if last["final_loss"] is not None:
             line += f" {last['final_loss']:.6g}"
         if last["final_val_loss"] is not None:
@@ -270,7 +284,6 @@ def info(args):
         if last["stopped_reason"]:
             print(f"               stopped early: {last['stopped_reason']}")
     return 0
-
 
 
 def _column_summary(prep):
@@ -286,8 +299,12 @@ def _column_summary(prep):
 
 
 def add_device(parser):
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
-                        help="where the kernels run (auto: the GPU when there is one)")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda", "auto"),
+        help="where the kernels run (auto: the GPU when there is one)",
+    )
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -303,58 +320,95 @@ def _train_parser(sub, formats):
     from ._cli_train import SCHEDULES, with_momentum
     from .tables import IMPUTE_STRATEGIES
 
-    t = sub.add_parser("train", formatter_class=_Help, help=f"train an MLP on a table ({formats})",
-                       description="Train an MLP on the rows of a table. Every column but the target(s) is a "
-                       "feature unless --features/--drop say otherwise; text columns (and --categorical ones) are "
-                       "one-hot encoded with the categories seen in training; missing cells are refused unless "
-                       "--impute fills them. Before training, --validation-split holds out rows chosen at random by "
-                       "--split-seed; --patience stops when their loss stops improving and keeps the best weights. "
-                       "The preprocessing and the standardization are saved in the model, and `fastmlp predict` "
-                       "applies them.")
+    t = sub.add_parser(
+        "train",
+        formatter_class=_Help,
+        help=f"train an MLP on a table ({formats})",
+        description="Train an MLP on the rows of a table. Every column but the target(s) is a "
+        "feature unless --features/--drop say otherwise; text columns (and --categorical ones) are "
+        "one-hot encoded with the categories seen in training; missing cells are refused unless "
+        "--impute fills them. Before training, --validation-split holds out rows chosen at random by "
+        "--split-seed; --patience stops when their loss stops improving and keeps the best weights. "
+        "The preprocessing and the standardization are saved in the model, and `fastmlp predict` "
+        "applies them.",
+    )
     t.add_argument("csv", metavar="table", help=formats)
     t.add_argument("--target", required=True, help="target column name(s), comma-separated")
-    t.add_argument("--task", default="regress", choices=("regress", "classify"),
-                   help="classify: the target column holds class labels (text, integers or whole floats); trains "
-                        "with cross_entropy and prints accuracy, F1, ROC AUC, log loss and a confusion matrix")
+    t.add_argument(
+        "--task",
+        default="regress",
+        choices=("regress", "classify"),
+        help="classify: the target column holds class labels (text, integers or whole floats); trains "
+        "with cross_entropy and prints accuracy, F1, ROC AUC, log loss and a confusion matrix",
+    )
     g = t.add_argument_group("columns")
-    g.add_argument("--features", help="the feature columns: names or globs, comma-separated (default: all but the "
-                                      "targets)")
+    g.add_argument(
+        "--features", help="the feature columns: names or globs, comma-separated (default: all but the targets)"
+    )
     g.add_argument("--drop", help="columns to leave out (an ID, a name): names or globs, comma-separated")
     g.add_argument("--categorical", help="numeric columns to one-hot encode as categories (text columns always are)")
-    g.add_argument("--impute", choices=IMPUTE_STRATEGIES,
-                   help="fill missing cells with each column's statistic over the training rows (a categorical "
-                        "column takes its most frequent category under mean and median); default: refuse them")
+    g.add_argument(
+        "--impute",
+        choices=IMPUTE_STRATEGIES,
+        help="fill missing cells with each column's statistic over the training rows (a categorical "
+        "column takes its most frequent category under mean and median); default: refuse them",
+    )
     g.add_argument("--fill-value", help="the value --impute constant fills in (default 0, or 'missing' for text)")
-    g.add_argument("--standardize", default="all", choices=("all", "features", "none"),
-                   help="standardize the numeric features (and, for a regression with --loss mse, mae or huber, "
-                        "the targets) with the training rows' mean and std; one-hot columns stay 0/1")
+    g.add_argument(
+        "--standardize",
+        default="all",
+        choices=("all", "features", "none"),
+        help="standardize the numeric features (and, for a regression with --loss mse, mae or huber, "
+        "the targets) with the training rows' mean and std; one-hot columns stay 0/1",
+    )
     n = t.add_argument_group("network")
     n.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated ('' for none)")
-    n.add_argument("--activation", default="relu",
-                   help=f"the hidden layers' activation, or one per layer comma-separated: "
-                        f"{', '.join(ACTIVATION_NAMES)}; parameters as torch names them, e.g. 'elu(alpha=0.5)'")
+    n.add_argument(
+        "--activation",
+        default="relu",
+        help=f"the hidden layers' activation, or one per layer comma-separated: "
+        f"{', '.join(ACTIVATION_NAMES)}; parameters as torch names them, e.g. 'elu(alpha=0.5)'",
+    )
     n.add_argument("--init", default="auto", help="weight initializer (auto: He for the ReLU family, Xavier else)")
-    n.add_argument("--loss", metavar="NAME", help=f"regression loss: {', '.join(LOSSES)} (default mse); poisson: a "
-                   f"log link for counts or rates >= 0, predictions in the target's units")
+    n.add_argument(
+        "--loss",
+        metavar="NAME",
+        help=f"regression loss: {', '.join(LOSSES)} (default mse); poisson: a "
+        f"log link for counts or rates >= 0, predictions in the target's units",
+    )
     o = t.add_argument_group("training")
-    o.add_argument("--optimizer", default="adam", metavar="NAME",
-                   help=", ".join(OPTIMIZERS))
+    o.add_argument("--optimizer", default="adam", metavar="NAME", help=", ".join(OPTIMIZERS))
     o.add_argument("--lr", type=float, help="learning rate (default: the optimizer's, e.g. adam 0.001, sgd 0.01)")
     o.add_argument("--momentum", type=float, help=f"for {with_momentum()} (default 0)")
-    o.add_argument("--weight-decay", type=float, help="L2 penalty added to the gradients (AdamW: decoupled); "
-                   "default 0.01 with hidden layers, 0 without (a linear or logistic regression, whose coefficients "
-                   "it would bias)")
-    o.add_argument("--schedule", help=f"learning-rate schedule: {', '.join(SCHEDULES)}, with arguments as "
-                   f"name(key=value), e.g. 'step(step_size=30, gamma=0.5)'; cosine anneals over --epochs")
+    o.add_argument(
+        "--weight-decay",
+        type=float,
+        help="L2 penalty added to the gradients (AdamW: decoupled); "
+        "default 0.01 with hidden layers, 0 without (a linear or logistic regression, whose coefficients "
+        "it would bias)",
+    )
+    o.add_argument(
+        "--schedule",
+        help=f"learning-rate schedule: {', '.join(SCHEDULES)}, with arguments as "
+        f"name(key=value), e.g. 'step(step_size=30, gamma=0.5)'; cosine anneals over --epochs",
+    )
     o.add_argument("--batch-size", type=_count, default=32, help="0 for full-batch gradient descent")
     o.add_argument("--epochs", type=_count, default=200, help="at most this many (--patience may stop sooner)")
-    o.add_argument("--validation-split", type=float, metavar="FRACTION",
-                   help="hold out this fraction of the rows, chosen at random by --split-seed, for validation "
-                        "(its scores, and --patience); 0 for none (default 0.2, or none for a table too small to "
-                        "hold out one row)")
-    o.add_argument("--patience", type=_count, default=20,
-                   help="stop when the validation loss (the training loss without a validation split) has not "
-                        "improved for this many epochs, and keep the best epoch's weights; 0 for never")
+    o.add_argument(
+        "--validation-split",
+        type=float,
+        metavar="FRACTION",
+        help="hold out this fraction of the rows, chosen at random by --split-seed, for validation "
+        "(its scores, and --patience); 0 for none (default 0.2, or none for a table too small to "
+        "hold out one row)",
+    )
+    o.add_argument(
+        "--patience",
+        type=_count,
+        default=20,
+        help="stop when the validation loss (the training loss without a validation split) has not "
+        "improved for this many epochs, and keep the best epoch's weights; 0 for never",
+    )
     o.add_argument("--seed", type=_seed, default=0, help="seeds the initial weights and the shuffling")
     o.add_argument("--split-seed", type=_seed, default=0, help="seeds the choice of the validation rows")
     r = t.add_argument_group("output")
@@ -374,8 +428,9 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"fastmlp {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", formatter_class=_Help, help="linear regression on height -> weight, then an MLP "
-                                                           "on a curve")
+    d = sub.add_parser(
+        "demo", formatter_class=_Help, help="linear regression on height -> weight, then an MLP on a curve"
+    )
     d.add_argument("--seed", type=_seed, default=0)
     d.add_argument("--epochs", type=_count, default=100, help="epochs of the MLP part")
     add_device(d)
@@ -386,8 +441,7 @@ def build_parser():
 
     q = sub.add_parser("predict", formatter_class=_Help, help="predict with a saved model for the rows of a table")
     q.add_argument("model")
-    q.add_argument("csv", metavar="table", help=f"{formats}; the model's columns are read by name, any others "
-                                                f"ignored")
+    q.add_argument("csv", metavar="table", help=f"{formats}; the model's columns are read by name, any others ignored")
     q.add_argument("--target", help="for a model without feature names: column(s) to drop before predicting")
     q.add_argument("--out", help="write the predictions to this .csv or .parquet file (default: CSV on stdout)")
     add_device(q)
@@ -397,20 +451,29 @@ def build_parser():
     x.add_argument("model")
     x.add_argument("onnx", help="the .onnx file to write")
     x.add_argument("--opset", type=int, help="ONNX opset (default 17)")
-    x.add_argument("--head", default="auto", choices=("auto", "softmax", "sigmoid", "logits"),
-                   help="a classifier's output: its probabilities (auto: as it was trained) or the logits")
-    x.add_argument("--inputs", default="columns", choices=("columns", "encoded"),
-                   help="columns: the graph takes the model's table columns (numbers, NaN where missing); "
-                        "encoded: the one-hot encoded matrix (for a model with text categories, which ONNX's "
-                        "standard operators cannot encode)")
+    x.add_argument(
+        "--head",
+        default="auto",
+        choices=("auto", "softmax", "sigmoid", "logits"),
+        help="a classifier's output: its probabilities (auto: as it was trained) or the logits",
+    )
+    x.add_argument(
+        "--inputs",
+        default="columns",
+        choices=("columns", "encoded"),
+        help="columns: the graph takes the model's table columns (numbers, NaN where missing); "
+        "encoded: the one-hot encoded matrix (for a model with text categories, which ONNX's "
+        "standard operators cannot encode)",
+    )
     x.set_defaults(func=export)
 
     i = sub.add_parser("info", help="print a saved model's network, optimizer, columns and training")
     i.add_argument("model")
     i.set_defaults(func=info)
 
-    le = sub.add_parser("lesson", formatter_class=_Help,
-                        help="run a lesson of the seed lecture and draw its figure ('list' lists them)")
+    le = sub.add_parser(
+        "lesson", formatter_class=_Help, help="run a lesson of the seed lecture and draw its figure ('list' lists them)"
+    )
     le.add_argument("name", help=f"{', '.join(LESSONS)}, all, or list")
     le.add_argument("--out", default="figs", help="directory for the PNG figures")
     add_device(le)

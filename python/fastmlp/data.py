@@ -22,8 +22,16 @@ __all__ = ["load_women", "read_csv", "read_table", "read_table_block", "as_array
 #: The file name endings read_table knows, and the kind of reader for each.
 #:
 #: ending -> "csv", "parquet", "arrow", "npy" or "npz".
-TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".feather": "arrow", ".arrow": "arrow",
-                 ".ipc": "arrow", ".npy": "npy", ".npz": "npz"}
+TABLE_FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".feather": "arrow",
+    ".arrow": "arrow",
+    ".ipc": "arrow",
+    ".npy": "npy",
+    ".npz": "npz",
+}
 
 
 def load_women():
@@ -119,9 +127,11 @@ def _parse_csv_bytes(data, where):
         try:
             text = data[start:].decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ValueError(f"{where} is not UTF-8 text (byte {e.start + start} is {data[e.start + start]:#04x}); "
-                             f"a CSV file must be, and Parquet/Feather files are read by "
-                             f"fastmlp.data.read_table") from None
+            raise ValueError(
+                f"{where} is not UTF-8 text (byte {e.start + start} is {data[e.start + start]:#04x}); "
+                f"a CSV file must be, and Parquet/Feather files are read by "
+                f"fastmlp.data.read_table"
+            ) from None
         table = reference.parse_csv(io.StringIO(text, newline=""), where)
     _check_unique(table[0], where)
     return table
@@ -131,8 +141,10 @@ def _check_unique(names, where):
     seen = {}
     for i, name in enumerate(names):
         if name in seen:
-            raise ValueError(f"{where}: the column name {name!r} appears twice (columns {seen[name] + 1} and "
-                             f"{i + 1}); rename one so that each column is known by its name")
+            raise ValueError(
+                f"{where}: the column name {name!r} appears twice (columns {seen[name] + 1} and "
+                f"{i + 1}); rename one so that each column is known by its name"
+            )
         seen[name] = i
 
 
@@ -146,8 +158,12 @@ def _require_pyarrow(what):
 def _is_number(kind):
     import pyarrow as pa
 
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or \
-        pa.types.is_decimal(kind)
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_decimal(kind)
+    )
 
 
 def _arrow_to_numpy(table, where):
@@ -226,8 +242,9 @@ def read_table(path):
     ext = os.path.splitext(where)[1].lower()
     kind = TABLE_FORMATS.get(ext)
     if kind is None:
-        raise ValueError(f"{where}: unknown table format {ext or '(no ending)'!r}; expected one of "
-                         f"{', '.join(TABLE_FORMATS)}")
+        raise ValueError(
+            f"{where}: unknown table format {ext or '(no ending)'!r}; expected one of {', '.join(TABLE_FORMATS)}"
+        )
     if kind == "csv":
         return read_csv(path)
     if not os.path.exists(path):
@@ -247,8 +264,10 @@ def read_table(path):
         else:
             lengths = {a.shape for a in arrays.values()}
             if not arrays or len(lengths) != 1 or len(next(iter(lengths))) != 1:
-                raise ValueError(f"{where}: expected 1-D arrays of one length (one per column) or a single 2-D "
-                                 f"array, got {', '.join(f'{k} {a.shape}' for k, a in arrays.items()) or 'none'}")
+                raise ValueError(
+                    f"{where}: expected 1-D arrays of one length (one per column) or a single 2-D "
+                    f"array, got {', '.join(f'{k} {a.shape}' for k, a in arrays.items()) or 'none'}"
+                )
             loaded = np.column_stack(list(arrays.values())) if arrays else None
             names = list(arrays)
             return names, _numeric(loaded, where)
@@ -294,21 +313,26 @@ def _check_declared_sizes(path, where, kind):
                     if info.filename.endswith(".npy"):
                         with z.open(info) as fp:
                             shape, _, dtype = read_npy_header(fp)
-                            entries.append((f"{where}, array {info.filename[:-4]!r}", shape, dtype,
-                                            info.file_size - fp.tell()))
+                            entries.append(
+                                (f"{where}, array {info.filename[:-4]!r}", shape, dtype, info.file_size - fp.tell())
+                            )
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise ValueError(f"{where} is not a readable {kind} file: {e}") from None
     total = 0.0
     for name, shape, dtype, held in entries:
         count = float(np.prod([float(d) for d in shape]))
         if count * dtype.itemsize > held:
-            raise ValueError(f"{name}: its header declares shape {shape} of {dtype} ({count * dtype.itemsize:.4g} "
-                             f"bytes), but the file holds {held} bytes of data")
+            raise ValueError(
+                f"{name}: its header declares shape {shape} of {dtype} ({count * dtype.itemsize:.4g} "
+                f"bytes), but the file holds {held} bytes of data"
+            )
         total += count * (dtype.itemsize + 8)  # the array, and the float64 table made of it
     left = available_memory()
     if total > left:
-        raise MemoryError(f"{where}: its arrays and their float64 copy take {total / 2**30:.3g} GiB, more than the "
-                          f"{left / 2**30:.3g} GiB of memory available to this process")
+        raise MemoryError(
+            f"{where}: its arrays and their float64 copy take {total / 2**30:.3g} GiB, more than the "
+            f"{left / 2**30:.3g} GiB of memory available to this process"
+        )
 
 
 def read_table_block(path, rank, size):
@@ -377,8 +401,8 @@ def read_table_block(path, rank, size):
                 lengths = ends - starts - (raw[np.maximum(ends - 1, 0)] == 13)  # less a "\r" before "\n"
                 rows = np.flatnonzero(lengths[1:] > 0) + 1  # data lines: not the header, not blank
                 lo, hi = block(rows.size, rank, size)
-                header = mm[starts[0]:ends[0] + 1 if ends[0] < raw.size else raw.size]
-                body = mm[starts[rows[lo]]:min(ends[rows[hi - 1]] + 1, raw.size)] if hi > lo else b""
+                header = mm[starts[0] : ends[0] + 1 if ends[0] < raw.size else raw.size]
+                body = mm[starts[rows[lo]] : min(ends[rows[hi - 1]] + 1, raw.size)] if hi > lo else b""
                 del raw  # the view must go before the map closes
         head = header if header.endswith(b"\n") else header + b"\n"
         if not body:  # a block of no rows: the names alone (a row of zeros lets the reader parse them)
@@ -505,11 +529,13 @@ def as_array(data, name="X"):
     if hasattr(data, "__dlpack__") and hasattr(data, "__dlpack_device__"):
         try:
             device_type = int(data.__dlpack_device__()[0])
-        except Exception:  # noqa: BLE001 - a broken exporter: let __array__ try
+        except Exception:
             device_type = None
         if device_type not in (None, 1, 3):  # 1: CPU, 3: CUDA host (pinned) memory
-            raise TypeError(f"{name} is in device memory (DLPack device type {device_type}); fastmlp reads host "
-                            f"memory: copy it first (e.g. tensor.cpu(), cupy.asnumpy(a), jax.device_get(a))")
+            raise TypeError(
+                f"{name} is in device memory (DLPack device type {device_type}); fastmlp reads host "
+                f"memory: copy it first (e.g. tensor.cpu(), cupy.asnumpy(a), jax.device_get(a))"
+            )
         try:
             return np.from_dlpack(data)
         except (BufferError, TypeError, RuntimeError, ValueError) as e:
@@ -518,5 +544,6 @@ def as_array(data, name="X"):
     try:
         return np.asarray(data)
     except (TypeError, RuntimeError, ValueError) as e:  # e.g. a tensor that requires grad, a CuPy array
-        raise TypeError(f"{name} ({type(data).__module__}.{type(data).__name__}) could not be read as a NumPy "
-                        f"array: {e}") from None
+        raise TypeError(
+            f"{name} ({type(data).__module__}.{type(data).__name__}) could not be read as a NumPy array: {e}"
+        ) from None

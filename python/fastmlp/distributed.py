@@ -24,6 +24,7 @@ same guard for scripts started without it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -36,8 +37,7 @@ import numpy as np
 
 from ._deadline import WATCHDOG, deadlines, set_deadlines
 
-__all__ = ["init", "rank", "size", "is_main", "block", "read_rows", "launched_under_mpi", "set_deadlines",
-           "deadlines"]
+__all__ = ["init", "rank", "size", "is_main", "block", "read_rows", "launched_under_mpi", "set_deadlines", "deadlines"]
 # Marks an exception raised on every rank at once (by an agreement, or a decision on shared values).
 _AGREED = "_fastmlp_agreed"
 
@@ -46,8 +46,10 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError as e:
-        raise ImportError("data-parallel training needs mpi4py and an MPI library: pip install 'fastmlp[mpi]' "
-                          f"(mpi4py with the mpich wheel), or mpi4py built against your cluster's MPI ({e})") from e
+        raise ImportError(
+            "data-parallel training needs mpi4py and an MPI library: pip install 'fastmlp[mpi]' "
+            f"(mpi4py with the mpich wheel), or mpi4py built against your cluster's MPI ({e})"
+        ) from e
     return MPI
 
 
@@ -57,10 +59,9 @@ def abort_job(comm, code=1):
     a collective with the others first)."""
     code = code if isinstance(code, int) and 0 < code < 256 else 1
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # A full disk, a closed stream: nothing more can be said there.
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):  # a full disk, a closed stream: nothing more can be said there
-            pass
     try:
         comm.Abort(code)
     finally:
@@ -151,13 +152,16 @@ def read_rows(path, comm=None, *, rank=None, size=None):
         with np.load(path, allow_pickle=False) as f:
             if name is None:
                 if len(f.files) != 1:
-                    raise ValueError(f"{path} holds {len(f.files)} arrays ({', '.join(f.files)}); name one as "
-                                     f"'{path}:NAME'")
+                    raise ValueError(
+                        f"{path} holds {len(f.files)} arrays ({', '.join(f.files)}); name one as '{path}:NAME'"
+                    )
                 name = f.files[0]
             data = f[name]
     else:
-        raise ValueError(f"read_rows reads .npy and .npz files, not {path!r} (for CSV see fastmlp.data and "
-                         f"the CLI's data-parallel train)")
+        raise ValueError(
+            f"read_rows reads .npy and .npz files, not {path!r} (for CSV see fastmlp.data and "
+            f"the CLI's data-parallel train)"
+        )
     start, stop = block(data.shape[0], rank, size)
     return np.array(data[start:stop])
 
@@ -315,9 +319,11 @@ class Collective:
         if getattr(error, _AGREED, False):
             return
         detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        sys.stderr.write(f"{detail}fastmlp: data-parallel fit: rank {self.rank} raised {type(error).__name__} "
-                         f"outside the points where the ranks agree on errors, so the others cannot learn of "
-                         f"it; aborting the job.\n")
+        sys.stderr.write(
+            f"{detail}fastmlp: data-parallel fit: rank {self.rank} raised {type(error).__name__} "
+            f"outside the points where the ranks agree on errors, so the others cannot learn of "
+            f"it; aborting the job.\n"
+        )
         abort_job(self.comm, 1)
 
     def agree(self, error):
@@ -327,16 +333,22 @@ class Collective:
         if error is None and self.pending_interrupt:
             self.pending_interrupt = False
             error = KeyboardInterrupt("Ctrl-C on this rank")
-        reports = self._wait("the agreement on errors (allgather)", self.comm.allgather,
-                             None if error is None else f"{type(error).__name__}: {error}")
+        reports = self._wait(
+            "the agreement on errors (allgather)",
+            self.comm.allgather,
+            None if error is None else f"{type(error).__name__}: {error}",
+        )
         failed = [(r, m) for r, m in enumerate(reports) if m is not None]
         if not failed:
             return
         if error is not None:
             raise self.mark_agreed(error)
         detail = "; ".join(f"rank {r}: {m}" for r, m in failed[:4])
-        raise self.mark_agreed(RuntimeError(f"data-parallel fit: {len(failed)} of {self.size} rank(s) failed, so "
-                                            f"every rank stops ({detail})"))
+        raise self.mark_agreed(
+            RuntimeError(
+                f"data-parallel fit: {len(failed)} of {self.size} rank(s) failed, so every rank stops ({detail})"
+            )
+        )
 
     def allgather(self, value):
         """Every rank's value, in rank order."""
@@ -352,6 +364,10 @@ class Collective:
                 if other.get(key) != everyone[0].get(key):
                     diffs.append(f"{key} is {everyone[0].get(key)!r} on rank 0 but {other.get(key)!r} on rank {r}")
         if diffs:
-            raise self.mark_agreed(ValueError(
-                "data-parallel fit: the ranks disagree on the fit (" + "; ".join(diffs[:4]) +
-                "); every rank must build the same network and call fit with the same arguments"))
+            raise self.mark_agreed(
+                ValueError(
+                    "data-parallel fit: the ranks disagree on the fit ("
+                    + "; ".join(diffs[:4])
+                    + "); every rank must build the same network and call fit with the same arguments"
+                )
+            )

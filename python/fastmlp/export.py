@@ -38,8 +38,9 @@ def _require_onnx():
 def _head(model, head):
     """None, "softmax", "sigmoid" or "exp": what follows the network's outputs in the exported graph."""
     if head == "auto":
-        return HEADS.get(getattr(model, "classification_loss", None)) or \
-            MEAN_FUNCTIONS.get(getattr(model, "link_loss", None))
+        return HEADS.get(getattr(model, "classification_loss", None)) or MEAN_FUNCTIONS.get(
+            getattr(model, "link_loss", None)
+        )
     if head in (None, "logits"):
         return None
     if head not in ("softmax", "sigmoid"):
@@ -70,8 +71,11 @@ def _activation(act, z, a, negative_slope, dtype, elem, node, const):
     if kind == "step":  # [z >= 0] as 0/1 in the dtype
         return node("Cast", [node("GreaterOrEqual", [z, c("zero", 0.0)], f"{a}_mask")], a, to=elem)
     if kind == "leaky_relu":  # Where(z > 0, z, slope * z)
-        return node("Where", [node("Greater", [z, c("zero", 0.0)], f"{a}_mask"), z,
-                              mul(z, c("slope", p["negative_slope"]), "neg")], a)
+        return node(
+            "Where",
+            [node("Greater", [z, c("zero", 0.0)], f"{a}_mask"), z, mul(z, c("slope", p["negative_slope"]), "neg")],
+            a,
+        )
     if kind == "gelu":  # 0.5 z (1 + erf(z / sqrt 2))
         e = node("Erf", [mul(z, c("sqrt_half", 0.7071067811865476), "scaled")], f"{a}_erf")
         return node("Mul", [mul(z, c("half", 0.5), "half_z"), node("Add", [e, c("one", 1.0)], f"{a}_erf1")], a)
@@ -85,14 +89,33 @@ def _activation(act, z, a, negative_slope, dtype, elem, node, const):
     if kind in ("elu", "selu"):  # Where(z > 0, z, alpha (e^z - 1)), SELU's times its scale
         alpha, scale = (p["alpha"], None) if kind == "elu" else (reference.SELU_ALPHA, reference.SELU_SCALE)
         neg = mul(node("Sub", [node("Exp", [z], f"{a}_exp"), c("one", 1.0)], f"{a}_expm1"), c("alpha", alpha), "neg")
-        out = node("Where", [node("Greater", [z, c("zero", 0.0)], f"{a}_mask"), z, neg], a if scale is None else f"{a}_elu")
+        out = node(
+            "Where", [node("Greater", [z, c("zero", 0.0)], f"{a}_mask"), z, neg], a if scale is None else f"{a}_elu"
+        )
         return out if scale is None else node("Mul", [out, c("scale", scale)], a)
     if kind == "softplus":  # (max(u, 0) + log(1 + e^-|u|)) / beta, u = beta z; z itself where u > threshold
         u = mul(z, c("beta", p["beta"]), "u")
-        soft = node("Add", [node("Max", [u, c("zero", 0.0)], f"{a}_relu"),
-                            node("Log", [node("Add", [node("Exp", [node("Neg", [node("Abs", [u], f"{a}_abs")],
-                                                                            f"{a}_negabs")], f"{a}_exp"),
-                                                      c("one", 1.0)], f"{a}_1p")], f"{a}_log")], f"{a}_sum")
+        soft = node(
+            "Add",
+            [
+                node("Max", [u, c("zero", 0.0)], f"{a}_relu"),
+                node(
+                    "Log",
+                    [
+                        node(
+                            "Add",
+                            [
+                                node("Exp", [node("Neg", [node("Abs", [u], f"{a}_abs")], f"{a}_negabs")], f"{a}_exp"),
+                                c("one", 1.0),
+                            ],
+                            f"{a}_1p",
+                        )
+                    ],
+                    f"{a}_log",
+                ),
+            ],
+            f"{a}_sum",
+        )
         soft = node("Div", [soft, c("beta_div", p["beta"])], f"{a}_soft")
         return node("Where", [node("Greater", [u, c("threshold", p["threshold"])], f"{a}_linear"), z, soft], a)
     onnx_op = activations.TABLE[kind]["onnx"]
@@ -138,12 +161,14 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
     if prep is not None and inputs == "columns":
         categorical = [c["name"] for c in prep.columns if c["kind"] == "categorical"]
         if categorical:
-            raise ValueError(f"the model one-hot encodes the column(s) {', '.join(map(repr, categorical))}, and "
-                             f"a graph of raw columns would have to take text, which ONNX's standard operators "
-                             f"cannot encode (that is the ai.onnx.ml domain, which not every runtime has); export "
-                             f"with inputs='encoded' "
-                             f"(fastmlp export --inputs encoded): the graph then takes the encoded matrix, which "
-                             f"model.preprocessing.transform(table) gives")
+            raise ValueError(
+                f"the model one-hot encodes the column(s) {', '.join(map(repr, categorical))}, and "
+                f"a graph of raw columns would have to take text, which ONNX's standard operators "
+                f"cannot encode (that is the ai.onnx.ml domain, which not every runtime has); export "
+                f"with inputs='encoded' "
+                f"(fastmlp export --inputs encoded): the graph then takes the encoded matrix, which "
+                f"model.preprocessing.transform(table) gives"
+            )
         fills = [c["fill"] for c in prep.columns]
         if any(f is not None for f in fills):  # a missing cell (NaN) takes its column's fill value
             fill = np.array([np.nan if f is None else f for f in fills])
@@ -172,18 +197,22 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
         x = node("Exp", [x], "predictions")  # differ from a runtime's float Exp by an ulp)
     nodes.append(helper.make_node("Identity", [x], [output_name], name=output_name))
     graph = helper.make_graph(
-        nodes, "fastmlp_mlp",
+        nodes,
+        "fastmlp_mlp",
         [helper.make_tensor_value_info(input_name, elem, ["n", model.sizes[0]])],
         [helper.make_tensor_value_info(output_name, elem, ["n", model.sizes[-1]])],
-        initializer=inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="fastmlp", doc_string=repr(model))
+        initializer=inits,
+    )
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="fastmlp", doc_string=repr(model)
+    )
     proto.ir_version = IR_VERSION
     link = getattr(model, "link_loss", None)
     # output: what the graph's values are; a log-link model exported with head="logits" gives the
     # log of its predictions (poisson's log-rates).
-    output = "probabilities" if kind in ("softmax", "sigmoid") else "log_predictions" if link and not kind \
-        else "predictions"
+    output = (
+        "probabilities" if kind in ("softmax", "sigmoid") else "log_predictions" if link and not kind else "predictions"
+    )
     meta = {"sizes": json.dumps(model.sizes), "activations": json.dumps(model.activations), "output": output}
     if link:
         meta["link_loss"] = link

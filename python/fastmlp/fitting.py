@@ -13,8 +13,7 @@ import os
 import numpy as np
 
 from . import _core
-from ._constraints import (AnyOf, Checked, Flag, InstanceOf, Integer, Interval, Options, Rule, Sequence,
-                           check_arguments)
+from ._constraints import AnyOf, Checked, Flag, InstanceOf, Integer, Interval, Options, Rule, Sequence, check_arguments
 from .callbacks import EarlyStopping, check_callbacks
 from .distributed import SingleProcess
 from .losses import CLASSIFICATION_LOSSES, MEAN_FUNCTIONS, check_loss
@@ -56,6 +55,7 @@ def _training_rows(a):
     """The rows a fit trains on (all ranks'): those its validation_split leaves."""
     return a["rows"] - held_out(a.get("validation_split"), a["rows"])
 
+
 #: Every argument of MLP.fit that is checked on its own, by name.
 #:
 #: name -> its constraint (a fastmlp._constraints rule). X, y, sample_weight and class_weight are
@@ -63,8 +63,9 @@ def _training_rows(a):
 FIT_CONSTRAINTS = {
     "loss": Checked(check_loss, "a name of fastmlp.losses.LOSSES"),
     # A name builds that optimizer with its defaults (fastmlp.optim.OPTIMIZERS, the kernels' registry).
-    "optimizer": AnyOf(None, InstanceOf(Optimizer, "a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01))"),
-                       Options(*OPTIMIZERS)),
+    "optimizer": AnyOf(
+        None, InstanceOf(Optimizer, "a fastmlp.optim optimizer (e.g. fastmlp.optim.SGD(lr=0.01))"), Options(*OPTIMIZERS)
+    ),
     "batch_size": AnyOf(None, Integer(">=", 1), Options("max")),
     "epochs": Integer(">=", 0),
     "shuffle": Flag(),
@@ -87,28 +88,48 @@ FIT_CONSTRAINTS = {
 #: A tuple of fastmlp._constraints rules: each sees the checked arguments and the fit's `rows` (all
 #: ranks' together) and `processes`, and names the arguments that do not go together.
 FIT_RULES = (
-    Rule(lambda a: a["processes"] > 1 and a["sample_weight"] is not None,
-         "sample_weight in a data-parallel fit is not supported: the batch's weight sum would need its own "
-         "all-reduce per step; fit without comm, or repeat rows instead"),
-    Rule(lambda a: a["processes"] > 1 and a["batch_size"] == "max",
-         "batch_size='max' is one process's answer; a data-parallel fit needs the same global batch on every "
-         "rank: pass an int"),
-    Rule(lambda a: a.get("validation_split") is not None and a.get("validation_data") is not None,
-         "validation_split and validation_data do not go together: validation_split holds out rows of X and y, "
-         "validation_data brings rows of its own; pass one of them"),
-    Rule(lambda a: a.get("validation_split") is not None and not 0 < _training_rows(a) < a["rows"],
-         lambda a: f"validation_split={a['validation_split']:g} of {a['rows']} rows holds out "
-                   f"{a['rows'] - _training_rows(a)} (rounded) and trains on {_training_rows(a)}; both need at "
-                   f"least one row: choose another fraction, or pass validation_data"),
-    Rule(lambda a: a["drop_last"] and isinstance(a["batch_size"], int) and a["batch_size"] > _training_rows(a),
-         lambda a: f"drop_last=True with batch_size {a['batch_size']} > {_training_rows(a)} training samples "
-                   f"would leave no batch at all"),
-    Rule(lambda a: a["lr_scaling"] is not None and a["base_batch_size"] is None,
-         "lr_scaling needs base_batch_size, the batch size the learning rate was tuned for"),
-    Rule(lambda a: a["lr_scaling"] is None and a["warmup_epochs"] is not None,
-         "warmup_epochs goes with lr_scaling (use schedules.warmup for a plain warmup)"),
-    Rule(lambda a: a["lr_scaling"] is None and a["base_batch_size"] is not None,
-         "base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is nothing to scale)"),
+    Rule(
+        lambda a: a["processes"] > 1 and a["sample_weight"] is not None,
+        "sample_weight in a data-parallel fit is not supported: the batch's weight sum would need its own "
+        "all-reduce per step; fit without comm, or repeat rows instead",
+    ),
+    Rule(
+        lambda a: a["processes"] > 1 and a["batch_size"] == "max",
+        "batch_size='max' is one process's answer; a data-parallel fit needs the same global batch on every "
+        "rank: pass an int",
+    ),
+    Rule(
+        lambda a: a.get("validation_split") is not None and a.get("validation_data") is not None,
+        "validation_split and validation_data do not go together: validation_split holds out rows of X and y, "
+        "validation_data brings rows of its own; pass one of them",
+    ),
+    Rule(
+        lambda a: a.get("validation_split") is not None and not 0 < _training_rows(a) < a["rows"],
+        lambda a: (
+            f"validation_split={a['validation_split']:g} of {a['rows']} rows holds out "
+            f"{a['rows'] - _training_rows(a)} (rounded) and trains on {_training_rows(a)}; both need at "
+            f"least one row: choose another fraction, or pass validation_data"
+        ),
+    ),
+    Rule(
+        lambda a: a["drop_last"] and isinstance(a["batch_size"], int) and a["batch_size"] > _training_rows(a),
+        lambda a: (
+            f"drop_last=True with batch_size {a['batch_size']} > {_training_rows(a)} training samples "
+            f"would leave no batch at all"
+        ),
+    ),
+    Rule(
+        lambda a: a["lr_scaling"] is not None and a["base_batch_size"] is None,
+        "lr_scaling needs base_batch_size, the batch size the learning rate was tuned for",
+    ),
+    Rule(
+        lambda a: a["lr_scaling"] is None and a["warmup_epochs"] is not None,
+        "warmup_epochs goes with lr_scaling (use schedules.warmup for a plain warmup)",
+    ),
+    Rule(
+        lambda a: a["lr_scaling"] is None and a["base_batch_size"] is not None,
+        "base_batch_size goes with lr_scaling='linear' or 'sqrt' (without it there is nothing to scale)",
+    ),
 )
 
 
@@ -181,25 +202,41 @@ class FitConfig:
             The architecture, the fit's settings, the standardization, fastmlp's own callbacks that
             stop or restore, and the column names, in forms the ranks can compare.
         """
-        return {"sizes": model.sizes, "activations": model.activations, "dtype": model.dtype.name,
-                "negative_slope": model.negative_slope, "loss": repr(self.loss), "optimizer": self.optimizer.config(),
-                "batch_size": self.batch_size, "epochs": self.epochs, "shuffle": self.shuffle,
-                "drop_last": self.drop_last, "seed": self.seed, "clip": [self.clip_grad_norm, self.clip_grad_value],
-                "schedule": repr(self.schedule), "on_nonfinite": self.on_nonfinite,
-                "validation": self.validation_data is not None, "standardization": repr(model._scaling),
-                "rows": self.rows[0],  # the training rows: a validation_split of another size differs here
-                # What else decides the weights: fastmlp's own callbacks that stop or restore
-                # (EarlyStopping restoring its best weights on one rank only gave each rank other
-                # weights; a LambdaCallback or the user's own class is the user's code, which may log
-                # on one rank only) and which columns the data holds.
-                "callbacks": [_settings(cb) for cb in self.callbacks if isinstance(cb, EarlyStopping)],
-                "feature_names": model._feature_names, "target_names": model._target_names}
+        return {
+            "sizes": model.sizes,
+            "activations": model.activations,
+            "dtype": model.dtype.name,
+            "negative_slope": model.negative_slope,
+            "loss": repr(self.loss),
+            "optimizer": self.optimizer.config(),
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "shuffle": self.shuffle,
+            "drop_last": self.drop_last,
+            "seed": self.seed,
+            "clip": [self.clip_grad_norm, self.clip_grad_value],
+            "schedule": repr(self.schedule),
+            "on_nonfinite": self.on_nonfinite,
+            "validation": self.validation_data is not None,
+            "standardization": repr(model._scaling),
+            "rows": self.rows[0],  # the training rows: a validation_split of another size differs here
+            # What else decides the weights: fastmlp's own callbacks that stop or restore
+            # (EarlyStopping restoring its best weights on one rank only gave each rank other
+            # weights; a LambdaCallback or the user's own class is the user's code, which may log
+            # on one rank only) and which columns the data holds.
+            "callbacks": [_settings(cb) for cb in self.callbacks if isinstance(cb, EarlyStopping)],
+            "feature_names": model._feature_names,
+            "target_names": model._target_names,
+        }
 
 
 def _settings(callback):
     """A callback's kind and its plain settings (numbers, strings, flags), for the ranks to compare."""
-    plain = {k: v for k, v in sorted(vars(callback).items())
-             if not k.startswith("_") and (v is None or isinstance(v, (bool, int, float, str)))}
+    plain = {
+        k: v
+        for k, v in sorted(vars(callback).items())
+        if not k.startswith("_") and (v is None or isinstance(v, (bool, int, float, str)))
+    }
     return [type(callback).__name__, plain]
 
 
@@ -231,11 +268,13 @@ def collective(comm):
     if comm is None:
         return SingleProcess()
     if not (callable(getattr(comm, "Get_size", None)) and callable(getattr(comm, "Allreduce", None))):
-        raise TypeError(f"comm must be an mpi4py communicator (e.g. fastmlp.distributed.init()), got "
-                        f"{type(comm).__name__}")
+        raise TypeError(
+            f"comm must be an mpi4py communicator (e.g. fastmlp.distributed.init()), got {type(comm).__name__}"
+        )
     if comm.Get_size() == 1:
         return SingleProcess()
     from .distributed import Collective
+
     return Collective(comm)
 
 
@@ -247,13 +286,15 @@ def _split(x, y, fraction, seed, rows, weighted):
     (held-out weights weigh the validation loss)."""
     total, offset = rows
     chosen = np.zeros(total, bool)
-    chosen[np.random.default_rng(seed).permutation(total)[:held_out(fraction, total)]] = True
-    mine = chosen[offset:offset + x.shape[0]]
+    chosen[np.random.default_rng(seed).permutation(total)[: held_out(fraction, total)]] = True
+    mine = chosen[offset : offset + x.shape[0]]
     if weighted:  # one process (weights are refused in a data-parallel fit): each part needs a weight
         for part, weights in (("training", y[~mine, -1]), ("held-out", y[mine, -1])):
             if not weights.sum() > 0:
-                raise ValueError(f"validation_split: the sample weights of the {part} rows sum to 0, so their "
-                                 f"loss is undefined; choose another seed or fraction, or pass validation_data")
+                raise ValueError(
+                    f"validation_split: the sample weights of the {part} rows sum to 0, so their "
+                    f"loss is undefined; choose another seed or fraction, or pass validation_data"
+                )
     return x[~mine], y[~mine], (x[mine], y[mine]), (total - int(chosen.sum()), offset - int(chosen[:offset].sum()))
 
 
@@ -266,28 +307,34 @@ class FitChecks:
         error, config = None, None
         try:
             x = self._x(x)
-        except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
+        except Exception as e:
             error = e
         dist.agree(error)
         counts = dist.allgather(int(x.shape[0]))
-        rows = (sum(counts), sum(counts[:dist.rank]))
+        rows = (sum(counts), sum(counts[: dist.rank]))
         if rows[0] == 0:
-            raise dist.mark_agreed(ValueError("X and y are empty; there is nothing to train on" if dist.size == 1 else
-                             "X and y are empty on every rank; there is nothing to train on"))
+            raise dist.mark_agreed(
+                ValueError(
+                    "X and y are empty; there is nothing to train on"
+                    if dist.size == 1
+                    else "X and y are empty on every rank; there is nothing to train on"
+                )
+            )
         # The seed of a fit with seed=None (and of the rows its validation_split holds out), rank 0's on
         # every rank. Drawn whatever the seed argument, so that no rank skips a collective the others make.
         fresh_seed = dist.bcast(int.from_bytes(os.urandom(8), "little"))
         try:
             x, y, config = self._fit_config(x, y, arguments, dist, rows, fresh_seed)
-        except Exception as e:  # noqa: BLE001 (every rank must learn of it before raising)
+        except Exception as e:
             error = e
         dist.agree(error)
         dist.check_same(config.shared(self))
         # The checks that need the other ranks come only now, when every rank is known to reach them
         # (a rank that raised above would leave the others waiting in these collectives forever).
         if config.validation_data is not None and dist.sum([config.validation_data[0].shape[0]])[0] == 0:
-            raise dist.mark_agreed(ValueError("validation_data is empty; its loss is undefined (pass None for no "
-                                              "validation)"))
+            raise dist.mark_agreed(
+                ValueError("validation_data is empty; its loss is undefined (pass None for no validation)")
+            )
         if config.seed is None:  # the ranks agree that it is None (check_same): take the fresh one
             config = dataclasses.replace(config, seed=fresh_seed)
         hist = run_fit(self, x, y, config, dist)
@@ -304,9 +351,14 @@ class FitChecks:
         x = self._net_x(x)
         validation_data = a["validation_data"]
         if a["validation_split"] is not None:  # rows of X and y held out (and fewer rows to train on)
-            x, y, validation_data, rows = _split(x, y, a["validation_split"],
-                                                 fresh_seed if a["seed"] is None else a["seed"], rows,
-                                                 a["sample_weight"] is not None)
+            x, y, validation_data, rows = _split(
+                x,
+                y,
+                a["validation_split"],
+                fresh_seed if a["seed"] is None else a["seed"],
+                rows,
+                a["sample_weight"] is not None,
+            )
         elif validation_data is not None:
             xv = self._x(validation_data[0], "X_val")
             # The training spec scores the validation set too: with sample weights, each weight 1.
@@ -315,8 +367,9 @@ class FitChecks:
             validation_data = (self._net_x(xv), yv)
         n = rows[0]  # the training rows, all ranks' together
         optimizer = a["optimizer"]
-        optimizer = SGD(lr=0.01) if optimizer is None else OPTIMIZERS[optimizer]() if isinstance(optimizer, str) \
-            else optimizer
+        optimizer = (
+            SGD(lr=0.01) if optimizer is None else OPTIMIZERS[optimizer]() if isinstance(optimizer, str) else optimizer
+        )
         batch_size = a["batch_size"]
         if batch_size == "max":
             batch_size = max_batch_size(self, n_samples=n, optimizer=optimizer)
@@ -326,9 +379,11 @@ class FitChecks:
         callbacks = check_callbacks(a["callbacks"], logged)
         schedule = a["schedule"]
         if schedule is not None and schedule.monitors() - logged:
-            raise ValueError(f"the schedule monitors {', '.join(sorted(schedule.monitors() - logged))}, which this "
-                             f"fit does not log (it logs {', '.join(sorted(logged))}); pass validation_data or "
-                             f"monitor='loss'")
+            raise ValueError(
+                f"the schedule monitors {', '.join(sorted(schedule.monitors() - logged))}, which this "
+                f"fit does not log (it logs {', '.join(sorted(logged))}); pass validation_data or "
+                f"monitor='loss'"
+            )
         if a["lr_scaling"] is not None:
             full = batch_size is None or (not a["drop_last"] and batch_size >= n)
             batch = n if full else batch_size
@@ -341,24 +396,39 @@ class FitChecks:
             schedule = goyal_warmup(k, warm * steps if k > 1 else 0, after=schedule, steps_per_epoch=steps)
         self.classification_loss = a["loss"] if a["loss"] in CLASSIFICATION_LOSSES else None
         self.link_loss = a["loss"] if a["loss"] in MEAN_FUNCTIONS else None  # predict's exp (model.link_loss)
-        config = FitConfig(loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=a["epochs"],
-                           shuffle=a["shuffle"], seed=seed, drop_last=a["drop_last"],
-                           on_nonfinite=a["on_nonfinite"], schedule=schedule,
-                           clip_grad_norm=a["clip_grad_norm"] or 0.0, clip_grad_value=a["clip_grad_value"] or 0.0,
-                           callbacks=tuple(callbacks), verbose=a["verbose"] if dist.rank == 0 else 0,
-                           validation_data=validation_data, rows=rows)
+        config = FitConfig(
+            loss=loss,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            epochs=a["epochs"],
+            shuffle=a["shuffle"],
+            seed=seed,
+            drop_last=a["drop_last"],
+            on_nonfinite=a["on_nonfinite"],
+            schedule=schedule,
+            clip_grad_norm=a["clip_grad_norm"] or 0.0,
+            clip_grad_value=a["clip_grad_value"] or 0.0,
+            callbacks=tuple(callbacks),
+            verbose=a["verbose"] if dist.rank == 0 else 0,
+            validation_data=validation_data,
+            rows=rows,
+        )
         return x, y, config
 
     def _record_fit(self, hist):
         """Keep a summary of the fits (saved with the model; `fastmlp info` prints it)."""
         done = self._training or {"fits": 0, "epochs": 0}
         loss = hist.params["loss"]
-        last = {"epochs": len(hist.epoch), "samples": int(hist.params["samples"]),
-                "batch_size": hist.params["batch_size"], "loss": loss if isinstance(loss, str) else loss["name"],
-                "optimizer": hist.params["optimizer"],
-                "final_loss": hist.history["loss"][-1] if hist.history["loss"] else None,
-                "final_val_loss": hist.history["val_loss"][-1] if hist.history.get("val_loss") else None,
-                "stopped_reason": hist.stopped_reason}
+        last = {
+            "epochs": len(hist.epoch),
+            "samples": int(hist.params["samples"]),
+            "batch_size": hist.params["batch_size"],
+            "loss": loss if isinstance(loss, str) else loss["name"],
+            "optimizer": hist.params["optimizer"],
+            "final_loss": hist.history["loss"][-1] if hist.history["loss"] else None,
+            "final_val_loss": hist.history["val_loss"][-1] if hist.history.get("val_loss") else None,
+            "stopped_reason": hist.stopped_reason,
+        }
         self._training = {"fits": done["fits"] + 1, "epochs": done["epochs"] + len(hist.epoch), "last": last}
 
     @property

@@ -7,16 +7,23 @@ The values themselves come from the C++ kernel (`fastmlp.ops.init`), twin of
 from __future__ import annotations
 
 from . import _core
-from .activations import TABLE as _ACTIVATIONS, base as _activation_base
+from .activations import TABLE as _ACTIVATIONS
+from .activations import base as _activation_base
 
 __all__ = ["INITIALIZERS", "ALIASES", "default_for", "canonical", "takes_argument"]
 
 # name -> (distribution, source); the names and distributions are the kernels' own table
 # (csrc/bindings/names.h), the sources are said here.
-_SOURCES = {"uniform": "torch.nn.init.uniform_", "normal": "torch.nn.init.normal_",
-            "lecun_uniform": "LeCun et al. 1998, Efficient BackProp", "lecun_normal": "LeCun et al. 1998",
-            "xavier_uniform": "Glorot & Bengio 2010", "xavier_normal": "Glorot & Bengio 2010",
-            "he_uniform": "He et al. 2015, Delving deep into rectifiers", "he_normal": "He et al. 2015"}
+_SOURCES = {
+    "uniform": "torch.nn.init.uniform_",
+    "normal": "torch.nn.init.normal_",
+    "lecun_uniform": "LeCun et al. 1998, Efficient BackProp",
+    "lecun_normal": "LeCun et al. 1998",
+    "xavier_uniform": "Glorot & Bengio 2010",
+    "xavier_normal": "Glorot & Bengio 2010",
+    "he_uniform": "He et al. 2015, Delving deep into rectifiers",
+    "he_normal": "He et al. 2015",
+}
 #: Every initializer by canonical name.
 #:
 #: name -> (its distribution, in words and formula; its source, or "" for the plain kinds). The names
@@ -98,8 +105,14 @@ def default_for(activation):
 
 
 # The keyword arguments of fastmlp.ops.init that each kind reads.
-_ARGUMENTS = {"constant": {"value"}, "uniform": {"low", "high"}, "normal": {"mean", "std", "truncated"},
-              "lecun_normal": {"truncated"}, "xavier_normal": {"truncated"}, "he_normal": {"truncated"}}
+_ARGUMENTS = {
+    "constant": {"value"},
+    "uniform": {"low", "high"},
+    "normal": {"mean", "std", "truncated"},
+    "lecun_normal": {"truncated"},
+    "xavier_normal": {"truncated"},
+    "he_normal": {"truncated"},
+}
 
 
 def takes_argument(name, argument):

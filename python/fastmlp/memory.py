@@ -29,8 +29,18 @@ from .optim import SGD
 __all__ = ["max_batch_size", "training_bytes", "fit_bytes", "available_memory"]
 
 
-def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=None, shuffle=True,
-                   drop_last=False, global_rows=0, loss="mse"):
+def training_bytes(
+    model,
+    batch_size,
+    *,
+    n_samples=None,
+    optimizer=None,
+    device=None,
+    shuffle=True,
+    drop_last=False,
+    global_rows=0,
+    loss="mse",
+):
     """Bytes a fit of `model` with this batch size takes in the memory of `device`.
 
     That is host memory for "cpu", device memory for "cuda"; the module text lists what is counted.
@@ -88,9 +98,16 @@ def training_bytes(model, batch_size, *, n_samples=None, optimizer=None, device=
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     n = 2 * batch if n_samples is None else int(n_samples)
     config = (SGD() if optimizer is None else optimizer).config()
-    options = _core.TrainOptions(loss=loss, optimizer=config, batch_size=batch, shuffle=bool(shuffle),
-                                 drop_last=bool(drop_last), device=device, global_rows=int(global_rows),
-                                 reduce=_planning_only if global_rows else None)
+    options = _core.TrainOptions(
+        loss=loss,
+        optimizer=config,
+        batch_size=batch,
+        shuffle=bool(shuffle),
+        drop_last=bool(drop_last),
+        device=device,
+        global_rows=int(global_rows),
+        reduce=_planning_only if global_rows else None,
+    )
     return fit_bytes(model, n, options)
 
 
@@ -281,8 +298,10 @@ def check_parameter_memory(sizes, dtype):
         return  # small enough not to be worth reading the limits
     left = available_memory()
     if need > left:
-        raise MemoryError(f"MLP({sizes}) has {count:,} parameters: {need / 2**30:.3g} GiB of {np.dtype(dtype).name}, "
-                          f"more than the {left / 2**30:.3g} GiB of memory available to this process")
+        raise MemoryError(
+            f"MLP({sizes}) has {count:,} parameters: {need / 2**30:.3g} GiB of {np.dtype(dtype).name}, "
+            f"more than the {left / 2**30:.3g} GiB of memory available to this process"
+        )
 
 
 def check_fit_memory(model, n, options):
@@ -302,10 +321,12 @@ def check_fit_memory(model, n, options):
     left = available_memory()
     if need > left:
         batch = options.batch_size or n
-        raise MemoryError(f"fit: not enough host memory: the fit needs {need / 2**30:.3g} GiB for batch_size={batch} "
-                          f"but only {left / 2**30:.3g} GiB are available to this process (container limits "
-                          f"included); use a smaller batch (fastmlp.max_batch_size(model) gives the largest that "
-                          f"fits) or a smaller network")
+        raise MemoryError(
+            f"fit: not enough host memory: the fit needs {need / 2**30:.3g} GiB for batch_size={batch} "
+            f"but only {left / 2**30:.3g} GiB are available to this process (container limits "
+            f"included); use a smaller batch (fastmlp.max_batch_size(model) gives the largest that "
+            f"fits) or a smaller network"
+        )
 
 
 def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory_budget=None, safety=0.8):
@@ -375,8 +396,10 @@ def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory
 
     if not fits(1):
         need = training_bytes(model, 1, n_samples=n, optimizer=optimizer, device=device)
-        raise MemoryError(f"not even a batch of 1 fits: training needs {need} bytes for it, and the budget is "
-                          f"{safety} x {int(memory_budget)} bytes on {device}")
+        raise MemoryError(
+            f"not even a batch of 1 fits: training needs {need} bytes for it, and the budget is "
+            f"{safety} x {int(memory_budget)} bytes on {device}"
+        )
     lo, hi = 1, 2  # the bytes grow with the batch: double, then bisect for the largest that fits
     while fits(hi):
         if n and hi >= n:

@@ -10,19 +10,30 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import _core, ops
-from ._constraints import check_int
-from ._inputs import as_float_array as _as_float_array, check_finite as _check_finite, \
-    check_names as _check_names, column_names as _column_names
-from .memory import check_parameter_memory
+from . import _core, ops, persist
 from . import activations as _activations
 from . import init as _init
+from . import targets as _targets
+from ._constraints import check_int
+from ._inputs import (
+    as_float_array as _as_float_array,
+)
+from ._inputs import (
+    check_finite as _check_finite,
+)
+from ._inputs import (
+    check_names as _check_names,
+)
+from ._inputs import (
+    column_names as _column_names,
+)
+from .fitting import FitChecks
+from .fitting import collective as _collective
 from .losses import CLASSIFICATION_LOSSES, MEAN_FUNCTIONS, check_loss
+from .memory import check_parameter_memory
 from .ops import resolve_device
 from .optim import from_config
-from . import targets as _targets
-from .fitting import FitChecks, collective as _collective
-from . import persist
+
 # The file format lives in fastmlp.persist; its names are kept here too for code that reads them here.
 from .persist import FORMAT_NAME, FORMAT_VERSION  # noqa: F401
 from .persist import META_KEYS as _META_KEYS  # noqa: F401
@@ -37,9 +48,11 @@ def _check_activation(name, what):
 
 def _link_scaling_message(loss, why):
     """Why a log-link loss and target standardization do not go together, and what to do instead."""
-    return (f"loss={loss!r} fits targets in their own units (counts or rates >= 0, predicted as exp of the "
-            f"network's output), but {why}; standardize the features only: "
-            f"set_standardization(x_mean=..., x_std=...)")
+    return (
+        f"loss={loss!r} fits targets in their own units (counts or rates >= 0, predicted as exp of the "
+        f"network's output), but {why}; standardize the features only: "
+        f"set_standardization(x_mean=..., x_std=...)"
+    )
 
 
 class MLP(FitChecks):
@@ -142,8 +155,19 @@ class MLP(FitChecks):
     ['gelu', 'tanh', 'identity']
     """
 
-    def __init__(self, sizes, activation="relu", output_activation="identity", init="auto",
-                 bias_init="zeros", seed=0, dtype="float32", negative_slope=0.01, init_kwargs=None, device="cpu"):
+    def __init__(
+        self,
+        sizes,
+        activation="relu",
+        output_activation="identity",
+        init="auto",
+        bias_init="zeros",
+        seed=0,
+        dtype="float32",
+        negative_slope=0.01,
+        init_kwargs=None,
+        device="cpu",
+    ):
         try:
             if any(isinstance(s, (bool, np.bool_)) for s in sizes):
                 raise TypeError
@@ -162,8 +186,9 @@ class MLP(FitChecks):
         elif isinstance(activation, (list, tuple)):
             acts = list(activation)
         else:
-            raise TypeError(f"activation must be a name or a list of names (one per hidden layer), got "
-                            f"{type(activation).__name__}")
+            raise TypeError(
+                f"activation must be a name or a list of names (one per hidden layer), got {type(activation).__name__}"
+            )
         if len(acts) != hidden:
             raise ValueError(f"activation lists {len(acts)} names but the network has {hidden} hidden layers")
         self.activations = [_check_activation(a, "activation") for a in acts]
@@ -181,13 +206,24 @@ class MLP(FitChecks):
         self.weights, self.biases = [], []
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             w_init = _init.default_for(self.activations[layer]) if init == "auto" else init
-            self.weights.append(ops.init(w_init, fan_in, fan_out, seed, dtype=self.dtype.name,
-                                         stream=2 * layer, **init_kwargs))
+            self.weights.append(
+                ops.init(w_init, fan_in, fan_out, seed, dtype=self.dtype.name, stream=2 * layer, **init_kwargs)
+            )
             # init_kwargs are the weight initializer's (truncated=True means nothing to zeros); the bias
             # initializer gets those it understands: the plain kinds' parameters.
             bias_kwargs = {k: v for k, v in init_kwargs.items() if _init.takes_argument(bias_init, k)}
-            self.biases.append(ops.init(bias_init, fan_in, fan_out, seed, shape=(fan_out,),
-                                        dtype=self.dtype.name, stream=2 * layer + 1, **bias_kwargs))
+            self.biases.append(
+                ops.init(
+                    bias_init,
+                    fan_in,
+                    fan_out,
+                    seed,
+                    shape=(fan_out,),
+                    dtype=self.dtype.name,
+                    stream=2 * layer + 1,
+                    **bias_kwargs,
+                )
+            )
         self.init, self.bias_init = init, bias_init
         self.device = resolve_device(device)
         self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
@@ -206,9 +242,11 @@ class MLP(FitChecks):
         another holds it gets a RuntimeError instead of a race; the holding thread itself may ask again
         (a callback may save the model during fit)."""
         if not self._lock.acquire(blocking=False):
-            raise RuntimeError(f"{what}: another thread is fitting (or saving) this model right now; one model "
-                               f"trains in one thread at a time (wait for that call to return, or use a copy: "
-                               f"copy.deepcopy(model))")
+            raise RuntimeError(
+                f"{what}: another thread is fitting (or saving) this model right now; one model "
+                f"trains in one thread at a time (wait for that call to return, or use a copy: "
+                f"copy.deepcopy(model))"
+            )
         try:
             yield
         finally:
@@ -345,8 +383,9 @@ class MLP(FitChecks):
     def link_loss(self, loss):
         if loss is not None:
             if not isinstance(loss, str) or loss not in MEAN_FUNCTIONS:
-                raise ValueError(f"link_loss must be None or a log-link loss ({', '.join(map(repr, MEAN_FUNCTIONS))}), "
-                                 f"got {loss!r}")
+                raise ValueError(
+                    f"link_loss must be None or a log-link loss ({', '.join(map(repr, MEAN_FUNCTIONS))}), got {loss!r}"
+                )
             if self._scaling is not None and self._scaling["y_mean"] is not None:
                 raise ValueError(_link_scaling_message(loss, "this model standardizes its targets (y_mean, y_std)"))
         self._link_loss = loss
@@ -384,13 +423,13 @@ class MLP(FitChecks):
             self._preprocessing = None
             return
         if not isinstance(prep, Preprocessor):
-            raise TypeError(f"preprocessing must be a fastmlp.tables.Preprocessor (or None), got "
-                            f"{type(prep).__name__}")
+            raise TypeError(f"preprocessing must be a fastmlp.tables.Preprocessor (or None), got {type(prep).__name__}")
         if prep.n_features != self.sizes[0]:  # n_features also refuses a Preprocessor not fitted
             raise ValueError(f"the preprocessing gives {prep.n_features} inputs but the network takes {self.sizes[0]}")
         if prep.classes is not None and len(prep.classes) != self.sizes[-1]:
-            raise ValueError(f"the preprocessing names {len(prep.classes)} classes but the network has "
-                             f"{self.sizes[-1]} outputs")
+            raise ValueError(
+                f"the preprocessing names {len(prep.classes)} classes but the network has {self.sizes[-1]} outputs"
+            )
         self.feature_names = prep.feature_names
         self._preprocessing = prep
 
@@ -460,14 +499,18 @@ class MLP(FitChecks):
         True
         """
         if self._link_loss is not None and (y_mean is not None or y_std is not None):
-            raise ValueError(f"y_mean and y_std do not apply to this model: it was fitted with loss="
-                             f"{self._link_loss!r}, which fits targets in their own units (counts or rates >= 0, "
-                             f"predicted as exp of the network's output); standardize the features only "
-                             f"(x_mean, x_std), or set model.link_loss = None first (predict then returns the raw "
-                             f"output)")
+            raise ValueError(
+                f"y_mean and y_std do not apply to this model: it was fitted with loss="
+                f"{self._link_loss!r}, which fits targets in their own units (counts or rates >= 0, "
+                f"predicted as exp of the network's output); standardize the features only "
+                f"(x_mean, x_std), or set model.link_loss = None first (predict then returns the raw "
+                f"output)"
+            )
         pairs = {}
-        for (mean_name, mean), (std_name, std), width in ((("x_mean", x_mean), ("x_std", x_std), self.sizes[0]),
-                                                           (("y_mean", y_mean), ("y_std", y_std), self.sizes[-1])):
+        for (mean_name, mean), (std_name, std), width in (
+            (("x_mean", x_mean), ("x_std", x_std), self.sizes[0]),
+            (("y_mean", y_mean), ("y_std", y_std), self.sizes[-1]),
+        ):
             if (mean is None) != (std is None):
                 raise ValueError(f"{mean_name} and {std_name} go together: give both or neither")
             if mean is None:
@@ -478,8 +521,10 @@ class MLP(FitChecks):
                 if a.ndim == 0:
                     a = np.full(width, float(a))
                 if a.shape != (width,):
-                    raise ValueError(f"{name} must hold {width} values (one per "
-                                     f"{'input' if name[0] == 'x' else 'output'}), got shape {a.shape}")
+                    raise ValueError(
+                        f"{name} must hold {width} values (one per "
+                        f"{'input' if name[0] == 'x' else 'output'}), got shape {a.shape}"
+                    )
                 if not np.isfinite(a).all() or (name.endswith("std") and not (a > 0).all()):
                     raise ValueError(f"{name} must be finite{' and > 0' if name.endswith('std') else ''}, got {a}")
                 with np.errstate(over="ignore"):
@@ -581,8 +626,15 @@ class MLP(FitChecks):
         """
         from .export import OPSET, to_onnx
 
-        return to_onnx(self, path, opset=OPSET if opset is None else opset, input_name=input_name,
-                       output_name=output_name, head=head, inputs=inputs)
+        return to_onnx(
+            self,
+            path,
+            opset=OPSET if opset is None else opset,
+            input_name=input_name,
+            output_name=output_name,
+            head=head,
+            inputs=inputs,
+        )
 
     def get_weights(self):
         """The parameters, as copies.
@@ -641,8 +693,10 @@ class MLP(FitChecks):
             w = _as_float_array(w, f"W{layer}", self.dtype)
             b = _as_float_array(b, f"b{layer}", self.dtype)
             if w.shape != self.weights[layer].shape or b.shape != self.biases[layer].shape:
-                raise ValueError(f"layer {layer}: expected W {self.weights[layer].shape} and b "
-                                 f"{self.biases[layer].shape}, got {w.shape} and {b.shape}")
+                raise ValueError(
+                    f"layer {layer}: expected W {self.weights[layer].shape} and b "
+                    f"{self.biases[layer].shape}, got {w.shape} and {b.shape}"
+                )
             if not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise ValueError(f"layer {layer}: weights contain NaN or Inf")
             new.append((w, b))
@@ -673,12 +727,15 @@ class MLP(FitChecks):
             return x
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(f"{name} has the column name(s) {repeated} more than once; the model's features "
-                             f"are matched by name")
+            raise ValueError(
+                f"{name} has the column name(s) {repeated} more than once; the model's features are matched by name"
+            )
         missing = [n for n in want if n not in names]
         if missing:
-            raise ValueError(f"{name} lacks the model's feature column(s) {missing}: the model was trained on "
-                             f"{list(want)}, {name} has {names}")
+            raise ValueError(
+                f"{name} lacks the model's feature column(s) {missing}: the model was trained on "
+                f"{list(want)}, {name} has {names}"
+            )
         return x.select(list(want)) if hasattr(x, "column_names") else x[list(want)]
 
     def _y(self, y, n, name="y"):
@@ -687,8 +744,11 @@ class MLP(FitChecks):
         if y.ndim == 1 and out == 1:
             y = y.reshape(-1, 1)
         if y.ndim != 2 or y.shape[1] != out:
-            raise ValueError(f"{name} must have shape (n,) or (n, {out}) for {out} output(s), got {y.shape}"
-                             if out == 1 else f"{name} must have shape (n, {out}), got {y.shape}")
+            raise ValueError(
+                f"{name} must have shape (n,) or (n, {out}) for {out} output(s), got {y.shape}"
+                if out == 1
+                else f"{name} must have shape (n, {out}), got {y.shape}"
+            )
         if y.shape[0] != n:
             raise ValueError(f"X has {n} samples but {name} has {y.shape[0]}")
         _check_finite(y, name)
@@ -762,17 +822,21 @@ class MLP(FitChecks):
     def _forward(self, x):
         """The network's output for an already validated and standardized X."""
         try:
-            return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x,
-                                     self.device)
+            return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x, self.device)
         except MemoryError as e:
             # What mlp_forward holds besides the output (csrc/cpu/network_pass.cpp, csrc/cuda/train_loop.cu).
-            need = ("the weights, a chunk's inputs and two buffers of its outputs at the widest layer, for a chunk "
-                    "of up to 65536 rows (fewer when those buffers would pass 1 GiB)" if self.device == "cuda" else
-                    "two buffers of a chunk's outputs at the widest hidden layer, for a chunk of up to 4096 rows "
-                    "(a pair per thread when small chunks run side by side)")
-            raise MemoryError(f"predict: not enough {'device' if self.device == 'cuda' else 'host'} memory to "
-                              f"run {x.shape[0]} rows through layers {self.sizes} ({self.dtype.name}); {need} "
-                              f"must fit ({e})") from e
+            need = (
+                "the weights, a chunk's inputs and two buffers of its outputs at the widest layer, for a chunk "
+                "of up to 65536 rows (fewer when those buffers would pass 1 GiB)"
+                if self.device == "cuda"
+                else "two buffers of a chunk's outputs at the widest hidden layer, for a chunk of up to 4096 rows "
+                "(a pair per thread when small chunks run side by side)"
+            )
+            raise MemoryError(
+                f"predict: not enough {'device' if self.device == 'cuda' else 'host'} memory to "
+                f"run {x.shape[0]} rows through layers {self.sizes} ({self.dtype.name}); {need} "
+                f"must fit ({e})"
+            ) from e
 
     def evaluate(self, x, y, loss="mse", *, sample_weight=None, class_weight=None, metrics=None):
         """The loss (its mean, see fastmlp.losses) of the predictions for X against y.
@@ -872,8 +936,9 @@ class MLP(FitChecks):
         """
         if kind is None:
             last = getattr(self, "classification_loss", None)
-            kind = {"cross_entropy": "softmax", "bce": "sigmoid"}.get(last) or \
-                ("softmax" if self.sizes[-1] > 1 else "sigmoid")
+            kind = {"cross_entropy": "softmax", "bce": "sigmoid"}.get(last) or (
+                "softmax" if self.sizes[-1] > 1 else "sigmoid"
+            )
         return _targets.probabilities(self._outputs(x), kind)
 
     def gradients(self, x, y, loss="mse", *, sample_weight=None, class_weight=None):
@@ -920,18 +985,43 @@ class MLP(FitChecks):
         spec, y = self._loss_targets(y, x.shape[0], loss, sample_weight, class_weight)
         x = self._net_x(x)
         try:
-            value, grads = _core.mlp_loss_grad(self.weights, self.biases, self.activations, self.negative_slope,
-                                               spec, x, y, self.device)
+            value, grads = _core.mlp_loss_grad(
+                self.weights, self.biases, self.activations, self.negative_slope, spec, x, y, self.device
+            )
         except MemoryError as e:
-            raise MemoryError(f"gradients: not enough memory for the activations of {x.shape[0]} rows through "
-                              f"layers {self.sizes} ({self.dtype.name}); pass fewer rows ({e})") from e
+            raise MemoryError(
+                f"gradients: not enough memory for the activations of {x.shape[0]} rows through "
+                f"layers {self.sizes} ({self.dtype.name}); pass fewer rows ({e})"
+            ) from e
         return value, [tuple(g) for g in grads]
 
     # ---- training ------------------------------------------------------------------------------------
-    def fit(self, x, y, loss="mse", optimizer=None, batch_size=32, epochs=100, shuffle=True, seed=0,
-            validation_data=None, verbose=False, drop_last=False, on_nonfinite="raise", schedule=None,
-            lr_scaling=None, base_batch_size=None, warmup_epochs=None, clip_grad_norm=None, clip_grad_value=None,
-            callbacks=None, sample_weight=None, class_weight=None, comm=None, validation_split=None):
+    def fit(
+        self,
+        x,
+        y,
+        loss="mse",
+        optimizer=None,
+        batch_size=32,
+        epochs=100,
+        shuffle=True,
+        seed=0,
+        validation_data=None,
+        verbose=False,
+        drop_last=False,
+        on_nonfinite="raise",
+        schedule=None,
+        lr_scaling=None,
+        base_batch_size=None,
+        warmup_epochs=None,
+        clip_grad_norm=None,
+        clip_grad_value=None,
+        callbacks=None,
+        sample_weight=None,
+        class_weight=None,
+        comm=None,
+        validation_split=None,
+    ):
         """Train with mini-batch gradient descent.
 
         Callbacks and schedules run once per epoch, never per step: the epoch's steps run in the C++
@@ -1068,12 +1158,28 @@ class MLP(FitChecks):
         >>> net.evaluate(X, labels, loss="cross_entropy", metrics=["accuracy"])["accuracy"] > 0.9
         True
         """
-        arguments = {"loss": loss, "optimizer": optimizer, "batch_size": batch_size, "epochs": epochs,
-                     "shuffle": shuffle, "seed": seed, "validation_data": validation_data, "verbose": verbose,
-                     "drop_last": drop_last, "on_nonfinite": on_nonfinite, "schedule": schedule,
-                     "lr_scaling": lr_scaling, "base_batch_size": base_batch_size, "warmup_epochs": warmup_epochs,
-                     "clip_grad_norm": clip_grad_norm, "clip_grad_value": clip_grad_value, "callbacks": callbacks,
-                     "sample_weight": sample_weight, "class_weight": class_weight, "validation_split": validation_split}
+        arguments = {
+            "loss": loss,
+            "optimizer": optimizer,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "shuffle": shuffle,
+            "seed": seed,
+            "validation_data": validation_data,
+            "verbose": verbose,
+            "drop_last": drop_last,
+            "on_nonfinite": on_nonfinite,
+            "schedule": schedule,
+            "lr_scaling": lr_scaling,
+            "base_batch_size": base_batch_size,
+            "warmup_epochs": warmup_epochs,
+            "clip_grad_norm": clip_grad_norm,
+            "clip_grad_value": clip_grad_value,
+            "callbacks": callbacks,
+            "sample_weight": sample_weight,
+            "class_weight": class_weight,
+            "validation_split": validation_split,
+        }
         with self._exclusive("fit"):
             dist = _collective(comm)
             self._save_rank = None if dist.size == 1 else dist.rank
@@ -1093,9 +1199,13 @@ class MLP(FitChecks):
             self._opt["config"] = cfg
             return self._opt
         init = optimizer.state_initial_values()
-        self._opt = {"config": cfg, "names": names, "step": 0,
-                     "w": [[np.full_like(w, v) for v in init] for w in self.weights],
-                     "b": [[np.full_like(b, v) for v in init] for b in self.biases]}
+        self._opt = {
+            "config": cfg,
+            "names": names,
+            "step": 0,
+            "w": [[np.full_like(w, v) for v in init] for w in self.weights],
+            "b": [[np.full_like(b, v) for v in init] for b in self.biases],
+        }
         return self._opt
 
     @property

@@ -20,8 +20,18 @@ from .init import canonical as _canonical_init
 from .optim import check_hyperparameter
 
 __all__ = [
-    "matmul", "dense_forward", "dense_backward", "activation_forward", "activation_backward",
-    "loss", "loss_grad", "init", "permutation", "sgd_update", "optimizer_update", "ACTIVATIONS",
+    "matmul",
+    "dense_forward",
+    "dense_backward",
+    "activation_forward",
+    "activation_backward",
+    "loss",
+    "loss_grad",
+    "init",
+    "permutation",
+    "sgd_update",
+    "optimizer_update",
+    "ACTIVATIONS",
 ]
 
 #: The activation names the kernels take, canonical ones only.
@@ -46,7 +56,7 @@ def _size(value, name):
 
 
 def resolve_device(device):
-    """"cpu" or "cuda" for a device argument; "auto" picks CUDA when it can be used. Asking for CUDA
+    """ "cpu" or "cuda" for a device argument; "auto" picks CUDA when it can be used. Asking for CUDA
     where it cannot be used raises RuntimeError saying why (not built, or no device)."""
     if not isinstance(device, str):
         raise TypeError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
@@ -139,8 +149,7 @@ def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01, device
     >>> ops.dense_forward(x, w, b, "relu")
     array([[3.5, 0. ]])
     """
-    return _core.dense_forward(x, w, b, _name(activation, "activation"), float(negative_slope),
-                               resolve_device(device))
+    return _core.dense_forward(x, w, b, _name(activation, "activation"), float(negative_slope), resolve_device(device))
 
 
 def dense_backward(x, w, grad_y, activation="identity", y=None, *, z=None, negative_slope=0.01, device="cpu"):
@@ -194,8 +203,9 @@ def dense_backward(x, w, grad_y, activation="identity", y=None, *, z=None, negat
     >>> grad_x, grad_b
     (array([[1.5, 0. ]]), array([1., 1.]))
     """
-    return _core.dense_backward(x, w, grad_y, _name(activation, "activation"), y, float(negative_slope),
-                                resolve_device(device), z)
+    return _core.dense_backward(
+        x, w, grad_y, _name(activation, "activation"), y, float(negative_slope), resolve_device(device), z
+    )
 
 
 def activation_forward(name, z, *, negative_slope=0.01, device="cpu"):
@@ -273,17 +283,18 @@ def activation_backward(name, z, grad_a, *, negative_slope=0.01, device="cpu"):
     >>> ops.activation_backward("relu", np.array([-1.0, 2.0]), np.array([3.0, 3.0]))
     array([0., 3.])
     """
-    return _core.activation_backward(_name(name, "activation"), z, grad_a, float(negative_slope),
-                                     resolve_device(device))
+    return _core.activation_backward(
+        _name(name, "activation"), z, grad_a, float(negative_slope), resolve_device(device)
+    )
 
 
 def _loss_args(name, pred, target, sample_weight, class_weight, delta):
     """(spec, pred, target) as _core takes them: class indices and sample weights travel as columns of
     the target array in pred's dtype (a class index per row, then the row's weight), see LossSpec."""
     name = _name(name, "loss")
-    if sample_weight is None and class_weight is None and delta == 1.0:
-        if not (name == "cross_entropy" and np.ndim(target) == 1 and np.ndim(pred) == 2):
-            return name, pred, target
+    plain = sample_weight is None and class_weight is None and delta == 1.0
+    if plain and not (name == "cross_entropy" and np.ndim(target) == 1 and np.ndim(pred) == 2):
+        return name, pred, target
     spec = {"name": name, "delta": float(delta)}
     p = np.asarray(pred)
     t = np.asarray(target)
@@ -308,8 +319,7 @@ def _loss_args(name, pred, target, sample_weight, class_weight, delta):
     return spec, p, t
 
 
-def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0,
-         device="cpu"):
+def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0, device="cpu"):
     """The loss of pred against target.
 
     Elementwise losses (mse, mae, huber, poisson, bce) take pred and target of one shape; bce and
@@ -372,8 +382,7 @@ def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weig
     return _core.loss(spec, p, t, _name(reduction, "reduction"), resolve_device(device))
 
 
-def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0,
-              device="cpu"):
+def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0, device="cpu"):
     """dL/dpred for loss(name, pred, target, reduction, ...), shaped like pred.
 
     Parameters
@@ -422,8 +431,23 @@ def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class
     return g.reshape(np.shape(pred))
 
 
-def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0, truncated=False,
-         value=0.0, low=0.0, high=1.0, mean=0.0, std=1.0, device="cpu"):
+def init(
+    name,
+    fan_in,
+    fan_out,
+    seed=0,
+    *,
+    shape=None,
+    dtype="float32",
+    stream=0,
+    truncated=False,
+    value=0.0,
+    low=0.0,
+    high=1.0,
+    mean=0.0,
+    std=1.0,
+    device="cpu",
+):
     """Initial values for a (fan_in, fan_out) weight (or `shape`), drawn from Philox.
 
     The numbers are drawn by `seed` and `stream`: the same arguments give the same numbers on any
@@ -499,11 +523,27 @@ def init(name, fan_in, fan_out, seed=0, *, shape=None, dtype="float32", stream=0
     dtype = np.dtype(dtype).name
     seed = check_int(seed, "seed", 0, 2**64)
     stream = check_int(stream, "stream", 0, 2**64)
-    out = _core.init(name, fan_in, fan_out, seed, list(shape), dtype, stream, check_bool(truncated, "truncated"),
-                     float(value), float(low), float(high), float(mean), float(std), resolve_device(device))
+    out = _core.init(
+        name,
+        fan_in,
+        fan_out,
+        seed,
+        list(shape),
+        dtype,
+        stream,
+        check_bool(truncated, "truncated"),
+        float(value),
+        float(low),
+        float(high),
+        float(mean),
+        float(std),
+        resolve_device(device),
+    )
     if out.size and not np.isfinite(out).all():  # e.g. constant 1e300 in float32
-        raise ValueError(f"init {name!r} gives values outside the range of {dtype} (value={value}, low={low}, "
-                         f"high={high}, mean={mean}, std={std}); choose parameters that {dtype} can hold")
+        raise ValueError(
+            f"init {name!r} gives values outside the range of {dtype} (value={value}, low={low}, "
+            f"high={high}, mean={mean}, std={std}); choose parameters that {dtype} can hold"
+        )
     return out
 
 
@@ -543,8 +583,7 @@ def permutation(n, seed, epoch=0):
     >>> ops.permutation(5, seed=0, epoch=1)
     array([4, 1, 2, 3, 0])
     """
-    return _core.permutation(_size(n, "n"), check_int(seed, "seed", 0, 2**64),
-                             check_int(epoch, "epoch", 0, 2**64))
+    return _core.permutation(_size(n, "n"), check_int(seed, "seed", 0, 2**64), check_int(epoch, "epoch", 0, 2**64))
 
 
 def sgd_update(param, grad, lr, *, device="cpu"):

@@ -11,9 +11,20 @@ import inspect
 from . import _core
 from ._constraints import Flag, Interval, Pair
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax",
-           "from_config", "CONSTRAINTS",
-           "check_hyperparameter"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "NAdam",
+    "RAdam",
+    "Adamax",
+    "from_config",
+    "CONSTRAINTS",
+    "check_hyperparameter",
+]
 
 
 # Every hyperparameter of every optimizer, by its torch.optim name: the one place they are validated
@@ -479,8 +490,9 @@ class NAdam(Optimizer):
 
     name = "nadam"
 
-    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-                 decoupled_weight_decay=False):
+    def __init__(
+        self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False
+    ):
         self._set(locals())
 
 

@@ -9,6 +9,7 @@ before anything large is allocated or decompressed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -29,23 +30,44 @@ FORMAT_NAME = "fastmlp.MLP"
 FORMAT_VERSION = 1
 
 # What a version-1 file's meta entry holds, and the type each value must have.
-META_KEYS = {"format": str, "version": int, "sizes": list, "activations": list, "dtype": str,
-             "negative_slope": (int, float), "seed": int, "init": (str, type(None)),
-             "bias_init": (str, type(None)), "optimizer": (dict, type(None))}
+META_KEYS = {
+    "format": str,
+    "version": int,
+    "sizes": list,
+    "activations": list,
+    "dtype": str,
+    "negative_slope": (int, float),
+    "seed": int,
+    "init": (str, type(None)),
+    "bias_init": (str, type(None)),
+    "optimizer": (dict, type(None)),
+}
 
 # Entries added later in version 1: a file without them (written before) loads with None.
-META_OPTIONAL_KEYS = {"feature_names": (list, type(None)), "target_names": (list, type(None)),
-                      "standardization": (dict, type(None)), "training": (dict, type(None)),
-                      "classification_loss": (str, type(None)), "link_loss": (str, type(None)),
-                      "preprocessing": (dict, type(None))}
-_TRAINING_LAST_KEYS = {"epochs": int, "samples": int, "batch_size": (int, type(None)), "loss": str,
-                       "optimizer": str, "final_loss": (int, float, type(None)),
-                       "final_val_loss": (int, float, type(None)), "stopped_reason": (str, type(None))}
+META_OPTIONAL_KEYS = {
+    "feature_names": (list, type(None)),
+    "target_names": (list, type(None)),
+    "standardization": (dict, type(None)),
+    "training": (dict, type(None)),
+    "classification_loss": (str, type(None)),
+    "link_loss": (str, type(None)),
+    "preprocessing": (dict, type(None)),
+}
+_TRAINING_LAST_KEYS = {
+    "epochs": int,
+    "samples": int,
+    "batch_size": (int, type(None)),
+    "loss": str,
+    "optimizer": str,
+    "final_loss": (int, float, type(None)),
+    "final_val_loss": (int, float, type(None)),
+    "stopped_reason": (str, type(None)),
+}
 _SCALING_KEYS = ("x_mean", "x_std", "y_mean", "y_std")
 
 _MAX_STEP = 2**53  # the most optimizer steps a model file may record (exact in a double)
 _TMP_PREFIX = ".fastmlp-"  # temporary files are .fastmlp-<target name>.<pid>.<random>.tmp
-_TMP_NAME_CHARS = 100      # of the target's name, so that the temporary name stays short enough
+_TMP_NAME_CHARS = 100  # of the target's name, so that the temporary name stays short enough
 
 
 # ---- save --------------------------------------------------------------------------------------------
@@ -94,9 +116,11 @@ def save(model, path):
     bad = _core.all_finite(list(arrays.values())[1:])
     if bad >= 0:
         name = list(arrays)[1 + bad]
-        raise ValueError(f"cannot save the model to {user_path!r}: its array {name!r} holds NaN or Inf, and load "
-                         f"refuses such a file (fit restores finite weights after a divergence; fix or "
-                         f"reinitialize the model first)")
+        raise ValueError(
+            f"cannot save the model to {user_path!r}: its array {name!r} holds NaN or Inf, and load "
+            f"refuses such a file (fit restores finite weights after a divergence; fix or "
+            f"reinitialize the model first)"
+        )
     write_atomically(user_path, lambda f: np.savez(f, **arrays), "save the model to")
     return user_path
 
@@ -118,16 +142,21 @@ def write_atomically(path, write, what):
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, f"cannot {what} {user_path!r}: it is a directory", user_path)
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"cannot {what} {user_path!r}: it is {_kind_of(st.st_mode)}, not a regular file "
-                         f"(the file at the path is replaced, which would destroy it)")
+        raise ValueError(
+            f"cannot {what} {user_path!r}: it is {_kind_of(st.st_mode)}, not a regular file "
+            f"(the file at the path is replaced, which would destroy it)"
+        )
     directory, name = os.path.split(target)
     _remove_stale_temporaries(directory, name)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{name[:_TMP_NAME_CHARS]}.{os.getpid()}.", suffix=".tmp",
-                                   dir=directory)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f"{_TMP_PREFIX}{name[:_TMP_NAME_CHARS]}.{os.getpid()}.", suffix=".tmp", dir=directory
+        )
     except OSError as e:
-        why = (f"no new file can be made in {directory!r} ({e.strerror}); the file is written beside its "
-               f"target first and renamed over it when complete")
+        why = (
+            f"no new file can be made in {directory!r} ({e.strerror}); the file is written beside its "
+            f"target first and renamed over it when complete"
+        )
         raise _named(e, user_path, what, why) from None
     try:
         with os.fdopen(fd, "wb") as f:
@@ -147,18 +176,29 @@ def write_atomically(path, write, what):
 
 def _model_arrays(model):
     opt = model._opt
-    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "sizes": model.sizes,
-            "activations": model.activations, "dtype": model.dtype.name, "negative_slope": model.negative_slope,
-            "seed": model.seed, "init": model.init, "bias_init": model.bias_init,
-            "optimizer": None if opt is None else {"config": opt["config"], "step": opt["step"], "names": opt["names"]},
-            "feature_names": model._feature_names, "target_names": model._target_names, "training": model._training,
-            "classification_loss": getattr(model, "classification_loss", None),
-            "link_loss": getattr(model, "link_loss", None),  # predict's exp of the output (fastmlp.losses)
-            # the table's columns -> the network's inputs (fastmlp.tables.Preprocessor), as JSON
-            "preprocessing": None if getattr(model, "preprocessing", None) is None else model.preprocessing.to_dict(),
-            # float32/64 statistics as JSON numbers: repr round-trips them exactly
-            "standardization": None if model._scaling is None else
-            {k: None if v is None else v.astype(np.float64).tolist() for k, v in model._scaling.items()}}
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "sizes": model.sizes,
+        "activations": model.activations,
+        "dtype": model.dtype.name,
+        "negative_slope": model.negative_slope,
+        "seed": model.seed,
+        "init": model.init,
+        "bias_init": model.bias_init,
+        "optimizer": None if opt is None else {"config": opt["config"], "step": opt["step"], "names": opt["names"]},
+        "feature_names": model._feature_names,
+        "target_names": model._target_names,
+        "training": model._training,
+        "classification_loss": getattr(model, "classification_loss", None),
+        "link_loss": getattr(model, "link_loss", None),  # predict's exp of the output (fastmlp.losses)
+        # the table's columns -> the network's inputs (fastmlp.tables.Preprocessor), as JSON
+        "preprocessing": None if getattr(model, "preprocessing", None) is None else model.preprocessing.to_dict(),
+        # float32/64 statistics as JSON numbers: repr round-trips them exactly
+        "standardization": None
+        if model._scaling is None
+        else {k: None if v is None else v.astype(np.float64).tolist() for k, v in model._scaling.items()},
+    }
     arrays = {"meta": np.array(json.dumps(meta))}
     for layer, (w, b) in enumerate(zip(model.weights, model.biases)):
         arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
@@ -177,8 +217,12 @@ def _named(e, user_path, what="save the model to", why=None):
 
 
 def _kind_of(mode):
-    for test, what in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+    for test, what in (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return what
     return "not a regular file"
@@ -195,13 +239,11 @@ def _remove_stale_temporaries(directory, name):
     for entry in entries:
         if not (entry.startswith(prefix) and entry.endswith(".tmp")):
             continue
-        pid = entry[len(prefix):].split(".", 1)[0]
+        pid = entry[len(prefix) :].split(".", 1)[0]
         if not pid.isdigit() or _process_alive(int(pid)):
             continue
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(os.path.join(directory, entry))
-        except OSError:
-            pass
 
 
 def _process_alive(pid):
@@ -316,9 +358,16 @@ def load(path, model_class):
                 expected = _expected_entries(path, sizes, opt)
                 _check_entries(f, path, expected, meta["dtype"])
                 try:
-                    model = model_class(sizes, activation=acts[:-1], output_activation=acts[-1] if acts else None,
-                                        init="zeros", bias_init="zeros", seed=meta["seed"], dtype=meta["dtype"],
-                                        negative_slope=meta["negative_slope"])
+                    model = model_class(
+                        sizes,
+                        activation=acts[:-1],
+                        output_activation=acts[-1] if acts else None,
+                        init="zeros",
+                        bias_init="zeros",
+                        seed=meta["seed"],
+                        dtype=meta["dtype"],
+                        negative_slope=meta["negative_slope"],
+                    )
                 except (TypeError, ValueError) as e:
                     raise ModelFileError(f"{path} describes no valid network: {e}") from None
                 files = {k: f[k] for k in expected}
@@ -344,10 +393,15 @@ def _check_zip_magic(fh, path):
     fh.seek(0)
     if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip's first entry, or an empty zip
         ext = os.path.splitext(os.fspath(path))[1].lower()
-        hint = " (it looks like a table: train and predict read tables, info and load read model files)" \
-            if ext in (".csv", ".parquet", ".pq", ".feather", ".arrow", ".ipc", ".npy") else ""
-        raise ModelFileError(f"{path} is not a fastmlp model file: a model file is an .npz (zip) archive, made by "
-                             f"save or `fastmlp train --save`{hint}")
+        hint = (
+            " (it looks like a table: train and predict read tables, info and load read model files)"
+            if ext in (".csv", ".parquet", ".pq", ".feather", ".arrow", ".ipc", ".npy")
+            else ""
+        )
+        raise ModelFileError(
+            f"{path} is not a fastmlp model file: a model file is an .npz (zip) archive, made by "
+            f"save or `fastmlp train --save`{hint}"
+        )
 
 
 def _read_meta(f, path):
@@ -362,8 +416,9 @@ def _read_meta(f, path):
     except Exception:
         raise ModelFileError(f"{path} is not a fastmlp model file (no valid 'meta' entry)") from None
     if meta.get("version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path} has format version {meta.get('version')}; this fastmlp reads version "
-                         f"{FORMAT_VERSION}")
+        raise ModelFileError(
+            f"{path} has format version {meta.get('version')}; this fastmlp reads version {FORMAT_VERSION}"
+        )
     for key, kind in META_KEYS.items():
         if key not in meta:
             raise ModelFileError(f"{path}: the model's meta entry lacks {key!r}")
@@ -383,13 +438,16 @@ def _apply_optional_meta(path, model, meta):
     the training summary, each checked."""
     kind = meta.get("classification_loss")
     if kind is not None and kind not in CLASSIFICATION_LOSSES:
-        raise ModelFileError(f"{path}: the meta entry's 'classification_loss' is {kind!r}, not "
-                             f"{', '.join(CLASSIFICATION_LOSSES)} or null")
+        raise ModelFileError(
+            f"{path}: the meta entry's 'classification_loss' is {kind!r}, not "
+            f"{', '.join(CLASSIFICATION_LOSSES)} or null"
+        )
     model.classification_loss = kind
     link = meta.get("link_loss")  # a file written before it predicts the raw output, as it did then
     if link is not None and link not in MEAN_FUNCTIONS:
-        raise ModelFileError(f"{path}: the meta entry's 'link_loss' is {link!r}, not "
-                             f"{', '.join(MEAN_FUNCTIONS)} or null")
+        raise ModelFileError(
+            f"{path}: the meta entry's 'link_loss' is {link!r}, not {', '.join(MEAN_FUNCTIONS)} or null"
+        )
     model.link_loss = link  # before the standardization, which refuses y statistics beside it
     try:
         model.feature_names = meta.get("feature_names")
@@ -400,19 +458,26 @@ def _apply_optional_meta(path, model, meta):
                 raise ValueError(f"its keys are {sorted(scaling)}, expected {list(_SCALING_KEYS)}")
             for key in _SCALING_KEYS:
                 v = scaling[key]
-                if v is not None and not (isinstance(v, list) and all(
-                        isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)):
+                if v is not None and not (
+                    isinstance(v, list) and all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)
+                ):
                     raise ValueError(f"{key} is {v!r}, not a list of numbers or null")
             model.set_standardization(**scaling)
         training = meta.get("training")
         if training is not None:
             last = training.get("last")
-            ok = (sorted(training) == ["epochs", "fits", "last"] and isinstance(last, dict)
-                  and sorted(last) == sorted(_TRAINING_LAST_KEYS)
-                  and all(isinstance(training[k], int) and not isinstance(training[k], bool) and training[k] >= 0
-                          for k in ("fits", "epochs"))
-                  and all(isinstance(last[k], t) and not isinstance(last[k], bool)
-                          for k, t in _TRAINING_LAST_KEYS.items()))
+            ok = (
+                sorted(training) == ["epochs", "fits", "last"]
+                and isinstance(last, dict)
+                and sorted(last) == sorted(_TRAINING_LAST_KEYS)
+                and all(
+                    isinstance(training[k], int) and not isinstance(training[k], bool) and training[k] >= 0
+                    for k in ("fits", "epochs")
+                )
+                and all(
+                    isinstance(last[k], t) and not isinstance(last[k], bool) for k, t in _TRAINING_LAST_KEYS.items()
+                )
+            )
             if not ok:
                 raise ValueError(f"the training summary {training!r} is not one fastmlp writes")
             model._training = training
@@ -422,8 +487,9 @@ def _apply_optional_meta(path, model, meta):
 
             model.preprocessing = Preprocessor.from_dict(prep)
     except (TypeError, ValueError) as e:
-        raise ModelFileError(f"{path} holds invalid column names, standardization statistics, training summary or "
-                             f"preprocessing: {e}") from None
+        raise ModelFileError(
+            f"{path} holds invalid column names, standardization statistics, training summary or preprocessing: {e}"
+        ) from None
 
 
 def _expected_entries(path, sizes, opt):
@@ -451,8 +517,10 @@ def _check_entries(f, path, expected, dtype):
         raise ModelFileError(f"{path} holds the entry {repeated[0]!r} more than once")
     unknown = sorted(set(f.files) - set(expected) - {"meta"})
     if unknown:
-        raise ModelFileError(f"{path} holds entries that a fastmlp model file does not have: {', '.join(unknown[:5])} "
-                         f"(refused without reading them)")
+        raise ModelFileError(
+            f"{path} holds entries that a fastmlp model file does not have: {', '.join(unknown[:5])} "
+            f"(refused without reading them)"
+        )
     total = 0
     for name, shape in expected.items():
         if name not in f.files:
@@ -460,10 +528,12 @@ def _check_entries(f, path, expected, dtype):
             raise ModelFileError(f"{path} lacks the {kind} '{name}'")
         got, fortran, dt = _npy_header(f, name)
         if dt.kind != "f" or got != shape:
-            what = (f"optimizer array '{name}' is {dt}{got}; it must be floats shaped like its parameter {shape}"
-                    if name.startswith("opt_") else
-                    f"holds weights that do not fit its network: '{name}' is {dt}{got}, its meta needs floats "
-                    f"of shape {shape}")
+            what = (
+                f"optimizer array '{name}' is {dt}{got}; it must be floats shaped like its parameter {shape}"
+                if name.startswith("opt_")
+                else f"holds weights that do not fit its network: '{name}' is {dt}{got}, its meta needs floats "
+                f"of shape {shape}"
+            )
             raise ModelFileError(f"{path}: {what}")
         info = f.zip.getinfo(name + ".npy")
         nbytes = int(np.prod(shape, dtype=np.float64)) * dt.itemsize
@@ -472,8 +542,10 @@ def _check_entries(f, path, expected, dtype):
         total += nbytes
     left = available_memory()
     if total > left:
-        raise MemoryError(f"{path}: its arrays take {total / 2**30:.3g} GiB, more than the {left / 2**30:.3g} GiB "
-                          f"of memory available to this process")
+        raise MemoryError(
+            f"{path}: its arrays take {total / 2**30:.3g} GiB, more than the {left / 2**30:.3g} GiB "
+            f"of memory available to this process"
+        )
 
 
 def _npy_header(f, name):
@@ -499,8 +571,10 @@ def _read_optimizer(path, model, opt, files):
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path} holds an invalid optimizer entry ({type(e).__name__}: {e})") from None
     if names != list(optimizer.state_names()):
-        raise ModelFileError(f"{path}: the optimizer's state is {names}, but {type(optimizer).__name__} keeps "
-                         f"{list(optimizer.state_names())}")
+        raise ModelFileError(
+            f"{path}: the optimizer's state is {names}, but {type(optimizer).__name__} keeps "
+            f"{list(optimizer.state_names())}"
+        )
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise ModelFileError(f"{path}: the optimizer's step count is {step!r}, not an int >= 0")
     if step > _MAX_STEP:  # past it the trainer's 64-bit count and the bias corrections' doubles give out
@@ -513,9 +587,10 @@ def _read_optimizer(path, model, opt, files):
                 key = f"opt_{kind}{l}_{s}"
                 a = files[key]
                 if a.shape != param.shape or a.dtype.kind != "f" or not np.isfinite(a).all():
-                    raise ModelFileError(f"{path}: optimizer array '{key}' has {a.dtype}{a.shape} or non-finite "
-                                     f"values; it must be finite floats shaped like its parameter {param.shape}")
+                    raise ModelFileError(
+                        f"{path}: optimizer array '{key}' has {a.dtype}{a.shape} or non-finite "
+                        f"values; it must be finite floats shaped like its parameter {param.shape}"
+                    )
                 buffers.append(np.ascontiguousarray(a, dtype=model.dtype))
             state["w" if kind == "W" else "b"].append(buffers)
     return {"config": opt["config"], "names": names, "step": step, **state}
-

@@ -13,16 +13,52 @@ import numpy as np
 
 # The optimizers' twins, one function per optimizer, live beside this file (the seam where it passed
 # 600 lines); they are part of this module's API.
-from ._reference_optim import (adagrad_step, adam_step, adamax_step, nadam_mu_product,  # noqa: F401
-                               nadam_step, optimizer_step, radam_step, rmsprop_step, sgd_step, sgd_update)
+from ._reference_optim import (
+    adagrad_step,
+    adam_step,
+    adamax_step,
+    nadam_mu_product,
+    nadam_step,
+    optimizer_step,
+    radam_step,
+    rmsprop_step,
+    sgd_step,
+    sgd_update,
+)
 
 __all__ = [
-    "philox4x32", "uniform01", "standard_normal", "matmul",
-    "vector_function", "activation_forward", "activation_backward", "activation_backward_from_output", "needs_z",
-    "dense_forward", "dense_backward", "softmax", "sigmoid", "loss", "loss_grad", "init", "permutation",
-    "sgd_update", "sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step", "nadam_mu_product",
-    "radam_step", "adamax_step", "optimizer_step",
-    "clip_gradients", "mlp_forward", "mlp_loss_grad", "train_epoch", "parse_csv",
+    "philox4x32",
+    "uniform01",
+    "standard_normal",
+    "matmul",
+    "vector_function",
+    "activation_forward",
+    "activation_backward",
+    "activation_backward_from_output",
+    "needs_z",
+    "dense_forward",
+    "dense_backward",
+    "softmax",
+    "sigmoid",
+    "loss",
+    "loss_grad",
+    "init",
+    "permutation",
+    "sgd_update",
+    "sgd_step",
+    "adam_step",
+    "rmsprop_step",
+    "adagrad_step",
+    "nadam_step",
+    "nadam_mu_product",
+    "radam_step",
+    "adamax_step",
+    "optimizer_step",
+    "clip_gradients",
+    "mlp_forward",
+    "mlp_loss_grad",
+    "train_epoch",
+    "parse_csv",
 ]
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
@@ -72,9 +108,15 @@ def _philox_at(seed, domain, stream, index, attempt=0):
     key (lo(seed), hi(seed)) — the layout of csrc/include/fastmlp/rng.h."""
     index = np.asarray(index, dtype=np.uint64)
     seed = int(seed) & 0xFFFFFFFFFFFFFFFF
-    ctr = np.stack([index & _MASK, index >> np.uint64(32),
-                    np.full_like(index, int(stream) & 0xFFFFFFFF),
-                    np.full_like(index, (int(domain) << 24) | int(attempt))], axis=-1)
+    ctr = np.stack(
+        [
+            index & _MASK,
+            index >> np.uint64(32),
+            np.full_like(index, int(stream) & 0xFFFFFFFF),
+            np.full_like(index, (int(domain) << 24) | int(attempt)),
+        ],
+        axis=-1,
+    )
     return philox4x32(ctr, np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint64))
 
 
@@ -157,8 +199,7 @@ def matmul(a, b, trans_a=False, trans_b=False):
 # SELU's constants (Klambauer et al. 2017, as torch.nn.SELU).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-_PARAMS = {"leaky_relu": {"negative_slope": None}, "elu": {"alpha": 1.0},
-           "softplus": {"beta": 1.0, "threshold": 20.0}}
+_PARAMS = {"leaky_relu": {"negative_slope": None}, "elu": {"alpha": 1.0}, "softplus": {"beta": 1.0, "threshold": 20.0}}
 _NEEDS_Z = ("gelu", "gelu_tanh", "silu", "elu", "softplus", "selu")
 _ALIASES = {"linear": "identity", "logistic": "sigmoid", "swish": "silu"}
 
@@ -712,8 +753,20 @@ def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class
     return g / (sw.sum() * per_row) if reduction == "mean" else g
 
 
-def init(name, fan_in, fan_out, seed=0, shape=None, stream=0, truncated=False, value=0.0, low=0.0,
-         high=1.0, mean=0.0, std=1.0):
+def init(
+    name,
+    fan_in,
+    fan_out,
+    seed=0,
+    shape=None,
+    stream=0,
+    truncated=False,
+    value=0.0,
+    low=0.0,
+    high=1.0,
+    mean=0.0,
+    std=1.0,
+):
     """Initial weights, element i drawn from Philox at counter i (fan_in = in, fan_out = out).
 
     zeros, ones, constant(value), uniform U[low, high), normal N(mean, std^2),
@@ -768,8 +821,12 @@ def init(name, fan_in, fan_out, seed=0, shape=None, stream=0, truncated=False, v
     array([[1., 1., 1.],
            [1., 1., 1.]])
     """
-    aliases = {"glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal",
-               "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal"}
+    aliases = {
+        "glorot_uniform": "xavier_uniform",
+        "glorot_normal": "xavier_normal",
+        "kaiming_uniform": "he_uniform",
+        "kaiming_normal": "he_normal",
+    }
     name = aliases.get(name, name)
     shape = (fan_in, fan_out) if shape is None else tuple(shape)
     count = int(np.prod(shape, dtype=np.int64))
@@ -777,10 +834,17 @@ def init(name, fan_in, fan_out, seed=0, shape=None, stream=0, truncated=False, v
         return np.full(shape, {"zeros": 0.0, "ones": 1.0}.get(name, value))
     fi, fo = float(fan_in), float(fan_out)
     rescale = 1.0 / TRUNCATED_STD if truncated else 1.0
-    bound = {"lecun_uniform": np.sqrt(3.0 / fi), "xavier_uniform": np.sqrt(6.0 / (fi + fo)),
-             "he_uniform": np.sqrt(6.0 / fi)}
-    sigma = {"lecun_normal": np.sqrt(1.0 / fi) * rescale, "xavier_normal": np.sqrt(2.0 / (fi + fo)) * rescale,
-             "he_normal": np.sqrt(2.0 / fi) * rescale, "normal": std}
+    bound = {
+        "lecun_uniform": np.sqrt(3.0 / fi),
+        "xavier_uniform": np.sqrt(6.0 / (fi + fo)),
+        "he_uniform": np.sqrt(6.0 / fi),
+    }
+    sigma = {
+        "lecun_normal": np.sqrt(1.0 / fi) * rescale,
+        "xavier_normal": np.sqrt(2.0 / (fi + fo)) * rescale,
+        "he_normal": np.sqrt(2.0 / fi) * rescale,
+        "normal": std,
+    }
     words = _philox_at(seed, DOMAIN_INIT, stream, np.arange(count, dtype=np.uint64))
     if name == "uniform" or name in bound:
         lo, hi = (low, high) if name == "uniform" else (-bound[name], bound[name])
@@ -969,9 +1033,28 @@ def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=
     return value, grads[::-1]
 
 
-def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuffle, seed, epoch, lr,
-                optimizer=None, state=None, step=0, drop_last=False, negative_slope=0.01, clip_grad_norm=None,
-                clip_grad_value=None, sample_weight=None, l2=0.0):
+def train_epoch(
+    weights,
+    biases,
+    activations,
+    x,
+    y,
+    loss_name,
+    batch_size,
+    shuffle,
+    seed,
+    epoch,
+    lr,
+    optimizer=None,
+    state=None,
+    step=0,
+    drop_last=False,
+    negative_slope=0.01,
+    clip_grad_norm=None,
+    clip_grad_value=None,
+    sample_weight=None,
+    l2=0.0,
+):
     """One epoch of mini-batch training, the loop the C++ trainer runs.
 
     order = permutation(n, seed, epoch) when shuffling (a full batch is never reordered), batches of batch_size
@@ -1050,7 +1133,7 @@ def train_epoch(weights, biases, activations, x, y, loss_name, batch_size, shuff
     state = state if state is not None else [[[], []] for _ in weights]
     total, seen = 0.0, 0
     for s in range(steps):
-        rows = order[s * bs:(s + 1) * bs]
+        rows = order[s * bs : (s + 1) * bs]
         sw = None if sample_weight is None else np.asarray(sample_weight, np.float64)[rows]
         value, grads = mlp_loss_grad(weights, biases, activations, loss_name, x[rows], y[rows], negative_slope, sw)
         flat = clip_gradients([g for pair in grads for g in pair], clip_grad_norm, clip_grad_value)
@@ -1124,8 +1207,9 @@ def parse_csv(lines, where):
                 try:
                     values.append(float(cell))
                 except ValueError:
-                    raise ValueError(f"{where} line {line_no}, column {name!r}: {_shown(cell)} is not a "
-                                     f"number") from None
+                    raise ValueError(
+                        f"{where} line {line_no}, column {name!r}: {_shown(cell)} is not a number"
+                    ) from None
             rows.append(values)
     except StopIteration:
         raise ValueError(f"{where} is empty; expected a header row and numeric rows") from None

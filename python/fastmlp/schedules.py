@@ -14,8 +14,18 @@ import math
 import numpy as np
 
 __all__ = [
-    "Schedule", "ConstantLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
-    "SequentialLR", "ReduceLROnPlateau", "warmup", "scale_lr", "goyal_warmup",
+    "Schedule",
+    "ConstantLR",
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "LinearLR",
+    "SequentialLR",
+    "ReduceLROnPlateau",
+    "warmup",
+    "scale_lr",
+    "goyal_warmup",
 ]
 
 
@@ -320,7 +330,7 @@ class CosineAnnealingLR(Schedule):
     array([0.1     , 0.085355, 0.05    , 0.014645, 0.      ])
     """
 
-    def __init__(self, T_max, eta_min=0.0, interval="epoch"):  # noqa: N803 (PyTorch's name)
+    def __init__(self, T_max, eta_min=0.0, interval="epoch"):
         self.T_max = _positive_int("T_max", T_max)
         self.eta_min = _finite("eta_min", eta_min, 0.0)
         self.interval = _interval(interval)
@@ -534,8 +544,18 @@ class ReduceLROnPlateau(Schedule):
 
     interval = "epoch"
 
-    def __init__(self, monitor="val_loss", mode="min", factor=0.1, patience=10, threshold=1e-4,
-                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+    def __init__(
+        self,
+        monitor="val_loss",
+        mode="min",
+        factor=0.1,
+        patience=10,
+        threshold=1e-4,
+        threshold_mode="rel",
+        cooldown=0,
+        min_lr=0.0,
+        eps=1e-8,
+    ):
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
@@ -551,8 +571,8 @@ class ReduceLROnPlateau(Schedule):
         self.cooldown = _nonnegative_int("cooldown", cooldown)
         self.min_lr = _finite("min_lr", min_lr, 0.0)
         self.eps = _finite("eps", eps, 0.0)
-        self._scale = 1.0      # product of the reductions so far
-        self._base = None      # the base rate last asked for
+        self._scale = 1.0  # product of the reductions so far
+        self._base = None  # the base rate last asked for
         self._best = None
         self._bad_epochs = 0
         self._cooldown_left = 0
@@ -611,8 +631,10 @@ class ReduceLROnPlateau(Schedule):
             If the logs do not hold the monitored value.
         """
         if self.monitor not in logs:
-            raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r}, which this fit does not log "
-                             f"(logged: {', '.join(logs)}); pass validation_data or monitor='loss'")
+            raise ValueError(
+                f"ReduceLROnPlateau monitors {self.monitor!r}, which this fit does not log "
+                f"(logged: {', '.join(logs)}); pass validation_data or monitor='loss'"
+            )
         value = float(logs[self.monitor])
         if self._better(value):
             self._best, self._bad_epochs = value, 0
@@ -679,7 +701,7 @@ def scale_lr(base_lr, base_batch, batch, rule="linear"):
     raise ValueError(f"rule must be 'linear' or 'sqrt', got {rule!r}")
 
 
-class goyal_warmup(Schedule):  # noqa: N801 (a function-like name for a small adapter)
+class goyal_warmup(Schedule):
     """Gradual warmup of Goyal et al. 2017, per step.
 
     From base_lr / k at the first step, rise by a constant amount per step to the scaled base_lr after

@@ -35,17 +35,21 @@ try:
     import scipy.sparse
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.metrics import accuracy_score, r2_score
-    from sklearn.neural_network import MLPClassifier as _SkClassifier, MLPRegressor as _SkRegressor
+    from sklearn.neural_network import MLPClassifier as _SkClassifier
+    from sklearn.neural_network import MLPRegressor as _SkRegressor
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state, column_or_1d
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.py with sklearn hidden
-    raise ImportError('fastmlp.sklearn needs scikit-learn and SciPy: pip install "fastmlp[sklearn]" '
-                      '(or pip install scikit-learn)') from e
+    raise ImportError(
+        'fastmlp.sklearn needs scikit-learn and SciPy: pip install "fastmlp[sklearn]" (or pip install scikit-learn)'
+    ) from e
 
-from . import _core, _sklearn_input as _input, optim as _optim
+from . import _core
+from . import _sklearn_input as _input
+from . import optim as _optim
 from ._lbfgs import Objective
 from ._sklearn_sgd import _SEED_MAX, NONFINITE_WEIGHTS, StochasticSolver
 from .data import as_array
@@ -56,6 +60,7 @@ from .train import History
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sklearn_validate_data
 except ImportError:  # older scikit-learn: the estimator method it replaced
+
     def _sklearn_validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):
         return estimator._validate_data(X, y, reset=reset, **check_params)
 
@@ -63,11 +68,14 @@ except ImportError:  # older scikit-learn: the estimator method it replaced
 def _validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):
     """scikit-learn's validation, after arrays of other libraries (PyTorch, JAX, ...) become NumPy views
     by fastmlp.data.as_array: the same data gives the same numbers whatever holds it."""
+
     def host(a):
         if a is None or isinstance(a, (str, np.ndarray)) or not hasattr(a, "__dlpack__"):
             return a
         return as_array(a, "X")
+
     return _sklearn_validate_data(estimator, host(X), host(y), reset=reset, **check_params)
+
 
 try:
     from sklearn.utils._param_validation import StrOptions
@@ -80,8 +88,10 @@ _STOCHASTIC = tuple(_optim.OPTIMIZERS)  # every optimizer of the kernels' regist
 # The hidden activations by the kernels' names: scikit-learn's four ("logistic" is an alias of
 # "sigmoid"), and as an extra every other the kernels have (gelu, silu, elu, ...; with their default
 # parameters: the estimators take names only).
-_HIDDEN = {a: _core.aliases["activation"].get(a, a)
-           for a in ("identity", "logistic", "tanh", "relu", *_core.names["activation"], *_core.aliases["activation"])}
+_HIDDEN = {
+    a: _core.aliases["activation"].get(a, a)
+    for a in ("identity", "logistic", "tanh", "relu", *_core.names["activation"], *_core.aliases["activation"])
+}
 
 
 def _extra_constraints(base, **extra):
@@ -90,10 +100,15 @@ def _extra_constraints(base, **extra):
     if StrOptions is not None and constraints:
         constraints["solver"] = [StrOptions({"lbfgs", *_STOCHASTIC})]
         constraints.update(extra)
-        constraints.update({"weight_decay": [_nonneg_real()], "init": [None, str],
-                            "activation": [StrOptions(set(_HIDDEN))],
-                            "dtype": [None, StrOptions({"float32", "float64"})],
-                            "device": [StrOptions({"cpu", "cuda", "auto"})]})
+        constraints.update(
+            {
+                "weight_decay": [_nonneg_real()],
+                "init": [None, str],
+                "activation": [StrOptions(set(_HIDDEN))],
+                "dtype": [None, StrOptions({"float32", "float64"})],
+                "device": [StrOptions({"cpu", "cuda", "auto"})],
+            }
+        )
     return constraints
 
 
@@ -101,16 +116,43 @@ def _nonneg_real():
     from numbers import Real
 
     from sklearn.utils._param_validation import Interval
+
     return Interval(Real, 0, None, closed="left")
 
 
 class _BaseMLP(StochasticSolver, BaseEstimator):
     """What both estimators share: validation, initialization, the stochastic loop and L-BFGS."""
 
-    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init,
-                 power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
-                 early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
-                 weight_decay, init, dtype, device):
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        weight_decay,
+        init,
+        dtype,
+        device,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -148,8 +190,16 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         place): whatever a user assigned is converted once, here."""
         for name in ("coefs_", "intercepts_"):
             arrays = getattr(self, name)
-            setattr(self, name, [a if isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
-                                 and a.flags.writeable else np.array(a, dtype=dtype, order="C") for a in arrays])
+            setattr(
+                self,
+                name,
+                [
+                    a
+                    if isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+                    else np.array(a, dtype=dtype, order="C")
+                    for a in arrays
+                ],
+            )
         return self.coefs_, self.intercepts_
 
     def _logits(self, X):
@@ -209,9 +259,11 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         else:
             fitted = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
             if fitted != layer_units:  # the fitted network cannot start a fit of another shape
-                raise ValueError(f"{'partial_fit' if incremental else 'warm_start=True'} continues the fitted "
-                                 f"network, whose layers (inputs, hidden, outputs) are {fitted}, but hidden_layer_sizes "
-                                 f"and the data give {layer_units}; set warm_start=False (or make a new estimator) to fit a new one")
+                raise ValueError(
+                    f"{'partial_fit' if incremental else 'warm_start=True'} continues the fitted "
+                    f"network, whose layers (inputs, hidden, outputs) are {fitted}, but hidden_layer_sizes "
+                    f"and the data give {layer_units}; set warm_start=False (or make a new estimator) to fit a new one"
+                )
         self._parameters(dtype)
         if self.solver in _STOCHASTIC:
             self._fit_stochastic(X, y, sample_weight, incremental)
@@ -237,6 +289,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
                 b = self._random_state.uniform(-bound, bound, fan_out)
             else:
                 from . import ops
+
                 seed = int(self._random_state.randint(0, _SEED_MAX))
                 w = ops.init(self.init, fan_in, fan_out, seed, dtype="float64")
                 b = np.zeros(fan_out)
@@ -283,8 +336,9 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         targets = self._targets(np.asarray(y).reshape(X.shape[0], -1), sample_weight, spec, dtype)
         weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         coefs, intercepts = self._parameters(dtype)
-        objective = Objective(coefs, intercepts, self._activations(), spec, X, targets, weight, self.alpha,
-                              resolve_device(self.device))
+        objective = Objective(
+            coefs, intercepts, self._activations(), spec, X, targets, weight, self.alpha, resolve_device(self.device)
+        )
         self.coefs_, self.intercepts_ = list(objective.coefs), list(objective.intercepts)
         return objective
 
@@ -300,6 +354,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         try:  # SciPy < 1.15 takes iprint; newer ones dropped it
             from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+
             options.update(_get_additional_lbfgs_options_dict("iprint", iprint))
         except ImportError:  # pragma: no cover
             pass
@@ -307,6 +362,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
             result = scipy.optimize.minimize(loss_grad, x0, method="L-BFGS-B", jac=True, options=options)
         try:
             from sklearn.utils.optimize import _check_optimize_result
+
             self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
         except ImportError:  # pragma: no cover
             self.n_iter_ = int(result.nit)
@@ -338,8 +394,9 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC:
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not "
-                                 "stochastic.")
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
         return True
 
     def _score_with_function(self, X, y, sample_weight, score_function):
@@ -363,8 +420,14 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         check_is_fitted(self, "coefs_")
         dtype = self._parameters(np.asarray(self.coefs_[0]).dtype)[0][0].dtype
         sizes = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-        model = MLP(sizes, activation=_HIDDEN[self.activation], output_activation="identity", init="zeros",
-                    dtype=dtype.name, device=self.device)
+        model = MLP(
+            sizes,
+            activation=_HIDDEN[self.activation],
+            output_activation="identity",
+            init="zeros",
+            dtype=dtype.name,
+            device=self.device,
+        )
         model.weights, model.biases = list(self.coefs_), list(self.intercepts_)
         return model
 
@@ -395,6 +458,7 @@ def _blas_on_one_thread():
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a scikit-learn dependency
         import contextlib
+
         return contextlib.nullcontext()
     if not _BLAS:
         _BLAS.append(ThreadpoolController())
@@ -663,20 +727,66 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _parameter_constraints = _extra_constraints(_SkClassifier)
     _classifier = True
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
-                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, weight_decay=0.0, init=None, dtype=None,
-                 device="cpu"):
-        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-                         batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-                         power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-                         verbose=verbose, warm_start=warm_start, momentum=momentum,
-                         nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                         n_iter_no_change=n_iter_no_change, max_fun=max_fun, weight_decay=weight_decay, init=init,
-                         dtype=dtype, device=device)
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        weight_decay=0.0,
+        init=None,
+        dtype=None,
+        device="cpu",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            weight_decay=weight_decay,
+            init=init,
+            dtype=dtype,
+            device=device,
+        )
 
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
@@ -693,8 +803,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             X, self.classes_, index = plain
             self._label_binarizer = _input.fitted_binarizer(self.classes_)
             return X, _input.one_hot(index, len(self.classes_))
-        X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                              dtype=(np.float64, np.float32), reset=reset)
+        X, y = _validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, dtype=(np.float64, np.float32), reset=reset
+        )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if fresh:
@@ -705,11 +816,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             classes = unique_labels(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
-                    raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous "
-                                     f"call to fit. Previously got {self.classes_}, `y` has {classes}")
+                    raise ValueError(
+                        f"warm_start can only be used where `y` has the same classes as in the previous "
+                        f"call to fit. Previously got {self.classes_}, `y` has {classes}"
+                    )
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
-                                 f"'y' has {classes}.")
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
@@ -1066,24 +1180,76 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     _parameter_constraints = _extra_constraints(
-        _SkRegressor, **({"loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})]}
-                         if StrOptions is not None else {}))
+        _SkRegressor,
+        **(
+            {"loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber"})]}
+            if StrOptions is not None
+            else {}
+        ),
+    )
     _classifier = False
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, weight_decay=0.0, init=None,
-                 dtype=None, device="cpu"):
-        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-                         batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-                         power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-                         verbose=verbose, warm_start=warm_start, momentum=momentum,
-                         nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                         n_iter_no_change=n_iter_no_change, max_fun=max_fun, weight_decay=weight_decay, init=init,
-                         dtype=dtype, device=device)
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        weight_decay=0.0,
+        init=None,
+        dtype=None,
+        device="cpu",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            weight_decay=weight_decay,
+            init=init,
+            dtype=dtype,
+            device=device,
+        )
         self.loss = loss
 
     def _output_activation(self):
@@ -1092,16 +1258,28 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _loss_name_and_factor(self):
         # scikit-learn's scalings: half the squared error averaged over outputs; the half Poisson deviance
         # summed over outputs (fastmlp's means are over every element).
-        return {"squared_error": ("mse", 0.5), "poisson": ("poisson", float(self.n_outputs_)),
-                "absolute_error": ("mae", 1.0), "huber": ("huber", 1.0)}[self.loss]
+        return {
+            "squared_error": ("mse", 0.5),
+            "poisson": ("poisson", float(self.n_outputs_)),
+            "absolute_error": ("mae", 1.0),
+            "huber": ("huber", 1.0),
+        }[self.loss]
 
     def _validate_input(self, X, y, incremental, reset):
         plain = _input.regression_xy(self, X, y, reset)  # plain arrays: scikit-learn's checks' answer
         if plain is not None:
             X, y = plain
         else:
-            X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
-                                  dtype=(np.float64, np.float32), reset=reset)
+            X, y = _validate_data(
+                self,
+                X,
+                y,
+                accept_sparse=["csr", "csc"],
+                multi_output=True,
+                y_numeric=True,
+                dtype=(np.float64, np.float32),
+                reset=reset,
+            )
             if y.ndim == 2 and y.shape[1] == 1:
                 y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):

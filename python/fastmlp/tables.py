@@ -179,8 +179,9 @@ class Preprocessor:
         array([[1., 2.]])
         """
         p = cls()
-        p.columns = [{"name": n, "kind": "numeric", "fill": None, "categories": None, "missing_in_training": 0}
-                     for n in names]
+        p.columns = [
+            {"name": n, "kind": "numeric", "fill": None, "categories": None, "missing_in_training": 0} for n in names
+        ]
         return p
 
     # ---- fitting ---------------------------------------------------------------------------------------
@@ -226,18 +227,23 @@ class Preprocessor:
         names = [n for n in table.names if n not in targets]
         named_targets = [t for t in targets if t in self.features + self.drop]
         if named_targets:
-            raise ValueError(f"--features/--drop name the target column {named_targets[0]!r}; a target is never a "
-                             f"feature, so leave it out of them")
+            raise ValueError(
+                f"--features/--drop name the target column {named_targets[0]!r}; a target is never a "
+                f"feature, so leave it out of them"
+            )
         chosen = _matching(self.features, names, "--features/features") if self.features else names
         if self.drop:
             dropped = set(_matching(self.drop, names, "--drop/drop"))
             chosen = [n for n in chosen if n not in dropped]
         if not chosen:
-            raise ValueError(f"{table.where}: no feature columns are left (targets {targets}, features "
-                             f"{self.features or 'all'}, drop {self.drop or 'none'})")
+            raise ValueError(
+                f"{table.where}: no feature columns are left (targets {targets}, features "
+                f"{self.features or 'all'}, drop {self.drop or 'none'})"
+            )
         table.require(chosen)
-        named_categorical = set(_matching(self.categorical, names, "--categorical/categorical")) \
-            if self.categorical else set()
+        named_categorical = (
+            set(_matching(self.categorical, names, "--categorical/categorical")) if self.categorical else set()
+        )
         # This rank's part first (checks and local summaries), then, once every rank is known to have
         # got that far, the collectives that combine them: a rank that fails must not leave the others
         # waiting in a collective it never reaches.
@@ -258,8 +264,10 @@ class Preprocessor:
         for i, spec in enumerate(local):
             seen = {tuple(k[i]) for k in kinds}
             if len(seen) > 1:
-                raise ValueError(f"{table.where}, column {spec['name']!r}: holds numbers in some rows and text in "
-                                 f"others; fix the text cells, or name the column in --categorical")
+                raise ValueError(
+                    f"{table.where}, column {spec['name']!r}: holds numbers in some rows and text in "
+                    f"others; fix the text cells, or name the column in --categorical"
+                )
         self.columns = [self._combine(spec, dist, table.where) for spec in local]
         return self
 
@@ -267,8 +275,13 @@ class Preprocessor:
         """A column's spec and this rank's summary of it (present values, category counts)."""
         missing = _missing(column)
         present = column[~missing]
-        spec = {"name": name, "kind": "categorical" if categorical else "numeric", "fill": None, "categories": None,
-                "_missing": int(missing.sum())}
+        spec = {
+            "name": name,
+            "kind": "categorical" if categorical else "numeric",
+            "fill": None,
+            "categories": None,
+            "_missing": int(missing.sum()),
+        }
         if present.dtype != object:
             bad = present[~np.isfinite(present)]
             if bad.size:
@@ -295,12 +308,15 @@ class Preprocessor:
                     counts[k] = counts.get(k, 0) + c
             found = sorted(counts, key=_order)
             if len({isinstance(v, str) for v in found}) > 1:
-                raise ValueError(f"{where}, column {spec['name']!r}: mixes text and numbers; a categorical column "
-                                 f"holds one kind")
+                raise ValueError(
+                    f"{where}, column {spec['name']!r}: mixes text and numbers; a categorical column holds one kind"
+                )
             if len(found) > MAX_CATEGORIES:
-                raise ValueError(f"{where}, column {spec['name']!r}: {len(found)} distinct values, more than the "
-                                 f"{MAX_CATEGORIES} categories one-hot encoding takes; it looks like an identifier or "
-                                 f"free text: leave it out with --drop {spec['name']} (drop=[{spec['name']!r}])")
+                raise ValueError(
+                    f"{where}, column {spec['name']!r}: {len(found)} distinct values, more than the "
+                    f"{MAX_CATEGORIES} categories one-hot encoding takes; it looks like an identifier or "
+                    f"free text: leave it out with --drop {spec['name']} (drop=[{spec['name']!r}])"
+                )
             spec["categories"] = found
         if self.impute is not None:
             spec["fill"] = self._statistic(spec, present, counts, dist, where)
@@ -314,20 +330,26 @@ class Preprocessor:
         """The fill value of a column: SimpleImputer's statistic on every rank's training rows."""
         strategy = self.impute
         categorical = spec["kind"] == "categorical"
-        empty = (f"{where}, column {spec['name']!r}: every cell is missing; there is nothing to impute from (leave "
-                 f"the column out with --drop {spec['name']})")
+        empty = (
+            f"{where}, column {spec['name']!r}: every cell is missing; there is nothing to impute from (leave "
+            f"the column out with --drop {spec['name']})"
+        )
         if strategy == "constant":
             value = self.fill_value
             if value is None:
-                return "missing" if categorical and (not spec["categories"] or
-                                                     isinstance(spec["categories"][0], str)) else 0.0
+                return (
+                    "missing"
+                    if categorical and (not spec["categories"] or isinstance(spec["categories"][0], str))
+                    else 0.0
+                )
             if categorical and spec["categories"] and isinstance(spec["categories"][0], str):
                 return str(value)
             try:
                 return float(value)
             except (TypeError, ValueError):
-                raise ValueError(f"fill_value {value!r} is not a number, but column {spec['name']!r} holds "
-                                 f"numbers") from None
+                raise ValueError(
+                    f"fill_value {value!r} is not a number, but column {spec['name']!r} holds numbers"
+                ) from None
         if categorical and strategy in ("mean", "median"):
             strategy = "most_frequent"
         if strategy == "mean":
@@ -426,8 +448,10 @@ class Preprocessor:
         table = table if isinstance(table, Columns) else read_columns(table)
         lacking = [c["name"] for c in specs if c["name"] not in table.names]
         if lacking:
-            raise ValueError(f"{table.where} lacks the model's column(s) {', '.join(map(repr, lacking))}; it has: "
-                             f"{', '.join(table.names)}")
+            raise ValueError(
+                f"{table.where} lacks the model's column(s) {', '.join(map(repr, lacking))}; it has: "
+                f"{', '.join(table.names)}"
+            )
         table.require([c["name"] for c in specs])
         n = table.rows
         out = np.zeros((n, self.n_features), dtype=dtype)
@@ -437,21 +461,26 @@ class Preprocessor:
             missing = _missing(column)
             if missing.any() and spec["fill"] is None:
                 row = int(np.flatnonzero(missing)[0])
-                raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {int(missing.sum())} missing "
-                                 f"cell(s) (empty, NA, NaN, ...: not a finite number); fill them with --impute "
-                                 f"mean|median|most_frequent|constant (impute=...), or leave the column out with --drop")
+                raise ValueError(
+                    f"{table.where}, {table.locate(row)}, column {name!r}: {int(missing.sum())} missing "
+                    f"cell(s) (empty, NA, NaN, ...: not a finite number); fill them with --impute "
+                    f"mean|median|most_frequent|constant (impute=...), or leave the column out with --drop"
+                )
             if spec["kind"] == "numeric":
                 if column.dtype == object:  # text: numbers stored as text are read as numbers
                     row = next((i for i, c in enumerate(column) if c is not None and _numeric_key(c) is c), None)
                     if row is not None:
-                        raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {_short(column[row])} "
-                                         f"is not a number, but the model was trained on numbers in this column")
+                        raise ValueError(
+                            f"{table.where}, {table.locate(row)}, column {name!r}: {_short(column[row])} "
+                            f"is not a number, but the model was trained on numbers in this column"
+                        )
                     column = np.array([np.nan if m else _numeric_key(c) for c, m in zip(column, missing)])
                 values = np.where(missing, spec["fill"] if spec["fill"] is not None else 0.0, column)
                 if not np.isfinite(values).all():
                     row = int(np.flatnonzero(~np.isfinite(values))[0])
-                    raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {values[row]} is not a "
-                                     f"finite number")
+                    raise ValueError(
+                        f"{table.where}, {table.locate(row)}, column {name!r}: {values[row]} is not a finite number"
+                    )
                 out[:, at] = values
                 at += 1
                 continue
@@ -460,8 +489,9 @@ class Preprocessor:
             text = isinstance(categories[0], str) if categories else column.dtype == object
             # Text categories that read as numbers ("1", "02134") also match a number, as a table whose
             # cells are all numbers is read (a CSV's 02134 arrives as 2134.0).
-            as_number = {_numeric_key(v): i for i, v in enumerate(categories)
-                         if text and not isinstance(_numeric_key(v), str)}
+            as_number = {
+                _numeric_key(v): i for i, v in enumerate(categories) if text and not isinstance(_numeric_key(v), str)
+            }
             count = 0
             for row, (cell, m) in enumerate(zip(column, missing)):
                 value = spec["fill"] if m else cell
@@ -478,8 +508,11 @@ class Preprocessor:
             at += len(categories)
         if unknown:
             said = ", ".join(f"{k!r} {v}" for k, v in unknown.items())
-            warnings.warn(f"{table.where}: categories not seen in training, encoded as all zeros (cells per column): "
-                          f"{said}", UnknownCategoryWarning, stacklevel=2)
+            warnings.warn(
+                f"{table.where}: categories not seen in training, encoded as all zeros (cells per column): {said}",
+                UnknownCategoryWarning,
+                stacklevel=2,
+            )
         return out
 
     # ---- storage -------------------------------------------------------------------------------------------
@@ -497,9 +530,16 @@ class Preprocessor:
         RuntimeError
             If the Preprocessor is not fitted.
         """
-        return {"features": self.features, "drop": self.drop, "categorical": self.categorical,
-                "impute": self.impute, "fill_value": self.fill_value, "columns": self._fitted(),
-                "targets": self.targets, "classes": self.classes}
+        return {
+            "features": self.features,
+            "drop": self.drop,
+            "categorical": self.categorical,
+            "impute": self.impute,
+            "fill_value": self.fill_value,
+            "columns": self._fitted(),
+            "targets": self.targets,
+            "classes": self.classes,
+        }
 
     def to_json(self):
         """The fitted Preprocessor as JSON text (`to_dict`, serialized).
@@ -549,15 +589,21 @@ class Preprocessor:
             p = cls(d.get("features"), d.get("drop"), d.get("categorical"), d.get("impute"), d.get("fill_value"))
             columns = []
             for c in d["columns"]:
-                if not isinstance(c, dict) or c.get("kind") not in ("numeric", "categorical") or \
-                        not isinstance(c.get("name"), str):
+                if (
+                    not isinstance(c, dict)
+                    or c.get("kind") not in ("numeric", "categorical")
+                    or not isinstance(c.get("name"), str)
+                ):
                     raise ValueError(f"column entry {str(c)[:80]}")
                 kind, name = c["kind"], c["name"]
                 cats, fill = c.get("categories"), c.get("fill")
                 if kind == "categorical":
                     cats = _stored_labels(cats, f"the categories of {name!r}")
-                    if fill is not None and (isinstance(fill, bool) or not isinstance(fill, (str, int, float)) or
-                                             isinstance(fill, str) != isinstance(cats[0], str)):
+                    if fill is not None and (
+                        isinstance(fill, bool)
+                        or not isinstance(fill, (str, int, float))
+                        or isinstance(fill, str) != isinstance(cats[0], str)
+                    ):
                         raise ValueError(f"the fill value of {name!r} is {str(fill)[:40]}, not one of its kind")
                     fill = fill if fill is None or isinstance(fill, str) else _finite(fill, f"the fill of {name!r}")
                 else:
@@ -566,8 +612,9 @@ class Preprocessor:
                 missed = c.get("missing_in_training", 0)
                 if isinstance(missed, bool) or not isinstance(missed, int) or missed < 0:
                     raise ValueError(f"missing_in_training of {name!r}")
-                columns.append({"name": name, "kind": kind, "fill": fill, "categories": cats,
-                                "missing_in_training": missed})
+                columns.append(
+                    {"name": name, "kind": kind, "fill": fill, "categories": cats, "missing_in_training": missed}
+                )
             if not columns or len({c["name"] for c in columns}) != len(columns):
                 raise ValueError("no columns, or a column named twice")
             p.columns = columns
@@ -589,8 +636,10 @@ class Preprocessor:
         if self.columns is None:
             return "Preprocessor(not fitted)"
         cats = [c["name"] for c in self.columns if c["kind"] == "categorical"]
-        return (f"Preprocessor({len(self.columns)} columns -> {self.n_features} features"
-                f"{', one-hot: ' + ', '.join(cats) if cats else ''}{', impute ' + self.impute if self.impute else ''})")
+        return (
+            f"Preprocessor({len(self.columns)} columns -> {self.n_features} features"
+            f"{', one-hot: ' + ', '.join(cats) if cats else ''}{', impute ' + self.impute if self.impute else ''})"
+        )
 
 
 def _short(cell, most=40):
@@ -607,9 +656,11 @@ def _refuse_mixed(table, name, column):
     numbers = [_numeric_key(c) is not c for _, c in present]
     if any(numbers) and not all(numbers):  # all of them: text the source typed so (codes such as "02134")
         row, cell = next((i, c) for (i, c), n in zip(present, numbers) if not n)
-        raise ValueError(f"{table.where}, {table.locate(row)}, column {name!r}: {_short(cell)} is not a number, but "
-                         f"other cells of the column are; fix or empty the cell (see --impute), or name the column "
-                         f"in --categorical (categorical=) to take every value as a category")
+        raise ValueError(
+            f"{table.where}, {table.locate(row)}, column {name!r}: {_short(cell)} is not a number, but "
+            f"other cells of the column are; fix or empty the cell (see --impute), or name the column "
+            f"in --categorical (categorical=) to take every value as a category"
+        )
 
 
 def _finite(value, what):

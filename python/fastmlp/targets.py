@@ -91,8 +91,10 @@ def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name=
     spec = {"name": loss}
     if loss == "cross_entropy":
         if outputs < 2:
-            raise ValueError("loss='cross_entropy' needs one output per class (at least 2); for two classes with "
-                             "a single output use loss='bce'")
+            raise ValueError(
+                "loss='cross_entropy' needs one output per class (at least 2); for two classes with "
+                "a single output use loss='bce'"
+            )
         y_arr = np.asarray(y)
         if y_arr.ndim == 1:  # class indices
             if y_arr.dtype.kind == "f" and not np.all(np.isfinite(y_arr)):
@@ -107,13 +109,20 @@ def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name=
             targets = model._y(y, n, name)
         if class_weight is not None:
             if isinstance(class_weight, dict):
-                unknown = [c for c in class_weight if isinstance(c, bool) or not isinstance(c, (int, np.integer))
-                           or not 0 <= c < outputs]
+                unknown = [
+                    c
+                    for c in class_weight
+                    if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < outputs
+                ]
                 if unknown:  # a weight for a class the network does not have would be dropped silently
-                    raise ValueError(f"class_weight names class(es) {unknown[:5]} that this network does not "
-                                     f"have: its classes are 0 to {outputs - 1}")
-            cw = np.asarray([class_weight.get(c, 1.0) for c in range(outputs)] if isinstance(class_weight, dict)
-                            else class_weight, np.float64).ravel()
+                    raise ValueError(
+                        f"class_weight names class(es) {unknown[:5]} that this network does not "
+                        f"have: its classes are 0 to {outputs - 1}"
+                    )
+            cw = np.asarray(
+                [class_weight.get(c, 1.0) for c in range(outputs)] if isinstance(class_weight, dict) else class_weight,
+                np.float64,
+            ).ravel()
             if cw.shape != (outputs,):
                 raise ValueError(f"class_weight must have one weight per class ({outputs}), got shape {cw.shape}")
             spec["class_weight"] = [float(w) for w in cw]
@@ -126,7 +135,9 @@ def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name=
     if sample_weight is not None:
         sw = _float_rows(sample_weight, "sample_weight", dtype).ravel()
         if sw.shape != (n,):
-            raise ValueError(f"sample_weight must have one weight per sample ({n}), got shape {np.shape(sample_weight)}")
+            raise ValueError(
+                f"sample_weight must have one weight per sample ({n}), got shape {np.shape(sample_weight)}"
+            )
         if (sw < 0).any():
             raise ValueError("sample_weight must be >= 0")
         if n and not sw.sum() > 0:
@@ -221,10 +232,12 @@ def mean_response(outputs, kind, what="predict"):
         first = int(over.argmax())  # the first overflow in row order
         row, col = divmod(first, z.shape[1]) if z.ndim == 2 else (first, 0)
         big = np.finfo(z.dtype).max
-        raise ValueError(f"{what}: the network's log-rate at row {row}, output {col} is {float(z.flat[first]):.6g}, "
-                         f"and its exp passes the largest {z.dtype.name} ({big:.4g} = exp({np.log(big):.4g})); such "
-                         f"inputs lie far outside the data the model was fitted on (check their units)"
-                         + (", or use a float64 model" if z.dtype == np.float32 else ""))
+        raise ValueError(
+            f"{what}: the network's log-rate at row {row}, output {col} is {float(z.flat[first]):.6g}, "
+            f"and its exp passes the largest {z.dtype.name} ({big:.4g} = exp({np.log(big):.4g})); such "
+            f"inputs lie far outside the data the model was fitted on (check their units)"
+            + (", or use a float64 model" if z.dtype == np.float32 else "")
+        )
     return out
 
 

@@ -5,8 +5,8 @@ or scikit-learn's stopping rules); every step of the epoch runs in C++."""
 
 from __future__ import annotations
 
-import sys
 import math
+import sys
 import time
 import typing
 
@@ -32,8 +32,8 @@ class History:
         self.epoch = []
         self.params = params
         self.stopped_reason = None  # why fit ended early (None when it ran every epoch)
-        self.stopped_epoch = None   # the 0-based epoch at which it ended early
-        self.stopped_by = None      # the callback that stopped it, if one did
+        self.stopped_epoch = None  # the 0-based epoch at which it ended early
+        self.stopped_by = None  # the callback that stopped it, if one did
 
     def __repr__(self):
         last = {k: (v[-1] if v else None) for k, v in self.history.items()}
@@ -62,41 +62,74 @@ def run_fit(model, x, y, config, dist):
     batch = 0 if c.batch_size is None else min(c.batch_size, total)
     error, trainer, options = None, None, None
     try:
-        options = _core.TrainOptions(loss=c.loss, optimizer=c.optimizer.config(), batch_size=batch,
-                                     shuffle=c.shuffle, drop_last=c.drop_last, seed=c.seed,
-                                     clip_grad_norm=c.clip_grad_norm, clip_grad_value=c.clip_grad_value,
-                                     device=model.device, global_rows=global_rows, row_offset=offset,
-                                     reduce=dist.reduce_hook())
+        options = _core.TrainOptions(
+            loss=c.loss,
+            optimizer=c.optimizer.config(),
+            batch_size=batch,
+            shuffle=c.shuffle,
+            drop_last=c.drop_last,
+            seed=c.seed,
+            clip_grad_norm=c.clip_grad_norm,
+            clip_grad_value=c.clip_grad_value,
+            device=model.device,
+            global_rows=global_rows,
+            row_offset=offset,
+            reduce=dist.reduce_hook(),
+        )
         check_fit_memory(model, x.shape[0], options)
-        trainer = _core.Trainer(model.weights, model.biases, model.activations, model.negative_slope,
-                                state["w"], state["b"], x, y, options)
+        trainer = _core.Trainer(
+            model.weights, model.biases, model.activations, model.negative_slope, state["w"], state["b"], x, y, options
+        )
     except MemoryError as e:
         need = fit_bytes(model, x.shape[0], options)
-        error = MemoryError(f"fit: not enough {'device' if model.device == 'cuda' else 'host'} memory for "
-                            f"batch_size={c.batch_size}: the fit needs {need / 2**30:.3g} GiB; use a smaller "
-                            f"batch (fastmlp.max_batch_size(model) gives the largest that fits) ({e})")
+        error = MemoryError(
+            f"fit: not enough {'device' if model.device == 'cuda' else 'host'} memory for "
+            f"batch_size={c.batch_size}: the fit needs {need / 2**30:.3g} GiB; use a smaller "
+            f"batch (fastmlp.max_batch_size(model) gives the largest that fits) ({e})"
+        )
         error.__cause__ = e
-    except Exception as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+    except Exception as e:
         error = e
     dist.agree(error)  # raises this rank's error, or names the ranks that failed
     dist.begin_steps()
     steps = trainer.steps_per_epoch
-    hist = History({"epochs": c.epochs, "batch_size": c.batch_size, "steps": steps, "samples": total,
-                    "loss": c.loss, "optimizer": repr(c.optimizer), "path": trainer.path,
-                    "path_reason": trainer.path_reason})
+    hist = History(
+        {
+            "epochs": c.epochs,
+            "batch_size": c.batch_size,
+            "steps": steps,
+            "samples": total,
+            "loss": c.loss,
+            "optimizer": repr(c.optimizer),
+            "path": trainer.path,
+            "path_reason": trainer.path_reason,
+        }
+    )
     hist.history["lr"] = []
     if c.validation_data is not None:
         hist.history["val_loss"] = []
     guard = Guard(model, state, trainer, x, dist)
-    hooks = _FitHooks(model, hist, c.optimizer, c.schedule, steps, c.epochs, c.validation_data, c.loss,
-                      c.callbacks, _Progress(c.verbose, c.epochs), x.shape[0], dist)
+    hooks = _FitHooks(
+        model,
+        hist,
+        c.optimizer,
+        c.schedule,
+        steps,
+        c.epochs,
+        c.validation_data,
+        c.loss,
+        c.callbacks,
+        _Progress(c.verbose, c.epochs),
+        x.shape[0],
+        dist,
+    )
     run_epochs(trainer, guard, hooks, c.epochs, dist, c.on_nonfinite)
     error = None
     try:
         for cb in c.callbacks:
             if callable(getattr(cb, "on_train_end", None)):
                 cb.on_train_end(dict(hooks.logs))
-    except BaseException as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+    except BaseException as e:
         error = e
     dist.agree(error)
     return hist
@@ -164,10 +197,12 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
                 rates = hooks.rates(epoch)
                 if rates is not checked:
                     if not (np.all(np.isfinite(rates)) and np.all(rates >= 0)):
-                        raise ValueError(f"the schedule gave a negative or non-finite learning rate in epoch "
-                                         f"{epoch + 1}: {rates[~(np.isfinite(rates) & (rates >= 0))][0]}")
+                        raise ValueError(
+                            f"the schedule gave a negative or non-finite learning rate in epoch "
+                            f"{epoch + 1}: {rates[~(np.isfinite(rates) & (rates >= 0))][0]}"
+                        )
                     checked = rates
-            except BaseException as e:  # noqa: BLE001 (data parallel: every rank must learn of it)
+            except BaseException as e:
                 error = error or e
             # Data parallel: a Ctrl-C, a hook's error or the schedule's since the last agreement stops
             # every rank here.
@@ -188,7 +223,8 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
             except BaseException as e:
                 # Data parallel: each step's reduce carries every rank's status, so a step that failed
                 # anywhere fails on every rank, at the same step.
-                raise dist.mark_agreed(e)
+                dist.mark_agreed(e)
+                raise
             guard.in_epoch = False
             elapsed = time.perf_counter() - start
             # The epoch's loss over every rank's rows (one process: the trainer's own division again).
@@ -222,7 +258,9 @@ def run_epochs(trainer, guard, hooks, epochs, dist, on_nonfinite="raise"):
             error = dist.mark_agreed(KeyboardInterrupt("Ctrl-C on this rank stopped the data-parallel fit"))
         if hasattr(error, "add_note"):
             error.add_note(f"fastmlp: {note}")
-        raise error
+        if error is e:
+            raise
+        raise error from e
     finally:
         hooks.close()
 
@@ -242,8 +280,9 @@ class _FitHooks(EpochHooks):
     callbacks and the progress report. The callbacks' hooks are looked up once, in begin(); per epoch
     only the ones that exist are called."""
 
-    def __init__(self, model, hist, optimizer, schedule, steps, epochs, validation_data, loss, callbacks, progress,
-                 rows, dist):
+    def __init__(
+        self, model, hist, optimizer, schedule, steps, epochs, validation_data, loss, callbacks, progress, rows, dist
+    ):
         self.model, self.hist, self.optimizer, self.schedule = model, hist, optimizer, schedule
         self.steps, self.epochs, self.validation_data, self.loss = steps, epochs, validation_data, loss
         self.callbacks, self.progress, self.rows, self.dist = callbacks, progress, rows, dist
@@ -261,11 +300,12 @@ class _FitHooks(EpochHooks):
             for cb in self.callbacks:
                 if callable(getattr(cb, "on_train_begin", None)):
                     cb.on_train_begin({})
-        except BaseException as e:  # noqa: BLE001 (data parallel: every rank must learn of it, Ctrl-C included)
+        except BaseException as e:
             error = e
         self.dist.agree(error)
-        self.epoch_end_hooks = [(cb, cb.on_epoch_end) for cb in self.callbacks
-                                if callable(getattr(cb, "on_epoch_end", None))]
+        self.epoch_end_hooks = [
+            (cb, cb.on_epoch_end) for cb in self.callbacks if callable(getattr(cb, "on_epoch_end", None))
+        ]
 
     def rates(self, epoch):
         if self.schedule is None:  # the same array while the rate stays (see Guard.epoch_ran)
@@ -297,11 +337,12 @@ class _FitHooks(EpochHooks):
                 self.schedule.end_epoch(dict(logs))
             for cb, hook in self.epoch_end_hooks:
                 result = hook(epoch, cb_logs)
-                if stopper is None and (result is True or (isinstance(result, np.bool_) and result)
-                                        or model.stop_training):
+                if stopper is None and (
+                    result is True or (isinstance(result, np.bool_) and result) or model.stop_training
+                ):
                     stopper = cb
                     model.stop_training = True
-        except BaseException as e:  # noqa: BLE001 (every rank must learn of it: a callback's Ctrl-C or sys.exit too)
+        except BaseException as e:
             error = e
         dist.agree(error)  # a callback's error, or its stop, on any rank is every rank's
         if dist.any(model.stop_training) and not model.stop_training:
@@ -324,7 +365,7 @@ class _FitHooks(EpochHooks):
     def close(self):
         try:
             self.progress.close()
-        except BaseException as e:  # noqa: BLE001 (as in end_epoch)
+        except BaseException as e:
             self._keep(e)
 
     def _keep(self, error):
@@ -429,7 +470,7 @@ class Guard:
         else:  # the epochs up to the good one, again from the weights of before the fit
             self._restore(self.initial)
             try:
-                for order, rates, step in self.epochs_run[:self.good_epoch + 1]:
+                for order, rates, step in self.epochs_run[: self.good_epoch + 1]:
                     self.trainer.run_epoch(order, rates, step, False)
             except BaseException:  # a Ctrl-C during the replay: the weights are between two epochs
                 self._restore(self.initial)
@@ -507,8 +548,9 @@ class Guard:
             return False
         if _core.output_bound(m.weights, m.biases, m.activations, m.negative_slope, self.trainer.x_max) < self.limit:
             return True
-        return bool(np.isfinite(_core.mlp_forward(m.weights, m.biases, m.activations, m.negative_slope, self.x,
-                                                  m.device)).all())
+        return bool(
+            np.isfinite(_core.mlp_forward(m.weights, m.biases, m.activations, m.negative_slope, self.x, m.device)).all()
+        )
 
     def final(self):
         """'' when the weights fit ends with are usable, else what is wrong with them."""
@@ -525,11 +567,15 @@ class Guard:
         if self.good_epoch is not None:
             self._restore_good()
             if self.outputs_finite():
-                return (f"the weights of the last finite epoch were restored (the end of epoch "
-                        f"{self.good_epoch + 1}; their outputs on the training data are finite)")
+                return (
+                    f"the weights of the last finite epoch were restored (the end of epoch "
+                    f"{self.good_epoch + 1}; their outputs on the training data are finite)"
+                )
             self._restore(self.initial)
-            return ("the weights of the last finite epoch gave non-finite outputs on the training data, so the "
-                    "weights from before this fit were restored")
+            return (
+                "the weights of the last finite epoch gave non-finite outputs on the training data, so the "
+                "weights from before this fit were restored"
+            )
         self._restore(self.initial)
         return "the weights from before this fit were restored"
 
@@ -539,8 +585,10 @@ class Guard:
             self.state["step"] = self.trainer.step  # the steps the interrupted epoch completed
         try:
             if self.outputs_finite():
-                return (f"the model keeps the weights of its last completed step (optimizer step "
-                        f"{self.state['step']}); their outputs on the training data are finite")
+                return (
+                    f"the model keeps the weights of its last completed step (optimizer step "
+                    f"{self.state['step']}); their outputs on the training data are finite"
+                )
         except BaseException:  # a second Ctrl-C during the check: fall back to the safe answer
             self._restore(self.initial)
             return "the weights from before this fit were restored"
@@ -565,8 +613,9 @@ def verbosity(verbose):
             return 2
     elif isinstance(verbose, (bool, np.bool_, int, np.integer)) and int(verbose) in (0, 1, 2):
         return int(verbose)
-    raise ValueError(f"verbose must be False/0, True/1 (progress bar), 2 or 'epoch' (a line per epoch), "
-                     f"got {verbose!r}")
+    raise ValueError(
+        f"verbose must be False/0, True/1 (progress bar), 2 or 'epoch' (a line per epoch), got {verbose!r}"
+    )
 
 
 def _import_tqdm():
@@ -589,8 +638,7 @@ class _Progress:
         if verbose == 1 and epochs > 0:
             tqdm = _import_tqdm()
             if tqdm is not None:
-                self.bar = tqdm(total=epochs, desc="fit", unit="epoch", file=sys.stderr, dynamic_ncols=True,
-                                leave=True)
+                self.bar = tqdm(total=epochs, desc="fit", unit="epoch", file=sys.stderr, dynamic_ncols=True, leave=True)
 
     def epoch_end(self, epoch, logs, rate, last=False):
         if self.bar is not None:

@@ -118,8 +118,7 @@ FASTMLP_HD T activation_grad_from_input(T z, T g, const ActivationParams<T>& p) 
     // u = c (z + k z^3), t = tanh u: d/dz = (1 + t) / 2 + z (1 - t^2) c (1 + 3 k z^2) / 2.
     const T z2 = z * z;
     const T t = tanh(T(kSqrt2OverPi) * (z + T(kGeluCubic) * z2 * z));
-    return g * (T(0.5) * (T(1) + t) +
-                T(0.5) * z * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * z2));
+    return g * (T(0.5) * (T(1) + t) + T(0.5) * z * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * z2));
   } else if constexpr (K == Activation::silu) {  // s (1 + z (1 - s)), s = sigma(z)
     const T s = fm::logistic(z);
     return g * (s * (T(1) + z * (T(1) - s)));
@@ -151,18 +150,30 @@ struct ActivationTag {
 template <class F>
 FASTMLP_HD auto dispatch_activation(Activation kind, F&& f) {
   switch (kind) {
-    case Activation::step: return f(ActivationTag<Activation::step>{});
-    case Activation::sigmoid: return f(ActivationTag<Activation::sigmoid>{});
-    case Activation::tanh: return f(ActivationTag<Activation::tanh>{});
-    case Activation::relu: return f(ActivationTag<Activation::relu>{});
-    case Activation::leaky_relu: return f(ActivationTag<Activation::leaky_relu>{});
-    case Activation::gelu: return f(ActivationTag<Activation::gelu>{});
-    case Activation::gelu_tanh: return f(ActivationTag<Activation::gelu_tanh>{});
-    case Activation::silu: return f(ActivationTag<Activation::silu>{});
-    case Activation::elu: return f(ActivationTag<Activation::elu>{});
-    case Activation::softplus: return f(ActivationTag<Activation::softplus>{});
-    case Activation::selu: return f(ActivationTag<Activation::selu>{});
-    case Activation::identity: break;
+    case Activation::step:
+      return f(ActivationTag<Activation::step>{});
+    case Activation::sigmoid:
+      return f(ActivationTag<Activation::sigmoid>{});
+    case Activation::tanh:
+      return f(ActivationTag<Activation::tanh>{});
+    case Activation::relu:
+      return f(ActivationTag<Activation::relu>{});
+    case Activation::leaky_relu:
+      return f(ActivationTag<Activation::leaky_relu>{});
+    case Activation::gelu:
+      return f(ActivationTag<Activation::gelu>{});
+    case Activation::gelu_tanh:
+      return f(ActivationTag<Activation::gelu_tanh>{});
+    case Activation::silu:
+      return f(ActivationTag<Activation::silu>{});
+    case Activation::elu:
+      return f(ActivationTag<Activation::elu>{});
+    case Activation::softplus:
+      return f(ActivationTag<Activation::softplus>{});
+    case Activation::selu:
+      return f(ActivationTag<Activation::selu>{});
+    case Activation::identity:
+      break;
   }
   return f(ActivationTag<Activation::identity>{});
 }

@@ -83,9 +83,13 @@ struct ReusedAllocator {
   }
   void deallocate(T* p, std::size_t n) noexcept { BlockCache::give(p, n * sizeof(T)); }
   template <class U>
-  bool operator==(const ReusedAllocator<U>&) const noexcept { return true; }
+  bool operator==(const ReusedAllocator<U>&) const noexcept {
+    return true;
+  }
   template <class U>
-  bool operator!=(const ReusedAllocator<U>&) const noexcept { return false; }
+  bool operator!=(const ReusedAllocator<U>&) const noexcept {
+    return false;
+  }
 };
 
 }  // namespace fastmlp

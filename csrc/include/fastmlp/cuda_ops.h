@@ -31,8 +31,8 @@ void matmul(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T
 template <class T>
 void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationSpec act, Matrix<T> y);
 template <class T>
-void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act,
-                    Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act, Matrix<T> grad_y,
+                    Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
 template <class T>
 void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);
 template <class T>
@@ -40,14 +40,14 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
 template <class T>
 double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, Matrix<const T> target, T* grad);
 template <class T>
-void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream,
-               T* out, index_t count);
+void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream, T* out,
+               index_t count);
 template <class T>
-void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad,
-                    T* const* state, index_t count);
+void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad, T* const* state,
+                    index_t count);
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
-                     Matrix<const T> y, const std::vector<T*>& grads);
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x, Matrix<const T> y,
+                     const std::vector<T*>& grads);
 
 // The network's output for host x; weights are copied to the device once per call.
 template <class T>
@@ -57,8 +57,8 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 // Parameters and state are copied back into the host arrays of `layers` after every epoch, so that
 // Python sees them (O(parameters) per epoch; the data set moves once per fit).
 template <class T>
-std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x,
-                                          Matrix<const T> y, const TrainOptions& options);
+std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y,
+                                          const TrainOptions& options);
 
 // The device bytes such a trainer holds (TrainerBase::allocated_bytes): parameters, gradients,
 // state_buffers optimizer buffers per parameter, workspaces, the data set and the shuffle order.

@@ -14,13 +14,13 @@ namespace fastmlp {
 
 constexpr index_t kFusedMaxWidth = 128;  // every layer's inputs and outputs, the data's columns included
 constexpr std::size_t kFusedMaxLayers = 32;
-constexpr int kFusedThreads = 256;       // threads of a fused block: 8 warps
+constexpr int kFusedThreads = 256;                // threads of a fused block: 8 warps
 constexpr int kFusedRowChoices[] = {64, 32, 16};  // rows per block tile, the largest that fits first
-constexpr index_t kFusedMaxSlots = 264;  // blocks of a step (= gradient slots): 2 per SM of a 132-SM H200
+constexpr index_t kFusedMaxSlots = 264;           // blocks of a step (= gradient slots): 2 per SM of a 132-SM H200
 
 struct FusedPlan {
-  int rows = 0;                // rows of a block's tile; 0: the GEMM path
-  const char* reason = "";     // why the GEMM path, when rows == 0
+  int rows = 0;                 // rows of a block's tile; 0: the GEMM path
+  const char* reason = "";      // why the GEMM path, when rows == 0
   bool staged_weights = false;  // kernel version 2: each layer's weights staged in shared memory
   bool fused() const { return rows > 0; }
 };
@@ -35,8 +35,8 @@ inline std::size_t fused_shared_bytes(const std::vector<LayerShape>& layers, int
     widest = widest > L.out ? widest : L.out;
     weights = weights > L.in * (L.out + 1) ? weights : L.in * (L.out + 1);
   }
-  return sizeof(float) * (std::size_t(rows) * std::size_t(widths + 2 * widest) +
-                          (staged_weights ? std::size_t(weights) : 0));
+  return sizeof(float) *
+         (std::size_t(rows) * std::size_t(widths + 2 * widest) + (staged_weights ? std::size_t(weights) : 0));
 }
 
 // item: bytes per element (4: float32); shared_limit: the device's shared memory per block (opt-in).

@@ -17,9 +17,9 @@
 namespace fastmlp {
 
 struct InitPlan {
-  bool constant;   // every element is `a`
-  bool uniform;    // else normal
-  double a, b;     // uniform: [a, b); normal: mean a, std b
+  bool constant;  // every element is `a`
+  bool uniform;   // else normal
+  double a, b;    // uniform: [a, b); normal: mean a, std b
   bool truncated;
 };
 
@@ -45,17 +45,34 @@ inline InitPlan init_plan(const InitSpec& s, index_t fan_in, index_t fan_out) {
   const double fi = double(fan_in), fo = double(fan_out);
   const double rescale = s.truncated ? 1.0 / kTruncatedStd : 1.0;
   switch (s.kind) {
-    case Init::zeros: return {true, false, 0.0, 0.0, false};
-    case Init::ones: return {true, false, 1.0, 0.0, false};
-    case Init::constant: return {true, false, s.value, 0.0, false};
-    case Init::uniform: return {false, true, s.low, s.high, false};
-    case Init::normal: return {false, false, s.mean, s.std, s.truncated};
-    case Init::lecun_uniform: { double l = std::sqrt(3.0 / fi); return {false, true, -l, l, false}; }
-    case Init::lecun_normal: return {false, false, 0.0, std::sqrt(1.0 / fi) * rescale, s.truncated};
-    case Init::xavier_uniform: { double l = std::sqrt(6.0 / (fi + fo)); return {false, true, -l, l, false}; }
-    case Init::xavier_normal: return {false, false, 0.0, std::sqrt(2.0 / (fi + fo)) * rescale, s.truncated};
-    case Init::he_uniform: { double l = std::sqrt(6.0 / fi); return {false, true, -l, l, false}; }
-    case Init::he_normal: return {false, false, 0.0, std::sqrt(2.0 / fi) * rescale, s.truncated};
+    case Init::zeros:
+      return {true, false, 0.0, 0.0, false};
+    case Init::ones:
+      return {true, false, 1.0, 0.0, false};
+    case Init::constant:
+      return {true, false, s.value, 0.0, false};
+    case Init::uniform:
+      return {false, true, s.low, s.high, false};
+    case Init::normal:
+      return {false, false, s.mean, s.std, s.truncated};
+    case Init::lecun_uniform: {
+      double l = std::sqrt(3.0 / fi);
+      return {false, true, -l, l, false};
+    }
+    case Init::lecun_normal:
+      return {false, false, 0.0, std::sqrt(1.0 / fi) * rescale, s.truncated};
+    case Init::xavier_uniform: {
+      double l = std::sqrt(6.0 / (fi + fo));
+      return {false, true, -l, l, false};
+    }
+    case Init::xavier_normal:
+      return {false, false, 0.0, std::sqrt(2.0 / (fi + fo)) * rescale, s.truncated};
+    case Init::he_uniform: {
+      double l = std::sqrt(6.0 / fi);
+      return {false, true, -l, l, false};
+    }
+    case Init::he_normal:
+      return {false, false, 0.0, std::sqrt(2.0 / fi) * rescale, s.truncated};
   }
   return {true, false, 0.0, 0.0, false};
 }

@@ -21,14 +21,18 @@ FASTMLP_HD double loss_grad_coefficient(Loss kind, double scale) { return kind =
 FASTMLP_HD double loss_term(Loss kind, double p, double t, double delta) {
   const double d = p - t;
   switch (kind) {
-    case Loss::mse: return d * d;
-    case Loss::mae: return fabs(d);
-    case Loss::huber: return fabs(d) <= delta ? 0.5 * d * d : delta * (fabs(d) - 0.5 * delta);
+    case Loss::mse:
+      return d * d;
+    case Loss::mae:
+      return fabs(d);
+    case Loss::huber:
+      return fabs(d) <= delta ? 0.5 * d * d : delta * (fabs(d) - 0.5 * delta);
     case Loss::poisson:  // half deviance, log link: mu = e^p; t log(t / mu) - t + mu, with 0 log 0 = 0
       return exp(p) - t * p + (t > 0.0 ? t * log(t) - t : 0.0);
     case Loss::bce:  // max(p, 0) - p t + log(1 + e^-|p|): never overflows, exact for large |p|
       return (p > 0.0 ? p : 0.0) - p * t + log1p(exp(-fabs(p)));
-    case Loss::cross_entropy: break;  // a row function: cross_entropy_row
+    case Loss::cross_entropy:
+      break;  // a row function: cross_entropy_row
   }
   return 0.0;
 }
@@ -38,12 +42,18 @@ template <class T>
 FASTMLP_HD T loss_grad_term(Loss kind, T p, T t, T coef, T delta) {
   const T d = p - t;
   switch (kind) {
-    case Loss::mse: return coef * d;
-    case Loss::mae: return d > T(0) ? coef : (d < T(0) ? -coef : T(0));  // sign(0) = 0, as PyTorch
-    case Loss::huber: return coef * (d > delta ? delta : (d < -delta ? -delta : d));
-    case Loss::poisson: return coef * (fm::exp(p) - t);
-    case Loss::bce: return coef * (fm::logistic(p) - t);  // the logistic split by sign: exp never overflows
-    case Loss::cross_entropy: break;
+    case Loss::mse:
+      return coef * d;
+    case Loss::mae:
+      return d > T(0) ? coef : (d < T(0) ? -coef : T(0));  // sign(0) = 0, as PyTorch
+    case Loss::huber:
+      return coef * (d > delta ? delta : (d < -delta ? -delta : d));
+    case Loss::poisson:
+      return coef * (fm::exp(p) - t);
+    case Loss::bce:
+      return coef * (fm::logistic(p) - t);  // the logistic split by sign: exp never overflows
+    case Loss::cross_entropy:
+      break;
   }
   return T(0);
 }

@@ -19,8 +19,8 @@ namespace fastmlp {
 // ---- GEMM ------------------------------------------------------------------------------------------
 // C (m x n) = alpha * op(A) op(B) + beta * C, row-major; op(A) is m x k. beta == 0 never reads C.
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-          index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc);
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
+          index_t ldb, T beta, T* c, index_t ldc);
 template <class T>
 const char* gemm_isa();  // which microkernel runs: "avx512", "avx2" or "generic"
 
@@ -41,8 +41,8 @@ struct ActivationSpec {
 // dense layer's forward with bias and activation applied to each tile of C as the GEMM finishes it.
 // The same bits as C = bias, gemm(beta = 1), then activation_forward on every row.
 template <class T>
-void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb,
-                   const T* bias, ActivationSpec act, T* c, index_t ldc);
+void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t lda, const T* b, index_t ldb, const T* bias,
+                   ActivationSpec act, T* c, index_t ldc);
 
 template <class T>
 void activation_forward(ActivationSpec act, const T* z, T* a, index_t count);
@@ -74,8 +74,8 @@ void dense_forward(Matrix<const T> x, Matrix<const T> w, const T* b, ActivationS
 // (activation_needs_z); it is read only when act is not the identity. grad_x may have data == nullptr
 // (not wanted).
 template <class T>
-void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act,
-                    Matrix<T> grad_y, Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
+void dense_backward(Matrix<const T> x, Matrix<const T> w, Matrix<const T> saved, ActivationSpec act, Matrix<T> grad_y,
+                    Matrix<T> grad_x, Matrix<T> grad_w, T* grad_b);
 
 // ---- Losses ----------------------------------------------------------------------------------------
 // Formulas and sources: cpu/loss.cpp's opening comment; the scalar forms are in fastmlp/loss_math.h.
@@ -87,25 +87,22 @@ enum class Reduction { mean, sum };
 // weighted, target has one more column, last: the row's (sample) weight, >= 0.
 struct LossSpec {
   Loss kind = Loss::mse;
-  double delta = 1.0;      // huber: where the quadratic turns linear (> 0)
-  bool labels = false;     // cross_entropy: targets are class indices, not one-hot/probability rows
-  bool weighted = false;   // target's last column is a per-row weight
-  double factor = 1.0;     // the loss (and its gradient) times this (scikit-learn's scalings)
+  double delta = 1.0;                    // huber: where the quadratic turns linear (> 0)
+  bool labels = false;                   // cross_entropy: targets are class indices, not one-hot/probability rows
+  bool weighted = false;                 // target's last column is a per-row weight
+  double factor = 1.0;                   // the loss (and its gradient) times this (scikit-learn's scalings)
   const double* class_weight = nullptr;  // cross_entropy: m per-class weights (host memory), or none
 };
 
 // Terms per row that a mean divides by: m for the elementwise losses, 1 for cross_entropy (a row's
 // distribution is one term). The mean of a batch divides by this times its rows (or their weights' sum).
-inline index_t loss_terms_per_row(const LossSpec& loss, index_t m) {
-  return loss.kind == Loss::cross_entropy ? 1 : m;
-}
+inline index_t loss_terms_per_row(const LossSpec& loss, index_t m) { return loss.kind == Loss::cross_entropy ? 1 : m; }
 
 // The loss of pred against target summed over rows (each row's terms times its weight and
 // loss.factor), and, unless grad is null, grad (n x m, packed) = scale * d(sum)/dpred. Sums run in
 // double in one fixed order, so the value does not depend on the thread count.
 template <class T>
-double loss_sum_and_grad(const LossSpec& loss, Matrix<const T> pred, Matrix<const T> target, T* grad,
-                         double scale);
+double loss_sum_and_grad(const LossSpec& loss, Matrix<const T> pred, Matrix<const T> target, T* grad, double scale);
 // The reduction's divisor for these targets: rows (or the sum of their weights) times terms per row.
 template <class T>
 double loss_denominator(const LossSpec& loss, Matrix<const T> target, index_t m);
@@ -115,22 +112,31 @@ double loss_and_grad(const LossSpec& loss, Reduction red, Matrix<const T> pred, 
 
 // ---- Initializers ----------------------------------------------------------------------------------
 enum class Init {
-  zeros, ones, constant, uniform, normal,
-  lecun_uniform, lecun_normal, xavier_uniform, xavier_normal, he_uniform, he_normal
+  zeros,
+  ones,
+  constant,
+  uniform,
+  normal,
+  lecun_uniform,
+  lecun_normal,
+  xavier_uniform,
+  xavier_normal,
+  he_uniform,
+  he_normal
 };
 
 struct InitSpec {
   Init kind = Init::zeros;
-  double value = 0.0;               // constant
-  double low = 0.0, high = 1.0;     // uniform
-  double mean = 0.0, std = 1.0;     // normal
-  bool truncated = false;           // normal kinds: redraw outside +-2 sigma (Keras' truncated normal)
+  double value = 0.0;            // constant
+  double low = 0.0, high = 1.0;  // uniform
+  double mean = 0.0, std = 1.0;  // normal
+  bool truncated = false;        // normal kinds: redraw outside +-2 sigma (Keras' truncated normal)
 };
 
 // Fills out[0..count) for a tensor with the given fans; element i depends only on (seed, stream, i).
 template <class T>
-void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream,
-               T* out, index_t count);
+void init_fill(InitSpec spec, index_t fan_in, index_t fan_out, std::uint64_t seed, std::uint32_t stream, T* out,
+               index_t count);
 
 // Fisher-Yates permutation of 0..n-1 drawn from (seed, epoch): the order of one epoch.
 void permutation(std::uint64_t seed, std::uint64_t epoch, std::int64_t* out, index_t n);
@@ -149,17 +155,17 @@ enum class Optimizer {
 struct OptimizerSpec {
   Optimizer kind = Optimizer::sgd;
   double lr = 0.01;
-  double weight_decay = 0.0;                            // all (AdamW: decoupled)
-  double momentum = 0.0, dampening = 0.0;               // SGD; momentum also RMSprop
-  bool nesterov = false;                                // SGD
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;        // the Adams (and Adamax); eps also RMSprop, Adagrad
-  bool amsgrad = false;                                 // Adam, AdamW
-  double alpha = 0.99;                                  // RMSprop smoothing constant
-  bool centered = false;                                // RMSprop
-  double lr_decay = 0.0;                                // Adagrad
-  double initial_accumulator_value = 0.0;               // Adagrad
-  double momentum_decay = 4e-3;                         // NAdam
-  bool decoupled_weight_decay = false;                  // NAdam, RAdam: AdamW's decay instead of the L2 term
+  double weight_decay = 0.0;                      // all (AdamW: decoupled)
+  double momentum = 0.0, dampening = 0.0;         // SGD; momentum also RMSprop
+  bool nesterov = false;                          // SGD
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // the Adams (and Adamax); eps also RMSprop, Adagrad
+  bool amsgrad = false;                           // Adam, AdamW
+  double alpha = 0.99;                            // RMSprop smoothing constant
+  bool centered = false;                          // RMSprop
+  double lr_decay = 0.0;                          // Adagrad
+  double initial_accumulator_value = 0.0;         // Adagrad
+  double momentum_decay = 4e-3;                   // NAdam
+  bool decoupled_weight_decay = false;            // NAdam, RAdam: AdamW's decay instead of the L2 term
 };
 
 // How many state buffers (each the size of the parameter) an optimizer keeps per parameter with these
@@ -170,8 +176,8 @@ int optimizer_state_count(const OptimizerSpec& spec);
 // One fused step on a parameter. `state` holds optimizer_state_count(spec) buffers of `count`
 // elements; `step` is the 1-based step number (the first step seeds the momentum buffer, as PyTorch).
 template <class T>
-void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad,
-                    T* const* state, index_t count);
+void optimizer_step(const OptimizerSpec& spec, double lr, std::int64_t step, T* param, const T* grad, T* const* state,
+                    index_t count);
 
 // The per-step coefficients of an optimizer (bias corrections, 1 - beta, ...): computed once per step
 // on the host and shared by the CPU loop and the CUDA kernels (fastmlp/optimizers/registry.h).
@@ -182,8 +188,8 @@ StepCoefficients<T> step_coefficients(const OptimizerSpec& spec, double lr, std:
 // optimizer_step with the step's coefficients computed once (step_coefficients), for a step that
 // updates several parameters: the same bits.
 template <class T>
-void optimizer_apply(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad,
-                     T* const* state, index_t count);
+void optimizer_apply(const OptimizerSpec& spec, const StepCoefficients<T>& c, T* param, const T* grad, T* const* state,
+                     index_t count);
 
 // ---- The network and its training loop -------------------------------------------------------------
 template <class T>
@@ -200,7 +206,7 @@ struct TrainOptions {
   double l2 = 0.0;               // > 0: scikit-learn's alpha, (l2 / 2) ||W||^2 / (batch weight) on weights only
   double clip_grad_norm = 0.0;   // > 0: scale all gradients so their global L2 norm is at most this
   double clip_grad_value = 0.0;  // > 0: clamp every gradient element to [-v, v]
-  index_t batch_size = 0;  // 0: the whole data set (full-batch gradient descent)
+  index_t batch_size = 0;        // 0: the whole data set (full-batch gradient descent)
   bool shuffle = true;
   bool drop_last = false;
   std::uint64_t seed = 0;
@@ -223,8 +229,8 @@ void mlp_forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Matr
 // Loss of the batch (mean reduction) and the gradient of every parameter, written into grads
 // (grads[2l] is dL/dW_l, grads[2l+1] is dL/db_l).
 template <class T>
-double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
-                     Matrix<const T> y, const std::vector<T*>& grads);
+double mlp_loss_grad(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x, Matrix<const T> y,
+                     const std::vector<T*>& grads);
 
 // One fit's worth of training state: workspaces are allocated in the constructor and reused by every
 // epoch. x and y must outlive the trainer (the binding keeps their arrays alive).
@@ -268,7 +274,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
                           const TrainOptions& options);
 
 template <class T>
-std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x,
-                                          Matrix<const T> y, const TrainOptions& options);
+std::unique_ptr<TrainerBase> make_trainer(std::vector<LayerRef<T>> layers, Matrix<const T> x, Matrix<const T> y,
+                                          const TrainOptions& options);
 
 }  // namespace fastmlp

@@ -38,8 +38,8 @@ FASTMLP_HD Philox4 philox4x32(Philox4 ctr, std::uint32_t k0, std::uint32_t k1) {
 
 // The four words for element `index` of stream `stream` in `domain`, attempt `attempt` (rejection
 // sampling draws again with attempt + 1), under a 64-bit seed.
-FASTMLP_HD Philox4 philox_at(std::uint64_t seed, std::uint32_t domain, std::uint32_t stream,
-                             std::uint64_t index, std::uint32_t attempt = 0) {
+FASTMLP_HD Philox4 philox_at(std::uint64_t seed, std::uint32_t domain, std::uint32_t stream, std::uint64_t index,
+                             std::uint32_t attempt = 0) {
   Philox4 ctr{{std::uint32_t(index), std::uint32_t(index >> 32), stream, (domain << 24) | attempt}};
   return philox4x32(ctr, std::uint32_t(seed), std::uint32_t(seed >> 32));
 }

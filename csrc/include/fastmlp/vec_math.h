@@ -33,8 +33,8 @@
 // left is smooth in t. Past erf_cap (3.92 in float32, 6 in float64) erf rounds to 1.
 #pragma once
 #include <cmath>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -51,15 +51,15 @@ struct Format<float> {
   static constexpr int mantissa = 23, bias = 127;
   static constexpr float round_magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   static constexpr float log2e = 1.44269504088896341f;
-  static constexpr float ln2_hi = 0.693359375f;       // 355 / 512: n ln2_hi is exact for |n| < 2^15
-  static constexpr float ln2_lo = -2.12194440e-4f;    // ln2 - ln2_hi
-  static constexpr float exp_hi = 88.7228394f;        // above: exp overflows
-  static constexpr float exp_lo = -104.0f;            // below: exp rounds to 0
-  static constexpr float expm1_lo = -18.0f;           // below: expm1 rounds to -1
-  static constexpr Int expm1_big = 25;                // from 2^25 on, expm1 = exp to within rounding
-  static constexpr float tanh_cap = 10.0f;            // tanh(10) rounds to 1
-  static constexpr int taylor_terms = 8;              // expm1(r) to r^8 / 8!
-  static constexpr int atanh_terms = 5;               // 2 atanh(s) to s^11 / 11 (|s| <= 0.172)
+  static constexpr float ln2_hi = 0.693359375f;     // 355 / 512: n ln2_hi is exact for |n| < 2^15
+  static constexpr float ln2_lo = -2.12194440e-4f;  // ln2 - ln2_hi
+  static constexpr float exp_hi = 88.7228394f;      // above: exp overflows
+  static constexpr float exp_lo = -104.0f;          // below: exp rounds to 0
+  static constexpr float expm1_lo = -18.0f;         // below: expm1 rounds to -1
+  static constexpr Int expm1_big = 25;              // from 2^25 on, expm1 = exp to within rounding
+  static constexpr float tanh_cap = 10.0f;          // tanh(10) rounds to 1
+  static constexpr int taylor_terms = 8;            // expm1(r) to r^8 / 8!
+  static constexpr int atanh_terms = 5;             // 2 atanh(s) to s^11 / 11 (|s| <= 0.172)
 };
 
 template <>
@@ -93,7 +93,7 @@ struct ErfFit<float> {
   static constexpr float far_shift = float((2.0 / 5.92 + 2.0 / 3.0) / (2.0 / 3.0 - 2.0 / 5.92));
   static constexpr int near_degree = 6, far_degree = 7;
   static constexpr float near[] = {9.65468739e-1f, -1.40536097e-1f, 1.98524971e-2f, -2.28541954e-3f,
-                                   2.17513542e-4f, -1.7669068e-5f, 1.23060548e-6f};
+                                   2.17513542e-4f, -1.7669068e-5f,  1.23060548e-6f};
   static constexpr float far[] = {-6.68763203e-1f, 2.21323794e-1f, 5.05049852e-3f, -1.67366185e-3f,
                                   -1.13075588e-4f, 3.40713574e-5f, 2.09371812e-6f, -9.1922133e-7f};
 };
@@ -104,16 +104,16 @@ struct ErfFit<double> {
   static constexpr double far_scale = 2.0 / (2.0 / 3.0 - 2.0 / 8.0);
   static constexpr double far_shift = (2.0 / 8.0 + 2.0 / 3.0) / (2.0 / 3.0 - 2.0 / 8.0);
   static constexpr int near_degree = 11, far_degree = 16;
-  static constexpr double near[] = {
-      9.654687386698673e-1,   -1.4053608902271712e-1, 1.9852496688984219e-2,  -2.2854855611440855e-3,
-      2.1751715603563489e-4,  -1.7537169441280197e-5, 1.2233827638093573e-6,  -7.5115692510860903e-8,
-      4.1157515002658848e-9,  -2.0352319564835269e-10, 9.2112501874282299e-12, -3.8065912241221398e-13};
-  static constexpr double far[] = {
-      -7.2749228535220418e-1, 2.7658358936131209e-1,  1.0174695380256196e-2,  -3.1116996674214267e-3,
-      -4.0147120416450857e-4, 9.5600063757970907e-5,  1.6041266348882175e-5,  -4.5271521336004175e-6,
-      -6.0199240011095051e-7, 2.5643737344496315e-7,  1.4524347300627905e-8,  -1.4606518534595551e-8,
-      5.0947784981805795e-10, 7.2778175075134697e-10, -1.0292374797044583e-10, -2.4944763820833786e-11,
-      6.9715210821377168e-12};
+  static constexpr double near[] = {9.654687386698673e-1,    -1.4053608902271712e-1, 1.9852496688984219e-2,
+                                    -2.2854855611440855e-3,  2.1751715603563489e-4,  -1.7537169441280197e-5,
+                                    1.2233827638093573e-6,   -7.5115692510860903e-8, 4.1157515002658848e-9,
+                                    -2.0352319564835269e-10, 9.2112501874282299e-12, -3.8065912241221398e-13};
+  static constexpr double far[] = {-7.2749228535220418e-1,  2.7658358936131209e-1,  1.0174695380256196e-2,
+                                   -3.1116996674214267e-3,  -4.0147120416450857e-4, 9.5600063757970907e-5,
+                                   1.6041266348882175e-5,   -4.5271521336004175e-6, -6.0199240011095051e-7,
+                                   2.5643737344496315e-7,   1.4524347300627905e-8,  -1.4606518534595551e-8,
+                                   5.0947784981805795e-10,  7.2778175075134697e-10, -1.0292374797044583e-10,
+                                   -2.4944763820833786e-11, 6.9715210821377168e-12};
 };
 
 template <class To, class From>
@@ -235,7 +235,7 @@ inline T log1p(T y) {
   const T u = T(1) + y;
   // u = 0 (y = -1), u < 0 (y < -1) and +Inf are selected below, log of 1 standing in for them.
   const T finite = u < inf ? u : T(1);
-  const T safe = u > T(0) ? finite : T(1);  // NaN too: then the correction below is NaN
+  const T safe = u > T(0) ? finite : T(1);       // NaN too: then the correction below is NaN
   const T correction = (y - (u - T(1))) / safe;  // exact up to its own rounding while u <= 2
   // The exponent of safe / sqrt(1/2) (its bits less those of sqrt(1/2)), so that the mantissa splits
   // at sqrt(1/2) instead of at 1: 1 + f = safe / 2^k lands in [sqrt(1/2), sqrt(2)).
@@ -313,11 +313,11 @@ inline T erf(T x) {
 namespace fm {
 #ifdef __CUDA_ARCH__
 // std's T overload of each (float32 stays float32), as the device's own function.
-#define FASTMLP_DEVICE_MATH(f)                   \
-  template <class T>                             \
-  __device__ __forceinline__ T f(T x) {          \
-    using std::f;                                \
-    return f(x);                                 \
+#define FASTMLP_DEVICE_MATH(f)          \
+  template <class T>                    \
+  __device__ __forceinline__ T f(T x) { \
+    using std::f;                       \
+    return f(x);                        \
   }
 FASTMLP_DEVICE_MATH(exp)
 FASTMLP_DEVICE_MATH(expm1)

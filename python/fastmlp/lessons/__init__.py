@@ -15,24 +15,47 @@ from .deep import deep, init
 from .perceptron import perceptron
 from .regression import batch_size, landscape, learning_rate, optimizers
 
-__all__ = ["LESSONS", "run", "landscape", "learning_rate", "optimizers", "init", "batch_size", "deep",
-           "perceptron"]
+__all__ = ["LESSONS", "run", "landscape", "learning_rate", "optimizers", "init", "batch_size", "deep", "perceptron"]
 
 # CLI name -> (function, figure drawer, summary writer, what the seed says)
 LESSONS = {
-    "landscape": (landscape, figures.landscape, figures.landscape_text,
-                  "the loss over (a, b) and the path gradient descent takes to its minimum"),
-    "learning-rate": (learning_rate, figures.learning_rate, figures.learning_rate_text,
-                      "too small crawls, too large overshoots and diverges"),
-    "optimizers": (optimizers, figures.optimizers, figures.optimizers_text,
-                   "GD, SGD, mini-batch, momentum, Adam, RMSprop, Adagrad on one problem"),
-    "init": (init, figures.init, figures.init_text,
-             "zeros and ones fail; LeCun / Xavier / He keep a deep network's signals alive"),
-    "batch-size": (batch_size, figures.batch_size, figures.batch_size_text,
-                   "batch 1 to full batch, with and without the linear scaling rule"),
+    "landscape": (
+        landscape,
+        figures.landscape,
+        figures.landscape_text,
+        "the loss over (a, b) and the path gradient descent takes to its minimum",
+    ),
+    "learning-rate": (
+        learning_rate,
+        figures.learning_rate,
+        figures.learning_rate_text,
+        "too small crawls, too large overshoots and diverges",
+    ),
+    "optimizers": (
+        optimizers,
+        figures.optimizers,
+        figures.optimizers_text,
+        "GD, SGD, mini-batch, momentum, Adam, RMSprop, Adagrad on one problem",
+    ),
+    "init": (
+        init,
+        figures.init,
+        figures.init_text,
+        "zeros and ones fail; LeCun / Xavier / He keep a deep network's signals alive",
+    ),
+    "batch-size": (
+        batch_size,
+        figures.batch_size,
+        figures.batch_size_text,
+        "batch 1 to full batch, with and without the linear scaling rule",
+    ),
     "deep": (deep, figures.deep, figures.deep_text, "a 100-layer MLP trains with He initialization"),
-    "perceptron": (perceptron, _perceptron.figure, _perceptron.summary,
-                   "a unit-step perceptron learns AND and OR, not XOR; a hidden layer learns XOR"),
+    "perceptron": (
+        perceptron,
+        _perceptron.figure,
+        _perceptron.summary,
+        "a unit-step perceptron learns AND and OR, not XOR; a hidden layer learns XOR",
+    ),
 }
 
 

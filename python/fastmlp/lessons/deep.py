@@ -20,8 +20,15 @@ INITS = {  # label -> (initializer name, keyword arguments)
 
 def _spreads(activation, init, kwargs, depth, width, x, seed, device):
     """Per-layer std of the activations (forward) and of dL/dW (backward) of a deep stack."""
-    model = MLP([width] * (depth + 1) + [1], activation=activation, init=init, dtype="float64", seed=seed,
-                init_kwargs=kwargs, device=device)
+    model = MLP(
+        [width] * (depth + 1) + [1],
+        activation=activation,
+        init=init,
+        dtype="float64",
+        seed=seed,
+        init_kwargs=kwargs,
+        device=device,
+    )
     acts = []
     a = x
     for w, b, act in zip(model.weights[:-1], model.biases[:-1], model.activations[:-1]):
@@ -53,14 +60,20 @@ def init(depth=50, width=64, n=256, seed=0, device="cpu"):
     ys = np.sin(xs[:, :1]) + xs[:, 1:2] ** 2
     symmetric, trained = {}, {}
     for name in ("zeros", "ones", "xavier_uniform"):
-        model = MLP([4, 8, 8, 1], activation="tanh", init=name, bias_init="zeros", dtype="float64", seed=seed,
-                    device=device)
+        model = MLP(
+            [4, 8, 8, 1], activation="tanh", init=name, bias_init="zeros", dtype="float64", seed=seed, device=device
+        )
         model.fit(xs, ys, optimizer=optim.SGD(lr=0.05), batch_size=20, epochs=30, on_nonfinite="stop")
         w1 = model.weights[1]
         symmetric[name] = bool(np.allclose(w1, w1[:, :1]) and np.allclose(model.weights[0], model.weights[0][:, :1]))
         trained[name] = model.weights[0].copy()
-    return {"spreads": spreads, "depth": depth, "width": width, "symmetric_after_training": symmetric,
-            "trained_first_layer": trained}
+    return {
+        "spreads": spreads,
+        "depth": depth,
+        "width": width,
+        "symmetric_after_training": symmetric,
+        "trained_first_layer": trained,
+    }
 
 
 def deep(depth=100, width=32, epochs=20, seed=0, device="cpu"):
@@ -71,7 +84,12 @@ def deep(depth=100, width=32, epochs=20, seed=0, device="cpu"):
     y = (np.sin(2 * x) + 0.5 * x).astype(np.float32)
     model = MLP([1] + [width] * depth + [1], activation="relu", init="he_uniform", seed=seed, device=device)
     before = model.evaluate(x, y)
-    hist = model.fit(x, y, optimizer=optim.Adam(lr=1e-3), batch_size=64, epochs=epochs, seed=seed,
-                     on_nonfinite="stop")
-    return {"loss": np.array(hist.history["loss"]), "initial_loss": before, "final_loss": model.evaluate(x, y),
-            "layers": model.n_layers, "params": model.n_params, "stopped": hist.stopped_reason}
+    hist = model.fit(x, y, optimizer=optim.Adam(lr=1e-3), batch_size=64, epochs=epochs, seed=seed, on_nonfinite="stop")
+    return {
+        "loss": np.array(hist.history["loss"]),
+        "initial_loss": before,
+        "final_loss": model.evaluate(x, y),
+        "layers": model.n_layers,
+        "params": model.n_params,
+        "stopped": hist.stopped_reason,
+    }

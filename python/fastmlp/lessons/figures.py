@@ -27,9 +27,11 @@ def landscape_text(d):
     a, b = d["least_squares"]
     ga, gb = d["grid_min"]
     pa, pb = d["path"][-1]
-    return (f"grid minimum at a={ga:.3f}, b={gb:.3f}; least squares a={a:.3f}, b={b:.3f}; gradient descent "
-            f"from ({d['path'][0][0]:.1f}, {d['path'][0][1]:.1f}) reached ({pa:.3f}, {pb:.3f}) in "
-            f"{len(d['path']) - 1} steps")
+    return (
+        f"grid minimum at a={ga:.3f}, b={gb:.3f}; least squares a={a:.3f}, b={b:.3f}; gradient descent "
+        f"from ({d['path'][0][0]:.1f}, {d['path'][0][1]:.1f}) reached ({pa:.3f}, {pb:.3f}) in "
+        f"{len(d['path']) - 1} steps"
+    )
 
 
 def learning_rate(d):
@@ -73,7 +75,7 @@ def init(d):
     plt = require_matplotlib()
     fig = plt.figure(figsize=(11, 10))
     grid = fig.add_gridspec(3, 6, height_ratios=[1, 1, 0.8])
-    axes = [[fig.add_subplot(grid[row, 3 * col:3 * col + 3]) for col in range(2)] for row in range(2)]
+    axes = [[fig.add_subplot(grid[row, 3 * col : 3 * col + 3]) for col in range(2)] for row in range(2)]
     styles = {"LeCun": {"lw": 3, "alpha": 0.5}, "Xavier": {"ls": "--"}}  # equal when fan_in = fan_out
     for col, act in enumerate(("tanh", "relu")):
         for (a, label), (acts, grads) in d["spreads"].items():
@@ -82,40 +84,52 @@ def init(d):
             layers = np.arange(1, len(acts) + 1)
             with np.errstate(all="ignore"):
                 axes[0][col].plot(layers, np.where(acts > 0, acts, np.nan), label=label, **styles.get(label, {}))
-                axes[1][col].plot(layers, np.where((grads > 0) & np.isfinite(grads), grads, np.nan), label=label,
-                                  **styles.get(label, {}))
+                axes[1][col].plot(
+                    layers,
+                    np.where((grads > 0) & np.isfinite(grads), grads, np.nan),
+                    label=label,
+                    **styles.get(label, {}),
+                )
         axes[0][col].set_title(f"{d['depth']} {act} layers: std of activations")
         axes[1][col].set_title(f"{d['depth']} {act} layers: std of dL/dW")
         for row in range(2):
             axes[row][col].set_yscale("log")
         axes[1][col].set_xlabel("layer")
     axes[0][0].legend(fontsize=8)
-    notes = {"tanh": "not drawn: zeros (all 0), ones' gradients (exactly 0)",
-             "relu": "not drawn: zeros (all 0), ones' gradients (overflow to Inf)"}
+    notes = {
+        "tanh": "not drawn: zeros (all 0), ones' gradients (exactly 0)",
+        "relu": "not drawn: zeros (all 0), ones' gradients (overflow to Inf)",
+    }
     for col, act in enumerate(("tanh", "relu")):
         axes[1][col].text(0.02, 0.02, notes[act], transform=axes[1][col].transAxes, fontsize=8, color="gray")
     # The symmetry problem itself: the first layer of a 4-8-8-1 tanh net after training.
     names = {"zeros": "zeros", "ones": "ones", "xavier_uniform": "Xavier (random)"}
     for i, (name, w) in enumerate(d["trained_first_layer"].items()):
-        ax = fig.add_subplot(grid[2, 2 * i:2 * i + 2])
+        ax = fig.add_subplot(grid[2, 2 * i : 2 * i + 2])
         ax.imshow(w, cmap="coolwarm", aspect="auto")
         same = d["symmetric_after_training"][name]
-        ax.set_title(f"{names[name]} init, trained: {'every unit identical' if same else 'units differ'}",
-                     fontsize=9)
+        ax.set_title(f"{names[name]} init, trained: {'every unit identical' if same else 'units differ'}", fontsize=9)
         ax.set_xlabel("hidden unit")
         ax.set_ylabel("input")
-    fig.suptitle("Initialization: zeros and ones keep every unit identical (the symmetry problem), ones saturate "
-                 "tanh and explode ReLU;\nXavier (= LeCun here, fan_in = fan_out) keeps tanh's gradients level "
-                 "across layers (its activations shrink slowly with depth); He keeps ReLU's signal level",
-                 fontsize=10)
+    fig.suptitle(
+        "Initialization: zeros and ones keep every unit identical (the symmetry problem), ones saturate "
+        "tanh and explode ReLU;\nXavier (= LeCun here, fan_in = fan_out) keeps tanh's gradients level "
+        "across layers (its activations shrink slowly with depth); He keeps ReLU's signal level",
+        fontsize=10,
+    )
     return fig
 
 
 def init_text(d):
     s = d["spreads"]
-    parts = [f"{act}/{label}: last-layer activation std {s[(act, label)][0][-1]:.3g}"
-             for act in ("tanh", "relu") for label in ("ones", "normal(0,1)", "Xavier", "He")]
-    sym = ", ".join(f"{k}: {'identical units' if v else 'units differ'}" for k, v in d["symmetric_after_training"].items())
+    parts = [
+        f"{act}/{label}: last-layer activation std {s[(act, label)][0][-1]:.3g}"
+        for act in ("tanh", "relu")
+        for label in ("ones", "normal(0,1)", "Xavier", "He")
+    ]
+    sym = ", ".join(
+        f"{k}: {'identical units' if v else 'units differ'}" for k, v in d["symmetric_after_training"].items()
+    )
     return "; ".join(parts) + f". After training a 4-8-8-1 tanh net: {sym}"
 
 
@@ -142,9 +156,11 @@ def batch_size(d):
 
 
 def batch_size_text(d):
-    return "; ".join(f"batch {b or 'full'}{' scaled' if s else ''} lr={r['lr']:.3g}: "
-                     f"{'diverged' if r['diverged'] else format(r['loss'][-1], '.3g')}"
-                     for (b, s), r in d["runs"].items())
+    return "; ".join(
+        f"batch {b or 'full'}{' scaled' if s else ''} lr={r['lr']:.3g}: "
+        f"{'diverged' if r['diverged'] else format(r['loss'][-1], '.3g')}"
+        for (b, s), r in d["runs"].items()
+    )
 
 
 def deep(d):
@@ -161,5 +177,7 @@ def deep(d):
 
 
 def deep_text(d):
-    return (f"{d['layers']} layers, {d['params']:,} parameters: MSE {d['initial_loss']:.3g} before training, "
-            f"{d['final_loss']:.3g} after {len(d['loss'])} epochs")
+    return (
+        f"{d['layers']} layers, {d['params']:,} parameters: MSE {d['initial_loss']:.3g} before training, "
+        f"{d['final_loss']:.3g} after {len(d['loss'])} epochs"
+    )

@@ -51,8 +51,13 @@ def perceptron(device="cpu", epochs=100, mlp_epochs=2000, max_seeds=20):
     for name, t in GATES.items():
         w, b, errors = rosenblatt(X, t, epochs=epochs)
         pred = ops.dense_forward(X, w, b, "step")[:, 0]
-        out["gates"][name] = {"w": w[:, 0], "b": float(b[0]), "errors": errors,
-                              "accuracy": float((pred == t).mean()), "converged": errors[-1] == 0}
+        out["gates"][name] = {
+            "w": w[:, 0],
+            "b": float(b[0]),
+            "errors": errors,
+            "accuracy": float((pred == t).mean()),
+            "converged": errors[-1] == 0,
+        }
     for seed in range(max_seeds):
         model = MLP([2, 2, 1], activation="sigmoid", seed=seed, dtype="float64", device=device)
         hist = model.fit(X, GATES["XOR"], loss="bce", optimizer=Adam(lr=0.05), batch_size=None, epochs=mlp_epochs)
@@ -60,8 +65,7 @@ def perceptron(device="cpu", epochs=100, mlp_epochs=2000, max_seeds=20):
         accuracy = float(((proba > 0.5) == GATES["XOR"]).mean())
         if accuracy == 1.0:
             break
-    out["mlp"] = {"model": model, "seed": seed, "accuracy": accuracy, "loss": hist.history["loss"],
-                  "proba": proba}
+    out["mlp"] = {"model": model, "seed": seed, "accuracy": accuracy, "loss": hist.history["loss"], "proba": proba}
     return out
 
 
@@ -83,8 +87,9 @@ def figure(d):
             acc = d["mlp"]["accuracy"]
         ax.contourf(gx, gy, region.reshape(gx.shape), levels=[-0.5, 0.5, 1.5], colors=["#dde6f5", "#f7d9c4"])
         t = GATES[gate]
-        ax.scatter(X[:, 0], X[:, 1], c=["tab:blue" if v == 0 else "tab:orange" for v in t], s=90,
-                   edgecolors="k", zorder=3)
+        ax.scatter(
+            X[:, 0], X[:, 1], c=["tab:blue" if v == 0 else "tab:orange" for v in t], s=90, edgecolors="k", zorder=3
+        )
         ax.set_title(f"{title}\naccuracy {acc:.0%}", fontsize=9)
         ax.set_xlim(-0.5, 1.5)
         ax.set_ylim(-0.5, 1.5)
@@ -97,10 +102,15 @@ def figure(d):
 def summary(d):
     parts = []
     for name, p in d["gates"].items():
-        state = (f"converged in {len(p['errors'])} epochs" if p["converged"]
-                 else f"still {p['errors'][-1]} errors after {len(p['errors'])} epochs")
+        state = (
+            f"converged in {len(p['errors'])} epochs"
+            if p["converged"]
+            else f"still {p['errors'][-1]} errors after {len(p['errors'])} epochs"
+        )
         parts.append(f"perceptron {name}: accuracy {p['accuracy']:.0%}, {state}")
     m = d["mlp"]
-    parts.append(f"2-2-1 sigmoid MLP with cross-entropy on XOR: accuracy {m['accuracy']:.0%} "
-                 f"(seed {m['seed']}, final loss {m['loss'][-1]:.4f})")
+    parts.append(
+        f"2-2-1 sigmoid MLP with cross-entropy on XOR: accuracy {m['accuracy']:.0%} "
+        f"(seed {m['seed']}, final loss {m['loss'][-1]:.4f})"
+    )
     return "; ".join(parts)

@@ -39,11 +39,18 @@ def landscape(grid=121, lr=0.1, steps=40, seed=0, device="cpu"):
     path = [start.copy()]
     for _ in range(steps):  # full-batch GD, one step per fit call so the path can be drawn
         model.fit(x, w, optimizer=optim.SGD(lr=lr), batch_size=None, epochs=1)
-        (wt, bt), = model.get_weights()
+        ((wt, bt),) = model.get_weights()
         path.append(np.array([wt[0, 0], bt[0]]))
     i = np.unravel_index(np.argmin(loss), loss.shape)
-    return {"a": a_axis, "b": b_axis, "loss": loss, "grid_min": (A[i], B[i]), "least_squares": (a_star, b_star),
-            "path": np.array(path), "lr": lr}
+    return {
+        "a": a_axis,
+        "b": b_axis,
+        "loss": loss,
+        "grid_min": (A[i], B[i]),
+        "least_squares": (a_star, b_star),
+        "path": np.array(path),
+        "lr": lr,
+    }
 
 
 def learning_rate(rates=(0.002, 0.1, 1.05), epochs=60, device="cpu"):
@@ -122,8 +129,7 @@ class _EpochClock(Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epochs=15, n=4096, seed=0,
-               device="cpu"):
+def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epochs=15, n=4096, seed=0, device="cpu"):
     """The same network trained with batch 1, 8, 64, 512 and the full batch, once at one learning rate
     and once with fit(lr_scaling="linear"): the rate tuned for base_batch is multiplied by
     batch / base_batch and reached by Goyal et al.'s gradual warmup over the first 2 epochs. Loss
@@ -136,13 +142,24 @@ def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epoch
             model = MLP([1, 32, 32, 1], activation="relu", seed=seed, device=device)
             kw = {"lr_scaling": "linear", "base_batch_size": base_batch, "warmup_epochs": 2} if scaled else {}
             clock = _EpochClock()
-            hist = model.fit(x, y, optimizer=optim.SGD(lr=base_lr), batch_size=b, epochs=epochs, seed=seed,
-                             on_nonfinite="stop", callbacks=[clock], **kw)
+            hist = model.fit(
+                x,
+                y,
+                optimizer=optim.SGD(lr=base_lr),
+                batch_size=b,
+                epochs=epochs,
+                seed=seed,
+                on_nonfinite="stop",
+                callbacks=[clock],
+                **kw,
+            )
             losses = np.array(hist.history["loss"])
             steps_per_epoch = hist.params["steps"]
             runs[(b, scaled)] = {
                 "lr": scale_lr(base_lr, base_batch, size, "linear") if scaled else base_lr,
-                "loss": losses, "time": np.array(clock.times[:len(losses)]),
+                "loss": losses,
+                "time": np.array(clock.times[: len(losses)]),
                 "steps": steps_per_epoch * np.arange(1, len(losses) + 1),
-                "diverged": hist.stopped_reason is not None or (len(losses) > 0 and losses[-1] > 10 * losses[0])}
+                "diverged": hist.stopped_reason is not None or (len(losses) > 0 and losses[-1] > 10 * losses[0]),
+            }
     return {"runs": runs, "epochs": epochs, "n": n, "base_lr": base_lr, "base_batch": base_batch}

@@ -18,13 +18,15 @@ constexpr int kMaxOptimizerStates = 3;
 // field(s) it fills: a number, a flag, or a pair of numbers (betas).
 struct Hyperparameter {
   const char* key;
-  double OptimizerSpec::*number = nullptr;
-  bool OptimizerSpec::*flag = nullptr;
-  double OptimizerSpec::*second = nullptr;  // a pair's second number (number holds the first)
+  double OptimizerSpec::* number = nullptr;
+  bool OptimizerSpec::* flag = nullptr;
+  double OptimizerSpec::* second = nullptr;  // a pair's second number (number holds the first)
 };
-constexpr Hyperparameter number(const char* key, double OptimizerSpec::*field) { return {key, field, nullptr, nullptr}; }
-constexpr Hyperparameter flag(const char* key, bool OptimizerSpec::*field) { return {key, nullptr, field, nullptr}; }
-constexpr Hyperparameter pair(const char* key, double OptimizerSpec::*first, double OptimizerSpec::*second) {
+constexpr Hyperparameter number(const char* key, double OptimizerSpec::* field) {
+  return {key, field, nullptr, nullptr};
+}
+constexpr Hyperparameter flag(const char* key, bool OptimizerSpec::* field) { return {key, nullptr, field, nullptr}; }
+constexpr Hyperparameter pair(const char* key, double OptimizerSpec::* first, double OptimizerSpec::* second) {
   return {key, first, nullptr, second};
 }
 

@@ -10,10 +10,13 @@ namespace fastmlp {
 
 struct NAdam {
   static constexpr const char* name = "nadam";
-  static constexpr const char* doc = "Adam with Nesterov momentum, optionally decoupled weight decay (torch.optim.NAdam)";
+  static constexpr const char* doc =
+      "Adam with Nesterov momentum, optionally decoupled weight decay (torch.optim.NAdam)";
   static constexpr Hyperparameter hyperparameters[] = {
-      number("lr", &OptimizerSpec::lr), pair("betas", &OptimizerSpec::beta1, &OptimizerSpec::beta2),
-      number("eps", &OptimizerSpec::eps), number("weight_decay", &OptimizerSpec::weight_decay),
+      number("lr", &OptimizerSpec::lr),
+      pair("betas", &OptimizerSpec::beta1, &OptimizerSpec::beta2),
+      number("eps", &OptimizerSpec::eps),
+      number("weight_decay", &OptimizerSpec::weight_decay),
       number("momentum_decay", &OptimizerSpec::momentum_decay),
       flag("decoupled_weight_decay", &OptimizerSpec::decoupled_weight_decay)};
 

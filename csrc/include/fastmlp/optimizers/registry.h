@@ -31,14 +31,14 @@ struct StepCoefficients {
 };
 
 // An optimizer's own coefficients in a StepCoefficients, selected by its struct: coefficients_of(Adam{}, c).
-#define FASTMLP_COEFFICIENTS_OF(id, Type)                                                                  \
-  template <class T>                                                                                       \
+#define FASTMLP_COEFFICIENTS_OF(id, Type)                                                                         \
+  template <class T>                                                                                              \
   FASTMLP_HD const typename Type::template Coefficients<T>& coefficients_of(Type, const StepCoefficients<T>& c) { \
-    return c.id;                                                                                           \
-  }                                                                                                        \
-  template <class T>                                                                                       \
-  void set_coefficients(Type, StepCoefficients<T>& c, const typename Type::template Coefficients<T>& value) { \
-    c.id = value;                                                                                          \
+    return c.id;                                                                                                  \
+  }                                                                                                               \
+  template <class T>                                                                                              \
+  void set_coefficients(Type, StepCoefficients<T>& c, const typename Type::template Coefficients<T>& value) {     \
+    c.id = value;                                                                                                 \
   }
 FASTMLP_OPTIMIZERS(FASTMLP_COEFFICIENTS_OF)
 #undef FASTMLP_COEFFICIENTS_OF

@@ -10,10 +10,12 @@ namespace fastmlp {
 struct RMSprop {
   static constexpr const char* name = "rmsprop";
   static constexpr const char* doc = "RMSprop (torch.optim.RMSprop)";
-  static constexpr Hyperparameter hyperparameters[] = {
-      number("lr", &OptimizerSpec::lr), number("alpha", &OptimizerSpec::alpha), number("eps", &OptimizerSpec::eps),
-      number("weight_decay", &OptimizerSpec::weight_decay), number("momentum", &OptimizerSpec::momentum),
-      flag("centered", &OptimizerSpec::centered)};
+  static constexpr Hyperparameter hyperparameters[] = {number("lr", &OptimizerSpec::lr),
+                                                       number("alpha", &OptimizerSpec::alpha),
+                                                       number("eps", &OptimizerSpec::eps),
+                                                       number("weight_decay", &OptimizerSpec::weight_decay),
+                                                       number("momentum", &OptimizerSpec::momentum),
+                                                       flag("centered", &OptimizerSpec::centered)};
 
   // [square_avg, momentum_buffer (momentum != 0), grad_avg (centered)]
   static StateLayout state(const OptimizerSpec& s) {
