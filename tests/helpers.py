@@ -186,6 +186,10 @@ def run_ranks(work, ranks, timeout=120):
 
 MPIEXEC = shutil.which("mpiexec") or shutil.which("mpirun")
 
+# The suite runs under AddressSanitizer in tools/sanitize.sh, which preloads its runtime: a few checks of
+# memory limits and signals cannot hold there (its shadow memory, redzones and quarantine).
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+
 
 def mpirun(n, script, *args, timeout=120, guard="mpi4py", env=None):
     """Runs `script` (Python source) on n ranks under mpiexec; a hang fails the test. guard="mpi4py"

@@ -11,14 +11,12 @@ interpreter besides.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import fastmlp
 from fastmlp import ops
-from helpers import run_python
+from helpers import UNDER_ASAN, run_python
 
 pytestmark = pytest.mark.isolated
 
@@ -690,9 +688,6 @@ CHILD_CASES = {
         "print('CAUGHT nothing - a batch larger than the data is the full batch')"
     ),
 }
-
-
-UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 
 
 @pytest.mark.slow

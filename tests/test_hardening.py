@@ -17,7 +17,7 @@ import pytest
 
 import fastmlp
 from fastmlp.optim import SGD
-from helpers import run_python
+from helpers import UNDER_ASAN, run_python
 
 
 def same_weights(model, initial):
@@ -572,6 +572,9 @@ def test_predict_matches_named_columns_by_name():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    UNDER_ASAN, reason="AddressSanitizer (tools/sanitize.sh) maps terabytes of shadow memory: no RLIMIT_AS can hold it"
+)
 def test_max_batch_size_heeds_the_address_space_limit():
     # Under `ulimit -v 900000` max_batch_size returned the whole 200,000-row set, and fit(batch_size="max")
     # then raised MemoryError recommending max_batch_size.

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import UNDER_ASAN
+
 CRASHING = """
 import ctypes
 import os
@@ -86,7 +88,7 @@ def test_isolated_tests_survive_crashes(tmp_path):
     for name in ("test_segfault", "test_abort", "test_fails"):
         assert f"FAILED test_crashing.py::{name}" in summary, out
     # Under AddressSanitizer (tools/sanitize.sh) a segfault is reported and turned into an abort.
-    segv = "SIGABRT" if "libasan" in os.environ.get("LD_PRELOAD", "") else "SIGSEGV"
+    segv = "SIGABRT" if UNDER_ASAN else "SIGSEGV"
     assert f"killed by signal {segv}" in out and "killed by signal SIGABRT" in out, out
     assert "arithmetic" in out, out
     assert "SKIPPED" in out and "not here" in out, out

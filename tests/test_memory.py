@@ -3,7 +3,6 @@ allocates (peak RSS of a child process), the answer respects the budget, and "ma
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ import pytest
 
 import fastmlp
 from fastmlp.memory import training_bytes
+from helpers import UNDER_ASAN
 
 
 def test_max_batch_size_is_the_largest_that_fits_the_budget():
@@ -57,7 +57,7 @@ def test_fit_with_batch_size_max():
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 @pytest.mark.skipif(
-    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    UNDER_ASAN,
     reason="under AddressSanitizer (tools/sanitize.sh) redzones and the quarantine inflate RSS",
 )
 def test_the_memory_model_matches_the_trainers_allocation():

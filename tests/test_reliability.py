@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from helpers import run_python
+from helpers import UNDER_ASAN, run_python
 
 SAVER = r"""
 import sys, numpy as np, fastmlp
@@ -56,7 +56,7 @@ def test_a_process_killed_while_saving_leaves_a_loadable_checkpoint(tmp_path, de
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmRSS from /proc/self/status")
 @pytest.mark.skipif(
-    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    UNDER_ASAN,
     reason="under AddressSanitizer (tools/sanitize.sh) freed memory waits in its quarantine, so "
     "RSS does not measure the program",
 )

@@ -312,6 +312,59 @@ class MLP(FitChecks):
         """
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
+    def summary(self, batch_size=32, *, optimizer=None, n_samples=None):
+        """The layers, their shapes, activations and parameter counts, and a fit's memory, as a table.
+
+        Parameters
+        ----------
+        batch_size : int, default 32
+            The batch size whose fit memory is counted (fit's default).
+        optimizer : fastmlp.optim.Optimizer, optional
+            The optimizer whose state buffers count; default the model's last (`optimizer`), else
+            SGD().
+        n_samples : int, optional
+            The rows of the data set the fit would read (the fit's order and, on CUDA, the data set's
+            copy on the device count too); default two batches.
+
+        Returns
+        -------
+        fastmlp.summary.Summary
+            Shown as its table (``print(model.summary())`` or at a console's prompt); its fields hold
+            the same counts (``layers``, ``total_params``, ``fit_bytes``, ...).
+
+        Raises
+        ------
+        ValueError
+            If batch_size is below 1.
+
+        See Also
+        --------
+        fastmlp.memory.training_bytes : The fit's memory alone.
+
+        Examples
+        --------
+        >>> import fastmlp
+        >>> s = fastmlp.MLP([3, 5, 2], activation="tanh").summary(batch_size=8)
+        >>> s.total_params, [layer.activation for layer in s.layers]
+        (32, ['tanh', 'identity'])
+        >>> print(s)  # doctest: +ELLIPSIS
+        MLP: 2 dense layer(s), float32, on cpu
+        ----------------------------------------------------------
+        Layer    Output shape  Activation  Weights  Biases  Params
+        ----------------------------------------------------------
+        input    (batch, 3)    -                 0       0       0
+        dense_1  (batch, 5)    tanh             15       5      20
+        dense_2  (batch, 2)    identity         10       2      12
+        ----------------------------------------------------------
+        Parameters: 32 (128 B)
+        Standardizes: no
+        Optimizer: SGD(lr=0.01, ...)
+        A fit with batch_size=8 takes ... KiB of host memory
+        """
+        from .summary import summarize
+
+        return summarize(self, batch_size, optimizer=optimizer, n_samples=n_samples)
+
     def __repr__(self):
         acts = ",".join(self.activations)
         return f"MLP({self.sizes}, activations=[{acts}], dtype={self.dtype.name}, params={self.n_params})"
