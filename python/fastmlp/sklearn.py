@@ -13,8 +13,9 @@ arguments: `solver` may also be any other optimizer of fastmlp.optim.OPTIMIZERS 
 nesterovs_momentum where it takes them; `weight_decay` (PyTorch's, for those optimizers), `init` (a
 fastmlp.init initializer instead of scikit-learn's), `dtype` (default: X's float dtype) and `device`;
 `activation` may also be any of fastmlp's (fastmlp.activations.NAMES: "gelu", "silu", "elu",
-"softplus", "selu", ..., with their default parameters); MLPRegressor's `loss` may also be
-"absolute_error" or "huber".
+"softplus", "selu", ..., with their default parameters), or a list of one name per hidden layer;
+MLPClassifier takes `class_weight` ("balanced" or a dict, as scikit-learn's other classifiers);
+MLPRegressor's `loss` may also be "absolute_error" or "huber".
 
 Where the result differs from scikit-learn's (same distribution, different numbers): the epoch order
 comes from fastmlp's Philox permutation, not from NumPy's shuffle; Adam adds epsilon to
@@ -39,6 +40,7 @@ try:
     from sklearn.neural_network import MLPRegressor as _SkRegressor
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state, column_or_1d
+    from sklearn.utils.class_weight import compute_class_weight
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -104,12 +106,27 @@ def _extra_constraints(base, **extra):
             {
                 "weight_decay": [_nonneg_real()],
                 "init": [None, str],
-                "activation": [StrOptions(set(_HIDDEN))],
+                "activation": [StrOptions(set(_HIDDEN)), list, tuple],
                 "dtype": [None, StrOptions({"float32", "float64"})],
                 "device": [StrOptions({"cpu", "cuda", "auto"})],
             }
         )
     return constraints
+
+
+def _hidden_activations(activation, n_hidden):
+    """The hidden layers' activations by the kernels' names: `activation` is one name for every hidden
+    layer, or a list of one name per hidden layer."""
+    names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+    if len(names) != n_hidden:
+        raise ValueError(
+            f"activation lists {len(names)} names but hidden_layer_sizes has {n_hidden} hidden layers; "
+            "give one name for all of them, or one per hidden layer"
+        )
+    for a in names:
+        if not isinstance(a, str) or a not in _HIDDEN:
+            raise ValueError(f"activation {a!r} is not one of: {', '.join(sorted(_HIDDEN))}")
+    return [_HIDDEN[a] for a in names]
 
 
 def _nonneg_real():
@@ -183,7 +200,9 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
 
     # ---- the network as the kernels see it --------------------------------------------------------------
     def _activations(self):
-        return [_HIDDEN[self.activation]] * (self.n_layers_ - 2) + ["identity"]
+        """Each layer's activation by the kernels' names: the hidden layers', then the output layer's
+        values before out_activation_ (identity: the losses are fused with the output)."""
+        return _hidden_activations(self.activation, self.n_layers_ - 2) + ["identity"]
 
     def _parameters(self, dtype):
         """coefs_ and intercepts_ as C-contiguous, writeable arrays of dtype (the trainer updates them in
@@ -243,6 +262,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        _hidden_activations(self.activation, len(hidden))
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
@@ -251,6 +271,9 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
             sample_weight = _check_sample_weight(sample_weight, X)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
+        weights = self._class_sample_weight(y, incremental)
+        if weights is not None:  # class_weight: each row's weight times its class's, as scikit-learn's classifiers
+            sample_weight = weights if sample_weight is None else sample_weight * weights
         self.n_outputs_ = y.shape[1]
         layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
@@ -281,10 +304,17 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         self.out_activation_ = self._output_activation()
         # scikit-learn's initialization (Glorot & Bengio 2010, uniform; factor 2 for the logistic),
         # drawn from the same random_state in the same order, so the same seed starts from the same weights.
+        # Each layer's factor is that of the activation after it; the output layer's that of the last
+        # hidden layer (scikit-learn's one activation sets every layer's).
+        hidden = self._activations()[:-1]
+        if hidden:
+            follows = [*hidden, hidden[-1]]
+        else:
+            follows = [_HIDDEN.get(self.activation, "identity") if isinstance(self.activation, str) else "identity"]
         self.coefs_, self.intercepts_ = [], []
-        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        for fan_in, fan_out, act in zip(layer_units[:-1], layer_units[1:], follows):
             if self.init is None:
-                bound = np.sqrt((2.0 if _HIDDEN[self.activation] == "sigmoid" else 6.0) / (fan_in + fan_out))
+                bound = np.sqrt((2.0 if act == "sigmoid" else 6.0) / (fan_in + fan_out))
                 w = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
                 b = self._random_state.uniform(-bound, bound, fan_out)
             else:
@@ -311,6 +341,10 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
+
+    def _class_sample_weight(self, y, incremental):
+        """Each row's weight from class_weight (None without one): a classifier's extra."""
+        return None
 
     def _loss_spec(self, sample_weight):
         """The kernels' loss spec: scikit-learn's loss for this output, its scaling, and whether the
@@ -422,7 +456,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         sizes = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
         model = MLP(
             sizes,
-            activation=_HIDDEN[self.activation],
+            activation=self._activations()[:-1],
             output_activation="identity",
             init="zeros",
             dtype=dtype.name,
@@ -487,12 +521,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         The ith element represents the number of neurons in the ith
         hidden layer.
 
-    activation : str, default='relu'
+    activation : str or list of str, default='relu'
         Activation function for the hidden layer: scikit-learn's 'identity'
         (f(x) = x), 'logistic' (f(x) = 1 / (1 + exp(-x))), 'tanh'
         (f(x) = tanh(x)) and 'relu' (f(x) = max(0, x)), or any other of
         fastmlp's (fastmlp.activations.NAMES: 'gelu', 'silu', 'elu',
-        'softplus', 'selu', ...), with their default parameters.
+        'softplus', 'selu', ...), with their default parameters. As an
+        extra, a list of one name per hidden layer (e.g. ['relu', 'tanh']);
+        scikit-learn's initialization then takes each layer's bound from
+        the activation after it (the output layer's from the last hidden
+        layer's).
 
     solver : str, default='adam'
         The solver for weight optimization.
@@ -646,6 +684,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     device : {'cpu', 'cuda', 'auto'}, default='cpu'
         Where the network is trained and run.
 
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes (an extra), as scikit-learn's other
+        classifiers take them: a dict {class label: weight} (classes it
+        does not name weigh 1), or 'balanced', which weighs each class
+        n_samples / (n_classes * its count in y). Each row's weight is
+        its class's times its sample_weight. Binary and multiclass targets
+        only; partial_fit takes a dict only (it does not see the whole
+        training set's counts).
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -724,7 +771,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     True
     """
 
-    _parameter_constraints = _extra_constraints(_SkClassifier)
+    _parameter_constraints = _extra_constraints(
+        _SkClassifier, **({"class_weight": [None, dict, StrOptions({"balanced"})]} if StrOptions is not None else {})
+    )
     _classifier = True
 
     def __init__(
@@ -757,6 +806,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         init=None,
         dtype=None,
         device="cpu",
+        class_weight=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -787,9 +837,42 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             dtype=dtype,
             device=device,
         )
+        self.class_weight = class_weight
 
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _class_sample_weight(self, y, incremental):
+        """Each row's weight from class_weight (scikit-learn's compute_class_weight: "balanced" gives a
+        class n_samples / (n_classes * its count)), or None without class_weight. y is the binarized
+        target (one column for two classes)."""
+        cw = self.class_weight
+        if cw is None:
+            return None
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError(
+                "class_weight applies to binary and multiclass targets, not to multi-label ones; "
+                "weight the rows with sample_weight instead"
+            )
+        if incremental and isinstance(cw, str):
+            raise ValueError(
+                "class_weight='balanced' counts the classes of the whole training set, which partial_fit "
+                "does not see; pass the weights as a dict (e.g. from sklearn.utils.class_weight."
+                "compute_class_weight('balanced', classes=classes, y=y))"
+            )
+        if isinstance(cw, dict):
+            unknown = [k for k in cw if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight names {unknown}, which are not classes of y; "
+                    f"its classes are {self.classes_.tolist()}"
+                )
+            values = np.asarray(list(cw.values()), dtype=np.float64)
+            if not (np.isfinite(values).all() and (values >= 0).all()):
+                raise ValueError(f"class_weight's weights must be finite and >= 0, got {cw}")
+        index = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0].astype(np.intp)
+        per_class = compute_class_weight(cw, classes=self.classes_, y=self.classes_[index])
+        return per_class[index]
 
     def _loss_name_and_factor(self):
         if self.out_activation_ == "softmax":
@@ -948,12 +1031,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         The ith element represents the number of neurons in the ith
         hidden layer.
 
-    activation : str, default='relu'
+    activation : str or list of str, default='relu'
         Activation function for the hidden layer: scikit-learn's 'identity'
         (f(x) = x), 'logistic' (f(x) = 1 / (1 + exp(-x))), 'tanh'
         (f(x) = tanh(x)) and 'relu' (f(x) = max(0, x)), or any other of
         fastmlp's (fastmlp.activations.NAMES: 'gelu', 'silu', 'elu',
-        'softplus', 'selu', ...), with their default parameters.
+        'softplus', 'selu', ...), with their default parameters. As an
+        extra, a list of one name per hidden layer (e.g. ['relu', 'tanh']);
+        scikit-learn's initialization then takes each layer's bound from
+        the activation after it (the output layer's from the last hidden
+        layer's).
 
     solver : str, default='adam'
         The solver for weight optimization.
