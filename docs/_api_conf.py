@@ -60,15 +60,9 @@ numpydoc_validation_checks = {
     "RT03",
     "YD01",
 }
-# Not validated yet (their docstrings are prose, to be converted): the names defined in
-# python/fastmlp/train.py (fastmlp.History, fastmlp.DivergenceError, and fastmlp.train's page),
-# python/fastmlp/distributed.py and python/fastmlp/_deadline.py (fastmlp.distributed's functions), and
-# python/fastmlp/_sklearn_sgd.py (none of whose names is documented: the estimators' pages list their
-# own methods only).
+# Not validated: the names defined in python/fastmlp/_sklearn_sgd.py, the stochastic solvers' mixin of
+# the estimators, whose private methods mirror scikit-learn's (none of its names is documented: the
+# estimators' pages list their own methods only).
 numpydoc_validation_exclude = {
-    r"^fastmlp\.(History|DivergenceError)(\.|$)",
-    r"^fastmlp\.train(\.|$)",
-    r"^fastmlp\.distributed(\.|$)",
-    r"^fastmlp\._deadline(\.|$)",
     r"^fastmlp\._sklearn_sgd(\.|$)",
 }

@@ -152,7 +152,10 @@ def test_get_set_params_and_clone():
         "init",
         "dtype",
         "device",
+        "dropout",
+        "scoring",
     }
+    assert set(MLPClassifier().get_params()) == (set(params) - {"loss"}) | {"class_weight"}  # loss: the regressor's
     assert est.set_params(learning_rate_init=0.1, max_iter=3) is est
     assert est.learning_rate_init == 0.1 and est.max_iter == 3
     twin = clone(est)

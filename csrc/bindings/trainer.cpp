@@ -32,7 +32,7 @@ struct PyTrainOptions {
 PyTrainOptions train_options(py::object loss, const py::dict& optimizer, index_t batch_size, bool shuffle,
                              bool drop_last, std::uint64_t seed, double clip_grad_norm, double clip_grad_value,
                              const std::string& device, double l2, index_t global_rows, index_t row_offset,
-                             py::object reduce) {
+                             py::object reduce, const std::vector<double>& dropout) {
   PyTrainOptions o;
   o.gpu = use_cuda(device);
   o.device = device;
@@ -58,7 +58,21 @@ PyTrainOptions train_options(py::object loss, const py::dict& optimizer, index_t
   opt.global_rows = global_rows;
   opt.row_offset = row_offset;
   o.reduce = std::move(reduce);
+  for (double p : dropout)
+    if (!(p >= 0.0 && p < 1.0))
+      value_error("dropout rates must be numbers in [0, 1), got " + shortest(p) + " (1 would drop every output)");
+  bool any = false;
+  for (double p : dropout) any = any || p > 0.0;
+  if (any) opt.dropout = dropout;  // all zeros: no dropout at all, the same trainer as without
+  if (any && o.gpu) value_error("dropout is not implemented on CUDA yet: fit with device='cpu'");
   return o;
+}
+
+// The dropout rates must name one per hidden layer of the network (or none).
+void check_dropout_layers(const TrainOptions& opt, size_t layers) {
+  if (!opt.dropout.empty() && opt.dropout.size() + 1 != layers)
+    value_error("dropout lists " + std::to_string(opt.dropout.size()) + " rates but the network has " +
+                std::to_string(layers - 1) + " hidden layers: give one rate per hidden layer");
 }
 
 // A fit's trainer: the C++ trainer plus the Python arrays it points into, so none is freed under it.
@@ -70,6 +84,7 @@ class PyTrainer {
     const bool gpu = options.gpu;
     net_ = network_args(weights, biases, acts, negative_slope, true);
     TrainOptions opt = options.opt;
+    check_dropout_layers(opt, net_.w.size());
     parse_loss_arg(options.loss, net_.out.back(), loss_);
     opt.loss = loss_.spec;
     x_ = data_array(x_obj, "x", net_, net_.in.front(), "(n, in)", &x_max_);
@@ -255,8 +270,10 @@ std::vector<LayerShape> layer_shapes(const std::vector<index_t>& sizes, const st
 
 // The options a trainer of a network with `outputs` outputs runs with: options' own, with its loss
 // parsed against the outputs (the targets' layout: class labels, a sample weight column).
-TrainOptions planned_options(const PyTrainOptions& options, index_t outputs) {
+TrainOptions planned_options(const PyTrainOptions& options, const std::vector<LayerShape>& layers) {
+  const index_t outputs = layers.back().out;
   TrainOptions opt = options.opt;
+  check_dropout_layers(opt, layers.size());
   LossArg loss;
   parse_loss_arg(options.loss, outputs, loss);
   opt.loss = loss.spec;
@@ -270,7 +287,7 @@ std::size_t trainer_bytes_py(const std::vector<index_t>& sizes, const std::strin
                              const std::vector<std::string>& activations, index_t n, const PyTrainOptions& options) {
   const std::size_t item = parse_dtype(dtype) == DType::f32 ? sizeof(float) : sizeof(double);
   const std::vector<LayerShape> layers = layer_shapes(sizes, activations);
-  const TrainOptions opt = planned_options(options, layers.back().out);
+  const TrainOptions opt = planned_options(options, layers);
   const index_t global_rows = opt.global_rows;
   if (n < (global_rows > 0 ? 0 : 1)) value_error("n must be >= 1, got " + std::to_string(n));
   if (global_rows < 0 || (global_rows > 0 && global_rows < n))
@@ -292,7 +309,7 @@ py::tuple fused_plan_py(const std::vector<index_t>& sizes, const std::string& dt
                         const std::vector<std::string>& activations, const PyTrainOptions& options,
                         long long shared_limit) {
   const std::vector<LayerShape> layers = layer_shapes(sizes, activations);
-  const TrainOptions opt = planned_options(options, layers.back().out);
+  const TrainOptions opt = planned_options(options, layers);
   if (shared_limit < 0) {
     use_cuda("cuda");  // raises without a usable device
 #ifdef FASTMLP_WITH_CUDA
@@ -331,7 +348,8 @@ void bind_trainer(py::module_& m) {
       .def(py::init(&train_options), py::kw_only(), py::arg("loss"), py::arg("optimizer"), py::arg("batch_size") = 0,
            py::arg("shuffle") = true, py::arg("drop_last") = false, py::arg("seed") = 0,
            py::arg("clip_grad_norm") = 0.0, py::arg("clip_grad_value") = 0.0, py::arg("device") = "cpu",
-           py::arg("l2") = 0.0, py::arg("global_rows") = 0, py::arg("row_offset") = 0, py::arg("reduce") = py::none())
+           py::arg("l2") = 0.0, py::arg("global_rows") = 0, py::arg("row_offset") = 0, py::arg("reduce") = py::none(),
+           py::arg("dropout") = std::vector<double>())
       .def_readonly("loss", &PyTrainOptions::loss)
       .def_readonly("optimizer", &PyTrainOptions::optimizer)
       .def_property_readonly("batch_size", [](const PyTrainOptions& o) { return o.opt.batch_size; })
@@ -344,7 +362,8 @@ void bind_trainer(py::module_& m) {
       .def_property_readonly("l2", [](const PyTrainOptions& o) { return o.opt.l2; })
       .def_property_readonly("global_rows", [](const PyTrainOptions& o) { return o.opt.global_rows; })
       .def_property_readonly("row_offset", [](const PyTrainOptions& o) { return o.opt.row_offset; })
-      .def_readonly("reduce", &PyTrainOptions::reduce);
+      .def_readonly("reduce", &PyTrainOptions::reduce)
+      .def_property_readonly("dropout", [](const PyTrainOptions& o) { return o.opt.dropout; });
   py::class_<PyTrainer>(m, "Trainer")
       .def(py::init<const py::list&, const py::list&, const std::vector<std::string>&, double, const py::list&,
                     const py::list&, py::handle, py::handle, const PyTrainOptions&>(),

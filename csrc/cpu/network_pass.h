@@ -10,6 +10,7 @@
 #include "fastmlp/activation_math.h"
 #include "fastmlp/block_cache.h"
 #include "fastmlp/buffer_plan.h"
+#include "fastmlp/dropout.h"
 #include "fastmlp/ops.h"
 
 namespace fastmlp {
@@ -22,14 +23,58 @@ using Scratch = std::vector<T, ReusedAllocator<T>>;
 // Workspaces for a forward and backward pass of up to `rows` samples, sized by part_sizes.
 template <class T>
 struct Workspace {
-  std::vector<Scratch<T>> act;  // act[l]: output of layer l (rows x out_l)
-  std::vector<Scratch<T>> pre;  // pre[l]: its pre-activation z where the derivative needs it, else empty
-  Scratch<T> grad_a, grad_b;    // ping-pong buffers for dL/d(activation), rows x widest layer
+  std::vector<Scratch<T>> act;   // act[l]: output of layer l (rows x out_l)
+  std::vector<Scratch<T>> pre;   // pre[l]: its pre-activation z where the derivative needs it, else empty
+  std::vector<Scratch<T>> drop;  // drop[l]: its output after dropout (what layer l + 1 reads), else empty
+  Scratch<T> grad_a, grad_b;     // ping-pong buffers for dL/d(activation), rows x widest layer
 
   explicit Workspace(const PartSizes& s) : grad_a(size_t(s.grad_ab.v)), grad_b(size_t(s.grad_ab.v)) {
     for (size_t l = 0; l < s.act.size(); ++l) {
       act.emplace_back(size_t(s.act[l].v));
       pre.emplace_back(size_t(s.pre[l].v));
+      drop.emplace_back(size_t(s.drop[l].v));
+    }
+  }
+
+  // What layer l + 1 reads of layer l: its output, after dropout where it has a rate.
+  const T* input_of_next(size_t l) const { return drop[l].empty() ? act[l].data() : drop[l].data(); }
+};
+
+// A training step's dropout (fastmlp/dropout.h) for the rows one pass runs: row i of the pass is row
+// order[first + i] (or first + i without an order) of this process's data, offset + that of the data set.
+struct Dropout {
+  const std::vector<double>* rates = nullptr;  // per hidden layer (TrainOptions::dropout)
+  std::uint64_t seed = 0;
+  std::int64_t step = 0;
+  const std::int64_t* order = nullptr;
+  index_t first = 0;
+  std::int64_t offset = 0;
+
+  bool on(size_t l) const { return rates && drops(*rates, l); }
+  std::int64_t row(index_t i) const { return (order ? order[first + i] : first + i) + offset; }
+
+  // dst = src * mask / (1 - p) for layer l's rows x width block (dst may be src): the forward pass's
+  // output, and in the backward pass the gradient through the same mask. One draw serves four
+  // consecutive elements of a row.
+  template <class T>
+  void apply(size_t l, index_t rows, index_t width, const T* src, T* dst) const {
+    const double p = (*rates)[l];
+    const std::uint32_t threshold = dropout_threshold(p);
+    const T scale = T(1.0 / (1.0 - p));
+    for (index_t i = 0; i < rows; ++i) {
+      const std::uint64_t base = std::uint64_t(row(i)) * std::uint64_t(width);
+      const T* s = src + i * width;
+      T* d = dst + i * width;
+      std::uint64_t group = ~std::uint64_t(0);
+      Philox4 draw{};
+      for (index_t j = 0; j < width; ++j) {
+        const std::uint64_t g = base + std::uint64_t(j);
+        if ((g >> 2) != group) {
+          group = g >> 2;
+          draw = dropout_draw(seed, step, std::uint32_t(l), group);
+        }
+        d[j] = draw.v[g & 3] >= threshold ? s[j] * scale : T(0);
+      }
     }
   }
 };
@@ -52,8 +97,11 @@ Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Buf
 // Forward pass into ws.act, where the backward pass reads every layer's output, and into ws.pre the
 // pre-activations of the layers whose derivative needs z: their product stops before the activation
 // (the same bits as the fused epilogue, which runs activation_forward's code on each tile).
+// With `dropout`, a hidden layer with a rate writes its output after dropout to ws.drop[l], which the
+// next layer reads; ws.act[l] keeps the output itself, for the derivative.
 template <class T>
-Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Workspace<T>& ws) {
+Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Workspace<T>& ws,
+                  const Dropout* dropout = nullptr) {
   const index_t rows = x.rows;
   Matrix<const T> in = x;
   for (size_t l = 0; l < layers.size(); ++l) {
@@ -66,7 +114,8 @@ Matrix<T> forward(const std::vector<LayerRef<T>>& layers, Matrix<const T> x, Wor
                        Matrix<T>(ws.pre[l].data(), rows, L.out));
       activation_forward<T>(L.act, ws.pre[l].data(), out, rows * L.out);
     }
-    in = Matrix<const T>(out, rows, L.out);
+    if (dropout && dropout->on(l)) dropout->apply(l, rows, L.out, out, ws.drop[l].data());
+    in = Matrix<const T>(ws.input_of_next(l), rows, L.out);
   }
   return Matrix<T>(ws.act.back().data(), rows, layers.back().out);
 }
@@ -82,24 +131,27 @@ Matrix<const T> saved(const Workspace<T>& ws, size_t l, index_t rows, index_t co
 // grads[2l], grads[2l+1] receive dL/dW_l, dL/db_l. Where w_t[l] is not empty (W_l transposed, out x
 // in), dL/dx = g W^T reads W^T row by row: a plain product, which small layers run without packing
 // (the same sums in the same order, so the same bits).
+// With `dropout` (a training step), the forward pass drops outputs as above and the backward pass takes
+// dL/d(output) through the same mask.
 template <class T>
 double forward_backward(const std::vector<LayerRef<T>>& layers, const LossSpec& loss, Matrix<const T> x,
                         Matrix<const T> y, Workspace<T>& ws, const std::vector<T*>& grads, double grad_scale,
-                        const std::vector<std::vector<T>>* w_t = nullptr) {
+                        const std::vector<std::vector<T>>* w_t = nullptr, const Dropout* dropout = nullptr) {
   const index_t rows = x.rows;
-  Matrix<T> out = forward(layers, x, ws);
+  Matrix<T> out = forward(layers, x, ws, dropout);
   T* g = ws.grad_a.data();
   T* g_next = ws.grad_b.data();
   const double value = loss_sum_and_grad<T>(loss, out, y, g, grad_scale);
   for (size_t l = layers.size(); l-- > 0;) {
     const LayerRef<T>& L = layers[l];
-    Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.act[l - 1].data(), rows, L.in);
+    Matrix<const T> in = l == 0 ? x : Matrix<const T>(ws.input_of_next(l - 1), rows, L.in);
     const bool via_transpose = w_t && l > 0 && !(*w_t)[l].empty();
     Matrix<T> grad_x = l == 0 || via_transpose ? Matrix<T>() : Matrix<T>(g_next, rows, L.in);
     dense_backward<T>(in, Matrix<const T>(L.w, L.in, L.out), saved(ws, l, rows, L.out), L.act,
                       Matrix<T>(g, rows, L.out), grad_x, Matrix<T>(grads[2 * l], L.in, L.out), grads[2 * l + 1]);
     if (via_transpose)  // g now holds dL/dz
       gemm<T>(false, false, rows, L.in, L.out, T(1), g, L.out, (*w_t)[l].data(), L.in, T(0), g_next, L.in);
+    if (l > 0 && dropout && dropout->on(l - 1)) dropout->apply(l - 1, rows, L.in, g_next, g_next);
     std::swap(g, g_next);
   }
   return value;
@@ -154,8 +206,8 @@ struct Part {
   std::size_t params = 0;
 
   Part(const std::vector<LayerRef<T>>& layers, index_t rows, index_t x_cols, index_t y_cols, bool gather,
-       std::size_t extra = 0)
-      : sizes(part_sizes(layers, rows, x_cols, y_cols, gather, extra)),
+       std::size_t extra = 0, const std::vector<double>& dropout = {})
+      : sizes(part_sizes(layers, rows, x_cols, y_cols, gather, extra, dropout)),
         ws(sizes),
         xb(size_t(sizes.xb.v)),
         yb(size_t(sizes.yb.v)),
@@ -175,6 +227,7 @@ struct Part {
     std::size_t count = ws.grad_a.size() + ws.grad_b.size() + xb.size() + yb.size() + grad.size();
     for (const auto& a : ws.act) count += a.size();
     for (const auto& z : ws.pre) count += z.size();
+    for (const auto& d : ws.drop) count += d.size();
     return sizeof(T) * count;
   }
 };

@@ -50,8 +50,12 @@ void choose_path(Plan& p, const Layers& layers, const TrainOptions& opt) {
   }
   // The environment can keep a process on the GEMM path: to compare the two (tests, benchmarks).
   const char* env = std::getenv("FASTMLP_CPU_PATH");
+  bool dropout = false;
+  for (size_t l = 0; l < layers.size(); ++l) dropout = dropout || drops(opt.dropout, l);
   if (env && std::strcmp(env, "gemm") == 0)
     p.reason = "FASTMLP_CPU_PATH=gemm";
+  else if (dropout)
+    p.reason = "dropout (the small path has none)";
   else if (opt.global_rows > 0)
     p.reason = "data parallel";
   else if (widest > small::kSmallWidth)
@@ -122,8 +126,9 @@ class Trainer final : public TrainerBase {
     if (gather_) order_.resize(size_t(distributed_ ? epoch_.rows : x_.rows));
     if (distributed_ && gather_) local_order_.resize(size_t(x_.rows));
     if (distributed_) step_first_.resize(size_t(epoch_.steps + 1));
-    parts_.emplace_back(layers_, plan.rows, x_.cols, y_.cols, gather_, distributed_ ? 1 : 0);
-    if (plan.half > 0) parts_.emplace_back(layers_, plan.half, x_.cols, y_.cols, gather_);
+    parts_.emplace_back(layers_, plan.rows, x_.cols, y_.cols, gather_, distributed_ ? 1 : 0, opt_.dropout);
+    if (plan.half > 0) parts_.emplace_back(layers_, plan.half, x_.cols, y_.cols, gather_, 0, opt_.dropout);
+    for (size_t l = 0; l < layers_.size(); ++l) dropout_ = dropout_ || drops(opt_.dropout, l);
     for (size_t l = 0; l < layers_.size(); ++l)
       w_t_.emplace_back(plan.transposed[l] ? size_t(layers_[l].in * layers_[l].out) : 0);
   }
@@ -211,7 +216,8 @@ class Trainer final : public TrainerBase {
     const index_t first = parts == 2 ? (mine.count + 1) / 2 : mine.count;
     double sums[2] = {0.0, 0.0};
     auto run = [&](int p) {
-      sums[p] = run_part(parts_[size_t(p)], p == 0 ? mine.part(0, first) : mine.part(first, mine.count - first), scale);
+      sums[p] =
+          run_part(parts_[size_t(p)], p == 0 ? mine.part(0, first) : mine.part(first, mine.count - first), scale, step);
     };
     if (parts == 2 && get_num_threads() > 1) {
       // The parts side by side (parallel.h: on a busy machine this thread runs both rather than wait
@@ -354,10 +360,14 @@ class Trainer final : public TrainerBase {
   }
 
   // The rows `rows` through `part`: the loss summed over them, their gradients scaled by `scale` into
-  // part.grads.
-  double run_part(Part<T>& part, const StepRows& rows, double scale) {
+  // part.grads. With dropout, the masks of optimizer step `step` for those rows (their indices in the
+  // data set: this process's plus row_offset when data parallel).
+  double run_part(Part<T>& part, const StepRows& rows, double scale, std::int64_t step) {
     const auto [xb, yb] = rows_of(part, rows);
-    return forward_backward(layers_, opt_.loss, xb, yb, part.ws, part.grads, scale, &w_t_);
+    if (!dropout_) return forward_backward(layers_, opt_.loss, xb, yb, part.ws, part.grads, scale, &w_t_);
+    const Dropout dropout{&opt_.dropout, opt_.seed,  step,
+                          rows.order,    rows.first, distributed_ ? std::int64_t(opt_.row_offset) : 0};
+    return forward_backward(layers_, opt_.loss, xb, yb, part.ws, part.grads, scale, &w_t_, &dropout);
   }
 
   // The rows `rows` of x and y: gathered into part's buffers through the epoch's order, or where they lie.
@@ -393,7 +403,8 @@ class Trainer final : public TrainerBase {
   TrainOptions opt_;
   EpochPlan epoch_;  // the (global) data set's steps
   bool gather_ = false, distributed_ = false;
-  bool small_ = false;  // the small path (Plan::small)
+  bool small_ = false;    // the small path (Plan::small)
+  bool dropout_ = false;  // some hidden layer has a dropout rate
   static constexpr unsigned kSmallPollSteps = 16;
   unsigned small_steps_ = 0;
   std::string reason_;
@@ -426,7 +437,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   const index_t x_cols = layers.front().in;
   const index_t y_cols = (options.loss.labels ? 1 : layers.back().out) + (options.loss.weighted ? 1 : 0);
   auto part = [&](index_t rows, std::size_t extra) {
-    return part_sizes(layers, rows, x_cols, y_cols, plan.gather, extra).total();
+    return part_sizes(layers, rows, x_cols, y_cols, plan.gather, extra, options.dropout).total();
   };
   const Count count =
       part(plan.rows, distributed ? 1 : 0) + transposed + (plan.half > 0 ? part(plan.half, 0) : Count(0));

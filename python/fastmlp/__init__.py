@@ -16,7 +16,7 @@ from .schedules import scale_lr
 from .train import DivergenceError, History
 
 #: The version of fastmlp, as the compiled extension reports it (a str such as "0.1.0").
-__version__ = getattr(_core, "__version__", "0.0.0")
+__version__: str = getattr(_core, "__version__", "0.0.0")
 
 __all__ = [
     "MLP",
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-def cuda_built():
+def cuda_built() -> bool:
     """Whether this build of fastmlp contains CUDA kernels.
 
     Returns
@@ -66,7 +66,7 @@ def cuda_built():
     return bool(_core.cuda_built)
 
 
-def cuda_available():
+def cuda_available() -> bool:
     """Whether CUDA kernels are built in and a CUDA device can be used.
 
     Returns
@@ -85,7 +85,7 @@ def cuda_available():
     return bool(_core.cuda_built) and _core.cuda_device_count() > 0
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the number of threads the CPU kernels may use.
 
     The default is the number of cores this process may run on, or OMP_NUM_THREADS when it is set.
@@ -122,7 +122,7 @@ def set_num_threads(n):
     _core.set_num_threads(_constraints.check_int(n, "set_num_threads' n", 1, _core.max_threads() + 1))
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads the CPU kernels may use.
 
     Returns

@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .data import load_women
 from .model import MLP
 from .optim import SGD
 
+if TYPE_CHECKING:
+    import argparse
 
-def _standardize(v):
+
+def _standardize(v: NDArray[np.float64]) -> tuple[NDArray[np.float64], float, float]:
     mean, std = float(v.mean()), float(v.std())
     return (v - mean) / (std if std > 0 else 1.0), mean, (std if std > 0 else 1.0)
 
 
-def demo(args):
+def demo(args: argparse.Namespace) -> int:
     """Fit y = a x + b to the women data (height in -> weight lb), then a small ReLU MLP to a curve."""
     height, weight = load_women()
     print("fastmlp demo: a single neuron y = a*x + b is linear regression (R datasets::women,")
@@ -71,7 +76,7 @@ def demo(args):
     return 0
 
 
-def lesson(args):
+def lesson(args: argparse.Namespace) -> int:
     from .lessons import LESSONS, run
 
     if args.name == "list":

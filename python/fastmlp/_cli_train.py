@@ -11,14 +11,26 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .callbacks import EarlyStopping
 from .losses import LOSSES, MEAN_FUNCTIONS
 from .model import MLP
 from .optim import OPTIMIZERS
 from .tables import Columns, Preprocessor, UnknownCategoryWarning, label, read_columns
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .distributed import Collective, SingleProcess
+    from .schedules import Schedule
+    from .train import History
+
+    _Dist = SingleProcess | Collective  # the run's collectives (fastmlp.distributed)
 
 __all__ = ["train", "SCHEDULES", "MAX_CLASSES"]
 
@@ -28,13 +40,14 @@ DEFAULT_WEIGHT_DECAY = 0.01
 MAX_CLASSES = 1000
 
 
-def _exit(message):
+def _exit(message: str) -> NoReturn:
     raise SystemExit(f"fastmlp: {message}")
 
 
-def split_top(text):
+def split_top(text: str) -> list[str]:
     """'relu,elu(alpha=0.5, x=1)' -> ['relu', 'elu(alpha=0.5, x=1)']: commas outside parentheses."""
-    parts, depth, start = [], 0, 0
+    parts: list[str] = []
+    depth, start = 0, 0
     for i, ch in enumerate(text):
         depth += (ch == "(") - (ch == ")")
         if ch == "," and depth == 0:
@@ -44,24 +57,29 @@ def split_top(text):
     return [p for p in parts if p]
 
 
-def _call(text, what):
+def _call(text: str, what: str) -> tuple[str, dict[str, Any]]:
     """'name(key=value, ...)' or 'name' -> (name, {key: value}); values are Python literals."""
     m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*", text)
     if not m:
         _exit(f"{what} must be a name or name(key=value, ...), got {text!r}")
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if m.group(2) and m.group(2).strip():
         try:
             call = ast.parse(f"f({m.group(2)})", mode="eval").body
+            if not isinstance(call, ast.Call):  # "step(1) + (2)" parses as f(1) + (2)
+                raise ValueError("not one list of key=value arguments")
             if call.args:
                 raise ValueError("arguments must be named")
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+            for k in call.keywords:
+                if k.arg is None:  # **mapping
+                    raise ValueError("arguments must be named")
+                kwargs[k.arg] = ast.literal_eval(k.value)
         except (SyntaxError, ValueError) as e:
             _exit(f"{what} {text!r}: cannot read its arguments ({e}); write them as key=value, e.g. step(step_size=30)")
     return m.group(1).lower().replace("-", "_"), kwargs
 
 
-def _schedules():
+def _schedules() -> dict[str, type[Schedule]]:
     from . import schedules as s
 
     return {
@@ -78,7 +96,7 @@ def _schedules():
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "linear", "plateau")
 
 
-def make_schedule(text, epochs, monitor):
+def make_schedule(text: str | None, epochs: int, monitor: str) -> Schedule | None:
     """--schedule: a fastmlp.schedules schedule by its short name (cosine anneals over the run's epochs,
     plateau watches `monitor` unless told), with its arguments as key=value."""
     if text is None:
@@ -97,7 +115,7 @@ def make_schedule(text, epochs, monitor):
         _exit(f"--schedule {text!r}: {e}")
 
 
-def parse_hidden(text):
+def parse_hidden(text: str) -> list[int]:
     if not text:
         return []
     try:
@@ -109,7 +127,7 @@ def parse_hidden(text):
     return sizes
 
 
-def _activations(text, hidden):
+def _activations(text: str, hidden: int) -> str | list[str]:
     """--activation: one name for every hidden layer, or one per hidden layer."""
     names = split_top(text)
     if len(names) == 1:
@@ -122,7 +140,24 @@ def _activations(text, hidden):
     return names
 
 
-def _read(path, dist):
+def _dropout(text: str, hidden: int) -> float | list[float]:
+    """--dropout: one rate for every hidden layer, or one per hidden layer."""
+    try:
+        rates = [float(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        _exit(f"--dropout must be a number in [0, 1) or comma-separated numbers, got {text!r}")
+    if not rates:
+        _exit(f"--dropout must be a number in [0, 1) or comma-separated numbers, got {text!r}")
+    if any(not 0.0 <= r < 1.0 for r in rates):
+        _exit(f"--dropout rates must be in [0, 1) (1 would drop every output), got {text!r}")
+    if len(rates) == 1:
+        return rates[0]
+    if len(rates) != hidden:
+        _exit(f"--dropout gives {len(rates)} rates for {hidden} hidden layer(s); give one for all, or one per layer")
+    return rates
+
+
+def _read(path: str, dist: _Dist) -> tuple[Columns, int, int]:
     """(Columns of this rank's rows, rows in the whole table, index of the first). One process reads the
     whole table; data parallel, each rank parses only its block of a numeric table (and reads a table
     with text whole, keeping its block)."""
@@ -139,7 +174,8 @@ def _read(path, dist):
             numeric = None
         # Every rank reads with the same reader (one whose block has text makes all read it so): two
         # readers count rows and kinds of column differently.
-        if all(dist.allgather(numeric is not None)):
+        agreed = all(dist.allgather(numeric is not None))  # every rank's call, whatever this one read
+        if agreed and numeric is not None:
             names, values, n, lo = numeric
             return Columns(names, [values[:, j].copy() for j in range(values.shape[1])], where=str(path)), n, lo
         table = read_columns(path)
@@ -149,7 +185,7 @@ def _read(path, dist):
         _exit(str(e))
 
 
-def _targets(table, target):
+def _targets(table: Columns, target: str) -> list[str]:
     targets = [t.strip() for t in target.split(",")]
     if len(set(targets)) != len(targets):
         _exit(f"--target names a column more than once: {target!r}")
@@ -163,7 +199,7 @@ def _targets(table, target):
     return targets
 
 
-def _class_labels(column, name, dist):
+def _class_labels(column: NDArray[Any], name: str, dist: _Dist) -> list[str | float]:
     """The sorted distinct class labels (text or numbers) of a target column, over every rank's rows;
     a target that looks continuous is refused with the advice to regress."""
     present = [v for v in column if v is not None] if column.dtype == object else column[~np.isnan(column)]
@@ -190,7 +226,7 @@ def _class_labels(column, name, dist):
     return classes
 
 
-def _check_save_path(path):
+def _check_save_path(path: str | None) -> None:
     if not path:
         return
     target_dir = os.path.dirname(os.path.abspath(path))
@@ -200,7 +236,9 @@ def _check_save_path(path):
         _exit(f"cannot write the model to {path!r}: it is not a regular file")
 
 
-def _split(n, fraction, seed, offset, local_rows):
+def _split(
+    n: int, fraction: float, seed: int, offset: int, local_rows: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The held-out rows: a random choice (drawn by --split-seed) of round(fraction * n) of all n rows, so
     that a sorted file does not hold out only its tail. Returns (training, validation) index arrays of
     this rank's rows."""
@@ -216,12 +254,12 @@ def _split(n, fraction, seed, offset, local_rows):
     return keep(fit), keep(val)
 
 
-def _gather(dist, a):
+def _gather(dist: _Dist, a: ArrayLike) -> NDArray[Any]:
     parts = dist.allgather(np.asarray(a))
     return np.concatenate(parts) if parts else np.asarray(a)
 
 
-def train(args, dist, say):
+def train(args: argparse.Namespace, dist: _Dist, say: Callable[[str], object]) -> MLP:
     """The train command (cli.py builds its arguments and the run's collective)."""
     table, n, offset = _read(args.csv, dist)
     targets = _targets(table, args.target)
@@ -317,13 +355,15 @@ def train(args, dist, say):
     sizes = [prep.n_features, *hidden, y.shape[1] if classes is None else len(classes)]
     x_fit, y_fit = x[fit_rows], y[fit_rows]
     x_val, y_val = x[val_rows], y[val_rows]
-    model = None
+    model: MLP | None = None
     verbose = 0 if args.quiet else (2 if args.verbose else (1 if sys.stderr.isatty() else 0))
     monitor = "val_loss" if n_val else "loss"
     try:
         model = MLP(
             sizes,
             activation=_activations(args.activation, len(hidden)),
+            output_activation=args.output_activation,
+            dropout=_dropout(args.dropout, len(hidden)),
             init=args.init,
             seed=args.seed,
             device=args.device,
@@ -400,18 +440,26 @@ def train(args, dist, say):
     return model
 
 
-def _short(names, most=8):
+def _short(names: Sequence[str], most: int = 8) -> str:
     return str(names) if len(names) <= most else f"[{', '.join(map(repr, names[:most]))}, ... ({len(names)} in all)]"
 
 
-def _standardize(model, prep, x_fit, y_fit, mode, targets_too, dist):
+def _standardize(
+    model: MLP,
+    prep: Preprocessor,
+    x_fit: NDArray[Any],
+    y_fit: NDArray[Any],
+    mode: str,
+    targets_too: bool,
+    dist: _Dist,
+) -> str:
     """--standardize: the features' statistics (one-hot columns are left as 0/1), and the targets' for a
     regression with an identity link; returns the words that say what was standardized."""
     if mode == "none":
         return ""
     x_mean, x_std = column_stats(x_fit, dist)
     at = 0
-    for c in prep.columns:
+    for c in prep._fitted():  # fitted: train fits it before it standardizes
         width = 1 if c["kind"] == "numeric" else len(c["categories"])
         if c["kind"] == "categorical":
             x_mean[at : at + width], x_std[at : at + width] = 0.0, 1.0
@@ -422,7 +470,7 @@ def _standardize(model, prep, x_fit, y_fit, mode, targets_too, dist):
     return " (features and targets standardized)" if both else " (features standardized)"
 
 
-def _start_at_the_mean(model, y_fit, dist):
+def _start_at_the_mean(model: MLP, y_fit: NDArray[Any], dist: _Dist) -> None:
     """A log-link model's last bias set to log(mean target) of every rank's training rows (a target whose
     mean is 0 starts at log(1e-8)), so that training begins from the constant model that fits best
     instead of from a rate of about 1."""
@@ -433,7 +481,7 @@ def _start_at_the_mean(model, y_fit, dist):
     model.set_weights(weights)
 
 
-def column_stats(a, dist):
+def column_stats(a: ArrayLike, dist: _Dist) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """fastmlp.data.column_stats over every rank's rows: two passes (mean, then the squared deviations)."""
     a = np.asarray(a, dtype=np.float64)
     sums = dist.sum(np.concatenate([a.sum(axis=0), [a.shape[0]]]))
@@ -442,7 +490,17 @@ def column_stats(a, dist):
     return mean, np.where(std > 0, std, 1.0)
 
 
-def _report(model, x, y, classes, loss, dist, say, what, note=""):
+def _report(
+    model: MLP,
+    x: NDArray[Any],
+    y: NDArray[Any],
+    classes: Sequence[str | float] | None,
+    loss: str,
+    dist: _Dist,
+    say: Callable[[str], object],
+    what: str,
+    note: str = "",
+) -> None:
     """The scores on every rank's rows (gathered): R2, RMSE, MAE (and the mean Poisson deviance of a
     log-link loss) in the target's units; accuracy, F1 (macro), ROC AUC, log loss and the confusion
     matrix for a classifier."""
@@ -479,7 +537,7 @@ def _report(model, x, y, classes, loss, dist, say, what, note=""):
         say(f"  {name:>{width}}" + "".join(f" {v:>{width}}" for v in row))
 
 
-def _write_history(hist, path):
+def _write_history(hist: History, path: str) -> None:
     """--history: one CSV row per epoch: epoch, then every logged value (loss, val_loss, lr)."""
     from .persist import write_atomically
 
@@ -496,7 +554,7 @@ def _write_history(hist, path):
         _exit(str(e))
 
 
-def _plot(hist, path, loss):
+def _plot(hist: History, path: str, loss: str) -> None:
     """--plot: the training and validation loss per epoch (and the learning rate when it changed)."""
     from . import plots
 
@@ -510,7 +568,7 @@ def _plot(hist, path, loss):
         _exit(f"cannot draw the curves in {path!r}: {e}")
 
 
-def with_momentum():
+def with_momentum() -> str:
     """The optimizers that take --momentum: "sgd and rmsprop"."""
     names = [name for name, cls in OPTIMIZERS.items() if "momentum" in cls.hyperparameters]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

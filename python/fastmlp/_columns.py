@@ -9,15 +9,21 @@ import csv
 import io
 import math
 import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Columns", "read_columns", "MISSING_TEXT"]
 
 #: The cells a CSV file means as missing.
 #:
 #: A frozenset of str: pandas.read_csv's default na_values, "" included.
-MISSING_TEXT = frozenset(
+MISSING_TEXT: frozenset[str] = frozenset(
     {
         "",
         "#N/A",
@@ -89,11 +95,22 @@ class Columns:
     array([ 1., nan])
     """
 
-    def __init__(self, names, data, categorical=(), where="the table", lines=None):
+    def __init__(
+        self,
+        names: Iterable[str],
+        data: Iterable[NDArray[Any]],
+        categorical: Iterable[str] = (),
+        where: str = "the table",
+        lines: NDArray[np.integer[Any]] | None = None,
+    ) -> None:
         self.names, self.data, self.categorical, self.where = list(names), list(data), set(categorical), where
-        self.lines = lines  # a CSV file's line number of each row (for messages), else None
-        self.unsupported = {}  # name -> type of the columns that hold neither numbers nor text (lists, dates)
-        seen = {}
+        self.lines: NDArray[np.integer[Any]] | None = (
+            lines  # a CSV file's line number of each row (for messages), else None
+        )
+        self.unsupported: dict[
+            str, str
+        ] = {}  # name -> type of the columns that hold neither numbers nor text (lists, dates)
+        seen: dict[str, int] = {}
         for i, name in enumerate(self.names):
             if name in seen:
                 raise ValueError(
@@ -103,14 +120,14 @@ class Columns:
             seen[name] = i
 
     @property
-    def rows(self):
+    def rows(self) -> int:
         """The number of rows (0 for a table without columns)."""
         return len(self.data[0]) if self.data else 0
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> NDArray[Any]:
         return self.data[self.names.index(name)]
 
-    def is_text(self, name):
+    def is_text(self, name: str) -> bool:
         """Whether a column holds text (an object array).
 
         Parameters
@@ -130,7 +147,7 @@ class Columns:
         """
         return self[name].dtype == object
 
-    def take(self, rows):
+    def take(self, rows: NDArray[np.integer[Any]] | NDArray[np.bool_] | Sequence[int]) -> Columns:
         """The same columns at some rows.
 
         Parameters
@@ -153,7 +170,7 @@ class Columns:
         out.unsupported = self.unsupported
         return out
 
-    def require(self, names):
+    def require(self, names: Iterable[str]) -> None:
         """Refuse, by name, the columns among `names` that hold neither numbers nor text.
 
         Parameters
@@ -173,7 +190,7 @@ class Columns:
                 f"nor text alone; convert it, or leave it out with --drop {bad[0]} (drop=[{bad[0]!r}])"
             )
 
-    def locate(self, row):
+    def locate(self, row: int) -> str:
         """Where a row is, in words, for messages.
 
         Parameters
@@ -189,7 +206,7 @@ class Columns:
         return f"line {self.lines[row]} (data row {row + 1})" if self.lines is not None else f"data row {row + 1}"
 
 
-def _text_column(cells):
+def _text_column(cells: Iterable[str]) -> NDArray[Any]:
     """Cells of a CSV column (str) -> float64 (NaN for missing) if every present cell is a number, else
     an object array of str with None for missing."""
     present = [c.strip() for c in cells]
@@ -206,7 +223,7 @@ def _text_column(cells):
         return np.array([None if m else c for c, m in zip(present, missing)], dtype=object)
 
 
-def _read_csv_columns(path, where):
+def _read_csv_columns(path: str | os.PathLike[str], where: str) -> Columns:
     from .data import read_csv
 
     try:  # a table of numbers only: the fast reader
@@ -218,7 +235,8 @@ def _read_csv_columns(path, where):
     with open(path, "rb") as f:
         text = f.read().decode("utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""))
-    rows, lines = [], []
+    rows: list[list[str]] = []
+    lines: list[int] = []
     try:
         for r in reader:
             if any(c.strip() for c in r):  # blank lines are not rows
@@ -241,10 +259,13 @@ def _read_csv_columns(path, where):
     )
 
 
-def _arrow_columns(table, where):
+def _arrow_columns(table: pa.Table, where: str) -> Columns:
     import pyarrow as pa
 
-    names, data, categorical, unsupported = [str(n) for n in table.column_names], [], set(), {}
+    names = [str(n) for n in table.column_names]
+    data: list[NDArray[Any]] = []
+    categorical: set[str] = set()
+    unsupported: dict[str, str] = {}
     for name, column in zip(names, table.columns):
         kind = column.type
         if pa.types.is_dictionary(kind):
@@ -274,10 +295,13 @@ def _arrow_columns(table, where):
     return table
 
 
-def _frame_columns(frame, where):
+def _frame_columns(frame: Any, where: str) -> Columns:
     """A pandas (or polars, through Arrow) DataFrame, a pyarrow Table, or a dict of 1-D columns."""
     if hasattr(frame, "column_names") and hasattr(frame, "schema"):  # pyarrow.Table
         return _arrow_columns(frame, where)
+    names: list[str]
+    data: list[NDArray[Any]]
+    categorical: set[str]
     if isinstance(frame, dict):
         names, data = [str(k) for k in frame], [np.asarray(v) for v in frame.values()]
         categorical = set()
@@ -311,7 +335,8 @@ def _frame_columns(frame, where):
         raise TypeError(
             f"{where}: expected a DataFrame, a pyarrow Table or a dict of columns, got {type(frame).__name__}"
         )
-    out, unsupported = [], {}
+    out: list[NDArray[Any]] = []
+    unsupported: dict[str, str] = {}
     for name, a in zip(names, data):
         if a.ndim != 1:
             raise ValueError(f"{where}, column {name!r}: expected a 1-D column, got shape {a.shape}")
@@ -337,7 +362,7 @@ def _frame_columns(frame, where):
     return table
 
 
-def _object_column(a, name, where):
+def _object_column(a: NDArray[Any], name: str, where: str) -> NDArray[Any]:
     """An object column: text (str, None/NaN missing) as it is; numbers (with None/NaN) as float64."""
     cells = list(a)
     missing = [
@@ -355,7 +380,7 @@ def _object_column(a, name, where):
     )
 
 
-def read_columns(source):
+def read_columns(source: object) -> Columns:
     """A table, from a file or in memory, as Columns of numbers and text.
 
     A CSV file's cells in MISSING_TEXT are missing; a column whose present cells are all numbers is

@@ -127,6 +127,11 @@ def fused_plan(
     options: TrainOptions,
     shared_limit: int = -1,
 ) -> tuple[int, str]: ...
+
+# The small path's dense layer alone (no activation): (z = x @ w + b, grad_x, grad_w, grad_b) from grad_z.
+def small_dense(
+    x: ArrayLike, w: ArrayLike, b: ArrayLike, grad_z: ArrayLike
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]: ...
 def vector_function(name: str, x: ArrayLike) -> NDArray[Any]: ...  # exp, expm1, log1p, tanh, logistic
 def workspace_cache_bytes() -> int: ...  # freed trainer workspaces kept for the next trainer
 def all_finite(arrays: list[NDArray[Any]]) -> int: ...
@@ -160,19 +165,33 @@ class TrainOptions:
         row_offset: int = 0,
         reduce: Callable[[NDArray[Any]], None] | None = None,
     ) -> None: ...
-    loss: LossArg
-    optimizer: dict[str, Any]
-    batch_size: int
-    shuffle: bool
-    drop_last: bool
-    seed: int
-    clip_grad_norm: float
-    clip_grad_value: float
-    device: str
-    l2: float
-    global_rows: int
-    row_offset: int
-    reduce: Callable[[NDArray[Any]], None] | None
+    # Read-only, as given (checked) on construction.
+    @property
+    def loss(self) -> LossArg: ...
+    @property
+    def optimizer(self) -> dict[str, Any]: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def shuffle(self) -> bool: ...
+    @property
+    def drop_last(self) -> bool: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def clip_grad_norm(self) -> float: ...
+    @property
+    def clip_grad_value(self) -> float: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def l2(self) -> float: ...
+    @property
+    def global_rows(self) -> int: ...
+    @property
+    def row_offset(self) -> int: ...
+    @property
+    def reduce(self) -> Callable[[NDArray[Any]], None] | None: ...
 
 class Trainer:
     def __init__(
@@ -198,6 +217,8 @@ class Trainer:
     def allocated_bytes(self) -> int: ...
     @property
     def path(self) -> str: ...
+    @property
+    def path_reason(self) -> str: ...  # why that path was taken
     @property
     def step(self) -> int: ...
     @property

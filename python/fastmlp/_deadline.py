@@ -23,24 +23,55 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-DEFAULTS = {"start": 1800.0, "step": 300.0}
-_ENV = {"start": "FASTMLP_DEADLINE_START", "step": "FASTMLP_DEADLINE_STEP"}
-_set: dict = {}
+if TYPE_CHECKING:
+    from mpi4py import MPI
+
+    from .distributed import Collective
+
+    # What a rank waits in: (its collective, the label, since when (time.monotonic), its number).
+    Waiting = tuple[Collective, str, float, int]
+    # A rank's answer to an ask: (the label, the number, the seconds it has waited), or None for none.
+    State = tuple[str, int, float] | None
+
+DEFAULTS: dict[str, float] = {"start": 1800.0, "step": 300.0}
+_ENV: dict[str, str] = {"start": "FASTMLP_DEADLINE_START", "step": "FASTMLP_DEADLINE_STEP"}
+_set: dict[str, float] = {}
 # Tags of the watchdog's messages (asks and answers); any tag below MPI's guaranteed 32767.
 ASK, ANSWER = 30711, 30712
 GRACE = 3.0  # seconds given to the other ranks' watchdogs to answer (each looks every <= 1 s)
 
 
-def _seconds(value, name):
+def _seconds(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
         raise ValueError(f"the {name} deadline must be a number of seconds > 0, got {value!r}")
     return float(value)
 
 
-def deadlines():
-    """{"start": seconds, "step": seconds}: set_deadlines' values, else the environment's, else DEFAULTS."""
-    out = {}
+def deadlines() -> dict[str, float]:
+    """The deadlines in force: set_deadlines' values, else the environment's, else the defaults.
+
+    Returns
+    -------
+    dict
+        ``{"start": seconds, "step": seconds}`` (floats): how long a rank of a data-parallel fit waits in
+        one collective of the fit's start (its argument checks, the first broadcast) and in one of its
+        steps or between its epochs before it aborts the job. Each is the value set_deadlines gave it,
+        else the environment variable's (FASTMLP_DEADLINE_START, FASTMLP_DEADLINE_STEP), else the
+        default (1800 and 300 seconds).
+
+    Raises
+    ------
+    ValueError
+        If FASTMLP_DEADLINE_START or FASTMLP_DEADLINE_STEP is set to anything but a number of seconds > 0.
+
+    See Also
+    --------
+    set_deadlines : Set the deadlines.
+    """
+    out: dict[str, float] = {}
     for phase, default in DEFAULTS.items():
         if phase in _set:
             out[phase] = _set[phase]
@@ -55,10 +86,37 @@ def deadlines():
     return out
 
 
-def set_deadlines(start=None, step=None):
-    """Sets how long (seconds) a rank of a data-parallel fit waits in one collective before it aborts
-    the job: `start` for the fit's first collectives (argument checks, the first broadcast), `step` for
-    those of the steps and between epochs. None keeps a value. Returns the values now in force."""
+def set_deadlines(start: float | None = None, step: float | None = None) -> dict[str, float]:
+    """Set how long a rank of a data-parallel fit waits in one collective before it aborts the job.
+
+    A rank that waits longer (another rank is stopped, hung, gone, or waits in another collective)
+    asks the others what they do, prints one message naming the ranks that did not answer or are
+    elsewhere, and aborts the job. The values set here win over the environment variables
+    FASTMLP_DEADLINE_START and FASTMLP_DEADLINE_STEP.
+
+    Parameters
+    ----------
+    start : float, optional
+        The deadline, in seconds (> 0), of the fit's first collectives (its argument checks and the
+        first broadcast, where ranks may still be reading their data). None keeps the value in force.
+    step : float, optional
+        The deadline, in seconds (> 0), of the collectives of the steps and between epochs. None keeps
+        the value in force.
+
+    Returns
+    -------
+    dict
+        The deadlines now in force, ``{"start": seconds, "step": seconds}`` (as `deadlines` returns them).
+
+    Raises
+    ------
+    ValueError
+        If `start` or `step` is neither None nor a number of seconds > 0.
+
+    See Also
+    --------
+    deadlines : The deadlines in force.
+    """
     for phase, value in (("start", start), ("step", step)):
         if value is not None:
             _set[phase] = _seconds(value, phase)
@@ -69,14 +127,14 @@ class Watchdog:
     """The process's one watcher (see the module's docstring). `waiting` is (collective, label, since,
     number) while the main thread waits in a collective, else None; only the main thread writes it."""
 
-    def __init__(self):
-        self.waiting = None
-        self._comms = []  # the communicators whose asks this process answers
-        self._sends = []  # answers and asks not yet known to be delivered
-        self._thread = None
+    def __init__(self) -> None:
+        self.waiting: Waiting | None = None
+        self._comms: list[MPI.Comm] = []  # the communicators whose asks this process answers
+        self._sends: list[MPI.Request] = []  # answers and asks not yet known to be delivered
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def watch(self, collective):
+    def watch(self, collective: Collective) -> None:
         """Starts the thread (once per process) and answers asks on collective's communicator."""
         with self._lock:
             # Answered only on real communicators (a stand-in for tests has no point-to-point calls).
@@ -93,7 +151,7 @@ class Watchdog:
                 self._thread = threading.Thread(target=self._run, name="fastmlp-deadline", daemon=True)
                 self._thread.start()
 
-    def _run(self):
+    def _run(self) -> None:
         while True:
             limits = deadlines()
             time.sleep(min(1.0, min(limits.values()) / 8))
@@ -111,13 +169,13 @@ class Watchdog:
                     flush=True,
                 )
 
-    def _state(self, comm):
+    def _state(self, comm: MPI.Comm) -> State:
         w = self.waiting
         if w is None or not (w[0].comm is comm or w[0].comm == comm):
             return None
         return w[1], w[3], time.monotonic() - w[2]
 
-    def _answer(self):
+    def _answer(self) -> None:
         """Answers every ask that has arrived: what this rank waits in now."""
         if not self._asks:
             return
@@ -128,10 +186,10 @@ class Watchdog:
                 token = comm.recv(source=source, tag=ASK)
                 self._sends.append(comm.isend((token, self._state(comm)), dest=source, tag=ANSWER))
 
-    def _expire(self, w, limit):
+    def _expire(self, w: Waiting, limit: float) -> None:
         collective, label, since, number = w
         comm, me, size = collective.comm, collective.rank, collective.size
-        answers = {}
+        answers: dict[int, State] = {}
         asks = self._asks and callable(getattr(comm, "Iprobe", None))
         if asks:
             token = (me, number, os.urandom(8))
@@ -161,7 +219,16 @@ class Watchdog:
         abort_job(comm, 1)
 
 
-def message(me, size, label, number, waited, limit, stepping, answers):
+def message(
+    me: int,
+    size: int,
+    label: str,
+    number: int,
+    waited: float,
+    limit: float,
+    stepping: bool,
+    answers: Mapping[int, State] | None,
+) -> str:
     """The abort's message: what this rank waited in, and each other rank's answer (answers: rank ->
     (label, number, seconds) or None for 'in none of the fit's collectives'; a missing rank did not
     answer; answers=None when MPI allows no second thread, so no rank was asked)."""
@@ -170,7 +237,7 @@ def message(me, size, label, number, waited, limit, stepping, answers):
         f"fastmlp: data-parallel fit: rank {me} waited {waited:.0f} s in {label} (collective "
         f"#{number} of the fit), past the {phase} deadline of {limit:g} s"
     )
-    parts = []
+    parts: list[str] = []
     if answers is None:
         parts.append("the other ranks could not be asked (MPI was initialized without MPI_THREAD_MULTIPLE)")
     else:

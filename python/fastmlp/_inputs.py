@@ -4,14 +4,21 @@ and lists of column names."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .data import as_array
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from numpy.typing import DTypeLike, NDArray
+
 __all__ = ["as_float_array", "column_names", "check_finite", "check_names"]
 
 
-def as_float_array(a, name, dtype):
+def as_float_array(a: object, name: str, dtype: DTypeLike) -> NDArray[np.floating[Any]]:
     """Data in: any float array-like (NumPy, or anything with __dlpack__ or __array__: fastmlp.data.as_array)
     converted to the model's dtype, copied only when its dtype or layout differs (a read-only copy is fine
     here); integers, booleans and objects are refused rather than guessed at."""
@@ -32,7 +39,7 @@ def as_float_array(a, name, dtype):
     return out
 
 
-def column_names(x):
+def column_names(x: object) -> list[str] | None:
     """The column names of a DataFrame (pandas, polars) or an Arrow table, as strings; None for arrays."""
     if isinstance(x, np.ndarray):
         return None
@@ -45,7 +52,7 @@ def column_names(x):
     return [str(n) for n in names]
 
 
-def check_finite(a, name):
+def check_finite(a: NDArray[np.floating[Any]], name: str) -> None:
     if not np.isfinite(a).all():
         bad = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
         kind = "NaN" if np.isnan(a.ravel()[bad]) else "Inf"
@@ -55,7 +62,7 @@ def check_finite(a, name):
         )
 
 
-def check_names(names, width, what):
+def check_names(names: Iterable[str] | None, width: int, what: str) -> list[str] | None:
     """None, or `width` distinct non-empty str (column names), as a list."""
     if names is None:
         return None

@@ -10,12 +10,21 @@ layer in Python.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from . import _core
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def _views(buffer, shapes):
+    from numpy.typing import ArrayLike, NDArray
+
+    from ._core import LossArg
+
+
+def _views(buffer: NDArray[np.floating[Any]], shapes: Sequence[tuple[int, ...]]) -> list[NDArray[np.floating[Any]]]:
     out, start = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
@@ -32,7 +41,18 @@ class Objective:
     `coefs` and `intercepts` are views of `params` (the last point evaluated), in the network's dtype.
     """
 
-    def __init__(self, coefs, intercepts, activations, spec, X, targets, weight, alpha, device):
+    def __init__(
+        self,
+        coefs: Sequence[ArrayLike],
+        intercepts: Sequence[ArrayLike],
+        activations: list[str],
+        spec: LossArg,
+        X: ArrayLike,
+        targets: ArrayLike,
+        weight: float,
+        alpha: float,
+        device: str,
+    ) -> None:
         dtype = np.asarray(coefs[0]).dtype
         shapes = [np.shape(c) for c in coefs] + [np.shape(b) for b in intercepts]
         layers = len(coefs)
@@ -49,11 +69,11 @@ class Objective:
         self._args = (activations, 0.01, spec, X, targets, device)
         self._weight, self._alpha = float(weight), float(alpha)
 
-    def point(self):
+    def point(self) -> NDArray[np.float64]:
         """The current parameters as L-BFGS's float64 vector."""
         return self.params.astype(np.float64)
 
-    def __call__(self, point):
+    def __call__(self, point: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         if not np.isfinite(point).all():
             # A step past the float range (targets so large that the loss overflows): an infinite loss
             # makes L-BFGS-B step back or stop, as with scikit-learn's own objective, instead of the

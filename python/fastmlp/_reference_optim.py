@@ -5,11 +5,24 @@ optimizer_step, which runs the one a fastmlp.optim config() names."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
-def sgd_update(param, grad, lr):
+    from numpy.typing import ArrayLike, NDArray
+
+    #: An optimizer's state buffers as the twins take them: None for a fresh one.
+    State = Sequence[ArrayLike | None]
+    #: (the new parameter, the new state buffers), float64.
+    Stepped = tuple[NDArray[np.float64], list[NDArray[np.float64]]]
+    #: What _STEPS holds: (param, grad, state padded or not, step, lr, the other hyperparameters).
+    Twin = Callable[[ArrayLike, ArrayLike, list[ArrayLike | None], int, float, dict[str, Any]], Stepped]
+
+
+def sgd_update(param: ArrayLike, grad: ArrayLike, lr: float) -> NDArray[np.float64]:
     """Plain gradient descent: p <- p - lr * g.
 
     Parameters
@@ -35,7 +48,17 @@ def sgd_update(param, grad, lr):
     return np.asarray(param, np.float64) - lr * np.asarray(grad, np.float64)
 
 
-def sgd_step(param, grad, buf, step, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+def sgd_step(
+    param: ArrayLike,
+    grad: ArrayLike,
+    buf: ArrayLike | None,
+    step: int,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+) -> tuple[NDArray[np.float64], ArrayLike | None]:
     """SGD, torch.optim.SGD's documented algorithm.
 
     g += weight_decay p; with momentum, buf = g on the first step else momentum buf + (1 - dampening) g,
@@ -78,12 +101,22 @@ def sgd_step(param, grad, buf, step, lr, momentum=0.0, dampening=0.0, nesterov=F
     p = np.asarray(param, np.float64)
     g = np.asarray(grad, np.float64) + weight_decay * p
     if momentum != 0.0:
-        buf = g.copy() if step <= 1 else momentum * buf + (1.0 - dampening) * g
+        if step > 1 and buf is None:
+            raise TypeError("sgd_step with momentum needs buf, the momentum buffer, after the first step")
+        buf = g.copy() if step <= 1 else momentum * np.asarray(buf, np.float64) + (1.0 - dampening) * g
         g = g + momentum * buf if nesterov else buf
     return p - lr * g, buf
 
 
-def _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled):
+def _decay_and_moments(
+    param: ArrayLike,
+    grad: ArrayLike,
+    state: State,
+    lr: float,
+    betas: tuple[float, float],
+    weight_decay: float,
+    decoupled: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """What Adam, AdamW, NAdam and RAdam begin with: the weight decay, g += wd p (decoupled:
     p *= 1 - lr wd instead), then m = b1 m + (1-b1) g and v = b2 v + (1-b2) g^2 from state = [m, v]
     (None: zeros). Returns (p, g, m, v), p a new array."""
@@ -99,8 +132,17 @@ def _decay_and_moments(param, grad, state, lr, betas, weight_decay, decoupled):
 
 
 def adam_step(
-    param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False
-):
+    param: ArrayLike,
+    grad: ArrayLike,
+    state: State,
+    step: int,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    decoupled: bool = False,
+) -> Stepped:
     """Adam (Kingma & Ba 2015) as torch.optim.Adam documents it, and AdamW.
 
     AdamW (Loshchilov & Hutter 2019) when decoupled: ``p *= 1 - lr wd`` instead of ``g += wd p``.
@@ -151,7 +193,18 @@ def adam_step(
     return p, new_state
 
 
-def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+def rmsprop_step(
+    param: ArrayLike,
+    grad: ArrayLike,
+    state: State,
+    step: int,
+    lr: float,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+) -> Stepped:
     """RMSprop (Hinton 2012) as torch.optim.RMSprop documents it.
 
     g += wd p; v = alpha v + (1-alpha) g^2;
@@ -191,7 +244,9 @@ def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_deca
     """
     p = np.asarray(param, np.float64)
     g = np.asarray(grad, np.float64) + weight_decay * p
-    state = [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state]
+    state = cast(
+        "list[NDArray[np.float64]]", [np.zeros_like(p) if a is None else np.asarray(a, np.float64) for a in state]
+    )
     sq = alpha * state[0] + (1 - alpha) * g * g
     new_state = [sq]
     var = sq
@@ -209,8 +264,16 @@ def rmsprop_step(param, grad, state, step, lr, alpha=0.99, eps=1e-8, weight_deca
 
 
 def adagrad_step(
-    param, grad, state, step, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10
-):
+    param: ArrayLike,
+    grad: ArrayLike,
+    state: State,
+    step: int,
+    lr: float,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    initial_accumulator_value: float = 0.0,
+    eps: float = 1e-10,
+) -> Stepped:
     """Adagrad (Duchi et al. 2011) as torch.optim.Adagrad documents it.
 
     g += wd p;
@@ -253,7 +316,7 @@ def adagrad_step(
     return p - clr * g / (np.sqrt(s) + eps), [s]
 
 
-def nadam_mu_product(beta1, momentum_decay, step):
+def nadam_mu_product(beta1: float, momentum_decay: float, step: int) -> float:
     """prod_{i=1..t} mu_i with mu_i = beta1 (1 - 0.96^(i momentum_decay) / 2).
 
     The mu_product that torch.optim.NAdam keeps per parameter, from the step count alone.
@@ -282,17 +345,17 @@ def nadam_mu_product(beta1, momentum_decay, step):
 
 
 def nadam_step(
-    param,
-    grad,
-    state,
-    step,
-    lr,
-    betas=(0.9, 0.999),
-    eps=1e-8,
-    weight_decay=0.0,
-    momentum_decay=4e-3,
-    decoupled_weight_decay=False,
-):
+    param: ArrayLike,
+    grad: ArrayLike,
+    state: State,
+    step: int,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+) -> Stepped:
     """NAdam (Dozat 2016) as torch.optim.NAdam documents it.
 
     From "Incorporating Nesterov Momentum into Adam"::
@@ -345,8 +408,16 @@ def nadam_step(
 
 
 def radam_step(
-    param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False
-):
+    param: ArrayLike,
+    grad: ArrayLike,
+    state: State,
+    step: int,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled_weight_decay: bool = False,
+) -> Stepped:
     """RAdam (Liu et al. 2020) as torch.optim.RAdam documents it.
 
     From "On the Variance of the Adaptive Learning Rate and Beyond": g += wd p (decoupled_weight_decay:
@@ -395,7 +466,16 @@ def radam_step(
     return p - lr * m_hat, [m, v]
 
 
-def adamax_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+def adamax_step(
+    param: ArrayLike,
+    grad: ArrayLike,
+    state: State,
+    step: int,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> Stepped:
     """Adamax (Kingma & Ba 2015, section 7.1) as torch.optim.Adamax documents it.
 
     g += wd p;
@@ -437,32 +517,43 @@ def adamax_step(param, grad, state, step, lr, betas=(0.9, 0.999), eps=1e-8, weig
     return p - lr / (1 - b1**step) * m / u, [m, u]
 
 
-def _sgd(param, grad, state, step, lr, cfg):
+def _sgd(
+    param: ArrayLike, grad: ArrayLike, state: list[ArrayLike | None], step: int, lr: float, cfg: dict[str, Any]
+) -> Stepped:
     p, buf = sgd_step(param, grad, state[0] if state else None, step, lr, **cfg)
-    return p, ([buf] if cfg.get("momentum", 0.0) != 0.0 else [])
+    # (with momentum, buf is the new float64 buffer sgd_step made)
+    return p, ([cast("NDArray[np.float64]", buf)] if cfg.get("momentum", 0.0) != 0.0 else [])
 
 
-def _adam(decoupled):
-    def run(param, grad, state, step, lr, cfg):
+def _adam(decoupled: bool) -> Twin:
+    def run(
+        param: ArrayLike, grad: ArrayLike, state: list[ArrayLike | None], step: int, lr: float, cfg: dict[str, Any]
+    ) -> Stepped:
         cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
         return adam_step(param, grad, state + [None] * (3 - len(state)), step, lr, decoupled=decoupled, **cfg)
 
     return run
 
 
-def _rmsprop(param, grad, state, step, lr, cfg):
+def _rmsprop(
+    param: ArrayLike, grad: ArrayLike, state: list[ArrayLike | None], step: int, lr: float, cfg: dict[str, Any]
+) -> Stepped:
     count = 1 + (cfg.get("momentum", 0.0) != 0.0) + bool(cfg.get("centered", False))
     return rmsprop_step(param, grad, state + [None] * (count - len(state)), step, lr, **cfg)
 
 
-def _adagrad(param, grad, state, step, lr, cfg):
+def _adagrad(
+    param: ArrayLike, grad: ArrayLike, state: list[ArrayLike | None], step: int, lr: float, cfg: dict[str, Any]
+) -> Stepped:
     return adagrad_step(param, grad, state or [None], step, lr, **cfg)
 
 
-def _two_moments(twin):
+def _two_moments(twin: Callable[..., Stepped]) -> Twin:
     """The twin of an optimizer with two buffers (exp_avg and a second moment) and betas."""
 
-    def run(param, grad, state, step, lr, cfg):
+    def run(
+        param: ArrayLike, grad: ArrayLike, state: list[ArrayLike | None], step: int, lr: float, cfg: dict[str, Any]
+    ) -> Stepped:
         cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
         return twin(param, grad, state + [None] * (2 - len(state)), step, lr, **cfg)
 
@@ -471,7 +562,7 @@ def _two_moments(twin):
 
 # name -> its twin, called with the config's other hyperparameters and the state list padded with None
 # (fresh buffers) to the optimizer's count.
-_STEPS = {
+_STEPS: dict[str, Twin] = {
     "sgd": _sgd,
     "adam": _adam(False),
     "adamw": _adam(True),
@@ -483,7 +574,9 @@ _STEPS = {
 }
 
 
-def optimizer_step(config, param, grad, state, step, lr):
+def optimizer_step(
+    config: Mapping[str, Any], param: ArrayLike, grad: ArrayLike, state: State, step: int, lr: float
+) -> Stepped:
     """One step of the optimizer a fastmlp.optim config() describes.
 
     Parameters

@@ -12,12 +12,18 @@ errors and warnings.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import LabelBinarizer
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _plain_x(est, X, reset):
+def _plain_x(est: Any, X: NDArray[Any], reset: bool) -> bool:
     if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _FLOATS or X.shape[0] < 1 or X.shape[1] < 1:
         return False
     if not np.isfinite(X.sum()):  # a NaN or Inf anywhere makes the sum non-finite (so may an overflow:
@@ -29,7 +35,7 @@ def _plain_x(est, X, reset):
     return getattr(est, "n_features_in_", None) == X.shape[1] and not hasattr(est, "feature_names_in_")
 
 
-def regression_xy(est, X, y, reset):
+def regression_xy(est: Any, X: object, y: object, reset: bool) -> tuple[NDArray[Any], NDArray[Any]] | None:
     """(X, y) as scikit-learn's validate_data(..., multi_output=True, y_numeric=True) returns them, or None."""
     if (
         type(X) is not np.ndarray
@@ -46,7 +52,9 @@ def regression_xy(est, X, y, reset):
     return (X, y) if _plain_x(est, X, reset) else None
 
 
-def classification_xy(est, X, y, reset):
+def classification_xy(
+    est: Any, X: object, y: object, reset: bool
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.intp]] | None:
     """(X, classes, class index of each row) for 1-D labels of two or more classes, or None."""
     if (
         type(X) is not np.ndarray
@@ -64,7 +72,7 @@ def classification_xy(est, X, y, reset):
     return X, classes, index.reshape(-1)
 
 
-def fitted_binarizer(classes):
+def fitted_binarizer(classes: NDArray[Any]) -> LabelBinarizer:
     """A LabelBinarizer as LabelBinarizer().fit(y) leaves it for 1-D labels with these classes."""
     from sklearn.preprocessing import LabelBinarizer
 
@@ -75,7 +83,7 @@ def fitted_binarizer(classes):
     return lb
 
 
-def one_hot(index, n_classes):
+def one_hot(index: NDArray[np.integer[Any]], n_classes: int) -> NDArray[np.bool_]:
     """LabelBinarizer's transform as booleans: one column (the second class) for two classes."""
     if n_classes == 2:
         return (index == 1).reshape(-1, 1)
@@ -84,7 +92,7 @@ def one_hot(index, n_classes):
     return out
 
 
-def r2(y, pred, sample_weight=None):
+def r2(y: NDArray[Any], pred: NDArray[Any], sample_weight: ArrayLike | None = None) -> float:
     """sklearn.metrics.r2_score(y, pred, sample_weight) for 1-D or 2-D float arrays of one shape: 1 -
     SS_res / SS_tot per output, averaged over outputs; an output with SS_tot = 0 scores 1 when SS_res is 0
     too, else 0 (scikit-learn's force_finite)."""

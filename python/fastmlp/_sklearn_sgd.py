@@ -6,18 +6,28 @@ by the C++ trainer. A mixin of the estimators' base.
 
 from __future__ import annotations
 
+import typing
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from . import _core
 from . import _sklearn_input as _input
 from . import optim as _optim
+from ._constraints import check_dropout
 from .distributed import SingleProcess
 from .ops import resolve_device
 from .train import EpochHooks, Guard, Network, run_epochs
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import LabelBinarizer
+
+    from .optim import Optimizer
 
 _SEED_MAX = np.iinfo(np.int32).max
 NONFINITE_WEIGHTS = (
@@ -27,7 +37,7 @@ NONFINITE_WEIGHTS = (
 
 # scikit-learn's arguments as torch.optim's hyperparameters: an optimizer that takes one gets it (Adam
 # its betas and eps, SGD and RMSprop the momentum, ...); the rest keep fastmlp.optim's defaults.
-_FROM_ESTIMATOR = {
+_FROM_ESTIMATOR: dict[str, Callable[[StochasticSolver], object]] = {
     "momentum": lambda est: est.momentum,
     "nesterov": lambda est: bool(est.nesterovs_momentum and est.momentum > 0),
     "betas": lambda est: (est.beta_1, est.beta_2),
@@ -40,7 +50,65 @@ class StochasticSolver:
     """fit for the stochastic solvers (train.run_epochs with _SolverHooks); the estimator provides the
     network and its checks."""
 
-    def _make_optimizer(self, lr):
+    if TYPE_CHECKING:
+        # What the solver uses of the estimator it is a base of (fastmlp.sklearn._BaseMLP and its
+        # subclasses set each). scikit-learn's hyperparameters:
+        solver: str
+        alpha: float
+        batch_size: int | Literal["auto"]
+        learning_rate: str
+        learning_rate_init: float
+        power_t: float
+        max_iter: int
+        shuffle: bool
+        tol: float
+        verbose: bool
+        momentum: float
+        nesterovs_momentum: bool
+        early_stopping: bool
+        validation_fraction: float
+        beta_1: float
+        beta_2: float
+        epsilon: float
+        n_iter_no_change: int
+        weight_decay: float
+        device: str
+        dropout: float | list[float]
+        scoring: Any  # None, "loss", a scorer's name or a callable
+        alpha: float
+        n_layers_: int
+        _classifier: ClassVar[bool]
+        # The fitted state (scikit-learn's attributes, and the fit's own):
+        coefs_: list[NDArray[Any]]
+        intercepts_: list[NDArray[Any]]
+        n_outputs_: int
+        out_activation_: str
+        classes_: NDArray[Any]
+        n_iter_: int
+        t_: int
+        loss_: float
+        loss_curve_: list[float]
+        best_loss_: float | None  # None with early stopping
+        validation_scores_: list[float] | None  # None without early stopping
+        validation_loss_curve_: list[float] | None  # None without early stopping
+        _y_val_fitted: NDArray[Any]
+        best_validation_score_: float | None  # None without early stopping
+        _random_state: np.random.RandomState
+        _label_binarizer: LabelBinarizer
+        _learning_rate: float
+        _state: dict[str, Any] | None  # the optimizer's buffers and step count, see _optimizer_state
+        _optimizer: _OptimizerView
+        _no_improvement_count: int
+        _best_coefs: list[NDArray[Any]]
+        _best_intercepts: list[NDArray[Any]]
+        _epochs_seen: int
+
+        def _activations(self) -> list[str]: ...
+        def _logits(self, X: Any) -> NDArray[Any]: ...
+        def _loss_spec(self, sample_weight: Any) -> dict[str, Any]: ...
+        def _targets(self, y: Any, sample_weight: Any, spec: Any, dtype: Any) -> NDArray[Any]: ...
+
+    def _make_optimizer(self, lr: float) -> Optimizer:
         """The solver's optimizer (fastmlp.optim.OPTIMIZERS, the kernels' registry), given the estimator's
         arguments for the hyperparameters it takes (_FROM_ESTIMATOR); never another one in its place."""
         cls = _optim.OPTIMIZERS.get(self.solver)
@@ -51,7 +119,7 @@ class StochasticSolver:
             )
         return cls(lr=lr, **{key: value(self) for key, value in _FROM_ESTIMATOR.items() if key in cls.hyperparameters})
 
-    def _optimizer_state(self, optimizer):
+    def _optimizer_state(self, optimizer: Optimizer) -> dict[str, Any]:
         """The optimizer's buffers: kept from the last call when it continues training (partial_fit) with
         the same optimizer and parameter layout, fresh otherwise (as scikit-learn makes a new optimizer)."""
         names = optimizer.state_names()
@@ -69,7 +137,9 @@ class StochasticSolver:
             self._state = state
         return state
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental):
+    def _fit_stochastic(
+        self, X: NDArray[Any], y: NDArray[Any], sample_weight: NDArray[Any] | None, incremental: bool
+    ) -> None:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
@@ -89,6 +159,7 @@ class StochasticSolver:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
                 )
+            self._y_val_fitted = y_val  # as fit trains on it (binarized classes): for the validation loss
             if self._classifier:
                 y_val = self._label_binarizer.inverse_transform(y_val)
         else:
@@ -121,6 +192,7 @@ class StochasticSolver:
             seed=seed,
             device=resolve_device(self.device),
             l2=float(self.alpha),
+            dropout=check_dropout(self.dropout, self.n_layers_ - 2),
         )
         trainer = _core.Trainer(
             self.coefs_, self.intercepts_, self._activations(), 0.01, state["w"], state["b"], X_train, targets, options
@@ -147,7 +219,7 @@ class StochasticSolver:
                 error.add_note(f"fastmlp: {hooks.divergence}")
             raise error
 
-    def _validation_score(self, X, y, sample_weight):
+    def _validation_score(self, X: NDArray[Any], y: NDArray[Any], sample_weight: ArrayLike | None) -> float:
         """self._score(X, y, sample_weight) (accuracy or R^2, as scikit-learn computes them) without
         re-validating X each epoch: X is the held-out part of fit's already checked data."""
         z = self._logits(X)
@@ -167,26 +239,64 @@ class StochasticSolver:
             z = np.exp(z)
         return _input.r2(y, z, sample_weight=w)
 
-    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
+    def _validation_loss(self, X: NDArray[Any], sample_weight: NDArray[Any] | None) -> float:
+        """The held-out split's loss at the current weights, as loss_curve_ counts the training loss:
+        scikit-learn's loss and scaling, plus alpha's L2 term (alpha / 2) sum ||W||^2 over the split's
+        rows (or weight sum)."""
+        z = self._logits(X)
+        if not np.isfinite(z).all():
+            return np.nan
+        spec = self._loss_spec(sample_weight)
+        targets = self._targets(self._y_val_fitted, sample_weight, spec, z.dtype)
+        value = _core.loss(spec, z, targets, "mean")
+        weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        if self.alpha and weight > 0:
+            value += 0.5 * self.alpha * sum(float(np.dot(c.ravel(), c.ravel())) for c in self.coefs_) / weight
+        return float(value)
+
+    def _scored(self, X: NDArray[Any], y: NDArray[Any], sample_weight: ArrayLike | None) -> float:
+        """The early-stopping score of the held-out split: accuracy or R^2 (scoring=None), minus the
+        validation loss (scoring="loss"), or scikit-learn's scorer `scoring` (a name or a callable
+        scorer(estimator, X, y)); greater is better."""
+        if self.scoring is None:
+            return self._validation_score(X, y, sample_weight)
+        if isinstance(self.scoring, str) and self.scoring == "loss":
+            return -typing.cast("list[float]", self.validation_loss_curve_)[-1]
+        if not np.isfinite(self._logits(X)).all():
+            return np.nan
+        from sklearn.metrics import check_scoring
+
+        scorer = check_scoring(self, scoring=self.scoring)
+        if sample_weight is None:
+            return float(scorer(self, X, y))
+        return float(scorer(self, X, y, sample_weight=np.asarray(sample_weight, np.float64)))
+
+    def _update_no_improvement_count(
+        self, early_stopping: bool, X: NDArray[Any] | None, y: NDArray[Any] | None, sample_weight: NDArray[Any] | None
+    ) -> None:
+        # With early stopping, fit holds out (X, y) and _initialize starts validation_scores_ and
+        # best_validation_score_; without it, best_loss_: the casts name which of them is set.
         if early_stopping:
-            score = self._validation_score(X, y, sample_weight)
-            self.validation_scores_.append(score)
+            X, y = typing.cast("NDArray[Any]", X), typing.cast("NDArray[Any]", y)
+            typing.cast("list[float]", self.validation_loss_curve_).append(self._validation_loss(X, sample_weight))
+            score = self._scored(X, y, sample_weight)
+            typing.cast("list[float]", self.validation_scores_).append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
-            if score < self.best_validation_score_ + self.tol:
+            if score < typing.cast(float, self.best_validation_score_) + self.tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            if score > self.best_validation_score_:
+            if score > typing.cast(float, self.best_validation_score_):
                 self.best_validation_score_ = score
                 self._best_coefs = [c.copy() for c in self.coefs_]
                 self._best_intercepts = [b.copy() for b in self.intercepts_]
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+            if self.loss_curve_[-1] > typing.cast(float, self.best_loss_) - self.tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
+            if self.loss_curve_[-1] < typing.cast(float, self.best_loss_):
                 self.best_loss_ = self.loss_curve_[-1]
 
 
@@ -196,23 +306,30 @@ class _SolverHooks(EpochHooks):
     continue the permutation across partial_fit calls; an epoch's bookkeeping (n_iter_, t_, loss_curve_,
     validation_scores_, best_loss_, the verbose lines) and scikit-learn's stopping rules."""
 
-    def __init__(self, estimator, steps, rows, incremental, validation):
+    def __init__(
+        self,
+        estimator: StochasticSolver,
+        steps: int,
+        rows: int,
+        incremental: bool,
+        validation: tuple[NDArray[Any] | None, NDArray[Any] | None, NDArray[Any] | None],
+    ) -> None:
         self.est, self.steps, self.rows, self.incremental = estimator, steps, rows, incremental
         self.validation = validation  # (X_val, y_val, sample_weight_val) of early stopping
         self.first = getattr(estimator, "_epochs_seen", 0)  # a new order every epoch, also across calls
         self.divergence = ""  # the guard's reason, when the fit diverged
-        self._rates = None  # the last epoch's rates, returned again while the rate holds
+        self._rates: NDArray[np.float64] | None = None  # the last epoch's rates, returned again while the rate holds
 
-    def rates(self, epoch):
+    def rates(self, epoch: int) -> NDArray[np.float64]:
         rate = self.est._learning_rate
         if self._rates is None or self._rates[0] != rate:
             self._rates = np.full(self.steps, rate)
         return self._rates
 
-    def order(self, epoch):
+    def order(self, epoch: int) -> int:
         return self.first + epoch
 
-    def _record(self, epoch, loss):
+    def _record(self, epoch: int, loss: float) -> None:
         est = self.est
         est._epochs_seen = self.first + epoch + 1
         est.n_iter_ += 1
@@ -222,7 +339,7 @@ class _SolverHooks(EpochHooks):
         if est.verbose:
             print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
 
-    def end_epoch(self, epoch, loss, lr, seconds):
+    def end_epoch(self, epoch: int, loss: float, lr: float, seconds: float) -> bool:
         est = self.est
         self._record(epoch, loss)
         est._update_no_improvement_count(est.early_stopping, *self.validation)
@@ -251,17 +368,17 @@ class _SolverHooks(EpochHooks):
             )
         return False
 
-    def diverged(self, epoch, reason, loss):
+    def diverged(self, epoch: int, reason: str, loss: float | None) -> None:
         self.divergence = reason
         if loss is not None:  # the epoch ran: it counts as scikit-learn counts it, scored NaN if validated
             self._record(epoch, loss)
             if self.est.early_stopping:
-                self.est.validation_scores_.append(np.nan)
+                typing.cast("list[float]", self.est.validation_scores_).append(np.nan)  # set with early stopping
                 if self.est.verbose:
                     print(f"Validation score: {np.nan:f}")
 
 
-def _stratify_by(y, test_size):
+def _stratify_by(y: NDArray[Any], test_size: float) -> NDArray[Any]:
     """What early stopping stratifies a binary classifier's split by: its (n, 1) boolean targets. Given
     as a 2-D array, scikit-learn first turns every row into a string ("True"/"False"), which costs more
     than the epochs on a small data set; raveled, the classes sort the same (False < True as "False" <
@@ -277,5 +394,5 @@ def _stratify_by(y, test_size):
 class _OptimizerView:
     """What scikit-learn's estimators expose as _optimizer and their tests read: the current rate."""
 
-    def __init__(self, solver, learning_rate):
+    def __init__(self, solver: str, learning_rate: float) -> None:
         self.solver, self.learning_rate = solver, learning_rate

@@ -28,7 +28,7 @@ TABLE = {name: dict(info) for name, info in _core.activation_table.items()}
 NAMES = tuple(TABLE)
 
 
-def canonical(name, what="activation"):
+def canonical(name: str, what: str = "activation") -> str:
     """The activation as a model stores it: the canonical name with the parameters it was given.
 
     Aliases become their canonical name ("swish" -> "silu", "linear" -> "identity") and parameters
@@ -69,7 +69,7 @@ def canonical(name, what="activation"):
         raise ValueError(f"{what}: {e}" if what != "activation" else str(e)) from None
 
 
-def base(name):
+def base(name: str) -> str:
     """The kind of an activation without its parameters.
 
     Parameters
@@ -98,7 +98,7 @@ def base(name):
     return canonical(name).split("(", 1)[0]
 
 
-def params(name):
+def params(name: str) -> dict[str, float]:
     """The parameters an activation names itself, as floats.
 
     Parameters
@@ -131,7 +131,7 @@ def params(name):
     return {k: float(v) for k, v in re.findall(r"(\w+)=([^,]+)", inside)}
 
 
-def needs_z(name):
+def needs_z(name: str) -> bool:
     """Whether training keeps this activation's pre-activation z.
 
     It does for the activations whose derivative cannot be read off the output (one more buffer per

@@ -20,10 +20,22 @@ Every callback still sees the epoch on which training stops.
 from __future__ import annotations
 
 import math
+import typing
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._constraints import check_bool, is_number
+
+if TYPE_CHECKING:
+    from .model import MLP
+
+    # A logs dict of fit: the epoch's logged values ("loss", "lr", "val_loss", ...) by name.
+    Logs = dict[str, float]
+    # Copies of a model's (weights, biases), layer by layer.
+    Weights = list[tuple[NDArray[Any], NDArray[Any]]]
 
 __all__ = ["Callback", "EarlyStopping", "LambdaCallback"]
 
@@ -62,9 +74,9 @@ class Callback:
     150 0.0
     """
 
-    model = None
+    model: MLP | None = None
 
-    def set_model(self, model):
+    def set_model(self, model: MLP) -> None:
         """Keep the model being trained (fit calls it before `on_train_begin`).
 
         Parameters
@@ -74,7 +86,7 @@ class Callback:
         """
         self.model = model
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         """Called before the first epoch.
 
         Parameters
@@ -83,7 +95,7 @@ class Callback:
             An empty dict.
         """
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> object:
         """Called after each epoch.
 
         Returning True (the bool, or ``numpy.True_``), or setting ``model.stop_training = True``, ends
@@ -97,7 +109,7 @@ class Callback:
             This epoch's "loss", "lr" and, with validation data, "val_loss".
         """
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         """Called after the last epoch run; not called when fit raises (e.g. DivergenceError).
 
         Parameters
@@ -106,7 +118,7 @@ class Callback:
             The last epoch's logs.
         """
 
-    def monitors(self):
+    def monitors(self) -> set[str]:
         """Names of the logged values this callback reads.
 
         fit checks, before training, that they will be logged.
@@ -118,9 +130,9 @@ class Callback:
         """
         return set()
 
-    _repr_fields = ()  # the constructor arguments __repr__ shows
+    _repr_fields: tuple[str, ...] = ()  # the constructor arguments __repr__ shows
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._repr_fields)
         return f"{type(self).__name__}({args})"
 
@@ -197,8 +209,14 @@ class EarlyStopping(Callback):
     _repr_fields = ("monitor", "patience", "min_delta", "mode", "restore_best_weights", "baseline")
 
     def __init__(
-        self, monitor="val_loss", patience=0, min_delta=0.0, mode="min", restore_best_weights=False, baseline=None
-    ):
+        self,
+        monitor: str = "val_loss",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        mode: Literal["min", "max"] = "min",
+        restore_best_weights: bool = False,
+        baseline: float | None = None,
+    ) -> None:
         if not isinstance(monitor, str):
             raise TypeError(
                 f"monitor must be the name of a logged value such as 'val_loss' or 'loss', got {type(monitor).__name__}"
@@ -219,15 +237,15 @@ class EarlyStopping(Callback):
         self.baseline = None if baseline is None else float(baseline)
         self._reset()
 
-    def _reset(self):
+    def _reset(self) -> None:
         self.wait = 0
-        self.best = None
+        self.best: float | None = None
         self.best_epoch = 0
-        self.best_weights = None  # [(W, b), ...] copies, kept only with restore_best_weights
+        self.best_weights: Weights | None = None  # [(W, b), ...] copies, kept only with restore_best_weights
         self.stopped_epoch = 0
-        self.stop_reason = None
+        self.stop_reason: str | None = None
 
-    def monitors(self):
+    def monitors(self) -> set[str]:
         """The logged value this callback reads.
 
         Returns
@@ -237,14 +255,14 @@ class EarlyStopping(Callback):
         """
         return {self.monitor}
 
-    def _is_improvement(self, value, reference):
+    def _is_improvement(self, value: float, reference: float | None) -> bool:
         if reference is None:  # Keras starts from +-inf: any value but NaN improves on it
             return not math.isnan(value)
         if self.mode == "min":
             return value + self.min_delta < reference
         return value - self.min_delta > reference
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         """Reset the state (best, wait, stopped_epoch, ...) for a new fit.
 
         Parameters
@@ -254,7 +272,7 @@ class EarlyStopping(Callback):
         """
         self._reset()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> bool:
         """Record the epoch's value and decide whether training stops.
 
         Parameters
@@ -303,7 +321,7 @@ class EarlyStopping(Callback):
             return True
         return False
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         """With restore_best_weights, put the best epoch's weights and biases back.
 
         Parameters
@@ -312,15 +330,17 @@ class EarlyStopping(Callback):
             Not read.
         """
         if self.restore_best_weights and self.best_weights is not None:
-            for (w, b), (w0, b0) in zip(zip(self.model.weights, self.model.biases), self.best_weights):
+            model = typing.cast("MLP", self.model)  # fit has set it (set_model) before the first epoch
+            for (w, b), (w0, b0) in zip(zip(model.weights, model.biases), self.best_weights):
                 w[...] = w0
                 b[...] = b0
 
-    def _copy_weights(self, into=None):
+    def _copy_weights(self, into: Weights | None = None) -> Weights:
         """Copies of the model's weights and biases (into existing buffers when given: no allocation)."""
+        model = typing.cast("MLP", self.model)  # fit has set it (set_model) before the first epoch
         if into is None:
-            return [(w.copy(), b.copy()) for w, b in zip(self.model.weights, self.model.biases)]
-        for (w, b), (w0, b0) in zip(zip(self.model.weights, self.model.biases), into):
+            return [(w.copy(), b.copy()) for w, b in zip(model.weights, model.biases)]
+        for (w, b), (w0, b0) in zip(zip(model.weights, model.biases), into):
             w0[...] = w
             b0[...] = b
         return into
@@ -362,7 +382,12 @@ class LambdaCallback(Callback):
     4
     """
 
-    def __init__(self, on_epoch_end=None, on_train_begin=None, on_train_end=None):
+    def __init__(
+        self,
+        on_epoch_end: Callable[[int, Logs | None], object] | None = None,
+        on_train_begin: Callable[[Logs | None], object] | None = None,
+        on_train_end: Callable[[Logs | None], object] | None = None,
+    ) -> None:
         for name, fn in (
             ("on_epoch_end", on_epoch_end),
             ("on_train_begin", on_train_begin),
@@ -372,7 +397,7 @@ class LambdaCallback(Callback):
                 raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
         self._epoch_end, self._train_begin, self._train_end = on_epoch_end, on_train_begin, on_train_end
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         """Call the on_train_begin function, if one was given.
 
         Parameters
@@ -383,7 +408,7 @@ class LambdaCallback(Callback):
         if self._train_begin is not None:
             self._train_begin(logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> object:
         """Call the on_epoch_end function, if one was given.
 
         Parameters
@@ -400,7 +425,7 @@ class LambdaCallback(Callback):
         """
         return None if self._epoch_end is None else self._epoch_end(epoch, logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Logs | None = None) -> None:
         """Call the on_train_end function, if one was given.
 
         Parameters
@@ -411,12 +436,12 @@ class LambdaCallback(Callback):
         if self._train_end is not None:
             self._train_end(logs)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         named = {"on_epoch_end": self._epoch_end, "on_train_begin": self._train_begin, "on_train_end": self._train_end}
         return "LambdaCallback(" + ", ".join(f"{k}={v!r}" for k, v in named.items() if v is not None) + ")"
 
 
-def check_callbacks(callbacks, logged):
+def check_callbacks(callbacks: object, logged: Collection[str]) -> list[Any]:
     """The callbacks of a fit as a list, refused early (TypeError / ValueError) when they cannot work:
     not a list, a class instead of an instance, an object without any hook, or a monitored value that
     the fit will not log (`logged`: the names it logs)."""
@@ -427,7 +452,7 @@ def check_callbacks(callbacks, logged):
             f"callbacks must be a list of callbacks, got {type(callbacks).__name__} "
             f"(for one callback write callbacks=[cb])"
         )
-    out = []
+    out: list[Any] = []
     for i, cb in enumerate(callbacks):
         if isinstance(cb, type):
             raise TypeError(f"callbacks[{i}] is the class {cb.__name__}; pass an instance, e.g. {cb.__name__}()")

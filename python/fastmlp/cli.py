@@ -7,8 +7,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import __version__
 from ._cli_lessons import demo, lesson
@@ -19,10 +22,15 @@ from .optim import OPTIMIZERS
 from .persist import write_atomically
 from .tables import label
 
+if TYPE_CHECKING:
+    from .distributed import Collective, SingleProcess
+    from .model import MLP
+    from .tables import Preprocessor
+
 __all__ = ["main"]
 
 
-def _seed(text):
+def _seed(text: str) -> int:
     """argparse type of --seed: an int in [0, 2**64)."""
     try:
         value = int(text)
@@ -33,7 +41,7 @@ def _seed(text):
     return value
 
 
-def _count(text):
+def _count(text: str) -> int:
     """argparse type of --epochs and --batch-size: an int >= 0."""
     try:
         value = int(text)
@@ -44,7 +52,7 @@ def _count(text):
     return value
 
 
-def _launch():
+def _launch() -> SingleProcess | Collective:
     """Under mpiexec with 2+ processes: fastmlp.distributed's collectives over COMM_WORLD; else those of
     one process."""
     from . import distributed
@@ -58,11 +66,11 @@ def _launch():
     return distributed.SingleProcess() if comm.Get_size() == 1 else distributed.Collective(comm)
 
 
-def train(args):
+def train(args: argparse.Namespace) -> int:
     from ._cli_train import train as run_train
 
     dist = _launch()
-    say = print if dist.rank == 0 else (lambda *a, **k: None)
+    say: Callable[[str], object] = print if dist.rank == 0 else (lambda *a, **k: None)
     model = run_train(args, dist, say)
     if args.save and dist.rank == 0:  # rank 0 writes the model (save() writes from rank 0 only anyway)
         _save(model, args.save)
@@ -70,14 +78,14 @@ def train(args):
     return 0
 
 
-def _load(path, device="cpu"):
+def _load(path: str, device: str = "cpu") -> MLP:
     try:
         return load(path).to(device)
     except (OSError, ValueError) as e:
         raise SystemExit(f"fastmlp: {e}") from None
 
 
-def _save(model, path):
+def _save(model: MLP, path: str) -> None:
     try:
         model.save(path)
     except OSError as e:
@@ -91,7 +99,7 @@ def _save(model, path):
         raise SystemExit(f"fastmlp: {e}") from None
 
 
-def interrupted(error, model, save):
+def interrupted(error: BaseException, model: MLP | None, save: str | None) -> NoReturn:
     """Ctrl-C during train: one line on stderr saying what the model keeps (fit's note) and, with
     --save, the model saved (this rank's, when it writes); exit status 130, as a shell reports SIGINT."""
     notes = [n.removeprefix("fastmlp: ") for n in getattr(error, "__notes__", [])]
@@ -107,7 +115,7 @@ def interrupted(error, model, save):
     raise SystemExit(130)
 
 
-def _write_predictions(columns, names, out):
+def _write_predictions(columns: Sequence[NDArray[Any]], names: Sequence[str], out: str | None) -> None:
     """The predictions (a list of columns: numbers, or class labels as text) as CSV on stdout, or to `out`
     (.csv, or .parquet with pyarrow), written as save writes a model: a failure midway leaves the
     previous file whole."""
@@ -124,7 +132,7 @@ def _write_predictions(columns, names, out):
         if out is None:
             sys.stdout.write(text)
             return
-        write = lambda f: f.write(text.encode())  # noqa: E731
+        write: Callable[[BinaryIO], object] = lambda f: f.write(text.encode())  # noqa: E731
     elif out.lower().endswith(".parquet"):
         try:
             import pyarrow as pa
@@ -141,7 +149,7 @@ def _write_predictions(columns, names, out):
         raise SystemExit(f"fastmlp: {e}") from None
 
 
-def _saved_classes(model):
+def _saved_classes(model: MLP) -> tuple[str, NDArray[Any]] | None:
     """(target name, class labels) of a model trained by `train --task classify`: stored with its
     preprocessing, or (older files) read off its outputs' names "target=label"; else None."""
     prep = getattr(model, "preprocessing", None)
@@ -160,7 +168,7 @@ def _saved_classes(model):
     return parts[0][0], values
 
 
-def _inputs(model, args):
+def _inputs(model: MLP, args: argparse.Namespace) -> NDArray[Any]:
     """The model's input matrix for the rows of the predict command's table: through the model's
     preprocessing (its columns by name, any others ignored whatever they hold), or for a model without
     one its feature_names' columns (or all but --target, or all)."""
@@ -198,7 +206,7 @@ def _inputs(model, args):
     return x
 
 
-def predict(args):
+def predict(args: argparse.Namespace) -> int:
     model = _load(args.model, args.device)
     x = _inputs(model, args)
     classes = _saved_classes(model)
@@ -221,7 +229,7 @@ def predict(args):
     return 0
 
 
-def export(args):
+def export(args: argparse.Namespace) -> int:
     model = _load(args.model)
     try:
         path = model.to_onnx(args.onnx, opset=args.opset, head=args.head, inputs=args.inputs)
@@ -239,7 +247,7 @@ def export(args):
     return 0
 
 
-def info(args):
+def info(args: argparse.Namespace) -> int:
     model = _load(args.model)
     print(f"{args.model}: fastmlp model")
     print(
@@ -247,10 +255,12 @@ def info(args):
         f"{f', negative_slope {model.negative_slope:g}' if 'leaky_relu' in model.activations else ''}"
     )
     print(f"  parameters:  {model.n_params:,} ({model.dtype.name}), init {model.init}, seed {model.seed}")
-    opt = model.optimizer
+    if any(model.dropout):
+        print(f"  dropout:     {', '.join(f'{p:g}' for p in model.dropout)} (per hidden layer, in training)")
+    opt, state = model.optimizer, model._opt  # both None before the model's first fit
     print(
-        f"  optimizer:   {opt!r}, {model._opt['step']} steps taken"
-        if opt is not None
+        f"  optimizer:   {opt!r}, {state['step']} steps taken"
+        if opt is not None and state is not None
         else "  optimizer:   none (never trained)"
     )
     prep = getattr(model, "preprocessing", None)
@@ -283,13 +293,17 @@ def info(args):
         print(line)
         if last["stopped_reason"]:
             print(f"               stopped early: {last['stopped_reason']}")
+    # The layers as MLP.summary() shows them, with a fit's memory at the last fit's batch size.
+    batch = summary["last"]["batch_size"] if summary is not None else None
+    print()
+    print(model.summary(batch or 32))
     return 0
 
 
-def _column_summary(prep):
+def _column_summary(prep: Preprocessor) -> str:
     """What the model's preprocessing does to each of its columns, in a line."""
     parts = []
-    for c in prep.columns:
+    for c in prep._fitted():  # fitted: a model's preprocessing is
         what = f"{len(c['categories'])} categories" if c["kind"] == "categorical" else "number"
         if c["fill"] is not None:
             how = "most_frequent" if c["kind"] == "categorical" and prep.impute in ("mean", "median") else prep.impute
@@ -298,7 +312,7 @@ def _column_summary(prep):
     return "; ".join(parts)
 
 
-def add_device(parser):
+def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         default="cpu",
@@ -310,13 +324,13 @@ def add_device(parser):
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     """Help that shows each option's default (argparse's), leaving out the defaults that say nothing."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default in (None, False, argparse.SUPPRESS) or action.required or not action.option_strings:
             return action.help
         return super()._get_help_string(action)
 
 
-def _train_parser(sub, formats):
+def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], formats: str) -> None:
     from ._cli_train import SCHEDULES, with_momentum
     from .tables import IMPUTE_STRATEGIES
 
@@ -368,6 +382,19 @@ def _train_parser(sub, formats):
         default="relu",
         help=f"the hidden layers' activation, or one per layer comma-separated: "
         f"{', '.join(ACTIVATION_NAMES)}; parameters as torch names them, e.g. 'elu(alpha=0.5)'",
+    )
+    n.add_argument(
+        "--output-activation",
+        default="identity",
+        metavar="NAME",
+        help="the output layer's activation (default identity; e.g. sigmoid for a target in [0, 1] with "
+        "--loss mse). A classifier's outputs stay logits: its loss applies the softmax or sigmoid itself",
+    )
+    n.add_argument(
+        "--dropout",
+        default="0",
+        help="inverted dropout rate of the hidden layers in training, in [0, 1): one for all, or one per "
+        "hidden layer comma-separated (default 0: none)",
     )
     n.add_argument("--init", default="auto", help="weight initializer (auto: He for the ReLU family, Xavier else)")
     n.add_argument(
@@ -421,7 +448,7 @@ def _train_parser(sub, formats):
     t.set_defaults(func=train)
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     from .lessons import LESSONS
 
     p = argparse.ArgumentParser(prog="fastmlp", description="Train multi-layer perceptrons with C++ kernels.")
@@ -481,7 +508,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int | None:
     """Run the `fastmlp` command: demo, train, predict, export, info or lesson.
 
     Under mpiexec, one rank's failure (a bad argument, a missing file) ends every rank instead of
@@ -520,7 +547,7 @@ def main(argv=None):
         raise
 
 
-def _abort_the_job(error):
+def _abort_the_job(error: SystemExit) -> None:
     """Under mpiexec, one rank's failure (a bad argument, a missing file: the SystemExit the command
     says it with) ends every rank, as an uncaught exception does under `python -m mpi4py`, instead of
     leaving the others waiting for this one in their next collective."""
@@ -537,7 +564,7 @@ def _abort_the_job(error):
     distributed.abort_job(MPI.COMM_WORLD, error.code)
 
 
-def _main(argv):
+def _main(argv: Sequence[str] | None) -> int | None:
     args = build_parser().parse_args(argv)
     if hasattr(args, "device"):
         from .ops import resolve_device

@@ -11,18 +11,24 @@ from __future__ import annotations
 import codecs
 import io
 import os
+from collections.abc import Sequence
 from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _core, reference
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["load_women", "read_csv", "read_table", "read_table_block", "as_array", "column_stats", "TABLE_FORMATS"]
 
 #: The file name endings read_table knows, and the kind of reader for each.
 #:
 #: ending -> "csv", "parquet", "arrow", "npy" or "npz".
-TABLE_FORMATS = {
+TABLE_FORMATS: dict[str, str] = {
     ".csv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -34,7 +40,7 @@ TABLE_FORMATS = {
 }
 
 
-def load_women():
+def load_women() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The embedded `women` data set (see the module text).
 
     Returns
@@ -56,7 +62,7 @@ def load_women():
     return columns[:, header.index("height")].copy(), columns[:, header.index("weight")].copy()
 
 
-def read_csv(path):
+def read_csv(path: str | os.PathLike[str]) -> tuple[list[str], NDArray[np.float64]]:
     """Read a numeric CSV file with a header row.
 
     A UTF-8 byte order mark (as Excel writes) is dropped. Plain files (numbers and commas) are parsed
@@ -105,16 +111,17 @@ def read_csv(path):
     return _parse_csv_bytes(data, str(path))
 
 
-def _parse_csv_bytes(data, where):
+def _parse_csv_bytes(data: bytes, where: str) -> tuple[list[str], NDArray[np.float64]]:
     """read_csv on a file's bytes (or a header line and some of its data lines)."""
     start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     newline = data.find(b"\n", start)
     header_end = len(data) if newline < 0 else newline + 1
     header_line = data[start:header_end]
     header_line = header_line[:-2] if header_line.endswith(b"\r\n") else header_line.rstrip(b"\n")
-    table = None
+    table: tuple[list[str], NDArray[np.float64]] | None = None
     # A quoted header, or one with a lone carriage return (a record end for the csv module), is left to it.
     if b'"' not in header_line and b"\r" not in header_line:
+        header: list[str] | None
         try:
             header = [h.strip() for h in header_line.decode("utf-8").split(",")]
         except UnicodeDecodeError:
@@ -137,8 +144,8 @@ def _parse_csv_bytes(data, where):
     return table
 
 
-def _check_unique(names, where):
-    seen = {}
+def _check_unique(names: Sequence[str], where: str) -> None:
+    seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if name in seen:
             raise ValueError(
@@ -148,14 +155,14 @@ def _check_unique(names, where):
         seen[name] = i
 
 
-def _require_pyarrow(what):
+def _require_pyarrow(what: str) -> None:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         raise ImportError(f'reading {what} needs pyarrow: pip install "fastmlp[data]"') from None
 
 
-def _is_number(kind):
+def _is_number(kind: pa.DataType) -> bool:
     import pyarrow as pa
 
     return (
@@ -166,7 +173,7 @@ def _is_number(kind):
     )
 
 
-def _arrow_to_numpy(table, where):
+def _arrow_to_numpy(table: pa.Table, where: str) -> tuple[list[str], NDArray[np.float64]]:
     """A pyarrow Table of numeric columns -> (names, float64 array); text or null cells are refused by
     column (and row, for nulls)."""
     import pyarrow as pa
@@ -190,7 +197,7 @@ def _arrow_to_numpy(table, where):
     return names, out
 
 
-def read_table(path):
+def read_table(path: str | os.PathLike[str]) -> tuple[list[str], NDArray[np.float64]]:
     """Read a table of numbers from a file, by the file's ending.
 
     The endings are .csv (read_csv), .parquet/.pq, .feather/.arrow/.ipc (Arrow IPC files; these two
@@ -268,7 +275,7 @@ def read_table(path):
                     f"{where}: expected 1-D arrays of one length (one per column) or a single 2-D "
                     f"array, got {', '.join(f'{k} {a.shape}' for k, a in arrays.items()) or 'none'}"
                 )
-            loaded = np.column_stack(list(arrays.values())) if arrays else None
+            loaded = np.column_stack(list(arrays.values()))  # arrays is not empty: refused above
             names = list(arrays)
             return names, _numeric(loaded, where)
     if loaded.ndim != 2:
@@ -276,7 +283,7 @@ def read_table(path):
     return [str(i) for i in range(loaded.shape[1])], _numeric(loaded, where)
 
 
-def read_arrow_file(path, kind):
+def read_arrow_file(path: str | os.PathLike[str], kind: str) -> pa.Table:
     """A Parquet ("parquet") or Feather/Arrow IPC ("arrow") file as a pyarrow Table; needs pyarrow."""
     _require_pyarrow("Parquet and Feather/Arrow files")
     try:
@@ -291,7 +298,7 @@ def read_arrow_file(path, kind):
         raise ValueError(f"{path} is not a readable {kind} file: {e}") from None
 
 
-def _check_declared_sizes(path, where, kind):
+def _check_declared_sizes(path: str | os.PathLike[str], where: str, kind: str) -> None:
     """Refuses an .npy or .npz file before reading its data when a header declares more bytes than the
     file holds (a 129-byte file may declare 71 PiB) or than this process's memory can take with the
     float64 copy read_table returns: a ValueError or MemoryError that names the file, instead of
@@ -335,7 +342,9 @@ def _check_declared_sizes(path, where, kind):
         )
 
 
-def read_table_block(path, rank, size):
+def read_table_block(
+    path: str | os.PathLike[str], rank: int, size: int
+) -> tuple[list[str], NDArray[np.float64], int, int]:
     """Read one rank's contiguous block of a table's data rows.
 
     The blocks are those of fastmlp.distributed.block. Only the block is parsed: a CSV file is scanned
@@ -441,7 +450,7 @@ def read_table_block(path, rank, size):
         # A block of no rows keeps the file's column types (an empty pa.table({c: []}) has null-typed
         # columns, which the reader refuses as holding null values).
         table = pf.read_row_groups(groups) if groups else pf.schema_arrow.empty_table()
-        if groups:
+        if first is not None:  # the block's rows are in groups (first: the row the first one starts at)
             table = table.slice(lo - first, hi - lo)
         names, values = _arrow_to_numpy(table, where)
         return names, values, n, lo
@@ -450,13 +459,13 @@ def read_table_block(path, rank, size):
     return names, values[lo:hi], values.shape[0], lo
 
 
-def _numeric(a, where):
+def _numeric(a: NDArray[Any], where: str) -> NDArray[np.float64]:
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{where}: holds {a.dtype} values, not numbers")
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def column_stats(a):
+def column_stats(a: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The mean and standard deviation of each column, in float64.
 
     A constant column's std is 1, so that standardizing it gives zeros rather than NaN. These are the
@@ -487,7 +496,7 @@ def column_stats(a):
     return mean, np.where(std > 0, std, 1.0)
 
 
-def as_array(data, name="X"):
+def as_array(data: object, name: str = "X") -> NDArray[Any]:
     """Any array-like in host memory as a NumPy array, without copying when it can be avoided.
 
     A NumPy array is returned as it is. An object with `__dlpack__` whose data is in host memory (a

@@ -31,18 +31,27 @@ import sys
 import threading
 import time
 import traceback
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from types import FrameType, ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._deadline import WATCHDOG, deadlines, set_deadlines
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
 __all__ = ["init", "rank", "size", "is_main", "block", "read_rows", "launched_under_mpi", "set_deadlines", "deadlines"]
 # Marks an exception raised on every rank at once (by an agreement, or a decision on shared values).
 _AGREED = "_fastmlp_agreed"
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound=BaseException)
 
 
-def _mpi():
+def _mpi() -> ModuleType:
     try:
         from mpi4py import MPI
     except ImportError as e:
@@ -53,7 +62,7 @@ def _mpi():
     return MPI
 
 
-def abort_job(comm, code=1):
+def abort_job(comm: MPI.Comm, code: object = 1) -> NoReturn:
     """Ends every rank of comm's job: MPI_Abort, and this process's exit at once after it (MPICH's
     MPI_Abort can return before the launcher has killed the ranks, and a rank that went on could pass
     a collective with the others first)."""
@@ -68,56 +77,125 @@ def abort_job(comm, code=1):
         os._exit(code)
 
 
-def init():
-    """COMM_WORLD, with guards that abort every rank when one ends with an error, else the others would
-    wait for it forever in their next collective: an uncaught exception (sys.excepthook), and
-    sys.exit with an error (sys.exit("message") or a code other than 0, as argparse and click exit),
-    which the interpreter ends without an excepthook. `python -m mpi4py script.py` guards the same
-    and also a bare `raise SystemExit(...)`, which init cannot see; with it, a script that catches the
-    SystemExit of its own sys.exit(error) should not call init (the job ends at the sys.exit)."""
+def init() -> MPI.Intracomm:
+    """MPI's COMM_WORLD, with guards that abort every rank when one ends with an error.
+
+    Without them the other ranks would wait for the failed one forever in their next collective. The
+    guards cover an uncaught exception (sys.excepthook), and sys.exit with an error (sys.exit("message")
+    or a code other than 0, as argparse and click exit), which the interpreter ends without an
+    excepthook. `python -m mpi4py script.py` guards the same and also a bare `raise SystemExit(...)`,
+    which init cannot see; with it, a script that catches the SystemExit of its own sys.exit(error)
+    should not call init (the job ends at the sys.exit). A job of one process gets no guards.
+
+    Returns
+    -------
+    mpi4py.MPI.Intracomm
+        ``mpi4py.MPI.COMM_WORLD``.
+
+    Raises
+    ------
+    ImportError
+        If mpi4py (or an MPI library) is not installed: pip install "fastmlp[mpi]".
+    """
     MPI = _mpi()
     comm = MPI.COMM_WORLD
     if comm.Get_size() > 1 and not getattr(sys.excepthook, "_fastmlp_abort", False):
         previous_hook, previous_exit = sys.excepthook, sys.exit
 
-        def abort_all(kind, value, tb):
+        def abort_all(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> NoReturn:
             previous_hook(kind, value, tb)
             abort_job(comm, 1)
 
-        def exit_all(status=None):
+        def exit_all(status: str | int | None = None) -> NoReturn:
             if status is None or status == 0:
                 previous_exit(status)
             if not isinstance(status, int):  # what the interpreter would print; Abort never gets there
                 print(status, file=sys.stderr)
             abort_job(comm, status)
 
-        abort_all._fastmlp_abort = True
+        abort_all._fastmlp_abort = True  # type: ignore[attr-defined]  # marks the hook as init's
         sys.excepthook, sys.exit = abort_all, exit_all
     return comm
 
 
-def _world(comm):
+def _world(comm: MPI.Comm | None) -> MPI.Comm:
     return _mpi().COMM_WORLD if comm is None else comm
 
 
-def rank(comm=None):
-    """This process's rank in comm (COMM_WORLD by default)."""
+def rank(comm: MPI.Comm | None = None) -> int:
+    """This process's rank in a communicator.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        The communicator; COMM_WORLD by default.
+
+    Returns
+    -------
+    int
+        The rank, from 0 to ``size(comm) - 1``.
+
+    Raises
+    ------
+    ImportError
+        If `comm` is None and mpi4py is not installed.
+    """
     return _world(comm).Get_rank()
 
 
-def size(comm=None):
-    """The number of processes in comm (COMM_WORLD by default)."""
+def size(comm: MPI.Comm | None = None) -> int:
+    """The number of processes in a communicator.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        The communicator; COMM_WORLD by default.
+
+    Returns
+    -------
+    int
+        The number of processes (>= 1).
+
+    Raises
+    ------
+    ImportError
+        If `comm` is None and mpi4py is not installed.
+    """
     return _world(comm).Get_size()
 
 
-def is_main(comm=None):
-    """True on rank 0: the rank that prints and saves."""
+def is_main(comm: MPI.Comm | None = None) -> bool:
+    """Whether this process is rank 0, the rank that prints and saves.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        The communicator; COMM_WORLD by default.
+
+    Returns
+    -------
+    bool
+        True on rank 0 of `comm`.
+
+    Raises
+    ------
+    ImportError
+        If `comm` is None and mpi4py is not installed.
+    """
     return rank(comm) == 0
 
 
-def launched_under_mpi():
-    """True when this process was started by mpiexec/mpirun with more than one process (read from the
-    launcher's environment, without importing MPI)."""
+def launched_under_mpi() -> bool:
+    """Whether this process was started by mpiexec/mpirun with more than one process.
+
+    It is read from the launcher's environment (PMI_SIZE, OMPI_COMM_WORLD_SIZE, PMIX_SIZE,
+    MPI_LOCALNRANKS, or SLURM_NTASKS under a PMI launch), without importing MPI.
+
+    Returns
+    -------
+    bool
+        True when the launcher started more than one process.
+    """
     for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS"):
         value = os.environ.get(key, "")
         if value.isdigit() and int(value) > 1 and (key != "SLURM_NTASKS" or "PMI_RANK" in os.environ):
@@ -125,8 +203,29 @@ def launched_under_mpi():
     return False
 
 
-def block(n, rank, size):
-    """(start, stop) of rank's contiguous block of n rows: the first n % size ranks get one row more."""
+def block(n: int, rank: int, size: int) -> tuple[int, int]:
+    """The contiguous block of rows one rank holds: the first n % size ranks get one row more.
+
+    Parameters
+    ----------
+    n : int
+        The number of rows of the whole data set (>= 0).
+    rank : int
+        The rank, from 0 to ``size - 1``.
+    size : int
+        The number of ranks (>= 1).
+
+    Returns
+    -------
+    tuple of (int, int)
+        (start, stop) of the rank's rows, ``range(start, stop)``; the ranks' blocks follow each other
+        in rank order.
+
+    Raises
+    ------
+    ValueError
+        If n < 0, size < 1, or rank is not in [0, size).
+    """
     if not (isinstance(size, int) and size >= 1 and isinstance(rank, int) and 0 <= rank < size and n >= 0):
         raise ValueError(f"block needs n >= 0 and 0 <= rank < size, got n={n}, rank={rank}, size={size}")
     base, extra = divmod(int(n), size)
@@ -134,10 +233,38 @@ def block(n, rank, size):
     return start, start + base + (rank < extra)
 
 
-def read_rows(path, comm=None, *, rank=None, size=None):
-    """Rank r's block of rows of the array in `path` (.npy: memory-mapped, so only that block is read
-    from disk; .npz: its only array, or the one named by path 'file.npz:name'). rank and size default
-    to comm's (COMM_WORLD's)."""
+def read_rows(
+    path: str | os.PathLike[str], comm: MPI.Comm | None = None, *, rank: int | None = None, size: int | None = None
+) -> NDArray[Any]:
+    """One rank's block of rows of the array in a .npy or .npz file.
+
+    The block is the one `block` gives the rank. A .npy file is memory-mapped, so only that block is
+    read from disk.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A .npy file, or a .npz file holding one array (or 'file.npz:name' for its array `name`).
+    comm : mpi4py.MPI.Comm, optional
+        The communicator whose rank and size give the block; COMM_WORLD by default.
+    rank : int, optional
+        The rank whose block is read; comm's rank by default.
+    size : int, optional
+        The number of ranks the rows are split over; comm's size by default.
+
+    Returns
+    -------
+    numpy.ndarray
+        The block of rows (along the first axis), an array in memory.
+
+    Raises
+    ------
+    ValueError
+        If `path` is neither a .npy nor a .npz file, a .npz file holds several arrays and `path` names
+        none, or rank and size do not make a block (see `block`).
+    ImportError
+        If rank or size is left to comm's, comm is None, and mpi4py is not installed.
+    """
     if rank is None or size is None:
         world = _world(comm)
         rank = world.Get_rank() if rank is None else rank
@@ -175,44 +302,44 @@ class SingleProcess:
     rank, size, comm = 0, 1, None
     pending_interrupt = False  # no other process to tell of a Ctrl-C: it is raised where it happens
 
-    def deferred_interrupts(self):
+    def deferred_interrupts(self) -> AbstractContextManager[None]:
         return nullcontext()
 
-    def allgather(self, value):
+    def allgather(self, value: _T) -> list[_T]:
         return [value]
 
-    def sum(self, values):
+    def sum(self, values: ArrayLike) -> NDArray[np.float64]:
         return np.array(values, dtype=np.float64)
 
-    def any(self, flag):
+    def any(self, flag: object) -> bool:
         return bool(flag)
 
-    def weighted_mean(self, value, weight, valid=True):
+    def weighted_mean(self, value: float, weight: float, valid: bool = True) -> tuple[bool, float | None]:
         return bool(valid), (value if valid else None)
 
-    def reduce_hook(self):
+    def reduce_hook(self) -> Callable[[NDArray[Any]], None] | None:
         return None
 
-    def broadcast(self, arrays):
+    def broadcast(self, arrays: Iterable[NDArray[Any]]) -> None:
         pass
 
-    def bcast(self, value):
+    def bcast(self, value: _T) -> _T:
         return value
 
-    def agree(self, error):
+    def agree(self, error: BaseException | None) -> None:
         if error is not None:
             raise error
 
-    def check_same(self, what):
+    def check_same(self, what: Mapping[str, object]) -> None:
         pass
 
-    def begin_steps(self):
+    def begin_steps(self) -> None:
         pass
 
-    def mark_agreed(self, error):
+    def mark_agreed(self, error: _E) -> _E:
         return error
 
-    def abort_unless_agreed(self, error):
+    def abort_unless_agreed(self, error: BaseException) -> None:
         pass
 
 
@@ -228,7 +355,7 @@ class Collective:
     (fastmlp._deadline): a rank that waits past it asks the others what they do and aborts the job
     with a message naming the ranks that did not answer."""
 
-    def __init__(self, comm):
+    def __init__(self, comm: MPI.Comm) -> None:
         self.MPI = _mpi()
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
@@ -237,7 +364,7 @@ class Collective:
         self.number = 0  # the collectives made so far (the same count on every rank)
         WATCHDOG.watch(self)
 
-    def _wait(self, label, call, *args, **kwargs):
+    def _wait(self, label: str, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """call(*args, **kwargs), a collective, under the deadline (see fastmlp._deadline)."""
         self.number += 1
         WATCHDOG.waiting = (self, label, time.monotonic(), self.number)
@@ -246,12 +373,12 @@ class Collective:
         finally:
             WATCHDOG.waiting = None
 
-    def begin_steps(self):
+    def begin_steps(self) -> None:
         """From here on the steps' deadline applies (the fit's first collectives have the start's)."""
         self.stepping = True
 
     @contextmanager
-    def deferred_interrupts(self):
+    def deferred_interrupts(self) -> Iterator[None]:
         """While a fit runs, a Ctrl-C is only noted: the next step's reduce carries it in the step's
         status (so every rank stops after the same step, a few milliseconds later), or, between epochs,
         the next agree(). No rank leaves the fit while the others wait for it in a collective; the rank
@@ -260,7 +387,7 @@ class Collective:
             yield
             return
 
-        def handler(signum, frame):
+        def handler(signum: int, frame: FrameType | None) -> None:
             self.pending_interrupt = True
 
         previous = signal.signal(signal.SIGINT, handler)
@@ -269,26 +396,26 @@ class Collective:
         finally:
             signal.signal(signal.SIGINT, previous)
 
-    def sum(self, values):
+    def sum(self, values: ArrayLike) -> NDArray[np.float64]:
         a = np.array(values, dtype=np.float64)
         self._wait("a sum over the ranks (Allreduce)", self.comm.Allreduce, self.MPI.IN_PLACE, a, op=self.MPI.SUM)
         return a
 
-    def any(self, flag):
+    def any(self, flag: object) -> bool:
         return bool(self.sum([1.0 if flag else 0.0])[0] > 0)
 
-    def weighted_mean(self, value, weight, valid=True):
+    def weighted_mean(self, value: float, weight: float, valid: bool = True) -> tuple[bool, float | None]:
         """(valid on every rank, the mean of the ranks' values weighted by their weights, or None when
         some rank's is not valid), in one all-reduce. A rank of weight 0 adds nothing."""
         bad, total, count = self.sum([0.0 if valid else 1.0, value * weight if valid and weight else 0.0, weight])
         return (False, None) if bad else (True, total / count)
 
-    def reduce_hook(self):
+    def reduce_hook(self) -> Callable[[NDArray[Any]], None] | None:
         """The trainer's per-step reduce: an in-place SUM all-reduce of its flat gradient buffer."""
         comm, in_place, op, watch = self.comm, self.MPI.IN_PLACE, self.MPI.SUM, WATCHDOG
         label, clock = "a step's gradient reduce (Allreduce)", time.monotonic
 
-        def reduce(buffer):
+        def reduce(buffer: NDArray[Any]) -> None:
             if self.pending_interrupt:  # the last value is the step's status: this rank stops all
                 buffer[-1] += 1
             self.number += 1
@@ -300,19 +427,19 @@ class Collective:
 
         return reduce
 
-    def broadcast(self, arrays):
+    def broadcast(self, arrays: Iterable[NDArray[Any]]) -> None:
         for a in arrays:
             self._wait("a broadcast of rank 0's parameters (Bcast)", self.comm.Bcast, a, root=0)
 
-    def bcast(self, value):
+    def bcast(self, value: _T) -> _T:
         return self._wait("a broadcast of rank 0's value (bcast)", self.comm.bcast, value, root=0)
 
-    def mark_agreed(self, error):
+    def mark_agreed(self, error: _E) -> _E:
         """error, marked as raised on every rank at once (a decision on values all ranks share)."""
         setattr(error, _AGREED, True)
         return error
 
-    def abort_unless_agreed(self, error):
+    def abort_unless_agreed(self, error: BaseException) -> None:
         """Aborts the job when `error` was raised on this rank alone, outside an agreement: the other
         ranks wait (or will) in a collective this rank would never join, so nothing but an abort can
         end them. Agreed errors return, to be raised on every rank."""
@@ -326,7 +453,7 @@ class Collective:
         )
         abort_job(self.comm, 1)
 
-    def agree(self, error):
+    def agree(self, error: BaseException | None) -> None:
         """Every rank passes the exception it hit (or None); if any rank failed, every rank raises: its
         own exception where it failed, a RuntimeError naming the failed ranks elsewhere. A Ctrl-C kept by
         deferred_interrupts counts as this rank's failure."""
@@ -350,15 +477,15 @@ class Collective:
             )
         )
 
-    def allgather(self, value):
+    def allgather(self, value: _T) -> list[_T]:
         """Every rank's value, in rank order."""
         return self._wait("an allgather", self.comm.allgather, value)
 
-    def check_same(self, what):
+    def check_same(self, what: Mapping[str, object]) -> None:
         """Raises on every rank, naming the ranks and keys that differ, unless `what` (a dict of plain
         values) is the same on all ranks."""
         everyone = self._wait("the comparison of the ranks' fit arguments (allgather)", self.comm.allgather, what)
-        diffs = []
+        diffs: list[str] = []
         for r, other in enumerate(everyone):
             for key in sorted(set(other) | set(everyone[0])):
                 if other.get(key) != everyone[0].get(key):
@@ -371,3 +498,8 @@ class Collective:
                     + "); every rank must build the same network and call fit with the same arguments"
                 )
             )
+
+
+if TYPE_CHECKING:
+    # The collectives of a fit, one process's or a data-parallel fit's (fastmlp.fitting.collective).
+    FitCollective = SingleProcess | Collective

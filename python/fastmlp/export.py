@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import activations, persist, reference
 from .losses import HEADS, MEAN_FUNCTIONS
+
+if TYPE_CHECKING:
+    import onnx
+
+    from .model import MLP
 
 __all__ = ["to_onnx", "OPSET", "IR_VERSION"]
 
@@ -27,7 +36,7 @@ OPSET = 17
 IR_VERSION = 8
 
 
-def _require_onnx():
+def _require_onnx() -> ModuleType:
     try:
         import onnx
     except ImportError:
@@ -35,12 +44,12 @@ def _require_onnx():
     return onnx
 
 
-def _head(model, head):
+def _head(model: MLP, head: str | None) -> str | None:
     """None, "softmax", "sigmoid" or "exp": what follows the network's outputs in the exported graph."""
     if head == "auto":
-        return HEADS.get(getattr(model, "classification_loss", None)) or MEAN_FUNCTIONS.get(
-            getattr(model, "link_loss", None)
-        )
+        loss: str | None = getattr(model, "classification_loss", None)
+        link: str | None = getattr(model, "link_loss", None)
+        return (None if loss is None else HEADS.get(loss)) or (None if link is None else MEAN_FUNCTIONS.get(link))
     if head in (None, "logits"):
         return None
     if head not in ("softmax", "sigmoid"):
@@ -48,7 +57,16 @@ def _head(model, head):
     return head
 
 
-def _activation(act, z, a, negative_slope, dtype, elem, node, const):
+def _activation(
+    act: str,
+    z: str,
+    a: str,
+    negative_slope: float,
+    dtype: np.dtype[Any],
+    elem: int,
+    node: Callable[..., str],
+    const: Callable[[str, ArrayLike], str],
+) -> str:
     """The nodes of activation `act` on tensor z, named after a; returns its output's name. Constants
     are in the model's dtype (an attribute such as LeakyRelu's alpha is a float32, which would round
     a float64 model's slope). Composed from elementwise ops where onnxruntime has no float64 kernel
@@ -60,10 +78,10 @@ def _activation(act, z, a, negative_slope, dtype, elem, node, const):
     if kind == "leaky_relu" and "negative_slope" not in given:
         p["negative_slope"] = negative_slope
 
-    def c(name, value):
+    def c(name: str, value: float) -> str:
         return const(f"{a}_{name}", np.asarray(value, dtype))
 
-    def mul(u, v, name):
+    def mul(u: str, v: str, name: str) -> str:
         return node("Mul", [u, v], f"{a}_{name}")
 
     if kind == "identity":
@@ -124,7 +142,15 @@ def _activation(act, z, a, negative_slope, dtype, elem, node, const):
     return node(onnx_op, [z], a)
 
 
-def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", head="auto", inputs="columns"):
+def build_onnx(
+    model: MLP,
+    *,
+    opset: int = OPSET,
+    input_name: str = "input",
+    output_name: str = "output",
+    head: str | None = "auto",
+    inputs: str = "columns",
+) -> onnx.ModelProto:
     """The model as an onnx.ModelProto (see the module text); `to_onnx` writes it to a file.
 
     Takes the arguments of `to_onnx` but the path; the graph is checked by onnx.checker (full check)
@@ -142,17 +168,18 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
             raise ValueError(f"{what} must be a non-empty str, got {name!r}")
     dtype = model.dtype
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
-    nodes, inits = [], []
+    nodes: list[Any] = []  # onnx.NodeProto
+    inits: list[Any] = []  # onnx.TensorProto
 
-    def const(name, value):
+    def const(name: str, value: ArrayLike) -> str:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype), name))
         return name
 
-    def const_bool(name, value):
+    def const_bool(name: str, value: ArrayLike) -> str:
         inits.append(numpy_helper.from_array(np.asarray(value, dtype=bool), name))
         return name
 
-    def node(op, inputs, out, **attrs):
+    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
@@ -228,7 +255,16 @@ def build_onnx(model, *, opset=OPSET, input_name="input", output_name="output", 
     return proto
 
 
-def to_onnx(model, path, *, opset=OPSET, input_name="input", output_name="output", head="auto", inputs="columns"):
+def to_onnx(
+    model: MLP,
+    path: str | os.PathLike[str],
+    *,
+    opset: int = OPSET,
+    input_name: str = "input",
+    output_name: str = "output",
+    head: str | None = "auto",
+    inputs: str = "columns",
+) -> str:
     """Write a model to a file as an ONNX graph that computes its predictions.
 
     The graph computes what MLP.predict computes (see the module text), with the head and inputs

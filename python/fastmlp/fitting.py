@@ -9,8 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import typing
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from ._constraints import AnyOf, Checked, Flag, InstanceOf, Integer, Interval, Options, Rule, Sequence, check_arguments
@@ -20,14 +24,22 @@ from .losses import CLASSIFICATION_LOSSES, MEAN_FUNCTIONS, check_loss
 from .memory import max_batch_size
 from .optim import OPTIMIZERS, SGD, Optimizer, from_config
 from .schedules import Schedule, goyal_warmup, scale_lr
-from .train import run_fit, verbosity
+from .train import History, run_fit, verbosity
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
+
+    from ._constraints import Constraint
+    from ._core import LossArg
+    from .distributed import Collective, FitCollective
+    from .model import MLP
 
 __all__ = ["FIT_CONSTRAINTS", "FIT_RULES", "FitChecks", "FitConfig", "collective", "held_out"]
 
 _POSITIVE_OR_NONE = AnyOf(None, Interval(">", 0.0))
 
 
-def held_out(fraction, rows):
+def held_out(fraction: float | None, rows: int) -> int:
     """How many rows validation_split holds out: round(fraction * rows).
 
     Parameters
@@ -51,7 +63,7 @@ def held_out(fraction, rows):
     return 0 if fraction is None else round(fraction * rows)
 
 
-def _training_rows(a):
+def _training_rows(a: Mapping[str, Any]) -> int:
     """The rows a fit trains on (all ranks'): those its validation_split leaves."""
     return a["rows"] - held_out(a.get("validation_split"), a["rows"])
 
@@ -60,7 +72,7 @@ def _training_rows(a):
 #:
 #: name -> its constraint (a fastmlp._constraints rule). X, y, sample_weight and class_weight are
 #: checked with the data (fastmlp.targets), callbacks once it is known what the fit logs.
-FIT_CONSTRAINTS = {
+FIT_CONSTRAINTS: dict[str, Constraint] = {
     "loss": Checked(check_loss, "a name of fastmlp.losses.LOSSES"),
     # A name builds that optimizer with its defaults (fastmlp.optim.OPTIMIZERS, the kernels' registry).
     "optimizer": AnyOf(
@@ -172,23 +184,23 @@ class FitConfig:
         (global rows, this rank's first row).
     """
 
-    loss: object  # the trainer's loss spec (fastmlp.targets): a name, or a dict with its weights
+    loss: LossArg  # the trainer's loss spec (fastmlp.targets): a name, or a dict with its weights
     optimizer: Optimizer  # with the scaled learning rate under lr_scaling
     batch_size: int | None  # None: full batch; a batch larger than the data set is the whole set
     epochs: int
     shuffle: bool
-    seed: int
+    seed: int | None  # None only until the ranks agree on a fresh one (FitChecks._fit)
     drop_last: bool
-    on_nonfinite: str  # "raise" or "stop"
+    on_nonfinite: Literal["raise", "stop"]
     schedule: Schedule | None  # under lr_scaling with its warmup in front
     clip_grad_norm: float  # 0: no clipping
     clip_grad_value: float  # 0: no clipping
-    callbacks: tuple
+    callbacks: tuple[Any, ...]  # any objects with some of the hooks (fastmlp.callbacks)
     verbose: int  # 0, 1 or 2 (0 on every rank but 0)
-    validation_data: tuple | None  # (X_val, y_val) converted as X and y are
-    rows: tuple  # (global rows, this rank's first row)
+    validation_data: tuple[NDArray[Any], NDArray[Any]] | None  # (X_val, y_val) converted as X and y are
+    rows: tuple[int, int]  # (global rows, this rank's first row)
 
-    def shared(self, model):
+    def shared(self, model: MLP) -> dict[str, Any]:
         """What every rank of a data-parallel fit must have the same of (checked before it starts).
 
         Parameters
@@ -230,7 +242,7 @@ class FitConfig:
         }
 
 
-def _settings(callback):
+def _settings(callback: object) -> list[object]:
     """A callback's kind and its plain settings (numbers, strings, flags), for the ranks to compare."""
     plain = {
         k: v
@@ -240,7 +252,7 @@ def _settings(callback):
     return [type(callback).__name__, plain]
 
 
-def collective(comm):
+def collective(comm: MPI.Comm | None) -> SingleProcess | Collective:
     """The fit's collectives: fastmlp.distributed's over comm, or those of one process.
 
     Parameters
@@ -278,7 +290,9 @@ def collective(comm):
     return Collective(comm)
 
 
-def _split(x, y, fraction, seed, rows, weighted):
+def _split(
+    x: NDArray[Any], y: NDArray[Any], fraction: float, seed: int, rows: tuple[int, int], weighted: bool
+) -> tuple[NDArray[Any], NDArray[Any], tuple[NDArray[Any], NDArray[Any]], tuple[int, int]]:
     """validation_split: (X and targets of the training rows, (X_val, targets_val), the training rows'
     (global count, this rank's first)). The held-out rows are round(fraction * rows) drawn at random
     over all ranks' rows, numpy.random.default_rng(seed).permutation's first ones, each rank keeping
@@ -301,15 +315,39 @@ def _split(x, y, fraction, seed, rows, weighted):
 class FitChecks:
     """MLP's fit machinery between its signature and the fit loop (a base class of MLP)."""
 
-    def _fit(self, dist, x, y, arguments):
+    if TYPE_CHECKING:
+        # What these methods use of the MLP they are a base of (fastmlp.model.MLP defines each).
+        classification_loss: str | None
+        _training: dict[str, Any] | None
+
+        @property
+        def link_loss(self) -> str | None: ...
+        @link_loss.setter
+        def link_loss(self, loss: str | None) -> None: ...
+        def _x(self, x: Any, name: str = "X") -> NDArray[Any]: ...
+        def _net_x(self, x: NDArray[Any]) -> NDArray[Any]: ...
+        def _loss_targets(
+            self,
+            y: Any,
+            n: int,
+            loss: Any,
+            sample_weight: Any = None,
+            class_weight: Any = None,
+            name: str = "y",
+        ) -> tuple[LossArg, NDArray[Any]]: ...
+
+    def _fit(self, dist: FitCollective, x: ArrayLike, y: ArrayLike, arguments: dict[str, Any]) -> History:
         """Checks fit's arguments on every rank (one failing rank fails them all, with its error named),
         then runs the fit."""
+        error: Exception | None
+        config: FitConfig | None
         error, config = None, None
         try:
             x = self._x(x)
         except Exception as e:
             error = e
         dist.agree(error)
+        x = typing.cast("NDArray[Any]", x)  # converted on every rank, or agree() raised
         counts = dist.allgather(int(x.shape[0]))
         rows = (sum(counts), sum(counts[: dist.rank]))
         if rows[0] == 0:
@@ -328,7 +366,10 @@ class FitChecks:
         except Exception as e:
             error = e
         dist.agree(error)
-        dist.check_same(config.shared(self))
+        # _fit_config returned on every rank, or agree() raised
+        y, config = typing.cast("NDArray[Any]", y), typing.cast(FitConfig, config)
+        model = typing.cast("MLP", self)  # FitChecks is a base of MLP only
+        dist.check_same(config.shared(model))
         # The checks that need the other ranks come only now, when every rank is known to reach them
         # (a rank that raised above would leave the others waiting in these collectives forever).
         if config.validation_data is not None and dist.sum([config.validation_data[0].shape[0]])[0] == 0:
@@ -337,15 +378,32 @@ class FitChecks:
             )
         if config.seed is None:  # the ranks agree that it is None (check_same): take the fresh one
             config = dataclasses.replace(config, seed=fresh_seed)
-        hist = run_fit(self, x, y, config, dist)
+        hist = run_fit(model, x, y, config, dist)
         self._record_fit(hist)
         return hist
 
-    def _fit_config(self, x, y, arguments, dist, rows, fresh_seed):
+    def _fit_config(
+        self,
+        x: NDArray[Any],
+        y: ArrayLike,
+        arguments: dict[str, Any],
+        dist: FitCollective,
+        rows: tuple[int, int],
+        fresh_seed: int,
+    ) -> tuple[NDArray[Any], NDArray[Any], FitConfig]:
         """(X and y for the trainer, the FitConfig): the arguments checked by FIT_CONSTRAINTS and FIT_RULES,
         then converted with the data. Makes no collective call (see _fit): its checks are this rank's.
         rows: (all ranks' rows, this rank's first); fresh_seed: the seed when the seed argument is None."""
         a = check_arguments(FIT_CONSTRAINTS, arguments, FIT_RULES, {"rows": rows[0], "processes": dist.size})
+        output = typing.cast("MLP", self).activations[-1]
+        if a["loss"] in CLASSIFICATION_LOSSES and output == "sigmoid":
+            squash = "a sigmoid" if a["loss"] == "bce" else "a softmax"
+            raise ValueError(
+                f"loss={a['loss']!r} applies {squash} to the network's outputs itself (fused with the loss: "
+                f"the outputs are logits), so output_activation='sigmoid' would squash them twice (a double "
+                f"sigmoid{'' if a['loss'] == 'bce' else ' under the softmax'}); use output_activation='identity' "
+                "and predict_proba for the probabilities, or output_activation='sigmoid' with loss='mse'"
+            )
         # The targets laid out for the loss (fastmlp.targets), in the network's units.
         loss, y = self._loss_targets(y, x.shape[0], a["loss"], a["sample_weight"], a["class_weight"])
         x = self._net_x(x)
@@ -372,7 +430,7 @@ class FitChecks:
         )
         batch_size = a["batch_size"]
         if batch_size == "max":
-            batch_size = max_batch_size(self, n_samples=n, optimizer=optimizer)
+            batch_size = max_batch_size(typing.cast("MLP", self), n_samples=n, optimizer=optimizer)
             batch_size = None if batch_size >= n else batch_size  # the whole data set fits: full batch
         seed = a["seed"]  # None: the fresh one, taken by _fit once the ranks agree on it
         logged = {"loss", "lr"} | ({"val_loss"} if validation_data is not None else set())
@@ -415,7 +473,7 @@ class FitChecks:
         )
         return x, y, config
 
-    def _record_fit(self, hist):
+    def _record_fit(self, hist: History) -> None:
         """Keep a summary of the fits (saved with the model; `fastmlp info` prints it)."""
         done = self._training or {"fits": 0, "epochs": 0}
         loss = hist.params["loss"]
@@ -432,7 +490,7 @@ class FitChecks:
         self._training = {"fits": done["fits"] + 1, "epochs": done["epochs"] + len(hist.epoch), "last": last}
 
     @property
-    def training_summary(self):
+    def training_summary(self) -> dict[str, Any] | None:
         """A summary of the fits so far, saved with the model (`fastmlp info` prints it).
 
         None before any fit; else a dict {"fits", "epochs" (in all), "last": the last fit's epochs,

@@ -35,7 +35,7 @@ INITIALIZERS = {name: (doc, _SOURCES.get(name, "")) for name, doc in _core.names
 ALIASES = dict(_core.aliases["init"])
 
 
-def canonical(name):
+def canonical(name: str) -> str:
     """The initializer's canonical name.
 
     Parameters
@@ -72,7 +72,7 @@ def canonical(name):
     return name
 
 
-def default_for(activation):
+def default_for(activation: str) -> str:
     """The initializer whose derivation assumes the activation's family.
 
     Read from the activations' table: He for the rectifiers and their smooth kin (GELU, SiLU, ELU,
@@ -105,7 +105,7 @@ def default_for(activation):
 
 
 # The keyword arguments of fastmlp.ops.init that each kind reads.
-_ARGUMENTS = {
+_ARGUMENTS: dict[str, set[str]] = {
     "constant": {"value"},
     "uniform": {"low", "high"},
     "normal": {"mean", "std", "truncated"},
@@ -115,7 +115,7 @@ _ARGUMENTS = {
 }
 
 
-def takes_argument(name, argument):
+def takes_argument(name: str, argument: str) -> bool:
     """Whether an initializer reads a keyword argument of `fastmlp.ops.init`.
 
     Parameters

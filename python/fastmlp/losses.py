@@ -33,7 +33,7 @@ CLASSIFICATION_LOSSES = tuple(HEADS)
 MEAN_FUNCTIONS = {name: info["mean"] for name, info in _core.loss_table.items() if info["mean"]}
 
 
-def check_loss(name):
+def check_loss(name: str) -> str:
     """Check that a name is a known loss.
 
     Parameters

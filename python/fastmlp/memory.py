@@ -19,6 +19,7 @@ max_batch_size finds the largest batch whose bytes stay within safety x budget.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -26,21 +27,30 @@ from . import _core
 from .ops import resolve_device
 from .optim import SGD
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import DTypeLike, NDArray
+
+    from ._core import LossArg
+    from .model import MLP
+    from .optim import Optimizer
+
 __all__ = ["max_batch_size", "training_bytes", "fit_bytes", "available_memory"]
 
 
 def training_bytes(
-    model,
-    batch_size,
+    model: MLP,
+    batch_size: int,
     *,
-    n_samples=None,
-    optimizer=None,
-    device=None,
-    shuffle=True,
-    drop_last=False,
-    global_rows=0,
-    loss="mse",
-):
+    n_samples: int | None = None,
+    optimizer: Optimizer | None = None,
+    device: str | None = None,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    global_rows: int = 0,
+    loss: LossArg = "mse",
+) -> int:
     """Bytes a fit of `model` with this batch size takes in the memory of `device`.
 
     That is host memory for "cpu", device memory for "cuda"; the module text lists what is counted.
@@ -107,15 +117,16 @@ def training_bytes(
         device=device,
         global_rows=int(global_rows),
         reduce=_planning_only if global_rows else None,
+        dropout=list(getattr(model, "dropout", [])),
     )
     return fit_bytes(model, n, options)
 
 
-def _planning_only(buffer):
+def _planning_only(buffer: NDArray[Any]) -> NoReturn:
     raise AssertionError("a trainer made only to count its bytes does not train")
 
 
-def fit_bytes(model, n, options):
+def fit_bytes(model: MLP, n: int, options: _core.TrainOptions) -> int:
     """Bytes a fit of `model` over n rows with these trainer options takes.
 
     The trainer's buffer plan (fastmlp._core.trainer_bytes), and on the CPU the parameters and
@@ -156,7 +167,7 @@ def fit_bytes(model, n, options):
     return held + 3 * params * (1 + states)
 
 
-def available_memory():
+def available_memory() -> int:
     """Bytes of host memory this process can still take.
 
     The kernel's MemAvailable, or less where a container's memory limit (cgroup v1 or v2) or the
@@ -180,7 +191,7 @@ def available_memory():
     return min(v for v in left if v is not None)
 
 
-def address_space_available(status="/proc/self/status"):
+def address_space_available(status: str = "/proc/self/status") -> int | None:
     """The address space this process may still map under RLIMIT_AS, in bytes (the limit less VmSize);
     None where no limit is set or it cannot be read."""
     try:
@@ -203,7 +214,7 @@ def address_space_available(status="/proc/self/status"):
     return max(0, soft - used)
 
 
-def _host_available():
+def _host_available() -> int:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -220,7 +231,7 @@ def _host_available():
 _V1_UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a number near 2^63
 
 
-def cgroup_available(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup"):
+def cgroup_available(proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> int | None:
     """The least memory left under any cgroup limit that applies to this process (its own group and
     every group above it, v1 and v2), in bytes; None when no limit is set or none can be read. Page
     cache the kernel would reclaim first (inactive file pages) counts as available."""
@@ -229,7 +240,7 @@ def cgroup_available(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup"):
             lines = f.read().splitlines()
     except OSError:
         return None
-    best = None
+    best: int | None = None
     for line in lines:
         parts = line.split(":", 2)
         if len(parts) != 3:
@@ -250,7 +261,7 @@ def cgroup_available(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup"):
     return best
 
 
-def _cgroup_dirs(mount, path):
+def _cgroup_dirs(mount: str, path: str) -> list[str]:
     """The group's directory and its ancestors up to the mount. Inside a container the group's path
     (from the host's view) may not exist in the container's mount, whose root is then its own group."""
     if not os.path.isdir(mount):
@@ -260,7 +271,7 @@ def _cgroup_dirs(mount, path):
     return [d for d in dirs if os.path.isdir(d)] + [mount]
 
 
-def _cgroup_left(directory, limit_file, usage_file, inactive_key):
+def _cgroup_left(directory: str, limit_file: str, usage_file: str, inactive_key: str) -> int | None:
     try:
         with open(os.path.join(directory, limit_file)) as f:
             text = f.read().strip()
@@ -290,7 +301,7 @@ def _cgroup_left(directory, limit_file, usage_file, inactive_key):
 _SMALL = 64 << 20  # allocations this small are not checked against the memory left (see check_fit_memory)
 
 
-def check_parameter_memory(sizes, dtype):
+def check_parameter_memory(sizes: Sequence[int], dtype: DTypeLike) -> None:
     """MemoryError before a network whose parameters cannot fit is allocated (and slowly written)."""
     count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     need = count * np.dtype(dtype).itemsize
@@ -304,7 +315,7 @@ def check_parameter_memory(sizes, dtype):
         )
 
 
-def check_fit_memory(model, n, options):
+def check_fit_memory(model: MLP, n: int, options: _core.TrainOptions) -> None:
     """Raises MemoryError, before anything is allocated, when what a CPU fit of n rows with these trainer
     options allocates (fit_bytes less the parameters and state that exist already) is more than the
     memory left to this process."""
@@ -329,7 +340,15 @@ def check_fit_memory(model, n, options):
         )
 
 
-def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory_budget=None, safety=0.8):
+def max_batch_size(
+    model: MLP,
+    device: str | None = None,
+    *,
+    n_samples: int | None = None,
+    optimizer: Optimizer | None = None,
+    memory_budget: float | None = None,
+    safety: float = 0.8,
+) -> int:
     """The largest batch size whose training workspaces fit in `safety` x the memory budget.
 
     The workspaces are the activations, gradients, optimizer state and, on CUDA, the data set (see
@@ -391,7 +410,7 @@ def max_batch_size(model, device=None, *, n_samples=None, optimizer=None, memory
     n = None if n_samples is None else int(n_samples)
     budget = float(safety) * float(memory_budget)
 
-    def fits(rows):
+    def fits(rows: int) -> bool:
         return training_bytes(model, rows, n_samples=n, optimizer=optimizer, device=device) <= budget
 
     if not fits(1):

@@ -17,8 +17,12 @@ of floats for the command-line tool to print.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "accuracy",
@@ -37,12 +41,12 @@ __all__ = [
 # --- validation --------------------------------------------------------------------------------------
 
 
-def _finite(a, name):
+def _finite(a: NDArray[Any], name: str) -> None:
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or infinity")
 
 
-def _float_array(x, name):
+def _float_array(x: ArrayLike, name: str) -> NDArray[np.float64]:
     try:
         a = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -53,9 +57,9 @@ def _float_array(x, name):
     return a
 
 
-def _targets(y_true, y_pred):
+def _targets(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Both as float64 (n, k) arrays; 1-D inputs become (n, 1), as scikit-learn's _check_reg_targets."""
-    out = []
+    out: list[NDArray[np.float64]] = []
     for x, name in ((y_true, "y_true"), (y_pred, "y_pred")):
         a = _float_array(x, name)
         if a.ndim == 1:
@@ -71,11 +75,11 @@ def _targets(y_true, y_pred):
     return t, p
 
 
-def _label_kind(a):
+def _label_kind(a: NDArray[Any]) -> str:
     return {"U": "str", "S": "bytes"}.get(a.dtype.kind, "num")
 
 
-def _labels(x, name, ndim=1):
+def _labels(x: ArrayLike, name: str, ndim: int = 1) -> NDArray[Any]:
     """A label array: numeric (finite) or strings; object arrays of str become str arrays."""
     a = np.asarray(x)
     if a.dtype == object:
@@ -98,24 +102,24 @@ def _labels(x, name, ndim=1):
     return a
 
 
-def _same_kind(a, name_a, b, name_b):
+def _same_kind(a: NDArray[Any], name_a: str, b: NDArray[Any], name_b: str) -> None:
     if _label_kind(a) != _label_kind(b):
         raise ValueError(f"{name_a} and {name_b} mix label types: {a.dtype} and {b.dtype}")
 
 
-def _same_length(a, name_a, b, name_b):
+def _same_length(a: NDArray[Any], name_a: str, b: NDArray[Any], name_b: str) -> None:
     if len(a) != len(b):
         raise ValueError(f"{name_a} and {name_b} have different lengths: {len(a)} vs {len(b)}")
 
 
-def _unique_labels(a, name):
+def _unique_labels(a: NDArray[Any], name: str) -> NDArray[Any]:
     u = np.unique(a)
     if len(u) != len(a):
         raise ValueError(f"{name} must not repeat a label")
     return u
 
 
-def _index(y, classes):
+def _index(y: NDArray[Any], classes: NDArray[Any]) -> NDArray[np.intp]:
     """Index of each y in classes (any order), -1 where y is not among them."""
     order = np.argsort(classes, kind="stable")
     sorted_classes = classes[order]
@@ -123,7 +127,9 @@ def _index(y, classes):
     return np.where(sorted_classes[pos] == y, order[pos], -1)
 
 
-def _encode(y, classes, name="y_true", classes_name="classes"):
+def _encode(
+    y: NDArray[Any], classes: NDArray[Any], name: str = "y_true", classes_name: str = "classes"
+) -> NDArray[np.intp]:
     """Index of each y in classes (any order); ValueError for labels missing from classes."""
     idx = _index(y, classes)
     if np.any(idx < 0):
@@ -131,7 +137,7 @@ def _encode(y, classes, name="y_true", classes_name="classes"):
     return idx
 
 
-def _proba(proba, n):
+def _proba(proba: ArrayLike, n: int) -> tuple[NDArray[np.float64], np.dtype[Any]]:
     """proba as a 2-D float array (1-D -> [1 - p, p]), the dtype it came in (for eps) and its width k."""
     p = np.asarray(proba)
     if p.dtype.kind not in "biuf":
@@ -148,7 +154,7 @@ def _proba(proba, n):
     return p, dtype
 
 
-def _classes(classes, y_true, k):
+def _classes(classes: ArrayLike | None, y_true: NDArray[Any], k: int) -> NDArray[Any]:
     """The column labels: given (unique, k of them, covering y_true) or y_true's sorted unique labels."""
     if classes is None:
         c = np.unique(y_true)
@@ -169,7 +175,7 @@ def _classes(classes, y_true, k):
 # --- regression --------------------------------------------------------------------------------------
 
 
-def rmse(y_true, y_pred):
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Root mean squared error, uniformly averaged over outputs.
 
     ``mean_j sqrt(mean_i (y_ij - p_ij)^2)`` (per-output RMSE, then the mean over the k outputs; for 1-D
@@ -203,7 +209,7 @@ def rmse(y_true, y_pred):
     return float(np.mean(np.sqrt(np.mean((t - p) ** 2, axis=0))))
 
 
-def mae(y_true, y_pred):
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute error, uniformly averaged over outputs: ``mean_j mean_i |y_ij - p_ij|``.
 
     Matches ``sklearn.metrics.mean_absolute_error`` (multioutput="uniform_average").
@@ -235,7 +241,7 @@ def mae(y_true, y_pred):
     return float(np.mean(np.mean(np.abs(t - p), axis=0)))
 
 
-def r2(y_true, y_pred):
+def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Coefficient of determination, uniformly averaged over outputs.
 
     ``R2_j = 1 - sum_i (y_ij - p_ij)^2 / sum_i (y_ij - mean_i y_ij)^2``, then the mean over j.
@@ -281,7 +287,7 @@ def r2(y_true, y_pred):
     return float(np.mean(scores))
 
 
-def mean_poisson_deviance(y_true, y_pred):
+def mean_poisson_deviance(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean Poisson deviance: ``mean_i 2 (y_i log(y_i / mu_i) - y_i + mu_i)``.
 
     The y_i log(...) term is 0 where y_i = 0. Matches ``sklearn.metrics.mean_poisson_deviance``.
@@ -326,7 +332,7 @@ def mean_poisson_deviance(y_true, y_pred):
 # --- classification ----------------------------------------------------------------------------------
 
 
-def _two_label_arrays(y_true, y_pred, pred_name):
+def _two_label_arrays(y_true: ArrayLike, y_pred: ArrayLike, pred_name: str) -> tuple[NDArray[Any], NDArray[Any]]:
     t = _labels(y_true, "y_true")
     p = _labels(y_pred, pred_name)
     _same_length(t, "y_true", p, pred_name)
@@ -334,7 +340,7 @@ def _two_label_arrays(y_true, y_pred, pred_name):
     return t, p
 
 
-def accuracy(y_true, y_pred_labels):
+def accuracy(y_true: ArrayLike, y_pred_labels: ArrayLike) -> float:
     """Fraction of exact label matches: ``mean_i [y_i == yhat_i]``.
 
     Matches ``sklearn.metrics.accuracy_score`` (normalize=True).
@@ -368,7 +374,7 @@ def accuracy(y_true, y_pred_labels):
     return float(np.mean(t == p))
 
 
-def f1_macro(y_true, y_pred_labels, labels=None):
+def f1_macro(y_true: ArrayLike, y_pred_labels: ArrayLike, labels: ArrayLike | None = None) -> float:
     """Unweighted mean over labels of the per-class F1 = 2 TP / (2 TP + FP + FN).
 
     F1 is the harmonic mean of precision and recall. Matches ``sklearn.metrics.f1_score(average="macro")``.
@@ -417,7 +423,7 @@ def f1_macro(y_true, y_pred_labels, labels=None):
     return float(np.mean(f1))
 
 
-def _binary_auc(positive, score):
+def _binary_auc(positive: NDArray[np.bool_], score: NDArray[np.float64]) -> float:
     """Mann-Whitney form: P(score_pos > score_neg) + 0.5 P(tie), from the counts at each distinct score."""
     n_pos = int(np.sum(positive))
     n_neg = positive.size - n_pos
@@ -432,7 +438,7 @@ def _binary_auc(positive, score):
     return float(u / (n_pos * n_neg))
 
 
-def roc_auc(y_true, proba, classes=None):
+def roc_auc(y_true: ArrayLike, proba: ArrayLike, classes: ArrayLike | None = None) -> float:
     """Area under the ROC curve, in its rank (Mann-Whitney) form.
 
     ``AUC = (sum_{i pos, j neg} [s_i > s_j] + 0.5 [s_i == s_j]) / (n_pos n_neg)``, so tied scores count
@@ -489,7 +495,7 @@ def roc_auc(y_true, proba, classes=None):
     return float(np.mean([_binary_auc(idx == j, p[:, j]) for j in range(k)]))
 
 
-def log_loss(y_true, proba, classes=None):
+def log_loss(y_true: ArrayLike, proba: ArrayLike, classes: ArrayLike | None = None) -> float:
     """Mean negative log-likelihood of the true class.
 
     ``-mean_i log(clip(p_{i, y_i}, eps, 1 - eps))`` with eps = np.finfo(proba.dtype).eps (float64's eps for
@@ -553,7 +559,7 @@ def log_loss(y_true, proba, classes=None):
 # --- reports -----------------------------------------------------------------------------------------
 
 
-def regression_report(y_true, y_pred, poisson=False):
+def regression_report(y_true: ArrayLike, y_pred: ArrayLike, poisson: bool = False) -> dict[str, float]:
     """The regression metrics of predictions as a dict of Python floats.
 
     Parameters
@@ -588,7 +594,9 @@ def regression_report(y_true, y_pred, poisson=False):
     return report
 
 
-def classification_report(y_true, labels_pred, proba, classes=None):
+def classification_report(
+    y_true: ArrayLike, labels_pred: ArrayLike, proba: ArrayLike, classes: ArrayLike | None = None
+) -> dict[str, float]:
     """The classification metrics of predicted labels and probabilities as a dict of Python floats.
 
     Parameters

@@ -14,7 +14,7 @@ from . import _core, ops, persist
 from . import activations as _activations
 from . import init as _init
 from . import targets as _targets
-from ._constraints import check_int
+from ._constraints import check_dropout, check_int
 from ._inputs import (
     as_float_array as _as_float_array,
 )
@@ -90,6 +90,12 @@ class MLP(FitChecks):
         the bias initializer gets those it reads.
     device : {"cpu", "cuda", "auto"}, default "cpu"
         Where fit and predict run (see `to`).
+    dropout : float or list of float, default 0.0
+        Inverted dropout (as torch.nn.Dropout): the probability, in [0, 1), that fit zeroes an output
+        of a hidden layer in a training step, the others scaled by 1 / (1 - p); predict, evaluate and
+        gradients use every output. One rate for every hidden layer, or one per hidden layer. The
+        masks are drawn from the fit's seed, the step, the layer and the row
+        (fastmlp.reference.dropout_keep): the same on any thread count.
 
     Attributes
     ----------
@@ -97,6 +103,8 @@ class MLP(FitChecks):
         The layer widths.
     activations : list of str
         Each layer's activation, canonical (the hidden layers', then the output's).
+    dropout : list of float
+        Each hidden layer's dropout rate (0: none).
     weights : list of numpy.ndarray
         W of each layer, (in, out).
     biases : list of numpy.ndarray
@@ -122,8 +130,9 @@ class MLP(FitChecks):
         If sizes is not a sequence of ints, activation is neither a name nor a list of names, or dtype
         is neither float32 nor float64.
     ValueError
-        For fewer than two sizes, a size out of range, an activation list of the wrong length, an
-        unknown activation or initializer, or a bad negative_slope or seed.
+        For fewer than two sizes, a size out of range, an activation or dropout list of the wrong
+        length, an unknown activation or initializer, a dropout rate outside [0, 1), or a bad
+        negative_slope or seed.
     MemoryError
         If the parameters cannot fit in the memory left to this process.
     RuntimeError
@@ -167,6 +176,7 @@ class MLP(FitChecks):
         negative_slope=0.01,
         init_kwargs=None,
         device="cpu",
+        dropout=0.0,
     ):
         try:
             if any(isinstance(s, (bool, np.bool_)) for s in sizes):
@@ -193,6 +203,7 @@ class MLP(FitChecks):
             raise ValueError(f"activation lists {len(acts)} names but the network has {hidden} hidden layers")
         self.activations = [_check_activation(a, "activation") for a in acts]
         self.activations.append(_check_activation(output_activation, "output_activation"))
+        self.dropout = check_dropout(dropout, hidden)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -367,7 +378,8 @@ class MLP(FitChecks):
 
     def __repr__(self):
         acts = ",".join(self.activations)
-        return f"MLP({self.sizes}, activations=[{acts}], dtype={self.dtype.name}, params={self.n_params})"
+        drop = f", dropout={[round(p, 6) for p in self.dropout]}" if any(self.dropout) else ""
+        return f"MLP({self.sizes}, activations=[{acts}]{drop}, dtype={self.dtype.name}, params={self.n_params})"
 
     # ---- names and standardization ---------------------------------------------------------------------
     @property
@@ -815,6 +827,7 @@ class MLP(FitChecks):
         self.__dict__["_lock"] = threading.RLock()
         self.__dict__.setdefault("stop_training", False)
         self.__dict__.setdefault("device", "cpu")
+        self.__dict__.setdefault("dropout", [0.0] * (len(self.weights) - 1))  # pickled before dropout existed
         for key in ("_feature_names", "_target_names", "_scaling", "_training", "classification_loss", "_link_loss"):
             self.__dict__.setdefault(key, None)
         for arrays in (self.weights, self.biases):

@@ -12,12 +12,22 @@ same call can be checked on both backends. Asking for CUDA where it cannot be us
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 import numpy as np
 
 from . import _core
 from ._constraints import check_bool, check_int
 from .init import canonical as _canonical_init
 from .optim import check_hyperparameter
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+
+    from ._core import LossArg
+    from .optim import Optimizer
 
 __all__ = [
     "matmul",
@@ -41,13 +51,13 @@ ACTIVATIONS = tuple(_core.names["activation"])
 # Names may carry parameters, "elu(alpha=0.5)": see fastmlp.activations.
 
 
-def _name(value, what):
+def _name(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a name (str), got {type(value).__name__}")
     return value
 
 
-def _size(value, name):
+def _size(value: object, name: str) -> int:
     """A count or size: an int, not a bool, refused when negative (or absurdly large) by name."""
     value = check_int(value, name, -(2**63), 2**62)
     if value < 0:
@@ -55,7 +65,7 @@ def _size(value, name):
     return value
 
 
-def resolve_device(device):
+def resolve_device(device: str) -> str:
     """ "cpu" or "cuda" for a device argument; "auto" picks CUDA when it can be used. Asking for CUDA
     where it cannot be used raises RuntimeError saying why (not built, or no device)."""
     if not isinstance(device, str):
@@ -63,7 +73,9 @@ def resolve_device(device):
     return "cuda" if _core.check_device(device) else "cpu"
 
 
-def matmul(a, b, trans_a=False, trans_b=False, *, device="cpu"):
+def matmul(
+    a: ArrayLike, b: ArrayLike, trans_a: bool = False, trans_b: bool = False, *, device: str = "cpu"
+) -> NDArray[np.floating[Any]]:
     """op(a) @ op(b) with the library's GEMM, op being a transpose when asked (without copying).
 
     Parameters
@@ -109,7 +121,15 @@ def matmul(a, b, trans_a=False, trans_b=False, *, device="cpu"):
     return _core.matmul(a, b, check_bool(trans_a, "trans_a"), check_bool(trans_b, "trans_b"), resolve_device(device))
 
 
-def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01, device="cpu"):
+def dense_forward(
+    x: ArrayLike,
+    w: ArrayLike,
+    b: ArrayLike,
+    activation: str = "identity",
+    *,
+    negative_slope: float = 0.01,
+    device: str = "cpu",
+) -> NDArray[np.floating[Any]]:
     """A dense layer's output, y = activation(x @ w + b).
 
     Parameters
@@ -152,7 +172,17 @@ def dense_forward(x, w, b, activation="identity", *, negative_slope=0.01, device
     return _core.dense_forward(x, w, b, _name(activation, "activation"), float(negative_slope), resolve_device(device))
 
 
-def dense_backward(x, w, grad_y, activation="identity", y=None, *, z=None, negative_slope=0.01, device="cpu"):
+def dense_backward(
+    x: ArrayLike,
+    w: ArrayLike,
+    grad_y: ArrayLike,
+    activation: str = "identity",
+    y: ArrayLike | None = None,
+    *,
+    z: ArrayLike | None = None,
+    negative_slope: float = 0.01,
+    device: str = "cpu",
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]], NDArray[np.floating[Any]]]:
     """Gradients of a dense layer: (grad_x, grad_w, grad_b) given grad_y = dL/dy.
 
     With an activation other than identity, grad_y is the gradient with respect to the output and the
@@ -208,7 +238,9 @@ def dense_backward(x, w, grad_y, activation="identity", y=None, *, z=None, negat
     )
 
 
-def activation_forward(name, z, *, negative_slope=0.01, device="cpu"):
+def activation_forward(
+    name: str, z: ArrayLike, *, negative_slope: float = 0.01, device: str = "cpu"
+) -> NDArray[np.floating[Any]]:
     """a = act(z), elementwise.
 
     Parameters
@@ -246,7 +278,9 @@ def activation_forward(name, z, *, negative_slope=0.01, device="cpu"):
     return _core.activation_forward(_name(name, "activation"), z, float(negative_slope), resolve_device(device))
 
 
-def activation_backward(name, z, grad_a, *, negative_slope=0.01, device="cpu"):
+def activation_backward(
+    name: str, z: ArrayLike, grad_a: ArrayLike, *, negative_slope: float = 0.01, device: str = "cpu"
+) -> NDArray[np.floating[Any]]:
     """grad_z = grad_a * act'(z), elementwise (the unit step's derivative is 0).
 
     Parameters
@@ -288,14 +322,21 @@ def activation_backward(name, z, grad_a, *, negative_slope=0.01, device="cpu"):
     )
 
 
-def _loss_args(name, pred, target, sample_weight, class_weight, delta):
+def _loss_args(
+    name: str,
+    pred: ArrayLike,
+    target: ArrayLike,
+    sample_weight: ArrayLike | None,
+    class_weight: ArrayLike | None,
+    delta: float,
+) -> tuple[LossArg, ArrayLike, ArrayLike]:
     """(spec, pred, target) as _core takes them: class indices and sample weights travel as columns of
     the target array in pred's dtype (a class index per row, then the row's weight), see LossSpec."""
     name = _name(name, "loss")
     plain = sample_weight is None and class_weight is None and delta == 1.0
     if plain and not (name == "cross_entropy" and np.ndim(target) == 1 and np.ndim(pred) == 2):
         return name, pred, target
-    spec = {"name": name, "delta": float(delta)}
+    spec: dict[str, Any] = {"name": name, "delta": float(delta)}
     p = np.asarray(pred)
     t = np.asarray(target)
     dtype = p.dtype if p.dtype.kind == "f" else np.float64  # a bad pred dtype is refused by the kernel
@@ -319,7 +360,17 @@ def _loss_args(name, pred, target, sample_weight, class_weight, delta):
     return spec, p, t
 
 
-def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0, device="cpu"):
+def loss(
+    name: str,
+    pred: ArrayLike,
+    target: ArrayLike,
+    reduction: str = "mean",
+    *,
+    sample_weight: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    delta: float = 1.0,
+    device: str = "cpu",
+) -> float:
     """The loss of pred against target.
 
     Elementwise losses (mse, mae, huber, poisson, bce) take pred and target of one shape; bce and
@@ -382,7 +433,17 @@ def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weig
     return _core.loss(spec, p, t, _name(reduction, "reduction"), resolve_device(device))
 
 
-def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0, device="cpu"):
+def loss_grad(
+    name: str,
+    pred: ArrayLike,
+    target: ArrayLike,
+    reduction: str = "mean",
+    *,
+    sample_weight: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    delta: float = 1.0,
+    device: str = "cpu",
+) -> NDArray[np.floating[Any]]:
     """dL/dpred for loss(name, pred, target, reduction, ...), shaped like pred.
 
     Parameters
@@ -432,22 +493,22 @@ def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class
 
 
 def init(
-    name,
-    fan_in,
-    fan_out,
-    seed=0,
+    name: str,
+    fan_in: int,
+    fan_out: int,
+    seed: int = 0,
     *,
-    shape=None,
-    dtype="float32",
-    stream=0,
-    truncated=False,
-    value=0.0,
-    low=0.0,
-    high=1.0,
-    mean=0.0,
-    std=1.0,
-    device="cpu",
-):
+    shape: int | Sequence[int] | None = None,
+    dtype: str | np.dtype[Any] | type[np.floating[Any]] = "float32",
+    stream: int = 0,
+    truncated: bool = False,
+    value: float = 0.0,
+    low: float = 0.0,
+    high: float = 1.0,
+    mean: float = 0.0,
+    std: float = 1.0,
+    device: str = "cpu",
+) -> NDArray[np.floating[Any]]:
     """Initial values for a (fan_in, fan_out) weight (or `shape`), drawn from Philox.
 
     The numbers are drawn by `seed` and `stream`: the same arguments give the same numbers on any
@@ -520,7 +581,7 @@ def init(
     name = _canonical_init(name)
     fan_in, fan_out = _size(fan_in, "fan_in"), _size(fan_out, "fan_out")
     shape = (fan_in, fan_out) if shape is None else tuple(_size(s, "shape") for s in np.atleast_1d(shape).tolist())
-    dtype = np.dtype(dtype).name
+    dtype = cast(str, np.dtype(dtype).name)  # (numpy's LiteralString, which mypy reads as Any for Python 3.10)
     seed = check_int(seed, "seed", 0, 2**64)
     stream = check_int(stream, "stream", 0, 2**64)
     out = _core.init(
@@ -547,7 +608,7 @@ def init(
     return out
 
 
-def permutation(n, seed, epoch=0):
+def permutation(n: int, seed: int, epoch: int = 0) -> NDArray[np.int64]:
     """The order in which an epoch visits n samples (Fisher-Yates from Philox).
 
     Parameters
@@ -586,7 +647,7 @@ def permutation(n, seed, epoch=0):
     return _core.permutation(_size(n, "n"), check_int(seed, "seed", 0, 2**64), check_int(epoch, "epoch", 0, 2**64))
 
 
-def sgd_update(param, grad, lr, *, device="cpu"):
+def sgd_update(param: NDArray[np.floating[Any]], grad: ArrayLike, lr: float, *, device: str = "cpu") -> None:
     """param -= lr * grad, in place.
 
     Parameters
@@ -622,7 +683,16 @@ def sgd_update(param, grad, lr, *, device="cpu"):
     _core.sgd_update(param, grad, check_hyperparameter("lr", lr), resolve_device(device))
 
 
-def optimizer_update(optimizer, param, grad, state, step, lr=None, *, device="cpu"):
+def optimizer_update(
+    optimizer: Optimizer,
+    param: NDArray[np.floating[Any]],
+    grad: ArrayLike,
+    state: Sequence[NDArray[np.floating[Any]]],
+    step: int,
+    lr: float | None = None,
+    *,
+    device: str = "cpu",
+) -> None:
     """One step of an optimizer on param, in place, with its state buffers updated in place too.
 
     Parameters

@@ -7,9 +7,26 @@ and formulas follow torch.optim."""
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _core
 from ._constraints import Flag, Interval, Pair
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Protocol
+
+    from ._constraints import Constraint
+
+    class OptimizerClass(Protocol):
+        """An optimizer class of OPTIMIZERS: its kernel's name, its hyperparameters' names, and its
+        constructor, which takes those hyperparameters (each with a default)."""
+
+        name: str
+        hyperparameters: tuple[str, ...]
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Optimizer: ...
+
 
 __all__ = [
     "Optimizer",
@@ -34,7 +51,7 @@ __all__ = [
 #: name -> the constraint its values must meet (a fastmlp._constraints rule: an interval, a flag or a
 #: pair). A name means the same thing in every optimizer that takes it; this is the one place the
 #: values are validated.
-CONSTRAINTS = {
+CONSTRAINTS: dict[str, Constraint] = {
     "lr": Interval(">", 0.0),
     "momentum": Interval(">=", 0.0),
     "dampening": Interval(">=", 0.0, "<=", 1.0),
@@ -52,7 +69,7 @@ CONSTRAINTS = {
 }
 
 
-def check_hyperparameter(name, value):
+def check_hyperparameter(name: str, value: object) -> Any:  # Any: the kind depends on the name
     """Check a hyperparameter's value against its constraint in `CONSTRAINTS`.
 
     Parameters
@@ -116,22 +133,24 @@ class Optimizer:
     ('lr', 'betas', 'eps', 'weight_decay', 'amsgrad')
     """
 
-    name = ""
-    hyperparameters = ()
+    name: ClassVar[str] = ""
+    hyperparameters: ClassVar[tuple[str, ...]] = ()
+    # Set by _set from the subclass's __init__: the learning rate, which every optimizer takes.
+    lr: float
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.hyperparameters = tuple(inspect.signature(cls.__init__).parameters)[1:]
 
-    def _set(self, arguments):
+    def _set(self, arguments: Mapping[str, Any]) -> None:
         for key in self.hyperparameters:
             setattr(self, key, check_hyperparameter(key, arguments[key]))
         self._check_combination()
 
-    def _check_combination(self):
+    def _check_combination(self) -> None:
         """Rules that tie hyperparameters together (each alone is checked by CONSTRAINTS)."""
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """The optimizer as a dict: what the trainer and save() see.
 
         Returns
@@ -145,16 +164,16 @@ class Optimizer:
         >>> optim.SGD(lr=0.1).config()
         {'name': 'sgd', 'lr': 0.1, 'momentum': 0.0, 'dampening': 0.0, 'nesterov': False, 'weight_decay': 0.0}
         """
-        cfg = {"name": self.name}
+        cfg: dict[str, Any] = {"name": self.name}
         for key in self.hyperparameters:
             value = getattr(self, key)
             cfg[key] = list(value) if isinstance(value, tuple) else value
         return cfg
 
-    def _states(self):
+    def _states(self) -> list[tuple[str, float]]:
         return _core.optimizer_states(self.config())
 
-    def state_names(self):
+    def state_names(self) -> list[str]:
         """Names of the state buffers kept per parameter, in kernel order.
 
         Each buffer has its parameter's shape.
@@ -172,7 +191,7 @@ class Optimizer:
         """
         return [name for name, _ in self._states()]
 
-    def state_count(self):
+    def state_count(self) -> int:
         """The number of state buffers kept per parameter.
 
         Returns
@@ -182,7 +201,7 @@ class Optimizer:
         """
         return len(self.state_names())
 
-    def state_initial_values(self):
+    def state_initial_values(self) -> list[float]:
         """The value each state buffer starts at.
 
         Returns
@@ -199,7 +218,7 @@ class Optimizer:
         """
         return [value for _, value in self._states()]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"{type(self).__name__}({args})"
 
@@ -253,11 +272,22 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    momentum: float
+    dampening: float
+    nesterov: bool
+    weight_decay: float
 
-    def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
         self._set(locals())
 
-    def _check_combination(self):
+    def _check_combination(self) -> None:
         if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening = 0")
 
@@ -310,8 +340,19 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    amsgrad: bool
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
         self._set(locals())
 
 
@@ -350,7 +391,14 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
         self._set(locals())
 
 
@@ -395,8 +443,21 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    alpha: float
+    eps: float
+    weight_decay: float
+    momentum: float
+    centered: bool
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
         self._set(locals())
 
 
@@ -439,8 +500,19 @@ class Adagrad(Optimizer):
     """
 
     name = "adagrad"
+    lr_decay: float
+    weight_decay: float
+    initial_accumulator_value: float
+    eps: float
 
-    def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
         self._set(locals())
 
 
@@ -489,10 +561,21 @@ class NAdam(Optimizer):
     """
 
     name = "nadam"
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    momentum_decay: float
+    decoupled_weight_decay: bool
 
     def __init__(
-        self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False
-    ):
+        self,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
         self._set(locals())
 
 
@@ -536,8 +619,19 @@ class RAdam(Optimizer):
     """
 
     name = "radam"
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    decoupled_weight_decay: bool
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False):
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
         self._set(locals())
 
 
@@ -576,18 +670,25 @@ class Adamax(Optimizer):
     """
 
     name = "adamax"
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
 
-    def __init__(self, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(
+        self, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
+    ) -> None:
         self._set(locals())
 
 
 # Every optimizer of the kernels' registry that has its class here, in the registry's order
 # (csrc/include/fastmlp/optimizers/list.h); tests check that none lacks one.
-_CLASSES = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax)}
-OPTIMIZERS = {name: _CLASSES[name] for name in _core.names["optimizer"] if name in _CLASSES}
+_CLASSES: dict[str, OptimizerClass] = {
+    cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, NAdam, RAdam, Adamax)
+}
+OPTIMIZERS: dict[str, OptimizerClass] = {name: _CLASSES[name] for name in _core.names["optimizer"] if name in _CLASSES}
 
 
-def from_config(config):
+def from_config(config: Mapping[str, Any]) -> Optimizer:
     """The optimizer a config() dict describes (used by load()).
 
     Parameters

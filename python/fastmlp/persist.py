@@ -15,12 +15,24 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _core
+from ._constraints import check_dropout
 from .losses import CLASSIFICATION_LOSSES, MEAN_FUNCTIONS
 from .optim import from_config
+
+if TYPE_CHECKING:
+    import io
+    import zipfile
+
+    from .model import MLP
+
+    _M = TypeVar("_M", bound=MLP)
 
 __all__ = ["save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -30,7 +42,7 @@ FORMAT_NAME = "fastmlp.MLP"
 FORMAT_VERSION = 1
 
 # What a version-1 file's meta entry holds, and the type each value must have.
-META_KEYS = {
+META_KEYS: dict[str, type | tuple[type, ...]] = {
     "format": str,
     "version": int,
     "sizes": list,
@@ -44,7 +56,7 @@ META_KEYS = {
 }
 
 # Entries added later in version 1: a file without them (written before) loads with None.
-META_OPTIONAL_KEYS = {
+META_OPTIONAL_KEYS: dict[str, type | tuple[type, ...]] = {
     "feature_names": (list, type(None)),
     "target_names": (list, type(None)),
     "standardization": (dict, type(None)),
@@ -52,8 +64,9 @@ META_OPTIONAL_KEYS = {
     "classification_loss": (str, type(None)),
     "link_loss": (str, type(None)),
     "preprocessing": (dict, type(None)),
+    "dropout": (list, type(None)),  # each hidden layer's rate; a file without it has none
 }
-_TRAINING_LAST_KEYS = {
+_TRAINING_LAST_KEYS: dict[str, type | tuple[type, ...]] = {
     "epochs": int,
     "samples": int,
     "batch_size": (int, type(None)),
@@ -71,7 +84,7 @@ _TMP_NAME_CHARS = 100  # of the target's name, so that the temporary name stays 
 
 
 # ---- save --------------------------------------------------------------------------------------------
-def save(model, path):
+def save(model: MLP, path: str | os.PathLike[str]) -> str:
     """Write a model to an .npz file, atomically (see the module text).
 
     Parameters
@@ -121,11 +134,12 @@ def save(model, path):
             f"refuses such a file (fit restores finite weights after a divergence; fix or "
             f"reinitialize the model first)"
         )
-    write_atomically(user_path, lambda f: np.savez(f, **arrays), "save the model to")
+    # numpy's stub lets **kwds fill savez's allow_pickle (bool); no entry is named so
+    write_atomically(user_path, lambda f: np.savez(f, **arrays), "save the model to")  # type: ignore[arg-type]
     return user_path
 
 
-def write_atomically(path, write, what):
+def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], what: str) -> None:
     """Writes a file as save writes a model: write(f) fills a temporary file (binary) beside the target,
     which is synced and then renamed over it, so that a full disk, a signal or an error midway leaves
     the previous file whole (and no half-written one). A symlink is written through; a directory or a
@@ -174,7 +188,7 @@ def write_atomically(path, write, what):
         raise
 
 
-def _model_arrays(model):
+def _model_arrays(model: MLP) -> dict[str, NDArray[Any]]:
     opt = model._opt
     meta = {
         "format": FORMAT_NAME,
@@ -192,6 +206,7 @@ def _model_arrays(model):
         "training": model._training,
         "classification_loss": getattr(model, "classification_loss", None),
         "link_loss": getattr(model, "link_loss", None),  # predict's exp of the output (fastmlp.losses)
+        "dropout": list(model.dropout),
         # the table's columns -> the network's inputs (fastmlp.tables.Preprocessor), as JSON
         "preprocessing": None if getattr(model, "preprocessing", None) is None else model.preprocessing.to_dict(),
         # float32/64 statistics as JSON numbers: repr round-trips them exactly
@@ -208,7 +223,7 @@ def _model_arrays(model):
     return arrays
 
 
-def _named(e, user_path, what="save the model to", why=None):
+def _named(e: OSError, user_path: str, what: str = "save the model to", why: str | None = None) -> OSError:
     """The same kind of OSError, naming the user's path rather than a temporary or resolved one (and,
     given `why`, saying that instead of the system's reason)."""
     if e.errno is None:
@@ -216,7 +231,7 @@ def _named(e, user_path, what="save the model to", why=None):
     return OSError(e.errno, f"cannot {what} {user_path!r}: {why or e.strerror}", user_path)
 
 
-def _kind_of(mode):
+def _kind_of(mode: int) -> str:
     for test, what in (
         (stat.S_ISCHR, "a character device"),
         (stat.S_ISBLK, "a block device"),
@@ -228,7 +243,7 @@ def _kind_of(mode):
     return "not a regular file"
 
 
-def _remove_stale_temporaries(directory, name):
+def _remove_stale_temporaries(directory: str, name: str) -> None:
     """Temporary files of earlier saves to the same target whose process no longer runs (killed
     mid-save); those of live processes may still be renamed into place and are left alone."""
     prefix = f"{_TMP_PREFIX}{name[:_TMP_NAME_CHARS]}."
@@ -246,7 +261,7 @@ def _remove_stale_temporaries(directory, name):
             os.unlink(os.path.join(directory, entry))
 
 
-def _process_alive(pid):
+def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -258,7 +273,7 @@ def _process_alive(pid):
     return True
 
 
-def _new_file_mode(path):
+def _new_file_mode(path: str) -> int:
     """The permission bits of the file at `path` if it exists, else those open() would give a new file
     (0666 less the process's umask)."""
     try:
@@ -279,7 +294,7 @@ class ModelFileError(ValueError):
     """A model file that load refuses; the message names the file and what is wrong with it."""
 
 
-def _open_regular(path):
+def _open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
     """The file at path opened for reading, refused unless it is a regular file: a named pipe would
     block the reader until some process writes to it, a device would be read without end. Opened
     without blocking first and checked on the descriptor, so that nothing can swap the file between
@@ -299,7 +314,7 @@ def _open_regular(path):
         raise
 
 
-def load(path, model_class):
+def load(path: str | os.PathLike[str], model_class: type[_M]) -> _M:
     """A model saved by save, built as model_class.
 
     Never unpickles: files with object arrays are refused. Every entry's shape, dtype and size is
@@ -386,7 +401,7 @@ def load(path, model_class):
     return model
 
 
-def _check_zip_magic(fh, path):
+def _check_zip_magic(fh: IO[bytes], path: str | os.PathLike[str]) -> None:
     """A model file is an .npz, a zip archive; anything else is named for what it is not, before NumPy
     takes it for a pickle."""
     head = fh.read(4)
@@ -404,7 +419,7 @@ def _check_zip_magic(fh, path):
         )
 
 
-def _read_meta(f, path):
+def _read_meta(f: np.lib.npyio.NpzFile, path: str | os.PathLike[str]) -> dict[str, Any]:
     if "meta" not in f.files:
         raise ModelFileError(f"{path} is not a fastmlp model file (no valid 'meta' entry)")
     try:
@@ -433,7 +448,7 @@ def _read_meta(f, path):
     return meta
 
 
-def _apply_optional_meta(path, model, meta):
+def _apply_optional_meta(path: str | os.PathLike[str], model: MLP, meta: dict[str, Any]) -> None:
     """The last fit's classification and log-link losses, column names, standardization statistics and
     the training summary, each checked."""
     kind = meta.get("classification_loss")
@@ -449,6 +464,12 @@ def _apply_optional_meta(path, model, meta):
             f"{path}: the meta entry's 'link_loss' is {link!r}, not {', '.join(MEAN_FUNCTIONS)} or null"
         )
     model.link_loss = link  # before the standardization, which refuses y statistics beside it
+    dropout = meta.get("dropout")
+    if dropout is not None:
+        try:
+            model.dropout = check_dropout(dropout, model.n_layers - 1)
+        except (TypeError, ValueError) as e:
+            raise ModelFileError(f"{path}: the meta entry's 'dropout' is {dropout!r}: {e}") from None
     try:
         model.feature_names = meta.get("feature_names")
         model.target_names = meta.get("target_names")
@@ -492,9 +513,9 @@ def _apply_optional_meta(path, model, meta):
         ) from None
 
 
-def _expected_entries(path, sizes, opt):
+def _expected_entries(path: str | os.PathLike[str], sizes: list[int], opt: object) -> dict[str, tuple[int, ...]]:
     """Each array entry save writes for this network, with the shape it must have."""
-    shapes = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         shapes[f"W{l}"], shapes[f"b{l}"] = (fan_in, fan_out), (fan_out,)
     if opt is not None:
@@ -507,7 +528,9 @@ def _expected_entries(path, sizes, opt):
     return shapes
 
 
-def _check_entries(f, path, expected, dtype):
+def _check_entries(
+    f: np.lib.npyio.NpzFile, path: str | os.PathLike[str], expected: Mapping[str, tuple[int, ...]], dtype: str
+) -> None:
     """Refuses unknown entries (unread), missing ones, and any whose header disagrees with the network;
     then MemoryError if the arrays cannot fit in the memory left."""
     from .memory import available_memory
@@ -535,7 +558,7 @@ def _check_entries(f, path, expected, dtype):
                 f"of shape {shape}"
             )
             raise ModelFileError(f"{path}: {what}")
-        info = f.zip.getinfo(name + ".npy")
+        info = _zip(f).getinfo(name + ".npy")
         nbytes = int(np.prod(shape, dtype=np.float64)) * dt.itemsize
         if info.file_size < nbytes:
             raise ModelFileError(f"{path}: entry '{name}' declares {nbytes} bytes of data but holds {info.file_size}")
@@ -548,13 +571,18 @@ def _check_entries(f, path, expected, dtype):
         )
 
 
-def _npy_header(f, name):
+def _zip(f: np.lib.npyio.NpzFile) -> zipfile.ZipFile:
+    """The archive of an open NpzFile (NumPy's stub allows None, which only a closed one has)."""
+    return cast("zipfile.ZipFile", f.zip)
+
+
+def _npy_header(f: np.lib.npyio.NpzFile, name: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     """(shape, fortran_order, dtype) of an .npz entry, read from its header alone."""
-    with f.zip.open(name + ".npy") as fp:
+    with _zip(f).open(name + ".npy") as fp:
         return read_npy_header(fp, f"entry {name!r}")
 
 
-def read_npy_header(fp, what="the file"):
+def read_npy_header(fp: IO[bytes], what: str = "the file") -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     """(shape, fortran_order, dtype) from the .npy header at fp's position, which it leaves at the data."""
     version = np.lib.format.read_magic(fp)
     if version == (1, 0):
@@ -564,7 +592,9 @@ def read_npy_header(fp, what="the file"):
     raise ValueError(f"{what} has .npy format version {version}")
 
 
-def _read_optimizer(path, model, opt, files):
+def _read_optimizer(
+    path: str | os.PathLike[str], model: MLP, opt: dict[str, Any], files: Mapping[str, NDArray[Any]]
+) -> dict[str, Any]:
     try:
         optimizer = from_config(opt["config"])  # an unknown optimizer is refused now, not at the next fit
         names, step = list(opt["names"]), opt["step"]
@@ -579,10 +609,10 @@ def _read_optimizer(path, model, opt, files):
         raise ModelFileError(f"{path}: the optimizer's step count is {step!r}, not an int >= 0")
     if step > _MAX_STEP:  # past it the trainer's 64-bit count and the bias corrections' doubles give out
         raise ModelFileError(f"{path}: the optimizer's step count {step} is past 2**53, more steps than a fit takes")
-    state = {"w": [], "b": []}
+    state: dict[str, list[list[NDArray[Any]]]] = {"w": [], "b": []}
     for l, (w, b) in enumerate(zip(model.weights, model.biases)):
         for kind, param in (("W", w), ("b", b)):
-            buffers = []
+            buffers: list[NDArray[Any]] = []
             for s in range(len(names)):
                 key = f"opt_{kind}{l}_{s}"
                 a = files[key]

@@ -6,12 +6,24 @@ writes one to a PNG. Nothing here computes: the numbers come from fastmlp's kern
 
 from __future__ import annotations
 
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar, overload
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
+
+    from .train import History
+
+_PathT = TypeVar("_PathT", bound="str | os.PathLike[str]")
 
 __all__ = ["require_matplotlib", "history", "save"]
 
 
-def require_matplotlib():
+def require_matplotlib() -> ModuleType:
     """matplotlib.pyplot with a non-interactive backend (Agg).
 
     Returns
@@ -41,7 +53,13 @@ def require_matplotlib():
     return plt
 
 
-def history(hist, ax=None, logy=True):
+@overload
+def history(hist: History, ax: None = None, logy: bool = True) -> Figure: ...
+@overload
+def history(hist: History, ax: Axes, logy: bool = True) -> Figure | SubFigure: ...
+
+
+def history(hist: History, ax: Axes | None = None, logy: bool = True) -> Figure | SubFigure:
     """Training curves of a History: loss (and val_loss) per epoch.
 
     The learning rate is drawn on a twin axis when it changed during the fit.
@@ -98,7 +116,7 @@ def history(hist, ax=None, logy=True):
     return fig if fig is not None else ax.figure
 
 
-def save(fig, path, dpi=80):
+def save(fig: Figure, path: _PathT, dpi: int = 80) -> _PathT:
     """Write a figure to a PNG file and close it.
 
     Parameters

@@ -8,6 +8,7 @@ Shapes: x (n, k) a batch of n samples with k features; w (k, m) a dense layer's 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -25,6 +26,11 @@ from ._reference_optim import (
     sgd_step,
     sgd_update,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "philox4x32",
@@ -57,6 +63,8 @@ __all__ = [
     "clip_gradients",
     "mlp_forward",
     "mlp_loss_grad",
+    "dropout_threshold",
+    "dropout_keep",
     "train_epoch",
     "parse_csv",
 ]
@@ -64,11 +72,11 @@ __all__ = [
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
 _W0, _W1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
 _MASK = np.uint64(0xFFFFFFFF)
-DOMAIN_INIT, DOMAIN_SHUFFLE = 1, 2
+DOMAIN_INIT, DOMAIN_SHUFFLE, DOMAIN_DROPOUT = 1, 2, 3
 TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
 
 
-def philox4x32(counter, key):
+def philox4x32(counter: ArrayLike, key: ArrayLike) -> NDArray[np.uint32]:
     """Philox4x32-10 (Salmon et al., SC'11, "Parallel random numbers: as easy as 1, 2, 3").
 
     Ten rounds of (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)),
@@ -103,7 +111,7 @@ def philox4x32(counter, key):
     return np.stack([c0, c1, c2, c3], axis=-1).astype(np.uint32)
 
 
-def _philox_at(seed, domain, stream, index, attempt=0):
+def _philox_at(seed: int, domain: int, stream: int, index: ArrayLike, attempt: int = 0) -> NDArray[np.uint32]:
     """Words for elements `index` of `stream` in `domain`: counter (lo(i), hi(i), stream, domain<<24 | attempt),
     key (lo(seed), hi(seed)) — the layout of csrc/include/fastmlp/rng.h."""
     index = np.asarray(index, dtype=np.uint64)
@@ -120,7 +128,7 @@ def _philox_at(seed, domain, stream, index, attempt=0):
     return philox4x32(ctr, np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint64))
 
 
-def uniform01(hi, lo):
+def uniform01(hi: ArrayLike, lo: ArrayLike) -> NDArray[np.float64]:
     """53 random bits -> float64 in [0, 1): ((hi << 32 | lo) >> 11) * 2^-53.
 
     Parameters
@@ -145,7 +153,7 @@ def uniform01(hi, lo):
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
-def standard_normal(words):
+def standard_normal(words: NDArray[np.integer[Any]]) -> NDArray[np.float64]:
     """Box-Muller (1958) on one Philox draw: sqrt(-2 ln(1 - u1)) cos(2 pi u2).
 
     u1 comes from words 0 and 1, u2 from words 2 and 3 (see uniform01).
@@ -165,7 +173,7 @@ def standard_normal(words):
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(6.283185307179586 * u2)
 
 
-def matmul(a, b, trans_a=False, trans_b=False):
+def matmul(a: ArrayLike, b: ArrayLike, trans_a: bool = False, trans_b: bool = False) -> NDArray[np.float64]:
     """C = op(a) op(b), op(t) = t.T when asked: the GEMM every dense product is made of.
 
     Parameters
@@ -199,12 +207,16 @@ def matmul(a, b, trans_a=False, trans_b=False):
 # SELU's constants (Klambauer et al. 2017, as torch.nn.SELU).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-_PARAMS = {"leaky_relu": {"negative_slope": None}, "elu": {"alpha": 1.0}, "softplus": {"beta": 1.0, "threshold": 20.0}}
+_PARAMS: dict[str, dict[str, float | None]] = {
+    "leaky_relu": {"negative_slope": None},
+    "elu": {"alpha": 1.0},
+    "softplus": {"beta": 1.0, "threshold": 20.0},
+}
 _NEEDS_Z = ("gelu", "gelu_tanh", "silu", "elu", "softplus", "selu")
 _ALIASES = {"linear": "identity", "logistic": "sigmoid", "swish": "silu"}
 
 
-def _activation(name, negative_slope):
+def _activation(name: str, negative_slope: float) -> tuple[str, dict[str, float]]:
     """(kind, parameters) of a name such as "elu(alpha=0.5)"; a leaky_relu without its own slope takes
     negative_slope."""
     kind, _, inside = name.partition("(")
@@ -216,14 +228,14 @@ def _activation(name, negative_slope):
     return kind, p
 
 
-def _erf(x):
+def _erf(x: ArrayLike) -> NDArray[np.float64]:
     """The error function elementwise, from the standard library (NumPy has none)."""
     import math
 
     return np.vectorize(math.erf, otypes=[np.float64])(x)
 
 
-def vector_function(name, x):
+def vector_function(name: str, x: ArrayLike) -> NDArray[np.floating[Any]]:
     """The functions the CPU kernels evaluate themselves (fastmlp/vec_math.h).
 
     exp, expm1 = e^x - 1, log1p = log(1 + x), tanh, and logistic = 1 / (1 + e^-x) (as e^x / (1 + e^x)
@@ -267,7 +279,7 @@ def vector_function(name, x):
         return functions[name](x)
 
 
-def activation_forward(name, z, negative_slope=0.01):
+def activation_forward(name: str, z: ArrayLike, negative_slope: float = 0.01) -> NDArray[np.float64]:
     """a = act(z), elementwise.
 
     identity z; step [z >= 0] (Heaviside, the perceptron's); sigmoid 1 / (1 + e^-z);
@@ -332,7 +344,9 @@ def activation_forward(name, z, negative_slope=0.01):
     raise ValueError(f"unknown activation {name!r}")
 
 
-def activation_backward(name, z, grad_a, negative_slope=0.01):
+def activation_backward(
+    name: str, z: ArrayLike, grad_a: ArrayLike, negative_slope: float = 0.01
+) -> NDArray[np.float64]:
     """grad_z = grad_a * act'(z), elementwise.
 
     identity 1; step 0 (taken as 0 everywhere, also at 0); sigmoid
@@ -404,7 +418,9 @@ def activation_backward(name, z, grad_a, negative_slope=0.01):
     raise ValueError(f"unknown activation {name!r}")
 
 
-def activation_backward_from_output(name, a, grad_a, negative_slope=0.01):
+def activation_backward_from_output(
+    name: str, a: ArrayLike, grad_a: ArrayLike, negative_slope: float = 0.01
+) -> NDArray[np.float64]:
     """grad_z = grad_a * act'(z), read off the output a = act(z) (what training stores for these).
 
     sigmoid a(1 - a), tanh 1 - a^2, relu [a > 0], leaky_relu [a > 0] or negative_slope (needs
@@ -457,7 +473,7 @@ def activation_backward_from_output(name, a, grad_a, negative_slope=0.01):
     raise ValueError(f"unknown activation {name!r}")
 
 
-def needs_z(name):
+def needs_z(name: str) -> bool:
     """Whether the activation's derivative needs the pre-activation z (it cannot be read off a).
 
     Parameters
@@ -479,7 +495,9 @@ def needs_z(name):
     return _activation(name, 0.0)[0] in _NEEDS_Z
 
 
-def dense_forward(x, w, b, activation="identity", negative_slope=0.01):
+def dense_forward(
+    x: ArrayLike, w: ArrayLike, b: ArrayLike, activation: str = "identity", negative_slope: float = 0.01
+) -> NDArray[np.float64]:
     """y = act(x w + b): a fully-connected layer.
 
     Rosenblatt's perceptron with the step; any activation for an MLP.
@@ -512,7 +530,15 @@ def dense_forward(x, w, b, activation="identity", negative_slope=0.01):
     return activation_forward(activation, z, negative_slope)
 
 
-def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0.01, z=None):
+def dense_backward(
+    x: ArrayLike,
+    w: ArrayLike,
+    grad_y: ArrayLike,
+    activation: str = "identity",
+    y: ArrayLike | None = None,
+    negative_slope: float = 0.01,
+    z: ArrayLike | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Backward of y = act(x w + b) by the chain rule.
 
     grad_z = grad_y * act'(z) (read off y, or from z where the derivative needs it), grad_x =
@@ -544,13 +570,17 @@ def dense_backward(x, w, grad_y, activation="identity", y=None, negative_slope=0
     w = np.asarray(w, np.float64)
     gz = np.asarray(grad_y, np.float64)
     if needs_z(activation):
+        if z is None:  # (as the kernels refuse it, rather than a derivative of NaN)
+            raise ValueError(f"activation {activation!r} needs z, the pre-activation x @ w + b, for its derivative")
         gz = activation_backward(activation, z, gz, negative_slope)
     elif _activation(activation, 0.0)[0] != "identity":
+        if y is None:
+            raise ValueError(f"activation {activation!r} needs y, the forward output, for its derivative")
         gz = activation_backward_from_output(activation, y, gz, negative_slope)
     return gz @ w.T, x.T @ gz, gz.sum(axis=0)
 
 
-def softmax(z):
+def softmax(z: ArrayLike) -> NDArray[np.float64]:
     """Row-wise softmax e^(z - max z) / sum e^(z - max z) (the max subtracted so nothing overflows).
 
     Parameters
@@ -574,7 +604,7 @@ def softmax(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def sigmoid(z):
+def sigmoid(z: ArrayLike) -> NDArray[np.float64]:
     """The logistic function 1 / (1 + e^-z), computed without overflow for either sign of z.
 
     Parameters
@@ -598,7 +628,9 @@ def sigmoid(z):
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _targets(name, pred, target, class_weight):
+def _targets(
+    name: str, pred: ArrayLike, target: ArrayLike, class_weight: ArrayLike | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(pred, target as one row per sample, per-row label indices or None) for cross_entropy; class
     indices (a 1-D integer-valued target) become one-hot rows times nothing (handled by the caller)."""
     p = np.asarray(pred, np.float64)
@@ -610,7 +642,9 @@ def _targets(name, pred, target, class_weight):
     return p, t
 
 
-def _loss_terms(name, p, t, delta, class_weight):
+def _loss_terms(
+    name: str, p: NDArray[np.float64], t: NDArray[np.float64], delta: float, class_weight: ArrayLike | None
+) -> NDArray[np.float64]:
     """Per-element terms (elementwise losses) or per-row values (cross_entropy, shape (n,))."""
     d = p - t
     if name == "mse":
@@ -632,7 +666,16 @@ def _loss_terms(name, p, t, delta, class_weight):
     raise ValueError(f"unknown loss {name!r}")
 
 
-def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0):
+def loss(
+    name: str,
+    pred: ArrayLike,
+    target: ArrayLike,
+    reduction: str = "mean",
+    *,
+    sample_weight: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    delta: float = 1.0,
+) -> float:
     """The loss of pred against target.
 
     Per element (p, t): mse (p - t)^2; mae ``|p - t|``; huber
@@ -688,7 +731,16 @@ def loss(name, pred, target, reduction="mean", *, sample_weight=None, class_weig
     return total / (sw.sum() * per_row) if reduction == "mean" else total
 
 
-def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class_weight=None, delta=1.0):
+def loss_grad(
+    name: str,
+    pred: ArrayLike,
+    target: ArrayLike,
+    reduction: str = "mean",
+    *,
+    sample_weight: ArrayLike | None = None,
+    class_weight: ArrayLike | None = None,
+    delta: float = 1.0,
+) -> NDArray[np.float64]:
     """dL/dpred of loss(...), shaped like pred.
 
     mse 2 (p - t); mae sign(p - t) with sign(0) = 0 (PyTorch's subgradient);
@@ -754,19 +806,19 @@ def loss_grad(name, pred, target, reduction="mean", *, sample_weight=None, class
 
 
 def init(
-    name,
-    fan_in,
-    fan_out,
-    seed=0,
-    shape=None,
-    stream=0,
-    truncated=False,
-    value=0.0,
-    low=0.0,
-    high=1.0,
-    mean=0.0,
-    std=1.0,
-):
+    name: str,
+    fan_in: int,
+    fan_out: int,
+    seed: int = 0,
+    shape: Sequence[int] | None = None,
+    stream: int = 0,
+    truncated: bool = False,
+    value: float = 0.0,
+    low: float = 0.0,
+    high: float = 1.0,
+    mean: float = 0.0,
+    std: float = 1.0,
+) -> NDArray[np.float64]:
     """Initial weights, element i drawn from Philox at counter i (fan_in = in, fan_out = out).
 
     zeros, ones, constant(value), uniform U[low, high), normal N(mean, std^2),
@@ -860,7 +912,7 @@ def init(
     return ((mean if name == "normal" else 0.0) + sigma[name] * z).reshape(shape)
 
 
-def permutation(n, seed, epoch):
+def permutation(n: int, seed: int, epoch: int) -> NDArray[np.int64]:
     """One epoch's order: Fisher-Yates (Durstenfeld 1964) from the top.
 
     Position i swaps with j = r_i mod (i + 1), r_i the 64-bit Philox draw at counter (i, epoch) in the
@@ -898,7 +950,9 @@ def permutation(n, seed, epoch):
     return order
 
 
-def clip_gradients(grads, clip_grad_norm=None, clip_grad_value=None):
+def clip_gradients(
+    grads: Iterable[ArrayLike], clip_grad_norm: float | None = None, clip_grad_value: float | None = None
+) -> list[NDArray[np.float64]]:
     """Clip gradients by value, then by their global norm, as torch.nn.utils does.
 
     Clamp every element to [-v, v] (``torch.nn.utils.clip_grad_value_``), then scale all gradients by
@@ -924,18 +978,25 @@ def clip_gradients(grads, clip_grad_norm=None, clip_grad_value=None):
     >>> reference.clip_gradients([[3.0, 4.0]], clip_grad_norm=1.0)[0].round(6)
     array([0.6, 0.8])
     """
-    grads = [np.asarray(g, np.float64) for g in grads]
+    # (the casts: `grads` is given as any array-likes, and holds float64 arrays from here on)
+    grads = cast("list[NDArray[np.float64]]", [np.asarray(g, np.float64) for g in grads])
     if clip_grad_value:
-        grads = [np.clip(g, -clip_grad_value, clip_grad_value) for g in grads]
+        grads = cast("list[NDArray[np.float64]]", [np.clip(g, -clip_grad_value, clip_grad_value) for g in grads])
     if clip_grad_norm:
         norm = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
         coef = clip_grad_norm / (norm + 1e-6)
         if coef < 1.0:
-            grads = [g * coef for g in grads]
+            grads = cast("list[NDArray[np.float64]]", [g * coef for g in grads])
     return grads
 
 
-def mlp_forward(weights, biases, activations, x, negative_slope=0.01):
+def mlp_forward(
+    weights: Sequence[ArrayLike],
+    biases: Sequence[ArrayLike],
+    activations: Sequence[str],
+    x: ArrayLike,
+    negative_slope: float = 0.01,
+) -> NDArray[np.float64]:
     """The network's output: x through dense_forward layer after layer.
 
     Parameters
@@ -962,7 +1023,13 @@ def mlp_forward(weights, biases, activations, x, negative_slope=0.01):
     return a
 
 
-def output_bound(weights, biases, activations, x_max, negative_slope=0.01):
+def output_bound(
+    weights: Sequence[ArrayLike],
+    biases: Sequence[ArrayLike],
+    activations: Sequence[str],
+    x_max: float,
+    negative_slope: float = 0.01,
+) -> float:
     """An upper bound on |every value the forward pass computes| for inputs with |x| <= x_max, partial
     sums included (the triangle inequality, layer by layer): B_0 = x_max, z_l = max_j sum_i |W_ij| B_l
     + max |b|, and B_{l+1} = max(1, z_l) for step/sigmoid/tanh (bounded by 1, but z_l is computed before
@@ -990,7 +1057,17 @@ def output_bound(weights, biases, activations, x_max, negative_slope=0.01):
     return bound
 
 
-def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=0.01, sample_weight=None):
+def mlp_loss_grad(
+    weights: Sequence[ArrayLike],
+    biases: Sequence[ArrayLike],
+    activations: Sequence[str],
+    loss_name: str,
+    x: ArrayLike,
+    y: ArrayLike,
+    negative_slope: float = 0.01,
+    sample_weight: ArrayLike | None = None,
+    masks: Sequence[ArrayLike | None] | None = None,
+) -> tuple[float, list[tuple[NDArray[np.float64], NDArray[np.float64]]]]:
     """Backpropagation (Rumelhart, Hinton & Williams 1986): a batch's mean loss and its gradients.
 
     Parameters
@@ -1011,6 +1088,9 @@ def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=
         The slope of a leaky_relu that names none of its own.
     sample_weight : array_like of shape (n,), optional
         One weight per row.
+    masks : list of array_like or None, optional
+        Dropout: masks[l] (rows x width of hidden layer l, or None) multiplies that layer's output
+        before the next layer reads it, and the gradient that flows back into it.
 
     Returns
     -------
@@ -1019,42 +1099,112 @@ def mlp_loss_grad(weights, biases, activations, loss_name, x, y, negative_slope=
     grads : list of tuple of numpy.ndarray
         [(dL/dW_l, dL/db_l)] for every layer.
     """
-    outs, pres = [np.asarray(x, np.float64)], []
-    for w, b, act in zip(weights, biases, activations):
-        pres.append(outs[-1] @ np.asarray(w, np.float64) + np.asarray(b, np.float64))
+    mask = [None if masks is None or l >= len(masks) else masks[l] for l in range(len(weights))]
+    outs, pres, ins = [np.asarray(x, np.float64)], [], [np.asarray(x, np.float64)]
+    for l, (w, b, act) in enumerate(zip(weights, biases, activations)):
+        pres.append(ins[-1] @ np.asarray(w, np.float64) + np.asarray(b, np.float64))
         outs.append(activation_forward(act, pres[-1], negative_slope))
+        ins.append(outs[-1] if mask[l] is None else outs[-1] * np.asarray(mask[l], np.float64))
     value = loss(loss_name, outs[-1], y, sample_weight=sample_weight)
     g = loss_grad(loss_name, outs[-1], y, sample_weight=sample_weight)
     grads = []
     for l in range(len(weights) - 1, -1, -1):
-        gx, gw, gb = dense_backward(outs[l], weights[l], g, activations[l], outs[l + 1], negative_slope, pres[l])
+        gx, gw, gb = dense_backward(ins[l], weights[l], g, activations[l], outs[l + 1], negative_slope, pres[l])
         grads.append((gw, gb))
-        g = gx
+        g = gx if l == 0 or mask[l - 1] is None else gx * np.asarray(mask[l - 1], np.float64)
     return value, grads[::-1]
 
 
+def dropout_threshold(p: float) -> int:
+    """The 32-bit word below which inverted dropout drops an output: floor(p 2^32), for p in [0, 1).
+
+    Parameters
+    ----------
+    p : float
+        The dropout rate.
+
+    Returns
+    -------
+    int
+        The threshold, in [0, 2^32).
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> reference.dropout_threshold(0.25) == 2**30
+    True
+    """
+    return 0 if not p > 0 else min(int(float(p) * 4294967296.0), 2**32 - 1)
+
+
+def dropout_keep(seed: int, step: int, layer: int, rows: ArrayLike, width: int, p: float) -> NDArray[np.bool_]:
+    """Which outputs of hidden layer `layer` inverted dropout keeps in optimizer step `step`.
+
+    Srivastava et al. 2014 (JMLR 15, "Dropout: a simple way to prevent neural networks from
+    overfitting"), in torch.nn.Dropout's inverted form: a kept output is scaled by 1 / (1 - p). Element
+    g = row * width + unit is kept when word g mod 4 of the Philox draw at counter (g / 4 as two words,
+    step mod 2^32, 3 << 24 | layer), under the key seed with step / 2^32 XORed into its high word, is
+    at least dropout_threshold(p) (csrc/include/fastmlp/dropout.h).
+
+    Parameters
+    ----------
+    seed : int
+        The fit's seed.
+    step : int
+        The optimizer step, counted from 1.
+    layer : int
+        The hidden layer, from 0.
+    rows : array_like of int
+        The batch's rows, as indices into the (global) data set.
+    width : int
+        The layer's outputs.
+    p : float
+        The dropout rate, in [0, 1).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (len(rows), width)
+        True where the output is kept.
+
+    Examples
+    --------
+    >>> from fastmlp import reference
+    >>> keep = reference.dropout_keep(seed=0, step=1, layer=0, rows=range(1000), width=100, p=0.3)
+    >>> round(float(keep.mean()), 2)
+    0.7
+    """
+    r = np.asarray(rows, dtype=np.uint64).reshape(-1)
+    g = r[:, None] * np.uint64(width) + np.arange(width, dtype=np.uint64)[None, :]
+    s = int(step) & 0xFFFFFFFFFFFFFFFF
+    key = (int(seed) ^ ((s >> 32) << 32)) & 0xFFFFFFFFFFFFFFFF
+    words = _philox_at(key, DOMAIN_DROPOUT, s & 0xFFFFFFFF, g >> np.uint64(2), int(layer))
+    word = np.take_along_axis(words, (g & np.uint64(3)).astype(np.intp)[..., None], axis=-1)[..., 0]
+    return np.asarray(word >= dropout_threshold(p))
+
+
 def train_epoch(
-    weights,
-    biases,
-    activations,
-    x,
-    y,
-    loss_name,
-    batch_size,
-    shuffle,
-    seed,
-    epoch,
-    lr,
-    optimizer=None,
-    state=None,
-    step=0,
-    drop_last=False,
-    negative_slope=0.01,
-    clip_grad_norm=None,
-    clip_grad_value=None,
-    sample_weight=None,
-    l2=0.0,
-):
+    weights: Sequence[ArrayLike],
+    biases: Sequence[ArrayLike],
+    activations: Sequence[str],
+    x: ArrayLike,
+    y: ArrayLike,
+    loss_name: str,
+    batch_size: int | None,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    lr: ArrayLike,
+    optimizer: Mapping[str, Any] | None = None,
+    state: list[list[list[Any]]] | None = None,
+    step: int = 0,
+    drop_last: bool = False,
+    negative_slope: float = 0.01,
+    clip_grad_norm: float | None = None,
+    clip_grad_value: float | None = None,
+    sample_weight: ArrayLike | None = None,
+    l2: float = 0.0,
+    dropout: Sequence[float] | None = None,
+) -> tuple[float, list[NDArray[np.float64]], list[NDArray[np.float64]], list[list[list[Any]]], int]:
     """One epoch of mini-batch training, the loop the C++ trainer runs.
 
     order = permutation(n, seed, epoch) when shuffling (a full batch is never reordered), batches of batch_size
@@ -1107,6 +1257,9 @@ def train_epoch(
         One weight per row.
     l2 : float, default 0.0
         scikit-learn's L2 penalty, as above.
+    dropout : list of float, optional
+        One inverted-dropout rate per hidden layer: each step drops the outputs dropout_keep(seed,
+        step, l, the batch's rows, width, p) does not keep and scales the others by 1 / (1 - p).
 
     Returns
     -------
@@ -1119,8 +1272,8 @@ def train_epoch(
         If drop_last would leave no batch.
     """
     opt = dict(optimizer or {"name": "sgd"})
-    weights = [np.array(w, np.float64) for w in weights]
-    biases = [np.array(b, np.float64) for b in biases]
+    weights = cast("list[NDArray[np.float64]]", [np.array(w, np.float64) for w in weights])
+    biases = cast("list[NDArray[np.float64]]", [np.array(b, np.float64) for b in biases])
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     n = x.shape[0]
@@ -1135,7 +1288,15 @@ def train_epoch(
     for s in range(steps):
         rows = order[s * bs : (s + 1) * bs]
         sw = None if sample_weight is None else np.asarray(sample_weight, np.float64)[rows]
-        value, grads = mlp_loss_grad(weights, biases, activations, loss_name, x[rows], y[rows], negative_slope, sw)
+        masks = None
+        if dropout is not None and any(p > 0 for p in dropout):
+            masks = [
+                dropout_keep(seed, step + 1, l, rows, weights[l].shape[1], p) / (1.0 - p) if p > 0 else None
+                for l, p in enumerate(dropout)
+            ]
+        value, grads = mlp_loss_grad(
+            weights, biases, activations, loss_name, x[rows], y[rows], negative_slope, sw, masks=masks
+        )
         flat = clip_gradients([g for pair in grads for g in pair], clip_grad_norm, clip_grad_value)
         if l2 > 0:
             weight = len(rows) if sw is None else sw.sum()
@@ -1150,12 +1311,12 @@ def train_epoch(
     return total / seen, weights, biases, state, step
 
 
-def _shown(cell, limit=40):
+def _shown(cell: str, limit: int = 40) -> str:
     """A cell as an error message shows it: its repr, cut to `limit` characters."""
     return repr(cell) if len(cell) <= limit else repr(cell[:limit]) + f"... ({len(cell)} characters)"
 
 
-def parse_csv(lines, where):
+def parse_csv(lines: Iterable[str], where: str) -> tuple[list[str], NDArray[np.float64]]:
     """Parse a numeric CSV: the spec of fastmlp.data.read_csv's C++ fast path.
 
     The spec of fastmlp.data.read_csv's C++ fast path: Python's csv module splits the cells (quotes

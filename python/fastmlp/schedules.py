@@ -10,8 +10,18 @@ so no Python runs between steps. t starts at 0 with each fit() call.
 from __future__ import annotations
 
 import math
+import typing
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    # What a schedule's count t counts: epochs, or optimizer steps.
+    Interval = Literal["epoch", "step"]
+    # A rate per count.
+    Rates = NDArray[np.floating[Any]]
 
 __all__ = [
     "Schedule",
@@ -29,25 +39,25 @@ __all__ = [
 ]
 
 
-def _interval(value):
+def _interval(value: object) -> Interval:
     if value not in ("epoch", "step"):
         raise ValueError(f"interval must be 'epoch' or 'step', got {value!r}")
     return value
 
 
-def _positive_int(name, value):
+def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     return int(value)
 
 
-def _nonnegative_int(name, value):
+def _nonnegative_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     return int(value)
 
 
-def _finite(name, value, low=None, high=None):
+def _finite(name: str, value: object, low: float | None = None, high: float | None = None) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     value = float(value)
@@ -79,9 +89,9 @@ class Schedule:
     array([0.1  , 0.1  , 0.05 , 0.025])
     """
 
-    interval = "epoch"
+    interval: Interval = "epoch"
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         """The learning rate at each count of t.
 
         Parameters
@@ -103,7 +113,7 @@ class Schedule:
         """
         raise NotImplementedError
 
-    def rates(self, base_lr, epoch, steps, first_step):
+    def rates(self, base_lr: float, epoch: int, steps: int, first_step: int) -> NDArray[np.float64]:
         """The learning rate of each step of one epoch.
 
         Parameters
@@ -135,7 +145,7 @@ class Schedule:
             t = np.arange(first_step, first_step + steps, dtype=np.int64)
         return np.asarray(self.lr(base_lr, t), dtype=np.float64).reshape(steps)
 
-    def end_epoch(self, logs):
+    def end_epoch(self, logs: dict[str, float]) -> None:
         """Called after each epoch with its logs (ReduceLROnPlateau watches them).
 
         Parameters
@@ -144,7 +154,7 @@ class Schedule:
             The epoch's logged values ("loss", "lr", and "val_loss" with validation data).
         """
 
-    def monitors(self):
+    def monitors(self) -> set[str]:
         """Names of the logged values this schedule reads (fit checks they will exist).
 
         Returns
@@ -154,7 +164,7 @@ class Schedule:
         """
         return set()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
 
@@ -186,12 +196,12 @@ class ConstantLR(Schedule):
     array([0.05, 0.05, 0.1 , 0.1 ])
     """
 
-    def __init__(self, factor=1.0 / 3, total_iters=5, interval="epoch"):
+    def __init__(self, factor: float = 1.0 / 3, total_iters: int = 5, interval: Interval = "epoch") -> None:
         self.factor = _finite("factor", factor, 0.0, 1.0)
         self.total_iters = _nonnegative_int("total_iters", total_iters)
         self.interval = _interval(interval)
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         return base_lr * np.where(np.asarray(t) < self.total_iters, self.factor, 1.0)
 
 
@@ -222,12 +232,12 @@ class StepLR(Schedule):
     array([0.1  , 0.1  , 0.05 , 0.05 , 0.025, 0.025])
     """
 
-    def __init__(self, step_size, gamma=0.1, interval="epoch"):
+    def __init__(self, step_size: int, gamma: float = 0.1, interval: Interval = "epoch") -> None:
         self.step_size = _positive_int("step_size", step_size)
         self.gamma = _finite("gamma", gamma, 0.0)
         self.interval = _interval(interval)
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         return base_lr * self.gamma ** (np.asarray(t) // self.step_size)
 
 
@@ -258,12 +268,12 @@ class MultiStepLR(Schedule):
     array([0.1  , 0.01 , 0.01 , 0.01 , 0.001, 0.001])
     """
 
-    def __init__(self, milestones, gamma=0.1, interval="epoch"):
+    def __init__(self, milestones: Iterable[int], gamma: float = 0.1, interval: Interval = "epoch") -> None:
         self.milestones = sorted(_nonnegative_int("milestones[i]", m) for m in milestones)
         self.gamma = _finite("gamma", gamma, 0.0)
         self.interval = _interval(interval)
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         return base_lr * self.gamma ** np.searchsorted(self.milestones, np.asarray(t), side="right")
 
 
@@ -292,11 +302,11 @@ class ExponentialLR(Schedule):
     array([0.1   , 0.05  , 0.025 , 0.0125])
     """
 
-    def __init__(self, gamma, interval="epoch"):
+    def __init__(self, gamma: float, interval: Interval = "epoch") -> None:
         self.gamma = _finite("gamma", gamma, 0.0)
         self.interval = _interval(interval)
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         return base_lr * self.gamma ** np.asarray(t, dtype=np.float64)
 
 
@@ -330,12 +340,12 @@ class CosineAnnealingLR(Schedule):
     array([0.1     , 0.085355, 0.05    , 0.014645, 0.      ])
     """
 
-    def __init__(self, T_max, eta_min=0.0, interval="epoch"):
+    def __init__(self, T_max: int, eta_min: float = 0.0, interval: Interval = "epoch") -> None:
         self.T_max = _positive_int("T_max", T_max)
         self.eta_min = _finite("eta_min", eta_min, 0.0)
         self.interval = _interval(interval)
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         t = np.asarray(t, dtype=np.float64)
         return self.eta_min + (base_lr - self.eta_min) * (1.0 + np.cos(np.pi * t / self.T_max)) / 2.0
 
@@ -372,7 +382,9 @@ class LinearLR(Schedule):
     array([0.025  , 0.04375, 0.0625 , 0.08125, 0.1    , 0.1    ])
     """
 
-    def __init__(self, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, interval="epoch"):
+    def __init__(
+        self, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5, interval: Interval = "epoch"
+    ) -> None:
         self.start_factor = _finite("start_factor", start_factor, 0.0, 1.0)
         if self.start_factor == 0.0:
             raise ValueError("start_factor must be > 0 (a learning rate of 0 is not a step)")
@@ -380,7 +392,7 @@ class LinearLR(Schedule):
         self.total_iters = _positive_int("total_iters", total_iters)
         self.interval = _interval(interval)
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         t = np.minimum(np.asarray(t, dtype=np.float64), self.total_iters)
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * t / self.total_iters)
 
@@ -415,7 +427,7 @@ class SequentialLR(Schedule):
     array([0.01  , 0.01  , 0.1   , 0.05  , 0.025 , 0.0125])
     """
 
-    def __init__(self, schedules, milestones):
+    def __init__(self, schedules: Iterable[Schedule], milestones: Iterable[int]) -> None:
         self.schedules = list(schedules)
         self.milestones = [int(m) for m in milestones]
         if len(self.milestones) != len(self.schedules) - 1:
@@ -427,7 +439,7 @@ class SequentialLR(Schedule):
             raise ValueError("every schedule of a SequentialLR must have the same interval")
         self.interval = intervals.pop()
 
-    def end_epoch(self, logs):
+    def end_epoch(self, logs: dict[str, float]) -> None:
         """Pass the epoch's logs on to every part.
 
         Parameters
@@ -438,7 +450,7 @@ class SequentialLR(Schedule):
         for sched in self.schedules:
             sched.end_epoch(logs)
 
-    def monitors(self):
+    def monitors(self) -> set[str]:
         """The logged values any part reads.
 
         Returns
@@ -448,7 +460,7 @@ class SequentialLR(Schedule):
         """
         return set().union(*(s.monitors() for s in self.schedules))
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         t = np.asarray(t, dtype=np.int64)
         out = np.empty(t.shape, dtype=np.float64)
         starts = [0] + self.milestones
@@ -460,7 +472,7 @@ class SequentialLR(Schedule):
         return out
 
 
-def warmup(schedule, warmup_iters, start_factor=0.1):
+def warmup(schedule: Schedule, warmup_iters: int, start_factor: float = 0.1) -> SequentialLR:
     """A linear warmup over warmup_iters followed by `schedule`.
 
     Parameters
@@ -542,20 +554,20 @@ class ReduceLROnPlateau(Schedule):
     [0.1, 0.1, 0.1, 0.1, 0.05]
     """
 
-    interval = "epoch"
+    interval: Interval = "epoch"
 
     def __init__(
         self,
-        monitor="val_loss",
-        mode="min",
-        factor=0.1,
-        patience=10,
-        threshold=1e-4,
-        threshold_mode="rel",
-        cooldown=0,
-        min_lr=0.0,
-        eps=1e-8,
-    ):
+        monitor: str = "val_loss",
+        mode: Literal["min", "max"] = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: Literal["rel", "abs"] = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
@@ -572,12 +584,12 @@ class ReduceLROnPlateau(Schedule):
         self.min_lr = _finite("min_lr", min_lr, 0.0)
         self.eps = _finite("eps", eps, 0.0)
         self._scale = 1.0  # product of the reductions so far
-        self._base = None  # the base rate last asked for
-        self._best = None
+        self._base: float | None = None  # the base rate last asked for
+        self._best: float | None = None
         self._bad_epochs = 0
         self._cooldown_left = 0
 
-    def monitors(self):
+    def monitors(self) -> set[str]:
         """The logged value this schedule reads.
 
         Returns
@@ -587,7 +599,7 @@ class ReduceLROnPlateau(Schedule):
         """
         return {self.monitor}
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> NDArray[np.float64]:
         """The current rate, the same for every count: base_lr times the reductions so far.
 
         Parameters
@@ -605,10 +617,11 @@ class ReduceLROnPlateau(Schedule):
         self._base = float(base_lr)
         return np.full(np.shape(t), self._rate(), dtype=np.float64)
 
-    def _rate(self):
-        return max(self._base * self._scale, self.min_lr) if self._scale != 1.0 else self._base
+    def _rate(self) -> float:
+        base = typing.cast(float, self._base)  # lr() has set it: asked before any epoch ends
+        return max(base * self._scale, self.min_lr) if self._scale != 1.0 else base
 
-    def _better(self, value):
+    def _better(self, value: float) -> bool:
         if self._best is None:
             return True
         if self.mode == "min":
@@ -617,7 +630,7 @@ class ReduceLROnPlateau(Schedule):
         edge = self._best * (1 + self.threshold) if self.threshold_mode == "rel" else self._best + self.threshold
         return value > edge
 
-    def end_epoch(self, logs):
+    def end_epoch(self, logs: dict[str, float]) -> None:
         """Record the epoch's value of `monitor` and reduce the rate when it has stopped improving.
 
         Parameters
@@ -652,7 +665,7 @@ class ReduceLROnPlateau(Schedule):
             self._cooldown_left, self._bad_epochs = self.cooldown, 0
 
 
-def scale_lr(base_lr, base_batch, batch, rule="linear"):
+def scale_lr(base_lr: float, base_batch: int, batch: int, rule: Literal["linear", "sqrt"] = "linear") -> float:
     """The learning rate for a batch size, given one tuned at another.
 
     "linear" multiplies by batch / base_batch (Goyal et al. 2017, "Accurate, Large Minibatch SGD": when
@@ -728,16 +741,17 @@ class goyal_warmup(Schedule):
     array([0.025  , 0.04375, 0.0625 , 0.08125, 0.1    , 0.1    ])
     """
 
-    interval = "step"
+    interval: Interval = "step"
 
-    def __init__(self, k, warmup_steps, after=None, steps_per_epoch=1):
+    def __init__(self, k: float, warmup_steps: int, after: Schedule | None = None, steps_per_epoch: int = 1) -> None:
         self.k = float(k)
         self.warmup_steps = int(warmup_steps)
         self.after = after
         self._steps_per_epoch = int(steps_per_epoch)
 
-    def lr(self, base_lr, t):
+    def lr(self, base_lr: float, t: ArrayLike) -> Rates:
         t = np.asarray(t, dtype=np.int64)
+        rest: Rates
         if self.after is None:
             rest = np.full(t.shape, base_lr, dtype=np.float64)
         elif self.after.interval == "step":
@@ -750,7 +764,7 @@ class goyal_warmup(Schedule):
         ramp = start + (base_lr - start) * np.minimum(t, self.warmup_steps) / self.warmup_steps
         return np.where(t < self.warmup_steps, ramp, rest)
 
-    def end_epoch(self, logs):
+    def end_epoch(self, logs: dict[str, float]) -> None:
         """Pass the epoch's logs on to `after`.
 
         Parameters
@@ -761,7 +775,7 @@ class goyal_warmup(Schedule):
         if self.after is not None:
             self.after.end_epoch(logs)
 
-    def monitors(self):
+    def monitors(self) -> set[str]:
         """The logged values `after` reads.
 
         Returns

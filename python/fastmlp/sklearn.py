@@ -15,7 +15,9 @@ fastmlp.init initializer instead of scikit-learn's), `dtype` (default: X's float
 `activation` may also be any of fastmlp's (fastmlp.activations.NAMES: "gelu", "silu", "elu",
 "softplus", "selu", ..., with their default parameters), or a list of one name per hidden layer;
 MLPClassifier takes `class_weight` ("balanced" or a dict, as scikit-learn's other classifiers);
-MLPRegressor's `loss` may also be "absolute_error" or "huber".
+`dropout` (inverted, per hidden layer); `scoring` (what early stopping watches: "loss" or any
+scikit-learn scorer), with the validation loss in `validation_loss_curve_`; MLPRegressor's `loss` may
+also be "absolute_error" or "huber".
 
 Where the result differs from scikit-learn's (same distribution, different numbers): the epoch order
 comes from fastmlp's Philox permutation, not from NumPy's shuffle; Adam adds epsilon to
@@ -52,6 +54,7 @@ except ImportError as e:  # pragma: no cover - exercised by tests/test_sklearn.p
 from . import _core
 from . import _sklearn_input as _input
 from . import optim as _optim
+from ._constraints import check_dropout
 from ._lbfgs import Objective
 from ._sklearn_sgd import _SEED_MAX, NONFINITE_WEIGHTS, StochasticSolver
 from .data import as_array
@@ -109,6 +112,8 @@ def _extra_constraints(base, **extra):
                 "activation": [StrOptions(set(_HIDDEN)), list, tuple],
                 "dtype": [None, StrOptions({"float32", "float64"})],
                 "device": [StrOptions({"cpu", "cuda", "auto"})],
+                "dropout": [_rate(), list, tuple],
+                "scoring": [None, str, callable],
             }
         )
     return constraints
@@ -127,6 +132,14 @@ def _hidden_activations(activation, n_hidden):
         if not isinstance(a, str) or a not in _HIDDEN:
             raise ValueError(f"activation {a!r} is not one of: {', '.join(sorted(_HIDDEN))}")
     return [_HIDDEN[a] for a in names]
+
+
+def _rate():
+    from numbers import Real
+
+    from sklearn.utils._param_validation import Interval
+
+    return Interval(Real, 0, 1, closed="left")
 
 
 def _nonneg_real():
@@ -169,6 +182,8 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         init,
         dtype,
         device,
+        dropout,
+        scoring,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -197,6 +212,8 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         self.init = init
         self.dtype = dtype
         self.device = device
+        self.dropout = dropout
+        self.scoring = scoring
 
     # ---- the network as the kernels see it --------------------------------------------------------------
     def _activations(self):
@@ -263,6 +280,11 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         if np.any(np.array(hidden) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
         _hidden_activations(self.activation, len(hidden))
+        if any(check_dropout(self.dropout, len(hidden))) and self.solver == "lbfgs":
+            raise ValueError(
+                "dropout needs a stochastic solver ('adam', 'sgd', ...): L-BFGS minimizes one fixed "
+                "function, which random masks would change at every evaluation"
+            )
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
@@ -335,11 +357,13 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     def _class_sample_weight(self, y, incremental):
@@ -458,6 +482,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
             sizes,
             activation=self._activations()[:-1],
             output_activation="identity",
+            dropout=check_dropout(self.dropout, len(self.coefs_) - 1),
             init="zeros",
             dtype=dtype.name,
             device=self.device,
@@ -478,6 +503,8 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         hist.epoch = list(range(len(hist.history["loss"])))
         if getattr(self, "validation_scores_", None) is not None:
             hist.history["val_score"] = list(self.validation_scores_)
+        if getattr(self, "validation_loss_curve_", None) is not None:
+            hist.history["val_loss"] = list(self.validation_loss_curve_)
         return hist
 
 
@@ -693,6 +720,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         only; partial_fit takes a dict only (it does not see the whole
         training set's counts).
 
+    dropout : float or list of float, default=0.0
+        Inverted dropout (an extra, as torch.nn.Dropout): the probability, in
+        [0, 1), that a training step zeroes an output of a hidden layer, the
+        others scaled by 1 / (1 - p); predict uses every output. One rate
+        for all hidden layers or one per hidden layer. Stochastic solvers
+        only (not 'lbfgs').
+
+    scoring : str, callable or None, default=None
+        What early stopping watches on the validation split (an extra):
+        None for scikit-learn's own (the accuracy, or R^2), 'loss' for the
+        validation loss (stored negated in ``validation_scores_``, so that
+        greater is better), or any scikit-learn scorer: a name such as
+        'f1_macro' or 'neg_mean_absolute_error', or a callable
+        scorer(estimator, X, y).
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -713,6 +755,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         The score at each iteration on a held-out validation set. The score
         reported is the accuracy score. Only available if `early_stopping=True`,
         otherwise the attribute is set to `None`.
+
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
+        The loss of the held-out validation set at the end of each iteration
+        (an extra), counted as ``loss_curve_`` counts the training loss
+        (scikit-learn's loss plus alpha's L2 term over the validation rows).
+        Only available if `early_stopping=True`, otherwise None.
 
     best_validation_score_ : float or None
         The best validation score (i.e. accuracy score) that triggered the
@@ -807,6 +855,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         dtype=None,
         device="cpu",
         class_weight=None,
+        dropout=0.0,
+        scoring=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -836,6 +886,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             init=init,
             dtype=dtype,
             device=device,
+            dropout=dropout,
+            scoring=scoring,
         )
         self.class_weight = class_weight
 
@@ -1193,6 +1245,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     device : {'cpu', 'cuda', 'auto'}, default='cpu'
         Where the network is trained and run.
 
+    dropout : float or list of float, default=0.0
+        Inverted dropout (an extra, as torch.nn.Dropout): the probability, in
+        [0, 1), that a training step zeroes an output of a hidden layer, the
+        others scaled by 1 / (1 - p); predict uses every output. One rate
+        for all hidden layers or one per hidden layer. Stochastic solvers
+        only (not 'lbfgs').
+
+    scoring : str, callable or None, default=None
+        What early stopping watches on the validation split (an extra):
+        None for scikit-learn's own (the accuracy, or R^2), 'loss' for the
+        validation loss (stored negated in ``validation_scores_``, so that
+        greater is better), or any scikit-learn scorer: a name such as
+        'f1_macro' or 'neg_mean_absolute_error', or a callable
+        scorer(estimator, X, y).
+
     Attributes
     ----------
     loss_ : float
@@ -1210,6 +1277,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         The score at each iteration on a held-out validation set. The score
         reported is the R2 score. Only available if `early_stopping=True`,
         otherwise the attribute is set to `None`.
+
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
+        The loss of the held-out validation set at the end of each iteration
+        (an extra), counted as ``loss_curve_`` counts the training loss
+        (scikit-learn's loss plus alpha's L2 term over the validation rows).
+        Only available if `early_stopping=True`, otherwise None.
 
     best_validation_score_ : float or None
         The best validation score (i.e. R2 score) that triggered the
@@ -1307,6 +1380,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         init=None,
         dtype=None,
         device="cpu",
+        dropout=0.0,
+        scoring=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1336,6 +1411,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             init=init,
             dtype=dtype,
             device=device,
+            dropout=dropout,
+            scoring=scoring,
         )
         self.loss = loss
 

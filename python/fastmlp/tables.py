@@ -31,26 +31,34 @@ import fnmatch
 import json
 import math
 import warnings
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, SupportsFloat, TypeVar, cast
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from ._columns import MISSING_TEXT, Columns, read_columns
+
+if TYPE_CHECKING:
+    from .distributed import Collective, SingleProcess
+
+_T = TypeVar("_T")
 
 __all__ = ["Columns", "Preprocessor", "read_columns", "MISSING_TEXT", "IMPUTE_STRATEGIES"]
 
 #: The ways Preprocessor(impute=...) fills a missing cell.
 #:
 #: "mean", "median", "most_frequent" and "constant" (see the module text).
-IMPUTE_STRATEGIES = ("mean", "median", "most_frequent", "constant")
+IMPUTE_STRATEGIES: tuple[str, ...] = ("mean", "median", "most_frequent", "constant")
 # A categorical column with more categories than this is refused: one-hot would add that many inputs
 # (an identifier or free-text column, which belongs in --drop).
 MAX_CATEGORIES = 1000
 
 
-def _matching(patterns, names, what):
+def _matching(patterns: Iterable[str], names: Sequence[str], what: str) -> list[str]:
     """The names matching any of `patterns` (names or globs), in the table's order; a pattern that
     matches nothing is refused (a typo would otherwise be ignored)."""
-    chosen = set()
+    chosen: set[str] = set()
     for p in patterns:
         hits = [n for n in names if n == p or fnmatch.fnmatchcase(n, p)]
         if not hits:
@@ -59,7 +67,7 @@ def _matching(patterns, names, what):
     return [n for n in names if n in chosen]
 
 
-def _split_names(value):
+def _split_names(value: str | Iterable[object] | None) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
@@ -67,20 +75,20 @@ def _split_names(value):
     return [str(v) for v in value]
 
 
-def _missing(column):
+def _missing(column: NDArray[Any]) -> NDArray[np.bool_]:
     return np.array([c is None for c in column]) if column.dtype == object else np.isnan(column)
 
 
-def _category_key(value):
+def _category_key(value: str | SupportsFloat) -> str | float:
     return value if isinstance(value, str) else float(value)
 
 
-def _order(value):
+def _order(value: str | float) -> tuple[bool, str | float]:
     """Sort key of categories: numbers before text, each in its own order (OneHotEncoder sorts them)."""
     return (isinstance(value, str), value)
 
 
-def label(value):
+def label(value: str | SupportsFloat) -> str:
     """How a category or class label appears in a name or an output: text as it is, a whole number
     without its ".0" (3.0 -> "3", 1234567.0 -> "1234567"), any other number as repr gives it (all
     its digits, so that two labels never print alike)."""
@@ -148,17 +156,27 @@ class Preprocessor:
            [40.,  1.,  0.]])
     """
 
-    def __init__(self, features=None, drop=None, categorical=None, impute=None, fill_value=None):
+    def __init__(
+        self,
+        features: str | Iterable[str] | None = None,
+        drop: str | Iterable[str] | None = None,
+        categorical: str | Iterable[str] | None = None,
+        impute: str | None = None,
+        fill_value: str | float | None = None,
+    ) -> None:
         self.features, self.drop = _split_names(features), _split_names(drop)
         self.categorical = _split_names(categorical)
         if impute is not None and impute not in IMPUTE_STRATEGIES:
             raise ValueError(f"impute must be one of {', '.join(IMPUTE_STRATEGIES)} (or None), got {impute!r}")
         self.impute, self.fill_value = impute, fill_value
-        self.columns = None  # after fit: [{"name", "kind": "numeric"|"categorical", "fill", "categories"}]
-        self.targets, self.classes = [], None  # the target columns; a classifier's labels (str or float)
+        self.columns: list[dict[str, Any]] | None = (
+            None  # after fit: [{"name", "kind": "numeric"|"categorical", "fill", "categories"}]
+        )
+        self.targets: list[str] = []
+        self.classes: list[str | float] | None = None  # the target columns; a classifier's labels (str or float)
 
     @classmethod
-    def numeric(cls, names):
+    def numeric(cls, names: Iterable[str]) -> Preprocessor:
         """A fitted Preprocessor that takes numeric columns as they are (no fill values).
 
         Parameters
@@ -185,7 +203,9 @@ class Preprocessor:
         return p
 
     # ---- fitting ---------------------------------------------------------------------------------------
-    def fit(self, table, targets=(), dist=None):
+    def fit(
+        self, table: object, targets: Iterable[str] = (), dist: SingleProcess | Collective | None = None
+    ) -> Preprocessor:
         """Learn the columns, categories and fill values from a table, less its target columns.
 
         Parameters
@@ -247,7 +267,8 @@ class Preprocessor:
         # This rank's part first (checks and local summaries), then, once every rank is known to have
         # got that far, the collectives that combine them: a rank that fails must not leave the others
         # waiting in a collective it never reaches.
-        error, local = None, []
+        error: ValueError | None = None
+        local: list[dict[str, Any]] = []
         try:
             for name in chosen:
                 column = table[name]
@@ -271,11 +292,11 @@ class Preprocessor:
         self.columns = [self._combine(spec, dist, table.where) for spec in local]
         return self
 
-    def _local_summary(self, name, column, categorical, where):
+    def _local_summary(self, name: str, column: NDArray[Any], categorical: bool, where: str) -> dict[str, Any]:
         """A column's spec and this rank's summary of it (present values, category counts)."""
         missing = _missing(column)
         present = column[~missing]
-        spec = {
+        spec: dict[str, Any] = {
             "name": name,
             "kind": "categorical" if categorical else "numeric",
             "fill": None,
@@ -289,7 +310,7 @@ class Preprocessor:
         elif not categorical:
             raise ValueError(f"{where}, column {name!r}: holds text but is not categorical")
         if categorical:
-            counts = {}
+            counts: dict[str | float, int] = {}
             for v in present:
                 k = _category_key(v)
                 counts[k] = counts.get(k, 0) + 1
@@ -297,10 +318,10 @@ class Preprocessor:
         spec["_present"] = present
         return spec
 
-    def _combine(self, spec, dist, where):
+    def _combine(self, spec: dict[str, Any], dist: SingleProcess | Collective, where: str) -> dict[str, Any]:
         present = spec.pop("_present")
         n_missing = int(dist.sum([float(spec.pop("_missing"))])[0])
-        counts = None
+        counts: dict[str | float, int] | None = None
         if spec["kind"] == "categorical":
             counts = {}
             for part in dist.allgather(spec.pop("_counts")):
@@ -326,7 +347,14 @@ class Preprocessor:
         spec["missing_in_training"] = n_missing
         return spec
 
-    def _statistic(self, spec, present, counts, dist, where):
+    def _statistic(
+        self,
+        spec: dict[str, Any],
+        present: NDArray[Any],
+        counts: dict[str | float, int] | None,
+        dist: SingleProcess | Collective,
+        where: str,
+    ) -> str | float:
         """The fill value of a column: SimpleImputer's statistic on every rank's training rows."""
         strategy = self.impute
         categorical = spec["kind"] == "categorical"
@@ -374,35 +402,35 @@ class Preprocessor:
         return sorted((k for k, m in counts.items() if m == top), key=_order)[0]
 
     # ---- applying ----------------------------------------------------------------------------------------
-    def _fitted(self):
+    def _fitted(self) -> list[dict[str, Any]]:
         if self.columns is None:
             raise RuntimeError("this Preprocessor is not fitted: call fit(table) first")
         return self.columns
 
     @property
-    def input_columns(self):
+    def input_columns(self) -> list[str]:
         """The table columns the model reads, in order (a list of str; needs a fitted Preprocessor)."""
         return [c["name"] for c in self._fitted()]
 
     @property
-    def feature_names(self):
+    def feature_names(self) -> list[str]:
         """The network's inputs (a list of str): a numeric column's name, "name=category" per one-hot column."""
-        out = []
+        out: list[str] = []
         for c in self._fitted():
             out.extend([c["name"]] if c["kind"] == "numeric" else [f"{c['name']}={label(v)}" for v in c["categories"]])
         return out
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         """The number of the network's inputs, ``len(feature_names)``."""
         return len(self.feature_names)
 
     @property
-    def encodes(self):
+    def encodes(self) -> bool:
         """Whether transform does more than pick columns (one-hot or fill values)."""
         return any(c["kind"] == "categorical" or c["fill"] is not None for c in self._fitted())
 
-    def transform(self, table, dtype=np.float64):
+    def transform(self, table: object, dtype: DTypeLike = np.float64) -> NDArray[Any]:
         """The input matrix for a table with (at least) the input columns.
 
         Other columns are ignored whatever their type. Unknown categories give zeros and a warning
@@ -455,7 +483,9 @@ class Preprocessor:
         table.require([c["name"] for c in specs])
         n = table.rows
         out = np.zeros((n, self.n_features), dtype=dtype)
-        at, unknown = 0, {}
+        at = 0
+        unknown: dict[str, int] = {}
+        row: int | None  # a row to name in a message (None: none found)
         for spec in specs:
             name, column = spec["name"], table[spec["name"]]
             missing = _missing(column)
@@ -516,7 +546,7 @@ class Preprocessor:
         return out
 
     # ---- storage -------------------------------------------------------------------------------------------
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The fitted Preprocessor as a JSON-compatible dict, as a model file stores it.
 
         Returns
@@ -541,7 +571,7 @@ class Preprocessor:
             "classes": self.classes,
         }
 
-    def to_json(self):
+    def to_json(self) -> str:
         """The fitted Preprocessor as JSON text (`to_dict`, serialized).
 
         Returns
@@ -557,7 +587,7 @@ class Preprocessor:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
         """The Preprocessor a model file stored, each entry checked.
 
         Parameters
@@ -587,7 +617,7 @@ class Preprocessor:
             if not isinstance(d, dict) or not isinstance(d.get("columns"), list):
                 raise ValueError("no list of columns")
             p = cls(d.get("features"), d.get("drop"), d.get("categorical"), d.get("impute"), d.get("fill_value"))
-            columns = []
+            columns: list[dict[str, Any]] = []
             for c in d["columns"]:
                 if (
                     not isinstance(c, dict)
@@ -632,7 +662,7 @@ class Preprocessor:
         except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as e:
             raise ValueError(f"malformed preprocessing entry ({e})") from None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.columns is None:
             return "Preprocessor(not fitted)"
         cats = [c["name"] for c in self.columns if c["kind"] == "categorical"]
@@ -642,13 +672,13 @@ class Preprocessor:
         )
 
 
-def _short(cell, most=40):
+def _short(cell: str, most: int = 40) -> str:
     """A cell for a message: its repr, cut to `most` characters (a 131 kB cell stays a short line)."""
     text = repr(cell)
     return text if len(text) <= most else f"{text[:most]}... ({len(cell)} characters)"
 
 
-def _refuse_mixed(table, name, column):
+def _refuse_mixed(table: Columns, name: str, column: NDArray[Any]) -> None:
     """A text column some of whose cells are numbers is most often a numeric column with a bad cell (a
     typo, a marker such as '?'): refused rather than guessed at, naming the first cell that is not a
     number; categories that look like numbers are named in --categorical."""
@@ -663,17 +693,18 @@ def _refuse_mixed(table, name, column):
         )
 
 
-def _finite(value, what):
+def _finite(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         raise ValueError(f"{what} is {str(value)[:40]}, not a finite number")
     return float(value)
 
 
-def _stored_labels(values, what):
+def _stored_labels(values: object, what: str) -> list[str | float]:
     """Categories or class labels read from a model file: a non-empty list of one kind (text, or finite
     numbers; no booleans), distinct and in the order fit sorts them."""
     if not isinstance(values, list) or not values:
         raise ValueError(f"{what} are not a non-empty list")
+    out: list[str | float]
     if all(isinstance(v, str) for v in values):
         out = list(values)
     else:
@@ -683,11 +714,11 @@ def _stored_labels(values, what):
     return out
 
 
-def _numeric_key(value):
+def _numeric_key(value: _T) -> float | _T:
     if isinstance(value, str) and "_" in value:
         return value
     try:
-        return float(value)
+        return float(cast(Any, value))  # whatever float() takes; it refuses the rest
     except (TypeError, ValueError):
         return value
 

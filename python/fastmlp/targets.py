@@ -15,15 +15,23 @@ and scores, and a log-link loss's outputs (poisson's log-rates) into predictions
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from . import _core
 from .losses import CLASSIFICATION_LOSSES, check_loss
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+    from ._core import LossArg
+    from .model import MLP
+
 __all__ = ["loss_targets", "probabilities", "mean_response", "accuracy", "confusion_matrix"]
 
 
-def _float_rows(a, name, dtype):
+def _float_rows(a: ArrayLike, name: str, dtype: DTypeLike) -> NDArray[np.floating[Any]]:
     arr = np.asarray(a)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected numbers")
@@ -33,7 +41,15 @@ def _float_rows(a, name, dtype):
     return out
 
 
-def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name="y"):
+def loss_targets(
+    model: MLP,
+    y: ArrayLike,
+    n: int,
+    loss: str,
+    sample_weight: ArrayLike | None = None,
+    class_weight: ArrayLike | dict[int, float] | None = None,
+    name: str = "y",
+) -> tuple[LossArg, NDArray[np.floating[Any]]]:
     """The loss spec and target array for training or scoring a model on y with a loss.
 
     The values are checked here, as the trainer checks them, naming `name`.
@@ -88,6 +104,7 @@ def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name=
     loss = check_loss(loss)
     outputs = model.sizes[-1]
     dtype = model.dtype
+    spec: LossArg  # a dict until the end, which gives the bare name when the dict says nothing more
     spec = {"name": loss}
     if loss == "cross_entropy":
         if outputs < 2:
@@ -151,7 +168,7 @@ def loss_targets(model, y, n, loss, sample_weight=None, class_weight=None, name=
     return spec, targets
 
 
-def probabilities(logits, kind):
+def probabilities(logits: ArrayLike, kind: str) -> NDArray[np.float64]:
     """Class probabilities from a network's logits, computed in float64 without overflow.
 
     Parameters
@@ -188,7 +205,7 @@ def probabilities(logits, kind):
     raise ValueError(f"kind must be 'softmax' or 'sigmoid', got {kind!r}")
 
 
-def mean_response(outputs, kind, what="predict"):
+def mean_response(outputs: ArrayLike, kind: str, what: str = "predict") -> NDArray[np.floating[Any]]:
     """A log-link loss's predictions from the network's outputs.
 
     Kind "exp" (see fastmlp.losses.MEAN_FUNCTIONS) gives exp(outputs), computed in float64 and rounded
@@ -241,13 +258,13 @@ def mean_response(outputs, kind, what="predict"):
     return out
 
 
-def predicted_classes(logits, loss):
+def predicted_classes(logits: ArrayLike, loss: str) -> NDArray[np.integer[Any]]:
     """cross_entropy: the index of the largest logit per row; bce: 1 where the logit is > 0 (p > 1/2)."""
     z = np.asarray(logits)
     return z.argmax(axis=1) if loss == "cross_entropy" else (z > 0).astype(np.int64)
 
 
-def true_classes(y, loss):
+def true_classes(y: ArrayLike, loss: str) -> NDArray[np.integer[Any]]:
     """The classes a target array names: class indices as they are, one-hot/probability rows by their
     largest entry (cross_entropy); bce targets rounded at 1/2."""
     y = np.asarray(y)
@@ -256,7 +273,7 @@ def true_classes(y, loss):
     return (y.reshape(len(y), -1) >= 0.5).astype(np.int64)
 
 
-def accuracy(logits, y, loss):
+def accuracy(logits: ArrayLike, y: ArrayLike, loss: str) -> float:
     """The fraction of rows classified right.
 
     cross_entropy takes the largest logit of a row as its class; bce a logit > 0 (p > 1/2) as 1, and
@@ -297,7 +314,7 @@ def accuracy(logits, y, loss):
     return float(right.mean()) if right.size else float("nan")
 
 
-def confusion_matrix(true, pred, n_classes):
+def confusion_matrix(true: ArrayLike, pred: ArrayLike, n_classes: int) -> NDArray[np.int64]:
     """The confusion matrix: counts[i, j] samples of class i predicted as class j.
 
     Parameters

@@ -220,6 +220,9 @@ struct TrainOptions {
   index_t global_rows = 0;
   index_t row_offset = 0;
   std::function<void(void* data, std::size_t count)> reduce;
+  // Inverted dropout (fastmlp/dropout.h): dropout[l] is the probability, in [0, 1), that an output of
+  // hidden layer l is zeroed in a training step; empty or all 0: none. One entry per hidden layer.
+  std::vector<double> dropout;
 };
 
 // Forward over a whole data set in chunks: out (n x last width). Threads as set by set_num_threads.

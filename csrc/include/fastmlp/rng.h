@@ -19,7 +19,7 @@ struct Philox4 {
 };
 
 // What a counter's third and fourth words say, so that streams of different uses never overlap.
-enum RngDomain : std::uint32_t { kDomainInit = 1, kDomainShuffle = 2 };
+enum RngDomain : std::uint32_t { kDomainInit = 1, kDomainShuffle = 2, kDomainDropout = 3 };
 
 FASTMLP_HD Philox4 philox4x32(Philox4 ctr, std::uint32_t k0, std::uint32_t k1) {
   constexpr std::uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;

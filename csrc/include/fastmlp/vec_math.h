@@ -153,8 +153,10 @@ inline Reduced<T> reduce_ln2(T x) {
   const T shifted = x * F::log2e + F::round_magic;
   const T n = shifted - F::round_magic;
   const T r = (x - n * F::ln2_hi) - n * F::ln2_lo;
-  // The integer is in the low bits of `shifted` (its exponent is that of 1.5 * 2^mantissa).
-  const auto k = typename F::Int(bits_as<typename F::Bits>(shifted) - bits_as<typename F::Bits>(F::round_magic));
+  // The integer is in the low bits of `shifted` (its exponent is that of 1.5 * 2^mantissa). A NaN's bits
+  // are no integer: k = 0 there (r carries the NaN into the result), so that no sum of k can overflow.
+  const auto bits = typename F::Int(bits_as<typename F::Bits>(shifted) - bits_as<typename F::Bits>(F::round_magic));
+  const auto k = x == x ? bits : typename F::Int(0);
   return {n, r, k};
 }
 

@@ -8,6 +8,8 @@ short text summary. Every lesson takes device="cpu", "cuda" or "auto".
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import figures
 from . import perceptron as _perceptron
@@ -15,10 +17,18 @@ from .deep import deep, init
 from .perceptron import perceptron
 from .regression import batch_size, landscape, learning_rate, optimizers
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    # (computes the numbers, draws them, summarizes them, what the seed says)
+    _Lesson = tuple[
+        Callable[..., dict[str, Any]], Callable[[Mapping[str, Any]], Figure], Callable[[Mapping[str, Any]], str], str
+    ]
+
 __all__ = ["LESSONS", "run", "landscape", "learning_rate", "optimizers", "init", "batch_size", "deep", "perceptron"]
 
 # CLI name -> (function, figure drawer, summary writer, what the seed says)
-LESSONS = {
+LESSONS: dict[str, _Lesson] = {
     "landscape": (
         landscape,
         figures.landscape,
@@ -59,18 +69,20 @@ LESSONS = {
 }
 
 
-def run(name, out=None, device="cpu"):
+def run(
+    name: str, out: str | os.PathLike[str] | None = None, device: str = "cpu"
+) -> dict[str, tuple[dict[str, Any], str, str | None]]:
     """Run lesson `name` (a key of LESSONS, or "all") on `device`: returns {name: (data, summary text, png
     path or None)}. Figures go to directory `out` when given and matplotlib is installed."""
     names = list(LESSONS) if name == "all" else [name]
     for n in names:
         if n not in LESSONS:
             raise ValueError(f"unknown lesson {n!r}; expected one of: {', '.join(LESSONS)}, all")
-    results = {}
+    results: dict[str, tuple[dict[str, Any], str, str | None]] = {}
     for n in names:
         compute, draw, describe, _ = LESSONS[n]
         data = compute(device=device)
-        path = None
+        path: str | None = None
         if out is not None:
             os.makedirs(out, exist_ok=True)
             try:

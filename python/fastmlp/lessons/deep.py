@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import ops, optim
 from ..model import MLP
 
-INITS = {  # label -> (initializer name, keyword arguments)
+INITS: dict[str, tuple[str, dict[str, Any]]] = {  # label -> (initializer name, keyword arguments)
     "zeros": ("zeros", {}),
     "ones": ("ones", {}),
     "normal(0,1)": ("normal", {"std": 1.0}),
@@ -18,7 +21,16 @@ INITS = {  # label -> (initializer name, keyword arguments)
 }
 
 
-def _spreads(activation, init, kwargs, depth, width, x, seed, device):
+def _spreads(
+    activation: str,
+    init: str,
+    kwargs: dict[str, Any],
+    depth: int,
+    width: int,
+    x: NDArray[np.float64],
+    seed: int,
+    device: str,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-layer std of the activations (forward) and of dL/dW (backward) of a deep stack."""
     model = MLP(
         [width] * (depth + 1) + [1],
@@ -29,8 +41,8 @@ def _spreads(activation, init, kwargs, depth, width, x, seed, device):
         init_kwargs=kwargs,
         device=device,
     )
-    acts = []
-    a = x
+    acts: list[float] = []
+    a: NDArray[Any] = x
     for w, b, act in zip(model.weights[:-1], model.biases[:-1], model.activations[:-1]):
         a = ops.dense_forward(a, w, b, act, device=device)
         acts.append(float(a.std()))
@@ -44,13 +56,13 @@ def _spreads(activation, init, kwargs, depth, width, x, seed, device):
     return np.array(acts), np.array(grad_std)
 
 
-def init(depth=50, width=64, n=256, seed=0, device="cpu"):
+def init(depth: int = 50, width: int = 64, n: int = 256, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
     """For 50 tanh layers and 50 ReLU layers (width 64): the spread of every layer's activations and
     weight gradients under each initializer, plus the symmetry problem of constant initializations:
     after training, every hidden unit of a zeros- or ones-initialized layer is still identical."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, width))
-    spreads = {}
+    spreads: dict[tuple[str, str], tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
     for activation in ("tanh", "relu"):
         for label, (name, kwargs) in INITS.items():
             with np.errstate(over="ignore", invalid="ignore"):
@@ -58,7 +70,8 @@ def init(depth=50, width=64, n=256, seed=0, device="cpu"):
     # Symmetry: a small tanh net from constant weights stays symmetric however long it trains.
     xs = rng.standard_normal((200, 4))
     ys = np.sin(xs[:, :1]) + xs[:, 1:2] ** 2
-    symmetric, trained = {}, {}
+    symmetric: dict[str, bool] = {}
+    trained: dict[str, NDArray[Any]] = {}
     for name in ("zeros", "ones", "xavier_uniform"):
         model = MLP(
             [4, 8, 8, 1], activation="tanh", init=name, bias_init="zeros", dtype="float64", seed=seed, device=device
@@ -76,7 +89,7 @@ def init(depth=50, width=64, n=256, seed=0, device="cpu"):
     }
 
 
-def deep(depth=100, width=32, epochs=20, seed=0, device="cpu"):
+def deep(depth: int = 100, width: int = 32, epochs: int = 20, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
     """A 100-hidden-layer ReLU MLP with He initialization learns y = sin(2x) + x/2 (seed point 2:
     "100 layers and more")."""
     rng = np.random.default_rng(seed)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..plots import require_matplotlib
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def landscape(d):
+
+def landscape(d: Mapping[str, Any]) -> Figure:
     plt = require_matplotlib()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     levels = np.geomspace(d["loss"].min() + 1e-9, d["loss"].max(), 25)
@@ -23,7 +29,7 @@ def landscape(d):
     return fig
 
 
-def landscape_text(d):
+def landscape_text(d: Mapping[str, Any]) -> str:
     a, b = d["least_squares"]
     ga, gb = d["grid_min"]
     pa, pb = d["path"][-1]
@@ -34,7 +40,7 @@ def landscape_text(d):
     )
 
 
-def learning_rate(d):
+def learning_rate(d: Mapping[str, Any]) -> Figure:
     plt = require_matplotlib()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for lr, loss in d["curves"].items():
@@ -47,11 +53,11 @@ def learning_rate(d):
     return fig
 
 
-def learning_rate_text(d):
+def learning_rate_text(d: Mapping[str, Any]) -> str:
     return "; ".join(f"lr={lr}: {v} (final loss {d['curves'][lr][-1]:.3g})" for lr, v in d["verdicts"].items())
 
 
-def optimizers(d):
+def optimizers(d: Mapping[str, Any]) -> Figure:
     plt = require_matplotlib()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
     for name, (loss, t) in d["runs"].items():
@@ -67,16 +73,19 @@ def optimizers(d):
     return fig
 
 
-def optimizers_text(d):
+def optimizers_text(d: Mapping[str, Any]) -> str:
     return "; ".join(f"{k}: {v[0][-1]:.3g} in {v[1][-1] * 1e3:.0f} ms" for k, v in d["runs"].items())
 
 
-def init(d):
+def init(d: Mapping[str, Any]) -> Figure:
     plt = require_matplotlib()
     fig = plt.figure(figsize=(11, 10))
     grid = fig.add_gridspec(3, 6, height_ratios=[1, 1, 0.8])
     axes = [[fig.add_subplot(grid[row, 3 * col : 3 * col + 3]) for col in range(2)] for row in range(2)]
-    styles = {"LeCun": {"lw": 3, "alpha": 0.5}, "Xavier": {"ls": "--"}}  # equal when fan_in = fan_out
+    styles: dict[str, dict[str, Any]] = {  # LeCun and Xavier are equal when fan_in = fan_out
+        "LeCun": {"lw": 3, "alpha": 0.5},
+        "Xavier": {"ls": "--"},
+    }
     for col, act in enumerate(("tanh", "relu")):
         for (a, label), (acts, grads) in d["spreads"].items():
             if a != act:
@@ -120,7 +129,7 @@ def init(d):
     return fig
 
 
-def init_text(d):
+def init_text(d: Mapping[str, Any]) -> str:
     s = d["spreads"]
     parts = [
         f"{act}/{label}: last-layer activation std {s[(act, label)][0][-1]:.3g}"
@@ -133,7 +142,7 @@ def init_text(d):
     return "; ".join(parts) + f". After training a 4-8-8-1 tanh net: {sym}"
 
 
-def batch_size(d):
+def batch_size(d: Mapping[str, Any]) -> Figure:
     plt = require_matplotlib()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     for (b, scaled), r in d["runs"].items():
@@ -155,7 +164,7 @@ def batch_size(d):
     return fig
 
 
-def batch_size_text(d):
+def batch_size_text(d: Mapping[str, Any]) -> str:
     return "; ".join(
         f"batch {b or 'full'}{' scaled' if s else ''} lr={r['lr']:.3g}: "
         f"{'diverged' if r['diverged'] else format(r['loss'][-1], '.3g')}"
@@ -163,7 +172,7 @@ def batch_size_text(d):
     )
 
 
-def deep(d):
+def deep(d: Mapping[str, Any]) -> Figure:
     plt = require_matplotlib()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.plot(np.arange(1, len(d["loss"]) + 1), d["loss"], "o-")
@@ -176,7 +185,7 @@ def deep(d):
     return fig
 
 
-def deep_text(d):
+def deep_text(d: Mapping[str, Any]) -> str:
     return (
         f"{d['layers']} layers, {d['params']:,} parameters: MSE {d['initial_loss']:.3g} before training, "
         f"{d['final_loss']:.3g} after {len(d['loss'])} epochs"

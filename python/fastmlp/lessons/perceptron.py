@@ -12,23 +12,32 @@ cross-entropy of its output (fastmlp's fused "bce" loss), separates XOR.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import ops
 from ..model import MLP
 from ..optim import Adam
 from ..plots import require_matplotlib
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
 GATES = {"AND": np.array([0, 0, 0, 1.0]), "OR": np.array([0, 1, 1, 1.0]), "XOR": np.array([0, 1, 1, 0.0])}
 
 
-def rosenblatt(x, t, lr=0.1, epochs=100):
+def rosenblatt(
+    x: NDArray[np.float64], t: NDArray[np.float64], lr: float = 0.1, epochs: int = 100
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int]]:
     """Rosenblatt's rule on (x, t), samples in order, from w = 0, b = 0. Returns (w, b, errors per epoch);
     the unit's output is the step kernel's (fastmlp.ops.dense_forward with activation "step")."""
     w = np.zeros((x.shape[1], 1))
     b = np.zeros(1)
-    errors = []
+    errors: list[int] = []
     for _ in range(epochs):
         wrong = 0
         for xi, ti in zip(x, t):
@@ -43,11 +52,11 @@ def rosenblatt(x, t, lr=0.1, epochs=100):
     return w, b, errors
 
 
-def perceptron(device="cpu", epochs=100, mlp_epochs=2000, max_seeds=20):
+def perceptron(device: str = "cpu", epochs: int = 100, mlp_epochs: int = 2000, max_seeds: int = 20) -> dict[str, Any]:
     """The numbers of the lesson: for AND, OR and XOR the perceptron's weights, its errors per epoch and
     its accuracy; for XOR the 2-2-1 sigmoid MLP's accuracy, its loss curve and the seed that worked
     (a 2-unit network can land in a local minimum from some starts: seeds are tried in order)."""
-    out = {"gates": {}}
+    out: dict[str, Any] = {"gates": {}}
     for name, t in GATES.items():
         w, b, errors = rosenblatt(X, t, epochs=epochs)
         pred = ops.dense_forward(X, w, b, "step")[:, 0]
@@ -69,7 +78,7 @@ def perceptron(device="cpu", epochs=100, mlp_epochs=2000, max_seeds=20):
     return out
 
 
-def figure(d):
+def figure(d: Mapping[str, Any]) -> Figure:
     """Decision regions: the perceptron's on AND, OR, XOR, and the MLP's on XOR."""
     plt = require_matplotlib()
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
@@ -99,7 +108,7 @@ def figure(d):
     return fig
 
 
-def summary(d):
+def summary(d: Mapping[str, Any]) -> str:
     parts = []
     for name, p in d["gates"].items():
         state = (

@@ -4,22 +4,26 @@ and the batch size (seed points 4-8, 12 and 13). Every number is computed by fas
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import ops, optim
 from ..callbacks import Callback
 from ..data import load_women
 from ..model import MLP
+from ..optim import Optimizer
 from ..schedules import scale_lr
 
 
-def _women_standardized():
+def _women_standardized() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     h, w = load_women()
     return (h - h.mean()) / h.std(), (w - w.mean()) / w.std()
 
 
-def landscape(grid=121, lr=0.1, steps=40, seed=0, device="cpu"):
+def landscape(grid: int = 121, lr: float = 0.1, steps: int = 40, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
     """MSE of y = a x + b on the women data (x standardized, y in pounds) over an (a, b) grid, and the
     path gradient descent takes from a random start. The whole grid is one batched dense_forward:
     every (a, b) pair is one output unit of a 1 -> grid^2 layer."""
@@ -53,11 +57,12 @@ def landscape(grid=121, lr=0.1, steps=40, seed=0, device="cpu"):
     }
 
 
-def learning_rate(rates=(0.002, 0.1, 1.05), epochs=60, device="cpu"):
+def learning_rate(rates: Sequence[float] = (0.002, 0.1, 1.05), epochs: int = 60, device: str = "cpu") -> dict[str, Any]:
     """Full-batch GD on the standardized women data with a too small, a good and a too large rate.
     With standardized x the MSE's curvature is 2, so any rate above 1 overshoots more every step."""
     x, y = _women_standardized()
-    curves, verdicts = {}, {}
+    curves: dict[float, NDArray[np.float64]] = {}
+    verdicts: dict[float, str] = {}
     for lr in rates:
         model = MLP([1, 1], dtype="float64", seed=3, device=device)
         model.set_weights([(np.array([[-1.0]]), np.array([1.0]))])
@@ -73,16 +78,20 @@ def learning_rate(rates=(0.002, 0.1, 1.05), epochs=60, device="cpu"):
     return {"curves": curves, "verdicts": verdicts, "epochs": epochs}
 
 
-def _curve_problem(n=1000, seed=0):
+def _curve_problem(n: int = 1000, seed: int = 0) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     rng = np.random.default_rng(seed)
     x = rng.uniform(-3, 3, size=(n, 1)).astype(np.float32)
     y = (np.sin(2 * x) + 0.5 * x + 0.05 * rng.standard_normal(x.shape)).astype(np.float32)
     return x, y
 
 
-def _timed_fit(model, x, y, epochs, **kw):
+def _timed_fit(
+    model: MLP, x: NDArray[Any], y: NDArray[Any], epochs: int, **kw: Any
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-epoch losses and cumulative wall time (one fit call per epoch, seeds varied per epoch)."""
-    losses, times, total = [], [], 0.0
+    losses: list[float] = []
+    times: list[float] = []
+    total = 0.0
     for e in range(epochs):
         start = time.perf_counter()
         hist = model.fit(x, y, epochs=1, seed=e, on_nonfinite="stop", **kw)
@@ -94,7 +103,7 @@ def _timed_fit(model, x, y, epochs, **kw):
     return np.array(losses), np.array(times)
 
 
-OPTIMIZER_RUNS = {
+OPTIMIZER_RUNS: dict[str, tuple[int | None, Callable[[], Optimizer]]] = {
     "GD (full batch)": (None, lambda: optim.SGD(lr=0.005)),  # 0.01 overshoots for a few epochs
     "SGD (batch 1)": (1, lambda: optim.SGD(lr=0.005)),
     "mini-batch (32)": (32, lambda: optim.SGD(lr=0.02)),
@@ -108,11 +117,11 @@ OPTIMIZER_RUNS = {
 }
 
 
-def optimizers(epochs=40, seed=0, device="cpu"):
+def optimizers(epochs: int = 40, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
     """Each optimizer trains the same 1-32-32-1 ReLU network from the same initial weights on a curve
     y = sin(2x) + x/2 + noise: loss per epoch and against wall time."""
     x, y = _curve_problem(seed=seed)
-    out = {}
+    out: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
     for name, (batch, make) in OPTIMIZER_RUNS.items():
         model = MLP([1, 32, 32, 1], activation="relu", seed=seed, device=device)
         out[name] = _timed_fit(model, x, y, epochs, optimizer=make(), batch_size=batch)
@@ -122,25 +131,36 @@ def optimizers(epochs=40, seed=0, device="cpu"):
 class _EpochClock(Callback):
     """Wall time from the start of a fit to the end of each epoch."""
 
-    def on_train_begin(self, logs=None):
-        self.start, self.times = time.perf_counter(), []
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.start: float = time.perf_counter()
+        self.times: list[float] = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self.times.append(time.perf_counter() - self.start)
 
 
-def batch_size(batches=(1, 8, 64, 512, None), base_lr=0.002, base_batch=8, epochs=15, n=4096, seed=0, device="cpu"):
+def batch_size(
+    batches: Sequence[int | None] = (1, 8, 64, 512, None),
+    base_lr: float = 0.002,
+    base_batch: int = 8,
+    epochs: int = 15,
+    n: int = 4096,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """The same network trained with batch 1, 8, 64, 512 and the full batch, once at one learning rate
     and once with fit(lr_scaling="linear"): the rate tuned for base_batch is multiplied by
     batch / base_batch and reached by Goyal et al.'s gradual warmup over the first 2 epochs. Loss
     against optimizer steps and against wall time; a run whose loss blows up is marked diverged."""
     x, y = _curve_problem(n=n, seed=seed)
-    runs = {}
+    runs: dict[tuple[int | None, bool], dict[str, Any]] = {}
     for scaled in (False, True):
         for b in batches:
             size = n if b is None else b
             model = MLP([1, 32, 32, 1], activation="relu", seed=seed, device=device)
-            kw = {"lr_scaling": "linear", "base_batch_size": base_batch, "warmup_epochs": 2} if scaled else {}
+            kw: dict[str, Any] = (
+                {"lr_scaling": "linear", "base_batch_size": base_batch, "warmup_epochs": 2} if scaled else {}
+            )
             clock = _EpochClock()
             hist = model.fit(
                 x,
