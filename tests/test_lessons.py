@@ -190,3 +190,18 @@ def test_rosenblatt_rule_by_hand():
     assert errors == [2]
     np.testing.assert_allclose(w[:, 0], [0.1, 0.1])
     np.testing.assert_allclose(b, [0.0])
+
+
+def test_dropout_lesson_overfits_without_dropout_and_less_with_it():
+    d = lessons.dropout()
+    noise = d["noise"] ** 2
+    plain, half = d["fits"][0.0], d["fits"][0.5]
+    # Without dropout the training error is below the noise's variance: the noise itself is learned,
+    # and the error on the true curve ends well above its lowest.
+    assert plain["train"] < 0.7 * noise and plain["val"] > 2 * min(plain["val_loss"])
+    assert half["train"] > plain["train"] and half["val"] < 0.5 * plain["val"]
+    assert d["fits"][0.3]["val"] < plain["val"]
+    for f in d["fits"].values():
+        assert len(f["loss"]) == len(f["masked_loss"]) == len(f["val_loss"]) == 1500
+        assert f["val"] == pytest.approx(f["val_loss"][-1], rel=1e-12)
+    assert "dropout 0.5: training MSE" in lessons.LESSONS["dropout"][2](d)

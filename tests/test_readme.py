@@ -75,6 +75,8 @@ def test_python_example_runs(tmp_path, page, index):
         pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     if "fastmlp.plots" in code or "matplotlib" in code:  # extra "plot" (the test extra installs it)
         pytest.importorskip("matplotlib")
+    if "pandas" in code:  # the test extra installs it
+        pytest.importorskip("pandas")
     # Run as a saved script, not `python -c`: only a script shows what a user meets, such as process-based
     # workers (Dask's LocalCluster, multiprocessing) that re-import the main module and so need the
     # `if __name__ == "__main__":` guard.

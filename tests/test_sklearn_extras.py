@@ -185,3 +185,124 @@ def test_a_bad_activation_list_is_refused_by_name(imbalanced, activation, match)
     X, y = imbalanced
     with pytest.raises(ValueError, match=match):
         MLPClassifier(hidden_layer_sizes=(4, 3), activation=activation, max_iter=2).fit(X, y)
+
+
+# ---- early stopping: the validation loss and the score of one's choice ---------------------------------------
+class _Recorder:
+    """A scorer that keeps what it was called with (the held-out split, the weights at that moment)."""
+
+    def __init__(self, inner):
+        self.inner, self.calls, self.scores = inner, [], []
+
+    def __call__(self, est, X, y):
+        self.calls.append((X.copy(), np.array(y), [c.copy() for c in est.coefs_], [b.copy() for b in est.intercepts_]))
+        self.scores.append(self.inner(est, X, y))
+        return self.scores[-1]
+
+
+def _predict_with(est, coefs, intercepts, X):
+    keep = est.coefs_, est.intercepts_
+    est.coefs_, est.intercepts_ = coefs, intercepts
+    try:
+        return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+    finally:
+        est.coefs_, est.intercepts_ = keep
+
+
+def test_the_regressors_validation_loss_is_half_the_mean_squared_error_plus_alphas_term():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.normal(size=200)
+    scorer = _Recorder(lambda est, X, y: est.score(X, y))
+    est = MLPRegressor(
+        hidden_layer_sizes=(8,), alpha=0.05, early_stopping=True, max_iter=6, n_iter_no_change=50, random_state=0
+    )
+    est.set_params(scoring=scorer).fit(X, y)
+    assert len(est.validation_loss_curve_) == len(scorer.calls) == est.n_iter_ == 6
+    for loss, (Xv, yv, coefs, intercepts) in zip(est.validation_loss_curve_, scorer.calls):
+        assert Xv.shape[0] == 20  # validation_fraction 0.1 of 200 rows
+        p = _predict_with(est, coefs, intercepts, Xv)
+        want = (
+            0.5 * np.mean((yv.reshape(p.shape) - p) ** 2) + 0.5 * 0.05 * sum((c**2).sum() for c in coefs) / Xv.shape[0]
+        )
+        assert loss == pytest.approx(want, rel=1e-10)
+    assert est.validation_scores_ == scorer.scores
+    assert est.history_.history["val_loss"] == est.validation_loss_curve_
+
+
+def test_the_classifiers_validation_loss_is_scikit_learns_log_loss(imbalanced):
+    from sklearn.metrics import log_loss
+
+    X, y = imbalanced
+    scorer = _Recorder(lambda est, X, y: est.score(X, y))
+    est = MLPClassifier((6,), alpha=0.0, early_stopping=True, max_iter=5, n_iter_no_change=50, random_state=1)
+    est.set_params(scoring=scorer).fit(X, y)
+    for loss, (Xv, yv, coefs, intercepts) in zip(est.validation_loss_curve_, scorer.calls):
+        proba = _predict_with(est, coefs, intercepts, Xv)
+        assert loss == pytest.approx(log_loss(yv, proba, labels=est.classes_), rel=1e-8)
+
+
+def test_scoring_names_what_early_stopping_watches():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(150, 3))
+    y = X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=150)
+    kw = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=8, n_iter_no_change=50, random_state=2)
+    by_loss = MLPRegressor(scoring="loss", **kw).fit(X, y)
+    assert by_loss.validation_scores_ == [-v for v in by_loss.validation_loss_curve_]
+    assert by_loss.best_validation_score_ == max(by_loss.validation_scores_)
+    mae = MLPRegressor(scoring="neg_mean_absolute_error", **kw).fit(X, y)
+    default = MLPRegressor(**kw).fit(X, y)
+    _same_fit(mae, default)  # the score watched changes which weights are kept, not the training
+    assert all(s < 0 for s in mae.validation_scores_) and mae.validation_scores_ != default.validation_scores_
+
+
+def test_a_score_that_never_improves_stops_after_n_iter_no_change_epochs():
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(100, 2)), rng.normal(size=100)
+    est = MLPRegressor(hidden_layer_sizes=(4,), early_stopping=True, n_iter_no_change=3, max_iter=50, random_state=0)
+    est.set_params(scoring=lambda est, X, y: 0.0).fit(X, y)
+    assert est.n_iter_ == 5  # the first epoch sets the best, then four without improvement end the fit
+    assert est.validation_scores_ == [0.0] * 5
+
+
+def test_without_early_stopping_there_is_no_validation_loss():
+    rng = np.random.default_rng(3)
+    est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3).fit(rng.normal(size=(30, 2)), rng.normal(size=30))
+    assert est.validation_loss_curve_ is None and "val_loss" not in est.history_.history
+
+
+def test_a_bad_scoring_is_refused():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 2)), rng.normal(size=40)
+    with pytest.raises(ValueError, match="not_a_scorer"):
+        MLPRegressor(hidden_layer_sizes=(4,), early_stopping=True, max_iter=2, scoring="not_a_scorer").fit(X, y)
+    with pytest.raises(ValueError, match="scoring"):
+        MLPRegressor(hidden_layer_sizes=(4,), scoring=3).fit(X, y)
+
+
+# ---- dropout -----------------------------------------------------------------------------------------------
+def test_the_estimators_dropout_reaches_the_trainer_and_the_model(imbalanced):
+    X, y = imbalanced
+    kw = dict(hidden_layer_sizes=(16, 8), max_iter=5, random_state=0)
+    plain = MLPClassifier(**kw).fit(X, y)
+    dropped = MLPClassifier(dropout=[0.5, 0.2], **kw).fit(X, y)
+    assert dropped.model_.dropout == [0.5, 0.2] and plain.model_.dropout == [0.0, 0.0]
+    assert not np.array_equal(dropped.coefs_[0], plain.coefs_[0])
+    np.testing.assert_allclose(dropped.model_.predict(X), dropped._logits(X), rtol=1e-6)
+    # The same estimator twice: the masks come from random_state, so the fit repeats.
+    _same_fit(dropped, MLPClassifier(dropout=[0.5, 0.2], **kw).fit(X, y))
+    assert MLPClassifier(dropout=0.0, **kw).fit(X, y).coefs_[0].tobytes() == plain.coefs_[0].tobytes()
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(dropout=1.0), "dropout"),
+        (dict(dropout=[0.1]), "dropout lists 1 rates but the network has 2 hidden layers"),
+        (dict(dropout=0.2, solver="lbfgs"), "dropout needs a stochastic solver"),
+    ],
+)
+def test_a_bad_estimator_dropout_is_refused_by_name(imbalanced, kw, match):
+    X, y = imbalanced
+    with pytest.raises(ValueError, match=match):
+        MLPClassifier(hidden_layer_sizes=(4, 3), max_iter=2, **kw).fit(X, y)

@@ -11,9 +11,11 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import dropout as _dropout
 from . import figures
 from . import perceptron as _perceptron
 from .deep import deep, init
+from .dropout import dropout
 from .perceptron import perceptron
 from .regression import batch_size, landscape, learning_rate, optimizers
 
@@ -25,7 +27,18 @@ if TYPE_CHECKING:
         Callable[..., dict[str, Any]], Callable[[Mapping[str, Any]], Figure], Callable[[Mapping[str, Any]], str], str
     ]
 
-__all__ = ["LESSONS", "run", "landscape", "learning_rate", "optimizers", "init", "batch_size", "deep", "perceptron"]
+__all__ = [
+    "LESSONS",
+    "run",
+    "landscape",
+    "learning_rate",
+    "optimizers",
+    "init",
+    "batch_size",
+    "deep",
+    "perceptron",
+    "dropout",
+]
 
 # CLI name -> (function, figure drawer, summary writer, what the seed says)
 LESSONS: dict[str, _Lesson] = {
@@ -65,6 +78,12 @@ LESSONS: dict[str, _Lesson] = {
         _perceptron.figure,
         _perceptron.summary,
         "a unit-step perceptron learns AND and OR, not XOR; a hidden layer learns XOR",
+    ),
+    "dropout": (
+        dropout,
+        _dropout.figure,
+        _dropout.summary,
+        "a big network overfits 20 noisy points; inverted dropout holds it back",
     ),
 }
 
