@@ -94,6 +94,21 @@ def test_export_matches_predict(tmp_path, rng, dtype, activation, standardized):
     assert run_onnx(path, x[:0]).shape == (0, 4)
 
 
+@pytest.mark.parametrize("which", ["features", "targets"])
+def test_export_of_a_model_that_standardizes_only_its_features_or_only_its_targets(tmp_path, rng, which):
+    # A model with only target statistics exported constants made of None, and its graph answered NaN.
+    model = fastmlp.MLP([3, 8, 2], activation="tanh", dtype=np.float64, seed=2)
+    x = rng.standard_normal((20, 3)) * 4 + 1
+    if which == "features":
+        model.set_standardization(x_mean=x.mean(0), x_std=x.std(0))
+    else:
+        model.set_standardization(y_mean=[3.0, -1.0], y_std=[2.0, 0.5])
+    path = model.to_onnx(tmp_path / "m.onnx")
+    onnx.checker.check_model(onnx.load(path), full_check=True)
+    assert np.isfinite(run_onnx(path, x)).all()
+    assert_matches_predict(model, path, x)
+
+
 @pytest.mark.parametrize("sizes", [[1, 1], [1, 3, 1], [17, 64, 64, 3]])
 def test_export_trained_models_and_shapes(tmp_path, rng, sizes):
     model = fastmlp.MLP(sizes, activation="relu", seed=1)

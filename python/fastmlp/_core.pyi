@@ -164,6 +164,7 @@ class TrainOptions:
         global_rows: int = 0,
         row_offset: int = 0,
         reduce: Callable[[NDArray[Any]], None] | None = None,
+        dropout: Sequence[float] = ...,
     ) -> None: ...
     # Read-only, as given (checked) on construction.
     @property

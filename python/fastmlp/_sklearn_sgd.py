@@ -75,7 +75,6 @@ class StochasticSolver:
         device: str
         dropout: float | list[float]
         scoring: Any  # None, "loss", a scorer's name or a callable
-        alpha: float
         n_layers_: int
         _classifier: ClassVar[bool]
         # The fitted state (scikit-learn's attributes, and the fit's own):

@@ -205,16 +205,18 @@ def build_onnx(
                 keep = np.array([f is not None for f in fills])
                 missing = node("And", [missing, const_bool("fill_columns", keep)], "input_filled")
             x = node("Where", [missing, const("fill_values", fill), x], "input_imputed")
-    scaling = model.standardization
-    if scaling is not None:  # (x - mean) / std, in the order and dtype predict uses
-        x = node("Sub", [x, const("x_mean", scaling["x_mean"])], "x_centered")
-        x = node("Div", [x, const("x_std", scaling["x_std"])], "x_standardized")
+    scaling = model.standardization or {}
+    x_mean, x_std = scaling.get("x_mean"), scaling.get("x_std")
+    y_mean, y_std = scaling.get("y_mean"), scaling.get("y_std")
+    if x_mean is not None and x_std is not None:  # (x - mean) / std, in the order and dtype predict uses
+        x = node("Sub", [x, const("x_mean", x_mean)], "x_centered")
+        x = node("Div", [x, const("x_std", x_std)], "x_standardized")
     for layer, (w, b, act) in enumerate(zip(model.weights, model.biases, model.activations)):
         z = node("Gemm", [x, const(f"W{layer}", w), const(f"b{layer}", b)], f"z{layer}")
         x = _activation(act, z, f"a{layer}", model.negative_slope, dtype, elem, node, const)
-    if scaling is not None and scaling.get("y_mean") is not None:  # y * std + mean
-        x = node("Mul", [x, const("y_std", scaling["y_std"])], "y_scaled")
-        x = node("Add", [x, const("y_mean", scaling["y_mean"])], "y_unstandardized")
+    if y_mean is not None and y_std is not None:  # y * std + mean
+        x = node("Mul", [x, const("y_std", y_std)], "y_scaled")
+        x = node("Add", [x, const("y_mean", y_mean)], "y_unstandardized")
     kind = _head(model, head)
     if kind == "softmax":  # a classifier's class probabilities, as predict_proba
         x = node("Softmax", [x], "probabilities", axis=1)

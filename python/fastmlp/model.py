@@ -6,9 +6,13 @@ from __future__ import annotations
 import operator
 import os
 import threading
+import typing
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import _core, ops, persist
 from . import activations as _activations
@@ -38,15 +42,31 @@ from .optim import from_config
 from .persist import FORMAT_NAME, FORMAT_VERSION  # noqa: F401
 from .persist import META_KEYS as _META_KEYS  # noqa: F401
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from mpi4py import MPI
+
+    from ._core import LossArg
+    from .optim import Optimizer
+    from .schedules import Schedule
+    from .summary import Summary
+    from .tables import Preprocessor
+    from .train import History
+
+    # What fit, predict, evaluate and gradients take as X: an array, or a table (a DataFrame, an Arrow
+    # table, a dict of columns) for a model with a preprocessing.
+    Inputs: TypeAlias = ArrayLike | Mapping[str, Any]
+
 __all__ = ["MLP", "load"]
 
 
-def _check_activation(name, what):
+def _check_activation(name: str, what: str) -> str:
     # "linear" -> "identity", "swish" -> "silu", parameters spelled one way: "elu(alpha=.5)" -> "elu(alpha=0.5)"
     return _activations.canonical(name, what)
 
 
-def _link_scaling_message(loss, why):
+def _link_scaling_message(loss: str, why: str) -> str:
     """Why a log-link loss and target standardization do not go together, and what to do instead."""
     return (
         f"loss={loss!r} fits targets in their own units (counts or rates >= 0, predicted as exp of the "
@@ -166,18 +186,18 @@ class MLP(FitChecks):
 
     def __init__(
         self,
-        sizes,
-        activation="relu",
-        output_activation="identity",
-        init="auto",
-        bias_init="zeros",
-        seed=0,
-        dtype="float32",
-        negative_slope=0.01,
-        init_kwargs=None,
-        device="cpu",
-        dropout=0.0,
-    ):
+        sizes: Sequence[int],
+        activation: str | list[str] | tuple[str, ...] = "relu",
+        output_activation: str = "identity",
+        init: str = "auto",
+        bias_init: str = "zeros",
+        seed: int = 0,
+        dtype: DTypeLike = "float32",
+        negative_slope: float = 0.01,
+        init_kwargs: Mapping[str, Any] | None = None,
+        device: str = "cpu",
+        dropout: float | Sequence[float] = 0.0,
+    ) -> None:
         try:
             if any(isinstance(s, (bool, np.bool_)) for s in sizes):
                 raise TypeError
@@ -210,11 +230,12 @@ class MLP(FitChecks):
         self.negative_slope = float(negative_slope)
         if not (self.negative_slope >= 0.0 and np.isfinite(self.negative_slope)):
             raise ValueError(f"negative_slope must be a finite number >= 0, got {negative_slope}")
-        self.sizes = sizes
+        self.sizes: list[int] = sizes
         self.seed = check_int(seed, "seed", 0, 2**64)
         init_kwargs = dict(init_kwargs or {})
         check_parameter_memory(sizes, self.dtype)
-        self.weights, self.biases = [], []
+        self.weights: list[NDArray[np.floating[Any]]] = []
+        self.biases: list[NDArray[np.floating[Any]]] = []
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             w_init = _init.default_for(self.activations[layer]) if init == "auto" else init
             self.weights.append(
@@ -237,18 +258,21 @@ class MLP(FitChecks):
             )
         self.init, self.bias_init = init, bias_init
         self.device = resolve_device(device)
-        self._opt = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
-        self._feature_names = self._target_names = None  # column names, when the data had them
-        self._scaling = None  # standardization statistics, see set_standardization
-        self._preprocessing = None  # a table's columns -> the inputs (fastmlp.tables.Preprocessor)
-        self._training = None  # what the fits so far did, see training_summary
-        self.classification_loss = None  # "cross_entropy" or "bce" after a classifier's fit (predict_proba)
-        self._link_loss = None  # "poisson" after a log-link fit: predict returns exp(output), see link_loss
+        self._opt: dict[str, Any] | None = None  # optimizer state: {"config", "step", "w": [[arrays]], "b": [[arrays]]}
+        # column names, when the data had them
+        self._feature_names: list[str] | None
+        self._target_names: list[str] | None
+        self._feature_names = self._target_names = None
+        self._scaling: dict[str, NDArray[np.floating[Any]] | None] | None = None  # see set_standardization
+        self._preprocessing: Preprocessor | None = None  # a table's columns -> the inputs (fastmlp.tables)
+        self._training: dict[str, Any] | None = None  # what the fits so far did, see training_summary
+        self.classification_loss: str | None = None  # "cross_entropy" or "bce" after a classifier's fit
+        self._link_loss: str | None = None  # "poisson" after a log-link fit: predict returns exp(output)
         self.stop_training = False  # a callback sets it to end fit after the current epoch
         self._lock = threading.RLock()  # held by fit, set_weights and save (see _exclusive)
 
     @contextmanager
-    def _exclusive(self, what):
+    def _exclusive(self, what: str) -> Iterator[None]:
         """Held while `what` changes or reads the parameters as a whole. A second thread that asks while
         another holds it gets a RuntimeError instead of a race; the holding thread itself may ask again
         (a callback may save the model during fit)."""
@@ -263,12 +287,12 @@ class MLP(FitChecks):
         finally:
             self._lock.release()
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_lock", None)  # a lock cannot be pickled or copied; the copy gets its own
         return state
 
-    def to(self, device):
+    def to(self, device: str) -> MLP:
         """Run fit and predict on a device from now on.
 
         The weights stay NumPy arrays: on CUDA they move to the device once per fit or predict call.
@@ -300,7 +324,7 @@ class MLP(FitChecks):
 
     # ---- structure -----------------------------------------------------------------------------------
     @property
-    def n_layers(self):
+    def n_layers(self) -> int:
         """The number of dense layers, len(sizes) - 1.
 
         Examples
@@ -312,7 +336,7 @@ class MLP(FitChecks):
         return len(self.weights)
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """The number of parameters, weights and biases.
 
         Examples
@@ -323,7 +347,9 @@ class MLP(FitChecks):
         """
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
-    def summary(self, batch_size=32, *, optimizer=None, n_samples=None):
+    def summary(
+        self, batch_size: int = 32, *, optimizer: Optimizer | None = None, n_samples: int | None = None
+    ) -> Summary:
         """The layers, their shapes, activations and parameter counts, and a fit's memory, as a table.
 
         Parameters
@@ -376,14 +402,14 @@ class MLP(FitChecks):
 
         return summarize(self, batch_size, optimizer=optimizer, n_samples=n_samples)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         acts = ",".join(self.activations)
         drop = f", dropout={[round(p, 6) for p in self.dropout]}" if any(self.dropout) else ""
         return f"MLP({self.sizes}, activations=[{acts}]{drop}, dtype={self.dtype.name}, params={self.n_params})"
 
     # ---- names and standardization ---------------------------------------------------------------------
     @property
-    def feature_names(self):
+    def feature_names(self) -> list[str] | None:
         """The names of the input columns (a list of sizes[0] str), or None.
 
         `fastmlp train` sets them; `save` keeps them, `fastmlp predict` selects a table's columns by
@@ -402,11 +428,11 @@ class MLP(FitChecks):
         return None if self._feature_names is None else list(self._feature_names)
 
     @feature_names.setter
-    def feature_names(self, names):
+    def feature_names(self, names: Iterable[str] | None) -> None:
         self._feature_names = _check_names(names, self.sizes[0], "feature_names")
 
     @property
-    def target_names(self):
+    def target_names(self) -> list[str] | None:
         """The names of the outputs (a list of sizes[-1] str), or None.
 
         Setting them takes None or sizes[-1] distinct non-empty str (a TypeError or ValueError
@@ -415,11 +441,11 @@ class MLP(FitChecks):
         return None if self._target_names is None else list(self._target_names)
 
     @target_names.setter
-    def target_names(self, names):
+    def target_names(self, names: Iterable[str] | None) -> None:
         self._target_names = _check_names(names, self.sizes[-1], "target_names")
 
     @property
-    def link_loss(self):
+    def link_loss(self) -> str | None:
         """The log-link loss of the last fit ("poisson"), or None.
 
         Such a loss trains the network's output as the log of the mean (the log-rate), so predict
@@ -445,7 +471,7 @@ class MLP(FitChecks):
         return self._link_loss
 
     @link_loss.setter
-    def link_loss(self, loss):
+    def link_loss(self, loss: str | None) -> None:
         if loss is not None:
             if not isinstance(loss, str) or loss not in MEAN_FUNCTIONS:
                 raise ValueError(
@@ -456,7 +482,7 @@ class MLP(FitChecks):
         self._link_loss = loss
 
     @property
-    def preprocessing(self):
+    def preprocessing(self) -> Preprocessor | None:
         """None, or the fastmlp.tables.Preprocessor that turns a table's columns into this network's inputs.
 
         The Preprocessor encodes text and categories and fills missing cells. With one, fit, predict,
@@ -481,7 +507,7 @@ class MLP(FitChecks):
         return self._preprocessing
 
     @preprocessing.setter
-    def preprocessing(self, prep):
+    def preprocessing(self, prep: Preprocessor | None) -> None:
         from .tables import Preprocessor
 
         if prep is None:
@@ -499,7 +525,7 @@ class MLP(FitChecks):
         self._preprocessing = prep
 
     @property
-    def standardization(self):
+    def standardization(self) -> dict[str, NDArray[np.floating[Any]] | None] | None:
         """None, or a dict of copies of the statistics set by set_standardization.
 
         Its keys are x_mean, x_std (one per input, or None) and y_mean, y_std (one per output, or None),
@@ -517,7 +543,13 @@ class MLP(FitChecks):
             return None
         return {k: None if v is None else v.copy() for k, v in self._scaling.items()}
 
-    def set_standardization(self, x_mean=None, x_std=None, y_mean=None, y_std=None):
+    def set_standardization(
+        self,
+        x_mean: ArrayLike | None = None,
+        x_std: ArrayLike | None = None,
+        y_mean: ArrayLike | None = None,
+        y_std: ArrayLike | None = None,
+    ) -> None:
         """Make the model standardize its data.
 
         predict takes X in its own units, computes (X - x_mean) / x_std in the model's dtype, runs the
@@ -571,7 +603,7 @@ class MLP(FitChecks):
                 f"(x_mean, x_std), or set model.link_loss = None first (predict then returns the raw "
                 f"output)"
             )
-        pairs = {}
+        pairs: dict[str, NDArray[np.floating[Any]] | None] = {}
         for (mean_name, mean), (std_name, std), width in (
             (("x_mean", x_mean), ("x_std", x_std), self.sizes[0]),
             (("y_mean", y_mean), ("y_std", y_std), self.sizes[-1]),
@@ -600,7 +632,7 @@ class MLP(FitChecks):
         with self._exclusive("set_standardization"):  # a fit reads the statistics for its whole run
             self._scaling = None if all(v is None for v in pairs.values()) else pairs
 
-    def _net_x(self, x):
+    def _net_x(self, x: NDArray[Any]) -> NDArray[Any]:
         """Validated X in the data's units -> the network's input (standardized when the model says so)."""
         s = self._scaling
         if s is None or s["x_mean"] is None:
@@ -609,11 +641,19 @@ class MLP(FitChecks):
         _check_finite(x, "X standardized by the model's x_mean and x_std")
         return x
 
-    def _net_y(self, y):
+    def _net_y(self, y: NDArray[Any]) -> NDArray[Any]:
         s = self._scaling
         return y if s is None or s["y_mean"] is None else (y - s["y_mean"]) / s["y_std"]
 
-    def _loss_targets(self, y, n, loss, sample_weight=None, class_weight=None, name="y"):
+    def _loss_targets(
+        self,
+        y: ArrayLike,
+        n: int,
+        loss: str,
+        sample_weight: ArrayLike | None = None,
+        class_weight: ArrayLike | dict[int, float] | None = None,
+        name: str = "y",
+    ) -> tuple[LossArg, NDArray[np.floating[Any]]]:
         """fastmlp.targets.loss_targets in the network's units: a regression target is standardized by the
         model's y statistics when it has them (class labels and probabilities never are; a log-link
         loss's targets are refused, standardized they would turn negative)."""
@@ -624,11 +664,20 @@ class MLP(FitChecks):
             y = self._net_y(self._y(y, n, name))
         return _targets.loss_targets(self, y, n, loss, sample_weight, class_weight, name)
 
-    def _data_y(self, out):
+    def _data_y(self, out: NDArray[Any]) -> NDArray[Any]:
         s = self._scaling
         return out if s is None or s["y_mean"] is None else out * s["y_std"] + s["y_mean"]
 
-    def to_onnx(self, path, *, opset=None, input_name="input", output_name="output", head="auto", inputs="columns"):
+    def to_onnx(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        opset: int | None = None,
+        input_name: str = "input",
+        output_name: str = "output",
+        head: str | None = "auto",
+        inputs: str = "columns",
+    ) -> str:
         """Write the model to a file as an ONNX graph (needs ``pip install "fastmlp[onnx]"``).
 
         The graph computes predict: the standardization when the model carries it, per layer a Gemm
@@ -701,7 +750,7 @@ class MLP(FitChecks):
             inputs=inputs,
         )
 
-    def get_weights(self):
+    def get_weights(self) -> list[tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]]:
         """The parameters, as copies.
 
         Returns
@@ -717,7 +766,7 @@ class MLP(FitChecks):
         """
         return [(w.copy(), b.copy()) for w, b in zip(self.weights, self.biases)]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Iterable[tuple[ArrayLike, ArrayLike]]) -> None:
         """Replace every (W, b) pair.
 
         Every pair is checked before any is written, so a refused call leaves the model as it was.
@@ -748,7 +797,7 @@ class MLP(FitChecks):
         with self._exclusive("set_weights"):
             self._set_weights(weights)
 
-    def _set_weights(self, weights):
+    def _set_weights(self, weights: Iterable[tuple[ArrayLike, ArrayLike]]) -> None:
         weights = list(weights)
         if len(weights) != self.n_layers:
             raise ValueError(f"expected {self.n_layers} (W, b) pairs, got {len(weights)}")
@@ -770,7 +819,7 @@ class MLP(FitChecks):
             self.biases[layer][...] = b
 
     # ---- data ----------------------------------------------------------------------------------------
-    def _x(self, x, name="X"):
+    def _x(self, x: Any, name: str = "X") -> NDArray[np.floating[Any]]:
         if self._preprocessing is not None and (isinstance(x, dict) or _column_names(x) is not None):
             x = self._preprocessing.transform(x)  # a table: its columns through the model's preprocessing
         x = self._by_name(x, name)
@@ -782,7 +831,7 @@ class MLP(FitChecks):
         _check_finite(x, name)
         return x
 
-    def _by_name(self, x, name):
+    def _by_name(self, x: Any, name: str) -> Any:
         """X's columns in the model's order where both name them (a DataFrame or Arrow table, and a model
         with feature_names): matched by name, extra columns left out; a missing or repeated name is
         refused. Anything without column names is taken as it is, in order."""
@@ -803,7 +852,7 @@ class MLP(FitChecks):
             )
         return x.select(list(want)) if hasattr(x, "column_names") else x[list(want)]
 
-    def _y(self, y, n, name="y"):
+    def _y(self, y: ArrayLike, n: int, name: str = "y") -> NDArray[np.floating[Any]]:
         y = _as_float_array(y, name, self.dtype)
         out = self.sizes[-1]
         if y.ndim == 1 and out == 1:
@@ -820,7 +869,7 @@ class MLP(FitChecks):
         return y
 
     # ---- inference -----------------------------------------------------------------------------------
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         # An unpickled model owns writeable parameters (joblib may unpickle them as read-only memory maps),
         # so that it can be trained as well as used.
         self.__dict__.update(state)
@@ -840,7 +889,7 @@ class MLP(FitChecks):
                     if not (a.flags.writeable and a.flags.c_contiguous and type(a) is np.ndarray):
                         group[i] = np.array(a, order="C")
 
-    def predict(self, x):
+    def predict(self, x: Inputs) -> NDArray[np.floating[Any]]:
         """The predictions for X.
 
         The network's output (after the standardization, when the model carries one), except after a
@@ -880,12 +929,12 @@ class MLP(FitChecks):
         out = self._outputs(x)
         return out if self._link_loss is None else _targets.mean_response(out, MEAN_FUNCTIONS[self._link_loss])
 
-    def _outputs(self, x):
+    def _outputs(self, x: Inputs) -> NDArray[np.floating[Any]]:
         """The network's output for X in the data's units (the logits of a classifier, a log-link
         loss's log-rates): predict before the mean function."""
         return self._data_y(self._forward(self._net_x(self._x(x))))
 
-    def _forward(self, x):
+    def _forward(self, x: NDArray[Any]) -> NDArray[Any]:
         """The network's output for an already validated and standardized X."""
         try:
             return _core.mlp_forward(self.weights, self.biases, self.activations, self.negative_slope, x, self.device)
@@ -904,7 +953,38 @@ class MLP(FitChecks):
                 f"must fit ({e})"
             ) from e
 
-    def evaluate(self, x, y, loss="mse", *, sample_weight=None, class_weight=None, metrics=None):
+    @overload
+    def evaluate(
+        self,
+        x: Inputs,
+        y: ArrayLike,
+        loss: LossArg = ...,
+        *,
+        sample_weight: ArrayLike | None = ...,
+        class_weight: ArrayLike | dict[int, float] | None = ...,
+        metrics: None = ...,
+    ) -> float: ...
+    @overload
+    def evaluate(
+        self,
+        x: Inputs,
+        y: ArrayLike,
+        loss: str = ...,
+        *,
+        sample_weight: ArrayLike | None = ...,
+        class_weight: ArrayLike | dict[int, float] | None = ...,
+        metrics: str | Sequence[str],
+    ) -> dict[str, float]: ...
+    def evaluate(
+        self,
+        x: Inputs,
+        y: ArrayLike,
+        loss: LossArg = "mse",
+        *,
+        sample_weight: ArrayLike | None = None,
+        class_weight: ArrayLike | dict[int, float] | None = None,
+        metrics: str | Sequence[str] | None = None,
+    ) -> float | dict[str, float]:
         """The loss (its mean, see fastmlp.losses) of the predictions for X against y.
 
         The loss reads the network's own output, as fit's do: the standardized units of a model that
@@ -966,7 +1046,7 @@ class MLP(FitChecks):
             raise ValueError(f"metrics may be ['accuracy'] (or None), got {metrics!r}")
         return {"loss": value, "accuracy": _targets.accuracy(pred, y, check_loss(loss))}
 
-    def predict_proba(self, x, kind=None):
+    def predict_proba(self, x: Inputs, kind: str | None = None) -> NDArray[np.float64]:
         """Class probabilities for X.
 
         Softmax over the output logits (a model trained with cross_entropy) or the sigmoid of each
@@ -1001,13 +1081,20 @@ class MLP(FitChecks):
                [0.8808, 0.1192]])
         """
         if kind is None:
-            last = getattr(self, "classification_loss", None)
-            kind = {"cross_entropy": "softmax", "bce": "sigmoid"}.get(last) or (
-                "softmax" if self.sizes[-1] > 1 else "sigmoid"
-            )
+            last: str | None = getattr(self, "classification_loss", None)
+            heads: dict[str | None, str] = {"cross_entropy": "softmax", "bce": "sigmoid"}
+            kind = heads.get(last) or ("softmax" if self.sizes[-1] > 1 else "sigmoid")
         return _targets.probabilities(self._outputs(x), kind)
 
-    def gradients(self, x, y, loss="mse", *, sample_weight=None, class_weight=None):
+    def gradients(
+        self,
+        x: Inputs,
+        y: ArrayLike,
+        loss: str = "mse",
+        *,
+        sample_weight: ArrayLike | None = None,
+        class_weight: ArrayLike | dict[int, float] | None = None,
+    ) -> tuple[float, list[tuple[NDArray[Any], NDArray[Any]]]]:
         """The loss and its gradients for the batch (X, y) at the current weights.
 
         Parameters
@@ -1059,35 +1146,36 @@ class MLP(FitChecks):
                 f"gradients: not enough memory for the activations of {x.shape[0]} rows through "
                 f"layers {self.sizes} ({self.dtype.name}); pass fewer rows ({e})"
             ) from e
-        return value, [tuple(g) for g in grads]
+        # Each g is a (dL/dW, dL/db) pair.
+        return value, typing.cast("list[tuple[NDArray[Any], NDArray[Any]]]", [tuple(g) for g in grads])
 
     # ---- training ------------------------------------------------------------------------------------
     def fit(
         self,
-        x,
-        y,
-        loss="mse",
-        optimizer=None,
-        batch_size=32,
-        epochs=100,
-        shuffle=True,
-        seed=0,
-        validation_data=None,
-        verbose=False,
-        drop_last=False,
-        on_nonfinite="raise",
-        schedule=None,
-        lr_scaling=None,
-        base_batch_size=None,
-        warmup_epochs=None,
-        clip_grad_norm=None,
-        clip_grad_value=None,
-        callbacks=None,
-        sample_weight=None,
-        class_weight=None,
-        comm=None,
-        validation_split=None,
-    ):
+        x: Inputs,
+        y: ArrayLike,
+        loss: str = "mse",
+        optimizer: Optimizer | str | None = None,
+        batch_size: int | Literal["max"] | None = 32,
+        epochs: int = 100,
+        shuffle: bool = True,
+        seed: int | None = 0,
+        validation_data: tuple[Inputs, ArrayLike] | None = None,
+        verbose: bool | int | str = False,
+        drop_last: bool = False,
+        on_nonfinite: Literal["raise", "stop"] = "raise",
+        schedule: Schedule | None = None,
+        lr_scaling: Literal["linear", "sqrt"] | None = None,
+        base_batch_size: int | None = None,
+        warmup_epochs: int | None = None,
+        clip_grad_norm: float | None = None,
+        clip_grad_value: float | None = None,
+        callbacks: Sequence[Any] | None = None,
+        sample_weight: ArrayLike | None = None,
+        class_weight: ArrayLike | dict[int, float] | None = None,
+        comm: MPI.Comm | None = None,
+        validation_split: float | None = None,
+    ) -> History:
         """Train with mini-batch gradient descent.
 
         Callbacks and schedules run once per epoch, never per step: the epoch's steps run in the C++
@@ -1251,12 +1339,13 @@ class MLP(FitChecks):
             self._save_rank = None if dist.size == 1 else dist.rank
             with dist.deferred_interrupts():  # data parallel: Ctrl-C waits for a point every rank hears of it
                 try:
-                    return self._fit(dist, x, y, arguments)
+                    # X may be a table too: FitChecks._fit declares ArrayLike but converts X with _x, as predict does.
+                    return self._fit(dist, typing.cast("ArrayLike", x), y, arguments)
                 except BaseException as e:
                     dist.abort_unless_agreed(e)  # this rank's alone: the others would wait for it forever
                     raise
 
-    def _optimizer_state_for(self, optimizer):
+    def _optimizer_state_for(self, optimizer: Optimizer) -> dict[str, Any]:
         """The state buffers for `optimizer`: kept from the last fit when the kind and layout match
         (a warm start), fresh ones otherwise (zeros, or Adagrad's initial accumulator value)."""
         cfg = optimizer.config()
@@ -1275,7 +1364,7 @@ class MLP(FitChecks):
         return self._opt
 
     @property
-    def optimizer(self):
+    def optimizer(self) -> Optimizer | None:
         """The optimizer of the last fit (None before any), rebuilt from its configuration.
 
         Examples
@@ -1290,7 +1379,7 @@ class MLP(FitChecks):
         return None if self._opt is None else from_config(self._opt["config"])
 
     # ---- persistence ---------------------------------------------------------------------------------
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> str:
         """Write architecture, weights and optimizer state to an .npz file, atomically.
 
         A temporary file in the same directory is written, flushed to disk, then renamed over `path`.
@@ -1343,7 +1432,7 @@ class MLP(FitChecks):
             return persist.save(self, path)
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> MLP:
     """An MLP saved by MLP.save.
 
     fastmlp.persist.load checks the file and builds it as an MLP: weights, optimizer state (a later

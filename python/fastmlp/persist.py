@@ -208,7 +208,7 @@ def _model_arrays(model: MLP) -> dict[str, NDArray[Any]]:
         "link_loss": getattr(model, "link_loss", None),  # predict's exp of the output (fastmlp.losses)
         "dropout": list(model.dropout),
         # the table's columns -> the network's inputs (fastmlp.tables.Preprocessor), as JSON
-        "preprocessing": None if getattr(model, "preprocessing", None) is None else model.preprocessing.to_dict(),
+        "preprocessing": None if model.preprocessing is None else model.preprocessing.to_dict(),
         # float32/64 statistics as JSON numbers: repr round-trips them exactly
         "standardization": None
         if model._scaling is None
@@ -376,7 +376,8 @@ def load(path: str | os.PathLike[str], model_class: type[_M]) -> _M:
                     model = model_class(
                         sizes,
                         activation=acts[:-1],
-                        output_activation=acts[-1] if acts else None,
+                        # An empty list is no network: the model refuses None by name (ModelFileError below).
+                        output_activation=acts[-1] if acts else None,  # type: ignore[arg-type]
                         init="zeros",
                         bias_init="zeros",
                         seed=meta["seed"],

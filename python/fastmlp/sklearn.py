@@ -31,7 +31,12 @@ does not import them.
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 try:
     import scipy.optimize
@@ -62,19 +67,36 @@ from .model import MLP
 from .ops import resolve_device
 from .train import History
 
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from typing import TypeAlias
+
+    from scipy.sparse import sparray, spmatrix
+    from sklearn.utils import Tags
+    from sklearn.utils._param_validation import Interval
+
+    # scikit-learn's "{array-like, sparse matrix}".
+    MatrixLike: TypeAlias = ArrayLike | spmatrix | sparray
+
+_Estimator = TypeVar("_Estimator", bound="_BaseMLP")
+
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sklearn_validate_data
 except ImportError:  # older scikit-learn: the estimator method it replaced
 
-    def _sklearn_validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):
+    def _sklearn_validate_data(
+        estimator: Any, X: Any = "no_validation", y: Any = "no_validation", reset: bool = True, **check_params: Any
+    ) -> Any:
         return estimator._validate_data(X, y, reset=reset, **check_params)
 
 
-def _validate_data(estimator, X="no_validation", y="no_validation", reset=True, **check_params):
+def _validate_data(
+    estimator: Any, X: Any = "no_validation", y: Any = "no_validation", reset: bool = True, **check_params: Any
+) -> Any:
     """scikit-learn's validation, after arrays of other libraries (PyTorch, JAX, ...) become NumPy views
     by fastmlp.data.as_array: the same data gives the same numbers whatever holds it."""
 
-    def host(a):
+    def host(a: object) -> object:
         if a is None or isinstance(a, (str, np.ndarray)) or not hasattr(a, "__dlpack__"):
             return a
         return as_array(a, "X")
@@ -99,7 +121,7 @@ _HIDDEN = {
 }
 
 
-def _extra_constraints(base, **extra):
+def _extra_constraints(base: type, **extra: list[Any]) -> dict[str, list[Any]]:
     """scikit-learn's own parameter constraints of `base`, widened by fastmlp's extras."""
     constraints = dict(getattr(base, "_parameter_constraints", {}))
     if StrOptions is not None and constraints:
@@ -119,7 +141,7 @@ def _extra_constraints(base, **extra):
     return constraints
 
 
-def _hidden_activations(activation, n_hidden):
+def _hidden_activations(activation: str | Sequence[str], n_hidden: int) -> list[str]:
     """The hidden layers' activations by the kernels' names: `activation` is one name for every hidden
     layer, or a list of one name per hidden layer."""
     names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
@@ -134,7 +156,7 @@ def _hidden_activations(activation, n_hidden):
     return [_HIDDEN[a] for a in names]
 
 
-def _rate():
+def _rate() -> Interval:
     from numbers import Real
 
     from sklearn.utils._param_validation import Interval
@@ -142,7 +164,7 @@ def _rate():
     return Interval(Real, 0, 1, closed="left")
 
 
-def _nonneg_real():
+def _nonneg_real() -> Interval:
     from numbers import Real
 
     from sklearn.utils._param_validation import Interval
@@ -153,38 +175,45 @@ def _nonneg_real():
 class _BaseMLP(StochasticSolver, BaseEstimator):
     """What both estimators share: validation, initialization, the stochastic loop and L-BFGS."""
 
+    if TYPE_CHECKING:
+        # What each estimator (MLPClassifier, MLPRegressor) defines for the methods here.
+        def _output_activation(self) -> str: ...
+        def _loss_name_and_factor(self) -> tuple[str, float]: ...
+        def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, NDArray[Any]]: ...
+        def _predict(self, X: Any, check_input: bool = True) -> NDArray[Any]: ...
+
     def __init__(
         self,
-        hidden_layer_sizes,
-        activation,
-        solver,
-        alpha,
-        batch_size,
-        learning_rate,
-        learning_rate_init,
-        power_t,
-        max_iter,
-        shuffle,
-        random_state,
-        tol,
-        verbose,
-        warm_start,
-        momentum,
-        nesterovs_momentum,
-        early_stopping,
-        validation_fraction,
-        beta_1,
-        beta_2,
-        epsilon,
-        n_iter_no_change,
-        max_fun,
-        weight_decay,
-        init,
-        dtype,
-        device,
-        dropout,
-        scoring,
-    ):
+        hidden_layer_sizes: int | Iterable[int],
+        activation: str | Sequence[str],
+        solver: str,
+        alpha: float,
+        batch_size: int | Literal["auto"],
+        learning_rate: str,
+        learning_rate_init: float,
+        power_t: float,
+        max_iter: int,
+        shuffle: bool,
+        random_state: int | np.random.RandomState | None,
+        tol: float,
+        verbose: bool,
+        warm_start: bool,
+        momentum: float,
+        nesterovs_momentum: bool,
+        early_stopping: bool,
+        validation_fraction: float,
+        beta_1: float,
+        beta_2: float,
+        epsilon: float,
+        n_iter_no_change: int,
+        max_fun: int,
+        weight_decay: float,
+        init: str | None,
+        dtype: str | None,
+        device: str,
+        dropout: float | list[float],
+        scoring: str | Callable[..., float] | None,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -216,12 +245,12 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         self.scoring = scoring
 
     # ---- the network as the kernels see it --------------------------------------------------------------
-    def _activations(self):
+    def _activations(self) -> list[str]:
         """Each layer's activation by the kernels' names: the hidden layers', then the output layer's
         values before out_activation_ (identity: the losses are fused with the output)."""
         return _hidden_activations(self.activation, self.n_layers_ - 2) + ["identity"]
 
-    def _parameters(self, dtype):
+    def _parameters(self, dtype: np.dtype[Any]) -> tuple[list[NDArray[Any]], list[NDArray[Any]]]:
         """coefs_ and intercepts_ as C-contiguous, writeable arrays of dtype (the trainer updates them in
         place): whatever a user assigned is converted once, here."""
         for name in ("coefs_", "intercepts_"):
@@ -238,7 +267,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
             )
         return self.coefs_, self.intercepts_
 
-    def _logits(self, X):
+    def _logits(self, X: Any) -> NDArray[Any]:
         dtype = np.asarray(self.coefs_[0]).dtype
         dtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
         X = _dense(X, dtype)
@@ -248,7 +277,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
             return np.full((X.shape[0], coefs[-1].shape[1]), np.nan, dtype)
         return _core.mlp_forward(coefs, intercepts, self._activations(), 0.01, X, resolve_device(self.device))
 
-    def _forward_pass_fast(self, X, check_input=True):
+    def _forward_pass_fast(self, X: Any, check_input: bool = True) -> NDArray[Any]:
         """The output layer's activation (probabilities, or the regression output) for X."""
         if check_input:
             X = _validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32))
@@ -258,7 +287,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         z = self._logits(X)
         return self._output(z).astype(out_dtype, copy=False)
 
-    def _output(self, z):
+    def _output(self, z: NDArray[Any]) -> NDArray[Any]:
         """The output activation applied to the last layer's values z."""
         act = self.out_activation_
         if act == "softmax":
@@ -272,7 +301,9 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         return z
 
     # ---- fit --------------------------------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(
+        self: _Estimator, X: Any, y: Any, sample_weight: ArrayLike | None = None, incremental: bool = False
+    ) -> _Estimator:
         if hasattr(self, "_validate_params"):
             self._validate_params()
         hidden = self.hidden_layer_sizes
@@ -290,7 +321,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
         X = _dense(X, dtype)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = typing.cast("NDArray[np.floating[Any]]", _check_sample_weight(sample_weight, X))
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         weights = self._class_sample_weight(y, incremental)
@@ -318,7 +349,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
             raise ValueError(NONFINITE_WEIGHTS)
         return self
 
-    def _initialize(self, y, layer_units, dtype):
+    def _initialize(self, y: NDArray[Any], layer_units: list[int], dtype: np.dtype[Any]) -> None:
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -337,7 +368,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         for fan_in, fan_out, act in zip(layer_units[:-1], layer_units[1:], follows):
             if self.init is None:
                 bound = np.sqrt((2.0 if act == "sigmoid" else 6.0) / (fan_in + fan_out))
-                w = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+                w: NDArray[np.floating[Any]] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
                 b = self._random_state.uniform(-bound, bound, fan_out)
             else:
                 from . import ops
@@ -366,11 +397,11 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
                 self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
-    def _class_sample_weight(self, y, incremental):
+    def _class_sample_weight(self, y: NDArray[Any], incremental: bool) -> NDArray[np.float64] | None:
         """Each row's weight from class_weight (None without one): a classifier's extra."""
         return None
 
-    def _loss_spec(self, sample_weight):
+    def _loss_spec(self, sample_weight: ArrayLike | None) -> dict[str, Any]:
         """The kernels' loss spec: scikit-learn's loss for this output, its scaling, and whether the
         targets carry a sample-weight column (see fastmlp.targets for the layout)."""
         name, factor = self._loss_name_and_factor()
@@ -379,13 +410,15 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
             spec["labels"] = True
         return spec
 
-    def _targets(self, y, sample_weight, spec, dtype):
+    def _targets(
+        self, y: NDArray[Any], sample_weight: ArrayLike | None, spec: Mapping[str, Any], dtype: DTypeLike
+    ) -> NDArray[Any]:
         t = y.argmax(axis=1).reshape(-1, 1) if spec.get("labels") else y
         if sample_weight is not None:
             t = np.hstack([t, np.asarray(sample_weight).reshape(-1, 1)])
         return np.ascontiguousarray(t, dtype=dtype)
 
-    def _lbfgs_objective(self, X, y, sample_weight):
+    def _lbfgs_objective(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None) -> Objective:
         """f(packed parameters) -> (loss, packed gradient) as scikit-learn's L-BFGS sees them (see
         fastmlp._lbfgs); coefs_ and intercepts_ become views of the point last evaluated."""
         spec = self._loss_spec(sample_weight)
@@ -400,12 +433,14 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         self.coefs_, self.intercepts_ = list(objective.coefs), list(objective.intercepts)
         return objective
 
-    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, *workspaces):
+    def _loss_grad_lbfgs(
+        self, packed_coef_inter: ArrayLike, X: Any, y: ArrayLike, sample_weight: ArrayLike | None, *workspaces: object
+    ) -> tuple[float, NDArray[np.float64]]:
         """scikit-learn's private objective of L-BFGS (its tests check its gradient by finite
         differences); the workspaces it passes are not needed here."""
         return self._lbfgs_objective(X, y, sample_weight)(np.asarray(packed_coef_inter, np.float64))
 
-    def _fit_lbfgs(self, X, y, sample_weight):
+    def _fit_lbfgs(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None) -> None:
         loss_grad = self._lbfgs_objective(X, y, sample_weight)
         x0 = loss_grad.point()
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
@@ -428,7 +463,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         loss_grad.params[...] = result.x  # the solution (the last evaluation may have been another point)
 
     # ---- scikit-learn protocol --------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self: _Estimator, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> _Estimator:
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -450,26 +485,28 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    def _check_solver(self):
+    def _check_solver(self) -> bool:
         if self.solver not in _STOCHASTIC:
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
             )
         return True
 
-    def _score_with_function(self, X, y, sample_weight, score_function):
+    def _score_with_function(
+        self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None, score_function: Callable[..., float]
+    ) -> float:
         y_pred = self._predict(X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
 
     @property
-    def model_(self):
+    def model_(self) -> MLP:
         """The network as a fastmlp.MLP sharing ``coefs_`` and ``intercepts_``.
 
         Training it trains this estimator; its predict gives the output layer before
@@ -491,7 +528,7 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         return model
 
     @property
-    def history_(self):
+    def history_(self) -> History:
         """The training loss per epoch (and validation score) as a fastmlp.History.
 
         history["loss"] is ``loss_curve_`` and, with early stopping, history["val_score"] the validation
@@ -502,16 +539,17 @@ class _BaseMLP(StochasticSolver, BaseEstimator):
         hist.history["loss"] = list(getattr(self, "loss_curve_", None) or [])
         hist.epoch = list(range(len(hist.history["loss"])))
         if getattr(self, "validation_scores_", None) is not None:
-            hist.history["val_score"] = list(self.validation_scores_)
+            hist.history["val_score"] = list(typing.cast("list[float]", self.validation_scores_))
         if getattr(self, "validation_loss_curve_", None) is not None:
-            hist.history["val_loss"] = list(self.validation_loss_curve_)
+            hist.history["val_loss"] = list(typing.cast("list[float]", self.validation_loss_curve_))
         return hist
 
 
-_BLAS = []  # threadpoolctl's controller, made once (finding the loaded BLAS libraries takes ~0.2 ms)
+# threadpoolctl's controller (untyped: Any), made once (finding the loaded BLAS libraries takes ~0.2 ms)
+_BLAS: list[Any] = []
 
 
-def _blas_on_one_thread():
+def _blas_on_one_thread() -> AbstractContextManager[object]:
     """A context in which NumPy's and SciPy's BLAS run on one thread. L-BFGS-B's own work is vector
     operations over the parameters, too small to share; OpenBLAS's idle threads would spin beside
     fastmlp's threads between evaluations and take their cores (it doubled a small fit's time)."""
@@ -526,7 +564,7 @@ def _blas_on_one_thread():
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
-def _dense(X, dtype):
+def _dense(X: Any, dtype: DTypeLike) -> NDArray[Any]:
     """X as a C-contiguous dense array of dtype (sparse input is densified for the kernels)."""
     if scipy.sparse.issparse(X):
         X = X.toarray()
@@ -826,38 +864,38 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
+        hidden_layer_sizes: int | Iterable[int] = (100,),
+        activation: str | Sequence[str] = "relu",
         *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        weight_decay=0.0,
-        init=None,
-        dtype=None,
-        device="cpu",
-        class_weight=None,
-        dropout=0.0,
-        scoring=None,
-    ):
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | Literal["auto"] = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        weight_decay: float = 0.0,
+        init: str | None = None,
+        dtype: str | None = None,
+        device: str = "cpu",
+        class_weight: str | dict[Any, float] | None = None,
+        dropout: float | list[float] = 0.0,
+        scoring: str | Callable[..., float] | None = None,
+    ) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -891,10 +929,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         )
         self.class_weight = class_weight
 
-    def _output_activation(self):
+    def _output_activation(self) -> str:
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def _class_sample_weight(self, y, incremental):
+    def _class_sample_weight(self, y: NDArray[Any], incremental: bool) -> NDArray[np.float64] | None:
         """Each row's weight from class_weight (scikit-learn's compute_class_weight: "balanced" gives a
         class n_samples / (n_classes * its count)), or None without class_weight. y is the binarized
         target (one column for two classes)."""
@@ -926,12 +964,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         per_class = compute_class_weight(cw, classes=self.classes_, y=self.classes_[index])
         return per_class[index]
 
-    def _loss_name_and_factor(self):
+    def _loss_name_and_factor(self) -> tuple[str, float]:
         if self.out_activation_ == "softmax":
             return "cross_entropy", 1.0
         return "bce", float(self.n_outputs_)  # scikit-learn sums the binary log-loss over the outputs
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, NDArray[Any]]:
         fresh = (not hasattr(self, "classes_")) or (not self.warm_start and not incremental)
         plain = _input.classification_xy(self, X, y, reset) if fresh else None
         if plain is not None:  # plain arrays: scikit-learn's checks' answer, without their cost
@@ -962,7 +1000,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict using the multi-layer perceptron classifier.
 
         Parameters
@@ -979,17 +1017,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X: Any, check_input: bool = True) -> NDArray[Any]:
         y_pred = self._forward_pass_fast(X, check_input=check_input)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
 
-    def _score(self, X, y, sample_weight=None):
+    def _score(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         return self._score_with_function(X, y, sample_weight=sample_weight, score_function=accuracy_score)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(
+        self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None, classes: ArrayLike | None = None
+    ) -> MLPClassifier:
         """Update the model with a single iteration (one epoch) over the given data.
 
         Parameters
@@ -1020,7 +1060,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Return the log of probability estimates, log(predict_proba(X)).
 
         Parameters
@@ -1036,7 +1076,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> NDArray[Any]:
         """Probability estimates.
 
         Parameters
@@ -1057,7 +1097,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.vstack([1 - y_pred, y_pred]).T
         return y_pred
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
@@ -1351,38 +1391,38 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def __init__(
         self,
-        loss="squared_error",
-        hidden_layer_sizes=(100,),
-        activation="relu",
+        loss: str = "squared_error",
+        hidden_layer_sizes: int | Iterable[int] = (100,),
+        activation: str | Sequence[str] = "relu",
         *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        weight_decay=0.0,
-        init=None,
-        dtype=None,
-        device="cpu",
-        dropout=0.0,
-        scoring=None,
-    ):
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | Literal["auto"] = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        max_fun: int = 15000,
+        weight_decay: float = 0.0,
+        init: str | None = None,
+        dtype: str | None = None,
+        device: str = "cpu",
+        dropout: float | list[float] = 0.0,
+        scoring: str | Callable[..., float] | None = None,
+    ) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -1416,10 +1456,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         )
         self.loss = loss
 
-    def _output_activation(self):
+    def _output_activation(self) -> str:
         return "exp" if self.loss == "poisson" else "identity"
 
-    def _loss_name_and_factor(self):
+    def _loss_name_and_factor(self) -> tuple[str, float]:
         # scikit-learn's scalings: half the squared error averaged over outputs; the half Poisson deviance
         # summed over outputs (fastmlp's means are over every element).
         return {
@@ -1429,7 +1469,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             "huber": ("huber", 1.0),
         }[self.loss]
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, NDArray[Any]]:
         plain = _input.regression_xy(self, X, y, reset)  # plain arrays: scikit-learn's checks' answer
         if plain is not None:
             X, y = plain
@@ -1450,7 +1490,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError("loss='poisson' needs targets >= 0 (counts or rates)")
         return X, y
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """Predict using the multi-layer perceptron model.
 
         Parameters
@@ -1466,17 +1506,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X: Any, check_input: bool = True) -> NDArray[Any]:
         y_pred = self._forward_pass_fast(X, check_input=check_input)
         if y_pred.shape[1] == 1:
             return y_pred.ravel()
         return y_pred
 
-    def _score(self, X, y, sample_weight=None):
+    def _score(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         return self._score_with_function(X, y, sample_weight=sample_weight, score_function=r2_score)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> MLPRegressor:
         """Update the model with a single iteration (one epoch) over the given data.
 
         It continues from the current weights (created on the first call).
@@ -1499,10 +1539,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def __sklearn_tags__(self):  # scikit-learn >= 1.6: several target columns are fitted together
+    def __sklearn_tags__(self) -> Tags:  # scikit-learn >= 1.6: several target columns are fitted together
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
-    def _more_tags(self):  # scikit-learn < 1.6
+    def _more_tags(self) -> dict[str, bool]:  # scikit-learn < 1.6
         return {"multioutput": True}

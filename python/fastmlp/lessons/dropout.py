@@ -12,10 +12,11 @@ lower.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..callbacks import LambdaCallback
 from ..model import MLP
@@ -81,7 +82,8 @@ def dropout(
         # The training loss of the whole network after each epoch (the fit's own is that of the masked
         # networks its steps trained, which the figure also shows).
         train: list[float] = []
-        record = LambdaCallback(on_epoch_end=lambda epoch, logs, m=model, t=train: t.append(m.evaluate(x, y)))
+
+        record = LambdaCallback(on_epoch_end=_recorder(model, x, y, train))
         hist = model.fit(
             x,
             y,
@@ -101,6 +103,17 @@ def dropout(
             "val": model.evaluate(grid, truth),
         }
     return {"x": x[:, 0], "y": y[:, 0], "grid": grid[:, 0], "truth": truth[:, 0], "noise": noise, "fits": fits}
+
+
+def _recorder(
+    model: MLP, x: NDArray[np.float64], y: NDArray[np.float64], into: list[float]
+) -> Callable[[int, dict[str, float] | None], None]:
+    """An on_epoch_end that appends the model's loss on (x, y), every output in use, to `into`."""
+
+    def record(epoch: int, logs: dict[str, float] | None) -> None:
+        into.append(model.evaluate(x, y))
+
+    return record
 
 
 def figure(d: Mapping[str, Any]) -> Figure:
