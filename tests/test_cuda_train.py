@@ -280,3 +280,63 @@ def test_cuda_trainer_sample_weights_match_cpu(loss):
         t = np.c_[rng.standard_normal((70, 3)), sw]
         spec = {"name": "mse", "weighted": True, "factor": 0.5}
     _cpu_and_cuda_trainers_agree(x, t, spec, "tanh", 2, fastmlp.optim.Adam(lr=0.01), 0.01, 0.1, 5)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_cuda_dropout_fit_matches_the_reference_and_the_cpu(activation, batch_size):
+    # The masks are the CPU's (the same Philox draws), so the fit follows reference.train_epoch(dropout=)
+    # in float64, and float32 (sent to the GEMM path: the fused step has no masks) the CPU's fit.
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((11, 3)), rng.standard_normal((11, 2))
+    rates = [0.5, 0.25]
+    model = fastmlp.MLP([3, 8, 5, 2], activation=activation, dropout=rates, dtype="float64", seed=1, device="cuda")
+    ws, bs, state, step = [w.copy() for w in model.weights], [b.copy() for b in model.biases], None, 0
+    opt = fastmlp.optim.Adam(lr=0.01)
+    hist = model.fit(x, y, optimizer=opt, batch_size=batch_size, epochs=2, seed=4)
+    assert hist.params["path"] == "cuda-gemm"
+    for epoch in range(2):
+        loss, ws, bs, state, step = reference.train_epoch(
+            ws,
+            bs,
+            model.activations,
+            x,
+            y,
+            "mse",
+            batch_size,
+            True,
+            4,
+            epoch,
+            opt.lr,
+            optimizer=opt.config(),
+            state=state,
+            step=step,
+            dropout=rates,
+        )
+        assert hist.history["loss"][epoch] == pytest.approx(loss, rel=1e-9)
+    for got, want in zip(model.weights + model.biases, ws + bs):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    gpu = fastmlp.MLP([3, 8, 5, 2], activation=activation, dropout=rates, seed=1, device="cuda")
+    cpu = fastmlp.MLP([3, 8, 5, 2], activation=activation, dropout=rates, seed=1)
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    g = gpu.fit(x32, y32, optimizer=opt, batch_size=batch_size, epochs=2, seed=4)
+    c = cpu.fit(x32, y32, optimizer=opt, batch_size=batch_size, epochs=2, seed=4)
+    assert g.params["path"] == "cuda-gemm"
+    if activation == "tanh":  # gelu's own reason (its derivative needs z) comes first
+        assert "dropout" in g.params["path_reason"]
+    np.testing.assert_allclose(g.history["loss"], c.history["loss"], rtol=1e-4)
+    for got, want in zip(gpu.weights + gpu.biases, cpu.weights + cpu.biases):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_cuda_dropout_memory_plan_is_what_the_trainer_allocates():
+    model = fastmlp.MLP([4, 96, 80, 1], dropout=[0.5, 0.5], dtype="float64", device="cuda")
+    x, y = np.ones((50, 4)), np.ones((50, 1))
+    options = fastmlp._core.TrainOptions(
+        loss="mse", optimizer=fastmlp.optim.SGD().config(), batch_size=16, device="cuda", dropout=[0.5, 0.5]
+    )
+    planned = fastmlp._core.trainer_bytes([4, 96, 80, 1], "float64", list(model.activations), 50, options)
+    trainer = fastmlp._core.Trainer(
+        model.weights, model.biases, model.activations, 0.01, [[]] * 3, [[]] * 3, x, y, options
+    )
+    assert trainer.allocated_bytes == planned

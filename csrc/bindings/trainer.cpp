@@ -64,7 +64,6 @@ PyTrainOptions train_options(py::object loss, const py::dict& optimizer, index_t
   bool any = false;
   for (double p : dropout) any = any || p > 0.0;
   if (any) opt.dropout = dropout;  // all zeros: no dropout at all, the same trainer as without
-  if (any && o.gpu) value_error("dropout is not implemented on CUDA yet: fit with device='cpu'");
   return o;
 }
 

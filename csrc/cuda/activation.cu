@@ -6,6 +6,7 @@
 #include "common.cuh"
 #include "fastmlp/activation_math.h"
 #include "fastmlp/cuda_ops.h"
+#include "fastmlp/dropout.h"
 #include "kernels.cuh"
 
 namespace fastmlp {
@@ -32,7 +33,31 @@ __global__ void backward_saved_kernel(Activation kind, const T* __restrict__ sav
   if (i < n) g[i] = activation_grad_saved(kind, saved[i], g[i], p);
 }
 
+// One thread per element: the same draw, threshold and product as the CPU's Dropout::apply, so the
+// same bits.
+template <class T>
+__global__ void dropout_kernel(const T* src, T* dst, index_t rows, index_t width, const std::int64_t* ids,
+                               std::int64_t first, std::int64_t offset, std::uint64_t seed, std::int64_t step,
+                               std::uint32_t layer, std::uint32_t threshold, T scale) {
+  const index_t e = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= rows * width) return;
+  const index_t i = e / width, j = e - i * width;
+  const std::int64_t row = (ids ? ids[i] : first + i) + offset;
+  const std::uint64_t g = std::uint64_t(row) * std::uint64_t(width) + std::uint64_t(j);
+  dst[e] = dropout_keeps(seed, step, layer, g, threshold) ? src[e] * scale : T(0);
+}
+
 }  // namespace
+
+template <class T>
+void dropout_apply(const T* src, T* dst, index_t rows, index_t width, const std::int64_t* ids, std::int64_t first,
+                   std::int64_t offset, std::uint64_t seed, std::int64_t step, std::uint32_t layer, double p) {
+  const index_t count = rows * width;
+  if (count == 0) return;
+  FASTMLP_LAUNCH(dropout_kernel<T>, blocks_for(count, 256), 256)(src, dst, rows, width, ids, first, offset, seed, step,
+                                                                 layer, dropout_threshold(p), T(1.0 / (1.0 - p)));
+  CUDA_CHECK_LAUNCH();
+}
 
 template <class T>
 void activation_apply(ActivationSpec act, const T* z, T* a, index_t count) {
@@ -70,11 +95,13 @@ void activation_backward(ActivationSpec act, const T* z, const T* grad_a, T* gra
   dgz.download(grad_z, count);
 }
 
-#define FASTMLP_INSTANTIATE(T)                                                       \
-  template void activation_apply<T>(ActivationSpec, const T*, T*, index_t);          \
-  template void activation_backward_saved<T>(ActivationSpec, const T*, T*, index_t); \
-  template void activation_forward<T>(ActivationSpec, const T*, T*, index_t);        \
-  template void activation_backward<T>(ActivationSpec, const T*, const T*, T*, index_t);
+#define FASTMLP_INSTANTIATE(T)                                                                                    \
+  template void activation_apply<T>(ActivationSpec, const T*, T*, index_t);                                       \
+  template void activation_backward_saved<T>(ActivationSpec, const T*, T*, index_t);                              \
+  template void activation_forward<T>(ActivationSpec, const T*, T*, index_t);                                     \
+  template void activation_backward<T>(ActivationSpec, const T*, const T*, T*, index_t);                          \
+  template void dropout_apply<T>(const T*, T*, index_t, index_t, const std::int64_t*, std::int64_t, std::int64_t, \
+                                 std::uint64_t, std::int64_t, std::uint32_t, double);
 FASTMLP_INSTANTIATE(float)
 FASTMLP_INSTANTIATE(double)
 #undef FASTMLP_INSTANTIATE

@@ -37,6 +37,13 @@ void dense_backward(const T* x, const T* w, const T* saved, ActivationSpec act, 
 template <class T>
 void column_sums(const T* g, index_t rows, index_t cols, T* out);
 
+// Inverted dropout on a rows x width block of layer `layer` (fastmlp/dropout.h): dst = src / (1 - p) where
+// the mask keeps an element, 0 elsewhere (dst may be src: the backward pass's gradient). Row i is data
+// row ids[i] (device memory; or first + i when ids is null) plus offset.
+template <class T>
+void dropout_apply(const T* src, T* dst, index_t rows, index_t width, const std::int64_t* ids, std::int64_t first,
+                   std::int64_t offset, std::uint64_t seed, std::int64_t step, std::uint32_t layer, double p);
+
 // dst[i, :] = src[idx[i], :] for i < rows.
 template <class T>
 void gather_rows(const T* src, const std::int64_t* idx, index_t rows, index_t cols, T* dst);

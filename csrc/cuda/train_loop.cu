@@ -113,15 +113,16 @@ struct DeviceNet {
 // derivative needs them (activation_needs_z; empty buffers elsewhere).
 template <class T>
 struct DeviceWorkspace {
-  std::vector<DeviceBuffer<T>> act, pre;
+  std::vector<DeviceBuffer<T>> act, pre, drop;  // drop[l]: layer l's output after dropout, where it has a rate
   DeviceBuffer<T> grad_a, grad_b;
 
   // Sized by fastmlp/buffer_plan.h's plan of a step over `rows` samples, as trainer_bytes counts it.
-  DeviceWorkspace(const std::vector<LayerRef<T>>& layers, index_t rows) {
-    const PartSizes s = part_sizes(layers, rows, 0, 0, false, 0);
+  DeviceWorkspace(const std::vector<LayerRef<T>>& layers, index_t rows, const std::vector<double>& dropout = {}) {
+    const PartSizes s = part_sizes(layers, rows, 0, 0, false, 0, dropout);
     for (size_t l = 0; l < layers.size(); ++l) {
       act.emplace_back(index_t(s.act[l].v));
       pre.emplace_back(index_t(s.pre[l].v));
+      drop.emplace_back(index_t(s.drop[l].v));
     }
     grad_a = DeviceBuffer<T>(index_t(s.grad_ab.v));
     grad_b = DeviceBuffer<T>(index_t(s.grad_ab.v));
@@ -143,13 +144,30 @@ const T* forward(const DeviceNet<T>& net, const T* x, index_t rows, Out out) {
   return in;
 }
 
+// A training step's dropout (fastmlp/dropout.h) for its rows: row i is data row ids[i] (device memory) or
+// first + i, plus offset (data parallel: this process's first row), as the CPU trainer's Dropout.
+struct StepDropout {
+  const std::vector<double>* rates = nullptr;
+  std::uint64_t seed = 0;
+  std::int64_t step = 0;
+  const std::int64_t* ids = nullptr;
+  std::int64_t first = 0, offset = 0;
+
+  bool on(size_t l) const { return rates && drops(*rates, l); }
+  template <class T>
+  void apply(size_t l, index_t rows, index_t width, const T* src, T* dst) const {
+    cuda::dropout_apply<T>(src, dst, rows, width, ids, first, offset, seed, step, std::uint32_t(l), (*rates)[l]);
+  }
+};
+
 // Loss of a batch and the gradient of every parameter into net.gw / net.gb: forward, loss and its
 // gradient (acc[0] += weight * mean loss), then each layer's backward from the last. Shared by the
-// trainer's step and mlp_loss_grad.
+// trainer's step and mlp_loss_grad. With `dropout`, a layer with a rate passes its output after dropout
+// (ws.drop[l]) to the next, and the gradient that flows back into it goes through the same mask.
 template <class T>
 void loss_and_gradients(DeviceNet<T>& net, const LossSpec& loss, const double* class_weight, const T* xb, const T* yb,
                         index_t rows, double scale, DeviceWorkspace<T>& ws, double weight, double* partial, double* acc,
-                        const double* denom = nullptr) {
+                        const double* denom = nullptr, const StepDropout* dropout = nullptr) {
   const auto& layers = net.host;
   // The forward keeps z where the backward needs it: the product without the activation into pre[l],
   // then the activation into act[l] (the same bits as the fused epilogue).
@@ -167,16 +185,22 @@ void loss_and_gradients(DeviceNet<T>& net, const LossSpec& loss, const double* c
       cuda::activation_apply<T>(L.act, z, a, rows * L.out);
     }
     out = a;
+    if (dropout && dropout->on(l)) {
+      dropout->apply<T>(l, rows, L.out, a, ws.drop[l].get());
+      out = ws.drop[l].get();
+    }
   }
   T* g = ws.grad_a.get();
   T* g_next = ws.grad_b.get();
   cuda::loss_and_grad<T>(loss, out, yb, g, rows, layers.back().out, class_weight, scale, weight, partial, acc, denom);
   for (size_t l = layers.size(); l-- > 0;) {
     const auto& Ly = layers[l];
-    const T* in = l == 0 ? xb : ws.act[l - 1].get();
+    const bool dropped_in = l > 0 && dropout && dropout->on(l - 1);
+    const T* in = l == 0 ? xb : (dropped_in ? ws.drop[l - 1].get() : ws.act[l - 1].get());
     const T* saved = ws.pre[l].size() == 0 ? ws.act[l].get() : ws.pre[l].get();
     cuda::dense_backward<T>(in, net.w[l].get(), saved, Ly.act, rows, Ly.in, Ly.out, g, l > 0 ? g_next : nullptr,
                             net.gw[l].get(), net.gb[l].get());
+    if (dropped_in) dropout->apply<T>(l - 1, rows, Ly.in, g_next, g_next);
     std::swap(g, g_next);
   }
 }
@@ -191,7 +215,7 @@ class Trainer final : public TrainerBase {
         out_(y.cols),
         epoch_(epoch_plan(opt.global_rows > 0 ? opt.global_rows : x.rows, opt.batch_size, opt.drop_last)),
         net_(std::move(layers), true),
-        ws_(net_.host, std::max<index_t>(1, std::min(epoch_.batch, x.rows))),
+        ws_(net_.host, std::max<index_t>(1, std::min(epoch_.batch, x.rows)), opt.dropout),
         x_(x.rows * x.cols),
         y_(y.rows * y.cols),
         partial_(loss_partials()),
@@ -227,6 +251,7 @@ class Trainer final : public TrainerBase {
     std::size_t count = x_.size() + y_.size() + xb_.size() + yb_.size() + ws_.grad_a.size() + ws_.grad_b.size();
     for (const auto& a : ws_.act) count += a.size();
     for (const auto& z : ws_.pre) count += z.size();
+    for (const auto& d : ws_.drop) count += d.size();
     for (const auto* group : {&net_.w, &net_.b, &net_.gw, &net_.gb})
       for (const auto& p : *group) count += p.size();
     for (const auto* states : {&net_.ws, &net_.bs})
@@ -279,8 +304,15 @@ class Trainer final : public TrainerBase {
           }
           const double mean_rows = double(distributed ? batch_rows : rows);
           const double scale = denom ? 1.0 / double(terms) : 1.0 / (mean_rows * double(terms));
+          // Dropout's rows: the gathered batch's data rows, or the batch's own (global: + row_offset).
+          const StepDropout dropout{&opt_.dropout,
+                                    opt_.seed,
+                                    step + 1,
+                                    gather_ ? order_.get() + first : nullptr,
+                                    gather_ ? 0 : std::int64_t(first),
+                                    distributed ? std::int64_t(opt_.row_offset) : 0};
           loss_and_gradients(net_, opt_.loss, class_weight_.get(), xb, yb, rows, scale, ws_, mean_rows, partial_.get(),
-                             acc_.get(), denom);
+                             acc_.get(), denom, opt_.dropout.empty() ? nullptr : &dropout);
         } else {
           zero_gradients();  // none of this batch's rows lives here: this process adds zero
         }
@@ -498,7 +530,7 @@ std::size_t trainer_bytes(const std::vector<LayerShape>& layers, std::size_t ite
   const index_t y_cols = (options.loss.labels ? 1 : layers.back().out) + (options.loss.weighted ? 1 : 0);
   const Count in = std::uint64_t(layers.front().in), out = std::uint64_t(y_cols);
   const Count batch = std::uint64_t(batch_rows), rows = std::uint64_t(n);
-  const PartSizes step = part_sizes(layers, batch_rows, 0, 0, false, 0);
+  const PartSizes step = part_sizes(layers, batch_rows, 0, 0, false, 0, options.dropout);
   // Parameters, gradients and optimizer state; a batch's workspace (buffer_plan.h); the data set;
   // gathered batches and the order when shuffling (as Trainer allocates them). Counted without
   // wrapping (Count throws past 2^64).
