@@ -411,3 +411,60 @@ def test_ctrl_c_stops_a_fused_fit_between_its_step_graphs():
     assert line != "NOT INTERRUPTED"
     out = json.loads(line)
     assert out["after_signal_s"] < 1.0 and out["finite"] and not out["initial"] and out["step"] > 0, out
+
+
+@needs_cuda
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+@pytest.mark.parametrize("batch", [1, 5, 64])
+def test_fused_dropout_fit_draws_the_cpus_masks(batch, activation, fused_kernel):
+    # The fused step masks each hidden tile in the kernel with the CPU's draws (seed, step, layer, data
+    # row, unit), over the epochs of captured graphs; its derivative reads the output back from the
+    # dropped tile, within a rounding.
+    sizes, rates = [4, 48, 32, 2], [0.4, 0.2]
+    n = 2 * batch + 3
+    x, y = _data(n, sizes[0], sizes[-1], 5)
+    opt = fastmlp.optim.Adam(lr=1e-2)
+    models = {d: fastmlp.MLP(sizes, activation=activation, dropout=rates, seed=2, device=d) for d in ("cuda", "cpu")}
+    w0, b0 = [w.astype(np.float64) for w in models["cpu"].weights], [b.astype(np.float64) for b in models["cpu"].biases]
+    hists = {d: m.fit(x, y, optimizer=opt, batch_size=batch, epochs=3, seed=7) for d, m in models.items()}
+    assert hists["cuda"].params["path"] == "cuda-fused" and "dropout" in hists["cuda"].params["path_reason"]
+    ws, bs, state, step, losses = w0, b0, None, 0, []
+    for epoch in range(3):
+        value, ws, bs, state, step = reference.train_epoch(
+            ws,
+            bs,
+            models["cpu"].activations,
+            x,
+            y,
+            "mse",
+            batch,
+            True,
+            7,
+            epoch,
+            opt.lr,
+            opt.config(),
+            state,
+            step,
+            dropout=rates,
+        )
+        losses.append(value)
+    assert_close(hists["cuda"].history["loss"], losses, np.float32, "epoch losses vs reference", rtol=1e-4, atol=1e-6)
+    assert_close(
+        hists["cuda"].history["loss"], hists["cpu"].history["loss"], np.float32, "vs CPU", rtol=1e-4, atol=1e-6
+    )
+    for i, (got, want) in enumerate(zip(models["cuda"].weights + models["cuda"].biases, ws + bs)):
+        assert_close(got, want, np.float32, f"parameter {i} vs reference", rtol=1e-4, atol=1e-4)
+
+
+@needs_cuda
+def test_fused_dropout_memory_plan_is_what_the_trainer_allocates():
+    model = fastmlp.MLP([4, 32, 32, 1], dropout=0.3)
+    x, y = np.ones((40, 4), np.float32), np.ones((40, 1), np.float32)
+    options = fastmlp._core.TrainOptions(
+        loss="mse", optimizer=fastmlp.optim.SGD().config(), batch_size=8, device="cuda", dropout=[0.3, 0.3]
+    )
+    planned = fastmlp._core.trainer_bytes([4, 32, 32, 1], "float32", list(model.activations), 40, options)
+    trainer = fastmlp._core.Trainer(
+        model.weights, model.biases, model.activations, 0.01, [[]] * 3, [[]] * 3, x, y, options
+    )
+    assert trainer.path == "cuda-fused" and trainer.allocated_bytes == planned

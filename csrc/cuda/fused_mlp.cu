@@ -37,6 +37,7 @@
 #include "block_sum.cuh"
 #include "common.cuh"
 #include "fastmlp/activation_math.h"
+#include "fastmlp/dropout.h"
 #include "fastmlp/loss_math.h"
 #include "fused_mlp.cuh"
 
@@ -103,9 +104,24 @@ __device__ void weight_grads(const float* a, const float* g, int k, int m, int n
   }
 }
 
+// Where the previous layer has a dropout rate: its tile holds the output after dropout, a' = a / (1 - p)
+// or 0, and the gradient goes through the same mask (recomputed from the row and unit). The derivative
+// reads a back as a' (1 - p), within a rounding of the output itself.
+struct TileDropout {
+  std::uint32_t threshold = 0;  // 0: no dropout
+  float scale = 1.0f;
+  std::uint64_t seed = 0;
+  std::int64_t step = 0;
+  std::uint32_t layer = 0;
+  const index_t* src = nullptr;  // the tile's data rows
+  __device__ bool keeps(int r, int j, int width) const {
+    return dropout_keeps(seed, step, layer, std::uint64_t(src[r]) * std::uint64_t(width) + std::uint64_t(j), threshold);
+  }
+};
+
 // gin (n x k) = (g (n x m) w^T) * act'(a), a = the previous layer's output: the gradient one layer down.
 __device__ void input_grads(const float* g, const float* w, int ldw, const float* a, int k, int m, int n,
-                            Activation act, const ActivationParams<float>& ap, float* gin) {
+                            Activation act, const ActivationParams<float>& ap, float* gin, const TileDropout& drop) {
   const int groups = (k + 3) / 4, quads = (n + 3) / 4;
   for (int e = threadIdx.x; e < quads * groups; e += blockDim.x) {
     const int r0 = 4 * (e / groups), t0 = e % groups;
@@ -116,7 +132,12 @@ __device__ void input_grads(const float* g, const float* w, int ldw, const float
     for (int i = 0; i < 4 && r0 + i < n; ++i)
       for (int c = 0; c < 4 && t0 + c * groups < k; ++c) {
         const int at = (r0 + i) * k + t0 + c * groups;
-        gin[at] = activation_grad_saved(act, a[at], acc[i][c], ap);
+        if (drop.threshold == 0)
+          gin[at] = activation_grad_saved(act, a[at], acc[i][c], ap);
+        else if (drop.keeps(r0 + i, t0 + c * groups, k))
+          gin[at] = activation_grad_saved(act, a[at] / drop.scale, acc[i][c] * drop.scale, ap);
+        else
+          gin[at] = 0.0f;
       }
   }
 }
@@ -164,7 +185,8 @@ __global__ void __launch_bounds__(kFusedThreads)
     fused_step_kernel(FusedNet net, FusedLoss loss, int tile_rows, bool stage_weights, const float* __restrict__ params,
                       const float* __restrict__ x, const float* __restrict__ y, const std::int64_t* __restrict__ order,
                       index_t first, index_t rows, const double* __restrict__ class_weight, double scale,
-                      float* __restrict__ slots, double* __restrict__ loss_slots) {
+                      float* __restrict__ slots, double* __restrict__ loss_slots, FusedDropout dropout,
+                      const std::int64_t* __restrict__ step_at) {
   FASTMLP_DYNAMIC_SHARED(float, smem);
   __shared__ index_t src[kMaxTileRows];  // the data rows of the tile
   const int L = net.layers, R = tile_rows;
@@ -183,6 +205,14 @@ __global__ void __launch_bounds__(kFusedThreads)
   float* staged = stage_weights ? grad_b + R * widest : nullptr;
   float* slot = slots + index_t(blockIdx.x) * net.params;
   const index_t tiles = (rows + R - 1) / R;
+  const std::int64_t step = dropout.any ? *step_at : 0;
+  // Layer l's dropout as the tile sees it (threshold 0: none, and never the output layer).
+  auto tile_dropout = [&](int l) {
+    TileDropout d;
+    if (dropout.any && l < L - 1)
+      d = {dropout.threshold[l], dropout.scale[l], dropout.seed, step, std::uint32_t(l), src};
+    return d;
+  };
   double loss_sum = 0.0;
   for (index_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const index_t row0 = first + tile * R;
@@ -199,6 +229,13 @@ __global__ void __launch_bounds__(kFusedThreads)
       layer_forward(act[l], act[l + 1], w, ldw, params + net.b_off[l], net.width[l], net.width[l + 1], n, net.act[l],
                     net.param[l]);
       __syncthreads();
+      const TileDropout d = tile_dropout(l);
+      if (d.threshold != 0) {  // the output after dropout, as the CPU's Dropout::apply computes it
+        const int m = net.width[l + 1];
+        for (int e = threadIdx.x; e < n * m; e += blockDim.x)
+          act[l + 1][e] = d.keeps(e / m, e % m, m) ? act[l + 1][e] * d.scale : 0.0f;
+        __syncthreads();
+      }
     }
     loss_sum +=
         loss_tile(loss, act[L], y, src, n, net.width[L], class_weight, scale, net.act[L - 1], net.param[L - 1], grad_a);
@@ -210,7 +247,8 @@ __global__ void __launch_bounds__(kFusedThreads)
           l > 0 ? layer_weights(params + net.w_off[l], net.width[l], net.width[l + 1], staged, ldw) : nullptr;
       weight_grads(act[l], g, net.width[l], net.width[l + 1], n, slot + net.w_off[l], slot + net.b_off[l], first_tile);
       if (l > 0)
-        input_grads(g, w, ldw, act[l], net.width[l], net.width[l + 1], n, net.act[l - 1], net.param[l - 1], g_next);
+        input_grads(g, w, ldw, act[l], net.width[l], net.width[l + 1], n, net.act[l - 1], net.param[l - 1], g_next,
+                    tile_dropout(l - 1));
       __syncthreads();
       float* done = g;
       g = g_next;
@@ -245,13 +283,14 @@ void fused_allow_shared_memory() {
 
 void fused_step(const FusedNet& net, const FusedLoss& loss, const FusedPlan& plan, const float* params, const float* x,
                 const float* y, const std::int64_t* order, index_t first, index_t rows, const double* class_weight,
-                double scale, float* slots, double* loss_slots, cudaStream_t stream) {
+                double scale, float* slots, double* loss_slots, const FusedDropout& dropout, const std::int64_t* step,
+                cudaStream_t stream) {
   std::vector<LayerShape> shapes;
   for (int l = 0; l < net.layers; ++l) shapes.push_back({net.width[l], net.width[l + 1]});
   FASTMLP_LAUNCH_ON(fused_step_kernel, unsigned(fused_blocks(rows, plan.rows)), kFusedThreads,
                     fused_shared_bytes(shapes, plan.rows, plan.staged_weights),
                     stream)(net, loss, plan.rows, plan.staged_weights, params, x, y, order, first, rows, class_weight,
-                            scale, slots, loss_slots);
+                            scale, slots, loss_slots, dropout, step);
   CUDA_CHECK_LAUNCH();
 }
 

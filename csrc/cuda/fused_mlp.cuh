@@ -37,13 +37,24 @@ struct FusedLoss {
   double factor = 1.0;
 };
 
+// Inverted dropout in the fused step (fastmlp/dropout.h), by value: each hidden layer's threshold
+// (dropout_threshold; 0: the layer keeps every output) and scale 1 / (1 - p), and the fit's seed.
+struct FusedDropout {
+  std::uint32_t threshold[kFusedMaxLayers] = {};
+  float scale[kFusedMaxLayers] = {};
+  std::uint64_t seed = 0;
+  bool any = false;
+};
+
 // One block's share of a step: rows [first, first + rows) of the epoch's order (order null: no
 // shuffle, the rows themselves) in tiles of plan.rows rows, blocks = min(tiles, kFusedMaxSlots). Block z
 // writes its gradient sum to slots + z * net.params and its loss sum (times loss.factor) to
-// loss_slots[z]. The gradient is scale * d(loss sum)/d(parameters). Enqueued on `stream`.
+// loss_slots[z]. The gradient is scale * d(loss sum)/d(parameters). With dropout.any, the masks of the
+// optimizer step *step (device memory: a captured step reads each epoch's number). Enqueued on `stream`.
 void fused_step(const FusedNet& net, const FusedLoss& loss, const FusedPlan& plan, const float* params, const float* x,
                 const float* y, const std::int64_t* order, index_t first, index_t rows, const double* class_weight,
-                double scale, float* slots, double* loss_slots, cudaStream_t stream);
+                double scale, float* slots, double* loss_slots, const FusedDropout& dropout, const std::int64_t* step,
+                cudaStream_t stream);
 
 // Blocks (= slots) a step of `rows` rows takes.
 index_t fused_blocks(index_t rows, int tile_rows);

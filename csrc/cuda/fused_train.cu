@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "fastmlp/dropout.h"
 #include "fastmlp/epoch_plan.h"
 #include "fastmlp/parallel.h"
 #include "fused_mlp.cuh"
@@ -124,6 +125,16 @@ class FusedTrainer final : public TrainerBase {
       order_host_.resize(size_t(n_));
       order_ = DeviceBuffer<std::int64_t>(n_);
     }
+    for (size_t l = 0; l < opt_.dropout.size(); ++l) {
+      dropout_.threshold[l] = dropout_threshold(opt_.dropout[l]);
+      dropout_.scale[l] = float(1.0 / (1.0 - opt_.dropout[l]));
+      dropout_.any = dropout_.any || dropout_.threshold[l] != 0;
+    }
+    dropout_.seed = opt_.seed;
+    if (dropout_.any) {  // each step's number, for its masks (uploaded per epoch, read by the captured steps)
+      steps_host_.resize(size_t(epoch_.steps));
+      steps_ = DeviceBuffer<std::int64_t>(epoch_.steps);
+    }
   }
 
   index_t steps_per_epoch() const override { return epoch_.steps; }
@@ -133,14 +144,15 @@ class FusedTrainer final : public TrainerBase {
                                        slots_.size()) +
            sizeof(StepCoefficients<float>) * std::size_t(coefs_.size()) +
            sizeof(double) * std::size_t(loss_slots_.size() + acc_.size()) +
-           sizeof(std::int64_t) * std::size_t(order_.size());
+           sizeof(std::int64_t) * std::size_t(order_.size() + steps_.size());
   }
 
   const char* path() const override { return "cuda-fused"; }
   std::string path_reason() const override {
     return "float32, every layer at most 128 wide, no sample weights, L2 penalty or clip_grad_norm: one kernel "
            "per step, " +
-           std::to_string(plan_.rows) + " rows per block" + (plan_.staged_weights ? ", weights staged" : "");
+           std::to_string(plan_.rows) + " rows per block" + (plan_.staged_weights ? ", weights staged" : "") +
+           (dropout_.any ? ", dropout in the kernel" : "");
   }
 
   double run_epoch(std::uint64_t epoch, const double* lr, std::int64_t& step) override {
@@ -153,6 +165,10 @@ class FusedTrainer final : public TrainerBase {
     for (index_t s = 0; s < steps; ++s)
       coefs_host_[size_t(s)] = step_coefficients<float>(opt_.optimizer, lr[s], step + 1 + s);
     coefs_.upload(coefs_host_.data(), steps);
+    if (dropout_.any) {
+      for (index_t s = 0; s < steps; ++s) steps_host_[size_t(s)] = step + 1 + s;
+      steps_.upload(steps_host_.data(), steps);
+    }
     CUDA_CHECK(cudaMemset(acc_.get(), 0, sizeof(double)));
     index_t seen = 0;
     for (index_t begin = 0; begin < steps; begin += chunk) {
@@ -185,7 +201,8 @@ class FusedTrainer final : public TrainerBase {
     // mean loss times its rows (as the GEMM path's loss_and_grad).
     const double scale = 1.0 / double(rows * loss_terms_per_row(opt_.loss, host_.back().out));
     fused_step(net_, loss_, plan_, params_.get(), x_.get(), y_.get(), order_.size() ? order_.get() : nullptr, first,
-               rows, class_weight_.get(), scale, slots_.get(), loss_slots_.get(), stream);
+               rows, class_weight_.get(), scale, slots_.get(), loss_slots_.get(), dropout_,
+               dropout_.any ? steps_.get() + s : nullptr, stream);
     fused_update(opt_.optimizer.kind, state_, coefs_.get() + s, params_.get(), slots_.get(),
                  fused_blocks(rows, plan_.rows), net_.params, opt_.clip_grad_value, loss_slots_.get(),
                  double(rows) * scale, acc_.get(), stream);
@@ -230,7 +247,10 @@ class FusedTrainer final : public TrainerBase {
   StateBuffers<float> state_;  // the optimizer's buffers as its update reads them
   std::vector<StepCoefficients<float>> coefs_host_;
   DeviceBuffer<StepCoefficients<float>> coefs_;  // this epoch's coefficients, one per step
-  StepGraphs graphs_;                            // last: its graphs are released before the buffers they point into
+  FusedDropout dropout_;                         // the hidden layers' dropout, as the kernel reads it
+  std::vector<std::int64_t> steps_host_;
+  DeviceBuffer<std::int64_t> steps_;  // with dropout: this epoch's optimizer step numbers, one per step
+  StepGraphs graphs_;                 // last: its graphs are released before the buffers they point into
 };
 
 }  // namespace
@@ -254,7 +274,8 @@ std::size_t fused_trainer_bytes(const std::vector<LayerShape>& layers, index_t n
   return sizeof(float) *
              std::size_t(n * (layers.front().in + layers.back().out) + params * (1 + state_buffers) + blocks * params) +
          sizeof(double) * std::size_t(blocks + 1) + sizeof(std::int64_t) * std::size_t(gather ? n : 0) +
-         sizeof(StepCoefficients<float>) * std::size_t(epoch.steps);
+         sizeof(StepCoefficients<float>) * std::size_t(epoch.steps) +
+         sizeof(std::int64_t) * std::size_t(options.dropout.empty() ? 0 : epoch.steps);  // dropout's step numbers
 }
 
 }  // namespace cuda

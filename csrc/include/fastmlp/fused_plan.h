@@ -59,7 +59,6 @@ inline FusedPlan fused_plan(const std::vector<LayerShape>& layers, std::size_t i
   if (opt.loss.weighted) return {0, "sample weights"};
   if (opt.l2 > 0.0) return {0, "an L2 penalty"};
   if (opt.clip_grad_norm > 0.0) return {0, "clip_grad_norm"};
-  if (!opt.dropout.empty()) return {0, "dropout (the fused step has no masks)"};
   // FASTMLP_FUSED_KERNEL=2 picks the version that stages each layer's weights in shared memory (fewer
   // rows per tile, weights read from L2 once per tile instead of once per 4 rows), until a GPU has
   // measured which is faster.
