@@ -567,3 +567,47 @@ def test_classify_and_info_agree_on_what_was_standardized(tmp_path):
     assert "(features standardized)" in train.stdout, train.stdout
     info = fastmlp_cli("info", tmp_path / "m.npz").stdout
     assert "standardize: features (" in info and "classes:     a, b" in info, info
+
+
+def test_train_with_dropout_and_an_output_activation_is_saved_and_shown_by_info(linear_csvs):
+    d, _ = linear_csvs
+    model_path = d / "dropped.npz"
+    proc = fastmlp_cli(
+        "train", d / "train.csv", "--target", "y", "--hidden", "16,8", "--activation", "tanh,relu",
+        "--dropout", "0.3,0.1", "--output-activation", "softplus", "--epochs", "5", "--save", model_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    model = fastmlp.load(model_path)
+    assert model.dropout == [0.3, 0.1] and model.activations == ["tanh", "relu", "softplus"]
+    info = fastmlp_cli("info", model_path)
+    assert info.returncode == 0, info.stderr
+    assert "dropout:     0.3, 0.1" in info.stdout
+    # the layer table of MLP.summary(), with the fit memory at the last fit's batch size (32)
+    for needle in ("Output shape", "dense_3", "softplus", "Dropout", "batch_size=32 takes"):
+        assert needle in info.stdout, info.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--dropout", "1"), ("--dropout", "[0, 1)")),
+        (("--dropout", "0.1,0.2,0.3"), ("--dropout", "3 rates", "2 hidden")),
+        (("--dropout", "half"), ("--dropout", "number")),
+        (("--output-activation", "nope"), ("output_activation", "nope")),
+    ],
+)
+def test_bad_dropout_or_output_activation_is_one_line(linear_csvs, args, words):
+    d, _ = linear_csvs
+    proc = fastmlp_cli("train", d / "train.csv", "--target", "y", "--hidden", "4,4", "--epochs", "1", *args)
+    assert_clean_error(proc, *words)
+
+
+def test_a_classifier_with_a_sigmoid_output_is_refused_as_a_double_sigmoid(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 2))
+    write_csv(tmp_path / "c.csv", ["a", "b", "label"], [(a, b, "yes" if a > 0 else "no") for a, b in x])
+    proc = fastmlp_cli(
+        "train", tmp_path / "c.csv", "--target", "label", "--task", "classify", "--output-activation", "sigmoid",
+        "--epochs", "1",
+    )  # fmt: skip
+    assert_clean_error(proc, "double sigmoid")
