@@ -218,10 +218,10 @@ class StochasticSolver:
                 error.add_note(f"fastmlp: {hooks.divergence}")
             raise error
 
-    def _validation_score(self, X: NDArray[Any], y: NDArray[Any], sample_weight: ArrayLike | None) -> float:
-        """self._score(X, y, sample_weight) (accuracy or R^2, as scikit-learn computes them) without
-        re-validating X each epoch: X is the held-out part of fit's already checked data."""
-        z = self._logits(X)
+    def _validation_score(self, z: NDArray[Any], y: NDArray[Any], sample_weight: ArrayLike | None) -> float:
+        """self._score(X, y, sample_weight) (accuracy or R^2, as scikit-learn computes them) from the held-out
+        split's logits z = self._logits(X), without re-validating X each epoch: X is the held-out part of
+        fit's already checked data."""
         if not np.isfinite(z).all():
             return np.nan
         w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
@@ -238,30 +238,29 @@ class StochasticSolver:
             z = np.exp(z)
         return _input.r2(y, z, sample_weight=w)
 
-    def _validation_loss(self, X: NDArray[Any], sample_weight: NDArray[Any] | None) -> float:
-        """The held-out split's loss at the current weights, as loss_curve_ counts the training loss:
-        scikit-learn's loss and scaling, plus alpha's L2 term (alpha / 2) sum ||W||^2 over the split's
-        rows (or weight sum)."""
-        z = self._logits(X)
+    def _validation_loss(self, z: NDArray[Any], sample_weight: NDArray[Any] | None) -> float:
+        """The held-out split's loss at the current weights (z: its logits), as loss_curve_ counts the
+        training loss: scikit-learn's loss and scaling, plus alpha's L2 term (alpha / 2) sum ||W||^2 over
+        the split's rows (or weight sum)."""
         if not np.isfinite(z).all():
             return np.nan
         spec = self._loss_spec(sample_weight)
         targets = self._targets(self._y_val_fitted, sample_weight, spec, z.dtype)
         value = _core.loss(spec, z, targets, "mean")
-        weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        weight = z.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         if self.alpha and weight > 0:
             value += 0.5 * self.alpha * sum(float(np.dot(c.ravel(), c.ravel())) for c in self.coefs_) / weight
         return float(value)
 
-    def _scored(self, X: NDArray[Any], y: NDArray[Any], sample_weight: ArrayLike | None) -> float:
+    def _scored(self, X: NDArray[Any], z: NDArray[Any], y: NDArray[Any], sample_weight: ArrayLike | None) -> float:
         """The early-stopping score of the held-out split: accuracy or R^2 (scoring=None), minus the
         validation loss (scoring="loss"), or scikit-learn's scorer `scoring` (a name or a callable
         scorer(estimator, X, y)); greater is better."""
         if self.scoring is None:
-            return self._validation_score(X, y, sample_weight)
+            return self._validation_score(z, y, sample_weight)
         if isinstance(self.scoring, str) and self.scoring == "loss":
             return -typing.cast("list[float]", self.validation_loss_curve_)[-1]
-        if not np.isfinite(self._logits(X)).all():
+        if not np.isfinite(z).all():
             return np.nan
         from sklearn.metrics import check_scoring
 
@@ -277,8 +276,9 @@ class StochasticSolver:
         # best_validation_score_; without it, best_loss_: the casts name which of them is set.
         if early_stopping:
             X, y = typing.cast("NDArray[Any]", X), typing.cast("NDArray[Any]", y)
-            typing.cast("list[float]", self.validation_loss_curve_).append(self._validation_loss(X, sample_weight))
-            score = self._scored(X, y, sample_weight)
+            z = self._logits(X)  # one forward pass of the split for its loss and its score
+            typing.cast("list[float]", self.validation_loss_curve_).append(self._validation_loss(z, sample_weight))
+            score = self._scored(X, z, y, sample_weight)
             typing.cast("list[float]", self.validation_scores_).append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
