@@ -8,6 +8,11 @@ every one of them while the site is built, so that a public name without a summa
 Returns section fails the build (-W).
 """
 
+# Single backticks in a docstring (`fastmlp train`, `early_stopping=True`, `n_iter_`) mark code, as in the
+# Markdown pages and in scikit-learn's docstrings, which fastmlp.sklearn's follow: they are shown as inline
+# code, not in italics as reStructuredText's default role would show them. Double backticks do the same.
+default_role = "literal"
+
 # autodoc: signatures as written (no type hints: the docstrings give the types), members in the order
 # of the source, and the value of a constant shown unless its page says :no-value:.
 autodoc_typehints = "none"

@@ -29,6 +29,8 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "gallery/GALLERY_HEADER.
 nitpicky = True
 html_theme = "furo"
 html_title = "fastmlp"
+html_static_path = ["_static"]
+html_css_files = ["fastmlp.css"]  # the theme's few adjustments, such as wrapping the lessons' printed output
 
 # Markdown: headings up to level 3 get anchors, so a page can link to [a section](cli.md#scores).
 myst_heading_anchors = 3

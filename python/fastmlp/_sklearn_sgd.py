@@ -90,7 +90,7 @@ class StochasticSolver:
         best_loss_: float | None  # None with early stopping
         validation_scores_: list[float] | None  # None without early stopping
         validation_loss_curve_: list[float] | None  # None without early stopping
-        _y_val_fitted: NDArray[Any]
+        _val_loss_args: tuple[Any, NDArray[Any], float]  # early stopping: see _fit_stochastic
         best_validation_score_: float | None  # None without early stopping
         _random_state: np.random.RandomState
         _label_binarizer: LabelBinarizer
@@ -158,7 +158,7 @@ class StochasticSolver:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
                 )
-            self._y_val_fitted = y_val  # as fit trains on it (binarized classes): for the validation loss
+            y_val_fitted = y_val  # as fit trains on it (binarized classes): for the validation loss
             if self._classifier:
                 y_val = self._label_binarizer.inverse_transform(y_val)
         else:
@@ -174,6 +174,10 @@ class StochasticSolver:
                 )
             batch = int(np.clip(self.batch_size, 1, n))
         dtype = X_train.dtype
+        if early_stopping:  # the validation loss's spec, targets and mean's divisor, made once per fit
+            spec_val = self._loss_spec(sw_val)
+            weight_val = X_val.shape[0] if sw_val is None else float(np.sum(sw_val))
+            self._val_loss_args = (spec_val, self._targets(y_val_fitted, sw_val, spec_val, dtype), weight_val)
         spec = self._loss_spec(sw_train)
         targets = self._targets(y_train, sw_train, spec, dtype)
         if not incremental or not hasattr(self, "_optimizer"):  # a new optimizer, as scikit-learn's
@@ -220,10 +224,8 @@ class StochasticSolver:
 
     def _validation_score(self, z: NDArray[Any], y: NDArray[Any], sample_weight: ArrayLike | None) -> float:
         """self._score(X, y, sample_weight) (accuracy or R^2, as scikit-learn computes them) from the held-out
-        split's logits z = self._logits(X), without re-validating X each epoch: X is the held-out part of
-        fit's already checked data."""
-        if not np.isfinite(z).all():
-            return np.nan
+        split's finite logits z = self._logits(X), without re-validating X each epoch: X is the held-out
+        part of fit's already checked data."""
         w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
         if self._classifier:
             if self.out_activation_ == "softmax":
@@ -238,16 +240,12 @@ class StochasticSolver:
             z = np.exp(z)
         return _input.r2(y, z, sample_weight=w)
 
-    def _validation_loss(self, z: NDArray[Any], sample_weight: NDArray[Any] | None) -> float:
-        """The held-out split's loss at the current weights (z: its logits), as loss_curve_ counts the
-        training loss: scikit-learn's loss and scaling, plus alpha's L2 term (alpha / 2) sum ||W||^2 over
-        the split's rows (or weight sum)."""
-        if not np.isfinite(z).all():
-            return np.nan
-        spec = self._loss_spec(sample_weight)
-        targets = self._targets(self._y_val_fitted, sample_weight, spec, z.dtype)
+    def _validation_loss(self, z: NDArray[Any]) -> float:
+        """The held-out split's loss at the current weights (z: its finite logits), as loss_curve_ counts
+        the training loss: scikit-learn's loss and scaling, plus alpha's L2 term (alpha / 2) sum ||W||^2
+        over the split's rows (or weight sum)."""
+        spec, targets, weight = self._val_loss_args
         value = _core.loss(spec, z, targets, "mean")
-        weight = z.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         if self.alpha and weight > 0:
             value += 0.5 * self.alpha * sum(float(np.dot(c.ravel(), c.ravel())) for c in self.coefs_) / weight
         return float(value)
@@ -260,8 +258,6 @@ class StochasticSolver:
             return self._validation_score(z, y, sample_weight)
         if isinstance(self.scoring, str) and self.scoring == "loss":
             return -typing.cast("list[float]", self.validation_loss_curve_)[-1]
-        if not np.isfinite(z).all():
-            return np.nan
         from sklearn.metrics import check_scoring
 
         scorer = check_scoring(self, scoring=self.scoring)
@@ -277,8 +273,11 @@ class StochasticSolver:
         if early_stopping:
             X, y = typing.cast("NDArray[Any]", X), typing.cast("NDArray[Any]", y)
             z = self._logits(X)  # one forward pass of the split for its loss and its score
-            typing.cast("list[float]", self.validation_loss_curve_).append(self._validation_loss(z, sample_weight))
-            score = self._scored(X, z, y, sample_weight)
+            finite = bool(np.isfinite(z).all())  # else the fit diverged: NaN, as scikit-learn scores it
+            typing.cast("list[float]", self.validation_loss_curve_).append(
+                self._validation_loss(z) if finite else np.nan
+            )
+            score = self._scored(X, z, y, sample_weight) if finite else np.nan
             typing.cast("list[float]", self.validation_scores_).append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")

@@ -72,7 +72,7 @@ LESSONS: dict[str, _Lesson] = {
         figures.batch_size_text,
         "batch 1 to full batch, with and without the linear scaling rule",
     ),
-    "deep": (deep, figures.deep, figures.deep_text, "a 100-layer MLP trains with He initialization"),
+    "deep": (deep, figures.deep, figures.deep_text, "a 101-layer MLP (100 hidden) trains with He initialization"),
     "perceptron": (
         perceptron,
         _perceptron.figure,

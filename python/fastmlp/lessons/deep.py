@@ -1,5 +1,5 @@
 """Lessons on depth: why the initial weights matter in a deep network (seed points 2, 9-11), and a
-100-layer MLP that trains with He initialization."""
+100-hidden-layer (101 dense layers) MLP that trains with He initialization."""
 
 from __future__ import annotations
 
