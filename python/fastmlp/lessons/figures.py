@@ -110,7 +110,7 @@ def init(d: Mapping[str, Any]) -> Figure:
         "relu": "not drawn: zeros (all 0), ones' gradients (overflow to Inf)",
     }
     for col, act in enumerate(("tanh", "relu")):
-        axes[1][col].text(0.02, 0.02, notes[act], transform=axes[1][col].transAxes, fontsize=8, color="gray")
+        axes[1][col].set_xlabel(f"layer\n({notes[act]})", fontsize=9)  # below the plot, where no curve runs
     # The symmetry problem itself: the first layer of a 4-8-8-1 tanh net after training.
     names = {"zeros": "zeros", "ones": "ones", "xavier_uniform": "Xavier (random)"}
     for i, (name, w) in enumerate(d["trained_first_layer"].items()):
@@ -159,8 +159,11 @@ def batch_size(d: Mapping[str, Any]) -> Figure:
         ax.set_ylabel("training MSE")
     for ax in axes:  # the diverged run would squash every other curve
         ax.set_ylim(top=10)
-    axes[0].set_title(f"Batch size at lr={d['base_lr']} (solid) and linearly scaled (dashed)")
+    fig.suptitle(f"Batch size at lr={d['base_lr']} (solid) and with the rate scaled linearly (dashed)", fontsize=10)
+    axes[0].set_title("per optimizer step", fontsize=9)
+    axes[1].set_title("per millisecond", fontsize=9)
     axes[0].legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 
