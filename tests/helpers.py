@@ -116,6 +116,25 @@ def assert_weights_bitwise(got, want, what="weights"):
             )
 
 
+# ---- the reference's fit ---------------------------------------------------------------------------------
+def reference_fit(weights, biases, activations, x, y, optimizer, batch, seed, epochs, loss="mse", **kw):
+    """reference.train_epoch for epochs 0 .. epochs - 1 from (weights, biases), as MLP.fit(x, y,
+    optimizer=optimizer, batch_size=batch, epochs=epochs, seed=seed) runs them; kw goes to every epoch
+    (dropout=, clip_grad_norm=, shuffle=, ...). Returns (epoch losses, weights, biases)."""
+    from fastmlp import reference
+
+    shuffle = kw.pop("shuffle", True)
+    weights, biases = [np.asarray(w, np.float64) for w in weights], [np.asarray(b, np.float64) for b in biases]
+    state, step, losses = None, 0, []
+    for epoch in range(epochs):
+        value, weights, biases, state, step = reference.train_epoch(
+            weights, biases, list(activations), x, y, loss, batch, shuffle, seed, epoch, optimizer.lr,
+            optimizer.config(), state, step, **kw,
+        )  # fmt: skip
+        losses.append(value)
+    return losses, weights, biases
+
+
 # ---- parametrize ids and data --------------------------------------------------------------------------
 def shape_id(shape, letters=""):
     """A test id for a shape: "17x4" (a scalar's is "scalar"), or with letters "nkm", "n17-k4-m3"."""

@@ -20,7 +20,7 @@ import pytest
 
 import fastmlp
 from fastmlp import reference
-from helpers import assert_close
+from helpers import assert_close, reference_fit
 
 needs_cuda = pytest.mark.skipif(
     not fastmlp.cuda_available(),
@@ -428,26 +428,7 @@ def test_fused_dropout_fit_draws_the_cpus_masks(batch, activation, fused_kernel)
     w0, b0 = [w.astype(np.float64) for w in models["cpu"].weights], [b.astype(np.float64) for b in models["cpu"].biases]
     hists = {d: m.fit(x, y, optimizer=opt, batch_size=batch, epochs=3, seed=7) for d, m in models.items()}
     assert hists["cuda"].params["path"] == "cuda-fused" and "dropout" in hists["cuda"].params["path_reason"]
-    ws, bs, state, step, losses = w0, b0, None, 0, []
-    for epoch in range(3):
-        value, ws, bs, state, step = reference.train_epoch(
-            ws,
-            bs,
-            models["cpu"].activations,
-            x,
-            y,
-            "mse",
-            batch,
-            True,
-            7,
-            epoch,
-            opt.lr,
-            opt.config(),
-            state,
-            step,
-            dropout=rates,
-        )
-        losses.append(value)
+    losses, ws, bs = reference_fit(w0, b0, models["cpu"].activations, x, y, opt, batch, 7, 3, dropout=rates)
     assert_close(hists["cuda"].history["loss"], losses, np.float32, "epoch losses vs reference", rtol=1e-4, atol=1e-6)
     assert_close(
         hists["cuda"].history["loss"], hists["cpu"].history["loss"], np.float32, "vs CPU", rtol=1e-4, atol=1e-6

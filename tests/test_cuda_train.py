@@ -10,6 +10,7 @@ import pytest
 
 import fastmlp
 from fastmlp import reference
+from helpers import reference_fit
 
 pytestmark = [
     pytest.mark.cuda,
@@ -291,29 +292,12 @@ def test_cuda_dropout_fit_matches_the_reference_and_the_cpu(activation, batch_si
     x, y = rng.standard_normal((11, 3)), rng.standard_normal((11, 2))
     rates = [0.5, 0.25]
     model = fastmlp.MLP([3, 8, 5, 2], activation=activation, dropout=rates, dtype="float64", seed=1, device="cuda")
-    ws, bs, state, step = [w.copy() for w in model.weights], [b.copy() for b in model.biases], None, 0
+    w0, b0 = [w.copy() for w in model.weights], [b.copy() for b in model.biases]
     opt = fastmlp.optim.Adam(lr=0.01)
     hist = model.fit(x, y, optimizer=opt, batch_size=batch_size, epochs=2, seed=4)
     assert hist.params["path"] == "cuda-gemm"
-    for epoch in range(2):
-        loss, ws, bs, state, step = reference.train_epoch(
-            ws,
-            bs,
-            model.activations,
-            x,
-            y,
-            "mse",
-            batch_size,
-            True,
-            4,
-            epoch,
-            opt.lr,
-            optimizer=opt.config(),
-            state=state,
-            step=step,
-            dropout=rates,
-        )
-        assert hist.history["loss"][epoch] == pytest.approx(loss, rel=1e-9)
+    losses, ws, bs = reference_fit(w0, b0, model.activations, x, y, opt, batch_size, 4, 2, dropout=rates)
+    np.testing.assert_allclose(hist.history["loss"], losses, rtol=1e-9)
     for got, want in zip(model.weights + model.biases, ws + bs):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     gpu = fastmlp.MLP([3, 8, 5, 2], activation=activation, dropout=rates, seed=1, device="cuda")

@@ -14,7 +14,7 @@ import pytest
 
 import fastmlp
 from fastmlp import _core, optim, reference
-from helpers import assert_close, assert_weights_bitwise, mpirun
+from helpers import assert_close, assert_weights_bitwise, mpirun, reference_fit
 
 # ---- the masks ------------------------------------------------------------------------------------------
 
@@ -54,28 +54,12 @@ def test_units_are_independent_of_each_other_within_a_row():
 
 
 # ---- the trainer against the reference ------------------------------------------------------------------
-def _reference_fit(model, x, y, loss, opt, batch, epochs, seed, shuffle=True):
-    weights, biases = list(model.weights), list(model.biases)
-    state, step = None, 0
-    for epoch in range(epochs):
-        _, weights, biases, state, step = reference.train_epoch(
-            weights,
-            biases,
-            model.activations,
-            x,
-            y,
-            loss,
-            batch,
-            shuffle,
-            seed,
-            epoch,
-            opt.lr,
-            opt.config(),
-            state,
-            step,
-            negative_slope=model.negative_slope,
-            dropout=model.dropout,
-        )
+def _reference_fit(model, x, y, opt, batch, epochs, seed, shuffle=True):
+    """The reference's weights and biases after the fit MLP.fit runs for `model` (its dropout included)."""
+    _, weights, biases = reference_fit(
+        model.weights, model.biases, model.activations, x, y, opt, batch, seed, epochs,
+        negative_slope=model.negative_slope, dropout=model.dropout, shuffle=shuffle,
+    )  # fmt: skip
     return weights, biases
 
 
@@ -103,7 +87,7 @@ def test_the_trainer_drops_the_references_outputs(dtype, opt, sizes, acts, rates
     fresh = fastmlp.MLP(sizes, activation=acts, dropout=rates, dtype="float64", seed=2)
     fresh.set_weights(start)
     xs, ys = x.astype(dtype).astype(np.float64), y.astype(dtype).astype(np.float64)
-    want_w, want_b = _reference_fit(fresh, xs, ys, "mse", opt, batch, 3, 11)
+    want_w, want_b = _reference_fit(fresh, xs, ys, opt, batch, 3, 11)
     tol = {} if dtype == "float64" else {"rtol": 2e-4, "atol": 2e-5}
     for layer, (w, b) in enumerate(model.get_weights()):
         assert_close(w, want_w[layer], dtype, f"W{layer}", **(tol or {"rtol": 1e-10, "atol": 1e-12}))
@@ -118,7 +102,7 @@ def test_without_shuffling_the_rows_are_those_in_place():
     model.fit(x, y, optimizer=optim.SGD(lr=0.1), batch_size=4, epochs=2, shuffle=False, seed=3)
     fresh = fastmlp.MLP([2, 6, 1], activation="tanh", dropout=0.5, dtype="float64", seed=1)
     fresh.set_weights(start)
-    want_w, want_b = _reference_fit(fresh, x, y, "mse", optim.SGD(lr=0.1), 4, 2, 3, shuffle=False)
+    want_w, want_b = _reference_fit(fresh, x, y, optim.SGD(lr=0.1), 4, 2, 3, shuffle=False)
     for layer, (w, b) in enumerate(model.get_weights()):
         assert_close(w, want_w[layer], "float64", f"W{layer}", rtol=1e-10, atol=1e-12)
         assert_close(b, want_b[layer], "float64", f"b{layer}", rtol=1e-10, atol=1e-12)
