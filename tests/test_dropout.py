@@ -278,6 +278,12 @@ def test_a_bad_dropout_is_refused_by_name(dropout, error, match):
         fastmlp.MLP([2, 3, 3, 1], dropout=dropout)
 
 
+def test_a_network_without_hidden_layers_refuses_a_dropout_rate():
+    with pytest.raises(ValueError, match="applies to hidden layers, and the network has none"):
+        fastmlp.MLP([3, 1], dropout=0.5)
+    assert fastmlp.MLP([3, 1], dropout=0.0).dropout == fastmlp.MLP([3, 1], dropout=[]).dropout == []
+
+
 @pytest.mark.parametrize("rates", [[1.0], [-0.5], [float("nan")], [float("inf")]])
 def test_the_binding_refuses_bad_rates(rates):
     with pytest.raises(ValueError, match=r"dropout rates must be numbers in \[0, 1\)"):

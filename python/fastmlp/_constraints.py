@@ -328,6 +328,11 @@ def check_dropout(dropout: object, hidden: int) -> list[float]:
             )
     else:
         rates = [dropout] * hidden
+        if hidden == 0 and isinstance(dropout, (int, float, np.integer, np.floating)) and dropout > 0:
+            raise ValueError(
+                f"dropout={dropout!r} applies to hidden layers, and the network has none "
+                "(a single dense layer: its outputs are the predictions)"
+            )
     out = []
     for p in rates:
         if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
