@@ -48,14 +48,14 @@ class ThreadAllReduce:
         return reduce
 
 
-def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=True, opt=None):
+def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=True, opt=None, dropout=()):
     n = x.shape[0]
     allreduce = ThreadAllReduce(ranks)
     models, trainers, errors = [], [], [None] * ranks
     opt = opt or fastmlp.optim.SGD(lr=0.05, momentum=0.9)
     for r in range(ranks):
         lo, hi = block(n, r, ranks)
-        m = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype=dtype)
+        m = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype=dtype, dropout=list(dropout) or 0.0)
         st = m._optimizer_state_for(opt)
         models.append(m)
         options = _core.TrainOptions(
@@ -68,6 +68,7 @@ def fit_in_threads(ranks, x, y, sizes, batch, epochs, device, dtype, shuffle=Tru
             global_rows=n,
             row_offset=lo,
             reduce=allreduce.hook(r),
+            dropout=list(dropout),
         )
         trainers.append(
             _core.Trainer(
@@ -113,6 +114,28 @@ def test_threads_equal_one_process(device, ranks, batch, shuffle, opt):
     for (w, b), (w1, b1) in zip(models[0].get_weights(), one.get_weights()):
         np.testing.assert_allclose(w, w1, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(b, b1, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("batch, shuffle", [(8, True), (5, False), (0, True)], ids=["shuffled", "ordered", "full"])
+def test_dropout_over_ranks_draws_the_one_process_masks(device, batch, shuffle):
+    # Each rank masks its rows by their place in the whole data set (row_offset + its own index), so the
+    # ranks together draw the masks of the one-process fit, on the CPU and on CUDA.
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((29, 4))
+    y = np.sin(x[:, :2])
+    sizes, rates = [4, 8, 6, 2], [0.5, 0.25]
+    models, errors = fit_in_threads(3, x, y, sizes, batch, 3, device, "float64", shuffle, dropout=rates)
+    assert errors == [None] * 3, errors
+    one = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype="float64", dropout=rates)
+    opt = fastmlp.optim.SGD(lr=0.05, momentum=0.9)
+    one.fit(x, y, optimizer=opt, batch_size=batch or None, epochs=3, shuffle=shuffle, seed=9)
+    plain = fastmlp.MLP(sizes, activation="tanh", seed=5, dtype="float64")
+    plain.fit(x, y, optimizer=opt, batch_size=batch or None, epochs=3, shuffle=shuffle, seed=9)
+    for (w, b), (w1, b1), (w0, _) in zip(models[0].get_weights(), one.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(w, w1, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b, b1, rtol=1e-9, atol=1e-12)
+        assert not np.allclose(w, w0)  # the masks did change the fit
 
 
 def test_trainer_refuses_a_block_outside_the_rows():
