@@ -22,8 +22,12 @@ bool use_cuda(const std::string& device) {
 #else
   const bool present = cuda::device_count() > 0;
   if (device == "auto") return present;
-  if (!present)
-    throw std::runtime_error("device='cuda' but no CUDA device is available (no GPU, or no driver); use device='cpu'");
+  if (!present) {
+    const std::string why = cuda::device_count_error();
+    throw std::runtime_error("device='cuda' but no CUDA device is available (" +
+                             (why.empty() ? std::string("no GPU, or no driver") : "CUDA: " + why) +
+                             "); use device='cpu'");
+  }
   return true;
 #endif
 }

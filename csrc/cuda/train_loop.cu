@@ -29,14 +29,23 @@
 namespace fastmlp {
 namespace cuda {
 
+namespace {
+const char* g_device_count_error = "";
+}
+
 int device_count() noexcept {
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+  const cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
     cudaGetLastError();  // clear the sticky "no driver" error
+    g_device_count_error = cudaGetErrorString(err);
     return 0;
   }
+  g_device_count_error = "";
   return n;
 }
+
+const char* device_count_error() noexcept { return g_device_count_error; }
 
 std::string device_description() {
   cudaDeviceProp prop{};

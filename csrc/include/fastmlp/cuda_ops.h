@@ -15,6 +15,9 @@ namespace cuda {
 
 // Number of usable CUDA devices; 0 when there is no driver or no device (never throws).
 int device_count() noexcept;
+// Why the last device_count() found none, in CUDA's words ("" when it found one, or when CUDA reported
+// no error: no device at all). A driver older than the runtime reads here, not as "no GPU".
+const char* device_count_error() noexcept;
 // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)" for device 0.
 std::string device_description();
 // Free and total device memory in bytes.
