@@ -449,3 +449,39 @@ def test_fused_dropout_memory_plan_is_what_the_trainer_allocates():
         model.weights, model.biases, model.activations, 0.01, [[]] * 3, [[]] * 3, x, y, options
     )
     assert trainer.path == "cuda-fused" and trainer.allocated_bytes == planned
+
+
+@needs_cuda
+def test_two_threads_fit_on_cuda_at_once_and_get_the_bits_of_one_at_a_time():
+    # While one thread's fused trainer captures its steps into a graph, another thread's fit (the GIL is
+    # released during run_epoch) uses the legacy stream for its copies, memsets and GEMM-path launches:
+    # the capture is on a non-blocking stream, so neither fails with cudaErrorStreamCaptureImplicit.
+    import threading
+
+    x, y = _data(300, 6, 2, 0)
+    jobs = {
+        "fused": dict(sizes=[6, 32, 32, 2], dtype="float32"),
+        "gemm": dict(sizes=[6, 48, 2], dtype="float64"),
+    }
+
+    def fit(name, out):
+        spec = jobs[name]
+        model = fastmlp.MLP(spec["sizes"], activation="tanh", dtype=spec["dtype"], seed=1, device="cuda")
+        xs, ys = x.astype(spec["dtype"]), y.astype(spec["dtype"])
+        hist = model.fit(xs, ys, optimizer=fastmlp.optim.Adam(lr=1e-2), batch_size=16, epochs=4, seed=2)
+        out[name] = (hist.params["path"], [a.copy() for pair in model.get_weights() for a in pair])
+
+    alone: dict = {}
+    for name in jobs:
+        fit(name, alone)
+    together: dict = {}
+    threads = [threading.Thread(target=fit, args=(name, together)) for name in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert sorted(together) == sorted(jobs), "a thread's fit failed"
+    assert together["fused"][0] == "cuda-fused" and together["gemm"][0] == "cuda-gemm"
+    for name in jobs:
+        for a, b in zip(together[name][1], alone[name][1]):
+            assert a.tobytes() == b.tobytes(), name

@@ -22,14 +22,18 @@ namespace fastmlp {
 namespace cuda {
 namespace {
 
-// A stream and the graphs captured on it, released with the trainer. At most two graphs are in flight:
+// A stream and the graphs captured on it, released with the trainer. The stream is non-blocking: while it
+// captures, a blocking one would make the legacy stream unusable in the whole context (another thread's
+// CUDA fit, a cudaMemcpy, a cudaMemset: cudaErrorStreamCaptureImplicit). Being non-blocking, it is not
+// ordered with the legacy stream either: what the trainer copies to or from the buffers its graphs use
+// goes on this stream (copy_to), and the host reads them only after sync(). At most two graphs are in flight:
 // the host waits for the one before the last before it launches another, so the device stays busy
 // while the host never runs more than a graph ahead (Ctrl-C, seen by the host, then waits for two
 // graphs' work at the most, not for a queue of a thousand launches).
 class StepGraphs {
  public:
   StepGraphs() {
-    CUDA_CHECK(cudaStreamCreate(&stream_));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     for (cudaEvent_t& e : done_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   }
   StepGraphs(const StepGraphs&) = delete;
@@ -66,6 +70,20 @@ class StepGraphs {
     CUDA_CHECK(cudaGraphLaunch(graphs_[i], stream_));
     CUDA_CHECK(cudaEventRecord(done, stream_));
   }
+
+  // count elements from the host to device memory, in stream order (before the next graph reads them).
+  // From pageable memory the call returns once the host's bytes are staged: `host` may change after.
+  template <class T>
+  void copy_to(T* device, const T* host, index_t count) {
+    if (count > 0)
+      CUDA_CHECK(cudaMemcpyAsync(device, host, sizeof(T) * std::size_t(count), cudaMemcpyHostToDevice, stream_));
+  }
+  template <class T>
+  void zero(T* device, index_t count) {
+    if (count > 0) CUDA_CHECK(cudaMemsetAsync(device, 0, sizeof(T) * std::size_t(count), stream_));
+  }
+  // Waits for all the stream's work: the graphs' results may then be read on the host.
+  void sync() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
  private:
   cudaStream_t stream_ = nullptr;
@@ -135,6 +153,9 @@ class FusedTrainer final : public TrainerBase {
       steps_host_.resize(size_t(epoch_.steps));
       steps_ = DeviceBuffer<std::int64_t>(epoch_.steps);
     }
+    // The data set and class weights went up on the legacy stream, which the trainer's non-blocking
+    // stream does not wait for: their copies are done before any graph reads them.
+    CUDA_CHECK(cudaStreamSynchronize(nullptr));
   }
 
   index_t steps_per_epoch() const override { return epoch_.steps; }
@@ -159,17 +180,17 @@ class FusedTrainer final : public TrainerBase {
     copy_parameters(true);  // what Python changed since the last epoch counts, as on the CPU
     if (order_.size() > 0) {
       permutation(opt_.seed, epoch, order_host_.data(), n_);
-      order_.upload(order_host_.data(), n_);
+      graphs_.copy_to(order_.get(), order_host_.data(), n_);
     }
     const index_t steps = epoch_.steps, chunk = steps_per_graph(epoch_.batch);
     for (index_t s = 0; s < steps; ++s)
       coefs_host_[size_t(s)] = step_coefficients<float>(opt_.optimizer, lr[s], step + 1 + s);
-    coefs_.upload(coefs_host_.data(), steps);
+    graphs_.copy_to(coefs_.get(), coefs_host_.data(), steps);
     if (dropout_.any) {
       for (index_t s = 0; s < steps; ++s) steps_host_[size_t(s)] = step + 1 + s;
-      steps_.upload(steps_host_.data(), steps);
+      graphs_.copy_to(steps_.get(), steps_host_.data(), steps);
     }
-    CUDA_CHECK(cudaMemset(acc_.get(), 0, sizeof(double)));
+    graphs_.zero(acc_.get(), 1);
     index_t seen = 0;
     for (index_t begin = 0; begin < steps; begin += chunk) {
       const index_t end = std::min(steps, begin + chunk);
@@ -179,6 +200,7 @@ class FusedTrainer final : public TrainerBase {
           for (index_t s = begin; s < end; ++s) enqueue_step(s, stream);
         });
       } catch (...) {
+        graphs_.sync();  // the graphs launched so far, then their weights and state back to the host
         copy_parameters(false);
         throw;
       }
@@ -186,7 +208,8 @@ class FusedTrainer final : public TrainerBase {
       seen = epoch_.first(end);
     }
     double sum = 0.0;
-    acc_.download(&sum, 1);  // synchronizes: an execution error of any step surfaces here
+    graphs_.sync();          // an execution error of any step surfaces here
+    acc_.download(&sum, 1);  // then the legacy stream may read what the graphs wrote
     copy_parameters(false);
     epoch_loss_sum_ = sum;
     epoch_rows_ = seen;
@@ -208,7 +231,8 @@ class FusedTrainer final : public TrainerBase {
                  double(rows) * scale, acc_.get(), stream);
   }
 
-  // Between the caller's per-layer arrays and the flat device ones: to the device (up) or back.
+  // Between the caller's per-layer arrays and the flat device ones: to the device (up, in the stream's
+  // order) or back (after sync()).
   void copy_parameters(bool up) {
     for (size_t l = 0; l < host_.size(); ++l) {
       const auto& L = host_[l];
@@ -222,13 +246,12 @@ class FusedTrainer final : public TrainerBase {
     }
   }
 
-  static void copy(float* host, float* device, index_t count, bool up) {
+  void copy(float* host, float* device, index_t count, bool up) {
     if (count == 0) return;
-    const std::size_t bytes = sizeof(float) * std::size_t(count);
     if (up)
-      CUDA_CHECK(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice));
+      graphs_.copy_to(device, host, count);
     else
-      CUDA_CHECK(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost));
+      CUDA_CHECK(cudaMemcpy(host, device, sizeof(float) * std::size_t(count), cudaMemcpyDeviceToHost));
   }
 
   std::vector<LayerRef<float>> host_;

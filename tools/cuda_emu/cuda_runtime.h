@@ -15,6 +15,7 @@
 // Device memory is host memory from malloc, filled with NaN bytes so that reading memory no kernel
 // wrote shows up in the results.
 #pragma once
+#include <math.h>
 #include <ucontext.h>
 
 #include <cmath>
@@ -23,7 +24,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <math.h>
 #include <vector>
 
 #define __global__
@@ -126,6 +126,26 @@ using cudaGraphExec_t = CUgraphExec_st*;
 
 inline cudaError_t cudaStreamCreate(cudaStream_t* s) {
   *s = new CUstream_st;
+  return cudaSuccess;
+}
+constexpr unsigned cudaStreamNonBlocking = 1;
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  *s = new CUstream_st;
+  return cudaSuccess;
+}
+// Copies and fills on a stream: at once, or recorded while it captures (as CUDA records them).
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind, cudaStream_t s) {
+  if (s && s->capturing)
+    s->recorded.push_back([=] { std::memmove(dst, src, bytes); });
+  else
+    std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t s) {
+  if (s && s->capturing)
+    s->recorded.push_back([=] { std::memset(p, value, bytes); });
+  else
+    std::memset(p, value, bytes);
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
