@@ -3,31 +3,74 @@
 # pybind11, scikit-build-core, cmake, ninja, numpy, pytest and torch). It prints the card, builds
 # fastmlp for sm_90 without build isolation, runs the CUDA tests, runs compute-sanitizer's memcheck on
 # a short CUDA test, and runs the GPU benchmark against PyTorch CUDA. Everything is also written under
-# $OUT (default: a temporary folder). Exits 2 at once when there is no GPU.
+# $OUT (default: a temporary folder), as it goes, so that a run cut off by its time limit still returns
+# what it measured: each phase's seconds in phases.txt, at most 8 files in all. Exits 2 at once when
+# there is no GPU, 1 when there is no nvcc or the build fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
 status=0
-step() { echo; echo "=== $* ==="; }
+# Output as it happens, and none of the machine's other pytest plugins (they may not import there).
+export PYTHONUNBUFFERED=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+# memcheck's tests, one group per kernel family (tests/test_gpu_check.py collects each group).
+memcheck_selection() {
+  local groups=(
+    "(dense_forward and float32 and (1-1-1 or 3-17-5))"
+    "(dense_backward and float32 and (1-1-1 or 3-17-5))"
+    "(matmul_matches_reference_and_cpu and (1-1-1 or 3-17-5))"
+    "(activations and float64 and -3])"
+    "(test_cuda_losses and float64 and -3])"
+    "(classification_losses and float64 and -3-3])"
+    "(init_draws and float64 and 17)"
+    "(optimizer_update and 17)"
+    "(float64_matches_reference and 7)"
+    "deterministic"
+    "(reference_and_cpu and (adam-3-48-6 or sgd-129-128-1))"
+    "more_tiles"
+    "(cuda_dropout_fit and 4-tanh)"
+    "(fused_dropout_fit and 5-relu)"
+  )
+  local IFS="|"
+  echo "${groups[*]}" | sed 's/|/ or /g'
+}
+[ "${1:-}" = "--memcheck-selection" ] && { memcheck_selection; exit 0; }
+phase_start=$(date +%s)
+phase_name=""
+step() {
+  local now
+  now=$(date +%s)
+  [ -n "$phase_name" ] && echo "$phase_name: $((now - phase_start)) s" >>"$OUT/phases.txt"
+  phase_name="$*"
+  phase_start=$now
+  echo
+  echo "=== $* ==="
+}
+# timeout's exit status 124 (or 137 after its kill) said as what it is.
+said() { case "$1" in 124 | 137) echo "gpu_check: $2 ran past its time limit (exit $1)" | tee -a "$OUT/phases.txt" ;; esac; }
 
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
   echo "gpu_check: no NVIDIA GPU here (nvidia-smi is missing or lists no device); nothing to check" >&2
   exit 2
 fi
 step "card"
-nvidia-smi 2>&1 | tee "$OUT/nvidia-smi.txt"
+nvidia-smi 2>&1 | tee "$OUT/device.txt"
 
 step "build (sm_90, no build isolation)"
 for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && PATH="$PATH:$d"; done
 export PATH
+if ! command -v nvcc >/dev/null 2>&1; then
+  echo "gpu_check: no nvcc on PATH or under /usr/local/cuda*: a build would have no CUDA backend" | tee -a "$OUT/device.txt" >&2
+  exit 1
+fi
+nvcc --version 2>&1 | tail -n 2 | tee -a "$OUT/device.txt"
 start=$(date +%s)
 CUDAARCHS=90 python3 -m pip install --no-build-isolation --no-deps --disable-pip-version-check -q . \
   -Ccmake.define.FASTMLP_CUDA=ON -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90 -Cbuild-dir=build/gpu-check \
   >"$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; echo "gpu_check: build failed" >&2; exit 1; }
 echo "built in $(( $(date +%s) - start )) s"
 python3 -c "import fastmlp; print('cuda_built', fastmlp.cuda_built(), 'cuda_available', fastmlp.cuda_available()); \
-print(fastmlp._core.cuda_device_description())" 2>&1 | tee "$OUT/device.txt"
+print(fastmlp._core.cuda_device_description())" 2>&1 | tee -a "$OUT/device.txt"
 # A build without CUDA would skip every CUDA test and pass: that is a failure here.
 python3 -c "import fastmlp, sys; sys.exit(not fastmlp.cuda_available())" \
   || { grep -i "cuda" "$OUT/build.log" | tail -5; echo "gpu_check: the build has no usable CUDA backend" >&2; exit 1; }
@@ -35,19 +78,23 @@ python3 -c "import fastmlp, sys; sys.exit(not fastmlp.cuda_available())" \
 step "CUDA tests"
 timeout 180 python3 -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_cuda_fused.py tests/test_memory.py \
   tests/test_devices.py \
-  -q -p no:cacheprovider -rs --maxfail=20 2>&1 | tee "$OUT/pytest_cuda.txt" || status=1
+  -q -p no:cacheprovider -rs --maxfail=20 2>&1 | tee "$OUT/pytest_cuda.txt"
+rc=${PIPESTATUS[0]}
+said "$rc" "the CUDA tests"
+[ "$rc" -eq 0 ] || status=1
 
 step "compute-sanitizer memcheck (short test)"
 sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)"
 if [ -n "$sanitizer" ]; then
-  # Small cases of every kernel: GEMM edges, dense backward, losses, init, every optimizer, a fit with
-  # gather and clipping. Some runtimes (gVisor) refuse the tool: reported, not counted as a failure.
+  # Small cases of every kernel: GEMM edges, dense forward and backward, activations, losses, init, every
+  # optimizer, fits with gather and clipping, the fused step, dropout on both paths (about 160 tests;
+  # tests/test_gpu_check.py checks that each group still selects some). Some runtimes (gVisor) refuse
+  # the tool: reported, not counted as a failure.
   timeout 120 "$sanitizer" --tool memcheck --error-exitcode 3 python3 -m pytest tests/test_cuda_ops.py \
-    tests/test_cuda_train.py tests/test_cuda_fused.py -q -p no:cacheprovider \
-    -k "1-1-1 or 3-17-5 or (float64_matches_reference and 7) or deterministic or (optimizer_update and 17) \
-        or (reference_and_cpu and (adam-3-48-6 or sgd-129-128-1)) or more_tiles" \
+    tests/test_cuda_train.py tests/test_cuda_fused.py -q -p no:cacheprovider -k "$(memcheck_selection)" \
     >"$OUT/memcheck_full.txt" 2>&1
   rc=$?
+  said "$rc" "memcheck"
   tail -25 "$OUT/memcheck_full.txt" | tee "$OUT/memcheck.txt"
   if grep -q "Device not supported" "$OUT/memcheck_full.txt"; then
     echo "memcheck skipped: compute-sanitizer does not support the device on this runtime" | tee -a "$OUT/memcheck.txt"
@@ -59,10 +106,16 @@ else
 fi
 
 step "benchmark vs PyTorch CUDA"
-timeout 150 python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt" || status=1
+timeout 150 python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt"
+rc=${PIPESTATUS[0]}
+said "$rc" "the benchmark"
+[ "$rc" -eq 0 ] || status=1
 
 step "summary"
 grep -E "passed|failed|error" "$OUT/pytest_cuda.txt" | tail -n 1
 grep -E "ERROR SUMMARY|memcheck skipped" "$OUT/memcheck.txt" | tail -n 1
 tail -n 22 "$OUT/bench_gpu.txt"
+# The full logs in one archive, so that $OUT stays at 8 files.
+tar -czf "$OUT/logs.tar.gz" -C "$OUT" build.log memcheck_full.txt 2>/dev/null && rm -f "$OUT/build.log" "$OUT/memcheck_full.txt"
+cat "$OUT/phases.txt"
 exit $status
