@@ -134,7 +134,7 @@ def _extra_constraints(base: type, **extra: list[Any]) -> dict[str, list[Any]]:
                 "activation": [StrOptions(set(_HIDDEN)), list, tuple],
                 "dtype": [None, StrOptions({"float32", "float64"})],
                 "device": [StrOptions({"cpu", "cuda", "auto"})],
-                "dropout": [_rate(), list, tuple],
+                "dropout": [_nonneg_real(below=1), list, tuple],
                 "scoring": [None, str, callable],
             }
         )
@@ -156,20 +156,13 @@ def _hidden_activations(activation: str | Sequence[str], n_hidden: int) -> list[
     return [_HIDDEN[a] for a in names]
 
 
-def _rate() -> Interval:
+def _nonneg_real(below: float | None = None) -> Interval:
+    """scikit-learn's constraint of a real number >= 0 (and < below, when given)."""
     from numbers import Real
 
     from sklearn.utils._param_validation import Interval
 
-    return Interval(Real, 0, 1, closed="left")
-
-
-def _nonneg_real() -> Interval:
-    from numbers import Real
-
-    from sklearn.utils._param_validation import Interval
-
-    return Interval(Real, 0, None, closed="left")
+    return Interval(Real, 0, below, closed="left")
 
 
 class _BaseMLP(StochasticSolver, BaseEstimator):
