@@ -71,10 +71,39 @@ def abort_job(comm: MPI.Comm, code: object = 1) -> NoReturn:
         # A full disk, a closed stream: nothing more can be said there.
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    _wait_until_read((1, 2))
     try:
         comm.Abort(code)
     finally:
         os._exit(code)
+
+
+def _wait_until_read(fds: Iterable[int], timeout: float = 2.0) -> None:
+    """Waits (at most `timeout` seconds) until whoever reads these descriptors has read what this
+    process wrote to them, where they are pipes. Under mpiexec a rank's stdout and stderr are pipes to
+    the launcher's proxy, and MPI_Abort ends the proxy too: what it had not yet read from them (the
+    traceback that says why the job ends, often) was lost."""
+    import stat
+
+    try:
+        import fcntl
+        import termios
+    except ImportError:  # not a POSIX system
+        return
+    pipes = []
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                pipes.append(fd)
+    deadline = time.monotonic() + timeout
+    unread = bytearray(4)
+    while pipes and time.monotonic() < deadline:
+        try:  # FIONREAD on either end of a Linux pipe: the bytes written and not yet read
+            pipes = [fd for fd in pipes if fcntl.ioctl(fd, termios.FIONREAD, unread) == 0 and any(unread)]
+        except OSError:
+            return
+        if pipes:
+            time.sleep(0.001)
 
 
 def init() -> MPI.Intracomm:
