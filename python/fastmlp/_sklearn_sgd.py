@@ -209,7 +209,12 @@ class StochasticSolver:
             self.coefs_, self.intercepts_, self._activations(), 0.01, self.coefs_[0].dtype, resolve_device(self.device)
         )
         guard = Guard(network, state, trainer, X_train, dist)
-        hooks = _SolverHooks(self, trainer.steps_per_epoch, n, incremental, (X_val, y_val, sw_val))
+        weights, biases, activations, slope, _, device = network
+
+        def forward(x: NDArray[Any]) -> NDArray[Any]:  # the logits of the weights being fitted
+            return _core.mlp_forward(weights, biases, activations, slope, x, device)
+
+        hooks = _SolverHooks(self, trainer.steps_per_epoch, n, incremental, (X_val, y_val, sw_val), forward)
         run_epochs(trainer, guard, hooks, self.max_iter, dist, on_nonfinite="stop")
         if early_stopping:
             self.coefs_ = self._best_coefs
@@ -247,7 +252,7 @@ class StochasticSolver:
         spec, targets, weight = self._val_loss_args
         value = _core.loss(spec, z, targets, "mean")
         if self.alpha and weight > 0:
-            value += 0.5 * self.alpha * sum(float(np.dot(c.ravel(), c.ravel())) for c in self.coefs_) / weight
+            value += 0.5 * self.alpha * sum(float(np.vdot(c, c)) for c in self.coefs_) / weight
         return float(value)
 
     def _scored(self, X: NDArray[Any], z: NDArray[Any], y: NDArray[Any], sample_weight: ArrayLike | None) -> float:
@@ -266,13 +271,20 @@ class StochasticSolver:
         return float(scorer(self, X, y, sample_weight=np.asarray(sample_weight, np.float64)))
 
     def _update_no_improvement_count(
-        self, early_stopping: bool, X: NDArray[Any] | None, y: NDArray[Any] | None, sample_weight: NDArray[Any] | None
+        self,
+        early_stopping: bool,
+        X: NDArray[Any] | None,
+        y: NDArray[Any] | None,
+        sample_weight: NDArray[Any] | None,
+        forward: Callable[[NDArray[Any]], NDArray[Any]] | None = None,
     ) -> None:
         # With early stopping, fit holds out (X, y) and _initialize starts validation_scores_ and
         # best_validation_score_; without it, best_loss_: the casts name which of them is set.
         if early_stopping:
             X, y = typing.cast("NDArray[Any]", X), typing.cast("NDArray[Any]", y)
-            z = self._logits(X)  # one forward pass of the split for its loss and its score
+            # One forward pass of the split for its loss and its score; during a fit, the hooks' own
+            # (no checks: the guard has found the weights finite).
+            z = self._logits(X) if forward is None else forward(X)
             finite = bool(np.isfinite(z).all())  # else the fit diverged: NaN, as scikit-learn scores it
             typing.cast("list[float]", self.validation_loss_curve_).append(
                 self._validation_loss(z) if finite else np.nan
@@ -311,17 +323,20 @@ class _SolverHooks(EpochHooks):
         rows: int,
         incremental: bool,
         validation: tuple[NDArray[Any] | None, NDArray[Any] | None, NDArray[Any] | None],
+        forward: Callable[[NDArray[Any]], NDArray[Any]],
     ) -> None:
         self.est, self.steps, self.rows, self.incremental = estimator, steps, rows, incremental
         self.validation = validation  # (X_val, y_val, sample_weight_val) of early stopping
+        self.forward = forward  # the logits of the weights being fitted
         self.first = getattr(estimator, "_epochs_seen", 0)  # a new order every epoch, also across calls
         self.divergence = ""  # the guard's reason, when the fit diverged
         self._rates: NDArray[np.float64] | None = None  # the last epoch's rates, returned again while the rate holds
+        self._rate = 0.0  # their value
 
     def rates(self, epoch: int) -> NDArray[np.float64]:
         rate = self.est._learning_rate
-        if self._rates is None or self._rates[0] != rate:
-            self._rates = np.full(self.steps, rate)
+        if self._rates is None or self._rate != rate:
+            self._rates, self._rate = np.full(self.steps, rate), rate
         return self._rates
 
     def order(self, epoch: int) -> int:
@@ -340,7 +355,7 @@ class _SolverHooks(EpochHooks):
     def end_epoch(self, epoch: int, loss: float, lr: float, seconds: float) -> bool:
         est = self.est
         self._record(epoch, loss)
-        est._update_no_improvement_count(est.early_stopping, *self.validation)
+        est._update_no_improvement_count(est.early_stopping, *self.validation, self.forward)
         if est.solver == "sgd" and est.learning_rate == "invscaling":
             est._learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
         if est._no_improvement_count > est.n_iter_no_change:

@@ -44,6 +44,8 @@ from ._deadline import WATCHDOG, deadlines, set_deadlines
 if TYPE_CHECKING:
     from mpi4py import MPI
 
+    from . import _core
+
 __all__ = ["init", "rank", "size", "is_main", "block", "read_rows", "launched_under_mpi", "set_deadlines", "deadlines"]
 # Marks an exception raised on every rank at once (by an agreement, or a decision on shared values).
 _AGREED = "_fastmlp_agreed"
@@ -340,6 +342,9 @@ class SingleProcess:
     def sum(self, values: ArrayLike) -> NDArray[np.float64]:
         return np.array(values, dtype=np.float64)
 
+    def epoch_loss(self, loss: float, trainer: _core.Trainer) -> float:
+        return loss  # the trainer's own mean over its rows
+
     def any(self, flag: object) -> bool:
         return bool(flag)
 
@@ -429,6 +434,11 @@ class Collective:
         a = np.array(values, dtype=np.float64)
         self._wait("a sum over the ranks (Allreduce)", self.comm.Allreduce, self.MPI.IN_PLACE, a, op=self.MPI.SUM)
         return a
+
+    def epoch_loss(self, loss: float, trainer: _core.Trainer) -> float:
+        """The epoch's mean loss over every rank's rows (loss: this rank's mean)."""
+        loss_sum, seen = self.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
+        return float(loss_sum / seen) if seen else 0.0
 
     def any(self, flag: object) -> bool:
         return bool(self.sum([1.0 if flag else 0.0])[0] > 0)

@@ -272,7 +272,7 @@ def run_epochs(
             start = time.perf_counter()
             guard.in_epoch = True
             try:
-                _, state["step"], found = trainer.run_epoch(order, rates, state["step"], guard.snapshot)
+                loss, state["step"], found = trainer.run_epoch(order, rates, state["step"], guard.snapshot)
             except BaseException as e:
                 # Data parallel: each step's reduce carries every rank's status, so a step that failed
                 # anywhere fails on every rank, at the same step.
@@ -280,9 +280,7 @@ def run_epochs(
                 raise
             guard.in_epoch = False
             elapsed = time.perf_counter() - start
-            # The epoch's loss over every rank's rows (one process: the trainer's own division again).
-            loss_sum, seen = dist.sum([trainer.epoch_loss_sum, trainer.epoch_rows])
-            value = loss_sum / seen if seen else 0.0
+            value = dist.epoch_loss(loss, trainer)  # over every rank's rows
             bad = guard.nonfinite(value, found) or hooks.check(epoch, value)
             if bad:
                 diverged = True
