@@ -138,6 +138,7 @@ class PyTrainer {
       (void)gpu;
       return make_trainer<T>(std::move(layers), cmat<T>(x_), cmat<T>(y_), opt);
     });
+    watched_ = list_watched();
   }
 
   // lr: one learning rate per step of the epoch (a schedule evaluated ahead by Python). snapshot: first
@@ -198,8 +199,9 @@ class PyTrainer {
     reduce_(reduce_view_);
   }
 
-  // The arrays fit's guard watches, in its order: weights, biases, then the optimizer state.
-  std::vector<std::pair<void*, std::size_t>> watched() const {
+  // The arrays fit's guard watches, in its order: weights, biases, then the optimizer state. Listed
+  // once, by the constructor: the trainer holds them for its life, so they never move.
+  std::vector<std::pair<void*, std::size_t>> list_watched() const {
     std::vector<std::pair<void*, std::size_t>> out;
     const std::size_t item = net_.dtype == DType::f32 ? sizeof(float) : sizeof(double);
     for (size_t l = 0; l < net_.w.size(); ++l)
@@ -210,7 +212,7 @@ class PyTrainer {
   }
 
   void copy_watched(bool keep) {
-    const auto arrays = watched();
+    const auto& arrays = watched_;
     std::size_t total = 0;
     for (const auto& a : arrays) total += a.second;
     if (keep && snapshot_.size() != total) snapshot_.assign(total, 0);
@@ -227,7 +229,7 @@ class PyTrainer {
   }
 
   long first_nonfinite() const {
-    const auto arrays = watched();
+    const auto& arrays = watched_;
     const long L = long(net_.w.size());
     for (size_t i = 0; i < arrays.size(); ++i) {
       const bool ok = dispatch(net_.dtype, [&](auto t) {
@@ -247,6 +249,7 @@ class PyTrainer {
   py::array reduce_view_;
   void* reduce_data_ = nullptr;
   std::vector<py::array> state_;
+  std::vector<std::pair<void*, std::size_t>> watched_;  // list_watched()
   std::unique_ptr<TrainerBase> trainer_;
   std::int64_t step_ = 0;
   double x_max_ = 0.0;
