@@ -32,6 +32,7 @@
 // activations kept there (tiny-cuda-nn writes its forward activations to global memory), is the next
 // version to try once benchmarks/bench_gpu.py has measured this one on a GPU.
 #include <algorithm>
+#include <mutex>
 #include <vector>
 
 #include "block_sum.cuh"
@@ -268,17 +269,26 @@ std::size_t fused_shared_limit() {
   int device = 0, optin = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  const std::size_t fixed = sizeof(index_t) * kMaxTileRows + sizeof(double) * kFusedThreads;  // the static arrays
+  // The kernel's static arrays as the compiler laid them out (not as counted here by hand).
+  cudaFuncAttributes attributes{};
+  CUDA_CHECK(cudaFuncGetAttributes(&attributes, fused_step_kernel));
+  const std::size_t fixed = attributes.sharedSizeBytes;
   return std::size_t(optin) > fixed ? std::size_t(optin) - fixed : 0;
 }
 
 void fused_allow_shared_memory() {
-  static const bool done = [] {  // past 48 KiB a kernel must ask for its dynamic shared memory
-    CUDA_CHECK(cudaFuncSetAttribute(fused_step_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    int(fused_shared_limit())));
-    return true;
-  }();
-  (void)done;
+  // Past 48 KiB a kernel must ask for its dynamic shared memory, once per device (the attribute
+  // belongs to the kernel in each device's context, and devices may differ in what they allow).
+  static std::mutex mutex;
+  static std::vector<bool> done;
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mutex);
+  if (size_t(device) < done.size() && done[size_t(device)]) return;
+  CUDA_CHECK(
+      cudaFuncSetAttribute(fused_step_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(fused_shared_limit())));
+  if (done.size() <= size_t(device)) done.resize(size_t(device) + 1, false);
+  done[size_t(device)] = true;
 }
 
 void fused_step(const FusedNet& net, const FusedLoss& loss, const FusedPlan& plan, const float* params, const float* x,

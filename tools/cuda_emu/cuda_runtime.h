@@ -24,6 +24,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #define __global__
@@ -41,7 +43,12 @@ struct dim3 {
 // Constant-initialized (constexpr dim3), so that reading them needs no per-access initialization check.
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
 
-enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9
+};
 enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1 };
 enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
@@ -54,9 +61,67 @@ struct cudaDeviceProp {
 };
 
 inline const char* cudaGetErrorString(cudaError_t e) {
-  return e == cudaSuccess ? "no error" : "out of memory (emulated device)";
+  switch (e) {
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument (emulated device)";
+    case cudaErrorMemoryAllocation:
+      return "out of memory (emulated device)";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument (emulated device)";
+  }
+  return "unknown error (emulated device)";
 }
-inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+
+namespace fastmlp_emu {
+// What the device checks of a launch, here before it runs: a launch CUDA would refuse sets the error
+// that cudaGetLastError returns (and clears), and does not run, as on the device. Per host thread, as
+// CUDA keeps the last error per thread.
+inline thread_local cudaError_t last_error = cudaSuccess;
+constexpr int kOptinShared = 232448;                      // an H100's or H200's 227 KiB per block
+constexpr std::size_t kDefaultDynamicShared = 48 * 1024;  // a kernel's dynamic shared memory without opt-in
+// The emulator cannot see a kernel's static __shared__ arrays (they are host statics here): it reports
+// this much for every kernel, a stand-in of the size of the fused kernel's (2.5 KiB), so that code
+// which subtracts them runs and plans with a plausible figure.
+constexpr std::size_t kStaticShared = 4096;
+// cudaFuncSetAttribute's dynamic shared memory limits, per kernel (a process-wide property of the
+// kernel, as on the device).
+struct KernelLimits {
+  std::mutex mutex;  // host threads launch (and set attributes) at once
+  std::vector<std::pair<const void*, int>> max_dynamic;
+  int get(const void* k) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& e : max_dynamic)
+      if (e.first == k) return e.second;
+    return int(kDefaultDynamicShared);
+  }
+  void set(const void* k, int v) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto& e : max_dynamic)
+      if (e.first == k) {
+        e.second = v;
+        return;
+      }
+    max_dynamic.emplace_back(k, v);
+  }
+};
+inline KernelLimits& kernel_limits() {
+  static KernelLimits limits;
+  return limits;
+}
+template <class Kernel>
+const void* kernel_key(Kernel k) {
+  return reinterpret_cast<const void*>(k);
+}
+}  // namespace fastmlp_emu
+
+inline cudaError_t cudaGetLastError() {
+  const cudaError_t e = fastmlp_emu::last_error;
+  fastmlp_emu::last_error = cudaSuccess;
+  return e;
+}
+inline cudaError_t cudaPeekAtLastError() { return fastmlp_emu::last_error; }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 inline cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
@@ -74,11 +139,27 @@ inline cudaError_t cudaGetDevice(int* device) {
   return cudaSuccess;
 }
 inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int) {
-  *value = 232448;  // an H100's or H200's 227 KiB of shared memory per block
+  *value = fastmlp_emu::kOptinShared;
   return cudaSuccess;
 }
+// Past the device's opt-in limit (less the kernel's static arrays) the device refuses the attribute.
 template <class Kernel>
-cudaError_t cudaFuncSetAttribute(Kernel, cudaFuncAttribute, int) {
+cudaError_t cudaFuncSetAttribute(Kernel kernel, cudaFuncAttribute, int value) {
+  if (value < 0 || std::size_t(value) + fastmlp_emu::kStaticShared > std::size_t(fastmlp_emu::kOptinShared))
+    return cudaErrorInvalidValue;
+  fastmlp_emu::kernel_limits().set(fastmlp_emu::kernel_key(kernel), value);
+  return cudaSuccess;
+}
+struct cudaFuncAttributes {
+  std::size_t sharedSizeBytes;  // the kernel's static shared memory (the emulator's stand-in, above)
+  int maxThreadsPerBlock;
+  int maxDynamicSharedSizeBytes;
+};
+template <class Kernel>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* a, Kernel kernel) {
+  a->sharedSizeBytes = fastmlp_emu::kStaticShared;
+  a->maxThreadsPerBlock = 1024;
+  a->maxDynamicSharedSizeBytes = fastmlp_emu::kernel_limits().get(fastmlp_emu::kernel_key(kernel));
   return cudaSuccess;
 }
 inline cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
@@ -349,9 +430,25 @@ inline dim3 as_dim3(dim3 d) { return d; }
 inline dim3 as_dim3(unsigned n) { return dim3(n); }
 inline dim3 as_dim3(int n) { return dim3(unsigned(n)); }
 
+// Whether the device would take this launch: at most 1024 threads per block (and at least one), a
+// grid of at most 2^31 - 1 blocks in x and 65535 in y and z, and no more dynamic shared memory than
+// the kernel may have (48 KiB unless cudaFuncSetAttribute allowed more).
+inline cudaError_t launch_error(dim3 grid, dim3 block, std::size_t shared_bytes, int max_dynamic) {
+  const unsigned long long threads = 1ull * block.x * block.y * block.z;
+  if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+      grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
+    return cudaErrorInvalidConfiguration;
+  if (shared_bytes > std::size_t(max_dynamic)) return cudaErrorInvalidValue;
+  return cudaSuccess;
+}
+
 template <class Kernel>
 auto launch(dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
   return [=](auto... args) {
+    if (const cudaError_t e = launch_error(grid, block, shared_bytes, kernel_limits().get(kernel_key(kernel)))) {
+      last_error = e;  // refused: nothing runs, and the next cudaGetLastError says why
+      return;
+    }
     auto run = [=] {
       dynamic_shared.resize((shared_bytes + sizeof(double) - 1) / sizeof(double));
       dynamic_shared_bytes = shared_bytes;

@@ -1,0 +1,83 @@
+// The emulator's own checks of a launch, against what a device does (tests/test_cuda_emulator.py
+// compiles and runs this): a launch the device refuses sets the error cudaGetLastError returns once,
+// and runs nothing; a kernel asks for dynamic shared memory past 48 KiB with cudaFuncSetAttribute.
+#include <cstdio>
+
+#include "cuda_runtime.h"
+
+namespace {
+
+int runs = 0;
+__global__ void count_kernel() {
+  if (threadIdx.x == 0) ++runs;
+}
+__global__ void other_kernel() { ++runs; }
+
+int failures = 0;
+void expect(bool ok, const char* what) {
+  if (!ok) {
+    std::printf("FAILED: %s\n", what);
+    ++failures;
+  }
+}
+
+// Launches count_kernel (or other_kernel) and returns (error, blocks that ran).
+template <class Kernel>
+std::pair<cudaError_t, int> try_launch(Kernel k, dim3 grid, dim3 block, std::size_t shared = 0) {
+  runs = 0;
+  FASTMLP_LAUNCH_ON(k, grid, block, shared, nullptr)();
+  return {cudaGetLastError(), runs};
+}
+
+}  // namespace
+
+int main() {
+  auto ok = try_launch(count_kernel, dim3(3), dim3(1024));
+  expect(ok.first == cudaSuccess && ok.second == 3, "3 blocks of 1024 threads run");
+  auto r = try_launch(count_kernel, dim3(1), dim3(1025));
+  expect(r.first == cudaErrorInvalidConfiguration && r.second == 0, "1025 threads per block are refused");
+  r = try_launch(count_kernel, dim3(1), dim3(32, 32, 2));
+  expect(r.first == cudaErrorInvalidConfiguration, "2048 threads in a 3-D block are refused");
+  r = try_launch(count_kernel, dim3(0), dim3(32));
+  expect(r.first == cudaErrorInvalidConfiguration, "an empty grid is refused");
+  r = try_launch(count_kernel, dim3(1, 65536), dim3(32));
+  expect(r.first == cudaErrorInvalidConfiguration && r.second == 0, "grid.y of 65536 is refused");
+  expect(cudaGetLastError() == cudaSuccess, "cudaGetLastError clears the error");
+  r = try_launch(count_kernel, dim3(1), dim3(32), 48 * 1024);
+  expect(r.first == cudaSuccess && r.second == 1, "48 KiB of dynamic shared memory need no opt-in");
+  r = try_launch(count_kernel, dim3(1), dim3(32), 48 * 1024 + 4);
+  expect(r.first == cudaErrorInvalidValue && r.second == 0, "past 48 KiB without the attribute is refused");
+  expect(cudaFuncSetAttribute(count_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 100000) == cudaSuccess,
+         "the attribute is taken up to the opt-in limit");
+  r = try_launch(count_kernel, dim3(1), dim3(32), 100000);
+  expect(r.first == cudaSuccess && r.second == 1, "the allowed dynamic shared memory runs");
+  r = try_launch(count_kernel, dim3(1), dim3(32), 100001);
+  expect(r.first == cudaErrorInvalidValue, "past the allowed amount is refused");
+  r = try_launch(other_kernel, dim3(1), dim3(1), 100000);
+  expect(r.first == cudaErrorInvalidValue, "the attribute belongs to one kernel");
+  expect(
+      cudaFuncSetAttribute(count_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 232448) == cudaErrorInvalidValue,
+      "the opt-in limit includes the kernel's static shared memory");
+  cudaFuncAttributes a{};
+  expect(cudaFuncGetAttributes(&a, count_kernel) == cudaSuccess && a.maxDynamicSharedSizeBytes == 100000 &&
+             a.sharedSizeBytes > 0,
+         "cudaFuncGetAttributes reports the kernel's limits");
+  // A refused launch on a capturing stream is not recorded.
+  cudaStream_t s;
+  cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+  runs = 0;
+  FASTMLP_LAUNCH_ON(count_kernel, dim3(1), dim3(2048), 0, s)();
+  expect(cudaGetLastError() == cudaErrorInvalidConfiguration, "a refused launch during capture says so");
+  cudaGraph_t g;
+  cudaStreamEndCapture(s, &g);
+  cudaGraphExec_t e;
+  cudaGraphInstantiate(&e, g, 0);
+  cudaGraphLaunch(e, s);
+  expect(runs == 0, "a refused launch is not in the graph");
+  cudaGraphExecDestroy(e);
+  cudaGraphDestroy(g);
+  cudaStreamDestroy(s);
+  if (failures == 0) std::printf("emulator self-test: all passed\n");
+  return failures == 0 ? 0 : 1;
+}
