@@ -160,8 +160,11 @@ def test_fused_fit_matches_reference_and_cpu(batch, width, depth, opt, fused_ker
         atol=1e-6,
     )
     # Adam divides each step by sqrt(v): a weight whose gradients are near zero (~1e-7 here) moves by up
-    # to lr whatever their rounding, so its weights are compared to 1% of one step (lr 1e-2).
-    atol = 1e-4 if opt.name == "adam" else 2e-5
+    # to lr whatever their rounding, so its weights are compared to 5% of one step (lr 1e-2). With a*b+c
+    # fused as nvcc fuses it (the emulated build contracts where nvcc does), one weight of the 6-deep
+    # 128-wide net ended 2.4e-4 (2.4% of a step) from the float64 reference; without fusing all were
+    # within 1e-4. The epoch losses above stay at rtol 1e-4.
+    atol = 5e-4 if opt.name == "adam" else 2e-5
     for i, (got, want, cpu) in enumerate(
         zip(models["cuda"].weights + models["cuda"].biases, ws + bs, models["cpu"].weights + models["cpu"].biases)
     ):

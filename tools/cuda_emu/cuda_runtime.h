@@ -21,10 +21,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -382,6 +385,48 @@ inline void resume(Fiber& f) {
 #endif
 }
 
+// The order the emulator runs a grid's blocks in, and a block's threads within each round between two
+// barriers: FASTMLP_EMU_ORDER=forward (the default: index order), reverse, or shuffle (a new order for
+// every launch and round, from FASTMLP_EMU_SEED). A device promises no order at all, so a kernel whose
+// results change with these has a race: between blocks (a block reading what another writes), or
+// between a block's threads with a barrier missing.
+enum class RunOrder { forward, reverse, shuffle };
+inline RunOrder run_order() {
+  static const RunOrder order = [] {
+    const char* v = std::getenv("FASTMLP_EMU_ORDER");
+    if (!v || !*v || std::strcmp(v, "forward") == 0) return RunOrder::forward;
+    if (std::strcmp(v, "reverse") == 0) return RunOrder::reverse;
+    if (std::strcmp(v, "shuffle") == 0) return RunOrder::shuffle;
+    // A mistyped setting: no run should pass under an order it did not ask for.
+    throw std::invalid_argument(std::string("FASTMLP_EMU_ORDER must be forward, reverse or shuffle, not ") + v);
+  }();
+  return order;
+}
+// The k-th of n indices to run, in run_order()'s order; a shuffle draws a new permutation per
+// arrange() call (xorshift64* from FASTMLP_EMU_SEED), the other orders need no memory.
+struct Order {
+  RunOrder mode = run_order();
+  unsigned n = 0;
+  std::vector<unsigned> perm;
+  void arrange(unsigned count) {
+    n = count;
+    if (mode != RunOrder::shuffle) return;
+    static thread_local std::uint64_t x = [] {
+      const char* v = std::getenv("FASTMLP_EMU_SEED");
+      return (v ? std::strtoull(v, nullptr, 10) : 0) * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    }();
+    perm.resize(n);
+    for (unsigned i = 0; i < n; ++i) perm[i] = i;
+    for (unsigned i = n; i > 1; --i) {  // Fisher-Yates
+      x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+      std::swap(perm[i - 1], perm[unsigned(((x * 0x2545F4914F6CDD1Dull) >> 32) % i)]);
+    }
+  }
+  unsigned operator[](unsigned k) const {
+    return mode == RunOrder::forward ? k : mode == RunOrder::reverse ? n - 1 - k : perm[k];
+  }
+};
+
 // Runs kernel(args...) over the grid, one block at a time, its threads as fibers.
 template <class Kernel, class... Args>
 void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
@@ -391,39 +436,45 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
   gridDim = grid;
   blockDim = block;
   body = [&] { kernel(args...); };
-  // Most kernels have no barrier: their threads run as plain calls. Whether this one has is seen on
-  // its first thread (every thread of a block reaches the same barriers, as CUDA requires).
-  bool barriers = true;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        blockIdx = dim3(bx, by, bz);
-        if (dynamic_shared_bytes) std::memset(dynamic_shared.data(), 0xFF, dynamic_shared_bytes);
-        if (!barriers) {
-          for (unsigned i = 0; i < threads; ++i) {
-            threadIdx = dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
-            kernel(args...);
-          }
-          continue;
-        }
-        for (unsigned i = 0; i < threads; ++i) {
-          Fiber& f = pool[i];
-          new_stack(f);
-          f.done = false;
-          f.tid = dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
-        }
-        for (bool alive = true, first = bx == 0 && by == 0 && bz == 0; alive; first = false) {
-          alive = false;  // one round: every live thread up to its next barrier
-          for (unsigned i = 0; i < threads; ++i) {
-            Fiber& f = pool[i];
-            if (f.done) continue;
-            threadIdx = f.tid;
-            resume(f);
-            alive = alive || !f.done;
-            if (first && i == 0 && f.done) barriers = false;  // thread 0 ran through: no barrier
-          }
-        }
+  const auto tid = [&](unsigned i) { return dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y)); };
+  // Most kernels have no barrier: their threads run as plain calls. Whether this one has is seen in
+  // the first block run: a kernel none of whose threads stopped at a barrier there has none (every
+  // thread of a block reaches the same barriers, as CUDA requires).
+  bool barriers = true, first_block = true;
+  Order blocks, order;
+  blocks.arrange(grid.x * grid.y * grid.z);  // the emulated grids are far below 2^32 blocks
+  for (unsigned k = 0; k < blocks.n; ++k) {
+    const unsigned b = blocks[k];
+    blockIdx = dim3(b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y));
+    if (dynamic_shared_bytes) std::memset(dynamic_shared.data(), 0xFF, dynamic_shared_bytes);
+    if (!barriers) {
+      order.arrange(threads);
+      for (unsigned j = 0; j < threads; ++j) {
+        threadIdx = tid(order[j]);
+        kernel(args...);
       }
+      continue;
+    }
+    for (unsigned i = 0; i < threads; ++i) {
+      Fiber& f = pool[i];
+      new_stack(f);
+      f.done = false;
+      f.tid = tid(i);
+    }
+    for (bool alive = true, first = first_block; alive; first = false) {
+      alive = false;  // one round: every live thread up to its next barrier
+      order.arrange(threads);
+      for (unsigned j = 0; j < threads; ++j) {
+        Fiber& f = pool[order[j]];
+        if (f.done) continue;
+        threadIdx = f.tid;
+        resume(f);
+        alive = alive || !f.done;
+      }
+      if (first && !alive) barriers = false;  // every thread ran through: no barrier
+    }
+    first_block = false;
+  }
 }
 
 inline dim3 as_dim3(dim3 d) { return d; }

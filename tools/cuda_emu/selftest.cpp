@@ -13,6 +13,22 @@ __global__ void count_kernel() {
 }
 __global__ void other_kernel() { ++runs; }
 
+// The order blocks and block 0's threads run in (FASTMLP_EMU_ORDER), printed for the test to read.
+std::vector<unsigned> block_order, thread_order;
+__global__ void order_kernel() {
+  if (threadIdx.x == 0) block_order.push_back(blockIdx.x);
+  if (blockIdx.x == 0) thread_order.push_back(threadIdx.x);
+}
+// A race a device may or may not show: thread i reads what thread i + 1 writes, with no barrier
+// between. Index order runs the reader first (it sees the 0 it started with), reverse order the writer.
+__global__ void racy_kernel(int* out) {
+  __shared__ int cell[8];
+  cell[threadIdx.x] = 0;
+  __syncthreads();
+  cell[threadIdx.x] = int(threadIdx.x) + 1;  // no __syncthreads() after this: the race
+  out[threadIdx.x] = threadIdx.x + 1 < 8 ? cell[threadIdx.x + 1] : -1;
+}
+
 int failures = 0;
 void expect(bool ok, const char* what) {
   if (!ok) {
@@ -78,6 +94,14 @@ int main() {
   cudaGraphExecDestroy(e);
   cudaGraphDestroy(g);
   cudaStreamDestroy(s);
+  FASTMLP_LAUNCH(order_kernel, 16, 8)();
+  std::printf("blocks:");
+  for (unsigned b : block_order) std::printf(" %u", b);
+  std::printf("\nthreads:");
+  for (unsigned t : thread_order) std::printf(" %u", t);
+  int out[8];
+  FASTMLP_LAUNCH(racy_kernel, 1, 8)(out);
+  std::printf("\nrace: %d\n", out[0]);
   if (failures == 0) std::printf("emulator self-test: all passed\n");
   return failures == 0 ? 0 : 1;
 }
