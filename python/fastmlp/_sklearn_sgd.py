@@ -186,6 +186,7 @@ class StochasticSolver:
         optimizer = self._make_optimizer(self._learning_rate)
         state = self._optimizer_state(optimizer)
         seed = int(self._random_state.randint(0, _SEED_MAX))
+        device = resolve_device(self.device)
         options = _core.TrainOptions(
             loss=spec,
             optimizer=optimizer.config(),
@@ -193,21 +194,20 @@ class StochasticSolver:
             shuffle=bool(self.shuffle),
             drop_last=False,
             seed=seed,
-            device=resolve_device(self.device),
+            device=device,
             l2=float(self.alpha),
             dropout=check_dropout(self.dropout, self.n_layers_ - 2),
         )
+        activations = self._activations()
         trainer = _core.Trainer(
-            self.coefs_, self.intercepts_, self._activations(), 0.01, state["w"], state["b"], X_train, targets, options
+            self.coefs_, self.intercepts_, activations, 0.01, state["w"], state["b"], X_train, targets, options
         )
         self.n_iter_ = 0
         # fastmlp.train's epoch loop, as MLP.fit runs it: its guard restores usable weights when the fit
         # diverges (told to stop, not raise: the outcome is scikit-learn's, below) and keeps those of the
         # last completed step on Ctrl-C; the hooks are scikit-learn's rates and stopping rules.
         dist = SingleProcess()
-        network = Network(
-            self.coefs_, self.intercepts_, self._activations(), 0.01, self.coefs_[0].dtype, resolve_device(self.device)
-        )
+        network = Network(self.coefs_, self.intercepts_, activations, 0.01, self.coefs_[0].dtype, device)
         guard = Guard(network, state, trainer, X_train, dist)
         weights, biases, activations, slope, _, device = network
 
