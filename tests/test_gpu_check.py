@@ -1,6 +1,7 @@
-"""tools/gpu_check.sh, the one-call GPU proof, checked where it cannot run: its shell is valid, and each
-group of its compute-sanitizer selection still names tests that exist (a renamed test or parameter id
-would otherwise leave a kernel family out of memcheck without a word)."""
+"""tools/gpu_check.sh, the one-call GPU proof, checked where it cannot run: its shell is valid, each
+group of its compute-sanitizer selections still names tests that exist (a renamed test or parameter id
+would otherwise leave a kernel family out of memcheck, or the fused kernel out of racecheck, without a
+word), and its phases fit the device call's 600 s."""
 
 from __future__ import annotations
 
@@ -23,10 +24,14 @@ def test_the_script_is_valid_shell():
     assert proc.returncode == 0, proc.stderr
 
 
-def _selection():
-    proc = subprocess.run(["bash", str(SCRIPT), "--memcheck-selection"], capture_output=True, text=True, timeout=30)
+def _run(option):
+    proc = subprocess.run(["bash", str(SCRIPT), option], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
+
+
+def _selection():
+    return _run("--memcheck-selection")
 
 
 def _collected(expression):
@@ -51,3 +56,22 @@ def test_every_memcheck_group_selects_tests():
                  "fused", "dropout"):  # fmt: skip
         assert any(name in f for f in families), (name, sorted(families))
     assert 60 <= len(ids) <= 250, len(ids)  # small enough for memcheck's 120 s
+
+
+def test_racecheck_selects_small_fused_fits_with_dropout_and_several_layers():
+    ids = _collected(_run("--racecheck-selection"))
+    assert all("test_cuda_fused.py" in i for i in ids) and 4 <= len(ids) <= 12, ids
+    assert any("dropout" in i for i in ids) and any("adam" in i and "-6]" in i for i in ids), ids
+
+
+def test_the_phases_fit_the_device_call():
+    out = _run("--dry-run")
+    budget = int(re.search(r"budget: (\d+) s", out).group(1))
+    phases = re.findall(r"phase (\w+): limit (\d+) s, minimum (\d+) s", out)
+    names = [p[0] for p in phases]
+    assert names == ["build", "tests", "memcheck", "benchmark", "racecheck", "synccheck"], names
+    # Under the call's 600 s with room for the start and the copy back; every minimum fits at once, and no
+    # phase's limit exceeds the budget.
+    assert budget <= 560, budget
+    assert sum(int(m) for _, _, m in phases) + 5 <= budget
+    assert all(int(m) <= int(limit) <= budget for _, limit, m in phases)

@@ -2,10 +2,16 @@
 # The one-call GPU proof, for a machine with an NVIDIA GPU (the device machine has no network; it has
 # pybind11, scikit-build-core, cmake, ninja, numpy, pytest and torch). It prints the card, builds
 # fastmlp for sm_90 without build isolation, runs the CUDA tests, runs compute-sanitizer's memcheck on
-# a short CUDA test, and runs the GPU benchmark against PyTorch CUDA. Everything is also written under
+# small cases of every kernel, benchmarks against PyTorch CUDA, then runs racecheck and synccheck on
+# the fused kernel (the one that shares memory between threads). Everything is also written under
 # $OUT (default: a temporary folder), as it goes, so that a run cut off by its time limit still returns
 # what it measured: each phase's seconds in phases.txt, at most 8 files in all. Exits 2 at once when
 # there is no GPU, 1 when there is no nvcc or the build fails.
+#
+# Time: the whole run keeps within GPU_CHECK_SECONDS (default 540, under the device call's 600). Each
+# phase has its own limit, cut so that the phases after it keep at least their minimum; what a phase
+# leaves unused goes to the next. `--dry-run` prints the phases, limits and minimums and exits (checked
+# by tests/test_gpu_check.py, with `--memcheck-selection` and `--racecheck-selection`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$(mktemp -d)}"
@@ -34,7 +40,43 @@ memcheck_selection() {
   local IFS="|"
   echo "${groups[*]}" | sed 's/|/ or /g'
 }
-[ "${1:-}" = "--memcheck-selection" ] && { memcheck_selection; exit 0; }
+# racecheck and synccheck: the fused step kernel (shared-memory tiles, barriers between layers), on a
+# few small fits that cover its tile tails, several layers, Adam, and dropout inside the kernel.
+racecheck_selection() {
+  echo "(reference_and_cpu and (sgd-3-16-1 or adam-3-48-6)) or (fused_dropout_fit and 5-relu)"
+}
+# Phase: name, limit (s), minimum kept for it (s). In the order they run.
+PHASES=(
+  "build:240:90"
+  "tests:180:60"
+  "memcheck:120:30"
+  "benchmark:120:30"
+  "racecheck:90:20"
+  "synccheck:60:15"
+)
+BUDGET="${GPU_CHECK_SECONDS:-540}"
+case "${1:-}" in
+  --memcheck-selection) memcheck_selection; exit 0 ;;
+  --racecheck-selection) racecheck_selection; exit 0 ;;
+  --dry-run)
+    echo "budget: $BUDGET s"
+    for p in "${PHASES[@]}"; do IFS=: read -r name limit minimum <<<"$p"; echo "phase $name: limit $limit s, minimum $minimum s"; done
+    exit 0 ;;
+esac
+deadline=$(( $(date +%s) + BUDGET ))
+# The seconds phase $1 may take now: its limit, or less, so that every later phase keeps its minimum.
+limit_for() {
+  local after=0 found=0 name limit minimum mine=0
+  for p in "${PHASES[@]}"; do
+    IFS=: read -r name limit minimum <<<"$p"
+    if [ "$found" = 1 ]; then after=$((after + minimum)); fi
+    if [ "$name" = "$1" ]; then found=1; mine=$limit; fi
+  done
+  local left=$(( deadline - $(date +%s) - after - 5 ))  # 5 s for the summary
+  [ "$left" -lt "$mine" ] && mine=$left
+  [ "$mine" -lt 1 ] && mine=1
+  echo "$mine"
+}
 phase_start=$(date +%s)
 phase_name=""
 step() {
@@ -65,9 +107,12 @@ if ! command -v nvcc >/dev/null 2>&1; then
 fi
 nvcc --version 2>&1 | tail -n 2 | tee -a "$OUT/device.txt"
 start=$(date +%s)
-CUDAARCHS=90 python3 -m pip install --no-build-isolation --no-deps --disable-pip-version-check -q . \
-  -Ccmake.define.FASTMLP_CUDA=ON -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90 -Cbuild-dir=build/gpu-check \
-  >"$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; echo "gpu_check: build failed" >&2; exit 1; }
+CUDAARCHS=90 timeout "$(limit_for build)" python3 -m pip install --no-build-isolation --no-deps \
+  --disable-pip-version-check -q . -Ccmake.define.FASTMLP_CUDA=ON -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90 \
+  -Cbuild-dir=build/gpu-check >"$OUT/build.log" 2>&1
+rc=$?
+said "$rc" "the build"
+[ "$rc" -eq 0 ] || { tail -50 "$OUT/build.log"; echo "gpu_check: build failed" >&2; exit 1; }
 echo "built in $(( $(date +%s) - start )) s"
 python3 -c "import fastmlp; print('cuda_built', fastmlp.cuda_built(), 'cuda_available', fastmlp.cuda_available()); \
 print(fastmlp._core.cuda_device_description())" 2>&1 | tee -a "$OUT/device.txt"
@@ -76,7 +121,7 @@ python3 -c "import fastmlp, sys; sys.exit(not fastmlp.cuda_available())" \
   || { grep -i "cuda" "$OUT/build.log" | tail -5; echo "gpu_check: the build has no usable CUDA backend" >&2; exit 1; }
 
 step "CUDA tests"
-timeout 180 python3 -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_cuda_fused.py tests/test_memory.py \
+timeout "$(limit_for tests)" python3 -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_cuda_fused.py tests/test_memory.py \
   tests/test_devices.py \
   -q -p no:cacheprovider -rs --maxfail=20 2>&1 | tee "$OUT/pytest_cuda.txt"
 rc=${PIPESTATUS[0]}
@@ -90,7 +135,7 @@ if [ -n "$sanitizer" ]; then
   # optimizer, fits with gather and clipping, the fused step, dropout on both paths (about 160 tests;
   # tests/test_gpu_check.py checks that each group still selects some). Some runtimes (gVisor) refuse
   # the tool: reported, not counted as a failure.
-  timeout 120 "$sanitizer" --tool memcheck --error-exitcode 3 python3 -m pytest tests/test_cuda_ops.py \
+  timeout "$(limit_for memcheck)" "$sanitizer" --tool memcheck --error-exitcode 3 python3 -m pytest tests/test_cuda_ops.py \
     tests/test_cuda_train.py tests/test_cuda_fused.py -q -p no:cacheprovider -k "$(memcheck_selection)" \
     >"$OUT/memcheck_full.txt" 2>&1
   rc=$?
@@ -106,16 +151,35 @@ else
 fi
 
 step "benchmark vs PyTorch CUDA"
-timeout 150 python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt"
+timeout "$(limit_for benchmark)" python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt"
 rc=${PIPESTATUS[0]}
 said "$rc" "the benchmark"
 [ "$rc" -eq 0 ] || status=1
 
+# racecheck (shared-memory hazards between a block's threads) and synccheck (barriers misused: divergent
+# __syncthreads), on the fused kernel. Their reports go to hazards.txt, after memcheck's device check.
+: >"$OUT/hazards.txt"
+for tool in racecheck synccheck; do
+  step "compute-sanitizer $tool (fused kernel)"
+  if [ -z "$sanitizer" ] || grep -q "Device not supported" "$OUT/memcheck_full.txt" 2>/dev/null; then
+    echo "$tool skipped: no compute-sanitizer for this device" | tee -a "$OUT/hazards.txt"
+    continue
+  fi
+  timeout "$(limit_for $tool)" "$sanitizer" --tool "$tool" --error-exitcode 3 python3 -m pytest tests/test_cuda_fused.py \
+    -q -p no:cacheprovider -k "$(racecheck_selection)" >"$OUT/$tool.log" 2>&1
+  rc=$?
+  said "$rc" "$tool"
+  { echo "--- $tool (exit $rc)"; tail -15 "$OUT/$tool.log"; } | tee -a "$OUT/hazards.txt"
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] || status=1
+done
+
 step "summary"
 grep -E "passed|failed|error" "$OUT/pytest_cuda.txt" | tail -n 1
 grep -E "ERROR SUMMARY|memcheck skipped" "$OUT/memcheck.txt" | tail -n 1
+grep -E "ERROR SUMMARY|RACECHECK SUMMARY|skipped|exit" "$OUT/hazards.txt"
 tail -n 22 "$OUT/bench_gpu.txt"
 # The full logs in one archive, so that $OUT stays at 8 files.
-tar -czf "$OUT/logs.tar.gz" -C "$OUT" build.log memcheck_full.txt 2>/dev/null && rm -f "$OUT/build.log" "$OUT/memcheck_full.txt"
+(cd "$OUT" && tar -czf logs.tar.gz $(ls build.log memcheck_full.txt racecheck.log synccheck.log 2>/dev/null) &&
+  rm -f build.log memcheck_full.txt racecheck.log synccheck.log)
 cat "$OUT/phases.txt"
 exit $status
