@@ -23,7 +23,18 @@ pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler on PATH")
 @pytest.fixture(scope="module")
 def selftest(tmp_path_factory):
     exe = tmp_path_factory.mktemp("emu") / "selftest"
-    cmd = [CXX, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-I", EMU, os.path.join(EMU, "selftest.cpp")]
+    cmd = [
+        CXX,
+        "-std=c++17",
+        "-O1",
+        "-pthread",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-I",
+        EMU,
+        os.path.join(EMU, "selftest.cpp"),
+    ]
     built = subprocess.run([*cmd, "-o", str(exe)], capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, built.stderr[-4000:]
 

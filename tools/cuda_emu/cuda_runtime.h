@@ -18,6 +18,7 @@
 #include <math.h>
 #include <ucontext.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -50,7 +51,10 @@ enum cudaError_t {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
-  cudaErrorInvalidConfiguration = 9
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureImplicit = 906
 };
 enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1 };
 enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
@@ -73,6 +77,12 @@ inline const char* cudaGetErrorString(cudaError_t e) {
       return "out of memory (emulated device)";
     case cudaErrorInvalidConfiguration:
       return "invalid configuration argument (emulated device)";
+    case cudaErrorStreamCaptureUnsupported:
+      return "operation not permitted when stream is capturing (emulated device)";
+    case cudaErrorStreamCaptureInvalidated:
+      return "operation failed due to a previous error during capture (emulated device)";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream (emulated device)";
   }
   return "unknown error (emulated device)";
 }
@@ -125,7 +135,25 @@ inline cudaError_t cudaGetLastError() {
   return e;
 }
 inline cudaError_t cudaPeekAtLastError() { return fastmlp_emu::last_error; }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+namespace fastmlp_emu {
+// Stream capture's rules, as CUDA keeps them in its thread-local capture mode. While this thread
+// captures, its work on the legacy stream (a cudaMemcpy, a cudaMemset, a launch on stream 0), a device
+// sync or a cudaMalloc is an error, and the capture is invalidated (cudaStreamEndCapture then fails).
+// While any blocking stream (cudaStreamCreate's) captures, legacy-stream work from any thread is an
+// error: the legacy stream waits on every blocking stream, so it would join the capture.
+inline std::atomic<int> blocking_captures{0};
+inline thread_local bool capturing_here = false;
+inline thread_local bool capture_invalidated = false;
+inline cudaError_t legacy_work() {
+  if (capturing_here) {
+    capture_invalidated = true;
+    return cudaErrorStreamCaptureImplicit;
+  }
+  return blocking_captures.load() > 0 ? cudaErrorStreamCaptureImplicit : cudaSuccess;
+}
+}  // namespace fastmlp_emu
+
+inline cudaError_t cudaDeviceSynchronize() { return fastmlp_emu::legacy_work(); }
 inline cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
   return cudaSuccess;
@@ -172,6 +200,10 @@ inline cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_by
 }
 template <class T>
 cudaError_t cudaMalloc(T** p, std::size_t bytes) {
+  if (fastmlp_emu::capturing_here) {
+    fastmlp_emu::capture_invalidated = true;
+    return cudaErrorStreamCaptureUnsupported;
+  }
   void* m = std::malloc(bytes ? bytes : 1);
   if (!m) return cudaErrorMemoryAllocation;
   std::memset(m, 0xFF, bytes);  // NaN in every float and double: unwritten memory is visible
@@ -183,10 +215,12 @@ inline cudaError_t cudaFree(void* p) {
   return cudaSuccess;
 }
 inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
+  if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 inline cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
+  if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
   std::memset(p, value, bytes);
   return cudaSuccess;
 }
@@ -196,6 +230,7 @@ inline cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
 // of them replays the launches in order, as the device would.
 struct CUstream_st {
   bool capturing = false;
+  bool blocking = true;  // cudaStreamCreate's; cudaStreamNonBlocking's is not
   std::vector<std::function<void()>> recorded;
 };
 struct CUgraph_st {
@@ -213,12 +248,16 @@ inline cudaError_t cudaStreamCreate(cudaStream_t* s) {
   return cudaSuccess;
 }
 constexpr unsigned cudaStreamNonBlocking = 1;
-inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
   *s = new CUstream_st;
+  (*s)->blocking = (flags & cudaStreamNonBlocking) == 0;
   return cudaSuccess;
 }
-// Copies and fills on a stream: at once, or recorded while it captures (as CUDA records them).
+// Copies and fills on a stream: at once, or recorded while it captures (as CUDA records them); on the
+// legacy stream (0) under capture's rules.
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind, cudaStream_t s) {
+  if (!s)
+    if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
   if (s && s->capturing)
     s->recorded.push_back([=] { std::memmove(dst, src, bytes); });
   else
@@ -226,6 +265,8 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes
   return cudaSuccess;
 }
 inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t s) {
+  if (!s)
+    if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
   if (s && s->capturing)
     s->recorded.push_back([=] { std::memset(p, value, bytes); });
   else
@@ -236,16 +277,36 @@ inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete s;
   return cudaSuccess;
 }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+// A capturing stream cannot be waited for (its work has not run), nor can the legacy stream while
+// this thread captures.
+inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (s && s->capturing) {
+    fastmlp_emu::capture_invalidated = true;
+    return cudaErrorStreamCaptureUnsupported;
+  }
+  return s ? cudaSuccess : fastmlp_emu::legacy_work();
+}
 inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  if (!s || s->capturing || fastmlp_emu::capturing_here) return cudaErrorStreamCaptureUnsupported;
   s->capturing = true;
   s->recorded.clear();
+  fastmlp_emu::capturing_here = true;
+  fastmlp_emu::capture_invalidated = false;
+  if (s->blocking) ++fastmlp_emu::blocking_captures;
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
+  if (!s->capturing) return cudaErrorStreamCaptureUnsupported;
+  s->capturing = false;
+  fastmlp_emu::capturing_here = false;
+  if (s->blocking) --fastmlp_emu::blocking_captures;
+  if (fastmlp_emu::capture_invalidated) {  // what was recorded is not a graph to run
+    s->recorded.clear();
+    *g = nullptr;
+    return cudaErrorStreamCaptureInvalidated;
+  }
   *g = new CUgraph_st{std::move(s->recorded)};
   s->recorded.clear();
-  s->capturing = false;
   return cudaSuccess;
 }
 inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* e, cudaGraph_t g, unsigned long long) {
@@ -496,7 +557,9 @@ inline cudaError_t launch_error(dim3 grid, dim3 block, std::size_t shared_bytes,
 template <class Kernel>
 auto launch(dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
   return [=](auto... args) {
-    if (const cudaError_t e = launch_error(grid, block, shared_bytes, kernel_limits().get(kernel_key(kernel)))) {
+    cudaError_t e = launch_error(grid, block, shared_bytes, kernel_limits().get(kernel_key(kernel)));
+    if (!e && !stream) e = legacy_work();  // a launch on the legacy stream, under capture's rules
+    if (e) {
       last_error = e;  // refused: nothing runs, and the next cudaGetLastError says why
       return;
     }

@@ -2,6 +2,7 @@
 // compiles and runs this): a launch the device refuses sets the error cudaGetLastError returns once,
 // and runs nothing; a kernel asks for dynamic shared memory past 48 KiB with cudaFuncSetAttribute.
 #include <cstdio>
+#include <thread>
 
 #include "cuda_runtime.h"
 
@@ -85,14 +86,44 @@ int main() {
   runs = 0;
   FASTMLP_LAUNCH_ON(count_kernel, dim3(1), dim3(2048), 0, s)();
   expect(cudaGetLastError() == cudaErrorInvalidConfiguration, "a refused launch during capture says so");
-  cudaGraph_t g;
-  cudaStreamEndCapture(s, &g);
+  cudaGraph_t g = nullptr;
+  expect(cudaStreamEndCapture(s, &g) == cudaSuccess, "a refused launch does not invalidate the capture");
   cudaGraphExec_t e;
   cudaGraphInstantiate(&e, g, 0);
   cudaGraphLaunch(e, s);
   expect(runs == 0, "a refused launch is not in the graph");
   cudaGraphExecDestroy(e);
   cudaGraphDestroy(g);
+  // Capture's rules: the capturing thread may not touch the legacy stream, and doing so invalidates
+  // the capture; while a blocking stream captures, nobody may.
+  int* buf = nullptr;
+  cudaMalloc(&buf, 16);
+  cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+  expect(cudaMemsetAsync(buf, 0, 16, s) == cudaSuccess, "work on the capturing stream is recorded");
+  expect(cudaMemset(buf, 0, 16) == cudaErrorStreamCaptureImplicit, "cudaMemset during capture is refused");
+  g = nullptr;
+  expect(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated && g == nullptr,
+         "legacy-stream work invalidates the capture");
+  cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+  expect(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported, "a capturing stream cannot be waited for");
+  expect(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated, "nor the capture used after it");
+  cudaStream_t blocking;
+  cudaStreamCreate(&blocking);
+  cudaStreamBeginCapture(blocking, cudaStreamCaptureModeThreadLocal);
+  cudaError_t other = cudaSuccess;
+  std::thread([&] { other = cudaMemcpy(buf, buf + 2, 8, cudaMemcpyDeviceToDevice); }).join();
+  expect(other == cudaErrorStreamCaptureImplicit,
+         "another thread's legacy work fails while a blocking stream captures");
+  cudaStreamEndCapture(blocking, &g);
+  cudaGraphDestroy(g);
+  cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);  // non-blocking: other threads go on
+  std::thread([&] { other = cudaMemcpy(buf, buf + 2, 8, cudaMemcpyDeviceToDevice); }).join();
+  expect(other == cudaSuccess, "another thread's legacy work goes on while a non-blocking stream captures");
+  expect(cudaStreamEndCapture(s, &g) == cudaSuccess, "and the capture is whole");
+  cudaGraphDestroy(g);
+  expect(cudaMemset(buf, 0, 16) == cudaSuccess, "after the capture, legacy work is fine again");
+  cudaFree(buf);
+  cudaStreamDestroy(blocking);
   cudaStreamDestroy(s);
   FASTMLP_LAUNCH(order_kernel, 16, 8)();
   std::printf("blocks:");
