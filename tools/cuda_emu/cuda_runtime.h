@@ -193,9 +193,26 @@ cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* a, Kernel kernel) {
   a->maxDynamicSharedSizeBytes = fastmlp_emu::kernel_limits().get(fastmlp_emu::kernel_key(kernel));
   return cudaSuccess;
 }
+namespace fastmlp_emu {
+// Device memory: 8 GiB, of which 4 GiB are free before this process allocates (as on a card another
+// process shares), less what it holds; an allocation past what is free fails as on the device.
+constexpr std::size_t kDeviceBytes = std::size_t(8) << 30, kFreeBytes = std::size_t(4) << 30;
+struct DeviceMemory {
+  std::mutex mutex;
+  std::size_t held = 0;
+  std::vector<std::pair<void*, std::size_t>> blocks;  // few live at once: a list is enough
+};
+inline DeviceMemory& device_memory() {
+  static DeviceMemory memory;
+  return memory;
+}
+}  // namespace fastmlp_emu
+
 inline cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
-  *free_bytes = std::size_t(4) << 30;
-  *total_bytes = std::size_t(8) << 30;
+  auto& m = fastmlp_emu::device_memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  *free_bytes = fastmlp_emu::kFreeBytes - m.held;
+  *total_bytes = fastmlp_emu::kDeviceBytes;
   return cudaSuccess;
 }
 template <class T>
@@ -204,15 +221,38 @@ cudaError_t cudaMalloc(T** p, std::size_t bytes) {
     fastmlp_emu::capture_invalidated = true;
     return cudaErrorStreamCaptureUnsupported;
   }
-  void* m = std::malloc(bytes ? bytes : 1);
-  if (!m) return cudaErrorMemoryAllocation;
-  std::memset(m, 0xFF, bytes);  // NaN in every float and double: unwritten memory is visible
+  auto& mem = fastmlp_emu::device_memory();
+  {
+    std::lock_guard<std::mutex> lock(mem.mutex);
+    if (bytes > fastmlp_emu::kFreeBytes - mem.held) return cudaErrorMemoryAllocation;
+    mem.held += bytes;
+  }
+  // 256-byte aligned, as cudaMalloc's pointers are (a vector load the device would take must not fault).
+  void* m = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + (bytes ? 0 : 256));
+  if (m) std::memset(m, 0xFF, bytes);  // NaN in every float and double: unwritten memory is visible
+  std::lock_guard<std::mutex> lock(mem.mutex);
+  if (!m) {
+    mem.held -= bytes;
+    return cudaErrorMemoryAllocation;
+  }
+  mem.blocks.emplace_back(m, bytes);
   *p = static_cast<T*>(m);
   return cudaSuccess;
 }
 inline cudaError_t cudaFree(void* p) {
-  std::free(p);
-  return cudaSuccess;
+  if (!p) return cudaSuccess;
+  auto& mem = fastmlp_emu::device_memory();
+  {
+    std::lock_guard<std::mutex> lock(mem.mutex);
+    for (auto it = mem.blocks.begin(); it != mem.blocks.end(); ++it)
+      if (it->first == p) {
+        mem.held -= it->second;
+        mem.blocks.erase(it);
+        std::free(p);
+        return cudaSuccess;
+      }
+  }
+  return cudaErrorInvalidValue;  // not a pointer cudaMalloc gave
 }
 inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
   if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;

@@ -122,7 +122,17 @@ int main() {
   expect(cudaStreamEndCapture(s, &g) == cudaSuccess, "and the capture is whole");
   cudaGraphDestroy(g);
   expect(cudaMemset(buf, 0, 16) == cudaSuccess, "after the capture, legacy work is fine again");
+  // Device memory: what is held leaves the free memory, and past it an allocation fails.
+  std::size_t free0 = 0, total = 0, free1 = 0;
+  cudaMemGetInfo(&free0, &total);
   cudaFree(buf);
+  cudaMemGetInfo(&free1, &total);
+  expect(free1 == free0 + 16 && total >= free1, "freed memory is free again");
+  expect(reinterpret_cast<std::uintptr_t>(buf) % 256 == 0, "cudaMalloc's pointers are 256-byte aligned");
+  char* huge = nullptr;
+  expect(cudaMalloc(&huge, free1 + 1) == cudaErrorMemoryAllocation && huge == nullptr,
+         "an allocation past the free memory fails");
+  expect(cudaFree(reinterpret_cast<void*>(&free0)) == cudaErrorInvalidValue, "cudaFree of a host pointer fails");
   cudaStreamDestroy(blocking);
   cudaStreamDestroy(s);
   FASTMLP_LAUNCH(order_kernel, 16, 8)();
