@@ -367,3 +367,51 @@ def test_bad_weights_raise():
         ops.loss("cross_entropy", p, np.array([0, 1, 1]), class_weight=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="'cross_entropy' only"):
         ops.loss("mse", p, p, class_weight=[1.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "name, shape",
+    [
+        ("bce", (1, 1)),
+        ("bce", (1500, 1)),  # past the CPU's 1024-element chunk of terms
+        ("poisson", (7, 3)),
+        ("poisson", (700, 3)),
+        ("cross_entropy", (1, 1)),
+        ("cross_entropy", (5, 3)),
+        ("cross_entropy", (400, 3)),  # several chunks of rows (341 rows of 3 per chunk)
+        ("cross_entropy", (3, 1030)),  # a row wider than a chunk
+    ],
+    ids=str,
+)
+def test_exp_and_log_losses_over_the_range(rng, assert_close, name, shape, dtype):
+    # The losses whose terms take exp and log (vec_math.h's, vectorized): logits from the saturation
+    # regions to +-0 and denormals, against the float64 reference, value and gradient.
+    big = 80.0 if dtype == np.float32 else 700.0
+    special = np.array([0.0, -0.0, 1e-310 if dtype == np.float64 else 1e-40, -1e-30, 30.0, -30.0, big, -big])
+    pred = rng.uniform(-big, big, shape)
+    pred.reshape(-1)[: min(pred.size, special.size)] = special[: min(pred.size, special.size)]
+    pred = pred.astype(dtype)
+    if name == "cross_entropy":
+        target = rng.integers(0, shape[1], shape[0])
+    elif name == "bce":
+        target = rng.uniform(0.0, 1.0, shape).astype(dtype)
+    else:
+        pred = np.clip(pred, -30, 30).astype(dtype)  # rates e^p within float range
+        target = rng.poisson(3.0, shape).astype(dtype)
+    for reduction in ("sum", "mean"):
+        got = ops.loss(name, pred, target, reduction)
+        want = reference.loss(name, pred, target, reduction)
+        assert np.isfinite(got), (name, got)
+        assert abs(got - want) <= 1e-12 * max(1.0, abs(want)), f"{name} {reduction}: {got!r} vs {want!r}"
+        assert_close(
+            ops.loss_grad(name, pred, target, reduction),
+            reference.loss_grad(name, pred, target, reduction),
+            dtype,
+            f"{name} gradient",
+            rtol=1e-5 if dtype == np.float32 else 1e-12,
+            # sigmoid(p) - t and e^p - t cancel: a few roundings of the operands (~1), scaled as the
+            # reduction scales the gradient
+            atol=4 * np.finfo(dtype).eps * (1.0 if reduction == "sum" else 1.0 / pred.shape[0]),
+            check_dtype=False,
+        )
