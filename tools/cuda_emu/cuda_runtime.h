@@ -52,6 +52,7 @@ enum cudaError_t {
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
+  cudaErrorLaunchFailure = 719,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
   cudaErrorStreamCaptureImplicit = 906
@@ -77,6 +78,8 @@ inline const char* cudaGetErrorString(cudaError_t e) {
       return "out of memory (emulated device)";
     case cudaErrorInvalidConfiguration:
       return "invalid configuration argument (emulated device)";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure (emulated device)";
     case cudaErrorStreamCaptureUnsupported:
       return "operation not permitted when stream is capturing (emulated device)";
     case cudaErrorStreamCaptureInvalidated:
@@ -208,6 +211,30 @@ inline DeviceMemory& device_memory() {
 }
 }  // namespace fastmlp_emu
 
+namespace fastmlp_emu {
+// Whether [p, p + bytes) lies inside one block cudaMalloc gave (device memory), and whether it touches
+// one at all: a copy's kind says which side is the device's, and a device would fault (or copy
+// garbage) where the pointers are not what the kind says.
+inline bool on_device(const void* p, std::size_t bytes, bool whole) {
+  auto& m = device_memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  const char* a = static_cast<const char*>(p);
+  for (const auto& b : m.blocks) {
+    const char* lo = static_cast<const char*>(b.first);
+    if (whole ? (a >= lo && a + bytes <= lo + b.second) : (a < lo + b.second && a + (bytes ? bytes : 1) > lo))
+      return true;
+  }
+  return false;
+}
+inline cudaError_t copy_error(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return cudaSuccess;
+  const bool dst_device = kind != cudaMemcpyDeviceToHost, src_device = kind != cudaMemcpyHostToDevice;
+  const bool ok = (dst_device ? on_device(dst, bytes, true) : !on_device(dst, bytes, false)) &&
+                  (src_device ? on_device(src, bytes, true) : !on_device(src, bytes, false));
+  return ok ? cudaSuccess : cudaErrorInvalidValue;
+}
+}  // namespace fastmlp_emu
+
 inline cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
   auto& m = fastmlp_emu::device_memory();
   std::lock_guard<std::mutex> lock(m.mutex);
@@ -254,13 +281,15 @@ inline cudaError_t cudaFree(void* p) {
   }
   return cudaErrorInvalidValue;  // not a pointer cudaMalloc gave
 }
-inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
+inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
   if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
+  if (const cudaError_t e = fastmlp_emu::copy_error(dst, src, bytes, kind)) return e;
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 inline cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
   if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
+  if (bytes && !fastmlp_emu::on_device(p, bytes, true)) return cudaErrorInvalidValue;  // not device memory
   std::memset(p, value, bytes);
   return cudaSuccess;
 }
@@ -295,7 +324,8 @@ inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
 }
 // Copies and fills on a stream: at once, or recorded while it captures (as CUDA records them); on the
 // legacy stream (0) under capture's rules.
-inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind, cudaStream_t s) {
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  if (const cudaError_t e = fastmlp_emu::copy_error(dst, src, bytes, kind)) return e;
   if (!s)
     if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
   if (s && s->capturing)
@@ -307,6 +337,7 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes
 inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t s) {
   if (!s)
     if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
+  if (bytes && !fastmlp_emu::on_device(p, bytes, true)) return cudaErrorInvalidValue;
   if (s && s->capturing)
     s->recorded.push_back([=] { std::memset(p, value, bytes); });
   else
@@ -423,6 +454,8 @@ struct Fiber {
   std::vector<char> stack;
   bool done = true;
   dim3 tid;
+  const char* file = nullptr;  // the __syncthreads() it waits at
+  int line = 0;
 };
 
 #ifdef FASTMLP_EMU_FAST_SWITCH
@@ -484,6 +517,7 @@ inline void resume(Fiber& f) {
 #else
   swapcontext(&scheduler, &f.ctx);
 #endif
+  current = nullptr;  // back in the launch's loop: no fiber runs
 }
 
 // The order the emulator runs a grid's blocks in, and a block's threads within each round between two
@@ -565,12 +599,27 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
     for (bool alive = true, first = first_block; alive; first = false) {
       alive = false;  // one round: every live thread up to its next barrier
       order.arrange(threads);
+      const Fiber* waiting = nullptr;  // a thread that stopped at a barrier this round
       for (unsigned j = 0; j < threads; ++j) {
         Fiber& f = pool[order[j]];
         if (f.done) continue;
         threadIdx = f.tid;
         resume(f);
         alive = alive || !f.done;
+        if (f.done) continue;
+        if (!waiting) {
+          waiting = &f;
+        } else if ((f.line != waiting->line || std::strcmp(f.file, waiting->file) != 0) &&
+                   last_error != cudaErrorLaunchFailure) {  // said once per launch
+          // The threads of a block wait at different __syncthreads(): divergent barriers, undefined on
+          // a device (it may hang or let them pass each other). The launch fails, as a device's might.
+          std::fprintf(stderr,
+                       "fastmlp_emu: block (%u, %u, %u): thread %u waits at the barrier of %s:%d, thread %u at "
+                       "%s:%d\n",
+                       blockIdx.x, blockIdx.y, blockIdx.z, waiting->tid.x, waiting->file, waiting->line, f.tid.x,
+                       f.file, f.line);
+          last_error = cudaErrorLaunchFailure;
+        }
       }
       if (first && !alive) barriers = false;  // every thread ran through: no barrier
     }
@@ -617,7 +666,20 @@ auto launch(dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0, 
 
 }  // namespace fastmlp_emu
 
-inline void __syncthreads() { fastmlp_emu::yield_to_scheduler(); }
+// A barrier: this fiber's round ends here (noting which barrier it waits at). Outside a fiber (a
+// kernel the first block showed to have none), a barrier is a launch error.
+inline void fastmlp_emu_barrier(const char* file, int line) {
+  if (!fastmlp_emu::current) {
+    if (fastmlp_emu::last_error == cudaErrorLaunchFailure) return;  // said once per launch
+    std::fprintf(stderr, "fastmlp_emu: a barrier at %s:%d that the launch's first block never reached\n", file, line);
+    fastmlp_emu::last_error = cudaErrorLaunchFailure;
+    return;
+  }
+  fastmlp_emu::current->file = file;
+  fastmlp_emu::current->line = line;
+  fastmlp_emu::yield_to_scheduler();
+}
+#define __syncthreads() fastmlp_emu_barrier(__FILE__, __LINE__)
 
 #define FASTMLP_LAUNCH(kernel, grid, block) \
   ::fastmlp_emu::launch(::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel)

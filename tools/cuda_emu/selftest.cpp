@@ -30,6 +30,26 @@ __global__ void racy_kernel(int* out) {
   out[threadIdx.x] = threadIdx.x + 1 < 8 ? cell[threadIdx.x + 1] : -1;
 }
 
+// Barriers at two call sites, reached by different threads of a block: undefined on a device.
+__global__ void divergent_kernel() {
+  if (threadIdx.x < 4) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+}
+// A barrier only blocks after the first reach (the first block runs without one).
+__global__ void late_barrier_kernel() {
+  if (blockIdx.x > 0) __syncthreads();
+}
+// Every thread at the same barrier, in a loop: fine.
+__global__ void loop_barrier_kernel(int* out) {
+  for (int i = 0; i < 3; ++i) {
+    if (threadIdx.x == 0) ++out[0];
+    __syncthreads();
+  }
+}
+
 int failures = 0;
 void expect(bool ok, const char* what) {
   if (!ok) {
@@ -122,6 +142,14 @@ int main() {
   expect(cudaStreamEndCapture(s, &g) == cudaSuccess, "and the capture is whole");
   cudaGraphDestroy(g);
   expect(cudaMemset(buf, 0, 16) == cudaSuccess, "after the capture, legacy work is fine again");
+  // A copy's kind names which side is device memory: swapped pointers, or a host buffer where the
+  // device's should be, are refused (a device would fault or copy garbage).
+  int host[4] = {1, 2, 3, 4};
+  expect(cudaMemcpy(buf, host, 16, cudaMemcpyHostToDevice) == cudaSuccess, "host to device is fine");
+  expect(cudaMemcpy(host, buf, 16, cudaMemcpyHostToDevice) == cudaErrorInvalidValue, "swapped pointers fail");
+  expect(cudaMemcpy(host, buf, 32, cudaMemcpyDeviceToHost) == cudaErrorInvalidValue, "past a device block fails");
+  expect(cudaMemcpy(buf, buf + 2, 8, cudaMemcpyDeviceToDevice) == cudaSuccess, "device to device is fine");
+  expect(cudaMemset(host, 0, 16) == cudaErrorInvalidValue, "cudaMemset of host memory fails");
   // Device memory: what is held leaves the free memory, and past it an allocation fails.
   std::size_t free0 = 0, total = 0, free1 = 0;
   cudaMemGetInfo(&free0, &total);
@@ -135,6 +163,15 @@ int main() {
   expect(cudaFree(reinterpret_cast<void*>(&free0)) == cudaErrorInvalidValue, "cudaFree of a host pointer fails");
   cudaStreamDestroy(blocking);
   cudaStreamDestroy(s);
+  FASTMLP_LAUNCH(divergent_kernel, 1, 8)();
+  expect(cudaGetLastError() == cudaErrorLaunchFailure, "threads at different barriers fail the launch");
+  int count[1] = {0};
+  FASTMLP_LAUNCH(loop_barrier_kernel, 2, 8)(count);
+  expect(cudaGetLastError() == cudaSuccess && count[0] == 6, "one barrier in a loop is fine");
+  if (fastmlp_emu::run_order() == fastmlp_emu::RunOrder::forward) {
+    FASTMLP_LAUNCH(late_barrier_kernel, 2, 8)();
+    expect(cudaGetLastError() == cudaErrorLaunchFailure, "a barrier past the first block is a launch error");
+  }
   FASTMLP_LAUNCH(order_kernel, 16, 8)();
   std::printf("blocks:");
   for (unsigned b : block_order) std::printf(" %u", b);
