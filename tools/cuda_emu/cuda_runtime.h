@@ -600,13 +600,17 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
       alive = false;  // one round: every live thread up to its next barrier
       order.arrange(threads);
       const Fiber* waiting = nullptr;  // a thread that stopped at a barrier this round
+      const Fiber* exited = nullptr;   // one that returned this round
       for (unsigned j = 0; j < threads; ++j) {
         Fiber& f = pool[order[j]];
         if (f.done) continue;
         threadIdx = f.tid;
         resume(f);
         alive = alive || !f.done;
-        if (f.done) continue;
+        if (f.done) {
+          exited = &f;
+          continue;
+        }
         if (!waiting) {
           waiting = &f;
         } else if ((f.line != waiting->line || std::strcmp(f.file, waiting->file) != 0) &&
@@ -620,6 +624,15 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
                        f.file, f.line);
           last_error = cudaErrorLaunchFailure;
         }
+      }
+      if (waiting && exited && last_error != cudaErrorLaunchFailure) {
+        // Some threads returned while others wait at a barrier: a barrier in code not every thread of
+        // the block reaches, which CUDA leaves undefined.
+        std::fprintf(stderr,
+                     "fastmlp_emu: block (%u, %u, %u): thread %u returned while thread %u waits at the barrier of "
+                     "%s:%d\n",
+                     blockIdx.x, blockIdx.y, blockIdx.z, exited->tid.x, waiting->tid.x, waiting->file, waiting->line);
+        last_error = cudaErrorLaunchFailure;
       }
       if (first && !alive) barriers = false;  // every thread ran through: no barrier
     }

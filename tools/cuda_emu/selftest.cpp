@@ -38,6 +38,11 @@ __global__ void divergent_kernel() {
     __syncthreads();
   }
 }
+// Threads past the data return before the barrier the others wait at.
+__global__ void early_exit_kernel(int n) {
+  if (int(threadIdx.x) >= n) return;
+  __syncthreads();
+}
 // A barrier only blocks after the first reach (the first block runs without one).
 __global__ void late_barrier_kernel() {
   if (blockIdx.x > 0) __syncthreads();
@@ -165,6 +170,10 @@ int main() {
   cudaStreamDestroy(s);
   FASTMLP_LAUNCH(divergent_kernel, 1, 8)();
   expect(cudaGetLastError() == cudaErrorLaunchFailure, "threads at different barriers fail the launch");
+  FASTMLP_LAUNCH(early_exit_kernel, 1, 8)(5);
+  expect(cudaGetLastError() == cudaErrorLaunchFailure, "threads returning while others wait fail the launch");
+  FASTMLP_LAUNCH(early_exit_kernel, 1, 8)(8);
+  expect(cudaGetLastError() == cudaSuccess, "the same kernel with every thread at the barrier is fine");
   int count[1] = {0};
   FASTMLP_LAUNCH(loop_barrier_kernel, 2, 8)(count);
   expect(cudaGetLastError() == cudaSuccess && count[0] == 6, "one barrier in a loop is fine");
