@@ -209,10 +209,9 @@ class StochasticSolver:
         dist = SingleProcess()
         network = Network(self.coefs_, self.intercepts_, activations, 0.01, self.coefs_[0].dtype, device)
         guard = Guard(network, state, trainer, X_train, dist)
-        weights, biases, activations, slope, _, device = network
 
         def forward(x: NDArray[Any]) -> NDArray[Any]:  # the logits of the weights being fitted
-            return _core.mlp_forward(weights, biases, activations, slope, x, device)
+            return _core.mlp_forward(network.weights, network.biases, activations, 0.01, x, device)
 
         hooks = _SolverHooks(self, trainer.steps_per_epoch, n, incremental, (X_val, y_val, sw_val), forward)
         run_epochs(trainer, guard, hooks, self.max_iter, dist, on_nonfinite="stop")
@@ -276,15 +275,15 @@ class StochasticSolver:
         X: NDArray[Any] | None,
         y: NDArray[Any] | None,
         sample_weight: NDArray[Any] | None,
-        forward: Callable[[NDArray[Any]], NDArray[Any]] | None = None,
+        forward: Callable[[NDArray[Any]], NDArray[Any]],
     ) -> None:
         # With early stopping, fit holds out (X, y) and _initialize starts validation_scores_ and
         # best_validation_score_; without it, best_loss_: the casts name which of them is set.
         if early_stopping:
             X, y = typing.cast("NDArray[Any]", X), typing.cast("NDArray[Any]", y)
-            # One forward pass of the split for its loss and its score; during a fit, the hooks' own
-            # (no checks: the guard has found the weights finite).
-            z = self._logits(X) if forward is None else forward(X)
+            # One forward pass of the split for its loss and its score, by the fit's own forward (no
+            # checks: the guard has found the weights finite).
+            z = forward(X)
             finite = bool(np.isfinite(z).all())  # else the fit diverged: NaN, as scikit-learn scores it
             typing.cast("list[float]", self.validation_loss_curve_).append(
                 self._validation_loss(z) if finite else np.nan

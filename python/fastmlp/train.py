@@ -603,9 +603,7 @@ class Guard:
         """'' or what is non-finite; keeps the weights as the last finite epoch's. Epoch 0 starts from
         the weights the trainer has just checked; later ones from what the last epoch (checked by
         nonfinite) and, when `written`, the callbacks left."""
-        bad = self._first_nonfinite() if epoch > 0 and written else ""
-        if self.dist.size > 1:  # one process: what it found is what was agreed
-            bad = self._agreed(bad)
+        bad = self._agreed(self._first_nonfinite() if epoch > 0 and written else "")
         if bad:
             when = "before the first epoch" if epoch == 0 else f"between epochs {epoch} and {epoch + 1}"
             return f"{bad} {when} (written by a callback?)"
