@@ -16,6 +16,7 @@
 // wrote shows up in the results.
 #pragma once
 #include <math.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #include <atomic>
@@ -26,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -46,6 +48,34 @@ struct dim3 {
 
 // Constant-initialized (constexpr dim3), so that reading them needs no per-access initialization check.
 inline thread_local dim3 threadIdx, blockIdx, blockDim, gridDim;
+
+// The race check's view of what runs (tools/cuda_emu/racecheck.cpp; FASTMLP_EMU_RACECHECK, set by the
+// build option FASTMLP_CUDA_EMULATE_RACECHECK). The emulator's own code is never instrumented: only a
+// kernel's loads and stores are checked.
+#if defined(FASTMLP_EMU_RACECHECK)
+#define FASTMLP_EMU_UNCHECKED __attribute__((no_sanitize("thread"), noinline))
+#else
+#define FASTMLP_EMU_UNCHECKED
+#endif
+namespace fastmlp_emu {
+struct RaceContext {
+  bool on = false;  // a kernel thread runs: its accesses are checked
+  unsigned block = 0, thread = 0, interval = 0;  // linear indices, and the barrier interval of the block
+  const char* stack_lo = nullptr;  // the running kernel thread's own stack (a fiber's)
+  const char* stack_hi = nullptr;
+  const char* kernel = "";
+};
+inline thread_local RaceContext race;
+#if defined(FASTMLP_EMU_RACECHECK)
+void race_launch();  // a launch starts on this host thread: new records, the device blocks as they are
+std::uint64_t race_count();
+#endif
+FASTMLP_EMU_UNCHECKED inline void race_launch_starts() {
+#if defined(FASTMLP_EMU_RACECHECK)
+  race_launch();
+#endif
+}
+}  // namespace fastmlp_emu
 
 enum cudaError_t {
   cudaSuccess = 0,
@@ -156,16 +186,8 @@ inline cudaError_t legacy_work() {
 }
 }  // namespace fastmlp_emu
 
-inline cudaError_t cudaDeviceSynchronize() { return fastmlp_emu::legacy_work(); }
 inline cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
-  return cudaSuccess;
-}
-inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
-  std::strcpy(p->name, "emulated CUDA device (CPU)");
-  p->major = 9;
-  p->minor = 0;
-  p->totalGlobalMem = std::size_t(8) << 30;
   return cudaSuccess;
 }
 inline cudaError_t cudaGetDevice(int* device) {
@@ -197,9 +219,31 @@ cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* a, Kernel kernel) {
   return cudaSuccess;
 }
 namespace fastmlp_emu {
-// Device memory: 8 GiB, of which 4 GiB are free before this process allocates (as on a card another
-// process shares), less what it holds; an allocation past what is free fails as on the device.
-constexpr std::size_t kDeviceBytes = std::size_t(8) << 30, kFreeBytes = std::size_t(4) << 30;
+// Device memory: by default 8 GiB, of which 4 GiB are free before this process allocates (as on a card
+// another process shares), less what it holds; an allocation past what is free fails as on the device.
+// FASTMLP_EMU_MEMORY=h100 or h200 emulates that card's memory (what its cudaMemGetInfo reports, less
+// half a GiB the driver keeps), or TOTAL:FREE in GiB sets both. Blocks of more than 1 GiB are mapped
+// pages the host commits only when touched (not NaN-filled: zeros), so a plan sized for an 80 GiB card
+// runs here as far as this machine's memory goes.
+struct MemorySize {
+  std::size_t total, free;
+};
+inline MemorySize memory_size() {
+  static const MemorySize size = [] {
+    constexpr std::size_t GiB = std::size_t(1) << 30, MiB = std::size_t(1) << 20;
+    const char* v = std::getenv("FASTMLP_EMU_MEMORY");
+    if (!v || !*v) return MemorySize{8 * GiB, 4 * GiB};
+    if (std::strcmp(v, "h100") == 0) return MemorySize{81559 * MiB, 81559 * MiB - 512 * MiB};
+    if (std::strcmp(v, "h200") == 0) return MemorySize{143771 * MiB, 143771 * MiB - 512 * MiB};
+    double total = 0, free = 0;
+    char end = 0;
+    if (std::sscanf(v, "%lf:%lf%c", &total, &free, &end) != 2 || !(total > 0) || !(free >= 0) || free > total)
+      throw std::invalid_argument(std::string("FASTMLP_EMU_MEMORY must be h100, h200 or TOTAL:FREE in GiB, not ") + v);
+    return MemorySize{std::size_t(total * double(GiB)), std::size_t(free * double(GiB))};
+  }();
+  return size;
+}
+constexpr std::size_t kMappedBytes = std::size_t(1) << 30;  // larger blocks are mapped, not filled
 struct DeviceMemory {
   std::mutex mutex;
   std::size_t held = 0;
@@ -211,6 +255,13 @@ inline DeviceMemory& device_memory() {
 }
 }  // namespace fastmlp_emu
 
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
+  std::strcpy(p->name, "emulated CUDA device (CPU)");
+  p->major = 9;
+  p->minor = 0;
+  p->totalGlobalMem = fastmlp_emu::memory_size().total;
+  return cudaSuccess;
+}
 namespace fastmlp_emu {
 // Whether [p, p + bytes) lies inside one block cudaMalloc gave (device memory), and whether it touches
 // one at all: a copy's kind says which side is the device's, and a device would fault (or copy
@@ -238,8 +289,8 @@ inline cudaError_t copy_error(void* dst, const void* src, std::size_t bytes, cud
 inline cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
   auto& m = fastmlp_emu::device_memory();
   std::lock_guard<std::mutex> lock(m.mutex);
-  *free_bytes = fastmlp_emu::kFreeBytes - m.held;
-  *total_bytes = fastmlp_emu::kDeviceBytes;
+  *free_bytes = fastmlp_emu::memory_size().free - m.held;
+  *total_bytes = fastmlp_emu::memory_size().total;
   return cudaSuccess;
 }
 template <class T>
@@ -251,12 +302,18 @@ cudaError_t cudaMalloc(T** p, std::size_t bytes) {
   auto& mem = fastmlp_emu::device_memory();
   {
     std::lock_guard<std::mutex> lock(mem.mutex);
-    if (bytes > fastmlp_emu::kFreeBytes - mem.held) return cudaErrorMemoryAllocation;
+    if (bytes > fastmlp_emu::memory_size().free - mem.held) return cudaErrorMemoryAllocation;
     mem.held += bytes;
   }
   // 256-byte aligned, as cudaMalloc's pointers are (a vector load the device would take must not fault).
-  void* m = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + (bytes ? 0 : 256));
-  if (m) std::memset(m, 0xFF, bytes);  // NaN in every float and double: unwritten memory is visible
+  void* m = nullptr;
+  if (bytes > fastmlp_emu::kMappedBytes) {
+    m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) m = nullptr;
+  } else {
+    m = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + (bytes ? 0 : 256));
+    if (m) std::memset(m, 0xFF, bytes);  // NaN in every float and double: unwritten memory is visible
+  }
   std::lock_guard<std::mutex> lock(mem.mutex);
   if (!m) {
     mem.held -= bytes;
@@ -266,41 +323,23 @@ cudaError_t cudaMalloc(T** p, std::size_t bytes) {
   *p = static_cast<T*>(m);
   return cudaSuccess;
 }
-inline cudaError_t cudaFree(void* p) {
-  if (!p) return cudaSuccess;
-  auto& mem = fastmlp_emu::device_memory();
-  {
-    std::lock_guard<std::mutex> lock(mem.mutex);
-    for (auto it = mem.blocks.begin(); it != mem.blocks.end(); ++it)
-      if (it->first == p) {
-        mem.held -= it->second;
-        mem.blocks.erase(it);
-        std::free(p);
-        return cudaSuccess;
-      }
-  }
-  return cudaErrorInvalidValue;  // not a pointer cudaMalloc gave
-}
-inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
-  if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
-  if (const cudaError_t e = fastmlp_emu::copy_error(dst, src, bytes, kind)) return e;
-  std::memmove(dst, src, bytes);
-  return cudaSuccess;
-}
-inline cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
-  if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
-  if (bytes && !fastmlp_emu::on_device(p, bytes, true)) return cudaErrorInvalidValue;  // not device memory
-  std::memset(p, value, bytes);
-  return cudaSuccess;
-}
-
-// Streams and graphs. Work on a stream runs at once (the emulated device is synchronous), except while
-// the stream captures: then each launch is recorded with its arguments, and launching the graph made
-// of them replays the launches in order, as the device would.
+// Streams, events and graphs. Work on a stream waits in the stream's queue until something waits for
+// it: cudaStreamSynchronize, cudaEventSynchronize on an event recorded behind it, cudaDeviceSynchronize,
+// a cudaMemcpy to the host, cudaFree (which synchronizes the device) or cudaStreamDestroy. That is the
+// latest a device may run it, so host code that reads results before waiting for them, or a stream that
+// reads what another stream (the legacy stream included) has not yet written, sees NaN-filled or stale
+// memory here as it might on a device. The legacy stream (0) is one queue for the process; a blocking
+// stream (cudaStreamCreate's) and the legacy stream wait for each other's earlier work, a non-blocking
+// one waits for nobody. While a stream captures, its work is recorded instead, and launching the graph
+// made of it queues the recorded work in order, as the device would run it.
 struct CUstream_st {
   bool capturing = false;
   bool blocking = true;  // cudaStreamCreate's; cudaStreamNonBlocking's is not
   std::vector<std::function<void()>> recorded;
+  // The queue: work not yet run, and how many items were ever queued and run (events wait for a count).
+  std::mutex mutex;
+  std::vector<std::function<void()>> queue;
+  std::uint64_t queued = 0, done = 0;
 };
 struct CUgraph_st {
   std::vector<std::function<void()>> work;
@@ -312,27 +351,125 @@ using cudaStream_t = CUstream_st*;
 using cudaGraph_t = CUgraph_st*;
 using cudaGraphExec_t = CUgraphExec_st*;
 
-inline cudaError_t cudaStreamCreate(cudaStream_t* s) {
-  *s = new CUstream_st;
+namespace fastmlp_emu {
+struct Streams {
+  std::mutex mutex;
+  std::vector<CUstream_st*> live;  // every stream not destroyed
+};
+inline Streams& streams() {
+  static Streams s;
+  return s;
+}
+inline CUstream_st& legacy_stream() {
+  static CUstream_st* legacy = [] {
+    auto* s = new CUstream_st;  // never destroyed: work may be queued on it until the process ends
+    s->blocking = true;
+    return s;
+  }();
+  return *legacy;
+}
+// Runs stream s's queued work, up to item number `upto` (all of it by default). Items run under the
+// stream's mutex, in order; one that fails (a launch error a kernel's run reports) leaves its error
+// for the next cudaGetLastError, and this returns it, as the synchronizing call on a device does.
+inline cudaError_t drain(CUstream_st& s, std::uint64_t upto = ~std::uint64_t(0)) {
+  std::lock_guard<std::mutex> lock(s.mutex);
+  std::size_t k = 0;
+  for (; k < s.queue.size() && s.done < upto; ++k, ++s.done) s.queue[k]();
+  s.queue.erase(s.queue.begin(), s.queue.begin() + std::ptrdiff_t(k));
+  return last_error == cudaErrorLaunchFailure ? cudaErrorLaunchFailure : cudaSuccess;
+}
+// Every blocking stream's queue (the legacy stream waits for them), or every stream's.
+inline cudaError_t drain_streams(bool blocking_only) {
+  std::vector<CUstream_st*> all;
+  {
+    std::lock_guard<std::mutex> lock(streams().mutex);
+    all = streams().live;
+  }
+  cudaError_t e = cudaSuccess;
+  for (CUstream_st* s : all)
+    if (!blocking_only || s->blocking)
+      if (const cudaError_t f = drain(*s)) e = f;
+  return e;
+}
+inline cudaError_t drain_all() {
+  const cudaError_t a = drain_streams(false), b = drain(legacy_stream());
+  return a ? a : b;
+}
+// Queues work on stream s (0: the legacy stream), with the implicit waits between the legacy stream
+// and blocking streams: what one queued before runs first (a schedule a device may choose).
+inline void enqueue(cudaStream_t s, std::function<void()> work) {
+  CUstream_st& q = s ? *s : legacy_stream();
+  if (!s)
+    drain_streams(true);
+  else if (s->blocking)
+    drain(legacy_stream());
+  std::lock_guard<std::mutex> lock(q.mutex);
+  q.queue.push_back(std::move(work));
+  ++q.queued;
+}
+}  // namespace fastmlp_emu
+
+inline cudaError_t cudaDeviceSynchronize() {
+  if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
+  return fastmlp_emu::drain_all();
+}
+// Host to device from pageable memory returns once the host's bytes are staged (taken here at once),
+// the device's copy is queued on the legacy stream; to the host it returns once the copy is done, after
+// the legacy stream's (and the blocking streams') earlier work; device to device is queued.
+inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
+  if (const cudaError_t e = fastmlp_emu::copy_error(dst, src, bytes, kind)) return e;
+  if (kind == cudaMemcpyDeviceToHost) {
+    fastmlp_emu::drain_streams(true);
+    const cudaError_t e = fastmlp_emu::drain(fastmlp_emu::legacy_stream());
+    std::memmove(dst, src, bytes);
+    return e;
+  }
+  if (kind == cudaMemcpyHostToDevice) {
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
+    fastmlp_emu::enqueue(nullptr, [=] { std::memcpy(dst, staged->data(), bytes); });
+  } else {
+    fastmlp_emu::enqueue(nullptr, [=] { std::memmove(dst, src, bytes); });
+  }
   return cudaSuccess;
 }
-constexpr unsigned cudaStreamNonBlocking = 1;
+inline cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
+  if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
+  if (bytes && !fastmlp_emu::on_device(p, bytes, true)) return cudaErrorInvalidValue;  // not device memory
+  fastmlp_emu::enqueue(nullptr, [=] { std::memset(p, value, bytes); });
+  return cudaSuccess;
+}
+
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
   *s = new CUstream_st;
-  (*s)->blocking = (flags & cudaStreamNonBlocking) == 0;
+  (*s)->blocking = (flags & 1u) == 0;  // cudaStreamNonBlocking
+  std::lock_guard<std::mutex> lock(fastmlp_emu::streams().mutex);
+  fastmlp_emu::streams().live.push_back(*s);
   return cudaSuccess;
 }
-// Copies and fills on a stream: at once, or recorded while it captures (as CUDA records them); on the
-// legacy stream (0) under capture's rules.
+inline cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
+constexpr unsigned cudaStreamNonBlocking = 1;
+// Copies and fills on a stream: queued, or recorded while it captures (as CUDA records them); on the
+// legacy stream (0) under capture's rules. From pageable host memory the bytes are staged at once; to
+// pageable host memory the call returns when the copy is done (the stream's earlier work first).
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
   if (const cudaError_t e = fastmlp_emu::copy_error(dst, src, bytes, kind)) return e;
   if (!s)
     if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
-  if (s && s->capturing)
-    s->recorded.push_back([=] { std::memmove(dst, src, bytes); });
-  else
-    std::memmove(dst, src, bytes);
-  return cudaSuccess;
+  std::function<void()> work;
+  if (kind == cudaMemcpyHostToDevice) {
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
+    work = [=] { std::memcpy(dst, staged->data(), bytes); };
+  } else {
+    work = [=] { std::memmove(dst, src, bytes); };
+  }
+  if (s && s->capturing) {
+    s->recorded.push_back(std::move(work));
+    return cudaSuccess;
+  }
+  fastmlp_emu::enqueue(s, std::move(work));
+  if (kind != cudaMemcpyDeviceToHost) return cudaSuccess;
+  return fastmlp_emu::drain(s ? *s : fastmlp_emu::legacy_stream());
 }
 inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t s) {
   if (!s)
@@ -341,10 +478,22 @@ inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaSt
   if (s && s->capturing)
     s->recorded.push_back([=] { std::memset(p, value, bytes); });
   else
-    std::memset(p, value, bytes);
+    fastmlp_emu::enqueue(s, [=] { std::memset(p, value, bytes); });
   return cudaSuccess;
 }
+// The stream's queued work still runs (as on a device, which finishes it before releasing the stream).
 inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (!s) return cudaErrorInvalidValue;
+  fastmlp_emu::drain(*s);
+  {
+    auto& all = fastmlp_emu::streams();
+    std::lock_guard<std::mutex> lock(all.mutex);
+    for (auto it = all.live.begin(); it != all.live.end(); ++it)
+      if (*it == s) {
+        all.live.erase(it);
+        break;
+      }
+  }
   delete s;
   return cudaSuccess;
 }
@@ -355,7 +504,11 @@ inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     fastmlp_emu::capture_invalidated = true;
     return cudaErrorStreamCaptureUnsupported;
   }
-  return s ? cudaSuccess : fastmlp_emu::legacy_work();
+  if (!s) {
+    if (const cudaError_t e = fastmlp_emu::legacy_work()) return e;
+    fastmlp_emu::drain_streams(true);
+  }
+  return fastmlp_emu::drain(s ? *s : fastmlp_emu::legacy_stream());
 }
 inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
   if (!s || s->capturing || fastmlp_emu::capturing_here) return cudaErrorStreamCaptureUnsupported;
@@ -384,12 +537,41 @@ inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* e, cudaGraph_t g, unsig
   *e = new CUgraphExec_st{g->work};
   return cudaSuccess;
 }
-inline cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
-  for (auto& work : e->work) work();
+// The graph's work, queued on the stream as one item (a copy: the executable graph may be destroyed
+// before the queued launch runs, as CUDA allows).
+inline cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) {
+  if (!s)
+    if (const cudaError_t err = fastmlp_emu::legacy_work()) return err;
+  fastmlp_emu::enqueue(s, [work = e->work] {
+    for (auto& w : work) w();
+  });
   return cudaSuccess;
 }
-// Events: what they wait for has already happened on the synchronous emulated device.
-struct CUevent_st {};
+inline cudaError_t cudaFree(void* p) {
+  if (!p) return cudaSuccess;
+  fastmlp_emu::drain_all();  // cudaFree synchronizes the device: queued work may still use the memory
+  auto& mem = fastmlp_emu::device_memory();
+  {
+    std::lock_guard<std::mutex> lock(mem.mutex);
+    for (auto it = mem.blocks.begin(); it != mem.blocks.end(); ++it)
+      if (it->first == p) {
+        mem.held -= it->second;
+        if (it->second > fastmlp_emu::kMappedBytes)
+          munmap(p, it->second);
+        else
+          std::free(p);
+        mem.blocks.erase(it);
+        return cudaSuccess;
+      }
+  }
+  return cudaErrorInvalidValue;  // not a pointer cudaMalloc gave
+}
+// Events: the point in a stream's queue where it was recorded; waiting for it runs the stream's work
+// up to there.
+struct CUevent_st {
+  CUstream_st* stream = nullptr;
+  std::uint64_t upto = 0;
+};
 using cudaEvent_t = CUevent_st*;
 constexpr unsigned cudaEventDisableTiming = 2;
 inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
@@ -400,8 +582,26 @@ inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  if (s && s->capturing) return cudaErrorStreamCaptureUnsupported;  // fastmlp records none in a graph
+  CUstream_st& q = s ? *s : fastmlp_emu::legacy_stream();
+  std::lock_guard<std::mutex> lock(q.mutex);
+  e->stream = &q;
+  e->upto = q.queued;
+  return cudaSuccess;
+}
+// An event recorded on a stream since destroyed has completed (the destroy ran the stream's work).
+inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (!e->stream) return cudaSuccess;
+  {
+    auto& all = fastmlp_emu::streams();
+    std::lock_guard<std::mutex> lock(all.mutex);
+    bool live = e->stream == &fastmlp_emu::legacy_stream();
+    for (CUstream_st* s : all.live) live = live || s == e->stream;
+    if (!live) return cudaSuccess;
+  }
+  return fastmlp_emu::drain(*e->stream, e->upto);
+}
 inline cudaError_t cudaGraphDestroy(cudaGraph_t g) {
   delete g;
   return cudaSuccess;
@@ -472,7 +672,7 @@ inline thread_local std::vector<double> dynamic_shared;
 inline thread_local std::size_t dynamic_shared_bytes = 0;
 
 // From a fiber back to the launch's loop (at a barrier, or when the thread returns).
-inline void yield_to_scheduler() {
+FASTMLP_EMU_UNCHECKED inline void yield_to_scheduler() {
 #ifdef FASTMLP_EMU_FAST_SWITCH
   fastmlp_emu_switch_stack(&current->sp, scheduler);
 #else
@@ -480,7 +680,7 @@ inline void yield_to_scheduler() {
 #endif
 }
 
-[[noreturn]] inline void trampoline() {
+[[noreturn]] FASTMLP_EMU_UNCHECKED inline void trampoline() {
   body();
   current->done = true;
   yield_to_scheduler();
@@ -488,7 +688,7 @@ inline void yield_to_scheduler() {
 }
 
 // Makes f start at trampoline() the next time it is resumed.
-inline void new_stack(Fiber& f) {
+FASTMLP_EMU_UNCHECKED inline void new_stack(Fiber& f) {
   if (f.stack.empty()) f.stack.resize(1 << 16);
 #ifdef FASTMLP_EMU_FAST_SWITCH
   // What switch_stack pops: six registers, then the address it returns to (trampoline); above that a
@@ -510,7 +710,7 @@ inline void new_stack(Fiber& f) {
 }
 
 // From the launch's loop into fiber f, until it reaches a barrier or returns.
-inline void resume(Fiber& f) {
+FASTMLP_EMU_UNCHECKED inline void resume(Fiber& f) {
   current = &f;
 #ifdef FASTMLP_EMU_FAST_SWITCH
   fastmlp_emu_switch_stack(&scheduler, f.sp);
@@ -564,7 +764,9 @@ struct Order {
 
 // Runs kernel(args...) over the grid, one block at a time, its threads as fibers.
 template <class Kernel, class... Args>
-void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
+FASTMLP_EMU_UNCHECKED void run_grid(const char* name, dim3 grid, dim3 block, Kernel kernel, Args... args) {
+  race.kernel = name;
+  race_launch_starts();
   const unsigned threads = block.x * block.y * block.z;
   std::vector<Fiber>& pool = fibers;  // looked up once, not per thread
   if (pool.size() < threads) pool.resize(threads);
@@ -582,11 +784,17 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
     const unsigned b = blocks[k];
     blockIdx = dim3(b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y));
     if (dynamic_shared_bytes) std::memset(dynamic_shared.data(), 0xFF, dynamic_shared_bytes);
+    race.block = b;
+    race.interval = 0;
     if (!barriers) {
       order.arrange(threads);
+      race.stack_lo = race.stack_hi = nullptr;  // on the host thread's stack, which is never checked
       for (unsigned j = 0; j < threads; ++j) {
         threadIdx = tid(order[j]);
+        race.thread = order[j];
+        race.on = true;
         kernel(args...);
+        race.on = false;
       }
       continue;
     }
@@ -596,7 +804,7 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
       f.done = false;
       f.tid = tid(i);
     }
-    for (bool alive = true, first = first_block; alive; first = false) {
+    for (bool alive = true, first = first_block; alive; first = false, ++race.interval) {
       alive = false;  // one round: every live thread up to its next barrier
       order.arrange(threads);
       const Fiber* waiting = nullptr;  // a thread that stopped at a barrier this round
@@ -605,7 +813,12 @@ void run_grid(dim3 grid, dim3 block, Kernel kernel, Args... args) {
         Fiber& f = pool[order[j]];
         if (f.done) continue;
         threadIdx = f.tid;
+        race.thread = order[j];
+        race.stack_lo = f.stack.data();
+        race.stack_hi = f.stack.data() + f.stack.size();
+        race.on = true;
         resume(f);
+        race.on = false;
         alive = alive || !f.done;
         if (f.done) {
           exited = &f;
@@ -657,23 +870,24 @@ inline cudaError_t launch_error(dim3 grid, dim3 block, std::size_t shared_bytes,
 }
 
 template <class Kernel>
-auto launch(dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
-  return [=](auto... args) {
+auto launch(const char* name, dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0,
+            cudaStream_t stream = nullptr) {
+  return [=](auto... args) FASTMLP_EMU_UNCHECKED {
     cudaError_t e = launch_error(grid, block, shared_bytes, kernel_limits().get(kernel_key(kernel)));
     if (!e && !stream) e = legacy_work();  // a launch on the legacy stream, under capture's rules
     if (e) {
       last_error = e;  // refused: nothing runs, and the next cudaGetLastError says why
       return;
     }
-    auto run = [=] {
+    auto run = [=]() FASTMLP_EMU_UNCHECKED {
       dynamic_shared.resize((shared_bytes + sizeof(double) - 1) / sizeof(double));
       dynamic_shared_bytes = shared_bytes;
-      run_grid(grid, block, kernel, args...);
+      run_grid(name, grid, block, kernel, args...);
     };
     if (stream && stream->capturing)
       stream->recorded.push_back(run);  // the arguments as they are now, as a captured launch keeps them
     else
-      run();
+      enqueue(stream, run);
   };
 }
 
@@ -681,7 +895,7 @@ auto launch(dim3 grid, dim3 block, Kernel kernel, std::size_t shared_bytes = 0, 
 
 // A barrier: this fiber's round ends here (noting which barrier it waits at). Outside a fiber (a
 // kernel the first block showed to have none), a barrier is a launch error.
-inline void fastmlp_emu_barrier(const char* file, int line) {
+FASTMLP_EMU_UNCHECKED inline void fastmlp_emu_barrier(const char* file, int line) {
   if (!fastmlp_emu::current) {
     if (fastmlp_emu::last_error == cudaErrorLaunchFailure) return;  // said once per launch
     std::fprintf(stderr, "fastmlp_emu: a barrier at %s:%d that the launch's first block never reached\n", file, line);
@@ -695,7 +909,7 @@ inline void fastmlp_emu_barrier(const char* file, int line) {
 #define __syncthreads() fastmlp_emu_barrier(__FILE__, __LINE__)
 
 #define FASTMLP_LAUNCH(kernel, grid, block) \
-  ::fastmlp_emu::launch(::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel)
+  ::fastmlp_emu::launch(#kernel, ::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel)
 #define FASTMLP_LAUNCH_ON(kernel, grid, block, bytes, stream) \
-  ::fastmlp_emu::launch(::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel, bytes, stream)
+  ::fastmlp_emu::launch(#kernel, ::fastmlp_emu::as_dim3(grid), ::fastmlp_emu::as_dim3(block), kernel, bytes, stream)
 #define FASTMLP_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::fastmlp_emu::dynamic_shared.data())

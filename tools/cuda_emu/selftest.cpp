@@ -1,6 +1,7 @@
 // The emulator's own checks of a launch, against what a device does (tests/test_cuda_emulator.py
 // compiles and runs this): a launch the device refuses sets the error cudaGetLastError returns once,
 // and runs nothing; a kernel asks for dynamic shared memory past 48 KiB with cudaFuncSetAttribute.
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -63,12 +64,84 @@ void expect(bool ok, const char* what) {
   }
 }
 
+__global__ void fill_kernel(float* p, float v, int n) {
+  if (int(threadIdx.x) < n) p[threadIdx.x] = v;
+}
+__global__ void add_kernel(float* dst, const float* src, int n) {
+  if (int(threadIdx.x) < n) dst[threadIdx.x] += src[threadIdx.x];
+}
+
+// Work on a stream runs when something waits for it, the latest a device may run it: host code that
+// reads results it did not wait for, or a stream that reads what another has not yet written, sees
+// the NaN of unwritten device memory.
+void check_queued_streams() {
+  float* d = nullptr;
+  float* e = nullptr;
+  cudaMalloc(&d, 4 * sizeof(float));
+  cudaMalloc(&e, 4 * sizeof(float));
+  cudaStream_t s;
+  cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  float host[4] = {0, 0, 0, 0};
+  FASTMLP_LAUNCH_ON(fill_kernel, 1, 4, 0, s)(d, 1.0f, 4);
+  expect(cudaGetLastError() == cudaSuccess, "a launch on a stream is taken");
+  cudaMemcpy(host, d, sizeof host, cudaMemcpyDeviceToHost);  // the legacy stream: does not wait for s
+  expect(std::isnan(host[0]), "a copy on the legacy stream does not wait for a non-blocking stream");
+  cudaEvent_t done;
+  cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
+  cudaEventRecord(done, s);
+  FASTMLP_LAUNCH_ON(fill_kernel, 1, 4, 0, s)(d, 2.0f, 4);
+  cudaEventSynchronize(done);  // the first fill has run, not the second
+  cudaMemcpy(host, d, sizeof host, cudaMemcpyDeviceToHost);
+  expect(host[0] == 1.0f, "an event waits for the stream's work up to where it was recorded");
+  cudaStreamSynchronize(s);
+  cudaMemcpy(host, d, sizeof host, cudaMemcpyDeviceToHost);
+  expect(host[3] == 2.0f, "after cudaStreamSynchronize the stream's results are there");
+  // A legacy-stream upload that a non-blocking stream's kernel reads without waiting for it.
+  const float ones[4] = {1, 1, 1, 1};
+  cudaMemcpy(e, ones, sizeof ones, cudaMemcpyHostToDevice);
+  FASTMLP_LAUNCH_ON(add_kernel, 1, 4, 0, s)(d, e, 4);
+  cudaStreamSynchronize(s);
+  cudaMemcpy(host, d, sizeof host, cudaMemcpyDeviceToHost);
+  expect(std::isnan(host[0]), "a non-blocking stream does not wait for the legacy stream's upload");
+  FASTMLP_LAUNCH_ON(fill_kernel, 1, 4, 0, s)(d, 2.0f, 4);
+  cudaStreamSynchronize(nullptr);  // the upload is done
+  FASTMLP_LAUNCH_ON(add_kernel, 1, 4, 0, s)(d, e, 4);
+  cudaStreamSynchronize(s);
+  cudaMemcpy(host, d, sizeof host, cudaMemcpyDeviceToHost);
+  expect(host[2] == 3.0f, "after the legacy stream's sync its upload is seen");
+  // From pageable memory an asynchronous copy stages the host's bytes at once.
+  float staged[4] = {5, 5, 5, 5};
+  cudaMemcpyAsync(d, staged, sizeof staged, cudaMemcpyHostToDevice, s);
+  staged[0] = 7;
+  cudaMemcpyAsync(host, d, sizeof host, cudaMemcpyDeviceToHost, s);  // returns when done
+  expect(host[0] == 5.0f, "an asynchronous upload takes the host's bytes when it is called");
+  // A blocking stream and the legacy stream wait for each other.
+  cudaStream_t b;
+  cudaStreamCreate(&b);
+  cudaMemcpy(e, ones, sizeof ones, cudaMemcpyHostToDevice);
+  FASTMLP_LAUNCH_ON(fill_kernel, 1, 4, 0, b)(d, 0.5f, 4);
+  FASTMLP_LAUNCH_ON(add_kernel, 1, 4, 0, b)(d, e, 4);
+  cudaMemcpy(host, d, sizeof host, cudaMemcpyDeviceToHost);  // waits for the blocking stream
+  expect(host[1] == 1.5f, "the legacy stream and a blocking stream keep each other's order");
+  // Work still queued when its stream is destroyed runs.
+  FASTMLP_LAUNCH_ON(fill_kernel, 1, 4, 0, s)(d, 4.0f, 4);
+  cudaStreamDestroy(s);
+  cudaMemcpy(host, d, sizeof host, cudaMemcpyDeviceToHost);
+  expect(host[0] == 4.0f, "a destroyed stream's queued work runs");
+  cudaStreamDestroy(b);
+  cudaEventDestroy(done);
+  cudaFree(d);
+  cudaFree(e);
+}
+
 // Launches count_kernel (or other_kernel) and returns (error, blocks that ran).
 template <class Kernel>
 std::pair<cudaError_t, int> try_launch(Kernel k, dim3 grid, dim3 block, std::size_t shared = 0) {
   runs = 0;
   FASTMLP_LAUNCH_ON(k, grid, block, shared, nullptr)();
-  return {cudaGetLastError(), runs};
+  const cudaError_t e = cudaGetLastError();  // what the launch was refused for (it ran at no point)
+  cudaDeviceSynchronize();                   // the queued launch runs
+  return {e, runs};
 }
 
 }  // namespace
@@ -116,6 +189,7 @@ int main() {
   cudaGraphExec_t e;
   cudaGraphInstantiate(&e, g, 0);
   cudaGraphLaunch(e, s);
+  cudaStreamSynchronize(s);
   expect(runs == 0, "a refused launch is not in the graph");
   cudaGraphExecDestroy(e);
   cudaGraphDestroy(g);
@@ -168,27 +242,37 @@ int main() {
   expect(cudaFree(reinterpret_cast<void*>(&free0)) == cudaErrorInvalidValue, "cudaFree of a host pointer fails");
   cudaStreamDestroy(blocking);
   cudaStreamDestroy(s);
+  // A kernel's execution errors show at the next synchronizing call (and cudaGetLastError after it).
   FASTMLP_LAUNCH(divergent_kernel, 1, 8)();
-  expect(cudaGetLastError() == cudaErrorLaunchFailure, "threads at different barriers fail the launch");
+  expect(cudaDeviceSynchronize() == cudaErrorLaunchFailure && cudaGetLastError() == cudaErrorLaunchFailure,
+         "threads at different barriers fail the launch");
   FASTMLP_LAUNCH(early_exit_kernel, 1, 8)(5);
-  expect(cudaGetLastError() == cudaErrorLaunchFailure, "threads returning while others wait fail the launch");
+  expect(cudaDeviceSynchronize() == cudaErrorLaunchFailure && cudaGetLastError() == cudaErrorLaunchFailure,
+         "threads returning while others wait fail the launch");
   FASTMLP_LAUNCH(early_exit_kernel, 1, 8)(8);
-  expect(cudaGetLastError() == cudaSuccess, "the same kernel with every thread at the barrier is fine");
+  expect(cudaDeviceSynchronize() == cudaSuccess, "the same kernel with every thread at the barrier is fine");
   int count[1] = {0};
   FASTMLP_LAUNCH(loop_barrier_kernel, 2, 8)(count);
-  expect(cudaGetLastError() == cudaSuccess && count[0] == 6, "one barrier in a loop is fine");
+  expect(cudaDeviceSynchronize() == cudaSuccess && count[0] == 6, "one barrier in a loop is fine");
   if (fastmlp_emu::run_order() == fastmlp_emu::RunOrder::forward) {
     FASTMLP_LAUNCH(late_barrier_kernel, 2, 8)();
-    expect(cudaGetLastError() == cudaErrorLaunchFailure, "a barrier past the first block is a launch error");
+    expect(cudaDeviceSynchronize() == cudaErrorLaunchFailure && cudaGetLastError() == cudaErrorLaunchFailure,
+           "a barrier past the first block is a launch error");
   }
+  check_queued_streams();
   FASTMLP_LAUNCH(order_kernel, 16, 8)();
+  cudaDeviceSynchronize();
   std::printf("blocks:");
   for (unsigned b : block_order) std::printf(" %u", b);
   std::printf("\nthreads:");
   for (unsigned t : thread_order) std::printf(" %u", t);
   int out[8];
   FASTMLP_LAUNCH(racy_kernel, 1, 8)(out);
+  cudaDeviceSynchronize();
   std::printf("\nrace: %d\n", out[0]);
+  std::size_t free_now = 0, total_now = 0;
+  cudaMemGetInfo(&free_now, &total_now);
+  std::printf("memory: %zu %zu\n", total_now, free_now);
   if (failures == 0) std::printf("emulator self-test: all passed\n");
   return failures == 0 ? 0 : 1;
 }
