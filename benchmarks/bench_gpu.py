@@ -16,6 +16,10 @@ A time budget (--budget seconds, 110 by default: gpu_check.sh stops the script a
 run: no config starts past it, and those not reached are listed as skipped.
 
     python benchmarks/bench_gpu.py [--repeats 3] [--budget 110] [--fused-kernels 1,2] [--json out.json]
+
+--smoke runs the same code on tiny sizes (GEMM n = 256, batch 2^10 at width 64, four steps, one
+repeat): a check that the script works, as tools/gpu_check.sh --rehearse runs it on the emulated build,
+not a measurement.
 """
 
 from __future__ import annotations
@@ -137,7 +141,11 @@ def main(argv=None):
         help="versions of the fused kernel to time (FASTMLP_FUSED_KERNEL), comma-separated",
     )
     p.add_argument("--json", default=None)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: check the script runs, measure nothing")
     args = p.parse_args(argv)
+    widths, steps_by_batch, order, gemm_n = WIDTHS, STEPS, ORDER, 4096
+    if args.smoke:
+        widths, steps_by_batch, order, gemm_n, args.repeats = (64,), {2**10: 4}, (2**10,), 256, 1
     if not fastmlp.cuda_available():
         print(f"bench_gpu: no CUDA device available to fastmlp (cuda_built={fastmlp.cuda_built()})")
         return 2
@@ -147,10 +155,10 @@ def main(argv=None):
         f"device: {fastmlp._core.cuda_device_description()}; PyTorch {torch.__version__ if torch else 'missing'}"
         f" (eager, float32, TF32 off)"
     )
-    gemm = gemm_row(torch, max(args.repeats, 5))
-    rows = max(b * s for b, s in STEPS.items())
+    gemm = gemm_row(torch, 1 if args.smoke else max(args.repeats, 5), gemm_n)
+    rows = max(b * s for b, s in steps_by_batch.items())
     rng = np.random.default_rng(0)
-    x_all = rng.standard_normal((rows, max(WIDTHS)), dtype=np.float32)
+    x_all = rng.standard_normal((rows, max(widths)), dtype=np.float32)
     y_all = rng.standard_normal((rows, 1), dtype=np.float32)
     results, skipped = [], []
 
@@ -176,9 +184,9 @@ def main(argv=None):
         f"{'width':>5} {'batch':>8} {'opt':>4} {'path':>12} {'fastmlp samples/s':>18} {'torch samples/s':>16} "
         f"{'ratio':>7}"
     )
-    for batch in ORDER:
-        steps = STEPS[batch]
-        for width in WIDTHS:
+    for batch in order:
+        steps = steps_by_batch[batch]
+        for width in widths:
             x = np.ascontiguousarray(x_all[: batch * steps, :width])
             y = y_all[: batch * steps]
             for opt in ("sgd", "adam"):
@@ -219,7 +227,7 @@ def main(argv=None):
         + (f"{gemm['tflops_torch']:.1f} TFLOP/s: {100 * gemm['fraction_of_torch']:.0f}% of cuBLAS" if t_t else "-")
     )
     save()
-    by_batch = {b: [r["ratio"] for r in results if r["batch"] == b and r["ratio"]] for b in STEPS}
+    by_batch = {b: [r["ratio"] for r in results if r["batch"] == b and r["ratio"]] for b in steps_by_batch}
     heads = [f"2^{b.bit_length() - 1}: {min(v):.2f}-{max(v):.2f}x" for b, v in by_batch.items() if v]
     if heads:
         print("fastmlp vs PyTorch eager (float32) per training step, by batch: " + ", ".join(heads))

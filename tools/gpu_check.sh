@@ -8,6 +8,13 @@
 # what it measured: each phase's seconds in phases.txt, at most 8 files in all. Exits 2 at once when
 # there is no GPU, 1 when there is no nvcc or the build fails.
 #
+# `--rehearse WORKDIR` runs the same phases on a machine without a GPU, the emulated build standing in
+# for the device (tools/cuda_emulate.sh's WORKDIR, built first with CUDA_EMULATE_BUILD_ONLY=1: its
+# private Python and its site): the card is the emulated one, the build phase takes that build, the
+# tests phase runs memcheck's selection, compute-sanitizer is a stand-in that runs its command without
+# a device tool, and the benchmark runs `--smoke`. Everything else — limits, logs, the archive, the
+# summary, the exit status — is the device run's own code (tests/test_gpu_check.py rehearses it).
+#
 # Time: the whole run keeps within GPU_CHECK_SECONDS (default 540, under the device call's 600). Each
 # phase has its own limit, cut so that the phases after it keep at least their minimum; what a phase
 # leaves unused goes to the next. `--dry-run` prints the phases, limits and minimums and exits (checked
@@ -55,6 +62,7 @@ PHASES=(
   "synccheck:60:15"
 )
 BUDGET="${GPU_CHECK_SECONDS:-540}"
+REHEARSE=""
 case "${1:-}" in
   --memcheck-selection) memcheck_selection; exit 0 ;;
   --racecheck-selection) racecheck_selection; exit 0 ;;
@@ -62,7 +70,33 @@ case "${1:-}" in
     echo "budget: $BUDGET s"
     for p in "${PHASES[@]}"; do IFS=: read -r name limit minimum <<<"$p"; echo "phase $name: limit $limit s, minimum $minimum s"; done
     exit 0 ;;
+  --rehearse)
+    REHEARSE="$(cd "${2:?--rehearse needs the WORKDIR of an emulated build}" && pwd)"
+    [ -x "$REHEARSE/venv/bin/python" ] && [ -d "$REHEARSE/site/fastmlp" ] \
+      || { echo "gpu_check: $REHEARSE holds no emulated build (CUDA_EMULATE_BUILD_ONLY=1 tools/cuda_emulate.sh $REHEARSE)" >&2; exit 1; } ;;
+  "") ;;
+  *) echo "gpu_check: unknown option $1" >&2; exit 1 ;;
 esac
+PY=python3
+tests_k=()
+bench_args=()
+if [ -n "$REHEARSE" ]; then
+  PY="$REHEARSE/venv/bin/python"
+  export PYTHONPATH="$REHEARSE/site${PYTHONPATH:+:$PYTHONPATH}"
+  tests_k=(-k "$(memcheck_selection)")
+  bench_args=(--smoke)
+  stubs="$(mktemp -d)"
+  cat >"$stubs/compute-sanitizer" <<'STUB'
+#!/usr/bin/env bash
+# The rehearsal's stand-in: runs the command with no device tool, and says so where the tool reports.
+while [ $# -gt 0 ]; do case "$1" in --tool | --error-exitcode) shift 2 ;; *) break ;; esac; done
+"$@"
+rc=$?
+echo "========= ERROR SUMMARY: 0 errors (rehearsal: ran without compute-sanitizer)"
+exit $rc
+STUB
+  chmod +x "$stubs/compute-sanitizer"
+fi
 deadline=$(( $(date +%s) + BUDGET ))
 # The seconds phase $1 may take now: its limit, or less, so that every later phase keeps its minimum.
 limit_for() {
@@ -91,38 +125,48 @@ step() {
 # timeout's exit status 124 (or 137 after its kill) said as what it is.
 said() { case "$1" in 124 | 137) echo "gpu_check: $2 ran past its time limit (exit $1)" | tee -a "$OUT/phases.txt" ;; esac; }
 
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+if [ -z "$REHEARSE" ] && { ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; }; then
   echo "gpu_check: no NVIDIA GPU here (nvidia-smi is missing or lists no device); nothing to check" >&2
   exit 2
 fi
 step "card"
-nvidia-smi 2>&1 | tee "$OUT/device.txt"
+if [ -n "$REHEARSE" ]; then
+  echo "rehearsal on the emulated device in $REHEARSE" | tee "$OUT/device.txt"
+else
+  nvidia-smi 2>&1 | tee "$OUT/device.txt"
+fi
 
 step "build (sm_90, no build isolation)"
 for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && PATH="$PATH:$d"; done
 export PATH
-if ! command -v nvcc >/dev/null 2>&1; then
+if command -v nvcc >/dev/null 2>&1; then
+  nvcc --version 2>&1 | tail -n 2 | tee -a "$OUT/device.txt"
+elif [ -z "$REHEARSE" ]; then
   echo "gpu_check: no nvcc on PATH or under /usr/local/cuda*: a build would have no CUDA backend" | tee -a "$OUT/device.txt" >&2
   exit 1
 fi
-nvcc --version 2>&1 | tail -n 2 | tee -a "$OUT/device.txt"
 start=$(date +%s)
-CUDAARCHS=90 timeout "$(limit_for build)" python3 -m pip install --no-build-isolation --no-deps \
-  --disable-pip-version-check -q . -Ccmake.define.FASTMLP_CUDA=ON -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90 \
-  -Cbuild-dir=build/gpu-check >"$OUT/build.log" 2>&1
-rc=$?
+if [ -n "$REHEARSE" ]; then
+  echo "rehearsal: the emulated build in $REHEARSE/site" >"$OUT/build.log"
+  rc=0
+else
+  CUDAARCHS=90 timeout "$(limit_for build)" "$PY" -m pip install --no-build-isolation --no-deps \
+    --disable-pip-version-check -q . -Ccmake.define.FASTMLP_CUDA=ON -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90 \
+    -Cbuild-dir=build/gpu-check >"$OUT/build.log" 2>&1
+  rc=$?
+fi
 said "$rc" "the build"
 [ "$rc" -eq 0 ] || { tail -50 "$OUT/build.log"; echo "gpu_check: build failed" >&2; exit 1; }
 echo "built in $(( $(date +%s) - start )) s"
-python3 -c "import fastmlp; print('cuda_built', fastmlp.cuda_built(), 'cuda_available', fastmlp.cuda_available()); \
+"$PY" -c "import fastmlp; print('cuda_built', fastmlp.cuda_built(), 'cuda_available', fastmlp.cuda_available()); \
 print(fastmlp._core.cuda_device_description())" 2>&1 | tee -a "$OUT/device.txt"
 # A build without CUDA would skip every CUDA test and pass: that is a failure here.
-python3 -c "import fastmlp, sys; sys.exit(not fastmlp.cuda_available())" \
+"$PY" -c "import fastmlp, sys; sys.exit(not fastmlp.cuda_available())" \
   || { grep -i "cuda" "$OUT/build.log" | tail -5; echo "gpu_check: the build has no usable CUDA backend" >&2; exit 1; }
 
 step "CUDA tests"
-timeout "$(limit_for tests)" python3 -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_cuda_fused.py tests/test_memory.py \
-  tests/test_devices.py \
+timeout "$(limit_for tests)" "$PY" -m pytest tests/test_cuda_ops.py tests/test_cuda_train.py tests/test_cuda_fused.py tests/test_memory.py \
+  tests/test_devices.py "${tests_k[@]}" \
   -q -p no:cacheprovider -rs --maxfail=20 2>&1 | tee "$OUT/pytest_cuda.txt"
 rc=${PIPESTATUS[0]}
 said "$rc" "the CUDA tests"
@@ -130,12 +174,13 @@ said "$rc" "the CUDA tests"
 
 step "compute-sanitizer memcheck (short test)"
 sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)"
+[ -n "$REHEARSE" ] && sanitizer="$stubs/compute-sanitizer"
 if [ -n "$sanitizer" ]; then
   # Small cases of every kernel: GEMM edges, dense forward and backward, activations, losses, init, every
   # optimizer, fits with gather and clipping, the fused step, dropout on both paths (about 160 tests;
   # tests/test_gpu_check.py checks that each group still selects some). Some runtimes (gVisor) refuse
   # the tool: reported, not counted as a failure.
-  timeout "$(limit_for memcheck)" "$sanitizer" --tool memcheck --error-exitcode 3 python3 -m pytest tests/test_cuda_ops.py \
+  timeout "$(limit_for memcheck)" "$sanitizer" --tool memcheck --error-exitcode 3 "$PY" -m pytest tests/test_cuda_ops.py \
     tests/test_cuda_train.py tests/test_cuda_fused.py -q -p no:cacheprovider -k "$(memcheck_selection)" \
     >"$OUT/memcheck_full.txt" 2>&1
   rc=$?
@@ -151,7 +196,7 @@ else
 fi
 
 step "benchmark vs PyTorch CUDA"
-timeout "$(limit_for benchmark)" python3 benchmarks/bench_gpu.py --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt"
+timeout "$(limit_for benchmark)" "$PY" benchmarks/bench_gpu.py "${bench_args[@]}" --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt"
 rc=${PIPESTATUS[0]}
 said "$rc" "the benchmark"
 [ "$rc" -eq 0 ] || status=1
@@ -165,7 +210,7 @@ for tool in racecheck synccheck; do
     echo "$tool skipped: no compute-sanitizer for this device" | tee -a "$OUT/hazards.txt"
     continue
   fi
-  timeout "$(limit_for $tool)" "$sanitizer" --tool "$tool" --error-exitcode 3 python3 -m pytest tests/test_cuda_fused.py \
+  timeout "$(limit_for $tool)" "$sanitizer" --tool "$tool" --error-exitcode 3 "$PY" -m pytest tests/test_cuda_fused.py \
     -q -p no:cacheprovider -k "$(racecheck_selection)" >"$OUT/$tool.log" 2>&1
   rc=$?
   said "$rc" "$tool"
@@ -182,4 +227,5 @@ tail -n 22 "$OUT/bench_gpu.txt"
 (cd "$OUT" && tar -czf logs.tar.gz $(ls build.log memcheck_full.txt racecheck.log synccheck.log 2>/dev/null) &&
   rm -f build.log memcheck_full.txt racecheck.log synccheck.log)
 cat "$OUT/phases.txt"
+[ -n "$REHEARSE" ] && rm -rf "$stubs"
 exit $status
