@@ -86,6 +86,7 @@ if [ -n "$REHEARSE" ]; then
   tests_k=(-k "$(memcheck_selection)")
   bench_args=(--smoke)
   stubs="$(mktemp -d)"
+  trap 'rm -rf "$stubs"' EXIT
   cat >"$stubs/compute-sanitizer" <<'STUB'
 #!/usr/bin/env bash
 # The rehearsal's stand-in: runs the command with no device tool, and says so where the tool reports.
@@ -227,5 +228,4 @@ tail -n 22 "$OUT/bench_gpu.txt"
 (cd "$OUT" && tar -czf logs.tar.gz $(ls build.log memcheck_full.txt racecheck.log synccheck.log 2>/dev/null) &&
   rm -f build.log memcheck_full.txt racecheck.log synccheck.log)
 cat "$OUT/phases.txt"
-[ -n "$REHEARSE" ] && rm -rf "$stubs"
 exit $status

@@ -32,16 +32,20 @@
 namespace fastmlp_emu {
 namespace {
 
-// A word's record for the launch running now. The block fields are kept for device memory: the first
-// block that wrote it, and the block that read it (kSeveral: more than one). The thread fields are for
-// one barrier interval of one block: a thread that wrote it, the thread that read it (kSeveral: more).
+// Who touched a word at one level (the blocks of a launch, or the threads of a block between two
+// barriers): the first that wrote it, and the one that read it (kSeveral: more than one).
 constexpr int kNone = -1, kSeveral = -2;
+struct Touches {
+  int writer = kNone, reader = kNone;
+};
+// A word's record for the launch running now: its blocks (kept for device memory) and its threads in
+// one barrier interval of one block (iv_block, iv).
 struct Word {
   std::uintptr_t key = 0;  // the address / 4
   std::uint64_t launch = 0;  // 0: an empty slot; another launch's: free for this launch's use
-  int wblock, rblock;
+  Touches blocks;
   unsigned iv_block, iv;
-  int wthread, rthread;
+  Touches threads;
 };
 
 // Open addressing with linear probing. A slot of another launch is as good as empty: every record of
@@ -65,7 +69,7 @@ struct Table {
         return w;
       }
       if (w.launch != launch) {
-        w = Word{key, launch, kNone, kNone, 0, 0, kNone, kNone};
+        w = Word{key, launch, Touches{}, 0, 0, Touches{}};
         ++live;
         fresh = true;
         return w;
@@ -142,8 +146,22 @@ void report(const char* what, std::uintptr_t word, bool device, const char* othe
   std::fprintf(stderr, "\n");
 }
 
+// The one rule at either level: `me` writing a word another wrote or read, or reading a word another
+// wrote, with nothing ordering the two. who: "block" or "thread", for the report.
+void touch(Touches& t, int me, bool write, std::uintptr_t key, bool device, const char* who) {
+  if (write) {
+    if (t.writer >= 0 && t.writer != me)
+      report("writes", key, device, who, t.writer);
+    else if (t.reader == kSeveral || (t.reader >= 0 && t.reader != me))
+      report("writes", key, device, who, t.reader);
+    if (t.writer == kNone) t.writer = me;
+  } else {
+    if (t.writer >= 0 && t.writer != me) report("reads", key, device, who, t.writer);
+    t.reader = t.reader == kNone || t.reader == me ? me : kSeveral;
+  }
+}
+
 void check(std::uintptr_t key, bool write, bool device, bool dynamic) {
-  const int b = int(race.block), t = int(race.thread);
   bool fresh = false;
   Word& w = host.table.find(key, fresh);
   if (fresh) {
@@ -151,16 +169,7 @@ void check(std::uintptr_t key, bool write, bool device, bool dynamic) {
     w.iv = race.interval;
   }
   if (device) {  // between blocks of the launch
-    if (write) {
-      if (w.wblock >= 0 && w.wblock != b)
-        report("writes", key, true, "block", w.wblock);
-      else if (w.rblock == kSeveral || (w.rblock >= 0 && w.rblock != b))
-        report("writes", key, true, "block", w.rblock);
-      if (w.wblock == kNone) w.wblock = b;
-    } else {
-      if (w.wblock >= 0 && w.wblock != b) report("reads", key, true, "block", w.wblock);
-      w.rblock = w.rblock == kNone ? b : w.rblock == b ? b : kSeveral;
-    }
+    touch(w.blocks, int(race.block), write, key, true, "block");
   } else if (write) {
     host.shared_writes[key] = {host.table.launch, race.block};
   } else {
@@ -172,18 +181,9 @@ void check(std::uintptr_t key, bool write, bool device, bool dynamic) {
   if (w.iv_block != race.block || w.iv != race.interval) {  // a new interval (or another block's shared memory)
     w.iv_block = race.block;
     w.iv = race.interval;
-    w.wthread = w.rthread = kNone;
+    w.threads = Touches{};
   }
-  if (write) {
-    if (w.wthread >= 0 && w.wthread != t)
-      report("writes", key, device, "thread", w.wthread);
-    else if (w.rthread == kSeveral || (w.rthread >= 0 && w.rthread != t))
-      report("writes", key, device, "thread", w.rthread);
-    if (w.wthread == kNone) w.wthread = t;
-  } else {
-    if (w.wthread >= 0 && w.wthread != t) report("reads", key, device, "thread", w.wthread);
-    w.rthread = w.rthread == kNone ? t : w.rthread == t ? t : kSeveral;
-  }
+  touch(w.threads, int(race.thread), write, key, device, "thread");
 }
 
 inline void access(const void* p, std::size_t size, bool write) {
